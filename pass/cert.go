@@ -1,0 +1,232 @@
+package pass
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Cert certifies an issuer key for a district: a COSE_Sign1 signed by the
+// district root key.
+type Cert struct {
+	Key       *PublicKey // the certified issuer key
+	District  string     // district identifier, equals the pass's iss
+	Appliance string     // the appliance holding the issuer key
+	NotBefore time.Time
+	NotAfter  time.Time
+	RootKID   KeyID // the root key that signed the certificate
+}
+
+// Certificate payload keys.
+const (
+	certDistrict  = 1
+	certAppliance = 2
+	certAlg       = 3
+	certKey       = 4
+	certNotBefore = 5
+	certNotAfter  = 6
+)
+
+type certWire struct {
+	District  string `cbor:"1,keyasint"`
+	Appliance string `cbor:"2,keyasint"`
+	Alg       int    `cbor:"3,keyasint"`
+	Key       []byte `cbor:"4,keyasint"`
+	NotBefore uint64 `cbor:"5,keyasint"`
+	NotAfter  uint64 `cbor:"6,keyasint"`
+}
+
+// IssueCert signs c with root and returns the encoded certificate (the
+// COSE_Sign1 CBOR bytes carried in passes). c.RootKID is ignored and set
+// from root.
+//
+// The district and appliance must be 1 to 64 bytes of printable UTF-8,
+// NotBefore must be before NotAfter, and times are whole seconds (the
+// fractional part is dropped). The certificate must stay valid for as
+// long as the passes it signs are to be accepted: a checker refuses a pass
+// whose certificate is not valid at the time of the check.
+func IssueCert(root *PrivateKey, c Cert) ([]byte, error) {
+	if root == nil || root.pub == nil {
+		return nil, errors.New("pass: issue certificate: no root key")
+	}
+	if c.Key == nil {
+		return nil, errors.New("pass: issue certificate: no issuer key")
+	}
+	// Re-parse rather than trust the caller's KID and parsed material.
+	key, err := ParsePublicKey(c.Key.Alg, c.Key.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("pass: issue certificate: %w", err)
+	}
+	if err := checkText("district", c.District, 1, maxDistrictLen); err != nil {
+		return nil, fmt.Errorf("pass: issue certificate: %w", err)
+	}
+	if err := checkText("appliance", c.Appliance, 1, maxApplianceLen); err != nil {
+		return nil, fmt.Errorf("pass: issue certificate: %w", err)
+	}
+	nb, err := unixSeconds("not-before", c.NotBefore)
+	if err != nil {
+		return nil, fmt.Errorf("pass: issue certificate: %w", err)
+	}
+	na, err := unixSeconds("not-after", c.NotAfter)
+	if err != nil {
+		return nil, fmt.Errorf("pass: issue certificate: %w", err)
+	}
+	if nb >= na {
+		return nil, errors.New("pass: issue certificate: not-before is not before not-after")
+	}
+	payload, err := encMode.Marshal(certWire{
+		District:  c.District,
+		Appliance: c.Appliance,
+		Alg:       int(key.Alg),
+		Key:       key.Raw,
+		NotBefore: nb,
+		NotAfter:  na,
+	})
+	if err != nil {
+		return nil, err
+	}
+	protected, err := encodeProtected(root.pub)
+	if err != nil {
+		return nil, err
+	}
+	return encodeSign1(root, protected, nil, payload)
+}
+
+// ParseCert decodes and verifies an encoded certificate against the given
+// roots; it does not check validity times. Errors wrap ErrMalformed,
+// ErrUnsupportedAlg, ErrUnknownIssuer (no root with the certificate's kid)
+// or ErrBadSignature.
+func ParseCert(b []byte, roots []*PublicKey) (*Cert, error) {
+	return parseCert(b, func(kid KeyID) *PublicKey {
+		for _, r := range roots {
+			if r != nil && r.KID == kid {
+				return r
+			}
+		}
+		return nil
+	})
+}
+
+// parseCert decodes a certificate, finds its root with root and verifies
+// the root's signature before looking at the payload. The result holds no
+// reference to b.
+func parseCert(b []byte, root func(KeyID) *PublicKey) (*Cert, error) {
+	m, err := decodeSign1(b, false)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	rk := root(m.kid)
+	if rk == nil {
+		return nil, wrapf(ErrUnknownIssuer, "certificate signed by root %s, which is not trusted", m.kid)
+	}
+	if m.alg != rk.Alg {
+		return nil, wrapf(ErrBadSignature, "certificate: alg %v does not match root key %s (%v)", m.alg, rk.KID, rk.Alg)
+	}
+	if !rk.Verify(appendSigStructure(nil, m.protected, m.payload), m.sig) {
+		return nil, wrapf(ErrBadSignature, "certificate: root signature does not verify")
+	}
+	c, err := decodeCertPayload(m.payload)
+	if err != nil {
+		return nil, err
+	}
+	c.RootKID = rk.KID
+	return c, nil
+}
+
+// decodeCertPayload decodes {1: district, 2: appliance, 3: alg, 4: key,
+// 5: not-before, 6: not-after}; every key is required.
+func decodeCertPayload(b []byte) (*Cert, error) {
+	if err := wellformed("certificate payload", b); err != nil {
+		return nil, err
+	}
+	r := cborReader{b: b}
+	n, err := r.container(majorMap)
+	if err != nil {
+		return nil, malformed("certificate payload: %v", err)
+	}
+	var (
+		seen    keySet
+		c       Cert
+		alg     int64
+		raw     []byte
+		nb, na  uint64
+		s       []byte
+		certErr = func(err error) error { return malformed("certificate payload: %v", err) }
+	)
+	for range n {
+		k, err := r.int()
+		if err != nil {
+			return nil, certErr(err)
+		}
+		if k < certDistrict || k > certNotAfter {
+			return nil, malformed("certificate payload: unknown key %d", k)
+		}
+		if err := seen.add(int(k)); err != nil {
+			return nil, certErr(err)
+		}
+		switch k {
+		case certDistrict:
+			if s, err = r.text(); err == nil {
+				c.District = string(s)
+			}
+		case certAppliance:
+			if s, err = r.text(); err == nil {
+				c.Appliance = string(s)
+			}
+		case certAlg:
+			alg, err = r.int()
+		case certKey:
+			raw, err = r.bytes()
+		case certNotBefore:
+			nb, err = r.uint()
+		case certNotAfter:
+			na, err = r.uint()
+		}
+		if err != nil {
+			return nil, malformed("certificate payload key %d: %v", k, err)
+		}
+	}
+	if err := r.end(); err != nil {
+		return nil, certErr(err)
+	}
+	if seen != 0b1111110 {
+		return nil, malformed("certificate payload: missing key (have %07b)", seen)
+	}
+	if err := checkText("district", c.District, 1, maxDistrictLen); err != nil {
+		return nil, certErr(err)
+	}
+	if err := checkText("appliance", c.Appliance, 1, maxApplianceLen); err != nil {
+		return nil, certErr(err)
+	}
+	if a := Alg(alg); int64(a) != alg || !a.supported() {
+		return nil, unsupported("certified key alg %d", alg)
+	}
+	if c.Key, err = ParsePublicKey(Alg(alg), raw); err != nil {
+		return nil, certErr(err)
+	}
+	if c.NotBefore, err = fromUnix("not-before", nb); err != nil {
+		return nil, certErr(err)
+	}
+	if c.NotAfter, err = fromUnix("not-after", na); err != nil {
+		return nil, certErr(err)
+	}
+	if nb >= na {
+		return nil, malformed("certificate payload: not-before is not before not-after")
+	}
+	return &c, nil
+}
+
+// validAt reports whether the certificate is valid at now, allowing skew
+// either side: NotBefore-skew <= now <= NotAfter+skew.
+func (c *Cert) validAt(now time.Time, skew time.Duration) error {
+	if skew < 0 {
+		skew = 0
+	}
+	if now.Add(skew).Before(c.NotBefore) {
+		return wrapf(ErrIssuerExpired, "issuer certificate %s not valid before %v", c.Key.KID, c.NotBefore)
+	}
+	if now.Add(-skew).After(c.NotAfter) {
+		return wrapf(ErrIssuerExpired, "issuer certificate %s expired at %v", c.Key.KID, c.NotAfter)
+	}
+	return nil
+}
