@@ -1,0 +1,191 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"passgate/pass"
+)
+
+// Errors, returned wrapped with the operation; test them with errors.Is.
+// Not-found is always an error, never a nil result.
+var (
+	// ErrNotFound: no such row, or a row it refers to does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique value (name, id, key) is already taken.
+	ErrConflict = errors.New("already exists")
+	// ErrNotInitialized: Setup has not stored a district yet.
+	ErrNotInitialized = errors.New("data directory not initialised")
+	// ErrClosed: Close has begun.
+	ErrClosed = errors.New("store closed")
+	// ErrInvalid: a value is out of range or malformed (also a password
+	// hash string that cannot be parsed).
+	ErrInvalid = errors.New("invalid value")
+	// ErrCorrupt: PRAGMA integrity_check found damage.
+	ErrCorrupt = errors.New("database corrupt")
+	// ErrSchemaTooNew: the file was migrated by a newer passgate.
+	ErrSchemaTooNew = errors.New("database schema is newer than this program")
+)
+
+// District is this appliance's district: its identity and pseudonym key.
+type District struct {
+	ID           string // short identifier, carried in passes as iss
+	Name         string // display name
+	PseudonymKey []byte // 32 bytes; secret
+	Appliance    string // this appliance's name
+	CreatedAt    time.Time
+}
+
+// Key roles.
+const (
+	RoleRoot   = "root"
+	RoleIssuer = "issuer"
+)
+
+// Key is a root or issuer key. Private is nil when this appliance only
+// trusts the key; Cert is the encoded certificate of an issuer key.
+type Key struct {
+	KID       pass.KeyID
+	Role      string
+	Alg       pass.Alg
+	Public    []byte
+	Private   []byte
+	Cert      []byte
+	District  string
+	NotBefore time.Time
+	NotAfter  time.Time
+	CreatedAt time.Time
+	RevokedAt time.Time // zero when not revoked
+}
+
+// KeyFilter selects keys.
+type KeyFilter struct {
+	Role       string // "" for any
+	HasPrivate bool   // only keys whose private half is held here
+}
+
+// User roles.
+const (
+	UserStaff  = "staff"
+	UserIssuer = "issuer"
+	UserAdmin  = "admin"
+)
+
+// User is a staff account.
+type User struct {
+	ID           int64
+	Username     string
+	Role         string
+	PasswordHash string // argon2id, PHC string format
+	CreatedAt    time.Time
+	DisabledAt   time.Time
+}
+
+// Person is a registered resident, known by pseudonym only.
+type Person struct {
+	Subject    pass.Subject
+	MaskedName string
+	IDTail     string
+	Color      pass.Color
+	TestedAt   time.Time // latest negative test sample; zero if none
+	Doses      int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// StatusChange is one entry of a person's status history.
+type StatusChange struct {
+	ID      int64
+	Subject pass.Subject
+	From    pass.Color // zero for the first status
+	To      pass.Color
+	Reason  string
+	Actor   string
+	At      time.Time
+}
+
+// IssuedPass records a pass that was issued here.
+type IssuedPass struct {
+	ID        pass.ID
+	Subject   pass.Subject
+	KID       pass.KeyID
+	Kind      pass.Kind
+	Color     pass.Color
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	Actor     string
+}
+
+// Revocation kinds.
+const (
+	RevokeSubject = 1 // passes of Target (a Subject) issued before Before are void
+	RevokePass    = 2 // the pass with ID Target is void
+	RevokeIssuer  = 3 // every pass signed by key Target (a KeyID) is void
+)
+
+// Revocation voids passes. Seq orders revocations and is the version of
+// the revocation list: a reader asks for everything after the Seq it has.
+type Revocation struct {
+	Seq    int64
+	Kind   int
+	Target []byte
+	Before time.Time // RevokeSubject only
+	Reason string
+	At     time.Time
+}
+
+// Policy is the appliance's check policy.
+type Policy struct {
+	Colors       []pass.Color  // colours allowed through
+	MaxTestAge   time.Duration // 0: no test required
+	MinDoses     int
+	AcceptPaper  bool
+	RepeatWindow time.Duration
+	ClockSkew    time.Duration
+	UpdatedAt    time.Time
+	UpdatedBy    string // actor of the last SetPolicy; "setup" at first
+}
+
+// DefaultPolicy is the policy of a new district: green only, a negative
+// test within 72 h, no dose minimum, paper accepted, repeats flagged
+// within 5 minutes, 5 minutes of clock skew tolerated.
+func DefaultPolicy() Policy {
+	return Policy{
+		Colors:       []pass.Color{pass.Green},
+		MaxTestAge:   72 * time.Hour,
+		AcceptPaper:  true,
+		RepeatWindow: 5 * time.Minute,
+		ClockSkew:    5 * time.Minute,
+	}
+}
+
+// Device is a scanner or gateway allowed to post to the scan API.
+type Device struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+	RevokedAt time.Time
+}
+
+// Scan is one logged check. It holds no name and no payload.
+type Scan struct {
+	ID       int64
+	At       time.Time
+	Source   string
+	Decision string // "allow" or "deny"
+	Reason   string
+	Repeat   bool
+	PassID   pass.ID      // zero when the payload did not decode
+	Subject  pass.Subject // zero when unknown
+	KID      pass.KeyID   // zero when unknown
+}
+
+// ScanFilter selects scans, newest first unless AfterID is set (then
+// oldest first, for paging forward).
+type ScanFilter struct {
+	AfterID int64     // only scans with a larger ID, oldest first
+	Since   time.Time // at or after; zero: no bound
+	Until   time.Time // strictly before; zero: no bound
+	Source  string    // "" for any
+	Limit   int       // 0: 100; at most MaxScanLimit
+}

@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// applicationID marks the file as a passgate database ("PGTE") in the
+// SQLite header, so Open refuses to migrate some other program's file.
+const applicationID = 0x50475445
+
+// migrations are the schema steps, applied in order, each in its own
+// transaction together with PRAGMA user_version = its position (1-based).
+// Never edit or reorder a released step: append a new one.
+var migrations = []string{
+	// 1: initial schema.
+	`
+CREATE TABLE district (
+	id            INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	district_id   TEXT    NOT NULL CHECK (district_id <> ''),
+	name          TEXT    NOT NULL,
+	pseudonym_key BLOB    NOT NULL CHECK (length(pseudonym_key) = 32),
+	appliance     TEXT    NOT NULL,
+	created_ms    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE keys (
+	kid           BLOB    PRIMARY KEY CHECK (length(kid) = 8),
+	role          TEXT    NOT NULL CHECK (role IN ('root', 'issuer')),
+	alg           INTEGER NOT NULL,
+	public        BLOB    NOT NULL CHECK (length(public) > 0),
+	private       BLOB,   -- NULL when the key is only trusted here
+	cert          BLOB,   -- encoded certificate of an issuer key
+	district      TEXT    NOT NULL,
+	not_before_ms INTEGER, -- NULL: no bound
+	not_after_ms  INTEGER, -- NULL: no bound
+	created_ms    INTEGER NOT NULL,
+	revoked_ms    INTEGER
+) STRICT;
+
+CREATE TABLE users (
+	id            INTEGER PRIMARY KEY,
+	-- NOCASE: "Admin" and "admin" must not be two accounts.
+	username      TEXT    NOT NULL UNIQUE COLLATE NOCASE CHECK (username <> ''),
+	role          TEXT    NOT NULL CHECK (role IN ('staff', 'issuer', 'admin')),
+	password_hash TEXT    NOT NULL CHECK (password_hash <> ''),
+	created_ms    INTEGER NOT NULL,
+	disabled_ms   INTEGER
+) STRICT;
+
+CREATE TABLE people (
+	subject     BLOB    PRIMARY KEY CHECK (length(subject) = 16),
+	masked_name TEXT    NOT NULL,
+	id_tail     TEXT    NOT NULL,
+	color       INTEGER NOT NULL CHECK (color BETWEEN 1 AND 3),
+	tested_ms   INTEGER, -- NULL: no negative test on record
+	doses       INTEGER NOT NULL CHECK (doses BETWEEN 0 AND 255),
+	created_ms  INTEGER NOT NULL,
+	updated_ms  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Append-only: who changed whose colour, when and why.
+CREATE TABLE status_changes (
+	id         INTEGER PRIMARY KEY,
+	subject    BLOB    NOT NULL REFERENCES people (subject),
+	from_color INTEGER CHECK (from_color BETWEEN 1 AND 3), -- NULL: first status
+	to_color   INTEGER NOT NULL CHECK (to_color BETWEEN 1 AND 3),
+	reason     TEXT    NOT NULL,
+	actor      TEXT    NOT NULL CHECK (actor <> ''),
+	at_ms      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX status_changes_subject ON status_changes (subject, id);
+CREATE TRIGGER status_changes_append_only BEFORE UPDATE ON status_changes
+BEGIN
+	SELECT RAISE(ABORT, 'status_changes is append-only');
+END;
+
+CREATE TABLE passes (
+	id         BLOB    PRIMARY KEY CHECK (length(id) = 12),
+	subject    BLOB    NOT NULL REFERENCES people (subject),
+	kid        BLOB    NOT NULL REFERENCES keys (kid),
+	kind       INTEGER NOT NULL CHECK (kind IN (1, 2)),
+	color      INTEGER NOT NULL CHECK (color BETWEEN 1 AND 3),
+	issued_ms  INTEGER NOT NULL,
+	expires_ms INTEGER NOT NULL CHECK (expires_ms > issued_ms),
+	actor      TEXT    NOT NULL CHECK (actor <> '')
+) STRICT, WITHOUT ROWID;
+CREATE INDEX passes_subject ON passes (subject, issued_ms);
+CREATE INDEX passes_kid ON passes (kid);
+
+-- AUTOINCREMENT: seq is the version of the revocation list that checkers
+-- sync from, so a number must never be handed out twice, even after the
+-- newest rows are deleted.
+CREATE TABLE revocations (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	kind      INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),
+	target    BLOB    NOT NULL CHECK (length(target) = CASE kind WHEN 1 THEN 16 WHEN 2 THEN 12 ELSE 8 END),
+	before_ms INTEGER CHECK ((kind = 1) = (before_ms IS NOT NULL)),
+	reason    TEXT    NOT NULL,
+	at_ms     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX revocations_target ON revocations (target);
+CREATE TRIGGER revocations_append_only BEFORE UPDATE ON revocations
+BEGIN
+	SELECT RAISE(ABORT, 'revocations is append-only');
+END;
+
+CREATE TABLE policy (
+	id               INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	colors           INTEGER NOT NULL CHECK (colors BETWEEN 1 AND 14), -- bit c set: colour c allowed
+	max_test_age_ms  INTEGER NOT NULL CHECK (max_test_age_ms >= 0), -- 0: no test required
+	min_doses        INTEGER NOT NULL CHECK (min_doses BETWEEN 0 AND 255),
+	accept_paper     INTEGER NOT NULL CHECK (accept_paper IN (0, 1)),
+	repeat_window_ms INTEGER NOT NULL CHECK (repeat_window_ms >= 0),
+	clock_skew_ms    INTEGER NOT NULL CHECK (clock_skew_ms >= 0),
+	updated_ms       INTEGER NOT NULL,
+	updated_by       TEXT    NOT NULL
+) STRICT;
+
+CREATE TABLE devices (
+	id         INTEGER PRIMARY KEY,
+	name       TEXT    NOT NULL UNIQUE CHECK (name <> ''),
+	token_hash BLOB    NOT NULL UNIQUE CHECK (length(token_hash) = 32), -- SHA-256 of the token
+	created_ms INTEGER NOT NULL,
+	revoked_ms INTEGER
+) STRICT;
+
+-- The scan log. No name, no payload: a pseudonym and identifiers only.
+-- Unknown identifiers are NULL.
+CREATE TABLE scans (
+	id       INTEGER PRIMARY KEY,
+	at_ms    INTEGER NOT NULL,
+	source   TEXT    NOT NULL,
+	decision TEXT    NOT NULL CHECK (decision IN ('allow', 'deny')),
+	reason   TEXT    NOT NULL,
+	repeat   INTEGER NOT NULL CHECK (repeat IN (0, 1)),
+	pass_id  BLOB    CHECK (length(pass_id) = 12),
+	subject  BLOB    CHECK (length(subject) = 16),
+	kid      BLOB    CHECK (length(kid) = 8)
+) STRICT;
+-- LastSeen on every check; partial because undecodable input has no id.
+CREATE INDEX scans_pass_at ON scans (pass_id, at_ms) WHERE pass_id IS NOT NULL;
+-- Time ranges (exports, retention); decision included so the gate's
+-- counters are answered from the index alone.
+CREATE INDEX scans_at ON scans (at_ms, decision);
+`,
+}
+
+// migrate brings the schema up to date. Each step runs in an immediate
+// transaction that re-reads user_version, so two processes opening the
+// same new file at once apply each step once.
+func (db *DB) migrate(ctx context.Context) error {
+	for {
+		done, err := db.migrateStep(ctx)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// migrateStep applies the next pending migration, if any, and reports
+// whether the schema is current.
+func (db *DB) migrateStep(ctx context.Context) (done bool, err error) {
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		var version, appID int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+			return err
+		}
+		switch {
+		case version > len(migrations):
+			return fmt.Errorf("%w: file is at version %d, this program knows up to %d", ErrSchemaTooNew, version, len(migrations))
+		case version == len(migrations):
+			if appID != applicationID {
+				return fmt.Errorf("not a passgate database (application_id %#x)", appID)
+			}
+			done = true
+			return nil
+		case version == 0:
+			if err := checkEmpty(ctx, tx); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+				return err
+			}
+		case appID != applicationID:
+			return fmt.Errorf("not a passgate database (application_id %#x)", appID)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+			return fmt.Errorf("migration %d: %w", version+1, err)
+		}
+		// PRAGMA takes no parameters; version is an int from this code.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version+1)); err != nil {
+			return fmt.Errorf("migration %d: %w", version+1, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	return done, nil
+}
+
+// checkEmpty refuses to lay the schema over a file that already has
+// tables: it belongs to something else.
+func checkEmpty(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("not a passgate database: version 0 but %d schema objects", n)
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package store_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"passgate/pass"
+	"passgate/store"
+)
+
+func TestDB_SavePerson(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		db := MustOpenDB(t)
+		p := MustSavePerson(t, db, 1)
+		if !p.CreatedAt.Equal(t0) || !p.UpdatedAt.Equal(t0) {
+			t.Fatalf("times = %v, %v", p.CreatedAt, p.UpdatedAt)
+		}
+		got, err := db.FindPerson(ctxb(), p.Subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.MaskedName != "张*明" || got.IDTail != "123X" || got.Color != pass.Green || got.Doses != 3 ||
+			!got.TestedAt.Equal(t0.Add(-18*time.Hour)) {
+			t.Fatalf("person = %+v", got)
+		}
+		h, err := db.StatusHistory(ctxb(), p.Subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 1 || h[0].From != 0 || h[0].To != pass.Green || h[0].Reason != "registered" || h[0].Actor != "issuer1" {
+			t.Fatalf("history = %+v", h[0])
+		}
+		// A new registration voids nothing.
+		if revs, _ := db.RevocationsSince(ctxb(), 0); len(revs) != 0 {
+			t.Fatalf("%d revocations after registering", len(revs))
+		}
+	})
+	t.Run("Update", func(t *testing.T) {
+		db := MustOpenDB(t)
+		p := MustSavePerson(t, db, 1)
+		later := t0.Add(time.Hour)
+		db.Now = func() time.Time { return later }
+		p.TestedAt, p.Doses = later.Add(-time.Minute), 4
+		if err := db.SavePerson(ctxb(), p, "issuer2"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.FindPerson(ctxb(), p.Subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Doses != 4 || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(later) || !got.TestedAt.Equal(later.Add(-time.Minute)) {
+			t.Fatalf("person = %+v", got)
+		}
+		if h, _ := db.StatusHistory(ctxb(), p.Subject); len(h) != 1 {
+			t.Fatalf("history grew without a colour change: %d", len(h))
+		}
+	})
+	t.Run("UpdateColour", func(t *testing.T) {
+		db := MustOpenDB(t)
+		p := MustSavePerson(t, db, 1)
+		p.Color = pass.Yellow
+		if err := db.SavePerson(ctxb(), p, "issuer2"); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := db.StatusHistory(ctxb(), p.Subject)
+		if len(h) != 2 || h[1].From != pass.Green || h[1].To != pass.Yellow || h[1].Reason != "updated" || h[1].Actor != "issuer2" {
+			t.Fatalf("history = %+v", h)
+		}
+		revs, _ := db.RevocationsSince(ctxb(), 0)
+		if len(revs) != 1 || revs[0].Kind != store.RevokeSubject {
+			t.Fatalf("revocations = %+v", revs)
+		}
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		db := MustOpenDB(t)
+		for _, tt := range []struct {
+			p     store.Person
+			actor string
+		}{
+			{store.Person{Color: pass.Green}, "a"},          // zero subject
+			{store.Person{Subject: subj(1), Color: 9}, "a"}, // colour
+			{store.Person{Subject: subj(1), Color: pass.Red, Doses: 256}, "a"},
+			{store.Person{Subject: subj(1), Color: pass.Red}, ""}, // no actor
+		} {
+			if err := db.SavePerson(ctxb(), &tt.p, tt.actor); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("%+v by %q: err = %v, want ErrInvalid", tt.p, tt.actor, err)
+			}
+		}
+	})
+}
+
+func TestDB_FindPerson(t *testing.T) {
+	t.Run("ErrNotFound", func(t *testing.T) {
+		db := MustOpenDB(t)
+		if _, err := db.FindPerson(ctxb(), subj(1)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestDB_SetStatus(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		db := MustOpenDB(t)
+		p := MustSavePerson(t, db, 1)
+		MustSavePerson(t, db, 2)
+		at := t0.Add(2 * time.Hour)
+		db.Now = func() time.Time { return at }
+		c, err := db.SetStatus(ctxb(), p.Subject, pass.Red, "close contact", "officer.zhao")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ID == 0 || c.From != pass.Green || c.To != pass.Red || !c.At.Equal(at) {
+			t.Fatalf("change = %+v", c)
+		}
+		got, _ := db.FindPerson(ctxb(), p.Subject)
+		if got.Color != pass.Red || !got.UpdatedAt.Equal(at) {
+			t.Fatalf("person = %+v", got)
+		}
+		h, err := db.StatusHistory(ctxb(), p.Subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 2 || h[0].Reason != "registered" || *h[1] != *c {
+			t.Fatalf("history = %+v %+v", h[0], h[1])
+		}
+		revs, err := db.RevocationsSince(ctxb(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(revs) != 1 {
+			t.Fatalf("%d revocations, want 1", len(revs))
+		}
+		r := revs[0]
+		if r.Kind != store.RevokeSubject || string(r.Target) != string(p.Subject[:]) || !r.Before.Equal(at) ||
+			!r.At.Equal(at) || r.Reason != "close contact" {
+			t.Fatalf("revocation = %+v", r)
+		}
+		// The other person is untouched.
+		if h, _ := db.StatusHistory(ctxb(), subj(2)); len(h) != 1 {
+			t.Fatalf("other person's history has %d entries", len(h))
+		}
+	})
+	t.Run("Atomic", func(t *testing.T) {
+		db := MustOpenDB(t)
+		p := MustSavePerson(t, db, 1)
+		// The revocation (the last step) refuses this reason, after the
+		// colour and the history were written: nothing may remain.
+		_, err := db.SetStatus(ctxb(), p.Subject, pass.Red, strings.Repeat("r", 501), "officer.zhao")
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("err = %v, want ErrInvalid", err)
+		}
+		got, _ := db.FindPerson(ctxb(), p.Subject)
+		h, _ := db.StatusHistory(ctxb(), p.Subject)
+		revs, _ := db.RevocationsSince(ctxb(), 0)
+		if got.Color != pass.Green || len(h) != 1 || len(revs) != 0 {
+			t.Fatalf("partial status change: colour %v, %d history, %d revocations", got.Color, len(h), len(revs))
+		}
+	})
+	t.Run("ErrNotFound", func(t *testing.T) {
+		db := MustOpenDB(t)
+		if _, err := db.SetStatus(ctxb(), subj(1), pass.Red, "x", "y"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		db := MustOpenDB(t)
+		p := MustSavePerson(t, db, 1)
+		for _, tt := range []struct {
+			to            pass.Color
+			reason, actor string
+		}{{0, "r", "a"}, {pass.Red, "", "a"}, {pass.Red, "r", ""}} {
+			if _, err := db.SetStatus(ctxb(), p.Subject, tt.to, tt.reason, tt.actor); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("%+v: err = %v, want ErrInvalid", tt, err)
+			}
+		}
+	})
+}
+
+func TestDB_StatusHistory(t *testing.T) {
+	t.Run("ErrNotFound", func(t *testing.T) {
+		db := MustOpenDB(t)
+		if _, err := db.StatusHistory(ctxb(), subj(1)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"passgate/pass"
+)
+
+// maxReasonLen bounds free-text reasons.
+const maxReasonLen = 500
+
+// CreateRevocation appends a revocation and sets r.Seq and r.At. Target
+// must be a subject (16 bytes), a pass ID (12) or a key ID (8) according
+// to r.Kind. Before applies to subject revocations only and defaults to
+// now.
+func (db *DB) CreateRevocation(ctx context.Context, r *Revocation) error {
+	if r == nil {
+		return fmt.Errorf("create revocation: %w: nil revocation", ErrInvalid)
+	}
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		return createRevocation(ctx, tx, r, now)
+	})
+	if err != nil {
+		return fmt.Errorf("create revocation of %x: %w", r.Target, err)
+	}
+	return nil
+}
+
+// RevocationsSince returns revocations with Seq > seq, in Seq order.
+func (db *DB) RevocationsSince(ctx context.Context, seq int64) ([]*Revocation, error) {
+	var list []*Revocation
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `
+			SELECT seq, kind, target, before_ms, reason, at_ms
+			FROM revocations WHERE seq > ? ORDER BY seq`, seq)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r := &Revocation{}
+			var before sql.NullInt64
+			var at int64
+			if err := rows.Scan(&r.Seq, &r.Kind, &r.Target, &before, &r.Reason, &at); err != nil {
+				return err
+			}
+			r.Before, r.At = timeOrZero(before), time.UnixMilli(at)
+			list = append(list, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find revocations since %d: %w", seq, err)
+	}
+	return list, nil
+}
+
+func createRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.Time) error {
+	var want int
+	switch r.Kind {
+	case RevokeSubject:
+		want = 16
+		if r.Before.IsZero() {
+			r.Before = now
+		}
+		r.Before = truncMS(r.Before)
+	case RevokePass:
+		want = 12
+	case RevokeIssuer:
+		want = 8
+	default:
+		return fmt.Errorf("%w: revocation kind %d", ErrInvalid, r.Kind)
+	}
+	switch {
+	case len(r.Target) != want:
+		return fmt.Errorf("%w: revocation target is %d bytes, want %d", ErrInvalid, len(r.Target), want)
+	case r.Kind != RevokeSubject && !r.Before.IsZero():
+		return fmt.Errorf("%w: only subject revocations have a before time", ErrInvalid)
+	case len(r.Reason) > maxReasonLen:
+		return fmt.Errorf("%w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
+	}
+	r.At = now
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO revocations (kind, target, before_ms, reason, at_ms)
+		VALUES (?, ?, ?, ?, ?)`,
+		r.Kind, r.Target, msOrNull(r.Before), r.Reason, now.UnixMilli())
+	if err != nil {
+		return mapErr(err)
+	}
+	r.Seq, err = res.LastInsertId()
+	return err
+}
+
+// nextCutoff is the Before of a new subject revocation made at now, when
+// the subject's latest cutoff is prev. Pass issue times have one-second
+// resolution, and a subject revocation voids passes issued strictly before
+// its cutoff: rounding now up to the next whole second voids every pass
+// issued up to now, and keeping each cutoff at least a second past the
+// previous one voids a pass issued between two status changes in the same
+// second. Issuers date new passes at the cutoff at the earliest
+// (SubjectCutoff), so a pass issued after the change is valid.
+func nextCutoff(now, prev time.Time) time.Time {
+	c := now.Truncate(time.Second)
+	if c.Before(now) {
+		c = c.Add(time.Second)
+	}
+	if !prev.IsZero() && !c.After(prev) {
+		c = prev.Truncate(time.Second).Add(time.Second)
+	}
+	return c
+}
+
+// SubjectCutoff returns the latest cutoff of the subject's revocations:
+// passes of the subject issued before it are void. It is zero when the
+// subject was never revoked.
+func (db *DB) SubjectCutoff(ctx context.Context, s pass.Subject) (time.Time, error) {
+	var t time.Time
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = subjectCutoff(ctx, tx, s)
+		return err
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("find revocation cutoff of %x: %w", s[:], err)
+	}
+	return t, nil
+}
+
+func subjectCutoff(ctx context.Context, tx *sql.Tx, s pass.Subject) (time.Time, error) {
+	var ms sql.NullInt64
+	err := tx.QueryRowContext(ctx, `
+		SELECT max(before_ms) FROM revocations WHERE target = ? AND kind = ?`,
+		s[:], RevokeSubject).Scan(&ms)
+	if err != nil || !ms.Valid {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms.Int64), nil
+}
