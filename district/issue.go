@@ -1,0 +1,241 @@
+package district
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"passgate/pass"
+	"passgate/store"
+)
+
+// InputError is a request a person got wrong: the message is safe to show.
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+func inputErrorf(format string, args ...any) error {
+	return &InputError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// IssueRequest asks for a pass for a resident, registering them first if
+// needed.
+type IssueRequest struct {
+	Name     string     // full name; only its masked form is kept
+	IDNumber string     // national ID or document number; only its pseudonym and tail are kept
+	Color    pass.Color // 0: keep the registered colour (green for a new person)
+	TestedAt time.Time  // zero: keep the registered test time
+	Doses    int        // negative: keep the registered doses
+	Kind     pass.Kind  // 0: phone
+	Validity time.Duration
+	Actor    string
+}
+
+// Issued is a signed pass.
+type Issued struct {
+	Text   string
+	Claims pass.Claims
+	Person *store.Person
+}
+
+// Issue registers or updates the resident and signs a pass for them. A
+// colour different from the registered one is a status change: it is
+// recorded with its reason and voids the person's earlier passes.
+func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error) {
+	if req.Actor == "" {
+		return nil, errors.New("issue pass: no actor") // a caller's bug, not a user's
+	}
+	if req.Kind == 0 {
+		req.Kind = pass.Phone
+	}
+	if !req.Kind.Valid() {
+		return nil, inputErrorf("unknown pass kind")
+	}
+	if req.Color != 0 && !req.Color.Valid() {
+		return nil, inputErrorf("unknown colour")
+	}
+	if req.Doses > 255 {
+		return nil, inputErrorf("doses must be between 0 and 255")
+	}
+	d, err := db.District(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := checkIDNumber(req.IDNumber)
+	if err != nil {
+		return nil, err
+	}
+	now := db.Now()
+	if !req.TestedAt.IsZero() && req.TestedAt.After(now.Add(time.Minute)) {
+		return nil, inputErrorf("test time %s is in the future", req.TestedAt.Format(time.RFC3339))
+	}
+	subject := pass.Pseudonym(d.PseudonymKey, id)
+
+	p, err := db.FindPerson(ctx, subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		name, err := checkName(req.Name)
+		if err != nil {
+			return nil, err
+		}
+		p = &store.Person{Subject: subject, MaskedName: pass.MaskName(name), IDTail: pass.IDTail(id), Color: pass.Green}
+		if req.Color != 0 {
+			p.Color = req.Color
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if req.Name != "" {
+			name, err := checkName(req.Name)
+			if err != nil {
+				return nil, err
+			}
+			p.MaskedName = pass.MaskName(name)
+		}
+		if req.Color != 0 && req.Color != p.Color {
+			if _, err := db.SetStatus(ctx, subject, req.Color, "set when issuing a pass", req.Actor); err != nil {
+				return nil, err
+			}
+			p.Color = req.Color
+		}
+	}
+	if !req.TestedAt.IsZero() {
+		p.TestedAt = req.TestedAt
+	}
+	if req.Doses >= 0 {
+		p.Doses = req.Doses
+	}
+	if err := db.SavePerson(ctx, p, req.Actor); err != nil {
+		return nil, err
+	}
+
+	key, err := db.SigningKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find signing key: %w", err)
+	}
+	priv, err := pass.ParsePrivateKey(key.Private)
+	if err != nil {
+		return nil, fmt.Errorf("load signing key: %w", err)
+	}
+	signer, err := pass.NewSigner(priv, key.Cert)
+	if err != nil {
+		return nil, err
+	}
+
+	iat, err := issueTime(ctx, db, subject, now)
+	if err != nil {
+		return nil, err
+	}
+	validity := req.Validity
+	if validity <= 0 {
+		validity = pass.PhoneValidity
+		if req.Kind == pass.Paper {
+			validity = pass.PaperValidity
+		}
+	}
+	exp := iat.Add(validity)
+	if !key.NotAfter.IsZero() && exp.After(key.NotAfter) {
+		exp = key.NotAfter // a pass cannot outlive its issuer's certificate
+	}
+	c := pass.Claims{
+		Subject: subject, District: d.ID, Name: p.MaskedName, IDTail: p.IDTail,
+		Color: p.Color, TestedAt: p.TestedAt.Truncate(time.Second), Doses: p.Doses,
+		IssuedAt: iat, ExpiresAt: exp, Kind: req.Kind,
+	}
+	if _, err := rand.Read(c.ID[:]); err != nil {
+		return nil, err
+	}
+	text, err := signer.Sign(&c)
+	if err != nil {
+		return nil, fmt.Errorf("sign pass: %w", err)
+	}
+	rec := &store.IssuedPass{
+		ID: c.ID, Subject: subject, KID: key.KID, Kind: c.Kind, Color: c.Color,
+		IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Actor: req.Actor,
+	}
+	if err := db.CreatePass(ctx, rec); err != nil {
+		return nil, err
+	}
+	return &Issued{Text: text, Claims: c, Person: p}, nil
+}
+
+// issueTime is the pass's issued-at, in whole seconds, and never before
+// the subject's revocation cutoff, so a pass issued right after a status
+// change is not voided by it.
+func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time) (time.Time, error) {
+	iat := now.Truncate(time.Second)
+	cutoff, err := db.SubjectCutoff(ctx, subject)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if iat.Before(cutoff) {
+		iat = cutoff
+	}
+	return iat, nil
+}
+
+// SetStatus changes the status of the resident with idNumber and voids
+// their earlier passes.
+func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color, reason, actor string) (*store.StatusChange, error) {
+	if !to.Valid() {
+		return nil, inputErrorf("unknown colour")
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, inputErrorf("a reason is required for a status change")
+	}
+	if len(reason) > 500 {
+		return nil, inputErrorf("reason is too long (at most 500 bytes)")
+	}
+	id, err := checkIDNumber(idNumber)
+	if err != nil {
+		return nil, err
+	}
+	d, err := db.District(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := db.SetStatus(ctx, pass.Pseudonym(d.PseudonymKey, id), to, reason, actor)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, inputErrorf("no resident with this ID number is registered here")
+	}
+	return ch, err
+}
+
+func checkIDNumber(raw string) (string, error) {
+	id := pass.NormalizeID(raw)
+	if id == "" {
+		return "", inputErrorf("an ID number is required")
+	}
+	if len(id) < 4 || len(id) > 32 {
+		return "", inputErrorf("ID number must have 4 to 32 letters or digits")
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
+			return "", inputErrorf("ID number may hold only letters and digits")
+		}
+	}
+	return id, nil
+}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", inputErrorf("a name is required")
+	case !utf8.ValidString(name):
+		return "", inputErrorf("name is not valid text")
+	case utf8.RuneCountInString(name) > 64:
+		return "", inputErrorf("name is too long (at most 64 characters)")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", inputErrorf("name holds control characters")
+		}
+	}
+	return name, nil
+}
