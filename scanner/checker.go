@@ -1,0 +1,415 @@
+// Package scanner turns raw scanner input into a decision: it decodes and
+// verifies a pass offline, applies revocations and the check policy, flags
+// repeats, logs the scan durably and tells subscribers (the gate screens).
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"passgate/pass"
+	"passgate/store"
+)
+
+// MaxInput caps the raw input a check looks at. Anything longer cannot be a
+// pass (no QR code holds more) and is refused before any decoding.
+const MaxInput = pass.MaxTextLen
+
+// Decision values.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Decision is the outcome of one check, with what the gate screen shows.
+type Decision struct {
+	Decision string // Allow or Deny
+	Reason   Reason
+	Repeat   bool // the same pass was checked within the repeat window
+
+	// Display data, set only when the pass signature verified.
+	Name      string // masked name
+	IDTail    string
+	Color     pass.Color
+	Kind      pass.Kind
+	Doses     int
+	TestedAt  time.Time
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+
+	// Log data.
+	PassID  pass.ID
+	Subject pass.Subject
+	KeyID   pass.KeyID
+	Source  string
+	At      time.Time
+	ScanID  int64
+}
+
+// Allowed reports whether the holder may pass.
+func (d *Decision) Allowed() bool { return d.Decision == Allow }
+
+// Checker runs the check pipeline. It keeps the trust anchors, revocations
+// and policy in memory and refreshes them from the store (Refresh, or Run
+// in the background), so a check never waits on a query for them. It is
+// safe for concurrent use.
+type Checker struct {
+	db *store.DB
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+
+	state   atomic.Pointer[state]
+	refresh sync.Mutex // serialises Refresh
+
+	recent recentSet
+
+	subMu sync.Mutex
+	subs  map[chan *Decision]struct{}
+}
+
+// state is an immutable snapshot of what a check needs; Refresh builds a
+// new one and swaps it in.
+type state struct {
+	verifier   *pass.Verifier
+	roots      int
+	rootKIDs   []pass.KeyID
+	policy     store.Policy
+	allowed    [4]bool // by pass.Color
+	revSeq     int64
+	revSubject map[pass.Subject]time.Time // passes issued before are void
+	revPass    map[pass.ID]struct{}
+	revIssuer  map[pass.KeyID]struct{}
+	loadedAt   time.Time
+}
+
+// New returns a Checker loaded from db.
+func New(ctx context.Context, db *store.DB) (*Checker, error) {
+	c := &Checker{db: db, Now: time.Now, subs: make(map[chan *Decision]struct{})}
+	c.recent.init()
+	if err := c.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Refresh reloads trust anchors and policy and appends new revocations.
+func (c *Checker) Refresh(ctx context.Context) error {
+	c.refresh.Lock()
+	defer c.refresh.Unlock()
+
+	keys, err := c.db.FindKeys(ctx, store.KeyFilter{})
+	if err != nil {
+		return fmt.Errorf("load trust anchors: %w", err)
+	}
+	var roots []*pass.PublicKey
+	revIssuerKeys := make(map[pass.KeyID]struct{})
+	for _, k := range keys {
+		if !k.RevokedAt.IsZero() {
+			revIssuerKeys[k.KID] = struct{}{}
+			continue
+		}
+		if k.Role != store.RoleRoot {
+			continue
+		}
+		pk, err := pass.ParsePublicKey(k.Alg, k.Public)
+		if err != nil {
+			return fmt.Errorf("load root key %s: %w", k.KID, err)
+		}
+		roots = append(roots, pk)
+	}
+	pol, err := c.db.Policy(ctx)
+	if err != nil {
+		return fmt.Errorf("load policy: %w", err)
+	}
+
+	old := c.state.Load()
+	ns := &state{policy: *pol, roots: len(roots), loadedAt: c.Now()}
+	for _, col := range pol.Colors {
+		if col.Valid() {
+			ns.allowed[col] = true
+		}
+	}
+	// Roots rarely change; keep the verifier (and its certificate cache)
+	// when they did not.
+	if old != nil && sameRoots(old, roots) {
+		ns.verifier = old.verifier
+	} else {
+		ns.verifier = pass.NewVerifier(roots)
+	}
+	ns.rootKIDs = kidsOf(roots)
+
+	var since int64
+	if old != nil {
+		since = old.revSeq
+		ns.revSeq = old.revSeq
+	}
+	revs, err := c.db.RevocationsSince(ctx, since)
+	if err != nil {
+		return fmt.Errorf("load revocations: %w", err)
+	}
+	if old != nil && len(revs) == 0 {
+		ns.revSubject, ns.revPass, ns.revIssuer = old.revSubject, old.revPass, old.revIssuer
+	} else {
+		ns.revSubject = make(map[pass.Subject]time.Time)
+		ns.revPass = make(map[pass.ID]struct{})
+		ns.revIssuer = make(map[pass.KeyID]struct{})
+		if old != nil {
+			for k, v := range old.revSubject {
+				ns.revSubject[k] = v
+			}
+			for k := range old.revPass {
+				ns.revPass[k] = struct{}{}
+			}
+			for k := range old.revIssuer {
+				ns.revIssuer[k] = struct{}{}
+			}
+		}
+		for _, r := range revs {
+			applyRevocation(ns, r)
+			ns.revSeq = r.Seq
+		}
+	}
+	if len(revIssuerKeys) > 0 {
+		if len(revs) == 0 && old != nil {
+			// Do not mutate the map shared with the old snapshot.
+			m := make(map[pass.KeyID]struct{}, len(ns.revIssuer)+len(revIssuerKeys))
+			for k := range ns.revIssuer {
+				m[k] = struct{}{}
+			}
+			ns.revIssuer = m
+		}
+		for k := range revIssuerKeys {
+			ns.revIssuer[k] = struct{}{}
+		}
+	}
+	c.state.Store(ns)
+	return nil
+}
+
+func applyRevocation(s *state, r *store.Revocation) {
+	switch r.Kind {
+	case store.RevokeSubject:
+		var sub pass.Subject
+		if len(r.Target) == len(sub) {
+			copy(sub[:], r.Target)
+			if r.Before.After(s.revSubject[sub]) {
+				s.revSubject[sub] = r.Before
+			}
+		}
+	case store.RevokePass:
+		var id pass.ID
+		if len(r.Target) == len(id) {
+			copy(id[:], r.Target)
+			s.revPass[id] = struct{}{}
+		}
+	case store.RevokeIssuer:
+		var kid pass.KeyID
+		if len(r.Target) == len(kid) {
+			copy(kid[:], r.Target)
+			s.revIssuer[kid] = struct{}{}
+		}
+	}
+}
+
+func kidsOf(keys []*pass.PublicKey) []pass.KeyID {
+	out := make([]pass.KeyID, len(keys))
+	for i, k := range keys {
+		out[i] = k.KID
+	}
+	slices.SortFunc(out, func(a, b pass.KeyID) int { return strings.Compare(string(a[:]), string(b[:])) })
+	return out
+}
+
+func sameRoots(old *state, roots []*pass.PublicKey) bool {
+	return slices.Equal(old.rootKIDs, kidsOf(roots))
+}
+
+// Run refreshes the checker every interval until ctx ends, so changes made
+// by other processes (the CLI, a sync) reach the gate within interval.
+func (c *Checker) Run(ctx context.Context, interval time.Duration, onError func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.Refresh(ctx); err != nil && ctx.Err() == nil && onError != nil {
+				onError(err)
+			}
+		}
+	}
+}
+
+// Policy returns the policy in force.
+func (c *Checker) Policy() store.Policy { return c.state.Load().policy }
+
+// ListsLoadedAt is when trust, revocations and policy were last loaded.
+func (c *Checker) ListsLoadedAt() time.Time { return c.state.Load().loadedAt }
+
+// Roots is how many trusted root keys are loaded.
+func (c *Checker) Roots() int { return c.state.Load().roots }
+
+// Evaluate decides on raw input at time now without logging it and without
+// repeat detection. It is the pure part of the pipeline: decode, verify the
+// chain, revocation, policy.
+func (c *Checker) Evaluate(raw string, now time.Time) *Decision {
+	d := &Decision{Decision: Deny, At: now}
+	if len(raw) > MaxInput {
+		d.Reason = ReasonTooLong
+		return d
+	}
+	s := c.state.Load()
+	p, err := s.verifier.Verify(clean(raw), now, s.policy.ClockSkew)
+	if err != nil {
+		d.Reason = reasonOf(err)
+		return d
+	}
+	d.Name, d.IDTail = p.Name, p.IDTail
+	d.Color, d.Kind, d.Doses = p.Color, p.Kind, p.Doses
+	d.TestedAt, d.IssuedAt, d.ExpiresAt = p.TestedAt, p.IssuedAt, p.ExpiresAt
+	d.PassID, d.Subject, d.KeyID = p.ID, p.Subject, p.KeyID
+	d.Reason = s.judge(p, now)
+	if d.Reason == ReasonOK {
+		d.Decision = Allow
+	}
+	return d
+}
+
+// judge applies revocations and policy to a verified pass.
+func (s *state) judge(p *pass.Pass, now time.Time) Reason {
+	pol := &s.policy
+	if _, ok := s.revIssuer[p.KeyID]; ok {
+		return ReasonIssuerRevoked
+	}
+	if _, ok := s.revPass[p.ID]; ok {
+		return ReasonRevoked
+	}
+	// A subject revocation voids the passes issued before its cutoff (see
+	// store.SubjectCutoff for how cutoffs and issue times are chosen).
+	if before, ok := s.revSubject[p.Subject]; ok && p.IssuedAt.Before(before) {
+		return ReasonRevoked
+	}
+	if now.After(p.ExpiresAt.Add(pol.ClockSkew)) {
+		return ReasonExpired
+	}
+	if p.IssuedAt.After(now.Add(pol.ClockSkew)) {
+		return ReasonNotYetValid
+	}
+	if p.Kind == pass.Paper && !pol.AcceptPaper {
+		return ReasonPaperRefused
+	}
+	if !s.allowed[p.Color] {
+		switch p.Color {
+		case pass.Yellow:
+			return ReasonStatusYellow
+		case pass.Red:
+			return ReasonStatusRed
+		default:
+			return ReasonStatusGreen
+		}
+	}
+	if pol.MaxTestAge > 0 {
+		if p.TestedAt.IsZero() {
+			return ReasonTestMissing
+		}
+		if now.Sub(p.TestedAt) > pol.MaxTestAge {
+			return ReasonTestTooOld
+		}
+	}
+	if p.Doses < pol.MinDoses {
+		return ReasonDosesMissing
+	}
+	return ReasonOK
+}
+
+// clean strips what scanners add around a code: line endings, spaces and
+// NULs.
+func clean(raw string) string {
+	return strings.Trim(raw, " \t\r\n\x00")
+}
+
+// Check runs the whole pipeline for input from source: evaluate, flag a
+// repeat, log the scan durably, then tell subscribers. It returns only once
+// the scan record is durable; an error means the check was not logged and
+// must not be shown as done.
+func (c *Checker) Check(ctx context.Context, source, raw string) (*Decision, error) {
+	now := c.Now()
+	d := c.Evaluate(raw, now)
+	d.Source = source
+	if !d.PassID.IsZero() {
+		rep, err := c.isRepeat(ctx, d.PassID, now)
+		if err != nil {
+			return nil, err
+		}
+		d.Repeat = rep
+	}
+	sc := store.Scan{
+		At: now, Source: source, Decision: d.Decision, Reason: string(d.Reason),
+		Repeat: d.Repeat, PassID: d.PassID, Subject: d.Subject, KID: d.KeyID,
+	}
+	if err := c.db.LogScan(ctx, &sc); err != nil {
+		return nil, fmt.Errorf("log scan: %w", err)
+	}
+	d.ScanID = sc.ID
+	c.publish(d)
+	return d, nil
+}
+
+// isRepeat reports whether pass id was checked within the repeat window
+// before now, and remembers this check. Recent checks of this process are
+// in memory; the log answers for older ones and for other processes.
+func (c *Checker) isRepeat(ctx context.Context, id pass.ID, now time.Time) (bool, error) {
+	window := c.state.Load().policy.RepeatWindow
+	if window <= 0 {
+		return false, nil
+	}
+	since := now.Add(-window)
+	if c.recent.seen(id, now, since) {
+		return true, nil
+	}
+	_, err := c.db.LastSeen(ctx, id, since)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("repeat lookup: %w", err)
+	}
+}
+
+// Subscribe returns a channel that receives every decision made after the
+// call, and a function to stop. A subscriber too slow to keep up misses
+// decisions rather than slowing checks.
+func (c *Checker) Subscribe(buffer int) (<-chan *Decision, func()) {
+	ch := make(chan *Decision, buffer)
+	c.subMu.Lock()
+	c.subs[ch] = struct{}{}
+	c.subMu.Unlock()
+	return ch, func() {
+		c.subMu.Lock()
+		if _, ok := c.subs[ch]; ok {
+			delete(c.subs, ch)
+			close(ch)
+		}
+		c.subMu.Unlock()
+	}
+}
+
+func (c *Checker) publish(d *Decision) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	for ch := range c.subs {
+		select {
+		case ch <- d:
+		default:
+		}
+	}
+}
