@@ -1,0 +1,248 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"passgate/district"
+	"passgate/scanner"
+	"passgate/store"
+	"passgate/web"
+)
+
+type fixture struct {
+	t     *testing.T
+	db    *store.DB
+	srv   *httptest.Server
+	token string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := district.Setup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := scanner.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := db.CreateDevice(ctx, "gate-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		db.Close()
+	})
+	return &fixture{t: t, db: db, srv: srv, token: token}
+}
+
+func (f *fixture) issue(name, id string) string {
+	f.t.Helper()
+	iss, err := district.Issue(context.Background(), f.db, district.IssueRequest{
+		Name: name, IDNumber: id, TestedAt: time.Now().Add(-2 * time.Hour), Doses: -1, Actor: "test",
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return iss.Text
+}
+
+func (f *fixture) post(auth, body string) (*http.Response, map[string]any) {
+	f.t.Helper()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/scans", strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		f.t.Fatalf("response is not JSON: %v", err)
+	}
+	return resp, m
+}
+
+func TestScanAPI(t *testing.T) {
+	f := newFixture(t)
+	text := f.issue("张三明", "610113199001011234")
+	bearer := "Bearer " + f.token
+
+	t.Run("Allow", func(t *testing.T) {
+		resp, m := f.post(bearer, `{"payload":"`+text+`"}`)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d %v", resp.StatusCode, m)
+		}
+		for _, k := range []string{"decision", "reason", "repeat", "holder", "color", "tested_at", "expires_at", "scan_id"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("response lacks %q: %v", k, m)
+			}
+		}
+		h, _ := m["holder"].(map[string]any)
+		if m["decision"] != "allow" || m["reason"] != "ok" || m["repeat"] != false || m["color"] != "green" ||
+			h["name"] != "张*明" || h["id_tail"] != "1234" {
+			t.Fatalf("unexpected decision %v", m)
+		}
+		if _, err := time.Parse(time.RFC3339, m["expires_at"].(string)); err != nil {
+			t.Fatalf("expires_at: %v", err)
+		}
+		scans, err := f.db.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		if err != nil || len(scans) != 1 || float64(scans[0].ID) != m["scan_id"] || scans[0].Source != "gate-1" {
+			t.Fatalf("scan not logged as %v: %v %v", m["scan_id"], scans, err)
+		}
+	})
+	t.Run("Repeat", func(t *testing.T) {
+		_, m := f.post(bearer, `{"payload":"`+text+`"}`)
+		if m["repeat"] != true || m["decision"] != "allow" {
+			t.Fatalf("second scan %v", m)
+		}
+	})
+	t.Run("NotAPassIsALoggedDeny", func(t *testing.T) {
+		resp, m := f.post(bearer, `{"payload":"hello"}`)
+		if resp.StatusCode != 200 || m["decision"] != "deny" || m["reason"] != "not_a_pass" || m["holder"] != nil {
+			t.Fatalf("%d %v", resp.StatusCode, m)
+		}
+		if id, _ := m["scan_id"].(float64); id <= 0 {
+			t.Fatalf("deny not logged: %v", m)
+		}
+	})
+
+	errCases := []struct {
+		name   string
+		auth   string
+		body   string
+		status int
+	}{
+		{"NoToken", "", `{"payload":"x"}`, 401},
+		{"WrongToken", "Bearer pgd_nope", `{"payload":"x"}`, 401},
+		{"NotBearer", "Basic " + f.token, `{"payload":"x"}`, 401},
+		{"EmptyBearer", "Bearer ", `{"payload":"x"}`, 401},
+		{"NotJSON", bearer, `payload=x`, 400},
+		{"TruncatedJSON", bearer, `{"payload":"x`, 400},
+		{"NoPayload", bearer, `{"code":"x"}`, 400},
+		{"PayloadNotString", bearer, `{"payload":42}`, 400},
+		{"EmptyBody", bearer, ``, 400},
+		{"Oversized", bearer, `{"payload":"` + strings.Repeat("A", 1<<20) + `"}`, 413},
+	}
+	for _, tt := range errCases {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := f.db.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			resp, m := f.post(tt.auth, tt.body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d (%v)", resp.StatusCode, tt.status, m)
+			}
+			if msg, _ := m["error"].(string); msg == "" {
+				t.Fatalf("no error message: %v", m)
+			}
+			after, _ := f.db.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			if len(after) > 0 && (len(before) == 0 || after[0].ID != before[0].ID) {
+				t.Fatal("a refused request was logged as a scan")
+			}
+		})
+	}
+
+	t.Run("RevokedDevice", func(t *testing.T) {
+		_, tok, err := f.db.CreateDevice(context.Background(), "gate-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.RevokeDevice(context.Background(), "gate-2"); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 401 {
+			t.Fatalf("revoked device: %d", resp.StatusCode)
+		}
+	})
+	t.Run("WrongMethod", func(t *testing.T) {
+		resp, err := http.Get(f.srv.URL + "/api/v1/scans")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestHealth(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{"/livez", "/readyz"} {
+		resp, err := http.Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+	}
+	f.db.Close()
+	resp, err := http.Get(f.srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || m["status"] != "unavailable" {
+		t.Fatalf("readyz with a closed database: %d %v", resp.StatusCode, m)
+	}
+}
+
+func TestHomePage(t *testing.T) {
+	f := newFixture(t)
+	f.post("Bearer "+f.token, `{"payload":"`+f.issue("李四", "G12345678")+`"}`)
+	f.post("Bearer "+f.token, `{"payload":"nonsense"}`)
+	resp, err := http.Get(f.srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	doc, err := goquery.NewDocumentFromReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Find(`[data-testid="allow-today"]`).Text(); got != "1" {
+		t.Errorf("allowed today = %q, want 1", got)
+	}
+	if got := doc.Find(`[data-testid="deny-today"]`).Text(); got != "1" {
+		t.Errorf("denied today = %q, want 1", got)
+	}
+	if rows := doc.Find(`[data-testid="recent"] tbody tr`).Length(); rows != 2 {
+		t.Errorf("%d recent rows, want 2", rows)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="district"]`).Text(), "雁塔区") {
+		t.Errorf("district name missing")
+	}
+	css, _ := doc.Find(`link[rel="stylesheet"]`).Attr("href")
+	r2, err := http.Get(f.srv.URL + css)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != 200 || !strings.Contains(r2.Header.Get("Cache-Control"), "immutable") {
+		t.Fatalf("stylesheet %s: %d %q", css, r2.StatusCode, r2.Header.Get("Cache-Control"))
+	}
+	if r3, _ := http.Get(f.srv.URL + "/assets/style.css"); r3.StatusCode != 404 {
+		t.Fatalf("unhashed asset name served: %d", r3.StatusCode)
+	}
+}
