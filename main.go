@@ -1,0 +1,109 @@
+// Command passgate is an offline health-pass appliance: it issues signed
+// passes, checks them at the gate without any network, logs every check
+// durably and serves the staff pages and the scan API.
+//
+//	passgate [serve] --data DIR --addr HOST:PORT
+//	passgate issue|check|status|policy|device|log|bench ...
+//
+// Run `passgate help` for every command.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"passgate/district"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitDeny  = 1 // `check` denied the pass
+	exitError = 2 // usage or system error
+)
+
+// env is what every command gets from the outside world.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the appliance (the default)", cmdServe},
+		{"issue", "register a resident if needed and issue a pass", cmdIssue},
+		{"check", "check a pass and log the check", cmdCheck},
+		{"status", "change a resident's health status (voids earlier passes)", cmdStatus},
+		{"policy", "show or set the check policy", cmdPolicy},
+		{"device", "manage scanner devices (add, list, revoke)", cmdDevice},
+		{"log", "print the latest logged checks as JSON lines", cmdLog},
+		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+// run is the whole program: main only wires the process to it, so tests
+// can drive it end to end.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	name := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" || name == "-h" || name == "--help" {
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, e, args)
+		}
+	}
+	fmt.Fprintf(stderr, "passgate: unknown command %q (run `passgate help`)\n", name)
+	return exitError
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: passgate [command] [flags]   (run `passgate COMMAND -h` for its flags)")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+}
+
+// fail prints err as one line and returns the exit code for it. Errors a
+// person caused (bad input) print their message alone.
+func (e *env) fail(err error) int {
+	var in *district.InputError
+	if errors.As(err, &in) {
+		fmt.Fprintf(e.stderr, "passgate: %s\n", in.Msg)
+		return exitError
+	}
+	fmt.Fprintf(e.stderr, "passgate: %v\n", err)
+	return exitError
+}
+
+func cmdVersion(_ context.Context, e *env, _ []string) int {
+	fmt.Fprintln(e.stdout, "passgate", version)
+	return exitOK
+}
