@@ -290,6 +290,20 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ExternalWrites returns a number that changes whenever another process
+// has committed to the database since the last call (SQLite's
+// data_version, read on the writer connection, which is the only one in
+// this process that writes). Callers that cache what they write, like the
+// checker's repeat set, use it to learn when their cache may be
+// incomplete.
+func (db *DB) ExternalWrites(ctx context.Context) (int64, error) {
+	var v int64
+	if err := db.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read data version: %w", err)
+	}
+	return v, nil
+}
+
 // update runs fn in one immediate transaction on the writer connection
 // and commits if fn succeeds.
 func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {

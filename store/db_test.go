@@ -292,3 +292,27 @@ func TestDB_Close(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestDB_ExternalWrites(t *testing.T) {
+	dir := t.TempDir()
+	a := MustOpenDBDir(t, dir)
+	b := MustOpenDBDir(t, dir)
+	v0, err := a.ExternalWrites(ctxb())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes of its own do not count.
+	if err := a.LogScan(ctxb(), newScan(1, t0)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.ExternalWrites(ctxb()); v != v0 {
+		t.Fatalf("own write changed the version: %d → %d", v0, v)
+	}
+	// Another handle (another process in production) does.
+	if err := b.LogScan(ctxb(), newScan(2, t0)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.ExternalWrites(ctxb()); v == v0 {
+		t.Fatal("another connection's commit went unnoticed")
+	}
+}

@@ -569,3 +569,38 @@ func BenchmarkLastSeen(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }
+
+func TestDB_RecentPasses(t *testing.T) {
+	db := MustOpenDB(t)
+	for i := range 5 {
+		// Passes 0..4, each checked twice, the second time a minute later.
+		for _, at := range []time.Time{t0.Add(time.Duration(i) * time.Minute), t0.Add(time.Duration(i+1) * time.Minute)} {
+			if err := db.LogScan(ctxb(), newScan(uint16(i), at)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("OK", func(t *testing.T) {
+		got := map[pass.ID]time.Time{}
+		complete, err := db.RecentPasses(ctxb(), t0.Add(3*time.Minute), 10, func(s store.SeenPass) { got[s.ID] = s.At })
+		if err != nil || !complete {
+			t.Fatalf("complete=%v err=%v", complete, err)
+		}
+		// Passes 2, 3 and 4 have a check at or after minute 3.
+		if len(got) != 3 {
+			t.Fatalf("%d passes, want 3: %v", len(got), got)
+		}
+		for id, at := range got {
+			if n := int(id[2]); !at.Equal(t0.Add(time.Duration(n+1) * time.Minute)) {
+				t.Errorf("pass %d: latest check %s, want the later one", n, at)
+			}
+		}
+	})
+	t.Run("Truncated", func(t *testing.T) {
+		n := 0
+		complete, err := db.RecentPasses(ctxb(), t0, 2, func(store.SeenPass) { n++ })
+		if err != nil || complete || n != 2 {
+			t.Fatalf("complete=%v n=%d err=%v, want an incomplete picture of 2", complete, n, err)
+		}
+	})
+}
