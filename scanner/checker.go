@@ -86,11 +86,24 @@ type state struct {
 	revPass    map[pass.ID]struct{}
 	revIssuer  map[pass.KeyID]struct{}
 	loadedAt   time.Time
+	// externalWrites is the store's count of other processes' commits
+	// when this snapshot was loaded.
+	externalWrites int64
 }
 
+// Option configures a Checker.
+type Option func(*Checker)
+
+// WithClock makes the checker read time from now (tests use a fixed
+// clock). It is in force from the first load on.
+func WithClock(now func() time.Time) Option { return func(c *Checker) { c.Now = now } }
+
 // New returns a Checker loaded from db.
-func New(ctx context.Context, db *store.DB) (*Checker, error) {
+func New(ctx context.Context, db *store.DB, opts ...Option) (*Checker, error) {
 	c := &Checker{db: db, Now: time.Now, subs: make(map[chan *Decision]struct{})}
+	for _, o := range opts {
+		o(c)
+	}
 	c.recent.init()
 	if err := c.Refresh(ctx); err != nil {
 		return nil, err
@@ -128,8 +141,25 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		return fmt.Errorf("load policy: %w", err)
 	}
 
+	// Another process (the CLI, an import) may have logged checks the
+	// repeat set has not seen; so may this process before a restart.
+	ext, err := c.db.ExternalWrites(ctx)
+	if err != nil {
+		return err
+	}
 	old := c.state.Load()
-	ns := &state{policy: *pol, roots: len(roots), loadedAt: c.Now()}
+	now := c.Now()
+	switch {
+	case old == nil:
+		// At start, learn the window from the log; only if it holds
+		// more than the set can must misses be confirmed there.
+		if err := c.seedRecent(ctx, now, pol.RepeatWindow); err != nil {
+			return err
+		}
+	case ext != old.externalWrites || pol.RepeatWindow > old.policy.RepeatWindow:
+		c.recent.distrust(now.Add(pol.RepeatWindow))
+	}
+	ns := &state{policy: *pol, roots: len(roots), loadedAt: now, externalWrites: ext}
 	for _, col := range pol.Colors {
 		if col.Valid() {
 			ns.allowed[col] = true
@@ -189,6 +219,24 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		}
 	}
 	c.state.Store(ns)
+	return nil
+}
+
+// seedRecent loads the passes checked within the repeat window into the
+// repeat set.
+func (c *Checker) seedRecent(ctx context.Context, now time.Time, window time.Duration) error {
+	if window <= 0 {
+		return nil
+	}
+	complete, err := c.db.RecentPasses(ctx, now.Add(-window), maxRecent/2, func(sp store.SeenPass) {
+		c.recent.remember(sp.ID, sp.At)
+	})
+	if err != nil {
+		return fmt.Errorf("load recent checks: %w", err)
+	}
+	if !complete {
+		c.recent.distrust(now.Add(window))
+	}
 	return nil
 }
 
@@ -363,18 +411,19 @@ func (c *Checker) Check(ctx context.Context, source, raw string) (*Decision, err
 }
 
 // isRepeat reports whether pass id was checked within the repeat window
-// before now, and remembers this check. Recent checks of this process are
-// in memory; the log answers for older ones and for other processes.
+// before now, and remembers this check. The in-memory set answers alone
+// once it is known to be complete; until then a miss is confirmed in the
+// scan log.
 func (c *Checker) isRepeat(ctx context.Context, id pass.ID, now time.Time) (bool, error) {
 	window := c.state.Load().policy.RepeatWindow
 	if window <= 0 {
 		return false, nil
 	}
-	since := now.Add(-window)
-	if c.recent.seen(id, now, since) {
-		return true, nil
+	repeat, confirm := c.recent.check(id, now, window)
+	if !confirm {
+		return repeat, nil
 	}
-	_, err := c.db.LastSeen(ctx, id, since)
+	_, err := c.db.LastSeen(ctx, id, now.Add(-window))
 	switch {
 	case err == nil:
 		return true, nil

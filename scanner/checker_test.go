@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"context"
 	"crypto/rand"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -71,10 +72,9 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f.distID, f.pseudoK = d.ID, d.PseudonymKey
-	if f.c, err = scanner.New(ctx, db); err != nil {
+	if f.c, err = scanner.New(ctx, db, scanner.WithClock(func() time.Time { return f.now })); err != nil {
 		t.Fatal(err)
 	}
-	f.c.Now = func() time.Time { return f.now }
 	return f
 }
 
@@ -468,11 +468,10 @@ func TestCheck_Repeat(t *testing.T) {
 	t.Run("AcrossProcesses", func(t *testing.T) {
 		// A new checker (another process, e.g. the CLI) learns of the
 		// earlier check from the log.
-		c2, err := scanner.New(f.ctx, f.db)
+		c2, err := scanner.New(f.ctx, f.db, scanner.WithClock(func() time.Time { return f.now.Add(time.Minute) }))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c2.Now = func() time.Time { return f.now.Add(time.Minute) }
 		d, err := c2.Check(f.ctx, "cli", text)
 		if err != nil {
 			t.Fatal(err)
@@ -623,5 +622,42 @@ func TestCheck_ClosedStoreIsAnError(t *testing.T) {
 	_, err := f.c.Check(f.ctx, "gate-1", f.sign(f.claims()))
 	if err == nil {
 		t.Fatal("check succeeded on a closed store: a check that was not logged must fail")
+	}
+}
+
+// Once the repeat set is complete it answers alone; a check logged by
+// another process makes it consult the log again.
+func TestCheck_RepeatAfterWarmup(t *testing.T) {
+	f := newFixture(t)
+	// Well past the first window: the set now knows every check.
+	f.now = time.Now().Add(time.Hour)
+	c := f.claims()
+	c.IssuedAt, c.ExpiresAt, c.TestedAt = f.now.Add(-time.Minute), f.now.Add(time.Hour), f.now.Add(-time.Hour)
+	text := f.sign(c)
+	if d, _ := f.c.Check(f.ctx, "gate-1", text); d.Repeat {
+		t.Fatal("first check flagged as repeat")
+	}
+	if d, _ := f.c.Check(f.ctx, "gate-1", text); !d.Repeat {
+		t.Fatal("second check not flagged")
+	}
+
+	other, err := store.Open(f.ctx, filepath.Dir(f.db.Path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c2 := c
+	if _, err := rand.Read(c2.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.LogScan(f.ctx, &store.Scan{At: f.now, Source: "cli", Decision: scanner.Allow, Reason: "ok", PassID: c2.ID, Subject: c2.Subject}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(time.Minute)
+	if d, _ := f.c.Check(f.ctx, "gate-1", f.sign(c2)); !d.Repeat {
+		t.Fatal("a check logged by another process was not seen as a repeat")
 	}
 }
