@@ -54,7 +54,17 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	// Marshal once and write the bytes: an Encoder would re-validate and
+	// compact the Marshaler's output, a cost on every scan.
+	out, err := d.MarshalJSON()
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(out, '\n'))
 }
 
 // authDevice checks the bearer token. It answers 401 itself on failure.
