@@ -87,6 +87,17 @@ func parse(fs *flag.FlagSet, args []string) (ok bool, code int) {
 	return true, 0
 }
 
+// parseNoArgs is parse for commands that take flags only.
+func (e *env) parseNoArgs(fs *flag.FlagSet, args []string) (ok bool, code int) {
+	if ok, code := parse(fs, args); !ok {
+		return false, code
+	}
+	if fs.NArg() > 0 {
+		return false, e.usageError(fs.Name(), "unexpected argument %q", fs.Arg(0))
+	}
+	return true, 0
+}
+
 // usageError prints a usage problem as one line.
 func (e *env) usageError(cmd, format string, args ...any) int {
 	fmt.Fprintf(e.stderr, "passgate %s: %s\n", cmd, fmt.Sprintf(format, args...))
@@ -128,11 +139,8 @@ func cmdIssue(ctx context.Context, e *env, args []string) int {
 	doses := fs.Int("doses", -1, "vaccine doses (default: as registered)")
 	kind := fs.String("kind", "phone", "pass kind: phone (24 h) or paper (180 days)")
 	qr := fs.String("qr", "", "also write the pass as a QR code PNG to this file")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return e.usageError("issue", "unexpected argument %q", fs.Arg(0))
 	}
 	req := district.IssueRequest{Name: *name, IDNumber: *id, Doses: *doses, Actor: "cli"}
 	var err error
@@ -220,11 +228,8 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	id := fs.String("id", "", "ID or document number of the resident")
 	color := fs.String("color", "", "new health colour: green, yellow or red")
 	reason := fs.String("reason", "", "why the status changes (kept in the history)")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return e.usageError("status", "unexpected argument %q", fs.Arg(0))
 	}
 	if *color == "" {
 		return e.usageError("status", "--color is required")
@@ -258,11 +263,8 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	repeat := fs.String("repeat-window", "", "flag a pass checked again within this time, e.g. 5m; 0 to turn off")
 	paper := fs.String("accept-paper", "", "accept paper passes: true or false")
 	skew := fs.String("clock-skew", "", "clock difference tolerated on pass and certificate times, e.g. 5m")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return e.usageError("policy", "unexpected argument %q", fs.Arg(0))
 	}
 	db, err := e.openDB(ctx, *data, e.stderr)
 	if err != nil {

@@ -223,18 +223,49 @@ func TestCLI_DeviceAndServe(t *testing.T) {
 	if strings.Contains(out.String(), "password") {
 		t.Fatal("the admin password was printed again on a later start")
 	}
-	req, _ := http.NewRequest("POST", base+"/api/v1/scans", strings.NewReader(`{"payload":"`+text+`"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	scan := func(payload string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/api/v1/scans", strings.NewReader(`{"payload":"`+payload+`"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var d map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("scan API: %d %v %v", resp.StatusCode, d, err)
+		}
+		return d
+	}
+	if d := scan(text); d["decision"] != "allow" {
+		t.Fatalf("scan API: %v", d)
+	}
+
+	// The CLI works on the directory while the server runs, and the
+	// server sees its status change within a second or two.
+	r = runCLI(t, env, "", "issue", "--data", dir, "--name", "赵六", "--id", "N7654321", "--tested-at", time.Now().Add(-time.Hour).Format(time.RFC3339))
+	if r.code != 0 {
+		t.Fatalf("issue while serving: exit %d: %s", r.code, r.stderr)
+	}
+	text2 := strings.TrimSpace(r.stdout)
+	if d := scan(text2); d["decision"] != "allow" {
+		t.Fatalf("pass issued while serving: %v", d)
+	}
+	if r := runCLI(t, env, "", "status", "--data", dir, "--id", "N7654321", "--color", "red", "--reason", "positive test"); r.code != 0 {
+		t.Fatalf("status while serving: exit %d: %s", r.code, r.stderr)
 	}
 	var d map[string]any
-	json.NewDecoder(resp.Body).Decode(&d)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || d["decision"] != "allow" {
-		t.Fatalf("scan API: %d %v", resp.StatusCode, d)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if d = scan(text2); d["reason"] == "revoked" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not see the status change: %v", d)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	d = scan(text)
 	cancel()
 	select {
 	case code := <-done:
@@ -249,8 +280,8 @@ func TestCLI_DeviceAndServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	scans, err := db.FindScans(context.Background(), store.ScanFilter{Limit: 5})
+	scans, err := db.FindScans(context.Background(), store.ScanFilter{Limit: 1})
 	if err != nil || len(scans) != 1 || scans[0].Source != "gate-1" || int64(d["scan_id"].(float64)) != scans[0].ID {
-		t.Fatalf("logged scans %v %v, want the API scan from gate-1", scans, err)
+		t.Fatalf("last logged scan %v %v, want the last API scan from gate-1", scans, err)
 	}
 }

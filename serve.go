@@ -22,11 +22,8 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("serve", "[--data DIR] [--addr HOST:PORT]")
 	addr := fs.String("addr", e.envOr("PASSGATE_ADDR", "127.0.0.1:8080"), "listen address (env PASSGATE_ADDR)")
 	logLevel := fs.String("log-level", e.envOr("PASSGATE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env PASSGATE_LOG_LEVEL)")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return e.usageError("serve", "unexpected argument %q", fs.Arg(0))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"passgate/assets"
 	"passgate/store"
 	"passgate/web/view"
 )
@@ -33,14 +32,10 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	m := view.Home{
 		District: d.Name, DistrictID: d.ID, Version: Version,
 		Uptime: now.Sub(s.started), AllowToday: allow, DenyToday: deny,
-		ListsAge:      now.Sub(s.checker.ListsLoadedAt()),
-		StylesheetURL: assets.Path("/assets/", "style.css"),
+		ListsAge: now.Sub(s.checker.ListsLoadedAt()),
 	}
 	for _, sc := range scans {
 		m.Recent = append(m.Recent, view.HomeScan{At: sc.At.Local(), Source: sc.Source, Decision: sc.Decision, Reason: sc.Reason, Repeat: sc.Repeat})
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := view.HomePage(m).Render(ctx, w); err != nil {
-		s.log.Warn("render home", "err", err)
-	}
+	s.render(w, r, http.StatusOK, view.HomePage(s.page(r, "nav.status"), m))
 }

@@ -1,0 +1,110 @@
+// Package i18n holds every string the pages show, in Chinese (the
+// default) and English. Components never hard-code text: they ask a
+// Printer for a message by key. Each area of the UI keeps its messages in
+// its own catalog_*.go file; a key defined twice panics at start, and the
+// tests check that every message has both languages.
+package i18n
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Lang is a supported language.
+type Lang string
+
+// Supported languages. Chinese is the default.
+const (
+	ZH Lang = "zh-CN"
+	EN Lang = "en"
+)
+
+// Langs lists the supported languages, default first.
+var Langs = []Lang{ZH, EN}
+
+// Msg is one message in both languages. Arguments follow fmt verbs, and
+// both texts must use the same verbs in the same order.
+type Msg struct{ ZH, EN string }
+
+var catalog = map[string]Msg{}
+
+// register adds messages; called from each catalog file's init.
+func register(msgs map[string]Msg) {
+	for k, m := range msgs {
+		if _, dup := catalog[k]; dup {
+			panic("i18n: message " + k + " defined twice")
+		}
+		catalog[k] = m
+	}
+}
+
+// Keys returns every message key (for tests).
+func Keys() []string {
+	keys := make([]string, 0, len(catalog))
+	for k := range catalog {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Lookup returns the message for key and whether it exists.
+func Lookup(key string) (Msg, bool) {
+	m, ok := catalog[key]
+	return m, ok
+}
+
+// Printer renders messages in one language.
+type Printer struct{ Lang Lang }
+
+// T returns the message key in p's language, formatted with args. An
+// unknown key renders as itself in brackets, visible in any test that
+// renders the page.
+func (p Printer) T(key string, args ...any) string {
+	m, ok := catalog[key]
+	if !ok {
+		return "[" + key + "]"
+	}
+	s := m.ZH
+	if p.Lang == EN {
+		s = m.EN
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// Other returns the language that is not p's (for the switch link).
+func (p Printer) Other() Lang {
+	if p.Lang == EN {
+		return ZH
+	}
+	return EN
+}
+
+// CookieName remembers the language chosen in a browser.
+const CookieName = "passgate_lang"
+
+// Parse returns the supported language s names, and false if none.
+func Parse(s string) (Lang, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "zh", "zh-cn", "zh-hans", "zh-hans-cn":
+		return ZH, true
+	case "en", "en-us", "en-gb":
+		return EN, true
+	}
+	return "", false
+}
+
+// FromRequest picks the language of a request: the browser's remembered
+// choice, else Chinese. Accept-Language is deliberately not consulted: the
+// appliance serves Chinese staff first, whatever the device's setting.
+func FromRequest(r *http.Request) Printer {
+	if c, err := r.Cookie(CookieName); err == nil {
+		if l, ok := Parse(c.Value); ok {
+			return Printer{Lang: l}
+		}
+	}
+	return Printer{Lang: ZH}
+}
