@@ -145,6 +145,26 @@ CREATE INDEX scans_pass_at ON scans (pass_id, at_ms) WHERE pass_id IS NOT NULL;
 -- counters are answered from the index alone.
 CREATE INDEX scans_at ON scans (at_ms, decision);
 `,
+	// 2: staff sessions; document type and phone of residents.
+	`
+-- A session is known by the SHA-256 of its cookie token: a copy of the
+-- database does not hand out live sessions.
+CREATE TABLE sessions (
+	token_hash   BLOB    PRIMARY KEY CHECK (length(token_hash) = 32),
+	user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	created_ms   INTEGER NOT NULL,
+	expires_ms   INTEGER NOT NULL,
+	last_seen_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expiry ON sessions (expires_ms);
+
+-- mainland: 18-character resident ID (GB 11643); passport; other.
+ALTER TABLE people ADD COLUMN id_type TEXT NOT NULL DEFAULT 'mainland'
+	CHECK (id_type IN ('mainland', 'passport', 'other'));
+-- Optional, for contacting the resident; never in a pass or a scan.
+ALTER TABLE people ADD COLUMN phone TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
