@@ -34,6 +34,7 @@ import (
 func cmdBench(ctx context.Context, e *env, args []string) int {
 	fs := e.flagSet("bench", "[--http] [--n N] [--concurrency C] [--data DIR]")
 	overHTTP := fs.Bool("http", false, "post scans to the scan API of an in-process server on loopback")
+	addr := fs.String("addr", "", "post scans to the scan API of a running `passgate serve` at HOST:PORT instead (give it the same --data)")
 	n := fs.Int("n", 100000, "number of scans (each of a different pass)")
 	conc := fs.Int("concurrency", 64, "scans in flight")
 	data := fs.String("data", "", "data directory (default: a new temporary one, removed afterwards)")
@@ -81,13 +82,27 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 
 	var do func(ctx context.Context, worker int, text string) (int64, error)
 	mode := "in process"
-	if *overHTTP {
+	if *overHTTP || *addr != "" {
 		mode = "HTTP (loopback, server in this process)"
-		post, stop, err := benchServer(db, checker)
+		target := *addr
+		if target == "" {
+			a, stop, err := benchServer(db, checker)
+			if err != nil {
+				return e.fail(err)
+			}
+			defer stop()
+			target = a
+		} else {
+			if *data == "" {
+				return e.usageError("bench", "--addr needs the server's --data directory")
+			}
+			mode = "HTTP to the server at " + target
+		}
+		post, closeAll, err := benchClient(ctx, db, target)
 		if err != nil {
 			return e.fail(err)
 		}
-		defer stop()
+		defer closeAll()
 		do = post
 	} else {
 		do = func(ctx context.Context, _ int, text string) (int64, error) {
@@ -226,24 +241,31 @@ func benchPasses(ctx context.Context, db *store.DB, n int) ([]string, error) {
 	return texts, firstErr
 }
 
-// benchServer serves the scan API on a loopback port and returns a
-// function posting one scan to it. The load side is a lean HTTP/1.1 client
-// (one keep-alive connection per worker, the standard response parser) so
-// that the two cores measure the server more than the load generator.
-func benchServer(db *store.DB, checker *scanner.Checker) (func(context.Context, int, string) (int64, error), func(), error) {
-	ctx := context.Background()
-	_, token, err := db.CreateDevice(ctx, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	if err != nil {
-		return nil, nil, err
-	}
+// benchServer serves the scan API on a loopback port in this process.
+func benchServer(db *store.DB, checker *scanner.Checker) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := &http.Server{Handler: web.New(db, checker, log).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	addr := ln.Addr().String()
+	return ln.Addr().String(), func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+// benchClient registers a bench device and returns a function posting one
+// scan to the scan API at addr. It is a lean HTTP/1.1 client (one
+// keep-alive connection per worker, the standard response parser) so that
+// the two cores measure the server more than the load generator.
+func benchClient(ctx context.Context, db *store.DB, addr string) (func(context.Context, int, string) (int64, error), func(), error) {
+	_, token, err := db.CreateDevice(ctx, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err != nil {
+		return nil, nil, err
+	}
 	head := "POST /api/v1/scans HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + token +
 		"\r\nContent-Type: application/json\r\nContent-Length: "
 
@@ -300,17 +322,14 @@ func benchServer(db *store.DB, checker *scanner.Checker) (func(context.Context, 
 		}
 		return out.ScanID, nil
 	}
-	stop := func() {
+	closeAll := func() {
 		mu.Lock()
+		defer mu.Unlock()
 		for _, cn := range conns {
 			cn.c.Close()
 		}
-		mu.Unlock()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
 	}
-	return post, stop, nil
+	return post, closeAll, nil
 }
 
 func describePolicy(p *store.Policy) string {
