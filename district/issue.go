@@ -82,7 +82,10 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 		if err != nil {
 			return nil, err
 		}
-		p = &store.Person{Subject: subject, MaskedName: pass.MaskName(name), IDTail: pass.IDTail(id), Color: pass.Green}
+		p = &store.Person{Subject: subject, MaskedName: pass.MaskName(name), IDTail: pass.IDTail(id), Color: pass.Green, IDType: store.IDOther}
+		if CheckMainlandID(id, now) == nil {
+			p.IDType = store.IDMainland // the request names no type: a valid mainland number is one
+		}
 		if req.Color != 0 {
 			p.Color = req.Color
 		}

@@ -86,6 +86,8 @@ type Person struct {
 	Subject    pass.Subject
 	MaskedName string
 	IDTail     string
+	IDType     string // IDMainland, IDPassport or IDOther; "" keeps the stored one (mainland for a new person)
+	Phone      string // digits, optional
 	Color      pass.Color
 	TestedAt   time.Time // latest negative test sample; zero if none
 	Doses      int

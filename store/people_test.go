@@ -186,3 +186,133 @@ func TestDB_StatusHistory(t *testing.T) {
 		}
 	})
 }
+
+func TestDB_SavePerson_IDTypeAndPhone(t *testing.T) {
+	db := MustOpenDB(t)
+	p := &store.Person{Subject: subj(7), MaskedName: "李*", IDTail: "5678", IDType: store.IDPassport, Phone: "13800138000", Color: pass.Green}
+	if err := db.SavePerson(ctxb(), p, "issuer1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.FindPerson(ctxb(), p.Subject)
+	if err != nil || got.IDType != store.IDPassport || got.Phone != "13800138000" {
+		t.Fatalf("person %+v, %v", got, err)
+	}
+	// An empty ID type keeps the stored one; the phone is replaced.
+	got.IDType, got.Phone = "", ""
+	if err := db.SavePerson(ctxb(), got, "issuer1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.FindPerson(ctxb(), p.Subject); got.IDType != store.IDPassport || got.Phone != "" {
+		t.Fatalf("after update %+v", got)
+	}
+	if err := db.SavePerson(ctxb(), &store.Person{Subject: subj(8), Color: pass.Green, IDType: "licence"}, "x"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("bad ID type: %v", err)
+	}
+	// A person saved without an ID type is a mainland one (the column default).
+	q := MustSavePerson(t, db, 9)
+	if got, _ := db.FindPerson(ctxb(), q.Subject); got.IDType != store.IDMainland {
+		t.Fatalf("default ID type %q", got.IDType)
+	}
+}
+
+func TestDB_RegisterPeople(t *testing.T) {
+	db := MustOpenDB(t)
+	red := MustSavePerson(t, db, 1)
+	if _, err := db.SetStatus(ctxb(), red.Subject, pass.Red, "contact", "issuer1"); err != nil {
+		t.Fatal(err)
+	}
+	batch := func() []*store.Person {
+		return []*store.Person{
+			{Subject: subj(1), MaskedName: "张*明", IDTail: "123X", IDType: store.IDMainland, Color: pass.Green}, // known, red
+			{Subject: subj(2), MaskedName: "王*", IDTail: "0001", IDType: store.IDPassport, Phone: "139", Color: pass.Green},
+			{Subject: subj(3), MaskedName: "赵*", IDTail: "0002", Color: pass.Green},
+		}
+	}
+	created, updated, err := db.RegisterPeople(ctxb(), batch(), "importer")
+	if err != nil || created != 2 || updated != 0 {
+		t.Fatalf("first: created %d updated %d err %v", created, updated, err)
+	}
+	if got, _ := db.FindPerson(ctxb(), subj(1)); got.Color != pass.Red {
+		t.Fatalf("registering a known person changed its colour to %v", got.Color)
+	}
+	if got, _ := db.FindPerson(ctxb(), subj(2)); got.IDType != store.IDPassport || got.Phone != "139" || got.MaskedName != "王*" {
+		t.Fatalf("person 2 %+v", got)
+	}
+	if h, _ := db.StatusHistory(ctxb(), subj(3)); len(h) != 1 || h[0].Actor != "importer" || h[0].Reason != "registered" {
+		t.Fatalf("history of a new person %+v", h)
+	}
+	// The same batch again changes nothing.
+	created, updated, err = db.RegisterPeople(ctxb(), batch(), "importer")
+	if err != nil || created != 0 || updated != 0 {
+		t.Fatalf("again: created %d updated %d err %v", created, updated, err)
+	}
+	b := batch()
+	b[1].Phone = "138"
+	if _, updated, _ = db.RegisterPeople(ctxb(), b, "importer"); updated != 1 {
+		t.Fatalf("changed phone: updated %d", updated)
+	}
+	// One invalid person fails the whole batch.
+	b = batch()
+	b = append(b, &store.Person{Subject: subj(4), Color: 9})
+	if _, _, err := db.RegisterPeople(ctxb(), b, "importer"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("invalid batch: %v", err)
+	}
+	if _, err := db.FindPerson(ctxb(), subj(4)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("half a failed batch was stored: %v", err)
+	}
+}
+
+func TestDB_RecordTests(t *testing.T) {
+	db := MustOpenDB(t)
+	MustSavePerson(t, db, 1) // tested t0-18h
+	MustSavePerson(t, db, 2)
+	rs := []store.TestResult{
+		{Subject: subj(1), SampledAt: t0.Add(-2 * time.Hour)},                    // newer negative
+		{Subject: subj(1), SampledAt: t0.Add(-20 * time.Hour)},                   // older: no change
+		{Subject: subj(9), SampledAt: t0.Add(-time.Hour)},                        // unknown
+		{Subject: subj(2), SampledAt: t0.Add(-time.Hour), Positive: true},        // turns red
+		{Subject: subj(2), SampledAt: t0.Add(-30 * time.Minute), Positive: true}, // already red: no change
+	}
+	changed, missing, err := db.RecordTests(ctxb(), rs, "importer")
+	if err != nil || changed != 2 || len(missing) != 1 || missing[0] != 2 {
+		t.Fatalf("changed %d missing %v err %v", changed, missing, err)
+	}
+	if got, _ := db.FindPerson(ctxb(), subj(1)); !got.TestedAt.Equal(t0.Add(-2 * time.Hour)) {
+		t.Fatalf("tested at %v", got.TestedAt)
+	}
+	got, _ := db.FindPerson(ctxb(), subj(2))
+	h, _ := db.StatusHistory(ctxb(), subj(2))
+	if got.Color != pass.Red || len(h) != 2 || h[1].Reason != store.ReasonPositive {
+		t.Fatalf("after positive %+v %+v", got, h)
+	}
+	if revs, _ := db.RevocationsSince(ctxb(), 0); len(revs) != 1 {
+		t.Fatalf("%d revocations, want 1 (the positive result)", len(revs))
+	}
+	// Everything again changes nothing.
+	if changed, _, err := db.RecordTests(ctxb(), rs, "importer"); err != nil || changed != 0 {
+		t.Fatalf("again: changed %d err %v", changed, err)
+	}
+}
+
+func TestDB_CreatePasses(t *testing.T) {
+	db := MustOpenDB(t)
+	MustSetup(t, db)
+	MustSavePerson(t, db, 1)
+	mk := func(n uint16) *store.IssuedPass {
+		return &store.IssuedPass{ID: passID(n), Subject: subj(1), KID: kid(2), Kind: pass.Paper, Color: pass.Green,
+			ExpiresAt: t0.Add(time.Hour), Actor: "issuer1"}
+	}
+	if err := db.CreatePasses(ctxb(), []*store.IssuedPass{mk(1), mk(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := db.FindPass(ctxb(), passID(2)); err != nil || !p.IssuedAt.Equal(t0) {
+		t.Fatalf("pass 2: %+v %v", p, err)
+	}
+	// A duplicate fails the whole batch.
+	if err := db.CreatePasses(ctxb(), []*store.IssuedPass{mk(3), mk(1)}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := db.FindPass(ctxb(), passID(3)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("half a failed batch was stored: %v", err)
+	}
+}

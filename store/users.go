@@ -30,25 +30,190 @@ func (db *DB) CreateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
+// ErrLastAdmin is returned when a change would leave no enabled admin:
+// nobody could then manage accounts without the command line.
+var ErrLastAdmin = fmt.Errorf("%w: the last enabled admin cannot be disabled or lose the admin role", ErrConflict)
+
+const userColumns = `id, username, role, password_hash, created_ms, disabled_ms`
+
+// scanUser reads a row of userColumns.
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var created int64
+	var disabled sql.NullInt64
+	if err := row.Scan(&u.ID, &u.Username, &u.Role, &u.PasswordHash, &created, &disabled); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.DisabledAt = time.UnixMilli(created), timeOrZero(disabled)
+	return &u, nil
+}
+
 // FindUserByName returns a user or ErrNotFound. The name is compared
 // case-insensitively.
 func (db *DB) FindUserByName(ctx context.Context, name string) (*User, error) {
 	var u *User
 	err := db.view(ctx, func(tx *sql.Tx) error {
-		var created int64
-		var disabled sql.NullInt64
-		u = &User{}
-		err := tx.QueryRowContext(ctx, `
-			SELECT id, username, role, password_hash, created_ms, disabled_ms
-			FROM users WHERE username = ?`, name).
-			Scan(&u.ID, &u.Username, &u.Role, &u.PasswordHash, &created, &disabled)
-		u.CreatedAt, u.DisabledAt = time.UnixMilli(created), timeOrZero(disabled)
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, name))
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find user %q: %w", name, mapErr(err))
 	}
 	return u, nil
+}
+
+// FindUserByID returns a user or ErrNotFound.
+func (db *DB) FindUserByID(ctx context.Context, id int64) (*User, error) {
+	var u *User
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find user %d: %w", id, mapErr(err))
+	}
+	return u, nil
+}
+
+// FindUsers returns every user, disabled ones included, ordered by name
+// (case-insensitively). An appliance has a handful of accounts, so there
+// is no paging.
+func (db *DB) FindUsers(ctx context.Context) ([]*User, error) {
+	var us []*User
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				return err
+			}
+			us = append(us, u)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find users: %w", err)
+	}
+	return us, nil
+}
+
+// UpdateUserRole changes a user's role; ErrNotFound for an unknown user,
+// ErrInvalid for an unknown role, ErrLastAdmin when it would demote the
+// last enabled admin. Sessions stay: they read the role afresh on every
+// request, so the change applies at once.
+func (db *DB) UpdateUserRole(ctx context.Context, id int64, role string) error {
+	switch role {
+	case UserStaff, UserIssuer, UserAdmin:
+	default:
+		return fmt.Errorf("update role of user %d: %w: role %q", id, ErrInvalid, role)
+	}
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		if role != UserAdmin {
+			if err := keepAnAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return execOne(ctx, tx, `UPDATE users SET role = ? WHERE id = ?`, role, id)
+	})
+	if err != nil {
+		return fmt.Errorf("update role of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// DisableUser stops a user from logging in and ends all their sessions
+// in the same transaction, so that no request is served for them after
+// it returns. Disabling a disabled user keeps the first date.
+// ErrNotFound for an unknown user, ErrLastAdmin for the last enabled admin.
+func (db *DB) DisableUser(ctx context.Context, id int64) error {
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		if err := keepAnAdmin(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := execOne(ctx, tx, `UPDATE users SET disabled_ms = COALESCE(disabled_ms, ?) WHERE id = ?`, now.UnixMilli(), id); err != nil {
+			return err
+		}
+		return deleteUserSessions(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("disable user %d: %w", id, err)
+	}
+	return nil
+}
+
+// EnableUser lets a disabled user log in again; ErrNotFound for an
+// unknown user. Enabling an enabled user does nothing.
+func (db *DB) EnableUser(ctx context.Context, id int64) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, `UPDATE users SET disabled_ms = NULL WHERE id = ?`, id)
+	})
+	if err != nil {
+		return fmt.Errorf("enable user %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetPassword replaces a user's password hash (from HashPassword) and
+// ends all their sessions in the same transaction: whoever knew the old
+// password is logged out too. ErrNotFound for an unknown user.
+func (db *DB) SetPassword(ctx context.Context, id int64, hash string) error {
+	if !strings.HasPrefix(hash, "$argon2id$") {
+		return fmt.Errorf("set password of user %d: %w: password hash is not an argon2id PHC string", id, ErrInvalid)
+	}
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		if err := execOne(ctx, tx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id); err != nil {
+			return err
+		}
+		return deleteUserSessions(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("set password of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// keepAnAdmin returns ErrLastAdmin if user id is the only enabled admin,
+// so that disabling or demoting it would lock everyone out of the admin
+// pages.
+func keepAnAdmin(ctx context.Context, tx *sql.Tx, id int64) error {
+	var others int
+	var isAdmin bool
+	err := tx.QueryRowContext(ctx, `
+		SELECT
+			(SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_ms IS NULL AND id <> ?1),
+			EXISTS (SELECT 1 FROM users WHERE id = ?1 AND role = 'admin' AND disabled_ms IS NULL)`, id).
+		Scan(&others, &isAdmin)
+	if err != nil {
+		return err
+	}
+	if isAdmin && others == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// execOne runs a statement that must change exactly one row: none is
+// ErrNotFound.
+func execOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return mapErr(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 func createUser(ctx context.Context, tx *sql.Tx, u *User, now time.Time) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"passgate/store"
 )
@@ -70,4 +71,160 @@ func TestDB_FindUserByName(t *testing.T) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// mustUser creates a user with role and returns it.
+func mustUser(t *testing.T, db *store.DB, name, role string) *store.User {
+	t.Helper()
+	u := &store.User{Username: name, Role: role, PasswordHash: testHash}
+	if err := db.CreateUser(ctxb(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// mustSession starts a session for u and returns its token.
+func mustSession(t *testing.T, db *store.DB, u *store.User) string {
+	t.Helper()
+	tok, err := db.CreateSession(ctxb(), u.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestDB_FindUsers(t *testing.T) {
+	db := MustOpenDB(t)
+	mustUser(t, db, "zhao", store.UserStaff)
+	b := mustUser(t, db, "Bai", store.UserIssuer)
+	mustUser(t, db, "admin", store.UserAdmin)
+	if err := db.DisableUser(ctxb(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	us, err := db.FindUsers(ctxb())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range us {
+		names = append(names, u.Username)
+	}
+	if strings.Join(names, ",") != "admin,Bai,zhao" {
+		t.Fatalf("names = %v, want case-insensitive order with the disabled user", names)
+	}
+	if us[1].DisabledAt.IsZero() || !us[0].DisabledAt.IsZero() || us[1].Role != store.UserIssuer {
+		t.Fatalf("users = %+v %+v", us[0], us[1])
+	}
+}
+
+func TestDB_FindUserByID(t *testing.T) {
+	db := MustOpenDB(t)
+	u := mustUser(t, db, "li", store.UserIssuer)
+	got, err := db.FindUserByID(ctxb(), u.ID)
+	if err != nil || got.Username != "li" || got.Role != store.UserIssuer || got.PasswordHash != testHash || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := db.FindUserByID(ctxb(), u.ID+100); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDB_UpdateUserRole(t *testing.T) {
+	db := MustOpenDB(t)
+	admin := mustUser(t, db, "admin", store.UserAdmin)
+	li := mustUser(t, db, "li", store.UserStaff)
+	tok := mustSession(t, db, li)
+	if err := db.UpdateUserRole(ctxb(), li.ID, store.UserIssuer); err != nil {
+		t.Fatal(err)
+	}
+	if _, u, err := db.FindSession(ctxb(), tok); err != nil || u.Role != store.UserIssuer {
+		t.Fatalf("session user after role change: %+v %v", u, err)
+	}
+	if err := db.UpdateUserRole(ctxb(), li.ID, "root"); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("unknown role: err = %v", err)
+	}
+	if err := db.UpdateUserRole(ctxb(), 999, store.UserStaff); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown user: err = %v", err)
+	}
+	t.Run("LastAdmin", func(t *testing.T) {
+		if err := db.UpdateUserRole(ctxb(), admin.ID, store.UserStaff); !errors.Is(err, store.ErrLastAdmin) || !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("err = %v, want ErrLastAdmin", err)
+		}
+		// With a second admin the first may step down.
+		if err := db.UpdateUserRole(ctxb(), li.ID, store.UserAdmin); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.UpdateUserRole(ctxb(), admin.ID, store.UserStaff); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := db.FindUserByID(ctxb(), admin.ID); u.Role != store.UserStaff {
+			t.Fatalf("role = %s", u.Role)
+		}
+	})
+}
+
+func TestDB_DisableUser(t *testing.T) {
+	db := MustOpenDB(t)
+	admin := mustUser(t, db, "admin", store.UserAdmin)
+	li := mustUser(t, db, "li", store.UserStaff)
+	wang := mustUser(t, db, "wang", store.UserStaff)
+	tok, other := mustSession(t, db, li), mustSession(t, db, wang)
+	if err := db.DisableUser(ctxb(), li.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.FindSession(ctxb(), tok); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session of a disabled user: err = %v", err)
+	}
+	if _, _, err := db.FindSession(ctxb(), other); err != nil {
+		t.Fatalf("another user's session ended: %v", err)
+	}
+	if u, _ := db.FindUserByID(ctxb(), li.ID); !u.DisabledAt.Equal(t0) {
+		t.Fatalf("disabled at %v", u.DisabledAt)
+	}
+	// The sessions are deleted, not merely hidden: enabling the user again
+	// must not bring them back.
+	if err := db.EnableUser(ctxb(), li.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.FindSession(ctxb(), tok); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session came back after enabling: err = %v", err)
+	}
+	if u, _ := db.FindUserByID(ctxb(), li.ID); !u.DisabledAt.IsZero() {
+		t.Fatalf("still disabled: %v", u.DisabledAt)
+	}
+	if err := db.DisableUser(ctxb(), 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown user: err = %v", err)
+	}
+	if err := db.EnableUser(ctxb(), 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown user: err = %v", err)
+	}
+	if err := db.DisableUser(ctxb(), admin.ID); !errors.Is(err, store.ErrLastAdmin) {
+		t.Errorf("last admin: err = %v", err)
+	}
+}
+
+func TestDB_SetPassword(t *testing.T) {
+	db := MustOpenDB(t)
+	li := mustUser(t, db, "li", store.UserStaff)
+	tok := mustSession(t, db, li)
+	hash, err := store.HashPassword("new secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetPassword(ctxb(), li.ID, hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.FindSession(ctxb(), tok); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session survived a password change: err = %v", err)
+	}
+	u, _ := db.FindUserByID(ctxb(), li.ID)
+	if ok, err := store.VerifyPassword(u.PasswordHash, "new secret"); !ok || err != nil {
+		t.Fatalf("new password does not verify: %v %v", ok, err)
+	}
+	if err := db.SetPassword(ctxb(), li.ID, "plaintext"); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("plaintext: err = %v", err)
+	}
+	if err := db.SetPassword(ctxb(), 999, hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown user: err = %v", err)
+	}
 }

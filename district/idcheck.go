@@ -1,0 +1,127 @@
+package district
+
+import (
+	"fmt"
+	"time"
+
+	"passgate/pass"
+	"passgate/store"
+)
+
+// FieldError is a form field a person got wrong. Code is stable and names
+// the problem ("required", "check_digit", ...) so that pages can say it
+// in their own language; Error gives an English sentence for the CLI and
+// logs.
+type FieldError struct {
+	Field string // "name", "id_type", "id_number", "phone", "sample_time", ...
+	Code  string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Field, fieldMessages[e.Code])
+}
+
+var fieldMessages = map[string]string{
+	"required":      "is required",
+	"too_long":      "is too long",
+	"bad_chars":     "holds characters that are not allowed",
+	"id_length":     "a mainland ID number has 18 characters",
+	"id_format":     "a mainland ID number is 17 digits and a digit or X",
+	"id_birth":      "the date of birth in the ID number is not a valid date",
+	"check_digit":   "the check digit does not match (mistyped?)",
+	"doc_format":    "must have 4 to 32 letters or digits",
+	"unknown":       "is not one of the choices",
+	"phone_format":  "must be digits only, at most 20",
+	"future":        "is in the future",
+	"bad_time":      "is not a valid date and time",
+	"doses_range":   "must be a number from 0 to 20",
+	"not_found":     "no resident with this ID number is registered here",
+	"reason_length": "is too long (at most 500 bytes)",
+}
+
+// gbWeights are the GB 11643-1999 weights of the first 17 digits.
+var gbWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+
+// gbCheck maps the weighted sum mod 11 to the check character.
+const gbCheck = "10X98765432"
+
+// CheckMainlandID validates a mainland resident ID number (already
+// normalised: upper case, no spaces): 18 characters, 17 digits then a
+// digit or X, a real date of birth in positions 7-14 that is not in the
+// future, and the GB 11643 check character.
+func CheckMainlandID(id string, now time.Time) error {
+	if len(id) != 18 {
+		return &FieldError{"id_number", "id_length"}
+	}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		c := id[i]
+		if c < '0' || c > '9' {
+			return &FieldError{"id_number", "id_format"}
+		}
+		sum += int(c-'0') * gbWeights[i]
+	}
+	if c := id[17]; !(c >= '0' && c <= '9' || c == 'X') {
+		return &FieldError{"id_number", "id_format"}
+	}
+	birth, err := time.Parse("20060102", id[6:14])
+	if err != nil || birth.Year() < 1900 || birth.After(now) {
+		return &FieldError{"id_number", "id_birth"}
+	}
+	if id[17] != gbCheck[sum%11] {
+		return &FieldError{"id_number", "check_digit"}
+	}
+	return nil
+}
+
+// CheckID normalises and validates an ID number of a document type:
+// mainland numbers by CheckMainlandID, passports and other documents as 4
+// to 32 ASCII letters or digits. It returns the normalised number.
+func CheckID(idType, raw string, now time.Time) (string, error) {
+	id := pass.NormalizeID(raw)
+	if id == "" {
+		return "", &FieldError{"id_number", "required"}
+	}
+	switch idType {
+	case store.IDMainland:
+		if err := CheckMainlandID(id, now); err != nil {
+			return "", err
+		}
+	case store.IDPassport, store.IDOther:
+		if len(id) < 4 || len(id) > 32 {
+			return "", &FieldError{"id_number", "doc_format"}
+		}
+		for _, r := range id {
+			if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
+				return "", &FieldError{"id_number", "doc_format"}
+			}
+		}
+	case "":
+		return "", &FieldError{"id_type", "required"}
+	default:
+		return "", &FieldError{"id_type", "unknown"}
+	}
+	return id, nil
+}
+
+// CheckPhone normalises and validates an optional phone number: spaces,
+// dashes and a leading + are dropped; what remains must be at most 20
+// digits.
+func CheckPhone(raw string) (string, error) {
+	b := make([]byte, 0, len(raw))
+	for i, r := range raw {
+		switch {
+		case r == ' ' || r == '-' || r == '\u3000' || (r == '+' && i == 0):
+		case r >= '0' && r <= '9':
+			b = append(b, byte(r))
+		case r >= '０' && r <= '９':
+			b = append(b, byte(r-'０'+'0'))
+		default:
+			return "", &FieldError{"phone", "phone_format"}
+		}
+	}
+	if len(b) > 20 {
+		return "", &FieldError{"phone", "phone_format"}
+	}
+	return string(b), nil
+}

@@ -1,0 +1,172 @@
+package district
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"passgate/pass"
+	"passgate/store"
+)
+
+// RegisterRequest registers a resident at the desk.
+type RegisterRequest struct {
+	Name     string // full name; only its masked form is kept
+	IDType   string // store.IDMainland, store.IDPassport or store.IDOther
+	IDNumber string // only its pseudonym and tail are kept
+	Phone    string // optional
+	Actor    string
+}
+
+// Resident is a validated registration, ready to store.
+type Resident struct {
+	Person   *store.Person
+	IDNumber string // normalised; never stored
+}
+
+// CheckResident validates a registration and returns every field error
+// found (not only the first), so a form can mark them all at once. The
+// person is not stored.
+func CheckResident(key []byte, req RegisterRequest, now time.Time) (*Resident, []*FieldError) {
+	var errs []*FieldError
+	add := func(err error) {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			errs = append(errs, fe)
+		}
+	}
+	name := strings.TrimSpace(req.Name)
+	switch {
+	case name == "":
+		add(&FieldError{"name", "required"})
+	case !utf8.ValidString(name):
+		add(&FieldError{"name", "bad_chars"})
+	case utf8.RuneCountInString(name) > 64:
+		add(&FieldError{"name", "too_long"})
+	default:
+		for _, r := range name {
+			if r < 0x20 || r == 0x7f {
+				add(&FieldError{"name", "bad_chars"})
+				break
+			}
+		}
+	}
+	id, err := CheckID(req.IDType, req.IDNumber, now)
+	add(err)
+	phone, err := CheckPhone(req.Phone)
+	add(err)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &Resident{
+		IDNumber: id,
+		Person: &store.Person{
+			Subject: pass.Pseudonym(key, id), MaskedName: pass.MaskName(name), IDTail: pass.IDTail(id),
+			IDType: req.IDType, Phone: phone, Color: pass.Green,
+		},
+	}, nil
+}
+
+// Register validates and stores a resident. A resident already
+// registered keeps their status; name, document type and phone are
+// updated. It returns the stored person and whether it was new; field
+// errors come back as []*FieldError wrapped in a *FieldErrors.
+func Register(ctx context.Context, db *store.DB, req RegisterRequest) (*store.Person, bool, error) {
+	if req.Actor == "" {
+		return nil, false, errors.New("register resident: no actor")
+	}
+	d, err := db.District(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	res, errs := CheckResident(d.PseudonymKey, req, db.Now())
+	if errs != nil {
+		return nil, false, FieldErrors(errs)
+	}
+	created, _, err := db.RegisterPeople(ctx, []*store.Person{res.Person}, req.Actor)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := db.FindPerson(ctx, res.Person.Subject)
+	if err != nil {
+		return nil, false, err
+	}
+	return p, created == 1, nil
+}
+
+// FieldErrors is several field errors of one form.
+type FieldErrors []*FieldError
+
+func (fe FieldErrors) Error() string {
+	s := make([]string, len(fe))
+	for i, e := range fe {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+// SubjectOf returns the pseudonym of an ID number of any document type.
+func SubjectOf(ctx context.Context, db *store.DB, idNumber string) (pass.Subject, error) {
+	id := pass.NormalizeID(idNumber)
+	if id == "" {
+		return pass.Subject{}, &FieldError{"id_number", "required"}
+	}
+	d, err := db.District(ctx)
+	if err != nil {
+		return pass.Subject{}, err
+	}
+	return pass.Pseudonym(d.PseudonymKey, id), nil
+}
+
+// RecordTest records one test result of a registered person. A sample
+// time in the future (beyond a minute of clock skew) is a field error.
+// A positive result turns the person red and voids their earlier passes;
+// a negative one becomes their latest test unless a newer one is known.
+func RecordTest(ctx context.Context, db *store.DB, s pass.Subject, sampledAt time.Time, positive bool, actor string) (changed bool, err error) {
+	if sampledAt.IsZero() {
+		return false, &FieldError{"sample_time", "required"}
+	}
+	if sampledAt.After(db.Now().Add(time.Minute)) {
+		return false, &FieldError{"sample_time", "future"}
+	}
+	n, missing, err := db.RecordTests(ctx, []store.TestResult{{Subject: s, SampledAt: sampledAt, Positive: positive}}, actor)
+	if err != nil {
+		return false, err
+	}
+	if len(missing) > 0 {
+		return false, fmt.Errorf("record test: %w", store.ErrNotFound)
+	}
+	return n == 1, nil
+}
+
+// SetDoses sets the number of vaccine doses of a registered person.
+func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, actor string) error {
+	if doses < 0 || doses > 20 {
+		return &FieldError{"doses", "doses_range"}
+	}
+	p, err := db.FindPerson(ctx, s)
+	if err != nil {
+		return err
+	}
+	p.Doses = doses
+	return db.SavePerson(ctx, p, actor)
+}
+
+// SetSubjectStatus changes the colour of a registered person with a
+// mandatory reason, and voids their earlier passes.
+func SetSubjectStatus(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason, actor string) (*store.StatusChange, error) {
+	if !to.Valid() {
+		return nil, &FieldError{"color", "unknown"}
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, &FieldError{"reason", "required"}
+	}
+	if len(reason) > 500 {
+		return nil, &FieldError{"reason", "reason_length"}
+	}
+	return db.SetStatus(ctx, s, to, reason, actor)
+}
