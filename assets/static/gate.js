@@ -1,0 +1,319 @@
+// Gate screen: reads passes from a keyboard-wedge scanner (or paste, or
+// the manual field), asks the server for a decision, shows it large with
+// a sound, and follows the live feed of every other input's checks.
+//
+// A wedge scanner types the pass as key presses at US key positions. The
+// page assembles characters from KeyboardEvent.code (the physical key)
+// and Shift, never from event.key: under a French or German layout, or
+// with a Chinese input method active, event.key differs from what the
+// scanner meant while event.code stays right.
+(function () {
+  "use strict";
+
+  var root = document.querySelector(".gate");
+  if (!root) return;
+
+  // US layout: code -> [unshifted, shifted].
+  var US = {
+    Space: [" ", " "], Minus: ["-", "_"], Equal: ["=", "+"], Slash: ["/", "?"],
+    Period: [".", ">"], Comma: [",", "<"], Semicolon: [";", ":"], Quote: ["'", "\""],
+    BracketLeft: ["[", "{"], BracketRight: ["]", "}"], Backslash: ["\\", "|"],
+    Backquote: ["`", "~"], NumpadDecimal: [".", "."], NumpadDivide: ["/", "/"],
+    NumpadMultiply: ["*", "*"], NumpadSubtract: ["-", "-"], NumpadAdd: ["+", "+"]
+  };
+  var letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (var i = 0; i < letters.length; i++) {
+    var c = letters.charAt(i);
+    US["Key" + c] = [c.toLowerCase(), c];
+  }
+  var shiftedDigits = ")!@#$%^&*(";
+  for (var d = 0; d < 10; d++) {
+    US["Digit" + d] = [String(d), shiftedDigits.charAt(d)];
+    US["Numpad" + d] = [String(d), String(d)];
+  }
+  var MODIFIERS = { ShiftLeft: 1, ShiftRight: 1, CapsLock: 1 };
+
+  // A scanner types far faster than a person: a frame counts only when
+  // it is long enough and its keys came quickly; a pause resets it.
+  var MIN_FRAME = 8, MAX_AVG_GAP = 50, RESET_GAP = 100;
+
+  var msg = root.dataset;
+  var panel = document.getElementById("gate-result");
+  var recent = document.getElementById("gate-recent");
+  var feed = root.querySelector("[data-testid=feed-status]");
+  var countAllow = root.querySelector("[data-testid=count-allow]");
+  var countDeny = root.querySelector("[data-testid=count-deny]");
+  var lists = root.querySelector("[data-testid=lists]");
+  var listsAge = root.querySelector("[data-testid=lists-age]");
+  var form = document.getElementById("gate-manual");
+  var input = document.getElementById("gate-payload");
+  var lang = document.documentElement.lang || "zh-CN";
+  var seen = {}; // scan ids already counted and listed
+  var MAX_ROWS = 20;
+
+  function field(name) { return panel.querySelector("[data-testid=" + name + "]"); }
+
+  function isTextTarget(t) {
+    if (!t || t.nodeType !== 1) return false;
+    var tag = t.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable;
+  }
+
+  // ---- keyboard-wedge capture ----
+  var buf = [], first = 0, last = 0, enterAt = 0, awaiting = false;
+
+  function reset() { buf = []; first = 0; last = 0; }
+
+  document.addEventListener("keydown", function (e) {
+    unlockAudio();
+    if (isTextTarget(e.target)) return; // a person typing in a field
+    if (e.ctrlKey || e.metaKey || e.altKey) { reset(); return; }
+    var now = e.timeStamp || performance.now();
+    if (e.code === "Enter" || e.code === "NumpadEnter") {
+      var n = buf.length;
+      var ok = n >= MIN_FRAME && (last - first) / (n - 1) <= MAX_AVG_GAP && now - last <= RESET_GAP;
+      var text = buf.join("");
+      reset();
+      if (ok) {
+        e.preventDefault(); // not a click on a focused button
+        enterAt = now;
+        awaiting = true;
+        check(text);
+      }
+      return;
+    }
+    if (MODIFIERS[e.code]) return;
+    var keys = US[e.code];
+    if (!keys) { reset(); return; } // Tab, arrows...: not a scanner
+    if (buf.length && now - last > RESET_GAP) reset();
+    if (!buf.length) first = now;
+    last = now;
+    buf.push(keys[e.shiftKey ? 1 : 0]);
+    e.preventDefault(); // no page scroll on space, no find-as-you-type
+  }, true);
+
+  // The latency clock runs from the key-up of Enter, the moment a
+  // scanner's frame is complete.
+  document.addEventListener("keyup", function (e) {
+    if ((e.code === "Enter" || e.code === "NumpadEnter") && awaiting && !isTextTarget(e.target)) {
+      enterAt = e.timeStamp || performance.now();
+    }
+  }, true);
+
+  document.addEventListener("paste", function (e) {
+    if (isTextTarget(e.target)) return;
+    var text = (e.clipboardData || window.clipboardData).getData("text");
+    if (!text || !text.trim()) return;
+    e.preventDefault();
+    enterAt = performance.now();
+    awaiting = true;
+    check(text.trim());
+  });
+
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text) { input.focus(); return; }
+    input.value = "";
+    // Leave the field so the next scan is captured by the page, not typed
+    // into the field under the OS keyboard layout.
+    input.blur();
+    enterAt = performance.now();
+    awaiting = true;
+    check(text);
+  });
+
+  // ---- checking ----
+  function check(payload) {
+    panel.classList.add("checking");
+    fetch("/gate/check", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ payload: payload })
+    }).then(function (resp) {
+      return resp.json().then(function (body) { return { status: resp.status, body: body }; },
+        function () { return { status: resp.status, body: {} }; });
+    }).then(function (r) {
+      panel.classList.remove("checking");
+      if (r.status === 401) { showError(msg.msgLogin); return; }
+      if (r.status !== 200) { showError(r.body.error || msg.msgNetwork); return; }
+      show(r.body, true);
+    }, function () {
+      panel.classList.remove("checking");
+      showError(msg.msgNetwork);
+    });
+  }
+
+  function showError(text) {
+    awaiting = false;
+    panel.className = "gate-result idle";
+    panel.dataset.state = "error";
+    field("result-icon").textContent = "⚠";
+    field("result-decision").textContent = text;
+    ["result-reason", "result-reason-other", "result-name", "result-idtail",
+      "result-color", "result-tested", "result-expires"].forEach(function (n) { field(n).textContent = ""; });
+    field("result-repeat").hidden = true;
+    beep(false);
+  }
+
+  // show renders a decision (the shape of the scan API plus "display")
+  // into the panel, the counters and the recent list.
+  function show(d, local) {
+    var disp = (d.display && (d.display[lang] || d.display["zh-CN"])) || {};
+    var allowed = d.decision === "allow";
+    panel.className = "gate-result " + (allowed ? "allow" : "deny");
+    panel.dataset.state = allowed ? "allow" : "deny";
+    panel.dataset.scanId = d.scan_id;
+    field("result-icon").textContent = disp.icon || (allowed ? "✓" : "✗");
+    field("result-decision").textContent = disp.headline || (allowed ? msg.msgAllow : msg.msgDeny);
+    field("result-reason").textContent = disp.reason || d.reason;
+    field("result-reason-other").textContent = disp.reason_other || "";
+    field("result-name").textContent = disp.name || "";
+    field("result-idtail").textContent = disp.id_tail || "";
+    field("result-color").textContent = disp.color || "";
+    field("result-tested").textContent = disp.tested || "";
+    field("result-expires").textContent = disp.expires || "";
+    var rep = field("result-repeat");
+    rep.textContent = disp.repeat || "";
+    rep.hidden = !d.repeat;
+
+    var fresh = !seen[d.scan_id];
+    if (fresh) {
+      seen[d.scan_id] = true;
+      count(allowed);
+      addRow(d, disp, allowed);
+      beep(allowed);
+    }
+    if (local && awaiting) {
+      awaiting = false;
+      var start = enterAt;
+      requestAnimationFrame(function () {
+        var ms = performance.now() - start;
+        document.body.dataset.lastLatencyMs = ms.toFixed(1);
+      });
+    }
+    document.body.dataset.lastScanId = d.scan_id;
+  }
+
+  // The counters are today's: at local midnight they start again.
+  var today = new Date().toDateString();
+  function count(allowed) {
+    var now = new Date().toDateString();
+    if (now !== today) {
+      today = now;
+      countAllow.textContent = "0";
+      countDeny.textContent = "0";
+    }
+    var el = allowed ? countAllow : countDeny;
+    el.textContent = String((parseInt(el.textContent, 10) || 0) + 1);
+  }
+
+  function cell(text, cls) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    return td;
+  }
+
+  function addRow(d, disp, allowed) {
+    var tr = document.createElement("tr");
+    tr.dataset.testid = "gate-recent-row";
+    tr.dataset.scanId = d.scan_id;
+    tr.appendChild(cell(disp.time || "", ""));
+    tr.appendChild(cell(d.source || "", ""));
+    var res = cell((allowed ? "✓ " : "✗ ") + (allowed ? msg.msgAllow : msg.msgDeny), allowed ? "allow" : "deny");
+    res.dataset.testid = "row-decision";
+    tr.appendChild(res);
+    var reason = cell(disp.reason || d.reason, "");
+    if (d.repeat) {
+      var span = document.createElement("span");
+      span.className = "muted";
+      span.textContent = " · " + msg.msgRepeat;
+      reason.appendChild(span);
+    }
+    tr.appendChild(reason);
+    recent.insertBefore(tr, recent.firstChild);
+    while (recent.children.length > MAX_ROWS) recent.removeChild(recent.lastChild);
+  }
+
+  // ---- sound: generated, no audio files ----
+  var audio = null, resuming = false;
+  function unlockAudio() {
+    // Browsers start audio only after a user gesture; a scanner's key
+    // press is one. Ask once at a time: a frame is hundreds of keys.
+    if (resuming) return;
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) return;
+    if (!audio) { try { audio = new AC(); } catch (err) { return; } }
+    if (audio.state !== "suspended") return;
+    resuming = true;
+    audio.resume().then(function () { resuming = false; }, function () { resuming = false; });
+  }
+  document.addEventListener("pointerdown", unlockAudio, true);
+
+  function tone(freq, type, start, dur, gain) {
+    var o = audio.createOscillator(), g = audio.createGain();
+    o.type = type;
+    o.frequency.value = freq;
+    g.gain.setValueAtTime(0, start);
+    g.gain.linearRampToValueAtTime(gain, start + 0.01);
+    g.gain.setValueAtTime(gain, start + dur - 0.02);
+    g.gain.linearRampToValueAtTime(0, start + dur);
+    o.connect(g);
+    g.connect(audio.destination);
+    o.start(start);
+    o.stop(start + dur + 0.01);
+  }
+
+  // Allow: two short rising beeps. Deny: one long low buzz.
+  function beep(allowed) {
+    if (!audio || audio.state !== "running") return;
+    var t = audio.currentTime;
+    if (allowed) {
+      tone(880, "sine", t, 0.09, 0.3);
+      tone(1320, "sine", t + 0.12, 0.09, 0.3);
+    } else {
+      tone(180, "square", t, 0.6, 0.15);
+    }
+  }
+
+  // ---- live feed ----
+  var lastEventId = "";
+  var source = null;
+  function connect() {
+    var url = "/gate/events";
+    // A new EventSource (after the browser gave up) does not send
+    // Last-Event-ID itself; the query carries it instead.
+    if (lastEventId) url += "?last=" + encodeURIComponent(lastEventId);
+    source = new EventSource(url);
+    source.onopen = function () {
+      feed.dataset.state = "live";
+      feed.textContent = msg.msgLive;
+    };
+    source.onmessage = function (e) {
+      if (e.lastEventId) lastEventId = e.lastEventId;
+      var d;
+      try { d = JSON.parse(e.data); } catch (err) { return; }
+      show(d, false);
+    };
+    source.addEventListener("status", function (e) {
+      var st;
+      try { st = JSON.parse(e.data); } catch (err) { return; }
+      var age = st.lists_age && (st.lists_age[lang] || st.lists_age["zh-CN"]);
+      if (age) listsAge.textContent = age;
+      lists.dataset.stale = st.lists_stale ? "true" : "false";
+    });
+    source.onerror = function () {
+      feed.dataset.state = "offline";
+      feed.textContent = msg.msgOffline;
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser retries by itself unless the server refused the
+        // stream; then try again later.
+        source = null;
+        setTimeout(connect, 5000);
+      }
+    };
+  }
+  connect();
+})();

@@ -1,0 +1,245 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"passgate/district"
+	"passgate/scanner"
+	"passgate/store"
+)
+
+// newGateServer is a Server over a real store, for driving the feed's
+// handler directly.
+func newGateServer(t *testing.T) *Server {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := district.Setup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: "admin-password"}); err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	c, err := scanner.New(ctx, db)
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	s := New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() {
+		s.CloseEvents()
+		db.Close()
+	})
+	return s
+}
+
+// syncRecorder is a ResponseRecorder safe to read while the handler
+// writes.
+type syncRecorder struct {
+	mu sync.Mutex
+	*httptest.ResponseRecorder
+}
+
+func (r *syncRecorder) Write(b []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ResponseRecorder.Write(b)
+}
+
+func (r *syncRecorder) WriteString(s string) (int, error) { return r.Write([]byte(s)) }
+
+func (r *syncRecorder) Flush() {}
+
+func (r *syncRecorder) body() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ResponseRecorder.Body.String()
+}
+
+// serveEvents runs the feed handler for a staff user until ctx ends and
+// reports on the returned channel when it has returned.
+func serveEvents(s *Server, ctx context.Context, lastID string) (*syncRecorder, <-chan struct{}) {
+	rec := &syncRecorder{ResponseRecorder: httptest.NewRecorder()}
+	req := httptest.NewRequestWithContext(ctx, "GET", "/gate/events", nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	req = req.WithContext(withUser(req.Context(), &store.User{Username: "wang", Role: store.UserStaff}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.handleGateEvents(rec, req)
+	}()
+	return rec, done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestGateEventsHandlerReturns(t *testing.T) {
+	t.Run("ClientGoesAway", func(t *testing.T) {
+		s := newGateServer(t)
+		s.startEvents() // the feed's own goroutine lives as long as the server
+		before := runtime.NumGoroutine()
+		ctx, cancel := context.WithCancel(context.Background())
+		_, done := serveEvents(s, ctx, "")
+		waitFor(t, "the screen to subscribe", func() bool { return s.events.clientCount() == 1 })
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Fatal("handler still running after the client went away")
+		}
+		if n := s.events.clientCount(); n != 0 {
+			t.Fatalf("%d clients left registered", n)
+		}
+		waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	})
+	t.Run("ServerShutsDown", func(t *testing.T) {
+		s := newGateServer(t)
+		_, done := serveEvents(s, context.Background(), "")
+		waitFor(t, "the screen to subscribe", func() bool { return s.events.clientCount() == 1 })
+		s.CloseEvents()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Fatal("handler still running after CloseEvents")
+		}
+		// A screen connecting after shutdown is refused, not parked.
+		rec, done2 := serveEvents(s, context.Background(), "")
+		select {
+		case <-done2:
+		case <-time.After(time.Second):
+			t.Fatal("handler parked after CloseEvents")
+		}
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("status after shutdown %d", rec.Code)
+		}
+	})
+	t.Run("Heartbeat", func(t *testing.T) {
+		s := newGateServer(t)
+		s.events.heartbeat = 20 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		rec, _ := serveEvents(s, ctx, "")
+		waitFor(t, "a heartbeat", func() bool { return strings.Contains(rec.body(), ": heartbeat\n\n") })
+		waitFor(t, "a second status", func() bool { return strings.Count(rec.body(), "event: status\ndata: ") >= 2 })
+		if !strings.HasPrefix(rec.body(), "retry: ") {
+			t.Errorf("stream starts %q", rec.body())
+		}
+	})
+}
+
+func TestEventHubSlowClientDropped(t *testing.T) {
+	h := newEventHub()
+	slow, _, ok := h.subscribe(0)
+	if !ok {
+		t.Fatal("subscribe refused")
+	}
+	fast, _, _ := h.subscribe(0)
+	got := 0
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range fast.ch {
+			got++
+		}
+	}()
+	// Publishing never blocks, however far behind the slow one is.
+	finished := make(chan struct{})
+	go func() {
+		for i := 0; i < eventClientQueue*3; i++ {
+			h.publish([]byte(`{}`))
+			time.Sleep(100 * time.Microsecond) // let the fast reader keep up
+		}
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(5 * time.Second):
+		t.Fatal("publish blocked on a slow client")
+	}
+	if n := h.clientCount(); n != 1 {
+		t.Fatalf("%d clients, want the slow one dropped", n)
+	}
+	n := 0
+	for range slow.ch { // closed after what it had queued
+		n++
+	}
+	if n != eventClientQueue {
+		t.Errorf("slow client had %d queued, want %d", n, eventClientQueue)
+	}
+	h.close()
+	wg.Wait()
+	if got != eventClientQueue*3 {
+		t.Errorf("fast client got %d of %d", got, eventClientQueue*3)
+	}
+}
+
+func TestEventHubReplayBounds(t *testing.T) {
+	h := newEventHub()
+	for i := 0; i < eventRing+10; i++ {
+		h.publish([]byte(`{}`))
+	}
+	_, replay, _ := h.subscribe(1)
+	if len(replay) != eventRing || replay[0].id != 11 || replay[len(replay)-1].id != eventRing+10 {
+		t.Fatalf("replay of %d from %d to %d", len(replay), replay[0].id, replay[len(replay)-1].id)
+	}
+	if _, r, _ := h.subscribe(eventRing + 10); len(r) != 0 {
+		t.Errorf("up-to-date screen replayed %d", len(r))
+	}
+	if _, r, _ := h.subscribe(10_000); len(r) != 0 {
+		t.Errorf("id from before a restart replayed %d", len(r))
+	}
+	if _, r, _ := h.subscribe(eventRing + 8); len(r) != 2 || r[0].id != eventRing+9 {
+		t.Errorf("replay after %d: %d events", eventRing+8, len(r))
+	}
+}
+
+// TestGateEventsEndOnShutdown: a real http.Server's Shutdown ends the
+// open streams at once instead of waiting out its grace period.
+func TestGateEventsEndOnShutdown(t *testing.T) {
+	s := newGateServer(t)
+	u := &store.User{Username: "wang", Role: store.UserStaff}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handleGateEvents(w, r.WithContext(withUser(r.Context(), u)))
+	}))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	waitFor(t, "the screen to subscribe", func() bool { return s.events.clientCount() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown waited %v for the stream", d)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Logf("stream ended with %v", err)
+	}
+}

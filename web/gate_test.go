@@ -1,0 +1,504 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"passgate/district"
+	"passgate/pass"
+	"passgate/store"
+	"passgate/web/i18n"
+)
+
+// gateFixture is a test appliance with a logged-in staff member and a
+// scanner device.
+type gateFixture struct {
+	ts    *testServer
+	staff *http.Client
+	token string
+}
+
+func newGateFixture(t *testing.T) *gateFixture {
+	t.Helper()
+	ts := newTestServer(t)
+	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
+	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gateFixture{ts: ts, staff: ts.login(t, "wang", "staff-password-1"), token: token}
+}
+
+// issuePass signs a real pass for a resident tested two hours ago.
+func issuePass(t *testing.T, db *store.DB, name, id string, color pass.Color) string {
+	t.Helper()
+	iss, err := district.Issue(context.Background(), db, district.IssueRequest{
+		Name: name, IDNumber: id, Color: color, TestedAt: time.Now().Add(-2*time.Hour - 5*time.Minute),
+		Doses: -1, Actor: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss.Text
+}
+
+// scanAPI posts a payload to the scan API as the device and returns the
+// decision.
+func (f *gateFixture) scanAPI(t *testing.T, payload string) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"payload": payload})
+	req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/api/v1/scans", strings.NewReader(string(b)))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("scan API: status %d, %v", resp.StatusCode, err)
+	}
+	return m
+}
+
+// gateCheck posts body with content type ct to /gate/check as c.
+func (f *gateFixture) gateCheck(t *testing.T, c *http.Client, ct, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/gate/check", strings.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Accept", "application/json") // as gate.js asks
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("/gate/check status %d: not JSON: %.200s", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, m
+}
+
+func TestGatePage(t *testing.T) {
+	f := newGateFixture(t)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+	f.scanAPI(t, text)
+	f.scanAPI(t, "garbage")
+	f.scanAPI(t, "PG1:also garbage")
+
+	t.Run("AnonymousGoesToLogin", func(t *testing.T) {
+		resp, _ := f.ts.get(t, f.ts.client(t), "/gate")
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+			t.Fatalf("status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("Renders", func(t *testing.T) {
+		resp, body := f.ts.get(t, f.staff, "/gate")
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := func(id string) string {
+			return strings.TrimSpace(doc.Find(`[data-testid="` + id + `"]`).Text())
+		}
+		if got := text("count-allow"); got != "1" {
+			t.Errorf("allowed today %q, want 1", got)
+		}
+		if got := text("count-deny"); got != "2" {
+			t.Errorf("denied today %q, want 2", got)
+		}
+		rows := doc.Find(`[data-testid="gate-recent-row"]`)
+		if rows.Length() != 3 {
+			t.Fatalf("%d recent rows, want 3", rows.Length())
+		}
+		// Newest first; the allow is the oldest.
+		last := rows.Last()
+		if !strings.Contains(last.Text(), "gate-1") || !strings.Contains(last.Find(`[data-testid="row-decision"]`).Text(), "✓") ||
+			!strings.Contains(last.Text(), "通行码有效") {
+			t.Errorf("oldest row %q", last.Text())
+		}
+		if !strings.Contains(rows.First().Find(`[data-testid="row-decision"]`).Text(), "✗") {
+			t.Errorf("newest row %q", rows.First().Text())
+		}
+		// The log holds no names, and so must the page.
+		if strings.Contains(body, "张") {
+			t.Error("gate page shows a name from before any check on it")
+		}
+		if strings.Contains(body, "[gate.") {
+			t.Error("a gate message key has no text")
+		}
+		if v, _ := doc.Find(`[data-testid="lists"]`).Attr("data-stale"); v != "false" {
+			t.Errorf("fresh lists marked stale %q", v)
+		}
+		if text("lists-age") == "" {
+			t.Error("no lists age")
+		}
+		panel := doc.Find(`[data-testid="gate-result"]`)
+		if v, _ := panel.Attr("aria-live"); v == "" {
+			t.Error("result panel is not a live region")
+		}
+		for _, sel := range []string{`script[src*="gate"]`, `link[href*="gate"]`, `[data-testid="manual-payload"]`, `[data-testid="feed-status"]`} {
+			if doc.Find(sel).Length() == 0 {
+				t.Errorf("page lacks %s", sel)
+			}
+		}
+		if _, auto := doc.Find(`[data-testid="manual-payload"]`).Attr("autofocus"); auto {
+			t.Error("manual field takes focus: scans would be typed into it under the OS layout")
+		}
+	})
+}
+
+func TestGatePageEnglish(t *testing.T) {
+	f := newGateFixture(t)
+	u, _ := url.Parse(f.ts.Srv.URL)
+	f.staff.Jar.SetCookies(u, []*http.Cookie{{Name: i18n.CookieName, Value: "en", Path: "/"}})
+	resp, body := f.ts.get(t, f.staff, "/gate")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lang, _ := doc.Find("html").Attr("lang"); lang != "en" {
+		t.Fatalf("page language %q", lang)
+	}
+	if got := doc.Find(`[data-testid="result-decision"]`).Text(); got != "Ready to scan" {
+		t.Errorf("idle panel %q", got)
+	}
+	if !strings.Contains(doc.Find(".gate-side").Text(), "Allowed today") {
+		t.Error("counters not in English")
+	}
+	if strings.Contains(body, "[gate.") {
+		t.Error("a gate message key has no text")
+	}
+	status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":""}`)
+	if status != http.StatusUnprocessableEntity || m["error"] != "Scan or enter a pass first" {
+		t.Errorf("status %d %v", status, m)
+	}
+}
+
+func TestGateCheck(t *testing.T) {
+	f := newGateFixture(t)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+
+	t.Run("JSONAllow", func(t *testing.T) {
+		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`)
+		if status != 200 || m["decision"] != "allow" || m["reason"] != "ok" || m["source"] != "gate:wang" {
+			t.Fatalf("status %d %v", status, m)
+		}
+		h, _ := m["holder"].(map[string]any)
+		if h["name"] != "张*明" || h["id_tail"] != "1234" {
+			t.Fatalf("holder %v", h)
+		}
+		disp := m["display"].(map[string]any)
+		zh, en := disp["zh-CN"].(map[string]any), disp["en"].(map[string]any)
+		if zh["icon"] != "✓" || zh["headline"] != "通过" || zh["reason"] != "通行码有效" || zh["reason_other"] != "Valid pass" {
+			t.Errorf("zh display %v", zh)
+		}
+		if zh["tested"] != "核酸 2 小时前" || en["tested"] != "tested 2 h ago" {
+			t.Errorf("test age %q / %q", zh["tested"], en["tested"])
+		}
+		if en["id_tail"] != "ID ends 1234" || en["reason_other"] != "通行码有效" || !strings.HasPrefix(en["expires"].(string), "valid until ") {
+			t.Errorf("en display %v", en)
+		}
+		if zh["repeat"] != "" {
+			t.Errorf("first check flagged repeat: %v", zh["repeat"])
+		}
+		scans, err := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		if err != nil || len(scans) != 1 || scans[0].Source != "gate:wang" || float64(scans[0].ID) != m["scan_id"] {
+			t.Fatalf("not logged as gate:wang: %v %v", scans, err)
+		}
+	})
+	t.Run("FormRepeat", func(t *testing.T) {
+		status, m := f.gateCheck(t, f.staff, "application/x-www-form-urlencoded", url.Values{"payload": {text}}.Encode())
+		if status != 200 || m["decision"] != "allow" || m["repeat"] != true {
+			t.Fatalf("status %d %v", status, m)
+		}
+		zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
+		if !strings.Contains(zh["repeat"].(string), "重复") {
+			t.Errorf("repeat notice %q", zh["repeat"])
+		}
+	})
+	t.Run("GarbageIsALoggedDeny", func(t *testing.T) {
+		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"hello there"}`)
+		zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
+		if status != 200 || m["decision"] != "deny" || m["reason"] != "not_a_pass" || m["holder"] != nil ||
+			zh["icon"] != "✗" || zh["reason"] != "不是通行码" || zh["name"] != "" {
+			t.Fatalf("status %d %v", status, m)
+		}
+	})
+	t.Run("RedDenied", func(t *testing.T) {
+		red := issuePass(t, f.ts.DB, "李四", "11010519491231002X", pass.Red)
+		_, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+red+`"}`)
+		if m["decision"] != "deny" || m["reason"] != "status_red" {
+			t.Fatalf("%v", m)
+		}
+	})
+	t.Run("Empty422", func(t *testing.T) {
+		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"  "}`)
+		if status != http.StatusUnprocessableEntity || m["error"] == "" {
+			t.Fatalf("status %d %v", status, m)
+		}
+		status, _ = f.gateCheck(t, f.staff, "application/json", `{}`)
+		if status != http.StatusUnprocessableEntity {
+			t.Fatalf("missing payload: status %d", status)
+		}
+	})
+	t.Run("BadJSON400", func(t *testing.T) {
+		status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":`)
+		if status != http.StatusBadRequest {
+			t.Fatalf("status %d", status)
+		}
+	})
+	t.Run("TooLarge413", func(t *testing.T) {
+		status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+strings.Repeat("A", 17<<10)+`"}`)
+		if status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status %d", status)
+		}
+	})
+	t.Run("AnonymousRefused", func(t *testing.T) {
+		before, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		status, _ := f.gateCheck(t, f.ts.client(t), "application/json", `{"payload":"`+text+`"}`)
+		if status != http.StatusUnauthorized {
+			t.Fatalf("status %d", status)
+		}
+		after, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		if after[0].ID != before[0].ID {
+			t.Fatal("an anonymous check was logged")
+		}
+	})
+	t.Run("CrossOriginRefused", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/gate/check", strings.NewReader(`{"payload":"x"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := f.staff.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("cross-site check: status %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestGateCheckWithoutJavaScript: the manual form works as a plain form,
+// answering the gate screen with the result in its panel.
+func TestGateCheckWithoutJavaScript(t *testing.T) {
+	f := newGateFixture(t)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+	find := func(body, id string) *goquery.Selection {
+		t.Helper()
+		doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc.Find(`[data-testid="` + id + `"]`)
+	}
+	resp, body := f.ts.postForm(t, f.staff, "/gate/check", url.Values{"payload": {text}})
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if st, _ := find(body, "gate-result").Attr("data-state"); st != "allow" {
+		t.Errorf("panel state %q", st)
+	}
+	for id, want := range map[string]string{"result-decision": "通过", "result-name": "张*明", "result-idtail": "证件尾号 1234", "count-allow": "1"} {
+		if got := strings.TrimSpace(find(body, id).Text()); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	if _, hidden := find(body, "result-repeat").Attr("hidden"); !hidden {
+		t.Error("repeat notice shown for a first check")
+	}
+	_, body = f.ts.postForm(t, f.staff, "/gate/check", url.Values{"payload": {text}})
+	if _, hidden := find(body, "result-repeat").Attr("hidden"); hidden {
+		t.Error("repeat notice hidden for a repeat")
+	}
+	resp, body = f.ts.postForm(t, f.staff, "/gate/check", url.Values{"payload": {""}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || strings.TrimSpace(find(body, "result-decision").Text()) != "请先扫码或输入通行码内容" {
+		t.Errorf("empty form: status %d, panel %q", resp.StatusCode, find(body, "result-decision").Text())
+	}
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct {
+	ID   uint64
+	Type string // "" for a decision
+	Data map[string]any
+}
+
+// sseStream reads events from an open /gate/events response.
+type sseStream struct {
+	resp   *http.Response
+	events chan sseEvent // decisions
+	status chan sseEvent // status events
+	cancel context.CancelFunc
+}
+
+func openSSE(t *testing.T, c *http.Client, base, lastID string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/gate/events", nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		cancel()
+		t.Fatalf("events: status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	s := &sseStream{resp: resp, events: make(chan sseEvent, 64), status: make(chan sseEvent, 64), cancel: cancel}
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var ev sseEvent
+		var data string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if data != "" {
+					_ = json.Unmarshal([]byte(data), &ev.Data)
+					if ev.Type == "" {
+						s.events <- ev
+					} else {
+						s.status <- ev
+					}
+				}
+				ev, data = sseEvent{}, ""
+			case strings.HasPrefix(line, "event: "):
+				ev.Type = line[7:]
+			case strings.HasPrefix(line, "id: "):
+				ev.ID, _ = strconv.ParseUint(line[4:], 10, 64)
+			case strings.HasPrefix(line, "data: "):
+				data += line[6:]
+			}
+		}
+	}()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *sseStream) close() {
+	s.cancel()
+	s.resp.Body.Close()
+}
+
+func (s *sseStream) next(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			t.Fatal("event stream ended")
+		}
+		return ev
+	case <-time.After(2 * time.Second):
+		t.Fatal("no event within 2 s")
+	}
+	return sseEvent{}
+}
+
+func TestGateEvents(t *testing.T) {
+	f := newGateFixture(t)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+
+	t.Run("AnonymousGoesToLogin", func(t *testing.T) {
+		resp, _ := f.ts.get(t, f.ts.client(t), "/gate/events")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+
+	s := openSSE(t, f.staff, f.ts.Srv.URL, "")
+	// A screen learns the lists' age as soon as it connects.
+	select {
+	case st := <-s.status:
+		ages, _ := st.Data["lists_age"].(map[string]any)
+		if st.Type != "status" || st.ID != 0 || !strings.HasSuffix(fmt.Sprint(ages["zh-CN"]), "秒前") ||
+			!strings.HasSuffix(fmt.Sprint(ages["en"]), "s ago") || st.Data["lists_stale"] != false {
+			t.Errorf("status event %+v", st)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no status event on connect")
+	}
+	start := time.Now()
+	m := f.scanAPI(t, text)
+	ev := s.next(t)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("event took %v", d)
+	}
+	if ev.ID == 0 || ev.Data["source"] != "gate-1" || ev.Data["decision"] != "allow" || ev.Data["scan_id"] != m["scan_id"] {
+		t.Fatalf("event %+v for scan %v", ev, m["scan_id"])
+	}
+	if h, _ := ev.Data["holder"].(map[string]any); h["name"] != "张*明" {
+		t.Errorf("event holder %v", ev.Data["holder"])
+	}
+	if zh, _ := ev.Data["display"].(map[string]any)["zh-CN"].(map[string]any); zh["headline"] != "通过" {
+		t.Errorf("event display %v", ev.Data["display"])
+	}
+	// A check from the gate page itself is on the feed too.
+	_, g := f.gateCheck(t, f.staff, "application/json", `{"payload":"nope"}`)
+	ev2 := s.next(t)
+	if ev2.ID != ev.ID+1 || ev2.Data["scan_id"] != g["scan_id"] || ev2.Data["source"] != "gate:wang" {
+		t.Fatalf("second event %+v, want id %d scan %v", ev2, ev.ID+1, g["scan_id"])
+	}
+	s.close()
+
+	t.Run("ReplayAfterReconnect", func(t *testing.T) {
+		// Checks made while the screen was away.
+		m3 := f.scanAPI(t, "missed one")
+		m4 := f.scanAPI(t, text)
+		r := openSSE(t, f.staff, f.ts.Srv.URL, strconv.FormatUint(ev2.ID, 10))
+		a, b := r.next(t), r.next(t)
+		if a.ID != ev2.ID+1 || b.ID != ev2.ID+2 || a.Data["scan_id"] != m3["scan_id"] || b.Data["scan_id"] != m4["scan_id"] {
+			t.Fatalf("replayed %d:%v %d:%v, want scans %v %v", a.ID, a.Data["scan_id"], b.ID, b.Data["scan_id"], m3["scan_id"], m4["scan_id"])
+		}
+		if b.Data["repeat"] != true {
+			t.Errorf("replayed repeat lost: %v", b.Data)
+		}
+		// Then live events continue after the replay.
+		m5 := f.scanAPI(t, "after replay")
+		if c := r.next(t); c.ID != ev2.ID+3 || c.Data["scan_id"] != m5["scan_id"] {
+			t.Fatalf("live after replay %+v", c)
+		}
+	})
+	t.Run("FreshScreenGetsNoReplay", func(t *testing.T) {
+		r := openSSE(t, f.staff, f.ts.Srv.URL, "")
+		select {
+		case ev := <-r.events:
+			t.Fatalf("fresh screen got old event %+v", ev)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+	t.Run("EveryScreenGetsIt", func(t *testing.T) {
+		other := f.ts.login(t, "wang", "staff-password-1")
+		a := openSSE(t, f.staff, f.ts.Srv.URL, "")
+		b := openSSE(t, other, f.ts.Srv.URL, "")
+		m := f.scanAPI(t, "to everyone")
+		if ea, eb := a.next(t), b.next(t); ea.Data["scan_id"] != m["scan_id"] || eb.Data["scan_id"] != m["scan_id"] {
+			t.Fatalf("screens got %v and %v, want %v", ea.Data["scan_id"], eb.Data["scan_id"], m["scan_id"])
+		}
+	})
+}

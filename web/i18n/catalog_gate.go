@@ -1,0 +1,41 @@
+package i18n
+
+// Gate screen messages.
+func init() {
+	register(map[string]Msg{
+		"gate.title":           {"核验", "Gate"},
+		"gate.ready":           {"请扫码", "Ready to scan"},
+		"gate.ready_hint":      {"将通行码对准扫码枪，或粘贴、手动输入。", "Hold the pass to the scanner, or paste or type it."},
+		"gate.id_tail":         {"证件尾号 %s", "ID ends %s"},
+		"gate.tested_none":     {"无核酸记录", "no test on record"},
+		"gate.tested_min":      {"核酸 %d 分钟前", "tested %d min ago"},
+		"gate.tested_h":        {"核酸 %d 小时前", "tested %d h ago"},
+		"gate.tested_d":        {"核酸 %d 天前", "tested %d days ago"},
+		"gate.expires":         {"有效期至 %s", "valid until %s"},
+		"gate.repeat":          {"重复扫码：此码刚刚已核验", "Repeat: this pass was just checked"},
+		"gate.age_s":           {"%d 秒前", "%d s ago"},
+		"gate.age_min":         {"%d 分钟前", "%d min ago"},
+		"gate.age_h":           {"%d 小时前", "%d h ago"},
+		"gate.lists_age":       {"信任与吊销名单更新于", "Trust and revocation lists loaded"},
+		"gate.lists_stale":     {"名单长时间未更新，请联系管理员", "Lists not reloaded for a while: tell an admin"},
+		"gate.allow_today":     {"今日通过", "Allowed today"},
+		"gate.deny_today":      {"今日拒绝", "Denied today"},
+		"gate.recent":          {"最近 20 次核验", "Last 20 checks"},
+		"gate.recent_empty":    {"今天还没有核验记录。", "No checks yet."},
+		"gate.col.time":        {"时间", "Time"},
+		"gate.col.source":      {"来源", "Source"},
+		"gate.col.result":      {"结果", "Result"},
+		"gate.col.reason":      {"原因", "Reason"},
+		"gate.manual":          {"手动输入", "Enter manually"},
+		"gate.manual_label":    {"通行码内容", "Pass text"},
+		"gate.manual_submit":   {"核验", "Check"},
+		"gate.feed_live":       {"实时更新中", "Live"},
+		"gate.feed_offline":    {"连接中断，正在重连…", "Connection lost, reconnecting…"},
+		"gate.checking":        {"核验中…", "Checking…"},
+		"gate.err.network":     {"无法连接服务器，请重试", "Cannot reach the server, try again"},
+		"gate.err.too_large":   {"内容过长，不是通行码", "Input too large to be a pass"},
+		"gate.err.bad_request": {"请求无法读取", "Request could not be read"},
+		"gate.err.empty":       {"请先扫码或输入通行码内容", "Scan or enter a pass first"},
+		"gate.err.login":       {"登录已过期，请重新登录", "Your login has expired; log in again"},
+	})
+}
