@@ -1,3 +1,440 @@
 package web
 
-func (s *Server) deskRoutes() []route { return nil }
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"passgate/assets"
+	"passgate/district"
+	"passgate/pass"
+	"passgate/store"
+	"passgate/web/i18n"
+	"passgate/web/view"
+)
+
+// deskRoutes are the issuing desk's: registering residents, recording
+// tests, doses and status, issuing phone and paper passes, bulk import
+// and bulk print. A resident's page is addressed by the hex pseudonym,
+// never by the ID number, which stays out of URLs, logs and history.
+func (s *Server) deskRoutes() []route {
+	return []route{
+		{"GET /desk", Issuer, s.handleDesk},
+		{"POST /desk/find", Issuer, s.handleDeskFind},
+		{"POST /desk/people", Issuer, s.handleDeskRegister},
+		{"GET /desk/people/{subject}", Issuer, s.handleDeskPerson},
+		{"POST /desk/people/{subject}/test", Issuer, s.handleDeskTest},
+		{"POST /desk/people/{subject}/doses", Issuer, s.handleDeskDoses},
+		{"POST /desk/people/{subject}/status", Issuer, s.handleDeskStatus},
+		{"POST /desk/people/{subject}/pass", Issuer, s.handleDeskPass},
+		{"GET /desk/import", Issuer, s.handleImportForm},
+		{"POST /desk/import", Issuer, s.handleImport},
+		{"POST /desk/print", Issuer, s.handleBulkPrint},
+	}
+}
+
+// maxFormBytes bounds the desk's plain forms.
+const maxFormBytes = 64 << 10
+
+// deskPage is the layout data of a desk page, with its stylesheet.
+func (s *Server) deskPage(r *http.Request, titleKey string) view.Page {
+	p := s.page(r, titleKey)
+	p.CSS = append(p.CSS, assets.Path("/assets/", "desk.css"))
+	return p
+}
+
+// actor names the logged-in user in status histories and pass records.
+func actor(r *http.Request) string {
+	if u := userFrom(r.Context()); u != nil {
+		return u.Username
+	}
+	return "desk"
+}
+
+// parseForm reads a bounded urlencoded form; false after answering 400.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "bad form")
+		return false
+	}
+	return true
+}
+
+// fieldErrs translates district field errors into the page language.
+func fieldErrs(t i18n.Printer, err error) view.FieldErrs {
+	out := view.FieldErrs{}
+	var many district.FieldErrors
+	var one *district.FieldError
+	switch {
+	case errors.As(err, &many):
+		for _, fe := range many {
+			if _, dup := out[fe.Field]; !dup {
+				out[fe.Field] = t.T("desk.err." + fe.Code)
+			}
+		}
+	case errors.As(err, &one):
+		out[one.Field] = t.T("desk.err." + one.Code)
+	}
+	return out
+}
+
+func (s *Server) handleDesk(w http.ResponseWriter, r *http.Request) {
+	p := s.deskPage(r, "desk.title")
+	s.render(w, r, http.StatusOK, view.DeskPage(p, view.Desk{Register: view.RegisterForm{IDType: store.IDMainland}}))
+}
+
+// handleDeskFind looks a resident up by ID number (by its pseudonym) and
+// sends the browser to their page. The number comes in a POST body so it
+// never lands in a URL.
+func (s *Server) handleDeskFind(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	p := s.deskPage(r, "desk.title")
+	id := strings.TrimSpace(r.PostForm.Get("id_number"))
+	m := view.Desk{FindID: id, Register: view.RegisterForm{IDType: store.IDMainland, IDNumber: id}}
+	subject, err := district.SubjectOf(r.Context(), s.db, id)
+	if err != nil {
+		if fe := fieldErrs(p.T, err); len(fe) > 0 {
+			m.FindErr = fe["id_number"]
+			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPage(p, m))
+			return
+		}
+		s.internalError(w, r, err)
+		return
+	}
+	if _, err := s.db.FindPerson(r.Context(), subject); errors.Is(err, store.ErrNotFound) {
+		m.FindErr = p.T.T("desk.not_found")
+		s.render(w, r, http.StatusNotFound, view.DeskPage(p, m))
+		return
+	} else if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/desk/people/"+hex.EncodeToString(subject[:]), http.StatusSeeOther)
+}
+
+func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	f := view.RegisterForm{
+		Name: r.PostForm.Get("name"), IDType: r.PostForm.Get("id_type"),
+		IDNumber: r.PostForm.Get("id_number"), Phone: r.PostForm.Get("phone"),
+	}
+	person, created, err := district.Register(r.Context(), s.db, district.RegisterRequest{
+		Name: f.Name, IDType: f.IDType, IDNumber: f.IDNumber, Phone: f.Phone, Actor: actor(r),
+	})
+	if err != nil {
+		p := s.deskPage(r, "desk.title")
+		if f.Errs = fieldErrs(p.T, err); len(f.Errs) > 0 {
+			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPage(p, view.Desk{Register: f}))
+			return
+		}
+		s.internalError(w, r, err)
+		return
+	}
+	note := "registered"
+	if !created {
+		note = "updated"
+	}
+	http.Redirect(w, r, "/desk/people/"+hex.EncodeToString(person.Subject[:])+"?done="+note, http.StatusSeeOther)
+}
+
+// deskNotices are the notices a redirect may ask a person page to show.
+var deskNotices = map[string]string{
+	"registered": "desk.registered", "updated": "desk.updated", "test": "desk.test_saved",
+	"test_unchanged": "desk.test_unchanged", "positive": "desk.positive_saved",
+	"doses": "desk.doses_saved", "status": "desk.status_saved",
+}
+
+// subjectParam parses the {subject} of a desk URL.
+func subjectParam(r *http.Request) (pass.Subject, bool) {
+	var s pass.Subject
+	b, err := hex.DecodeString(r.PathValue("subject"))
+	if err != nil || len(b) != len(s) {
+		return s, false
+	}
+	copy(s[:], b)
+	return s, !s.IsZero()
+}
+
+// personModel loads a person's page model; false after answering.
+func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page, view.DeskPerson, pass.Subject, bool) {
+	p := s.deskPage(r, "desk.person")
+	subject, ok := subjectParam(r)
+	if !ok {
+		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("error.not_found")))
+		return p, view.DeskPerson{}, subject, false
+	}
+	person, err := s.db.FindPerson(r.Context(), subject)
+	if errors.Is(err, store.ErrNotFound) {
+		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.err.not_found")))
+		return p, view.DeskPerson{}, subject, false
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return p, view.DeskPerson{}, subject, false
+	}
+	hist, err := s.db.StatusHistory(r.Context(), subject)
+	if err != nil {
+		s.internalError(w, r, err)
+		return p, view.DeskPerson{}, subject, false
+	}
+	now := s.db.Now()
+	m := view.DeskPerson{
+		Subject: hex.EncodeToString(subject[:]), MaskedName: person.MaskedName, IDTail: person.IDTail,
+		IDType: person.IDType, Phone: person.Phone, Color: person.Color.String(), TestedAt: person.TestedAt,
+		Doses: person.Doses, DosesValue: strconv.Itoa(person.Doses), NewColor: person.Color.String(),
+		Now: now.Local().Add(time.Minute).Format(datetimeLocal),
+	}
+	for i := len(hist) - 1; i >= 0; i-- { // newest first
+		h := hist[i]
+		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: h.Actor}
+		if h.From != 0 {
+			row.From = h.From.String()
+		}
+		m.History = append(m.History, row)
+	}
+	return p, m, subject, true
+}
+
+// datetimeLocal is the value format of an <input type="datetime-local">.
+const datetimeLocal = "2006-01-02T15:04"
+
+func (s *Server) handleDeskPerson(w http.ResponseWriter, r *http.Request) {
+	p, m, _, ok := s.personModel(w, r)
+	if !ok {
+		return
+	}
+	if key, ok := deskNotices[r.URL.Query().Get("done")]; ok {
+		m.Notice = p.T.T(key)
+	}
+	s.render(w, r, http.StatusOK, view.DeskPersonPage(p, m))
+}
+
+// redirectPerson sends the browser back to the person page with a notice
+// (post/redirect/get, so a reload does not post again).
+func redirectPerson(w http.ResponseWriter, r *http.Request, subject pass.Subject, done string) {
+	http.Redirect(w, r, "/desk/people/"+hex.EncodeToString(subject[:])+"?done="+done, http.StatusSeeOther)
+}
+
+// parseSampleTime reads a datetime-local value (or one with seconds) in
+// the appliance's time zone.
+func parseSampleTime(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, &district.FieldError{Field: "sample_time", Code: "required"}
+	}
+	for _, layout := range []string{datetimeLocal, "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, &district.FieldError{Field: "sample_time", Code: "bad_time"}
+}
+
+func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	p, m, subject, ok := s.personModel(w, r)
+	if !ok {
+		return
+	}
+	m.SampleTime, m.Result = r.PostForm.Get("sample_time"), r.PostForm.Get("result")
+	at, err := parseSampleTime(m.SampleTime)
+	if err == nil && m.Result != "negative" && m.Result != "positive" {
+		err = &district.FieldError{Field: "result", Code: "unknown"}
+	}
+	var changed bool
+	if err == nil {
+		changed, err = district.RecordTest(r.Context(), s.db, subject, at, m.Result == "positive", actor(r))
+	}
+	if err != nil {
+		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
+			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPersonPage(p, m))
+			return
+		}
+		s.internalError(w, r, err)
+		return
+	}
+	switch {
+	case m.Result == "positive":
+		redirectPerson(w, r, subject, "positive")
+	case changed:
+		redirectPerson(w, r, subject, "test")
+	default:
+		redirectPerson(w, r, subject, "test_unchanged")
+	}
+}
+
+func (s *Server) handleDeskDoses(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	p, m, subject, ok := s.personModel(w, r)
+	if !ok {
+		return
+	}
+	m.DosesValue = r.PostForm.Get("doses")
+	n, err := strconv.Atoi(strings.TrimSpace(m.DosesValue))
+	if err != nil {
+		err = &district.FieldError{Field: "doses", Code: "doses_range"}
+	} else {
+		err = district.SetDoses(r.Context(), s.db, subject, n, actor(r))
+	}
+	if err != nil {
+		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
+			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPersonPage(p, m))
+			return
+		}
+		s.internalError(w, r, err)
+		return
+	}
+	redirectPerson(w, r, subject, "doses")
+}
+
+// parseColor reads a colour name.
+func parseColor(v string) pass.Color {
+	for _, c := range []pass.Color{pass.Green, pass.Yellow, pass.Red} {
+		if c.String() == v {
+			return c
+		}
+	}
+	return 0
+}
+
+func (s *Server) handleDeskStatus(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	p, m, subject, ok := s.personModel(w, r)
+	if !ok {
+		return
+	}
+	m.NewColor, m.Reason = r.PostForm.Get("color"), r.PostForm.Get("reason")
+	_, err := district.SetSubjectStatus(r.Context(), s.db, subject, parseColor(m.NewColor), m.Reason, actor(r))
+	if err != nil {
+		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
+			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPersonPage(p, m))
+			return
+		}
+		s.internalError(w, r, err)
+		return
+	}
+	redirectPerson(w, r, subject, "status")
+}
+
+// QR scales: a phone pass is shown large on a screen and photographed; a
+// printed card is scaled by CSS to a fixed size, so a small PNG (crisp
+// with image-rendering: pixelated) keeps a bulk print page light.
+const (
+	phoneQRScale = 8
+	paperQRScale = 3
+)
+
+// handleDeskPass issues a phone pass (shown large) or a paper pass (the
+// A6 print view) for a registered resident. It answers the POST directly:
+// the pass text is not kept, so a reload asks to issue a new one.
+func (s *Server) handleDeskPass(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	p := s.deskPage(r, "desk.pass.title")
+	subject, ok := subjectParam(r)
+	if !ok {
+		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("error.not_found")))
+		return
+	}
+	kind := pass.Phone
+	switch r.PostForm.Get("kind") {
+	case "phone":
+	case "paper":
+		kind = pass.Paper
+	default:
+		s.render(w, r, http.StatusUnprocessableEntity, view.Message(p, p.T.T("desk.err.unknown")))
+		return
+	}
+	cards, err := s.issueCards(r, []pass.Subject{subject}, kind)
+	if errors.Is(err, store.ErrNotFound) {
+		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.err.not_found")))
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if kind == pass.Phone {
+		s.render(w, r, http.StatusOK, view.PhonePassPage(p, cards[0]))
+		return
+	}
+	s.render(w, r, http.StatusOK, view.PrintPage(s.printPage(r), view.Print{Cards: cards, Back: "/desk/people/" + hex.EncodeToString(subject[:])}))
+}
+
+// printPage is the layout data of a print view: its own stylesheets and
+// the small script of the print button.
+func (s *Server) printPage(r *http.Request) view.Page {
+	p := s.page(r, "desk.print.title")
+	p.CSS = append(p.CSS, assets.Path("/assets/", "print.css"))
+	p.JS = append(p.JS, assets.Path("/assets/", "desk.js"))
+	return p
+}
+
+// issueCards issues passes of kind for registered subjects and renders
+// their QR codes, spread over the CPUs (a QR PNG takes a few
+// milliseconds; a sheet of 1,000 would take seconds on one core).
+func (s *Server) issueCards(r *http.Request, subjects []pass.Subject, kind pass.Kind) ([]view.PassCard, error) {
+	ctx := r.Context()
+	d, err := s.db.District(ctx)
+	if err != nil {
+		return nil, err
+	}
+	issued, err := district.IssueRegistered(ctx, s.db, subjects, kind, actor(r))
+	if err != nil {
+		return nil, err
+	}
+	scale := paperQRScale
+	if kind == pass.Phone {
+		scale = phoneQRScale
+	}
+	cards := make([]view.PassCard, len(issued))
+	errs := make([]error, len(issued))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				iss := issued[i]
+				png, _, err := pass.QRPNG(iss.Text, scale)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				c := iss.Claims
+				cards[i] = view.PassCard{
+					QR:         "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+					MaskedName: c.Name, IDTail: c.IDTail, Color: c.Color.String(), Kind: c.Kind.String(),
+					IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, District: d.Name,
+					Subject: hex.EncodeToString(c.Subject[:]),
+				}
+			}
+		})
+	}
+	for i := range issued {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return cards, nil
+}
