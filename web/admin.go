@@ -1,3 +1,68 @@
 package web
 
-func (s *Server) adminRoutes() []route { return nil }
+import (
+	"net/http"
+
+	"passgate/assets"
+	"passgate/web/view"
+)
+
+// adminRoutes are the admin pages: accounts, scanner devices, the check
+// policy and the status page. Every one is for admins only; row actions
+// are POSTs to their own paths so that each has one clear effect.
+func (s *Server) adminRoutes() []route {
+	return []route{
+		{"GET /admin", Admin, s.handleAdmin},
+		{"GET /admin/status", Admin, s.handleStatus},
+		{"GET /admin/users", Admin, s.handleUsers},
+		{"POST /admin/users", Admin, s.handleCreateUser},
+		{"POST /admin/users/{id}/disable", Admin, s.handleDisableUser},
+		{"POST /admin/users/{id}/enable", Admin, s.handleEnableUser},
+		{"POST /admin/users/{id}/role", Admin, s.handleUserRole},
+		{"POST /admin/users/{id}/password", Admin, s.handleResetPassword},
+		{"GET /admin/devices", Admin, s.handleDevices},
+		{"POST /admin/devices", Admin, s.handleCreateDevice},
+		{"POST /admin/devices/revoke", Admin, s.handleRevokeDevice},
+		{"GET /admin/policy", Admin, s.handlePolicy},
+		{"POST /admin/policy", Admin, s.handleSavePolicy},
+	}
+}
+
+// adminPage is the layout data of an admin page, with the admin styles.
+func (s *Server) adminPage(r *http.Request, titleKey string) view.Page {
+	p := s.page(r, titleKey)
+	p.CSS = append(p.CSS, assets.Path("/assets/", "admin.css"))
+	return p
+}
+
+// handleAdmin is the admin overview: one link per admin page.
+func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, view.AdminHome(s.adminPage(r, "admin.title")))
+}
+
+// maxAdminForm bounds an admin form: a few short fields.
+const maxAdminForm = 16 << 10
+
+// readAdminForm reads a bounded urlencoded form; on failure it answers 400
+// itself and returns false.
+func readAdminForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "could not read form")
+		return false
+	}
+	return true
+}
+
+// maxAccountName is the longest user or device name the store accepts,
+// in bytes; the form messages quote it, and a third of it as the number
+// of Chinese characters (three bytes each in UTF-8).
+const maxAccountName = 64
+
+// actorOf names the logged-in user of r for the audit log.
+func actorOf(r *http.Request) string {
+	if u := userFrom(r.Context()); u != nil {
+		return u.Username
+	}
+	return ""
+}

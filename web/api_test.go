@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/PuerkitoBio/goquery"
-
 	"passgate/district"
 	"passgate/scanner"
 	"passgate/store"
@@ -205,44 +203,5 @@ func TestHealth(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || m["status"] != "unavailable" {
 		t.Fatalf("readyz with a closed database: %d %v", resp.StatusCode, m)
-	}
-}
-
-func TestHomePage(t *testing.T) {
-	f := newFixture(t)
-	f.post("Bearer "+f.token, `{"payload":"`+f.issue("李四", "G12345678")+`"}`)
-	f.post("Bearer "+f.token, `{"payload":"nonsense"}`)
-	resp, err := http.Get(f.srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	doc, err := goquery.NewDocumentFromReader(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := doc.Find(`[data-testid="allow-today"]`).Text(); got != "1" {
-		t.Errorf("allowed today = %q, want 1", got)
-	}
-	if got := doc.Find(`[data-testid="deny-today"]`).Text(); got != "1" {
-		t.Errorf("denied today = %q, want 1", got)
-	}
-	if rows := doc.Find(`[data-testid="recent"] tbody tr`).Length(); rows != 2 {
-		t.Errorf("%d recent rows, want 2", rows)
-	}
-	if !strings.Contains(doc.Find(`[data-testid="district"]`).Text(), "雁塔区") {
-		t.Errorf("district name missing")
-	}
-	css, _ := doc.Find(`link[rel="stylesheet"]`).Attr("href")
-	r2, err := http.Get(f.srv.URL + css)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2.Body.Close()
-	if r2.StatusCode != 200 || !strings.Contains(r2.Header.Get("Cache-Control"), "immutable") {
-		t.Fatalf("stylesheet %s: %d %q", css, r2.StatusCode, r2.Header.Get("Cache-Control"))
-	}
-	if r3, _ := http.Get(f.srv.URL + "/assets/style.css"); r3.StatusCode != 404 {
-		t.Fatalf("unhashed asset name served: %d", r3.StatusCode)
 	}
 }

@@ -1,16 +1,35 @@
 package web
 
 import (
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
 	"time"
 
 	"passgate/store"
 	"passgate/web/view"
 )
 
-// handleHome shows the appliance's state and the latest checks. The scan
-// log holds no personal data, so neither does this page.
+// handleHome sends a logged-in user to the page of their job: gate staff
+// to the gate, issuers to the desk, admins to the admin overview. Anonymous
+// visitors never get here: the guard sends them to the login page.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	to := "/gate"
+	if u := userFrom(r.Context()); u != nil {
+		switch u.Role {
+		case store.UserAdmin:
+			to = "/admin"
+		case store.UserIssuer:
+			to = "/desk"
+		}
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// handleStatus shows the appliance's state and the latest checks. The scan
+// log holds no personal data, so neither does this page.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d, err := s.db.District(ctx)
 	if err != nil {
@@ -29,13 +48,37 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	m := view.Home{
+	size, err := dbSize(s.db.Path())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	m := view.Status{
 		District: d.Name, DistrictID: d.ID, Version: Version,
-		Uptime: now.Sub(s.started), AllowToday: allow, DenyToday: deny,
+		Uptime: now.Sub(s.started), DBSize: size, Roots: s.checker.Roots(),
+		AllowToday: allow, DenyToday: deny,
 		ListsAge: now.Sub(s.checker.ListsLoadedAt()),
 	}
 	for _, sc := range scans {
-		m.Recent = append(m.Recent, view.HomeScan{At: sc.At.Local(), Source: sc.Source, Decision: sc.Decision, Reason: sc.Reason, Repeat: sc.Repeat})
+		m.Recent = append(m.Recent, view.StatusScan{At: sc.At.Local(), Source: sc.Source, Decision: sc.Decision, Reason: sc.Reason, Repeat: sc.Repeat})
 	}
-	s.render(w, r, http.StatusOK, view.HomePage(s.page(r, "nav.status"), m))
+	s.render(w, r, http.StatusOK, view.StatusPage(s.adminPage(r, "admin.status"), m))
+}
+
+// dbSize is the space the database takes: the main file plus its
+// write-ahead log, which between checkpoints can hold much of the data.
+// The shared-memory index (-shm) is not data and is left out.
+func dbSize(path string) (int64, error) {
+	var total int64
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // no WAL right after a checkpoint on close
+		}
+		if err != nil {
+			return 0, err
+		}
+		total += fi.Size()
+	}
+	return total, nil
 }

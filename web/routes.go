@@ -46,7 +46,7 @@ func (s *Server) routeTable() []route {
 		{"GET /readyz", Public, s.handleReadyz},
 		{"GET /assets/", Public, assetsHandler},
 		{"POST /api/v1/scans", Device, s.handleScan},
-		{"GET /{$}", Public, s.handleHome},
+		{"GET /{$}", Staff, s.handleHome},
 	}
 	rs = append(rs, s.authRoutes()...)
 	rs = append(rs, s.gateRoutes()...)
