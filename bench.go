@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"passgate/district"
 	"passgate/pass"
 	"passgate/scanner"
 	"passgate/store"
@@ -196,15 +197,7 @@ func benchPasses(ctx context.Context, db *store.DB, n int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := db.SigningKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	priv, err := pass.ParsePrivateKey(key.Private)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := pass.NewSigner(priv, key.Cert)
+	signer, err := district.LoadSigner(ctx, db)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,7 @@ package district
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"time"
 
 	"passgate/pass"
 	"passgate/store"
@@ -22,25 +20,9 @@ func IssueRegistered(ctx context.Context, db *store.DB, subjects []pass.Subject,
 	if !kind.Valid() {
 		return nil, inputErrorf("unknown pass kind")
 	}
-	d, err := db.District(ctx)
+	is, err := loadIssuer(ctx, db)
 	if err != nil {
 		return nil, err
-	}
-	key, err := db.SigningKey(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("find signing key: %w", err)
-	}
-	priv, err := pass.ParsePrivateKey(key.Private)
-	if err != nil {
-		return nil, fmt.Errorf("load signing key: %w", err)
-	}
-	signer, err := pass.NewSigner(priv, key.Cert)
-	if err != nil {
-		return nil, err
-	}
-	validity := pass.PhoneValidity
-	if kind == pass.Paper {
-		validity = pass.PaperValidity
 	}
 	now := db.Now()
 	out := make([]*Issued, 0, len(subjects))
@@ -54,27 +36,12 @@ func IssueRegistered(ctx context.Context, db *store.DB, subjects []pass.Subject,
 		if err != nil {
 			return nil, err
 		}
-		exp := iat.Add(validity)
-		if !key.NotAfter.IsZero() && exp.After(key.NotAfter) {
-			exp = key.NotAfter // a pass cannot outlive its issuer's certificate
-		}
-		c := pass.Claims{
-			Subject: s, District: d.ID, Name: p.MaskedName, IDTail: p.IDTail,
-			Color: p.Color, TestedAt: p.TestedAt.Truncate(time.Second), Doses: p.Doses,
-			IssuedAt: iat, ExpiresAt: exp, Kind: kind,
-		}
-		if _, err := rand.Read(c.ID[:]); err != nil {
+		iss, rec, err := is.sign(p, kind, 0, iat, actor)
+		if err != nil {
 			return nil, err
 		}
-		text, err := signer.Sign(&c)
-		if err != nil {
-			return nil, fmt.Errorf("sign pass: %w", err)
-		}
-		recs = append(recs, &store.IssuedPass{
-			ID: c.ID, Subject: s, KID: key.KID, Kind: c.Kind, Color: c.Color,
-			IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Actor: actor,
-		})
-		out = append(out, &Issued{Text: text, Claims: c, Person: p})
+		recs = append(recs, rec)
+		out = append(out, iss)
 	}
 	if err := db.CreatePasses(ctx, recs); err != nil {
 		return nil, err

@@ -116,6 +116,37 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 		return nil, err
 	}
 
+	is, err := loadIssuer(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	iat, err := issueTime(ctx, db, subject, now)
+	if err != nil {
+		return nil, err
+	}
+	iss, rec, err := is.sign(p, req.Kind, req.Validity, iat, req.Actor)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.CreatePass(ctx, rec); err != nil {
+		return nil, err
+	}
+	return iss, nil
+}
+
+// issuer signs passes with this appliance's issuer key.
+type issuer struct {
+	district string
+	key      *store.Key
+	signer   *pass.Signer
+}
+
+// loadIssuer loads the district and the signing key.
+func loadIssuer(ctx context.Context, db *store.DB) (*issuer, error) {
+	d, err := db.District(ctx)
+	if err != nil {
+		return nil, err
+	}
 	key, err := db.SigningKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find signing key: %w", err)
@@ -128,42 +159,49 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	if err != nil {
 		return nil, err
 	}
+	return &issuer{district: d.ID, key: key, signer: signer}, nil
+}
 
-	iat, err := issueTime(ctx, db, subject, now)
+// LoadSigner returns a signer with this appliance's issuer key, for tools
+// that sign passes of their own (the load tool).
+func LoadSigner(ctx context.Context, db *store.DB) (*pass.Signer, error) {
+	is, err := loadIssuer(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	validity := req.Validity
+	return is.signer, nil
+}
+
+// sign makes the pass of person p as registered, issued at iat, valid for
+// validity (0: the default of its kind), and the record of it.
+func (is *issuer) sign(p *store.Person, kind pass.Kind, validity time.Duration, iat time.Time, actor string) (*Issued, *store.IssuedPass, error) {
 	if validity <= 0 {
 		validity = pass.PhoneValidity
-		if req.Kind == pass.Paper {
+		if kind == pass.Paper {
 			validity = pass.PaperValidity
 		}
 	}
 	exp := iat.Add(validity)
-	if !key.NotAfter.IsZero() && exp.After(key.NotAfter) {
-		exp = key.NotAfter // a pass cannot outlive its issuer's certificate
+	if !is.key.NotAfter.IsZero() && exp.After(is.key.NotAfter) {
+		exp = is.key.NotAfter // a pass cannot outlive its issuer's certificate
 	}
 	c := pass.Claims{
-		Subject: subject, District: d.ID, Name: p.MaskedName, IDTail: p.IDTail,
+		Subject: p.Subject, District: is.district, Name: p.MaskedName, IDTail: p.IDTail,
 		Color: p.Color, TestedAt: p.TestedAt.Truncate(time.Second), Doses: p.Doses,
-		IssuedAt: iat, ExpiresAt: exp, Kind: req.Kind,
+		IssuedAt: iat, ExpiresAt: exp, Kind: kind,
 	}
 	if _, err := rand.Read(c.ID[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	text, err := signer.Sign(&c)
+	text, err := is.signer.Sign(&c)
 	if err != nil {
-		return nil, fmt.Errorf("sign pass: %w", err)
+		return nil, nil, fmt.Errorf("sign pass: %w", err)
 	}
 	rec := &store.IssuedPass{
-		ID: c.ID, Subject: subject, KID: key.KID, Kind: c.Kind, Color: c.Color,
-		IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Actor: req.Actor,
+		ID: c.ID, Subject: p.Subject, KID: is.key.KID, Kind: c.Kind, Color: c.Color,
+		IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Actor: actor,
 	}
-	if err := db.CreatePass(ctx, rec); err != nil {
-		return nil, err
-	}
-	return &Issued{Text: text, Claims: c, Person: p}, nil
+	return &Issued{Text: text, Claims: c, Person: p}, rec, nil
 }
 
 // issueTime is the pass's issued-at, in whole seconds, and never before
