@@ -27,10 +27,29 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		checks["keys"] = "no trusted root key loaded"
 		status = http.StatusServiceUnavailable
 	}
+	// A disconnected scanner is a warning, not unreadiness: the other
+	// inputs and the scan API still check.
+	warnings := []string{}
+	inputs := []map[string]any{}
+	for _, in := range s.inputs.List() {
+		row := map[string]any{"name": in.Name, "kind": in.Kind, "connected": in.Connected, "reads": in.Reads, "errors": in.Errors}
+		if !in.LastRead.IsZero() {
+			row["last_read"] = in.LastRead.UTC()
+		}
+		if in.LastError != "" {
+			row["last_error"] = in.LastError
+		}
+		inputs = append(inputs, row)
+		if !in.Connected {
+			warnings = append(warnings, "input "+in.Name+" is not connected")
+		}
+	}
 	body := map[string]any{
 		"status":          map[bool]string{true: "ok", false: "unavailable"}[status == http.StatusOK],
 		"checks":          checks,
 		"lists_loaded_at": s.checker.ListsLoadedAt().UTC(),
+		"inputs":          inputs,
+		"warnings":        warnings,
 	}
 	writeJSON(w, status, body)
 }

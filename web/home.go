@@ -59,6 +59,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		AllowToday: allow, DenyToday: deny,
 		ListsAge: now.Sub(s.checker.ListsLoadedAt()),
 	}
+	for _, in := range s.inputs.List() {
+		m.Inputs = append(m.Inputs, view.InputRow{
+			Name: in.Name, Kind: in.Kind, Path: in.Path, Connected: in.Connected,
+			LastRead: in.LastRead, Reads: in.Reads, Errors: in.Errors, LastError: in.LastError,
+		})
+	}
 	for _, sc := range scans {
 		m.Recent = append(m.Recent, view.StatusScan{At: sc.At.Local(), Source: sc.Source, Decision: sc.Decision, Reason: sc.Reason, Repeat: sc.Repeat})
 	}

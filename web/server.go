@@ -28,16 +28,29 @@ type Server struct {
 	devices *deviceCache
 	auth    *authState
 	events  *eventHub
+	inputs  *scanner.Inputs
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// WithInputs shows the state of the appliance's own scanner inputs
+// (serial, evdev) on the status page, the gate screen and /readyz.
+func WithInputs(in *scanner.Inputs) Option { return func(s *Server) { s.inputs = in } }
+
 // New returns a Server.
-func New(db *store.DB, checker *scanner.Checker, log *slog.Logger) *Server {
-	return &Server{
+func New(db *store.DB, checker *scanner.Checker, log *slog.Logger, opts ...Option) *Server {
+	s := &Server{
 		db: db, checker: checker, log: log, started: time.Now(),
 		devices: newDeviceCache(db, 30*time.Second),
 		auth:    newAuthState(),
 		events:  newEventHub(),
+		inputs:  scanner.NewInputs(),
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Handler returns the routes, behind cross-origin protection for every

@@ -1,0 +1,15 @@
+package i18n
+
+func init() {
+	register(map[string]Msg{
+		"inputs.title":         {"扫码设备", "Scanner inputs"},
+		"inputs.none":          {"未配置串口或键盘扫码枪。", "No serial or keyboard scanners are configured."},
+		"inputs.col.name":      {"设备", "Device"},
+		"inputs.col.state":     {"状态", "State"},
+		"inputs.col.last_read": {"最近读取", "Last read"},
+		"inputs.col.errors":    {"错误", "Errors"},
+		"inputs.connected":     {"已连接", "connected"},
+		"inputs.disconnected":  {"未连接", "not connected"},
+		"inputs.never":         {"尚未读取", "never"},
+	})
+}

@@ -1,0 +1,83 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"passgate/district"
+	"passgate/scanner"
+	"passgate/store"
+	"passgate/web"
+)
+
+// A disconnected scanner shows on the status page and as a warning in
+// /readyz, without making the appliance unready.
+func TestInputsState(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := district.Setup(ctx, db, district.SetupOptions{AdminPassword: "admin-test-password"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := scanner.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := scanner.NewInputs()
+	inputs.Update("gate-1", func(s *scanner.InputStatus) {
+		s.Kind, s.Path, s.Connected, s.LastRead, s.Reads = "serial", "/dev/ttyACM0", true, time.Now(), 3
+	})
+	inputs.Update("kiosk-1", func(s *scanner.InputStatus) {
+		s.Kind, s.Path, s.Errors, s.LastError = "evdev", "/dev/input/event3", 2, "no such device"
+	})
+	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)), web.WithInputs(inputs)).Handler())
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Status   string           `json:"status"`
+		Inputs   []map[string]any `json:"inputs"`
+		Warnings []string         `json:"warnings"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || body.Status != "ok" || len(body.Inputs) != 2 || len(body.Warnings) != 1 || !strings.Contains(body.Warnings[0], "kiosk-1") {
+		t.Fatalf("readyz %d %+v", resp.StatusCode, body)
+	}
+
+	ts := &testServer{DB: db, Checker: c, Srv: srv, AdminPassword: "admin-test-password"}
+	cl := ts.login(t, "admin", ts.AdminPassword)
+	r, page := ts.get(t, cl, "/admin/status")
+	if r.StatusCode != 200 {
+		t.Fatalf("status page %d", r.StatusCode)
+	}
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := doc.Find(`[data-testid="input-row"]`)
+	if rows.Length() != 2 {
+		t.Fatalf("%d input rows, want 2", rows.Length())
+	}
+	if got := rows.Eq(0).Find(`[data-testid="input-state"]`).Text(); !strings.Contains(got, "✓") {
+		t.Errorf("gate-1 state %q, want connected", got)
+	}
+	if got := rows.Eq(1).Find(`[data-testid="input-state"]`).Text(); !strings.Contains(got, "✗") {
+		t.Errorf("kiosk-1 state %q, want not connected", got)
+	}
+}
