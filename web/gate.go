@@ -71,6 +71,9 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 		ListsAge: fmtAge(p.T, listsAge), ListsStale: listsAge > listsStaleAfter,
 		Result: result,
 	}
+	for _, in := range s.inputs.List() {
+		m.Inputs = append(m.Inputs, view.GateInput{Name: in.Name, Connected: in.Connected})
+	}
 	for _, sc := range scans {
 		m.Recent = append(m.Recent, view.GateScan{
 			ID: sc.ID, Time: sc.At.Local().Format("15:04:05"), Source: sc.Source,
@@ -245,6 +248,13 @@ const listsStaleAfter = time.Minute
 type gateStatus struct {
 	ListsAge   map[i18n.Lang]string `json:"lists_age"`
 	ListsStale bool                 `json:"lists_stale"`
+	Inputs     []gateInput          `json:"inputs"`
+}
+
+// gateInput is a scanner input's state in the status event.
+type gateInput struct {
+	Name      string `json:"name"`
+	Connected bool   `json:"connected"`
 }
 
 func (s *Server) writeGateStatus(w io.Writer) error {
@@ -252,6 +262,10 @@ func (s *Server) writeGateStatus(w io.Writer) error {
 	st := gateStatus{ListsAge: make(map[i18n.Lang]string, len(i18n.Langs)), ListsStale: age > listsStaleAfter}
 	for _, l := range i18n.Langs {
 		st.ListsAge[l] = fmtAge(i18n.Printer{Lang: l}, age)
+	}
+	st.Inputs = []gateInput{}
+	for _, in := range s.inputs.List() {
+		st.Inputs = append(st.Inputs, gateInput{Name: in.Name, Connected: in.Connected})
 	}
 	b, err := json.Marshal(st)
 	if err != nil {

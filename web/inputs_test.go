@@ -80,4 +80,17 @@ func TestInputsState(t *testing.T) {
 	if got := rows.Eq(1).Find(`[data-testid="input-state"]`).Text(); !strings.Contains(got, "✗") {
 		t.Errorf("kiosk-1 state %q, want not connected", got)
 	}
+
+	_, gate := ts.get(t, cl, "/gate")
+	gdoc, err := goquery.NewDocumentFromReader(strings.NewReader(gate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := gdoc.Find(`[data-testid="gate-inputs"] li`)
+	if items.Length() != 2 {
+		t.Fatalf("gate screen lists %d inputs, want 2", items.Length())
+	}
+	if v, _ := items.Eq(1).Attr("data-connected"); v != "false" || !strings.Contains(items.Eq(1).Text(), "kiosk-1") {
+		t.Errorf("gate screen shows kiosk-1 as %q: %q", v, items.Eq(1).Text())
+	}
 }

@@ -303,6 +303,7 @@
       var age = st.lists_age && (st.lists_age[lang] || st.lists_age["zh-CN"]);
       if (age) listsAge.textContent = age;
       lists.dataset.stale = st.lists_stale ? "true" : "false";
+      if (st.inputs) showInputs(st.inputs);
     });
     source.onerror = function () {
       feed.dataset.state = "offline";
@@ -314,6 +315,20 @@
         setTimeout(connect, 5000);
       }
     };
+  }
+  // The appliance's own scanners (serial, evdev): connected or not.
+  function showInputs(list) {
+    var ul = document.querySelector("[data-testid=gate-inputs]");
+    if (!ul) return;
+    while (ul.firstChild) ul.removeChild(ul.firstChild);
+    list.forEach(function (it) {
+      var li = document.createElement("li");
+      li.dataset.name = it.name;
+      li.dataset.connected = it.connected ? "true" : "false";
+      li.textContent = (it.connected ? "✓ " : "✗ ") + it.name + " " +
+        (it.connected ? ul.dataset.msgConnected : ul.dataset.msgDisconnected);
+      ul.appendChild(li);
+    });
   }
   connect();
 })();
