@@ -58,3 +58,10 @@ func (in *Inputs) List() []InputStatus {
 	slices.SortFunc(out, func(a, b InputStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// Remove forgets the named input (it is no longer configured).
+func (in *Inputs) Remove(name string) {
+	in.mu.Lock()
+	delete(in.m, name)
+	in.mu.Unlock()
+}

@@ -165,6 +165,18 @@ ALTER TABLE people ADD COLUMN id_type TEXT NOT NULL DEFAULT 'mainland'
 -- Optional, for contacting the resident; never in a pass or a scan.
 ALTER TABLE people ADD COLUMN phone TEXT NOT NULL DEFAULT '';
 `,
+	// 3: scanner inputs configured by an admin.
+	`
+-- Serial and evdev scanners the appliance reads itself. spec is the
+-- device path with its options, as on the command line.
+CREATE TABLE inputs (
+	name       TEXT    PRIMARY KEY CHECK (name <> '' AND length(name) <= 64),
+	kind       TEXT    NOT NULL CHECK (kind IN ('serial', 'evdev')),
+	spec       TEXT    NOT NULL CHECK (spec <> '' AND length(spec) <= 512),
+	created_ms INTEGER NOT NULL,
+	actor      TEXT    NOT NULL
+) STRICT;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
