@@ -29,6 +29,8 @@ type Server struct {
 	auth    *authState
 	events  *eventHub
 	inputs  *scanner.Inputs
+
+	inputCfg inputConfig
 }
 
 // Option configures a Server.

@@ -1,0 +1,152 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"passgate/scanner"
+	"passgate/store"
+	"passgate/web/i18n"
+	"passgate/web/view"
+)
+
+// inputConfig is how the admin pages see the appliance's own scanners.
+type inputConfig struct {
+	fromFlags []scanner.InputSpec           // configured on the command line
+	validate  func(scanner.InputSpec) error // nil: only the basic checks here
+	changed   func()                        // nil: nothing to tell
+}
+
+// WithInputConfig tells the admin pages which inputs come from the command
+// line, how to validate a new one, and whom to tell when the admin changed
+// them (the input manager, which applies the change at once).
+func WithInputConfig(fromFlags []scanner.InputSpec, validate func(scanner.InputSpec) error, changed func()) Option {
+	return func(s *Server) { s.inputCfg = inputConfig{fromFlags, validate, changed} }
+}
+
+// inputName is what a scanner may be called: it becomes the scan source.
+var inputName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+func (s *Server) inputRoutes() []route {
+	return []route{
+		{"GET /admin/inputs", Admin, s.handleInputs},
+		{"POST /admin/inputs", Admin, s.handleAddInput},
+		{"POST /admin/inputs/delete", Admin, s.handleRemoveInput},
+	}
+}
+
+func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) {
+	m := view.AdminInputs{}
+	t := i18n.FromRequest(r)
+	if name := r.URL.Query().Get("added"); name != "" {
+		m.Notice = t.T("admin.inputs.added", name)
+	}
+	if name := r.URL.Query().Get("removed"); name != "" {
+		m.Notice = t.T("admin.inputs.removed", name)
+	}
+	s.renderInputs(w, r, http.StatusOK, m)
+}
+
+func (s *Server) renderInputs(w http.ResponseWriter, r *http.Request, status int, m view.AdminInputs) {
+	stored, err := s.db.FindInputs(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	state := map[string]scanner.InputStatus{}
+	for _, st := range s.inputs.List() {
+		state[st.Name] = st
+	}
+	add := func(spec scanner.InputSpec, fromFlags bool) {
+		st := state[spec.Name]
+		m.Inputs = append(m.Inputs, view.AdminInputRow{
+			Name: spec.Name, Kind: spec.Kind, Spec: spec.Spec, FromFlags: fromFlags,
+			Connected: st.Connected, LastError: st.LastError,
+		})
+	}
+	for _, spec := range s.inputCfg.fromFlags {
+		add(spec, true)
+	}
+	for _, in := range stored {
+		add(scanner.InputSpec{Name: in.Name, Kind: in.Kind, Spec: in.Spec}, false)
+	}
+	s.render(w, r, status, view.AdminInputsPage(s.adminPage(r, "admin.inputs"), m))
+}
+
+// handleAddInput stores a new scanner; the manager starts reading it.
+func (s *Server) handleAddInput(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	t := i18n.FromRequest(r)
+	spec := scanner.InputSpec{
+		Name: strings.TrimSpace(r.PostForm.Get("name")),
+		Kind: r.PostForm.Get("kind"),
+		Spec: strings.TrimSpace(r.PostForm.Get("spec")),
+	}
+	m := view.AdminInputs{Name: spec.Name, Kind: spec.Kind, Spec: spec.Spec, Errors: view.FieldErrors{}}
+	if !inputName.MatchString(spec.Name) {
+		m.Errors["name"] = t.T("admin.inputs.err.name")
+	}
+	for _, f := range s.inputCfg.fromFlags {
+		if strings.EqualFold(f.Name, spec.Name) {
+			m.Errors["name"] = t.T("admin.inputs.err.name_used")
+		}
+	}
+	if spec.Kind != "serial" && spec.Kind != "evdev" {
+		m.Errors["kind"] = t.T("admin.inputs.err.kind")
+	}
+	// Only devices: an admin form must not become a way to read any file.
+	if !strings.HasPrefix(spec.Spec, "/dev/") || strings.Contains(spec.Spec, "..") {
+		m.Errors["spec"] = t.T("admin.inputs.err.spec", "/dev/…")
+	} else if s.inputCfg.validate != nil && len(m.Errors) == 0 {
+		if err := s.inputCfg.validate(spec); err != nil {
+			m.Errors["spec"] = t.T("admin.inputs.err.spec", err.Error())
+		}
+	}
+	if len(m.Errors) == 0 {
+		err := s.db.CreateInput(r.Context(), &store.Input{Name: spec.Name, Kind: spec.Kind, Spec: spec.Spec, Actor: actorOf(r)})
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			m.Errors["name"] = t.T("admin.inputs.err.name_used")
+		case err != nil:
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	if len(m.Errors) > 0 {
+		m.Error = t.T("error.form_invalid")
+		s.renderInputs(w, r, http.StatusUnprocessableEntity, m)
+		return
+	}
+	s.log.Info("input added", "input", spec.Name, "kind", spec.Kind, "spec", spec.Spec, "by", actorOf(r))
+	if s.inputCfg.changed != nil {
+		s.inputCfg.changed()
+	}
+	http.Redirect(w, r, "/admin/inputs?added="+url.QueryEscape(spec.Name), http.StatusSeeOther)
+}
+
+// handleRemoveInput removes a scanner; the manager stops reading it.
+func (s *Server) handleRemoveInput(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	name := r.PostForm.Get("name")
+	err := s.db.DeleteInput(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		s.renderInputs(w, r, http.StatusUnprocessableEntity, view.AdminInputs{Error: i18n.FromRequest(r).T("admin.inputs.err.not_found")})
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.log.Info("input removed", "input", name, "by", actorOf(r))
+	if s.inputCfg.changed != nil {
+		s.inputCfg.changed()
+	}
+	http.Redirect(w, r, "/admin/inputs?removed="+url.QueryEscape(name), http.StatusSeeOther)
+}
