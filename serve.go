@@ -22,8 +22,26 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("serve", "[--data DIR] [--addr HOST:PORT]")
 	addr := fs.String("addr", e.envOr("PASSGATE_ADDR", "127.0.0.1:8080"), "listen address (env PASSGATE_ADDR)")
 	logLevel := fs.String("log-level", e.envOr("PASSGATE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env PASSGATE_LOG_LEVEL)")
+	var serials multiFlag
+	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
+	}
+	if len(serials) == 0 {
+		serials = splitEnv(e.getenv("PASSGATE_SERIAL"))
+	}
+	var fromFlags []scanner.InputSpec
+	seen := map[string]bool{}
+	for _, v := range serials {
+		spec, err := flagInput("serial", v)
+		if err != nil {
+			return e.usageError("serve", "--serial %q: %v", v, err)
+		}
+		if seen[spec.Name] {
+			return e.usageError("serve", "two inputs are named %q: name them NAME=PATH", spec.Name)
+		}
+		seen[spec.Name] = true
+		fromFlags = append(fromFlags, spec)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -52,8 +70,18 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(fmt.Errorf("listen on %s: %w", *addr, err))
 	}
+	inputs := scanner.NewInputs()
+	manager := scanner.NewManager(inputFactories(checker, inputs, log), inputs, log)
+	inputsChanged := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case inputsChanged <- struct{}{}:
+		default:
+		}
+	}
+	handler := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify)).Handler()
 	srv := &http.Server{
-		Handler:           web.New(db, checker, log).Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -65,6 +93,17 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	runCtx, stopRefresh := context.WithCancel(context.Background())
 	defer stopRefresh()
 	go checker.Run(runCtx, time.Second, func(err error) { log.Warn("refresh lists", "err", err) })
+	inputsDone := make(chan struct{})
+	go func() {
+		defer close(inputsDone)
+		runInputs(runCtx, db, manager, fromFlags, inputsChanged, log)
+	}()
+	// Runs before the store closes (defers run last-in first-out): no
+	// reader checks a scan after that.
+	defer func() {
+		stopRefresh()
+		<-inputsDone
+	}()
 
 	fmt.Fprintf(e.stdout, "passgate: listening on http://%s (data in %s)\n", ln.Addr(), *data)
 	log.Info("serving", "addr", ln.Addr().String(), "data", *data, "version", version)
@@ -82,6 +121,5 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("shutdown", "err", err)
 	}
-	stopRefresh()
 	return exitOK
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"passgate/scanner"
+	"passgate/store"
+)
+
+// multiFlag is a flag that may be given several times.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// splitEnv splits an environment list of input specs: specs hold commas,
+// so the list is separated by semicolons.
+func splitEnv(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ";") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// inputFactories make the readers of each input kind. A factory parses and
+// validates its spec without opening anything.
+func inputFactories(c *scanner.Checker, inputs *scanner.Inputs, log *slog.Logger) map[string]scanner.Factory {
+	return map[string]scanner.Factory{
+		"serial": func(s scanner.InputSpec) (scanner.Runner, error) {
+			cfg, err := scanner.ParseSerialSpec(s.Name + "=" + s.Spec)
+			if err != nil {
+				return nil, err
+			}
+			return scanner.NewSerialReader(cfg, c, inputs, log), nil
+		},
+	}
+}
+
+// flagInput turns a command-line input "NAME=PATH,OPTIONS" (or "PATH,..."
+// with the name taken from the path) into a spec, validated by its kind's
+// parser.
+func flagInput(kind, value string) (scanner.InputSpec, error) {
+	switch kind {
+	case "serial":
+		cfg, err := scanner.ParseSerialSpec(value)
+		if err != nil {
+			return scanner.InputSpec{}, err
+		}
+		rest := value
+		if name, r, ok := strings.Cut(value, "="); ok && !strings.Contains(name, "/") {
+			rest = r
+		}
+		return scanner.InputSpec{Name: cfg.Name, Kind: kind, Spec: strings.TrimSpace(rest)}, nil
+	}
+	return scanner.InputSpec{}, fmt.Errorf("unknown input kind %q", kind)
+}
+
+// runInputs keeps the running readers equal to the configured inputs: those
+// from the command line and those an admin stored, re-read when the admin
+// changes them (changed) and every 30 s (another process may have). It
+// stops every reader when ctx ends.
+func runInputs(ctx context.Context, db *store.DB, m *scanner.Manager, fromFlags []scanner.InputSpec, changed <-chan struct{}, log *slog.Logger) {
+	defer m.Stop()
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		specs := append([]scanner.InputSpec(nil), fromFlags...)
+		stored, err := db.FindInputs(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("load inputs", "err", err)
+		}
+		for _, in := range stored {
+			specs = append(specs, scanner.InputSpec{Name: in.Name, Kind: in.Kind, Spec: in.Spec})
+		}
+		m.Apply(ctx, specs)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
