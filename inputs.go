@@ -40,6 +40,13 @@ func inputFactories(c *scanner.Checker, inputs *scanner.Inputs, log *slog.Logger
 			}
 			return scanner.NewSerialReader(cfg, c, inputs, log), nil
 		},
+		"evdev": func(s scanner.InputSpec) (scanner.Runner, error) {
+			cfg, err := scanner.ParseEvdevSpec(s.Name + "=" + s.Spec)
+			if err != nil {
+				return nil, err
+			}
+			return scanner.NewEvdevReader(cfg, c, inputs, log), nil
+		},
 	}
 }
 
@@ -47,19 +54,28 @@ func inputFactories(c *scanner.Checker, inputs *scanner.Inputs, log *slog.Logger
 // with the name taken from the path) into a spec, validated by its kind's
 // parser.
 func flagInput(kind, value string) (scanner.InputSpec, error) {
+	var name string
 	switch kind {
 	case "serial":
 		cfg, err := scanner.ParseSerialSpec(value)
 		if err != nil {
 			return scanner.InputSpec{}, err
 		}
-		rest := value
-		if name, r, ok := strings.Cut(value, "="); ok && !strings.Contains(name, "/") {
-			rest = r
+		name = cfg.Name
+	case "evdev":
+		cfg, err := scanner.ParseEvdevSpec(value)
+		if err != nil {
+			return scanner.InputSpec{}, err
 		}
-		return scanner.InputSpec{Name: cfg.Name, Kind: kind, Spec: strings.TrimSpace(rest)}, nil
+		name = cfg.Name
+	default:
+		return scanner.InputSpec{}, fmt.Errorf("unknown input kind %q", kind)
 	}
-	return scanner.InputSpec{}, fmt.Errorf("unknown input kind %q", kind)
+	rest := value
+	if n, r, ok := strings.Cut(value, "="); ok && !strings.Contains(n, "/") {
+		rest = r
+	}
+	return scanner.InputSpec{Name: name, Kind: kind, Spec: strings.TrimSpace(rest)}, nil
 }
 
 // runInputs keeps the running readers equal to the configured inputs: those

@@ -170,6 +170,9 @@ func TestCLI_UsageErrors(t *testing.T) {
 		{"two payloads", []string{"check", "--data", dir, "a", "b"}, "one payload"},
 		{"device without name", []string{"device", "add", "--data", dir}, "device name"},
 		{"serve on a bad address", []string{"serve", "--data", dir, "--addr", "256.0.0.1:99999"}, "listen"},
+		{"serial scanner without a path", []string{"serve", "--data", dir, "--serial", "gate-1=tty0"}, "--serial"},
+		{"evdev scanner outside /dev/input", []string{"serve", "--data", dir, "--evdev", "kiosk=/etc/passwd"}, "--evdev"},
+		{"two inputs of one name", []string{"serve", "--data", dir, "--serial", "g=/dev/ttyACM0", "--evdev", "g=/dev/input/event3"}, "two inputs"},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,26 +22,32 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("serve", "[--data DIR] [--addr HOST:PORT]")
 	addr := fs.String("addr", e.envOr("PASSGATE_ADDR", "127.0.0.1:8080"), "listen address (env PASSGATE_ADDR)")
 	logLevel := fs.String("log-level", e.envOr("PASSGATE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env PASSGATE_LOG_LEVEL)")
-	var serials multiFlag
+	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
+	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
 	if len(serials) == 0 {
 		serials = splitEnv(e.getenv("PASSGATE_SERIAL"))
 	}
+	if len(evdevs) == 0 {
+		evdevs = splitEnv(e.getenv("PASSGATE_EVDEV"))
+	}
 	var fromFlags []scanner.InputSpec
 	seen := map[string]bool{}
-	for _, v := range serials {
-		spec, err := flagInput("serial", v)
-		if err != nil {
-			return e.usageError("serve", "--serial %q: %v", v, err)
+	for kind, values := range map[string][]string{"serial": serials, "evdev": evdevs} {
+		for _, v := range values {
+			spec, err := flagInput(kind, v)
+			if err != nil {
+				return e.usageError("serve", "--%s %q: %v", kind, v, err)
+			}
+			if seen[spec.Name] {
+				return e.usageError("serve", "two inputs are named %q: name them NAME=PATH", spec.Name)
+			}
+			seen[spec.Name] = true
+			fromFlags = append(fromFlags, spec)
 		}
-		if seen[spec.Name] {
-			return e.usageError("serve", "two inputs are named %q: name them NAME=PATH", spec.Name)
-		}
-		seen[spec.Name] = true
-		fromFlags = append(fromFlags, spec)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -317,6 +317,14 @@ func (c *Checker) Evaluate(raw string, now time.Time) *Decision {
 	p, err := s.verifier.Verify(clean(raw), now, s.policy.ClockSkew)
 	if err != nil {
 		d.Reason = reasonOf(err)
+		// Only input that already failed pays for this: a pass corrupted
+		// the way a wrong scanner keyboard setting corrupts it gets a
+		// reason that tells staff how to fix the scanner.
+		if d.Reason == ReasonNotAPass || d.Reason == ReasonMalformed {
+			if r, ok := layoutReason(raw); ok {
+				d.Reason = r
+			}
+		}
 		return d
 	}
 	d.Name, d.IDTail = p.Name, p.IDTail

@@ -38,7 +38,7 @@ var Reasons = []Reason{
 	ReasonUnknownIssuer, ReasonIssuerExpired, ReasonIssuerRevoked, ReasonExpired,
 	ReasonNotYetValid, ReasonRevoked, ReasonPaperRefused, ReasonStatusGreen,
 	ReasonStatusYellow, ReasonStatusRed, ReasonTestMissing, ReasonTestTooOld,
-	ReasonDosesMissing,
+	ReasonDosesMissing, ReasonScannerLayout,
 }
 
 // reasonOf maps a pass decoding or verification error to its reason.

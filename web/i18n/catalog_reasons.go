@@ -22,5 +22,6 @@ func init() {
 		"reason.test_missing":       {"无核酸检测记录", "No negative test"},
 		"reason.test_too_old":       {"核酸检测已超时", "Test too old"},
 		"reason.doses_missing":      {"疫苗接种剂次不足", "Not enough vaccine doses"},
+		"reason.scanner_layout":     {"扫码枪键盘布局设置错误，请将扫码枪设为美式键盘 (US)", "Scanner keyboard layout is wrong: set the scanner to US keyboard"},
 	})
 }

@@ -1,0 +1,68 @@
+package scanner
+
+import (
+	"io"
+	"os"
+	"unicode"
+)
+
+// Hooks for the external tests of the evdev reader and layout detection.
+
+// SetEvdevOpener replaces how r opens (and grabs) its device.
+func SetEvdevOpener(r *EvdevReader, open func(path string) (io.ReadCloser, error)) { r.open = open }
+
+// GrabEvdev issues the exclusive grab ioctl on f.
+func GrabEvdev(f *os.File) error { return grabEvdev(f) }
+
+// OpenEvdev is the production open-and-grab.
+func OpenEvdev(path string) (io.ReadCloser, error) { return openEvdev(path) }
+
+// EvdevEventSize is sizeof(struct input_event) on this machine.
+const EvdevEventSize = evdevEventSize
+
+// DecodeEvdev decodes a recorded input_event stream into the lines it
+// types.
+func DecodeEvdev(r io.Reader) ([]string, error) {
+	var d keyDecoder
+	var out []string
+	err := readEvdev(r, &d, func(f string) { out = append(out, f) })
+	return out, err
+}
+
+// CorruptLayout types text on a scanner set to layout scanner and reads
+// it on a host with layout host (Caps Lock on when caps): the garbling
+// DetectLayout undoes.
+func CorruptLayout(text, scanner, host string, caps bool) (string, bool) {
+	var s, h *keymap
+	for _, l := range layouts {
+		if l.name == scanner {
+			s = l.m
+		}
+		if l.name == host {
+			h = l.m
+		}
+	}
+	if s == nil || h == nil {
+		return "", false
+	}
+	// Garbling is fixing the other way round: positions from the
+	// scanner's layout, characters from the host's.
+	c := layoutCandidate{scanner: capsKeymap(h, caps), host: reverseKeymap(s, false)}
+	return c.fix(text)
+}
+
+// capsKeymap is m with Caps Lock on: Shift inverted on letter keys.
+func capsKeymap(m *keymap, caps bool) *keymap {
+	out := *m
+	if caps {
+		for i, p := range out {
+			if unicode.IsLower(p[0]) && unicode.ToUpper(p[0]) == p[1] {
+				out[i] = [2]rune{p[1], p[0]}
+			}
+		}
+	}
+	return &out
+}
+
+// LayoutReason is layoutReason.
+func LayoutReason(raw string) (Reason, bool) { return layoutReason(raw) }

@@ -1,0 +1,195 @@
+package scanner_test
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"passgate/scanner"
+)
+
+// TestCorruptLayout pins the garbling model to hand-worked examples, so
+// that the detection below is not only checked against itself.
+func TestCorruptLayout(t *testing.T) {
+	for _, tc := range []struct {
+		text, scanner, host string
+		caps                bool
+		want                string
+	}{
+		// A German scanner read as US: Y/Z swapped, symbols moved.
+		{"PG1:YZ-/*+", "de", "us", false, "PG1>ZY/&}]"},
+		// A French scanner read as US: A/Q, Z/W swapped, M on the ';' key,
+		// digits typed with Shift.
+		{"PG1:AQZWM0", "fr", "us", false, "PG!.QAWZ:)"},
+		// A US scanner on a French host: digits come out as the unshifted
+		// symbols of the AZERTY digit row.
+		{"PG1:1234567890", "us", "fr", false, `PG&M&é"'(-è_çà`},
+		{"PG1:YZ", "us", "de", false, "PG1ÖZY"},
+		{"PG1:AB", "us", "us", true, "pg1:ab"},
+	} {
+		got, ok := scanner.CorruptLayout(tc.text, tc.scanner, tc.host, tc.caps)
+		if !ok || got != tc.want {
+			t.Errorf("%s on %s (caps %v): %q %v, want %q", tc.scanner, tc.host, tc.caps, got, ok, tc.want)
+		}
+		name, fixed, ok := scanner.DetectLayout(tc.want)
+		// These texts are not passes: they must not be flagged.
+		if ok {
+			t.Errorf("%q flagged as %s (%q)", tc.want, name, fixed)
+		}
+	}
+}
+
+// TestDetectLayout garbles real passes every way the model knows and
+// expects each repaired to the exact original, with the right name.
+func TestDetectLayout(t *testing.T) {
+	fx := newFixture(t)
+	passes := []string{fx.sign(fx.claims()), fx.sign(fx.claims()), fx.sign(fx.claims())}
+	names := map[string]string{"us": "", "de": "de", "fr": "fr"}
+	for _, caps := range []bool{false, true} {
+		for _, host := range []string{"us", "de", "fr"} {
+			for _, sc := range []string{"us", "de", "fr"} {
+				if sc == host && (!caps || sc != "us") {
+					continue
+				}
+				var parts []string
+				if sc != "us" {
+					parts = append(parts, "scanner:"+names[sc])
+				}
+				if host != "us" {
+					parts = append(parts, "host:"+names[host])
+				}
+				if caps {
+					parts = append(parts, "capslock")
+				}
+				want := strings.Join(parts, "+")
+				for _, p := range passes {
+					bad, ok := scanner.CorruptLayout(p, sc, host, caps)
+					if !ok || bad == p {
+						t.Fatalf("%s: cannot garble (%v)", want, ok)
+					}
+					// The checker tells staff to fix the scanner.
+					if r := fx.c.Evaluate(bad, fx.now).Reason; r != scanner.ReasonScannerLayout {
+						t.Fatalf("%s: garbled pass has reason %s, want scanner_layout", want, r)
+					}
+					name, fixed, ok := scanner.DetectLayout(bad + "\r\n")
+					if !ok || name != want || fixed != p {
+						t.Fatalf("%s: detected %q %v, fixed equal %v", want, name, ok, fixed == p)
+					}
+					if r, ok := scanner.LayoutReason(bad); !ok || r != scanner.ReasonScannerLayout {
+						t.Fatalf("%s: layoutReason %q %v", want, r, ok)
+					}
+					if d := fx.c.Evaluate(fixed, fx.now); !d.Allowed() {
+						t.Fatalf("%s: fixed pass %s", want, d.Reason)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDetectLayout_Evdev types passes on scanners set to German and
+// French layouts into the evdev reader (which reads US) and expects the
+// garbled lines to be recognised and repaired.
+func TestDetectLayout_Evdev(t *testing.T) {
+	needEventLayout(t)
+	fx := newFixture(t)
+	good := fx.sign(fx.claims())
+	for _, l := range []string{"de", "fr"} {
+		typed, ok := scanner.CorruptLayout(good, l, "us", false)
+		if !ok {
+			t.Fatal(l)
+		}
+		var r evrec
+		r.line(t, typed)
+		lines := decode(t, r.b.Bytes())
+		if len(lines) != 1 || lines[0] != typed {
+			t.Fatalf("%s: decoded %q", l, lines)
+		}
+		if name, fixed, ok := scanner.DetectLayout(lines[0]); !ok || name != "scanner:"+l || fixed != good {
+			t.Fatalf("%s: detected %q %v", l, name, ok)
+		}
+	}
+}
+
+// TestDetectLayout_NotFlagged: valid passes, other text, damaged passes
+// and random input are never taken for a layout problem.
+func TestDetectLayout_NotFlagged(t *testing.T) {
+	fx := newFixture(t)
+	good := fx.sign(fx.claims())
+	damaged := good[:len(good)/2] + "0" + good[len(good)/2+1:]
+	if damaged == good {
+		damaged = good[:len(good)/2] + "1" + good[len(good)/2+1:]
+	}
+	damagedDE, _ := scanner.CorruptLayout(damaged, "de", "us", false)
+	cutFR, _ := scanner.CorruptLayout(good[:len(good)-2], "fr", "us", false)
+	cases := []string{
+		"", " ", "PG1:", "PG1>", "PG!.", "pg1:", good, strings.ToLower(good[:4]) + good[4:],
+		"HELLO WORLD", "https://example.com/pass?id=1", "HC1:6BFOXN%TS3DH0YOJ58S S-W5HDC",
+		"PG1:" + strings.Repeat("ZZZ", 100), "PG1>" + strings.Repeat("YYY", 100), damaged, damagedDE, cutFR,
+		strings.Repeat("\xff", 10000), "PG1>" + strings.Repeat("Ö", scanner.MaxInput),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alpha = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:>!.&}]Öé"
+	for range 300 {
+		var b strings.Builder
+		b.WriteString([]string{"PG1>", "PG!.", "PG&M", "pg1:"}[rng.IntN(4)])
+		for range rng.IntN(600) {
+			b.WriteByte(alpha[rng.IntN(len(alpha))])
+		}
+		cases = append(cases, strings.ToValidUTF8(b.String(), "?"))
+	}
+	for _, c := range cases {
+		if name, _, ok := scanner.DetectLayout(c); ok {
+			t.Errorf("%.40q flagged as %s", c, name)
+		}
+		if _, ok := scanner.LayoutReason(c); ok {
+			t.Errorf("%.40q has a layout reason", c)
+		}
+	}
+}
+
+// FuzzDetectLayout: never panics; a detection always repairs to a
+// different text in the pass alphabet with the pass prefix.
+func FuzzDetectLayout(f *testing.F) {
+	f.Add("PG1>ZY/&}]")
+	f.Add(`PG&M&é"'(-è_çà`)
+	f.Add("pg1:ab")
+	f.Add("PG!.QAWZ:)")
+	f.Add("")
+	f.Add("\xff\xfe")
+	f.Fuzz(func(t *testing.T, raw string) {
+		name, fixed, ok := scanner.DetectLayout(raw)
+		if !ok {
+			if name != "" || fixed != "" {
+				t.Fatalf("not ok but %q %q", name, fixed)
+			}
+			return
+		}
+		if name == "" || !strings.HasPrefix(fixed, "PG1:") || fixed == strings.TrimSpace(raw) || len(fixed) > scanner.MaxInput {
+			t.Fatalf("detected %q as %q", name, fixed)
+		}
+		for i := 4; i < len(fixed); i++ {
+			if !strings.ContainsRune("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:", rune(fixed[i])) {
+				t.Fatalf("fixed text has %q", fixed[i])
+			}
+		}
+	})
+}
+
+// BenchmarkDetectLayout measures what a refused input costs on top of its
+// check: a garbled pass (repaired and decoded) and other text (ruled out
+// by the prefix).
+func BenchmarkDetectLayout(b *testing.B) {
+	fx := newFixture(b)
+	bad, _ := scanner.CorruptLayout(fx.sign(fx.claims()), "fr", "us", false)
+	for _, bc := range []struct{ name, raw string }{
+		{"garbled", bad},
+		{"other", "https://example.com/" + strings.Repeat("x", 500)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				scanner.DetectLayout(bc.raw)
+			}
+		})
+	}
+}
