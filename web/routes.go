@@ -50,6 +50,7 @@ func (s *Server) routeTable() []route {
 	}
 	rs = append(rs, s.authRoutes()...)
 	rs = append(rs, s.gateRoutes()...)
+	rs = append(rs, s.cameraRoutes()...)
 	rs = append(rs, s.deskRoutes()...)
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.inputRoutes()...)

@@ -1,0 +1,246 @@
+// Camera scanning: grabs frames from the device camera, turns each into
+// an 8-bit luma plane (grayscale, one byte per pixel), scaled down to fit
+// the page's limit, and posts it to the appliance, which finds the QR
+// code and checks it. The decision is shown in the gate screen's result
+// panel with the gate's words, icons, colours and sounds.
+//
+// Frames go out one at a time: the next is captured only after the
+// answer to the last, at most ~6-7 a second, so a slow network or a busy
+// appliance slows the camera down instead of queueing frames. After a
+// decision the camera pauses, so the pass still held up is not checked
+// again and again.
+(function () {
+  "use strict";
+
+  var root = document.querySelector(".camera");
+  if (!root) return;
+
+  var msg = root.dataset;
+  var panel = document.getElementById("gate-result");
+  var video = document.getElementById("camera-video");
+  var status = root.querySelector("[data-testid=camera-status]");
+  var restart = document.getElementById("camera-restart");
+  var lang = document.documentElement.lang || "zh-CN";
+  var FRAME_MS = 150; // one frame every 150 ms at most: ~6.7 frames/s
+  var maxW = parseInt(msg.maxWidth, 10) || 640;
+  var maxH = parseInt(msg.maxHeight, 10) || 480;
+  var canvas = document.createElement("canvas");
+  var ctx2d = null;
+  var stream = null, timer = 0, running = false;
+
+  function field(name) { return panel.querySelector("[data-testid=" + name + "]"); }
+
+  function setStatus(state, text) {
+    status.dataset.state = state;
+    status.textContent = text;
+  }
+
+  // ---- camera ----
+  function start() {
+    restart.hidden = true;
+    // getUserMedia exists only in a secure context: https, or localhost.
+    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      fail(msg.msgInsecure);
+      return;
+    }
+    setStatus("starting", msg.msgStarting);
+    navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } }
+    }).then(function (s) {
+      stream = s;
+      video.srcObject = s;
+      return video.play();
+    }).then(function () {
+      running = true;
+      setStatus("scanning", msg.msgScanning);
+      schedule(0);
+    }, function (err) {
+      var name = err && err.name;
+      if (name === "NotAllowedError" || name === "SecurityError") fail(msg.msgDenied);
+      else if (name === "NotFoundError" || name === "OverconstrainedError") fail(msg.msgNoCamera);
+      else fail(msg.msgUnavailable);
+    });
+  }
+
+  function stop() {
+    running = false;
+    clearTimeout(timer);
+    if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
+    stream = null;
+  }
+
+  function fail(text) {
+    stop();
+    setStatus("error", text);
+    panel.className = "gate-result idle";
+    panel.dataset.state = "error";
+    field("result-icon").textContent = "⚠";
+    field("result-decision").textContent = text;
+    field("result-reason").textContent = "";
+    restart.hidden = false;
+  }
+
+  restart.addEventListener("click", function () { unlockAudio(); start(); });
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    if (running) timer = setTimeout(scan, ms);
+  }
+
+  // grab draws the current picture scaled to fit maxW×maxH and returns
+  // its luma plane with its size, or null while the video has no picture.
+  function grab() {
+    var vw = video.videoWidth, vh = video.videoHeight;
+    if (!vw || !vh) return null;
+    var k = Math.min(1, maxW / vw, maxH / vh);
+    var w = Math.max(1, Math.round(vw * k)), h = Math.max(1, Math.round(vh * k));
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+      ctx2d = null;
+    }
+    if (!ctx2d) ctx2d = canvas.getContext("2d", { willReadFrequently: true });
+    ctx2d.drawImage(video, 0, 0, w, h);
+    var rgba = ctx2d.getImageData(0, 0, w, h).data;
+    var luma = new Uint8Array(w * h);
+    for (var i = 0, j = 0; j < luma.length; i += 4, j++) {
+      // BT.601 luma in integer arithmetic.
+      luma[j] = (77 * rgba[i] + 150 * rgba[i + 1] + 29 * rgba[i + 2]) >> 8;
+    }
+    return { luma: luma, w: w, h: h };
+  }
+
+  function scan() {
+    if (!running) return;
+    var started = performance.now();
+    var frame = grab();
+    if (!frame) { schedule(FRAME_MS); return; }
+    // What a frame costs the tablet: capture, scale and luma conversion.
+    document.body.dataset.lastGrabMs = (performance.now() - started).toFixed(1);
+    fetch("/gate/camera/frame?w=" + frame.w + "&h=" + frame.h, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/octet-stream", "Accept": "application/json" },
+      body: frame.luma
+    }).then(function (resp) {
+      if (resp.status === 204) {
+        count("framesEmpty");
+        schedule(Math.max(0, FRAME_MS - (performance.now() - started)));
+        return;
+      }
+      return resp.json().then(function (body) { return body; }, function () { return {}; }).then(function (body) {
+        if (resp.status === 401) { fail(msg.msgLogin); return; }
+        if (resp.status !== 200) { showError(body.error || msg.msgNetwork); schedule(1000); return; }
+        // Capture, upload, decode and check, without the paint.
+        document.body.dataset.lastRoundTripMs = (performance.now() - started).toFixed(1);
+        show(body, started);
+        setStatus("paused", msg.msgPaused);
+        var pause = parseInt(root.dataset.pauseMs, 10) || 2000;
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          if (!running) return;
+          setStatus("scanning", msg.msgScanning);
+          scan();
+        }, pause);
+      });
+    }, function () {
+      showError(msg.msgNetwork);
+      schedule(1000);
+    });
+  }
+
+  function count(name) {
+    var d = document.body.dataset;
+    d[name] = String((parseInt(d[name], 10) || 0) + 1);
+  }
+
+  // ---- result panel, as on the gate screen ----
+  function showError(text) {
+    panel.className = "gate-result idle";
+    panel.dataset.state = "error";
+    field("result-icon").textContent = "⚠";
+    field("result-decision").textContent = text;
+    ["result-reason", "result-reason-other", "result-name", "result-idtail",
+      "result-color", "result-tested", "result-expires"].forEach(function (n) { field(n).textContent = ""; });
+    field("result-repeat").hidden = true;
+  }
+
+  // show renders a decision (the scan API's JSON plus "display") and
+  // records, once painted, how long it took from the captured frame.
+  function show(d, started) {
+    var disp = (d.display && (d.display[lang] || d.display["zh-CN"])) || {};
+    var allowed = d.decision === "allow";
+    panel.className = "gate-result " + (allowed ? "allow" : "deny");
+    panel.dataset.state = allowed ? "allow" : "deny";
+    panel.dataset.scanId = d.scan_id;
+    field("result-icon").textContent = disp.icon || (allowed ? "✓" : "✗");
+    field("result-decision").textContent = disp.headline || (allowed ? msg.msgAllow : msg.msgDeny);
+    field("result-reason").textContent = disp.reason || d.reason;
+    field("result-reason-other").textContent = disp.reason_other || "";
+    field("result-name").textContent = disp.name || "";
+    field("result-idtail").textContent = disp.id_tail || "";
+    field("result-color").textContent = disp.color || "";
+    field("result-tested").textContent = disp.tested || "";
+    field("result-expires").textContent = disp.expires || "";
+    var rep = field("result-repeat");
+    rep.textContent = disp.repeat || "";
+    rep.hidden = !d.repeat;
+    beep(allowed);
+    requestAnimationFrame(function () {
+      document.body.dataset.lastLatencyMs = (performance.now() - started).toFixed(1);
+      document.body.dataset.lastScanId = d.scan_id;
+    });
+  }
+
+  // ---- sound: generated, no audio files; the gate screen's tones ----
+  var audio = null, resuming = false;
+  function unlockAudio() {
+    // Browsers start audio only after a user gesture: the first tap on
+    // the page enables the sounds.
+    if (resuming) return;
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) return;
+    if (!audio) { try { audio = new AC(); } catch (err) { return; } }
+    if (audio.state !== "suspended") return;
+    resuming = true;
+    audio.resume().then(function () { resuming = false; }, function () { resuming = false; });
+  }
+  document.addEventListener("pointerdown", unlockAudio, true);
+  document.addEventListener("keydown", unlockAudio, true);
+
+  function tone(freq, type, at, dur, gain) {
+    var o = audio.createOscillator(), g = audio.createGain();
+    o.type = type;
+    o.frequency.value = freq;
+    g.gain.setValueAtTime(0, at);
+    g.gain.linearRampToValueAtTime(gain, at + 0.01);
+    g.gain.setValueAtTime(gain, at + dur - 0.02);
+    g.gain.linearRampToValueAtTime(0, at + dur);
+    o.connect(g);
+    g.connect(audio.destination);
+    o.start(at);
+    o.stop(at + dur + 0.01);
+  }
+
+  // Allow: two short rising beeps. Deny: one long low buzz.
+  function beep(allowed) {
+    unlockAudio(); // allowed without a gesture where the browser permits it
+    if (!audio || audio.state !== "running") return;
+    var t = audio.currentTime;
+    if (allowed) {
+      tone(880, "sine", t, 0.09, 0.3);
+      tone(1320, "sine", t + 0.12, 0.09, 0.3);
+    } else {
+      tone(180, "square", t, 0.6, 0.15);
+    }
+  }
+
+  // A hidden tab does not need the camera; take it up again on return.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { stop(); setStatus("starting", msg.msgStarting); }
+    else if (!stream && restart.hidden) start();
+  });
+
+  start();
+})();
