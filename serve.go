@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"passgate/scanner"
+	"passgate/tlsca"
 	"passgate/web"
 )
 
@@ -22,11 +26,21 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("serve", "[--data DIR] [--addr HOST:PORT]")
 	addr := fs.String("addr", e.envOr("PASSGATE_ADDR", "127.0.0.1:8080"), "listen address (env PASSGATE_ADDR)")
 	logLevel := fs.String("log-level", e.envOr("PASSGATE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env PASSGATE_LOG_LEVEL)")
+	tlsAddr := fs.String("tls-addr", e.envOr("PASSGATE_TLS_ADDR", ""), "HTTPS listen address for LAN tablets (the camera needs a secure context), e.g. 0.0.0.0:8443; empty: no HTTPS (env PASSGATE_TLS_ADDR)")
+	tlsCert := fs.String("tls-cert", e.envOr("PASSGATE_TLS_CERT", ""), "PEM certificate (chain after it) to serve instead of one from the local CA (env PASSGATE_TLS_CERT)")
+	tlsKey := fs.String("tls-key", e.envOr("PASSGATE_TLS_KEY", ""), "PEM private key of --tls-cert (env PASSGATE_TLS_KEY)")
+	tlsHosts := fs.String("tls-hosts", e.envOr("PASSGATE_TLS_HOSTS", ""), "extra names or addresses the local CA's certificate covers, comma-separated (env PASSGATE_TLS_HOSTS)")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return e.usageError("serve", "--tls-cert and --tls-key go together")
+	}
+	if *tlsCert != "" && *tlsAddr == "" {
+		return e.usageError("serve", "--tls-cert needs --tls-addr")
 	}
 	if len(serials) == 0 {
 		serials = splitEnv(e.getenv("PASSGATE_SERIAL"))
@@ -85,7 +99,43 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		default:
 		}
 	}
-	handler := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify)).Handler()
+	// HTTPS for LAN tablets: a certificate from the appliance's own local
+	// CA (made at first start, renewed before it expires or when the
+	// appliance gains an address), or one the admin provides.
+	tlsHostList := func() []string {
+		hosts := tlsca.DefaultHosts()
+		for _, h := range strings.Split(*tlsHosts, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				hosts = append(hosts, h)
+			}
+		}
+		return hosts
+	}
+	var (
+		tlsLn     net.Listener
+		tlsCfg    *tls.Config
+		authority *tlsca.Authority
+	)
+	if *tlsAddr != "" {
+		if *tlsCert != "" {
+			tlsCfg, err = tlsca.LoadProvided(*tlsCert, *tlsKey)
+		} else if authority, err = tlsca.LoadOrCreate(*data, tlsHostList(), time.Now()); err == nil {
+			tlsCfg = authority.TLSConfig()
+		}
+		if err != nil {
+			ln.Close()
+			return e.fail(fmt.Errorf("https: %w", err))
+		}
+		if tlsLn, err = net.Listen("tcp", *tlsAddr); err != nil {
+			ln.Close()
+			return e.fail(fmt.Errorf("listen on %s: %w", *tlsAddr, err))
+		}
+	}
+	ws := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify))
+	if authority != nil {
+		ws.SetCA(authority.CACertPEM())
+	}
+	handler := ws.Handler()
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -114,18 +164,44 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "passgate: listening on http://%s (data in %s)\n", ln.Addr(), *data)
 	log.Info("serving", "addr", ln.Addr().String(), "data", *data, "version", version)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	var tlsSrv *http.Server
+	if tlsLn != nil {
+		if authority != nil {
+			go authority.Maintain(runCtx, 12*time.Hour, tlsHostList, log)
+		}
+		tlsSrv = &http.Server{
+			Handler: handler, TLSConfig: tlsCfg,
+			ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout,
+			WriteTimeout: srv.WriteTimeout, IdleTimeout: srv.IdleTimeout,
+			// A tablet without the CA installed fails its handshakes: a
+			// setup step, not a fault worth a warning each time.
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		fmt.Fprintf(e.stdout, "passgate: listening on https://%s (tablets: install the CA from /admin/ca)\n", tlsLn.Addr())
+		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
+	}
+	code := exitOK
 	select {
 	case err := <-errc:
-		return e.fail(fmt.Errorf("serve: %w", err))
+		code = e.fail(fmt.Errorf("serve: %w", err))
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("shutdown", "err", err)
+	var wg sync.WaitGroup
+	for _, sv := range []*http.Server{srv, tlsSrv} {
+		if sv == nil {
+			continue
+		}
+		wg.Go(func() {
+			if err := sv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("shutdown", "err", err)
+			}
+		})
 	}
-	return exitOK
+	wg.Wait()
+	return code
 }

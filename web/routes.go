@@ -54,6 +54,7 @@ func (s *Server) routeTable() []route {
 	rs = append(rs, s.deskRoutes()...)
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.inputRoutes()...)
+	rs = append(rs, s.caRoutes()...)
 	return rs
 }
 
