@@ -42,7 +42,7 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 	s.startEvents()
 	p := s.page(r, "camera.title")
 	p.CSS = append(p.CSS, assets.Path("/assets/", "gate.css"), assets.Path("/assets/", "camera.css"))
-	p.JS = append(p.JS, assets.Path("/assets/", "camera.js"))
+	p.JS = append(p.JS, assets.Path("/assets/", "sound.js"), assets.Path("/assets/", "camera.js"))
 	s.render(w, r, http.StatusOK, view.CameraPage(p, view.Camera{
 		MaxWidth: cameraMaxWidth, MaxHeight: cameraMaxHeight, PauseMs: cameraPauseMs,
 	}))

@@ -64,7 +64,7 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 	}
 	p := s.page(r, "gate.title")
 	p.CSS = append(p.CSS, assets.Path("/assets/", "gate.css"))
-	p.JS = append(p.JS, assets.Path("/assets/", "gate.js"))
+	p.JS = append(p.JS, assets.Path("/assets/", "sound.js"), assets.Path("/assets/", "gate.js"))
 	listsAge := now.Sub(s.checker.ListsLoadedAt())
 	m := view.Gate{
 		AllowToday: allow, DenyToday: deny,

@@ -81,7 +81,7 @@
     restart.hidden = false;
   }
 
-  restart.addEventListener("click", function () { unlockAudio(); start(); });
+  restart.addEventListener("click", function () { passgateSound.unlock(); start(); });
 
   function schedule(ms) {
     clearTimeout(timer);
@@ -186,55 +186,13 @@
     var rep = field("result-repeat");
     rep.textContent = disp.repeat || "";
     rep.hidden = !d.repeat;
-    beep(allowed);
+    passgateSound.beep(allowed);
     requestAnimationFrame(function () {
       document.body.dataset.lastLatencyMs = (performance.now() - started).toFixed(1);
       document.body.dataset.lastScanId = d.scan_id;
     });
   }
 
-  // ---- sound: generated, no audio files; the gate screen's tones ----
-  var audio = null, resuming = false;
-  function unlockAudio() {
-    // Browsers start audio only after a user gesture: the first tap on
-    // the page enables the sounds.
-    if (resuming) return;
-    var AC = window.AudioContext || window.webkitAudioContext;
-    if (!AC) return;
-    if (!audio) { try { audio = new AC(); } catch (err) { return; } }
-    if (audio.state !== "suspended") return;
-    resuming = true;
-    audio.resume().then(function () { resuming = false; }, function () { resuming = false; });
-  }
-  document.addEventListener("pointerdown", unlockAudio, true);
-  document.addEventListener("keydown", unlockAudio, true);
-
-  function tone(freq, type, at, dur, gain) {
-    var o = audio.createOscillator(), g = audio.createGain();
-    o.type = type;
-    o.frequency.value = freq;
-    g.gain.setValueAtTime(0, at);
-    g.gain.linearRampToValueAtTime(gain, at + 0.01);
-    g.gain.setValueAtTime(gain, at + dur - 0.02);
-    g.gain.linearRampToValueAtTime(0, at + dur);
-    o.connect(g);
-    g.connect(audio.destination);
-    o.start(at);
-    o.stop(at + dur + 0.01);
-  }
-
-  // Allow: two short rising beeps. Deny: one long low buzz.
-  function beep(allowed) {
-    unlockAudio(); // allowed without a gesture where the browser permits it
-    if (!audio || audio.state !== "running") return;
-    var t = audio.currentTime;
-    if (allowed) {
-      tone(880, "sine", t, 0.09, 0.3);
-      tone(1320, "sine", t + 0.12, 0.09, 0.3);
-    } else {
-      tone(180, "square", t, 0.6, 0.15);
-    }
-  }
 
   // A hidden tab does not need the camera; take it up again on return.
   document.addEventListener("visibilitychange", function () {

@@ -65,7 +65,7 @@
   function reset() { buf = []; first = 0; last = 0; }
 
   document.addEventListener("keydown", function (e) {
-    unlockAudio();
+    passgateSound.unlock();
     if (isTextTarget(e.target)) return; // a person typing in a field
     if (e.ctrlKey || e.metaKey || e.altKey) { reset(); return; }
     var now = e.timeStamp || performance.now();
@@ -154,7 +154,7 @@
     ["result-reason", "result-reason-other", "result-name", "result-idtail",
       "result-color", "result-tested", "result-expires"].forEach(function (n) { field(n).textContent = ""; });
     field("result-repeat").hidden = true;
-    beep(false);
+    passgateSound.beep(false);
   }
 
   // show renders a decision (the shape of the scan API plus "display")
@@ -183,7 +183,7 @@
       seen[d.scan_id] = true;
       count(allowed);
       addRow(d, disp, allowed);
-      beep(allowed);
+      passgateSound.beep(allowed);
     }
     if (local && awaiting) {
       awaiting = false;
@@ -237,46 +237,6 @@
     while (recent.children.length > MAX_ROWS) recent.removeChild(recent.lastChild);
   }
 
-  // ---- sound: generated, no audio files ----
-  var audio = null, resuming = false;
-  function unlockAudio() {
-    // Browsers start audio only after a user gesture; a scanner's key
-    // press is one. Ask once at a time: a frame is hundreds of keys.
-    if (resuming) return;
-    var AC = window.AudioContext || window.webkitAudioContext;
-    if (!AC) return;
-    if (!audio) { try { audio = new AC(); } catch (err) { return; } }
-    if (audio.state !== "suspended") return;
-    resuming = true;
-    audio.resume().then(function () { resuming = false; }, function () { resuming = false; });
-  }
-  document.addEventListener("pointerdown", unlockAudio, true);
-
-  function tone(freq, type, start, dur, gain) {
-    var o = audio.createOscillator(), g = audio.createGain();
-    o.type = type;
-    o.frequency.value = freq;
-    g.gain.setValueAtTime(0, start);
-    g.gain.linearRampToValueAtTime(gain, start + 0.01);
-    g.gain.setValueAtTime(gain, start + dur - 0.02);
-    g.gain.linearRampToValueAtTime(0, start + dur);
-    o.connect(g);
-    g.connect(audio.destination);
-    o.start(start);
-    o.stop(start + dur + 0.01);
-  }
-
-  // Allow: two short rising beeps. Deny: one long low buzz.
-  function beep(allowed) {
-    if (!audio || audio.state !== "running") return;
-    var t = audio.currentTime;
-    if (allowed) {
-      tone(880, "sine", t, 0.09, 0.3);
-      tone(1320, "sine", t + 0.12, 0.09, 0.3);
-    } else {
-      tone(180, "square", t, 0.6, 0.15);
-    }
-  }
 
   // ---- live feed ----
   var lastEventId = "";
