@@ -78,19 +78,29 @@ func DecodeFrame(luma []byte, width, height int) (text string, err error) {
 			text, err = "", ErrNoCode
 		}
 	}()
-	bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(newLumaSource(luma, width, height)))
-	if err != nil {
-		return "", ErrNoCode
-	}
+	// The fast local binarizer first; then the slower searches, and a
+	// global threshold, which reads some codes the local one misses
+	// (about 2 in 100 clean synthetic frames fail the first two).
+	src := newLumaSource(luma, width, height)
 	reader := qrcode.NewQRCodeReader()
-	res, err := reader.Decode(bmp, nil)
-	if err != nil {
-		res, err = reader.Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
+	hard := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
+	for _, try := range []struct {
+		bin   gozxing.Binarizer
+		hints map[gozxing.DecodeHintType]any
+	}{
+		{gozxing.NewHybridBinarizer(src), nil},
+		{gozxing.NewHybridBinarizer(src), hard},
+		{gozxing.NewGlobalHistgramBinarizer(src), hard},
+	} {
+		bmp, err := gozxing.NewBinaryBitmap(try.bin)
+		if err != nil {
+			continue
+		}
+		if res, err := reader.Decode(bmp, try.hints); err == nil {
+			return res.GetText(), nil
+		}
 	}
-	if err != nil {
-		return "", ErrNoCode
-	}
-	return res.GetText(), nil
+	return "", ErrNoCode
 }
 
 // lumaSource is a gozxing.LuminanceSource over a luma plane as it
