@@ -86,7 +86,7 @@ func TestStoryBrowser(t *testing.T) {
 	browserLogin(t, ctx, base, "gate1", "gate-password-1", "/gate")
 	waitJS(t, ctx, "the live feed", `document.querySelector('[data-testid=feed-status]').dataset.state === 'live'`, 5*time.Second)
 	evalJS[bool](t, ctx, scannerJS)
-	evalJS[bool](t, ctx, `window.__scan(`+jsString(printed)+`, "azerty", 2).then(() => true)`)
+	evalJS[bool](t, ctx, `window.__scan(`+jsString(printed)+`, "azerty", 0).then(() => true)`)
 	waitJS(t, ctx, "the decision", `document.getElementById('gate-result').dataset.state === 'allow'`, 5*time.Second)
 	if got := evalJS[string](t, ctx, `document.querySelector('[data-testid=result-name]').textContent.trim()`); got != "陈*红" {
 		t.Fatalf("gate shows %q, want the resident's masked name", got)
