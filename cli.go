@@ -315,7 +315,8 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 		p.AcceptPaper, changed = v, true
 	}
 	if changed {
-		if err := db.SetPolicy(ctx, p, "cli"); err != nil {
+		// Audited with old → new values in the same transaction.
+		if err := db.ChangePolicy(ctx, p, "cli"); err != nil {
 			return e.fail(err)
 		}
 	}

@@ -177,6 +177,65 @@ CREATE TABLE inputs (
 	actor      TEXT    NOT NULL
 ) STRICT;
 `,
+	// 4: the hash-chained audit trail.
+	`
+-- Who did what: logins, user, status, pass and policy changes, exports,
+-- tracing queries, purges. hash chains each record to the one before it
+-- (see auditHash in audit.go), so passgate audit verify finds a record
+-- altered, removed or reordered in the file itself; the triggers keep the
+-- program (and anyone using SQL through it) from doing so at all, except
+-- retention removing the oldest. seq is assigned by the appender as
+-- previous + 1, never reused.
+CREATE TABLE audit (
+	seq       INTEGER PRIMARY KEY,
+	at_ms     INTEGER NOT NULL,
+	actor     TEXT    NOT NULL CHECK (actor <> ''),
+	action    TEXT    NOT NULL CHECK (action <> ''),
+	subject   TEXT    NOT NULL,
+	detail    TEXT    NOT NULL, -- a JSON object, or '' for none
+	prev_hash BLOB    NOT NULL CHECK (length(prev_hash) = 32),
+	hash      BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE INDEX audit_at ON audit (at_ms);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+	SELECT RAISE(ABORT, 'audit is append-only');
+END;
+-- Only records at or before the purge boundary (audit_base) may be
+-- removed: retention moves the boundary, audited, then deletes.
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+WHEN old.seq > coalesce((SELECT seq FROM audit_base WHERE id = 1), 0)
+BEGIN
+	SELECT RAISE(ABORT, 'audit is append-only');
+END;
+-- The newest record, updated with every append: without it, removing
+-- the last records would leave a shorter chain that is still whole.
+CREATE TABLE audit_head (
+	id   INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	seq  INTEGER NOT NULL,
+	hash BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+BEGIN
+	SELECT RAISE(ABORT, 'audit_head cannot be deleted');
+END;
+-- The last record removed by retention: the chain now starts after it.
+-- It only moves forward, and every move is itself an audited purge.
+CREATE TABLE audit_base (
+	id   INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	seq  INTEGER NOT NULL,
+	hash BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE TRIGGER audit_base_no_delete BEFORE DELETE ON audit_base
+BEGIN
+	SELECT RAISE(ABORT, 'audit_base cannot be deleted');
+END;
+CREATE TRIGGER audit_base_forward BEFORE UPDATE ON audit_base
+WHEN new.seq < old.seq
+BEGIN
+	SELECT RAISE(ABORT, 'audit_base only moves forward');
+END;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -18,7 +18,14 @@ func (db *DB) CreatePass(ctx context.Context, p *IssuedPass) error {
 	}
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		return createPass(ctx, tx, p, now)
+		aw, err := newAuditWriter(ctx, tx, false)
+		if err != nil {
+			return err
+		}
+		if err := createPass(ctx, tx, aw, p, now); err != nil {
+			return err
+		}
+		return aw.close(ctx)
 	})
 	if err != nil {
 		return fmt.Errorf("create pass %x: %w", p.ID[:], err)
@@ -39,7 +46,8 @@ func (db *DB) FindPass(ctx context.Context, id pass.ID) (*IssuedPass, error) {
 	return p, nil
 }
 
-func createPass(ctx context.Context, tx *sql.Tx, p *IssuedPass, now time.Time) error {
+// createPass inserts p and appends its pass_issued record through aw.
+func createPass(ctx context.Context, tx *sql.Tx, aw *auditWriter, p *IssuedPass, now time.Time) error {
 	if p.IssuedAt.IsZero() {
 		p.IssuedAt = now
 	}
@@ -65,7 +73,19 @@ func createPass(ctx context.Context, tx *sql.Tx, p *IssuedPass, now time.Time) e
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID[:], p.Subject[:], p.KID[:], int64(p.Kind), int64(p.Color),
 		p.IssuedAt.UnixMilli(), p.ExpiresAt.UnixMilli(), p.Actor)
-	return mapErr(err)
+	if err != nil {
+		return mapErr(err)
+	}
+	// Audited in the same transaction: a pass is never on record without
+	// its audit entry, nor the entry without the pass.
+	return aw.append(ctx, &AuditRecord{
+		At: now, Actor: p.Actor, Action: AuditPassIssued, Subject: fmt.Sprintf("%x", p.ID[:]),
+		Detail: AuditDetail(map[string]any{
+			"subject": fmt.Sprintf("%x", p.Subject[:]), "kid": fmt.Sprintf("%x", p.KID[:]),
+			"kind": p.Kind.String(), "color": p.Color.String(),
+			"issued_ms": p.IssuedAt.UnixMilli(), "expires_ms": p.ExpiresAt.UnixMilli(),
+		}),
+	}, now)
 }
 
 func findPass(ctx context.Context, tx *sql.Tx, id pass.ID) (*IssuedPass, error) {

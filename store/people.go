@@ -209,7 +209,27 @@ func insertStatusChange(ctx context.Context, tx *sql.Tx, c *StatusChange) (*Stat
 	if c.ID, err = res.LastInsertId(); err != nil {
 		return nil, err
 	}
+	if err := auditStatusChange(ctx, tx, nil, c.Subject, c.From, c.To, c.Reason, c.Actor, c.At); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// auditStatusChange appends the audit record of a status change (a first
+// status has from 0) in the same transaction as the change itself,
+// through aw when the caller appends many, else on its own.
+func auditStatusChange(ctx context.Context, tx *sql.Tx, aw *auditWriter, s pass.Subject, from, to pass.Color, reason, actor string, at time.Time) error {
+	d := map[string]string{"to": to.String(), "reason": reason}
+	if from != 0 {
+		d["from"] = from.String()
+	}
+	rec := &AuditRecord{
+		At: at, Actor: actor, Action: AuditStatusChanged, Subject: fmt.Sprintf("%x", s[:]), Detail: AuditDetail(d),
+	}
+	if aw != nil {
+		return aw.append(ctx, rec, at)
+	}
+	return appendAudit(ctx, tx, rec, at)
 }
 
 func findPerson(ctx context.Context, tx *sql.Tx, s pass.Subject) (*Person, error) {
@@ -281,6 +301,10 @@ func (db *DB) RegisterPeople(ctx context.Context, people []*Person, actor string
 			return err
 		}
 		defer upd.Close()
+		aw, err := newAuditWriter(ctx, tx, true)
+		if err != nil {
+			return err
+		}
 
 		for i, p := range people {
 			switch {
@@ -308,6 +332,9 @@ func (db *DB) RegisterPeople(ctx context.Context, people []*Person, actor string
 				if _, err := hist.ExecContext(ctx, p.Subject[:], int64(p.Color), reasonRegistered, actor, now.UnixMilli()); err != nil {
 					return mapErr(err)
 				}
+				if err := auditStatusChange(ctx, tx, aw, p.Subject, 0, p.Color, reasonRegistered, actor, now); err != nil {
+					return err
+				}
 				p.CreatedAt, p.UpdatedAt = now, now
 				created++
 			case err != nil:
@@ -325,7 +352,7 @@ func (db *DB) RegisterPeople(ctx context.Context, people []*Person, actor string
 				updated++
 			}
 		}
-		return nil
+		return aw.close(ctx)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("register %d people: %w", len(people), err)
@@ -402,15 +429,19 @@ func (db *DB) RecordTests(ctx context.Context, results []TestResult, actor strin
 func (db *DB) CreatePasses(ctx context.Context, passes []*IssuedPass) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
+		aw, err := newAuditWriter(ctx, tx, len(passes) > 1)
+		if err != nil {
+			return err
+		}
 		for _, p := range passes {
 			if p == nil {
 				return fmt.Errorf("%w: nil pass", ErrInvalid)
 			}
-			if err := createPass(ctx, tx, p, now); err != nil {
+			if err := createPass(ctx, tx, aw, p, now); err != nil {
 				return err
 			}
 		}
-		return nil
+		return aw.close(ctx)
 	})
 	if err != nil {
 		return fmt.Errorf("create %d passes: %w", len(passes), err)

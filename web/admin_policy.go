@@ -86,7 +86,9 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 		return
 	}
-	if err := s.db.SetPolicy(r.Context(), pol, actorOf(r)); err != nil {
+	// ChangePolicy records old → new in the audit trail in the same
+	// transaction as the change.
+	if err := s.db.ChangePolicy(r.Context(), pol, actorOf(r)); err != nil {
 		s.internalError(w, r, err) // the form's bounds are the store's: invalid here is a bug
 		return
 	}

@@ -148,6 +148,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 			s.log.Info("user created", "user", u.Username, "role", u.Role, "by", actorOf(r))
+			s.auditUser(r, store.AuditUserCreated, u.Username, map[string]string{"role": u.Role})
 			redirectUsers(w, r, "created", u.Username, "")
 			return
 		}
@@ -219,6 +220,7 @@ func (s *Server) handleDisableUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user disabled", "user", u.Username, "by", actorOf(r))
+	s.auditUser(r, store.AuditUserDisabled, u.Username, nil)
 	redirectUsers(w, r, "disabled", u.Username, "")
 }
 
@@ -236,6 +238,7 @@ func (s *Server) handleEnableUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user enabled", "user", u.Username, "by", actorOf(r))
+	s.auditUser(r, store.AuditUserEnabled, u.Username, nil)
 	redirectUsers(w, r, "enabled", u.Username, "")
 }
 
@@ -266,6 +269,7 @@ func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user role changed", "user", u.Username, "role", role, "by", actorOf(r))
+	s.auditUser(r, store.AuditUserRole, u.Username, map[string]string{"old": u.Role, "new": role})
 	if me := userFrom(r.Context()); me != nil && me.ID == u.ID && role != store.UserAdmin {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
@@ -308,6 +312,8 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user password reset", "user", u.Username, "by", actorOf(r))
+	// Never the password itself, nor its hash.
+	s.auditUser(r, store.AuditUserPassword, u.Username, map[string]bool{"generated": generated})
 	if !generated {
 		redirectUsers(w, r, "password", u.Username, "")
 		return
@@ -330,4 +336,18 @@ func generatePassword() (string, error) {
 		b[i] = passwordAlphabet[k.Int64()]
 	}
 	return string(b), nil
+}
+
+// auditUser records an account change made by the signed-in admin. The
+// change is already committed by then, so a record that cannot be
+// appended is logged as an error rather than shown as a failure of the
+// change.
+func (s *Server) auditUser(r *http.Request, action, username string, detail any) {
+	rec := &store.AuditRecord{Actor: actorOf(r), Action: action, Subject: username}
+	if detail != nil {
+		rec.Detail = store.AuditDetail(detail)
+	}
+	if err := s.db.Audit(r.Context(), rec); err != nil {
+		s.log.Error("audit account change", "action", action, "user", username, "err", err)
+	}
 }

@@ -250,6 +250,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if u == nil || !u.DisabledAt.IsZero() || !ok {
 		s.log.Info("login failed", "user", name, "addr", addr)
+		// A name that is no account is not kept: people type their
+		// password into the name field, and the trail is permanent.
+		rec := &store.AuditRecord{Actor: "anonymous", Action: store.AuditLoginFailed}
+		why := "unknown_user"
+		if u != nil {
+			rec.Actor, rec.Subject, why = u.Username, u.Username, "bad_password"
+			if !u.DisabledAt.IsZero() {
+				why = "disabled"
+			}
+		}
+		rec.Detail = store.AuditDetail(map[string]string{"addr": addr, "outcome": why})
+		// The attempt is refused whatever happens to its record: a failed
+		// append is logged, not shown.
+		if err := s.db.Audit(r.Context(), rec); err != nil {
+			s.log.Error("audit failed login", "err", err)
+		}
 		m.Error = t.T("login.failed")
 		s.loginPage(w, r, http.StatusUnprocessableEntity, m)
 		return
@@ -273,6 +289,18 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	token, err := s.db.CreateSession(r.Context(), u.ID, sessionTTL)
 	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	// A login that cannot be recorded does not happen: the session is
+	// ended again and the user sees an error.
+	if err := s.db.Audit(r.Context(), &store.AuditRecord{
+		Actor: u.Username, Action: store.AuditLogin, Subject: u.Username,
+		Detail: store.AuditDetail(map[string]string{"addr": addr, "outcome": "ok", "role": u.Role}),
+	}); err != nil {
+		if derr := s.db.DeleteSession(r.Context(), token); derr != nil {
+			s.log.Warn("end unrecorded session", "err", derr)
+		}
 		s.internalError(w, r, err)
 		return
 	}
