@@ -57,6 +57,8 @@ func commands() []command {
 		{"policy", "show or set the check policy", cmdPolicy},
 		{"device", "manage scanner devices (add, list, revoke)", cmdDevice},
 		{"log", "print the latest logged checks as JSON lines", cmdLog},
+		{"export", "export scans, passes or status changes as CSV, XLSX or JSON Lines", cmdExport},
+		{"audit", "verify or list the audit trail", cmdAudit},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}

@@ -55,6 +55,7 @@ func (s *Server) routeTable() []route {
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.inputRoutes()...)
 	rs = append(rs, s.caRoutes()...)
+	rs = append(rs, s.exportRoutes()...)
 	return rs
 }
 

@@ -1,0 +1,314 @@
+package export
+
+import (
+	"archive/zip"
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// column is one column of an export table.
+type column struct {
+	name string
+	bool bool // "true"/"false" in CSV and XLSX, a JSON boolean in JSON Lines
+}
+
+// table is the shape of one export kind. A writer receives the columns
+// once, then rows of exactly that many cells, each as text.
+type rowWriter interface {
+	begin(cols []column) error
+	row(cells []string) error
+	// finish completes the file; nothing more may be written.
+	finish() error
+}
+
+// SchemaVersion is the "v" field of every JSON Lines record. It changes
+// when a column is renamed or removed or its meaning changes; adding a
+// column does not change it.
+const SchemaVersion = 1
+
+// Neutralise defuses a spreadsheet formula: a cell whose text begins with
+// = + - @, a tab or a carriage return is interpreted by Excel (and other
+// spreadsheets) as a formula or is stripped to one; prefixing a single
+// quote makes it plain text, shown with the quote. It is applied to every
+// cell of CSV and XLSX exports; JSON Lines keeps values as stored.
+func Neutralise(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
+// utf8BOM makes Excel read a CSV file as UTF-8 instead of the system's
+// ANSI code page (GBK on a Chinese Windows).
+const utf8BOM = "\xef\xbb\xbf"
+
+// csvWriter writes RFC 4180 CSV with a UTF-8 BOM (so Excel reads it as
+// UTF-8, not GBK) and CRLF line ends. Values are written as plain text,
+// without the ="…" trick (which is a formula) or any other marker. No
+// column holds a decimal number: identifiers are lower-case hex of 16 to
+// 32 digits. Excel's CSV import may still take one for a number when it
+// happens to be all digits or digits around a single "e" (about one
+// 16-digit key ID in 700, one 24-digit pass ID in 25,000); XLSX, whose
+// cells are typed as strings, is the format to use when a value must
+// never be reinterpreted.
+type csvWriter struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+func newCSVWriter(w io.Writer) *csvWriter {
+	return &csvWriter{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (c *csvWriter) begin(cols []column) error {
+	if _, err := c.w.WriteString(utf8BOM); err != nil {
+		return err
+	}
+	names := make([]string, len(cols))
+	for i, col := range cols {
+		names[i] = col.name
+	}
+	return c.row(names)
+}
+
+func (c *csvWriter) row(cells []string) error {
+	b := c.buf[:0]
+	for i, s := range cells {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		s = Neutralise(s)
+		if strings.ContainsAny(s, "\",\r\n") || (s != "" && (s[0] == ' ' || s[len(s)-1] == ' ')) {
+			b = append(b, '"')
+			b = append(b, strings.ReplaceAll(s, `"`, `""`)...)
+			b = append(b, '"')
+		} else {
+			b = append(b, s...)
+		}
+	}
+	b = append(b, '\r', '\n')
+	c.buf = b
+	_, err := c.w.Write(b)
+	return err
+}
+
+func (c *csvWriter) finish() error { return c.w.Flush() }
+
+// jsonlWriter writes one JSON object per line, each with "v" (the schema
+// version) first, then the columns by name.
+type jsonlWriter struct {
+	w    *bufio.Writer
+	cols []column
+	keys [][]byte // `,"name":` for each column
+	buf  []byte
+}
+
+func newJSONLWriter(w io.Writer) *jsonlWriter {
+	return &jsonlWriter{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (j *jsonlWriter) begin(cols []column) error {
+	j.cols = cols
+	for _, c := range cols {
+		k := append([]byte{','}, appendJSONString(nil, c.name)...)
+		j.keys = append(j.keys, append(k, ':'))
+	}
+	return nil
+}
+
+func (j *jsonlWriter) row(cells []string) error {
+	b := append(j.buf[:0], `{"v":`...)
+	b = strconv.AppendInt(b, SchemaVersion, 10)
+	for i, s := range cells {
+		b = append(b, j.keys[i]...)
+		if j.cols[i].bool {
+			b = strconv.AppendBool(b, s == "true")
+		} else {
+			b = appendJSONString(b, s)
+		}
+	}
+	b = append(b, '}', '\n')
+	j.buf = b
+	_, err := j.w.Write(b)
+	return err
+}
+
+func (j *jsonlWriter) finish() error { return j.w.Flush() }
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD; U+2028 and U+2029 are escaped so a line is also valid
+// JavaScript.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// xlsxRowLimit is Excel's row limit per sheet, header included. A
+// variable so tests can split sheets without writing a million rows.
+var xlsxRowLimit = 1 << 20
+
+// xlsxWriter writes an XLSX workbook with excelize's StreamWriter, which
+// keeps rows in a temporary file rather than in memory. Every cell is a
+// string cell, so identifiers and long digit strings are never turned
+// into numbers. Past xlsxRowLimit rows a new sheet is started, named
+// "<kind> (2)", "<kind> (3)" and so on, each with the header row. The
+// sheets are written to w as a zip archive only once all rows are in:
+// the archive holds the workbook's parts one after the other.
+type xlsxWriter struct {
+	w      io.Writer
+	f      *excelize.File
+	sw     *excelize.StreamWriter
+	base   string
+	sheets int
+	rowNo  int // last row written in the current sheet
+	header []any
+	vals   []any
+}
+
+func newXLSXWriter(w io.Writer, sheet string) *xlsxWriter {
+	return &xlsxWriter{w: w, base: sheet}
+}
+
+func (x *xlsxWriter) begin(cols []column) error {
+	x.f = excelize.NewFile()
+	x.header = make([]any, len(cols))
+	for i, c := range cols {
+		x.header[i] = c.name
+	}
+	x.vals = make([]any, len(cols))
+	return x.newSheet()
+}
+
+func (x *xlsxWriter) newSheet() error {
+	if x.sw != nil {
+		if err := x.sw.Flush(); err != nil {
+			return fmt.Errorf("xlsx: %w", err)
+		}
+	}
+	x.sheets++
+	name := x.base
+	if x.sheets > 1 {
+		name = fmt.Sprintf("%s (%d)", x.base, x.sheets)
+	}
+	if x.sheets == 1 {
+		if err := x.f.SetSheetName("Sheet1", name); err != nil {
+			return fmt.Errorf("xlsx: %w", err)
+		}
+	} else if _, err := x.f.NewSheet(name); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	sw, err := x.f.NewStreamWriter(name)
+	if err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	x.sw = sw
+	x.rowNo = 1
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	return x.setRow(x.header)
+}
+
+func (x *xlsxWriter) setRow(vals []any) error {
+	cell, err := excelize.CoordinatesToCellName(1, x.rowNo)
+	if err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	if err := x.sw.SetRow(cell, vals); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	return nil
+}
+
+func (x *xlsxWriter) row(cells []string) error {
+	if x.rowNo >= xlsxRowLimit {
+		if err := x.newSheet(); err != nil {
+			return err
+		}
+	}
+	x.rowNo++
+	for i, s := range cells {
+		x.vals[i] = Neutralise(s)
+	}
+	return x.setRow(x.vals)
+}
+
+func (x *xlsxWriter) finish() error {
+	defer x.f.Close() // removes the stream writers' temporary files
+	if err := x.sw.Flush(); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	// File.WriteTo assembles the whole archive in a bytes.Buffer before
+	// copying it out (hundreds of megabytes for a million rows). Giving it
+	// a zip writer over x.w instead streams the archive: the buffer it
+	// then copies stays empty. (excelize's only use of the buffer besides
+	// that is to raise the version of local headers of parts over 4 GiB,
+	// which a sheet of at most 1,048,576 rows of this width never is.)
+	x.f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(x.w) })
+	if _, err := x.f.WriteTo(io.Discard); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	return nil
+}
+
+// abort releases a workbook that will not be finished.
+func (x *xlsxWriter) abort() {
+	if x.f != nil {
+		_ = x.f.Close()
+	}
+}
