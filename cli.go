@@ -263,6 +263,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	repeat := fs.String("repeat-window", "", "flag a pass checked again within this time, e.g. 5m; 0 to turn off")
 	paper := fs.String("accept-paper", "", "accept paper passes: true or false")
 	skew := fs.String("clock-skew", "", "clock difference tolerated on pass and certificate times, e.g. 5m")
+	retention := fs.String("scan-retention-days", "", "days scans are kept before they are purged (default 28)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -307,6 +308,13 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 		}
 		p.MinDoses, changed = n, true
 	}
+	if *retention != "" {
+		n, err := strconv.Atoi(*retention)
+		if err != nil || n < 1 || n > 3650 {
+			return e.usageError("policy", "--scan-retention-days %q is not a number of days from 1 to 3650", *retention)
+		}
+		p.ScanRetention, changed = time.Duration(n)*24*time.Hour, true
+	}
 	if *paper != "" {
 		v, err := strconv.ParseBool(*paper)
 		if err != nil {
@@ -331,13 +339,14 @@ func policyJSON(p *store.Policy) map[string]any {
 		colors[i] = c.String()
 	}
 	return map[string]any{
-		"colors":        colors,
-		"max_test_age":  p.MaxTestAge.String(),
-		"min_doses":     p.MinDoses,
-		"accept_paper":  p.AcceptPaper,
-		"repeat_window": p.RepeatWindow.String(),
-		"clock_skew":    p.ClockSkew.String(),
-		"updated_at":    p.UpdatedAt.UTC().Format(time.RFC3339),
+		"colors":              colors,
+		"max_test_age":        p.MaxTestAge.String(),
+		"min_doses":           p.MinDoses,
+		"accept_paper":        p.AcceptPaper,
+		"repeat_window":       p.RepeatWindow.String(),
+		"clock_skew":          p.ClockSkew.String(),
+		"scan_retention_days": int(p.ScanRetention / (24 * time.Hour)),
+		"updated_at":          p.UpdatedAt.UTC().Format(time.RFC3339),
 	}
 }
 

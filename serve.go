@@ -149,6 +149,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	runCtx, stopRefresh := context.WithCancel(context.Background())
 	defer stopRefresh()
 	go checker.Run(runCtx, time.Second, func(err error) { log.Warn("refresh lists", "err", err) })
+	go runRetention(runCtx, db, log)
 	inputsDone := make(chan struct{})
 	go func() {
 		defer close(inputsDone)

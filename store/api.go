@@ -144,20 +144,28 @@ type Policy struct {
 	AcceptPaper  bool
 	RepeatWindow time.Duration
 	ClockSkew    time.Duration
-	UpdatedAt    time.Time
-	UpdatedBy    string // actor of the last SetPolicy; "setup" at first
+	// ScanRetention is how long scans are kept before they are purged;
+	// zero when saving means DefaultScanRetention.
+	ScanRetention time.Duration
+	UpdatedAt     time.Time
+	UpdatedBy     string // actor of the last SetPolicy; "setup" at first
 }
+
+// DefaultScanRetention is how long scans are kept unless an admin sets
+// otherwise.
+const DefaultScanRetention = 28 * 24 * time.Hour
 
 // DefaultPolicy is the policy of a new district: green only, a negative
 // test within 72 h, no dose minimum, paper accepted, repeats flagged
 // within 5 minutes, 5 minutes of clock skew tolerated.
 func DefaultPolicy() Policy {
 	return Policy{
-		Colors:       []pass.Color{pass.Green},
-		MaxTestAge:   72 * time.Hour,
-		AcceptPaper:  true,
-		RepeatWindow: 5 * time.Minute,
-		ClockSkew:    5 * time.Minute,
+		Colors:        []pass.Color{pass.Green},
+		MaxTestAge:    72 * time.Hour,
+		AcceptPaper:   true,
+		RepeatWindow:  5 * time.Minute,
+		ClockSkew:     5 * time.Minute,
+		ScanRetention: DefaultScanRetention,
 	}
 }
 

@@ -236,6 +236,13 @@ BEGIN
 	SELECT RAISE(ABORT, 'audit_base only moves forward');
 END;
 `,
+	// 5: how long scans are kept.
+	`
+-- Scans older than this are purged (28 days by default): the log is
+-- personal data and is kept no longer than needed.
+ALTER TABLE policy ADD COLUMN scan_retention_ms INTEGER NOT NULL DEFAULT 2419200000
+	CHECK (scan_retention_ms >= 86400000);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

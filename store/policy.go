@@ -13,7 +13,9 @@ import (
 const (
 	maxTestAge      = 30 * 24 * time.Hour
 	maxRepeatWindow = 24 * time.Hour
-	maxClockSkew    = 24 * time.Hour
+	// maxScanRetention bounds how long scans may be kept: ten years.
+	maxScanRetention = 3650 * 24 * time.Hour
+	maxClockSkew     = 24 * time.Hour
 )
 
 // Policy returns the check policy; ErrNotInitialized before Setup.
@@ -62,18 +64,23 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 		return fmt.Errorf("%w: repeat window %v (0 to %v)", ErrInvalid, p.RepeatWindow, maxRepeatWindow)
 	case p.ClockSkew < 0 || p.ClockSkew > maxClockSkew:
 		return fmt.Errorf("%w: clock skew %v (0 to %v)", ErrInvalid, p.ClockSkew, maxClockSkew)
+	case p.ScanRetention != 0 && (p.ScanRetention < 24*time.Hour || p.ScanRetention > maxScanRetention):
+		return fmt.Errorf("%w: scan retention %v (1 day to %v)", ErrInvalid, p.ScanRetention, maxScanRetention)
+	}
+	if p.ScanRetention == 0 {
+		p.ScanRetention = DefaultScanRetention
 	}
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO policy (id, colors, max_test_age_ms, min_doses, accept_paper,
-			repeat_window_ms, clock_skew_ms, updated_ms, updated_by)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+			repeat_window_ms, clock_skew_ms, scan_retention_ms, updated_ms, updated_by)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			colors = excluded.colors, max_test_age_ms = excluded.max_test_age_ms,
 			min_doses = excluded.min_doses, accept_paper = excluded.accept_paper,
 			repeat_window_ms = excluded.repeat_window_ms, clock_skew_ms = excluded.clock_skew_ms,
-			updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
+			scan_retention_ms = excluded.scan_retention_ms, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
 		mask, p.MaxTestAge.Milliseconds(), p.MinDoses, p.AcceptPaper,
-		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), now.UnixMilli(), actor)
+		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), p.ScanRetention.Milliseconds(), now.UnixMilli(), actor)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -87,12 +94,12 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 
 func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	var p Policy
-	var mask, testAge, repeat, skew, updated int64
+	var mask, testAge, repeat, skew, retention, updated int64
 	err := tx.QueryRowContext(ctx, `
 		SELECT colors, max_test_age_ms, min_doses, accept_paper, repeat_window_ms,
-			clock_skew_ms, updated_ms, updated_by
+			clock_skew_ms, scan_retention_ms, updated_ms, updated_by
 		FROM policy WHERE id = 1`).
-		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &updated, &p.UpdatedBy)
+		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &retention, &updated, &p.UpdatedBy)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotInitialized
 	}
@@ -103,6 +110,7 @@ func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	p.MaxTestAge = time.Duration(testAge) * time.Millisecond
 	p.RepeatWindow = time.Duration(repeat) * time.Millisecond
 	p.ClockSkew = time.Duration(skew) * time.Millisecond
+	p.ScanRetention = time.Duration(retention) * time.Millisecond
 	p.UpdatedAt = time.UnixMilli(updated)
 	return &p, nil
 }

@@ -380,3 +380,43 @@ func (db *DB) RecentPasses(ctx context.Context, since time.Time, limit int, fn f
 	}
 	return true, nil
 }
+
+// PurgeScans deletes the scans logged before before, in batches of batch
+// rows, each in its own short transaction so the scan writer is never held
+// up for long, and records the purge in the audit trail. It returns how
+// many scans were deleted.
+func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor string) (int64, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	var total int64
+	for {
+		var n int64
+		err := db.update(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `
+				DELETE FROM scans WHERE id IN (
+					SELECT id FROM scans WHERE at_ms < ? ORDER BY at_ms LIMIT ?)`,
+				before.UnixMilli(), batch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge scans before %s: %w", before.Format(time.RFC3339), err)
+		}
+		total += n
+		if n < int64(batch) || ctx.Err() != nil {
+			break
+		}
+	}
+	if total > 0 {
+		err := db.Audit(ctx, &AuditRecord{Actor: actor, Action: AuditPurge, Subject: "scans",
+			Detail: AuditDetail(map[string]any{"kind": "scans", "before_ms": before.UnixMilli(), "rows": total})})
+		if err != nil {
+			return total, fmt.Errorf("audit scan purge: %w", err)
+		}
+	}
+	return total, nil
+}

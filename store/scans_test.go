@@ -604,3 +604,45 @@ func TestDB_RecentPasses(t *testing.T) {
 		}
 	})
 }
+
+func TestDB_PurgeScans(t *testing.T) {
+	db := MustOpenDB(t)
+	for i := range 10 {
+		// Scans 0..9, one a day.
+		if err := db.LogScan(ctxb(), newScan(uint16(i), t0.Add(time.Duration(i)*24*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Batches of 3 take several transactions for the 7 old scans.
+	n, err := db.PurgeScans(ctxb(), t0.Add(7*24*time.Hour), 3, "retention")
+	if err != nil || n != 7 {
+		t.Fatalf("purged %d: %v, want 7", n, err)
+	}
+	left, err := db.FindScans(ctxb(), store.ScanFilter{Limit: 100})
+	if err != nil || len(left) != 3 {
+		t.Fatalf("%d scans left: %v, want 3", len(left), err)
+	}
+	for _, s := range left {
+		if s.At.Before(t0.Add(7 * 24 * time.Hour)) {
+			t.Errorf("scan of %s survived the purge", s.At)
+		}
+	}
+	var purges []*store.AuditRecord
+	if err := db.FindAudit(ctxb(), store.AuditFilter{}, func(a *store.AuditRecord) error {
+		if a.Action == store.AuditPurge {
+			purges = append(purges, a)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(purges) != 1 || purges[0].Actor != "retention" || !strings.Contains(string(purges[0].Detail), `"rows":7`) {
+		t.Fatalf("audited purges %+v", purges)
+	}
+	if n, err := db.PurgeScans(ctxb(), t0.Add(7*24*time.Hour), 3, "retention"); err != nil || n != 0 {
+		t.Fatalf("second purge: %d %v", n, err)
+	}
+	if _, err := db.VerifyAudit(ctxb()); err != nil {
+		t.Fatalf("audit trail after purges: %v", err)
+	}
+}

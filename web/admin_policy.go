@@ -86,6 +86,13 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 		return
 	}
+	// The form does not set the scan retention: keep the one in force.
+	cur, err := s.db.Policy(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	pol.ScanRetention = cur.ScanRetention
 	// ChangePolicy records old → new in the audit trail in the same
 	// transaction as the change.
 	if err := s.db.ChangePolicy(r.Context(), pol, actorOf(r)); err != nil {
