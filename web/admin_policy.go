@@ -34,6 +34,9 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 }
 
+// maxRetentionDays bounds the scan retention an admin may set: ten years.
+const maxRetentionDays = 3650
+
 // policyForm fills the form from a stored policy.
 func policyForm(pol *store.Policy) view.PolicyForm {
 	f := view.PolicyForm{
@@ -42,6 +45,7 @@ func policyForm(pol *store.Policy) view.PolicyForm {
 		AcceptPaper:   pol.AcceptPaper,
 		RepeatMinutes: minutes(pol.RepeatWindow),
 		SkewMinutes:   minutes(pol.ClockSkew),
+		RetentionDays: strconv.Itoa(int(pol.ScanRetention / (24 * time.Hour))),
 		UpdatedAt:     pol.UpdatedAt.Local(),
 		UpdatedBy:     pol.UpdatedBy,
 	}
@@ -86,13 +90,15 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 		return
 	}
-	// The form does not set the scan retention: keep the one in force.
-	cur, err := s.db.Policy(r.Context())
-	if err != nil {
-		s.internalError(w, r, err)
-		return
+	// A form without the retention field keeps the retention in force.
+	if pol.ScanRetention == 0 {
+		cur, err := s.db.Policy(r.Context())
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		pol.ScanRetention = cur.ScanRetention
 	}
-	pol.ScanRetention = cur.ScanRetention
 	// ChangePolicy records old → new in the audit trail in the same
 	// transaction as the change.
 	if err := s.db.ChangePolicy(r.Context(), pol, actorOf(r)); err != nil {
@@ -120,6 +126,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		AcceptPaper:   form.Get("accept_paper") != "",
 		RepeatMinutes: strings.TrimSpace(form.Get("repeat_minutes")),
 		SkewMinutes:   strings.TrimSpace(form.Get("skew_minutes")),
+		RetentionDays: strings.TrimSpace(form.Get("retention_days")),
 		Errors:        view.FieldErrors{},
 	}
 	pol := &store.Policy{AcceptPaper: f.AcceptPaper}
@@ -167,6 +174,13 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		pol.ClockSkew = time.Duration(n) * time.Minute
 	} else {
 		f.Errors["skew_minutes"] = t.T("admin.policy.err.minutes", maxPolicyMins)
+	}
+	if f.RetentionDays != "" {
+		if n, ok := wholeNumber(f.RetentionDays, 1, maxRetentionDays); ok {
+			pol.ScanRetention = time.Duration(n) * 24 * time.Hour
+		} else {
+			f.Errors["retention_days"] = t.T("admin.policy.err.days", maxRetentionDays)
+		}
 	}
 	return pol, f
 }

@@ -579,3 +579,50 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// The scan retention is set on the policy page; a form without the field
+// keeps the retention in force.
+func TestAdminPolicyRetention(t *testing.T) {
+	ts := newTestServer(t)
+	admin := ts.login(t, "admin", ts.AdminPassword)
+	base := url.Values{"colors": {"green"}, "test_age": {"none"}, "min_doses": {"0"}, "repeat_minutes": {"5"}, "skew_minutes": {"5"}}
+	form := func(days string) url.Values {
+		v := url.Values{}
+		for k, vs := range base {
+			v[k] = vs
+		}
+		if days != "" {
+			v.Set("retention_days", days)
+		}
+		return v
+	}
+	retention := func() time.Duration {
+		p, err := ts.DB.Policy(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.ScanRetention
+	}
+	if resp, _ := ts.postForm(t, admin, "/admin/policy", form("14")); resp.StatusCode != 303 {
+		t.Fatalf("save: %d", resp.StatusCode)
+	}
+	if got := retention(); got != 14*24*time.Hour {
+		t.Fatalf("retention %v, want 14 days", got)
+	}
+	if resp, _ := ts.postForm(t, admin, "/admin/policy", form("")); resp.StatusCode != 303 || retention() != 14*24*time.Hour {
+		t.Fatalf("a form without the field changed the retention to %v", retention())
+	}
+	for _, bad := range []string{"0", "-3", "9999", "two weeks"} {
+		resp, body := ts.postForm(t, admin, "/admin/policy", form(bad))
+		if resp.StatusCode != 422 || !strings.Contains(body, "retention_days") {
+			t.Errorf("retention %q: %d", bad, resp.StatusCode)
+		}
+	}
+	if got := retention(); got != 14*24*time.Hour {
+		t.Fatalf("a refused form changed the retention to %v", got)
+	}
+	_, page := ts.get(t, admin, "/admin/policy")
+	if !strings.Contains(page, `value="14"`) {
+		t.Error("the policy page does not show the retention in force")
+	}
+}

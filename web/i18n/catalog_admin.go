@@ -3,17 +3,19 @@ package i18n
 // Admin messages: accounts, devices, the check policy and the status page.
 func init() {
 	register(map[string]Msg{
-		"admin.title":        {"系统管理", "Administration"},
-		"admin.intro":        {"管理账号、扫码设备和核验规则，查看设备运行状态。", "Manage accounts, scanner devices and the check policy; see how the appliance is doing."},
-		"admin.users":        {"账号管理", "Accounts"},
-		"admin.users.desc":   {"新建账号、停用或启用、重置密码、更改角色。", "Create accounts, disable or enable them, reset passwords, change roles."},
-		"admin.devices":      {"扫码设备", "Scanner devices"},
-		"admin.devices.desc": {"为扫码网关生成访问令牌，或吊销令牌。", "Create access tokens for scanner gateways, or revoke them."},
-		"admin.policy":       {"核验规则", "Check policy"},
-		"admin.policy.desc":  {"允许的健康码颜色、核酸时效、疫苗剂次等。", "Allowed colours, test age, vaccine doses and more."},
-		"admin.status":       {"运行状态", "Status"},
-		"admin.status.desc":  {"版本、运行时间、数据库大小、名单更新时间、今日核验数。", "Version, uptime, database size, list ages, checks today."},
-		"admin.back":         {"返回系统管理", "Back to administration"},
+		"admin.policy.retention": {"核验记录保留天数（到期自动删除）", "Days scans are kept (then purged)"},
+		"admin.policy.err.days":  {"请输入 1 至 %d 的天数。", "Enter a number of days from 1 to %d."},
+		"admin.title":            {"系统管理", "Administration"},
+		"admin.intro":            {"管理账号、扫码设备和核验规则，查看设备运行状态。", "Manage accounts, scanner devices and the check policy; see how the appliance is doing."},
+		"admin.users":            {"账号管理", "Accounts"},
+		"admin.users.desc":       {"新建账号、停用或启用、重置密码、更改角色。", "Create accounts, disable or enable them, reset passwords, change roles."},
+		"admin.devices":          {"扫码设备", "Scanner devices"},
+		"admin.devices.desc":     {"为扫码网关生成访问令牌，或吊销令牌。", "Create access tokens for scanner gateways, or revoke them."},
+		"admin.policy":           {"核验规则", "Check policy"},
+		"admin.policy.desc":      {"允许的健康码颜色、核酸时效、疫苗剂次等。", "Allowed colours, test age, vaccine doses and more."},
+		"admin.status":           {"运行状态", "Status"},
+		"admin.status.desc":      {"版本、运行时间、数据库大小、名单更新时间、今日核验数。", "Version, uptime, database size, list ages, checks today."},
+		"admin.back":             {"返回系统管理", "Back to administration"},
 
 		// Accounts.
 		"admin.users.list":         {"全部账号", "All accounts"},
