@@ -3,34 +3,17 @@ package web_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"passgate/district"
 	"passgate/scanner"
-	"passgate/store"
 	"passgate/web"
 )
 
 func TestAdminInputs(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := district.Setup(ctx, db, district.SetupOptions{AdminPassword: "admin-test-password"}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := scanner.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var changes atomic.Int32
 	validate := func(s scanner.InputSpec) error {
 		if strings.Contains(s.Spec, "baud=oops") {
@@ -39,10 +22,8 @@ func TestAdminInputs(t *testing.T) {
 		return nil
 	}
 	flags := []scanner.InputSpec{{Name: "gate-1", Kind: "serial", Spec: "/dev/ttyACM0"}}
-	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		web.WithInputConfig(flags, validate, func() { changes.Add(1) })).Handler())
-	defer srv.Close()
-	ts := &testServer{DB: db, Checker: c, Srv: srv, AdminPassword: "admin-test-password"}
+	ts := newTestServer(t, web.WithInputConfig(flags, validate, func() { changes.Add(1) }))
+	db := ts.DB
 	cl := ts.login(t, "admin", ts.AdminPassword)
 
 	add := func(name, kind, spec string) (int, string) {

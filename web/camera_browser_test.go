@@ -99,7 +99,7 @@ func passVideo(t *testing.T, text string) string {
 }
 
 func TestCameraBrowser(t *testing.T) {
-	ts := newCameraServer(t)
+	ts := newTestServer(t)
 	t.Cleanup(ts.Srv.CloseClientConnections) // the gate screen's stream is still open
 	base := ts.Srv.URL
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
@@ -199,7 +199,7 @@ true`)
 // TestCameraBrowser_NoCamera: without a usable camera the page says why
 // instead of waiting forever.
 func TestCameraBrowser_NoCamera(t *testing.T) {
-	ts := newCameraServer(t)
+	ts := newTestServer(t)
 	t.Cleanup(ts.Srv.CloseClientConnections)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
 	ctx := newBrowser(t) // no fake camera, no permission granted

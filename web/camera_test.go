@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"image/png"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,38 +14,10 @@ import (
 	"time"
 
 	"passgate/assets"
-	"passgate/district"
 	"passgate/pass"
 	"passgate/scanner"
 	"passgate/store"
-	"passgate/web"
 )
-
-// newCameraServer is newTestServer with the camera routes mounted.
-func newCameraServer(t *testing.T) *testServer {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const adminPassword = "admin-test-password"
-	if _, err := district.Setup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: adminPassword}); err != nil {
-		db.Close()
-		t.Fatal(err)
-	}
-	c, err := scanner.New(ctx, db)
-	if err != nil {
-		db.Close()
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil))).HandlerWithCamera())
-	t.Cleanup(func() {
-		srv.Close()
-		db.Close()
-	})
-	return &testServer{DB: db, Checker: c, Srv: srv, AdminPassword: adminPassword}
-}
 
 // passFrame renders text as a printed pass QR (pass.QRPNG at scale 4) on
 // a white 640×480 frame, as a luma plane.
@@ -118,7 +88,7 @@ func scanCount(t *testing.T, db *store.DB) int {
 }
 
 func TestCameraFrame(t *testing.T) {
-	ts := newCameraServer(t)
+	ts := newTestServer(t)
 	ts.createUser(t, "zhao", store.UserStaff, "staff-password-1")
 	staff := ts.login(t, "zhao", "staff-password-1")
 	green := readablePass(t, ts.DB, "张三明", "610113199001011234", 0)
@@ -285,7 +255,7 @@ func TestCameraFrame_Latency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing")
 	}
-	ts := newCameraServer(t)
+	ts := newTestServer(t)
 	ts.createUser(t, "zhao", store.UserStaff, "staff-password-1")
 	staff := ts.login(t, "zhao", "staff-password-1")
 	frame := passFrame(t, readablePass(t, ts.DB, "张三明", "610113199001011234", 0))

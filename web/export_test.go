@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,18 +13,8 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"passgate/store"
-	"passgate/web"
 	"passgate/web/i18n"
 )
-
-// newExportServer is newTestServer with the export routes mounted.
-func newExportServer(t *testing.T) *testServer {
-	t.Helper()
-	ts := newTestServer(t)
-	s := web.New(ts.DB, ts.Checker, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ts.Srv.Config.Handler = s.HandlerWithExports()
-	return ts
-}
 
 func exportForm(from, to string, kv ...string) url.Values {
 	v := url.Values{"kind": {"scans"}, "format": {"csv"}, "from": {from}, "to": {to}}
@@ -37,7 +25,7 @@ func exportForm(from, to string, kv ...string) url.Values {
 }
 
 func TestExportRoles(t *testing.T) {
-	ts := newExportServer(t)
+	ts := newTestServer(t)
 	for _, role := range []string{store.UserStaff, store.UserIssuer} {
 		ts.createUser(t, role+"1", role, "a long password "+role)
 		c := ts.login(t, role+"1", "a long password "+role)
@@ -54,7 +42,7 @@ func TestExportRoles(t *testing.T) {
 }
 
 func TestExportDownload(t *testing.T) {
-	ts := newExportServer(t)
+	ts := newTestServer(t)
 	ctx := context.Background()
 	day := time.Date(2026, 11, 3, 9, 0, 0, 0, time.Local)
 	for i, src := range []string{"南门闸机", "=cmd", "南门闸机"} {
@@ -114,7 +102,7 @@ func TestExportDownload(t *testing.T) {
 }
 
 func TestExportBadInput(t *testing.T) {
-	ts := newExportServer(t)
+	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	for name, form := range map[string]url.Values{
 		"bad date":       exportForm("2026-02-30", "2026-03-01"),

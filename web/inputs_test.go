@@ -1,40 +1,21 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
-	"passgate/district"
 	"passgate/scanner"
-	"passgate/store"
 	"passgate/web"
 )
 
 // A disconnected scanner shows on the status page and as a warning in
 // /readyz, without making the appliance unready.
 func TestInputsState(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := district.Setup(ctx, db, district.SetupOptions{AdminPassword: "admin-test-password"}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := scanner.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	inputs := scanner.NewInputs()
 	inputs.Update("gate-1", func(s *scanner.InputStatus) {
 		s.Kind, s.Path, s.Connected, s.LastRead, s.Reads = "serial", "/dev/ttyACM0", true, time.Now(), 3
@@ -42,10 +23,9 @@ func TestInputsState(t *testing.T) {
 	inputs.Update("kiosk-1", func(s *scanner.InputStatus) {
 		s.Kind, s.Path, s.Errors, s.LastError = "evdev", "/dev/input/event3", 2, "no such device"
 	})
-	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)), web.WithInputs(inputs)).Handler())
-	defer srv.Close()
+	ts := newTestServer(t, web.WithInputs(inputs))
 
-	resp, err := http.Get(srv.URL + "/readyz")
+	resp, err := http.Get(ts.Srv.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +40,6 @@ func TestInputsState(t *testing.T) {
 		t.Fatalf("readyz %d %+v", resp.StatusCode, body)
 	}
 
-	ts := &testServer{DB: db, Checker: c, Srv: srv, AdminPassword: "admin-test-password"}
 	cl := ts.login(t, "admin", ts.AdminPassword)
 	r, page := ts.get(t, cl, "/admin/status")
 	if r.StatusCode != 200 {

@@ -27,8 +27,9 @@ type testServer struct {
 	AdminPassword string
 }
 
-// newTestServer starts a test appliance, closed when the test ends.
-func newTestServer(t *testing.T) *testServer {
+// newTestServer starts a test appliance, closed when the test ends; opts
+// configure its web server.
+func newTestServer(t *testing.T, opts ...web.Option) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, t.TempDir())
@@ -45,7 +46,7 @@ func newTestServer(t *testing.T) *testServer {
 		db.Close()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...).Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		db.Close()
