@@ -302,16 +302,6 @@ func (s *Server) handleDeskDoses(w http.ResponseWriter, r *http.Request) {
 	redirectPerson(w, r, subject, "doses")
 }
 
-// parseColor reads a colour name.
-func parseColor(v string) pass.Color {
-	for _, c := range []pass.Color{pass.Green, pass.Yellow, pass.Red} {
-		if c.String() == v {
-			return c
-		}
-	}
-	return 0
-}
-
 func (s *Server) handleDeskStatus(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
@@ -321,7 +311,8 @@ func (s *Server) handleDeskStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.NewColor, m.Reason = r.PostForm.Get("color"), r.PostForm.Get("reason")
-	_, err := district.SetSubjectStatus(r.Context(), s.db, subject, parseColor(m.NewColor), m.Reason, actor(r))
+	color, _ := pass.ParseColor(m.NewColor) // unknown: 0, which SetSubjectStatus reports on the field
+	_, err := district.SetSubjectStatus(r.Context(), s.db, subject, color, m.Reason, actor(r))
 	if err != nil {
 		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
 			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPersonPage(p, m))
