@@ -243,6 +243,22 @@ END;
 ALTER TABLE policy ADD COLUMN scan_retention_ms INTEGER NOT NULL DEFAULT 2419200000
 	CHECK (scan_retention_ms >= 86400000);
 `,
+	// 6: contact tracing.
+	`
+-- Every check of one person in a time window.
+CREATE INDEX scans_subject_at ON scans (subject, at_ms) WHERE subject IS NOT NULL;
+-- Everyone checked at one place around a time.
+CREATE INDEX scans_source_at ON scans (source, at_ms);
+`,
+	// 7: how long issued passes and audit records are kept.
+	`
+-- A pass record is purged this long after the pass expires (90 days by
+-- default); an audit record this long after it was written (one year).
+ALTER TABLE policy ADD COLUMN pass_retention_ms INTEGER NOT NULL DEFAULT 7776000000
+	CHECK (pass_retention_ms >= 86400000);
+ALTER TABLE policy ADD COLUMN audit_retention_ms INTEGER NOT NULL DEFAULT 31536000000
+	CHECK (audit_retention_ms >= 2592000000);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
