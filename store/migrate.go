@@ -259,6 +259,161 @@ ALTER TABLE policy ADD COLUMN pass_retention_ms INTEGER NOT NULL DEFAULT 7776000
 ALTER TABLE policy ADD COLUMN audit_retention_ms INTEGER NOT NULL DEFAULT 31536000000
 	CHECK (audit_retention_ms >= 2592000000);
 `,
+	// 8: district sync. An enrolled appliance pushes its records to the
+	// hub and pulls trust, revocations and policy from it; a hub keeps
+	// every appliance's records beside its own.
+	`
+-- Appliance side. The hub this appliance is enrolled with: one row, or
+-- none on a standalone appliance or a hub.
+CREATE TABLE sync_hub (
+	id            INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	url           TEXT    NOT NULL,                   -- https://host:port of the hub
+	hub_ca        BLOB    NOT NULL,                   -- DER certificate the hub's TLS chain must end in (pinned at enrolment)
+	appliance     TEXT    NOT NULL CHECK (appliance <> ''),
+	token         BLOB    NOT NULL CHECK (length(token) = 32), -- bearer secret for the sync API
+	bundle_key    BLOB    NOT NULL,                   -- private key signing this appliance's bundles
+	enrolled_ms   INTEGER NOT NULL
+) STRICT;
+
+-- Record streams are numbered by the tables' own ids (scans.id,
+-- outbox.seq). A new epoch starts every time the database is opened
+-- while enrolled: records written after a restore from backup reuse
+-- ids, and the epoch keeps the hub from taking them for records it
+-- already holds. An id belongs to the epoch with the greatest *_from
+-- at or below it.
+CREATE TABLE sync_epochs (
+	epoch       BLOB    PRIMARY KEY CHECK (length(epoch) = 16),
+	scans_from  INTEGER NOT NULL,
+	events_from INTEGER NOT NULL,
+	started_ms  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sync_epochs_scans ON sync_epochs (scans_from);
+CREATE INDEX sync_epochs_events ON sync_epochs (events_from);
+
+-- Passes issued, status changes, revocations and audit records made
+-- here, bound for the hub. Filled by triggers in the same transaction as
+-- the record itself, only while enrolled.
+CREATE TABLE outbox (
+	seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+	kind  TEXT    NOT NULL CHECK (kind IN ('pass', 'status', 'revocation', 'audit')),
+	at_ms INTEGER NOT NULL,
+	body  TEXT    NOT NULL -- a JSON object (see store/outbox.go)
+) STRICT;
+
+-- Revocations pulled from the hub are not sent back to it.
+ALTER TABLE revocations ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+
+CREATE TRIGGER outbox_pass AFTER INSERT ON passes
+WHEN EXISTS (SELECT 1 FROM sync_hub)
+BEGIN
+	INSERT INTO outbox (kind, at_ms, body) VALUES ('pass', new.issued_ms, json_object(
+		'id', hex(new.id), 'subject', hex(new.subject), 'kid', hex(new.kid), 'kind', new.kind,
+		'color', new.color, 'issued_ms', new.issued_ms, 'expires_ms', new.expires_ms, 'actor', new.actor));
+END;
+CREATE TRIGGER outbox_status AFTER INSERT ON status_changes
+WHEN EXISTS (SELECT 1 FROM sync_hub)
+BEGIN
+	INSERT INTO outbox (kind, at_ms, body) VALUES ('status', new.at_ms, json_object(
+		'subject', hex(new.subject), 'from_color', new.from_color, 'to_color', new.to_color,
+		'reason', new.reason, 'actor', new.actor, 'at_ms', new.at_ms));
+END;
+CREATE TRIGGER outbox_revocation AFTER INSERT ON revocations
+WHEN new.origin = '' AND EXISTS (SELECT 1 FROM sync_hub)
+BEGIN
+	INSERT INTO outbox (kind, at_ms, body) VALUES ('revocation', new.at_ms, json_object(
+		'kind', new.kind, 'target', hex(new.target), 'before_ms', new.before_ms,
+		'reason', new.reason, 'at_ms', new.at_ms));
+END;
+CREATE TRIGGER outbox_audit AFTER INSERT ON audit
+WHEN EXISTS (SELECT 1 FROM sync_hub)
+BEGIN
+	INSERT INTO outbox (kind, at_ms, body) VALUES ('audit', new.at_ms, json_object(
+		'seq', new.seq, 'at_ms', new.at_ms, 'actor', new.actor, 'action', new.action,
+		'subject', new.subject, 'detail', new.detail, 'hash', hex(new.hash)));
+END;
+
+-- Appliance side: how far each stream has been acknowledged by the hub,
+-- and what has been pulled from it.
+CREATE TABLE sync_state (
+	id               INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	scans_acked      INTEGER NOT NULL DEFAULT 0, -- last scans.id the hub holds
+	events_acked     INTEGER NOT NULL DEFAULT 0, -- last outbox.seq the hub holds
+	revocations_seq  INTEGER NOT NULL DEFAULT 0, -- last hub revocation applied here
+	trust_hash       BLOB,                       -- hash of the last trust list applied
+	policy_ms        INTEGER NOT NULL DEFAULT 0, -- version of the last hub policy applied
+	bundle_in_seq    INTEGER NOT NULL DEFAULT 0, -- last bundle from the hub imported
+	bundle_out_seq   INTEGER NOT NULL DEFAULT 0, -- last bundle written for the hub
+	last_push_ms     INTEGER,
+	last_pull_ms     INTEGER,
+	last_error       TEXT    NOT NULL DEFAULT '',
+	last_error_ms    INTEGER
+) STRICT;
+
+-- Hub side. Appliances enrolled (or being enrolled) with this hub.
+CREATE TABLE appliances (
+	id              INTEGER PRIMARY KEY,
+	name            TEXT    NOT NULL UNIQUE CHECK (name <> '' AND length(name) <= 64),
+	may_issue       INTEGER NOT NULL CHECK (may_issue IN (0, 1)),
+	code_hash       BLOB    UNIQUE CHECK (length(code_hash) = 32), -- enrolment code; NULL once used
+	code_expires_ms INTEGER,
+	token_hash      BLOB    UNIQUE CHECK (length(token_hash) = 32), -- sync bearer token; NULL until enrolled
+	bundle_key      BLOB,   -- public key of the appliance's bundles
+	issuer_kid      BLOB    CHECK (length(issuer_kid) = 8),
+	created_ms      INTEGER NOT NULL,
+	enrolled_ms     INTEGER,
+	retired_ms      INTEGER,
+	bundle_in_seq   INTEGER NOT NULL DEFAULT 0, -- last bundle from it imported
+	bundle_out_seq  INTEGER NOT NULL DEFAULT 0, -- last bundle written for it
+	last_contact_ms INTEGER,
+	clock_skew_ms   INTEGER NOT NULL DEFAULT 0, -- its clock minus ours at last contact
+	backlog         INTEGER NOT NULL DEFAULT 0, -- records it reported waiting
+	revocations_seq INTEGER NOT NULL DEFAULT 0  -- last revocation it reported applied
+) STRICT;
+
+-- Exactly once: per appliance, stream and epoch, the last id stored. A
+-- batch is stored in the same transaction that moves its mark, so a
+-- batch sent again after a lost acknowledgement is not stored twice.
+CREATE TABLE sync_marks (
+	appliance_id INTEGER NOT NULL REFERENCES appliances (id),
+	stream       TEXT    NOT NULL CHECK (stream IN ('scans', 'events')),
+	epoch        BLOB    NOT NULL CHECK (length(epoch) = 16),
+	mark         INTEGER NOT NULL,
+	updated_ms   INTEGER NOT NULL,
+	PRIMARY KEY (appliance_id, stream, epoch)
+) STRICT, WITHOUT ROWID;
+
+-- Scans logged by enrolled appliances, in the order each sent them.
+CREATE TABLE district_scans (
+	id           INTEGER PRIMARY KEY,
+	appliance_id INTEGER NOT NULL REFERENCES appliances (id),
+	seq          INTEGER NOT NULL, -- the appliance's scans.id
+	at_ms        INTEGER NOT NULL,
+	source       TEXT    NOT NULL,
+	decision     TEXT    NOT NULL CHECK (decision IN ('allow', 'deny')),
+	reason       TEXT    NOT NULL,
+	repeat       INTEGER NOT NULL CHECK (repeat IN (0, 1)),
+	pass_id      BLOB    CHECK (length(pass_id) = 12),
+	subject      BLOB    CHECK (length(subject) = 16),
+	kid          BLOB    CHECK (length(kid) = 8),
+	received_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX district_scans_at ON district_scans (at_ms);
+CREATE INDEX district_scans_subject_at ON district_scans (subject, at_ms) WHERE subject IS NOT NULL;
+CREATE INDEX district_scans_source_at ON district_scans (appliance_id, source, at_ms);
+
+-- Passes, status changes, revocations and audit records of enrolled
+-- appliances, as they sent them.
+CREATE TABLE district_events (
+	id           INTEGER PRIMARY KEY,
+	appliance_id INTEGER NOT NULL REFERENCES appliances (id),
+	seq          INTEGER NOT NULL, -- the appliance's outbox.seq
+	kind         TEXT    NOT NULL CHECK (kind IN ('pass', 'status', 'revocation', 'audit')),
+	at_ms        INTEGER NOT NULL,
+	body         TEXT    NOT NULL,
+	received_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX district_events_kind_at ON district_events (kind, at_ms);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
