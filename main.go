@@ -58,6 +58,7 @@ func commands() []command {
 		{"device", "manage scanner devices (add, list, revoke)", cmdDevice},
 		{"log", "print the latest logged checks as JSON lines", cmdLog},
 		{"export", "export scans, passes or status changes as CSV, XLSX or JSON Lines", cmdExport},
+		{"backup", "write a consistent copy of the database while running", cmdBackup},
 		{"audit", "verify or list the audit trail", cmdAudit},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
 		{"version", "print the version", cmdVersion},
