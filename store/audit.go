@@ -470,6 +470,11 @@ type policyValues struct {
 	AcceptPaper  bool   `json:"accept_paper"`
 	RepeatWindow string `json:"repeat_window"`
 	ClockSkew    string `json:"clock_skew"`
+	// How long data is kept is policy too: shortening it deletes
+	// records, so who changed it must be on record.
+	ScanRetention  string `json:"scan_retention"`
+	PassRetention  string `json:"pass_retention"`
+	AuditRetention string `json:"audit_retention"`
 }
 
 func policyAudit(p *Policy) policyValues {
@@ -480,6 +485,8 @@ func policyAudit(p *Policy) policyValues {
 	return policyValues{
 		Colors: strings.Join(colors, ","), MaxTestAge: p.MaxTestAge.String(), MinDoses: p.MinDoses,
 		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
+		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
+		AuditRetention: p.AuditRetention.String(),
 	}
 }
 
