@@ -113,7 +113,8 @@ func findPass(ctx context.Context, tx *sql.Tx, id pass.ID) (*IssuedPass, error) 
 
 // PurgePasses deletes the records of passes that expired before
 // expiredBefore (a pass expiring exactly then is kept), in transactions
-// of at most batch rows so the scan writer is never held up for long,
+// of at most batch rows, sized and spaced by a purgePacer so the scan
+// writer is never held up for long,
 // and records the purge in the audit trail (subject "passes", with the
 // row count and the boundary). It returns how many records were deleted.
 //
@@ -138,13 +139,15 @@ func (db *DB) PurgePasses(ctx context.Context, expiredBefore time.Time, batch in
 	after := make([]byte, len(pass.ID{}))
 	var total int64
 	var err error
+	pace := newPurgePacer(batch)
 	for ctx.Err() == nil {
 		var ids [][]byte
-		ids, err = db.expiredPasses(ctx, after, cutoff, batch)
+		ids, err = db.expiredPasses(ctx, after, cutoff, pace.size)
 		if err != nil || len(ids) == 0 {
 			break
 		}
 		var n int64
+		start := time.Now()
 		err = db.update(ctx, func(tx *sql.Tx) error {
 			st, err := tx.PrepareContext(ctx, `DELETE FROM passes WHERE id = ? AND expires_ms < ?`)
 			if err != nil {
@@ -169,7 +172,10 @@ func (db *DB) PurgePasses(ctx context.Context, expiredBefore time.Time, batch in
 		}
 		total += n
 		after = ids[len(ids)-1]
-		if len(ids) < batch {
+		if len(ids) < pace.size {
+			break
+		}
+		if err = pace.next(ctx, time.Since(start)); err != nil {
 			break
 		}
 	}

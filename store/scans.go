@@ -382,9 +382,9 @@ func (db *DB) RecentPasses(ctx context.Context, since time.Time, limit int, fn f
 	return true, nil
 }
 
-// PurgeScans deletes the scans logged before before, in batches of batch
-// rows, each in its own short transaction so the scan writer is never held
-// up for long, and records the purge in the audit trail, also when an
+// PurgeScans deletes the scans logged before before, in transactions of
+// at most batch rows, sized and spaced by a purgePacer so the scan writer
+// is never held up for long, and records the purge in the audit trail, also when an
 // error or ctx stops it part way (what was deleted stays deleted). It
 // returns how many scans were deleted.
 func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor string) (int64, error) {
@@ -396,13 +396,15 @@ func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor
 	}
 	var total int64
 	var err error
+	pace := newPurgePacer(batch)
 	for {
 		var n int64
+		size, start := pace.size, time.Now()
 		err = db.update(ctx, func(tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, `
 				DELETE FROM scans WHERE id IN (
 					SELECT id FROM scans WHERE at_ms < ? ORDER BY at_ms LIMIT ?)`,
-				before.UnixMilli(), batch)
+				before.UnixMilli(), size)
 			if err != nil {
 				return err
 			}
@@ -413,10 +415,10 @@ func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor
 			break
 		}
 		total += n
-		if n < int64(batch) {
+		if n < int64(size) {
 			break
 		}
-		if err = ctx.Err(); err != nil {
+		if err = pace.next(ctx, time.Since(start)); err != nil {
 			break
 		}
 	}
