@@ -13,9 +13,9 @@ import (
 // retentionEvery is how often data past its retention period is purged.
 const retentionEvery = time.Hour
 
-// retentionBatch bounds the rows one purge transaction deletes: at about
-// a millisecond per hundred rows, the scan writer waits a few
-// milliseconds at most behind a batch (see TestPurgeMillion).
+// retentionBatch is the most rows one purge transaction deletes. The
+// store sizes transactions by time below that (store/purge.go), so a slow
+// disk gets smaller ones and the scan log keeps its turn at the writer.
 const retentionBatch = 1000
 
 // retentionActor is who purges in the audit trail.

@@ -33,14 +33,15 @@ func newPurgePacer(max int) *purgePacer {
 }
 
 // next adapts the batch to a transaction of p.size rows that took took,
-// halving it above purgeTxTarget and doubling it below half of it, then
+// halving it above purgeTxTarget (not below purgeMinBatch, nor above
+// p.max) and doubling it below half of it (up to p.max), then
 // leaves the writer free for as long as the transaction held it, so that
 // queued scans commit first and a purge never takes more than half the
 // writer's time. It returns ctx's error if ctx ends meanwhile.
 func (p *purgePacer) next(ctx context.Context, took time.Duration) error {
 	switch {
 	case took > purgeTxTarget:
-		p.size = max(purgeMinBatch, p.size/2)
+		p.size = max(min(p.max, purgeMinBatch), p.size/2)
 	case took < purgeTxTarget/2:
 		p.size = min(p.max, p.size*2)
 	}
