@@ -256,7 +256,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 }
 
 func cmdPolicy(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION]")
+	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N]")
 	colors := fs.String("colors", "", "colours allowed through, comma separated")
 	maxAge := fs.String("max-test-age", "", "maximum time since a negative test, e.g. 48h or 72h; 0 for no test required")
 	minDoses := fs.String("min-doses", "", "minimum vaccine doses")
@@ -264,6 +264,8 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	paper := fs.String("accept-paper", "", "accept paper passes: true or false")
 	skew := fs.String("clock-skew", "", "clock difference tolerated on pass and certificate times, e.g. 5m")
 	retention := fs.String("scan-retention-days", "", "days scans are kept before they are purged (default 28)")
+	passRetention := fs.String("pass-retention-days", "", "days a pass record is kept after the pass expires (default 90, 1 to 3650)")
+	auditRetention := fs.String("audit-retention-days", "", "days audit records are kept (default 365, 30 to 3650)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -308,12 +310,23 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 		}
 		p.MinDoses, changed = n, true
 	}
-	if *retention != "" {
-		n, err := strconv.Atoi(*retention)
-		if err != nil || n < 1 || n > 3650 {
-			return e.usageError("policy", "--scan-retention-days %q is not a number of days from 1 to 3650", *retention)
+	for _, d := range []struct {
+		flag, val string
+		min       int
+		dst       *time.Duration
+	}{
+		{"scan-retention-days", *retention, 1, &p.ScanRetention},
+		{"pass-retention-days", *passRetention, 1, &p.PassRetention},
+		{"audit-retention-days", *auditRetention, 30, &p.AuditRetention},
+	} {
+		if d.val == "" {
+			continue
 		}
-		p.ScanRetention, changed = time.Duration(n)*24*time.Hour, true
+		n, err := strconv.Atoi(d.val)
+		if err != nil || n < d.min || n > 3650 {
+			return e.usageError("policy", "--%s %q is not a number of days from %d to 3650", d.flag, d.val, d.min)
+		}
+		*d.dst, changed = time.Duration(n)*24*time.Hour, true
 	}
 	if *paper != "" {
 		v, err := strconv.ParseBool(*paper)
@@ -346,7 +359,11 @@ func policyJSON(p *store.Policy) map[string]any {
 		"repeat_window":       p.RepeatWindow.String(),
 		"clock_skew":          p.ClockSkew.String(),
 		"scan_retention_days": int(p.ScanRetention / (24 * time.Hour)),
-		"updated_at":          p.UpdatedAt.UTC().Format(time.RFC3339),
+		// Whole days rounded down, like the scan retention: the CLI and
+		// the web form only ever set whole days.
+		"pass_retention_days":  int(p.PassRetention / (24 * time.Hour)),
+		"audit_retention_days": int(p.AuditRetention / (24 * time.Hour)),
+		"updated_at":           p.UpdatedAt.UTC().Format(time.RFC3339),
 	}
 }
 

@@ -2,18 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"passgate/store"
 )
 
-// retentionEvery is how often scans past the retention period are purged.
+// retentionEvery is how often data past its retention period is purged.
 const retentionEvery = time.Hour
 
-// runRetention purges scans older than the policy's retention period soon
-// after start and then every retentionEvery, in small batches that never
-// stall checking, until ctx ends. Each purge is audited by the store.
+// retentionBatch is the most rows one purge transaction deletes. The
+// store sizes transactions by time below that (store/purge.go), so a slow
+// disk gets smaller ones and the scan log keeps its turn at the writer.
+const retentionBatch = 1000
+
+// retentionActor is who purges in the audit trail.
+const retentionActor = "retention"
+
+// runRetention purges scans, pass records and audit records past their
+// retention periods (policy) soon after start and then every
+// retentionEvery, until ctx ends. Each purge runs in small batches that
+// never stall checking and is audited by the store. A failure is logged
+// and retried at the next round: retention must never stop the appliance.
 func runRetention(ctx context.Context, db *store.DB, log *slog.Logger) {
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
@@ -23,20 +35,40 @@ func runRetention(ctx context.Context, db *store.DB, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		if n, err := purgeOnce(ctx, db, time.Now()); err != nil && ctx.Err() == nil {
+		n, err := purgeOnce(ctx, db, time.Now())
+		if err != nil && ctx.Err() == nil {
 			log.Error("retention purge", "err", err)
-		} else if n > 0 {
-			log.Info("retention purge", "scans", n)
+		}
+		if n.Scans+n.Passes+n.Audit > 0 {
+			log.Info("retention purge", "scans", n.Scans, "passes", n.Passes, "audit_records", n.Audit)
 		}
 		t.Reset(retentionEvery)
 	}
 }
 
-// purgeOnce deletes the scans older than the retention period at now.
-func purgeOnce(ctx context.Context, db *store.DB, now time.Time) (int64, error) {
+// purged counts what one retention round deleted.
+type purged struct {
+	Scans, Passes, Audit int64
+}
+
+// purgeOnce deletes, as of now, the scans older than the scan retention,
+// the records of passes that expired longer ago than the pass retention,
+// and the audit records older than the audit retention. One failing
+// purge does not keep the others from running; their errors are joined.
+func purgeOnce(ctx context.Context, db *store.DB, now time.Time) (purged, error) {
+	var n purged
 	p, err := db.Policy(ctx)
 	if err != nil {
-		return 0, err
+		return n, fmt.Errorf("retention: %w", err)
 	}
-	return db.PurgeScans(ctx, now.Add(-p.ScanRetention), 1000, "retention")
+	var errs []error
+	n.Scans, err = db.PurgeScans(ctx, now.Add(-p.ScanRetention), retentionBatch, retentionActor)
+	errs = append(errs, err)
+	n.Passes, err = db.PurgePasses(ctx, now.Add(-p.PassRetention), retentionBatch, retentionActor)
+	errs = append(errs, err)
+	// Last, so that it never removes the records of this round's purges
+	// (they are newer than any boundary anyway).
+	n.Audit, err = db.PurgeAudit(ctx, now.Add(-p.AuditRetention), retentionActor)
+	errs = append(errs, err)
+	return n, errors.Join(errs...)
 }

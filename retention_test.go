@@ -3,28 +3,49 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
+	"passgate/pass"
 	"passgate/store"
 )
 
-// Scans older than the retention period set with `passgate policy` are
-// purged; younger ones stay.
+// A retention round with periods set through `passgate policy` purges the
+// scans, pass records and audit records past them, audits each purge,
+// and leaves a trail that still verifies; younger data stays.
 func TestRetention(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
-	r := runCLI(t, env, "", "policy", "--data", dir, "--scan-retention-days", "7")
+	r := runCLI(t, env, "", "policy", "--data", dir, "--scan-retention-days", "7",
+		"--pass-retention-days", "3", "--audit-retention-days", "30")
 	if r.code != 0 {
 		t.Fatalf("policy: exit %d: %s", r.code, r.stderr)
 	}
 	var p map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p["scan_retention_days"] != float64(7) {
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p["scan_retention_days"] != float64(7) ||
+		p["pass_retention_days"] != float64(3) || p["audit_retention_days"] != float64(30) {
 		t.Fatalf("policy output %s %v", r.stdout, err)
 	}
-	if r := runCLI(t, env, "", "policy", "--data", dir, "--scan-retention-days", "0"); r.code != 2 {
-		t.Fatalf("0 days accepted: exit %d", r.code)
+	// Shown without changing anything too.
+	if r := runCLI(t, env, "", "policy", "--data", dir); r.code != 0 || !strings.Contains(r.stdout, `"audit_retention_days": 30`) {
+		t.Fatalf("policy: exit %d: %s", r.code, r.stdout)
 	}
+	for _, bad := range [][]string{
+		{"--scan-retention-days", "0"},
+		{"--pass-retention-days", "0"},
+		{"--pass-retention-days", "3651"},
+		{"--pass-retention-days", "1.5"},
+		{"--audit-retention-days", "29"},
+		{"--audit-retention-days", "-30"},
+		{"--audit-retention-days", "ten"},
+	} {
+		r := runCLI(t, env, "", append([]string{"policy", "--data", dir}, bad...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, bad[0]) {
+			t.Errorf("%v accepted or unexplained: exit %d: %s", bad, r.code, r.stderr)
+		}
+	}
+
 	ctx := context.Background()
 	db, err := store.Open(ctx, dir)
 	if err != nil {
@@ -37,12 +58,69 @@ func TestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	issuer, err := db.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := pass.Subject{1}
+	if err := db.SavePerson(ctx, &store.Person{Subject: subject, MaskedName: "张*", IDTail: "0012", Color: pass.Green}, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	// Passes expired 40 and 4 days ago are past the 3 days; one expired
+	// 2 days ago and one still valid stay. The oldest two are issued
+	// (and audited) 60 days ago, past the 30 days of audit retention.
+	for i, c := range []struct{ issued, expires time.Duration }{
+		{-60, -40}, {-60, -4}, {-5, -2}, {-1, 6},
+	} {
+		at := now.Add(c.issued * 24 * time.Hour)
+		db.Now = func() time.Time { return at }
+		err := db.CreatePass(ctx, &store.IssuedPass{ID: pass.ID{byte(i + 1)}, Subject: subject, KID: issuer.KID,
+			Kind: pass.Phone, Color: pass.Green, IssuedAt: at, ExpiresAt: now.Add(c.expires * 24 * time.Hour), Actor: "cli"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Now = time.Now
+
 	n, err := purgeOnce(ctx, db, now)
-	if err != nil || n != 2 {
-		t.Fatalf("purged %d: %v, want the 2 scans older than 7 days", n, err)
+	if err != nil || n.Scans != 2 || n.Passes != 2 || n.Audit == 0 {
+		t.Fatalf("purged %+v: %v, want 2 scans older than 7 days, 2 passes and old audit records", n, err)
 	}
 	left, err := db.FindScans(ctx, store.ScanFilter{Limit: 10})
 	if err != nil || len(left) != 2 {
 		t.Fatalf("%d scans left: %v", len(left), err)
+	}
+	for i := range 4 {
+		_, err := db.FindPass(ctx, pass.ID{byte(i + 1)})
+		if kept := err == nil; kept != (i >= 2) {
+			t.Errorf("pass %d: kept=%v (%v)", i+1, kept, err)
+		}
+	}
+	purges := map[string]int{}
+	boundary := now.Add(-30 * 24 * time.Hour)
+	if err := db.FindAudit(ctx, store.AuditFilter{}, func(a *store.AuditRecord) error {
+		if a.Action == store.AuditPurge {
+			purges[a.Subject]++
+		}
+		if a.At.Before(boundary) {
+			t.Errorf("audit record %d of %s survived the purge", a.Seq, a.At)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if purges["scans"] != 1 || purges["passes"] != 1 || purges["audit"] != 1 {
+		t.Fatalf("audited purges %v, want one each", purges)
+	}
+	if _, err := db.VerifyAudit(ctx); err != nil {
+		t.Fatalf("audit trail after the round: %v", err)
+	}
+	// A second round finds nothing and audits nothing.
+	if n, err := purgeOnce(ctx, db, now); err != nil || n != (purged{}) {
+		t.Fatalf("second round purged %+v: %v", n, err)
+	}
+	r = runCLI(t, env, "", "audit", "verify", "--data", dir)
+	if r.code != 0 {
+		t.Fatalf("audit verify after retention: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 }

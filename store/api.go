@@ -147,25 +147,41 @@ type Policy struct {
 	// ScanRetention is how long scans are kept before they are purged;
 	// zero when saving means DefaultScanRetention.
 	ScanRetention time.Duration
-	UpdatedAt     time.Time
-	UpdatedBy     string // actor of the last SetPolicy; "setup" at first
+	// PassRetention is how long a pass record is kept after the pass
+	// expires; zero when saving means DefaultPassRetention.
+	PassRetention time.Duration
+	// AuditRetention is how long audit records are kept; zero when
+	// saving means DefaultAuditRetention.
+	AuditRetention time.Duration
+	UpdatedAt      time.Time
+	UpdatedBy      string // actor of the last SetPolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets
 // otherwise.
 const DefaultScanRetention = 28 * 24 * time.Hour
 
+// DefaultPassRetention and DefaultAuditRetention are the schema's
+// defaults (migration 7): a pass record is kept 90 days after its pass
+// expires, an audit record one year.
+const (
+	DefaultPassRetention  = 90 * 24 * time.Hour
+	DefaultAuditRetention = 365 * 24 * time.Hour
+)
+
 // DefaultPolicy is the policy of a new district: green only, a negative
 // test within 72 h, no dose minimum, paper accepted, repeats flagged
 // within 5 minutes, 5 minutes of clock skew tolerated.
 func DefaultPolicy() Policy {
 	return Policy{
-		Colors:        []pass.Color{pass.Green},
-		MaxTestAge:    72 * time.Hour,
-		AcceptPaper:   true,
-		RepeatWindow:  5 * time.Minute,
-		ClockSkew:     5 * time.Minute,
-		ScanRetention: DefaultScanRetention,
+		Colors:         []pass.Color{pass.Green},
+		MaxTestAge:     72 * time.Hour,
+		AcceptPaper:    true,
+		RepeatWindow:   5 * time.Minute,
+		ClockSkew:      5 * time.Minute,
+		ScanRetention:  DefaultScanRetention,
+		PassRetention:  DefaultPassRetention,
+		AuditRetention: DefaultAuditRetention,
 	}
 }
 

@@ -470,6 +470,11 @@ type policyValues struct {
 	AcceptPaper  bool   `json:"accept_paper"`
 	RepeatWindow string `json:"repeat_window"`
 	ClockSkew    string `json:"clock_skew"`
+	// How long data is kept is policy too: shortening it deletes
+	// records, so who changed it must be on record.
+	ScanRetention  string `json:"scan_retention"`
+	PassRetention  string `json:"pass_retention"`
+	AuditRetention string `json:"audit_retention"`
 }
 
 func policyAudit(p *Policy) policyValues {
@@ -480,6 +485,8 @@ func policyAudit(p *Policy) policyValues {
 	return policyValues{
 		Colors: strings.Join(colors, ","), MaxTestAge: p.MaxTestAge.String(), MinDoses: p.MinDoses,
 		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
+		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
+		AuditRetention: p.AuditRetention.String(),
 	}
 }
 
@@ -500,8 +507,8 @@ const auditPurgeBatch = 1000
 // trail's retention period. It first moves the trail's base (the last
 // record removed, whose hash the next record links to) and appends a
 // purge record naming it, in one transaction; then deletes in
-// transactions of at most 1,000 records, so checking never waits long
-// for the writer. VerifyAudit accepts the shorter trail only with a base
+// transactions of at most 1,000 records, sized and spaced by a
+// purgePacer, so checking never waits long for the writer. VerifyAudit accepts the shorter trail only with a base
 // that the newest such purge record names. It returns the number of
 // records deleted; a purge interrupted by an error or ctx is finished by
 // the next call.
@@ -542,12 +549,14 @@ func (db *DB) PurgeAudit(ctx context.Context, before time.Time, actor string) (i
 		return 0, fmt.Errorf("purge audit records: %w", err)
 	}
 	var n int64
+	pace := newPurgePacer(auditPurgeBatch)
 	for {
 		var k int64
+		size, start := pace.size, time.Now()
 		err := db.update(ctx, func(tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, `
 				DELETE FROM audit WHERE seq IN (
-					SELECT seq FROM audit WHERE seq <= ? ORDER BY seq LIMIT ?)`, through, auditPurgeBatch)
+					SELECT seq FROM audit WHERE seq <= ? ORDER BY seq LIMIT ?)`, through, size)
 			if err != nil {
 				return mapErr(err)
 			}
@@ -558,8 +567,11 @@ func (db *DB) PurgeAudit(ctx context.Context, before time.Time, actor string) (i
 			return n, fmt.Errorf("purge audit records: %w", err)
 		}
 		n += k
-		if k < auditPurgeBatch {
+		if k < int64(size) {
 			return n, nil
+		}
+		if err := pace.next(ctx, time.Since(start)); err != nil {
+			return n, fmt.Errorf("purge audit records: %w", err)
 		}
 	}
 }

@@ -16,6 +16,14 @@ const (
 	// maxScanRetention bounds how long scans may be kept: ten years.
 	maxScanRetention = 3650 * 24 * time.Hour
 	maxClockSkew     = 24 * time.Hour
+	// Pass and audit retention share the ten-year bound. Their minimums
+	// are the schema's CHECKs (migration 7): a pass record must outlive
+	// its pass by a day at least, so a check of a just-expired pass can
+	// still be traced to its issuance; the audit trail is kept a month at
+	// least, so a purge cannot quietly remove last week's actions.
+	minPassRetention  = 24 * time.Hour
+	minAuditRetention = 30 * 24 * time.Hour
+	maxRetention      = 3650 * 24 * time.Hour
 )
 
 // Policy returns the check policy; ErrNotInitialized before Setup.
@@ -66,21 +74,40 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 		return fmt.Errorf("%w: clock skew %v (0 to %v)", ErrInvalid, p.ClockSkew, maxClockSkew)
 	case p.ScanRetention != 0 && (p.ScanRetention < 24*time.Hour || p.ScanRetention > maxScanRetention):
 		return fmt.Errorf("%w: scan retention %v (1 day to %v)", ErrInvalid, p.ScanRetention, maxScanRetention)
+	case p.PassRetention != 0 && (p.PassRetention < minPassRetention || p.PassRetention > maxRetention):
+		return fmt.Errorf("%w: pass retention %v (1 day to 3650 days after the pass expires)", ErrInvalid, p.PassRetention)
+	case p.AuditRetention != 0 && (p.AuditRetention < minAuditRetention || p.AuditRetention > maxRetention):
+		return fmt.Errorf("%w: audit retention %v (30 days to 3650 days)", ErrInvalid, p.AuditRetention)
 	}
 	if p.ScanRetention == 0 {
 		p.ScanRetention = DefaultScanRetention
 	}
+	if p.PassRetention == 0 {
+		p.PassRetention = DefaultPassRetention
+	}
+	if p.AuditRetention == 0 {
+		p.AuditRetention = DefaultAuditRetention
+	}
+	// Kept to the millisecond, like the other durations: what is handed
+	// back equals what is read back.
+	p.ScanRetention = p.ScanRetention.Truncate(time.Millisecond)
+	p.PassRetention = p.PassRetention.Truncate(time.Millisecond)
+	p.AuditRetention = p.AuditRetention.Truncate(time.Millisecond)
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO policy (id, colors, max_test_age_ms, min_doses, accept_paper,
-			repeat_window_ms, clock_skew_ms, scan_retention_ms, updated_ms, updated_by)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			repeat_window_ms, clock_skew_ms, scan_retention_ms, pass_retention_ms,
+			audit_retention_ms, updated_ms, updated_by)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			colors = excluded.colors, max_test_age_ms = excluded.max_test_age_ms,
 			min_doses = excluded.min_doses, accept_paper = excluded.accept_paper,
 			repeat_window_ms = excluded.repeat_window_ms, clock_skew_ms = excluded.clock_skew_ms,
-			scan_retention_ms = excluded.scan_retention_ms, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
+			scan_retention_ms = excluded.scan_retention_ms, pass_retention_ms = excluded.pass_retention_ms,
+			audit_retention_ms = excluded.audit_retention_ms,
+			updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
 		mask, p.MaxTestAge.Milliseconds(), p.MinDoses, p.AcceptPaper,
-		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), p.ScanRetention.Milliseconds(), now.UnixMilli(), actor)
+		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), p.ScanRetention.Milliseconds(),
+		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), now.UnixMilli(), actor)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -94,12 +121,14 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 
 func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	var p Policy
-	var mask, testAge, repeat, skew, retention, updated int64
+	var mask, testAge, repeat, skew, retention, passRet, auditRet, updated int64
 	err := tx.QueryRowContext(ctx, `
 		SELECT colors, max_test_age_ms, min_doses, accept_paper, repeat_window_ms,
-			clock_skew_ms, scan_retention_ms, updated_ms, updated_by
+			clock_skew_ms, scan_retention_ms, pass_retention_ms, audit_retention_ms,
+			updated_ms, updated_by
 		FROM policy WHERE id = 1`).
-		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &retention, &updated, &p.UpdatedBy)
+		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &retention,
+			&passRet, &auditRet, &updated, &p.UpdatedBy)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotInitialized
 	}
@@ -111,6 +140,8 @@ func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	p.RepeatWindow = time.Duration(repeat) * time.Millisecond
 	p.ClockSkew = time.Duration(skew) * time.Millisecond
 	p.ScanRetention = time.Duration(retention) * time.Millisecond
+	p.PassRetention = time.Duration(passRet) * time.Millisecond
+	p.AuditRetention = time.Duration(auditRet) * time.Millisecond
 	p.UpdatedAt = time.UnixMilli(updated)
 	return &p, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -381,22 +382,29 @@ func (db *DB) RecentPasses(ctx context.Context, since time.Time, limit int, fn f
 	return true, nil
 }
 
-// PurgeScans deletes the scans logged before before, in batches of batch
-// rows, each in its own short transaction so the scan writer is never held
-// up for long, and records the purge in the audit trail. It returns how
-// many scans were deleted.
+// PurgeScans deletes the scans logged before before, in transactions of
+// at most batch rows, sized and spaced by a purgePacer so the scan writer
+// is never held up for long, and records the purge in the audit trail, also when an
+// error or ctx stops it part way (what was deleted stays deleted). It
+// returns how many scans were deleted.
 func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor string) (int64, error) {
+	if actor == "" {
+		return 0, fmt.Errorf("purge scans: %w: no actor", ErrInvalid)
+	}
 	if batch <= 0 {
 		batch = 1000
 	}
 	var total int64
+	var err error
+	pace := newPurgePacer(batch)
 	for {
 		var n int64
-		err := db.update(ctx, func(tx *sql.Tx) error {
+		size, start := pace.size, time.Now()
+		err = db.update(ctx, func(tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, `
 				DELETE FROM scans WHERE id IN (
 					SELECT id FROM scans WHERE at_ms < ? ORDER BY at_ms LIMIT ?)`,
-				before.UnixMilli(), batch)
+				before.UnixMilli(), size)
 			if err != nil {
 				return err
 			}
@@ -404,19 +412,22 @@ func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor
 			return err
 		})
 		if err != nil {
-			return total, fmt.Errorf("purge scans before %s: %w", before.Format(time.RFC3339), err)
+			break
 		}
 		total += n
-		if n < int64(batch) || ctx.Err() != nil {
+		if n < int64(size) {
+			break
+		}
+		if err = pace.next(ctx, time.Since(start)); err != nil {
 			break
 		}
 	}
-	if total > 0 {
-		err := db.Audit(ctx, &AuditRecord{Actor: actor, Action: AuditPurge, Subject: "scans",
-			Detail: AuditDetail(map[string]any{"kind": "scans", "before_ms": before.UnixMilli(), "rows": total})})
-		if err != nil {
-			return total, fmt.Errorf("audit scan purge: %w", err)
-		}
+	if aerr := db.auditPurged(ctx, actor, "scans", map[string]any{
+		"kind": "scans", "before_ms": before.UnixMilli(), "rows": total}, total); aerr != nil {
+		return total, fmt.Errorf("purge scans: %w", errors.Join(err, aerr))
+	}
+	if err != nil {
+		return total, fmt.Errorf("purge scans before %s: %w", before.Format(time.RFC3339), err)
 	}
 	return total, nil
 }

@@ -34,20 +34,27 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 }
 
-// maxRetentionDays bounds the scan retention an admin may set: ten years.
-const maxRetentionDays = 3650
+// maxRetentionDays bounds the retention periods an admin may set: ten
+// years. minAuditRetentionDays is the store's floor for audit records: a
+// shorter period would let a purge remove recent actions.
+const (
+	maxRetentionDays      = 3650
+	minAuditRetentionDays = 30
+)
 
 // policyForm fills the form from a stored policy.
 func policyForm(pol *store.Policy) view.PolicyForm {
 	f := view.PolicyForm{
-		Colors:        map[string]bool{},
-		MinDoses:      strconv.Itoa(pol.MinDoses),
-		AcceptPaper:   pol.AcceptPaper,
-		RepeatMinutes: minutes(pol.RepeatWindow),
-		SkewMinutes:   minutes(pol.ClockSkew),
-		RetentionDays: strconv.Itoa(int(pol.ScanRetention / (24 * time.Hour))),
-		UpdatedAt:     pol.UpdatedAt.Local(),
-		UpdatedBy:     pol.UpdatedBy,
+		Colors:             map[string]bool{},
+		MinDoses:           strconv.Itoa(pol.MinDoses),
+		AcceptPaper:        pol.AcceptPaper,
+		RepeatMinutes:      minutes(pol.RepeatWindow),
+		SkewMinutes:        minutes(pol.ClockSkew),
+		RetentionDays:      strconv.Itoa(int(pol.ScanRetention / (24 * time.Hour))),
+		PassRetentionDays:  strconv.Itoa(int(pol.PassRetention / (24 * time.Hour))),
+		AuditRetentionDays: strconv.Itoa(int(pol.AuditRetention / (24 * time.Hour))),
+		UpdatedAt:          pol.UpdatedAt.Local(),
+		UpdatedBy:          pol.UpdatedBy,
 	}
 	for _, c := range pol.Colors {
 		f.Colors[c.String()] = true
@@ -90,14 +97,25 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 		return
 	}
-	// A form without the retention field keeps the retention in force.
-	if pol.ScanRetention == 0 {
+	// A form without a retention field keeps that retention in force.
+	if pol.ScanRetention == 0 || pol.PassRetention == 0 || pol.AuditRetention == 0 {
 		cur, err := s.db.Policy(r.Context())
 		if err != nil {
 			s.internalError(w, r, err)
 			return
 		}
-		pol.ScanRetention = cur.ScanRetention
+		for _, k := range []struct {
+			dst *time.Duration
+			cur time.Duration
+		}{
+			{&pol.ScanRetention, cur.ScanRetention},
+			{&pol.PassRetention, cur.PassRetention},
+			{&pol.AuditRetention, cur.AuditRetention},
+		} {
+			if *k.dst == 0 {
+				*k.dst = k.cur
+			}
+		}
 	}
 	// ChangePolicy records old → new in the audit trail in the same
 	// transaction as the change.
@@ -119,15 +137,17 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyForm) {
 	form := r.PostForm
 	f := view.PolicyForm{
-		Colors:        map[string]bool{},
-		TestAge:       form.Get("test_age"),
-		TestAgeHours:  strings.TrimSpace(form.Get("test_age_hours")),
-		MinDoses:      strings.TrimSpace(form.Get("min_doses")),
-		AcceptPaper:   form.Get("accept_paper") != "",
-		RepeatMinutes: strings.TrimSpace(form.Get("repeat_minutes")),
-		SkewMinutes:   strings.TrimSpace(form.Get("skew_minutes")),
-		RetentionDays: strings.TrimSpace(form.Get("retention_days")),
-		Errors:        view.FieldErrors{},
+		Colors:             map[string]bool{},
+		TestAge:            form.Get("test_age"),
+		TestAgeHours:       strings.TrimSpace(form.Get("test_age_hours")),
+		MinDoses:           strings.TrimSpace(form.Get("min_doses")),
+		AcceptPaper:        form.Get("accept_paper") != "",
+		RepeatMinutes:      strings.TrimSpace(form.Get("repeat_minutes")),
+		SkewMinutes:        strings.TrimSpace(form.Get("skew_minutes")),
+		RetentionDays:      strings.TrimSpace(form.Get("retention_days")),
+		PassRetentionDays:  strings.TrimSpace(form.Get("pass_retention_days")),
+		AuditRetentionDays: strings.TrimSpace(form.Get("audit_retention_days")),
+		Errors:             view.FieldErrors{},
 	}
 	pol := &store.Policy{AcceptPaper: f.AcceptPaper}
 	for _, name := range form["colors"] {
@@ -180,6 +200,23 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 			pol.ScanRetention = time.Duration(n) * 24 * time.Hour
 		} else {
 			f.Errors["retention_days"] = t.T("admin.policy.err.days", maxRetentionDays)
+		}
+	}
+	for _, d := range []struct {
+		field, val string
+		min        int
+		dst        *time.Duration
+	}{
+		{"pass_retention_days", f.PassRetentionDays, 1, &pol.PassRetention},
+		{"audit_retention_days", f.AuditRetentionDays, minAuditRetentionDays, &pol.AuditRetention},
+	} {
+		if d.val == "" {
+			continue
+		}
+		if n, ok := wholeNumber(d.val, d.min, maxRetentionDays); ok {
+			*d.dst = time.Duration(n) * 24 * time.Hour
+		} else {
+			f.Errors[d.field] = t.T("admin.policy.err.days_range", d.min, maxRetentionDays)
 		}
 	}
 	return pol, f

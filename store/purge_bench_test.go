@@ -1,0 +1,174 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"passgate/store"
+)
+
+// The retention measurement: purging a million old scans while gates keep
+// logging checks. It runs only with PASSGATE_PURGE_BENCH=1:
+//
+//	PASSGATE_PURGE_BENCH=1 go test -run TestPurgeMillion -v -timeout 30m ./store
+//
+// It fills a fresh database with purgeRows scans older than the boundary
+// (one transaction on a connection of its own), then starts
+// purgeLoggers goroutines logging scans through db.LogScan as concurrent
+// gates do, measures their rate for two seconds, and runs PurgeScans with
+// batches of at most PASSGATE_PURGE_BATCH rows (default 1,000) meanwhile;
+// PASSGATE_PURGE_ROWS changes the number of rows. It
+// reports the purge time, the logging rate before and during the purge,
+// and the worst and 99.9th-percentile LogScan latency during the purge.
+const (
+	purgeRows    = 1_000_000
+	purgeLoggers = 16
+)
+
+func TestPurgeMillion(t *testing.T) {
+	if os.Getenv("PASSGATE_PURGE_BENCH") != "1" {
+		t.Skip("set PASSGATE_PURGE_BENCH=1 to purge a million scans")
+	}
+	batch := 1000
+	if s := os.Getenv("PASSGATE_PURGE_BATCH"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("PASSGATE_PURGE_BATCH=%q", s)
+		}
+		batch = n
+	}
+	rows := purgeRows
+	if s := os.Getenv("PASSGATE_PURGE_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("PASSGATE_PURGE_ROWS=%q", s)
+		}
+		rows = n
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Now()
+	boundary := now.Add(-28 * 24 * time.Hour)
+	start := time.Now()
+	fillOldScans(t, dir, rows, boundary)
+	t.Logf("inserted %d scans in %v", rows, time.Since(start).Round(time.Millisecond))
+
+	db, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var (
+		logged  atomic.Int64
+		failed  atomic.Int64
+		purging atomic.Bool
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		lat     []time.Duration // LogScan latencies while purging
+	)
+	for g := range purgeLoggers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			defer func() { mu.Lock(); lat = append(lat, mine...); mu.Unlock() }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s := &store.Scan{Source: "gate-" + strconv.Itoa(g), Decision: "allow", Reason: "ok"}
+				t0 := time.Now()
+				if err := db.LogScan(ctx, s); err != nil {
+					failed.Add(1)
+					continue
+				}
+				if purging.Load() {
+					mine = append(mine, time.Since(t0))
+				}
+				logged.Add(1)
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	before := logged.Load()
+	logged.Store(0)
+	purging.Store(true)
+	start = time.Now()
+	n, err := db.PurgeScans(ctx, boundary, batch, "retention")
+	took := time.Since(start)
+	purging.Store(false)
+	during := logged.Load()
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(rows) {
+		t.Fatalf("purged %d scans, want %d", n, rows)
+	}
+	slices.Sort(lat)
+	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	fmt.Printf("RESULT purge rows=%d batch=%d time=%v (%.0f rows/s); scans logged meanwhile=%d (%.0f/s; %.0f/s before the purge; %d failed); LogScan latency p50=%v p99=%v p99.9=%v max=%v\n",
+		n, batch, took.Round(time.Millisecond), float64(n)/took.Seconds(), during, float64(during)/took.Seconds(),
+		float64(before)/2, failed.Load(), p(0.5).Round(10*time.Microsecond), p(0.99).Round(10*time.Microsecond),
+		p(0.999).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	if failed.Load() > 0 {
+		t.Errorf("%d scans failed during the purge", failed.Load())
+	}
+	if _, err := db.VerifyAudit(ctx); err != nil {
+		t.Errorf("audit trail after the purge: %v", err)
+	}
+}
+
+// fillOldScans creates the database in dir and inserts n scans spread
+// over the week before before, in one transaction on a connection of its
+// own (LogScan commits in batches of at most 1,024).
+func fillOldScans(t *testing.T, dir string, n int, before time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := db.Path()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO scans (at_ms, source, decision, reason, repeat, pass_id, subject, kid) VALUES (?, ?, ?, ?, 0, ?, ?, ?)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := int64(7 * 24 * time.Hour / time.Millisecond)
+	base := before.UnixMilli() - span - 1
+	pid, subj, kid := make([]byte, 12), make([]byte, 16), make([]byte, 8)
+	for i := range n {
+		pid[0], pid[1], pid[2] = byte(i), byte(i>>8), byte(i>>16)
+		subj[0], subj[1] = byte(i%5000), byte(i%5000>>8)
+		if _, err := st.ExecContext(ctx, base+int64(i)*span/int64(n), "gate-"+strconv.Itoa(i%8), "allow", "ok", pid, subj, kid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
