@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"passgate/metrics"
 	"passgate/store"
 )
 
@@ -13,8 +14,9 @@ const retentionEvery = time.Hour
 
 // runRetention purges scans older than the policy's retention period soon
 // after start and then every retentionEvery, in small batches that never
-// stall checking, until ctx ends. Each purge is audited by the store.
-func runRetention(ctx context.Context, db *store.DB, log *slog.Logger) {
+// stall checking, until ctx ends. Each purge is audited by the store and
+// its rows are counted in m (nil: not counted).
+func runRetention(ctx context.Context, db *store.DB, log *slog.Logger, m *metrics.Metrics) {
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
 	for {
@@ -23,7 +25,9 @@ func runRetention(ctx context.Context, db *store.DB, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		if n, err := purgeOnce(ctx, db, time.Now()); err != nil && ctx.Err() == nil {
+		n, err := purgeOnce(ctx, db, time.Now())
+		m.Purged("scans", n) // a purge that failed part-way still deleted n
+		if err != nil && ctx.Err() == nil {
 			log.Error("retention purge", "err", err)
 		} else if n > 0 {
 			log.Info("retention purge", "scans", n)
