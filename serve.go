@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,8 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	tlsKey := fs.String("tls-key", e.envOr("PASSGATE_TLS_KEY", ""), "PEM private key of --tls-cert (env PASSGATE_TLS_KEY)")
 	tlsHosts := fs.String("tls-hosts", e.envOr("PASSGATE_TLS_HOSTS", ""), "extra names or addresses the local CA's certificate covers, comma-separated (env PASSGATE_TLS_HOSTS)")
 	metricsTokenFile := fs.String("metrics-token-file", e.envOr("PASSGATE_METRICS_TOKEN_FILE", ""), "file holding the bearer token a Prometheus server on the LAN sends to read /metrics (env PASSGATE_METRICS_TOKEN_FILE)")
-	metricsLoopback := fs.Bool("metrics-loopback", e.envOr("PASSGATE_METRICS_LOOPBACK", "true") != "false", "let clients on this machine read /metrics without a token; turn off behind a local reverse proxy (env PASSGATE_METRICS_LOOPBACK)")
+	loopbackDefault, loopbackErr := strconv.ParseBool(e.envOr("PASSGATE_METRICS_LOOPBACK", "true"))
+	metricsLoopback := fs.Bool("metrics-loopback", loopbackDefault || loopbackErr != nil, "let clients on this machine read /metrics without a token; turn off behind a local reverse proxy (env PASSGATE_METRICS_LOOPBACK)")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
@@ -68,6 +70,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			fromFlags = append(fromFlags, spec)
 		}
 	}
+	if loopbackErr != nil {
+		return e.usageError("serve", "PASSGATE_METRICS_LOOPBACK %q is not true or false", e.getenv("PASSGATE_METRICS_LOOPBACK"))
+	}
 	metricsToken, err := readMetricsToken(*metricsTokenFile)
 	if err != nil {
 		return e.usageError("serve", "--metrics-token-file: %v", err)
@@ -89,7 +94,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		}
 	}()
 	inputs := scanner.NewInputs()
-	mx := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: version})
+	mx := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: version, Log: log})
 	checker, err := scanner.New(ctx, db, scanner.WithObserver(mx))
 	if err != nil {
 		return e.fail(err)

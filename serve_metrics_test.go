@@ -150,3 +150,35 @@ func TestReadMetricsToken(t *testing.T) {
 		t.Errorf("no file: %q %v, want no token", tok, err)
 	}
 }
+
+// TestServe_MetricsUsage: a bad metrics setting stops serve before it
+// opens anything, with the reason.
+func TestServe_MetricsUsage(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.token")
+	if err := os.WriteFile(short, []byte("abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"LoopbackEnv", map[string]string{"PASSGATE_METRICS_LOOPBACK": "maybe"}, nil, "PASSGATE_METRICS_LOOPBACK"},
+		{"ShortToken", nil, []string{"--metrics-token-file", short}, "shorter than 16"},
+		{"MissingToken", nil, []string{"--metrics-token-file", filepath.Join(dir, "none")}, "--metrics-token-file"},
+		{"TokenFromEnv", map[string]string{"PASSGATE_METRICS_TOKEN_FILE": short}, nil, "shorter than 16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			r := runCLI(t, tc.env, "", append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, tc.args...)...)
+			if r.code != exitError || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d mentioning %q", r.code, r.stderr, exitError, tc.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("serve created the data directory before refusing: %v", err)
+			}
+		})
+	}
+}

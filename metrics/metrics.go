@@ -14,6 +14,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -39,14 +40,16 @@ const scrapeTimeout = 2 * time.Second
 type Config struct {
 	DB      *store.DB
 	Inputs  *scanner.Inputs
-	Version string // the build's version, for passgate_build_info
+	Version string       // the build's version, for passgate_build_info
+	Log     *slog.Logger // where failed scrapes are reported; nil: nowhere
 }
 
 // Metrics owns the registry and the series the appliance updates. Its
 // methods are safe for concurrent use; a nil *Metrics ignores every
 // update, so callers need no checks of their own.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg     *prometheus.Registry
+	handler http.Handler
 
 	// checks holds the pre-resolved counter of every decision and reason
 	// the checker can produce: the check path does a map lookup and an
@@ -71,8 +74,9 @@ type checkKey struct {
 }
 
 // New builds the registry with every passgate series, the Go runtime and
-// process collectors and build information. It makes db report its scan
-// log group commits to the new Metrics.
+// process collectors and build information. It makes cfg.DB report its
+// scan log group commits to the new Metrics (a DB reports to one Metrics:
+// the latest made for it).
 func New(cfg Config) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{reg: reg}
@@ -148,6 +152,18 @@ func New(cfg Config) *Metrics {
 		reg.MustRegister(&inputsCollector{inputs: cfg.Inputs})
 	}
 	cfg.DB.ObserveScanCommits(m.scanCommitted)
+
+	opts := promhttp.HandlerOpts{
+		// One failing reading (a file that cannot be read) is reported
+		// and the rest is still served.
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 2, // two cores: a scrape storm must not starve the gates
+		Timeout:             10 * time.Second,
+	}
+	if cfg.Log != nil {
+		opts.ErrorLog = slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)
+	}
+	m.handler = promhttp.HandlerFor(reg, opts)
 	return m
 }
 
@@ -174,15 +190,9 @@ func (m *Metrics) CounterFunc(name, help string, fn func() float64) error {
 }
 
 // Handler serves the registry in the Prometheus exposition formats. A
-// collector that fails is reported in the log of the scrape and the rest
-// is still served: one broken reading must not hide the others.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 2, // two cores: a scrape storm must not starve the gates
-		Timeout:             10 * time.Second,
-	})
-}
+// collector that fails is logged and the rest is still served: one broken
+// reading must not hide the others.
+func (m *Metrics) Handler() http.Handler { return m.handler }
 
 // CheckDone counts a check; it implements scanner.Observer.
 func (m *Metrics) CheckDone(d *scanner.Decision, took time.Duration, err error) {
