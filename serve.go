@@ -235,8 +235,8 @@ func readMetricsToken(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	// Read one byte past the longest token (plus room for white space) to
-	// tell a long file from a token.
+	// Read at most 64 bytes past the longest token: room for white space
+	// around it, and a file that fills the limit is too long.
 	b, err := io.ReadAll(io.LimitReader(f, web.MaxMetricsToken+64))
 	if err != nil {
 		return "", err
