@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"passgate/district"
+	"passgate/metrics"
 	"passgate/pass"
 	"passgate/scanner"
 	"passgate/store"
@@ -40,6 +41,7 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 	conc := fs.Int("concurrency", 64, "scans in flight")
 	data := fs.String("data", "", "data directory (default: a new temporary one, removed afterwards)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load phase to this file")
+	withMetrics := fs.Bool("metrics", true, "count checks and commits in Prometheus metrics, as serve does (--metrics=false measures without)")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
@@ -69,7 +71,13 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	checker, err := scanner.New(ctx, db)
+	var m *metrics.Metrics
+	var checkerOpts []scanner.Option
+	if *withMetrics {
+		m = metrics.New(metrics.Config{DB: db, Version: version})
+		checkerOpts = append(checkerOpts, scanner.WithObserver(m))
+	}
+	checker, err := scanner.New(ctx, db, checkerOpts...)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -87,7 +95,7 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 		mode = "HTTP (loopback, server in this process)"
 		target := *addr
 		if target == "" {
-			a, stop, err := benchServer(db, checker)
+			a, stop, err := benchServer(db, checker, m)
 			if err != nil {
 				return e.fail(err)
 			}
@@ -177,6 +185,7 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 		return lats[min(len(lats)-1, int(p*float64(len(lats))))]
 	}
 	fmt.Fprintf(e.stdout, "mode:         %s\n", mode)
+	fmt.Fprintf(e.stdout, "metrics:      %t\n", *withMetrics)
 	fmt.Fprintf(e.stdout, "scans:        %d acknowledged, %d failed, in %s\n", len(ids), failed.Load(), elapsed.Round(time.Millisecond))
 	fmt.Fprintf(e.stdout, "throughput:   %.0f scans/s\n", float64(len(ids))/elapsed.Seconds())
 	fmt.Fprintf(e.stdout, "latency:      p50 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
@@ -235,13 +244,13 @@ func benchPasses(ctx context.Context, db *store.DB, n int) ([]string, error) {
 }
 
 // benchServer serves the scan API on a loopback port in this process.
-func benchServer(db *store.DB, checker *scanner.Checker) (addr string, stop func(), err error) {
+func benchServer(db *store.DB, checker *scanner.Checker, m *metrics.Metrics) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := &http.Server{Handler: web.New(db, checker, log).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: web.New(db, checker, log, web.WithMetrics(m, web.MetricsAccess{})).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return ln.Addr().String(), func() {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"passgate/metrics"
 	"passgate/store"
 )
 
@@ -24,9 +25,10 @@ const retentionActor = "retention"
 // runRetention purges scans, pass records and audit records past their
 // retention periods (policy) soon after start and then every
 // retentionEvery, until ctx ends. Each purge runs in small batches that
-// never stall checking and is audited by the store. A failure is logged
-// and retried at the next round: retention must never stop the appliance.
-func runRetention(ctx context.Context, db *store.DB, log *slog.Logger) {
+// never stall checking and is audited by the store; the rows are counted
+// in m (nil: not counted). A failure is logged and retried at the next
+// round: retention must never stop the appliance.
+func runRetention(ctx context.Context, db *store.DB, log *slog.Logger, m *metrics.Metrics) {
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
 	for {
@@ -36,6 +38,10 @@ func runRetention(ctx context.Context, db *store.DB, log *slog.Logger) {
 		case <-t.C:
 		}
 		n, err := purgeOnce(ctx, db, time.Now())
+		// A purge that failed part-way still deleted what it counted.
+		m.Purged("scans", n.Scans)
+		m.Purged("passes", n.Passes)
+		m.Purged("audit", n.Audit)
 		if err != nil && ctx.Err() == nil {
 			log.Error("retention purge", "err", err)
 		}

@@ -5,13 +5,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"passgate/metrics"
 	"passgate/scanner"
 	"passgate/tlsca"
 	"passgate/web"
@@ -30,6 +34,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	tlsCert := fs.String("tls-cert", e.envOr("PASSGATE_TLS_CERT", ""), "PEM certificate (chain after it) to serve instead of one from the local CA (env PASSGATE_TLS_CERT)")
 	tlsKey := fs.String("tls-key", e.envOr("PASSGATE_TLS_KEY", ""), "PEM private key of --tls-cert (env PASSGATE_TLS_KEY)")
 	tlsHosts := fs.String("tls-hosts", e.envOr("PASSGATE_TLS_HOSTS", ""), "extra names or addresses the local CA's certificate covers, comma-separated (env PASSGATE_TLS_HOSTS)")
+	metricsTokenFile := fs.String("metrics-token-file", e.envOr("PASSGATE_METRICS_TOKEN_FILE", ""), "file holding the bearer token a Prometheus server on the LAN sends to read /metrics (env PASSGATE_METRICS_TOKEN_FILE)")
+	loopbackDefault, loopbackErr := strconv.ParseBool(e.envOr("PASSGATE_METRICS_LOOPBACK", "true"))
+	metricsLoopback := fs.Bool("metrics-loopback", loopbackDefault || loopbackErr != nil, "let clients on this machine read /metrics without a token; turn off behind a local reverse proxy (env PASSGATE_METRICS_LOOPBACK)")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
@@ -63,6 +70,13 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			fromFlags = append(fromFlags, spec)
 		}
 	}
+	if loopbackErr != nil {
+		return e.usageError("serve", "PASSGATE_METRICS_LOOPBACK %q is not true or false", e.getenv("PASSGATE_METRICS_LOOPBACK"))
+	}
+	metricsToken, err := readMetricsToken(*metricsTokenFile)
+	if err != nil {
+		return e.usageError("serve", "--metrics-token-file: %v", err)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return e.usageError("serve", "--log-level %q is not debug, info, warn or error", *logLevel)
@@ -79,7 +93,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			log.Error("close database", "err", err)
 		}
 	}()
-	checker, err := scanner.New(ctx, db)
+	inputs := scanner.NewInputs()
+	mx := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: version, Log: log})
+	checker, err := scanner.New(ctx, db, scanner.WithObserver(mx))
 	if err != nil {
 		return e.fail(err)
 	}
@@ -90,7 +106,6 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(fmt.Errorf("listen on %s: %w", *addr, err))
 	}
-	inputs := scanner.NewInputs()
 	manager := scanner.NewManager(inputFactories(checker, inputs, log), inputs, log)
 	inputsChanged := make(chan struct{}, 1)
 	notify := func() {
@@ -131,7 +146,8 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			return e.fail(fmt.Errorf("listen on %s: %w", *tlsAddr, err))
 		}
 	}
-	ws := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify))
+	ws := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify),
+		web.WithMetrics(mx, web.MetricsAccess{Token: metricsToken, Loopback: *metricsLoopback}))
 	if authority != nil {
 		ws.SetCA(authority.CACertPEM())
 	}
@@ -149,7 +165,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	runCtx, stopRefresh := context.WithCancel(context.Background())
 	defer stopRefresh()
 	go checker.Run(runCtx, time.Second, func(err error) { log.Warn("refresh lists", "err", err) })
-	go runRetention(runCtx, db, log)
+	go runRetention(runCtx, db, log, mx)
 	inputsDone := make(chan struct{})
 	go func() {
 		defer close(inputsDone)
@@ -205,4 +221,34 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	}
 	wg.Wait()
 	return code
+}
+
+// readMetricsToken reads the metrics bearer token from path ("" means
+// none). The file holds the token alone; surrounding white space (the
+// final newline an editor adds) is ignored.
+func readMetricsToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	// Read at most 64 bytes past the longest token: room for white space
+	// around it, and a file that fills the limit is too long.
+	b, err := io.ReadAll(io.LimitReader(f, web.MaxMetricsToken+64))
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	switch {
+	case len(b) > web.MaxMetricsToken+63 || len(tok) > web.MaxMetricsToken:
+		return "", fmt.Errorf("the token is longer than %d bytes", web.MaxMetricsToken)
+	case len(tok) < web.MinMetricsToken:
+		return "", fmt.Errorf("the token is shorter than %d bytes", web.MinMetricsToken)
+	case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f || r > '~' }):
+		return "", errors.New("the token must be printable ASCII without spaces")
+	}
+	return tok, nil
 }

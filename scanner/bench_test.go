@@ -3,6 +3,10 @@ package scanner_test
 import (
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"passgate/metrics"
+	"passgate/scanner"
 )
 
 // BenchmarkEvaluate is the check pipeline without logging: decode, verify
@@ -32,6 +36,24 @@ func BenchmarkEvaluate(b *testing.B) {
 // (group commit), 64 in flight per core.
 func BenchmarkCheck(b *testing.B) {
 	f := newFixture(b)
+	benchCheck(b, f)
+}
+
+// BenchmarkCheckMetrics is BenchmarkCheck with the checker reporting to
+// Prometheus metrics, as serve runs it: the difference is what metrics
+// cost a check.
+func BenchmarkCheckMetrics(b *testing.B) {
+	f := newFixture(b)
+	m := metrics.New(metrics.Config{DB: f.db, Version: "bench"})
+	c, err := scanner.New(f.ctx, f.db, scanner.WithClock(func() time.Time { return f.now }), scanner.WithObserver(m))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.c = c
+	benchCheck(b, f)
+}
+
+func benchCheck(b *testing.B, f *fixture) {
 	texts := make([]string, 4096)
 	for i := range texts {
 		texts[i] = f.sign(f.claims())

@@ -71,6 +71,18 @@ type Checker struct {
 
 	subMu sync.Mutex
 	subs  map[chan *Decision]struct{}
+
+	observer Observer // nil: none; set once by New
+}
+
+// Observer learns about every check the pipeline finishes (metrics count
+// them). CheckDone runs on the check path after the scan is durable, so it
+// must be cheap and never block: a few atomic adds.
+type Observer interface {
+	// CheckDone reports a check that was logged durably and handed to
+	// the subscribers, took after it started, or, with d nil, a check
+	// that failed with err and was not logged.
+	CheckDone(d *Decision, took time.Duration, err error)
 }
 
 // state is an immutable snapshot of what a check needs; Refresh builds a
@@ -97,6 +109,9 @@ type Option func(*Checker)
 // WithClock makes the checker read time from now (tests use a fixed
 // clock). It is in force from the first load on.
 func WithClock(now func() time.Time) Option { return func(c *Checker) { c.Now = now } }
+
+// WithObserver makes o learn about every check made through Check.
+func WithObserver(o Observer) Option { return func(c *Checker) { c.observer = o } }
 
 // New returns a Checker loaded from db.
 func New(ctx context.Context, db *store.DB, opts ...Option) (*Checker, error) {
@@ -396,6 +411,18 @@ func clean(raw string) string {
 // the scan record is durable; an error means the check was not logged and
 // must not be shown as done.
 func (c *Checker) Check(ctx context.Context, source, raw string) (*Decision, error) {
+	if c.observer == nil {
+		return c.check(ctx, source, raw)
+	}
+	// The wall clock, not c.Now: tests run the checker on a fixed clock,
+	// and the latency is real time spent.
+	start := time.Now()
+	d, err := c.check(ctx, source, raw)
+	c.observer.CheckDone(d, time.Since(start), err)
+	return d, err
+}
+
+func (c *Checker) check(ctx context.Context, source, raw string) (*Decision, error) {
 	now := c.Now()
 	d := c.Evaluate(raw, now)
 	d.Source = source

@@ -89,6 +89,11 @@ type DB struct {
 	closeResult error
 
 	scanCommits atomic.Int64 // group commits that succeeded
+
+	// onScanCommit, when set, learns about every group commit (see
+	// ObserveScanCommits). An atomic pointer: the writer loads it once
+	// per batch and never takes a lock for it.
+	onScanCommit atomic.Pointer[ScanCommitFunc]
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.

@@ -154,7 +154,11 @@ func (db *DB) scanWriter() {
 			batch = db.linger(batch)
 		}
 		prev = len(batch)
+		start := time.Now()
 		err := db.commitScans(batch, ids)
+		if fn := db.onScanCommit.Load(); fn != nil {
+			(*fn)(len(batch), time.Since(start), err)
+		}
 		if err == nil {
 			db.scanCommits.Add(1)
 		} else {
@@ -168,6 +172,23 @@ func (db *DB) scanWriter() {
 		}
 		clear(batch) // drop references to answered requests
 	}
+}
+
+// ScanCommitFunc learns about one group commit of the scan log: how many
+// scans it held, how long the transaction took (begin to durable commit)
+// and whether it failed. It runs on the scan writer between commits, so it
+// must return at once (update counters, nothing more).
+type ScanCommitFunc func(scans int, took time.Duration, err error)
+
+// ObserveScanCommits makes fn learn about every later group commit of the
+// scan log (metrics use it); nil stops. Safe to call while scans are
+// being logged.
+func (db *DB) ObserveScanCommits(fn ScanCommitFunc) {
+	if fn == nil {
+		db.onScanCommit.Store(nil)
+		return
+	}
+	db.onScanCommit.Store(&fn)
 }
 
 // linger waits up to lingerTime for more scans to join batch. It runs only

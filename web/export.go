@@ -112,6 +112,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 
 	start := time.Now()
 	n, err := export.Run(r.Context(), s.db, w, req, nil)
+	s.metrics.ExportDone(string(req.Kind), string(req.Format), n, err)
 	if err != nil {
 		// The status line is gone; abort the connection so the browser
 		// reports a failed download rather than a complete, short file.

@@ -78,7 +78,7 @@ func TestRouteMatrix(t *testing.T) {
 	}
 	// The table must hold at least the routes of every area that exists
 	// today: an empty or truncated table would pass every cell vacuously.
-	for _, p := range []string{"GET /login", "POST /login", "POST /logout", "POST /lang", "POST /api/v1/scans"} {
+	for _, p := range []string{"GET /login", "POST /login", "POST /logout", "POST /lang", "POST /api/v1/scans", "GET /metrics"} {
 		if !seen[p] {
 			t.Errorf("route %q missing from the route table", p)
 		}
@@ -142,6 +142,22 @@ func checkMatrixCell(t *testing.T, ts *testServer, rt web.RouteInfo, method, pat
 	case rt.Access == web.Public:
 		if status == http.StatusUnauthorized || status == http.StatusForbidden || toLogin {
 			t.Errorf("public route %s %s as %s: %s", method, path, role.name, got())
+		}
+	case rt.Access == web.Monitor:
+		// Outside the ranking: without a scraper's token or trusted
+		// address (none here), only an admin's session reaches it; an
+		// anonymous client is a machine, answered 401 and not redirected.
+		switch {
+		case role.user == nil:
+			if status != http.StatusUnauthorized || loc != "" {
+				t.Errorf("monitor route %s %s as anonymous: %s, want 401", method, path, got())
+			}
+		case role.user.Role != store.UserAdmin:
+			if status != http.StatusForbidden {
+				t.Errorf("monitor route %s %s as %s: %s, want 403", method, path, role.name, got())
+			}
+		case status == http.StatusUnauthorized || status == http.StatusForbidden || toLogin:
+			t.Errorf("monitor route %s %s as %s: %s, want access", method, path, role.name, got())
 		}
 	case rt.Access == web.Device:
 		// No device token was sent: whoever asks, it is refused.

@@ -19,10 +19,14 @@ const (
 	Staff                // a logged-in user of any role
 	Issuer               // issuer or admin
 	Admin                // admin only
+	// Monitor is a metrics scraper: a trusted loopback client or the
+	// metrics token (see MetricsAccess), or else an admin's session. It
+	// stands outside the role ranking: no other role reaches it.
+	Monitor
 )
 
 func (a Access) String() string {
-	return [...]string{"public", "device", "staff", "issuer", "admin"}[a]
+	return [...]string{"public", "device", "staff", "issuer", "admin", "monitor"}[a]
 }
 
 // route is one entry of the route table.
@@ -44,6 +48,7 @@ func (s *Server) routeTable() []route {
 	rs := []route{
 		{"GET /livez", Public, s.handleLivez},
 		{"GET /readyz", Public, s.handleReadyz},
+		{"GET /metrics", Monitor, s.handleMetrics},
 		{"GET /assets/", Public, assetsHandler},
 		{"POST /api/v1/scans", Device, s.handleScan},
 		{"GET /{$}", Staff, s.handleHome},
@@ -74,6 +79,9 @@ func (s *Server) Routes() []RouteInfo {
 func (s *Server) guard(a Access, h http.HandlerFunc) http.Handler {
 	if a == Public || a == Device {
 		return h
+	}
+	if a == Monitor {
+		return s.guardMonitor(h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.sessionUser(w, r)

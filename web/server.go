@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"passgate/assets"
+	"passgate/metrics"
 	"passgate/scanner"
 	"passgate/store"
 )
@@ -31,6 +32,9 @@ type Server struct {
 	inputs  *scanner.Inputs
 
 	inputCfg inputConfig
+
+	metrics       *metrics.Metrics // nil: GET /metrics answers 404
+	metricsAccess MetricsAccess
 }
 
 // Option configures a Server.
