@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,10 +66,11 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 	p := s.page(r, "gate.title")
 	p.CSS = append(p.CSS, assets.Path("/assets/", "gate.css"))
 	p.JS = append(p.JS, assets.Path("/assets/", "sound.js"), assets.Path("/assets/", "gate.js"))
-	listsAge := now.Sub(s.checker.ListsLoadedAt())
+	ls := s.listsState(ctx, now)
 	m := view.Gate{
 		AllowToday: allow, DenyToday: deny,
-		ListsAge: fmtAge(p.T, listsAge), ListsStale: listsAge > listsStaleAfter,
+		ListsAge: listsAgeText(p.T, ls), ListsStale: ls.Stale,
+		Enrolled: ls.Enrolled, SyncWaiting: ls.waiting(),
 		Result: result,
 	}
 	for _, in := range s.inputs.List() {
@@ -249,6 +251,9 @@ type gateStatus struct {
 	ListsAge   map[i18n.Lang]string `json:"lists_age"`
 	ListsStale bool                 `json:"lists_stale"`
 	Inputs     []gateInput          `json:"inputs"`
+	// SyncWaiting is the records not yet at the hub; absent when the
+	// appliance is not enrolled with one.
+	SyncWaiting *int64 `json:"sync_waiting,omitempty"`
 }
 
 // gateInput is a scanner input's state in the status event.
@@ -258,10 +263,14 @@ type gateInput struct {
 }
 
 func (s *Server) writeGateStatus(w io.Writer) error {
-	age := time.Since(s.checker.ListsLoadedAt())
-	st := gateStatus{ListsAge: make(map[i18n.Lang]string, len(i18n.Langs)), ListsStale: age > listsStaleAfter}
+	ls := s.listsState(context.Background(), time.Now())
+	st := gateStatus{ListsAge: make(map[i18n.Lang]string, len(i18n.Langs)), ListsStale: ls.Stale}
 	for _, l := range i18n.Langs {
-		st.ListsAge[l] = fmtAge(i18n.Printer{Lang: l}, age)
+		st.ListsAge[l] = listsAgeText(i18n.Printer{Lang: l}, ls)
+	}
+	if ls.Enrolled {
+		w := ls.waiting()
+		st.SyncWaiting = &w
 	}
 	st.Inputs = []gateInput{}
 	for _, in := range s.inputs.List() {
@@ -360,6 +369,15 @@ func testAge(t i18n.Printer, age time.Duration) string {
 	default:
 		return t.T("gate.tested_d", int(age/(24*time.Hour)))
 	}
+}
+
+// listsAgeText says how old the lists are, or that an enrolled
+// appliance has not had them from its hub yet.
+func listsAgeText(t i18n.Printer, ls listsState) string {
+	if ls.Never {
+		return t.T("sync.never")
+	}
+	return fmtAge(t, ls.Age)
 }
 
 // fmtAge renders how old the lists are, e.g. "12 秒前" / "12 s ago".

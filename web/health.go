@@ -44,7 +44,35 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			warnings = append(warnings, "input "+in.Name+" is not connected")
 		}
 	}
+	// An appliance cut off from its hub keeps checking with the lists it
+	// has: old lists and a backlog are warnings, not unreadiness.
+	ls := s.listsState(ctx, time.Now())
+	var sync map[string]any
+	if ls.Enrolled {
+		st := ls.Sync
+		sync = map[string]any{
+			"hub": st.Hub, "appliance": st.Appliance,
+			"scans_waiting": st.ScansWaiting, "events_waiting": st.EventsWaiting,
+			"lists_age_seconds": int64(ls.Age / time.Second), "lists_stale": ls.Stale,
+		}
+		if !st.LastPush.IsZero() {
+			sync["last_push"] = st.LastPush.UTC()
+		}
+		if !st.LastPull.IsZero() {
+			sync["last_pull"] = st.LastPull.UTC()
+		}
+		if st.LastError != "" {
+			sync["last_error"] = st.LastError
+		}
+		switch {
+		case ls.Never:
+			warnings = append(warnings, "lists not yet received from the district hub")
+		case ls.Stale:
+			warnings = append(warnings, "lists from the district hub are "+ls.Age.Round(time.Second).String()+" old")
+		}
+	}
 	body := map[string]any{
+		"sync":            sync,
 		"status":          map[bool]string{true: "ok", false: "unavailable"}[status == http.StatusOK],
 		"checks":          checks,
 		"lists_loaded_at": s.checker.ListsLoadedAt().UTC(),

@@ -65,6 +65,19 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 			LastRead: in.LastRead, Reads: in.Reads, Errors: in.Errors, LastError: in.LastError,
 		})
 	}
+	ls := s.listsState(ctx, now)
+	m.ListsAge = ls.Age
+	if ls.Enrolled {
+		st := ls.Sync
+		m.Sync = &view.SyncView{
+			Hub: st.Hub, Appliance: st.Appliance, LastPush: st.LastPush, LastPull: st.LastPull,
+			LastError: st.LastError, LastErrorAt: st.LastErrorAt, Waiting: ls.waiting(), Stale: ls.Stale,
+		}
+	}
+	if m.Appliances, err = s.applianceRows(ctx); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
 	for _, sc := range scans {
 		m.Recent = append(m.Recent, view.StatusScan{At: sc.At.Local(), Source: sc.Source, Decision: sc.Decision, Reason: sc.Reason, Repeat: sc.Repeat})
 	}

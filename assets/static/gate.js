@@ -264,6 +264,8 @@
       if (age) listsAge.textContent = age;
       lists.dataset.stale = st.lists_stale ? "true" : "false";
       if (st.inputs) showInputs(st.inputs);
+      var waiting = root.querySelector("[data-testid=sync-waiting]");
+      if (waiting && typeof st.sync_waiting === "number") waiting.textContent = String(st.sync_waiting);
     });
     source.onerror = function () {
       feed.dataset.state = "offline";

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SyncStatus is an enrolled appliance's link to its hub, for the gate
+// screen, the status page, /readyz and /metrics.
+type SyncStatus struct {
+	Enrolled  bool   // false: standalone appliance or hub; the rest is zero
+	Hub       string // the hub's URL
+	Appliance string // this appliance's name at the hub
+	// LastPush and LastPull are the last successful exchanges with the
+	// hub, by network or bundle; LastPull is the age of the lists.
+	LastPush    time.Time
+	LastPull    time.Time
+	LastError   string
+	LastErrorAt time.Time
+	// ScansWaiting and EventsWaiting are the records the hub has not
+	// acknowledged yet.
+	ScansWaiting  int64
+	EventsWaiting int64
+}
+
+// SyncStatus reads the appliance's sync state. Cheap: a handful of
+// single-row lookups, no scan of the log.
+func (db *DB) SyncStatus(ctx context.Context) (*SyncStatus, error) {
+	st := &SyncStatus{}
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT url, appliance FROM sync_hub WHERE id = 1`).Scan(&st.Hub, &st.Appliance)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		st.Enrolled = true
+		var (
+			scansAcked, eventsAcked int64
+			push, pull, errAt       sql.NullInt64
+		)
+		err = tx.QueryRowContext(ctx, `SELECT scans_acked, events_acked, last_push_ms, last_pull_ms, last_error, last_error_ms
+			FROM sync_state WHERE id = 1`).Scan(&scansAcked, &eventsAcked, &push, &pull, &st.LastError, &errAt)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		st.LastPush, st.LastPull, st.LastErrorAt = timeOrZero(push), timeOrZero(pull), timeOrZero(errAt)
+		// max(id) is answered from the end of the rowid b-tree.
+		var maxScan sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM scans`).Scan(&maxScan); err != nil {
+			return err
+		}
+		st.ScansWaiting = max(0, maxScan.Int64-scansAcked)
+		// Acknowledged outbox rows are deleted, so what is left is small.
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE seq > ?`, eventsAcked).Scan(&st.EventsWaiting)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync status: %w", err)
+	}
+	return st, nil
+}
+
+// ApplianceStatus is what a hub knows of one appliance enrolled with it.
+type ApplianceStatus struct {
+	Name        string
+	MayIssue    bool
+	Created     time.Time
+	Enrolled    time.Time // zero: the enrolment code is not used yet
+	Retired     time.Time // zero: active
+	LastContact time.Time // zero: never pushed or pulled
+	// ClockSkew is the appliance's clock minus the hub's at last contact.
+	ClockSkew time.Duration
+	// Backlog is the records it reported still waiting to be sent.
+	Backlog int64
+	// RevocationsBehind is how many of the hub's revocations it had not
+	// applied at last contact.
+	RevocationsBehind int64
+}
+
+// ApplianceStatuses lists the appliances of this hub, by name.
+func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error) {
+	var list []*ApplianceStatus
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var hubSeq int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM revocations`).Scan(&hubSeq); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT a.name, a.may_issue, a.created_ms, a.enrolled_ms, a.retired_ms,
+				a.last_contact_ms, a.clock_skew_ms, a.backlog, a.revocations_seq
+			FROM appliances a ORDER BY a.name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a := &ApplianceStatus{}
+			var (
+				created                         int64
+				enrolled, retired, contact      sql.NullInt64
+				skew, backlog, revSeq, mayIssue int64
+			)
+			if err := rows.Scan(&a.Name, &mayIssue, &created, &enrolled, &retired, &contact, &skew, &backlog, &revSeq); err != nil {
+				return err
+			}
+			a.MayIssue = mayIssue == 1
+			a.Created = time.UnixMilli(created)
+			a.Enrolled, a.Retired, a.LastContact = timeOrZero(enrolled), timeOrZero(retired), timeOrZero(contact)
+			a.ClockSkew = time.Duration(skew) * time.Millisecond
+			a.Backlog = backlog
+			a.RevocationsBehind = max(0, hubSeq-revSeq)
+			list = append(list, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("appliances: %w", err)
+	}
+	return list, nil
+}

@@ -1,0 +1,86 @@
+package store_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestDB_SyncStatus(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	st, err := db.SyncStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Enrolled || st.ScansWaiting != 0 || st.Hub != "" {
+		t.Fatalf("standalone: %+v", st)
+	}
+
+	for i := range 7 {
+		if err := db.LogScan(ctx, newScan(uint16(i), t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := rawOpen(t, db.Path())
+	push, pull := t0.Add(-time.Minute), t0.Add(-2*time.Minute)
+	for _, q := range []string{
+		`INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms)
+			VALUES (1, 'https://hub.example:8443', x'01', 'gate-east', zeroblob(32), x'02', 0)`,
+		`INSERT INTO sync_state (id, scans_acked, events_acked, last_push_ms, last_pull_ms, last_error, last_error_ms)
+			VALUES (1, 3, 1, ` + itoa(push.UnixMilli()) + `, ` + itoa(pull.UnixMilli()) + `, 'connection refused', ` + itoa(t0.UnixMilli()) + `)`,
+		`INSERT INTO outbox (kind, at_ms, body) VALUES ('audit', 0, '{}'), ('audit', 0, '{}'), ('pass', 0, '{}')`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st, err = db.SyncStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Enrolled || st.Hub != "https://hub.example:8443" || st.Appliance != "gate-east" {
+		t.Fatalf("enrolled: %+v", st)
+	}
+	if st.ScansWaiting != 4 || st.EventsWaiting != 2 {
+		t.Fatalf("waiting: %d scans, %d events; want 4, 2", st.ScansWaiting, st.EventsWaiting)
+	}
+	if !st.LastPush.Equal(push) || !st.LastPull.Equal(pull) || st.LastError != "connection refused" || !st.LastErrorAt.Equal(t0) {
+		t.Fatalf("times: %+v", st)
+	}
+}
+
+func TestDB_ApplianceStatuses(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	raw := rawOpen(t, db.Path())
+	contact := t0.Add(-30 * time.Second)
+	for _, q := range []string{
+		`INSERT INTO revocations (kind, target, before_ms, reason, at_ms) VALUES
+			(2, zeroblob(12), NULL, 'lost', 0), (2, x'010000000000000000000000', NULL, 'lost', 0), (2, x'020000000000000000000000', NULL, 'lost', 0)`,
+		`INSERT INTO appliances (name, may_issue, created_ms, enrolled_ms, last_contact_ms, clock_skew_ms, backlog, revocations_seq)
+			VALUES ('b-gate', 0, 0, 1000, ` + itoa(contact.UnixMilli()) + `, -7200000, 120, 1)`,
+		`INSERT INTO appliances (name, may_issue, created_ms, retired_ms) VALUES ('a-office', 1, 0, 5000)`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	list, err := db.ApplianceStatuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "a-office" || list[1].Name != "b-gate" {
+		t.Fatalf("list: %+v", list)
+	}
+	a, b := list[0], list[1]
+	if !a.MayIssue || a.Retired.UnixMilli() != 5000 || !a.Enrolled.IsZero() || !a.LastContact.IsZero() || a.RevocationsBehind != 3 {
+		t.Fatalf("a-office: %+v", a)
+	}
+	if b.MayIssue || !b.LastContact.Equal(contact) || b.ClockSkew != -2*time.Hour || b.Backlog != 120 || b.RevocationsBehind != 2 {
+		t.Fatalf("b-gate: %+v", b)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"context"
+	"time"
+
+	"passgate/store"
+	"passgate/web/view"
+)
+
+// hubListsStaleAfter is when an enrolled appliance's lists count as old:
+// it pulls every few seconds while the hub is reachable, so ten minutes
+// without a pull means it has been cut off for a while. It keeps
+// checking; the screen says so, so staff can tell an admin.
+const hubListsStaleAfter = 10 * time.Minute
+
+// listsState is how current the appliance's trust and revocation lists
+// are. A standalone appliance or a hub makes its own lists: their age is
+// the checker's last reload. An enrolled appliance gets them from its
+// hub: their age is the last successful pull (network or bundle).
+type listsState struct {
+	Age      time.Duration
+	Stale    bool
+	Never    bool              // enrolled, never pulled since enrolment
+	Sync     *store.SyncStatus // nil when the state could not be read
+	Enrolled bool
+}
+
+func (s *Server) listsState(ctx context.Context, now time.Time) listsState {
+	st := listsState{Age: now.Sub(s.checker.ListsLoadedAt())}
+	st.Stale = st.Age > listsStaleAfter
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	sync, err := s.db.SyncStatus(ctx)
+	if err != nil {
+		s.log.Warn("sync status", "err", err)
+		return st
+	}
+	st.Sync = sync
+	if !sync.Enrolled {
+		return st
+	}
+	st.Enrolled = true
+	if sync.LastPull.IsZero() {
+		st.Never, st.Stale = true, true
+		return st
+	}
+	st.Age = max(st.Age, now.Sub(sync.LastPull))
+	st.Stale = st.Age > hubListsStaleAfter
+	return st
+}
+
+// waiting is the number of records not yet acknowledged by the hub.
+func (l listsState) waiting() int64 {
+	if l.Sync == nil {
+		return 0
+	}
+	return l.Sync.ScansWaiting + l.Sync.EventsWaiting
+}
+
+// applianceRows is the hub's view of the appliances enrolled with it.
+// An appliance's clock is flagged when it is further off than the check
+// policy tolerates: its passes and scans carry that clock's times.
+func (s *Server) applianceRows(ctx context.Context) ([]view.ApplianceRow, error) {
+	list, err := s.db.ApplianceStatuses(ctx)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	pol, err := s.db.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]view.ApplianceRow, 0, len(list))
+	for _, a := range list {
+		row := view.ApplianceRow{
+			Name: a.Name, MayIssue: a.MayIssue, State: "active", LastContact: a.LastContact,
+			Backlog: a.Backlog, Skew: a.ClockSkew, SkewFlag: skewFlagged(a.ClockSkew, pol.ClockSkew), Behind: a.RevocationsBehind,
+		}
+		switch {
+		case !a.Retired.IsZero():
+			row.State = "retired"
+		case a.Enrolled.IsZero():
+			row.State = "pending"
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// skewFlagged reports whether a clock offset is beyond the tolerance.
+func skewFlagged(skew, tolerance time.Duration) bool {
+	return skew > tolerance || -skew > tolerance
+}
