@@ -131,7 +131,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			return e.fail(fmt.Errorf("listen on %s: %w", *tlsAddr, err))
 		}
 	}
-	ws := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify))
+	ws := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify), web.WithExportDir(*data))
 	if authority != nil {
 		ws.SetCA(authority.CACertPEM())
 	}
@@ -204,5 +204,8 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		})
 	}
 	wg.Wait()
+	// Background exports stop and their files (health data) go with
+	// the server, before the store closes.
+	ws.Close()
 	return code
 }

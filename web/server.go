@@ -29,6 +29,7 @@ type Server struct {
 	auth    *authState
 	events  *eventHub
 	inputs  *scanner.Inputs
+	exports *exportJobs
 
 	inputCfg inputConfig
 }
@@ -48,6 +49,7 @@ func New(db *store.DB, checker *scanner.Checker, log *slog.Logger, opts ...Optio
 		auth:    newAuthState(),
 		events:  newEventHub(),
 		inputs:  scanner.NewInputs(),
+		exports: newExportJobs(db, log),
 	}
 	for _, o := range opts {
 		o(s)

@@ -21,9 +21,9 @@ type ExportForm struct {
 	Errors           FieldErrors
 }
 
-// AdminExportPage is the export form. Submitting it downloads the file:
-// the browser shows the download's progress, and cancelling the download
-// stops the export on the appliance.
+// AdminExportPage is the export form. Submitting it starts the export in
+// the background and leads to its page (AdminExportJobPage), which shows
+// the progress, can cancel it and offers the file.
 func AdminExportPage(p Page, m ExportForm) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
