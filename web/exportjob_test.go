@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"passgate/export"
 	"passgate/store"
 	"passgate/web"
+	"passgate/web/i18n"
 )
 
 // heldRun is an export.Run that stops after its first progress report
@@ -163,6 +165,16 @@ func TestExportJob_Lifecycle(t *testing.T) {
 	}
 	if resp, _ := ts.get(t, c, job+"/file"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("file of a running export: %d, want 404", resp.StatusCode)
+	}
+	// Every message of the page and the status exists in both languages.
+	for _, lang := range []string{"en", "zh"} {
+		u, _ := url.Parse(ts.Srv.URL)
+		c.Jar.SetCookies(u, []*http.Cookie{{Name: i18n.CookieName, Value: lang}})
+		_, page := ts.get(t, c, job)
+		_, status := ts.get(t, c, job+"/status")
+		if strings.Contains(page, "admin.exportjob") || strings.Contains(status, "admin.exportjob") {
+			t.Errorf("%s: untranslated key: %s", lang, status)
+		}
 	}
 	if n := len(exportFiles(t, dir)); n != 1 {
 		t.Errorf("%d files while running, want 1", n)
