@@ -266,16 +266,22 @@ func (s *Snapshot) CountAudit(ctx context.Context, f ExportFilter) (int64, error
 }
 
 // EachAudit calls fn for every audit record matching f (Since and Until
-// on the record's time, Reason as its action code), in chain order (by
-// seq), streaming. The *AuditRecord passed to fn is reused, Detail,
-// PrevHash and Hash included.
+// on the record's time, Reason as its action code), oldest first (by
+// time, then seq), streaming. That is the chain's order unless the clock
+// was set back between two records; seq is in every row for whoever needs
+// the chain's order exactly. Ordering by seq instead would make SQLite
+// sort the whole range in a temporary B-tree (the time range is found
+// through the audit_at index, which holds at_ms and seq in this order):
+// 4.4 s instead of 2.7-3.1 s over 300,000 records on the appliance's
+// class of CPU. The *AuditRecord passed to
+// fn is reused, Detail, PrevHash and Hash included.
 func (s *Snapshot) EachAudit(ctx context.Context, f ExportFilter, fn func(*AuditRecord) error) error {
 	where, args, err := f.auditWhere()
 	if err != nil {
 		return fmt.Errorf("export audit records: %w", err)
 	}
 	rows, err := s.tx.QueryContext(ctx, `SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash
-		FROM audit`+where+` ORDER BY seq`, args...)
+		FROM audit`+where+` ORDER BY at_ms, seq`, args...)
 	if err != nil {
 		return fmt.Errorf("export audit records: %w", err)
 	}

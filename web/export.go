@@ -41,6 +41,7 @@ func (s *Server) handleExportForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, view.AdminExportPage(s.adminPage(r, "admin.export"), exportForm(view.ExportForm{
 		Kind: string(export.KindScans), Format: string(export.CSV),
 		From: first.Format(time.DateOnly), To: first.AddDate(0, 1, 0).Format(time.DateOnly),
+		Jobs: s.userExportJobs(r),
 	})))
 }
 
@@ -92,6 +93,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		if msg, ok := m.Errors["filter"]; ok {
 			m.Error = msg
 		}
+		m.Jobs = s.userExportJobs(r)
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminExportPage(s.adminPage(r, "admin.export"), m))
 		return
 	}
@@ -106,6 +108,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		// 429: the request is fine, the appliance is busy; the form keeps
 		// the values so the admin can try again once one has finished.
 		m.Error = t.T("admin.exportjob.err.busy", maxRunningExports)
+		m.Jobs = s.userExportJobs(r)
 		s.render(w, r, http.StatusTooManyRequests, view.AdminExportPage(s.adminPage(r, "admin.export"), m))
 		return
 	}

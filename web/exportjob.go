@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,7 +83,6 @@ type exportJob struct {
 
 	// Guarded by exportJobs.mu.
 	state    string
-	err      string // for the admin: why it failed
 	rows     int64
 	finished time.Time
 	expiry   *time.Timer // removes the job and its file
@@ -203,7 +203,7 @@ func (js *exportJobs) work(ctx context.Context, j *exportJob, f *os.File) {
 		j.state = jobCancelled
 		js.log.Info("export cancelled", "file", j.name, "rows", n, "by", j.actor)
 	default:
-		j.state, j.err = jobFailed, "internal error"
+		j.state = jobFailed
 		js.log.Error("export failed", "file", j.name, "rows", n, "by", j.actor, "err", err)
 	}
 	os.Remove(j.path)
@@ -224,18 +224,31 @@ func (js *exportJobs) get(u *store.User, id string) *exportJob {
 	return j
 }
 
+// list returns u's jobs, newest first.
+func (js *exportJobs) list(u *store.User) []*exportJob {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	var out []*exportJob
+	for _, j := range js.jobs {
+		if u != nil && j.owner == u.ID {
+			out = append(out, j)
+		}
+	}
+	slices.SortFunc(out, func(a, b *exportJob) int { return b.started.Compare(a.started) })
+	return out
+}
+
 // jobStatus is a job's state at one moment.
 type jobStatus struct {
 	State       string
 	Done, Total int64
 	Rows        int64
-	Err         string
 }
 
 func (js *exportJobs) status(j *exportJob) jobStatus {
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	st := jobStatus{State: j.state, Done: j.done.Load(), Total: j.total.Load(), Rows: j.rows, Err: j.err}
+	st := jobStatus{State: j.state, Done: j.done.Load(), Total: j.total.Load(), Rows: j.rows}
 	if st.State == jobRunning {
 		st.Rows = st.Done
 	}

@@ -96,3 +96,15 @@ func (s *Server) handleExportJobFile(w http.ResponseWriter, r *http.Request) {
 	// ServeContent answers Range requests, so a broken download resumes.
 	http.ServeContent(w, r, "", time.Time{}, f)
 }
+
+// userExportJobs lists the logged-in admin's exports for the form page,
+// so one started earlier (or still running when the limit is hit) can be
+// found again.
+func (s *Server) userExportJobs(r *http.Request) []view.ExportJob {
+	var out []view.ExportJob
+	for _, j := range s.exports.list(userFrom(r.Context())) {
+		st := s.exports.status(j)
+		out = append(out, view.ExportJob{ID: j.id, FileName: j.name, State: st.State, Done: st.Done, Total: st.Total, Rows: st.Rows})
+	}
+	return out
+}

@@ -309,11 +309,18 @@ func TestExportJob_OwnerAndLimit(t *testing.T) {
 
 	// Two run on the appliance: a third, by anyone, is refused with the
 	// form kept.
-	for _, cl := range []*http.Client{c, c2} {
+	for i, cl := range []*http.Client{c, c2} {
 		resp, body := ts.postForm(t, cl, "/admin/export", exportForm("2026-11-01", "2026-12-01", "source", "东门"))
 		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, `data-testid="export-form"`) ||
 			!strings.Contains(body, `value="东门"`) || !strings.Contains(body, `data-testid="form-error"`) {
 			t.Errorf("third export: %d %.300s", resp.StatusCode, body)
+		}
+		// The page lists one's own exports (to find the running ones
+		// again), never another admin's.
+		for _, job := range jobs {
+			if listed := strings.Contains(body, `href="`+job+`"`); listed != (i == 0) {
+				t.Errorf("client %d: job %s listed: %v", i, job, listed)
+			}
 		}
 	}
 	// Bad input is still 422, not 429.

@@ -14,10 +14,16 @@
   function poll() {
     fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
       .then(function (r) {
+        // Gone (expired, or the appliance restarted): the page says so.
+        if (r.status === 404) {
+          location.reload();
+          return null;
+        }
         if (!r.ok) throw new Error('status ' + r.status);
         return r.json();
       })
       .then(function (s) {
+        if (s === null) return;
         if (s.state !== 'running') {
           location.reload();
           return;

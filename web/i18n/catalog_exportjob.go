@@ -6,6 +6,7 @@ func init() {
 	register(map[string]Msg{
 		"admin.export.kind.audit":         {"审计记录", "Audit trail"},
 		"admin.exportjob":                 {"导出进度", "Export progress"},
+		"admin.exportjob.list":            {"我的导出", "My exports"},
 		"admin.exportjob.back":            {"返回导出", "Back to export"},
 		"admin.exportjob.state.running":   {"正在导出……", "Exporting…"},
 		"admin.exportjob.state.done":      {"导出完成。", "Export complete."},
