@@ -26,6 +26,7 @@ import (
 // an hour if never fetched.
 const (
 	maxRunningExports    = 2
+	maxKeptExports       = 20 // finished files kept at once; the oldest goes first
 	exportKeep           = time.Hour
 	exportKeepAfterFetch = 10 * time.Minute
 )
@@ -84,7 +85,7 @@ type exportJob struct {
 	// Guarded by exportJobs.mu.
 	state    string
 	rows     int64
-	finished time.Time
+	finished time.Time   // zero while the worker runs
 	expiry   *time.Timer // removes the job and its file
 }
 
@@ -135,14 +136,29 @@ func (js *exportJobs) start(u *store.User, r *export.Request, name string) (*exp
 	if js.closed {
 		return nil, errors.New("shutting down")
 	}
+	// A cancelled job counts until its worker has stopped: it still
+	// holds its snapshot.
 	running := 0
 	for _, j := range js.jobs {
-		if j.state == jobRunning {
+		if j.finished.IsZero() {
 			running++
 		}
 	}
 	if running >= maxRunningExports {
 		return nil, errTooManyExports
+	}
+	// Bound the disk the files take however many exports are started
+	// within an hour: the oldest finished one makes room.
+	if len(js.jobs) >= maxKeptExports {
+		var oldest *exportJob
+		for _, j := range js.jobs {
+			if !j.finished.IsZero() && (oldest == nil || j.started.Before(oldest.started)) {
+				oldest = j
+			}
+		}
+		if oldest != nil {
+			js.forget(oldest)
+		}
 	}
 	if err := js.prepare(); err != nil {
 		return nil, fmt.Errorf("export directory: %w", err)
@@ -291,15 +307,21 @@ func (js *exportJobs) open(j *exportJob) (*os.File, error) {
 	return f, nil
 }
 
-// remove forgets a job and removes its file.
+// remove forgets a finished job and removes its file.
 func (js *exportJobs) remove(id string) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	j := js.jobs[id]
-	if j == nil || j.state == jobRunning {
-		return
+	if j := js.jobs[id]; j != nil && !j.finished.IsZero() {
+		js.forget(j)
 	}
-	delete(js.jobs, id)
+}
+
+// forget drops a finished job and its file; called with mu held.
+func (js *exportJobs) forget(j *exportJob) {
+	if j.expiry != nil {
+		j.expiry.Stop()
+	}
+	delete(js.jobs, j.id)
 	os.Remove(j.path)
 }
 

@@ -387,3 +387,26 @@ func downloadExport(t *testing.T, ts *testServer, c *http.Client, form map[strin
 	waitState(t, ts, c, job, "done")
 	return ts.get(t, c, job+"/file")
 }
+
+// TestExportJob_KeptFiles: however many exports are started within the
+// hour, at most 20 files are kept; the oldest makes room.
+func TestExportJob_KeptFiles(t *testing.T) {
+	dir := t.TempDir()
+	ts := newTestServer(t, web.WithExportDir(dir))
+	c := ts.login(t, "admin", ts.AdminPassword)
+	var jobs []string
+	for range 22 {
+		job := startJob(t, ts, c, exportForm("2026-11-01", "2026-12-01"))
+		waitState(t, ts, c, job, "done")
+		jobs = append(jobs, job)
+	}
+	if n := len(exportFiles(t, dir)); n != 20 {
+		t.Errorf("%d files kept, want 20", n)
+	}
+	for i, job := range jobs {
+		code, _ := getStatus(t, ts, c, job)
+		if want := map[bool]int{true: http.StatusNotFound, false: http.StatusOK}[i < 2]; code != want {
+			t.Errorf("job %d: status %d, want %d", i, code, want)
+		}
+	}
+}
