@@ -163,8 +163,8 @@ func (js *exportJobs) start(u *store.User, r *export.Request, name string) (*exp
 	if err := js.prepare(); err != nil {
 		return nil, fmt.Errorf("export directory: %w", err)
 	}
-	// An unguessable id (130 random bits): the owner check is what protects a job, the id
-	// only keeps anyone from enumerating them.
+	// An unguessable id (130 random bits): the owner check is what
+	// protects a job; the id keeps anyone from enumerating them.
 	id := rand.Text()
 	f, err := os.OpenFile(filepath.Join(js.dir, id+".part"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
