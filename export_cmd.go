@@ -13,19 +13,20 @@ import (
 	"passgate/export"
 )
 
-// cmdExport writes the scan log, passes issued or status changes of a
+// cmdExport writes the scan log, passes issued, status changes or audit
+// trail of a
 // time range to a CSV, XLSX or JSON Lines file. The file is written under
 // a temporary name and renamed when complete, so an interrupted export
 // (Ctrl-C cancels it) leaves nothing that looks finished.
 func cmdExport(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("export", "--kind scans|passes|status --format csv|xlsx|jsonl [--from T] [--to T] [flags]")
-	kind := fs.String("kind", "scans", "what to export: scans, passes or status")
+	fs, data := e.newFlags("export", "--kind scans|passes|status|audit --format csv|xlsx|jsonl [--from T] [--to T] [flags]")
+	kind := fs.String("kind", "scans", "what to export: scans, passes, status or audit (the audit trail)")
 	format := fs.String("format", "csv", "file format: csv (Excel, UTF-8 with BOM), xlsx or jsonl")
 	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, local midnight) or an RFC 3339 time (default: 30 days before --to)")
 	to := fs.String("to", "", "end of the range, excluded: a date or an RFC 3339 time (default: the start of tomorrow)")
 	source := fs.String("source", "", "scans only: only this source (gate device or input name)")
 	decision := fs.String("decision", "", "scans only: allow or deny")
-	reason := fs.String("reason", "", "scans and status changes only: only this reason")
+	reason := fs.String("reason", "", "scans and status changes: only this reason; audit: only this action (login, login_failed, user_created, user_disabled, user_enabled, user_role, user_password, status_changed, pass_issued, policy_changed, export, trace, purge)")
 	out := fs.String("out", "", "output file, - for standard output (default: <district>_<kind>_<from>-<to>.<format> in the current directory)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code

@@ -127,3 +127,44 @@ func TestCLI_ExportBadInput(t *testing.T) {
 		t.Error("a rejected export opened the database")
 	}
 }
+
+// TestCLI_ExportAudit exports the audit trail filtered by action: the
+// file holds the earlier exports' records, and the audit export is
+// itself recorded.
+func TestCLI_ExportAudit(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password", "PASSGATE_DISTRICT_NAME": "雁塔区"}
+	for i := range 2 {
+		if r := runExport(t, env, "--data", dir, "--out", filepath.Join(dir, "scans.csv")); r.code != 0 {
+			t.Fatalf("export %d: exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	out := filepath.Join(dir, "audit.csv")
+	if r := runExport(t, env, "--data", dir, "--kind", "audit", "--reason", "export", "--out", out); r.code != 0 {
+		t.Fatalf("audit export: exit %d: %s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))).ReadAll()
+	if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "seq,time,actor,action,subject,detail,hash" ||
+		recs[1][3] != "export" || recs[2][4] != "scans" || len(recs[2][6]) != 64 {
+		t.Fatalf("audit CSV %q, %v", recs, err)
+	}
+	db, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var last store.AuditRecord
+	if err := db.FindAudit(context.Background(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if last.Action != store.AuditExport || last.Subject != "audit" || !strings.Contains(string(last.Detail), `"rows":2`) {
+		t.Errorf("last audit record %+v %s", last, last.Detail)
+	}
+	if r := runExport(t, env, "--data", dir, "--kind", "audit", "--reason", "nonsense"); r.code != 2 || !strings.Contains(r.stderr, "unknown audit action") {
+		t.Errorf("bad action: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -147,7 +147,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	ws := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify),
-		web.WithMetrics(mx, web.MetricsAccess{Token: metricsToken, Loopback: *metricsLoopback}))
+		web.WithMetrics(mx, web.MetricsAccess{Token: metricsToken, Loopback: *metricsLoopback}), web.WithExportDir(*data))
 	if authority != nil {
 		ws.SetCA(authority.CACertPEM())
 	}
@@ -220,6 +220,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		})
 	}
 	wg.Wait()
+	// Background exports stop and their files (health data) go with
+	// the server, before the store closes.
+	ws.Close()
 	return code
 }
 

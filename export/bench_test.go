@@ -50,9 +50,16 @@ func TestExportMillion(t *testing.T) {
 		fillScans(t, dir, benchRows)
 		t.Logf("inserted %d scans in %v", benchRows, time.Since(start).Round(time.Millisecond))
 	}
+	runMillionChildren(t, dir, KindScans)
+}
+
+// runMillionChildren runs the measured export of kind in each format, each
+// in a child process, and logs their results.
+func runMillionChildren(t *testing.T, dir string, kind Kind) {
+	t.Helper()
 	for _, f := range Formats {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestExportMillionChild$", "-test.v")
-		cmd.Env = append(os.Environ(), "PASSGATE_EXPORT_CHILD="+string(f), "PASSGATE_EXPORT_DIR="+dir)
+		cmd.Env = append(os.Environ(), "PASSGATE_EXPORT_CHILD="+string(f), "PASSGATE_EXPORT_DIR="+dir, "PASSGATE_EXPORT_KIND="+string(kind))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s child: %v\n%s", f, err, out)
@@ -114,7 +121,11 @@ func TestExportMillionChild(t *testing.T) {
 	logged.Store(0)
 	start := time.Now()
 	// The filled range only: scans logged by earlier runs are not counted.
-	r := &Request{Kind: KindScans, Format: Format(format), From: day0, To: day0.AddDate(0, 0, 20), Location: shanghai}
+	kind := Kind(os.Getenv("PASSGATE_EXPORT_KIND"))
+	if kind == "" {
+		kind = KindScans
+	}
+	r := &Request{Kind: kind, Format: Format(format), From: day0, To: day0.AddDate(0, 0, 20), Location: shanghai}
 	n, err := Run(ctx, db, out, r, nil)
 	took := time.Since(start)
 	close(stop)
@@ -123,8 +134,8 @@ func TestExportMillionChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := out.Stat()
-	fmt.Printf("RESULT %-5s rows=%d time=%v size=%dMB peakRSS=%s scans_logged_meanwhile=%d (%.0f/s; %.0f/s before the export; %d failed)\n",
-		format, n, took.Round(time.Millisecond), st.Size()>>20, vmHWM(), logged.Load(), float64(logged.Load())/took.Seconds(), float64(before)/2, failed.Load())
+	fmt.Printf("RESULT %s %-5s rows=%d time=%v size=%dMB peakRSS=%s scans_logged_meanwhile=%d (%.0f/s; %.0f/s before the export; %d failed)\n",
+		kind, format, n, took.Round(time.Millisecond), st.Size()>>20, vmHWM(), logged.Load(), float64(logged.Load())/took.Seconds(), float64(before)/2, failed.Load())
 	if failed.Load() > 0 {
 		t.Errorf("%d scans failed during the export", failed.Load())
 	}

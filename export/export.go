@@ -1,5 +1,5 @@
 // Package export writes the appliance's records (the scan log, passes
-// issued, status changes) as CSV, XLSX or JSON Lines for a district's
+// issued, status changes, the audit trail) as CSV, XLSX or JSON Lines for a district's
 // offices.
 //
 // An export streams: it opens one read snapshot of the database, counts
@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,10 +32,11 @@ const (
 	KindScans  Kind = "scans"
 	KindPasses Kind = "passes"
 	KindStatus Kind = "status"
+	KindAudit  Kind = "audit"
 )
 
 // Kinds lists the kinds in the order forms offer them.
-var Kinds = []Kind{KindScans, KindPasses, KindStatus}
+var Kinds = []Kind{KindScans, KindPasses, KindStatus, KindAudit}
 
 // Format is the file format.
 type Format string
@@ -76,7 +78,11 @@ type Request struct {
 	From, To time.Time // [From, To); both required
 	Source   string    // scans only
 	Decision string    // scans only: allow or deny
-	Reason   string    // scans and status changes
+	// Reason is the exact reason of scans and status changes, and the
+	// exact action code (store.AuditActions) of audit records: the one
+	// free-text filter of each kind, so forms and the CLI need no field
+	// that only one kind uses.
+	Reason string
 	// Location is the zone times are written in; nil means time.Local.
 	Location *time.Location
 }
@@ -100,7 +106,7 @@ func ParseTime(name, s string, loc *time.Location) (time.Time, error) {
 // Validate checks r; its error wraps ErrInvalid and reads as one line.
 func (r *Request) Validate() error {
 	if !known(Kinds, r.Kind) {
-		return fmt.Errorf("%w: unknown kind %q (want scans, passes or status)", ErrInvalid, r.Kind)
+		return fmt.Errorf("%w: unknown kind %q (want scans, passes, status or audit)", ErrInvalid, r.Kind)
 	}
 	if !known(Formats, r.Format) {
 		return fmt.Errorf("%w: unknown format %q (want csv, xlsx or jsonl)", ErrInvalid, r.Format)
@@ -119,6 +125,9 @@ func (r *Request) Validate() error {
 	}
 	if r.Kind == KindPasses && r.Reason != "" {
 		return fmt.Errorf("%w: the reason filter applies to scans and status changes only", ErrInvalid)
+	}
+	if r.Kind == KindAudit && r.Reason != "" && !known(store.AuditActions, r.Reason) {
+		return fmt.Errorf("%w: unknown audit action %q (want one of %s)", ErrInvalid, r.Reason, strings.Join(store.AuditActions, ", "))
 	}
 	if r.Decision != "" && r.Decision != "allow" && r.Decision != "deny" {
 		return fmt.Errorf("%w: unknown decision %q (want allow or deny)", ErrInvalid, r.Decision)
@@ -284,8 +293,8 @@ func Run(ctx context.Context, db *store.DB, w io.Writer, r *Request, progress Pr
 }
 
 // kindDef defines one export kind: its columns and how to count and
-// iterate its rows. A new kind (the audit trail) is one more entry in
-// kinds with a snapshot query of its own.
+// iterate its rows. A new kind is one more entry in kinds with a
+// snapshot query of its own.
 type kindDef struct {
 	columns []column
 	count   func(*store.Snapshot, context.Context, store.ExportFilter) (int64, error)
@@ -329,6 +338,7 @@ func boolText(b bool) string {
 }
 
 var kinds = map[Kind]kindDef{
+	KindAudit: auditKind,
 	KindScans: {
 		columns: []column{{name: "time"}, {name: "source"}, {name: "decision"}, {name: "reason"},
 			{name: "repeat", bool: true}, {name: "pass_id"}, {name: "subject"}, {name: "issuer_key"}},
@@ -367,6 +377,25 @@ var kinds = map[Kind]kindDef{
 				return emit(c)
 			})
 		},
+	},
+}
+
+// The audit trail: every column a person needs to check a record, and
+// hash, the chain hash, so that a copy can later be compared with the
+// appliance's trail (passgate audit verify proves the chain itself).
+// The detail JSON and the subject are user-controlled text like any
+// other and neutralised in CSV and XLSX.
+var auditKind = kindDef{
+	columns: []column{{name: "seq"}, {name: "time"}, {name: "actor"}, {name: "action"},
+		{name: "subject"}, {name: "detail"}, {name: "hash"}},
+	count: (*store.Snapshot).CountAudit,
+	each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
+		return s.EachAudit(ctx, f, func(a *store.AuditRecord) error {
+			c := e.cells
+			c[0], c[1], c[2], c[3] = strconv.FormatInt(a.Seq, 10), e.time(a.At), a.Actor, a.Action
+			c[4], c[5], c[6] = a.Subject, string(a.Detail), hex.EncodeToString(a.Hash)
+			return emit(c)
+		})
 	},
 }
 

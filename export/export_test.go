@@ -103,7 +103,7 @@ func readCSV(t *testing.T, b []byte) [][]string {
 	b = b[3:]
 	// Every record ends in CRLF; a bare LF appears only inside a quoted
 	// value (the injected "换行" source).
-	if !bytes.HasSuffix(b, []byte("\r\n")) || !bytes.HasPrefix(b, []byte("time,source,")) && !bytes.Contains(b[:64], []byte("\r\n")) {
+	if !bytes.HasSuffix(b, []byte("\r\n")) || !bytes.HasPrefix(b, []byte("time,source,")) && !bytes.Contains(b[:min(64, len(b))], []byte("\r\n")) {
 		t.Fatalf("CSV is not CRLF-terminated: %q", b[:min(80, len(b))])
 	}
 	if n, m := bytes.Count(b, []byte("\n")), bytes.Count(b, []byte("\r\n")); n-m > bytes.Count(b, []byte("换行")) {

@@ -18,7 +18,7 @@ type ExportFilter struct {
 	Until    time.Time // strictly before; zero: no bound
 	Source   string    // scans: exact source; "" for any
 	Decision string    // scans: "allow" or "deny"; "" for any
-	Reason   string    // scans and status changes: exact reason; "" for any
+	Reason   string    // scans and status changes: exact reason; audit: exact action code; "" for any
 }
 
 // Snapshot is one read transaction on the read pool. Every count and
@@ -236,6 +236,72 @@ func (s *Snapshot) EachStatusChange(ctx context.Context, f ExportFilter, fn func
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("export status changes: %w", err)
+	}
+	return nil
+}
+
+// AuditActions lists every audit action code, in the order forms offer
+// them; an export's action filter must be one of them.
+var AuditActions = []string{
+	AuditLogin, AuditLoginFailed, AuditUserCreated, AuditUserDisabled, AuditUserEnabled,
+	AuditUserRole, AuditUserPassword, AuditStatusChanged, AuditPassIssued, AuditPolicyChanged,
+	AuditExport, AuditTrace, AuditPurge,
+}
+
+// The audit trail's filter: time range on at_ms, and Reason as the
+// action code (an audit record has no reason; its action is what an
+// office filters by, and one more ExportFilter field would only ever be
+// used by this table).
+func (f ExportFilter) auditWhere() (string, []any, error) {
+	return f.where("at_ms", "", "", "action")
+}
+
+// CountAudit counts the audit records EachAudit would visit.
+func (s *Snapshot) CountAudit(ctx context.Context, f ExportFilter) (int64, error) {
+	where, args, err := f.auditWhere()
+	if err != nil {
+		return 0, fmt.Errorf("count audit records: %w", err)
+	}
+	return s.count(ctx, "count audit records", "audit", where, args)
+}
+
+// EachAudit calls fn for every audit record matching f (Since and Until
+// on the record's time, Reason as its action code), oldest first (by
+// time, then seq), streaming. That is the chain's order unless the clock
+// was set back between two records; seq is in every row for whoever needs
+// the chain's order exactly. Ordering by seq instead would make SQLite
+// sort the whole range in a temporary B-tree (the time range is found
+// through the audit_at index, which holds at_ms and seq in this order):
+// 4.4 s instead of 2.7-3.1 s to read 300,000 records on a busy two-core
+// machine. The *AuditRecord passed to
+// fn is reused, Detail, PrevHash and Hash included.
+func (s *Snapshot) EachAudit(ctx context.Context, f ExportFilter, fn func(*AuditRecord) error) error {
+	where, args, err := f.auditWhere()
+	if err != nil {
+		return fmt.Errorf("export audit records: %w", err)
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash
+		FROM audit`+where+` ORDER BY at_ms, seq`, args...)
+	if err != nil {
+		return fmt.Errorf("export audit records: %w", err)
+	}
+	defer rows.Close()
+	var (
+		rec    AuditRecord
+		at     int64
+		detail []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&rec.Seq, &at, &rec.Actor, &rec.Action, &rec.Subject, &detail, &rec.PrevHash, &rec.Hash); err != nil {
+			return fmt.Errorf("export audit records: %w", err)
+		}
+		rec.At, rec.Detail = time.UnixMilli(at), detail
+		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export audit records: %w", err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -17,6 +16,10 @@ func (s *Server) exportRoutes() []route {
 	return []route{
 		{"GET /admin/export", Admin, s.handleExportForm},
 		{"POST /admin/export", Admin, s.handleExport},
+		{"GET /admin/export/jobs/{id}", Admin, s.handleExportJob},
+		{"GET /admin/export/jobs/{id}/status", Admin, s.handleExportJobStatus},
+		{"POST /admin/export/jobs/{id}/cancel", Admin, s.handleExportJobCancel},
+		{"GET /admin/export/jobs/{id}/file", Admin, s.handleExportJobFile},
 	}
 }
 
@@ -38,15 +41,15 @@ func (s *Server) handleExportForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, view.AdminExportPage(s.adminPage(r, "admin.export"), exportForm(view.ExportForm{
 		Kind: string(export.KindScans), Format: string(export.CSV),
 		From: first.Format(time.DateOnly), To: first.AddDate(0, 1, 0).Format(time.DateOnly),
+		Jobs: s.userExportJobs(r),
 	})))
 }
 
-// handleExport streams the requested export as a download. The rows come
-// from one database snapshot and go out as they are read (an XLSX
-// workbook only once complete: a zip's directory comes last), so memory
-// stays flat however long the range. Closing the download cancels the
-// request's context, which stops the export. A bad form is answered 422
-// with the form and what is wrong.
+// handleExport starts the requested export in the background and sends
+// the admin to its page, which shows its progress, can cancel it and
+// offers the file when done (see exportjob.go). A bad form is answered
+// 422 with the form and what is wrong; a third export while two are
+// running, 429.
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	if !readAdminForm(w, r) {
 		return
@@ -90,6 +93,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		if msg, ok := m.Errors["filter"]; ok {
 			m.Error = msg
 		}
+		m.Jobs = s.userExportJobs(r)
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminExportPage(s.adminPage(r, "admin.export"), m))
 		return
 	}
@@ -99,37 +103,20 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	name := export.FileName(d.Name, req)
-	h := w.Header()
-	h.Set("Content-Type", req.Format.ContentType())
-	h.Set("Content-Disposition", export.ContentDisposition(name))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	// A month of scans takes longer than the server's write timeout,
-	// which is meant for pages; this response ends when the export does
-	// or the browser cancels it.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-
-	start := time.Now()
-	n, err := export.Run(r.Context(), s.db, w, req, nil)
-	s.metrics.ExportDone(string(req.Kind), string(req.Format), n, err)
+	job, err := s.exports.start(userFrom(r.Context()), req, export.FileName(d.Name, req))
+	if errors.Is(err, errTooManyExports) {
+		// 429: the request is fine, the appliance is busy; the form keeps
+		// the values so the admin can try again once one has finished.
+		m.Error = t.T("admin.exportjob.err.busy", maxRunningExports)
+		m.Jobs = s.userExportJobs(r)
+		s.render(w, r, http.StatusTooManyRequests, view.AdminExportPage(s.adminPage(r, "admin.export"), m))
+		return
+	}
 	if err != nil {
-		// The status line is gone; abort the connection so the browser
-		// reports a failed download rather than a complete, short file.
-		if !errors.Is(err, r.Context().Err()) || r.Context().Err() == nil {
-			s.log.Error("export failed", "file", name, "rows", n, "by", actorOf(r), "err", err)
-		} else {
-			s.log.Info("export cancelled", "file", name, "rows", n, "by", actorOf(r))
-		}
-		panic(http.ErrAbortHandler)
+		s.internalError(w, r, err)
+		return
 	}
-	if err := export.Audit(context.WithoutCancel(r.Context()), s.db, actorOf(r), req, n); err != nil {
-		s.log.Error("audit export", "err", err)
-	}
-	s.log.Info("export", "by", actorOf(r), "kind", req.Kind, "format", req.Format,
-		"from", req.From.Format(time.RFC3339), "to", req.To.Format(time.RFC3339),
-		"source", req.Source, "decision", req.Decision, "reason", req.Reason,
-		"rows", n, "took", time.Since(start).Round(time.Millisecond))
+	http.Redirect(w, r, "/admin/export/jobs/"+job.id, http.StatusSeeOther)
 }
 
 func knownValue[T comparable](list []T, v T) bool {

@@ -65,7 +65,7 @@ func TestExportDownload(t *testing.T) {
 		}
 	}
 
-	resp, body = ts.postForm(t, c, "/admin/export", exportForm("2026-11-01", "2026-12-01"))
+	resp, body = downloadExport(t, ts, c, exportForm("2026-11-01", "2026-12-01"))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("export: %d %.300s", resp.StatusCode, body)
 	}
@@ -86,7 +86,7 @@ func TestExportDownload(t *testing.T) {
 	}
 
 	// The source filter, as XLSX.
-	resp, body = ts.postForm(t, c, "/admin/export", exportForm("2026-11-01", "2026-12-01", "format", "xlsx", "source", "南门闸机"))
+	resp, body = downloadExport(t, ts, c, exportForm("2026-11-01", "2026-12-01", "format", "xlsx", "source", "南门闸机"))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("xlsx export: %d", resp.StatusCode)
 	}
@@ -115,11 +115,43 @@ func TestExportBadInput(t *testing.T) {
 		"bad decision":   exportForm("2026-11-01", "2026-12-01", "decision", "maybe"),
 		"filter misuse":  exportForm("2026-11-01", "2026-12-01", "kind", "passes", "source", "东门"),
 		"missing to":     exportForm("2026-11-01", ""),
+		"unknown action": exportForm("2026-11-01", "2026-12-01", "kind", "audit", "reason", "登录"),
+		"audit decision": exportForm("2026-11-01", "2026-12-01", "kind", "audit", "decision", "deny"),
 	} {
 		resp, body := ts.postForm(t, c, "/admin/export", form)
 		if resp.StatusCode != http.StatusUnprocessableEntity || resp.Header.Get("Content-Disposition") != "" ||
 			!strings.Contains(body, `data-testid="export-form"`) || !strings.Contains(body, "⚠") {
 			t.Errorf("%s: %d, want 422 with the form and the error", name, resp.StatusCode)
 		}
+	}
+}
+
+// TestExportAuditKind exports the audit trail from the web form,
+// filtered by action, and finds the export itself audited.
+func TestExportAuditKind(t *testing.T) {
+	ts := newTestServer(t)
+	ts.createUser(t, "张管理", store.UserAdmin, "a long password 张")
+	ts.login(t, "张管理", "a long password 张")
+	c := ts.login(t, "admin", ts.AdminPassword)
+	if _, body := ts.get(t, c, "/admin/export"); !strings.Contains(body, `<option value="audit"`) {
+		t.Error("the form does not offer the audit trail")
+	}
+	now := time.Now()
+	from, to := now.AddDate(0, 0, -1).Format(time.DateOnly), now.AddDate(0, 0, 2).Format(time.DateOnly)
+	resp, body := downloadExport(t, ts, c, exportForm(from, to, "kind", "audit", "reason", store.AuditLogin))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "\ufeff") {
+		t.Fatalf("audit export: %d %.200s", resp.StatusCode, body)
+	}
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "\ufeff"))).ReadAll()
+	if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "seq,time,actor,action,subject,detail,hash" {
+		t.Fatalf("audit CSV %q, %v", recs, err)
+	}
+	if recs[1][3] != "login" || recs[1][2] != "张管理" || recs[2][2] != "admin" || !strings.Contains(resp.Header.Get("Content-Disposition"), "_audit_") {
+		t.Errorf("audit rows %q, %s", recs, resp.Header.Get("Content-Disposition"))
+	}
+	var last store.AuditRecord
+	_ = ts.DB.FindAudit(context.Background(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil })
+	if last.Action != store.AuditExport || last.Subject != "audit" || !strings.Contains(string(last.Detail), `"reason":"login"`) {
+		t.Errorf("the audit export was not audited: %+v %s", last, last.Detail)
 	}
 }

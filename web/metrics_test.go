@@ -293,10 +293,8 @@ func TestMetricsInputsAndExports(t *testing.T) {
 	ms.scan(t, "world")
 	c := ms.login(t, "admin", ms.AdminPassword)
 	now := time.Now()
-	resp, body := ms.postForm(t, c, "/admin/export", exportForm(now.AddDate(0, 0, -1).Format("2006-01-02"), now.AddDate(0, 0, 2).Format("2006-01-02")))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("export: %s %.300s", resp.Status, body)
-	}
+	job := startJob(t, ms.testServer, c, exportForm(now.AddDate(0, 0, -1).Format("2006-01-02"), now.AddDate(0, 0, 2).Format("2006-01-02")))
+	waitState(t, ms.testServer, c, job, "done")
 	fams = ms.scrape(t, nil)
 	if v := value(fams, "passgate_exports_total", map[string]string{"kind": "scans", "format": "csv", "result": "done"}); v != 1 {
 		t.Errorf("exports_total{scans,csv,done} = %v, want 1", v)

@@ -30,6 +30,7 @@ type Server struct {
 	auth    *authState
 	events  *eventHub
 	inputs  *scanner.Inputs
+	exports *exportJobs
 
 	inputCfg inputConfig
 
@@ -52,10 +53,12 @@ func New(db *store.DB, checker *scanner.Checker, log *slog.Logger, opts ...Optio
 		auth:    newAuthState(),
 		events:  newEventHub(),
 		inputs:  scanner.NewInputs(),
+		exports: newExportJobs(db, log),
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	s.exports.onDone = s.metrics.ExportDone
 	return s
 }
 

@@ -24,6 +24,7 @@ type testServer struct {
 	DB            *store.DB
 	Checker       *scanner.Checker
 	Srv           *httptest.Server
+	Web           *web.Server
 	AdminPassword string
 }
 
@@ -46,12 +47,14 @@ func newTestServer(t *testing.T, opts ...web.Option) *testServer {
 		db.Close()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...).Handler())
+	ws := web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
+	srv := httptest.NewServer(ws.Handler())
 	t.Cleanup(func() {
 		srv.Close()
+		ws.Close()
 		db.Close()
 	})
-	return &testServer{DB: db, Checker: c, Srv: srv, AdminPassword: adminPassword}
+	return &testServer{DB: db, Checker: c, Srv: srv, Web: ws, AdminPassword: adminPassword}
 }
 
 // createUser adds an account with role (store.UserStaff, UserIssuer or

@@ -1,11 +1,11 @@
 package i18n
 
-// Export messages: the admin page that downloads the scan log, passes
-// issued and status changes.
+// Export messages: the admin page that exports the scan log, passes
+// issued, status changes and the audit trail.
 func init() {
 	register(map[string]Msg{
 		"admin.export":              {"导出数据", "Export data"},
-		"admin.export.desc":         {"按时间范围导出核验记录、已签发通行码或状态变更，供 Excel 或其他系统使用。", "Export the scan log, passes issued or status changes for a time range, for Excel or other systems."},
+		"admin.export.desc":         {"按时间范围导出核验记录、已签发通行码、状态变更或审计记录，供 Excel 或其他系统使用。", "Export the scan log, passes issued, status changes or the audit trail for a time range, for Excel or other systems."},
 		"admin.export.kind":         {"内容", "Records"},
 		"admin.export.kind.scans":   {"核验记录", "Scan log"},
 		"admin.export.kind.passes":  {"已签发通行码", "Passes issued"},
@@ -21,10 +21,10 @@ func init() {
 		"admin.export.any":          {"全部", "Any"},
 		"admin.export.allow":        {"通过", "Allowed"},
 		"admin.export.deny":         {"拒绝", "Denied"},
-		"admin.export.reason":       {"原因（可留空）", "Reason (optional)"},
+		"admin.export.reason":       {"原因；审计记录为操作代码（可留空）", "Reason; for the audit trail, the action code (optional)"},
 		"admin.export.hint": {
-			"文件直接下载，浏览器显示下载进度；取消下载即停止导出。来源与核验结果仅适用于核验记录，原因适用于核验记录和状态变更。以 = + - @ 开头的内容在 CSV 和 XLSX 中前面加 ' 以防被当作公式。",
-			"The file downloads directly and the browser shows its progress; cancelling the download stops the export. Source and decision apply to the scan log only, reason to the scan log and status changes. Values starting with = + - @ get a leading ' in CSV and XLSX so they are not taken for formulas.",
+			"导出在设备上后台进行，下一页显示进度，可随时取消，完成后下载文件。来源与核验结果仅适用于核验记录；原因适用于核验记录和状态变更，审计记录则填操作代码（login、login_failed、user_created、user_disabled、user_enabled、user_role、user_password、status_changed、pass_issued、policy_changed、export、trace、purge）。以 = + - @ 开头的内容在 CSV 和 XLSX 中前面加 ' 以防被当作公式。",
+			"The export runs on the appliance in the background: the next page shows its progress, can cancel it, and offers the file when done. Source and decision apply to the scan log only; reason to the scan log and status changes, and for the audit trail it is the action code (login, login_failed, user_created, user_disabled, user_enabled, user_role, user_password, status_changed, pass_issued, policy_changed, export, trace, purge). Values starting with = + - @ get a leading ' in CSV and XLSX so they are not taken for formulas.",
 		},
 		"admin.export.submit":     {"导出", "Export"},
 		"admin.export.err.kind":   {"请选择要导出的内容。", "Choose what to export."},
