@@ -148,7 +148,7 @@ func TestCLI_ExportAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))).ReadAll()
-	if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "seq,time,actor,action,subject,detail,hash" ||
+	if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "seq,time,actor,action,subject,detail,hash,appliance" ||
 		recs[1][3] != "export" || recs[2][4] != "scans" || len(recs[2][6]) != 64 {
 		t.Fatalf("audit CSV %q, %v", recs, err)
 	}

@@ -53,7 +53,7 @@ func auditRows(t *testing.T, db *store.DB, neutralise bool, keep func(*store.Aud
 	err := db.FindAudit(context.Background(), store.AuditFilter{}, func(a *store.AuditRecord) error {
 		if keep(a) {
 			out = append(out, []string{strconv.FormatInt(a.Seq, 10), a.At.In(shanghai).Format("2006-01-02T15:04:05.000Z07:00"),
-				n(a.Actor), n(a.Action), n(a.Subject), n(string(a.Detail)), hex.EncodeToString(a.Hash)})
+				n(a.Actor), n(a.Action), n(a.Subject), n(string(a.Detail)), hex.EncodeToString(a.Hash), a.Appliance})
 		}
 		return nil
 	})
@@ -63,7 +63,7 @@ func auditRows(t *testing.T, db *store.DB, neutralise bool, keep func(*store.Aud
 	return out
 }
 
-var auditHeader = []string{"seq", "time", "actor", "action", "subject", "detail", "hash"}
+var auditHeader = []string{"seq", "time", "actor", "action", "subject", "detail", "hash", "appliance"}
 
 func all(*store.AuditRecord) bool { return true }
 
@@ -95,13 +95,13 @@ func TestAuditRoundTrip(t *testing.T) {
 	}
 	for i, l := range lines {
 		var rec struct {
-			V                                               int
-			Seq, Time, Actor, Action, Subject, Detail, Hash string
+			V                                                          int
+			Seq, Time, Actor, Action, Subject, Detail, Hash, Appliance string
 		}
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
 			t.Fatalf("line %d %q: %v", i, l, err)
 		}
-		got := []string{rec.Seq, rec.Time, rec.Actor, rec.Action, rec.Subject, rec.Detail, rec.Hash}
+		got := []string{rec.Seq, rec.Time, rec.Actor, rec.Action, rec.Subject, rec.Detail, rec.Hash, rec.Appliance}
 		if rec.V != SchemaVersion || strings.Join(got, "\x00") != strings.Join(raw[i], "\x00") {
 			t.Errorf("line %d = %q, want %q", i, got, raw[i])
 		}

@@ -341,39 +341,41 @@ var kinds = map[Kind]kindDef{
 	KindAudit: auditKind,
 	KindScans: {
 		columns: []column{{name: "time"}, {name: "source"}, {name: "decision"}, {name: "reason"},
-			{name: "repeat", bool: true}, {name: "pass_id"}, {name: "subject"}, {name: "issuer_key"}},
+			{name: "repeat", bool: true}, {name: "pass_id"}, {name: "subject"}, {name: "issuer_key"}, {name: "appliance"}},
 		count: (*store.Snapshot).CountScans,
 		each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 			return s.EachScan(ctx, f, func(sc *store.Scan) error {
 				c := e.cells
 				c[0], c[1], c[2], c[3] = e.time(sc.At), sc.Source, sc.Decision, sc.Reason
 				c[4], c[5], c[6], c[7] = boolText(sc.Repeat), hexOrEmpty(sc.PassID[:]), hexOrEmpty(sc.Subject[:]), hexOrEmpty(sc.KID[:])
+				c[8] = sc.Appliance
 				return emit(c)
 			})
 		},
 	},
 	KindPasses: {
 		columns: []column{{name: "issued"}, {name: "pass_id"}, {name: "subject"}, {name: "kind"},
-			{name: "color"}, {name: "expires"}, {name: "issuer_key"}, {name: "actor"}},
+			{name: "color"}, {name: "expires"}, {name: "issuer_key"}, {name: "actor"}, {name: "appliance"}},
 		count: (*store.Snapshot).CountPasses,
 		each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 			return s.EachPass(ctx, f, func(p *store.IssuedPass) error {
 				c := e.cells
 				c[0], c[1], c[2], c[3] = e.time(p.IssuedAt), hexOrEmpty(p.ID[:]), hexOrEmpty(p.Subject[:]), p.Kind.String()
 				c[4], c[5], c[6], c[7] = colorName(p.Color), e.time(p.ExpiresAt), hexOrEmpty(p.KID[:]), p.Actor
+				c[8] = p.Appliance
 				return emit(c)
 			})
 		},
 	},
 	KindStatus: {
 		columns: []column{{name: "time"}, {name: "subject"}, {name: "from"}, {name: "to"},
-			{name: "reason"}, {name: "actor"}},
+			{name: "reason"}, {name: "actor"}, {name: "appliance"}},
 		count: (*store.Snapshot).CountStatusChanges,
 		each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 			return s.EachStatusChange(ctx, f, func(sc *store.StatusChange) error {
 				c := e.cells
 				c[0], c[1], c[2], c[3] = e.time(sc.At), hexOrEmpty(sc.Subject[:]), colorName(sc.From), colorName(sc.To)
-				c[4], c[5] = sc.Reason, sc.Actor
+				c[4], c[5], c[6] = sc.Reason, sc.Actor, sc.Appliance
 				return emit(c)
 			})
 		},
@@ -387,13 +389,13 @@ var kinds = map[Kind]kindDef{
 // other and neutralised in CSV and XLSX.
 var auditKind = kindDef{
 	columns: []column{{name: "seq"}, {name: "time"}, {name: "actor"}, {name: "action"},
-		{name: "subject"}, {name: "detail"}, {name: "hash"}},
+		{name: "subject"}, {name: "detail"}, {name: "hash"}, {name: "appliance"}},
 	count: (*store.Snapshot).CountAudit,
 	each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 		return s.EachAudit(ctx, f, func(a *store.AuditRecord) error {
 			c := e.cells
 			c[0], c[1], c[2], c[3] = strconv.FormatInt(a.Seq, 10), e.time(a.At), a.Actor, a.Action
-			c[4], c[5], c[6] = a.Subject, string(a.Detail), hex.EncodeToString(a.Hash)
+			c[4], c[5], c[6], c[7] = a.Subject, string(a.Detail), hex.EncodeToString(a.Hash), a.Appliance
 			return emit(c)
 		})
 	},

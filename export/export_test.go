@@ -76,10 +76,11 @@ func wantScanRow(s *store.Scan) []string {
 		s.At.In(shanghai).Format("2006-01-02T15:04:05.000+08:00"),
 		Neutralise(s.Source), s.Decision, Neutralise(s.Reason), fmt.Sprint(s.Repeat),
 		h(s.PassID[:], s.PassID.IsZero()), h(s.Subject[:], s.Subject.IsZero()), h(s.KID[:], s.KID == pass.KeyID{}),
+		s.Appliance,
 	}
 }
 
-var scanHeader = []string{"time", "source", "decision", "reason", "repeat", "pass_id", "subject", "issuer_key"}
+var scanHeader = []string{"time", "source", "decision", "reason", "repeat", "pass_id", "subject", "issuer_key", "appliance"}
 
 func request(k Kind, f Format) *Request {
 	return &Request{Kind: k, Format: f, From: day0, To: day0.AddDate(0, 1, 0), Location: shanghai}
@@ -103,7 +104,7 @@ func readCSV(t *testing.T, b []byte) [][]string {
 	b = b[3:]
 	// Every record ends in CRLF; a bare LF appears only inside a quoted
 	// value (the injected "换行" source).
-	if !bytes.HasSuffix(b, []byte("\r\n")) || !bytes.HasPrefix(b, []byte("time,source,")) && !bytes.Contains(b[:min(64, len(b))], []byte("\r\n")) {
+	if !bytes.HasSuffix(b, []byte("\r\n")) || !bytes.HasPrefix(b, []byte("time,source,")) && !bytes.Contains(b[:min(128, len(b))], []byte("\r\n")) {
 		t.Fatalf("CSV is not CRLF-terminated: %q", b[:min(80, len(b))])
 	}
 	if n, m := bytes.Count(b, []byte("\n")), bytes.Count(b, []byte("\r\n")); n-m > bytes.Count(b, []byte("换行")) {
@@ -281,7 +282,7 @@ func TestPassesAndStatus(t *testing.T) {
 	r := request(KindPasses, CSV)
 	r.From, r.To = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
 	rows := readCSV(t, run(t, db, r))
-	if len(rows) != 2 || rows[1][1] != fmt.Sprintf("%x", iss.Claims.ID[:]) || rows[1][7] != "'=王五" || rows[1][3] != "phone" {
+	if len(rows) != 2 || rows[1][1] != fmt.Sprintf("%x", iss.Claims.ID[:]) || rows[1][7] != "'=王五" || rows[1][3] != "phone" || rows[1][8] != "appliance-1" {
 		t.Errorf("passes export %q", rows)
 	}
 	r.Kind = KindStatus
@@ -292,7 +293,7 @@ func TestPassesAndStatus(t *testing.T) {
 		t.Fatalf("status export %q", st)
 	}
 	last := st[len(st)-1]
-	if last[3] != "red" || last[4] != "'@密接" || last[5] != "'-李四" || last[1] != fmt.Sprintf("%x", iss.Person.Subject[:]) {
+	if last[3] != "red" || last[4] != "'@密接" || last[5] != "'-李四" || last[1] != fmt.Sprintf("%x", iss.Person.Subject[:]) || last[6] != "appliance-1" {
 		t.Errorf("status row %q", last)
 	}
 }

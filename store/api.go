@@ -104,6 +104,8 @@ type StatusChange struct {
 	Reason  string
 	Actor   string
 	At      time.Time
+	// Appliance is where it was made, in exports (see Scan.Appliance).
+	Appliance string
 }
 
 // IssuedPass records a pass that was issued here.
@@ -116,6 +118,7 @@ type IssuedPass struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	Actor     string
+	Appliance string // in exports: where it was issued (see Scan.Appliance)
 }
 
 // Revocation kinds.
@@ -204,6 +207,9 @@ type Scan struct {
 	PassID   pass.ID      // zero when the payload did not decode
 	Subject  pass.Subject // zero when unknown
 	KID      pass.KeyID   // zero when unknown
+	// Appliance is where the scan was logged, in exports: this appliance's
+	// name, or on a hub the enrolled appliance that sent it.
+	Appliance string
 }
 
 // ScanFilter selects scans, newest first unless AfterID is set (then

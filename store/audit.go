@@ -58,6 +58,9 @@ type AuditRecord struct {
 	Detail   json.RawMessage
 	PrevHash []byte // hash of the previous record; 32 zero bytes for the first
 	Hash     []byte // chain hash of this record, see auditHash
+	// Appliance is whose trail it is, in exports (see Scan.Appliance);
+	// not part of the chain.
+	Appliance string
 }
 
 // AuditDetail encodes v as a record's Detail. Values that cannot be

@@ -143,7 +143,7 @@ func TestExportAuditKind(t *testing.T) {
 		t.Fatalf("audit export: %d %.200s", resp.StatusCode, body)
 	}
 	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "\ufeff"))).ReadAll()
-	if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "seq,time,actor,action,subject,detail,hash" {
+	if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "seq,time,actor,action,subject,detail,hash,appliance" {
 		t.Fatalf("audit CSV %q, %v", recs, err)
 	}
 	if recs[1][3] != "login" || recs[1][2] != "张管理" || recs[2][2] != "admin" || !strings.Contains(resp.Header.Get("Content-Disposition"), "_audit_") {
