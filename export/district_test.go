@@ -118,7 +118,9 @@ func TestDistrictExport(t *testing.T) {
 		{"All", func(row) bool { return true }, func(*Request) {}},
 		{"Deny", func(r row) bool { return r.decision == "deny" }, func(r *Request) { r.Decision = "deny" }},
 		{"Source", func(r row) bool { return r.source == "东门" }, func(r *Request) { r.Source = "东门" }},
-		{"Range", func(r row) bool { return !r.at.Before(day0.Add(5*time.Second)) && r.at.Before(day0.Add(12*time.Second)) },
+		{"Range", func(r row) bool {
+			return !r.at.Before(day0.Add(5*time.Second)) && r.at.Before(day0.Add(12*time.Second))
+		},
 			func(r *Request) { r.From, r.To = day0.Add(5*time.Second), day0.Add(12*time.Second) }},
 	} {
 		t.Run(filter.name, func(t *testing.T) {
