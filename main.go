@@ -58,6 +58,7 @@ func commands() []command {
 		{"device", "manage scanner devices (add, list, revoke)", cmdDevice},
 		{"log", "print the latest logged checks as JSON lines", cmdLog},
 		{"export", "export scans, passes or status changes as CSV, XLSX or JSON Lines", cmdExport},
+		{"trace", "list a person's checks and who was checked near them", cmdTrace},
 		{"audit", "verify or list the audit trail", cmdAudit},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
 		{"version", "print the version", cmdVersion},
