@@ -111,10 +111,14 @@ func TraceFileName(district string, r *TraceRequest) string {
 
 // traceColumns are the columns of a trace download: one row per contact
 // of a check, and one row with empty contact columns for a check nobody
-// was near, so every check of the person appears.
+// was near, so every check of the person appears. The offset is written
+// as its size with a separate earlier flag rather than signed: every CSV
+// and XLSX cell starting with "-" is neutralised as a possible formula,
+// and "'-600" would read badly in Excel.
 var traceColumns = []column{
 	{name: "check_time"}, {name: "source"}, {name: "check_decision"}, {name: "check_reason"}, {name: "pass_id"},
-	{name: "contact_subject"}, {name: "contact_time"}, {name: "offset_seconds"}, {name: "contact_decision"},
+	{name: "contact_subject"}, {name: "contact_time"}, {name: "contact_earlier", bool: true},
+	{name: "offset_seconds"}, {name: "contact_decision"},
 }
 
 // WriteTrace writes res as r.Format with the export writers: CSV with
@@ -142,7 +146,7 @@ func WriteTrace(w io.Writer, r *TraceRequest, res *store.TraceResult) error {
 		c := enc.cells
 		c[0], c[1], c[2], c[3], c[4] = enc.time(ch.At), ch.Source, ch.Decision, ch.Reason, hexOrEmpty(ch.PassID[:])
 		if len(ch.Contacts) == 0 {
-			c[5], c[6], c[7], c[8] = "", "", "", ""
+			c[5], c[6], c[7], c[8], c[9] = "", "", "", "", ""
 			if err := rw.row(c); err != nil {
 				return err
 			}
@@ -150,7 +154,11 @@ func WriteTrace(w io.Writer, r *TraceRequest, res *store.TraceResult) error {
 		}
 		for _, ct := range ch.Contacts {
 			c[5], c[6] = hex.EncodeToString(ct.Subject[:]), enc.time(ct.At)
-			c[7], c[8] = strconv.FormatFloat(ct.Offset.Seconds(), 'f', -1, 64), ct.Decision
+			off := ct.Offset
+			if off < 0 {
+				off = -off
+			}
+			c[7], c[8], c[9] = boolText(ct.Offset < 0), strconv.FormatFloat(off.Seconds(), 'f', -1, 64), ct.Decision
 			if err := rw.row(c); err != nil {
 				return err
 			}
