@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"passgate/district"
@@ -20,7 +23,7 @@ import (
 // with the pseudonym only.
 func cmdTrace(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("trace", "--id ID --from T --to T [--window 15m] [--format csv|xlsx|jsonl] [--out FILE]")
-	id := fs.String("id", "", "ID number of the person (mainland ID, passport or other document number)")
+	id := fs.String("id", "", "ID number of the person (mainland ID, passport or other document number); - reads it from standard input, which keeps it out of shell history and the process list")
 	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, local midnight) or an RFC 3339 time")
 	to := fs.String("to", "", "end of the range, excluded: a date or an RFC 3339 time")
 	window := fs.String("window", "15m", "contacts within ± this of each check: a duration (15m) or minutes (15), 1m to 24h")
@@ -49,10 +52,17 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	if err := r.Validate(); err != nil {
 		return e.usageError("trace", "--%v", trimInvalid(err))
 	}
+	if *id == "-" {
+		line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return e.fail(fmt.Errorf("trace: read ID number: %w", err))
+		}
+		*id = strings.TrimRight(line, "\r\n")
+	}
 	// The number is checked before the database is opened, and an error
 	// names the problem, never the number.
 	if _, err := district.CheckTraceID(*id, time.Now()); err != nil {
-		return e.usageError("trace", "--id %v", trimField(err))
+		return e.usageError("trace", "--id: %v", trimField(err))
 	}
 
 	db, err := e.openDB(ctx, *data, e.stderr)
