@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"passgate/pass"
@@ -65,32 +66,56 @@ type TraceResult struct {
 	Truncated bool
 }
 
-// traceChecksSQL lists one person's checks in a time range. It and
-// traceContactsSQL are written over a table name so that the same queries
-// can run over any table with the scan columns (source, at_ms, subject,
-// decision, reason, pass_id): a hub's table of other appliances' scans,
-// where a place is (appliance, source), joins on that pair instead.
-// The person's checks come from scans_subject_at.
-func traceChecksSQL(table string) string {
-	return `SELECT id, at_ms, source, decision, reason, pass_id FROM ` + table + `
+// traceTable is a table the trace queries run over: any table with the
+// scan columns (at_ms, subject, decision, reason, pass_id) and place
+// columns that together name where a check happened. For the local log
+// that is the source; a hub's table of other appliances' scans would be
+// {"appliance", "source"} with an index on (appliance, source, at_ms).
+type traceTable struct {
+	name  string
+	place []string
+}
+
+// scansTrace is the local scan log.
+var scansTrace = traceTable{name: "scans", place: []string{"source"}}
+
+// placeExpr is the place as one text for display: the columns joined
+// with "/".
+func (t traceTable) placeExpr(alias string) string {
+	parts := make([]string, len(t.place))
+	for i, c := range t.place {
+		parts[i] = alias + c
+	}
+	return strings.Join(parts, " || '/' || ")
+}
+
+// traceChecksSQL lists one person's checks in a time range, from the
+// (subject, at_ms) index. Parameters: ?1 subject, ?2 from, ?3 to, ?4
+// limit.
+func traceChecksSQL(t traceTable) string {
+	return `SELECT id, at_ms, ` + t.placeExpr("") + `, decision, reason, pass_id FROM ` + t.name + `
 		WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3
 		ORDER BY at_ms, id LIMIT ?4`
 }
 
 // traceContactsSQL lists, for each of the person's checks (the same rows
-// as traceChecksSQL), the checks of others at the same source within
+// as traceChecksSQL), the checks of others at the same place within
 // ±window. CROSS JOIN fixes the loop order: the person's few checks
-// outside, each probing scans_source_at for a short range of one source.
+// outside, each probing the (place, at_ms) index for a short range.
 // Parameters: ?1 subject, ?2 from, ?3 to, ?4 check limit, ?5 window in
 // ms, ?6 row limit.
-func traceContactsSQL(table string) string {
+func traceContactsSQL(t traceTable) string {
+	join := make([]string, len(t.place))
+	for i, c := range t.place {
+		join[i] = "c." + c + " = p." + c
+	}
 	return `WITH p AS (
-			SELECT id, at_ms, source FROM ` + table + `
+			SELECT id, at_ms, ` + strings.Join(t.place, ", ") + ` FROM ` + t.name + `
 			WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3
 			ORDER BY at_ms, id LIMIT ?4)
 		SELECT p.id, c.id, c.at_ms, c.subject, c.decision
-		FROM p CROSS JOIN ` + table + ` AS c
-		WHERE c.source = p.source AND c.at_ms BETWEEN p.at_ms - ?5 AND p.at_ms + ?5
+		FROM p CROSS JOIN ` + t.name + ` AS c
+		WHERE ` + strings.Join(join, " AND ") + ` AND c.at_ms BETWEEN p.at_ms - ?5 AND p.at_ms + ?5
 			AND c.subject IS NOT NULL AND c.subject <> ?1
 		ORDER BY p.at_ms, p.id, c.at_ms, c.id LIMIT ?6`
 }
@@ -113,7 +138,7 @@ func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 	var res *TraceResult
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = traceIn(ctx, tx, "scans", q, limit)
+		res, err = traceIn(ctx, tx, scansTrace, q, limit)
 		return err
 	})
 	if err != nil {
@@ -122,8 +147,9 @@ func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 	return res, nil
 }
 
-// traceIn runs both trace queries over table in tx.
-func traceIn(ctx context.Context, tx *sql.Tx, table string, q TraceQuery, limit int) (*TraceResult, error) {
+// traceIn runs both trace queries over table in tx. A check's Source is
+// the table's place text.
+func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, limit int) (*TraceResult, error) {
 	subject, from, to := q.Subject[:], q.From.UnixMilli(), q.To.UnixMilli()
 	res := &TraceResult{}
 	// One row more than the limit tells a full result from a cut one.

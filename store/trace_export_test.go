@@ -60,9 +60,47 @@ func (db *DB) TracePlans(ctx context.Context) (checks, contacts string, err erro
 		return strings.Join(lines, "\n"), rows.Err()
 	}
 	subj := make([]byte, 16)
-	if checks, err = plan(traceChecksSQL("scans"), subj, 0, 1, 10); err != nil {
+	if checks, err = plan(traceChecksSQL(scansTrace), subj, 0, 1, 10); err != nil {
 		return "", "", err
 	}
-	contacts, err = plan(traceContactsSQL("scans"), subj, 0, 1, 10, 60000, 10)
+	contacts, err = plan(traceContactsSQL(scansTrace), subj, 0, 1, 10, 60000, 10)
 	return checks, contacts, err
+}
+
+// HubTracePlans returns the contacts plan over a table shaped like a
+// hub's log of other appliances' scans, where a place is (appliance,
+// source): the same query function must keep using the indexes there.
+func (db *DB) HubTracePlans(ctx context.Context) (string, error) {
+	t := traceTable{name: "hub_scans_probe", place: []string{"appliance", "source"}}
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	for _, q := range []string{
+		`CREATE TEMP TABLE hub_scans_probe (id INTEGER PRIMARY KEY, appliance TEXT NOT NULL, at_ms INTEGER NOT NULL,
+			source TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL, pass_id BLOB, subject BLOB)`,
+		`CREATE INDEX temp.hub_probe_subject_at ON hub_scans_probe (subject, at_ms) WHERE subject IS NOT NULL`,
+		`CREATE INDEX temp.hub_probe_place_at ON hub_scans_probe (appliance, source, at_ms)`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return "", err
+		}
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE temp.hub_scans_probe`)
+	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+traceContactsSQL(t), make([]byte, 16), 0, 1, 10, 60000, 10)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return "", err
+		}
+		lines = append(lines, detail)
+	}
+	return strings.Join(lines, "\n"), rows.Err()
 }

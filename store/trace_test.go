@@ -269,3 +269,16 @@ func TestDB_Trace_Plan(t *testing.T) {
 	}
 	t.Logf("checks plan:\n%s\ncontacts plan:\n%s", checks, contacts)
 }
+
+// TestDB_Trace_HubPlan: the same query function over a table whose place
+// is (appliance, source) uses that table's indexes.
+func TestDB_Trace_HubPlan(t *testing.T) {
+	db := MustOpenDB(t)
+	plan, err := db.HubTracePlans(ctxb())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "USING INDEX hub_probe_subject_at") || !strings.Contains(plan, "USING INDEX hub_probe_place_at (appliance=? AND source=? AND at_ms>? AND at_ms<?)") {
+		t.Errorf("hub plan does not use both indexes:\n%s", plan)
+	}
+}
