@@ -116,6 +116,8 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The page lists health data about people: no cache may keep it.
+	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, http.StatusOK, view.AdminTraceResults(s.adminPage(r, "admin.trace.results"), traceView(t, req, res)))
 }
 

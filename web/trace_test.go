@@ -134,6 +134,9 @@ func TestTracePage(t *testing.T) {
 	if strings.Contains(body, traceID) {
 		t.Error("results page shows the ID number")
 	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("results page Cache-Control %q", cc)
+	}
 	doc := adminDoc(t, body)
 	if n := doc.Find(`[data-testid="trace-check"]`).Length(); n != 2 {
 		t.Errorf("%d checks shown, want 2", n)
