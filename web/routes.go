@@ -61,6 +61,7 @@ func (s *Server) routeTable() []route {
 	rs = append(rs, s.inputRoutes()...)
 	rs = append(rs, s.caRoutes()...)
 	rs = append(rs, s.exportRoutes()...)
+	rs = append(rs, s.traceRoutes()...)
 	return rs
 }
 

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"passgate/district"
+	"passgate/export"
+	"passgate/store"
+)
+
+// cmdTrace writes the contact trace of one person: every check of theirs
+// in a time range and everyone checked at the same source within ±window
+// of each. The ID number is turned into the subject pseudonym at once and
+// is neither stored nor printed; the query is recorded in the audit trail
+// with the pseudonym only.
+func cmdTrace(ctx context.Context, e *env, args []string) int {
+	fs, data := e.newFlags("trace", "--id ID --from T --to T [--window 15m] [--format csv|xlsx|jsonl] [--out FILE]")
+	id := fs.String("id", "", "ID number of the person (mainland ID, passport or other document number); - reads it from standard input, which keeps it out of shell history and the process list")
+	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, local midnight) or an RFC 3339 time")
+	to := fs.String("to", "", "end of the range, excluded: a date or an RFC 3339 time")
+	window := fs.String("window", "15m", "contacts within ± this of each check: a duration (15m) or minutes (15), 1m to 24h")
+	format := fs.String("format", "csv", "file format: csv (Excel, UTF-8 with BOM), xlsx or jsonl")
+	out := fs.String("out", "-", "output file, - for standard output")
+	if ok, code := e.parseNoArgs(fs, args); !ok {
+		return code
+	}
+	if *format == string(export.XLSX) && *out == "-" && isTerminal(e.stdout) {
+		return e.usageError("trace", "an XLSX workbook is binary: give --out FILE")
+	}
+	r := &export.TraceRequest{Format: export.Format(*format), Location: time.Local}
+	var err error
+	if *from == "" || *to == "" {
+		return e.usageError("trace", "--from and --to are required")
+	}
+	if r.From, err = export.ParseTime("--from", *from, time.Local); err != nil {
+		return e.usageError("trace", "%v", trimInvalid(err))
+	}
+	if r.To, err = export.ParseTime("--to", *to, time.Local); err != nil {
+		return e.usageError("trace", "%v", trimInvalid(err))
+	}
+	if r.Window, err = export.ParseWindow(*window); err != nil {
+		return e.usageError("trace", "--%v", trimInvalid(err))
+	}
+	if err := r.Validate(); err != nil {
+		return e.usageError("trace", "--%v", trimInvalid(err))
+	}
+	if *id == "-" {
+		line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return e.fail(fmt.Errorf("trace: read ID number: %w", err))
+		}
+		*id = strings.TrimRight(line, "\r\n")
+	}
+	// The number is checked before the database is opened, and an error
+	// names the problem, never the number.
+	if _, err := district.CheckTraceID(*id, time.Now()); err != nil {
+		return e.usageError("trace", "--id: %v", trimField(err))
+	}
+
+	db, err := e.openDB(ctx, *data, e.stderr)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	if r.Subject, err = district.TraceSubject(ctx, db, *id, time.Now()); err != nil {
+		return e.fail(fmt.Errorf("trace: %w", err))
+	}
+	res, err := db.Trace(ctx, r.Query())
+	if err != nil {
+		return e.fail(err)
+	}
+	if err := export.AuditTrace(ctx, db, "cli", r, res); err != nil {
+		return e.fail(fmt.Errorf("trace: audit: %w", err))
+	}
+
+	if *out == "-" {
+		if err := export.WriteTrace(e.stdout, r, res); err != nil {
+			return e.fail(fmt.Errorf("trace: %w", err))
+		}
+	} else if err := writeFileAtomic(*out, func(f *os.File) error { return export.WriteTrace(f, r, res) }); err != nil {
+		return e.fail(fmt.Errorf("trace: %w", err))
+	}
+	note := ""
+	if res.Truncated {
+		note = fmt.Sprintf(" (truncated at %d rows: narrow the range)", store.MaxTraceRows)
+	}
+	fmt.Fprintf(e.stderr, "passgate: %d checks, %d contacts in %d overlaps%s\n",
+		len(res.Checks), len(res.Contacts), res.ContactRows, note)
+	return exitOK
+}
+
+// trimField drops the "id_number: " prefix of a district field error.
+func trimField(err error) string {
+	var fe *district.FieldError
+	if errors.As(err, &fe) {
+		return fe.Error()[len(fe.Field)+2:]
+	}
+	return err.Error()
+}
+
+// writeFileAtomic writes path through a temporary file in the same
+// directory, renamed into place only when complete and synced.
+func writeFileAtomic(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
+	if err != nil {
+		return err
+	}
+	err = write(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}

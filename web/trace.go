@@ -1,0 +1,241 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"passgate/district"
+	"passgate/export"
+	"passgate/pass"
+	"passgate/store"
+	"passgate/web/i18n"
+	"passgate/web/view"
+)
+
+// traceRoutes are the admin's contact tracing. Every route is a POST or
+// a bare form: the ID number travels only in a request body.
+func (s *Server) traceRoutes() []route {
+	return []route{
+		{"GET /admin/trace", Admin, s.handleTraceForm},
+		{"POST /admin/trace", Admin, s.handleTrace},
+		{"POST /admin/trace/download", Admin, s.handleTraceDownload},
+	}
+}
+
+// traceDefaultWindow is the ±window the form offers, in minutes.
+const traceDefaultWindow = "15"
+
+// handleTraceForm shows the tracing form, preset to the last 14 days.
+func (s *Server) handleTraceForm(w http.ResponseWriter, r *http.Request) {
+	y, mo, d := time.Now().Date()
+	tomorrow := time.Date(y, mo, d+1, 0, 0, 0, 0, time.Local)
+	s.render(w, r, http.StatusOK, view.AdminTracePage(s.adminPage(r, "admin.trace"), view.TraceForm{
+		From: tomorrow.AddDate(0, 0, -14).Format(time.DateOnly), To: tomorrow.Format(time.DateOnly),
+		Window: traceDefaultWindow,
+	}))
+}
+
+// traceFieldError maps a request validation error to the form field and
+// message it belongs to.
+func traceFieldError(t i18n.Printer, err error, errs view.FieldErrors) {
+	var te *export.TraceError
+	if !errors.As(err, &te) {
+		errs["to"] = t.T("admin.export.err.time")
+		return
+	}
+	switch te.Field {
+	case "window":
+		errs["window"] = t.T("admin.trace.err.window", int(export.MinTraceWindow/time.Minute), int(export.MaxTraceWindow/time.Minute))
+	case "format":
+		errs["format"] = t.T("admin.export.err.format")
+	default:
+		errs["to"] = t.T("admin.trace.err.range", int(export.MaxTraceRange.Hours()/24))
+	}
+}
+
+// parseTraceTimes fills r's range and window from the form's text,
+// recording field errors in errs.
+func parseTraceTimes(t i18n.Printer, r *export.TraceRequest, from, to, window string, errs view.FieldErrors) {
+	var err error
+	if r.From, err = export.ParseTime("from", from, time.Local); err != nil {
+		errs["from"] = t.T("admin.export.err.time")
+	}
+	if r.To, err = export.ParseTime("to", to, time.Local); err != nil {
+		errs["to"] = t.T("admin.export.err.time")
+	}
+	if r.Window, err = export.ParseWindow(window); err != nil {
+		errs["window"] = t.T("admin.trace.err.window", int(export.MinTraceWindow/time.Minute), int(export.MaxTraceWindow/time.Minute))
+	}
+	if len(errs) == 0 {
+		if err := r.Validate(); err != nil {
+			traceFieldError(t, err, errs)
+		}
+	}
+}
+
+// handleTrace runs a tracing query from the form and shows the result.
+// A bad form is answered 422 with the form and what is wrong; the ID
+// number is echoed only into that form.
+func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	t := i18n.FromRequest(r)
+	f := r.PostForm
+	m := view.TraceForm{
+		IDNumber: f.Get("id_number"),
+		From:     strings.TrimSpace(f.Get("from")), To: strings.TrimSpace(f.Get("to")),
+		Window: strings.TrimSpace(f.Get("window")), Errors: view.FieldErrors{},
+	}
+	req := &export.TraceRequest{Location: time.Local}
+	if _, err := district.CheckTraceID(m.IDNumber, time.Now()); err != nil {
+		for k, v := range fieldErrs(t, err) {
+			m.Errors[k] = v
+		}
+	}
+	parseTraceTimes(t, req, m.From, m.To, m.Window, m.Errors)
+	if len(m.Errors) > 0 {
+		m.Error = t.T("error.form_invalid")
+		s.render(w, r, http.StatusUnprocessableEntity, view.AdminTracePage(s.adminPage(r, "admin.trace"), m))
+		return
+	}
+	subject, err := district.TraceSubject(r.Context(), s.db, m.IDNumber, time.Now())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	req.Subject = subject
+	res, ok := s.runTrace(w, r, req)
+	if !ok {
+		return
+	}
+	// The page lists health data about people: no cache may keep it.
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, view.AdminTraceResults(s.adminPage(r, "admin.trace.results"), traceView(t, req, res)))
+}
+
+// handleTraceDownload repeats a query shown on a results page (by
+// pseudonym, from the page's hidden fields) and sends it as a file. The
+// result is bounded (store.MaxTraceRows), so it is written to memory
+// first: a failure is then a clean error page, not a cut download.
+func (s *Server) handleTraceDownload(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	t := i18n.FromRequest(r)
+	f := r.PostForm
+	errs := view.FieldErrors{}
+	req := &export.TraceRequest{Format: export.Format(f.Get("format")), Location: time.Local}
+	if b, err := hex.DecodeString(f.Get("subject")); err != nil || len(b) != len(pass.Subject{}) {
+		errs["subject"] = t.T("admin.trace.err.subject")
+	} else {
+		copy(req.Subject[:], b)
+	}
+	parseTraceTimes(t, req, f.Get("from"), f.Get("to"), f.Get("window"), errs)
+	if req.Format == "" {
+		errs["format"] = t.T("admin.export.err.format")
+	}
+	if len(errs) > 0 {
+		msgs := make([]string, 0, len(errs))
+		for _, k := range []string{"subject", "from", "to", "window", "format"} {
+			if v, ok := errs[k]; ok {
+				msgs = append(msgs, v)
+			}
+		}
+		s.render(w, r, http.StatusUnprocessableEntity, view.Message(s.adminPage(r, "admin.trace"), strings.Join(msgs, " ")))
+		return
+	}
+	res, ok := s.runTrace(w, r, req)
+	if !ok {
+		return
+	}
+	var buf bytes.Buffer
+	if err := export.WriteTrace(&buf, req, res); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	d, err := s.db.District(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", req.Format.ContentType())
+	h.Set("Content-Disposition", export.ContentDisposition(export.TraceFileName(d.Name, req)))
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = buf.WriteTo(w)
+}
+
+// runTrace runs req and records it in the audit trail; it answers the
+// request itself on failure. A query whose audit record cannot be
+// written is not shown: tracing is only allowed on the record.
+func (s *Server) runTrace(w http.ResponseWriter, r *http.Request, req *export.TraceRequest) (*store.TraceResult, bool) {
+	start := time.Now()
+	res, err := s.db.Trace(r.Context(), req.Query())
+	if err != nil {
+		s.internalError(w, r, err)
+		return nil, false
+	}
+	if err := export.AuditTrace(context.WithoutCancel(r.Context()), s.db, actorOf(r), req, res); err != nil {
+		s.internalError(w, r, fmt.Errorf("audit trace: %w", err))
+		return nil, false
+	}
+	s.log.Info("trace", "by", actorOf(r), "subject", hex.EncodeToString(req.Subject[:]),
+		"from", req.From.Format(time.RFC3339), "to", req.To.Format(time.RFC3339), "window", req.Window,
+		"format", req.Format, "checks", len(res.Checks), "contacts", len(res.Contacts),
+		"truncated", res.Truncated, "took", time.Since(start).Round(time.Millisecond))
+	return res, true
+}
+
+// traceView turns a result into the page's rows, times in local time.
+func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult) view.TraceResults {
+	const layout = "2006-01-02 15:04:05"
+	win := strconv.Itoa(int(req.Window / time.Minute))
+	m := view.TraceResults{
+		Subject: hex.EncodeToString(req.Subject[:]),
+		From:    req.From.Format(time.RFC3339), To: req.To.Format(time.RFC3339), Window: win,
+		Span:        t.T("admin.trace.span", req.From.Local().Format(layout), req.To.Local().Format(layout), win),
+		ContactRows: res.ContactRows, Truncated: res.Truncated, TruncateLimit: store.MaxTraceRows,
+	}
+	for _, f := range export.Formats {
+		m.Formats = append(m.Formats, string(f))
+	}
+	for _, c := range res.Checks {
+		row := view.TraceRow{At: c.At.Local().Format(layout), Source: c.Source, Decision: c.Decision, Reason: c.Reason}
+		for _, ct := range c.Contacts {
+			row.Contacts = append(row.Contacts, view.TraceContactRow{
+				Subject: hex.EncodeToString(ct.Subject[:]), At: ct.At.Local().Format(layout),
+				Offset: formatOffset(ct.Offset), Decision: ct.Decision,
+			})
+		}
+		m.Checks = append(m.Checks, row)
+	}
+	for _, s := range res.Contacts {
+		m.Summary = append(m.Summary, view.TraceSummaryRow{
+			Subject: hex.EncodeToString(s.Subject[:]), Overlaps: s.Overlaps,
+			First: s.First.Local().Format(layout), Last: s.Last.Local().Format(layout),
+			Places: strings.Join(s.Places, ", "),
+		})
+	}
+	return m
+}
+
+// formatOffset shows an offset as a signed minutes:seconds, "+0:00" for
+// the same instant.
+func formatOffset(d time.Duration) string {
+	sign := "+"
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%s%d:%02d", sign, int(d/time.Minute), int(d%time.Minute/time.Second))
+}
