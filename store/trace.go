@@ -74,14 +74,28 @@ type TraceResult struct {
 type traceTable struct {
 	name  string
 	place []string
+	// display, when set, is the place as shown (an expression over the
+	// table's columns); otherwise the place columns joined with "/".
+	display string
 }
 
 // scansTrace is the local scan log.
 var scansTrace = traceTable{name: "scans", place: []string{"source"}}
 
+// districtTrace is the scans a hub holds from its enrolled appliances: a
+// place is an appliance's source, shown as "appliance/source".
+var districtTrace = traceTable{
+	name:    "district_scans",
+	place:   []string{"appliance_id", "source"},
+	display: "(SELECT name FROM appliances WHERE id = appliance_id) || '/' || source",
+}
+
 // placeExpr is the place as one text for display: the columns joined
 // with "/".
 func (t traceTable) placeExpr(alias string) string {
+	if t.display != "" {
+		return t.display
+	}
 	parts := make([]string, len(t.place))
 	for i, c := range t.place {
 		parts[i] = alias + c
@@ -138,8 +152,25 @@ func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 	var res *TraceResult
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = traceIn(ctx, tx, scansTrace, q, limit)
-		return err
+		if res, err = traceIn(ctx, tx, scansTrace, q, limit); err != nil {
+			return err
+		}
+		// A hub also traces through its appliances' scans. A place is
+		// one appliance's source, so every contact is in the same table
+		// as the check it is near, and the two results only interleave.
+		var hub bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM appliances)`).Scan(&hub); err != nil {
+			return err
+		}
+		if !hub {
+			return nil
+		}
+		remote, err := traceIn(ctx, tx, districtTrace, q, limit)
+		if err != nil {
+			return err
+		}
+		res = mergeTraces(res, remote, limit)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trace: %w", err)
@@ -224,6 +255,39 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 	}
 	res.Contacts = summarise(res.Checks)
 	return res, nil
+}
+
+// mergeTraces joins the local and district results: checks in time
+// order (local first on a tie), cut at limit, and the summary over what
+// is kept.
+func mergeTraces(a, b *TraceResult, limit int) *TraceResult {
+	if len(b.Checks) == 0 {
+		a.Truncated = a.Truncated || b.Truncated
+		return a
+	}
+	out := &TraceResult{Truncated: a.Truncated || b.Truncated}
+	out.Checks = make([]TraceCheck, 0, min(limit, len(a.Checks)+len(b.Checks)))
+	i, j := 0, 0
+	for i < len(a.Checks) || j < len(b.Checks) {
+		var c TraceCheck
+		if j == len(b.Checks) || (i < len(a.Checks) && !b.Checks[j].At.Before(a.Checks[i].At)) {
+			c, i = a.Checks[i], i+1
+		} else {
+			c, j = b.Checks[j], j+1
+		}
+		if len(out.Checks) == limit {
+			out.Truncated = true
+			break
+		}
+		if out.ContactRows+len(c.Contacts) > limit {
+			c.Contacts = c.Contacts[:limit-out.ContactRows]
+			out.Truncated = true
+		}
+		out.ContactRows += len(c.Contacts)
+		out.Checks = append(out.Checks, c)
+	}
+	out.Contacts = summarise(out.Checks)
+	return out
 }
 
 // summarise folds the contact rows into one entry per contact: most

@@ -67,40 +67,56 @@ func (db *DB) TracePlans(ctx context.Context) (checks, contacts string, err erro
 	return checks, contacts, err
 }
 
-// HubTracePlans returns the contacts plan over a table shaped like a
-// hub's log of other appliances' scans, where a place is (appliance,
-// source): the same query function must keep using the indexes there.
+// HubTracePlans returns the plans of both trace queries over a hub's log
+// of its appliances' scans, where a place is (appliance, source): the
+// same query functions must use that table's indexes too.
 func (db *DB) HubTracePlans(ctx context.Context) (string, error) {
-	t := traceTable{name: "hub_scans_probe", place: []string{"appliance", "source"}}
-	conn, err := db.w.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	for _, q := range []string{
-		`CREATE TEMP TABLE hub_scans_probe (id INTEGER PRIMARY KEY, appliance TEXT NOT NULL, at_ms INTEGER NOT NULL,
-			source TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL, pass_id BLOB, subject BLOB)`,
-		`CREATE INDEX temp.hub_probe_subject_at ON hub_scans_probe (subject, at_ms) WHERE subject IS NOT NULL`,
-		`CREATE INDEX temp.hub_probe_place_at ON hub_scans_probe (appliance, source, at_ms)`,
-	} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return "", err
-		}
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE temp.hub_scans_probe`)
-	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+traceContactsSQL(t), make([]byte, 16), 0, 1, 10, 60000, 10)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
 	var lines []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+	for _, q := range []string{traceChecksSQL(districtTrace), traceContactsSQL(districtTrace)} {
+		rows, err := db.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]byte, 16), 0, 1, 10, 60000, 10)
+		if err != nil {
 			return "", err
 		}
-		lines = append(lines, detail)
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				rows.Close()
+				return "", err
+			}
+			lines = append(lines, detail)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return "", err
+		}
 	}
-	return strings.Join(lines, "\n"), rows.Err()
+	return strings.Join(lines, "\n"), nil
+}
+
+// InsertDistrictScansBulk stores scans as a hub holds them from the
+// enrolled appliance named appliance (added if new), with ids from
+// firstID up, in one transaction; each scan's ID is set to its row's.
+func (db *DB) InsertDistrictScansBulk(ctx context.Context, appliance string, firstID int64, scans []*Scan) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO appliances (name, may_issue, created_ms) VALUES (?, 0, 0)
+			ON CONFLICT (name) DO NOTHING`, appliance); err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO district_scans (id, appliance_id, seq, at_ms, source, decision, reason,
+			repeat, pass_id, subject, kid, received_ms)
+			VALUES (?, (SELECT id FROM appliances WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, s := range scans {
+			s.ID = firstID + int64(i)
+			if _, err := stmt.ExecContext(ctx, s.ID, appliance, i+1, s.At.UnixMilli(), s.Source, s.Decision, s.Reason, s.Repeat,
+				blobOrNull(s.PassID[:]), blobOrNull(s.Subject[:]), blobOrNull(s.KID[:])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -278,7 +278,8 @@ func TestDB_Trace_HubPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan, "USING INDEX hub_probe_subject_at") || !strings.Contains(plan, "USING INDEX hub_probe_place_at (appliance=? AND source=? AND at_ms>? AND at_ms<?)") {
+	if !strings.Contains(plan, "USING INDEX district_scans_subject_at") || !strings.Contains(plan, "USING INDEX district_scans_source_at (appliance_id=? AND source=? AND at_ms>? AND at_ms<?)") ||
+		strings.Contains(plan, "SCAN district_scans") {
 		t.Errorf("hub plan does not use both indexes:\n%s", plan)
 	}
 }
