@@ -59,7 +59,10 @@ func commands() []command {
 		{"log", "print the latest logged checks as JSON lines", cmdLog},
 		{"export", "export scans, passes or status changes as CSV, XLSX or JSON Lines", cmdExport},
 		{"audit", "verify or list the audit trail", cmdAudit},
+		{"bundle", "sync with the hub by file: export or import a signed bundle", cmdBundle},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
+		{"enroll", "enrol this new appliance with a district hub (online or by files)", cmdEnroll},
+		{"hub", "district hub: add, enroll, retire or list appliances", cmdHub},
 		{"version", "print the version", cmdVersion},
 	}
 }
