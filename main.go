@@ -61,7 +61,10 @@ func commands() []command {
 		{"trace", "list a person's checks and who was checked near them", cmdTrace},
 		{"backup", "write a consistent copy of the database while running", cmdBackup},
 		{"audit", "verify or list the audit trail", cmdAudit},
+		{"bundle", "sync with the hub by file: export or import a signed bundle", cmdBundle},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
+		{"enroll", "enrol this new appliance with a district hub (online or by files)", cmdEnroll},
+		{"hub", "district hub: add, enroll, retire or list appliances", cmdHub},
 		{"version", "print the version", cmdVersion},
 	}
 }

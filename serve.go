@@ -15,8 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"passgate/hub"
 	"passgate/metrics"
 	"passgate/scanner"
+	"passgate/store"
 	"passgate/tlsca"
 	"passgate/web"
 )
@@ -130,12 +132,16 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		tlsLn     net.Listener
 		tlsCfg    *tls.Config
 		authority *tlsca.Authority
+		hubCA     []byte // what enrolled appliances pin: the local CA, or the provided leaf
 	)
 	if *tlsAddr != "" {
 		if *tlsCert != "" {
-			tlsCfg, err = tlsca.LoadProvided(*tlsCert, *tlsKey)
+			if tlsCfg, err = tlsca.LoadProvided(*tlsCert, *tlsKey); err == nil {
+				hubCA = tlsCfg.Certificates[0].Certificate[0]
+			}
 		} else if authority, err = tlsca.LoadOrCreate(*data, tlsHostList(), time.Now()); err == nil {
-			tlsCfg = authority.TLSConfig()
+			hubCA = authority.CACertDER()
+			tlsCfg = withCAInChain(authority.TLSConfig(), hubCA)
 		}
 		if err != nil {
 			ln.Close()
@@ -151,7 +157,11 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if authority != nil {
 		ws.SetCA(authority.CACertPEM())
 	}
-	handler := ws.Handler()
+	// The district sync API sits beside the web routes on both listeners;
+	// enrolment answers only over HTTPS (the appliance pins hubCA).
+	syncAPI := hub.NewServer(db, log.With("component", "sync"))
+	syncAPI.SetHubCA(hubCA)
+	handler := withSyncAPI(ws.Handler(), syncAPI.Handler())
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -166,6 +176,12 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	defer stopRefresh()
 	go checker.Run(runCtx, time.Second, func(err error) { log.Warn("refresh lists", "err", err) })
 	go runRetention(runCtx, db, log, mx)
+	syncDone := startSyncer(runCtx, db, log)
+	// The sync loop stops before the store closes.
+	defer func() {
+		stopRefresh()
+		<-syncDone
+	}()
 	inputsDone := make(chan struct{})
 	go func() {
 		defer close(inputsDone)
@@ -254,4 +270,60 @@ func readMetricsToken(path string) (string, error) {
 		return "", errors.New("the token must be printable ASCII without spaces")
 	}
 	return tok, nil
+}
+
+// withSyncAPI serves the sync paths with the hub's sync API and the rest
+// with the web handler. The sync API authenticates by its own tokens, so
+// it bypasses the web's sessions and CSRF checks.
+func withSyncAPI(web, sync http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/sync/v1/", sync)
+	mux.Handle("/", web)
+	return mux
+}
+
+// withCAInChain sends the local CA after the server certificate, so an
+// appliance that has only the CA's pin (from its enrolment code) finds it
+// in the chain. Browsers ignore the extra certificate.
+func withCAInChain(cfg *tls.Config, caDER []byte) *tls.Config {
+	get := cfg.GetCertificate
+	cfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := get(hi)
+		if err != nil || c == nil {
+			return c, err
+		}
+		cc := *c
+		cc.Certificate = append(append([][]byte(nil), c.Certificate...), caDER)
+		return &cc, nil
+	}
+	return cfg
+}
+
+// startSyncer runs the sync loop of an enrolled appliance until ctx
+// ends; the returned channel closes when it stopped. A standalone
+// appliance or a hub has none.
+func startSyncer(ctx context.Context, db *store.DB, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	s, err := hub.NewSyncer(db, log.With("component", "sync"))
+	switch {
+	case errors.Is(err, store.ErrNotEnrolled):
+		log.Info("sync: not enrolled with a hub (standalone appliance or hub)")
+		close(done)
+		return done
+	case errors.Is(err, hub.ErrNoHubAddress):
+		log.Info("sync: enrolled without a hub address; sync by bundles only")
+		close(done)
+		return done
+	case err != nil:
+		log.Error("sync: cannot start", "err", err)
+		close(done)
+		return done
+	}
+	st := s.Status()
+	log.Info("sync: enrolled", "hub", st.Hub, "appliance", st.Appliance)
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	return done
 }

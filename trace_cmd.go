@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -85,7 +83,7 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 		if err := export.WriteTrace(e.stdout, r, res); err != nil {
 			return e.fail(fmt.Errorf("trace: %w", err))
 		}
-	} else if err := writeFileAtomic(*out, func(f *os.File) error { return export.WriteTrace(f, r, res) }); err != nil {
+	} else if err := writeFileAtomic(*out, func(w io.Writer) error { return export.WriteTrace(w, r, res) }); err != nil {
 		return e.fail(fmt.Errorf("trace: %w", err))
 	}
 	note := ""
@@ -104,27 +102,4 @@ func trimField(err error) string {
 		return fe.Error()[len(fe.Field)+2:]
 	}
 	return err.Error()
-}
-
-// writeFileAtomic writes path through a temporary file in the same
-// directory, renamed into place only when complete and synced.
-func writeFileAtomic(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
-	if err != nil {
-		return err
-	}
-	err = write(tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

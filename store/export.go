@@ -531,6 +531,7 @@ var AuditActions = []string{
 	AuditLogin, AuditLoginFailed, AuditUserCreated, AuditUserDisabled, AuditUserEnabled,
 	AuditUserRole, AuditUserPassword, AuditStatusChanged, AuditPassIssued, AuditPolicyChanged,
 	AuditExport, AuditTrace, AuditPurge,
+	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired,
 }
 
 // The audit trail's filter: time range on at_ms, and Reason as the

@@ -2,9 +2,12 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"passgate/store"
 )
 
 func TestDB_SyncStatus(t *testing.T) {
@@ -84,3 +87,62 @@ func TestDB_ApplianceStatuses(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Retention never deletes a scan the hub has not acknowledged, nor the
+// newest scan (ids are the sync stream's sequence and must not restart).
+func TestDB_PurgeScansKeepsUnsent(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	for i := range 10 {
+		if err := db.LogScan(ctx, newScan(uint16(i), t0.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remaining := func() []int64 {
+		t.Helper()
+		list, err := db.FindScans(ctx, store.ScanFilter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, s := range list {
+			ids = append(ids, s.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	raw := rawOpen(t, db.Path())
+	if _, err := raw.ExecContext(ctx, `INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms)
+		VALUES (1, 'https://hub.example:8443', x'01', 'gate-east', zeroblob(32), x'02', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	// Enrolled, nothing acknowledged yet: nothing goes.
+	if n, err := db.PurgeScans(ctx, t0.Add(time.Hour), 3, "retention"); err != nil || n != 0 {
+		t.Fatalf("purge before any acknowledgement: %d, %v", n, err)
+	}
+	if _, err := raw.ExecContext(ctx, `INSERT INTO sync_state (id, scans_acked) VALUES (1, 4)`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PurgeScans(ctx, t0.Add(time.Hour), 3, "retention"); err != nil || n != 4 {
+		t.Fatalf("purge with 4 acknowledged: %d, %v", n, err)
+	}
+	if got := remaining(); !slices.Equal(got, []int64{5, 6, 7, 8, 9, 10}) {
+		t.Fatalf("after purging the acknowledged: %v", got)
+	}
+	// Everything acknowledged and old: all but the newest go.
+	if _, err := raw.ExecContext(ctx, `UPDATE sync_state SET scans_acked = 10`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PurgeScans(ctx, t0.Add(time.Hour), 3, "retention"); err != nil || n != 5 {
+		t.Fatalf("purge with all acknowledged: %d, %v", n, err)
+	}
+	if got := remaining(); !slices.Equal(got, []int64{10}) {
+		t.Fatalf("after purging everything old: %v", got)
+	}
+	if err := db.LogScan(ctx, newScan(99, t0.Add(2*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if got := remaining(); !slices.Equal(got, []int64{10, 11}) {
+		t.Fatalf("the next scan after a full purge: %v (an id was reused)", got)
+	}
+}

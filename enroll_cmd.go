@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"passgate/hub"
+	"passgate/store"
+)
+
+// enrollTimeout bounds an online enrolment: one request to the hub.
+const enrollTimeout = time.Minute
+
+// cmdEnroll makes a fresh data directory an appliance of a hub's
+// district, online (--hub and --code) or offline in two steps
+// (--code with --request-out, then --response).
+func cmdEnroll(ctx context.Context, e *env, args []string) int {
+	const usage = "--data DIR (--hub https://HOST:PORT --code CODE | --code CODE --request-out FILE | --response FILE [--hub URL] | --set-hub URL)"
+	fs, data := e.newFlags("enroll", usage)
+	hubURL := fs.String("hub", "", "address of the hub, https://HOST:PORT")
+	codeText := fs.String("code", "", "enrolment code from the hub admin (PGE1-…)")
+	requestOut := fs.String("request-out", "", "offline: write the enrolment request to this file, for the hub admin")
+	responseIn := fs.String("response", "", "offline: complete the enrolment with the hub's response file")
+	setHub := fs.String("set-hub", "", "an enrolled appliance: sync with its hub at this new address (the hub's certificate stays pinned)")
+	if ok, code := e.parseNoArgs(fs, args); !ok {
+		return code
+	}
+	if *setHub != "" {
+		if *hubURL != "" || *codeText != "" || *requestOut != "" || *responseIn != "" {
+			return e.usageError("enroll", "--set-hub goes alone")
+		}
+		return setHubAddress(ctx, e, *data, *setHub)
+	}
+	switch {
+	case *responseIn != "":
+		if *codeText != "" || *requestOut != "" {
+			return e.usageError("enroll", "--response completes an offline enrolment: give it without --code or --request-out")
+		}
+	case *codeText == "":
+		return e.usageError("enroll", "--code is required (%s)", usage)
+	case *requestOut != "":
+		if *hubURL != "" {
+			return e.usageError("enroll", "--request-out is the offline way: give --hub later with --response, or enrol online without --request-out")
+		}
+	case *hubURL == "":
+		return e.usageError("enroll", "give --hub to enrol online, or --request-out FILE to enrol offline")
+	}
+	if *hubURL != "" {
+		if _, err := hub.ParseHubURL(*hubURL); err != nil {
+			return e.usageError("enroll", "%v", err)
+		}
+	}
+	var code hub.Code
+	if *codeText != "" {
+		var err error
+		if code, err = hub.ParseCode(*codeText); err != nil {
+			return e.usageError("enroll", "%v", err)
+		}
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return e.fail(err)
+	}
+	db, err := store.Open(ctx, *data)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	if ok, err := db.Initialised(ctx); err != nil {
+		return e.fail(err)
+	} else if ok {
+		return e.fail(fmt.Errorf("%s: %w", *data, hub.ErrNotFresh))
+	}
+	password := e.getenv("PASSGATE_ADMIN_PASSWORD")
+
+	var res *hub.EnrollResult
+	switch {
+	case *requestOut != "":
+		p, err := hub.NewPending(code, db.Now())
+		if err != nil {
+			return e.fail(err)
+		}
+		if err := hub.WritePending(*data, p, *requestOut); err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "passgate: enrolment request written to %s\n", *requestOut)
+		fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enroll --request %s --response-out RESPONSE\n", *requestOut)
+		fmt.Fprintf(e.stdout, "passgate: then here: passgate enroll --data %s --response RESPONSE [--hub https://HOST:PORT]\n", *data)
+		fmt.Fprintln(e.stdout, "passgate: the request file holds the code's secret: carry it like the code and delete it afterwards")
+		return exitOK
+	case *responseIn != "":
+		p, err := hub.ReadPending(*data)
+		if err != nil {
+			return e.fail(err)
+		}
+		c, err := hub.ParseCode(p.Code)
+		if err != nil {
+			return e.fail(err)
+		}
+		resp, err := hub.ReadResponseFile(*responseIn, c.Secret[:])
+		if err != nil {
+			return e.fail(err)
+		}
+		if res, err = hub.Complete(ctx, db, *hubURL, p, resp, password); err != nil {
+			return e.fail(err)
+		}
+		if err := hub.RemovePending(*data); err != nil {
+			return e.fail(err)
+		}
+	default:
+		cctx, cancel := context.WithTimeout(ctx, enrollTimeout)
+		defer cancel()
+		res, err = hub.EnrollOnline(cctx, db, *hubURL, code, password)
+		if err != nil {
+			return e.fail(enrollError(err))
+		}
+	}
+	role := "checks passes only"
+	if res.MayIssue {
+		role = "issues and checks passes"
+	}
+	fmt.Fprintf(e.stdout, "passgate: enrolled as %q in district %q (%s); this appliance %s\n", res.Appliance, res.DistrictName, res.District, role)
+	if res.AdminPassword != "" {
+		fmt.Fprintf(e.stdout, "passgate: first admin login: user %q, password %q (shown only once; change it after logging in)\n", res.AdminUser, res.AdminPassword)
+	} else {
+		fmt.Fprintf(e.stdout, "passgate: first admin login: user %q with the password from PASSGATE_ADMIN_PASSWORD\n", res.AdminUser)
+	}
+	if *hubURL == "" {
+		fmt.Fprintln(e.stdout, "passgate: no hub address given: this appliance syncs by bundles only")
+	}
+	return exitOK
+}
+
+// enrollError explains the hub's refusals in the words of whoever types
+// the command.
+func enrollError(err error) error {
+	var ce *hub.CallError
+	switch {
+	case errors.Is(err, hub.ErrPinMismatch):
+		return fmt.Errorf("enrolment refused: %w; check the address and the code", err)
+	case errors.As(err, &ce):
+		return fmt.Errorf("enrolment refused by the hub: %s", ce.Err.Message)
+	}
+	return fmt.Errorf("enrolment: %w", err)
+}
+
+// setHubAddress points an enrolled appliance at its hub's new address.
+func setHubAddress(ctx context.Context, e *env, data, url string) int {
+	if _, err := hub.ParseHubURL(url); err != nil {
+		return e.usageError("enroll", "%v", err)
+	}
+	db, err := store.Open(ctx, data)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	if err := db.SetSyncHubURL(ctx, url, "cli"); errors.Is(err, store.ErrNotEnrolled) {
+		return e.fail(fmt.Errorf("%s is not enrolled with a hub", data))
+	} else if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "passgate: this appliance syncs with its hub at %s (restart serve to use it)\n", url)
+	return exitOK
+}

@@ -1,0 +1,457 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"passgate/district"
+	"passgate/pass"
+	"passgate/store"
+	"passgate/tlsca"
+)
+
+// enrHub is a hub for enrolment tests: a standalone district served over
+// HTTPS from its local CA, on loopback.
+type enrHub struct {
+	dir string
+	db  *store.DB
+	url string
+	ca  []byte // DER of the local CA
+	pin []byte
+}
+
+func newEnrHub(t *testing.T) *enrHub {
+	t.Helper()
+	ctx := context.Background()
+	h := &enrHub{dir: t.TempDir()}
+	var err error
+	if h.db, err = store.Open(ctx, h.dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.db.Close() })
+	if _, err := district.Setup(ctx, h.db, district.SetupOptions{Name: "Test District", Appliance: "hub", AdminPassword: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := tlsca.LoadOrCreate(h.dir, []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ca = auth.CACertDER()
+	h.pin, _ = PinOfDER(h.ca)
+	srv := NewServer(h.db, nil)
+	srv.SetHubCA(h.ca)
+	h.url = serveTLS(t, srv.Handler(), auth.TLSConfig(), h.ca)
+	return h
+}
+
+// serveTLS serves handler over HTTPS on loopback, sending caDER after
+// the server certificate as `passgate serve` does (nil: the leaf only).
+func serveTLS(t *testing.T, handler http.Handler, cfg *tls.Config, caDER []byte) string {
+	t.Helper()
+	get := cfg.GetCertificate
+	cfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := get(hi)
+		if err != nil || caDER == nil {
+			return c, err
+		}
+		cc := *c
+		cc.Certificate = append(append([][]byte(nil), c.Certificate...), caDER)
+		return &cc, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &http.Server{Handler: handler, TLSConfig: cfg, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = s.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { s.Close() })
+	return "https://" + ln.Addr().String()
+}
+
+// code registers an appliance at the hub and returns its code.
+func (h *enrHub) code(t *testing.T, name string, mayIssue bool, valid time.Duration) Code {
+	t.Helper()
+	c, err := NewCode(h.pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.AddAppliance(context.Background(), name, mayIssue, c.Hash(), time.Now().Add(valid), "test"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func freshDB(t *testing.T) (*store.DB, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, dir
+}
+
+// enrolled is an appliance enrolled online with h.
+func enrolled(t *testing.T, h *enrHub, name string, mayIssue bool) *store.DB {
+	t.Helper()
+	db, _ := freshDB(t)
+	if _, err := EnrollOnline(context.Background(), db, h.url, h.code(t, name, mayIssue, time.Hour), "appliance admin pw"); err != nil {
+		t.Fatalf("enrol %s: %v", name, err)
+	}
+	return db
+}
+
+func TestEnroll_Online(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	code := h.code(t, "gate-north", true, time.Hour)
+	db, _ := freshDB(t)
+	res, err := EnrollOnline(ctx, db, h.url, code, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.MayIssue || res.Appliance != "gate-north" || res.AdminPassword == "" {
+		t.Fatalf("result %+v", res)
+	}
+	hd, _ := h.db.District(ctx)
+	d, err := db.District(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ID != hd.ID || !bytes.Equal(d.PseudonymKey, hd.PseudonymKey) || d.Appliance != "gate-north" {
+		t.Fatalf("district %+v, hub's %+v", d, hd)
+	}
+	// Its own issuer key, certified by the hub's root, signs here.
+	sk, err := db.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, _ := h.db.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot})
+	rootPub, _ := pass.ParsePublicKey(roots[0].Alg, roots[0].Public)
+	cert, err := pass.ParseCert(sk.Cert, []*pass.PublicKey{rootPub})
+	if err != nil || cert.Appliance != "gate-north" || cert.Key.KID != sk.KID {
+		t.Fatalf("issuer certificate %+v: %v", cert, err)
+	}
+	// The root's private half never leaves the hub.
+	if k, _ := db.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot, HasPrivate: true}); len(k) != 0 {
+		t.Fatal("the appliance holds a root private key")
+	}
+	a, err := h.db.ApplianceByName(ctx, "gate-north")
+	if err != nil || !a.Enrolled() || !a.HasIssuer || a.IssuerKID != sk.KID {
+		t.Fatalf("hub's appliance row %+v: %v", a, err)
+	}
+	// The hub trusts the new issuer key (public half only).
+	hk, _ := h.db.FindKeys(ctx, store.KeyFilter{Role: store.RoleIssuer})
+	found := false
+	for _, k := range hk {
+		if k.KID == sk.KID {
+			found = len(k.Private) == 0
+		}
+	}
+	if !found {
+		t.Fatal("the hub does not hold the appliance's issuer key (public only)")
+	}
+	hubInfo, err := db.SyncHubInfo(ctx)
+	if err != nil || hubInfo.URL != h.url || !bytes.Equal(hubInfo.HubCA, h.ca) || len(hubInfo.Token) != 32 {
+		t.Fatalf("sync hub %+v: %v", hubInfo, err)
+	}
+	// The token works for a pull, and the first pull has nothing new.
+	c, err := NewClientCA(hubInfo.URL, hubInfo.HubCA, hubInfo.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := PullOnce(ctx, db, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.KeysAdded != 0 || pr.Revocations != 0 || pr.PolicyChanged {
+		t.Fatalf("first pull after enrolment changed %+v", pr)
+	}
+	// The appliance's own audit trail records the enrolment.
+	var acts []string
+	_ = db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error { acts = append(acts, r.Action); return nil })
+	if !contains(acts, store.AuditEnrolled) {
+		t.Fatalf("audit actions %v lack %q", acts, store.AuditEnrolled)
+	}
+	// A check-only appliance gets no certificate and cannot sign.
+	ro := enrolled(t, h, "gate-south", false)
+	if _, err := ro.SigningKey(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("check-only appliance signing key: %v", err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestEnroll_Refused(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	callCode := func(err error) string {
+		var ce *CallError
+		if errors.As(err, &ce) {
+			return ce.Err.Code
+		}
+		return ""
+	}
+
+	t.Run("reused code", func(t *testing.T) {
+		code := h.code(t, "once", false, time.Hour)
+		db1, _ := freshDB(t)
+		if _, err := EnrollOnline(ctx, db1, h.url, code, "pw pw pw pw"); err != nil {
+			t.Fatal(err)
+		}
+		db2, _ := freshDB(t)
+		_, err := EnrollOnline(ctx, db2, h.url, code, "pw pw pw pw")
+		if callCode(err) != "bad_code" {
+			t.Fatalf("second use: %v", err)
+		}
+		if ok, _ := db2.Initialised(ctx); ok {
+			t.Fatal("a refused enrolment left a district behind")
+		}
+	})
+	t.Run("expired code", func(t *testing.T) {
+		code := h.code(t, "late", false, time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+		db, _ := freshDB(t)
+		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "expired_code" {
+			t.Fatalf("expired code: %v", err)
+		}
+	})
+	t.Run("unknown code", func(t *testing.T) {
+		code, _ := NewCode(h.pin) // right hub, never registered
+		db, _ := freshDB(t)
+		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "bad_code" {
+			t.Fatalf("unknown code: %v", err)
+		}
+	})
+	t.Run("retired before use", func(t *testing.T) {
+		code := h.code(t, "never", false, time.Hour)
+		if _, err := h.db.RetireAppliance(ctx, "never", "", "test"); err != nil {
+			t.Fatal(err)
+		}
+		db, _ := freshDB(t)
+		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "bad_code" {
+			t.Fatalf("code of a retired appliance: %v", err)
+		}
+	})
+	t.Run("another hub's certificate", func(t *testing.T) {
+		// The code pins a different CA: whoever answers at the address is
+		// not that hub, and the secret is never sent.
+		other, err := tlsca.LoadOrCreate(t.TempDir(), []string{"127.0.0.1"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pin, _ := PinOfDER(other.CACertDER())
+		code, _ := NewCode(pin)
+		if _, err := h.db.AddAppliance(ctx, "spoofed", false, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
+			t.Fatal(err)
+		}
+		db, _ := freshDB(t)
+		_, err = EnrollOnline(ctx, db, h.url, code, "pw pw pw pw")
+		if !errors.Is(err, ErrPinMismatch) {
+			t.Fatalf("pin mismatch: %v", err)
+		}
+		if a, _ := h.db.ApplianceByName(ctx, "spoofed"); a.Enrolled() {
+			t.Fatal("the code was used although the hub was not the pinned one")
+		}
+	})
+	t.Run("data directory with a district", func(t *testing.T) {
+		code := h.code(t, "occupied", false, time.Hour)
+		db, _ := freshDB(t)
+		if _, err := district.Setup(ctx, db, district.SetupOptions{AdminPassword: "pw pw pw pw"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); !errors.Is(err, ErrNotFresh) {
+			t.Fatalf("enrol into a used data directory: %v", err)
+		}
+		// The code was not spent on it.
+		if _, err := h.db.ApplianceByCode(ctx, code.Hash()); err != nil {
+			t.Fatalf("code spent: %v", err)
+		}
+	})
+	t.Run("plain http", func(t *testing.T) {
+		// Enrolment hands out the pseudonym key: never without TLS.
+		srv := NewServer(h.db, nil)
+		srv.SetHubCA(h.ca)
+		code := h.code(t, "plain", false, time.Hour)
+		req := EnrollRequest{Secret: code.Secret[:], BundleKey: make([]byte, 32)}
+		rec := doPlain(t, srv.Handler(), PathEnroll, &req, "")
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("enrolment over plain HTTP answered %d", rec.Code)
+		}
+	})
+}
+
+func TestEnroll_Offline(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	code := h.code(t, "island", true, time.Hour)
+	db, dir := freshDB(t)
+	p, err := NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqFile := filepath.Join(t.TempDir(), "request.json")
+	if err := WritePending(dir, p, reqFile); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, PendingFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("pending file: %v %v", st, err)
+	}
+	// At the hub, by hand.
+	req, err := ReadRequestFile(reqFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := EnrollAppliance(ctx, h.db, req, h.ca, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := SealResponse(req.Secret, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, resp.District.PseudonymKey) || bytes.Contains(sealed, resp.Token) {
+		t.Fatal("the response file carries secrets in clear")
+	}
+
+	// Refused responses change nothing.
+	otherCode, _ := NewCode(h.pin)
+	foreign, _ := SealResponse(otherCode.Secret[:], resp)
+	otherCA, _ := tlsca.LoadOrCreate(t.TempDir(), []string{"127.0.0.1"}, time.Now())
+	wrongHub := *resp
+	wrongHub.HubCA = otherCA.CACertDER()
+	wrongHubSealed, _ := SealResponse(req.Secret, &wrongHub)
+	refused := map[string][]byte{
+		"empty":          nil,
+		"truncated":      sealed[:len(sealed)-1],
+		"header only":    sealed[:len(responseMagic)+5],
+		"other magic":    append([]byte("PGENRSP2"), sealed[8:]...),
+		"flipped byte":   flip(sealed, len(sealed)/2),
+		"flipped nonce":  flip(sealed, len(responseMagic)+1),
+		"flipped tag":    flip(sealed, len(sealed)-1),
+		"foreign code":   foreign,
+		"appended bytes": append(bytes.Clone(sealed), 0),
+	}
+	for name, b := range refused {
+		if _, err := OpenResponse(code.Secret[:], b); !errors.Is(err, ErrResponseFile) {
+			t.Errorf("%s: got %v, want ErrResponseFile", name, err)
+		}
+	}
+	// Sealed with the right secret but naming another hub's certificate.
+	pend, err := ReadPending(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := OpenResponse(code.Secret[:], wrongHubSealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Complete(ctx, db, "", pend, r2, "pw pw pw pw"); !errors.Is(err, ErrPinMismatch) {
+		t.Fatalf("response with another hub's certificate: %v", err)
+	}
+	if ok, _ := db.Initialised(ctx); ok {
+		t.Fatal("a refused response left a district behind")
+	}
+
+	respFile := filepath.Join(t.TempDir(), "response.bin")
+	if err := os.WriteFile(respFile, sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadResponseFile(respFile, code.Secret[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Complete(ctx, db, "", pend, got, "pw pw pw pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.MayIssue || res.Appliance != "island" {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := db.SigningKey(ctx); err != nil {
+		t.Fatalf("offline-enrolled issuer: %v", err)
+	}
+	// Enrolled without an address: the Syncer declines, bundles remain.
+	if _, err := NewSyncer(db, nil); !errors.Is(err, ErrNoHubAddress) {
+		t.Fatalf("syncer without hub address: %v", err)
+	}
+	// The same response again, into the now used directory.
+	if _, err := Complete(ctx, db, "", pend, got, "pw pw pw pw"); !errors.Is(err, ErrNotFresh) {
+		t.Fatalf("second completion: %v", err)
+	}
+	// The request cannot be answered twice.
+	if _, err := EnrollAppliance(ctx, h.db, req, h.ca, "test"); !errors.Is(err, errBadCode) {
+		t.Fatalf("second answer to one request: %v", err)
+	}
+}
+
+func TestParseRequestFile_Hostile(t *testing.T) {
+	good := []byte(`{"format":"passgate-enrol-request/1","request":{"secret":"AAAAAAAAAAAAAAAAAAAAAA==","bundle_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","now_ms":1}}`)
+	if _, err := ParseRequestFile(good); err != nil {
+		t.Fatalf("good request: %v", err)
+	}
+	for name, b := range map[string][]byte{
+		"empty":          nil,
+		"not json":       []byte("PGE1-AAAA"),
+		"other format":   bytes.Replace(good, []byte("request/1"), []byte("request/9"), 1),
+		"unknown field":  bytes.Replace(good, []byte(`"format"`), []byte(`"x":1,"format"`), 1),
+		"truncated":      good[:len(good)-3],
+		"too large":      append(bytes.Clone(good), bytes.Repeat([]byte(" "), maxRequestFile)...),
+		"secret as text": bytes.Replace(good, []byte(`"AAAAAAAAAAAAAAAAAAAAAA=="`), []byte(`"not base64!"`), 1),
+	} {
+		if _, err := ParseRequestFile(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func FuzzOpenResponse(f *testing.F) {
+	secret := bytes.Repeat([]byte{3}, SecretSize)
+	sealed, _ := SealResponse(secret, &EnrollResponse{Appliance: "x", Token: make([]byte, 32)})
+	f.Add(sealed)
+	f.Add([]byte("PGENRSP1"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		resp, err := OpenResponse(secret, b)
+		if err != nil {
+			if !errors.Is(err, ErrResponseFile) {
+				t.Fatalf("error %v does not wrap ErrResponseFile", err)
+			}
+			return
+		}
+		// Only a file sealed with the secret opens (the seed, whose nonce
+		// differs per process), and GCM authenticates every byte of it.
+		if resp.Appliance != "x" {
+			t.Fatalf("opened a forged file: %+v", resp)
+		}
+		for _, i := range []int{0, len(responseMagic), len(b) / 2, len(b) - 1} {
+			if _, err := OpenResponse(secret, flip(b, i)); err == nil {
+				t.Fatalf("byte %d flipped and still opened", i)
+			}
+		}
+	})
+}
+
+func flip(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] ^= 0x01
+	return c
+}

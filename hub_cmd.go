@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"passgate/hub"
+	"passgate/store"
+	"passgate/tlsca"
+)
+
+// Bounds on an enrolment code's validity.
+const (
+	defaultCodeValidity = 24 * time.Hour
+	maxCodeValidity     = 30 * 24 * time.Hour
+)
+
+// cmdHub is the hub admin's side of enrolment: register an appliance
+// (printing its one-time code), answer an offline request, retire an
+// appliance, list them.
+func cmdHub(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		return e.usageError("hub", "want a subcommand: add, enroll, retire or list")
+	}
+	sub, args := args[0], args[1:]
+	fs, data := e.newFlags("hub "+sub, "")
+	tlsCert := fs.String("tls-cert", e.envOr("PASSGATE_TLS_CERT", ""), "the PEM certificate the hub serves with --tls-cert, if any (its leaf is pinned instead of the local CA) (env PASSGATE_TLS_CERT)")
+	name := fs.String("name", "", "the appliance's name (1 to 64 characters)")
+	var mayIssue *bool
+	var valid *time.Duration
+	var request, responseOut, reason *string
+	var asJSON *bool
+	switch sub {
+	case "add":
+		mayIssue = fs.Bool("issuer", false, "the appliance may issue passes (its issuer key is certified by the district root)")
+		valid = fs.Duration("valid", defaultCodeValidity, "how long the enrolment code may be used")
+	case "enroll":
+		request = fs.String("request", "", "the appliance's enrolment request file")
+		responseOut = fs.String("response-out", "", "write the sealed response file here, for the appliance")
+	case "retire":
+		reason = fs.String("reason", "", "why (recorded in the audit trail and the revocation)")
+	case "list":
+		asJSON = fs.Bool("json", false, "print JSON lines instead of a table")
+	default:
+		return e.usageError("hub", "unknown subcommand %q (want add, enroll, retire or list)", sub)
+	}
+	if ok, code := e.parseNoArgs(fs, args); !ok {
+		return code
+	}
+	switch sub {
+	case "add":
+		if err := store.CheckApplianceName(*name); err != nil {
+			return e.usageError("hub add", "--name: %v", errors.Unwrap(err))
+		}
+		if *valid <= 0 || *valid > maxCodeValidity {
+			return e.usageError("hub add", "--valid must be between 1s and %v", maxCodeValidity)
+		}
+	case "enroll":
+		if *request == "" || *responseOut == "" {
+			return e.usageError("hub enroll", "--request and --response-out are required")
+		}
+	case "retire":
+		if *name == "" {
+			return e.usageError("hub retire", "--name is required")
+		}
+	}
+	db, err := e.openDB(ctx, *data, e.stderr)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+
+	switch sub {
+	case "add":
+		ca, err := hubCertDER(*data, *tlsCert)
+		if err != nil {
+			return e.fail(err)
+		}
+		pin, err := hub.PinOfDER(ca)
+		if err != nil {
+			return e.fail(err)
+		}
+		code, err := hub.NewCode(pin)
+		if err != nil {
+			return e.fail(err)
+		}
+		expires := db.Now().Add(*valid)
+		a, err := db.AddAppliance(ctx, *name, *mayIssue, code.Hash(), expires, "cli")
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return e.usageError("hub add", "an appliance named %q exists already", *name)
+		case errors.Is(err, store.ErrInvalid):
+			return e.fail(err)
+		case err != nil:
+			return e.fail(err)
+		}
+		role := "checks only"
+		if a.MayIssue {
+			role = "may issue"
+		}
+		fmt.Fprintln(e.stdout, code.String())
+		fmt.Fprintf(e.stderr, "passgate: appliance %q (%s) added; the code above enrols it once, until %s\n",
+			a.Name, role, expires.Format(time.RFC3339))
+		fmt.Fprintln(e.stderr, "passgate: on the appliance: passgate enroll --data DIR --hub https://THIS-HUB:PORT --code CODE")
+	case "enroll":
+		req, err := hub.ReadRequestFile(*request)
+		if err != nil {
+			return e.fail(err)
+		}
+		ca, err := hubCertDER(*data, *tlsCert)
+		if err != nil {
+			return e.fail(err)
+		}
+		resp, err := hub.EnrollAppliance(ctx, db, req, ca, "cli")
+		if err != nil {
+			var ce *hub.CallError
+			if errors.As(err, &ce) {
+				return e.fail(fmt.Errorf("enrolment refused: %s", ce.Err.Message))
+			}
+			return e.fail(err)
+		}
+		sealed, err := hub.SealResponse(req.Secret, resp)
+		if err != nil {
+			return e.fail(err)
+		}
+		if err := os.WriteFile(*responseOut, sealed, 0o600); err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled; carry %s to it: passgate enroll --data DIR --response %s\n",
+			resp.Appliance, *responseOut, *responseOut)
+	case "retire":
+		a, err := db.RetireAppliance(ctx, *name, *reason, "cli")
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return e.usageError("hub retire", "no appliance named %q", *name)
+		case errors.Is(err, store.ErrRetired):
+			return e.usageError("hub retire", "appliance %q is retired already", *name)
+		case err != nil:
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "passgate: appliance %q retired", a.Name)
+		if a.HasIssuer {
+			fmt.Fprintf(e.stdout, "; its issuer key %x is revoked in the whole district", a.IssuerKID[:])
+		}
+		fmt.Fprintln(e.stdout)
+	case "list":
+		list, err := db.Appliances(ctx)
+		if err != nil {
+			return e.fail(err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			for _, a := range list {
+				if err := enc.Encode(applianceJSON(a)); err != nil {
+					return e.fail(err)
+				}
+			}
+			return exitOK
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSTATE\tISSUES\tLAST CONTACT\tBACKLOG\tCLOCK SKEW")
+		for _, a := range list {
+			j := applianceJSON(a)
+			contact := "-"
+			if !a.LastContact.IsZero() {
+				contact = a.LastContact.Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%s\n", a.Name, j.State, a.MayIssue, contact, a.Backlog, a.ClockSkew.Round(time.Second))
+		}
+		if err := tw.Flush(); err != nil {
+			return e.fail(err)
+		}
+	}
+	return exitOK
+}
+
+// applianceRow is an appliance as `hub list --json` prints it.
+type applianceRow struct {
+	Name        string `json:"name"`
+	State       string `json:"state"` // waiting (code not used yet), expired, enrolled, retired
+	MayIssue    bool   `json:"may_issue"`
+	IssuerKID   string `json:"issuer_kid,omitempty"`
+	EnrolledMS  int64  `json:"enrolled_ms,omitempty"`
+	LastContact int64  `json:"last_contact_ms,omitempty"`
+	Backlog     int64  `json:"backlog"`
+	ClockSkewMS int64  `json:"clock_skew_ms"`
+}
+
+func applianceJSON(a *store.Appliance) applianceRow {
+	r := applianceRow{Name: a.Name, MayIssue: a.MayIssue, Backlog: a.Backlog, ClockSkewMS: a.ClockSkew.Milliseconds()}
+	switch {
+	case a.Retired():
+		r.State = "retired"
+	case a.Enrolled():
+		r.State = "enrolled"
+	case time.Now().After(a.CodeExpires):
+		r.State = "expired"
+	default:
+		r.State = "waiting"
+	}
+	if a.HasIssuer {
+		r.IssuerKID = fmt.Sprintf("%x", a.IssuerKID[:])
+	}
+	if a.Enrolled() {
+		r.EnrolledMS = a.EnrolledAt.UnixMilli()
+	}
+	if !a.LastContact.IsZero() {
+		r.LastContact = a.LastContact.UnixMilli()
+	}
+	return r
+}
+
+// hubCertDER is the certificate appliances pin: the leaf of the
+// certificate the hub serves with --tls-cert, or else its local CA's
+// (created here if missing, as `serve --tls-addr` would).
+func hubCertDER(data, tlsCert string) ([]byte, error) {
+	if tlsCert == "" {
+		a, err := tlsca.LoadOrCreate(data, tlsca.DefaultHosts(), time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("hub TLS identity: %w", err)
+		}
+		return a.CACertDER(), nil
+	}
+	b, err := os.ReadFile(tlsCert)
+	if err != nil {
+		return nil, fmt.Errorf("hub TLS identity: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("hub TLS identity: %s holds no PEM certificate", tlsCert)
+	}
+	return blk.Bytes, nil
+}

@@ -1,0 +1,391 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"passgate/pass"
+)
+
+// Audit actions of the hub's appliance registry.
+const (
+	AuditApplianceAdded    = "appliance_added"
+	AuditApplianceEnrolled = "appliance_enrolled"
+	AuditApplianceRetired  = "appliance_retired"
+)
+
+// Errors of enrolment and sync authentication, wrapped like the others.
+var (
+	// ErrCodeInvalid: no appliance waits for this enrolment code (never
+	// made, already used, or made on another hub).
+	ErrCodeInvalid = errors.New("unknown or already used enrolment code")
+	// ErrCodeExpired: the enrolment code is past its validity.
+	ErrCodeExpired = errors.New("enrolment code expired")
+	// ErrRetired: the appliance was retired; its token is void.
+	ErrRetired = errors.New("appliance retired")
+)
+
+// MaxApplianceName bounds an appliance's name (the schema's CHECK).
+const MaxApplianceName = 64
+
+// Appliance is an appliance registered at this hub.
+type Appliance struct {
+	ID           int64
+	Name         string
+	MayIssue     bool
+	CodeExpires  time.Time // zero once enrolled
+	BundleKey    []byte    // Ed25519 public key of its bundles; nil until enrolled
+	IssuerKID    pass.KeyID
+	HasIssuer    bool
+	CreatedAt    time.Time
+	EnrolledAt   time.Time // zero until enrolled
+	RetiredAt    time.Time // zero unless retired
+	BundleInSeq  int64
+	BundleOutSeq int64
+	LastContact  time.Time
+	ClockSkew    time.Duration
+	Backlog      int64
+	RevocSeq     int64 // last hub revocation it reported applied
+}
+
+// Enrolled tells whether the appliance completed enrolment.
+func (a *Appliance) Enrolled() bool { return !a.EnrolledAt.IsZero() }
+
+// Retired tells whether the appliance was retired.
+func (a *Appliance) Retired() bool { return !a.RetiredAt.IsZero() }
+
+const applianceColumns = `id, name, may_issue, code_expires_ms, bundle_key, issuer_kid,
+	created_ms, enrolled_ms, retired_ms, bundle_in_seq, bundle_out_seq,
+	last_contact_ms, clock_skew_ms, backlog, revocations_seq`
+
+func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
+	a := &Appliance{}
+	var expires, enrolled, retired, contact sql.NullInt64
+	var kid []byte
+	var created, skew int64
+	err := row.Scan(&a.ID, &a.Name, &a.MayIssue, &expires, &a.BundleKey, &kid,
+		&created, &enrolled, &retired, &a.BundleInSeq, &a.BundleOutSeq,
+		&contact, &skew, &a.Backlog, &a.RevocSeq)
+	if err != nil {
+		return nil, err
+	}
+	if len(kid) == len(a.IssuerKID) {
+		copy(a.IssuerKID[:], kid)
+		a.HasIssuer = true
+	}
+	a.CodeExpires, a.EnrolledAt, a.RetiredAt = timeOrZero(expires), timeOrZero(enrolled), timeOrZero(retired)
+	a.LastContact = timeOrZero(contact)
+	a.CreatedAt = time.UnixMilli(created)
+	a.ClockSkew = time.Duration(skew) * time.Millisecond
+	return a, nil
+}
+
+// CheckApplianceName reports whether name can name an appliance: 1 to 64
+// bytes of printable UTF-8 without surrounding spaces.
+func CheckApplianceName(name string) error {
+	switch {
+	case name == "" || len(name) > MaxApplianceName:
+		return fmt.Errorf("%w: appliance name must be 1 to %d bytes", ErrInvalid, MaxApplianceName)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: appliance name is not UTF-8", ErrInvalid)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("%w: appliance name has surrounding spaces", ErrInvalid)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: appliance name has a control character", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// AddAppliance registers an appliance to be enrolled with the code whose
+// SHA-256 is codeHash, valid until expires. A hub must hold its district
+// root with the private half. ErrConflict if the name is taken.
+func (db *DB) AddAppliance(ctx context.Context, name string, mayIssue bool, codeHash []byte, expires time.Time, actor string) (*Appliance, error) {
+	if err := CheckApplianceName(name); err != nil {
+		return nil, fmt.Errorf("add appliance: %w", err)
+	}
+	if len(codeHash) != sha256.Size {
+		return nil, fmt.Errorf("add appliance: %w: code hash", ErrInvalid)
+	}
+	now := db.now()
+	var a *Appliance
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		d, err := findDistrict(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := requireHub(ctx, tx); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO appliances (name, may_issue, code_hash, code_expires_ms, created_ms)
+			VALUES (?, ?, ?, ?, ?)`, name, mayIssue, codeHash, expires.UnixMilli(), now.UnixMilli())
+		if err != nil {
+			return mapErr(err)
+		}
+		id, _ := res.LastInsertId()
+		if a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE id = ?`, id)); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditApplianceAdded, Subject: name,
+			Detail: AuditDetail(map[string]any{"district": d.ID, "may_issue": mayIssue, "code_expires_ms": expires.UnixMilli()})}, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add appliance %q: %w", name, err)
+	}
+	return a, nil
+}
+
+// requireHub fails unless this data directory can act as a hub: it holds
+// the district root's private key and is not itself enrolled elsewhere.
+func requireHub(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sync_hub`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: this appliance is enrolled with a hub; only the hub enrols appliances", ErrInvalid)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE role = 'root' AND private IS NOT NULL AND revoked_ms IS NULL`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: no district root key with its private half here", ErrInvalid)
+	}
+	return nil
+}
+
+// Appliances lists the appliances registered here, by name.
+func (db *DB) Appliances(ctx context.Context) ([]*Appliance, error) {
+	var list []*Appliance
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+applianceColumns+` FROM appliances ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAppliance(rows)
+			if err != nil {
+				return err
+			}
+			list = append(list, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list appliances: %w", err)
+	}
+	return list, nil
+}
+
+// ApplianceByName returns the appliance, or ErrNotFound.
+func (db *DB) ApplianceByName(ctx context.Context, name string) (*Appliance, error) {
+	var a *Appliance
+	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE name = ?`, name))
+		return mapErr(err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("appliance %q: %w", name, err)
+	}
+	return a, nil
+}
+
+// ApplianceByCode returns the appliance waiting for the enrolment code
+// whose SHA-256 is codeHash: ErrCodeInvalid if none (or it was
+// retired), ErrCodeExpired if past its validity.
+func (db *DB) ApplianceByCode(ctx context.Context, codeHash []byte) (*Appliance, error) {
+	now := db.now()
+	var a *Appliance
+	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+		a, err = applianceByCode(ctx, tx, codeHash, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func applianceByCode(ctx context.Context, tx *sql.Tx, codeHash []byte, now time.Time) (*Appliance, error) {
+	if len(codeHash) != sha256.Size {
+		return nil, ErrCodeInvalid
+	}
+	a, err := scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE code_hash = ?`, codeHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrCodeInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Retired() || a.Enrolled() {
+		return nil, ErrCodeInvalid
+	}
+	if !now.Before(a.CodeExpires) {
+		return nil, ErrCodeExpired
+	}
+	return a, nil
+}
+
+// ApplianceByToken returns the enrolled appliance whose sync token has
+// SHA-256 tokenHash: ErrNotFound if none, ErrRetired if it was retired.
+func (db *DB) ApplianceByToken(ctx context.Context, tokenHash []byte) (*Appliance, error) {
+	if len(tokenHash) != sha256.Size {
+		return nil, ErrNotFound
+	}
+	var a *Appliance
+	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE token_hash = ?`, tokenHash))
+		return mapErr(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.Retired() {
+		return nil, ErrRetired
+	}
+	return a, nil
+}
+
+// Enrolment is what the hub records when an appliance enrols.
+type Enrolment struct {
+	CodeHash  []byte
+	TokenHash []byte // SHA-256 of the bearer token handed to the appliance
+	BundleKey []byte // Ed25519 public key
+	// Issuer is the appliance's issuer key (public half and the root's
+	// certificate), nil for an appliance that only checks. It joins the
+	// hub's keys, so it is on the trust list every appliance pulls.
+	Issuer *Key
+	Actor  string
+}
+
+// EnrolAppliance completes an enrolment in one transaction: the code is
+// checked again (so two requests with one code cannot both succeed) and
+// cleared, the token and keys stored, the issuer key trusted, and the
+// enrolment audited. It returns the appliance as it is now.
+func (db *DB) EnrolAppliance(ctx context.Context, e *Enrolment) (*Appliance, error) {
+	if e == nil || len(e.TokenHash) != sha256.Size || len(e.BundleKey) == 0 {
+		return nil, fmt.Errorf("enrol appliance: %w: token or bundle key missing", ErrInvalid)
+	}
+	now := db.now()
+	var a *Appliance
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		if a, err = applianceByCode(ctx, tx, e.CodeHash, now); err != nil {
+			return err
+		}
+		if e.Issuer != nil && !a.MayIssue {
+			return fmt.Errorf("%w: appliance %q may not issue", ErrInvalid, a.Name)
+		}
+		var kid any
+		if e.Issuer != nil {
+			k := *e.Issuer
+			k.Private = nil
+			k.Role = RoleIssuer
+			if err := createKey(ctx, tx, &k, now); err != nil {
+				return fmt.Errorf("issuer key: %w", err)
+			}
+			kid = k.KID[:]
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE appliances SET code_hash = NULL, code_expires_ms = NULL,
+			token_hash = ?, bundle_key = ?, issuer_kid = ?, enrolled_ms = ?, last_contact_ms = ?
+			WHERE id = ?`, e.TokenHash, e.BundleKey, kid, now.UnixMilli(), now.UnixMilli(), a.ID); err != nil {
+			return mapErr(err)
+		}
+		if a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE id = ?`, a.ID)); err != nil {
+			return err
+		}
+		detail := map[string]any{"may_issue": a.MayIssue}
+		if a.HasIssuer {
+			detail["issuer_kid"] = fmt.Sprintf("%x", a.IssuerKID[:])
+		}
+		return appendAudit(ctx, tx, &AuditRecord{Actor: e.Actor, Action: AuditApplianceEnrolled, Subject: a.Name,
+			Detail: AuditDetail(detail)}, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enrol appliance: %w", err)
+	}
+	return a, nil
+}
+
+// RetireAppliance retires an appliance: its token and any unused code
+// become void, and its issuer key is revoked (keys.revoked_ms and a
+// revocation of the key, which every appliance pulls). Retiring twice is
+// ErrRetired.
+func (db *DB) RetireAppliance(ctx context.Context, name, reason, actor string) (*Appliance, error) {
+	if len(reason) > maxReasonLen {
+		return nil, fmt.Errorf("retire appliance: %w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
+	}
+	now := db.now()
+	var a *Appliance
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE name = ?`, name))
+		if err != nil {
+			return mapErr(err)
+		}
+		if a.Retired() {
+			return ErrRetired
+		}
+		// The token hash stays, so the appliance is told it was retired
+		// (403 "retired") rather than that its token is unknown.
+		if _, err := tx.ExecContext(ctx, `UPDATE appliances SET retired_ms = ?, code_hash = NULL
+			WHERE id = ?`, now.UnixMilli(), a.ID); err != nil {
+			return err
+		}
+		if a.HasIssuer {
+			if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ? AND revoked_ms IS NULL`,
+				now.UnixMilli(), a.IssuerKID[:]); err != nil {
+				return err
+			}
+			r := &Revocation{Kind: RevokeIssuer, Target: a.IssuerKID[:], Reason: "appliance " + name + " retired"}
+			if reason != "" {
+				r.Reason += ": " + reason
+			}
+			if len(r.Reason) > maxReasonLen {
+				r.Reason = r.Reason[:maxReasonLen]
+				for !utf8.ValidString(r.Reason) {
+					r.Reason = r.Reason[:len(r.Reason)-1]
+				}
+			}
+			if err := createRevocation(ctx, tx, r, now); err != nil {
+				return err
+			}
+		}
+		a.RetiredAt = now
+		detail := map[string]any{"reason": reason}
+		if a.HasIssuer {
+			detail["issuer_kid"] = fmt.Sprintf("%x", a.IssuerKID[:])
+		}
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditApplianceRetired, Subject: name,
+			Detail: AuditDetail(detail)}, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retire appliance %q: %w", name, err)
+	}
+	return a, nil
+}
+
+// TouchAppliance records a pull: last contact, clock skew, backlog and
+// the last hub revocation the appliance applied.
+func (db *DB) TouchAppliance(ctx context.Context, id int64, applianceNow time.Time, backlog, revocSeq int64) error {
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE appliances SET last_contact_ms = ?, clock_skew_ms = ?, backlog = ?,
+			revocations_seq = max(revocations_seq, ?) WHERE id = ?`,
+			now.UnixMilli(), applianceNow.UnixMilli()-now.UnixMilli(), max(backlog, 0), revocSeq, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record contact of appliance %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,361 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The feed: what a hub sends down to its appliances (trust list,
+// revocations, policy) and how an appliance applies it.
+
+// Actor of changes an appliance applies from its hub.
+const ActorHub = "hub"
+
+// OriginHub marks revocations pulled from the hub: the outbox trigger
+// skips them, so they are not sent back up.
+const OriginHub = "hub"
+
+// TrustKeys returns every root and issuer key held here, revoked ones
+// included, with the private halves removed, in key ID order: the hub's
+// trust list.
+func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
+	var keys []*Key
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys ORDER BY kid`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			k, err := scanKey(rows)
+			if err != nil {
+				return err
+			}
+			k.Private = nil
+			keys = append(keys, k)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trust keys: %w", err)
+	}
+	return keys, nil
+}
+
+// RevocationsPage returns at most limit revocations with Seq > after, in
+// Seq order, and whether more follow.
+func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*Revocation, bool, error) {
+	if limit <= 0 {
+		return nil, false, fmt.Errorf("revocations page: %w: limit %d", ErrInvalid, limit)
+	}
+	var list []*Revocation
+	more := false
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `
+			SELECT seq, kind, target, before_ms, reason, at_ms
+			FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if len(list) == limit {
+				more = true
+				break
+			}
+			r := &Revocation{}
+			var before sql.NullInt64
+			var at int64
+			if err := rows.Scan(&r.Seq, &r.Kind, &r.Target, &before, &r.Reason, &at); err != nil {
+				return err
+			}
+			r.Before, r.At = timeOrZero(before), time.UnixMilli(at)
+			list = append(list, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("revocations after %d: %w", after, err)
+	}
+	return list, more, nil
+}
+
+// SyncHub is the hub an enrolled appliance talks to (the sync_hub row).
+type SyncHub struct {
+	URL        string
+	HubCA      []byte // DER certificate the hub's TLS chain ends in
+	Appliance  string // this appliance's name at the hub
+	Token      []byte
+	BundleKey  []byte // Ed25519 private key (seed ‖ public) signing bundles
+	EnrolledAt time.Time
+}
+
+// SyncHubInfo returns the hub this appliance is enrolled with;
+// ErrNotEnrolled on a standalone appliance or a hub.
+func (db *DB) SyncHubInfo(ctx context.Context) (*SyncHub, error) {
+	h := &SyncHub{}
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var enrolled int64
+		err := tx.QueryRowContext(ctx, `SELECT url, hub_ca, appliance, token, bundle_key, enrolled_ms FROM sync_hub WHERE id = 1`).
+			Scan(&h.URL, &h.HubCA, &h.Appliance, &h.Token, &h.BundleKey, &enrolled)
+		h.EnrolledAt = time.UnixMilli(enrolled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotEnrolled
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync hub: %w", err)
+	}
+	return h, nil
+}
+
+// FeedState is how far an appliance has applied its hub's feed, and the
+// last outcome of talking to the hub.
+type FeedState struct {
+	RevocationsSeq int64  // last hub revocation applied
+	TrustHash      []byte // hash of the trust list applied
+	PolicyVersion  int64  // hub version of the policy applied
+	LastPull       time.Time
+	LastPush       time.Time
+	LastError      string
+	LastErrorAt    time.Time
+}
+
+// FeedState returns the appliance's sync_state; ErrNotEnrolled when not
+// enrolled.
+func (db *DB) FeedState(ctx context.Context) (*FeedState, error) {
+	s := &FeedState{}
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var pull, push, errAt sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT revocations_seq, trust_hash, policy_ms, last_pull_ms, last_push_ms,
+			last_error, last_error_ms FROM sync_state WHERE id = 1`).
+			Scan(&s.RevocationsSeq, &s.TrustHash, &s.PolicyVersion, &pull, &push, &s.LastError, &errAt)
+		s.LastPull, s.LastPush, s.LastErrorAt = timeOrZero(pull), timeOrZero(push), timeOrZero(errAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotEnrolled
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync state: %w", err)
+	}
+	return s, nil
+}
+
+// Feed is one increment from the hub, as ApplyFeed takes it.
+type Feed struct {
+	// Keys is the hub's whole trust list (public halves) when it changed,
+	// nil when unchanged; TrustHash is its hash.
+	Keys      []*Key
+	TrustHash []byte
+	// Revocations are the hub's, in its Seq order; RevocationsSeq is the
+	// last hub seq they reach (kept when there are none).
+	Revocations    []*Revocation
+	RevocationsSeq int64
+	// Policy is the hub's policy when newer than the applied one, with
+	// its version; nil when unchanged.
+	Policy        *Policy
+	PolicyVersion int64
+}
+
+// FeedResult counts what ApplyFeed changed.
+type FeedResult struct {
+	KeysAdded, KeysRevoked int
+	Revocations            int // new revocations stored
+	PolicyChanged          bool
+}
+
+// ApplyFeed applies an increment from the hub in one transaction: keys
+// added or marked revoked (public halves only; a key whose private half
+// is held here is never replaced), revocations stored with origin "hub"
+// unless an identical one is already here, the policy replaced (audited,
+// actor "hub"; the scan retention stays this appliance's), and the
+// sync_state moved on. An increment older than what was applied (a
+// revocations seq or policy version below the stored one) is refused
+// with ErrInvalid: it would move the state backwards.
+func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
+	if f == nil {
+		return nil, fmt.Errorf("apply feed: %w: nil feed", ErrInvalid)
+	}
+	now := db.now()
+	res := &FeedResult{}
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var seq, pver int64
+		err := tx.QueryRowContext(ctx, `SELECT revocations_seq, policy_ms FROM sync_state WHERE id = 1`).Scan(&seq, &pver)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotEnrolled
+		}
+		if err != nil {
+			return err
+		}
+		if len(f.Revocations) > 0 && f.Revocations[0].Seq <= seq {
+			// A repeated page (an answer that crossed a retry): skip what
+			// is already applied rather than fail.
+			i := 0
+			for i < len(f.Revocations) && f.Revocations[i].Seq <= seq {
+				i++
+			}
+			f.Revocations = f.Revocations[i:]
+		}
+		if f.RevocationsSeq < seq {
+			f.RevocationsSeq = seq
+		}
+		if f.Keys != nil {
+			if err := applyKeys(ctx, tx, f.Keys, now, res); err != nil {
+				return err
+			}
+		}
+		last := seq
+		for _, r := range f.Revocations {
+			if r.Seq <= last {
+				return fmt.Errorf("%w: hub revocations out of order (%d after %d)", ErrInvalid, r.Seq, last)
+			}
+			last = r.Seq
+			added, err := applyRevocation(ctx, tx, r)
+			if err != nil {
+				return fmt.Errorf("hub revocation %d: %w", r.Seq, err)
+			}
+			if added {
+				res.Revocations++
+			}
+		}
+		f.RevocationsSeq = max(f.RevocationsSeq, last)
+		if f.Policy != nil && f.PolicyVersion > pver {
+			old, err := findPolicy(ctx, tx)
+			if err != nil {
+				return err
+			}
+			p := *f.Policy
+			p.ScanRetention = old.ScanRetention
+			if err := setPolicy(ctx, tx, &p, ActorHub, now); err != nil {
+				return fmt.Errorf("hub policy: %w", err)
+			}
+			if o, n := policyAudit(old), policyAudit(&p); o != n {
+				res.PolicyChanged = true
+				if err := appendAudit(ctx, tx, &AuditRecord{
+					At: now, Actor: ActorHub, Action: AuditPolicyChanged, Subject: "policy",
+					Detail: AuditDetail(map[string]any{"old": o, "new": n, "hub_version": f.PolicyVersion}),
+				}, now); err != nil {
+					return err
+				}
+			}
+			pver = f.PolicyVersion
+		}
+		var hash any
+		if f.TrustHash != nil {
+			hash = f.TrustHash
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sync_state SET revocations_seq = ?, trust_hash = coalesce(?, trust_hash),
+			policy_ms = ?, last_pull_ms = ?, last_error = '', last_error_ms = NULL WHERE id = 1`,
+			f.RevocationsSeq, hash, pver, now.UnixMilli())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply hub feed: %w", err)
+	}
+	return res, nil
+}
+
+// applyKeys merges the hub's trust list into keys.
+func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res *FeedResult) error {
+	for _, k := range keys {
+		if k == nil {
+			continue
+		}
+		var revoked sql.NullInt64
+		var public []byte
+		err := tx.QueryRowContext(ctx, `SELECT public, revoked_ms FROM keys WHERE kid = ?`, k.KID[:]).Scan(&public, &revoked)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			nk := *k
+			nk.Private = nil
+			nk.CreatedAt = time.Time{}
+			if err := createKey(ctx, tx, &nk, now); err != nil {
+				return fmt.Errorf("trust key %x: %w", k.KID[:], err)
+			}
+			if !k.RevokedAt.IsZero() {
+				if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ?`, k.RevokedAt.UnixMilli(), k.KID[:]); err != nil {
+					return err
+				}
+			}
+			res.KeysAdded++
+		case err != nil:
+			return err
+		default:
+			if !bytes.Equal(public, k.Public) {
+				// Same key ID, different key: never let the hub swap a
+				// key under an ID this appliance already trusts.
+				return fmt.Errorf("%w: trust key %x differs from the one held here", ErrInvalid, k.KID[:])
+			}
+			if !k.RevokedAt.IsZero() && !revoked.Valid {
+				if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ?`, k.RevokedAt.UnixMilli(), k.KID[:]); err != nil {
+					return err
+				}
+				res.KeysRevoked++
+			}
+		}
+	}
+	return nil
+}
+
+// applyRevocation stores one hub revocation unless an identical one
+// (kind, target, cutoff) is here already, for example one this appliance
+// made and pushed up. It reports whether it stored it.
+func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation) (bool, error) {
+	want := map[int]int{RevokeSubject: 16, RevokePass: 12, RevokeIssuer: 8}[r.Kind]
+	switch {
+	case want == 0:
+		return false, fmt.Errorf("%w: revocation kind %d", ErrInvalid, r.Kind)
+	case len(r.Target) != want:
+		return false, fmt.Errorf("%w: revocation target is %d bytes, want %d", ErrInvalid, len(r.Target), want)
+	case (r.Kind == RevokeSubject) == r.Before.IsZero():
+		return false, fmt.Errorf("%w: only subject revocations have a cutoff, and they must", ErrInvalid)
+	case len(r.Reason) > maxReasonLen:
+		return false, fmt.Errorf("%w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM revocations WHERE target = ? AND kind = ? AND before_ms IS ?`,
+		r.Target, r.Kind, msOrNull(r.Before)).Scan(&n)
+	if err != nil || n > 0 {
+		return false, err
+	}
+	at := r.At
+	if at.IsZero() {
+		at = time.UnixMilli(0)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO revocations (kind, target, before_ms, reason, at_ms, origin)
+		VALUES (?, ?, ?, ?, ?, ?)`, r.Kind, r.Target, msOrNull(r.Before), r.Reason, at.UnixMilli(), OriginHub)
+	if err != nil {
+		return false, mapErr(err)
+	}
+	if r.Kind == RevokeIssuer {
+		// The key itself is marked too, as the trust list would.
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ? AND revoked_ms IS NULL`,
+			at.UnixMilli(), r.Target); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// RecordSyncError notes the last failure to talk to the hub, shown on
+// the status page; ApplyFeed clears it.
+func (db *DB) RecordSyncError(ctx context.Context, msg string) error {
+	if len(msg) > 1000 {
+		msg = msg[:1000]
+	}
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE sync_state SET last_error = ?, last_error_ms = ? WHERE id = 1`, msg, now.UnixMilli())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record sync error: %w", err)
+	}
+	return nil
+}
