@@ -147,6 +147,7 @@ func New(cfg Config) *Metrics {
 			ConstLabels: prometheus.Labels{"version": cfg.Version, "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
 		&dbCollector{db: cfg.DB},
+		&syncCollector{db: cfg.DB, now: time.Now},
 	)
 	if cfg.Inputs != nil {
 		reg.MustRegister(&inputsCollector{inputs: cfg.Inputs})

@@ -11,9 +11,10 @@ import (
 // SyncStatus is an enrolled appliance's link to its hub, for the gate
 // screen, the status page, /readyz and /metrics.
 type SyncStatus struct {
-	Enrolled  bool   // false: standalone appliance or hub; the rest is zero
-	Hub       string // the hub's URL
-	Appliance string // this appliance's name at the hub
+	Enrolled   bool   // false: standalone appliance or hub; the rest is zero
+	Hub        string // the hub's URL
+	Appliance  string // this appliance's name at the hub
+	EnrolledAt time.Time
 	// LastPush and LastPull are the last successful exchanges with the
 	// hub, by network or bundle; LastPull is the age of the lists.
 	LastPush    time.Time
@@ -31,14 +32,15 @@ type SyncStatus struct {
 func (db *DB) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 	st := &SyncStatus{}
 	err := db.view(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT url, appliance FROM sync_hub WHERE id = 1`).Scan(&st.Hub, &st.Appliance)
+		var enrolled int64
+		err := tx.QueryRowContext(ctx, `SELECT url, appliance, enrolled_ms FROM sync_hub WHERE id = 1`).Scan(&st.Hub, &st.Appliance, &enrolled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		st.Enrolled = true
+		st.Enrolled, st.EnrolledAt = true, time.UnixMilli(enrolled)
 		var (
 			scansAcked, eventsAcked int64
 			push, pull, errAt       sql.NullInt64
