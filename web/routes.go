@@ -59,6 +59,7 @@ func (s *Server) routeTable() []route {
 	rs = append(rs, s.deskRoutes()...)
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.inputRoutes()...)
+	rs = append(rs, s.applianceRoutes()...)
 	rs = append(rs, s.caRoutes()...)
 	rs = append(rs, s.exportRoutes()...)
 	rs = append(rs, s.traceRoutes()...)

@@ -31,6 +31,8 @@ type Server struct {
 	events  *eventHub
 	inputs  *scanner.Inputs
 	exports *exportJobs
+	// hubIdentity is the certificate enrolment codes pin (WithHubIdentity).
+	hubIdentity []byte
 
 	inputCfg inputConfig
 

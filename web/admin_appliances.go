@@ -1,0 +1,161 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"passgate/hub"
+	"passgate/store"
+	"passgate/web/i18n"
+	"passgate/web/view"
+)
+
+// Bounds of an enrolment code's validity, in hours.
+const (
+	defaultCodeHours = 24
+	maxCodeHours     = 7 * 24
+)
+
+// WithHubIdentity gives the admin pages the DER certificate appliances
+// pin when they enrol with this appliance as their hub: the local CA, or
+// the leaf of a provided certificate. Without it (no HTTPS), the hub
+// cannot hand out enrolment codes: appliances reach it only over HTTPS.
+func WithHubIdentity(der []byte) Option {
+	return func(s *Server) { s.hubIdentity = der }
+}
+
+func (s *Server) applianceRoutes() []route {
+	return []route{
+		{"GET /admin/appliances", Admin, s.handleAppliances},
+		{"POST /admin/appliances", Admin, s.handleAddAppliance},
+		{"POST /admin/appliances/retire", Admin, s.handleRetireAppliance},
+	}
+}
+
+func (s *Server) handleAppliances(w http.ResponseWriter, r *http.Request) {
+	m := view.AdminAppliances{Hours: strconv.Itoa(defaultCodeHours)}
+	if name := r.URL.Query().Get("retired"); name != "" {
+		m.Notice = i18n.FromRequest(r).T("admin.appliances.retired", name)
+	}
+	s.renderAppliances(w, r, http.StatusOK, m)
+}
+
+// renderAppliances shows the registry with m's form state. The page may
+// carry a fresh enrolment code: never cached.
+func (s *Server) renderAppliances(w http.ResponseWriter, r *http.Request, status int, m view.AdminAppliances) {
+	ctx := r.Context()
+	rows, err := s.applianceRows(ctx)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	m.Appliances = rows
+	m.HTTPS = s.hubIdentity != nil
+	if st, err := s.db.SyncStatus(ctx); err != nil {
+		s.internalError(w, r, err)
+		return
+	} else if st.Enrolled {
+		m.EnrolledElsewhere = st.Hub
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, status, view.AdminAppliancesPage(s.adminPage(r, "admin.appliances"), m))
+}
+
+// handleAddAppliance registers an appliance and shows its one-time
+// enrolment code, which pins this hub's TLS identity.
+func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	t := i18n.FromRequest(r)
+	m := view.AdminAppliances{
+		Name:     strings.TrimSpace(r.PostForm.Get("name")),
+		MayIssue: r.PostForm.Get("issuer") == "1",
+		Hours:    strings.TrimSpace(r.PostForm.Get("hours")),
+		Errors:   view.FieldErrors{},
+	}
+	if err := store.CheckApplianceName(m.Name); err != nil {
+		m.Errors["name"] = t.T("admin.appliances.err.name", store.MaxApplianceName)
+	}
+	hours, err := strconv.Atoi(m.Hours)
+	if err != nil || hours < 1 || hours > maxCodeHours {
+		m.Errors["hours"] = t.T("admin.appliances.err.hours", maxCodeHours)
+	}
+	if s.hubIdentity == nil {
+		m.Error = t.T("admin.appliances.err.https")
+		s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
+		return
+	}
+	var code hub.Code
+	if len(m.Errors) == 0 {
+		pin, err := hub.PinOfDER(s.hubIdentity)
+		if err == nil {
+			code, err = hub.NewCode(pin)
+		}
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		expires := time.Now().Add(time.Duration(hours) * time.Hour)
+		_, err = s.db.AddAppliance(r.Context(), m.Name, m.MayIssue, code.Hash(), expires, actorOf(r))
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			m.Errors["name"] = t.T("admin.appliances.err.name_used")
+		case errors.Is(err, store.ErrInvalid):
+			// Not a hub: enrolled elsewhere, or without the root's key.
+			m.Error = t.T("admin.appliances.err.not_hub")
+			s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
+			return
+		case err != nil:
+			s.internalError(w, r, err)
+			return
+		default:
+			m.Code, m.CodeFor, m.CodeExpires = code.String(), m.Name, expires
+		}
+	}
+	if len(m.Errors) > 0 {
+		m.Error = t.T("error.form_invalid")
+		s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
+		return
+	}
+	s.log.Info("appliance added", "appliance", m.Name, "may_issue", m.MayIssue, "by", actorOf(r))
+	m.Name, m.MayIssue, m.Hours = "", false, strconv.Itoa(defaultCodeHours)
+	s.renderAppliances(w, r, http.StatusOK, m)
+}
+
+// handleRetireAppliance retires an appliance: its token stops working
+// and its issuer key is revoked on every appliance of the district.
+func (s *Server) handleRetireAppliance(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	t := i18n.FromRequest(r)
+	name := r.PostForm.Get("name")
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	m := view.AdminAppliances{Hours: strconv.Itoa(defaultCodeHours)}
+	if reason == "" || len(reason) > 500 {
+		m.Error = t.T("admin.appliances.err.reason")
+		s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
+		return
+	}
+	_, err := s.db.RetireAppliance(r.Context(), name, reason, actorOf(r))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		m.Error = t.T("admin.appliances.err.unknown", name)
+	case errors.Is(err, store.ErrRetired):
+		m.Error = t.T("admin.appliances.err.already", name)
+	case err != nil:
+		s.internalError(w, r, err)
+		return
+	}
+	if m.Error != "" {
+		s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
+		return
+	}
+	s.log.Info("appliance retired", "appliance", name, "by", actorOf(r))
+	http.Redirect(w, r, "/admin/appliances?retired="+url.QueryEscape(name), http.StatusSeeOther)
+}
