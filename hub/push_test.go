@@ -106,7 +106,7 @@ func (h *pushHub) start(tb testing.TB) {
 	if h.wrap != nil {
 		handler = h.wrap(handler)
 	}
-	srv := &http.Server{Handler: handler, TLSConfig: h.cfg, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: handler, TLSConfig: h.cfg.Clone(), ErrorLog: log.New(io.Discard, "", 0)}
 	h.mu.Lock()
 	h.srv = srv
 	h.mu.Unlock()
