@@ -403,26 +403,20 @@ func (db *DB) RecentPasses(ctx context.Context, since time.Time, limit int, fn f
 	return true, nil
 }
 
-// purgeScansSQL deletes up to ?2 scans older than ?1, never two kinds of
-// scan: those an enrolled appliance has not yet had acknowledged by its
-// hub (they would be lost to the district), and the newest of all (scan
-// ids are the sync stream's sequence numbers, and SQLite would start
-// again from 1 in an emptied table).
+// purgeScansSQL deletes up to ?2 scans older than ?1, but on an enrolled
+// appliance none the hub has not acknowledged (see ScanPurgeGuard).
 const purgeScansSQL = `
 	DELETE FROM scans WHERE id IN (
-		SELECT id FROM scans WHERE at_ms < ?1
-			AND id < (SELECT max(id) FROM scans)
-			AND id <= CASE WHEN EXISTS (SELECT 1 FROM sync_hub)
-				THEN coalesce((SELECT scans_acked FROM sync_state WHERE id = 1), 0)
-				ELSE 9223372036854775807 END
+		SELECT id FROM scans WHERE at_ms < ?1 AND ` + ScanPurgeGuard + `
 		ORDER BY at_ms LIMIT ?2)`
 
 // PurgeScans deletes the scans logged before before, in transactions of
 // at most batch rows, sized and spaced by a purgePacer so the scan writer
 // is never held up for long, and records the purge in the audit trail, also when an
 // error or ctx stops it part way (what was deleted stays deleted). It
-// returns how many scans were deleted. Scans not yet acknowledged by the
-// district hub and the newest scan are kept (see purgeScansSQL).
+// returns how many scans were deleted. An enrolled appliance keeps the
+// scans its hub has not acknowledged and its newest scan (see
+// ScanPurgeGuard).
 func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor string) (int64, error) {
 	if actor == "" {
 		return 0, fmt.Errorf("purge scans: %w: no actor", ErrInvalid)
