@@ -427,7 +427,7 @@ func (c *Checker) check(ctx context.Context, source, raw string) (*Decision, err
 	d := c.Evaluate(raw, now)
 	d.Source = source
 	if !d.PassID.IsZero() {
-		rep, err := c.isRepeat(ctx, d.PassID, now)
+		rep, err := c.isRepeat(ctx, d.Subject, d.PassID, now)
 		if err != nil {
 			return nil, err
 		}
@@ -449,7 +449,7 @@ func (c *Checker) check(ctx context.Context, source, raw string) (*Decision, err
 // before now, and remembers this check. The in-memory set answers alone
 // once it is known to be complete; until then a miss is confirmed in the
 // scan log.
-func (c *Checker) isRepeat(ctx context.Context, id pass.ID, now time.Time) (bool, error) {
+func (c *Checker) isRepeat(ctx context.Context, subject pass.Subject, id pass.ID, now time.Time) (bool, error) {
 	window := c.state.Load().policy.RepeatWindow
 	if window <= 0 {
 		return false, nil
@@ -458,7 +458,7 @@ func (c *Checker) isRepeat(ctx context.Context, id pass.ID, now time.Time) (bool
 	if !confirm {
 		return repeat, nil
 	}
-	_, err := c.db.LastSeen(ctx, id, now.Add(-window))
+	_, err := c.db.LastSeen(ctx, subject, id, now.Add(-window))
 	switch {
 	case err == nil:
 		return true, nil

@@ -13,3 +13,6 @@ var SchemaSteps = len(migrations)
 
 // ScanCommits is how many group commits succeeded.
 func (db *DB) ScanCommits() int64 { return db.scanCommits.Load() }
+
+// LastSeenSQL is the repeat lookup, for plan tests.
+const LastSeenSQL = lastSeenSQL

@@ -43,7 +43,7 @@ const insertScanSQL = `
 	INSERT INTO scans (at_ms, source, decision, reason, repeat, pass_id, subject, kid)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
-const lastSeenSQL = `SELECT max(at_ms) FROM scans WHERE pass_id = ? AND at_ms >= ?`
+const lastSeenSQL = `SELECT max(at_ms) FROM scans WHERE subject = ? AND at_ms >= ? AND pass_id = ?`
 
 const scanColumns = `id, at_ms, source, decision, reason, repeat, pass_id, subject, kid`
 
@@ -335,14 +335,15 @@ func (db *DB) CountScansByID(ctx context.Context, ids []int64) (int, error) {
 	return total, nil
 }
 
-// LastSeen returns the time of the latest logged scan of pass id at or
-// after since; ErrNotFound if none. It runs on every check (the repeat
-// flag), so it is one prepared statement answered from the (pass_id,
-// at_ms) index, without a surrounding transaction: a single SELECT sees
-// one snapshot anyway.
-func (db *DB) LastSeen(ctx context.Context, id pass.ID, since time.Time) (time.Time, error) {
+// LastSeen returns the time of the latest logged scan of pass id, held by
+// subject, at or after since; ErrNotFound if none. The checker asks when
+// its in-memory repeat set may be incomplete, so it is one prepared
+// statement answered from the (subject, at_ms) index (a holder's checks
+// in the repeat window are few), without a surrounding transaction: a
+// single SELECT sees one snapshot anyway.
+func (db *DB) LastSeen(ctx context.Context, subject pass.Subject, id pass.ID, since time.Time) (time.Time, error) {
 	var ms sql.NullInt64
-	if err := db.lastSeen.QueryRowContext(ctx, id[:], since.UnixMilli()).Scan(&ms); err != nil {
+	if err := db.lastSeen.QueryRowContext(ctx, subject[:], since.UnixMilli(), id[:]).Scan(&ms); err != nil {
 		return time.Time{}, fmt.Errorf("last seen %x: %w", id[:], err)
 	}
 	if !ms.Valid {

@@ -453,7 +453,7 @@ func TestDB_LastSeen(t *testing.T) {
 		if err := db.LogScan(ctxb(), newScan(2, t0.Add(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
-		got, err := db.LastSeen(ctxb(), passID(1), t0.Add(-5*time.Minute))
+		got, err := db.LastSeen(ctxb(), subj(1), passID(1), t0.Add(-5*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,17 +466,21 @@ func TestDB_LastSeen(t *testing.T) {
 		if err := db.LogScan(ctxb(), newScan(1, t0)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.LastSeen(ctxb(), passID(1), t0.Add(time.Millisecond)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.LastSeen(ctxb(), subj(1), passID(1), t0.Add(time.Millisecond)); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("outside the window: err = %v, want ErrNotFound", err)
 		}
-		if _, err := db.LastSeen(ctxb(), passID(2), time.Time{}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.LastSeen(ctxb(), subj(2), passID(2), time.Time{}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("never seen: err = %v, want ErrNotFound", err)
+		}
+		// Another pass of the same holder is not this pass.
+		if _, err := db.LastSeen(ctxb(), subj(1), passID(7), time.Time{}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another pass of the holder: err = %v, want ErrNotFound", err)
 		}
 	})
 	t.Run("UsesIndex", func(t *testing.T) {
 		db := MustOpenDB(t)
 		_, r := db.Pools()
-		rows, err := r.Query("EXPLAIN QUERY PLAN SELECT max(at_ms) FROM scans WHERE pass_id = ? AND at_ms >= ?", []byte("x"), 0)
+		rows, err := r.Query("EXPLAIN QUERY PLAN "+store.LastSeenSQL, []byte("x"), 0, []byte("y"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -490,8 +494,8 @@ func TestDB_LastSeen(t *testing.T) {
 			}
 			plan.WriteString(detail + "; ")
 		}
-		if !strings.Contains(plan.String(), "scans_pass_at") {
-			t.Fatalf("plan does not use scans_pass_at: %s", plan.String())
+		if !strings.Contains(plan.String(), "scans_subject_at (subject=? AND at_ms>?)") {
+			t.Fatalf("plan does not use scans_subject_at: %s", plan.String())
 		}
 	})
 }
@@ -563,7 +567,7 @@ func BenchmarkLastSeen(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := db.LastSeen(ctxb(), passID(uint16(i)), t0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.LastSeen(ctxb(), subj(byte(i)), passID(uint16(i)), t0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.Fatal(err)
 		}
 	}
