@@ -206,9 +206,18 @@ func (is *issuer) sign(p *store.Person, kind pass.Kind, validity time.Duration, 
 
 // issueTime is the pass's issued-at, in whole seconds, and never before
 // the subject's revocation cutoff, so a pass issued right after a status
-// change is not voided by it.
+// change is not voided by it. It refuses when the district changed the
+// person's status elsewhere (at the hub or another appliance) since the
+// last change recorded here: the register's colour is out of date, and
+// the new pass would outlive the revocation.
 func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time) (time.Time, error) {
 	iat := now.Truncate(time.Second)
+	if r, err := db.StatusChangedElsewhere(ctx, subject); err != nil {
+		return time.Time{}, err
+	} else if r != nil {
+		return time.Time{}, inputErrorf("this person's status was changed elsewhere in the district on %s (%s): record their current status here before issuing",
+			r.At.Local().Format("2006-01-02 15:04"), r.Reason)
+	}
 	cutoff, err := db.SubjectCutoff(ctx, subject)
 	if err != nil {
 		return time.Time{}, err

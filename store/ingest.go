@@ -335,15 +335,71 @@ func ingestEvents(ctx context.Context, tx *sql.Tx, applianceID int64, appliance 
 		if _, err := stmt.ExecContext(ctx, applianceID, e.Seq, e.Kind, e.At.UnixMilli(), e.Body, recv); err != nil {
 			return 0, mapErr(err)
 		}
-		if e.Kind == "revocation" {
+		switch e.Kind {
+		case "revocation":
 			if err := applyApplianceRevocation(ctx, tx, appliance, e); err != nil {
 				return 0, fmt.Errorf("revocation %d: %w", e.Seq, err)
+			}
+		case "status":
+			if err := applyApplianceStatus(ctx, tx, e); err != nil {
+				return 0, fmt.Errorf("status change %d: %w", e.Seq, err)
 			}
 		}
 	}
 	res.Stored += len(run.Records) - skip
 	last := run.Records[len(run.Records)-1].Seq
 	return last, writeMark(ctx, tx, applianceID, StreamEvents, run.Epoch, last, now)
+}
+
+// outboxStatus is the body the outbox_status trigger writes.
+type outboxStatus struct {
+	Subject    string `json:"subject"` // hex
+	To         int    `json:"to_color"`
+	At         int64  `json:"at_ms"`
+	MaskedName string `json:"masked_name"`
+	IDTail     string `json:"id_tail"`
+	IDType     string `json:"id_type"`
+	Tested     *int64 `json:"tested_ms"`
+	Doses      int    `json:"doses"`
+}
+
+// applyApplianceStatus keeps the hub's register of the district's people
+// current: a person registered at an appliance is added (masked name, ID
+// tail, document type, never the ID number), and a status change moves
+// their colour unless the hub already knows a later one. The hub's own
+// admins can then change the status of anyone in the district; the
+// change reaches every appliance as a revocation of earlier passes.
+func applyApplianceStatus(ctx context.Context, tx *sql.Tx, e *OutboxRecord) error {
+	var st outboxStatus
+	if err := json.Unmarshal([]byte(e.Body), &st); err != nil {
+		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
+	}
+	subject, err := hex.DecodeString(st.Subject)
+	switch {
+	case err != nil || len(subject) != 16:
+		return fmt.Errorf("%w: subject", ErrInvalid)
+	case st.To < 1 || st.To > 3:
+		return fmt.Errorf("%w: colour %d", ErrInvalid, st.To)
+	case st.Doses < 0 || st.Doses > 255:
+		return fmt.Errorf("%w: doses %d", ErrInvalid, st.Doses)
+	case len(st.MaskedName) > 256 || len(st.IDTail) > 16:
+		return fmt.Errorf("%w: masked name or ID tail too long", ErrInvalid)
+	}
+	if st.IDType != "mainland" && st.IDType != "passport" {
+		st.IDType = "other"
+	}
+	var tested any
+	if st.Tested != nil {
+		tested = *st.Tested
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO people (subject, masked_name, id_tail, color, tested_ms, doses, created_ms, updated_ms, id_type)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
+		ON CONFLICT (subject) DO UPDATE SET color = excluded.color, updated_ms = excluded.updated_ms,
+			tested_ms = max(coalesce(people.tested_ms, excluded.tested_ms), coalesce(excluded.tested_ms, people.tested_ms)),
+			doses = max(people.doses, excluded.doses)
+		WHERE excluded.updated_ms >= people.updated_ms`,
+		subject, st.MaskedName, st.IDTail, st.To, tested, st.Doses, st.At, st.IDType)
+	return mapErr(err)
 }
 
 // outboxRevocation is the body the outbox_revocation trigger writes.

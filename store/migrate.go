@@ -314,12 +314,18 @@ BEGIN
 		'id', hex(new.id), 'subject', hex(new.subject), 'kid', hex(new.kid), 'kind', new.kind,
 		'color', new.color, 'issued_ms', new.issued_ms, 'expires_ms', new.expires_ms, 'actor', new.actor));
 END;
+-- A status change carries the person's masked name, ID tail and document
+-- type (never the ID number), so the hub knows everyone registered in the
+-- district and its admins can change their status too.
 CREATE TRIGGER outbox_status AFTER INSERT ON status_changes
 WHEN EXISTS (SELECT 1 FROM sync_hub)
 BEGIN
-	INSERT INTO outbox (kind, at_ms, body) VALUES ('status', new.at_ms, json_object(
+	INSERT INTO outbox (kind, at_ms, body) SELECT 'status', new.at_ms, json_object(
 		'subject', hex(new.subject), 'from_color', new.from_color, 'to_color', new.to_color,
-		'reason', new.reason, 'actor', new.actor, 'at_ms', new.at_ms));
+		'reason', new.reason, 'actor', new.actor, 'at_ms', new.at_ms,
+		'masked_name', p.masked_name, 'id_tail', p.id_tail, 'id_type', p.id_type,
+		'tested_ms', p.tested_ms, 'doses', p.doses)
+	FROM people p WHERE p.subject = new.subject;
 END;
 CREATE TRIGGER outbox_revocation AFTER INSERT ON revocations
 WHEN new.origin = '' AND EXISTS (SELECT 1 FROM sync_hub)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -139,4 +140,27 @@ func subjectCutoff(ctx context.Context, tx *sql.Tx, s pass.Subject) (time.Time, 
 		return time.Time{}, err
 	}
 	return time.UnixMilli(ms.Int64), nil
+}
+
+// StatusChangedElsewhere returns the latest revocation of s's passes made
+// elsewhere in the district (pulled from the hub: a status change at the
+// hub or at another appliance) after the last status change recorded
+// here, or nil if there is none. This appliance's register then holds a
+// colour the district has since changed: issuing from it would hand out a
+// valid pass in the old colour.
+func (db *DB) StatusChangedElsewhere(ctx context.Context, s pass.Subject) (*Revocation, error) {
+	r := &Revocation{Kind: RevokeSubject, Target: s[:]}
+	var at, before int64
+	err := db.r.QueryRowContext(ctx, `SELECT seq, at_ms, reason, before_ms FROM revocations
+		WHERE target = ?1 AND kind = 1 AND origin <> ''
+			AND at_ms > coalesce((SELECT max(at_ms) FROM status_changes WHERE subject = ?1), 0)
+		ORDER BY seq DESC LIMIT 1`, s[:]).Scan(&r.Seq, &at, &r.Reason, &before)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("status changed elsewhere: %w", err)
+	}
+	r.At, r.Before = time.UnixMilli(at), time.UnixMilli(before)
+	return r, nil
 }
