@@ -56,12 +56,13 @@ func TestIssue_StatusChangedElsewhere(t *testing.T) {
 		subject[:], at, at); err != nil {
 		t.Fatal(err)
 	}
-	var ie *district.InputError
+	var se *district.StatusElsewhereError
 	_, err = district.Issue(ctx, db, req)
-	if !errors.As(err, &ie) || !strings.Contains(ie.Msg, "changed elsewhere") || !strings.Contains(ie.Msg, "核酸阳性") {
+	if !errors.As(err, &se) || se.Subject != subject || se.Reason != "核酸阳性" || se.At.UnixMilli() != at ||
+		!strings.Contains(err.Error(), "changed elsewhere") {
 		t.Fatalf("issue after a change elsewhere: %v", err)
 	}
-	if _, err := district.IssueRegistered(ctx, db, []pass.Subject{subject}, pass.Paper, "desk"); !errors.As(err, &ie) {
+	if _, err := district.IssueRegistered(ctx, db, []pass.Subject{subject}, pass.Paper, "desk"); !errors.As(err, &se) {
 		t.Fatalf("bulk issue after a change elsewhere: %v", err)
 	}
 	// Recording the status here (after the district's change) clears it.

@@ -13,6 +13,20 @@ import (
 	"passgate/store"
 )
 
+// StatusElsewhereError refuses to issue for a person whose status the
+// district changed elsewhere (at the hub or another appliance) after the
+// last change recorded here: the status must be recorded here first.
+type StatusElsewhereError struct {
+	Subject pass.Subject
+	At      time.Time // when the district changed it
+	Reason  string
+}
+
+func (e *StatusElsewhereError) Error() string {
+	return fmt.Sprintf("this person's status was changed elsewhere in the district on %s (%s): record their current status here before issuing",
+		e.At.Local().Format("2006-01-02 15:04"), e.Reason)
+}
+
 // InputError is a request a person got wrong: the message is safe to show.
 type InputError struct{ Msg string }
 
@@ -215,8 +229,7 @@ func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time
 	if r, err := db.StatusChangedElsewhere(ctx, subject); err != nil {
 		return time.Time{}, err
 	} else if r != nil {
-		return time.Time{}, inputErrorf("this person's status was changed elsewhere in the district on %s (%s): record their current status here before issuing",
-			r.At.Local().Format("2006-01-02 15:04"), r.Reason)
+		return time.Time{}, &StatusElsewhereError{Subject: subject, At: r.At, Reason: r.Reason}
 	}
 	cutoff, err := db.SubjectCutoff(ctx, subject)
 	if err != nil {

@@ -359,6 +359,9 @@ func (s *Server) handleDeskPass(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.err.not_found")))
 		return
 	}
+	if s.statusElsewhere(w, r, p, err) {
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -368,6 +371,19 @@ func (s *Server) handleDeskPass(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, view.PrintPage(s.printPage(r), view.Print{Cards: cards, Back: "/desk/people/" + hex.EncodeToString(subject[:])}))
+}
+
+// statusElsewhere answers 422 with what to do when err says the district
+// changed a person's status elsewhere since this appliance recorded it,
+// and reports whether it did.
+func (s *Server) statusElsewhere(w http.ResponseWriter, r *http.Request, p view.Page, err error) bool {
+	var se *district.StatusElsewhereError
+	if !errors.As(err, &se) {
+		return false
+	}
+	s.render(w, r, http.StatusUnprocessableEntity, view.Message(p,
+		p.T.T("desk.err.status_elsewhere", se.At.Local().Format("2006-01-02 15:04"), se.Reason)))
+	return true
 }
 
 // printPage is the layout data of a print view: its own stylesheets and

@@ -530,6 +530,9 @@ func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
 	part := subjects[page*printChunk : min((page+1)*printChunk, len(subjects))]
 	start := time.Now()
 	cards, err := s.issueCards(r, part, pass.Paper)
+	if s.statusElsewhere(w, r, p, err) {
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return

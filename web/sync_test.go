@@ -3,8 +3,10 @@ package web_test
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"passgate/district"
 	"passgate/store"
 )
 
@@ -180,4 +183,35 @@ func TestSyncVisibility_Hub(t *testing.T) {
 			t.Errorf("%s: state %s backlog %q skew flag %s; want %+v", name, state, row.Find(`[data-testid="appliance-backlog"]`).Text(), flag, w)
 		}
 	})
+}
+
+// The desk refuses, with what to do, to issue for a person whose status
+// the district changed elsewhere since this appliance recorded it.
+func TestDeskPass_StatusChangedElsewhere(t *testing.T) {
+	ts := newTestServer(t)
+	iss, err := district.Issue(context.Background(), ts.DB, district.IssueRequest{Name: "张三明", IDNumber: "11010519491231002X", Actor: "desk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := iss.Person.Subject
+	// The district's change comes after the registration here, and the
+	// status recorded below after it.
+	time.Sleep(20 * time.Millisecond)
+	at := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	time.Sleep(20 * time.Millisecond)
+	rawExec(t, ts, `INSERT INTO revocations (kind, target, before_ms, reason, at_ms, origin)
+		VALUES (1, x'`+hex.EncodeToString(subject[:])+`', `+at+`, '区级核酸阳性', `+at+`, 'hub')`)
+	cl := ts.login(t, "admin", ts.AdminPassword)
+	resp, body := ts.postForm(t, cl, "/desk/people/"+hex.EncodeToString(subject[:])+"/pass", url.Values{"kind": {"phone"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "区级核酸阳性") || !strings.Contains(body, "请先在本机登记其当前状态") {
+		t.Fatalf("issue after a change elsewhere: %d %.300s", resp.StatusCode, body)
+	}
+	// Recording the status here clears the way.
+	resp, _ = ts.postForm(t, cl, "/desk/people/"+hex.EncodeToString(subject[:])+"/status", url.Values{"color": {"red"}, "reason": {"区级通知"}})
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusOK {
+		t.Fatalf("record the status: %d", resp.StatusCode)
+	}
+	if resp, body = ts.postForm(t, cl, "/desk/people/"+hex.EncodeToString(subject[:])+"/pass", url.Values{"kind": {"phone"}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("issue after recording the status: %d %.300s", resp.StatusCode, body)
+	}
 }

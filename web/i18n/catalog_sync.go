@@ -25,5 +25,7 @@ func init() {
 		"sync.state.retired": {"已停用", "retired"},
 		"sync.skew_flag":     {"时钟偏差过大", "clock far off"},
 		"sync.may_issue":     {"可发码", "issues passes"},
+		"desk.err.status_elsewhere": {"此人的健康状态已于 %s 在区内其他地方更改（%s）。请先在本机登记其当前状态，再发码。",
+			"This person's status was changed elsewhere in the district on %s (%s). Record their current status here before issuing a pass."},
 	})
 }
