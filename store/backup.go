@@ -19,7 +19,7 @@ import (
 // A restored copy is safe for district sync: the store starts a new
 // epoch when it is opened, so records written after the restore are
 // never taken by the hub for the ones it already holds.
-func (db *DB) Backup(ctx context.Context, path string) (err error) {
+func (db *DB) Backup(ctx context.Context, path string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -32,11 +32,16 @@ func (db *DB) Backup(ctx context.Context, path string) (err error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("backup: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			os.Remove(abs)
-		}
-	}()
+	// The copy is written in a directory of its own (mode 0700) beside
+	// the target, so no other local user can read it while it grows, and
+	// only a complete, checked copy is linked to its name; the link fails
+	// rather than replace a file that appeared meanwhile.
+	tmpDir, err := os.MkdirTemp(filepath.Dir(abs), ".passgate-backup-")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, FileName)
 	// Its own connection: the read pool's are query_only, which refuses
 	// VACUUM INTO, and the writer's would hold up scan logging. This one
 	// only ever takes a read lock on the database.
@@ -45,13 +50,27 @@ func (db *DB) Backup(ctx context.Context, path string) (err error) {
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer src.Close()
-	if _, err := src.ExecContext(ctx, "VACUUM INTO ?", abs); err != nil {
+	if _, err := src.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
 		return fmt.Errorf("backup to %s: %w", abs, err)
 	}
-	if err := os.Chmod(abs, 0o600); err != nil {
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	c, err := sql.Open("sqlite", dsn(abs, "_pragma=query_only(1)"))
+	if err := checkCopy(ctx, tmp); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, abs); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("backup: %w: %s exists", ErrConflict, abs)
+		}
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
+// checkCopy runs integrity_check on the copy at path.
+func checkCopy(ctx context.Context, path string) error {
+	c, err := sql.Open("sqlite", dsn(path, "_pragma=query_only(1)"))
 	if err != nil {
 		return fmt.Errorf("backup: check copy: %w", err)
 	}

@@ -64,6 +64,10 @@ func TestDB_Backup(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("backup mode %v, want 0600", fi.Mode().Perm())
 	}
+	// Only the copy is left: the directory it was written in is gone.
+	if entries, err := os.ReadDir(filepath.Dir(out)); err != nil || len(entries) != 1 {
+		t.Fatalf("beside the backup: %v, %v", entries, err)
+	}
 
 	copyDB, err := store.Open(ctx, filepath.Dir(out))
 	if err != nil {
