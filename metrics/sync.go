@@ -88,14 +88,7 @@ func (c *syncCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, a := range list {
-		state := "active"
-		switch {
-		case !a.Retired.IsZero():
-			state = "retired"
-		case a.Enrolled.IsZero():
-			state = "pending"
-		}
-		gauge(hubApplianceDesc, 1, a.Name, state)
+		gauge(hubApplianceDesc, 1, a.Name, a.State())
 		stamp(hubContactDesc, a.LastContact, a.Name)
 		gauge(hubBacklogDesc, float64(a.Backlog), a.Name)
 		gauge(hubSkewDesc, a.ClockSkew.Seconds(), a.Name)

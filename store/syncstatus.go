@@ -57,8 +57,14 @@ func (db *DB) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 			return err
 		}
 		st.ScansWaiting = max(0, maxScan.Int64-scansAcked)
-		// Acknowledged outbox rows are deleted, so what is left is small.
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE seq > ?`, eventsAcked).Scan(&st.EventsWaiting)
+		// Outbox ids are consecutive too and no row the hub has not
+		// acknowledged is deleted (see backlogAfter).
+		var maxEvent sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(seq) FROM outbox`).Scan(&maxEvent); err != nil {
+			return err
+		}
+		st.EventsWaiting = max(0, maxEvent.Int64-eventsAcked)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sync status: %w", err)
@@ -81,6 +87,18 @@ type ApplianceStatus struct {
 	// RevocationsBehind is how many of the hub's revocations it had not
 	// applied at last contact.
 	RevocationsBehind int64
+}
+
+// State is where the appliance stands: "pending" (its enrolment code is
+// not used yet), "active" or "retired".
+func (a *ApplianceStatus) State() string {
+	switch {
+	case !a.Retired.IsZero():
+		return "retired"
+	case a.Enrolled.IsZero():
+		return "pending"
+	}
+	return "active"
 }
 
 // ApplianceStatuses lists the appliances of this hub, by name.

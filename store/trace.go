@@ -92,13 +92,13 @@ var districtTrace = traceTable{
 
 // placeExpr is the place as one text for display: the columns joined
 // with "/".
-func (t traceTable) placeExpr(alias string) string {
+func (t traceTable) placeExpr() string {
 	if t.display != "" {
 		return t.display
 	}
 	parts := make([]string, len(t.place))
 	for i, c := range t.place {
-		parts[i] = alias + c
+		parts[i] = c
 	}
 	return strings.Join(parts, " || '/' || ")
 }
@@ -107,7 +107,7 @@ func (t traceTable) placeExpr(alias string) string {
 // (subject, at_ms) index. Parameters: ?1 subject, ?2 from, ?3 to, ?4
 // limit.
 func traceChecksSQL(t traceTable) string {
-	return `SELECT id, at_ms, ` + t.placeExpr("") + `, decision, reason, pass_id FROM ` + t.name + `
+	return `SELECT id, at_ms, ` + t.placeExpr() + `, decision, reason, pass_id FROM ` + t.name + `
 		WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3
 		ORDER BY at_ms, id LIMIT ?4`
 }
@@ -175,6 +175,7 @@ func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trace: %w", err)
 	}
+	res.Contacts = summarise(res.Checks)
 	return res, nil
 }
 
@@ -253,13 +254,12 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	res.Contacts = summarise(res.Checks)
 	return res, nil
 }
 
 // mergeTraces joins the local and district results: checks in time
-// order (local first on a tie), cut at limit, and the summary over what
-// is kept.
+// order (local first on a tie), cut at limit. Trace summarises what is
+// kept.
 func mergeTraces(a, b *TraceResult, limit int) *TraceResult {
 	if len(b.Checks) == 0 {
 		a.Truncated = a.Truncated || b.Truncated
@@ -286,7 +286,6 @@ func mergeTraces(a, b *TraceResult, limit int) *TraceResult {
 		out.ContactRows += len(c.Contacts)
 		out.Checks = append(out.Checks, c)
 	}
-	out.Contacts = summarise(out.Checks)
 	return out
 }
 

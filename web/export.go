@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,9 +78,9 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		if err := req.Validate(); err != nil {
 			msg := strings.TrimPrefix(err.Error(), export.ErrInvalid.Error()+": ")
 			switch {
-			case !knownValue(export.Kinds, req.Kind):
+			case !slices.Contains(export.Kinds, req.Kind):
 				m.Errors["kind"] = t.T("admin.export.err.kind")
-			case !knownValue(export.Formats, req.Format):
+			case !slices.Contains(export.Formats, req.Format):
 				m.Errors["format"] = t.T("admin.export.err.format")
 			case !req.From.Before(req.To) || req.To.Sub(req.From) > export.MaxWindow:
 				m.Errors["to"] = t.T("admin.export.err.range", int(export.MaxWindow.Hours()/24))
@@ -117,13 +118,4 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/export/jobs/"+job.id, http.StatusSeeOther)
-}
-
-func knownValue[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

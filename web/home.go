@@ -57,7 +57,6 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		District: d.Name, DistrictID: d.ID, Version: Version,
 		Uptime: now.Sub(s.started), DBSize: size, Roots: s.checker.Roots(),
 		AllowToday: allow, DenyToday: deny,
-		ListsAge: now.Sub(s.checker.ListsLoadedAt()),
 	}
 	for _, in := range s.inputs.List() {
 		m.Inputs = append(m.Inputs, view.InputRow{

@@ -72,17 +72,10 @@ func (s *Server) applianceRows(ctx context.Context) ([]view.ApplianceRow, error)
 	}
 	rows := make([]view.ApplianceRow, 0, len(list))
 	for _, a := range list {
-		row := view.ApplianceRow{
-			Name: a.Name, MayIssue: a.MayIssue, State: "active", LastContact: a.LastContact,
+		rows = append(rows, view.ApplianceRow{
+			Name: a.Name, MayIssue: a.MayIssue, State: a.State(), LastContact: a.LastContact,
 			Backlog: a.Backlog, Skew: a.ClockSkew, SkewFlag: skewFlagged(a.ClockSkew, pol.ClockSkew), Behind: a.RevocationsBehind,
-		}
-		switch {
-		case !a.Retired.IsZero():
-			row.State = "retired"
-		case a.Enrolled.IsZero():
-			row.State = "pending"
-		}
-		rows = append(rows, row)
+		})
 	}
 	return rows, nil
 }
