@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -170,6 +171,10 @@ type FeedResult struct {
 	PolicyChanged          bool
 }
 
+// pullRecordEvery is how often a pull that brought nothing new is
+// recorded as the time of the last pull (the age of the lists).
+const pullRecordEvery = 30 * time.Second
+
 // ApplyFeed applies an increment from the hub in one transaction: keys
 // added or marked revoked (public halves only; a key whose private half
 // is held here is never replaced), revocations stored with origin "hub"
@@ -184,6 +189,18 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	}
 	now := db.now()
 	res := &FeedResult{}
+	// An empty increment changes nothing but the time of the pull. That
+	// is recorded at most every pullRecordEvery, so an idle appliance's
+	// pulls (every 2 s) do not take the writer and an fsync from the scan
+	// log each time.
+	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil {
+		var last sql.NullInt64
+		var lastErr string
+		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error FROM sync_state WHERE id = 1`).Scan(&last, &lastErr)
+		if err == nil && lastErr == "" && last.Valid && now.Sub(time.UnixMilli(last.Int64)) < pullRecordEvery {
+			return res, nil
+		}
+	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var seq, pver int64
 		err := tx.QueryRowContext(ctx, `SELECT revocations_seq, policy_ms FROM sync_state WHERE id = 1`).Scan(&seq, &pver)
@@ -347,7 +364,8 @@ func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation) (bool, erro
 // the status page; ApplyFeed clears it.
 func (db *DB) RecordSyncError(ctx context.Context, msg string) error {
 	if len(msg) > 1000 {
-		msg = msg[:1000]
+		// Cut on a character boundary: the status page shows it.
+		msg = strings.ToValidUTF8(msg[:1000], "")
 	}
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {

@@ -73,3 +73,50 @@ func TestDB_HubLearnsPeople(t *testing.T) {
 		t.Fatalf("an older change from the appliance overrode the hub's: %v", got.Color)
 	}
 }
+
+// A pull that brings nothing new is recorded at most every 30 s: an idle
+// appliance's pulls every 2 s do not take the scan log's writer.
+func TestDB_ApplyFeedEmptyThrottled(t *testing.T) {
+	db := MustEnrolDB(t, t.TempDir(), "gate-a")
+	clock := t0.Add(time.Hour)
+	db.Now = func() time.Time { return clock }
+	pulled := func() time.Time {
+		t.Helper()
+		st, err := db.FeedState(ctxb())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LastPull
+	}
+	if _, err := db.ApplyFeed(ctxb(), &store.Feed{}); err != nil {
+		t.Fatal(err)
+	}
+	first := pulled()
+	if !first.Equal(clock) {
+		t.Fatalf("first pull recorded at %v, want %v", first, clock)
+	}
+	clock = clock.Add(10 * time.Second)
+	if _, err := db.ApplyFeed(ctxb(), &store.Feed{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pulled(); !got.Equal(first) {
+		t.Fatalf("an empty pull 10 s later was recorded: %v", got)
+	}
+	// Something new is always applied and recorded.
+	clock = clock.Add(time.Second)
+	lost := passID(1)
+	if _, err := db.ApplyFeed(ctxb(), &store.Feed{RevocationsSeq: 1, Revocations: []*store.Revocation{
+		{Seq: 1, Kind: store.RevokePass, Target: lost[:], Reason: "lost", At: clock}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pulled(); !got.Equal(clock) {
+		t.Fatalf("a pull with a revocation recorded at %v, want %v", got, clock)
+	}
+	clock = clock.Add(31 * time.Second)
+	if _, err := db.ApplyFeed(ctxb(), &store.Feed{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pulled(); !got.Equal(clock) {
+		t.Fatalf("an empty pull 31 s later recorded at %v, want %v", got, clock)
+	}
+}
