@@ -363,13 +363,15 @@ func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation) (bool, erro
 // RecordSyncError notes the last failure to talk to the hub, shown on
 // the status page; ApplyFeed clears it.
 func (db *DB) RecordSyncError(ctx context.Context, msg string) error {
-	if len(msg) > 1000 {
+	if len(msg) > maxReasonLen {
 		// Cut on a character boundary: the status page shows it.
-		msg = strings.ToValidUTF8(msg[:1000], "")
+		msg = strings.ToValidUTF8(msg[:maxReasonLen], "")
 	}
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE sync_state SET last_error = ?, last_error_ms = ? WHERE id = 1`, msg, now.UnixMilli())
+		_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (id, last_error, last_error_ms) VALUES (1, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET last_error = excluded.last_error, last_error_ms = excluded.last_error_ms`,
+			msg, now.UnixMilli())
 		return err
 	})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -589,20 +588,7 @@ func (db *DB) RewindPush(ctx context.Context, stream string, from, expected int6
 
 // RecordPushError notes a failed push in sync_state, for the status page.
 func (db *DB) RecordPushError(ctx context.Context, msg string) error {
-	if len(msg) > maxReasonLen {
-		msg = strings.ToValidUTF8(msg[:maxReasonLen], "")
-	}
-	now := db.now()
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (id, last_error, last_error_ms) VALUES (1, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET last_error = excluded.last_error, last_error_ms = excluded.last_error_ms`,
-			msg, now.UnixMilli())
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record push error: %w", err)
-	}
-	return nil
+	return db.RecordSyncError(ctx, msg)
 }
 
 // ScansAfter returns up to limit scans with an id above after, oldest
