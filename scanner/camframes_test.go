@@ -484,3 +484,19 @@ func TestDecodeFrame_CameraBench(t *testing.T) {
 		t.Errorf("passgate read %d frames, zbar %d: below 90%% of zbar's rate", all.ours, all.zbar)
 	}
 }
+
+// BenchmarkDecodeFrame_NoCode is the cost of most camera frames: nobody
+// holds a pass up, and every try runs.
+func BenchmarkDecodeFrame_NoCode(b *testing.B) {
+	for _, r := range [][2]int{{640, 480}, {1280, 720}, {1920, 1080}} {
+		c := camFrame{Cat: "none", W: r[0], H: r[1], Noise: 6, Seed: 5}
+		luma := c.render(nil, 0, 0)
+		b.Run(fmt.Sprintf("%dx%d", r[0], r[1]), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := scanner.DecodeFrame(luma, c.W, c.H); !errors.Is(err, scanner.ErrNoCode) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -63,9 +63,9 @@ func CheckFrameSize(width, height int) error {
 // ones run only where a finder pattern was seen:
 //  1. a frame over 1 MP is first read at half size (box filtered), which
 //     reads a large code in a fraction of the time and smooths noise;
-//  2. the whole frame with the local (hybrid) binarizer, then the
-//     TRY_HARDER search, then a global threshold, which reads some codes
-//     the local one misses (glare, low contrast);
+//  2. the whole frame with the TRY_HARDER search, on the local (hybrid)
+//     binarizer, then on a global threshold, which reads some codes the
+//     local one misses (glare, low contrast);
 //  3. if any try saw finder patterns but could not read the code, the
 //     region around them is cut out, enlarged 2× and read again: gozxing
 //     needs about 3 pixels a module, where a camera often gives 2.
@@ -111,39 +111,31 @@ func DecodeFrame(luma []byte, width, height int) (text string, err error) {
 	return "", ErrNoCode
 }
 
-// decodePlane runs the binarizer and hint combinations over one plane:
-// the fast local binarizer, then (when hard) TRY_HARDER and a global
-// threshold. Finder patterns the detector confirms go to seen.
+// decodePlane reads one plane with the local (hybrid) binarizer and,
+// when hard, with the TRY_HARDER search on it and then on a global
+// threshold. The fast search is skipped when the harder one follows:
+// most frames hold no code, and on those it would only add its cost.
+// Finder patterns the detector confirms go to seen.
 func decodePlane(luma []byte, width, height int, hard bool, seen gozxing.ResultPointCallback) (string, bool) {
 	src := newLumaSource(luma, width, height)
 	reader := qrcode.NewQRCodeReader()
-	fast := map[gozxing.DecodeHintType]any{}
-	harder := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
-	if seen != nil {
-		fast[gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK] = seen
-		harder[gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK] = seen
-	}
-	tries := []struct {
-		bin   gozxing.Binarizer
-		hints map[gozxing.DecodeHintType]any
-	}{{gozxing.NewHybridBinarizer(src), fast}}
+	hints := map[gozxing.DecodeHintType]any{}
 	if hard {
-		tries = append(tries,
-			struct {
-				bin   gozxing.Binarizer
-				hints map[gozxing.DecodeHintType]any
-			}{gozxing.NewHybridBinarizer(src), harder},
-			struct {
-				bin   gozxing.Binarizer
-				hints map[gozxing.DecodeHintType]any
-			}{gozxing.NewGlobalHistgramBinarizer(src), harder})
+		hints[gozxing.DecodeHintType_TRY_HARDER] = true
 	}
-	for _, try := range tries {
-		bmp, err := gozxing.NewBinaryBitmap(try.bin)
+	if seen != nil {
+		hints[gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK] = seen
+	}
+	bins := []gozxing.Binarizer{gozxing.NewHybridBinarizer(src)}
+	if hard {
+		bins = append(bins, gozxing.NewGlobalHistgramBinarizer(src))
+	}
+	for _, bin := range bins {
+		bmp, err := gozxing.NewBinaryBitmap(bin)
 		if err != nil {
 			continue
 		}
-		if res, err := reader.Decode(bmp, try.hints); err == nil {
+		if res, err := reader.Decode(bmp, hints); err == nil {
 			return res.GetText(), true
 		}
 	}
