@@ -3,7 +3,10 @@ package scanner
 import (
 	"io"
 	"os"
+	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Hooks for the external tests of the evdev reader and layout detection.
@@ -48,7 +51,39 @@ func CorruptLayout(text, scanner, host string, caps bool) (string, bool) {
 	// Garbling is fixing the other way round: positions from the
 	// scanner's layout, characters from the host's.
 	c := layoutCandidate{scanner: capsKeymap(h, caps), host: reverseKeymap(s, false)}
-	return c.fix(text)
+	typed, ok := c.fix(text)
+	if !ok {
+		return "", false
+	}
+	return composeDead(typed, deadKeys[h]), true
+}
+
+// composeDead is what a host does with its dead keys: a dead key followed
+// by a letter it accents types the accented letter, followed by a space
+// its own character, followed by anything else both characters.
+func composeDead(typed string, dead map[rune]rune) string {
+	rs := []rune(typed)
+	var b strings.Builder
+	for i := 0; i < len(rs); i++ {
+		mark, ok := dead[rs[i]]
+		if !ok || i+1 == len(rs) {
+			b.WriteRune(rs[i])
+			continue
+		}
+		next := rs[i+1]
+		if next == ' ' {
+			b.WriteRune(rs[i])
+			i++
+			continue
+		}
+		if c := []rune(norm.NFC.String(string([]rune{next, mark}))); len(c) == 1 {
+			b.WriteRune(c[0])
+			i++
+			continue
+		}
+		b.WriteRune(rs[i])
+	}
+	return b.String()
 }
 
 // capsKeymap is m with Caps Lock on: Shift inverted on letter keys.
