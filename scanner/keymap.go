@@ -5,12 +5,19 @@ package scanner
 // a position means depends on the layout, which is why a scanner
 // programmed for one layout and read with another garbles its codes.
 const (
+	keyTab        = 15
 	keyEnter      = 28
+	keyLeftCtrl   = 29
+	keyJ          = 36
 	keyLeftShift  = 42
-	keyRightShift = 54
+	keyM          = 50
+	keyLeftAlt    = 56
 	keySpace      = 57
-	keyKPEnter    = 96
 	key102nd      = 86 // the extra key left of Z on ISO keyboards
+	keyKPEnter    = 96
+	keyRightCtrl  = 97
+	keyRightShift = 54
+	keyRightAlt   = 100
 )
 
 // keymapSize bounds the key codes a layout table covers: every printing

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -47,9 +48,16 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		if in.LastError != "" {
 			row["last_error"] = in.LastError
 		}
+		if in.Unterminated > 0 {
+			row["unterminated_keys"] = in.Unterminated
+			row["last_unterminated"] = in.LastUnterminated.UTC()
+		}
 		inputs = append(inputs, row)
 		if !in.Connected {
 			warnings = append(warnings, "input "+in.Name+" is not connected")
+		}
+		if in.Unterminated > 0 {
+			warnings = append(warnings, fmt.Sprintf("input %s received %d keys without a line end: set the scanner's suffix to Enter", in.Name, in.Unterminated))
 		}
 	}
 	// An appliance cut off from its hub keeps checking with the lists it
