@@ -179,7 +179,8 @@ func (b *finderBox) region(width, height int) (x0, y0, x1, y1 int, ok bool) {
 		return 0, 0, 0, 0, false
 	}
 	side := max(b.maxX-b.minX, b.maxY-b.minY, 30*b.module, 60)
-	cx, cy := (b.minX+b.maxX)/2, (b.minY+b.maxY)/2
+	cx := min(max((b.minX+b.maxX)/2, 0), float64(width))
+	cy := min(max((b.minY+b.maxY)/2, 0), float64(height))
 	half := min(side, math.Sqrt(maxCropPixels)/2)
 	x0, y0 = max(0, int(cx-half)), max(0, int(cy-half))
 	x1, y1 = min(width, int(cx+half)), min(height, int(cy+half))
