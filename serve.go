@@ -165,10 +165,10 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	handler := withSyncAPI(ws.Handler(), syncAPI.Handler())
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	web.Version = version
@@ -199,7 +199,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	log.Info("serving", "addr", ln.Addr().String(), "data", *data, "version", version)
 
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(newLimitListener(ln, maxConns, log)) }()
 	var tlsSrv *http.Server
 	if tlsLn != nil {
 		if authority != nil {
@@ -214,7 +214,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		fmt.Fprintf(e.stdout, "passgate: listening on https://%s (tablets: install the CA from /admin/ca)\n", tlsLn.Addr())
-		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
+		go func() { errc <- tlsSrv.ServeTLS(newLimitListener(tlsLn, maxConns, log), "", "") }()
 	}
 	code := exitOK
 	select {

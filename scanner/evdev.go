@@ -52,9 +52,12 @@ const evdevEventSize = 2*strconv.IntSize/8 + 8
 // Evdev timing and backoff.
 const (
 	// EvdevGap resets a scan whose keys are this far apart: a scanner types
-	// a code in one burst (a few ms per key), so a longer pause means the
-	// earlier keys were a fragment (a partial read, a stray key press).
-	EvdevGap = 100 * time.Millisecond
+	// a code in one burst, so a longer pause means the earlier keys were
+	// a fragment (a partial read, a scanner without a line end). Fast
+	// scanners send a key every few ms, but some are set to an
+	// inter-key delay of 100-200 ms for slow hosts; half a second keeps
+	// those, and a fragment is still counted within a second.
+	EvdevGap = 500 * time.Millisecond
 	// EvdevRepeatWindow drops an identical line from the same device
 	// within this time: cheap scanners send a code twice.
 	EvdevRepeatWindow = 2 * time.Second
@@ -212,6 +215,16 @@ func (r *EvdevReader) session(ctx context.Context, lines chan<- string) (connect
 				s.LastError = "scan dropped: checks are not keeping up"
 			})
 		}
+	}, func(keys int) {
+		// Keys and no line end: a scanner set to no suffix or to one
+		// not read as a line end. Nothing is checked, so without this
+		// count such a scanner would look idle.
+		now := time.Now()
+		r.inputs.Update(r.cfg.Name, func(s *InputStatus) {
+			s.Unterminated += int64(keys)
+			s.LastUnterminated = now
+		})
+		r.log.Warn("evdev keys without a line end: set the scanner's suffix to Enter", "keys", keys)
 	})
 	if err == nil {
 		// The kernel never ends an event device with EOF; a closed pipe
@@ -266,10 +279,30 @@ func openEvdev(path string) (io.ReadCloser, error) {
 		f.Close()
 		return nil, fmt.Errorf("grab %s: %w", path, err)
 	}
-	// Best effort: without it timestamps are wall-clock time, still fine
-	// unless the clock is stepped in the middle of a scan.
-	_ = evdevIoctl(f, evIOCSClockID, unix.CLOCK_MONOTONIC)
+	// Key gaps are measured on event times: on the wall clock a step
+	// (NTP, a kiosk without RTC setting its time) would split or join
+	// scans. Every evdev device since Linux 3.4 accepts it.
+	if err := setEvdevClock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("set monotonic clock on %s: %w", path, err)
+	}
 	return f, nil
+}
+
+// setEvdevClock puts f's event times on CLOCK_MONOTONIC. EVIOCSCLOCKID
+// reads its argument through a pointer, unlike EVIOCGRAB.
+func setEvdevClock(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetPointerInt(int(fd), evIOCSClockID, unix.CLOCK_MONOTONIC)
+	}); err != nil {
+		return err
+	}
+	return ierr
 }
 
 // grabEvdev takes f's device exclusively. The grab ends when f is closed.
@@ -321,14 +354,35 @@ func parseEvent(b []byte) inputEvent {
 }
 
 // readEvdev reads input_event records from rd into d until rd fails,
-// calling emit for each complete line. It returns nil at a clean EOF and
+// calling emit for each complete line and dropped with the number of keys
+// typed without a line end (a fragment that timed out, or was cut off by
+// the end of the stream). It returns nil at a clean EOF and
 // io.ErrUnexpectedEOF when the stream stops inside a record. A device
 // always returns whole records; a recorded stream may be cut anywhere,
-// so partial reads are carried over.
-func readEvdev(rd io.Reader, d *keyDecoder, emit func(frame string)) error {
+// so partial reads are carried over. When rd has read deadlines (a
+// device, a pipe), a fragment is given up EvdevGap after its last key
+// even if no other key follows, so a scanner sending no line end shows
+// at once.
+func readEvdev(rd io.Reader, d *keyDecoder, emit func(line string), dropped func(keys int)) error {
 	buf := make([]byte, 64*evdevEventSize)
 	have := 0
+	dl, _ := rd.(interface{ SetReadDeadline(time.Time) error })
+	report := func() {
+		if d.dropped > 0 {
+			dropped(d.dropped)
+			d.dropped = 0
+		}
+	}
 	for {
+		if dl != nil {
+			var at time.Time
+			if d.pending() {
+				at = time.Now().Add(EvdevGap)
+			}
+			if dl.SetReadDeadline(at) != nil {
+				dl = nil // not pollable after all: fragments wait for the next key
+			}
+		}
 		n, err := rd.Read(buf[have:])
 		have += n
 		off := 0
@@ -338,7 +392,14 @@ func readEvdev(rd io.Reader, d *keyDecoder, emit func(frame string)) error {
 			}
 		}
 		have = copy(buf, buf[off:have])
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			d.giveUp()
+			report()
+			continue
+		}
 		if err != nil {
+			d.giveUp()
+			report()
 			if errors.Is(err, io.EOF) {
 				if have > 0 {
 					return io.ErrUnexpectedEOF
@@ -347,30 +408,89 @@ func readEvdev(rd io.Reader, d *keyDecoder, emit func(frame string)) error {
 			}
 			return err
 		}
+		report()
 	}
 }
+
+// Alt+keypad entry: with Alt held, digits typed on the keypad give a
+// character's code, typed when Alt is released (the DOS and Windows
+// convention, which scanners offer for hosts of unknown layout). A code
+// is at most four digits (Alt+0nnn picks the Windows code page); codes
+// outside ASCII are not part of any pass.
+const maxAltDigits = 4
 
 // keyDecoder turns key events into lines, as the scanner typed them with
 // the US layout. The zero value is ready.
 type keyDecoder struct {
 	lshift, rshift bool
+	lctrl, rctrl   bool
+	lalt, ralt     bool
+	altCode        int // digits typed on the keypad while Alt is held
+	altDigits      int
 	buf            []byte
+	keys           int           // keys typed into the current line (buf keeps MaxInput+1)
 	start          time.Duration // time of the first key of buf
 	last           time.Duration // time of the last key event, when buf is not empty
 	prev           string        // last line emitted, for the repeat window
 	prevAt         time.Duration
 	hasPrev        bool
 	dropping       bool // after SYN_DROPPED, until SYN_REPORT
+	dropped        int  // keys given up without a line end, not yet reported
 }
 
+// pending reports whether keys wait for their line end.
+func (d *keyDecoder) pending() bool { return d.keys > 0 || d.altDigits > 0 }
+
+// giveUp abandons the keys typed since the last line end and counts them:
+// no line end came in time.
+func (d *keyDecoder) giveUp() {
+	d.dropped += d.keys
+	if d.keys == 0 && d.altDigits > 0 {
+		d.dropped++
+	}
+	d.reset()
+}
+
+func (d *keyDecoder) reset() {
+	d.buf, d.keys, d.altCode, d.altDigits = d.buf[:0], 0, 0, 0
+}
+
+// modifier returns the state of the modifier key code, or nil for
+// other keys.
+func (d *keyDecoder) modifier(code uint16) *bool {
+	switch code {
+	case keyLeftShift:
+		return &d.lshift
+	case keyRightShift:
+		return &d.rshift
+	case keyLeftCtrl:
+		return &d.lctrl
+	case keyRightCtrl:
+		return &d.rctrl
+	case keyLeftAlt:
+		return &d.lalt
+	case keyRightAlt:
+		return &d.ralt
+	}
+	return nil
+}
+
+// Key codes of the keypad digits, by digit.
+var keypadDigit = map[uint16]int{82: 0, 79: 1, 80: 2, 81: 3, 75: 4, 76: 5, 77: 6, 71: 7, 72: 8, 73: 9}
+
 // feed takes one event and returns a complete line when it ends one.
+// Enter, keypad Enter, Tab, Ctrl+J (line feed) and Ctrl+M (carriage
+// return), typed or given as an Alt code, end a line: scanners offer all
+// of them as the suffix.
 func (d *keyDecoder) feed(ev inputEvent) (string, bool) {
 	if ev.typ == evSyn && ev.code == synDropped {
-		// Events were lost: the line is incomplete and the Shift state
-		// unknown. Scanners release Shift within a line, so "up" is the
-		// safe guess. The kernel's rule is to ignore everything up to the
-		// next SYN_REPORT.
-		d.buf, d.lshift, d.rshift, d.dropping = d.buf[:0], false, false, true
+		// Events were lost: the line is incomplete and the modifier state
+		// unknown. Scanners release modifiers within a line, so "up" is
+		// the safe guess. The kernel's rule is to ignore everything up to
+		// the next SYN_REPORT.
+		d.reset()
+		d.lshift, d.rshift, d.lctrl, d.rctrl, d.lalt, d.ralt = false, false, false, false, false, false
+		d.dropping = true
 		return "", false
 	}
 	if d.dropping {
@@ -381,58 +501,105 @@ func (d *keyDecoder) feed(ev inputEvent) (string, bool) {
 		return "", false
 	}
 	down := ev.value == keyValueDown
-	switch ev.code {
-	case keyLeftShift:
-		if ev.value != keyValueRepeat {
-			d.lshift = down
-		}
-		return "", false
-	case keyRightShift:
-		if ev.value != keyValueRepeat {
-			d.rshift = down
-		}
-		return "", false
-	}
-	if len(d.buf) > 0 {
+	if d.pending() {
 		if gap := ev.at - d.last; gap > EvdevGap || gap < -EvdevGap {
-			d.buf = d.buf[:0]
+			d.giveUp()
 		}
+	}
+	if m := d.modifier(ev.code); m != nil {
+		if ev.value == keyValueRepeat {
+			return "", false
+		}
+		*m = down
+		// Releasing Alt types the character whose code was entered.
+		if (ev.code == keyLeftAlt || ev.code == keyRightAlt) && !d.lalt && !d.ralt && d.altDigits > 0 {
+			code := d.altCode
+			d.altCode, d.altDigits = 0, 0
+			return d.typed(ev.at, altChar(code))
+		}
+		return "", false
 	}
 	// A scanner never holds a key: autorepeat would only duplicate one.
 	if !down {
-		if len(d.buf) > 0 {
-			d.last = ev.at
-		}
 		return "", false
 	}
-	if ev.code == keyEnter || ev.code == keyKPEnter {
-		if len(d.buf) == 0 {
+	if d.lalt || d.ralt {
+		if v, ok := keypadDigit[ev.code]; ok {
+			if d.altDigits == 0 {
+				d.start = ev.at
+			}
+			d.altDigits++
+			if d.altDigits <= maxAltDigits && d.altCode >= 0 {
+				d.altCode = d.altCode*10 + v
+			} else {
+				d.altCode = -1 // too many digits: not a character
+			}
+			d.last = ev.at
+		}
+		return "", false // Alt with any other key types nothing
+	}
+	if d.lctrl || d.rctrl {
+		switch ev.code {
+		case keyJ:
+			return d.typed(ev.at, '\n')
+		case keyM:
+			return d.typed(ev.at, '\r')
+		}
+		return "", false // other control keys type nothing
+	}
+	switch ev.code {
+	case keyEnter, keyKPEnter:
+		return d.typed(ev.at, '\r')
+	case keyTab:
+		return d.typed(ev.at, '\t')
+	}
+	if v, ok := keypadDigit[ev.code]; ok {
+		return d.typed(ev.at, byte('0'+v))
+	}
+	return d.typed(ev.at, usChar(ev.code, d.lshift || d.rshift))
+}
+
+// altChar is the character of an Alt code: ASCII, or '?' (never in a
+// pass, so the line is refused as not a pass rather than silently
+// shortened) for codes beyond it.
+func altChar(code int) byte {
+	if code < 1 || code > 0x7e {
+		return '?'
+	}
+	return byte(code)
+}
+
+// typed takes one character typed at time at: a line end ('\r', '\n',
+// '\t') ends the line, another control character is ignored.
+func (d *keyDecoder) typed(at time.Duration, ch byte) (string, bool) {
+	switch {
+	case ch == '\r' || ch == '\n' || ch == '\t':
+		if d.keys == 0 {
 			return "", false
 		}
 		line := string(d.buf)
-		d.buf = d.buf[:0]
+		d.reset()
 		// The window runs from the end of one line to the start of the
 		// next, so that a long pass taking a second to type is still
 		// caught when it is sent twice.
 		if since := d.start - d.prevAt; d.hasPrev && line == d.prev && since >= 0 && since <= EvdevRepeatWindow {
 			return "", false
 		}
-		d.prev, d.prevAt, d.hasPrev = line, ev.at, true
+		d.prev, d.prevAt, d.hasPrev = line, at, true
 		return line, true
-	}
-	ch := usChar(ev.code, d.lshift || d.rshift)
-	if ch == 0 {
+	case ch < 0x20:
 		return "", false
 	}
-	// One byte past MaxInput is kept, and the rest dropped until Enter:
-	// the checker then refuses the line as too long rather than checking
-	// a cut-off prefix.
-	if len(d.buf) == 0 {
-		d.start = ev.at
+	// One byte past MaxInput is kept, and the rest dropped until the line
+	// end: the checker then refuses the line as too long rather than
+	// checking a cut-off prefix.
+	if d.keys == 0 {
+		d.start = at
 	}
+	d.keys++
 	if len(d.buf) <= MaxInput {
 		d.buf = append(d.buf, ch)
 	}
-	d.last = ev.at
+	d.last = at
 	return "", false
 }

@@ -3,7 +3,10 @@ package scanner
 import (
 	"io"
 	"os"
+	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Hooks for the external tests of the evdev reader and layout detection.
@@ -14,6 +17,9 @@ func SetEvdevOpener(r *EvdevReader, open func(path string) (io.ReadCloser, error
 // GrabEvdev issues the exclusive grab ioctl on f.
 func GrabEvdev(f *os.File) error { return grabEvdev(f) }
 
+// SetEvdevClock issues EVIOCSCLOCKID (monotonic) on f.
+func SetEvdevClock(f *os.File) error { return setEvdevClock(f) }
+
 // OpenEvdev is the production open-and-grab.
 func OpenEvdev(path string) (io.ReadCloser, error) { return openEvdev(path) }
 
@@ -23,10 +29,16 @@ const EvdevEventSize = evdevEventSize
 // DecodeEvdev decodes a recorded input_event stream into the lines it
 // types.
 func DecodeEvdev(r io.Reader) ([]string, error) {
+	lines, _, err := DecodeEvdevCount(r)
+	return lines, err
+}
+
+// DecodeEvdevCount is DecodeEvdev that also counts the keys typed without
+// a line end.
+func DecodeEvdevCount(r io.Reader) (lines []string, unterminated int, err error) {
 	var d keyDecoder
-	var out []string
-	err := readEvdev(r, &d, func(f string) { out = append(out, f) })
-	return out, err
+	err = readEvdev(r, &d, func(f string) { lines = append(lines, f) }, func(n int) { unterminated += n })
+	return lines, unterminated, err
 }
 
 // CorruptLayout types text on a scanner set to layout scanner and reads
@@ -48,7 +60,39 @@ func CorruptLayout(text, scanner, host string, caps bool) (string, bool) {
 	// Garbling is fixing the other way round: positions from the
 	// scanner's layout, characters from the host's.
 	c := layoutCandidate{scanner: capsKeymap(h, caps), host: reverseKeymap(s, false)}
-	return c.fix(text)
+	typed, ok := c.fix(text)
+	if !ok {
+		return "", false
+	}
+	return composeDead(typed, deadKeys[h]), true
+}
+
+// composeDead is what a host does with its dead keys: a dead key followed
+// by a letter it accents types the accented letter, followed by a space
+// its own character, followed by anything else both characters.
+func composeDead(typed string, dead map[rune]rune) string {
+	rs := []rune(typed)
+	var b strings.Builder
+	for i := 0; i < len(rs); i++ {
+		mark, ok := dead[rs[i]]
+		if !ok || i+1 == len(rs) {
+			b.WriteRune(rs[i])
+			continue
+		}
+		next := rs[i+1]
+		if next == ' ' {
+			b.WriteRune(rs[i])
+			i++
+			continue
+		}
+		if c := []rune(norm.NFC.String(string([]rune{next, mark}))); len(c) == 1 {
+			b.WriteRune(c[0])
+			i++
+			continue
+		}
+		b.WriteRune(rs[i])
+	}
+	return b.String()
 }
 
 // capsKeymap is m with Caps Lock on: Shift inverted on letter keys.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -132,6 +133,47 @@ func (r *evrec) line(t testing.TB, s string) {
 	r.tap(28, false)
 }
 
+// Keypad key codes by digit, written out independently of the package.
+var testKeypad = [10]uint16{82, 79, 80, 81, 75, 76, 77, 71, 72, 73}
+
+// altCode types code as a scanner in Alt+keypad mode does: Alt held, the
+// decimal code on the keypad (with a leading 0, as Windows code pages
+// want), Alt released.
+func (r *evrec) altCode(code int) {
+	r.key(56, 1)
+	for _, c := range fmt.Sprintf("%04d", code) {
+		r.key(testKeypad[c-'0'], 1)
+		r.key(testKeypad[c-'0'], 0)
+	}
+	r.key(56, 0)
+}
+
+// altText types s in Alt+keypad mode, then the suffix as an Alt code.
+func (r *evrec) altText(s string, suffix int) {
+	for i := range len(s) {
+		r.altCode(int(s[i]))
+	}
+	if suffix != 0 {
+		r.altCode(suffix)
+	}
+}
+
+// slowText types s as a scanner set to an inter-key delay does.
+func (r *evrec) slowText(t testing.TB, s string, gap time.Duration) {
+	t.Helper()
+	for i := range len(s) {
+		r.typeText(t, s[i:i+1])
+		r.at += gap
+	}
+}
+
+// ctrlTap types Ctrl+key.
+func (r *evrec) ctrlTap(code uint16) {
+	r.key(29, 1)
+	r.tap(code, false)
+	r.key(29, 0)
+}
+
 func needEventLayout(t testing.TB) {
 	t.Helper()
 	if scanner.EvdevEventSize != 24 || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
@@ -202,16 +244,68 @@ func TestEvdevDecode(t *testing.T) {
 		}, []string{good[:10] + "Q" + good[10:]}},
 		{"gap mid-scan resets", func(r *evrec) {
 			r.typeText(t, good[:40])
-			r.at += 300 * time.Millisecond
+			r.at += 600 * time.Millisecond
 			r.line(t, good)
 		}, []string{good}},
-		{"keys 90 ms apart stay one line", func(r *evrec) {
-			for i := range len("PG1:AB") {
-				r.typeText(t, "PG1:AB"[i:i+1])
-				r.at += 90 * time.Millisecond
-			}
+		{"slow scanner, keys 150 ms apart, stays one line", func(r *evrec) {
+			r.slowText(t, "PG1:AB", 150*time.Millisecond)
 			r.tap(28, false)
 		}, []string{"PG1:AB"}},
+		{"slow scanner, keys 450 ms apart, stays one line", func(r *evrec) {
+			r.slowText(t, "PG1:AB", 450*time.Millisecond)
+			r.tap(28, false)
+		}, []string{"PG1:AB"}},
+		{"Tab ends a line", func(r *evrec) { r.typeText(t, good); r.tap(15, false); r.typeText(t, other); r.tap(15, false) }, []string{good, other}},
+		{"Ctrl+J ends a line", func(r *evrec) { r.typeText(t, good); r.ctrlTap(36) }, []string{good}},
+		{"Ctrl+M ends a line", func(r *evrec) { r.typeText(t, good); r.ctrlTap(50) }, []string{good}},
+		{"right Ctrl+J ends a line", func(r *evrec) { r.typeText(t, good); r.key(97, 1); r.tap(36, false); r.key(97, 0) }, []string{good}},
+		{"other Ctrl keys type nothing", func(r *evrec) {
+			r.typeText(t, "PG1:")
+			r.ctrlTap(30) // Ctrl+A
+			r.line(t, "AB")
+		}, []string{"PG1:AB"}},
+		{"Alt+keypad pass with Alt+013", func(r *evrec) { r.altText(good, 13) }, []string{good}},
+		{"Alt+keypad pass with Alt+010 and Alt+009", func(r *evrec) { r.altText(good, 10); r.altText(other, 9) }, []string{good, other}},
+		{"Alt+keypad pass with Enter", func(r *evrec) { r.altText(good, 0); r.tap(28, false) }, []string{good}},
+		{"Alt+keypad with right Alt, no leading zero", func(r *evrec) {
+			for _, c := range "PG1" {
+				r.key(100, 1)
+				for _, d := range fmt.Sprint(int(c)) {
+					r.tap(testKeypad[d-'0'], false)
+				}
+				r.key(100, 0)
+			}
+			r.tap(28, false)
+		}, []string{"PG1"}},
+		{"Alt code beyond ASCII is no character of a pass", func(r *evrec) {
+			r.typeText(t, "PG1:")
+			r.altCode(200)
+			r.tap(28, false)
+		}, []string{"PG1:?"}},
+		{"Alt code of five digits", func(r *evrec) {
+			r.typeText(t, "PG1:")
+			r.key(56, 1)
+			for range 5 {
+				r.tap(testKeypad[6], false)
+			}
+			r.key(56, 0)
+			r.tap(28, false)
+		}, []string{"PG1:?"}},
+		{"Alt with other keys types nothing", func(r *evrec) {
+			r.typeText(t, "PG1:")
+			r.key(56, 1)
+			r.tap(30, false) // Alt+A
+			r.tap(15, false) // Alt+Tab: not a line end
+			r.key(56, 0)
+			r.line(t, "AB")
+		}, []string{"PG1:AB"}},
+		{"Alt alone types nothing", func(r *evrec) { r.key(56, 1); r.key(56, 0); r.line(t, "PG1") }, []string{"PG1"}},
+		{"keypad digits without Alt", func(r *evrec) {
+			r.typeText(t, "PG1:")
+			r.tap(testKeypad[4], false)
+			r.tap(testKeypad[2], false)
+			r.tap(96, false)
+		}, []string{"PG1:42"}},
 		{"gap before Enter drops the fragment", func(r *evrec) {
 			r.typeText(t, "PG1:AB")
 			r.at += time.Second
@@ -325,10 +419,13 @@ func TestEvdevRecorded(t *testing.T) {
 }
 
 func transcript(b []byte) string {
-	lines, err := scanner.DecodeEvdev(bytes.NewReader(b))
+	lines, unterminated, err := scanner.DecodeEvdevCount(bytes.NewReader(b))
 	var s strings.Builder
 	for _, l := range lines {
 		s.WriteString(l + "\n")
+	}
+	if unterminated > 0 {
+		fmt.Fprintf(&s, "unterminated: %d keys\n", unterminated)
 	}
 	if err != nil {
 		s.WriteString("error: " + err.Error() + "\n")
@@ -359,9 +456,21 @@ func writeRecordings(t *testing.T, dir string) {
 		}, good[:30] + "V" + good[30:] + "\n"},
 		"gap-mid-scan": {func(r *evrec) {
 			r.typeText(t, good[:50])
-			r.at += 250 * time.Millisecond
+			r.at += time.Second
 			r.line(t, good)
+		}, good + "\nunterminated: 50 keys\n"},
+		"slow-scanner": {func(r *evrec) {
+			r.slowText(t, good, 120*time.Millisecond)
+			r.tap(28, false)
 		}, good + "\n"},
+		"alt-keypad":    {func(r *evrec) { r.altText(good, 13) }, good + "\n"},
+		"tab-suffix":    {func(r *evrec) { r.typeText(t, good); r.tap(15, false) }, good + "\n"},
+		"ctrl-j-suffix": {func(r *evrec) { r.typeText(t, good); r.ctrlTap(36) }, good + "\n"},
+		"no-suffix": {func(r *evrec) {
+			r.typeText(t, good)
+			r.at += time.Second
+			r.typeText(t, good)
+		}, fmt.Sprintf("unterminated: %d keys\n", 2*len(good))},
 		"garbage-codes": {func(r *evrec) {
 			r.key(240, 1)
 			r.key(0x2ff, 1)
@@ -373,7 +482,7 @@ func writeRecordings(t *testing.T, dir string) {
 			r.line(t, good)
 			r.typeText(t, "PG1:")
 			r.b.Truncate(r.b.Len() - 11)
-		}, good + "\nerror: unexpected EOF\n"},
+		}, good + "\nunterminated: 4 keys\nerror: unexpected EOF\n"},
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -426,6 +535,10 @@ func TestGrabEvdev_RealFD(t *testing.T) {
 	if err := scanner.GrabEvdev(pr); !errors.Is(err, unix.ENOTTY) {
 		t.Fatalf("grab on a pipe: %v, want ENOTTY", err)
 	}
+	// The clock request's error is no longer dropped.
+	if err := scanner.SetEvdevClock(pr); !errors.Is(err, unix.ENOTTY) {
+		t.Fatalf("clock on a pipe: %v, want ENOTTY", err)
+	}
 	f, err := os.Create(filepath.Join(t.TempDir(), "event0"))
 	if err != nil {
 		t.Fatal(err)
@@ -450,7 +563,7 @@ func TestGrabEvdev_Device(t *testing.T) {
 	}
 	dev, err := scanner.OpenEvdev(path)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatal(err) // includes EVIOCSCLOCKID, which a device accepts
 	}
 	defer dev.Close()
 	// A second grab of a grabbed device is refused with EBUSY.
@@ -639,6 +752,16 @@ func FuzzEvdevDecode(f *testing.F) {
 	f.Add(r.b.Bytes())
 	f.Add(r.b.Bytes()[:30])
 	f.Add([]byte{})
+	var alt evrec
+	alt.altText("PG1:A", 13)
+	alt.altCode(99999)
+	alt.typeText(f, "PG1")
+	alt.ctrlTap(36)
+	alt.typeText(f, "AB")
+	alt.tap(15, false)
+	alt.key(56, 1) // Alt held at the end
+	alt.tap(testKeypad[1], false)
+	f.Add(alt.b.Bytes())
 	if seeds, _ := filepath.Glob(filepath.Join("testdata", "evdev", "*.bin")); len(seeds) > 0 {
 		for _, s := range seeds {
 			// Small recordings only: the fuzzer mutates short inputs best.
@@ -648,7 +771,11 @@ func FuzzEvdevDecode(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		lines, _ := scanner.DecodeEvdev(bytes.NewReader(b))
+		lines, unterminated, _ := scanner.DecodeEvdevCount(bytes.NewReader(b))
+		// Every key is counted at most once: typed into a line or given up.
+		if keys := len(b) / scanner.EvdevEventSize; unterminated < 0 || unterminated > keys {
+			t.Fatalf("%d keys given up from %d events", unterminated, keys)
+		}
 		for _, l := range lines {
 			if l == "" || len(l) > scanner.MaxInput+1 {
 				t.Fatalf("line of %d bytes", len(l))
@@ -674,5 +801,64 @@ func BenchmarkEvdevDecode(b *testing.B) {
 		if lines, err := scanner.DecodeEvdev(bytes.NewReader(stream)); err != nil || len(lines) != 1 {
 			b.Fatal(lines, err)
 		}
+	}
+}
+
+// TestEvdevRun_NoLineEnd: a scanner whose suffix is off types a pass and
+// nothing more. No key follows to close the fragment; the reader gives
+// it up after EvdevGap on its own and counts the keys on the input's
+// status, where staff see it, and nothing is checked.
+func TestEvdevRun_NoLineEnd(t *testing.T) {
+	needEventLayout(t)
+	fx := newFixture(t)
+	in := scanner.NewInputs()
+	r := scanner.NewEvdevReader(scanner.EvdevConfig{Name: "kiosk-1", Path: "/dev/input/event9"}, fx.c, in, nil)
+	devices := make(chan *os.File, 1)
+	scanner.SetEvdevOpener(r, func(string) (io.ReadCloser, error) {
+		// An os.Pipe, like a device, has read deadlines.
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		devices <- pw
+		return pr, nil
+	})
+	feed, cancel := fx.c.Subscribe(8)
+	defer cancel()
+	stop := runReader(t, r)
+	defer stop()
+	dev := <-devices
+	defer dev.Close()
+	waitInput(t, in, "kiosk-1", func(s scanner.InputStatus) bool { return s.Connected })
+
+	good := fx.sign(fx.claims())
+	var rec evrec
+	rec.at = time.Duration(time.Now().UnixNano())
+	rec.typeText(t, good)
+	if _, err := dev.Write(rec.b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	st := waitInput(t, in, "kiosk-1", func(s scanner.InputStatus) bool { return s.Unterminated > 0 })
+	if st.Unterminated != int64(len(good)) || st.LastUnterminated.IsZero() || st.Reads != 0 {
+		t.Fatalf("status %+v, want %d keys without a line end and no read", st, len(good))
+	}
+	select {
+	case d := <-feed:
+		t.Fatalf("a fragment was checked: %+v", d)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The same scanner with its suffix fixed reads normally.
+	rec = evrec{at: rec.at + 2*time.Second}
+	rec.line(t, good)
+	if _, err := dev.Write(rec.b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-feed:
+		if !d.Allowed() {
+			t.Fatalf("scan after the fix: %+v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no decision after the fix")
 	}
 }

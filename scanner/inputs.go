@@ -20,6 +20,11 @@ type InputStatus struct {
 	Reads     int64     // frames read
 	Errors    int64     // read or open errors
 	LastError string
+	// Unterminated counts keys received without a line end, given up
+	// after a pause: a keyboard-wedge scanner whose suffix is off or not
+	// a line end types every pass this way, and nothing is checked.
+	Unterminated     int64
+	LastUnterminated time.Time
 }
 
 // Inputs is a registry of input states, safe for concurrent use. Readers

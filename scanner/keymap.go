@@ -5,12 +5,19 @@ package scanner
 // a position means depends on the layout, which is why a scanner
 // programmed for one layout and read with another garbles its codes.
 const (
+	keyTab        = 15
 	keyEnter      = 28
+	keyLeftCtrl   = 29
+	keyJ          = 36
 	keyLeftShift  = 42
-	keyRightShift = 54
+	keyM          = 50
+	keyLeftAlt    = 56
 	keySpace      = 57
-	keyKPEnter    = 96
 	key102nd      = 86 // the extra key left of Z on ISO keyboards
+	keyKPEnter    = 96
+	keyRightCtrl  = 97
+	keyRightShift = 54
+	keyRightAlt   = 100
 )
 
 // keymapSize bounds the key codes a layout table covers: every printing
@@ -42,7 +49,8 @@ var usKeymap = func() (m keymap) {
 }()
 
 // deKeymap is the German QWERTZ layout (Y and Z swapped, symbols moved).
-// Dead keys (^ ´ `) are taken as the character they show.
+// Its dead keys (^ ´ `, see deadKeys) are listed as the character they
+// show: followed by a space they type it.
 var deKeymap = func() (m keymap) {
 	m.set(2, "1234567890ß´", "!\"§$%&/()=?`")
 	m.set(16, "qwertzuiopü+", "QWERTZUIOPÜ*")
@@ -64,6 +72,16 @@ var frKeymap = func() (m keymap) {
 	m[key102nd] = [2]rune{'<', '>'}
 	return m
 }()
+
+// deadKeys maps, for each layout with dead keys, the character a dead
+// key shows to the combining mark it puts on the next letter. A US
+// scanner typing "+A" on a German host types Shift+´ then A: the host
+// shows "À", one character from two keys. Only the host's dead keys
+// matter: a scanner sends key positions, never composed characters.
+var deadKeys = map[*keymap]map[rune]rune{
+	&deKeymap: {'`': '\u0300', '´': '\u0301', '^': '\u0302'},
+	&frKeymap: {'^': '\u0302', '¨': '\u0308'},
+}
 
 // usChar is the character the US layout types for key code with shift,
 // or 0 for keys that type nothing printable (modifiers, function keys and

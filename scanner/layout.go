@@ -4,6 +4,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"passgate/pass"
 )
@@ -43,6 +46,8 @@ type layoutCandidate struct {
 	name    string
 	scanner *keymap
 	host    map[rune]keyPos // the host's character → position, Caps Lock applied
+	dead    map[rune]rune   // the host's combining mark → its dead key's character
+	hostMap *keymap         // the host's layout
 }
 
 // layoutCandidates lists every mismatch tried, most common first: the
@@ -68,6 +73,7 @@ var layoutCandidates = func() []layoutCandidate {
 				}
 				out = append(out, layoutCandidate{
 					name: strings.Join(parts, "+"), scanner: s.m, host: reverseKeymap(h.m, caps),
+					dead: markToDead(h.m), hostMap: h.m,
 				})
 			}
 		}
@@ -97,27 +103,58 @@ func reverseKeymap(m *keymap, caps bool) map[rune]keyPos {
 	return rev
 }
 
+// markToDead inverts deadKeys for layout m (nil when it has none).
+func markToDead(m *keymap) map[rune]rune {
+	var out map[rune]rune
+	for ch, mark := range deadKeys[m] {
+		if out == nil {
+			out = make(map[rune]rune)
+		}
+		out[mark] = ch
+	}
+	return out
+}
+
 // fix reads text back through c, or reports false when a character has
-// no position on the host or types nothing on the scanner.
+// no position on the host or types nothing on the scanner. A character
+// the host composed from a dead key and a letter (À from ` and A) is read
+// back as those two keys.
 func (c *layoutCandidate) fix(text string) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(text))
 	for _, r := range text {
-		p, ok := c.host[r]
-		if !ok {
+		if _, ok := c.host[r]; !ok && c.dead != nil {
+			// NFD splits a composed letter into its base and one mark.
+			if d := []rune(norm.NFD.String(string(r))); len(d) == 2 {
+				if ch, ok := c.dead[d[1]]; ok && c.put(&b, ch) && c.put(&b, d[0]) {
+					continue
+				}
+			}
 			return "", false
 		}
-		s := 0
-		if p.shift {
-			s = 1
-		}
-		out := c.scanner[p.code][s]
-		if out == 0 {
+		if !c.put(&b, r) {
 			return "", false
 		}
-		b.WriteRune(out)
 	}
 	return b.String(), true
+}
+
+// put writes what the scanner meant by the key that typed r on the host.
+func (c *layoutCandidate) put(b *strings.Builder, r rune) bool {
+	p, ok := c.host[r]
+	if !ok {
+		return false
+	}
+	s := 0
+	if p.shift {
+		s = 1
+	}
+	out := c.scanner[p.code][s]
+	if out == 0 {
+		return false
+	}
+	b.WriteRune(out)
+	return true
 }
 
 // structureVerifier decodes passes without trusting any root: a text that
@@ -156,12 +193,70 @@ func DetectLayout(raw string) (layout, fixed string, ok bool) {
 			continue
 		}
 		f, ok := c.fix(raw)
-		if !ok || f == raw || !wellFormedPass(f) {
+		if !ok || f == raw {
 			continue
 		}
-		return c.name, f, true
+		if wellFormedPass(f) {
+			return c.name, f, true
+		}
+		if f, ok := c.fixEatenSpaces(raw); ok {
+			return c.name, f, true
+		}
 	}
 	return "", "", false
+}
+
+// Bounds of fixEatenSpaces: it looks at the first maxDeadKeys dead-key
+// characters and tries at most maxEatenTries variants (each a full
+// decode), one eaten space first, then two: a pass has a few '+' and a
+// space follows one in 45.
+const (
+	maxDeadKeys   = 16
+	maxEatenTries = 64
+)
+
+// fixEatenSpaces undoes the other thing a dead key does: followed by a
+// space it types only its own character, so the space is gone. It tries
+// a space after one, then two, of the host's dead-key characters in raw
+// and returns the first variant that decodes as a pass.
+func (c *layoutCandidate) fixEatenSpaces(raw string) (string, bool) {
+	if c.dead == nil {
+		return "", false
+	}
+	var at []int // byte offsets just after each dead-key character
+	for i, r := range raw {
+		if _, isDead := deadKeys[c.hostMap][r]; isDead && len(at) < maxDeadKeys {
+			at = append(at, i+utf8.RuneLen(r))
+		}
+	}
+	tries := 0
+	try := func(offs ...int) (string, bool) {
+		tries++
+		var b strings.Builder
+		b.Grow(len(raw) + len(offs))
+		prev := 0
+		for _, off := range offs {
+			b.WriteString(raw[prev:off])
+			b.WriteByte(' ') // the space bar types a space on every layout
+			prev = off
+		}
+		b.WriteString(raw[prev:])
+		f, ok := c.fix(b.String())
+		return f, ok && wellFormedPass(f)
+	}
+	for _, off := range at {
+		if f, ok := try(off); ok {
+			return f, true
+		}
+	}
+	for i := range at {
+		for j := i + 1; j < len(at) && tries < maxEatenTries; j++ {
+			if f, ok := try(at[i], at[j]); ok {
+				return f, true
+			}
+		}
+	}
+	return "", false
 }
 
 // wellFormedPass reports whether text decodes as a pass, whoever signed

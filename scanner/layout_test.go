@@ -25,6 +25,11 @@ func TestCorruptLayout(t *testing.T) {
 		// symbols of the AZERTY digit row.
 		{"PG1:1234567890", "us", "fr", false, `PG&M&é"'(-è_çà`},
 		{"PG1:YZ", "us", "de", false, "PG1ÖZY"},
+		// The German host's dead key (Shift+´, where US has '+') accents
+		// a vowel after it, types itself before a space (which it eats)
+		// and before anything else.
+		{"PG1:+A+B+ C+E", "us", "de", false, "PG1ÖÀ`B`CÈ"},
+		{"PG1:+A", "us", "de", true, "pg1öà"},
 		{"PG1:AB", "us", "us", true, "pg1:ab"},
 	} {
 		got, ok := scanner.CorruptLayout(tc.text, tc.scanner, tc.host, tc.caps)
@@ -87,6 +92,46 @@ func TestDetectLayout(t *testing.T) {
 	}
 }
 
+// TestDetectLayout_DeadKeys: a US scanner on a German host, where the
+// key for '+' is a dead key. "+A" arrives as "À", "+ " as "`" (the space
+// eaten). Both must be read as scanner_layout and repaired, not refused
+// as not_a_pass.
+func TestDetectLayout_DeadKeys(t *testing.T) {
+	fx := newFixture(t)
+	find := func(what string, has func(string) bool) string {
+		for range 500 {
+			if p := fx.sign(fx.claims()); has(p) {
+				return p
+			}
+		}
+		t.Fatalf("no pass with %s in 500", what)
+		return ""
+	}
+	accented := find("+ before a vowel", func(p string) bool {
+		for _, v := range []string{"+A", "+E", "+I", "+O", "+U"} {
+			if strings.Contains(p, v) {
+				return true
+			}
+		}
+		return false
+	})
+	eaten := find("+ before a space", func(p string) bool { return strings.Contains(p, "+ ") })
+	for _, p := range []string{accented, eaten} {
+		for _, caps := range []bool{false, true} {
+			bad, ok := scanner.CorruptLayout(p, "us", "de", caps)
+			if !ok {
+				t.Fatal("cannot garble")
+			}
+			if r := fx.c.Evaluate(bad, fx.now).Reason; r != scanner.ReasonScannerLayout {
+				t.Errorf("caps %v: %.40q… has reason %s, want scanner_layout", caps, bad, r)
+			}
+			if _, fixed, ok := scanner.DetectLayout(bad); !ok || fixed != p {
+				t.Errorf("caps %v: not repaired (%v)", caps, ok)
+			}
+		}
+	}
+}
+
 // TestDetectLayout_Evdev types passes on scanners set to German and
 // French layouts into the evdev reader (which reads US) and expects the
 // garbled lines to be recognised and repaired.
@@ -122,17 +167,22 @@ func TestDetectLayout_NotFlagged(t *testing.T) {
 	}
 	damagedDE, _ := scanner.CorruptLayout(damaged, "de", "us", false)
 	cutFR, _ := scanner.CorruptLayout(good[:len(good)-2], "fr", "us", false)
+	damagedHostDE, _ := scanner.CorruptLayout(damaged, "us", "de", false)
 	cases := []string{
 		"", " ", "PG1:", "PG1>", "PG!.", "pg1:", good, strings.ToLower(good[:4]) + good[4:],
 		"HELLO WORLD", "https://example.com/pass?id=1", "HC1:6BFOXN%TS3DH0YOJ58S S-W5HDC",
 		"PG1:" + strings.Repeat("ZZZ", 100), "PG1>" + strings.Repeat("YYY", 100), damaged, damagedDE, cutFR,
 		strings.Repeat("\xff", 10000), "PG1>" + strings.Repeat("Ö", scanner.MaxInput),
+		// German-host dead keys: a flood of them, accented letters no
+		// pass has, and a damaged pass read through dead keys.
+		"PG1Ö" + strings.Repeat("`0", scanner.MaxInput/2), "PG1Ö" + strings.Repeat("ÀÈ`", 200),
+		"PG1ÖÝÂ", "PG1Ö`", damagedHostDE,
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	const alpha = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:>!.&}]Öé"
+	const alpha = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:>!.&}]Öé`ÀÈ"
 	for range 300 {
 		var b strings.Builder
-		b.WriteString([]string{"PG1>", "PG!.", "PG&M", "pg1:"}[rng.IntN(4)])
+		b.WriteString([]string{"PG1>", "PG!.", "PG&M", "pg1:", "PG1Ö"}[rng.IntN(5)])
 		for range rng.IntN(600) {
 			b.WriteByte(alpha[rng.IntN(len(alpha))])
 		}
@@ -154,6 +204,8 @@ func FuzzDetectLayout(f *testing.F) {
 	f.Add("PG1>ZY/&}]")
 	f.Add(`PG&M&é"'(-è_çà`)
 	f.Add("pg1:ab")
+	f.Add("PG1ÖÀ`B`CÈ")
+	f.Add("pg1öà` ")
 	f.Add("PG!.QAWZ:)")
 	f.Add("")
 	f.Add("\xff\xfe")

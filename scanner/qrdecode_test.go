@@ -135,7 +135,8 @@ func TestDecodeFrame_HostileSizes(t *testing.T) {
 		{"short data", 640, 480, 640*480 - 1, false},
 		{"long data", 640, 480, 640*480 + 1, false},
 		{"no data", 640, 480, 0, false},
-		{"over 720p", 1281, 720, 16, true},
+		{"over 1080p", 1921, 1080, 16, true},
+		{"over 1080p pixels, sides within", 1920, 1081, 16, true},
 		{"one side huge", math.MaxInt, 21, 16, true},
 		{"both sides huge", math.MaxInt, math.MaxInt, 16, true},
 		{"product overflows 32 bits", 1<<16 + 1, 1<<16 + 1, 16, true},
@@ -151,8 +152,10 @@ func TestDecodeFrame_HostileSizes(t *testing.T) {
 			}
 		})
 	}
-	if err := scanner.CheckFrameSize(1280, 720); err != nil {
-		t.Errorf("720p refused: %v", err)
+	for _, s := range [][2]int{{1280, 720}, {1920, 1080}, {1080, 1920}} {
+		if err := scanner.CheckFrameSize(s[0], s[1]); err != nil {
+			t.Errorf("%d×%d refused: %v", s[0], s[1], err)
+		}
 	}
 }
 

@@ -90,6 +90,8 @@ type DB struct {
 
 	scanCommits atomic.Int64 // group commits that succeeded
 
+	probe writeProbe // the last ProbeWrite, reused for a moment
+
 	// onScanCommit, when set, learns about every group commit (see
 	// ObserveScanCommits). An atomic pointer: the writer loads it once
 	// per batch and never takes a lock for it.

@@ -424,6 +424,13 @@ CREATE TABLE district_events (
 ) STRICT;
 CREATE INDEX district_events_kind_at ON district_events (kind, at_ms);
 `,
+	`-- camera: one row the readiness probe rewrites, so /readyz proves the
+-- scan log takes a write instead of only taking the lock.
+CREATE TABLE write_probe (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	at_ms INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -64,7 +64,7 @@ func (s *Server) renderInputs(w http.ResponseWriter, r *http.Request, status int
 		st := state[spec.Name]
 		m.Inputs = append(m.Inputs, view.AdminInputRow{
 			Name: spec.Name, Kind: spec.Kind, Spec: spec.Spec, FromFlags: fromFlags,
-			Connected: st.Connected, LastError: st.LastError,
+			Connected: st.Connected, LastError: st.LastError, Unterminated: st.Unterminated,
 		})
 	}
 	for _, spec := range s.inputCfg.fromFlags {

@@ -48,14 +48,15 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 	}))
 }
 
-// The camera page scales frames down to fit cameraMaxWidth×cameraMaxHeight
-// before posting: a pass held up to a tablet fills much of the picture,
-// and a 640×480 frame reads it in about 3 ms while a 720p one costs three
-// times as much and as much more upload. The server accepts up to
-// scanner.MaxFramePixels for cameras that cannot be scaled.
+// The camera page sends frames at the camera's own resolution, scaled
+// down only to fit cameraMaxWidth×cameraMaxHeight (1080p, the most the
+// decoder accepts): a pass held at arm's length covers a third of a 720p
+// picture, and a frame shrunk to 640×480 leaves its modules too small to
+// read. Decoding a large frame starts with a half-size pass, so the cost
+// grows less than the pixels do (see scanner.DecodeFrame).
 const (
-	cameraMaxWidth  = 640
-	cameraMaxHeight = 480
+	cameraMaxWidth  = 1920
+	cameraMaxHeight = 1080
 )
 
 // frameSlots bounds how many frames are decoded at once, so cameras at
@@ -64,9 +65,9 @@ const (
 // flight, so the wait is short and bounded by the number of cameras.
 var frameSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
-// framePool recycles frame buffers: a camera posts several 300 KB frames
+// framePool recycles frame buffers: a camera posts several 1-2 MB frames
 // a second, which would otherwise all be garbage.
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, cameraMaxWidth*cameraMaxHeight); return &b }}
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1280*720); return &b }}
 
 // handleCameraFrame decodes one frame, an 8-bit luma plane of w×h pixels
 // (query parameters w and h) posted as application/octet-stream. With a

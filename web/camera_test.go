@@ -187,12 +187,13 @@ func TestCameraFrame(t *testing.T) {
 			{"body one byte short", "w=640&h=480", "application/octet-stream", frame[1:], 400},
 			{"body one byte long", "w=640&h=480", "application/octet-stream", append(slices.Clone(frame), 0), 400},
 			{"body for a smaller frame", "w=640&h=480", "application/octet-stream", frame[:320*240], 400},
-			{"over 720p", "w=1281&h=720", "application/octet-stream", make([]byte, 1281*720), 413},
+			{"over 1080p", "w=1921&h=1080", "application/octet-stream", make([]byte, 1921*1080), 413},
+			{"more pixels than 1080p, one side small", "w=3841&h=540", "application/octet-stream", make([]byte, 3841*540), 413},
 			{"huge declared size", "w=100000&h=100000", "application/octet-stream", frame, 413},
 			{"overflowing size", "w=4294967296&h=4294967296", "application/octet-stream", frame, 413},
 			{"size beyond any int", "w=99999999999999999999&h=480", "application/octet-stream", frame, 413},
 			{"negative size beyond any int", "w=-99999999999999999999&h=480", "application/octet-stream", frame, 400},
-			{"body over the limit", "w=640&h=480", "application/octet-stream", make([]byte, 1280*720+1), 413},
+			{"body over the limit", "w=640&h=480", "application/octet-stream", make([]byte, 1920*1080+1), 413},
 			{"wrong content type", "w=640&h=480", "image/png", frame, 415},
 		} {
 			t.Run(c.name, func(t *testing.T) {

@@ -2,8 +2,12 @@ package web
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
+
+	"passgate/store"
 )
 
 func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
@@ -12,15 +16,20 @@ func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReadyz answers 200 when the appliance can check and log: the
-// database takes writes and trust anchors are loaded.
+// scan log takes a real write (store.ProbeWrite, at most one every two
+// seconds however often this is polled) and trust anchors are loaded.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"database": "ok", "keys": "ok"}
 	status := http.StatusOK
-	if err := s.db.Ping(ctx); err != nil {
-		s.log.Warn("readiness: database", "err", err)
-		checks["database"] = "not writable"
+	if err := s.db.ProbeWrite(ctx); err != nil {
+		s.log.Warn("readiness: scan log", "err", err)
+		// The reason, not the error: this answer is public.
+		checks["database"] = "not writable: the scan log cannot take a write"
+		if errors.Is(err, store.ErrNoSpace) {
+			checks["database"] = "not writable: no space for the scan log (disk or database full)"
+		}
 		status = http.StatusServiceUnavailable
 	}
 	if s.checker.Roots() == 0 {
@@ -39,9 +48,16 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		if in.LastError != "" {
 			row["last_error"] = in.LastError
 		}
+		if in.Unterminated > 0 {
+			row["unterminated_keys"] = in.Unterminated
+			row["last_unterminated"] = in.LastUnterminated.UTC()
+		}
 		inputs = append(inputs, row)
 		if !in.Connected {
 			warnings = append(warnings, "input "+in.Name+" is not connected")
+		}
+		if in.Unterminated > 0 {
+			warnings = append(warnings, fmt.Sprintf("input %s received %d keys without a line end: set the scanner's suffix to Enter", in.Name, in.Unterminated))
 		}
 	}
 	// An appliance cut off from its hub keeps checking with the lists it

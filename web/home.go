@@ -62,6 +62,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		m.Inputs = append(m.Inputs, view.InputRow{
 			Name: in.Name, Kind: in.Kind, Path: in.Path, Connected: in.Connected,
 			LastRead: in.LastRead, Reads: in.Reads, Errors: in.Errors, LastError: in.LastError,
+			Unterminated: in.Unterminated,
 		})
 	}
 	ls := s.listsState(ctx, now)

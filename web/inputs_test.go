@@ -73,3 +73,42 @@ func TestInputsState(t *testing.T) {
 		t.Errorf("gate screen shows kiosk-1 as %q: %q", v, items.Eq(1).Text())
 	}
 }
+
+// A keyboard-wedge scanner typing without a line end reads nothing; the
+// keys it sent show on the status page, on /admin/inputs and as a
+// /readyz warning, so staff can fix its suffix.
+func TestInputsState_Unterminated(t *testing.T) {
+	inputs := scanner.NewInputs()
+	inputs.Update("kiosk-1", func(s *scanner.InputStatus) {
+		s.Kind, s.Path, s.Connected = "evdev", "/dev/input/event3", true
+		s.Unterminated, s.LastUnterminated = 529, time.Now()
+	})
+	inputs.Update("gate-1", func(s *scanner.InputStatus) {
+		s.Kind, s.Path, s.Connected, s.Reads = "serial", "/dev/ttyACM0", true, 3
+	})
+	flags := []scanner.InputSpec{{Name: "kiosk-1", Kind: "evdev", Spec: "/dev/input/event3"}, {Name: "gate-1", Kind: "serial", Spec: "/dev/ttyACM0"}}
+	ts := newTestServer(t, web.WithInputs(inputs), web.WithInputConfig(flags, func(scanner.InputSpec) error { return nil }, func() {}))
+
+	code, body := getReady(t, ts)
+	if code != 200 || len(body.Warnings) != 1 || !strings.Contains(body.Warnings[0], "kiosk-1 received 529 keys without a line end") {
+		t.Fatalf("readyz %d %+v", code, body)
+	}
+
+	cl := ts.login(t, "admin", ts.AdminPassword)
+	doc := getDoc(t, ts, cl, "/admin/status")
+	rows := doc.Find(`[data-testid="input-row"]`)
+	if got := rows.Find(`[data-testid="input-unterminated"]`); got.Length() != 1 || !strings.Contains(got.Text(), "529") {
+		t.Errorf("status page: %d warnings %q, want one for kiosk-1 with 529 keys", got.Length(), got.Text())
+	}
+	if !strings.Contains(rows.Eq(1).Text(), "kiosk-1") || rows.Eq(1).Find(`[data-testid="input-unterminated"]`).Length() != 1 {
+		t.Errorf("warning not on kiosk-1's row")
+	}
+
+	doc = getDoc(t, ts, cl, "/admin/inputs")
+	if got := doc.Find(`[data-testid="input-kiosk-1"] [data-testid="unterminated"]`); !strings.Contains(got.Text(), "529") {
+		t.Errorf("/admin/inputs: kiosk-1 warning %q, want 529 keys", got.Text())
+	}
+	if got := doc.Find(`[data-testid="input-gate-1"] [data-testid="unterminated"]`); got.Length() != 0 {
+		t.Errorf("/admin/inputs: gate-1 has a warning %q", got.Text())
+	}
+}

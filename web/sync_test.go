@@ -35,9 +35,10 @@ func rawExec(t *testing.T, ts *testServer, stmts ...string) {
 }
 
 type readyBody struct {
-	Status   string         `json:"status"`
-	Sync     map[string]any `json:"sync"`
-	Warnings []string       `json:"warnings"`
+	Status   string            `json:"status"`
+	Checks   map[string]string `json:"checks"`
+	Sync     map[string]any    `json:"sync"`
+	Warnings []string          `json:"warnings"`
 }
 
 func getReady(t *testing.T, ts *testServer) (int, readyBody) {

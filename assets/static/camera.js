@@ -1,6 +1,6 @@
 // Camera scanning: grabs frames from the device camera, turns each into
-// an 8-bit luma plane (grayscale, one byte per pixel), scaled down to fit
-// the page's limit, and posts it to the appliance, which finds the QR
+// an 8-bit luma plane (grayscale, one byte per pixel) at the camera's own
+// resolution (scaled down only beyond the page's limit, 1080p), and posts it to the appliance, which finds the QR
 // code and checks it. The decision is shown in the gate screen's result
 // panel with the gate's words, icons, colours and sounds.
 //
@@ -22,8 +22,8 @@
   var restart = document.getElementById("camera-restart");
   var lang = document.documentElement.lang || "zh-CN";
   var FRAME_MS = 150; // one frame every 150 ms at most: ~6.7 frames/s
-  var maxW = parseInt(msg.maxWidth, 10) || 640;
-  var maxH = parseInt(msg.maxHeight, 10) || 480;
+  var maxW = parseInt(msg.maxWidth, 10) || 1920;
+  var maxH = parseInt(msg.maxHeight, 10) || 1080;
   var canvas = document.createElement("canvas");
   var ctx2d = null;
   var stream = null, timer = 0, running = false;
@@ -88,7 +88,8 @@
     if (running) timer = setTimeout(scan, ms);
   }
 
-  // grab draws the current picture scaled to fit maxW×maxH and returns
+  // grab draws the current picture, at the camera's resolution unless it
+  // is larger than maxW×maxH (a small code needs every pixel), and returns
   // its luma plane with its size, or null while the video has no picture.
   function grab() {
     var vw = video.videoWidth, vh = video.videoHeight;

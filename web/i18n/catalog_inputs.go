@@ -11,5 +11,8 @@ func init() {
 		"inputs.connected":     {"已连接", "connected"},
 		"inputs.disconnected":  {"未连接", "not connected"},
 		"inputs.never":         {"尚未读取", "never"},
+		// A keyboard-wedge scanner typing without a line end reads
+		// nothing at all; staff must see why.
+		"inputs.unterminated": {"收到 %d 个没有结束符的按键，未能读码：请将扫码枪后缀设为回车 (Enter)", "%d keys received without a line end, nothing read: set the scanner's suffix to Enter"},
 	})
 }

@@ -13,7 +13,7 @@ import "strconv"
 
 // Camera is the view model of the camera scanning page.
 type Camera struct {
-	MaxWidth  int // frames are scaled down to fit MaxWidth×MaxHeight
+	MaxWidth  int // frames larger than MaxWidth×MaxHeight are scaled down to fit
 	MaxHeight int
 	PauseMs   int // the wait after a decision before scanning again
 }
