@@ -439,7 +439,8 @@ func (s *Server) statusElsewhere(w http.ResponseWriter, r *http.Request, p view.
 // the small script of the print button.
 func (s *Server) printPage(r *http.Request) view.Page {
 	p := s.page(r, "desk.print.title")
-	p.CSS = append(p.CSS, assets.Path("/assets/", "print.css"))
+	// desk.css for the refusal notes shown above the cards (not printed).
+	p.CSS = append(p.CSS, assets.Path("/assets/", "desk.css"), assets.Path("/assets/", "print.css"))
 	p.JS = append(p.JS, assets.Path("/assets/", "desk.js"))
 	return p
 }
