@@ -284,10 +284,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	var opts []district.IDOption
-	if *allowBad {
-		opts = append(opts, district.AllowBadCheckDigit)
-	}
+	opts := district.IDOptions(*allowBad)
 	ch, err := district.SetStatus(ctx, db, *id, to, *reason, "cli", opts...)
 	if err != nil {
 		return e.failID(err)

@@ -60,10 +60,7 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	}
 	// The number is checked before the database is opened, and an error
 	// names the problem, never the number.
-	var opts []district.IDOption
-	if *allowBad {
-		opts = append(opts, district.AllowBadCheckDigit)
-	}
+	opts := district.IDOptions(*allowBad)
 	idNumber, err := district.CheckIDNumber(*id, time.Now(), opts...)
 	if err != nil {
 		if district.IsBadCheckDigit(err) {

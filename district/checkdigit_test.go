@@ -109,3 +109,36 @@ func TestPreview(t *testing.T) {
 		t.Fatalf("preview %+v\nissued  %+v", cs[0], want)
 	}
 }
+
+// FuzzCheckIDNumber: whatever is typed, AllowBadCheckDigit waives the
+// check digit and nothing else: what passes without it passes with it
+// unchanged, what fails with it fails without it, and an accepted number
+// is 4 to 32 upper-case letters or digits.
+func FuzzCheckIDNumber(f *testing.F) {
+	for _, s := range []string{"610113199001011234", "610113199001011230", "11010519491231002x", "E1234567", " ６１０１１３ 199001011234", "61011319901301123X", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		strict, errStrict := district.CheckIDNumber(raw, checkNow)
+		loose, errLoose := district.CheckIDNumber(raw, checkNow, district.AllowBadCheckDigit)
+		if errStrict == nil && (errLoose != nil || loose != strict) {
+			t.Fatalf("%q: strict %q, loose %q %v", raw, strict, loose, errLoose)
+		}
+		if errLoose != nil && errStrict == nil {
+			t.Fatalf("%q: the option refused what the strict check took", raw)
+		}
+		if district.IsBadCheckDigit(errStrict) != (errStrict != nil && errLoose == nil) {
+			t.Fatalf("%q: strict %v, loose %v: the option waived more than the check digit", raw, errStrict, errLoose)
+		}
+		if errLoose == nil {
+			if len(loose) < 4 || len(loose) > 32 {
+				t.Fatalf("%q accepted as %q", raw, loose)
+			}
+			for _, r := range loose {
+				if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
+					t.Fatalf("%q accepted as %q", raw, loose)
+				}
+			}
+		}
+	})
+}

@@ -85,6 +85,15 @@ type IDOption int
 // and it must then be given the same way wherever it is typed again.
 const AllowBadCheckDigit IDOption = 1
 
+// IDOptions returns the options of a form or command: AllowBadCheckDigit
+// when the person typing confirmed a legacy number, none otherwise.
+func IDOptions(allowBadCheckDigit bool) []IDOption {
+	if allowBadCheckDigit {
+		return []IDOption{AllowBadCheckDigit}
+	}
+	return nil
+}
+
 // allows reports whether opts include o.
 func allows(opts []IDOption, o IDOption) bool {
 	for _, x := range opts {
@@ -112,6 +121,11 @@ func IsBadCheckDigit(err error) bool {
 	return errors.As(err, &fe) && fe.Code == "check_digit"
 }
 
+// maxIDInput bounds the raw ID number a form or command accepts before
+// normalising: twice the longest document number, room for spaces and
+// full-width digits (three bytes each) but not for a pasted page.
+const maxIDInput = 128
+
 // CheckIDNumber normalises and validates an ID number typed without its
 // document type (the CLI, tracing, the desk's find box): a number of 18
 // characters that starts with 17 digits is a mainland ID and must pass
@@ -121,7 +135,7 @@ func IsBadCheckDigit(err error) bool {
 // It returns the normalised number; errors are *FieldError on
 // "id_number".
 func CheckIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) {
-	if len(raw) > maxTraceIDInput {
+	if len(raw) > maxIDInput {
 		return "", &FieldError{"id_number", "too_long"}
 	}
 	id := pass.NormalizeID(raw)

@@ -90,10 +90,7 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 		return nil, err
 	}
 	now := db.Now()
-	var opts []IDOption
-	if req.AllowBadCheckDigit {
-		opts = append(opts, AllowBadCheckDigit)
-	}
+	opts := IDOptions(req.AllowBadCheckDigit)
 	id, err := checkIDNumber(req.IDNumber, now, opts...)
 	if err != nil {
 		return nil, err

@@ -57,10 +57,7 @@ func CheckResident(key []byte, req RegisterRequest, now time.Time) (*Resident, [
 			}
 		}
 	}
-	var opts []IDOption
-	if req.AllowBadCheckDigit {
-		opts = append(opts, AllowBadCheckDigit)
-	}
+	opts := IDOptions(req.AllowBadCheckDigit)
 	id, err := CheckID(req.IDType, req.IDNumber, now, opts...)
 	add(err)
 	phone, err := CheckPhone(req.Phone)

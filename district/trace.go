@@ -1,18 +1,6 @@
 package district
 
-import (
-	"context"
-	"time"
-
-	"passgate/pass"
-	"passgate/store"
-)
-
-// maxTraceIDInput bounds the raw ID number a tracing form or command
-// accepts before normalising: twice the longest document number, room
-// for spaces and full-width digits (three bytes each) but not for a
-// pasted page.
-const maxTraceIDInput = 128
+import "time"
 
 // CheckTraceID normalises and validates the ID number a tracer typed,
 // by CheckIDNumber with no check digit waived.
@@ -32,15 +20,4 @@ func looksMainland(id string) bool {
 		}
 	}
 	return true
-}
-
-// TraceSubject turns the ID number of a person to trace into their
-// subject pseudonym, after CheckTraceID. The number itself goes no
-// further: callers keep only the pseudonym.
-func TraceSubject(ctx context.Context, db *store.DB, raw string, now time.Time) (pass.Subject, error) {
-	id, err := CheckTraceID(raw, now)
-	if err != nil {
-		return pass.Subject{}, err
-	}
-	return SubjectOf(ctx, db, id)
 }
