@@ -51,6 +51,17 @@ func TestDesk_VerdictBeforeIssue(t *testing.T) {
 		t.Fatalf("the gate answered %+v %v, not as warned", d, err)
 	}
 
+	// A card printed anyway says it will be refused, not how long it is
+	// valid.
+	_, body = ts.postForm(t, c, path+"/pass", url.Values{"kind": {"paper"}})
+	doc = deskDoc(t, body)
+	if got := testid(doc, "card-valid").Text(); !strings.Contains(got, warn) || strings.Contains(got, "有效期至") {
+		t.Errorf("card of an untested resident says %q", got)
+	}
+	if !strings.Contains(testid(doc, "print-refusal").Text(), warn) {
+		t.Errorf("print view warning %q", testid(doc, "print-refusal").Text())
+	}
+
 	// English pages say it in English.
 	en := ts.client(t)
 	u, _ := url.Parse(ts.Srv.URL)
