@@ -45,8 +45,14 @@ func TestCLI_CheckDigit(t *testing.T) {
 	}
 
 	refused("status", runCLI(t, env, "", "status", "--data", dir, "--id", bad, "--color", "yellow", "--reason", "contact"))
-	if r := runCLI(t, env, "", "status", "--data", dir, "--id", bad, "--color", "yellow", "--reason", "contact", "--allow-bad-check-digit"); r.code != 0 {
-		t.Fatalf("status with the flag: exit %d: %s", r.code, r.stderr)
+	if r := runCLI(t, env, "", "status", "--data", dir, "--id", bad, "--color", "yellow", "--reason", "contact", "--allow-bad-check-digit"); r.code != 0 ||
+		r.stdout != "status changed from green to yellow; earlier passes are void\n" {
+		t.Fatalf("status with the flag: exit %d: %q %s", r.code, r.stdout, r.stderr)
+	}
+	// The same colour again voids the passes (a lost card) and says just that.
+	if r := runCLI(t, env, "", "status", "--data", dir, "--id", bad, "--color", "yellow", "--reason", "card lost", "--allow-bad-check-digit"); r.code != 0 ||
+		r.stdout != "status stays yellow; earlier passes are void\n" {
+		t.Fatalf("same colour: exit %d: %q %s", r.code, r.stdout, r.stderr)
 	}
 
 	out := filepath.Join(dir, "trace.csv")

@@ -293,6 +293,10 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	if ch.From.Valid() {
 		from = ch.From.String()
 	}
+	if ch.From == ch.To { // a lost card: only the passes are voided
+		fmt.Fprintf(e.stdout, "status stays %s; earlier passes are void\n", ch.To)
+		return exitOK
+	}
 	fmt.Fprintf(e.stdout, "status changed from %s to %s; earlier passes are void\n", from, ch.To)
 	return exitOK
 }
