@@ -25,8 +25,8 @@ func TestCLI_Audit(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
 	for _, args := range [][]string{
-		{"issue", "--data", dir, "--name", "张三明", "--id", "610113199001011234", "--doses", "2"},
-		{"status", "--data", dir, "--id", "610113199001011234", "--color", "yellow", "--reason", "close contact"},
+		{"issue", "--data", dir, "--name", "张三明", "--id", "610113199001011230", "--doses", "2"},
+		{"status", "--data", dir, "--id", "610113199001011230", "--color", "yellow", "--reason", "close contact"},
 		{"policy", "--data", dir, "--min-doses", "3"},
 	} {
 		if r := runCLI(t, env, "", args...); r.code != 0 {

@@ -12,7 +12,7 @@ import (
 func TestCLI_Backup(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
-	r := runCLI(t, env, "", "issue", "--data", dir, "--name", "张三明", "--id", "610113199001011234", "--doses", "2")
+	r := runCLI(t, env, "", "issue", "--data", dir, "--name", "张三明", "--id", "610113199001011230", "--doses", "2")
 	if r.code != 0 {
 		t.Fatalf("issue: exit %d: %s", r.code, r.stderr)
 	}

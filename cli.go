@@ -17,6 +17,7 @@ import (
 	"passgate/pass"
 	"passgate/scanner"
 	"passgate/store"
+	"passgate/web/i18n"
 )
 
 // version is the build's version: the VCS revision when built from a
@@ -139,10 +140,11 @@ func cmdIssue(ctx context.Context, e *env, args []string) int {
 	doses := fs.Int("doses", -1, "vaccine doses (default: as registered)")
 	kind := fs.String("kind", "phone", "pass kind: phone (24 h) or paper (180 days)")
 	qr := fs.String("qr", "", "also write the pass as a QR code PNG to this file")
+	allowBad := fs.Bool("allow-bad-check-digit", false, badCheckDigitUsage)
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	req := district.IssueRequest{Name: *name, IDNumber: *id, Doses: *doses, Actor: "cli"}
+	req := district.IssueRequest{Name: *name, IDNumber: *id, Doses: *doses, Actor: "cli", AllowBadCheckDigit: *allowBad}
 	var err error
 	if *color != "" {
 		if req.Color, err = pass.ParseColor(*color); err != nil {
@@ -164,7 +166,7 @@ func cmdIssue(ctx context.Context, e *env, args []string) int {
 	defer db.Close()
 	iss, err := district.Issue(ctx, db, req)
 	if err != nil {
-		return e.fail(err)
+		return e.failID(err)
 	}
 	if *qr != "" {
 		png, _, err := pass.QRPNG(iss.Text, 8)
@@ -176,7 +178,45 @@ func cmdIssue(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	fmt.Fprintln(e.stdout, iss.Text)
+	pol, err := db.Policy(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	// The pass is issued either way; the one who asked for it learns now,
+	// not at the gate, that this appliance's gates will refuse it.
+	if r := scanner.Judge(pol, &iss.Claims, db.Now()); r != scanner.ReasonOK {
+		fmt.Fprintf(e.stderr, "passgate issue: %s\n", refusalText(r))
+	}
 	return exitOK
+}
+
+// badCheckDigitUsage explains the flag that accepts a legacy ID number.
+const badCheckDigitUsage = "accept a legacy mainland ID number whose check digit is wrong (checked against the card); the same flag is needed wherever it is typed again"
+
+// failID reports err like fail, and says how to accept a mainland ID
+// number whose only fault is a wrong check digit.
+func (e *env) failID(err error) int {
+	var in *district.InputError
+	if errors.As(err, &in) && district.IsBadCheckDigit(err) {
+		fmt.Fprintf(e.stderr, "passgate: %s; %s\n", in.Msg, badCheckDigitHint)
+		return exitError
+	}
+	return e.fail(err)
+}
+
+// badCheckDigitHint ends the one-line error about a wrong check digit.
+const badCheckDigitHint = "a legacy number known to carry a wrong check digit needs --allow-bad-check-digit"
+
+// refusalText says in Chinese and English that a gate under this
+// appliance's policy refuses a pass, and why, with what to do when a test
+// result is what is missing.
+func refusalText(r scanner.Reason) string {
+	zh, en := i18n.Printer{Lang: i18n.ZH}, i18n.Printer{Lang: i18n.EN}
+	msg := fmt.Sprintf("%s / %s (%s)", zh.T("verdict.deny", zh.T("reason."+string(r))), en.T("verdict.deny", en.T("reason."+string(r))), r)
+	if r == scanner.ReasonTestMissing || r == scanner.ReasonTestTooOld {
+		msg += "; " + zh.T("verdict.record_test") + " / " + en.T("verdict.record_test") + ": --tested-at"
+	}
+	return msg
 }
 
 func cmdCheck(ctx context.Context, e *env, args []string) int {
@@ -228,6 +268,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	id := fs.String("id", "", "ID or document number of the resident")
 	color := fs.String("color", "", "new health colour: green, yellow or red")
 	reason := fs.String("reason", "", "why the status changes (kept in the history)")
+	allowBad := fs.Bool("allow-bad-check-digit", false, badCheckDigitUsage)
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -243,13 +284,18 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	ch, err := district.SetStatus(ctx, db, *id, to, *reason, "cli")
+	opts := district.IDOptions(*allowBad)
+	ch, err := district.SetStatus(ctx, db, *id, to, *reason, "cli", opts...)
 	if err != nil {
-		return e.fail(err)
+		return e.failID(err)
 	}
 	from := "none"
 	if ch.From.Valid() {
 		from = ch.From.String()
+	}
+	if ch.From == ch.To { // a lost card: only the passes are voided
+		fmt.Fprintf(e.stdout, "status stays %s; earlier passes are void\n", ch.To)
+		return exitOK
 	}
 	fmt.Fprintf(e.stdout, "status changed from %s to %s; earlier passes are void\n", from, ch.To)
 	return exitOK

@@ -211,7 +211,7 @@ func TestSync_District(t *testing.T) {
 	tokA := must(runCLI(t, env, "", "device", "add", "--data", aDir, "desk-a"), "device add a")
 	tokB := must(runCLI(t, env, "", "device", "add", "--data", bDir, "gate-b-scanner"), "device add b")
 	tested := time.Now().Add(-time.Hour).Format(time.RFC3339)
-	const id1, id2, id3 = "110101199003071234", "E7654321", "G1234567"
+	const id1, id2, id3 = "110101199003071233", "E7654321", "G1234567"
 	pass1 := must(runCLI(t, env, "", "issue", "--data", aDir, "--name", "李四", "--id", id1, "--tested-at", tested), "issue 1 at a")
 	pass2 := must(runCLI(t, env, "", "issue", "--data", aDir, "--name", "王五", "--id", id2, "--tested-at", tested), "issue 2 at a")
 	pass3 := must(runCLI(t, env, "", "issue", "--data", aDir, "--name", "赵六", "--id", id3, "--tested-at", tested), "issue 3 at a")

@@ -27,6 +27,7 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	window := fs.String("window", "15m", "contacts within ± this of each check: a duration (15m) or minutes (15), 1m to 24h")
 	format := fs.String("format", "csv", "file format: csv (Excel, UTF-8 with BOM), xlsx or jsonl")
 	out := fs.String("out", "-", "output file, - for standard output")
+	allowBad := fs.Bool("allow-bad-check-digit", false, badCheckDigitUsage)
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -59,7 +60,12 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	}
 	// The number is checked before the database is opened, and an error
 	// names the problem, never the number.
-	if _, err := district.CheckTraceID(*id, time.Now()); err != nil {
+	opts := district.IDOptions(*allowBad)
+	idNumber, err := district.CheckIDNumber(*id, time.Now(), opts...)
+	if err != nil {
+		if district.IsBadCheckDigit(err) {
+			return e.usageError("trace", "--id: %v; %s", trimField(err), badCheckDigitHint)
+		}
 		return e.usageError("trace", "--id: %v", trimField(err))
 	}
 
@@ -68,7 +74,7 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	if r.Subject, err = district.TraceSubject(ctx, db, *id, time.Now()); err != nil {
+	if r.Subject, err = district.SubjectOf(ctx, db, idNumber); err != nil {
 		return e.fail(fmt.Errorf("trace: %w", err))
 	}
 	res, err := db.Trace(ctx, r.Query())

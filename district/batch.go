@@ -17,26 +17,14 @@ func IssueRegistered(ctx context.Context, db *store.DB, subjects []pass.Subject,
 	if actor == "" {
 		return nil, fmt.Errorf("issue passes: no actor")
 	}
-	if !kind.Valid() {
-		return nil, inputErrorf("unknown pass kind")
-	}
-	is, err := loadIssuer(ctx, db)
+	is, ps, err := prospects(ctx, db, subjects, kind)
 	if err != nil {
 		return nil, err
 	}
-	now := db.Now()
-	out := make([]*Issued, 0, len(subjects))
-	recs := make([]*store.IssuedPass, 0, len(subjects))
-	for _, s := range subjects {
-		p, err := db.FindPerson(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		iat, err := issueTime(ctx, db, s, now)
-		if err != nil {
-			return nil, err
-		}
-		iss, rec, err := is.sign(p, kind, 0, iat, actor)
+	out := make([]*Issued, 0, len(ps))
+	recs := make([]*store.IssuedPass, 0, len(ps))
+	for _, p := range ps {
+		iss, rec, err := is.sign(p.person, kind, 0, p.iat, actor)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package district
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,17 +75,101 @@ func CheckMainlandID(id string, now time.Time) error {
 	return nil
 }
 
+// IDOption relaxes an ID number check.
+type IDOption int
+
+// AllowBadCheckDigit accepts a mainland ID number whose GB 11643 check
+// character is wrong, everything else about it right. Some legacy
+// numbers were issued that way; one is accepted only when the person
+// typing it says so explicitly (a flag, a confirm box), never by default,
+// and it must then be given the same way wherever it is typed again.
+const AllowBadCheckDigit IDOption = 1
+
+// IDOptions returns the options of a form or command: AllowBadCheckDigit
+// when the person typing confirmed a legacy number, none otherwise.
+func IDOptions(allowBadCheckDigit bool) []IDOption {
+	if allowBadCheckDigit {
+		return []IDOption{AllowBadCheckDigit}
+	}
+	return nil
+}
+
+// allows reports whether opts include o.
+func allows(opts []IDOption, o IDOption) bool {
+	for _, x := range opts {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMainland is CheckMainlandID with the options applied.
+func checkMainland(id string, now time.Time, opts []IDOption) error {
+	err := CheckMainlandID(id, now)
+	var fe *FieldError
+	if errors.As(err, &fe) && fe.Code == "check_digit" && allows(opts, AllowBadCheckDigit) {
+		return nil
+	}
+	return err
+}
+
+// IsBadCheckDigit reports whether err says a mainland ID number's check
+// character is wrong (and nothing else about it).
+func IsBadCheckDigit(err error) bool {
+	var fe *FieldError
+	return errors.As(err, &fe) && fe.Code == "check_digit"
+}
+
+// maxIDInput bounds the raw ID number a form or command accepts before
+// normalising: twice the longest document number, room for spaces and
+// full-width digits (three bytes each) but not for a pasted page.
+const maxIDInput = 128
+
+// CheckIDNumber normalises and validates an ID number typed without its
+// document type (the CLI, tracing, the desk's find box): a number of 18
+// characters that starts with 17 digits is a mainland ID and must pass
+// CheckMainlandID (date of birth, check digit), so a typo is caught
+// rather than taken for a different person; anything else must look like
+// a passport or other document number (4 to 32 ASCII letters or digits).
+// It returns the normalised number; errors are *FieldError on
+// "id_number".
+func CheckIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) {
+	if len(raw) > maxIDInput {
+		return "", &FieldError{"id_number", "too_long"}
+	}
+	id := pass.NormalizeID(raw)
+	if id == "" {
+		return "", &FieldError{"id_number", "required"}
+	}
+	if looksMainland(id) {
+		if err := checkMainland(id, now, opts); err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+	if len(id) < 4 || len(id) > 32 {
+		return "", &FieldError{"id_number", "doc_format"}
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
+			return "", &FieldError{"id_number", "doc_format"}
+		}
+	}
+	return id, nil
+}
+
 // CheckID normalises and validates an ID number of a document type:
 // mainland numbers by CheckMainlandID, passports and other documents as 4
 // to 32 ASCII letters or digits. It returns the normalised number.
-func CheckID(idType, raw string, now time.Time) (string, error) {
+func CheckID(idType, raw string, now time.Time, opts ...IDOption) (string, error) {
 	id := pass.NormalizeID(raw)
 	if id == "" {
 		return "", &FieldError{"id_number", "required"}
 	}
 	switch idType {
 	case store.IDMainland:
-		if err := CheckMainlandID(id, now); err != nil {
+		if err := checkMainland(id, now, opts); err != nil {
 			return "", err
 		}
 	case store.IDPassport, store.IDOther:

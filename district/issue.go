@@ -28,9 +28,16 @@ func (e *StatusElsewhereError) Error() string {
 }
 
 // InputError is a request a person got wrong: the message is safe to show.
-type InputError struct{ Msg string }
+type InputError struct {
+	Msg string
+	err error // the field error behind it, if any
+}
 
 func (e *InputError) Error() string { return e.Msg }
+
+// Unwrap lets callers find the *FieldError behind the message (a wrong
+// check digit, say) and offer the right way out.
+func (e *InputError) Unwrap() error { return e.err }
 
 func inputErrorf(format string, args ...any) error {
 	return &InputError{Msg: fmt.Sprintf(format, args...)}
@@ -47,6 +54,9 @@ type IssueRequest struct {
 	Kind     pass.Kind  // 0: phone
 	Validity time.Duration
 	Actor    string
+	// AllowBadCheckDigit accepts a legacy mainland ID number whose check
+	// character is wrong (see AllowBadCheckDigit); never set by default.
+	AllowBadCheckDigit bool
 }
 
 // Issued is a signed pass.
@@ -79,11 +89,12 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	if err != nil {
 		return nil, err
 	}
-	id, err := checkIDNumber(req.IDNumber)
+	now := db.Now()
+	opts := IDOptions(req.AllowBadCheckDigit)
+	id, err := checkIDNumber(req.IDNumber, now, opts...)
 	if err != nil {
 		return nil, err
 	}
-	now := db.Now()
 	if !req.TestedAt.IsZero() && req.TestedAt.After(now.Add(time.Minute)) {
 		return nil, inputErrorf("test time %s is in the future", req.TestedAt.Format(time.RFC3339))
 	}
@@ -97,7 +108,7 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 			return nil, err
 		}
 		p = &store.Person{Subject: subject, MaskedName: pass.MaskName(name), IDTail: pass.IDTail(id), Color: pass.Green, IDType: store.IDOther}
-		if CheckMainlandID(id, now) == nil {
+		if looksMainland(id) && checkMainland(id, now, opts) == nil {
 			p.IDType = store.IDMainland // the request names no type: a valid mainland number is one
 		}
 		if req.Color != 0 {
@@ -189,21 +200,7 @@ func LoadSigner(ctx context.Context, db *store.DB) (*pass.Signer, error) {
 // sign makes the pass of person p as registered, issued at iat, valid for
 // validity (0: the default of its kind), and the record of it.
 func (is *issuer) sign(p *store.Person, kind pass.Kind, validity time.Duration, iat time.Time, actor string) (*Issued, *store.IssuedPass, error) {
-	if validity <= 0 {
-		validity = pass.PhoneValidity
-		if kind == pass.Paper {
-			validity = pass.PaperValidity
-		}
-	}
-	exp := iat.Add(validity)
-	if !is.key.NotAfter.IsZero() && exp.After(is.key.NotAfter) {
-		exp = is.key.NotAfter // a pass cannot outlive its issuer's certificate
-	}
-	c := pass.Claims{
-		Subject: p.Subject, District: is.district, Name: p.MaskedName, IDTail: p.IDTail,
-		Color: p.Color, TestedAt: p.TestedAt.Truncate(time.Second), Doses: p.Doses,
-		IssuedAt: iat, ExpiresAt: exp, Kind: kind,
-	}
+	c := is.claims(p, kind, validity, iat)
 	if _, err := rand.Read(c.ID[:]); err != nil {
 		return nil, nil, err
 	}
@@ -216,6 +213,26 @@ func (is *issuer) sign(p *store.Person, kind pass.Kind, validity time.Duration, 
 		IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Actor: actor,
 	}
 	return &Issued{Text: text, Claims: c, Person: p}, rec, nil
+}
+
+// claims are the claims of the pass of person p as registered, issued at
+// iat and valid for validity (0: the default of its kind), without an id.
+func (is *issuer) claims(p *store.Person, kind pass.Kind, validity time.Duration, iat time.Time) pass.Claims {
+	if validity <= 0 {
+		validity = pass.PhoneValidity
+		if kind == pass.Paper {
+			validity = pass.PaperValidity
+		}
+	}
+	exp := iat.Add(validity)
+	if !is.key.NotAfter.IsZero() && exp.After(is.key.NotAfter) {
+		exp = is.key.NotAfter // a pass cannot outlive its issuer's certificate
+	}
+	return pass.Claims{
+		Subject: p.Subject, District: is.district, Name: p.MaskedName, IDTail: p.IDTail,
+		Color: p.Color, TestedAt: p.TestedAt.Truncate(time.Second), Doses: p.Doses,
+		IssuedAt: iat, ExpiresAt: exp, Kind: kind,
+	}
 }
 
 // issueTime is the pass's issued-at, in whole seconds, and never before
@@ -243,7 +260,7 @@ func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time
 
 // SetStatus changes the status of the resident with idNumber and voids
 // their earlier passes.
-func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color, reason, actor string) (*store.StatusChange, error) {
+func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color, reason, actor string, opts ...IDOption) (*store.StatusChange, error) {
 	if !to.Valid() {
 		return nil, inputErrorf("unknown colour")
 	}
@@ -254,7 +271,7 @@ func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color
 	if len(reason) > 500 {
 		return nil, inputErrorf("reason is too long (at most 500 bytes)")
 	}
-	id, err := checkIDNumber(idNumber)
+	id, err := checkIDNumber(idNumber, db.Now(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +286,10 @@ func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color
 	return ch, err
 }
 
-func checkIDNumber(raw string) (string, error) {
+// checkIDNumber checks a number typed without its document type; a
+// mainland number must pass CheckMainlandID (opts may waive its check
+// character).
+func checkIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) {
 	id := pass.NormalizeID(raw)
 	if id == "" {
 		return "", inputErrorf("an ID number is required")
@@ -280,6 +300,13 @@ func checkIDNumber(raw string) (string, error) {
 	for _, r := range id {
 		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
 			return "", inputErrorf("ID number may hold only letters and digits")
+		}
+	}
+	if looksMainland(id) {
+		if err := checkMainland(id, now, opts); err != nil {
+			var fe *FieldError
+			errors.As(err, &fe)
+			return "", &InputError{Msg: "mainland ID number: " + fieldMessages[fe.Code], err: err}
 		}
 	}
 	return id, nil

@@ -19,6 +19,9 @@ type RegisterRequest struct {
 	IDNumber string // only its pseudonym and tail are kept
 	Phone    string // optional
 	Actor    string
+	// AllowBadCheckDigit accepts a legacy mainland ID number whose check
+	// character is wrong (see AllowBadCheckDigit); never set by default.
+	AllowBadCheckDigit bool
 }
 
 // Resident is a validated registration, ready to store.
@@ -54,7 +57,8 @@ func CheckResident(key []byte, req RegisterRequest, now time.Time) (*Resident, [
 			}
 		}
 	}
-	id, err := CheckID(req.IDType, req.IDNumber, now)
+	opts := IDOptions(req.AllowBadCheckDigit)
+	id, err := CheckID(req.IDType, req.IDNumber, now, opts...)
 	add(err)
 	phone, err := CheckPhone(req.Phone)
 	add(err)

@@ -92,7 +92,7 @@ type state struct {
 	roots      int
 	rootKIDs   []pass.KeyID
 	policy     store.Policy
-	allowed    [4]bool // by pass.Color
+	allowed    colorSet
 	revSeq     int64
 	revSubject map[pass.Subject]time.Time // passes issued before are void
 	revPass    map[pass.ID]struct{}
@@ -175,11 +175,7 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		c.recent.distrust(now.Add(pol.RepeatWindow))
 	}
 	ns := &state{policy: *pol, roots: len(roots), loadedAt: now, externalWrites: ext}
-	for _, col := range pol.Colors {
-		if col.Valid() {
-			ns.allowed[col] = true
-		}
-	}
+	ns.allowed = colorsOf(pol)
 	// Roots rarely change; keep the verifier (and its certificate cache)
 	// when they did not.
 	if old != nil && sameRoots(old, roots) {
@@ -367,37 +363,7 @@ func (s *state) judge(p *pass.Pass, now time.Time) Reason {
 	if before, ok := s.revSubject[p.Subject]; ok && p.IssuedAt.Before(before) {
 		return ReasonRevoked
 	}
-	if now.After(p.ExpiresAt.Add(pol.ClockSkew)) {
-		return ReasonExpired
-	}
-	if p.IssuedAt.After(now.Add(pol.ClockSkew)) {
-		return ReasonNotYetValid
-	}
-	if p.Kind == pass.Paper && !pol.AcceptPaper {
-		return ReasonPaperRefused
-	}
-	if !s.allowed[p.Color] {
-		switch p.Color {
-		case pass.Yellow:
-			return ReasonStatusYellow
-		case pass.Red:
-			return ReasonStatusRed
-		default:
-			return ReasonStatusGreen
-		}
-	}
-	if pol.MaxTestAge > 0 {
-		if p.TestedAt.IsZero() {
-			return ReasonTestMissing
-		}
-		if now.Sub(p.TestedAt) > pol.MaxTestAge {
-			return ReasonTestTooOld
-		}
-	}
-	if p.Doses < pol.MinDoses {
-		return ReasonDosesMissing
-	}
-	return ReasonOK
+	return judgePolicy(pol, &s.allowed, &p.Claims, now)
 }
 
 // clean strips what scanners add around a code: line endings, spaces and

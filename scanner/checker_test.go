@@ -543,7 +543,7 @@ func TestCheck_LogHoldsNoPersonalData(t *testing.T) {
 
 func TestCheck_StatusChangeVoidsEarlierPasses(t *testing.T) {
 	f := newFixture(t)
-	old, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011234", TestedAt: f.now.Add(-time.Hour), Doses: -1, Actor: "test"})
+	old, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011230", TestedAt: f.now.Add(-time.Hour), Doses: -1, Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,13 +553,13 @@ func TestCheck_StatusChangeVoidsEarlierPasses(t *testing.T) {
 	}
 	// Red, then green again within the same second: the old pass stays
 	// void, the pass issued after the change is valid.
-	if _, err := district.SetStatus(f.ctx, f.db, "610113199001011234", pass.Red, "positive test", "test"); err != nil {
+	if _, err := district.SetStatus(f.ctx, f.db, "610113199001011230", pass.Red, "positive test", "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := district.SetStatus(f.ctx, f.db, "610113199001011234", pass.Green, "retest negative", "test"); err != nil {
+	if _, err := district.SetStatus(f.ctx, f.db, "610113199001011230", pass.Green, "retest negative", "test"); err != nil {
 		t.Fatal(err)
 	}
-	renewed, err := district.Issue(f.ctx, f.db, district.IssueRequest{IDNumber: "610113199001011234", Doses: -1, Actor: "test"})
+	renewed, err := district.Issue(f.ctx, f.db, district.IssueRequest{IDNumber: "610113199001011230", Doses: -1, Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (f *fixture) post(auth, body string) (*http.Response, map[string]any) {
 
 func TestScanAPI(t *testing.T) {
 	f := newFixture(t)
-	text := f.issue("张三明", "610113199001011234")
+	text := f.issue("张三明", "610113199001011230")
 	bearer := "Bearer " + f.token
 
 	t.Run("Allow", func(t *testing.T) {
@@ -96,7 +96,7 @@ func TestScanAPI(t *testing.T) {
 		}
 		h, _ := m["holder"].(map[string]any)
 		if m["decision"] != "allow" || m["reason"] != "ok" || m["repeat"] != false || m["color"] != "green" ||
-			h["name"] != "张*明" || h["id_tail"] != "1234" {
+			h["name"] != "张*明" || h["id_tail"] != "1230" {
 			t.Fatalf("unexpected decision %v", m)
 		}
 		if _, err := time.Parse(time.RFC3339, m["expires_at"].(string)); err != nil {

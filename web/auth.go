@@ -29,12 +29,22 @@ const (
 	// purgeEvery bounds how often expired sessions are deleted.
 	purgeEvery = time.Hour
 
-	// Failed logins allowed per window, per account and per client address.
-	// An office behind one address has several people, so its limit is
-	// higher than an account's.
-	accountAttempts = 5
+	// Failed logins allowed per window. A stranger must not be able to
+	// lock a known account (admin) out by guessing at it, so the tight
+	// limit is per account AND address: guesses from one address lock
+	// out that address for that account only. An office behind one
+	// address has several people, so the address's own limit is higher.
+	// Guesses spread over many addresses meet the account's looser limit,
+	// which then refuses addresses the account never logged in from;
+	// one it did log in from keeps its own per-pair limit and is never
+	// locked out by others (OWASP's "device cookie" idea, with the
+	// address as the device).
+	pairAttempts    = 5
 	addressAttempts = 20
+	accountAttempts = 100
 	attemptWindow   = 15 * time.Minute
+	// knownFor is how long a successful login vouches for its address.
+	knownFor = 30 * 24 * time.Hour
 	// throttleEntries bounds each throttle table's memory.
 	throttleEntries = 10000
 
@@ -52,8 +62,11 @@ const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$V63V/YD9G5vuaBq0hkQleg$N7G7vqm
 
 // authState holds login throttling and session settings.
 type authState struct {
-	accounts  *loginThrottle // failed logins per account name (lower case)
+	pairs     *loginThrottle // failed logins per account name (lower case) and address
 	addresses *loginThrottle // failed logins per client address
+	accounts  *loginThrottle // failed logins per account name, from any address
+	known     *loginThrottle // account and address pairs that logged in successfully
+	reported  *loginThrottle // throttle keys whose refusals are in the audit trail this window
 	now       func() time.Time
 
 	mu         sync.Mutex
@@ -62,8 +75,11 @@ type authState struct {
 
 func newAuthState() *authState {
 	return &authState{
-		accounts:  newLoginThrottle(accountAttempts, attemptWindow, throttleEntries),
+		pairs:     newLoginThrottle(pairAttempts, attemptWindow, throttleEntries),
 		addresses: newLoginThrottle(addressAttempts, attemptWindow, throttleEntries),
+		accounts:  newLoginThrottle(accountAttempts, attemptWindow, throttleEntries),
+		known:     newLoginThrottle(1, knownFor, throttleEntries),
+		reported:  newLoginThrottle(1, attemptWindow, throttleEntries),
 		now:       time.Now,
 	}
 }
@@ -220,7 +236,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 
 	account, addr, now := strings.ToLower(name), remoteHost(r), s.auth.now()
-	if wait := s.throttled(account, addr, now); wait > 0 {
+	if wait, by, key := s.throttled(account, addr, now); wait > 0 {
+		s.auditThrottled(r, name, addr, by, key, now)
 		minutes := int((wait + time.Minute - time.Second) / time.Minute)
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		m.Error = t.T("login.throttled", minutes)
@@ -229,8 +246,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	// Count the attempt before checking it, so that many guesses sent at
 	// once cannot all pass the limit; a success takes it back.
-	s.auth.accounts.add(account, now)
+	pair := pairKey(account, addr)
+	s.auth.pairs.add(pair, now)
 	s.auth.addresses.add(addr, now)
+	s.auth.accounts.add(account, now)
 
 	u, err := s.db.FindUserByName(r.Context(), name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -270,8 +289,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, http.StatusUnprocessableEntity, m)
 		return
 	}
-	s.auth.accounts.reset(account)
+	s.auth.pairs.reset(pair)
 	s.auth.addresses.undo(addr)
+	s.auth.accounts.undo(account)
+	s.auth.known.reset(pair)
+	s.auth.known.add(pair, now)
 
 	if s.auth.purgeDue() {
 		if n, err := s.db.PurgeSessions(r.Context()); err != nil {
@@ -309,17 +331,46 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, m.Next, http.StatusSeeOther)
 }
 
-// throttled returns how long the account or the address must wait before
-// another attempt, or 0 if it may try now.
-func (s *Server) throttled(account, addr string, now time.Time) time.Duration {
-	var wait time.Duration
-	if b, d := s.auth.accounts.blocked(account, now); b {
-		wait = d
+// pairKey keys the account and address tables; a NUL is in neither.
+func pairKey(account, addr string) string { return account + "\x00" + addr }
+
+// throttled returns how long a login to account from addr must wait
+// before another attempt, or 0 if it may try now: the pair or the
+// address used up its attempts, or the account did and this address is
+// not one it logged in from. It also names the limit that holds the
+// longest ("pair", "address", "account") and that limit's key.
+func (s *Server) throttled(account, addr string, now time.Time) (wait time.Duration, by, key string) {
+	pair := pairKey(account, addr)
+	if b, d := s.auth.pairs.blocked(pair, now); b {
+		wait, by, key = d, "pair", "p"+pair
 	}
 	if b, d := s.auth.addresses.blocked(addr, now); b && d > wait {
-		wait = d
+		wait, by, key = d, "address", "a"+addr
 	}
-	return wait
+	if b, d := s.auth.accounts.blocked(account, now); b && d > wait && !s.auth.known.has(pair, now) {
+		wait, by, key = d, "account", "u"+account
+	}
+	return wait, by, key
+}
+
+// auditThrottled records a login refused by a throttle, once per limit
+// key and window: every refusal is accountable, but a flood of guesses
+// cannot flood the append-only trail.
+func (s *Server) auditThrottled(r *http.Request, name, addr, by, key string, now time.Time) {
+	if s.auth.reported.has(key, now) {
+		return
+	}
+	s.auth.reported.add(key, now)
+	s.log.Warn("login throttled", "user", name, "addr", addr, "limit", by)
+	rec := &store.AuditRecord{Actor: "anonymous", Action: store.AuditLoginFailed}
+	// As for a failed login, a name that is no account is not kept.
+	if u, err := s.db.FindUserByName(r.Context(), name); err == nil {
+		rec.Actor, rec.Subject = u.Username, u.Username
+	}
+	rec.Detail = store.AuditDetail(map[string]string{"addr": addr, "outcome": "throttled", "limit": by})
+	if err := s.db.Audit(r.Context(), rec); err != nil {
+		s.log.Error("audit throttled login", "err", err)
+	}
 }
 
 // handleLogout ends the session on the server, so that a copied cookie is

@@ -41,6 +41,15 @@ func (t *loginThrottle) blocked(key string, now time.Time) (bool, time.Duration)
 	return true, e.first.Add(t.window).Sub(now)
 }
 
+// has reports whether key was added within the window before now (the
+// table of known logins uses it as a set whose members expire).
+func (t *loginThrottle) has(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[key]
+	return e != nil && now.Sub(e.first) < t.window
+}
+
 // add counts one attempt of key at now.
 func (t *loginThrottle) add(key string, now time.Time) {
 	t.mu.Lock()

@@ -103,7 +103,7 @@ func TestCameraBrowser(t *testing.T) {
 	t.Cleanup(ts.Srv.CloseClientConnections) // the gate screen's stream is still open
 	base := ts.Srv.URL
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
-	green := readablePass(t, ts.DB, "张三明", "610113199001011234", 0)
+	green := readablePass(t, ts.DB, "张三明", "610113199001011230", 0)
 	video := passVideo(t, green)
 	gate := newCameraBrowser(t, video)
 

@@ -91,7 +91,7 @@ func TestCameraFrame(t *testing.T) {
 	ts := newTestServer(t)
 	ts.createUser(t, "zhao", store.UserStaff, "staff-password-1")
 	staff := ts.login(t, "zhao", "staff-password-1")
-	green := readablePass(t, ts.DB, "张三明", "610113199001011234", 0)
+	green := readablePass(t, ts.DB, "张三明", "610113199001011230", 0)
 	frame := passFrame(t, green)
 
 	t.Run("anonymous is refused", func(t *testing.T) {
@@ -259,7 +259,7 @@ func TestCameraFrame_Latency(t *testing.T) {
 	ts := newTestServer(t)
 	ts.createUser(t, "zhao", store.UserStaff, "staff-password-1")
 	staff := ts.login(t, "zhao", "staff-password-1")
-	frame := passFrame(t, readablePass(t, ts.DB, "张三明", "610113199001011234", 0))
+	frame := passFrame(t, readablePass(t, ts.DB, "张三明", "610113199001011230", 0))
 	empty := bytes.Repeat([]byte{200}, 640*480)
 	var total, decode, check []float64
 	var emptyTotal []float64

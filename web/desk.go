@@ -100,8 +100,12 @@ func (s *Server) handleDeskFind(w http.ResponseWriter, r *http.Request) {
 	p := s.deskPage(r, "desk.title")
 	id := strings.TrimSpace(r.PostForm.Get("id_number"))
 	m := view.Desk{FindID: id, Register: view.RegisterForm{IDType: store.IDMainland, IDNumber: id}}
-	subject, err := district.SubjectOf(r.Context(), s.db, id)
-	if err != nil {
+	// A mainland number is checked like everywhere else; one whose only
+	// fault is its check digit is still looked up, as a legacy number may
+	// have been registered with it, and is named as wrong if it was not.
+	_, err := district.CheckIDNumber(id, s.db.Now())
+	badDigit := district.IsBadCheckDigit(err)
+	if err != nil && !badDigit {
 		if fe := fieldErrs(p.T, err); len(fe) > 0 {
 			m.FindErr = fe["id_number"]
 			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPage(p, m))
@@ -110,9 +114,20 @@ func (s *Server) handleDeskFind(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	subject, err := district.SubjectOf(r.Context(), s.db, id)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
 	if _, err := s.db.FindPerson(r.Context(), subject); errors.Is(err, store.ErrNotFound) {
+		status := http.StatusNotFound
 		m.FindErr = p.T.T("desk.not_found")
-		s.render(w, r, http.StatusNotFound, view.DeskPage(p, m))
+		if badDigit {
+			status = http.StatusUnprocessableEntity
+			m.FindErr = p.T.T("desk.find_check_digit")
+			m.Register.AskBadCheckDigit = true
+		}
+		s.render(w, r, status, view.DeskPage(p, m))
 		return
 	} else if err != nil {
 		s.internalError(w, r, err)
@@ -128,13 +143,18 @@ func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request) {
 	f := view.RegisterForm{
 		Name: r.PostForm.Get("name"), IDType: r.PostForm.Get("id_type"),
 		IDNumber: r.PostForm.Get("id_number"), Phone: r.PostForm.Get("phone"),
+		AllowBadCheckDigit: r.PostForm.Get("allow_bad_check_digit") == "1",
 	}
 	person, created, err := district.Register(r.Context(), s.db, district.RegisterRequest{
 		Name: f.Name, IDType: f.IDType, IDNumber: f.IDNumber, Phone: f.Phone, Actor: actor(r),
+		AllowBadCheckDigit: f.AllowBadCheckDigit,
 	})
 	if err != nil {
 		p := s.deskPage(r, "desk.title")
 		if f.Errs = fieldErrs(p.T, err); len(f.Errs) > 0 {
+			// Only a number that is wrong in its check digit alone may
+			// be confirmed as a legacy one.
+			f.AskBadCheckDigit = hasBadCheckDigit(err)
 			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPage(p, view.Desk{Register: f}))
 			return
 		}
@@ -153,6 +173,20 @@ var deskNotices = map[string]string{
 	"registered": "desk.registered", "updated": "desk.updated", "test": "desk.test_saved",
 	"test_unchanged": "desk.test_unchanged", "positive": "desk.positive_saved",
 	"doses": "desk.doses_saved", "status": "desk.status_saved",
+}
+
+// hasBadCheckDigit reports whether the field errors of a registration
+// include a wrong check digit of the ID number.
+func hasBadCheckDigit(err error) bool {
+	var many district.FieldErrors
+	if errors.As(err, &many) {
+		for _, fe := range many {
+			if district.IsBadCheckDigit(fe) {
+				return true
+			}
+		}
+	}
+	return district.IsBadCheckDigit(err)
 }
 
 // subjectParam parses the {subject} of a desk URL.
@@ -195,6 +229,10 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 		Doses: person.Doses, DosesValue: strconv.Itoa(person.Doses), NewColor: person.Color.String(),
 		Now: now.Local().Add(time.Minute).Format(datetimeLocal),
 	}
+	if m.Verdict, err = s.personVerdict(r.Context(), p.T, subject); err != nil {
+		s.internalError(w, r, err)
+		return p, view.DeskPerson{}, subject, false
+	}
 	for i := len(hist) - 1; i >= 0; i-- { // newest first
 		h := hist[i]
 		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: h.Actor}
@@ -214,8 +252,15 @@ func (s *Server) handleDeskPerson(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if key, ok := deskNotices[r.URL.Query().Get("done")]; ok {
-		m.Notice = p.T.T(key)
+	switch done := r.URL.Query().Get("done"); {
+	case done == "voided":
+		// A "change" to the same colour only voids the earlier passes
+		// (a lost card): say that, not that the colour changed.
+		m.Notice = p.T.T("desk.status_voided", p.T.T("color."+m.Color))
+	default:
+		if key, ok := deskNotices[done]; ok {
+			m.Notice = p.T.T(key)
+		}
 	}
 	s.render(w, r, http.StatusOK, view.DeskPersonPage(p, m))
 }
@@ -312,13 +357,17 @@ func (s *Server) handleDeskStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	m.NewColor, m.Reason = r.PostForm.Get("color"), r.PostForm.Get("reason")
 	color, _ := pass.ParseColor(m.NewColor) // unknown: 0, which SetSubjectStatus reports on the field
-	_, err := district.SetSubjectStatus(r.Context(), s.db, subject, color, m.Reason, actor(r))
+	ch, err := district.SetSubjectStatus(r.Context(), s.db, subject, color, m.Reason, actor(r))
 	if err != nil {
 		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
 			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPersonPage(p, m))
 			return
 		}
 		s.internalError(w, r, err)
+		return
+	}
+	if ch.From == ch.To {
+		redirectPerson(w, r, subject, "voided")
 		return
 	}
 	redirectPerson(w, r, subject, "status")
@@ -390,7 +439,8 @@ func (s *Server) statusElsewhere(w http.ResponseWriter, r *http.Request, p view.
 // the small script of the print button.
 func (s *Server) printPage(r *http.Request) view.Page {
 	p := s.page(r, "desk.print.title")
-	p.CSS = append(p.CSS, assets.Path("/assets/", "print.css"))
+	// desk.css for the refusal notes shown above the cards (not printed).
+	p.CSS = append(p.CSS, assets.Path("/assets/", "desk.css"), assets.Path("/assets/", "print.css"))
 	p.JS = append(p.JS, assets.Path("/assets/", "desk.js"))
 	return p
 }
@@ -404,10 +454,15 @@ func (s *Server) issueCards(r *http.Request, subjects []pass.Subject, kind pass.
 	if err != nil {
 		return nil, err
 	}
+	pol, err := s.db.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
 	issued, err := district.IssueRegistered(ctx, s.db, subjects, kind, actor(r))
 	if err != nil {
 		return nil, err
 	}
+	t, now := i18n.FromRequest(r), s.db.Now()
 	scale := paperQRScale
 	if kind == pass.Phone {
 		scale = phoneQRScale
@@ -432,6 +487,7 @@ func (s *Server) issueCards(r *http.Request, subjects []pass.Subject, kind pass.
 					IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, District: d.Name,
 					Subject: hex.EncodeToString(c.Subject[:]),
 				}
+				judgeCard(t, pol, &c, now, &cards[i])
 			}
 		})
 	}

@@ -93,7 +93,7 @@ func (f *gateFixture) gateCheck(t *testing.T, c *http.Client, ct, body string) (
 
 func TestGatePage(t *testing.T) {
 	f := newGateFixture(t)
-	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
 	f.scanAPI(t, text)
 	f.scanAPI(t, "garbage")
 	f.scanAPI(t, "PG1:also garbage")
@@ -195,7 +195,7 @@ func TestGatePageEnglish(t *testing.T) {
 
 func TestGateCheck(t *testing.T) {
 	f := newGateFixture(t)
-	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
 
 	t.Run("JSONAllow", func(t *testing.T) {
 		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`)
@@ -203,7 +203,7 @@ func TestGateCheck(t *testing.T) {
 			t.Fatalf("status %d %v", status, m)
 		}
 		h, _ := m["holder"].(map[string]any)
-		if h["name"] != "张*明" || h["id_tail"] != "1234" {
+		if h["name"] != "张*明" || h["id_tail"] != "1230" {
 			t.Fatalf("holder %v", h)
 		}
 		disp := m["display"].(map[string]any)
@@ -214,7 +214,7 @@ func TestGateCheck(t *testing.T) {
 		if zh["tested"] != "核酸 2 小时前" || en["tested"] != "tested 2 h ago" {
 			t.Errorf("test age %q / %q", zh["tested"], en["tested"])
 		}
-		if en["id_tail"] != "ID ends 1234" || en["reason_other"] != "通行码有效" || !strings.HasPrefix(en["expires"].(string), "valid until ") {
+		if en["id_tail"] != "ID ends 1230" || en["reason_other"] != "通行码有效" || !strings.HasPrefix(en["expires"].(string), "valid until ") {
 			t.Errorf("en display %v", en)
 		}
 		if zh["repeat"] != "" {
@@ -303,7 +303,7 @@ func TestGateCheck(t *testing.T) {
 // answering the gate screen with the result in its panel.
 func TestGateCheckWithoutJavaScript(t *testing.T) {
 	f := newGateFixture(t)
-	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
 	find := func(body, id string) *goquery.Selection {
 		t.Helper()
 		doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
@@ -319,7 +319,7 @@ func TestGateCheckWithoutJavaScript(t *testing.T) {
 	if st, _ := find(body, "gate-result").Attr("data-state"); st != "allow" {
 		t.Errorf("panel state %q", st)
 	}
-	for id, want := range map[string]string{"result-decision": "通过", "result-name": "张*明", "result-idtail": "证件尾号 1234", "count-allow": "1"} {
+	for id, want := range map[string]string{"result-decision": "通过", "result-name": "张*明", "result-idtail": "证件尾号 1230", "count-allow": "1"} {
 		if got := strings.TrimSpace(find(body, id).Text()); got != want {
 			t.Errorf("%s = %q, want %q", id, got, want)
 		}
@@ -422,7 +422,7 @@ func (s *sseStream) next(t *testing.T) sseEvent {
 
 func TestGateEvents(t *testing.T) {
 	f := newGateFixture(t)
-	text := issuePass(t, f.ts.DB, "张三明", "610113199001011234", 0)
+	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
 
 	t.Run("AnonymousGoesToLogin", func(t *testing.T) {
 		resp, _ := f.ts.get(t, f.ts.client(t), "/gate/events")

@@ -529,7 +529,9 @@ func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
 	}
 	part := subjects[page*printChunk : min((page+1)*printChunk, len(subjects))]
 	start := time.Now()
-	cards, err := s.issueCards(r, part, pass.Paper)
+	// Cards a gate here would refuse are not printed: the people are
+	// listed instead, to record their tests first.
+	keep, skipped, err := s.splitRefused(r.Context(), p.T, part)
 	if s.statusElsewhere(w, r, p, err) {
 		return
 	}
@@ -537,6 +539,17 @@ func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	s.log.Info("bulk print", "passes", len(cards), "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
-	s.render(w, r, http.StatusOK, view.PrintPage(s.printPage(r), view.Print{Sheet: true, Cards: cards, Back: "/desk/import"}))
+	var cards []view.PassCard
+	if len(keep) > 0 {
+		cards, err = s.issueCards(r, keep, pass.Paper)
+		if s.statusElsewhere(w, r, p, err) {
+			return
+		}
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	s.log.Info("bulk print", "passes", len(cards), "skipped", len(skipped), "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
+	s.render(w, r, http.StatusOK, view.PrintPage(s.printPage(r), view.Print{Sheet: true, Cards: cards, Skipped: skipped, Back: "/desk/import"}))
 }

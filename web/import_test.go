@@ -257,16 +257,40 @@ func TestImport_BulkPrint(t *testing.T) {
 	if form.Length() != 1 || batch == "" {
 		t.Fatal("no bulk print offered after a residents import")
 	}
+	// 17 of the 19 get a recent test: under the default policy (a test
+	// within 72 h) the gate refuses the other two, so they are listed,
+	// not printed.
+	sample := time.Now().Add(-2 * time.Hour).Format("2006-01-02 15:04")
+	var tests strings.Builder
+	tests.WriteString("id_number,sample_time,result\n")
+	for i := range 17 {
+		fmt.Fprintf(&tests, "%s,%s,negative\n", mainlandID(i), sample)
+	}
+	if resp, body := upload(t, ts, c, "tests", []byte(tests.String())); resp.StatusCode != 200 {
+		t.Fatalf("tests: %d %.300s", resp.StatusCode, body)
+	}
 	resp, body := ts.postForm(t, c, "/desk/print", url.Values{"batch": {batch}, "page": {"0"}})
 	if resp.StatusCode != 200 {
 		t.Fatalf("bulk print: %d", resp.StatusCode)
 	}
 	doc := deskDoc(t, body)
 	if n := testid(doc, "sheet").Length(); n != 3 {
-		t.Errorf("%d sheets for 19 passes, want 3", n)
+		t.Errorf("%d sheets for 17 passes, want 3", n)
 	}
-	if n := testid(doc, "pass-card").Length(); n != 19 {
-		t.Errorf("%d cards, want 19", n)
+	if n := testid(doc, "pass-card").Length(); n != 17 {
+		t.Errorf("%d cards, want 17", n)
+	}
+	skipped := testid(doc, "skipped-person")
+	if skipped.Length() != 2 || !strings.Contains(skipped.First().Text(), "此码在本场所将被拒绝：无核酸检测记录") {
+		t.Errorf("skipped list: %d rows: %q", skipped.Length(), skipped.Text())
+	}
+	if n := countPasses(t, ts); n != 17 {
+		t.Errorf("%d passes recorded, want 17 (none for the skipped)", n)
+	}
+	for _, want := range []string{"72 小时内有效", "核酸过期后凭新结果重新打印"} {
+		if got := testid(doc, "pass-card").First().Text(); !strings.Contains(got, want) {
+			t.Errorf("card %q lacks %q", got, want)
+		}
 	}
 	if resp, _ := ts.postForm(t, c, "/desk/print", url.Values{"batch": {"nope"}, "page": {"0"}}); resp.StatusCode != 404 {
 		t.Errorf("unknown batch: %d", resp.StatusCode)
@@ -284,6 +308,12 @@ func TestImport_Measure(t *testing.T) {
 		t.Skip("measurement; skipped with -short")
 	}
 	ts, c := deskIssuer(t)
+	// No test required, so that every card of the page prints.
+	pol := store.DefaultPolicy()
+	pol.MaxTestAge = 0
+	if err := ts.DB.SetPolicy(context.Background(), &pol, "admin"); err != nil {
+		t.Fatal(err)
+	}
 	var b strings.Builder
 	b.WriteString("姓名,证件类型,证件号码,电话\n")
 	for i := range 100000 {
@@ -330,4 +360,19 @@ func TestImport_TooBig(t *testing.T) {
 	if n := countPeople(t, ts); n != 0 {
 		t.Fatalf("%d people imported from a refused file", n)
 	}
+}
+
+// countPasses counts the passes recorded as issued.
+func countPasses(t *testing.T, ts *testServer) int64 {
+	t.Helper()
+	snap, err := ts.DB.BeginSnapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	n, err := snap.CountPasses(context.Background(), store.ExportFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -180,7 +180,7 @@ func TestMetricsCountChecks(t *testing.T) {
 		}
 		return iss.Text
 	}
-	a, b := issue("张三明", "610113199001011234"), issue("李四", "610113199202021238")
+	a, b := issue("张三明", "610113199001011230"), issue("李四", "610113199202021232")
 
 	before := ms.scrape(t, nil)
 	// Every pre-resolved series is there before the first check, at 0.

@@ -20,7 +20,7 @@ func TestSerialScanOnGateScreen(t *testing.T) {
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
-	green := issuePass(t, ts.DB, "张三明", "610113199001011234", 0)
+	green := issuePass(t, ts.DB, "张三明", "610113199001011230", 0)
 
 	master, slave, err := pty.Open()
 	if err != nil {

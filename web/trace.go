@@ -93,12 +93,18 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 		IDNumber: f.Get("id_number"),
 		From:     strings.TrimSpace(f.Get("from")), To: strings.TrimSpace(f.Get("to")),
 		Window: strings.TrimSpace(f.Get("window")), Errors: view.FieldErrors{},
+		AllowBadCheckDigit: f.Get("allow_bad_check_digit") == "1",
 	}
 	req := &export.TraceRequest{Location: time.Local}
-	if _, err := district.CheckTraceID(m.IDNumber, time.Now()); err != nil {
+	opts := district.IDOptions(m.AllowBadCheckDigit)
+	// A legacy number registered with a wrong check digit is traced when
+	// the tracer confirms it, as it was registered.
+	id, err := district.CheckIDNumber(m.IDNumber, time.Now(), opts...)
+	if err != nil {
 		for k, v := range fieldErrs(t, err) {
 			m.Errors[k] = v
 		}
+		m.AskBadCheckDigit = district.IsBadCheckDigit(err)
 	}
 	parseTraceTimes(t, req, m.From, m.To, m.Window, m.Errors)
 	if len(m.Errors) > 0 {
@@ -106,7 +112,7 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminTracePage(s.adminPage(r, "admin.trace"), m))
 		return
 	}
-	subject, err := district.TraceSubject(r.Context(), s.db, m.IDNumber, time.Now())
+	subject, err := district.SubjectOf(r.Context(), s.db, id)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

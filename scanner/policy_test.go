@@ -1,0 +1,93 @@
+package scanner_test
+
+import (
+	"testing"
+	"time"
+
+	"passgate/pass"
+	"passgate/scanner"
+	"passgate/store"
+)
+
+// TestJudge_AgreesWithCheck: what Judge says of a pass's claims is what
+// the gate pipeline decides for the signed pass, policy by policy, so the
+// desk's warning before issuing cannot contradict the gate.
+func TestJudge_AgreesWithCheck(t *testing.T) {
+	f := newFixture(t)
+	policies := map[string]func(*store.Policy){
+		"default":  nil,
+		"no test":  func(p *store.Policy) { p.MaxTestAge = 0 },
+		"48h":      func(p *store.Policy) { p.MaxTestAge = 48 * time.Hour },
+		"2 doses":  func(p *store.Policy) { p.MinDoses = 2 },
+		"no paper": func(p *store.Policy) { p.AcceptPaper = false },
+		"yellow":   func(p *store.Policy) { p.Colors = []pass.Color{pass.Green, pass.Yellow} },
+	}
+	mods := map[string]func(*pass.Claims){
+		"fresh":      nil,
+		"untested":   func(c *pass.Claims) { c.TestedAt = time.Time{} },
+		"tested 60h": func(c *pass.Claims) { c.TestedAt = f.now.Add(-60 * time.Hour) },
+		"tested 80h": func(c *pass.Claims) { c.TestedAt = f.now.Add(-80 * time.Hour) },
+		"one dose":   func(c *pass.Claims) { c.Doses = 1 },
+		"paper":      func(c *pass.Claims) { c.Kind = pass.Paper },
+		"yellow":     func(c *pass.Claims) { c.Color = pass.Yellow },
+		"red":        func(c *pass.Claims) { c.Color = pass.Red },
+		"expired":    func(c *pass.Claims) { c.IssuedAt, c.ExpiresAt = f.now.Add(-25*time.Hour), f.now.Add(-time.Hour) },
+		"future":     func(c *pass.Claims) { c.IssuedAt = f.now.Add(time.Hour) },
+	}
+	seen := map[scanner.Reason]bool{}
+	for pname, pmod := range policies {
+		f.setPolicy(pmod)
+		pol := f.c.Policy()
+		for cname, cmod := range mods {
+			c := f.claims()
+			if cmod != nil {
+				cmod(&c)
+			}
+			d := f.c.Evaluate(f.sign(c), f.now)
+			if got := scanner.Judge(&pol, &c, f.now); got != d.Reason {
+				t.Errorf("%s / %s: Judge %s, the check %s", pname, cname, got, d.Reason)
+			}
+			seen[d.Reason] = true
+		}
+	}
+	for _, r := range []scanner.Reason{scanner.ReasonOK, scanner.ReasonTestMissing, scanner.ReasonTestTooOld, scanner.ReasonDosesMissing,
+		scanner.ReasonPaperRefused, scanner.ReasonStatusYellow, scanner.ReasonStatusRed, scanner.ReasonExpired, scanner.ReasonNotYetValid} {
+		if !seen[r] {
+			t.Errorf("no case reached %s", r)
+		}
+	}
+}
+
+// TestUsableUntil: a card's validity under the policy ends with its test
+// when that comes first, and is zero when the policy refuses the card
+// whatever the time.
+func TestUsableUntil(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	tested := now.Add(-2 * time.Hour)
+	paper := pass.Claims{Color: pass.Green, Kind: pass.Paper, TestedAt: tested, IssuedAt: now, ExpiresAt: now.Add(180 * 24 * time.Hour)}
+	def := store.DefaultPolicy()
+	noTest := store.DefaultPolicy()
+	noTest.MaxTestAge = 0
+	untested := paper
+	untested.TestedAt = time.Time{}
+	stale := paper
+	stale.TestedAt = now.Add(-100 * time.Hour)
+	red := paper
+	red.Color = pass.Red
+	for name, tt := range map[string]struct {
+		pol  store.Policy
+		c    pass.Claims
+		want time.Time
+	}{
+		"test bound":     {def, paper, tested.Add(72 * time.Hour)},
+		"no test needed": {noTest, paper, paper.ExpiresAt},
+		"untested":       {def, untested, time.Time{}},
+		"untested, fine": {noTest, untested, paper.ExpiresAt},
+		"test aged out":  {def, stale, time.Time{}},
+		"red":            {def, red, time.Time{}},
+	} {
+		if got := scanner.UsableUntil(&tt.pol, &tt.c); !got.Equal(tt.want) {
+			t.Errorf("%s: %s, want %s", name, got, tt.want)
+		}
+	}
+}
