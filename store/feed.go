@@ -22,7 +22,8 @@ const OriginHub = "hub"
 
 // TrustKeys returns every root and issuer key held here, revoked ones
 // included, with the private halves removed, in key ID order: the hub's
-// trust list.
+// trust list. A root never goes out marked revoked, whatever this file
+// says: a root is replaced by a rotation, never revoked by the feed.
 func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
 	var keys []*Key
 	err := db.view(ctx, func(tx *sql.Tx) error {
@@ -37,6 +38,9 @@ func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
 				return err
 			}
 			k.Private = nil
+			if k.Role == RoleRoot {
+				k.RevokedAt = time.Time{}
+			}
 			keys = append(keys, k)
 		}
 		return rows.Err()
@@ -48,7 +52,9 @@ func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
 }
 
 // RevocationsPage returns at most limit revocations with Seq > after, in
-// Seq order, and whether more follow.
+// Seq order, and whether more follow. A key revocation naming a root key
+// held here is left out (such a row can only come from before roots were
+// guarded): the feed never carries one.
 func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*Revocation, bool, error) {
 	if limit <= 0 {
 		return nil, false, fmt.Errorf("revocations page: %w: limit %d", ErrInvalid, limit)
@@ -58,7 +64,9 @@ func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*R
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `
 			SELECT seq, kind, target, before_ms, reason, at_ms
-			FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
+			FROM revocations WHERE seq > ?
+				AND NOT (kind = 3 AND target IN (SELECT kid FROM keys WHERE role = 'root'))
+			ORDER BY seq LIMIT ?`, after, limit+1)
 		if err != nil {
 			return err
 		}
@@ -169,6 +177,9 @@ type FeedResult struct {
 	KeysAdded, KeysRevoked int
 	Revocations            int // new revocations stored
 	PolicyChanged          bool
+	// RootRevocationsRefused counts revocations of a root key that were
+	// ignored (and audited): a root is never revoked by the feed.
+	RootRevocationsRefused int
 }
 
 // pullRecordEvery is how often a pull that brought nothing new is
@@ -177,7 +188,8 @@ const pullRecordEvery = 30 * time.Second
 
 // ApplyFeed applies an increment from the hub in one transaction: keys
 // added or marked revoked (public halves only; a key whose private half
-// is held here is never replaced), revocations stored with origin "hub"
+// is held here is never replaced; a root is never marked revoked: that is
+// refused and audited), revocations stored with origin "hub"
 // unless an identical one is already here, the policy replaced (audited,
 // actor "hub"; the scan retention stays this appliance's), and the
 // sync_state moved on. An increment older than what was applied (a
@@ -233,7 +245,7 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 				return fmt.Errorf("%w: hub revocations out of order (%d after %d)", ErrInvalid, r.Seq, last)
 			}
 			last = r.Seq
-			added, err := applyRevocation(ctx, tx, r)
+			added, err := applyRevocation(ctx, tx, r, now, res)
 			if err != nil {
 				return fmt.Errorf("hub revocation %d: %w", r.Seq, err)
 			}
@@ -286,18 +298,23 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 		}
 		var revoked sql.NullInt64
 		var public []byte
-		err := tx.QueryRowContext(ctx, `SELECT public, revoked_ms FROM keys WHERE kid = ?`, k.KID[:]).Scan(&public, &revoked)
+		var role string
+		err := tx.QueryRowContext(ctx, `SELECT public, revoked_ms, role FROM keys WHERE kid = ?`, k.KID[:]).Scan(&public, &revoked, &role)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			nk := *k
 			nk.Private = nil
-			nk.CreatedAt = time.Time{}
+			nk.CreatedAt, nk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
 			if err := createKey(ctx, tx, &nk, now); err != nil {
 				return fmt.Errorf("trust key %x: %w", k.KID[:], err)
 			}
 			if !k.RevokedAt.IsZero() {
-				if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ?`, k.RevokedAt.UnixMilli(), k.KID[:]); err != nil {
+				marked, err := markTrustKeyRevoked(ctx, tx, k, k.Role, "feed", now)
+				if err != nil {
 					return err
+				}
+				if !marked {
+					res.RootRevocationsRefused++
 				}
 			}
 			res.KeysAdded++
@@ -310,10 +327,15 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 				return fmt.Errorf("%w: trust key %x differs from the one held here", ErrInvalid, k.KID[:])
 			}
 			if !k.RevokedAt.IsZero() && !revoked.Valid {
-				if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ?`, k.RevokedAt.UnixMilli(), k.KID[:]); err != nil {
+				marked, err := markTrustKeyRevoked(ctx, tx, k, role, "feed", now)
+				switch {
+				case err != nil:
 					return err
+				case marked:
+					res.KeysRevoked++
+				default:
+					res.RootRevocationsRefused++
 				}
-				res.KeysRevoked++
 			}
 		}
 	}
@@ -322,8 +344,9 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 
 // applyRevocation stores one hub revocation unless an identical one
 // (kind, target, cutoff) is here already, for example one this appliance
-// made and pushed up. It reports whether it stored it.
-func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation) (bool, error) {
+// made and pushed up. A key revocation naming a root held here is
+// refused and audited instead. It reports whether it stored it.
+func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.Time, res *FeedResult) (bool, error) {
 	want := map[int]int{RevokeSubject: 16, RevokePass: 12, RevokeIssuer: 8}[r.Kind]
 	switch {
 	case want == 0:
@@ -334,6 +357,16 @@ func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation) (bool, erro
 		return false, fmt.Errorf("%w: only subject revocations have a cutoff, and they must", ErrInvalid)
 	case len(r.Reason) > maxReasonLen:
 		return false, fmt.Errorf("%w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
+	}
+	if r.Kind == RevokeIssuer {
+		root, err := isRootKey(ctx, tx, r.Target)
+		if err != nil {
+			return false, err
+		}
+		if root {
+			res.RootRevocationsRefused++
+			return false, refuseRootRevocation(ctx, tx, r.Target, "", "feed", now)
+		}
 	}
 	var n int
 	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM revocations WHERE target = ? AND kind = ? AND before_ms IS ?`,
