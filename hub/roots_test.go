@@ -161,3 +161,33 @@ func TestBundle_RootRevocationRefused(t *testing.T) {
 	}
 	mustAllow(t, w.app, text)
 }
+
+// A root the hub's admin imported from another district reaches the
+// hub's gates with the trust list: they then accept that district's
+// passes.
+func TestPull_ImportedRootSpreads(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	gate := enrolled(t, h, "gate-1", false)
+	other := newBundleHub(t, "Neighbour")
+	text := issueAtHub(t, other)
+	anchor, err := other.ExportTrustAnchor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := pass.ParseAnchor(anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.db.ImportTrustAnchor(ctx, anchor, pass.FormatFingerprint(pass.Fingerprint(a.Roots[0])), "hubadmin"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := PullOnce(ctx, gate, clientOf(t, gate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.KeysAdded != 1 {
+		t.Fatalf("pull %+v", res)
+	}
+	mustAllow(t, gate, text)
+}

@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"passgate/pass"
 )
 
 // A district root is the anchor every pass of its district chains to.
@@ -114,4 +118,175 @@ func (db *DB) restoreRevokedRoots(ctx context.Context) error {
 		return fmt.Errorf("restore revoked roots: %w", err)
 	}
 	return nil
+}
+
+// Audit actions of trust between districts.
+const (
+	// AuditRootTrusted: another district's root was added to this
+	// district's trust after its fingerprint was compared.
+	AuditRootTrusted = "root_trusted"
+	// AuditRootImportRefused: a trust anchor file was refused (damaged,
+	// fingerprint not matching, this district's own).
+	AuditRootImportRefused = "root_import_refused"
+)
+
+// ErrFingerprintMismatch: the fingerprint the admin compared out of band
+// is not one of the file's roots.
+var ErrFingerprintMismatch = errors.New("the fingerprint does not match any root key in the file")
+
+// ErrOwnDistrict: a trust anchor of this district's own roots; they
+// change only by a rotation.
+var ErrOwnDistrict = errors.New("the file is this district's own trust anchor")
+
+// TrustedRoot is a root key held here, with its fingerprint.
+type TrustedRoot struct {
+	*Key
+	Own         bool // a root of this passgate's own district
+	Fingerprint [32]byte
+}
+
+// TrustedRoots lists every root key held here, own district's first.
+func (db *DB) TrustedRoots(ctx context.Context) ([]TrustedRoot, error) {
+	d, err := db.District(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("trusted roots: %w", err)
+	}
+	keys, err := db.FindKeys(ctx, KeyFilter{Role: RoleRoot})
+	if err != nil {
+		return nil, fmt.Errorf("trusted roots: %w", err)
+	}
+	var own, other []TrustedRoot
+	for _, k := range keys {
+		pk, err := pass.ParsePublicKey(k.Alg, k.Public)
+		if err != nil {
+			return nil, fmt.Errorf("trusted root %s: %w", k.KID, err)
+		}
+		tr := TrustedRoot{Key: k, Own: k.District == d.ID, Fingerprint: pass.Fingerprint(pk)}
+		k.Private = nil
+		if tr.Own {
+			own = append(own, tr)
+		} else {
+			other = append(other, tr)
+		}
+	}
+	return append(own, other...), nil
+}
+
+// ImportTrustAnchor adds the roots of another district's trust anchor
+// file to this district's trust, once fingerprint (as the admin read it
+// from the other district by another channel) matches one of the file's
+// roots; the file's signatures make that root vouch for the others. On a
+// hub, the roots then reach every appliance with the trust list. Every
+// outcome is audited: each root added, or the refusal. It returns the
+// parsed file and how many roots were new.
+func (db *DB) ImportTrustAnchor(ctx context.Context, file []byte, fingerprint, actor string) (*pass.Anchor, int, error) {
+	now := db.now()
+	refuse := func(district string, why error) error {
+		detail := map[string]any{"why": why.Error(), "fingerprint_given": fingerprint}
+		if len(detail["fingerprint_given"].(string)) > 200 {
+			detail["fingerprint_given"] = "(too long)"
+		}
+		if err := db.Audit(ctx, &AuditRecord{Actor: actor, Action: AuditRootImportRefused, Subject: district,
+			Detail: AuditDetail(detail)}); err != nil {
+			return errors.Join(why, err)
+		}
+		return why
+	}
+	a, err := pass.ParseAnchor(file)
+	if err != nil {
+		return nil, 0, fmt.Errorf("import trust anchor: %w", refuse("", err))
+	}
+	fp, err := pass.ParseFingerprint(fingerprint)
+	if err != nil {
+		return a, 0, fmt.Errorf("import trust anchor: %w", refuse(a.District, fmt.Errorf("%w: %v", ErrInvalid, err)))
+	}
+	matched := false
+	for _, r := range a.Roots {
+		matched = matched || pass.Fingerprint(r) == fp
+	}
+	if !matched {
+		return a, 0, fmt.Errorf("import trust anchor: %w", refuse(a.District, ErrFingerprintMismatch))
+	}
+	added := 0
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		added = 0
+		d, err := findDistrict(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if a.District == d.ID {
+			return ErrOwnDistrict
+		}
+		for _, r := range a.Roots {
+			var district, role string
+			var public []byte
+			err := tx.QueryRowContext(ctx, `SELECT district, role, public FROM keys WHERE kid = ?`, r.KID[:]).Scan(&district, &role, &public)
+			switch {
+			case err == nil && district == a.District && role == RoleRoot && bytes.Equal(public, r.Raw):
+				continue // trusted already
+			case err == nil:
+				return fmt.Errorf("%w: key %s is held here already for district %q as %s", ErrConflict, r.KID, district, role)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+			k := &Key{KID: r.KID, Role: RoleRoot, Alg: r.Alg, Public: r.Raw, District: a.District}
+			if err := createKey(ctx, tx, k, now); err != nil {
+				return err
+			}
+			fpr := pass.Fingerprint(r)
+			if err := appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditRootTrusted, Subject: r.KID.String(),
+				Detail: AuditDetail(map[string]any{"district": a.District, "name": a.Name, "alg": r.Alg.String(),
+					"fingerprint": fmt.Sprintf("%x", fpr[:])})}, now); err != nil {
+				return err
+			}
+			added++
+		}
+		return nil
+	})
+	if errors.Is(err, ErrOwnDistrict) || errors.Is(err, ErrConflict) {
+		return a, 0, fmt.Errorf("import trust anchor: %w", refuse(a.District, err))
+	}
+	if err != nil {
+		return a, 0, fmt.Errorf("import trust anchor: %w", err)
+	}
+	return a, added, nil
+}
+
+// ExportTrustAnchor writes this district's trust anchor file: every root
+// of the district whose private half is held here (the hub, or a
+// standalone district), each signing the file. ErrNotFound elsewhere: an
+// enrolled appliance holds no root to sign with.
+func (db *DB) ExportTrustAnchor(ctx context.Context) ([]byte, error) {
+	d, err := db.District(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export trust anchor: %w", err)
+	}
+	keys, err := db.FindKeys(ctx, KeyFilter{Role: RoleRoot, HasPrivate: true})
+	if err != nil {
+		return nil, fmt.Errorf("export trust anchor: %w", err)
+	}
+	var roots []*pass.PrivateKey
+	for _, k := range keys {
+		if k.District != d.ID {
+			continue
+		}
+		pk, err := pass.ParsePrivateKey(k.Private)
+		if err != nil {
+			return nil, fmt.Errorf("export trust anchor: root %s: %w", k.KID, err)
+		}
+		roots = append(roots, pk)
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("export trust anchor: %w: no root key of district %s with its private half here (only the district's hub holds it)", ErrNotFound, d.ID)
+	}
+	b, err := pass.MarshalAnchor(d.ID, d.Name, roots)
+	if err != nil {
+		// The display name is a courtesy; a name the format cannot carry
+		// (too long) is left out rather than failing the export.
+		b, err = pass.MarshalAnchor(d.ID, "", roots)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export trust anchor: %w", err)
+	}
+	return b, nil
 }
