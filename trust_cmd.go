@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"passgate/district"
 	"passgate/pass"
 	"passgate/store"
 )
@@ -149,7 +150,13 @@ func readBounded(path string, limit int) ([]byte, error) {
 
 // cmdTrustList prints the trusted roots, one per line.
 func cmdTrustList(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("trust list", "")
+	return e.onExisting(ctx, "trust list", args, func(db *store.DB) int { return trustList(ctx, e, db) })
+}
+
+// onExisting runs fn on the existing data directory of a command that
+// takes no flags but --data.
+func (e *env) onExisting(ctx context.Context, name string, args []string, fn func(*store.DB) int) int {
+	fs, data := e.newFlags(name, "")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -158,6 +165,10 @@ func cmdTrustList(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
+	return fn(db)
+}
+
+func trustList(ctx context.Context, e *env, db *store.DB) int {
 	roots, err := db.TrustedRoots(ctx)
 	if err != nil {
 		return e.fail(err)
@@ -184,4 +195,28 @@ func keyState(k *store.Key) string {
 		return "until " + k.NotAfter.UTC().Format(time.RFC3339)
 	}
 	return "in force"
+}
+
+// cmdRoot replaces the district root on purpose.
+func cmdRoot(ctx context.Context, e *env, args []string) int {
+	return e.dispatch(ctx, "root", args, []command{
+		{"rotate", "replace the district root (old root signs the new one over)", cmdRootRotate},
+	})
+}
+
+// cmdRootRotate runs district.RotateRoot at the hub.
+func cmdRootRotate(ctx context.Context, e *env, args []string) int {
+	return e.onExisting(ctx, "root rotate", args, func(db *store.DB) int { return rootRotate(ctx, e, db) })
+}
+
+func rootRotate(ctx context.Context, e *env, db *store.DB) int {
+	r, err := district.RotateRoot(ctx, db, "cli")
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "district %s: root %s replaced by %s; %d issuer certificate(s) issued again\n", r.District, r.Old.KID, r.New.KID, r.Certs)
+	fmt.Fprintf(e.stdout, "new root fingerprint: %s\n", pass.FormatFingerprint(pass.Fingerprint(r.New)))
+	fmt.Fprintf(e.stdout, "the old root stays trusted for %d days after each appliance receives the new one (next sync or bundle);\n", int(store.RootGrace.Hours()/24))
+	fmt.Fprintln(e.stdout, "other districts that trust this one need the new trust anchor: run `passgate trust export`")
+	return exitOK
 }

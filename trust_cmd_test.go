@@ -97,3 +97,38 @@ func TestCLI_TrustExportImport(t *testing.T) {
 		t.Fatalf("audit:\n%s", r.stdout)
 	}
 }
+
+// `root rotate` on a standalone district: passes under the old root and
+// the new both check; the trust anchor then lists both roots.
+func TestCLI_RootRotate(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
+	tested := time.Now().Add(-18 * time.Hour).Format(time.RFC3339)
+	issue := func(id string) string {
+		t.Helper()
+		r := runCLI(t, env, "", "issue", "--data", dir, "--name", "张三明", "--id", id, "--tested-at", tested, "--doses", "2")
+		if r.code != 0 {
+			t.Fatalf("issue: %s", r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	before := issue("610113199001011234")
+	r := runCLI(t, env, "", "root", "rotate", "--data", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "1 issuer certificate(s) issued again") {
+		t.Fatalf("rotate: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	after := issue("P1234567")
+	for _, text := range []string{before, after} {
+		r := runCLI(t, env, "", "check", "--data", dir, text)
+		if r.code != 0 {
+			t.Fatalf("check after rotation: %s %s", r.stdout, r.stderr)
+		}
+	}
+	r = runCLI(t, env, "", "trust", "export", "--data", dir)
+	if strings.Count(r.stdout, "\nroot ") != 2 || strings.Count(r.stdout, "\nsignature ") != 2 {
+		t.Fatalf("anchor after rotation:\n%s", r.stdout)
+	}
+	if r := runCLI(t, env, "", "root", "nothing", "--data", dir); r.code == 0 {
+		t.Fatal("unknown subcommand accepted")
+	}
+}

@@ -145,6 +145,9 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		if k.Role != store.RoleRoot {
 			continue
 		}
+		if !k.NotAfter.IsZero() && c.Now().After(k.NotAfter) {
+			continue // replaced by a rotation, and its grace is over
+		}
 		pk, err := pass.ParsePublicKey(k.Alg, k.Public)
 		if err != nil {
 			return fmt.Errorf("load root key %s: %w", k.KID, err)

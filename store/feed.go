@@ -180,6 +180,23 @@ type FeedResult struct {
 	// RootRevocationsRefused counts revocations of a root key that were
 	// ignored (and audited): a root is never revoked by the feed.
 	RootRevocationsRefused int
+	// RootsRotated counts new roots of this district accepted through
+	// their rotation record; RootsRefused those refused (audited).
+	RootsRotated, RootsRefused int
+	// CertsUpdated counts issuer certificates the hub issued again.
+	CertsUpdated int
+}
+
+// Add counts o's changes into r (a pull of several pages).
+func (r *FeedResult) Add(o *FeedResult) {
+	r.KeysAdded += o.KeysAdded
+	r.KeysRevoked += o.KeysRevoked
+	r.Revocations += o.Revocations
+	r.PolicyChanged = r.PolicyChanged || o.PolicyChanged
+	r.RootRevocationsRefused += o.RootRevocationsRefused
+	r.RootsRotated += o.RootsRotated
+	r.RootsRefused += o.RootsRefused
+	r.CertsUpdated += o.CertsUpdated
 }
 
 // pullRecordEvery is how often a pull that brought nothing new is
@@ -290,8 +307,16 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	return res, nil
 }
 
-// applyKeys merges the hub's trust list into keys.
+// applyKeys merges the hub's trust list into keys. A new root of this
+// district is taken only through its rotation record (acceptNewRoot); a
+// new certificate of an issuer key held here only when it verifies under
+// a root of the district held here (after the list's new roots).
 func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res *FeedResult) error {
+	d, err := findDistrict(ctx, tx)
+	if err != nil {
+		return err
+	}
+	var recert []*Key
 	for _, k := range keys {
 		if k == nil {
 			continue
@@ -299,9 +324,21 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 		var revoked sql.NullInt64
 		var public []byte
 		var role string
-		err := tx.QueryRowContext(ctx, `SELECT public, revoked_ms, role FROM keys WHERE kid = ?`, k.KID[:]).Scan(&public, &revoked, &role)
+		var cert []byte
+		err := tx.QueryRowContext(ctx, `SELECT public, revoked_ms, role, cert FROM keys WHERE kid = ?`, k.KID[:]).Scan(&public, &revoked, &role, &cert)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			if k.Role == RoleRoot && k.District == d.ID {
+				ok, err := acceptNewRoot(ctx, tx, k, d.ID, now)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					res.RootsRefused++
+					continue
+				}
+				res.RootsRotated++
+			}
 			nk := *k
 			nk.Private = nil
 			nk.CreatedAt, nk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
@@ -326,6 +363,9 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 				// key under an ID this appliance already trusts.
 				return fmt.Errorf("%w: trust key %x differs from the one held here", ErrInvalid, k.KID[:])
 			}
+			if role == RoleIssuer && len(k.Cert) > 0 && !bytes.Equal(cert, k.Cert) {
+				recert = append(recert, k)
+			}
 			if !k.RevokedAt.IsZero() && !revoked.Valid {
 				marked, err := markTrustKeyRevoked(ctx, tx, k, role, "feed", now)
 				switch {
@@ -337,6 +377,15 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 					res.RootRevocationsRefused++
 				}
 			}
+		}
+	}
+	for _, k := range recert {
+		changed, err := updateIssuerCert(ctx, tx, k, d.ID)
+		if err != nil {
+			return err
+		}
+		if changed {
+			res.CertsUpdated++
 		}
 	}
 	return nil

@@ -424,6 +424,9 @@ CREATE TABLE district_events (
 ) STRICT;
 CREATE INDEX district_events_kind_at ON district_events (kind, at_ms);
 `,
+	`-- trust: the rotation record (signed by the root it replaced) that introduced a root
+ALTER TABLE keys ADD COLUMN rotation BLOB;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

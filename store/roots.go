@@ -266,9 +266,10 @@ func (db *DB) ExportTrustAnchor(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("export trust anchor: %w", err)
 	}
 	var roots []*pass.PrivateKey
+	now := db.now()
 	for _, k := range keys {
-		if k.District != d.ID {
-			continue
+		if k.District != d.ID || (!k.NotAfter.IsZero() && now.After(k.NotAfter)) {
+			continue // another district's, or replaced and past its grace
 		}
 		pk, err := pass.ParsePrivateKey(k.Private)
 		if err != nil {
@@ -289,4 +290,165 @@ func (db *DB) ExportTrustAnchor(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("export trust anchor: %w", err)
 	}
 	return b, nil
+}
+
+// RootGrace is how long a replaced root stays trusted after its
+// successor arrived here: the longest a pass lives (a paper pass), so
+// every pass issued under the old root runs its course.
+const RootGrace = pass.PaperValidity
+
+// Audit actions of root rotation.
+const (
+	// AuditRootRotated: this district's root was replaced by a new one
+	// through a rotation record (made here, or arrived from the hub).
+	AuditRootRotated = "root_rotated"
+	// AuditRootRefused: a new root of this district arrived without a
+	// valid rotation record signed by a root trusted here; ignored.
+	AuditRootRefused = "root_refused"
+)
+
+// RootRotation is a rotation made at the hub: the new root (with its
+// private half and its rotation record) and the issuer certificates the
+// new root issued again, by key.
+type RootRotation struct {
+	New   *Key
+	Certs map[pass.KeyID][]byte
+}
+
+// RotateRoot stores a rotation made here in one transaction: the new
+// root, the issuer keys' new certificates, and the end of the old root's
+// trust (RootGrace from now), audited. The record must be valid and its
+// old root a root of this district whose private half is held here.
+func (db *DB) RotateRoot(ctx context.Context, rot *RootRotation, actor string) error {
+	if rot == nil || rot.New == nil {
+		return fmt.Errorf("rotate root: %w: nothing to store", ErrInvalid)
+	}
+	r, err := pass.ParseRotation(rot.New.Rotation)
+	if err != nil {
+		return fmt.Errorf("rotate root: %w: %v", ErrInvalid, err)
+	}
+	now := db.now()
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		d, err := findDistrict(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE kid = ? AND role = 'root' AND district = ? AND private IS NOT NULL`,
+			r.Old.KID[:], d.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 || r.District != d.ID || r.New.KID != rot.New.KID || rot.New.Role != RoleRoot || rot.New.District != d.ID {
+			return fmt.Errorf("%w: the record does not hand this district's root over to the new key", ErrInvalid)
+		}
+		if err := createKey(ctx, tx, rot.New, now); err != nil {
+			return err
+		}
+		until, err := endRootTrust(ctx, tx, r.Old.KID, now)
+		if err != nil {
+			return err
+		}
+		for kid, cert := range rot.Certs {
+			if _, err := tx.ExecContext(ctx, `UPDATE keys SET cert = ? WHERE kid = ? AND role = 'issuer'`, cert, kid[:]); err != nil {
+				return err
+			}
+		}
+		return auditRotation(ctx, tx, actor, r, until, len(rot.Certs), now)
+	})
+	if err != nil {
+		return fmt.Errorf("rotate root: %w", err)
+	}
+	return nil
+}
+
+// endRootTrust makes the replaced root kid trusted for RootGrace more
+// (never longer than already set) and returns until when.
+func endRootTrust(ctx context.Context, tx *sql.Tx, kid pass.KeyID, now time.Time) (time.Time, error) {
+	until := now.Add(RootGrace).UnixMilli()
+	_, err := tx.ExecContext(ctx, `UPDATE keys SET not_after_ms = min(coalesce(not_after_ms, ?1), ?1) WHERE kid = ?2`, until, kid[:])
+	return time.UnixMilli(until), err
+}
+
+func auditRotation(ctx context.Context, tx *sql.Tx, actor string, r *pass.Rotation, until time.Time, certs int, now time.Time) error {
+	fo, fn := pass.Fingerprint(r.Old), pass.Fingerprint(r.New)
+	return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditRootRotated, Subject: r.New.KID.String(),
+		Detail: AuditDetail(map[string]any{"district": r.District, "old": r.Old.KID.String(), "old_trusted_until_ms": until.UnixMilli(),
+			"old_fingerprint": fmt.Sprintf("%x", fo[:]), "new_fingerprint": fmt.Sprintf("%x", fn[:]), "certificates_reissued": certs})}, now)
+}
+
+// acceptNewRoot decides whether a root of this passgate's own district
+// arriving from the hub may be trusted: only through its rotation record,
+// signed by a root of the district trusted here (and by the new root).
+// Accepted, the old root is trusted RootGrace more. Refused, the refusal
+// is audited and the key must not be stored.
+func acceptNewRoot(ctx context.Context, tx *sql.Tx, k *Key, district string, now time.Time) (bool, error) {
+	refuse := func(why string) (bool, error) {
+		return false, appendAudit(ctx, tx, &AuditRecord{Actor: ActorHub, Action: AuditRootRefused, Subject: k.KID.String(),
+			Detail: AuditDetail(map[string]any{"district": k.District, "why": why})}, now)
+	}
+	if len(k.Rotation) == 0 {
+		return refuse("a new root of this district without a rotation record")
+	}
+	r, err := pass.ParseRotation(k.Rotation)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	if r.District != district || r.New.KID != k.KID || !bytes.Equal(r.New.Raw, k.Public) {
+		return refuse("the rotation record is for another district or key")
+	}
+	var public []byte
+	var notAfter sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT public, not_after_ms FROM keys WHERE kid = ? AND role = 'root' AND district = ?`,
+		r.Old.KID[:], district).Scan(&public, &notAfter)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return refuse("the rotation record is not signed by a root of this district trusted here")
+	case err != nil:
+		return false, err
+	case !bytes.Equal(public, r.Old.Raw):
+		return refuse("the rotation record's old root differs from the one trusted here")
+	case notAfter.Valid && now.After(time.UnixMilli(notAfter.Int64)):
+		return refuse("the rotation record's old root is no longer trusted here")
+	}
+	until, err := endRootTrust(ctx, tx, r.Old.KID, now)
+	if err != nil {
+		return false, err
+	}
+	return true, auditRotation(ctx, tx, ActorHub, r, until, 0, now)
+}
+
+// updateIssuerCert takes a new certificate of an issuer key held here
+// from the hub (the hub issued it again after a rotation) when it
+// verifies under a root of the district trusted here and certifies the
+// same key; otherwise the one held stays. It reports whether it changed.
+func updateIssuerCert(ctx context.Context, tx *sql.Tx, k *Key, district string) (bool, error) {
+	if k.District != district || len(k.Cert) == 0 {
+		return false, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT alg, public FROM keys WHERE role = 'root' AND district = ?`, district)
+	if err != nil {
+		return false, err
+	}
+	var roots []pass.Root
+	for rows.Next() {
+		var alg int64
+		var public []byte
+		if err := rows.Scan(&alg, &public); err != nil {
+			rows.Close()
+			return false, err
+		}
+		if pk, err := pass.ParsePublicKey(pass.Alg(alg), public); err == nil {
+			roots = append(roots, pass.Root{District: district, Key: pk})
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return false, err
+	}
+	c, err := pass.ParseCert(k.Cert, roots)
+	if err != nil || c.Key.KID != k.KID {
+		return false, nil
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE keys SET cert = ?, not_before_ms = ?, not_after_ms = ? WHERE kid = ? AND role = 'issuer'`,
+		k.Cert, c.NotBefore.UnixMilli(), c.NotAfter.UnixMilli(), k.KID[:])
+	return err == nil, err
 }
