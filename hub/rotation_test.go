@@ -229,3 +229,28 @@ func TestRotation_ForgedRefused(t *testing.T) {
 		t.Fatalf("%d refusals audited, want %d", n, len(cases))
 	}
 }
+
+// Two rotations while a gate was away: one pull takes both, whatever
+// the order of the roots in the trust list.
+func TestRotation_ChainInOnePull(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	gate := enrolled(t, h, "gate-1", false)
+	for range 2 {
+		if _, err := district.RotateRoot(ctx, h.db, "hubadmin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := issueAtHub(t, h.db)
+	res, err := PullOnce(ctx, gate, clientOf(t, gate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RootsRotated != 2 || res.RootsRefused != 0 {
+		t.Fatalf("pull %+v", res)
+	}
+	mustAllow(t, gate, text)
+	if n := rootsAt(t, gate, time.Now()); n != 3 {
+		t.Fatalf("%d roots, want 3", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -316,7 +317,7 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 	if err != nil {
 		return err
 	}
-	var recert []*Key
+	var recert, pending []*Key
 	for _, k := range keys {
 		if k == nil {
 			continue
@@ -329,32 +330,14 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			if k.Role == RoleRoot && k.District == d.ID {
-				ok, err := acceptNewRoot(ctx, tx, k, d.ID, now)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					res.RootsRefused++
-					continue
-				}
-				res.RootsRotated++
+				// After the other keys, in the order their rotation
+				// records chain (see below).
+				pending = append(pending, k)
+				continue
 			}
-			nk := *k
-			nk.Private = nil
-			nk.CreatedAt, nk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
-			if err := createKey(ctx, tx, &nk, now); err != nil {
-				return fmt.Errorf("trust key %x: %w", k.KID[:], err)
+			if err := addTrustKey(ctx, tx, k, now, res); err != nil {
+				return err
 			}
-			if !k.RevokedAt.IsZero() {
-				marked, err := markTrustKeyRevoked(ctx, tx, k, k.Role, "feed", now)
-				if err != nil {
-					return err
-				}
-				if !marked {
-					res.RootRevocationsRefused++
-				}
-			}
-			res.KeysAdded++
 		case err != nil:
 			return err
 		default:
@@ -379,6 +362,29 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 			}
 		}
 	}
+	// New roots of this district: one whose record's old root is held
+	// goes first, so a chain of rotations (old → r2 → r3) is taken in
+	// one list whatever the order of its keys. What is left is refused.
+	for len(pending) > 0 {
+		i := slices.IndexFunc(pending, func(k *Key) bool { return rotationFromHeld(ctx, tx, k, d.ID) })
+		if i < 0 {
+			i = 0 // none chains: each is refused in turn
+		}
+		k := pending[i]
+		pending = slices.Delete(pending, i, i+1)
+		ok, err := acceptNewRoot(ctx, tx, k, d.ID, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			res.RootsRefused++
+			continue
+		}
+		res.RootsRotated++
+		if err := addTrustKey(ctx, tx, k, now, res); err != nil {
+			return err
+		}
+	}
 	for _, k := range recert {
 		changed, err := updateIssuerCert(ctx, tx, k, d.ID)
 		if err != nil {
@@ -388,6 +394,28 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 			res.CertsUpdated++
 		}
 	}
+	return nil
+}
+
+// addTrustKey stores a key of the hub's trust list not held here, public
+// half only; a revocation it carries is applied unless it is a root's.
+func addTrustKey(ctx context.Context, tx *sql.Tx, k *Key, now time.Time, res *FeedResult) error {
+	nk := *k
+	nk.Private = nil
+	nk.CreatedAt, nk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
+	if err := createKey(ctx, tx, &nk, now); err != nil {
+		return fmt.Errorf("trust key %x: %w", k.KID[:], err)
+	}
+	if !k.RevokedAt.IsZero() {
+		marked, err := markTrustKeyRevoked(ctx, tx, k, k.Role, "feed", now)
+		if err != nil {
+			return err
+		}
+		if !marked {
+			res.RootRevocationsRefused++
+		}
+	}
+	res.KeysAdded++
 	return nil
 }
 

@@ -417,6 +417,19 @@ func acceptNewRoot(ctx context.Context, tx *sql.Tx, k *Key, district string, now
 	return true, auditRotation(ctx, tx, ActorHub, r, until, 0, now)
 }
 
+// rotationFromHeld reports whether k's rotation record names as its old
+// root a root of district held here (without judging the signatures:
+// acceptNewRoot does).
+func rotationFromHeld(ctx context.Context, tx *sql.Tx, k *Key, district string) bool {
+	r, err := pass.ParseRotation(k.Rotation)
+	if err != nil {
+		return false
+	}
+	var n int
+	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE kid = ? AND role = 'root' AND district = ?`, r.Old.KID[:], district).Scan(&n)
+	return err == nil && n > 0
+}
+
 // updateIssuerCert takes a new certificate of an issuer key held here
 // from the hub (the hub issued it again after a rotation) when it
 // verifies under a root of the district trusted here and certifies the

@@ -187,3 +187,26 @@ func TestFeedOut_NoRootRevocation(t *testing.T) {
 		}
 	}
 }
+
+// An enrolment answer whose trust list marks the root revoked enrols with
+// the root in force, and says so in the audit trail.
+func TestSetupEnrolled_RootRevocationRefused(t *testing.T) {
+	db := MustOpenDB(t)
+	p := store.DefaultPolicy()
+	err := db.SetupEnrolled(ctxb(), &store.EnrolledSetup{
+		District: &store.District{ID: "xa", Name: "Xi'an", PseudonymKey: make([]byte, 32), Appliance: "gate-1"},
+		Trust:    []*store.Key{{KID: kid(1), Role: store.RoleRoot, Alg: pass.AlgEdDSA, Public: []byte("root-public"), District: "xa", RevokedAt: t0}},
+		Policy:   &p, PolicyVersion: 100, TrustHash: []byte("h0"),
+		Hub:   &store.SyncHub{URL: "https://hub:8443", HubCA: []byte("ca"), Token: make([]byte, 32), BundleKey: []byte("bk")},
+		Admin: &store.User{Username: "admin", PasswordHash: testHash},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rootRevoked(t, db, kid(1)) {
+		t.Fatal("enrolled with a revoked root")
+	}
+	if n := auditActions(t, db)[store.AuditRootRevocationRefused]; n != 1 {
+		t.Fatalf("%d refusal records, want 1", n)
+	}
+}
