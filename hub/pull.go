@@ -107,9 +107,10 @@ func BuildTrustList(ctx context.Context, db *store.DB) (*TrustList, error) {
 
 // TrustHash is SHA-256 over a canonical encoding of keys sorted by key
 // ID: a domain string, then per key its ID, role, algorithm, public key,
-// certificate, district, validity and revocation time, each
-// variable-length field preceded by its length, integers big-endian. Two
-// lists hash alike exactly when they hold the same keys.
+// certificate, district, validity and revocation time, then its rotation
+// record if it has one, each variable-length field preceded by its
+// length, integers big-endian. Two lists hash alike exactly when they
+// hold the same keys.
 func TrustHash(keys []*store.Key) []byte {
 	sorted := slices.Clone(keys)
 	slices.SortFunc(sorted, func(a, b *store.Key) int { return bytes.Compare(a.KID[:], b.KID[:]) })
