@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -190,4 +191,37 @@ func TestPull_ImportedRootSpreads(t *testing.T) {
 		t.Fatalf("pull %+v", res)
 	}
 	mustAllow(t, gate, text)
+}
+
+// The attack as it was done: a check-only gate's token pushes, by hand,
+// a key revocation of the district root. Whatever the hub makes of the
+// push, the other gates keep verifying the district's passes.
+func TestPush_RootRevocationDoesNotReachGates(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	attacker := enrolled(t, h, "gate-a", false)
+	victim := enrolled(t, h, "gate-b", false)
+	text := issueAtHub(t, h.db)
+	root := hubRoot(t, h.db)
+	eps, err := attacker.SyncEpochs(ctx)
+	if err != nil || len(eps) == 0 {
+		t.Fatalf("epochs: %v", err)
+	}
+	now := time.Now().UnixMilli()
+	body := fmt.Appendf(nil, `{"kind":3,"target":"%x","before_ms":null,"reason":"hand-made","at_ms":%d}`, root.KID[:], now)
+	req := &PushRequest{Now: now, Events: &EventBatch{Epoch: eps[len(eps)-1].ID, From: eps[len(eps)-1].EventsFrom,
+		Records: []EventRecord{{Seq: eps[len(eps)-1].EventsFrom, Kind: "revocation", At: now, Body: body}}}}
+	var resp PushResponse
+	err = clientOf(t, attacker).Call(ctx, PathPush, req, &resp) // refused or not: the gates must not care
+	revs, _ := h.db.RevocationsSince(ctx, 0)
+	t.Logf("push: %v; revocations held at the hub: %d", err, len(revs))
+	res, err := PullOnce(ctx, victim, clientOf(t, victim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.KeysRevoked != 0 || res.Revocations != 0 {
+		t.Fatalf("pull %+v", res)
+	}
+	mustAllow(t, victim, text)
+	mustAllow(t, h.db, text)
 }
