@@ -65,6 +65,8 @@ func commands() []command {
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
 		{"enroll", "enrol this new appliance with a district hub (online or by files)", cmdEnroll},
 		{"hub", "district hub: add, enroll, retire or list appliances", cmdHub},
+		{"trust", "hand out this district's root keys, trust another district's, list them", cmdTrust},
+		{"root", "replace the district root on purpose (hub only)", cmdRoot},
 		{"version", "print the version", cmdVersion},
 	}
 }

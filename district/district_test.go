@@ -53,7 +53,7 @@ func TestSetup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cert, err := pass.ParseCert(k.Cert, []*pass.PublicKey{root})
+		cert, err := pass.ParseCert(k.Cert, []pass.Root{{District: roots[0].District, Key: root}})
 		if err != nil {
 			t.Fatal(err)
 		}

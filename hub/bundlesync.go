@@ -126,7 +126,7 @@ type DownExport struct {
 // store.ErrBundleForeign for an appliance the hub does not know,
 // store.ErrRetired for a retired one.
 func ExportDown(ctx context.Context, db *store.DB, appliance string, w io.Writer) (*DownExport, error) {
-	root, err := districtRoot(ctx, db)
+	root, err := bundleSigningRoot(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -332,10 +332,33 @@ func bundleRoot(ctx context.Context, db *store.DB, district string, kid []byte) 
 		if !bytes.Equal(k.KID[:], kid) || k.District != district {
 			continue
 		}
-		if !k.RevokedAt.IsZero() {
-			return nil, fmt.Errorf("%w: signed with district root key %x, which was revoked", ErrBundleSignature, kid)
+		if !k.RevokedAt.IsZero() || (!k.NotAfter.IsZero() && db.Now().After(k.NotAfter)) {
+			return nil, fmt.Errorf("%w: signed with district root key %x, which is no longer trusted", ErrBundleSignature, kid)
 		}
 		return pass.ParsePublicKey(k.Alg, k.Public)
 	}
 	return nil, fmt.Errorf("%w: not signed by a root key of district %q", ErrBundleSignature, district)
+}
+
+// bundleSigningRoot is the root that signs the hub's bundles: the oldest
+// root of the district still in force. After a rotation that is the old
+// root, which every appliance trusts, until its grace ends: the bundle
+// carrying the rotation record must verify at an appliance that does not
+// know the new root yet.
+func bundleSigningRoot(ctx context.Context, db *store.DB) (*pass.PrivateKey, error) {
+	d, err := db.District(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := db.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot, HasPrivate: true})
+	if err != nil {
+		return nil, err
+	}
+	now := db.Now()
+	for _, k := range keys {
+		if k.District == d.ID && k.RevokedAt.IsZero() && (k.NotAfter.IsZero() || now.Before(k.NotAfter)) {
+			return pass.ParsePrivateKey(k.Private)
+		}
+	}
+	return districtRoot(ctx, db)
 }

@@ -326,14 +326,14 @@ func ownIssuer(p *Pending, resp *EnrollResponse, trust []*store.Key) (*store.Key
 	if err != nil {
 		return nil, err
 	}
-	var roots []*pass.PublicKey
+	var roots []pass.Root
 	for _, k := range trust {
 		if k.Role == store.RoleRoot && k.District == resp.District.ID && k.RevokedAt.IsZero() {
 			pk, err := pass.ParsePublicKey(k.Alg, k.Public)
 			if err != nil {
 				return nil, err
 			}
-			roots = append(roots, pk)
+			roots = append(roots, pass.Root{District: k.District, Key: pk})
 		}
 	}
 	cert, err := pass.ParseCert(resp.IssuerCert, roots)

@@ -139,7 +139,7 @@ func TestEnroll_Online(t *testing.T) {
 	}
 	roots, _ := h.db.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot})
 	rootPub, _ := pass.ParsePublicKey(roots[0].Alg, roots[0].Public)
-	cert, err := pass.ParseCert(sk.Cert, []*pass.PublicKey{rootPub})
+	cert, err := pass.ParseCert(sk.Cert, []pass.Root{{District: roots[0].District, Key: rootPub}})
 	if err != nil || cert.Appliance != "gate-north" || cert.Key.KID != sk.KID {
 		t.Fatalf("issuer certificate %+v: %v", cert, err)
 	}

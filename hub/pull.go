@@ -107,9 +107,10 @@ func BuildTrustList(ctx context.Context, db *store.DB) (*TrustList, error) {
 
 // TrustHash is SHA-256 over a canonical encoding of keys sorted by key
 // ID: a domain string, then per key its ID, role, algorithm, public key,
-// certificate, district, validity and revocation time, each
-// variable-length field preceded by its length, integers big-endian. Two
-// lists hash alike exactly when they hold the same keys.
+// certificate, district, validity and revocation time, then its rotation
+// record if it has one, each variable-length field preceded by its
+// length, integers big-endian. Two lists hash alike exactly when they
+// hold the same keys.
 func TrustHash(keys []*store.Key) []byte {
 	sorted := slices.Clone(keys)
 	slices.SortFunc(sorted, func(a, b *store.Key) int { return bytes.Compare(a.KID[:], b.KID[:]) })
@@ -141,6 +142,11 @@ func TrustHash(keys []*store.Key) []byte {
 		u64(ms(k.NotBefore))
 		u64(ms(k.NotAfter))
 		u64(ms(k.RevokedAt))
+		if len(k.Rotation) > 0 {
+			// Only when present, so lists without rotations hash as
+			// they always did.
+			field(k.Rotation)
+		}
 	}
 	return h.Sum(nil)
 }
@@ -154,7 +160,7 @@ func TrustKeyToWire(k *store.Key) TrustKey {
 		return t.UnixMilli()
 	}
 	return TrustKey{KID: bytes.Clone(k.KID[:]), Role: k.Role, Alg: int(k.Alg), Public: k.Public, Cert: k.Cert,
-		District: k.District, NotBefore: ms(k.NotBefore), NotAfter: ms(k.NotAfter), Revoked: ms(k.RevokedAt)}
+		District: k.District, NotBefore: ms(k.NotBefore), NotAfter: ms(k.NotAfter), Revoked: ms(k.RevokedAt), Rotation: k.Rotation}
 }
 
 // Bounds on a trust list an appliance accepts.
@@ -183,7 +189,7 @@ func TrustKeysFromWire(list []TrustKey) ([]*store.Key, error) {
 		if w.Role != store.RoleRoot && w.Role != store.RoleIssuer {
 			return nil, fmt.Errorf("trust key %d: role %q", i, w.Role)
 		}
-		if w.District == "" || len(w.District) > maxDistrictLen || len(w.Cert) > maxCertLen {
+		if w.District == "" || len(w.District) > maxDistrictLen || len(w.Cert) > maxCertLen || len(w.Rotation) > pass.MaxRotationLen {
 			return nil, fmt.Errorf("trust key %d: malformed district or certificate", i)
 		}
 		if w.NotBefore < 0 || w.NotAfter < 0 || w.Revoked < 0 {
@@ -196,7 +202,8 @@ func TrustKeysFromWire(list []TrustKey) ([]*store.Key, error) {
 			return time.UnixMilli(ms)
 		}
 		keys = append(keys, &store.Key{KID: pub.KID, Role: w.Role, Alg: pub.Alg, Public: pub.Raw, Cert: bytes.Clone(w.Cert),
-			District: w.District, NotBefore: tm(w.NotBefore), NotAfter: tm(w.NotAfter), RevokedAt: tm(w.Revoked)})
+			District: w.District, NotBefore: tm(w.NotBefore), NotAfter: tm(w.NotAfter), RevokedAt: tm(w.Revoked),
+			Rotation: bytes.Clone(w.Rotation)})
 	}
 	return keys, nil
 }
@@ -323,10 +330,7 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 			return res, err
 		}
 		res.Pages++
-		res.KeysAdded += fr.KeysAdded
-		res.KeysRevoked += fr.KeysRevoked
-		res.Revocations += fr.Revocations
-		res.PolicyChanged = res.PolicyChanged || fr.PolicyChanged
+		res.FeedResult.Add(fr)
 		if !resp.More {
 			break
 		}

@@ -197,6 +197,15 @@ func (s *Syncer) Run(ctx context.Context) {
 				s.mu.Lock()
 				s.status.LastPull, s.status.Retired = time.Now(), false
 				s.mu.Unlock()
+				if res.RootRevocationsRefused > 0 {
+					s.log.Warn("sync feed: revocation of a district root refused", "count", res.RootRevocationsRefused)
+				}
+				if res.RootsRefused > 0 {
+					s.log.Warn("sync feed: new district root without a valid rotation record refused", "count", res.RootsRefused)
+				}
+				if res.RootsRotated > 0 {
+					s.log.Info("sync feed: district root rotated", "certificates_updated", res.CertsUpdated)
+				}
 				if res.KeysAdded+res.KeysRevoked+res.Revocations > 0 || res.PolicyChanged {
 					s.log.Info("sync feed applied", "keys_added", res.KeysAdded, "keys_revoked", res.KeysRevoked,
 						"revocations", res.Revocations, "policy_changed", res.PolicyChanged)

@@ -79,6 +79,9 @@ type TrustKey struct {
 	NotBefore int64  `json:"not_before_ms,omitempty"`
 	NotAfter  int64  `json:"not_after_ms,omitempty"`
 	Revoked   int64  `json:"revoked_ms,omitempty"`
+	// Rotation is the record by which the previous root of the
+	// district handed over to this root (roots only).
+	Rotation []byte `json:"rotation,omitempty"`
 }
 
 // PolicyInfo is the district policy. Version is when the hub's admin

@@ -38,7 +38,7 @@ func BenchmarkDecodeNoSignature(b *testing.B) { benchVerify(b, AlgEdDSA, AlgEdDS
 func BenchmarkVerifyUncachedCert(b *testing.B) {
 	f := newFixture(b, AlgEdDSA, AlgEdDSA)
 	text := mustSign(b, f.signer, sampleClaims(Phone))
-	roots := []*PublicKey{f.root.Public()}
+	roots := []Root{{testDistrict, f.root.Public()}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := NewVerifier(roots).Verify(text, testNow, time.Minute); err != nil {

@@ -94,31 +94,26 @@ func IssueCert(root *PrivateKey, c Cert) ([]byte, error) {
 
 // ParseCert decodes and verifies an encoded certificate against the given
 // roots; it does not check validity times. Errors wrap ErrMalformed,
-// ErrUnsupportedAlg, ErrUnknownIssuer (no root with the certificate's kid)
-// or ErrBadSignature.
-func ParseCert(b []byte, roots []*PublicKey) (*Cert, error) {
-	return parseCert(b, func(kid KeyID) *PublicKey {
-		for _, r := range roots {
-			if r != nil && r.KID == kid {
-				return r
-			}
-		}
-		return nil
-	})
+// ErrUnsupportedAlg, ErrUnknownIssuer (no root with the certificate's kid,
+// or a certificate naming another district than its root's) or
+// ErrBadSignature.
+func ParseCert(b []byte, roots []Root) (*Cert, error) {
+	return NewVerifier(roots).parseCert(b)
 }
 
-// parseCert decodes a certificate, finds its root with root and verifies
-// the root's signature before looking at the payload. The result holds no
-// reference to b.
-func parseCert(b []byte, root func(KeyID) *PublicKey) (*Cert, error) {
+// parseCert decodes a certificate, finds its root and verifies the root's
+// signature before looking at the payload; the certified district must be
+// the root's. The result holds no reference to b.
+func (v *Verifier) parseCert(b []byte) (*Cert, error) {
 	m, err := decodeSign1(b, false)
 	if err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
-	rk := root(m.kid)
-	if rk == nil {
+	root, ok := v.root(m.kid)
+	if !ok {
 		return nil, wrapf(ErrUnknownIssuer, "certificate signed by root %s, which is not trusted", m.kid)
 	}
+	rk := root.Key
 	if m.alg != rk.Alg {
 		return nil, wrapf(ErrBadSignature, "certificate: alg %v does not match root key %s (%v)", m.alg, rk.KID, rk.Alg)
 	}
@@ -128,6 +123,9 @@ func parseCert(b []byte, root func(KeyID) *PublicKey) (*Cert, error) {
 	c, err := decodeCertPayload(m.payload)
 	if err != nil {
 		return nil, err
+	}
+	if c.District != root.District {
+		return nil, wrapf(ErrUnknownIssuer, "certificate names district %q, its root %s is district %q's", c.District, rk.KID, root.District)
 	}
 	c.RootKID = rk.KID
 	return c, nil

@@ -64,7 +64,7 @@ func TestFuzzCorpus(t *testing.T) {
 			}
 		}
 	}
-	v := NewVerifier([]*PublicKey{fs[0].root.Public(), fs[1].root.Public()})
+	v := NewVerifier(rootsOf(fs))
 	for name := range seeds {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -95,7 +95,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	f.Add("")
 	f.Add("PG1:0")
-	roots := []*PublicKey{fs[0].root.Public(), fs[1].root.Public()}
+	roots := rootsOf(fs)
 	v := NewVerifier(roots)
 	f.Fuzz(func(t *testing.T, text string) {
 		p, err := v.Verify(text, testNow, time.Minute)
@@ -151,7 +151,7 @@ func FuzzCOSE(f *testing.F) {
 		f.Add(cm.payload)
 		f.Add(m.protected)
 	}
-	roots := []*PublicKey{fs[0].root.Public(), fs[1].root.Public()}
+	roots := rootsOf(fs)
 	v := NewVerifier(roots)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > MaxInflated {

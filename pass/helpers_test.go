@@ -87,7 +87,7 @@ func newFixture(t testing.TB, rootAlg, issuerAlg Alg) *fixture {
 	return f
 }
 
-func (f *fixture) verifier() *Verifier { return NewVerifier([]*PublicKey{f.root.Public()}) }
+func (f *fixture) verifier() *Verifier { return NewVerifier([]Root{{testDistrict, f.root.Public()}}) }
 
 func sampleClaims(kind Kind) Claims {
 	c := Claims{
@@ -231,3 +231,12 @@ func passWithCert(t testing.TB, issuer *PrivateKey, cert []byte) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// rootsOf trusts the roots of fs, each for the test district.
+func rootsOf(fs []*fixture) []Root {
+	roots := make([]Root, len(fs))
+	for i, f := range fs {
+		roots[i] = Root{District: testDistrict, Key: f.root.Public()}
+	}
+	return roots
+}

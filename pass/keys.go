@@ -96,11 +96,7 @@ func ParsePublicKey(alg Alg, raw []byte) (*PublicKey, error) {
 // is the deterministic CBOR encoding (a test checks it against the
 // library encoder).
 func keyID(alg Alg, raw []byte) KeyID {
-	var buf [2 + 9 + 2 + p256RawLen]byte
-	b := append(buf[:0], 0x82)
-	b = appendInt(b, int64(alg))
-	b = appendBytes(b, raw)
-	sum := sha256.Sum256(b)
+	sum := fingerprint(alg, raw)
 	var id KeyID
 	copy(id[:], sum[:])
 	return id

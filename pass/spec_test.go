@@ -240,7 +240,7 @@ func TestSpecExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewVerifier([]*PublicKey{root}).Verify(got["text"], at, 0)
+	p, err := NewVerifier([]Root{{testDistrict, root}}).Verify(got["text"], at, 0)
 	if err != nil {
 		t.Fatalf("the pass in %s does not verify: %v", specFile, err)
 	}

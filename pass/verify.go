@@ -15,7 +15,7 @@ const certCacheSize = 1024
 // safe for concurrent use and remembers certificates it has verified (by
 // hash) so that a pass costs one signature verification, not two.
 type Verifier struct {
-	roots map[KeyID]*PublicKey
+	roots map[KeyID]Root
 
 	mu sync.RWMutex
 	// certs maps the exact bytes of certificates whose root signature
@@ -26,16 +26,26 @@ type Verifier struct {
 	certs map[string]*Cert
 }
 
-// NewVerifier returns a Verifier trusting roots. Nil entries are ignored.
-// The roots must not be modified afterwards.
-func NewVerifier(roots []*PublicKey) *Verifier {
+// Root is a trusted district root: its key, and the district it speaks
+// for. A root certifies issuers of its own district only; a certificate
+// it signed naming another district is refused (ErrUnknownIssuer), so a
+// district whose root is trusted elsewhere cannot issue passes in the
+// name of the districts trusted alongside it.
+type Root struct {
+	District string
+	Key      *PublicKey
+}
+
+// NewVerifier returns a Verifier trusting roots. Entries without a key or
+// a district are ignored. The keys must not be modified afterwards.
+func NewVerifier(roots []Root) *Verifier {
 	v := &Verifier{
-		roots: make(map[KeyID]*PublicKey, len(roots)),
+		roots: make(map[KeyID]Root, len(roots)),
 		certs: make(map[string]*Cert),
 	}
 	for _, r := range roots {
-		if r != nil {
-			v.roots[r.KID] = r
+		if r.Key != nil && r.District != "" {
+			v.roots[r.Key.KID] = r
 		}
 	}
 	return v
@@ -121,7 +131,7 @@ func (v *Verifier) cert(b []byte) (*Cert, error) {
 	if c != nil {
 		return c, nil
 	}
-	c, err := parseCert(b, v.root)
+	c, err := v.parseCert(b)
 	if err != nil {
 		return nil, err
 	}
@@ -140,4 +150,7 @@ func (v *Verifier) cert(b []byte) (*Cert, error) {
 	return c, nil
 }
 
-func (v *Verifier) root(kid KeyID) *PublicKey { return v.roots[kid] }
+func (v *Verifier) root(kid KeyID) (Root, bool) {
+	r, ok := v.roots[kid]
+	return r, ok
+}

@@ -135,7 +135,7 @@ func (c *Checker) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load trust anchors: %w", err)
 	}
-	var roots []*pass.PublicKey
+	var roots []pass.Root
 	revIssuerKeys := make(map[pass.KeyID]struct{})
 	for _, k := range keys {
 		if !k.RevokedAt.IsZero() {
@@ -145,11 +145,14 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		if k.Role != store.RoleRoot {
 			continue
 		}
+		if !k.NotAfter.IsZero() && c.Now().After(k.NotAfter) {
+			continue // replaced by a rotation, and its grace is over
+		}
 		pk, err := pass.ParsePublicKey(k.Alg, k.Public)
 		if err != nil {
 			return fmt.Errorf("load root key %s: %w", k.KID, err)
 		}
-		roots = append(roots, pk)
+		roots = append(roots, pass.Root{District: k.District, Key: pk})
 	}
 	pol, err := c.db.Policy(ctx)
 	if err != nil {
@@ -276,16 +279,16 @@ func applyRevocation(s *state, r *store.Revocation) {
 	}
 }
 
-func kidsOf(keys []*pass.PublicKey) []pass.KeyID {
-	out := make([]pass.KeyID, len(keys))
-	for i, k := range keys {
-		out[i] = k.KID
+func kidsOf(roots []pass.Root) []pass.KeyID {
+	out := make([]pass.KeyID, len(roots))
+	for i, r := range roots {
+		out[i] = r.Key.KID
 	}
 	slices.SortFunc(out, func(a, b pass.KeyID) int { return strings.Compare(string(a[:]), string(b[:])) })
 	return out
 }
 
-func sameRoots(old *state, roots []*pass.PublicKey) bool {
+func sameRoots(old *state, roots []pass.Root) bool {
 	return slices.Equal(old.rootKIDs, kidsOf(roots))
 }
 

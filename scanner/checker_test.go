@@ -578,7 +578,12 @@ func TestCheck_StatusChangeVoidsEarlierPasses(t *testing.T) {
 func TestCheck_TrustsAnotherDistrictsRoot(t *testing.T) {
 	f := newFixture(t)
 	other, _ := pass.GenerateKey(pass.AlgES256, rand.Reader)
+	own := f.distID
+	f.distID = "D-other" // signerFor and claims speak for the other district
 	text := signWith(t, f.signerFor(other, pass.AlgEdDSA, f.now.Add(-time.Hour), f.now.Add(time.Hour*24*30)), f.claims())
+	f.distID = own
+	// The other district's root certifying an issuer of this district.
+	forged := signWith(t, f.signerFor(other, pass.AlgEdDSA, f.now.Add(-time.Hour), f.now.Add(time.Hour*24*30)), f.claims())
 	if d := f.c.Evaluate(text, f.now); d.Reason != scanner.ReasonUnknownIssuer {
 		t.Fatalf("before trusting: %s", d.Reason)
 	}
@@ -591,6 +596,9 @@ func TestCheck_TrustsAnotherDistrictsRoot(t *testing.T) {
 	}
 	if d := f.c.Evaluate(text, f.now); !d.Allowed() {
 		t.Fatalf("after trusting: %s", d.Reason)
+	}
+	if d := f.c.Evaluate(forged, f.now); d.Reason != scanner.ReasonUnknownIssuer {
+		t.Fatalf("another district's root certifying this district: %s", d.Reason)
 	}
 }
 

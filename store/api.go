@@ -56,6 +56,9 @@ type Key struct {
 	NotAfter  time.Time
 	CreatedAt time.Time
 	RevokedAt time.Time // zero when not revoked
+	// Rotation is the record by which the district's previous root
+	// handed over to this one (roots only; empty for a first root).
+	Rotation []byte
 }
 
 // KeyFilter selects keys.

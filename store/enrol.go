@@ -75,12 +75,12 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 			}
 			pk := *k
 			pk.Private = nil
-			pk.CreatedAt = time.Time{}
+			pk.CreatedAt, pk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
 			if err := createKey(ctx, tx, &pk, now); err != nil {
 				return fmt.Errorf("trust key %x: %w", k.KID[:], err)
 			}
 			if !k.RevokedAt.IsZero() {
-				if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ?`, k.RevokedAt.UnixMilli(), k.KID[:]); err != nil {
+				if _, err := markTrustKeyRevoked(ctx, tx, k, k.Role, "enrolment", now); err != nil {
 					return err
 				}
 			}

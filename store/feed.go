@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,7 +23,8 @@ const OriginHub = "hub"
 
 // TrustKeys returns every root and issuer key held here, revoked ones
 // included, with the private halves removed, in key ID order: the hub's
-// trust list.
+// trust list. A root never goes out marked revoked, whatever this file
+// says: a root is replaced by a rotation, never revoked by the feed.
 func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
 	var keys []*Key
 	err := db.view(ctx, func(tx *sql.Tx) error {
@@ -37,6 +39,9 @@ func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
 				return err
 			}
 			k.Private = nil
+			if k.Role == RoleRoot {
+				k.RevokedAt = time.Time{}
+			}
 			keys = append(keys, k)
 		}
 		return rows.Err()
@@ -48,7 +53,9 @@ func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
 }
 
 // RevocationsPage returns at most limit revocations with Seq > after, in
-// Seq order, and whether more follow.
+// Seq order, and whether more follow. A key revocation naming a root key
+// held here is left out (such a row can only come from before roots were
+// guarded): the feed never carries one.
 func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*Revocation, bool, error) {
 	if limit <= 0 {
 		return nil, false, fmt.Errorf("revocations page: %w: limit %d", ErrInvalid, limit)
@@ -58,7 +65,9 @@ func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*R
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `
 			SELECT seq, kind, target, before_ms, reason, at_ms
-			FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
+			FROM revocations WHERE seq > ?
+				AND NOT (kind = 3 AND target IN (SELECT kid FROM keys WHERE role = 'root'))
+			ORDER BY seq LIMIT ?`, after, limit+1)
 		if err != nil {
 			return err
 		}
@@ -169,6 +178,26 @@ type FeedResult struct {
 	KeysAdded, KeysRevoked int
 	Revocations            int // new revocations stored
 	PolicyChanged          bool
+	// RootRevocationsRefused counts revocations of a root key that were
+	// ignored (and audited): a root is never revoked by the feed.
+	RootRevocationsRefused int
+	// RootsRotated counts new roots of this district accepted through
+	// their rotation record; RootsRefused those refused (audited).
+	RootsRotated, RootsRefused int
+	// CertsUpdated counts issuer certificates the hub issued again.
+	CertsUpdated int
+}
+
+// Add counts o's changes into r (a pull of several pages).
+func (r *FeedResult) Add(o *FeedResult) {
+	r.KeysAdded += o.KeysAdded
+	r.KeysRevoked += o.KeysRevoked
+	r.Revocations += o.Revocations
+	r.PolicyChanged = r.PolicyChanged || o.PolicyChanged
+	r.RootRevocationsRefused += o.RootRevocationsRefused
+	r.RootsRotated += o.RootsRotated
+	r.RootsRefused += o.RootsRefused
+	r.CertsUpdated += o.CertsUpdated
 }
 
 // pullRecordEvery is how often a pull that brought nothing new is
@@ -177,7 +206,8 @@ const pullRecordEvery = 30 * time.Second
 
 // ApplyFeed applies an increment from the hub in one transaction: keys
 // added or marked revoked (public halves only; a key whose private half
-// is held here is never replaced), revocations stored with origin "hub"
+// is held here is never replaced; a root is never marked revoked: that is
+// refused and audited), revocations stored with origin "hub"
 // unless an identical one is already here, the policy replaced (audited,
 // actor "hub"; the scan retention stays this appliance's), and the
 // sync_state moved on. An increment older than what was applied (a
@@ -233,7 +263,7 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 				return fmt.Errorf("%w: hub revocations out of order (%d after %d)", ErrInvalid, r.Seq, last)
 			}
 			last = r.Seq
-			added, err := applyRevocation(ctx, tx, r)
+			added, err := applyRevocation(ctx, tx, r, now, res)
 			if err != nil {
 				return fmt.Errorf("hub revocation %d: %w", r.Seq, err)
 			}
@@ -278,29 +308,36 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	return res, nil
 }
 
-// applyKeys merges the hub's trust list into keys.
+// applyKeys merges the hub's trust list into keys. A new root of this
+// district is taken only through its rotation record (acceptNewRoot); a
+// new certificate of an issuer key held here only when it verifies under
+// a root of the district held here (after the list's new roots).
 func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res *FeedResult) error {
+	d, err := findDistrict(ctx, tx)
+	if err != nil {
+		return err
+	}
+	var recert, pending []*Key
 	for _, k := range keys {
 		if k == nil {
 			continue
 		}
 		var revoked sql.NullInt64
 		var public []byte
-		err := tx.QueryRowContext(ctx, `SELECT public, revoked_ms FROM keys WHERE kid = ?`, k.KID[:]).Scan(&public, &revoked)
+		var role string
+		var cert []byte
+		err := tx.QueryRowContext(ctx, `SELECT public, revoked_ms, role, cert FROM keys WHERE kid = ?`, k.KID[:]).Scan(&public, &revoked, &role, &cert)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			nk := *k
-			nk.Private = nil
-			nk.CreatedAt = time.Time{}
-			if err := createKey(ctx, tx, &nk, now); err != nil {
-				return fmt.Errorf("trust key %x: %w", k.KID[:], err)
+			if k.Role == RoleRoot && k.District == d.ID {
+				// After the other keys, in the order their rotation
+				// records chain (see below).
+				pending = append(pending, k)
+				continue
 			}
-			if !k.RevokedAt.IsZero() {
-				if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ?`, k.RevokedAt.UnixMilli(), k.KID[:]); err != nil {
-					return err
-				}
+			if err := addTrustKey(ctx, tx, k, now, res); err != nil {
+				return err
 			}
-			res.KeysAdded++
 		case err != nil:
 			return err
 		default:
@@ -309,21 +346,84 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 				// key under an ID this appliance already trusts.
 				return fmt.Errorf("%w: trust key %x differs from the one held here", ErrInvalid, k.KID[:])
 			}
-			if !k.RevokedAt.IsZero() && !revoked.Valid {
-				if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ?`, k.RevokedAt.UnixMilli(), k.KID[:]); err != nil {
-					return err
-				}
-				res.KeysRevoked++
+			if role == RoleIssuer && len(k.Cert) > 0 && !bytes.Equal(cert, k.Cert) {
+				recert = append(recert, k)
 			}
+			if !k.RevokedAt.IsZero() && !revoked.Valid {
+				marked, err := markTrustKeyRevoked(ctx, tx, k, role, "feed", now)
+				switch {
+				case err != nil:
+					return err
+				case marked:
+					res.KeysRevoked++
+				default:
+					res.RootRevocationsRefused++
+				}
+			}
+		}
+	}
+	// New roots of this district: one whose record's old root is held
+	// goes first, so a chain of rotations (old → r2 → r3) is taken in
+	// one list whatever the order of its keys. What is left is refused.
+	for len(pending) > 0 {
+		i := slices.IndexFunc(pending, func(k *Key) bool { return rotationFromHeld(ctx, tx, k, d.ID) })
+		if i < 0 {
+			i = 0 // none chains: each is refused in turn
+		}
+		k := pending[i]
+		pending = slices.Delete(pending, i, i+1)
+		ok, err := acceptNewRoot(ctx, tx, k, d.ID, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			res.RootsRefused++
+			continue
+		}
+		res.RootsRotated++
+		if err := addTrustKey(ctx, tx, k, now, res); err != nil {
+			return err
+		}
+	}
+	for _, k := range recert {
+		changed, err := updateIssuerCert(ctx, tx, k, d.ID)
+		if err != nil {
+			return err
+		}
+		if changed {
+			res.CertsUpdated++
 		}
 	}
 	return nil
 }
 
+// addTrustKey stores a key of the hub's trust list not held here, public
+// half only; a revocation it carries is applied unless it is a root's.
+func addTrustKey(ctx context.Context, tx *sql.Tx, k *Key, now time.Time, res *FeedResult) error {
+	nk := *k
+	nk.Private = nil
+	nk.CreatedAt, nk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
+	if err := createKey(ctx, tx, &nk, now); err != nil {
+		return fmt.Errorf("trust key %x: %w", k.KID[:], err)
+	}
+	if !k.RevokedAt.IsZero() {
+		marked, err := markTrustKeyRevoked(ctx, tx, k, k.Role, "feed", now)
+		if err != nil {
+			return err
+		}
+		if !marked {
+			res.RootRevocationsRefused++
+		}
+	}
+	res.KeysAdded++
+	return nil
+}
+
 // applyRevocation stores one hub revocation unless an identical one
 // (kind, target, cutoff) is here already, for example one this appliance
-// made and pushed up. It reports whether it stored it.
-func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation) (bool, error) {
+// made and pushed up. A key revocation naming a root held here is
+// refused and audited instead. It reports whether it stored it.
+func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.Time, res *FeedResult) (bool, error) {
 	want := map[int]int{RevokeSubject: 16, RevokePass: 12, RevokeIssuer: 8}[r.Kind]
 	switch {
 	case want == 0:
@@ -334,6 +434,16 @@ func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation) (bool, erro
 		return false, fmt.Errorf("%w: only subject revocations have a cutoff, and they must", ErrInvalid)
 	case len(r.Reason) > maxReasonLen:
 		return false, fmt.Errorf("%w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
+	}
+	if r.Kind == RevokeIssuer {
+		root, err := isRootKey(ctx, tx, r.Target)
+		if err != nil {
+			return false, err
+		}
+		if root {
+			res.RootRevocationsRefused++
+			return false, refuseRootRevocation(ctx, tx, r.Target, "", "feed", now)
+		}
 	}
 	var n int
 	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM revocations WHERE target = ? AND kind = ? AND before_ms IS ?`,

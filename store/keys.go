@@ -64,7 +64,7 @@ func (db *DB) SigningKey(ctx context.Context) (*Key, error) {
 }
 
 const keyColumns = `kid, role, alg, public, private, cert, district,
-	not_before_ms, not_after_ms, created_ms, revoked_ms`
+	not_before_ms, not_after_ms, created_ms, revoked_ms, rotation`
 
 func createKey(ctx context.Context, tx *sql.Tx, k *Key, now time.Time) error {
 	switch {
@@ -87,9 +87,9 @@ func createKey(ctx context.Context, tx *sql.Tx, k *Key, now time.Time) error {
 	k.CreatedAt = truncMS(k.CreatedAt)
 	k.NotBefore, k.NotAfter, k.RevokedAt = truncMS(k.NotBefore), truncMS(k.NotAfter), truncMS(k.RevokedAt)
 	_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.KID[:], k.Role, int64(k.Alg), k.Public, nilIfEmpty(k.Private), nilIfEmpty(k.Cert), k.District,
-		msOrNull(k.NotBefore), msOrNull(k.NotAfter), k.CreatedAt.UnixMilli(), msOrNull(k.RevokedAt))
+		msOrNull(k.NotBefore), msOrNull(k.NotAfter), k.CreatedAt.UnixMilli(), msOrNull(k.RevokedAt), nilIfEmpty(k.Rotation))
 	return mapErr(err)
 }
 
@@ -132,7 +132,7 @@ func scanKey(r rowScanner) (*Key, error) {
 	var alg, created int64
 	var notBefore, notAfter, revoked sql.NullInt64
 	if err := r.Scan(&kid, &k.Role, &alg, &k.Public, &k.Private, &k.Cert, &k.District,
-		&notBefore, &notAfter, &created, &revoked); err != nil {
+		&notBefore, &notAfter, &created, &revoked, &k.Rotation); err != nil {
 		return nil, err
 	}
 	if err := copyID(k.KID[:], kid); err != nil {

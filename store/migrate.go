@@ -431,6 +431,9 @@ CREATE TABLE write_probe (
 	at_ms INTEGER NOT NULL
 ) STRICT;
 `,
+	`-- trust: the rotation record (signed by the root it replaced) that introduced a root
+ALTER TABLE keys ADD COLUMN rotation BLOB;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

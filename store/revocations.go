@@ -84,6 +84,15 @@ func createRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.T
 	case len(r.Reason) > maxReasonLen:
 		return fmt.Errorf("%w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
 	}
+	if r.Kind == RevokeIssuer {
+		// A root is replaced by a rotation, never revoked: a revoked root
+		// would void every pass of its district on every gate.
+		if root, err := isRootKey(ctx, tx, r.Target); err != nil {
+			return err
+		} else if root {
+			return fmt.Errorf("%w: key %x is a district root; roots are rotated, not revoked", ErrInvalid, r.Target)
+		}
+	}
 	r.At = now
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO revocations (kind, target, before_ms, reason, at_ms)

@@ -63,6 +63,7 @@ func (s *Server) routeTable() []route {
 	rs = append(rs, s.caRoutes()...)
 	rs = append(rs, s.exportRoutes()...)
 	rs = append(rs, s.traceRoutes()...)
+	rs = append(rs, s.trustRoutes()...)
 	return rs
 }
 
