@@ -32,7 +32,7 @@ func IssueRegistered(ctx context.Context, db *store.DB, subjects []pass.Subject,
 		if err != nil {
 			return nil, err
 		}
-		iat, err := issueTime(ctx, db, s, now)
+		iat, err := issueTime(ctx, db, s, now, is.skew)
 		if err != nil {
 			return nil, err
 		}
