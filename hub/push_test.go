@@ -134,7 +134,7 @@ func (h *pushHub) enrol(tb testing.TB, name string, mayIssue bool) (*store.DB, *
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := h.db.AddAppliance(ctx, name, mayIssue, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
+	if _, err := h.db.AddAppliance(ctx, name, store.RoleOf(mayIssue), code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
 		tb.Fatal(err)
 	}
 	db, err := store.Open(ctx, tb.TempDir())
