@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"passgate/district"
+	"passgate/store"
 )
 
 func main() {
@@ -101,6 +102,11 @@ func usage(w io.Writer) {
 // fail prints err as one line and returns the exit code for it. Errors a
 // person caused (bad input) print their message alone.
 func (e *env) fail(err error) int {
+	if errors.Is(err, store.ErrGate) {
+		// Whatever the operation, one line that says why and where to go.
+		fmt.Fprintf(e.stderr, "passgate: %v\n", store.ErrGate)
+		return exitError
+	}
 	var in *district.InputError
 	if errors.As(err, &in) {
 		fmt.Fprintf(e.stderr, "passgate: %s\n", in.Msg)

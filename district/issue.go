@@ -87,7 +87,11 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	if !req.TestedAt.IsZero() && req.TestedAt.After(now.Add(time.Minute)) {
 		return nil, inputErrorf("test time %s is in the future", req.TestedAt.Format(time.RFC3339))
 	}
-	subject := pass.Pseudonym(d.PseudonymKey, id)
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, err
+	}
+	subject := pass.Pseudonym(key, id)
 
 	p, err := db.FindPerson(ctx, subject)
 	switch {
@@ -273,7 +277,11 @@ func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color
 	if err != nil {
 		return nil, err
 	}
-	ch, err := db.SetStatus(ctx, pass.Pseudonym(d.PseudonymKey, id), to, reason, actor)
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, err
+	}
+	ch, err := db.SetStatus(ctx, pass.Pseudonym(key, id), to, reason, actor)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, inputErrorf("no resident with this ID number is registered here")
 	}

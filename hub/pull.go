@@ -335,6 +335,7 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 		res.KeysRevoked += fr.KeysRevoked
 		res.Revocations += fr.Revocations
 		res.PolicyChanged = res.PolicyChanged || fr.PolicyChanged
+		res.KeyDropped = res.KeyDropped || fr.KeyDropped
 		if !resp.More {
 			break
 		}

@@ -216,6 +216,16 @@ func (db *DB) IsGate(ctx context.Context) (bool, error) {
 	return r == ApplianceGate, err
 }
 
+// PseudonymKeyOrErr returns the district's pseudonym key, or ErrGate on
+// a gate, which holds none: every use of the key goes through it, so a
+// gate never computes a pseudonym with an empty key.
+func (d *District) PseudonymKeyOrErr() ([]byte, error) {
+	if len(d.PseudonymKey) != 32 {
+		return nil, ErrGate
+	}
+	return d.PseudonymKey, nil
+}
+
 // ErrGate refuses on a gate what only an office or the hub does
 // (registering people, issuing, status changes, imports, traces).
 var ErrGate = errors.New("this appliance is a gate of its district: it checks passes only (registering, issuing, status changes, imports and traces are done at an office or the hub)")
