@@ -26,7 +26,7 @@ const (
 // appliance, list them.
 func cmdHub(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
-		return e.usageError("hub", "want a subcommand: add, enroll, retire or list")
+		return e.usageError("hub", "want a subcommand: add, enroll, set-role, retire or list")
 	}
 	sub, args := args[0], args[1:]
 	fs, data := e.newFlags("hub "+sub, "")
@@ -47,10 +47,12 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		responseOut = fs.String("response-out", "", "write the sealed response file here, for the appliance")
 	case "retire":
 		reason = fs.String("reason", "", "why (recorded in the audit trail and the revocation)")
+	case "set-role":
+		roleName = fs.String("role", "", "gate: the appliance checks only; an office made a gate has its issuer key revoked district-wide")
 	case "list":
 		asJSON = fs.Bool("json", false, "print JSON lines instead of a table")
 	default:
-		return e.usageError("hub", "unknown subcommand %q (want add, enroll, retire or list)", sub)
+		return e.usageError("hub", "unknown subcommand %q (want add, enroll, set-role, retire or list)", sub)
 	}
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
@@ -83,6 +85,12 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		if *name == "" {
 			return e.usageError("hub retire", "--name is required")
 		}
+	case "set-role":
+		r, err := store.ParseApplianceRole(*roleName)
+		if *name == "" || err != nil {
+			return e.usageError("hub set-role", "--name and --role gate|office are required")
+		}
+		role = r
 	}
 	db, err := e.openDB(ctx, *data, e.stderr)
 	if err != nil {
@@ -148,6 +156,23 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		}
 		fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled; carry %s to it: passgate enroll --data DIR --response %s\n",
 			resp.Appliance, *responseOut, *responseOut)
+	case "set-role":
+		old, err := db.ApplianceByName(ctx, *name)
+		if errors.Is(err, store.ErrNotFound) {
+			return e.usageError("hub set-role", "no appliance named %q", *name)
+		}
+		if err != nil {
+			return e.fail(err)
+		}
+		a, err := db.SetApplianceRole(ctx, *name, role, "cli")
+		if err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "passgate: appliance %q is now a %s", a.Name, a.Role)
+		if old.Role != a.Role && old.HasIssuer {
+			fmt.Fprintf(e.stdout, "; its issuer key %x is revoked in the whole district", old.IssuerKID[:])
+		}
+		fmt.Fprintln(e.stdout, "; it learns its role at its next pull")
 	case "retire":
 		a, err := db.RetireAppliance(ctx, *name, *reason, "cli")
 		switch {

@@ -65,7 +65,7 @@ func commands() []command {
 		{"bundle", "sync with the hub by file: export or import a signed bundle", cmdBundle},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
 		{"enroll", "enrol this new appliance with a district hub (online or by files)", cmdEnroll},
-		{"hub", "district hub: add, enroll, retire or list appliances", cmdHub},
+		{"hub", "district hub: add, enroll, set-role, retire or list appliances", cmdHub},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -34,6 +34,15 @@ func TestCLI_GateRefusesOfficeCommands(t *testing.T) {
 	if !lineHas(list, "north-gate", "gate") || !lineHas(list, "clinic", "office") {
 		t.Fatalf("hub list does not show the roles:\n%s", list)
 	}
+	// The admin changes a role: an office becomes a gate, never the reverse in place.
+	must(runCLI(t, env, "", "hub", "set-role", "--data", hubDir, "--name", "clinic", "--role", "gate"), "hub set-role")
+	if r := runCLI(t, env, "", "hub", "set-role", "--data", hubDir, "--name", "clinic", "--role", "office"); r.code == 0 ||
+		!strings.Contains(r.stderr, "enrol it again") {
+		t.Fatalf("a gate made an office: exit %d %s", r.code, r.stderr)
+	}
+	if list := must(runCLI(t, env, "", "hub", "list", "--data", hubDir), "hub list"); !lineHas(list, "clinic", "gate") {
+		t.Fatalf("hub list after set-role:\n%s", list)
+	}
 	must(runCLI(t, env, "", "enroll", "--data", gateDir, "--code", code, "--request-out", reqFile), "enroll --request-out")
 	must(runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile), "hub enroll")
 	out := must(runCLI(t, env, "", "enroll", "--data", gateDir, "--response", respFile), "enroll --response")

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -372,5 +373,42 @@ func TestRoles_BundleRefusesRootRevocation(t *testing.T) {
 	}
 	if scans, _, _ := hubDB.DistrictScans(ctx, "gate-b", 0, 100); len(scans) != 3 {
 		t.Fatalf("%d of the gate's 3 scans stored", len(scans))
+	}
+}
+
+// The hub's admin makes an office a gate: its issuer key is revoked
+// district-wide, its records are judged as a gate's from then on, and at
+// its next pull it learns it and drops the pseudonym key. A gate is not
+// made an office in place.
+func TestRoles_OfficeMadeGate(t *testing.T) {
+	ctx := context.Background()
+	w := newRoleWorld(t)
+	if _, err := w.h.db.SetApplianceRole(ctx, "gate-1", store.ApplianceOffice, "admin"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a gate made an office in place: %v, want ErrInvalid", err)
+	}
+	a, err := w.h.db.SetApplianceRole(ctx, "office-a", store.ApplianceGate, "admin")
+	if err != nil || a.Role != store.ApplianceGate {
+		t.Fatalf("set role: %+v, %v", a, err)
+	}
+	keys, _ := w.h.db.FindKeys(ctx, store.KeyFilter{})
+	for _, k := range keys {
+		if k.KID == w.kidA && k.RevokedAt.IsZero() {
+			t.Fatal("the former office's issuer key is not revoked")
+		}
+	}
+	before := hubSnapshot(t, w.h.db)
+	forge(t, w.cA, "pass", passBody(pass.ID{0xC1}, w.personB, w.kidA))
+	if after := hubSnapshot(t, w.h.db); after != before {
+		t.Fatalf("a pass event from the former office was accepted:\n%s", after)
+	}
+	res, err := PullOnce(ctx, w.officeA, w.cA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.KeyDropped {
+		t.Fatalf("pull after the change: %+v, want the key dropped", res)
+	}
+	if _, err := district.Issue(ctx, w.officeA, district.IssueRequest{Name: "张三明", IDNumber: redIDs[0], Actor: "x"}); !errors.Is(err, store.ErrGate) {
+		t.Fatalf("issuing at the former office: %v, want ErrGate", err)
 	}
 }

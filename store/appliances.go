@@ -348,21 +348,11 @@ func (db *DB) RetireAppliance(ctx context.Context, name, reason, actor string) (
 			return err
 		}
 		if a.HasIssuer {
-			if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ? AND revoked_ms IS NULL`,
-				now.UnixMilli(), a.IssuerKID[:]); err != nil {
-				return err
-			}
-			r := &Revocation{Kind: RevokeIssuer, Target: a.IssuerKID[:], Reason: "appliance " + name + " retired"}
+			why := "appliance " + name + " retired"
 			if reason != "" {
-				r.Reason += ": " + reason
+				why += ": " + reason
 			}
-			if len(r.Reason) > maxReasonLen {
-				r.Reason = r.Reason[:maxReasonLen]
-				for !utf8.ValidString(r.Reason) {
-					r.Reason = r.Reason[:len(r.Reason)-1]
-				}
-			}
-			if err := createRevocation(ctx, tx, r, now); err != nil {
+			if err := revokeApplianceIssuer(ctx, tx, a, why, now); err != nil {
 				return err
 			}
 		}
@@ -394,4 +384,21 @@ func (db *DB) TouchAppliance(ctx context.Context, id int64, applianceNow time.Ti
 		return fmt.Errorf("record contact of appliance %d: %w", id, err)
 	}
 	return nil
+}
+
+// revokeApplianceIssuer revokes a's issuer key at the hub (keys.revoked_ms
+// and a revocation of the key, which every appliance pulls), for reason
+// (cut to what a revocation holds).
+func revokeApplianceIssuer(ctx context.Context, tx *sql.Tx, a *Appliance, reason string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ? AND revoked_ms IS NULL`,
+		now.UnixMilli(), a.IssuerKID[:]); err != nil {
+		return err
+	}
+	if len(reason) > maxReasonLen {
+		reason = reason[:maxReasonLen]
+		for !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	return createRevocation(ctx, tx, &Revocation{Kind: RevokeIssuer, Target: a.IssuerKID[:], Reason: reason}, now)
 }

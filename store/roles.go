@@ -318,3 +318,52 @@ func (db *DB) Refusals(ctx context.Context) ([]*Refusal, error) {
 	}
 	return list, nil
 }
+
+// AuditApplianceRole is the hub's record of an appliance's role changed.
+const AuditApplianceRole = "appliance_role"
+
+// SetApplianceRole changes the role of the named appliance, as the hub's
+// admins decide. Making an office a gate revokes its issuer key district
+// wide (it could otherwise go on signing passes every checker accepts)
+// and the appliance drops its pseudonym key when its next pull tells it;
+// a gate is not made an office in place, since it holds neither an issuer
+// certificate nor the pseudonym key: it is enrolled again (ErrInvalid).
+// ErrNotFound for an unknown appliance, ErrRetired for a retired one.
+func (db *DB) SetApplianceRole(ctx context.Context, name string, role ApplianceRole, actor string) (*Appliance, error) {
+	if _, err := ParseApplianceRole(string(role)); err != nil {
+		return nil, fmt.Errorf("set role of appliance %q: %w", name, err)
+	}
+	now := db.now()
+	var a *Appliance
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE name = ?`, name))
+		switch {
+		case err != nil:
+			return mapErr(err)
+		case a.Retired():
+			return ErrRetired
+		case a.Role == role:
+			return nil
+		case role == ApplianceOffice:
+			return fmt.Errorf("%w: a gate holds no issuer certificate and no pseudonym key: enrol it again as an office", ErrInvalid)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE appliances SET may_issue = ? WHERE id = ?`, role.MayIssue(), a.ID); err != nil {
+			return err
+		}
+		detail := map[string]any{"old": a.Role, "new": role}
+		if a.HasIssuer {
+			if err := revokeApplianceIssuer(ctx, tx, a, "appliance "+name+" made a gate", now); err != nil {
+				return err
+			}
+			detail["issuer_kid"] = hex.EncodeToString(a.IssuerKID[:])
+		}
+		a.Role = role
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditApplianceRole, Subject: name,
+			Detail: AuditDetail(detail)}, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set role of appliance %q: %w", name, err)
+	}
+	return a, nil
+}
