@@ -127,6 +127,15 @@ func TestRoutes_AbsentOnGate(t *testing.T) {
 	if resp, _ := gate.get(t, c, "/"); resp.Header.Get("Location") != "/gate" {
 		t.Errorf("an issuer's home on a gate: %s to %q, want /gate", resp.Status, resp.Header.Get("Location"))
 	}
+	// No link leads to a page the gate does not serve.
+	for _, ts := range []*testServer{gate, office} {
+		_, body := ts.get(t, ts.login(t, "admin", ts.AdminPassword), "/admin")
+		for _, link := range []string{`href="/desk"`, `href="/admin/trace"`} {
+			if has := strings.Contains(body, link); has == (ts == gate) {
+				t.Errorf("admin page (gate %v) has %s: %v", ts == gate, link, has)
+			}
+		}
+	}
 	admin := gate.login(t, "admin", gate.AdminPassword)
 	for _, path := range []string{"/admin", "/gate", "/admin/users"} {
 		resp, _ := gate.get(t, admin, path)
