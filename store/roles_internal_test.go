@@ -85,3 +85,52 @@ func TestMigrate_Roles(t *testing.T) {
 		t.Fatal("a 1-byte pseudonym key was stored")
 	}
 }
+
+// FuzzAuthorizeEvent feeds hostile record bodies of every kind to the
+// hub's decision: from a gate everything but audit records is refused,
+// from an office nothing fails the push (a record it cannot read is a
+// refusal, not an error that would jam the appliance's outbox).
+func FuzzAuthorizeEvent(f *testing.F) {
+	for _, seed := range []struct{ kind, body string }{
+		{"status", `{"subject":"5B020000000000000000000000000000","to_color":3}`},
+		{"status", `{"subject":"zz"}`},
+		{"pass", `{"kid":"0102030405060708"}`},
+		{"revocation", `{"kind":3,"target":"0102030405060708"}`},
+		{"revocation", `{"kind":1,"target":"5B020000000000000000000000000000","before_ms":1}`},
+		{"revocation", `{"kind":2,"target":"5b0200000000000000000000"}`},
+		{"revocation", `{"kind":2,"target":"' OR 1=1 --"}`},
+		{"audit", `{}`},
+		{"status", `[]`},
+		{"pass", `{"kid":7}`},
+	} {
+		f.Add(seed.kind, seed.body)
+	}
+	ctx := context.Background()
+	db, err := Open(ctx, f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	office := &Appliance{ID: 1, Name: "office", Role: ApplianceOffice, HasIssuer: true, IssuerKID: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}}
+	gate := &Appliance{ID: 2, Name: "gate", Role: ApplianceGate}
+	f.Fuzz(func(t *testing.T, kind, body string) {
+		if len(body) > MaxEventBody {
+			return
+		}
+		e := &OutboxRecord{Seq: 1, Kind: kind, Body: body}
+		err := db.view(ctx, func(tx *sql.Tx) error {
+			why, err := authorizeEvent(ctx, tx, gate, e)
+			if err != nil {
+				return err
+			}
+			if (why == "") != (kind == "audit") {
+				t.Fatalf("gate %s %q: refusal %q", kind, body, why)
+			}
+			_, err = authorizeEvent(ctx, tx, office, e)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("office %s %q: %v", kind, body, err)
+		}
+	})
+}
