@@ -118,7 +118,10 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	role := "checks passes only"
-	if res.MayIssue {
+	switch {
+	case res.Role == store.ApplianceGate:
+		role = "is a gate: it checks passes only and holds no pseudonym key"
+	case res.MayIssue:
 		role = "issues and checks passes"
 	}
 	fmt.Fprintf(e.stdout, "passgate: enrolled as %q in district %q (%s); this appliance %s\n", res.Appliance, res.DistrictName, res.District, role)

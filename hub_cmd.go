@@ -26,33 +26,38 @@ const (
 // appliance, list them.
 func cmdHub(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
-		return e.usageError("hub", "want a subcommand: add, enroll, retire or list")
+		return e.usageError("hub", "want a subcommand: add, enroll, set-role, retire or list")
 	}
 	sub, args := args[0], args[1:]
 	fs, data := e.newFlags("hub "+sub, "")
 	tlsCert := fs.String("tls-cert", e.envOr("PASSGATE_TLS_CERT", ""), "the PEM certificate the hub serves with --tls-cert, if any (its leaf is pinned instead of the local CA) (env PASSGATE_TLS_CERT)")
 	name := fs.String("name", "", "the appliance's name (1 to 64 characters)")
 	var mayIssue *bool
+	var roleName *string
 	var valid *time.Duration
 	var request, responseOut, reason *string
 	var asJSON *bool
 	switch sub {
 	case "add":
-		mayIssue = fs.Bool("issuer", false, "the appliance may issue passes (its issuer key is certified by the district root)")
+		roleName = fs.String("role", "", "gate (checks only; holds no pseudonym key) or office (also registers people, issues passes, changes the statuses of people it registered); default gate")
+		mayIssue = fs.Bool("issuer", false, "the same as --role office")
 		valid = fs.Duration("valid", defaultCodeValidity, "how long the enrolment code may be used")
 	case "enroll":
 		request = fs.String("request", "", "the appliance's enrolment request file")
 		responseOut = fs.String("response-out", "", "write the sealed response file here, for the appliance")
 	case "retire":
 		reason = fs.String("reason", "", "why (recorded in the audit trail and the revocation)")
+	case "set-role":
+		roleName = fs.String("role", "", "gate: the appliance checks only; an office made a gate has its issuer key revoked district-wide")
 	case "list":
 		asJSON = fs.Bool("json", false, "print JSON lines instead of a table")
 	default:
-		return e.usageError("hub", "unknown subcommand %q (want add, enroll, retire or list)", sub)
+		return e.usageError("hub", "unknown subcommand %q (want add, enroll, set-role, retire or list)", sub)
 	}
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
+	var role store.ApplianceRole
 	switch sub {
 	case "add":
 		if err := store.CheckApplianceName(*name); err != nil {
@@ -60,6 +65,17 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		}
 		if *valid <= 0 || *valid > maxCodeValidity {
 			return e.usageError("hub add", "--valid must be between 1s and %v", maxCodeValidity)
+		}
+		role = store.RoleOf(*mayIssue)
+		if *roleName != "" {
+			r, err := store.ParseApplianceRole(*roleName)
+			if err != nil {
+				return e.usageError("hub add", "--role must be gate or office")
+			}
+			if *mayIssue && r != store.ApplianceOffice {
+				return e.usageError("hub add", "--issuer makes an office; it contradicts --role %s", r)
+			}
+			role = r
 		}
 	case "enroll":
 		if *request == "" || *responseOut == "" {
@@ -69,6 +85,12 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		if *name == "" {
 			return e.usageError("hub retire", "--name is required")
 		}
+	case "set-role":
+		r, err := store.ParseApplianceRole(*roleName)
+		if *name == "" || err != nil {
+			return e.usageError("hub set-role", "--name and --role gate|office are required")
+		}
+		role = r
 	}
 	db, err := e.openDB(ctx, *data, e.stderr)
 	if err != nil {
@@ -91,7 +113,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return e.fail(err)
 		}
 		expires := db.Now().Add(*valid)
-		a, err := db.AddAppliance(ctx, *name, *mayIssue, code.Hash(), expires, "cli")
+		a, err := db.AddAppliance(ctx, *name, role, code.Hash(), expires, "cli")
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			return e.usageError("hub add", "an appliance named %q exists already", *name)
@@ -100,13 +122,13 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		case err != nil:
 			return e.fail(err)
 		}
-		role := "checks only"
-		if a.MayIssue {
-			role = "may issue"
+		what := "gate: checks only"
+		if a.Role == store.ApplianceOffice {
+			what = "office: registers, issues, changes statuses of people it registered"
 		}
 		fmt.Fprintln(e.stdout, code.String())
 		fmt.Fprintf(e.stderr, "passgate: appliance %q (%s) added; the code above enrols it once, until %s\n",
-			a.Name, role, expires.Format(time.RFC3339))
+			a.Name, what, expires.Format(time.RFC3339))
 		fmt.Fprintln(e.stderr, "passgate: on the appliance: passgate enroll --data DIR --hub https://THIS-HUB:PORT --code CODE")
 	case "enroll":
 		req, err := hub.ReadRequestFile(*request)
@@ -134,6 +156,23 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		}
 		fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled; carry %s to it: passgate enroll --data DIR --response %s\n",
 			resp.Appliance, *responseOut, *responseOut)
+	case "set-role":
+		old, err := db.ApplianceByName(ctx, *name)
+		if errors.Is(err, store.ErrNotFound) {
+			return e.usageError("hub set-role", "no appliance named %q", *name)
+		}
+		if err != nil {
+			return e.fail(err)
+		}
+		a, err := db.SetApplianceRole(ctx, *name, role, "cli")
+		if err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "passgate: appliance %q is now a %s", a.Name, a.Role)
+		if old.Role != a.Role && old.HasIssuer {
+			fmt.Fprintf(e.stdout, "; its issuer key %x is revoked in the whole district", old.IssuerKID[:])
+		}
+		fmt.Fprintln(e.stdout, "; it learns its role at its next pull")
 	case "retire":
 		a, err := db.RetireAppliance(ctx, *name, *reason, "cli")
 		switch {
@@ -164,14 +203,14 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tISSUES\tLAST CONTACT\tBACKLOG\tCLOCK SKEW")
+		fmt.Fprintln(tw, "NAME\tSTATE\tROLE\tLAST CONTACT\tBACKLOG\tCLOCK SKEW")
 		for _, a := range list {
 			j := applianceJSON(a)
 			contact := "-"
 			if !a.LastContact.IsZero() {
 				contact = a.LastContact.Format(time.DateTime)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%s\n", a.Name, j.State, a.MayIssue, contact, a.Backlog, a.ClockSkew.Round(time.Second))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", a.Name, j.State, a.Role, contact, a.Backlog, a.ClockSkew.Round(time.Second))
 		}
 		if err := tw.Flush(); err != nil {
 			return e.fail(err)
@@ -184,6 +223,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 type applianceRow struct {
 	Name        string `json:"name"`
 	State       string `json:"state"` // waiting (code not used yet), expired, enrolled, retired
+	Role        string `json:"role"`  // gate or office
 	MayIssue    bool   `json:"may_issue"`
 	IssuerKID   string `json:"issuer_kid,omitempty"`
 	EnrolledMS  int64  `json:"enrolled_ms,omitempty"`
@@ -193,7 +233,7 @@ type applianceRow struct {
 }
 
 func applianceJSON(a *store.Appliance) applianceRow {
-	r := applianceRow{Name: a.Name, MayIssue: a.MayIssue, Backlog: a.Backlog, ClockSkewMS: a.ClockSkew.Milliseconds()}
+	r := applianceRow{Name: a.Name, Role: string(a.Role), MayIssue: a.Role.MayIssue(), Backlog: a.Backlog, ClockSkewMS: a.ClockSkew.Milliseconds()}
 	switch {
 	case a.Retired():
 		r.State = "retired"

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"passgate/district"
+	"passgate/store"
 )
 
 func main() {
@@ -64,7 +65,7 @@ func commands() []command {
 		{"bundle", "sync with the hub by file: export or import a signed bundle", cmdBundle},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
 		{"enroll", "enrol this new appliance with a district hub (online or by files)", cmdEnroll},
-		{"hub", "district hub: add, enroll, retire or list appliances", cmdHub},
+		{"hub", "district hub: add, enroll, set-role, retire or list appliances", cmdHub},
 		{"trust", "hand out this district's root keys, trust another district's, list them", cmdTrust},
 		{"root", "replace the district root on purpose (hub only)", cmdRoot},
 		{"version", "print the version", cmdVersion},
@@ -103,6 +104,11 @@ func usage(w io.Writer) {
 // fail prints err as one line and returns the exit code for it. Errors a
 // person caused (bad input) print their message alone.
 func (e *env) fail(err error) int {
+	if errors.Is(err, store.ErrGate) {
+		// Whatever the operation, one line that says why and where to go.
+		fmt.Fprintf(e.stderr, "passgate: %v\n", store.ErrGate)
+		return exitError
+	}
 	var in *district.InputError
 	if errors.As(err, &in) {
 		fmt.Fprintf(e.stderr, "passgate: %s\n", in.Msg)

@@ -98,7 +98,11 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	if !req.TestedAt.IsZero() && req.TestedAt.After(now.Add(time.Minute)) {
 		return nil, inputErrorf("test time %s is in the future", req.TestedAt.Format(time.RFC3339))
 	}
-	subject := pass.Pseudonym(d.PseudonymKey, id)
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, err
+	}
+	subject := pass.Pseudonym(key, id)
 
 	p, err := db.FindPerson(ctx, subject)
 	switch {
@@ -145,7 +149,7 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	if err != nil {
 		return nil, err
 	}
-	iat, err := issueTime(ctx, db, subject, now)
+	iat, err := issueTime(ctx, db, subject, now, is.skew)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +168,7 @@ type issuer struct {
 	district string
 	key      *store.Key
 	signer   *pass.Signer
+	skew     time.Duration // the policy's clock tolerance (issueTime)
 }
 
 // loadIssuer loads the district and the signing key.
@@ -184,7 +189,11 @@ func loadIssuer(ctx context.Context, db *store.DB) (*issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &issuer{district: d.ID, key: key, signer: signer}, nil
+	pol, err := db.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &issuer{district: d.ID, key: key, signer: signer, skew: pol.ClockSkew}, nil
 }
 
 // LoadSigner returns a signer with this appliance's issuer key, for tools
@@ -236,12 +245,18 @@ func (is *issuer) claims(p *store.Person, kind pass.Kind, validity time.Duration
 }
 
 // issueTime is the pass's issued-at, in whole seconds, and never before
-// the subject's revocation cutoff, so a pass issued right after a status
-// change is not voided by it. It refuses when the district changed the
-// person's status elsewhere (at the hub or another appliance) since the
-// last change recorded here: the register's colour is out of date, and
-// the new pass would outlive the revocation.
-func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time) (time.Time, error) {
+// the subject's revocation cutoff plus the clock tolerance skew. Checkers
+// void every pass issued before cutoff+skew (a pass dated ahead within
+// the tolerance must not outlive a status change), so a pass issued
+// within the tolerance after a change for the worse is dated at
+// cutoff+skew: ahead of now by at most skew and a second, which every
+// checker whose clock is within the tolerance accepts. Changes for the
+// better make no cutoff (store.SetStatus), so a renewal after recovery is
+// dated now. It refuses when the district changed the person's status
+// elsewhere (at the hub or another appliance) since the last change
+// recorded here: the register's colour is out of date, and the new pass
+// would outlive the revocation.
+func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time, skew time.Duration) (time.Time, error) {
 	iat := now.Truncate(time.Second)
 	if r, err := db.StatusChangedElsewhere(ctx, subject); err != nil {
 		return time.Time{}, err
@@ -252,8 +267,8 @@ func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time
 	if err != nil {
 		return time.Time{}, err
 	}
-	if iat.Before(cutoff) {
-		iat = cutoff
+	if !cutoff.IsZero() && iat.Before(cutoff.Add(skew)) {
+		iat = cutoff.Add(skew)
 	}
 	return iat, nil
 }
@@ -279,7 +294,11 @@ func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color
 	if err != nil {
 		return nil, err
 	}
-	ch, err := db.SetStatus(ctx, pass.Pseudonym(d.PseudonymKey, id), to, reason, actor)
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, err
+	}
+	ch, err := db.SetStatus(ctx, pass.Pseudonym(key, id), to, reason, actor)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, inputErrorf("no resident with this ID number is registered here")
 	}

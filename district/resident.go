@@ -86,7 +86,11 @@ func Register(ctx context.Context, db *store.DB, req RegisterRequest) (*store.Pe
 	if err != nil {
 		return nil, false, err
 	}
-	res, errs := CheckResident(d.PseudonymKey, req, db.Now())
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, false, err
+	}
+	res, errs := CheckResident(key, req, db.Now())
 	if errs != nil {
 		return nil, false, FieldErrors(errs)
 	}
@@ -122,7 +126,11 @@ func SubjectOf(ctx context.Context, db *store.DB, idNumber string) (pass.Subject
 	if err != nil {
 		return pass.Subject{}, err
 	}
-	return pass.Pseudonym(d.PseudonymKey, id), nil
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return pass.Subject{}, err
+	}
+	return pass.Pseudonym(key, id), nil
 }
 
 // RecordTest records one test result of a registered person. A sample

@@ -145,6 +145,7 @@ func ExportDown(ctx context.Context, db *store.DB, appliance string, w io.Writer
 	if err != nil {
 		return nil, err
 	}
+	feed.Role = string(prep.Appliance.Role)
 	for feed.More && len(feed.Revocations) < maxBundleRevocations {
 		after := feed.Revocations[len(feed.Revocations)-1].Seq
 		revs, more, err := db.RevocationsPage(ctx, after, min(MaxRevocationPage, maxBundleRevocations-len(feed.Revocations)))
@@ -182,6 +183,7 @@ type ImportResult struct {
 	Header BundleHeader
 	// Up bundles, at the hub.
 	Stored, Skipped int
+	Refused         int // records outside the appliance's role: audited, not stored
 	ClockSkew       time.Duration
 	// Down bundles, at the appliance.
 	Feed        *store.FeedResult
@@ -271,7 +273,7 @@ func importUp(ctx context.Context, db *store.DB, b *Bundle) (*ImportResult, erro
 	if err != nil {
 		return nil, err
 	}
-	return &ImportResult{Header: b.Header, Stored: res.Stored, Skipped: res.Skipped, ClockSkew: res.ClockSkew}, nil
+	return &ImportResult{Header: b.Header, Stored: res.Stored, Skipped: res.Skipped, Refused: res.Refused, ClockSkew: res.ClockSkew}, nil
 }
 
 func importDown(ctx context.Context, db *store.DB, b *Bundle, district string) (*ImportResult, error) {

@@ -70,6 +70,12 @@ func newBundleHub(tb testing.TB, name string) *store.DB {
 // path does: request, answer, completion, no network.
 func enrolByFiles(tb testing.TB, hubDB *store.DB, name string) *store.DB {
 	tb.Helper()
+	return enrolByFilesAs(tb, hubDB, name, store.ApplianceOffice)
+}
+
+// enrolByFilesAs is enrolByFiles with the role the hub's admin gives.
+func enrolByFilesAs(tb testing.TB, hubDB *store.DB, name string, role store.ApplianceRole) *store.DB {
+	tb.Helper()
 	ctx := context.Background()
 	ca := bundleTestCA(tb)
 	cert, _ := x509.ParseCertificate(ca)
@@ -77,7 +83,7 @@ func enrolByFiles(tb testing.TB, hubDB *store.DB, name string) *store.DB {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := hubDB.AddAppliance(ctx, name, true, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
+	if _, err := hubDB.AddAppliance(ctx, name, role, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
 		tb.Fatal(err)
 	}
 	p, err := NewPending(code, time.Now())

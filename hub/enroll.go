@@ -87,7 +87,7 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 	var cert []byte
 	// An appliance always offers an issuer key; only one registered to
 	// issue gets it certified.
-	if a.MayIssue && len(req.IssuerKey) > 0 {
+	if a.Role.MayIssue() && len(req.IssuerKey) > 0 {
 		pub, err := pass.ParsePublicKey(pass.Alg(req.IssuerAlg), req.IssuerKey)
 		if err != nil {
 			return nil, badRequest("issuer key: " + err.Error())
@@ -133,9 +133,16 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 	if err != nil {
 		return nil, err
 	}
+	di := DistrictInfo{ID: d.ID, Name: d.Name}
+	if a.Role == store.ApplianceOffice {
+		// Where ID numbers are typed only: a gate checks revocations by
+		// pseudonym and never needs to make one.
+		di.PseudonymKey = d.PseudonymKey
+	}
 	return &EnrollResponse{
-		District:   DistrictInfo{ID: d.ID, Name: d.Name, PseudonymKey: d.PseudonymKey},
+		District:   di,
 		Appliance:  a.Name,
+		Role:       string(a.Role),
 		Token:      token,
 		IssuerCert: cert,
 		HubCA:      hubCA,
@@ -205,6 +212,7 @@ type EnrollResult struct {
 	District      string
 	DistrictName  string
 	Appliance     string
+	Role          store.ApplianceRole
 	MayIssue      bool
 	AdminUser     string
 	AdminPassword string // set only when generated
@@ -268,7 +276,18 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	if err := store.CheckApplianceName(resp.Appliance); err != nil {
 		return nil, fmt.Errorf("enrolment answer: %w", err)
 	}
-	if resp.District.ID == "" || len(resp.District.ID) > 64 || len(resp.District.Name) > 200 || len(resp.District.PseudonymKey) != 32 {
+	role := store.ApplianceOffice // an older hub says nothing: as before roles
+	if resp.Role != "" {
+		if role, err = store.ParseApplianceRole(resp.Role); err != nil {
+			return nil, fmt.Errorf("enrolment answer: %w", err)
+		}
+	}
+	if role == store.ApplianceGate {
+		resp.District.PseudonymKey = nil // never kept on a gate, even if sent
+		resp.IssuerCert = nil
+	}
+	if resp.District.ID == "" || len(resp.District.ID) > 64 || len(resp.District.Name) > 200 ||
+		(role == store.ApplianceOffice && len(resp.District.PseudonymKey) != 32) {
 		return nil, errors.New("enrolment answer: malformed district")
 	}
 	if len(resp.Token) != tokenSize {
@@ -285,12 +304,13 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	if err != nil {
 		return nil, fmt.Errorf("enrolment answer: %w", err)
 	}
-	res := &EnrollResult{District: resp.District.ID, DistrictName: resp.District.Name, Appliance: resp.Appliance, AdminUser: "admin"}
+	res := &EnrollResult{District: resp.District.ID, DistrictName: resp.District.Name, Appliance: resp.Appliance, Role: role, AdminUser: "admin"}
 	setup := &store.EnrolledSetup{
 		District: &store.District{ID: resp.District.ID, Name: resp.District.Name, PseudonymKey: resp.District.PseudonymKey,
 			Appliance: resp.Appliance},
 		Trust: keys, Policy: pol, PolicyVersion: resp.Policy.Version, TrustHash: resp.Trust.Hash,
-		Hub: &store.SyncHub{URL: hubURL, HubCA: resp.HubCA, Appliance: resp.Appliance, Token: resp.Token, BundleKey: p.BundleKey},
+		Hub: &store.SyncHub{URL: hubURL, HubCA: resp.HubCA, Appliance: resp.Appliance, Token: resp.Token, BundleKey: p.BundleKey,
+			Role: store.ApplianceRole(resp.Role)},
 	}
 	if len(resp.IssuerCert) > 0 {
 		k, err := ownIssuer(p, resp, keys)

@@ -85,7 +85,7 @@ func (h *enrHub) code(t *testing.T, name string, mayIssue bool, valid time.Durat
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.AddAppliance(context.Background(), name, mayIssue, c.Hash(), time.Now().Add(valid), "test"); err != nil {
+	if _, err := h.db.AddAppliance(context.Background(), name, store.RoleOf(mayIssue), c.Hash(), time.Now().Add(valid), "test"); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -260,7 +260,7 @@ func TestEnroll_Refused(t *testing.T) {
 		}
 		pin, _ := PinOfDER(other.CACertDER())
 		code, _ := NewCode(pin)
-		if _, err := h.db.AddAppliance(ctx, "spoofed", false, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
+		if _, err := h.db.AddAppliance(ctx, "spoofed", store.ApplianceGate, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
 			t.Fatal(err)
 		}
 		db, _ := freshDB(t)

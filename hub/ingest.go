@@ -58,6 +58,10 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		// appliances.clock_skew_ms (passgate hub list, the hub's pages).
 		s.log.Warn("appliance clock is off", "appliance", a.Name, "skew", res.ClockSkew.Round(time.Second))
 	}
+	if res.Refused > 0 {
+		// Each one is in the audit trail (store.AuditRecordRefused).
+		s.log.Warn("sync push: records outside the appliance's role refused", "appliance", a.Name, "role", a.Role, "refused", res.Refused)
+	}
 	s.log.Debug("sync push", "appliance", a.Name, "stored", res.Stored, "skipped", res.Skipped, "backlog", req.Backlog)
 	resp := PushResponse{Now: time.Now().UnixMilli()}
 	if req.Scans != nil {

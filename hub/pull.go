@@ -53,6 +53,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	resp.Role = string(a.Role)
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
@@ -288,6 +289,13 @@ func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
 			return nil, err
 		}
 		f.Policy, f.PolicyVersion = p, resp.Policy.Version
+	}
+	if resp.Role != "" {
+		role, err := store.ParseApplianceRole(resp.Role)
+		if err != nil {
+			return nil, err
+		}
+		f.Role = role
 	}
 	return f, nil
 }

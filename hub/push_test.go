@@ -129,15 +129,21 @@ func (h *pushHub) url() string { return "https://" + h.addr }
 // client for the hub.
 func (h *pushHub) enrol(tb testing.TB, name string, mayIssue bool) (*store.DB, *Client) {
 	tb.Helper()
+	return h.enrolIn(tb, name, mayIssue, tb.TempDir())
+}
+
+// enrolIn is enrol into the data directory dir.
+func (h *pushHub) enrolIn(tb testing.TB, name string, mayIssue bool, dir string) (*store.DB, *Client) {
+	tb.Helper()
 	ctx := context.Background()
 	code, err := NewCode(h.pin)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := h.db.AddAppliance(ctx, name, mayIssue, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
+	if _, err := h.db.AddAppliance(ctx, name, store.RoleOf(mayIssue), code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
 		tb.Fatal(err)
 	}
-	db, err := store.Open(ctx, tb.TempDir())
+	db, err := store.Open(ctx, dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

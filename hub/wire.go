@@ -45,6 +45,7 @@ type EnrollRequest struct {
 type EnrollResponse struct {
 	District   DistrictInfo `json:"district"`
 	Appliance  string       `json:"appliance"`             // its name at the hub
+	Role       string       `json:"role,omitempty"`        // "gate" or "office" (store.ApplianceRole); empty from an older hub
 	Token      []byte       `json:"token"`                 // bearer token for push and pull
 	IssuerCert []byte       `json:"issuer_cert,omitempty"` // the hub root's certificate of IssuerKey
 	HubCA      []byte       `json:"hub_ca"`                // DER certificate the hub's TLS chain ends in
@@ -55,9 +56,12 @@ type EnrollResponse struct {
 
 // DistrictInfo is the district an appliance joins.
 type DistrictInfo struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	PseudonymKey []byte `json:"pseudonym_key"` // secret: one person has one subject district-wide
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// PseudonymKey is secret: one person has one subject district-wide.
+	// Sent to offices only: with it, enumerating the ID space turns a
+	// pseudonym back into an ID number.
+	PseudonymKey []byte `json:"pseudonym_key,omitempty"`
 }
 
 // TrustList is every root and issuer key the hub knows, revoked ones
@@ -176,6 +180,10 @@ type PullResponse struct {
 	Revocations []RevocationRecord `json:"revocations,omitempty"`
 	More        bool               `json:"more,omitempty"`
 	Policy      *PolicyInfo        `json:"policy,omitempty"`
+	// Role is the role the hub's admins gave the appliance, in every
+	// answer: an appliance enrolled before roles learns it, and one whose
+	// role changed applies the change.
+	Role string `json:"role,omitempty"`
 }
 
 // RevocationRecord is one revocation of the hub's list.

@@ -355,15 +355,24 @@ func (c *Checker) Evaluate(raw string, now time.Time) *Decision {
 // judge applies revocations and policy to a verified pass.
 func (s *state) judge(p *pass.Pass, now time.Time) Reason {
 	pol := &s.policy
+	// A test taken in the future is no test result: the desk refuses one,
+	// so a pass carrying one was not made by an honest issuer.
+	if !p.TestedAt.IsZero() && p.TestedAt.After(now.Add(pol.ClockSkew)) {
+		return ReasonMalformed
+	}
 	if _, ok := s.revIssuer[p.KeyID]; ok {
 		return ReasonIssuerRevoked
 	}
 	if _, ok := s.revPass[p.ID]; ok {
 		return ReasonRevoked
 	}
-	// A subject revocation voids the passes issued before its cutoff (see
-	// store.SubjectCutoff for how cutoffs and issue times are chosen).
-	if before, ok := s.revSubject[p.Subject]; ok && p.IssuedAt.Before(before) {
+	// A subject revocation voids the passes issued before its cutoff plus
+	// the clock tolerance: issue times are the issuer's clock and the
+	// cutoff the revoking appliance's, each of which may be off by the
+	// tolerance, and a pass dated ahead within it must not outlive a
+	// status change (see district.issueTime for how a pass issued after
+	// the change is dated).
+	if before, ok := s.revSubject[p.Subject]; ok && p.IssuedAt.Before(before.Add(pol.ClockSkew)) {
 		return ReasonRevoked
 	}
 	return judgePolicy(pol, &s.allowed, &p.Claims, now)

@@ -669,3 +669,97 @@ func TestCheck_RepeatAfterWarmup(t *testing.T) {
 		t.Fatal("a check logged by another process was not seen as a repeat")
 	}
 }
+
+// A pass dated ahead within the clock tolerance must not outlive a status
+// change: the cutoff is widened by the tolerance at every checker.
+func TestCheck_StatusChangeVoidsPassDatedAhead(t *testing.T) {
+	f := newFixture(t)
+	const id = "610113199001011234"
+	if _, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: id, Doses: -1, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.claims()
+	c.Subject = pass.Pseudonym(f.pseudoK, id)
+	c.IssuedAt = f.now.Add(240 * time.Second)
+	c.ExpiresAt = c.IssuedAt.Add(24 * time.Hour)
+	ahead := f.sign(c)
+	if d := f.c.Evaluate(ahead, f.now); !d.Allowed() {
+		t.Fatalf("pass dated 240 s ahead, before the change: %s, want ok", d.Reason)
+	}
+	if _, err := district.SetStatus(f.ctx, f.db, id, pass.Red, "positive test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{f.now, f.now.Add(time.Hour)} {
+		if d := f.c.Evaluate(ahead, at); d.Reason != scanner.ReasonRevoked {
+			t.Fatalf("pass dated 240 s ahead, checked at %s after the holder turned red: %s, want revoked", at.Sub(f.now), d.Reason)
+		}
+	}
+	// A pass issued right after the change is dated past the widened
+	// cutoff, and checkers within the tolerance accept it.
+	renewed, err := district.Issue(f.ctx, f.db, district.IssueRequest{IDNumber: id, Doses: -1, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !renewed.Claims.IssuedAt.After(f.now) || renewed.Claims.IssuedAt.After(f.now.Add(f.c.Policy().ClockSkew+time.Second)) {
+		t.Fatalf("pass issued after the change dated %s after now", renewed.Claims.IssuedAt.Sub(f.now))
+	}
+	if d := f.c.Evaluate(renewed.Text, f.now.Add(time.Second)); d.Reason != scanner.ReasonStatusRed {
+		t.Fatalf("red pass issued after the change: %s, want the red status reason (not revoked)", d.Reason)
+	}
+}
+
+// A change for the better voids nothing: passes issued before it show a
+// worse colour, and a renewal is dated now.
+func TestCheck_ImprovingStatusVoidsNothing(t *testing.T) {
+	f := newFixture(t)
+	const id = "610113199001011234"
+	old, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: id, Color: pass.Yellow, Doses: -1, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := district.SetStatus(f.ctx, f.db, id, pass.Green, "retest negative", "test"); err != nil {
+		t.Fatal(err)
+	}
+	cutoff, err := f.db.SubjectCutoff(f.ctx, old.Claims.Subject)
+	if err != nil || !cutoff.IsZero() {
+		t.Fatalf("yellow to green made a cutoff %v (%v)", cutoff, err)
+	}
+	renewed, err := district.Issue(f.ctx, f.db, district.IssueRequest{IDNumber: id, TestedAt: f.now.Add(-time.Hour), Doses: -1, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !renewed.Claims.IssuedAt.Equal(f.now) {
+		t.Fatalf("renewal dated %s after now, want now", renewed.Claims.IssuedAt.Sub(f.now))
+	}
+	if err := f.c.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.c.Evaluate(renewed.Text, f.now); !d.Allowed() {
+		t.Fatalf("renewed pass: %s, want ok", d.Reason)
+	}
+}
+
+// A tested-at in the future beyond the clock tolerance is no test result:
+// the desk refuses one, and so does the checker.
+func TestCheck_FutureTestIsMalformed(t *testing.T) {
+	f := newFixture(t)
+	skew := f.c.Policy().ClockSkew
+	for _, tc := range []struct {
+		ahead time.Duration
+		want  scanner.Reason
+	}{
+		{0, scanner.ReasonOK},
+		{skew, scanner.ReasonOK},
+		{skew + time.Second, scanner.ReasonMalformed},
+		{30 * 24 * time.Hour, scanner.ReasonMalformed},
+	} {
+		c := f.claims()
+		c.TestedAt = f.now.Add(tc.ahead)
+		if d := f.c.Evaluate(f.sign(c), f.now); d.Reason != tc.want {
+			t.Errorf("tested %s ahead: %s, want %s", tc.ahead, d.Reason, tc.want)
+		}
+	}
+}

@@ -31,7 +31,7 @@ var (
 type District struct {
 	ID           string // short identifier, carried in passes as iss
 	Name         string // display name
-	PseudonymKey []byte // 32 bytes; secret
+	PseudonymKey []byte // 32 bytes; secret; nil on a gate (store.ErrGate)
 	Appliance    string // this appliance's name
 	CreatedAt    time.Time
 }

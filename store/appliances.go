@@ -38,7 +38,7 @@ const MaxApplianceName = 64
 type Appliance struct {
 	ID           int64
 	Name         string
-	MayIssue     bool
+	Role         ApplianceRole
 	CodeExpires  time.Time // zero once enrolled
 	BundleKey    []byte    // Ed25519 public key of its bundles; nil until enrolled
 	IssuerKID    pass.KeyID
@@ -69,12 +69,14 @@ func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 	var expires, enrolled, retired, contact sql.NullInt64
 	var kid []byte
 	var created, skew int64
-	err := row.Scan(&a.ID, &a.Name, &a.MayIssue, &expires, &a.BundleKey, &kid,
+	var mayIssue bool
+	err := row.Scan(&a.ID, &a.Name, &mayIssue, &expires, &a.BundleKey, &kid,
 		&created, &enrolled, &retired, &a.BundleInSeq, &a.BundleOutSeq,
 		&contact, &skew, &a.Backlog, &a.RevocSeq)
 	if err != nil {
 		return nil, err
 	}
+	a.Role = RoleOf(mayIssue)
 	if len(kid) == len(a.IssuerKID) {
 		copy(a.IssuerKID[:], kid)
 		a.HasIssuer = true
@@ -105,11 +107,15 @@ func CheckApplianceName(name string) error {
 	return nil
 }
 
-// AddAppliance registers an appliance to be enrolled with the code whose
-// SHA-256 is codeHash, valid until expires. A hub must hold its district
-// root with the private half. ErrConflict if the name is taken.
-func (db *DB) AddAppliance(ctx context.Context, name string, mayIssue bool, codeHash []byte, expires time.Time, actor string) (*Appliance, error) {
+// AddAppliance registers an appliance with role to be enrolled with the
+// code whose SHA-256 is codeHash, valid until expires. A hub must hold
+// its district root with the private half. ErrConflict if the name is
+// taken.
+func (db *DB) AddAppliance(ctx context.Context, name string, role ApplianceRole, codeHash []byte, expires time.Time, actor string) (*Appliance, error) {
 	if err := CheckApplianceName(name); err != nil {
+		return nil, fmt.Errorf("add appliance: %w", err)
+	}
+	if _, err := ParseApplianceRole(string(role)); err != nil {
 		return nil, fmt.Errorf("add appliance: %w", err)
 	}
 	if len(codeHash) != sha256.Size {
@@ -126,7 +132,7 @@ func (db *DB) AddAppliance(ctx context.Context, name string, mayIssue bool, code
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO appliances (name, may_issue, code_hash, code_expires_ms, created_ms)
-			VALUES (?, ?, ?, ?, ?)`, name, mayIssue, codeHash, expires.UnixMilli(), now.UnixMilli())
+			VALUES (?, ?, ?, ?, ?)`, name, role.MayIssue(), codeHash, expires.UnixMilli(), now.UnixMilli())
 		if err != nil {
 			return mapErr(err)
 		}
@@ -135,7 +141,7 @@ func (db *DB) AddAppliance(ctx context.Context, name string, mayIssue bool, code
 			return err
 		}
 		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditApplianceAdded, Subject: name,
-			Detail: AuditDetail(map[string]any{"district": d.ID, "may_issue": mayIssue, "code_expires_ms": expires.UnixMilli()})}, now)
+			Detail: AuditDetail(map[string]any{"district": d.ID, "role": role, "code_expires_ms": expires.UnixMilli()})}, now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add appliance %q: %w", name, err)
@@ -282,7 +288,7 @@ func (db *DB) EnrolAppliance(ctx context.Context, e *Enrolment) (*Appliance, err
 		if a, err = applianceByCode(ctx, tx, e.CodeHash, now); err != nil {
 			return err
 		}
-		if e.Issuer != nil && !a.MayIssue {
+		if e.Issuer != nil && !a.Role.MayIssue() {
 			return fmt.Errorf("%w: appliance %q may not issue", ErrInvalid, a.Name)
 		}
 		var kid any
@@ -303,7 +309,7 @@ func (db *DB) EnrolAppliance(ctx context.Context, e *Enrolment) (*Appliance, err
 		if a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE id = ?`, a.ID)); err != nil {
 			return err
 		}
-		detail := map[string]any{"may_issue": a.MayIssue}
+		detail := map[string]any{"role": a.Role}
 		if a.HasIssuer {
 			detail["issuer_kid"] = fmt.Sprintf("%x", a.IssuerKID[:])
 		}
@@ -342,21 +348,11 @@ func (db *DB) RetireAppliance(ctx context.Context, name, reason, actor string) (
 			return err
 		}
 		if a.HasIssuer {
-			if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ? AND revoked_ms IS NULL`,
-				now.UnixMilli(), a.IssuerKID[:]); err != nil {
-				return err
-			}
-			r := &Revocation{Kind: RevokeIssuer, Target: a.IssuerKID[:], Reason: "appliance " + name + " retired"}
+			why := "appliance " + name + " retired"
 			if reason != "" {
-				r.Reason += ": " + reason
+				why += ": " + reason
 			}
-			if len(r.Reason) > maxReasonLen {
-				r.Reason = r.Reason[:maxReasonLen]
-				for !utf8.ValidString(r.Reason) {
-					r.Reason = r.Reason[:len(r.Reason)-1]
-				}
-			}
-			if err := createRevocation(ctx, tx, r, now); err != nil {
+			if err := revokeApplianceIssuer(ctx, tx, a, why, now); err != nil {
 				return err
 			}
 		}
@@ -388,4 +384,21 @@ func (db *DB) TouchAppliance(ctx context.Context, id int64, applianceNow time.Ti
 		return fmt.Errorf("record contact of appliance %d: %w", id, err)
 	}
 	return nil
+}
+
+// revokeApplianceIssuer revokes a's issuer key at the hub (keys.revoked_ms
+// and a revocation of the key, which every appliance pulls), for reason
+// (cut to what a revocation holds).
+func revokeApplianceIssuer(ctx context.Context, tx *sql.Tx, a *Appliance, reason string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_ms = ? WHERE kid = ? AND revoked_ms IS NULL`,
+		now.UnixMilli(), a.IssuerKID[:]); err != nil {
+		return err
+	}
+	if len(reason) > maxReasonLen {
+		reason = reason[:maxReasonLen]
+		for !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	return createRevocation(ctx, tx, &Revocation{Kind: RevokeIssuer, Target: a.IssuerKID[:], Reason: reason}, now)
 }

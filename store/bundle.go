@@ -177,6 +177,7 @@ type UpImportResult struct {
 	Appliance *Appliance // as it was before the import
 	Stored    int        // records stored
 	Skipped   int        // records the hub held already
+	Refused   int        // records outside the appliance's role: audited, not stored
 	ClockSkew time.Duration
 }
 
@@ -297,14 +298,14 @@ func (db *DB) ImportUpBundle(ctx context.Context, in *UpImport, bundleKey []byte
 	}
 	for _, r := range in.Events {
 		err = inTx(func(tx *sql.Tx, a *Appliance, now time.Time) error {
-			_, err := ingestEvents(ctx, tx, a.ID, a.Name, r, now, ir)
+			_, err := ingestEvents(ctx, tx, a, r, now, ir)
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("import bundle %d from %q: %w", in.Seq, in.Appliance, err)
 		}
 	}
-	res.Stored, res.Skipped = ir.Stored, ir.Skipped
+	res.Stored, res.Skipped, res.Refused = ir.Stored, ir.Skipped, ir.Refused
 	err = inTx(func(tx *sql.Tx, a *Appliance, now time.Time) error {
 		skew := int64(0)
 		if !in.ApplianceNow.IsZero() {

@@ -44,6 +44,10 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		return fmt.Errorf("enrol: %w: missing district, policy, hub or admin", ErrInvalid)
 	case len(e.Hub.Token) != 32:
 		return fmt.Errorf("enrol: %w: sync token is %d bytes", ErrInvalid, len(e.Hub.Token))
+	case e.Hub.Role != "" && e.Hub.Role != ApplianceGate && e.Hub.Role != ApplianceOffice:
+		return fmt.Errorf("enrol: %w: role %q", ErrInvalid, e.Hub.Role)
+	case e.Hub.Role == ApplianceGate && e.Issuer != nil:
+		return fmt.Errorf("enrol: %w: a gate holds no issuer key", ErrInvalid)
 	case len(e.Hub.HubCA) == 0 || len(e.Hub.BundleKey) == 0:
 		// The address may be empty: enrolled offline, it syncs by bundles.
 		return fmt.Errorf("enrol: %w: hub certificate or bundle key missing", ErrInvalid)
@@ -61,12 +65,22 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		// The hub row first: the outbox triggers fire only while it
 		// exists, so the records made here (the admin account's audit,
 		// the enrolment's) go up to the hub too.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms)
-			VALUES (1, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, e.Hub.BundleKey,
-			now.UnixMilli()); err != nil {
+		var role any
+		if e.Hub.Role != "" {
+			role = string(e.Hub.Role)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms, role)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, e.Hub.BundleKey,
+			now.UnixMilli(), role); err != nil {
 			return fmt.Errorf("sync hub: %w", mapErr(err))
 		}
-		if err := createDistrict(ctx, tx, e.District, now); err != nil {
+		d := *e.District
+		if e.Hub.Role == ApplianceGate {
+			d.PseudonymKey = nil // a gate never stores one, whatever it was sent
+		} else if len(d.PseudonymKey) != 32 {
+			return fmt.Errorf("district: %w: an office needs the 32-byte pseudonym key", ErrInvalid)
+		}
+		if err := createDistrict(ctx, tx, &d, now); err != nil {
 			return err
 		}
 		for _, k := range e.Trust {

@@ -102,6 +102,9 @@ type SyncHub struct {
 	Token      []byte
 	BundleKey  []byte // Ed25519 private key (seed ‖ public) signing bundles
 	EnrolledAt time.Time
+	// Role is what the hub's admins let this appliance do; empty until
+	// the hub said (an appliance enrolled before roles).
+	Role ApplianceRole
 }
 
 // SyncHubInfo returns the hub this appliance is enrolled with;
@@ -110,9 +113,10 @@ func (db *DB) SyncHubInfo(ctx context.Context) (*SyncHub, error) {
 	h := &SyncHub{}
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		var enrolled int64
-		err := tx.QueryRowContext(ctx, `SELECT url, hub_ca, appliance, token, bundle_key, enrolled_ms FROM sync_hub WHERE id = 1`).
-			Scan(&h.URL, &h.HubCA, &h.Appliance, &h.Token, &h.BundleKey, &enrolled)
-		h.EnrolledAt = time.UnixMilli(enrolled)
+		var role sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT url, hub_ca, appliance, token, bundle_key, enrolled_ms, role FROM sync_hub WHERE id = 1`).
+			Scan(&h.URL, &h.HubCA, &h.Appliance, &h.Token, &h.BundleKey, &enrolled, &role)
+		h.EnrolledAt, h.Role = time.UnixMilli(enrolled), ApplianceRole(role.String)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotEnrolled
 		}
@@ -171,6 +175,9 @@ type Feed struct {
 	// its version; nil when unchanged.
 	Policy        *Policy
 	PolicyVersion int64
+	// Role is the role the hub's admins gave this appliance; empty when
+	// the hub did not say (an older hub).
+	Role ApplianceRole
 }
 
 // FeedResult counts what ApplyFeed changed.
@@ -186,6 +193,9 @@ type FeedResult struct {
 	RootsRotated, RootsRefused int
 	// CertsUpdated counts issuer certificates the hub issued again.
 	CertsUpdated int
+	// KeyDropped: the hub said this appliance is a gate and its
+	// pseudonym key was removed.
+	KeyDropped bool
 }
 
 // Add counts o's changes into r (a pull of several pages).
@@ -198,6 +208,7 @@ func (r *FeedResult) Add(o *FeedResult) {
 	r.RootsRotated += o.RootsRotated
 	r.RootsRefused += o.RootsRefused
 	r.CertsUpdated += o.CertsUpdated
+	r.KeyDropped = r.KeyDropped || o.KeyDropped
 }
 
 // pullRecordEvery is how often a pull that brought nothing new is
@@ -223,7 +234,7 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	// is recorded at most every pullRecordEvery, so an idle appliance's
 	// pulls (every 2 s) do not take the writer and an fsync from the scan
 	// log each time.
-	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil {
+	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil && !db.roleChanges(ctx, f.Role) {
 		var last sql.NullInt64
 		var lastErr string
 		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error FROM sync_state WHERE id = 1`).Scan(&last, &lastErr)
@@ -293,6 +304,11 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 			}
 			pver = f.PolicyVersion
 		}
+		if f.Role != "" {
+			if res.KeyDropped, err = applyRole(ctx, tx, f.Role, now); err != nil {
+				return fmt.Errorf("hub role: %w", err)
+			}
+		}
 		var hash any
 		if f.TrustHash != nil {
 			hash = f.TrustHash
@@ -305,7 +321,26 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply hub feed: %w", err)
 	}
+	if res.KeyDropped {
+		if err := db.checkpointAfterDrop(ctx); err != nil {
+			return nil, fmt.Errorf("apply hub feed: checkpoint after dropping the pseudonym key: %w", err)
+		}
+	}
 	return res, nil
+}
+
+// roleChanges tells whether role differs from the stored one (or the
+// stored district still has a key a gate must not hold): an otherwise
+// empty increment is then applied, not skipped.
+func (db *DB) roleChanges(ctx context.Context, role ApplianceRole) bool {
+	if role == "" {
+		return false
+	}
+	var cur sql.NullString
+	var keyed int
+	err := db.r.QueryRowContext(ctx, `SELECT (SELECT role FROM sync_hub WHERE id = 1),
+		(SELECT count(*) FROM district WHERE pseudonym_key IS NOT NULL)`).Scan(&cur, &keyed)
+	return err != nil || cur.String != string(role) || (role == ApplianceGate && keyed > 0)
 }
 
 // applyKeys merges the hub's trust list into keys. A new root of this

@@ -162,15 +162,15 @@ func TestAppliances(t *testing.T) {
 	MustSetup(t, db)
 	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 	for _, name := range []string{"", " x", "x ", "a\x00b", "tab\there", strings.Repeat("n", 65), "\xff\xfe"} {
-		if _, err := db.AddAppliance(ctxb(), name, false, hash(name), t0.Add(time.Hour), "t"); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.AddAppliance(ctxb(), name, store.ApplianceGate, hash(name), t0.Add(time.Hour), "t"); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("name %q: %v", name, err)
 		}
 	}
-	a, err := db.AddAppliance(ctxb(), "北门 gate", true, hash("c1"), t0.Add(time.Hour), "t")
-	if err != nil || !a.MayIssue || a.Enrolled() {
+	a, err := db.AddAppliance(ctxb(), "北门 gate", store.ApplianceOffice, hash("c1"), t0.Add(time.Hour), "t")
+	if err != nil || a.Role != store.ApplianceOffice || a.Enrolled() {
 		t.Fatalf("add: %+v %v", a, err)
 	}
-	if _, err := db.AddAppliance(ctxb(), "北门 gate", false, hash("c2"), t0.Add(time.Hour), "t"); !errors.Is(err, store.ErrConflict) {
+	if _, err := db.AddAppliance(ctxb(), "北门 gate", store.ApplianceGate, hash("c2"), t0.Add(time.Hour), "t"); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate name: %v", err)
 	}
 	if _, err := db.ApplianceByCode(ctxb(), hash("nope")); !errors.Is(err, store.ErrCodeInvalid) {
@@ -191,7 +191,7 @@ func TestAppliances(t *testing.T) {
 		t.Fatalf("by token: %+v %v", got, err)
 	}
 	// An expired code.
-	if _, err := db.AddAppliance(ctxb(), "late", false, hash("c3"), t0, "t"); err != nil {
+	if _, err := db.AddAppliance(ctxb(), "late", store.ApplianceGate, hash("c3"), t0, "t"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ApplianceByCode(ctxb(), hash("c3")); !errors.Is(err, store.ErrCodeExpired) {
@@ -225,7 +225,7 @@ func TestAppliances(t *testing.T) {
 	}
 	// An enrolled appliance cannot act as a hub.
 	app := mustEnrolled(t)
-	if _, err := app.AddAppliance(ctxb(), "sub", false, hash("c9"), t0.Add(time.Hour), "t"); !errors.Is(err, store.ErrInvalid) {
+	if _, err := app.AddAppliance(ctxb(), "sub", store.ApplianceGate, hash("c9"), t0.Add(time.Hour), "t"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("hub add on an enrolled appliance: %v", err)
 	}
 }

@@ -38,6 +38,7 @@ type IngestResult struct {
 	EventsMark int64
 	Stored     int // records stored by this push
 	Skipped    int // records already held (a push sent again)
+	Refused    int // records refused (authorizeEvent): audited, not stored
 	// ClockSkew is the appliance's clock minus the hub's; SkewFlagged is
 	// set when it exceeds the clock skew the district policy tolerates.
 	ClockSkew   time.Duration
@@ -228,16 +229,14 @@ func (db *DB) IngestPush(ctx context.Context, applianceID int64, in *Ingest) (*I
 				return err
 			}
 		}
-		var name string
-		var retired sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT name, retired_ms FROM appliances WHERE id = ?`, applianceID).Scan(&name, &retired)
+		a, err := scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE id = ?`, applianceID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		if retired.Valid {
+		if a.Retired() {
 			return ErrRetired
 		}
 		if in.Scans != nil {
@@ -246,7 +245,7 @@ func (db *DB) IngestPush(ctx context.Context, applianceID int64, in *Ingest) (*I
 			}
 		}
 		if in.Events != nil {
-			if res.EventsMark, err = ingestEvents(ctx, tx, applianceID, name, in.Events, now, res); err != nil {
+			if res.EventsMark, err = ingestEvents(ctx, tx, a, in.Events, now, res); err != nil {
 				return err
 			}
 		}
@@ -311,7 +310,11 @@ func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRu
 	return last, writeMark(ctx, tx, applianceID, StreamScans, run.Epoch, last, now)
 }
 
-func ingestEvents(ctx context.Context, tx *sql.Tx, applianceID int64, appliance string, run *EventRun, now time.Time, res *IngestResult) (int64, error) {
+// ingestEvents stores and applies the records of run that a may send
+// (authorizeEvent); the others are refused, audited and skipped, and the
+// mark moves past them all.
+func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, now time.Time, res *IngestResult) (int64, error) {
+	applianceID := a.ID
 	mark, err := readMark(ctx, tx, applianceID, StreamEvents, run.Epoch, run.From)
 	if err != nil {
 		return 0, err
@@ -332,23 +335,45 @@ func ingestEvents(ctx context.Context, tx *sql.Tx, applianceID int64, appliance 
 	defer stmt.Close()
 	recv := now.UnixMilli()
 	for _, e := range run.Records[skip:] {
+		why, err := authorizeEvent(ctx, tx, a, e)
+		if err == nil && why == "" {
+			why, err = applyEvent(ctx, tx, a, e)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s %d: %w", e.Kind, e.Seq, err)
+		}
+		if why != "" {
+			if err := auditRefusal(ctx, tx, a, e, why, now); err != nil {
+				return 0, err
+			}
+			res.Refused++
+			continue
+		}
 		if _, err := stmt.ExecContext(ctx, applianceID, e.Seq, e.Kind, e.At.UnixMilli(), e.Body, recv); err != nil {
 			return 0, mapErr(err)
 		}
-		switch e.Kind {
-		case "revocation":
-			if err := applyApplianceRevocation(ctx, tx, appliance, e); err != nil {
-				return 0, fmt.Errorf("revocation %d: %w", e.Seq, err)
-			}
-		case "status":
-			if err := applyApplianceStatus(ctx, tx, e); err != nil {
-				return 0, fmt.Errorf("status change %d: %w", e.Seq, err)
-			}
-		}
+		res.Stored++
 	}
-	res.Stored += len(run.Records) - skip
 	last := run.Records[len(run.Records)-1].Seq
 	return last, writeMark(ctx, tx, applianceID, StreamEvents, run.Epoch, last, now)
+}
+
+// applyEvent applies an accepted record to the hub's own state: a status
+// change to the register, a revocation to the hub's list. A record it
+// cannot apply (malformed) is refused, not failed: nothing of it is
+// applied, and the appliance's later records still get through.
+func applyEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord) (refusal, error) {
+	var err error
+	switch e.Kind {
+	case "revocation":
+		err = applyApplianceRevocation(ctx, tx, a.Name, e)
+	case "status":
+		err = applyApplianceStatus(ctx, tx, a.ID, e)
+	}
+	if errors.Is(err, ErrInvalid) {
+		return refuseMalformed + refusal(": "+err.Error()), nil
+	}
+	return "", err
 }
 
 // outboxStatus is the body the outbox_status trigger writes.
@@ -368,8 +393,10 @@ type outboxStatus struct {
 // tail, document type, never the ID number), and a status change moves
 // their colour unless the hub already knows a later one. The hub's own
 // admins can then change the status of anyone in the district; the
-// change reaches every appliance as a revocation of earlier passes.
-func applyApplianceStatus(ctx context.Context, tx *sql.Tx, e *OutboxRecord) error {
+// change reaches every appliance as a revocation of earlier passes. The
+// appliance that brings a person to the hub is the person's registrar
+// (authorizeEvent).
+func applyApplianceStatus(ctx context.Context, tx *sql.Tx, registrar int64, e *OutboxRecord) error {
 	var st outboxStatus
 	if err := json.Unmarshal([]byte(e.Body), &st); err != nil {
 		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
@@ -392,13 +419,13 @@ func applyApplianceStatus(ctx context.Context, tx *sql.Tx, e *OutboxRecord) erro
 	if st.Tested != nil {
 		tested = *st.Tested
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO people (subject, masked_name, id_tail, color, tested_ms, doses, created_ms, updated_ms, id_type)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
+	_, err = tx.ExecContext(ctx, `INSERT INTO people (subject, masked_name, id_tail, color, tested_ms, doses, created_ms, updated_ms, id_type, registrar)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
 		ON CONFLICT (subject) DO UPDATE SET color = excluded.color, updated_ms = excluded.updated_ms,
 			tested_ms = max(coalesce(people.tested_ms, excluded.tested_ms), coalesce(excluded.tested_ms, people.tested_ms)),
 			doses = max(people.doses, excluded.doses)
 		WHERE excluded.updated_ms >= people.updated_ms`,
-		subject, st.MaskedName, st.IDTail, st.To, tested, st.Doses, st.At, st.IDType)
+		subject, st.MaskedName, st.IDTail, st.To, tested, st.Doses, st.At, st.IDType, registrar)
 	return mapErr(err)
 }
 

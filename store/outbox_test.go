@@ -57,7 +57,7 @@ func MustHubAppliance(tb testing.TB, hub *store.DB, name string) int64 {
 		MustSetup(tb, hub)
 	}
 	code := sha256.Sum256([]byte("code " + name))
-	if _, err := hub.AddAppliance(ctxb(), name, false, code[:], hub.Now().Add(time.Hour), "admin"); err != nil {
+	if _, err := hub.AddAppliance(ctxb(), name, store.ApplianceOffice, code[:], hub.Now().Add(time.Hour), "admin"); err != nil {
 		tb.Fatal(err)
 	}
 	th := sha256.Sum256(tokenOf(name))
@@ -368,8 +368,15 @@ func TestDB_IngestPush(t *testing.T) {
 	t.Run("Revocation", func(t *testing.T) {
 		app := MustEnrolDB(t, t.TempDir(), "gate-a")
 		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
+		id := MustHubAppliance(t, hub, "gate-a") // an office
 		before, _ := hub.RevocationsSince(ctxb(), 0)
+		// A status change of a person the office registered: its subject
+		// revocation joins the hub's list.
+		p := MustSavePerson(t, app, 4)
+		if _, err := app.SetStatus(ctxb(), p.Subject, pass.Red, "positive test", "desk"); err != nil {
+			t.Fatal(err)
+		}
+		// A lost card of a pass it never issued: refused.
 		r := &store.Revocation{Kind: store.RevokePass, Target: []byte("passid-00012"), Reason: "lost"}
 		if err := app.CreateRevocation(ctxb(), r); err != nil {
 			t.Fatal(err)
@@ -380,8 +387,11 @@ func TestDB_IngestPush(t *testing.T) {
 			t.Fatalf("hub revocations %d → %d, want one more", len(before), len(after))
 		}
 		got := after[len(after)-1]
-		if got.Kind != r.Kind || !bytes.Equal(got.Target, r.Target) || got.Reason != "lost" || !got.At.Equal(r.At) {
-			t.Fatalf("hub revocation = %+v, want %+v", got, r)
+		if got.Kind != store.RevokeSubject || !bytes.Equal(got.Target, p.Subject[:]) || got.Reason != "positive test" {
+			t.Fatalf("hub revocation = %+v", got)
+		}
+		if n := countRefusals(t, hub, "gate-a", "revocation"); n != 1 {
+			t.Fatalf("%d refusals of a revocation audited, want 1", n)
 		}
 	})
 	t.Run("ClockSkew", func(t *testing.T) {
@@ -461,24 +471,56 @@ func TestCheckRuns(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalid", tc.name, err)
 		}
 	}
-	// Revocations the hub cannot apply refuse the whole push.
+	// Revocations the hub cannot apply are refused, audited and skipped:
+	// nothing of them is applied, and the mark moves past them so the
+	// appliance's later records still get through.
 	hub := MustOpenDB(t)
 	id := MustHubAppliance(t, hub, "gate-a")
-	for i, body := range []string{
+	bodies := []string{
 		`{"kind":2,"target":"zz","reason":"x","at_ms":1}`,
 		`{"kind":2,"target":"0011","reason":"x","at_ms":1}`,
 		`{"kind":9,"target":"00112233445566778899aabb","reason":"x","at_ms":1}`,
 		`{"kind":1,"target":"00112233445566778899aabbccddeeff","reason":"x","at_ms":1}`,
 		`{"kind":2,"target":"00112233445566778899aabb","before_ms":5,"reason":"x","at_ms":1}`,
-	} {
-		run := &store.EventRun{Epoch: epoch, From: 1, Records: []*store.OutboxRecord{ev(1, "revocation", body)}}
-		if _, err := hub.IngestPush(ctxb(), id, &store.Ingest{Events: run}); !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("revocation %d: err = %v, want ErrInvalid", i, err)
+	}
+	revsBefore, _ := hub.RevocationsSince(ctxb(), 0)
+	for i, body := range bodies {
+		seq := int64(i + 1)
+		run := &store.EventRun{Epoch: epoch, From: 1, Records: []*store.OutboxRecord{ev(seq, "revocation", body)}}
+		res, err := hub.IngestPush(ctxb(), id, &store.Ingest{Events: run})
+		if err != nil || res.Refused != 1 || res.EventsMark != seq {
+			t.Errorf("revocation %d: %+v, %v; want refused with the mark at %d", i, res, err, seq)
 		}
 	}
 	if list, _, _ := hub.DistrictEvents(ctxb(), "gate-a", 0, 10); len(list) != 0 {
-		t.Fatalf("refused pushes stored %d events", len(list))
+		t.Fatalf("refused records stored %d events", len(list))
 	}
+	if revs, _ := hub.RevocationsSince(ctxb(), 0); len(revs) != len(revsBefore) {
+		t.Fatalf("refused records added %d revocations", len(revs)-len(revsBefore))
+	}
+	if n := countRefusals(t, hub, "gate-a", "revocation"); n != len(bodies) {
+		t.Fatalf("%d refusals audited, want %d", n, len(bodies))
+	}
+}
+
+// countRefusals counts the hub's audit records of refused records of
+// kind from appliance.
+func countRefusals(tb testing.TB, hub *store.DB, appliance, kind string) int {
+	tb.Helper()
+	list, err := hub.Refusals(ctxb())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, r := range list {
+		if r.Why == "" || r.Seq < 1 {
+			tb.Fatalf("refusal without a reason or a sequence number: %+v", r)
+		}
+		if r.Appliance == appliance && r.Kind == kind {
+			n++
+		}
+	}
+	return n
 }
 
 func TestDB_RewindPush(t *testing.T) {

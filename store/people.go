@@ -181,8 +181,16 @@ func changeStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, rea
 	if _, err := insertStatusChange(ctx, tx, c); err != nil {
 		return nil, err
 	}
-	// Passes carry the colour they were issued with: every pass issued up
-	// to this instant shows the old one and must stop working.
+	// Passes carry the colour they were issued with: after a change for
+	// the worse every pass issued up to this instant shows a better colour
+	// than the holder's and must stop working. A change for the better
+	// voids nothing: earlier passes show a worse colour than the holder's
+	// and deny at least as much as a new one would, and a subject
+	// revocation would make every pass issued within the clock tolerance
+	// after it void or dated ahead (see district.issueTime).
+	if p.Color != 0 && to < p.Color {
+		return c, nil
+	}
 	cutoff, err := subjectCutoff(ctx, tx, p.Subject)
 	if err != nil {
 		return nil, err

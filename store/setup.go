@@ -93,8 +93,14 @@ func createDistrict(ctx context.Context, tx *sql.Tx, d *District, now time.Time)
 	if d.ID == "" {
 		return fmt.Errorf("district: %w: empty id", ErrInvalid)
 	}
-	// The pseudonym key is the HMAC key of every subject in the district.
-	if len(d.PseudonymKey) != 32 {
+	// The pseudonym key is the HMAC key of every subject in the district;
+	// a gate holds none (SetupEnrolled).
+	var key any
+	switch len(d.PseudonymKey) {
+	case 0:
+	case 32:
+		key = d.PseudonymKey
+	default:
 		return fmt.Errorf("district: %w: pseudonym key is %d bytes, want 32", ErrInvalid, len(d.PseudonymKey))
 	}
 	if d.CreatedAt.IsZero() {
@@ -104,7 +110,7 @@ func createDistrict(ctx context.Context, tx *sql.Tx, d *District, now time.Time)
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO district (id, district_id, name, pseudonym_key, appliance, created_ms)
 		VALUES (1, ?, ?, ?, ?, ?)`,
-		d.ID, d.Name, d.PseudonymKey, d.Appliance, d.CreatedAt.UnixMilli())
+		d.ID, d.Name, key, d.Appliance, d.CreatedAt.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("district: %w", mapErr(err))
 	}

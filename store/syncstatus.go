@@ -75,7 +75,7 @@ func (db *DB) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 // ApplianceStatus is what a hub knows of one appliance enrolled with it.
 type ApplianceStatus struct {
 	Name        string
-	MayIssue    bool
+	Role        ApplianceRole
 	Created     time.Time
 	Enrolled    time.Time // zero: the enrolment code is not used yet
 	Retired     time.Time // zero: active
@@ -126,7 +126,7 @@ func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error)
 			if err := rows.Scan(&a.Name, &mayIssue, &created, &enrolled, &retired, &contact, &skew, &backlog, &revSeq); err != nil {
 				return err
 			}
-			a.MayIssue = mayIssue == 1
+			a.Role = RoleOf(mayIssue == 1)
 			a.Created = time.UnixMilli(created)
 			a.Enrolled, a.Retired, a.LastContact = timeOrZero(enrolled), timeOrZero(retired), timeOrZero(contact)
 			a.ClockSkew = time.Duration(skew) * time.Millisecond

@@ -78,10 +78,10 @@ func TestDB_ApplianceStatuses(t *testing.T) {
 		t.Fatalf("list: %+v", list)
 	}
 	a, b := list[0], list[1]
-	if !a.MayIssue || a.Retired.UnixMilli() != 5000 || !a.Enrolled.IsZero() || !a.LastContact.IsZero() || a.RevocationsBehind != 3 {
+	if a.Role != store.ApplianceOffice || a.Retired.UnixMilli() != 5000 || !a.Enrolled.IsZero() || !a.LastContact.IsZero() || a.RevocationsBehind != 3 {
 		t.Fatalf("a-office: %+v", a)
 	}
-	if b.MayIssue || !b.LastContact.Equal(contact) || b.ClockSkew != -2*time.Hour || b.Backlog != 120 || b.RevocationsBehind != 2 {
+	if b.Role != store.ApplianceGate || !b.LastContact.Equal(contact) || b.ClockSkew != -2*time.Hour || b.Backlog != 120 || b.RevocationsBehind != 2 {
 		t.Fatalf("b-gate: %+v", b)
 	}
 }

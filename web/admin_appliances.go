@@ -73,13 +73,23 @@ func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
 	}
 	t := i18n.FromRequest(r)
 	m := view.AdminAppliances{
-		Name:     strings.TrimSpace(r.PostForm.Get("name")),
-		MayIssue: r.PostForm.Get("issuer") == "1",
-		Hours:    strings.TrimSpace(r.PostForm.Get("hours")),
-		Errors:   view.FieldErrors{},
+		Name:   strings.TrimSpace(r.PostForm.Get("name")),
+		Role:   string(store.ApplianceGate),
+		Hours:  strings.TrimSpace(r.PostForm.Get("hours")),
+		Errors: view.FieldErrors{},
 	}
 	if err := store.CheckApplianceName(m.Name); err != nil {
 		m.Errors["name"] = t.T("admin.appliances.err.name", store.MaxApplianceName)
+	}
+	// "issuer=1" is the older form's checkbox: an office.
+	if v := r.PostForm.Get("role"); v != "" {
+		role, err := store.ParseApplianceRole(v)
+		if err != nil {
+			m.Errors["role"] = t.T("admin.appliances.err.role")
+		}
+		m.Role = string(role)
+	} else if r.PostForm.Get("issuer") == "1" {
+		m.Role = string(store.ApplianceOffice)
 	}
 	hours, err := strconv.Atoi(m.Hours)
 	if err != nil || hours < 1 || hours > maxCodeHours {
@@ -101,7 +111,7 @@ func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		expires := time.Now().Add(time.Duration(hours) * time.Hour)
-		_, err = s.db.AddAppliance(r.Context(), m.Name, m.MayIssue, code.Hash(), expires, actorOf(r))
+		_, err = s.db.AddAppliance(r.Context(), m.Name, store.ApplianceRole(m.Role), code.Hash(), expires, actorOf(r))
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			m.Errors["name"] = t.T("admin.appliances.err.name_used")
@@ -122,8 +132,8 @@ func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
 		s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
 		return
 	}
-	s.log.Info("appliance added", "appliance", m.Name, "may_issue", m.MayIssue, "by", actorOf(r))
-	m.Name, m.MayIssue, m.Hours = "", false, strconv.Itoa(defaultCodeHours)
+	s.log.Info("appliance added", "appliance", m.Name, "role", m.Role, "by", actorOf(r))
+	m.Name, m.Role, m.Hours = "", string(store.ApplianceGate), strconv.Itoa(defaultCodeHours)
 	s.renderAppliances(w, r, http.StatusOK, m)
 }
 

@@ -21,7 +21,10 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		case store.UserAdmin:
 			to = "/admin"
 		case store.UserIssuer:
-			to = "/desk"
+			// A gate has no desk (routeTable): its issuers check passes.
+			if gate, err := s.db.IsGate(r.Context()); err == nil && !gate {
+				to = "/desk"
+			}
 		}
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)

@@ -221,6 +221,10 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 	if err != nil {
 		return nil, err
 	}
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, err
+	}
 	res := &importResult{Rows: len(rows) + len(bad), Bad: bad}
 	now := db.Now()
 	batch := make([]*store.Person, 0, importChunk)
@@ -245,7 +249,7 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 			res.Bad = append(res.Bad, rowError{row.Line, fieldMsg(t, &district.FieldError{Field: "id_type", Code: "unknown"})})
 			continue
 		}
-		r, errs := district.CheckResident(d.PseudonymKey, district.RegisterRequest{
+		r, errs := district.CheckResident(key, district.RegisterRequest{
 			Name: row.Fields["name"], IDType: idType, IDNumber: row.Fields["id_number"], Phone: row.Fields["phone"],
 		}, now)
 		if errs != nil {
@@ -310,6 +314,10 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 	if err != nil {
 		return nil, err
 	}
+	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, err
+	}
 	res := &importResult{Rows: len(rows) + len(bad), Bad: bad}
 	limit := db.Now().Add(time.Minute)
 	var batch []store.TestResult
@@ -353,7 +361,7 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 			res.Bad = append(res.Bad, rowError{row.Line, strings.Join(msgs, "; ")})
 			continue
 		}
-		batch = append(batch, store.TestResult{Subject: pass.Pseudonym(d.PseudonymKey, id), SampledAt: at, Positive: positive})
+		batch = append(batch, store.TestResult{Subject: pass.Pseudonym(key, id), SampledAt: at, Positive: positive})
 		lines = append(lines, row.Line)
 		if len(batch) == importChunk {
 			if err := flush(); err != nil {

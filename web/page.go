@@ -20,6 +20,9 @@ func (s *Server) page(r *http.Request, titleKey string) view.Page {
 	}
 	if u := userFrom(r.Context()); u != nil {
 		p.User, p.Role = u.Username, u.Role
+		// Links to pages a gate does not serve are left out; on an error
+		// they stay, and the page itself answers 404.
+		p.Gate, _ = s.db.IsGate(r.Context())
 	}
 	return p
 }

@@ -36,16 +36,28 @@ type route struct {
 	handler http.HandlerFunc
 }
 
+// tableRoute is a route as the table holds it, with where it is served.
+type tableRoute struct {
+	route
+	// onGate: the route is served on a gate too. Deny by default: a
+	// route is absent on a gate (404) unless its area is listed for
+	// gates in routeTable. A gate holds no pseudonym key and registers,
+	// issues, changes and traces nothing.
+	onGate bool
+}
+
 // RouteInfo describes a route for tests and documentation.
 type RouteInfo struct {
 	Pattern string
 	Access  Access
+	OnGate  bool // served on a gate too
 }
 
 // routeTable is every route of the appliance. Each area keeps its routes
-// in its own file; this is the one list they all join.
-func (s *Server) routeTable() []route {
-	rs := []route{
+// in its own file; this is the one list they all join, and the one place
+// that says which areas a gate serves.
+func (s *Server) routeTable() []tableRoute {
+	base := []route{
 		{"GET /livez", Public, s.handleLivez},
 		{"GET /readyz", Public, s.handleReadyz},
 		{"GET /metrics", Monitor, s.handleMetrics},
@@ -53,25 +65,48 @@ func (s *Server) routeTable() []route {
 		{"POST /api/v1/scans", Device, s.handleScan},
 		{"GET /{$}", Staff, s.handleHome},
 	}
-	rs = append(rs, s.authRoutes()...)
-	rs = append(rs, s.gateRoutes()...)
-	rs = append(rs, s.cameraRoutes()...)
-	rs = append(rs, s.deskRoutes()...)
-	rs = append(rs, s.adminRoutes()...)
-	rs = append(rs, s.inputRoutes()...)
-	rs = append(rs, s.applianceRoutes()...)
-	rs = append(rs, s.caRoutes()...)
-	rs = append(rs, s.exportRoutes()...)
-	rs = append(rs, s.traceRoutes()...)
-	rs = append(rs, s.trustRoutes()...)
+	onGate := [][]route{base, s.authRoutes(), s.gateRoutes(), s.cameraRoutes(), s.adminRoutes(), s.inputRoutes(),
+		s.applianceRoutes(), s.caRoutes(), s.exportRoutes(), s.trustRoutes()}
+	// Registering, issuing, status changes, imports and traces by ID
+	// number: offices and the hub only.
+	officeOnly := [][]route{s.deskRoutes(), s.traceRoutes()}
+	var rs []tableRoute
+	for _, area := range onGate {
+		for _, r := range area {
+			rs = append(rs, tableRoute{r, true})
+		}
+	}
+	for _, area := range officeOnly {
+		for _, r := range area {
+			rs = append(rs, tableRoute{r, false})
+		}
+	}
 	return rs
+}
+
+// notOnGate answers 404 on a gate: the page is absent there. The role
+// is read per request, since a gate learns it from its hub while it
+// runs; only the routes for offices pay for the lookup.
+func (s *Server) notOnGate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gate, err := s.db.IsGate(r.Context())
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		if gate {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Routes lists every route with its access level, sorted by pattern.
 func (s *Server) Routes() []RouteInfo {
 	var out []RouteInfo
 	for _, r := range s.routeTable() {
-		out = append(out, RouteInfo{r.pattern, r.access})
+		out = append(out, RouteInfo{r.pattern, r.access, r.onGate})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Pattern < out[j].Pattern })
 	return out

@@ -70,7 +70,11 @@ func New(db *store.DB, checker *scanner.Checker, log *slog.Logger, opts ...Optio
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routeTable() {
-		mux.Handle(rt.pattern, s.guard(rt.access, rt.handler))
+		h := s.guard(rt.access, rt.handler)
+		if !rt.onGate {
+			h = s.notOnGate(h)
+		}
+		mux.Handle(rt.pattern, h)
 	}
 	cop := http.NewCrossOriginProtection()
 	return s.recoverer(securityHeaders(cop.Handler(mux)))

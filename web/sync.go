@@ -73,7 +73,7 @@ func (s *Server) applianceRows(ctx context.Context) ([]view.ApplianceRow, error)
 	rows := make([]view.ApplianceRow, 0, len(list))
 	for _, a := range list {
 		rows = append(rows, view.ApplianceRow{
-			Name: a.Name, MayIssue: a.MayIssue, State: a.State(), LastContact: a.LastContact,
+			Name: a.Name, Role: string(a.Role), State: a.State(), LastContact: a.LastContact,
 			Backlog: a.Backlog, Skew: a.ClockSkew, SkewFlag: skewFlagged(a.ClockSkew, pol.ClockSkew), Behind: a.RevocationsBehind,
 		})
 	}

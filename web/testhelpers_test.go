@@ -42,7 +42,14 @@ func newTestServer(t *testing.T, opts ...web.Option) *testServer {
 		db.Close()
 		t.Fatal(err)
 	}
-	c, err := scanner.New(ctx, db)
+	return newTestServerDB(t, db, adminPassword, opts...)
+}
+
+// newTestServerDB is newTestServer over a database already set up, whose
+// first admin has adminPassword; it closes db when the test ends.
+func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, opts ...web.Option) *testServer {
+	t.Helper()
+	c, err := scanner.New(context.Background(), db)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

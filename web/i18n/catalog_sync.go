@@ -24,7 +24,8 @@ func init() {
 		"sync.state.active":  {"在用", "active"},
 		"sync.state.retired": {"已停用", "retired"},
 		"sync.skew_flag":     {"时钟偏差过大", "clock far off"},
-		"sync.may_issue":     {"可发码", "issues passes"},
+		"sync.role.gate":     {"核验点", "gate"},
+		"sync.role.office":   {"登记点", "office"},
 		"desk.err.status_elsewhere": {"此人的健康状态已于 %s 在区内其他地方更改（%s）。请先在本机登记其当前状态，再发码。",
 			"This person's status was changed elsewhere in the district on %s (%s). Record their current status here before issuing a pass."},
 	})
