@@ -86,6 +86,9 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 			return e.fail(err)
 		}
 		fmt.Fprintf(e.stdout, "passgate: enrolment request written to %s\n", *requestOut)
+		if fpr, err := hub.RequestFingerprint(&p.Request); err == nil {
+			fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the hub admin sees it too: compare)\n", fpr)
+		}
 		fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enroll --request %s --response-out RESPONSE\n", *requestOut)
 		fmt.Fprintf(e.stdout, "passgate: then here: passgate enroll --data %s --response RESPONSE [--hub https://HOST:PORT]\n", *data)
 		fmt.Fprintln(e.stdout, "passgate: the request file holds the code's secret: carry it like the code and delete it afterwards")

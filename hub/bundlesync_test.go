@@ -84,7 +84,7 @@ func enrolByFiles(tb testing.TB, hubDB *store.DB, name string) *store.DB {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, hubDB, &p.Request, ca, "test")
+	resp, err := EnrollAppliance(ctx, hubDB, &p.Request, ca, "test", "file test")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,14 +3,17 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -320,7 +323,7 @@ func TestEnroll_Offline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, h.db, req, h.ca, "test")
+	resp, err := EnrollAppliance(ctx, h.db, req, h.ca, "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +401,7 @@ func TestEnroll_Offline(t *testing.T) {
 		t.Fatalf("second completion: %v", err)
 	}
 	// The request cannot be answered twice.
-	if _, err := EnrollAppliance(ctx, h.db, req, h.ca, "test"); !errors.Is(err, errBadCode) {
+	if _, err := EnrollAppliance(ctx, h.db, req, h.ca, "test", "file test"); !errors.Is(err, errBadCode) {
 		t.Fatalf("second answer to one request: %v", err)
 	}
 }
@@ -454,4 +457,172 @@ func flip(b []byte, i int) []byte {
 	c := bytes.Clone(b)
 	c[i] ^= 0x01
 	return c
+}
+
+// identityKey is the Ed25519 identity point: a "public key" whose
+// signature R = identity, s = 0 verifies every message under plain
+// Ed25519 rules, so nobody holds its private half.
+var identityKey = append([]byte{1}, make([]byte, 31)...)
+
+func identitySig() []byte { return append(bytes.Clone(identityKey), make([]byte, 32)...) }
+
+// resign signs req again with the bundle key of p, after the test
+// changed req: only the issuer part is then wrong.
+func resign(t *testing.T, p *Pending, req *EnrollRequest) {
+	t.Helper()
+	bk, err := ParseBundleKey(p.BundleKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := req.IssuerSig
+	if err := signEnrollRequest(req, nil, bk); err != nil {
+		t.Fatal(err)
+	}
+	req.IssuerSig = sig
+}
+
+func TestEnroll_ProofOfPossession(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	other, err := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func(t *testing.T, p *Pending, req *EnrollRequest){
+		"small-order issuer key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.IssuerKey, req.IssuerSig = identityKey, identitySig()
+			resign(t, p, req)
+		},
+		"someone else's issuer key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.IssuerKey = other.Public().Raw // signature still by the appliance's own key
+			resign(t, p, req)
+		},
+		"issuer signature of another request": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.Now++
+			resign(t, p, req)
+		},
+		"no issuer signature": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.IssuerSig = nil
+		},
+		"bundle signature does not match": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.BundleSig = flip(req.BundleSig, 3)
+		},
+		"small-order bundle key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.BundleKey, req.BundleSig = identityKey, identitySig()
+		},
+	}
+	issuers := func() int {
+		k, err := h.db.FindKeys(ctx, store.KeyFilter{Role: store.RoleIssuer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(k)
+	}
+	refusals := func() int {
+		n := 0
+		_ = h.db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+			if r.Action == store.AuditEnrolRefused {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	n := 0
+	for name, spoil := range cases {
+		for _, online := range []bool{true, false} {
+			n++
+			t.Run(fmt.Sprintf("%s online=%v", name, online), func(t *testing.T) {
+				code := h.code(t, fmt.Sprintf("pop-%d", n), true, time.Hour)
+				p, err := NewPending(code, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				req := p.Request
+				spoil(t, p, &req)
+				beforeKeys, beforeRef := issuers(), refusals()
+				var cerr error
+				if online {
+					c, err := NewClient(h.url, code.Pin[:], nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.CloseIdle()
+					var resp EnrollResponse
+					cerr = c.Call(ctx, PathEnroll, &req, &resp)
+				} else {
+					_, cerr = EnrollAppliance(ctx, h.db, &req, h.ca, "test", "file test")
+				}
+				var ce *CallError
+				if !errors.As(cerr, &ce) || ce.Err.Code != "bad_request" {
+					t.Fatalf("refusal: %v", cerr)
+				}
+				if issuers() != beforeKeys {
+					t.Fatal("a refused request got an issuer key certified")
+				}
+				if refusals() != beforeRef+1 {
+					t.Fatal("the refusal left no audit record")
+				}
+				// The code is not spent: the real appliance can still enrol.
+				if _, err := h.db.ApplianceByCode(ctx, code.Hash()); err != nil {
+					t.Fatalf("code spent by a refused request: %v", err)
+				}
+				good := p.Request
+				if online {
+					db, _ := freshDB(t)
+					if _, err := Complete(ctx, db, h.url, p, mustEnroll(t, h, code, &good), "pw pw pw pw"); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := EnrollAppliance(ctx, h.db, &good, h.ca, "test", "file test"); err != nil {
+					t.Fatalf("the valid request after a refused one: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// mustEnroll sends req to the hub online.
+func mustEnroll(t *testing.T, h *enrHub, code Code, req *EnrollRequest) *EnrollResponse {
+	t.Helper()
+	c, err := NewClient(h.url, code.Pin[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdle()
+	var resp EnrollResponse
+	if err := c.Call(context.Background(), PathEnroll, req, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return &resp
+}
+
+func TestEnroll_AddressAndFingerprint(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	db := enrolled(t, h, "online-one", true)
+	sk, err := db.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := pass.ParsePublicKey(sk.Alg, sk.Public)
+	want := pub.Fingerprint()
+	a, err := h.db.ApplianceByName(ctx, "online-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(a.EnrolledFrom, "127.0.0.1:") || !bytes.Equal(a.IssuerFingerprint, want[:]) {
+		t.Fatalf("enrolled from %q, fingerprint %x, want 127.0.0.1:… and %x", a.EnrolledFrom, a.IssuerFingerprint, want)
+	}
+	code := h.code(t, "by-file", true, time.Hour)
+	p, err := NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnrollAppliance(ctx, h.db, &p.Request, h.ca, "test", "file req.json"); err != nil {
+		t.Fatal(err)
+	}
+	fpr, _ := RequestFingerprint(&p.Request)
+	if a, _ = h.db.ApplianceByName(ctx, "by-file"); a.EnrolledFrom != "file req.json" || !bytes.Equal(a.IssuerFingerprint, fpr) {
+		t.Fatalf("by file: from %q, fingerprint %x", a.EnrolledFrom, a.IssuerFingerprint)
+	}
 }

@@ -18,6 +18,10 @@ const (
 	AuditApplianceAdded    = "appliance_added"
 	AuditApplianceEnrolled = "appliance_enrolled"
 	AuditApplianceRetired  = "appliance_retired"
+	// AuditEnrolRefused records an enrolment request with a valid code
+	// that the hub refused: a key it cannot accept, or a signature that
+	// does not prove possession of the keys offered.
+	AuditEnrolRefused = "appliance_enrol_refused"
 )
 
 // Errors of enrolment and sync authentication, wrapped like the others.
@@ -52,6 +56,12 @@ type Appliance struct {
 	ClockSkew    time.Duration
 	Backlog      int64
 	RevocSeq     int64 // last hub revocation it reported applied
+	// EnrolledFrom is where the enrolment request came from: the remote
+	// address online, or the file it was carried in.
+	EnrolledFrom string
+	// IssuerFingerprint is the SHA-256 fingerprint of the issuer key it
+	// proved possession of at enrolment (pass.PublicKey.Fingerprint).
+	IssuerFingerprint []byte
 }
 
 // Enrolled tells whether the appliance completed enrolment.
@@ -62,16 +72,17 @@ func (a *Appliance) Retired() bool { return !a.RetiredAt.IsZero() }
 
 const applianceColumns = `id, name, may_issue, code_expires_ms, bundle_key, issuer_kid,
 	created_ms, enrolled_ms, retired_ms, bundle_in_seq, bundle_out_seq,
-	last_contact_ms, clock_skew_ms, backlog, revocations_seq`
+	last_contact_ms, clock_skew_ms, backlog, revocations_seq, enrolled_from, issuer_fpr`
 
 func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 	a := &Appliance{}
 	var expires, enrolled, retired, contact sql.NullInt64
+	var from sql.NullString
 	var kid []byte
 	var created, skew int64
 	err := row.Scan(&a.ID, &a.Name, &a.MayIssue, &expires, &a.BundleKey, &kid,
 		&created, &enrolled, &retired, &a.BundleInSeq, &a.BundleOutSeq,
-		&contact, &skew, &a.Backlog, &a.RevocSeq)
+		&contact, &skew, &a.Backlog, &a.RevocSeq, &from, &a.IssuerFingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +92,7 @@ func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 	}
 	a.CodeExpires, a.EnrolledAt, a.RetiredAt = timeOrZero(expires), timeOrZero(enrolled), timeOrZero(retired)
 	a.LastContact = timeOrZero(contact)
+	a.EnrolledFrom = from.String
 	a.CreatedAt = time.UnixMilli(created)
 	a.ClockSkew = time.Duration(skew) * time.Millisecond
 	return a, nil
@@ -265,6 +277,10 @@ type Enrolment struct {
 	// hub's keys, so it is on the trust list every appliance pulls.
 	Issuer *Key
 	Actor  string
+	// From is where the request came from (the remote address, or the
+	// file); IssuerFingerprint the SHA-256 fingerprint of Issuer's key.
+	From              string
+	IssuerFingerprint []byte
 }
 
 // EnrolAppliance completes an enrolment in one transaction: the code is
@@ -296,16 +312,19 @@ func (db *DB) EnrolAppliance(ctx context.Context, e *Enrolment) (*Appliance, err
 			kid = k.KID[:]
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE appliances SET code_hash = NULL, code_expires_ms = NULL,
-			token_hash = ?, bundle_key = ?, issuer_kid = ?, enrolled_ms = ?, last_contact_ms = ?
-			WHERE id = ?`, e.TokenHash, e.BundleKey, kid, now.UnixMilli(), now.UnixMilli(), a.ID); err != nil {
+			token_hash = ?, bundle_key = ?, issuer_kid = ?, enrolled_ms = ?, last_contact_ms = ?,
+			enrolled_from = ?, issuer_fpr = ?
+			WHERE id = ?`, e.TokenHash, e.BundleKey, kid, now.UnixMilli(), now.UnixMilli(),
+			truncateText(e.From, maxFromLen), nilIfEmpty(e.IssuerFingerprint), a.ID); err != nil {
 			return mapErr(err)
 		}
 		if a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE id = ?`, a.ID)); err != nil {
 			return err
 		}
-		detail := map[string]any{"may_issue": a.MayIssue}
+		detail := map[string]any{"may_issue": a.MayIssue, "from": a.EnrolledFrom}
 		if a.HasIssuer {
 			detail["issuer_kid"] = fmt.Sprintf("%x", a.IssuerKID[:])
+			detail["issuer_sha256"] = fmt.Sprintf("%x", a.IssuerFingerprint)
 		}
 		return appendAudit(ctx, tx, &AuditRecord{Actor: e.Actor, Action: AuditApplianceEnrolled, Subject: a.Name,
 			Detail: AuditDetail(detail)}, now)
@@ -314,6 +333,41 @@ func (db *DB) EnrolAppliance(ctx context.Context, e *Enrolment) (*Appliance, err
 		return nil, fmt.Errorf("enrol appliance: %w", err)
 	}
 	return a, nil
+}
+
+// maxFromLen bounds where a request came from (the schema's CHECK).
+const maxFromLen = 300
+
+// truncateText cuts s to at most n bytes on a character boundary.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// RefuseEnrolment records an enrolment request for the appliance whose
+// code's SHA-256 is codeHash that the hub refused, with why and where it
+// came from. The code stays valid: whoever holds it may try again with a
+// request that proves possession of its keys.
+func (db *DB) RefuseEnrolment(ctx context.Context, codeHash []byte, from, why, actor string) error {
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		subject := "unknown"
+		if a, err := applianceByCode(ctx, tx, codeHash, now); err == nil {
+			subject = a.Name
+		}
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditEnrolRefused, Subject: subject,
+			Detail: AuditDetail(map[string]string{"from": truncateText(from, maxFromLen), "reason": truncateText(why, maxReasonLen)})}, now)
+	})
+	if err != nil {
+		return fmt.Errorf("record refused enrolment: %w", err)
+	}
+	return nil
 }
 
 // RetireAppliance retires an appliance: its token and any unused code
@@ -350,12 +404,7 @@ func (db *DB) RetireAppliance(ctx context.Context, name, reason, actor string) (
 			if reason != "" {
 				r.Reason += ": " + reason
 			}
-			if len(r.Reason) > maxReasonLen {
-				r.Reason = r.Reason[:maxReasonLen]
-				for !utf8.ValidString(r.Reason) {
-					r.Reason = r.Reason[:len(r.Reason)-1]
-				}
-			}
+			r.Reason = truncateText(r.Reason, maxReasonLen)
 			if err := createRevocation(ctx, tx, r, now); err != nil {
 				return err
 			}

@@ -424,6 +424,12 @@ CREATE TABLE district_events (
 ) STRICT;
 CREATE INDEX district_events_kind_at ON district_events (kind, at_ms);
 `,
+	`
+-- enrol: where each enrolment request came from and the SHA-256
+-- fingerprint of the issuer key it proved possession of, for the admin.
+ALTER TABLE appliances ADD COLUMN enrolled_from TEXT CHECK (length(enrolled_from) <= 300);
+ALTER TABLE appliances ADD COLUMN issuer_fpr BLOB CHECK (length(issuer_fpr) = 32);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
