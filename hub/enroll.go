@@ -106,7 +106,7 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 		now := db.Now().Truncate(time.Second)
 		notAfter := now.Add(IssuerValidity)
 		cert, err = pass.IssueCert(root, pass.Cert{
-			Key: pub, District: d.ID, Appliance: a.Name,
+			Key: pub, District: d.ID, Appliance: store.CertApplianceID(a.ID),
 			// Checkers whose clock is a little behind still accept it.
 			NotBefore: now.Add(-time.Hour), NotAfter: notAfter,
 		})
@@ -371,6 +371,9 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	}
 	if resp.District.ID == "" || len(resp.District.ID) > 64 || len(resp.District.Name) > 200 || len(resp.District.PseudonymKey) != 32 {
 		return nil, errors.New("enrolment answer: malformed district")
+	}
+	if err := pass.CheckIdent("district", resp.District.ID); err != nil {
+		return nil, fmt.Errorf("enrolment answer: %w", err)
 	}
 	if len(resp.Token) != tokenSize {
 		return nil, errors.New("enrolment answer: malformed sync token")

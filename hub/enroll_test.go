@@ -143,7 +143,8 @@ func TestEnroll_Online(t *testing.T) {
 	roots, _ := h.db.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot})
 	rootPub, _ := pass.ParsePublicKey(roots[0].Alg, roots[0].Public)
 	cert, err := pass.ParseCert(sk.Cert, []*pass.PublicKey{rootPub})
-	if err != nil || cert.Appliance != "gate-north" || cert.Key.KID != sk.KID {
+	ha, _ := h.db.ApplianceByName(ctx, "gate-north")
+	if err != nil || cert.Appliance != store.CertApplianceID(ha.ID) || cert.Key.KID != sk.KID {
 		t.Fatalf("issuer certificate %+v: %v", cert, err)
 	}
 	// The root's private half never leaves the hub.
@@ -624,5 +625,41 @@ func TestEnroll_AddressAndFingerprint(t *testing.T) {
 	fpr, _ := RequestFingerprint(&p.Request)
 	if a, _ = h.db.ApplianceByName(ctx, "by-file"); a.EnrolledFrom != "file req.json" || !bytes.Equal(a.IssuerFingerprint, fpr) {
 		t.Fatalf("by file: from %q, fingerprint %x", a.EnrolledFrom, a.IssuerFingerprint)
+	}
+}
+
+// The appliance's name never reaches a pass: an appliance enrolled with
+// the longest name the hub accepts (64 bytes of Chinese) issues phone
+// passes that fit a version-15 QR code at level M, and names the hub
+// cannot carry are refused when registered.
+func TestEnroll_LongNameIssuesPhonePasses(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	name := strings.Repeat("浦", 21) + "1" // 64 bytes
+	if len(name) != store.MaxApplianceName {
+		t.Fatalf("name is %d bytes", len(name))
+	}
+	db := enrolled(t, h, name, true)
+	for i, id := range []string{"110101199003071234", "11010519491231002X"} {
+		iss, err := district.Issue(ctx, db, district.IssueRequest{Name: "欧阳娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜", IDNumber: id, Actor: "desk"})
+		if err != nil {
+			t.Fatalf("issue %d: %v", i, err)
+		}
+		_, version, err := pass.QRPNG(iss.Text, 1)
+		if err != nil || version > 15 {
+			t.Fatalf("phone pass of %d characters: QR version %d-M (%v)", len(iss.Text), version, err)
+		}
+	}
+	for _, bad := range []string{
+		strings.Repeat("浦", 22), // 66 bytes
+		"东门\u202e机闸",            // bidirectional override
+		"东门\u200b闸机",            // zero-width space (format)
+		"gate\u0085north",       // C1 control
+		"gate\tnorth",           // C0 control
+	} {
+		c, _ := NewCode(h.pin)
+		if _, err := h.db.AddAppliance(ctx, bad, true, c.Hash(), time.Now().Add(time.Hour), "test"); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("name %q: %v", bad, err)
+		}
 	}
 }

@@ -482,46 +482,70 @@ func TestSignValidates(t *testing.T) {
 	}
 }
 
-// TestSignPhoneFitsQR15: identifiers at their limits make a pass too big
-// for a version-15 QR code; a phone pass is refused, a paper pass is not.
+// TestSignPhoneFitsQR15: with both identifiers at their limit, the
+// longest masked name and the largest keys, every phone pass fits a
+// version-15 QR code at level M: no identifier the format accepts can
+// make a pass unprintable. A name longer than any masked name still
+// makes a pass too big: a phone pass is then refused, a paper pass is
+// not.
 func TestSignPhoneFitsQR15(t *testing.T) {
-	root := mustKey(t, AlgEdDSA, "root")
-	issuer := mustKey(t, AlgEdDSA, "issuer")
 	// Varied characters, so that zlib cannot shrink them.
+	const identChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
 	ident := func(label string, n int) string {
 		b := make([]byte, n)
 		newStream(label).Read(b)
 		for i := range b {
-			b[i] = '!' + b[i]%94
+			b[i] = identChars[int(b[i])%len(identChars)]
 		}
 		return string(b)
 	}
-	district := ident("district", maxDistrictLen)
-	cert, err := IssueCert(root, Cert{Key: issuer.Public(), District: district, Appliance: ident("appliance", maxApplianceLen),
-		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewSigner(issuer, cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := sampleClaims(Phone)
-	c.District = district
-	if text, err := s.Sign(&c); err == nil {
-		t.Fatalf("signed a phone pass of %d characters", len(text))
-	}
-	c = sampleClaims(Paper)
-	c.District = district
-	text, err := s.Sign(&c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(text) <= maxPhoneText {
-		t.Fatalf("test pass is only %d characters", len(text))
-	}
-	if _, err := NewVerifier([]*PublicKey{root.Public()}).Verify(text, testNow, 0); err != nil {
-		t.Fatal(err)
+	district := ident("district", MaxIdentLen)
+	for _, rootAlg := range []Alg{AlgEdDSA, AlgES256} {
+		for _, issuerAlg := range []Alg{AlgEdDSA, AlgES256} {
+			root := mustKey(t, rootAlg, "root")
+			issuer := mustKey(t, issuerAlg, "issuer")
+			cert, err := IssueCert(root, Cert{Key: issuer.Public(), District: district, Appliance: ident("appliance", MaxIdentLen),
+				NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := NewSigner(issuer, cert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := sampleClaims(Phone)
+			c.District = district
+			// The longest masked name: 16 characters, first and last
+			// outside the BMP (4 bytes each).
+			c.Name = MaskName("𠀀" + strings.Repeat("中", 20) + "𠀁")
+			text, err := s.Sign(&c)
+			if err != nil {
+				t.Fatalf("%v/%v: %v", rootAlg, issuerAlg, err)
+			}
+			if v := qrVersionM(len(text)); v > 15 {
+				t.Errorf("%v/%v: longest phone pass is %d characters, QR version %d-M", rootAlg, issuerAlg, len(text), v)
+			}
+			t.Logf("%v root, %v issuer: longest phone pass %d characters", rootAlg, issuerAlg, len(text))
+			if rootAlg != AlgES256 || issuerAlg != AlgES256 {
+				continue
+			}
+			// A 64-byte name (not masked) does not fit.
+			c.Name = ident("name", maxNameLen)
+			if text, err := s.Sign(&c); err == nil {
+				t.Fatalf("signed a phone pass of %d characters", len(text))
+			}
+			c.Kind, c.ExpiresAt = Paper, c.IssuedAt.Add(PaperValidity)
+			text, err = s.Sign(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(text) <= maxPhoneText {
+				t.Fatalf("test pass is only %d characters", len(text))
+			}
+			if _, err := NewVerifier([]*PublicKey{root.Public()}).Verify(text, testNow, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -99,23 +100,28 @@ func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 }
 
 // CheckApplianceName reports whether name can name an appliance: 1 to 64
-// bytes of printable UTF-8 without surrounding spaces.
+// bytes of UTF-8 without surrounding spaces and without control or format
+// characters (bidirectional overrides among them: a name ends up on
+// screens). The name never goes into a pass: certificates carry
+// CertApplianceID.
 func CheckApplianceName(name string) error {
-	switch {
-	case name == "" || len(name) > MaxApplianceName:
-		return fmt.Errorf("%w: appliance name must be 1 to %d bytes", ErrInvalid, MaxApplianceName)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: appliance name is not UTF-8", ErrInvalid)
-	case strings.TrimSpace(name) != name:
-		return fmt.Errorf("%w: appliance name has surrounding spaces", ErrInvalid)
+	if err := pass.CheckText("appliance name", name, MaxApplianceName); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: appliance name has a control character", ErrInvalid)
-		}
+	if strings.TrimSpace(name) != name {
+		return fmt.Errorf("%w: appliance name has surrounding spaces", ErrInvalid)
 	}
 	return nil
 }
+
+// OwnApplianceID is the identifier in the certificate of the district's
+// own issuer key (the hub's, or a standalone appliance's).
+const OwnApplianceID = "a0"
+
+// CertApplianceID is the short identifier a hub puts in the certificate
+// of the appliance with registry id id, instead of its name, so that no
+// name changes the size of a pass (pass.CheckIdent).
+func CertApplianceID(id int64) string { return "a" + strconv.FormatInt(id, 10) }
 
 // AddAppliance registers an appliance to be enrolled with the code whose
 // SHA-256 is codeHash, valid until expires. A hub must hold its district
