@@ -61,12 +61,16 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		// The hub row first: the outbox triggers fire only while it
 		// exists, so the records made here (the admin account's audit,
 		// the enrolment's) go up to the hub too.
+		bundleKey, err := db.seal(bundleKeyLabel, e.Hub.BundleKey)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms)
-			VALUES (1, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, e.Hub.BundleKey,
+			VALUES (1, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, bundleKey,
 			now.UnixMilli()); err != nil {
 			return fmt.Errorf("sync hub: %w", mapErr(err))
 		}
-		if err := createDistrict(ctx, tx, e.District, now); err != nil {
+		if err := db.createDistrictSealed(ctx, tx, e.District, now); err != nil {
 			return err
 		}
 		for _, k := range e.Trust {
@@ -89,7 +93,7 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 			if len(e.Issuer.Private) == 0 || len(e.Issuer.Cert) == 0 || e.Issuer.Role != RoleIssuer {
 				return fmt.Errorf("own issuer key: %w: private half or certificate missing", ErrInvalid)
 			}
-			if err := createKey(ctx, tx, e.Issuer, now); err != nil {
+			if err := db.createKeySealed(ctx, tx, e.Issuer, now); err != nil {
 				return fmt.Errorf("own issuer key: %w", err)
 			}
 		}
@@ -117,7 +121,7 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 			Detail: AuditDetail(detail)}, now); err != nil {
 			return err
 		}
-		_, err := startSyncEpoch(ctx, tx, now)
+		_, err = startSyncEpoch(ctx, tx, now)
 		return err
 	})
 	if err != nil {

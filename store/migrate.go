@@ -430,6 +430,15 @@ CREATE INDEX district_events_kind_at ON district_events (kind, at_ms);
 ALTER TABLE appliances ADD COLUMN enrolled_from TEXT CHECK (length(enrolled_from) <= 300);
 ALTER TABLE appliances ADD COLUMN issuer_fpr BLOB CHECK (length(issuer_fpr) = 32);
 `,
+	`
+-- enrol: keys sealed with a key from outside the data directory. Holds
+-- the sealed pseudonym key (the district row keeps zeros in its place)
+-- and a check value that tells a wrong key from the right one.
+CREATE TABLE sealed (
+	name TEXT PRIMARY KEY CHECK (name IN ('check', 'pseudonym_key')),
+	blob BLOB NOT NULL
+) STRICT;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
