@@ -63,7 +63,7 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return e.fail(err)
 	}
-	db, err := store.Open(ctx, *data)
+	db, err := e.openStore(ctx, *data)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -154,7 +154,7 @@ func setHubAddress(ctx context.Context, e *env, data, url string) int {
 	if _, err := hub.ParseHubURL(url); err != nil {
 		return e.usageError("enroll", "%v", err)
 	}
-	db, err := store.Open(ctx, data)
+	db, err := e.openStore(ctx, data)
 	if err != nil {
 		return e.fail(err)
 	}

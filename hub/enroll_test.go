@@ -663,3 +663,48 @@ func TestEnroll_LongNameIssuesPhonePasses(t *testing.T) {
 		}
 	}
 }
+
+// An appliance enrolled into a data directory opened with a seal key
+// keeps its issuer key, bundle key and pseudonym key sealed: the files
+// hold none of them, and they work once opened with the key.
+func TestEnroll_SealedAppliance(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	dir := t.TempDir()
+	secret := bytes.Repeat([]byte("k"), 32)
+	db, err := store.Open(ctx, dir, store.WithSealKey(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := h.code(t, "sealed-one", true, time.Hour)
+	p, err := NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := EnrollAppliance(ctx, h.db, &p.Request, h.ca, "test", "file test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Complete(ctx, db, "", p, resp, "pw pw pw pw"); err != nil {
+		t.Fatal(err)
+	}
+	hub, err := db.SyncHubInfo(ctx)
+	if err != nil || !bytes.Equal(hub.BundleKey, p.BundleKey) {
+		t.Fatalf("bundle key after sealing: %v", err)
+	}
+	if _, err := db.SigningKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string][]byte{"issuer seed": p.IssuerKey[1:], "bundle seed": p.BundleKey[:32], "pseudonym key": resp.District.PseudonymKey} {
+		if bytes.Contains(b, s) {
+			t.Errorf("the database holds the %s in clear", name)
+		}
+	}
+}
