@@ -195,7 +195,10 @@ func decodeCertPayload(b []byte) (*Cert, error) {
 	if err := CheckIdent("district", c.District); err != nil {
 		return nil, certErr(err)
 	}
-	if err := CheckIdent("appliance", c.Appliance); err != nil {
+	// Certificates made before appliance identifiers carried the
+	// appliance's name: still accepted, so passes already issued keep
+	// verifying. Only IssueCert insists on an identifier.
+	if err := checkText("appliance", c.Appliance, 1, maxLegacyApplianceLen); err != nil {
 		return nil, certErr(err)
 	}
 	if a := Alg(alg); int64(a) != alg || !a.supported() {

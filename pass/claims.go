@@ -11,11 +11,13 @@ import (
 // Limits on claim and certificate fields. They keep a phone pass inside a
 // version-15 QR code and give the gate screen a bounded amount to show.
 const (
-	maxDistrictLen  = MaxIdentLen // bytes, CWT iss and certificate district
-	maxApplianceLen = MaxIdentLen // bytes, certificate appliance identifier
-	maxNameLen      = 64          // bytes of the masked name (MaskName gives at most 16 runes)
-	maxIDTailLen    = 8           // bytes of the ID tail (four characters, ASCII after NormalizeID)
-	maxDoses        = 255
+	maxDistrictLen = MaxIdentLen // bytes, CWT iss and certificate district
+	// maxLegacyApplianceLen bounds the appliance name that certificates
+	// carried before identifiers, which verifiers still accept.
+	maxLegacyApplianceLen = 64
+	maxNameLen            = 64 // bytes of the masked name (MaskName gives at most 16 runes)
+	maxIDTailLen          = 8  // bytes of the ID tail (four characters, ASCII after NormalizeID)
+	maxDoses              = 255
 
 	// maxUnix is 9999-12-31T23:59:59Z: times are whole Unix seconds in
 	// [1, maxUnix], so they convert to time.Time without overflow.

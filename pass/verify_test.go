@@ -204,6 +204,22 @@ func TestHostile(t *testing.T) {
 			certDistrict: testDistrict, certAppliance: "x", certAlg: int(AlgES256), certKey: append([]byte{0x02}, bytes.Repeat([]byte{0xff}, 32)...),
 			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
 		}))), ErrMalformed, "not a point on the curve"},
+		{"cert certifies the Ed25519 identity", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: testDistrict, certAppliance: "a1", certAlg: int(AlgEdDSA), certKey: append([]byte{1}, make([]byte, 31)...),
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "small order"},
+		{"cert district not an identifier", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: "浦东新区", certAppliance: "a1", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "identifier"},
+		{"cert district of 17 bytes", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: strings.Repeat("d", 17), certAppliance: "a1", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "1 to 16 bytes"},
+		{"cert appliance with bidi override", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: testDistrict, certAppliance: "东门\u202e机闸", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "U+202E"},
 		// Claims (correctly signed).
 		{"unknown claim key", claims(func(o, p map[int]any) { o[2] = "subject" }), ErrMalformed, "unknown claim 2"},
 		{"unknown private claim key", claims(func(o, p map[int]any) { p[8] = uint(1) }), ErrMalformed, "unknown private claim 8"},
@@ -546,6 +562,34 @@ func TestSignPhoneFitsQR15(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// A certificate made before appliance identifiers, with the appliance's
+// name in it, still verifies: passes already issued stay valid. A new
+// certificate cannot carry a name.
+func TestLegacyApplianceNameCert(t *testing.T) {
+	f := newFixture(t, AlgEdDSA, AlgEdDSA)
+	iss := f.issuer.Public()
+	cert := signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+		certDistrict: testDistrict, certAppliance: "浦东新区人民医院发热门诊东门", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+		certNotBefore: uint64(testNow.Add(-time.Hour).Unix()), certNotAfter: uint64(testNow.Add(time.Hour).Unix()),
+	}))
+	s, err := NewSigner(f.issuer, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sampleClaims(Paper)
+	text, err := s.Sign(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.verifier().Verify(text, testNow, 0); err != nil {
+		t.Fatalf("legacy certificate: %v", err)
+	}
+	if _, err := IssueCert(f.root, Cert{Key: iss, District: testDistrict, Appliance: "东门闸机",
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)}); err == nil {
+		t.Fatal("IssueCert wrote an appliance name")
 	}
 }
 
