@@ -46,7 +46,11 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("appliance enrolled", "appliance", resp.Appliance, "issuer", len(resp.IssuerCert) > 0)
+	attrs := []any{"appliance", resp.Appliance, "from", r.RemoteAddr, "issuer", len(resp.IssuerCert) > 0}
+	if fpr, err := RequestFingerprint(&req); err == nil {
+		attrs = append(attrs, "issuer_sha256", fmt.Sprintf("%x", fpr))
+	}
+	s.log.Info("appliance enrolled", attrs...)
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 

@@ -708,3 +708,32 @@ func TestEnroll_SealedAppliance(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckPossession: whatever a request holds, it is accepted only
+// when each key it offers parses and signed the request.
+func FuzzCheckPossession(f *testing.F) {
+	code, _ := NewCode(make([]byte, 32))
+	p, err := NewPending(code, time.Unix(1700000000, 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := p.Request
+	f.Add(r.Secret, r.IssuerAlg, r.IssuerKey, r.IssuerSig, r.BundleKey, r.BundleSig, r.Now)
+	f.Add(r.Secret, r.IssuerAlg, identityKey, identitySig(), r.BundleKey, r.BundleSig, r.Now)
+	f.Add(r.Secret, 0, []byte(nil), []byte(nil), identityKey, identitySig(), r.Now)
+	f.Fuzz(func(t *testing.T, secret []byte, alg int, ikey, isig, bkey, bsig []byte, now int64) {
+		req := &EnrollRequest{Secret: secret, IssuerAlg: alg, IssuerKey: ikey, IssuerSig: isig, BundleKey: bkey, BundleSig: bsig, Now: now}
+		pub, err := checkPossession(req)
+		if err != nil {
+			return
+		}
+		msg := EnrollMessage(req)
+		bk, berr := ParseBundlePublicKey(bkey)
+		if berr != nil || !bk.Verify(msg, bsig) {
+			t.Fatal("accepted without the bundle key's signature")
+		}
+		if len(ikey) > 0 && (pub == nil || !pub.Verify(msg, isig)) {
+			t.Fatal("accepted without the issuer key's signature")
+		}
+	})
+}
