@@ -169,7 +169,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tISSUES\tLAST CONTACT\tBACKLOG\tCLOCK SKEW\tENROLLED FROM\tISSUER KEY SHA-256")
+		fmt.Fprintln(tw, "NAME\tID\tSTATE\tISSUES\tLAST CONTACT\tBACKLOG\tCLOCK SKEW\tENROLLED FROM\tISSUER KEY SHA-256")
 		for _, a := range list {
 			j := applianceJSON(a)
 			contact := "-"
@@ -177,7 +177,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 				contact = a.LastContact.Format(time.DateTime)
 			}
 			from, fpr := orDash(j.From), orDash(j.IssuerSHA)
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%s\t%s\t%s\n", a.Name, j.State, a.MayIssue, contact, a.Backlog, a.ClockSkew.Round(time.Second), from, fpr)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%d\t%s\t%s\t%s\n", a.Name, j.CertID, j.State, a.MayIssue, contact, a.Backlog, a.ClockSkew.Round(time.Second), from, fpr)
 		}
 		if err := tw.Flush(); err != nil {
 			return e.fail(err)
@@ -196,7 +196,8 @@ func orDash(s string) string {
 // applianceRow is an appliance as `hub list --json` prints it.
 type applianceRow struct {
 	Name        string `json:"name"`
-	State       string `json:"state"` // waiting (code not used yet), expired, enrolled, retired
+	State       string `json:"state"`   // waiting (code not used yet), expired, enrolled, retired
+	CertID      string `json:"cert_id"` // the identifier its issuer certificate carries
 	MayIssue    bool   `json:"may_issue"`
 	IssuerKID   string `json:"issuer_kid,omitempty"`
 	IssuerSHA   string `json:"issuer_sha256,omitempty"` // fingerprint of the issuer key it proved possession of
@@ -208,7 +209,7 @@ type applianceRow struct {
 }
 
 func applianceJSON(a *store.Appliance) applianceRow {
-	r := applianceRow{Name: a.Name, MayIssue: a.MayIssue, Backlog: a.Backlog, ClockSkewMS: a.ClockSkew.Milliseconds()}
+	r := applianceRow{Name: a.Name, CertID: store.CertApplianceID(a.ID), MayIssue: a.MayIssue, Backlog: a.Backlog, ClockSkewMS: a.ClockSkew.Milliseconds()}
 	switch {
 	case a.Retired():
 		r.State = "retired"
