@@ -11,6 +11,12 @@ import (
 	"passgate/store"
 )
 
+// Labels binding the sealed keys of a pending enrolment to their place.
+const (
+	pendingIssuerLabel = "enroll-pending issuer key"
+	pendingBundleLabel = "enroll-pending bundle key"
+)
+
 // enrollTimeout bounds an online enrolment: one request to the hub.
 const enrollTimeout = time.Minute
 
@@ -82,7 +88,16 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		if err := hub.WritePending(*data, p, *requestOut); err != nil {
+		// The pending keys wait in the data directory: sealed like the
+		// database's keys when there is a key file.
+		sp := *p
+		if sp.IssuerKey, err = db.SealSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
+			return e.fail(err)
+		}
+		if sp.BundleKey, err = db.SealSecret(pendingBundleLabel, p.BundleKey); err != nil {
+			return e.fail(err)
+		}
+		if err := hub.WritePending(*data, &sp, *requestOut); err != nil {
 			return e.fail(err)
 		}
 		fmt.Fprintf(e.stdout, "passgate: enrolment request written to %s\n", *requestOut)
@@ -96,6 +111,12 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	case *responseIn != "":
 		p, err := hub.ReadPending(*data)
 		if err != nil {
+			return e.fail(err)
+		}
+		if p.IssuerKey, err = db.OpenSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
+			return e.fail(err)
+		}
+		if p.BundleKey, err = db.OpenSecret(pendingBundleLabel, p.BundleKey); err != nil {
 			return e.fail(err)
 		}
 		c, err := hub.ParseCode(p.Code)

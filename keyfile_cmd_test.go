@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +99,53 @@ func TestCLI_DataDirModesFixed(t *testing.T) {
 	r = runCLI(t, env, "", "policy", "--data", data)
 	if r.code != 0 || strings.Contains(r.stderr, "warning") {
 		t.Fatalf("policy: %d, warned again: %s", r.code, r.stderr)
+	}
+}
+
+// An offline enrolment with a key file keeps the pending keys sealed in
+// the data directory until the response arrives.
+func TestCLI_EnrollOfflineSealed(t *testing.T) {
+	root := t.TempDir()
+	hubDir, appDir := filepath.Join(root, "hub"), filepath.Join(root, "app")
+	reqFile, respFile := filepath.Join(root, "req.json"), filepath.Join(root, "resp.bin")
+	key := writeKeyFile(t, root, "key")
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "offline admin password"}
+	r := runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "island", "--issuer")
+	code := strings.TrimSpace(r.stdout)
+	if r.code != 0 {
+		t.Fatalf("hub add: %d %s", r.code, r.stderr)
+	}
+	if r = runCLI(t, env, "", "enroll", "--data", appDir, "--key-file", key, "--code", code, "--request-out", reqFile); r.code != 0 {
+		t.Fatalf("enroll --request-out: %d %s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(appDir, "enroll-pending.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pend struct {
+		IssuerKey []byte `json:"issuer_key"`
+		BundleKey []byte `json:"bundle_key"`
+	}
+	if err := json.Unmarshal(b, &pend); err != nil {
+		t.Fatal(err)
+	}
+	for name, k := range map[string][]byte{"issuer": pend.IssuerKey, "bundle": pend.BundleKey} {
+		if !bytes.HasPrefix(k, []byte("PGSEAL1")) {
+			t.Errorf("pending %s key stored in clear", name)
+		}
+	}
+	if r = runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile); r.code != 0 {
+		t.Fatalf("hub enroll: %d %s", r.code, r.stderr)
+	}
+	if r = runCLI(t, env, "", "enroll", "--data", appDir, "--response", respFile); r.code == 0 || !strings.Contains(r.stderr, "sealed") {
+		t.Fatalf("enroll --response without the key file: %d %s", r.code, r.stderr)
+	}
+	if r = runCLI(t, env, "", "enroll", "--data", appDir, "--key-file", key, "--response", respFile); r.code != 0 {
+		t.Fatalf("enroll --response: %d %s", r.code, r.stderr)
+	}
+	r = runCLI(t, map[string]string{"PASSGATE_KEY_FILE": key}, "", "issue", "--data", appDir, "--name", "张三", "--id", "E1234567",
+		"--tested-at", time.Now().Add(-time.Hour).Format(time.RFC3339))
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "PG1:") {
+		t.Fatalf("issue at the sealed appliance: %d %s", r.code, r.stderr)
 	}
 }

@@ -102,6 +102,20 @@ func (db *DB) Sealed() bool { return db.aead != nil }
 // KeysSealedOnOpen is how many clear keys Open found and sealed.
 func (db *DB) KeysSealedOnOpen() int { return db.sealedOnOpen }
 
+// SealSecret seals a secret the appliance keeps outside the database
+// (the keys of a pending enrolment) with the data directory's seal key,
+// bound to label; without a seal key it returns b unchanged.
+func (db *DB) SealSecret(label string, b []byte) ([]byte, error) {
+	return db.seal("file "+label, b)
+}
+
+// OpenSecret reverses SealSecret; a value that was never sealed is
+// returned as it is. ErrSealed without the seal key, ErrWrongSealKey with
+// another.
+func (db *DB) OpenSecret(label string, b []byte) ([]byte, error) {
+	return db.unseal("file "+label, b)
+}
+
 func isSealed(b []byte) bool {
 	return len(b) >= len(sealMagic)+12+16 && bytes.HasPrefix(b, sealMagic)
 }

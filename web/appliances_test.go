@@ -80,6 +80,8 @@ func TestAppliancesPage(t *testing.T) {
 		{"EmptyName", url.Values{"name": {""}, "hours": {"24"}}, "appliance-name-error"},
 		{"LongName", url.Values{"name": {strings.Repeat("长", 30)}, "hours": {"24"}}, "appliance-name-error"},
 		{"ControlChar", url.Values{"name": {"a\x01b"}, "hours": {"24"}}, "appliance-name-error"},
+		{"BidiOverride", url.Values{"name": {"东门\u202e机闸"}, "hours": {"24"}}, "appliance-name-error"},
+		{"ZeroWidth", url.Values{"name": {"东门\u200b闸机"}, "hours": {"24"}}, "appliance-name-error"},
 		{"Taken", url.Values{"name": {"东门闸机"}, "hours": {"24"}}, "appliance-name-error"},
 		{"ZeroHours", url.Values{"name": {"b"}, "hours": {"0"}}, "appliance-hours-error"},
 		{"TooLong", url.Values{"name": {"b"}, "hours": {"169"}}, "appliance-hours-error"},
