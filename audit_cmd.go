@@ -48,7 +48,7 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) int {
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	db, err := openExisting(ctx, *data)
+	db, err := openExisting(ctx, e, *data)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -97,7 +97,7 @@ func cmdAuditList(ctx context.Context, e *env, args []string) int {
 	if err != nil || last < 0 {
 		return e.usageError("audit list", "-n %q is not a number of records", *n)
 	}
-	db, err := openExisting(ctx, *data)
+	db, err := openExisting(ctx, e, *data)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -130,9 +130,9 @@ func cmdAuditList(ctx context.Context, e *env, args []string) int {
 
 // openExisting opens the database in dir without creating one: an audit
 // of a mistyped directory must fail, not report an empty, intact trail.
-func openExisting(ctx context.Context, dir string) (*store.DB, error) {
+func openExisting(ctx context.Context, e *env, dir string) (*store.DB, error) {
 	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil {
 		return nil, fmt.Errorf("no passgate database in %s: %w", dir, err)
 	}
-	return store.Open(ctx, dir)
+	return e.openStore(ctx, dir)
 }

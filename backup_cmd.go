@@ -18,7 +18,7 @@ func cmdBackup(ctx context.Context, e *env, args []string) int {
 	if *out == "" {
 		return e.usageError("backup", "--out is required")
 	}
-	db, err := openExisting(ctx, *data)
+	db, err := openExisting(ctx, e, *data)
 	if err != nil {
 		return e.fail(err)
 	}

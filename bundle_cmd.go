@@ -180,7 +180,7 @@ func openBundleDB(ctx context.Context, e *env, cmd, dir string) (*store.DB, int)
 	if _, err := os.Stat(filepath.Join(dir, store.FileName)); errors.Is(err, os.ErrNotExist) {
 		return nil, e.usageError(cmd, "no passgate data in %s (enrol this appliance first, or give the hub's --data)", dir)
 	}
-	db, err := store.Open(ctx, dir)
+	db, err := e.openStore(ctx, dir)
 	if err != nil {
 		return nil, e.fail(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -55,7 +56,56 @@ const defaultDataDir = "./passgate-data"
 func (e *env) newFlags(name, usage string) (*flag.FlagSet, *string) {
 	fs := e.flagSet(name, usage)
 	data := fs.String("data", e.envOr("PASSGATE_DATA", defaultDataDir), "data directory (env PASSGATE_DATA)")
+	e.keyFile = fs.String("key-file", e.getenv("PASSGATE_KEY_FILE"),
+		"file (at least 32 random bytes) sealing the private keys at rest (env PASSGATE_KEY_FILE; default: the systemd credential passgate-key)")
 	return fs, data
+}
+
+// credentialKey is the name of the systemd credential (LoadCredential=)
+// that seals the keys when no key file is named.
+const credentialKey = "passgate-key"
+
+// sealKeyFile is the key file of this run: --key-file or
+// PASSGATE_KEY_FILE, else the systemd credential if there is one, else
+// none ("").
+func (e *env) sealKeyFile() string {
+	if e.keyFile != nil && *e.keyFile != "" {
+		return *e.keyFile
+	}
+	if p := e.getenv("PASSGATE_KEY_FILE"); p != "" {
+		return p // a command without the flag
+	}
+	if dir := e.getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		p := filepath.Join(dir, credentialKey)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// openStore opens the data directory with the key file of this run, and
+// warns on stderr about files it had to make owner-only.
+func (e *env) openStore(ctx context.Context, dir string) (*store.DB, error) {
+	var opts []store.Option
+	if path := e.sealKeyFile(); path != "" {
+		secret, err := store.ReadKeyFile(path)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, store.WithSealKey(secret))
+	}
+	db, err := store.Open(ctx, dir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range db.ModesFixed() {
+		fmt.Fprintf(e.stderr, "passgate: warning: %s in %s was readable by other users; made owner-only\n", f, dir)
+	}
+	if n := db.KeysSealedOnOpen(); n > 0 {
+		fmt.Fprintf(e.stderr, "passgate: sealed %d keys stored in clear with the key file\n", n)
+	}
+	return db, nil
 }
 
 // flagSet returns a flag set that reports errors on stderr.
@@ -108,7 +158,7 @@ func (e *env) usageError(cmd, format string, args ...any) int {
 // openDB opens the data directory, setting up a standalone district on
 // first use. Generated admin credentials go to w once.
 func (e *env) openDB(ctx context.Context, dir string, w io.Writer) (*store.DB, error) {
-	db, err := store.Open(ctx, dir)
+	db, err := e.openStore(ctx, dir)
 	if err != nil {
 		return nil, err
 	}

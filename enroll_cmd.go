@@ -11,6 +11,12 @@ import (
 	"passgate/store"
 )
 
+// Labels binding the sealed keys of a pending enrolment to their place.
+const (
+	pendingIssuerLabel = "enroll-pending issuer key"
+	pendingBundleLabel = "enroll-pending bundle key"
+)
+
 // enrollTimeout bounds an online enrolment: one request to the hub.
 const enrollTimeout = time.Minute
 
@@ -63,7 +69,7 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return e.fail(err)
 	}
-	db, err := store.Open(ctx, *data)
+	db, err := e.openStore(ctx, *data)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -82,10 +88,22 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		if err := hub.WritePending(*data, p, *requestOut); err != nil {
+		// The pending keys wait in the data directory: sealed like the
+		// database's keys when there is a key file.
+		sp := *p
+		if sp.IssuerKey, err = db.SealSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
+			return e.fail(err)
+		}
+		if sp.BundleKey, err = db.SealSecret(pendingBundleLabel, p.BundleKey); err != nil {
+			return e.fail(err)
+		}
+		if err := hub.WritePending(*data, &sp, *requestOut); err != nil {
 			return e.fail(err)
 		}
 		fmt.Fprintf(e.stdout, "passgate: enrolment request written to %s\n", *requestOut)
+		if fpr, err := hub.RequestFingerprint(&p.Request); err == nil {
+			fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the hub admin sees it too: compare)\n", fpr)
+		}
 		fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enroll --request %s --response-out RESPONSE\n", *requestOut)
 		fmt.Fprintf(e.stdout, "passgate: then here: passgate enroll --data %s --response RESPONSE [--hub https://HOST:PORT]\n", *data)
 		fmt.Fprintln(e.stdout, "passgate: the request file holds the code's secret: carry it like the code and delete it afterwards")
@@ -93,6 +111,12 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	case *responseIn != "":
 		p, err := hub.ReadPending(*data)
 		if err != nil {
+			return e.fail(err)
+		}
+		if p.IssuerKey, err = db.OpenSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
+			return e.fail(err)
+		}
+		if p.BundleKey, err = db.OpenSecret(pendingBundleLabel, p.BundleKey); err != nil {
 			return e.fail(err)
 		}
 		c, err := hub.ParseCode(p.Code)
@@ -154,7 +178,7 @@ func setHubAddress(ctx context.Context, e *env, data, url string) int {
 	if _, err := hub.ParseHubURL(url); err != nil {
 		return e.usageError("enroll", "%v", err)
 	}
-	db, err := store.Open(ctx, data)
+	db, err := e.openStore(ctx, data)
 	if err != nil {
 		return e.fail(err)
 	}

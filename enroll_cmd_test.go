@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,14 +28,20 @@ func TestCLI_EnrollOffline(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("enroll --request-out: exit %d %s", r.code, r.stderr)
 	}
+	// The appliance shows its issuer key's fingerprint; the hub's admin
+	// sees the same one, and that the request came by file.
+	fpr := regexp.MustCompile(`issuer key SHA-256 ([0-9a-f]{64})`).FindStringSubmatch(r.stdout)
+	if fpr == nil {
+		t.Fatalf("enroll --request-out shows no fingerprint: %s", r.stdout)
+	}
 	// Until the response comes back the directory has no district.
 	r = runCLI(t, env, "", "enroll", "--data", appDir, "--response", respFile)
 	if r.code == 0 {
 		t.Fatal("enroll --response without a response file succeeded")
 	}
 	r = runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile)
-	if r.code != 0 {
-		t.Fatalf("hub enroll: exit %d %s", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stdout, fpr[1]) || !strings.Contains(r.stdout, "file req.json") {
+		t.Fatalf("hub enroll: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	// The same request again: the code is spent.
 	r = runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile+".2")
@@ -107,7 +114,8 @@ func TestCLI_EnrollOffline(t *testing.T) {
 		t.Fatalf("hub add on an enrolled appliance: exit %d %s", r.code, r.stderr)
 	}
 	r = runCLI(t, env, "", "hub", "list", "--data", hubDir)
-	if r.code != 0 || !strings.Contains(r.stdout, "island") || !strings.Contains(r.stdout, "enrolled") {
+	if r.code != 0 || !strings.Contains(r.stdout, "island") || !strings.Contains(r.stdout, "enrolled") ||
+		!strings.Contains(r.stdout, fpr[1]) || !strings.Contains(r.stdout, "file req.json") {
 		t.Fatalf("hub list: %s %s", r.stdout, r.stderr)
 	}
 }

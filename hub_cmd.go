@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -139,7 +140,8 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		resp, err := hub.EnrollAppliance(ctx, db, req, ca, "cli")
+		from := "file " + filepath.Base(*request)
+		resp, err := hub.EnrollAppliance(ctx, db, req, ca, "cli", from)
 		if err != nil {
 			var ce *hub.CallError
 			if errors.As(err, &ce) {
@@ -154,8 +156,11 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		if err := os.WriteFile(*responseOut, sealed, 0o600); err != nil {
 			return e.fail(err)
 		}
-		fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled; carry %s to it: passgate enroll --data DIR --response %s\n",
-			resp.Appliance, *responseOut, *responseOut)
+		fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled from %s (by file: no network address)\n", resp.Appliance, from)
+		if a, err := db.ApplianceByName(ctx, resp.Appliance); err == nil && len(a.IssuerFingerprint) > 0 {
+			fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the appliance printed it when it wrote the request: compare)\n", a.IssuerFingerprint)
+		}
+		fmt.Fprintf(e.stdout, "passgate: carry %s to it: passgate enroll --data DIR --response %s\n", *responseOut, *responseOut)
 	case "set-role":
 		old, err := db.ApplianceByName(ctx, *name)
 		if errors.Is(err, store.ErrNotFound) {
@@ -203,14 +208,15 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tROLE\tLAST CONTACT\tBACKLOG\tCLOCK SKEW")
+		fmt.Fprintln(tw, "NAME\tID\tSTATE\tROLE\tLAST CONTACT\tBACKLOG\tCLOCK SKEW\tENROLLED FROM\tISSUER KEY SHA-256")
 		for _, a := range list {
 			j := applianceJSON(a)
 			contact := "-"
 			if !a.LastContact.IsZero() {
 				contact = a.LastContact.Format(time.DateTime)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", a.Name, j.State, a.Role, contact, a.Backlog, a.ClockSkew.Round(time.Second))
+			from, fpr := orDash(j.From), orDash(j.IssuerSHA)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, j.CertID, j.State, a.Role, contact, a.Backlog, a.ClockSkew.Round(time.Second), from, fpr)
 		}
 		if err := tw.Flush(); err != nil {
 			return e.fail(err)
@@ -219,13 +225,23 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // applianceRow is an appliance as `hub list --json` prints it.
 type applianceRow struct {
 	Name        string `json:"name"`
-	State       string `json:"state"` // waiting (code not used yet), expired, enrolled, retired
-	Role        string `json:"role"`  // gate or office
+	State       string `json:"state"`   // waiting (code not used yet), expired, enrolled, retired
+	Role        string `json:"role"`    // gate or office
+	CertID      string `json:"cert_id"` // the identifier its issuer certificate carries
 	MayIssue    bool   `json:"may_issue"`
 	IssuerKID   string `json:"issuer_kid,omitempty"`
+	IssuerSHA   string `json:"issuer_sha256,omitempty"` // fingerprint of the issuer key it proved possession of
+	From        string `json:"enrolled_from,omitempty"` // remote address, or "file NAME" when enrolled by file
 	EnrolledMS  int64  `json:"enrolled_ms,omitempty"`
 	LastContact int64  `json:"last_contact_ms,omitempty"`
 	Backlog     int64  `json:"backlog"`
@@ -233,7 +249,7 @@ type applianceRow struct {
 }
 
 func applianceJSON(a *store.Appliance) applianceRow {
-	r := applianceRow{Name: a.Name, Role: string(a.Role), MayIssue: a.Role.MayIssue(), Backlog: a.Backlog, ClockSkewMS: a.ClockSkew.Milliseconds()}
+	r := applianceRow{Name: a.Name, Role: string(a.Role), CertID: store.CertApplianceID(a.ID), MayIssue: a.Role.MayIssue(), Backlog: a.Backlog, ClockSkewMS: a.ClockSkew.Milliseconds()}
 	switch {
 	case a.Retired():
 		r.State = "retired"
@@ -249,6 +265,10 @@ func applianceJSON(a *store.Appliance) applianceRow {
 	}
 	if a.Enrolled() {
 		r.EnrolledMS = a.EnrolledAt.UnixMilli()
+		r.From = a.EnrolledFrom
+	}
+	if len(a.IssuerFingerprint) > 0 {
+		r.IssuerSHA = fmt.Sprintf("%x", a.IssuerFingerprint)
 	}
 	if !a.LastContact.IsZero() {
 		r.LastContact = a.LastContact.UnixMilli()

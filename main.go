@@ -41,6 +41,10 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	// keyFile is the --key-file flag of the running command (see
+	// newFlags): the file whose content seals the keys at rest.
+	keyFile *string
 }
 
 type command struct {

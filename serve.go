@@ -89,6 +89,11 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	if db.Sealed() {
+		log.Info("private keys are sealed with the key file", "key_file", e.sealKeyFile())
+	} else {
+		log.Warn("private keys are stored in clear: whoever copies the data directory has them (seal them with --key-file, PASSGATE_KEY_FILE or the systemd credential passgate-key)")
+	}
 	defer func() {
 		// Close flushes queued scans; it runs after the server stopped.
 		if err := db.Close(); err != nil {

@@ -59,7 +59,7 @@ func cmdTrustExport(ctx context.Context, e *env, args []string) int {
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	db, err := openExisting(ctx, *data)
+	db, err := openExisting(ctx, e, *data)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -81,7 +81,7 @@ func cmdTrustExport(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	for _, r := range a.Roots {
-		fmt.Fprintf(e.stderr, "passgate: district %s root %s fingerprint: %s\n", a.District, r.KID, pass.FormatFingerprint(pass.Fingerprint(r)))
+		fmt.Fprintf(e.stderr, "passgate: district %s root %s fingerprint: %s\n", a.District, r.KID, pass.FormatFingerprint(r.Fingerprint()))
 	}
 	fmt.Fprintln(e.stderr, "passgate: give the file to the other district and read the fingerprint to them by another channel (phone, in person)")
 	return exitOK
@@ -113,7 +113,7 @@ func cmdTrustImport(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	db, err := openExisting(ctx, *data)
+	db, err := openExisting(ctx, e, *data)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -160,7 +160,7 @@ func (e *env) onExisting(ctx context.Context, name string, args []string, fn fun
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	db, err := openExisting(ctx, *data)
+	db, err := openExisting(ctx, e, *data)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -215,7 +215,7 @@ func rootRotate(ctx context.Context, e *env, db *store.DB) int {
 		return e.fail(err)
 	}
 	fmt.Fprintf(e.stdout, "district %s: root %s replaced by %s; %d issuer certificate(s) issued again\n", r.District, r.Old.KID, r.New.KID, r.Certs)
-	fmt.Fprintf(e.stdout, "new root fingerprint: %s\n", pass.FormatFingerprint(pass.Fingerprint(r.New)))
+	fmt.Fprintf(e.stdout, "new root fingerprint: %s\n", pass.FormatFingerprint(r.New.Fingerprint()))
 	fmt.Fprintf(e.stdout, "the old root stays trusted for %d days after each appliance receives the new one (next sync or bundle);\n", int(store.RootGrace.Hours()/24))
 	fmt.Fprintln(e.stdout, "other districts that trust this one need the new trust anchor: run `passgate trust export`")
 	return exitOK

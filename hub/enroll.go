@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,12 +41,16 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 			Message: "this hub serves enrolment over HTTPS only (start it with --tls-addr)"}})
 		return
 	}
-	resp, err := EnrollAppliance(r.Context(), s.db, &req, s.hubCA, "enrolment")
+	resp, err := EnrollAppliance(r.Context(), s.db, &req, s.hubCA, "enrolment", r.RemoteAddr)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("appliance enrolled", "appliance", resp.Appliance, "issuer", len(resp.IssuerCert) > 0)
+	attrs := []any{"appliance", resp.Appliance, "from", r.RemoteAddr, "issuer", len(resp.IssuerCert) > 0}
+	if fpr, err := RequestFingerprint(&req); err == nil {
+		attrs = append(attrs, "issuer_sha256", fmt.Sprintf("%x", fpr))
+	}
+	s.log.Info("appliance enrolled", attrs...)
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
@@ -58,16 +63,17 @@ var (
 )
 
 // EnrollAppliance enrols the appliance whose code's secret req carries:
-// checks the code, certifies its issuer key with the district root when
-// it may issue, makes its sync token, and returns what the appliance
-// starts from. hubCA is the DER certificate the hub's TLS chain ends in.
-// Errors the appliance caused are *CallError.
-func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubCA []byte, actor string) (*EnrollResponse, error) {
+// checks the code, checks that the request proves possession of every key
+// it offers, certifies its issuer key with the district root when it may
+// issue, makes its sync token, and returns what the appliance starts
+// from. hubCA is the DER certificate the hub's TLS chain ends in; from
+// says where the request came from (the remote address, or the file),
+// for the admin. A request with a valid code that does not prove
+// possession is refused and audited. Errors the appliance caused are
+// *CallError.
+func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubCA []byte, actor, from string) (*EnrollResponse, error) {
 	if len(req.Secret) != SecretSize {
 		return nil, errBadCode
-	}
-	if len(req.BundleKey) != ed25519.PublicKeySize {
-		return nil, badRequest("bundle key must be a 32-byte Ed25519 public key")
 	}
 	sum := sha256.Sum256(req.Secret)
 	a, err := db.ApplianceByCode(ctx, sum[:])
@@ -79,19 +85,24 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 	case err != nil:
 		return nil, err
 	}
+	pub, err := checkPossession(req)
+	if err != nil {
+		if aerr := db.RefuseEnrolment(ctx, sum[:], from, err.Error(), actor); aerr != nil {
+			return nil, aerr
+		}
+		return nil, badRequest(err.Error())
+	}
 	d, err := db.District(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e := &store.Enrolment{CodeHash: sum[:], BundleKey: req.BundleKey, Actor: actor}
+	e := &store.Enrolment{CodeHash: sum[:], BundleKey: req.BundleKey, Actor: actor, From: from}
 	var cert []byte
 	// An appliance always offers an issuer key; only one registered to
 	// issue gets it certified.
-	if a.Role.MayIssue() && len(req.IssuerKey) > 0 {
-		pub, err := pass.ParsePublicKey(pass.Alg(req.IssuerAlg), req.IssuerKey)
-		if err != nil {
-			return nil, badRequest("issuer key: " + err.Error())
-		}
+	if a.Role.MayIssue() && pub != nil {
+		fpr := pub.Fingerprint()
+		e.IssuerFingerprint = fpr[:]
 		root, err := districtRoot(ctx, db)
 		if err != nil {
 			return nil, err
@@ -99,7 +110,7 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 		now := db.Now().Truncate(time.Second)
 		notAfter := now.Add(IssuerValidity)
 		cert, err = pass.IssueCert(root, pass.Cert{
-			Key: pub, District: d.ID, Appliance: a.Name,
+			Key: pub, District: d.ID, Appliance: store.CertApplianceID(a.ID),
 			// Checkers whose clock is a little behind still accept it.
 			NotBefore: now.Add(-time.Hour), NotAfter: notAfter,
 		})
@@ -152,6 +163,92 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 	}, nil
 }
 
+// enrollDomain starts every signed enrolment request, so the signature
+// can never be taken for one over anything else.
+const enrollDomain = "passgate enrolment request v1\x00"
+
+// EnrollMessage is what the keys of an enrolment request sign: the
+// domain, SHA-256 of the code's secret (so the signatures answer this
+// code only), the issuer algorithm and key, the bundle key and the
+// appliance's clock, each key prefixed with its length.
+func EnrollMessage(req *EnrollRequest) []byte {
+	secret := sha256.Sum256(req.Secret)
+	b := make([]byte, 0, len(enrollDomain)+sha256.Size+8+2+len(req.IssuerKey)+2+len(req.BundleKey)+8)
+	b = append(b, enrollDomain...)
+	b = append(b, secret[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(int64(req.IssuerAlg)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(req.IssuerKey)))
+	b = append(b, req.IssuerKey...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(req.BundleKey)))
+	b = append(b, req.BundleKey...)
+	return binary.BigEndian.AppendUint64(b, uint64(req.Now))
+}
+
+// checkPossession parses every key of req (pass.ParsePublicKey refuses
+// small-order, non-canonical and off-curve keys) and checks each one's
+// signature of EnrollMessage. It returns the issuer key, nil when none
+// is offered.
+func checkPossession(req *EnrollRequest) (*pass.PublicKey, error) {
+	if len(req.BundleKey) > 64 || len(req.IssuerKey) > 64 {
+		return nil, errors.New("enrolment request: key too long")
+	}
+	bundle, err := ParseBundlePublicKey(req.BundleKey)
+	if err != nil {
+		return nil, fmt.Errorf("enrolment request: bundle key: %w", err)
+	}
+	msg := EnrollMessage(req)
+	if !bundle.Verify(msg, req.BundleSig) {
+		return nil, errors.New("enrolment request: the bundle key's signature does not verify (no proof of possession)")
+	}
+	if len(req.IssuerKey) == 0 {
+		if len(req.IssuerSig) > 0 {
+			return nil, errors.New("enrolment request: issuer signature without an issuer key")
+		}
+		return nil, nil
+	}
+	issuer, err := pass.ParsePublicKey(pass.Alg(req.IssuerAlg), req.IssuerKey)
+	if err != nil {
+		return nil, fmt.Errorf("enrolment request: issuer key: %w", err)
+	}
+	if !issuer.Verify(msg, req.IssuerSig) {
+		return nil, errors.New("enrolment request: the issuer key's signature does not verify (no proof of possession)")
+	}
+	return issuer, nil
+}
+
+// RequestFingerprint is the SHA-256 fingerprint of the issuer key a
+// request offers, the one the hub's admin sees.
+func RequestFingerprint(req *EnrollRequest) ([]byte, error) {
+	k, err := pass.ParsePublicKey(pass.Alg(req.IssuerAlg), req.IssuerKey)
+	if err != nil {
+		return nil, err
+	}
+	f := k.Fingerprint()
+	return f[:], nil
+}
+
+// signEnrollRequest signs req with the appliance's issuer key (if it
+// offers one) and its bundle key.
+func signEnrollRequest(req *EnrollRequest, issuer, bundle *pass.PrivateKey) error {
+	msg := EnrollMessage(req)
+	for _, k := range []struct {
+		key *pass.PrivateKey
+		sig *[]byte
+	}{{issuer, &req.IssuerSig}, {bundle, &req.BundleSig}} {
+		if k.key == nil {
+			continue
+		}
+		s, err := NewBundleSigner(k.key)
+		if err != nil {
+			return fmt.Errorf("sign enrolment request: %w", err)
+		}
+		if *k.sig, err = s.sign(msg); err != nil {
+			return fmt.Errorf("sign enrolment request: %w", err)
+		}
+	}
+	return nil
+}
+
 func badRequest(msg string) *CallError {
 	return &CallError{Status: http.StatusBadRequest, Err: Error{Code: "bad_request", Message: msg}}
 }
@@ -198,13 +295,21 @@ func NewPending(code Code, now time.Time) (*Pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{
+	bundle, err := ParseBundleKey(bpriv)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pending{
 		Code: code.String(), IssuerKey: ipriv, BundleKey: bpriv,
 		Request: EnrollRequest{
 			Secret: bytes.Clone(code.Secret[:]), IssuerAlg: int(issuer.Public().Alg), IssuerKey: issuer.Public().Raw,
 			BundleKey: bpub, Now: now.UnixMilli(),
 		},
-	}, nil
+	}
+	if err := signEnrollRequest(&p.Request, issuer, bundle); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // EnrollResult tells what an enrolment made at the appliance.
@@ -289,6 +394,9 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	if resp.District.ID == "" || len(resp.District.ID) > 64 || len(resp.District.Name) > 200 ||
 		(role == store.ApplianceOffice && len(resp.District.PseudonymKey) != 32) {
 		return nil, errors.New("enrolment answer: malformed district")
+	}
+	if err := pass.CheckIdent("district", resp.District.ID); err != nil {
+		return nil, fmt.Errorf("enrolment answer: %w", err)
 	}
 	if len(resp.Token) != tokenSize {
 		return nil, errors.New("enrolment answer: malformed sync token")

@@ -3,14 +3,17 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,7 +143,8 @@ func TestEnroll_Online(t *testing.T) {
 	roots, _ := h.db.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot})
 	rootPub, _ := pass.ParsePublicKey(roots[0].Alg, roots[0].Public)
 	cert, err := pass.ParseCert(sk.Cert, []pass.Root{{District: roots[0].District, Key: rootPub}})
-	if err != nil || cert.Appliance != "gate-north" || cert.Key.KID != sk.KID {
+	ha, _ := h.db.ApplianceByName(ctx, "gate-north")
+	if err != nil || cert.Appliance != store.CertApplianceID(ha.ID) || cert.Key.KID != sk.KID {
 		t.Fatalf("issuer certificate %+v: %v", cert, err)
 	}
 	// The root's private half never leaves the hub.
@@ -320,7 +324,7 @@ func TestEnroll_Offline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, h.db, req, h.ca, "test")
+	resp, err := EnrollAppliance(ctx, h.db, req, h.ca, "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +402,7 @@ func TestEnroll_Offline(t *testing.T) {
 		t.Fatalf("second completion: %v", err)
 	}
 	// The request cannot be answered twice.
-	if _, err := EnrollAppliance(ctx, h.db, req, h.ca, "test"); !errors.Is(err, errBadCode) {
+	if _, err := EnrollAppliance(ctx, h.db, req, h.ca, "test", "file test"); !errors.Is(err, errBadCode) {
 		t.Fatalf("second answer to one request: %v", err)
 	}
 }
@@ -454,4 +458,282 @@ func flip(b []byte, i int) []byte {
 	c := bytes.Clone(b)
 	c[i] ^= 0x01
 	return c
+}
+
+// identityKey is the Ed25519 identity point: a "public key" whose
+// signature R = identity, s = 0 verifies every message under plain
+// Ed25519 rules, so nobody holds its private half.
+var identityKey = append([]byte{1}, make([]byte, 31)...)
+
+func identitySig() []byte { return append(bytes.Clone(identityKey), make([]byte, 32)...) }
+
+// resign signs req again with the bundle key of p, after the test
+// changed req: only the issuer part is then wrong.
+func resign(t *testing.T, p *Pending, req *EnrollRequest) {
+	t.Helper()
+	bk, err := ParseBundleKey(p.BundleKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := req.IssuerSig
+	if err := signEnrollRequest(req, nil, bk); err != nil {
+		t.Fatal(err)
+	}
+	req.IssuerSig = sig
+}
+
+func TestEnroll_ProofOfPossession(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	other, err := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func(t *testing.T, p *Pending, req *EnrollRequest){
+		"small-order issuer key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.IssuerKey, req.IssuerSig = identityKey, identitySig()
+			resign(t, p, req)
+		},
+		"someone else's issuer key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.IssuerKey = other.Public().Raw // signature still by the appliance's own key
+			resign(t, p, req)
+		},
+		"issuer signature of another request": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.Now++
+			resign(t, p, req)
+		},
+		"no issuer signature": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.IssuerSig = nil
+		},
+		"bundle signature does not match": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.BundleSig = flip(req.BundleSig, 3)
+		},
+		"small-order bundle key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+			req.BundleKey, req.BundleSig = identityKey, identitySig()
+		},
+	}
+	issuers := func() int {
+		k, err := h.db.FindKeys(ctx, store.KeyFilter{Role: store.RoleIssuer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(k)
+	}
+	refusals := func() int {
+		n := 0
+		_ = h.db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+			if r.Action == store.AuditEnrolRefused {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	n := 0
+	for name, spoil := range cases {
+		for _, online := range []bool{true, false} {
+			n++
+			t.Run(fmt.Sprintf("%s online=%v", name, online), func(t *testing.T) {
+				code := h.code(t, fmt.Sprintf("pop-%d", n), true, time.Hour)
+				p, err := NewPending(code, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				req := p.Request
+				spoil(t, p, &req)
+				beforeKeys, beforeRef := issuers(), refusals()
+				var cerr error
+				if online {
+					c, err := NewClient(h.url, code.Pin[:], nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.CloseIdle()
+					var resp EnrollResponse
+					cerr = c.Call(ctx, PathEnroll, &req, &resp)
+				} else {
+					_, cerr = EnrollAppliance(ctx, h.db, &req, h.ca, "test", "file test")
+				}
+				var ce *CallError
+				if !errors.As(cerr, &ce) || ce.Err.Code != "bad_request" {
+					t.Fatalf("refusal: %v", cerr)
+				}
+				if issuers() != beforeKeys {
+					t.Fatal("a refused request got an issuer key certified")
+				}
+				if refusals() != beforeRef+1 {
+					t.Fatal("the refusal left no audit record")
+				}
+				// The code is not spent: the real appliance can still enrol.
+				if _, err := h.db.ApplianceByCode(ctx, code.Hash()); err != nil {
+					t.Fatalf("code spent by a refused request: %v", err)
+				}
+				good := p.Request
+				if online {
+					db, _ := freshDB(t)
+					if _, err := Complete(ctx, db, h.url, p, mustEnroll(t, h, code, &good), "pw pw pw pw"); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := EnrollAppliance(ctx, h.db, &good, h.ca, "test", "file test"); err != nil {
+					t.Fatalf("the valid request after a refused one: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// mustEnroll sends req to the hub online.
+func mustEnroll(t *testing.T, h *enrHub, code Code, req *EnrollRequest) *EnrollResponse {
+	t.Helper()
+	c, err := NewClient(h.url, code.Pin[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdle()
+	var resp EnrollResponse
+	if err := c.Call(context.Background(), PathEnroll, req, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return &resp
+}
+
+func TestEnroll_AddressAndFingerprint(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	db := enrolled(t, h, "online-one", true)
+	sk, err := db.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := pass.ParsePublicKey(sk.Alg, sk.Public)
+	want := pub.Fingerprint()
+	a, err := h.db.ApplianceByName(ctx, "online-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(a.EnrolledFrom, "127.0.0.1:") || !bytes.Equal(a.IssuerFingerprint, want[:]) {
+		t.Fatalf("enrolled from %q, fingerprint %x, want 127.0.0.1:… and %x", a.EnrolledFrom, a.IssuerFingerprint, want)
+	}
+	code := h.code(t, "by-file", true, time.Hour)
+	p, err := NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnrollAppliance(ctx, h.db, &p.Request, h.ca, "test", "file req.json"); err != nil {
+		t.Fatal(err)
+	}
+	fpr, _ := RequestFingerprint(&p.Request)
+	if a, _ = h.db.ApplianceByName(ctx, "by-file"); a.EnrolledFrom != "file req.json" || !bytes.Equal(a.IssuerFingerprint, fpr) {
+		t.Fatalf("by file: from %q, fingerprint %x", a.EnrolledFrom, a.IssuerFingerprint)
+	}
+}
+
+// The appliance's name never reaches a pass: an appliance enrolled with
+// the longest name the hub accepts (64 bytes of Chinese) issues phone
+// passes that fit a version-15 QR code at level M, and names the hub
+// cannot carry are refused when registered.
+func TestEnroll_LongNameIssuesPhonePasses(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	name := strings.Repeat("浦", 21) + "1" // 64 bytes
+	if len(name) != store.MaxApplianceName {
+		t.Fatalf("name is %d bytes", len(name))
+	}
+	db := enrolled(t, h, name, true)
+	for i, id := range []string{"110101199003071234", "11010519491231002X"} {
+		iss, err := district.Issue(ctx, db, district.IssueRequest{Name: "欧阳娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜娜", IDNumber: id, Actor: "desk"})
+		if err != nil {
+			t.Fatalf("issue %d: %v", i, err)
+		}
+		_, version, err := pass.QRPNG(iss.Text, 1)
+		if err != nil || version > 15 {
+			t.Fatalf("phone pass of %d characters: QR version %d-M (%v)", len(iss.Text), version, err)
+		}
+	}
+	for _, bad := range []string{
+		strings.Repeat("浦", 22), // 66 bytes
+		"东门\u202e机闸",            // bidirectional override
+		"东门\u200b闸机",            // zero-width space (format)
+		"gate\u0085north",       // C1 control
+		"gate\tnorth",           // C0 control
+	} {
+		c, _ := NewCode(h.pin)
+		if _, err := h.db.AddAppliance(ctx, bad, store.ApplianceOffice, c.Hash(), time.Now().Add(time.Hour), "test"); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+}
+
+// An appliance enrolled into a data directory opened with a seal key
+// keeps its issuer key, bundle key and pseudonym key sealed: the files
+// hold none of them, and they work once opened with the key.
+func TestEnroll_SealedAppliance(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	dir := t.TempDir()
+	secret := bytes.Repeat([]byte("k"), 32)
+	db, err := store.Open(ctx, dir, store.WithSealKey(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := h.code(t, "sealed-one", true, time.Hour)
+	p, err := NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := EnrollAppliance(ctx, h.db, &p.Request, h.ca, "test", "file test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Complete(ctx, db, "", p, resp, "pw pw pw pw"); err != nil {
+		t.Fatal(err)
+	}
+	hub, err := db.SyncHubInfo(ctx)
+	if err != nil || !bytes.Equal(hub.BundleKey, p.BundleKey) {
+		t.Fatalf("bundle key after sealing: %v", err)
+	}
+	if _, err := db.SigningKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string][]byte{"issuer seed": p.IssuerKey[1:], "bundle seed": p.BundleKey[:32], "pseudonym key": resp.District.PseudonymKey} {
+		if bytes.Contains(b, s) {
+			t.Errorf("the database holds the %s in clear", name)
+		}
+	}
+}
+
+// FuzzCheckPossession: whatever a request holds, it is accepted only
+// when each key it offers parses and signed the request.
+func FuzzCheckPossession(f *testing.F) {
+	code, _ := NewCode(make([]byte, 32))
+	p, err := NewPending(code, time.Unix(1700000000, 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := p.Request
+	f.Add(r.Secret, r.IssuerAlg, r.IssuerKey, r.IssuerSig, r.BundleKey, r.BundleSig, r.Now)
+	f.Add(r.Secret, r.IssuerAlg, identityKey, identitySig(), r.BundleKey, r.BundleSig, r.Now)
+	f.Add(r.Secret, 0, []byte(nil), []byte(nil), identityKey, identitySig(), r.Now)
+	f.Fuzz(func(t *testing.T, secret []byte, alg int, ikey, isig, bkey, bsig []byte, now int64) {
+		req := &EnrollRequest{Secret: secret, IssuerAlg: alg, IssuerKey: ikey, IssuerSig: isig, BundleKey: bkey, BundleSig: bsig, Now: now}
+		pub, err := checkPossession(req)
+		if err != nil {
+			return
+		}
+		msg := EnrollMessage(req)
+		bk, berr := ParseBundlePublicKey(bkey)
+		if berr != nil || !bk.Verify(msg, bsig) {
+			t.Fatal("accepted without the bundle key's signature")
+		}
+		if len(ikey) > 0 && (pub == nil || !pub.Verify(msg, isig)) {
+			t.Fatal("accepted without the issuer key's signature")
+		}
+	})
 }

@@ -180,7 +180,7 @@ func TestPull_ImportedRootSpreads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := h.db.ImportTrustAnchor(ctx, anchor, pass.FormatFingerprint(pass.Fingerprint(a.Roots[0])), "hubadmin"); err != nil {
+	if _, _, err := h.db.ImportTrustAnchor(ctx, anchor, pass.FormatFingerprint(a.Roots[0].Fingerprint()), "hubadmin"); err != nil {
 		t.Fatal(err)
 	}
 	res, err := PullOnce(ctx, gate, clientOf(t, gate))

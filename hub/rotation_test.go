@@ -157,7 +157,7 @@ func TestRotation_ForgedRefused(t *testing.T) {
 	other := newBundleHub(t, "Neighbour")
 	anchor, _ := other.ExportTrustAnchor(ctx)
 	a, _ := pass.ParseAnchor(anchor)
-	if _, _, err := h.db.ImportTrustAnchor(ctx, anchor, pass.FormatFingerprint(pass.Fingerprint(a.Roots[0])), "hubadmin"); err != nil {
+	if _, _, err := h.db.ImportTrustAnchor(ctx, anchor, pass.FormatFingerprint(a.Roots[0].Fingerprint()), "hubadmin"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := PullOnce(ctx, gate, clientOf(t, gate)); err != nil {

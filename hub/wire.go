@@ -32,13 +32,18 @@ const (
 
 // EnrollRequest asks the hub to enrol this appliance. Secret is the
 // secret half of the enrolment code; the rest are public keys made by
-// the appliance, whose private halves never leave it.
+// the appliance, whose private halves never leave it. Each key signs the
+// request (EnrollMessage), which proves the appliance holds its private
+// half: nobody can have someone else's key, or a key no one holds,
+// certified.
 type EnrollRequest struct {
 	Secret    []byte `json:"secret"`
 	IssuerAlg int    `json:"issuer_alg,omitempty"`
 	IssuerKey []byte `json:"issuer_key,omitempty"` // raw public key; empty: the appliance only checks
 	BundleKey []byte `json:"bundle_key"`           // Ed25519 public key signing its bundles
 	Now       int64  `json:"now_ms"`               // the appliance's clock
+	IssuerSig []byte `json:"issuer_sig,omitempty"` // the issuer key's signature of EnrollMessage
+	BundleSig []byte `json:"bundle_sig"`           // the bundle key's signature of EnrollMessage
 }
 
 // EnrollResponse is everything an enrolled appliance starts from.

@@ -2,7 +2,6 @@ package pass
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,18 +39,6 @@ type Anchor struct {
 	Roots    []*PublicKey // at least one
 }
 
-// Fingerprint is the SHA-256 of a key's KeyID input, the CBOR array
-// [alg, raw public key] (section 5): its first 8 bytes are the KeyID.
-func Fingerprint(k *PublicKey) [32]byte { return fingerprint(k.Alg, k.Raw) }
-
-// fingerprint hashes the KeyID input of a key; see keyID.
-func fingerprint(alg Alg, raw []byte) [32]byte {
-	var buf [2 + 9 + 2 + p256RawLen]byte
-	b := append(buf[:0], 0x82)
-	b = appendInt(b, int64(alg))
-	b = appendBytes(b, raw)
-	return sha256.Sum256(b)
-}
 
 // FormatFingerprint writes fp as 16 groups of 4 hex digits, the form to
 // read out over the phone.
@@ -98,7 +85,7 @@ func anchorBody(district, name string, roots []*PublicKey) []byte {
 		b.WriteString("name " + name + "\n")
 	}
 	for _, r := range roots {
-		fp := Fingerprint(r)
+		fp := r.Fingerprint()
 		fmt.Fprintf(&b, "root %s %x\nfingerprint %x\n", r.Alg, r.Raw, fp[:])
 	}
 	return b.Bytes()
@@ -237,7 +224,7 @@ func ParseAnchor(b []byte) (*Anchor, error) {
 		if err != nil {
 			return nil, bad(lines[i], "fingerprint: %v", err)
 		}
-		if want := Fingerprint(k); !bytes.Equal(fp, want[:]) {
+		if want := k.Fingerprint(); !bytes.Equal(fp, want[:]) {
 			return nil, bad(lines[i], "the fingerprint does not match the root key above it: the file is damaged")
 		}
 		a.Roots = append(a.Roots, k)

@@ -29,7 +29,7 @@ func TestAnchorRoundTrip(t *testing.T) {
 	}
 	// The fingerprint starts with the KeyID, and reads back from the
 	// grouped form and from colon-separated upper case.
-	fp := Fingerprint(ed.Public())
+	fp := ed.Public().Fingerprint()
 	if !bytes.Equal(fp[:8], ed.Public().KID[:]) {
 		t.Fatal("the fingerprint does not extend the KeyID")
 	}

@@ -10,8 +10,8 @@ import (
 // district root key.
 type Cert struct {
 	Key       *PublicKey // the certified issuer key
-	District  string     // district identifier, equals the pass's iss
-	Appliance string     // the appliance holding the issuer key
+	District  string     // district identifier (CheckIdent), equals the pass's iss
+	Appliance string     // short identifier of the appliance holding the key (CheckIdent), never its name
 	NotBefore time.Time
 	NotAfter  time.Time
 	RootKID   KeyID // the root key that signed the certificate
@@ -40,7 +40,7 @@ type certWire struct {
 // COSE_Sign1 CBOR bytes carried in passes). c.RootKID is ignored and set
 // from root.
 //
-// The district and appliance must be 1 to 64 bytes of printable UTF-8,
+// The district and appliance are short identifiers (CheckIdent),
 // NotBefore must be before NotAfter, and times are whole seconds (the
 // fractional part is dropped). The certificate must stay valid for as
 // long as the passes it signs are to be accepted: a checker refuses a pass
@@ -57,10 +57,10 @@ func IssueCert(root *PrivateKey, c Cert) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pass: issue certificate: %w", err)
 	}
-	if err := checkText("district", c.District, 1, maxDistrictLen); err != nil {
+	if err := CheckIdent("district", c.District); err != nil {
 		return nil, fmt.Errorf("pass: issue certificate: %w", err)
 	}
-	if err := checkText("appliance", c.Appliance, 1, maxApplianceLen); err != nil {
+	if err := CheckIdent("appliance", c.Appliance); err != nil {
 		return nil, fmt.Errorf("pass: issue certificate: %w", err)
 	}
 	nb, err := unixSeconds("not-before", c.NotBefore)
@@ -190,10 +190,13 @@ func decodeCertPayload(b []byte) (*Cert, error) {
 	if seen != 0b1111110 {
 		return nil, malformed("certificate payload: missing key (have %07b)", seen)
 	}
-	if err := checkText("district", c.District, 1, maxDistrictLen); err != nil {
+	if err := CheckIdent("district", c.District); err != nil {
 		return nil, certErr(err)
 	}
-	if err := checkText("appliance", c.Appliance, 1, maxApplianceLen); err != nil {
+	// Certificates made before appliance identifiers carried the
+	// appliance's name: still accepted, so passes already issued keep
+	// verifying. Only IssueCert insists on an identifier.
+	if err := checkText("appliance", c.Appliance, 1, maxLegacyApplianceLen); err != nil {
 		return nil, certErr(err)
 	}
 	if a := Alg(alg); int64(a) != alg || !a.supported() {

@@ -11,11 +11,13 @@ import (
 // Limits on claim and certificate fields. They keep a phone pass inside a
 // version-15 QR code and give the gate screen a bounded amount to show.
 const (
-	maxDistrictLen  = 64 // bytes, CWT iss and certificate district
-	maxApplianceLen = 64 // bytes, certificate appliance
-	maxNameLen      = 64 // bytes of the masked name (MaskName gives at most 16 runes)
-	maxIDTailLen    = 8  // bytes of the ID tail (four characters, ASCII after NormalizeID)
-	maxDoses        = 255
+	maxDistrictLen = MaxIdentLen // bytes, CWT iss and certificate district
+	// maxLegacyApplianceLen bounds the appliance name that certificates
+	// carried before identifiers, which verifiers still accept.
+	maxLegacyApplianceLen = 64
+	maxNameLen            = 64 // bytes of the masked name (MaskName gives at most 16 runes)
+	maxIDTailLen          = 8  // bytes of the ID tail (four characters, ASCII after NormalizeID)
+	maxDoses              = 255
 
 	// maxUnix is 9999-12-31T23:59:59Z: times are whole Unix seconds in
 	// [1, maxUnix], so they convert to time.Time without overflow.
@@ -38,6 +40,32 @@ const (
 	privDoses    = 6
 	privKind     = 7
 )
+
+// MaxIdentLen bounds the short identifiers of the format (the district
+// identifier and the certificate's appliance identifier): with the
+// longest of each, every phone pass still fits a version-15 QR code.
+const MaxIdentLen = 16
+
+// CheckIdent reports whether s can be a district or appliance identifier:
+// 1 to MaxIdentLen bytes of ASCII letters, digits and '-'. Free text
+// (names) never goes into an identifier: its size would change the pass.
+func CheckIdent(field, s string) error {
+	if s == "" || len(s) > MaxIdentLen {
+		return fmt.Errorf("%s identifier must be 1 to %d bytes, is %d", field, MaxIdentLen, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("%s identifier may hold ASCII letters, digits and '-' only", field)
+		}
+	}
+	return nil
+}
+
+// CheckText reports whether s can be shown on a screen as a field of at
+// most max bytes: 1 to max bytes of UTF-8 without control or format
+// characters (the rule of every text field of the format).
+func CheckText(field, s string, max int) error { return checkText(field, s, 1, max) }
 
 // checkText checks a string field: valid UTF-8, length in bytes within
 // [min, max], no control or format characters. The last rule keeps
@@ -92,7 +120,7 @@ func checkClaims(c *Claims) error {
 	case c.Doses < 0 || c.Doses > maxDoses:
 		return fmt.Errorf("doses %d outside 0..%d", c.Doses, maxDoses)
 	}
-	if err := checkText("district", c.District, 1, maxDistrictLen); err != nil {
+	if err := CheckIdent("district", c.District); err != nil {
 		return err
 	}
 	if err := checkText("name", c.Name, 0, maxNameLen); err != nil {

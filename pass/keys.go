@@ -1,6 +1,7 @@
 package pass
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -9,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"filippo.io/edwards25519"
 )
 
 // Alg is a COSE algorithm identifier (RFC 9053).
@@ -53,26 +56,44 @@ type PublicKey struct {
 	ec *ecdsa.PublicKey  // set when Alg is ES256
 }
 
+// ErrBadKey is wrapped by every ParsePublicKey error: the bytes are not a
+// key anyone can hold the private half of, or not in the one encoding the
+// format allows.
+var ErrBadKey = errors.New("public key refused")
+
 // ParsePublicKey checks raw for alg and returns the key with its KeyID.
-// A P-256 point must be compressed and on the curve; an Ed25519 key must be
-// 32 bytes (an invalid Ed25519 point simply never verifies). raw is copied.
+// It is the one place a public key is made from bytes, so every key that
+// arrives from outside (roots, certificates, trust lists, enrolment,
+// bundles) gets the same checks:
+//
+//   - Ed25519: 32 bytes, the canonical encoding of a point on the curve
+//     (y < p, no sign bit on x = 0), and not of small order (the eight
+//     torsion points, the identity among them, verify signatures made
+//     without any private key).
+//   - P-256: 33 bytes, a compressed point (02/03 ‖ X) on the curve; the
+//     point at infinity has no compressed form and is refused.
+//
+// raw is copied. Errors wrap ErrBadKey.
 func ParsePublicKey(alg Alg, raw []byte) (*PublicKey, error) {
 	k := &PublicKey{Alg: alg, Raw: append([]byte(nil), raw...)}
 	switch alg {
 	case AlgEdDSA:
 		if len(raw) != ed25519RawLen {
-			return nil, fmt.Errorf("pass: Ed25519 public key is %d bytes, want %d", len(raw), ed25519RawLen)
+			return nil, fmt.Errorf("pass: %w: Ed25519 public key is %d bytes, want %d", ErrBadKey, len(raw), ed25519RawLen)
+		}
+		if err := checkEd25519Point(k.Raw); err != nil {
+			return nil, err
 		}
 		k.ed = ed25519.PublicKey(k.Raw)
 	case AlgES256:
 		if len(raw) != p256RawLen {
-			return nil, fmt.Errorf("pass: P-256 public key is %d bytes, want %d (compressed point)", len(raw), p256RawLen)
+			return nil, fmt.Errorf("pass: %w: P-256 public key is %d bytes, want %d (compressed point)", ErrBadKey, len(raw), p256RawLen)
 		}
 		// UnmarshalCompressed rejects other prefixes, x >= p and points
 		// that are not on the curve.
 		x, y := elliptic.UnmarshalCompressed(elliptic.P256(), raw)
 		if x == nil {
-			return nil, errors.New("pass: P-256 public key is not a point on the curve")
+			return nil, fmt.Errorf("pass: %w: P-256 public key is not a point on the curve", ErrBadKey)
 		}
 		var u [65]byte
 		u[0] = 4
@@ -80,14 +101,33 @@ func ParsePublicKey(alg Alg, raw []byte) (*PublicKey, error) {
 		y.FillBytes(u[33:])
 		pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), u[:])
 		if err != nil {
-			return nil, fmt.Errorf("pass: P-256 public key: %w", err)
+			return nil, fmt.Errorf("pass: %w: P-256 public key: %v", ErrBadKey, err)
 		}
 		k.ec = pk
 	default:
-		return nil, fmt.Errorf("pass: %w: %d", ErrUnsupportedAlg, int(alg))
+		return nil, fmt.Errorf("pass: %w: %w: %d", ErrBadKey, ErrUnsupportedAlg, int(alg))
 	}
 	k.KID = keyID(alg, k.Raw)
 	return k, nil
+}
+
+// checkEd25519Point refuses an Ed25519 public key that is not the
+// canonical encoding of a point of large order. The edwards25519 decoder
+// accepts non-canonical encodings, so canonicity is checked by encoding
+// the point again; the cofactor check catches every small-order point
+// whatever its encoding.
+func checkEd25519Point(raw []byte) error {
+	p, err := new(edwards25519.Point).SetBytes(raw)
+	if err != nil {
+		return fmt.Errorf("pass: %w: Ed25519 public key is not a point on the curve", ErrBadKey)
+	}
+	if !bytes.Equal(p.Bytes(), raw) {
+		return fmt.Errorf("pass: %w: Ed25519 public key is not canonically encoded", ErrBadKey)
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("pass: %w: Ed25519 public key is a point of small order", ErrBadKey)
+	}
+	return nil
 }
 
 // keyID is SHA-256 over the CBOR array [alg, raw public key], truncated
@@ -96,10 +136,21 @@ func ParsePublicKey(alg Alg, raw []byte) (*PublicKey, error) {
 // is the deterministic CBOR encoding (a test checks it against the
 // library encoder).
 func keyID(alg Alg, raw []byte) KeyID {
-	sum := fingerprint(alg, raw)
+	sum := (&PublicKey{Alg: alg, Raw: raw}).Fingerprint()
 	var id KeyID
 	copy(id[:], sum[:])
 	return id
+}
+
+// Fingerprint is SHA-256 over the KeyID input (the CBOR array [alg, raw
+// public key]): the whole hash of which the KeyID is the first 8 bytes,
+// long enough for people to compare a key read out over a telephone.
+func (k *PublicKey) Fingerprint() [sha256.Size]byte {
+	var buf [2 + 9 + 2 + p256RawLen]byte
+	b := append(buf[:0], 0x82)
+	b = appendInt(b, int64(k.Alg))
+	b = appendBytes(b, k.Raw)
+	return sha256.Sum256(b)
 }
 
 // Verify reports whether sig is a valid signature of msg. For ES256 sig is

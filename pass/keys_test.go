@@ -102,7 +102,8 @@ func TestParsePublicKey(t *testing.T) {
 		raw  []byte
 		ok   bool
 	}{
-		{"Ed25519", AlgEdDSA, make([]byte, 32), true},
+		{"Ed25519", AlgEdDSA, mustKey(t, AlgEdDSA, "pub").Public().Raw, true},
+		{"Ed25519 zero (small order)", AlgEdDSA, make([]byte, 32), false},
 		{"Ed25519 short", AlgEdDSA, make([]byte, 31), false},
 		{"P-256", AlgES256, ec.Raw, true},
 		{"P-256 uncompressed prefix", AlgES256, append([]byte{0x04}, ec.Raw[1:]...), false},

@@ -74,7 +74,7 @@ func buildExample(t *testing.T) []section {
 		t.Fatal(err)
 	}
 	cert, err := IssueCert(root, Cert{
-		Key: issuer.Public(), District: "310115", Appliance: "gate-east-01",
+		Key: issuer.Public(), District: "310115", Appliance: "a1",
 		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		NotAfter:  time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
 	})

@@ -204,6 +204,22 @@ func TestHostile(t *testing.T) {
 			certDistrict: testDistrict, certAppliance: "x", certAlg: int(AlgES256), certKey: append([]byte{0x02}, bytes.Repeat([]byte{0xff}, 32)...),
 			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
 		}))), ErrMalformed, "not a point on the curve"},
+		{"cert certifies the Ed25519 identity", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: testDistrict, certAppliance: "a1", certAlg: int(AlgEdDSA), certKey: append([]byte{1}, make([]byte, 31)...),
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "small order"},
+		{"cert district not an identifier", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: "浦东新区", certAppliance: "a1", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "identifier"},
+		{"cert district of 17 bytes", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: strings.Repeat("d", 17), certAppliance: "a1", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "1 to 16 bytes"},
+		{"cert appliance with bidi override", passWithCert(t, f.issuer, signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+			certDistrict: testDistrict, certAppliance: "东门\u202e机闸", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
+		}))), ErrMalformed, "U+202E"},
 		// Claims (correctly signed).
 		{"unknown claim key", claims(func(o, p map[int]any) { o[2] = "subject" }), ErrMalformed, "unknown claim 2"},
 		{"unknown private claim key", claims(func(o, p map[int]any) { p[8] = uint(1) }), ErrMalformed, "unknown private claim 8"},
@@ -482,46 +498,98 @@ func TestSignValidates(t *testing.T) {
 	}
 }
 
-// TestSignPhoneFitsQR15: identifiers at their limits make a pass too big
-// for a version-15 QR code; a phone pass is refused, a paper pass is not.
+// TestSignPhoneFitsQR15: with both identifiers at their limit, the
+// longest masked name and the largest keys, every phone pass fits a
+// version-15 QR code at level M: no identifier the format accepts can
+// make a pass unprintable. A name longer than any masked name still
+// makes a pass too big: a phone pass is then refused, a paper pass is
+// not.
 func TestSignPhoneFitsQR15(t *testing.T) {
-	root := mustKey(t, AlgEdDSA, "root")
-	issuer := mustKey(t, AlgEdDSA, "issuer")
 	// Varied characters, so that zlib cannot shrink them.
+	const identChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
 	ident := func(label string, n int) string {
 		b := make([]byte, n)
 		newStream(label).Read(b)
 		for i := range b {
-			b[i] = '!' + b[i]%94
+			b[i] = identChars[int(b[i])%len(identChars)]
 		}
 		return string(b)
 	}
-	district := ident("district", maxDistrictLen)
-	cert, err := IssueCert(root, Cert{Key: issuer.Public(), District: district, Appliance: ident("appliance", maxApplianceLen),
-		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)})
+	district := ident("district", MaxIdentLen)
+	for _, rootAlg := range []Alg{AlgEdDSA, AlgES256} {
+		for _, issuerAlg := range []Alg{AlgEdDSA, AlgES256} {
+			root := mustKey(t, rootAlg, "root")
+			issuer := mustKey(t, issuerAlg, "issuer")
+			cert, err := IssueCert(root, Cert{Key: issuer.Public(), District: district, Appliance: ident("appliance", MaxIdentLen),
+				NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := NewSigner(issuer, cert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := sampleClaims(Phone)
+			c.District = district
+			// The longest masked name: 16 characters, first and last
+			// outside the BMP (4 bytes each).
+			c.Name = MaskName("𠀀" + strings.Repeat("中", 20) + "𠀁")
+			text, err := s.Sign(&c)
+			if err != nil {
+				t.Fatalf("%v/%v: %v", rootAlg, issuerAlg, err)
+			}
+			if v := qrVersionM(len(text)); v > 15 {
+				t.Errorf("%v/%v: longest phone pass is %d characters, QR version %d-M", rootAlg, issuerAlg, len(text), v)
+			}
+			t.Logf("%v root, %v issuer: longest phone pass %d characters", rootAlg, issuerAlg, len(text))
+			if rootAlg != AlgES256 || issuerAlg != AlgES256 {
+				continue
+			}
+			// A 64-byte name (not masked) does not fit.
+			c.Name = ident("name", maxNameLen)
+			if text, err := s.Sign(&c); err == nil {
+				t.Fatalf("signed a phone pass of %d characters", len(text))
+			}
+			c.Kind, c.ExpiresAt = Paper, c.IssuedAt.Add(PaperValidity)
+			text, err = s.Sign(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(text) <= maxPhoneText {
+				t.Fatalf("test pass is only %d characters", len(text))
+			}
+			if _, err := NewVerifier([]Root{{district, root.Public()}}).Verify(text, testNow, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// A certificate made before appliance identifiers, with the appliance's
+// name in it, still verifies: passes already issued stay valid. A new
+// certificate cannot carry a name.
+func TestLegacyApplianceNameCert(t *testing.T) {
+	f := newFixture(t, AlgEdDSA, AlgEdDSA)
+	iss := f.issuer.Public()
+	cert := signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
+		certDistrict: testDistrict, certAppliance: "浦东新区人民医院发热门诊东门", certAlg: int(AlgEdDSA), certKey: iss.Raw,
+		certNotBefore: uint64(testNow.Add(-time.Hour).Unix()), certNotAfter: uint64(testNow.Add(time.Hour).Unix()),
+	}))
+	s, err := NewSigner(f.issuer, cert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSigner(issuer, cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := sampleClaims(Phone)
-	c.District = district
-	if text, err := s.Sign(&c); err == nil {
-		t.Fatalf("signed a phone pass of %d characters", len(text))
-	}
-	c = sampleClaims(Paper)
-	c.District = district
+	c := sampleClaims(Paper)
 	text, err := s.Sign(&c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(text) <= maxPhoneText {
-		t.Fatalf("test pass is only %d characters", len(text))
+	if _, err := f.verifier().Verify(text, testNow, 0); err != nil {
+		t.Fatalf("legacy certificate: %v", err)
 	}
-	if _, err := NewVerifier([]Root{{district, root.Public()}}).Verify(text, testNow, 0); err != nil {
-		t.Fatal(err)
+	if _, err := IssueCert(f.root, Cert{Key: iss, District: testDistrict, Appliance: "东门闸机",
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)}); err == nil {
+		t.Fatal("IssueCert wrote an appliance name")
 	}
 }
 

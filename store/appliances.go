@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,6 +19,10 @@ const (
 	AuditApplianceAdded    = "appliance_added"
 	AuditApplianceEnrolled = "appliance_enrolled"
 	AuditApplianceRetired  = "appliance_retired"
+	// AuditEnrolRefused records an enrolment request with a valid code
+	// that the hub refused: a key it cannot accept, or a signature that
+	// does not prove possession of the keys offered.
+	AuditEnrolRefused = "appliance_enrol_refused"
 )
 
 // Errors of enrolment and sync authentication, wrapped like the others.
@@ -52,6 +57,12 @@ type Appliance struct {
 	ClockSkew    time.Duration
 	Backlog      int64
 	RevocSeq     int64 // last hub revocation it reported applied
+	// EnrolledFrom is where the enrolment request came from: the remote
+	// address online, or the file it was carried in.
+	EnrolledFrom string
+	// IssuerFingerprint is the SHA-256 fingerprint of the issuer key it
+	// proved possession of at enrolment (pass.PublicKey.Fingerprint).
+	IssuerFingerprint []byte
 }
 
 // Enrolled tells whether the appliance completed enrolment.
@@ -62,17 +73,18 @@ func (a *Appliance) Retired() bool { return !a.RetiredAt.IsZero() }
 
 const applianceColumns = `id, name, may_issue, code_expires_ms, bundle_key, issuer_kid,
 	created_ms, enrolled_ms, retired_ms, bundle_in_seq, bundle_out_seq,
-	last_contact_ms, clock_skew_ms, backlog, revocations_seq`
+	last_contact_ms, clock_skew_ms, backlog, revocations_seq, enrolled_from, issuer_fpr`
 
 func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 	a := &Appliance{}
 	var expires, enrolled, retired, contact sql.NullInt64
+	var from sql.NullString
 	var kid []byte
 	var created, skew int64
 	var mayIssue bool
 	err := row.Scan(&a.ID, &a.Name, &mayIssue, &expires, &a.BundleKey, &kid,
 		&created, &enrolled, &retired, &a.BundleInSeq, &a.BundleOutSeq,
-		&contact, &skew, &a.Backlog, &a.RevocSeq)
+		&contact, &skew, &a.Backlog, &a.RevocSeq, &from, &a.IssuerFingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -83,29 +95,35 @@ func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 	}
 	a.CodeExpires, a.EnrolledAt, a.RetiredAt = timeOrZero(expires), timeOrZero(enrolled), timeOrZero(retired)
 	a.LastContact = timeOrZero(contact)
+	a.EnrolledFrom = from.String
 	a.CreatedAt = time.UnixMilli(created)
 	a.ClockSkew = time.Duration(skew) * time.Millisecond
 	return a, nil
 }
 
 // CheckApplianceName reports whether name can name an appliance: 1 to 64
-// bytes of printable UTF-8 without surrounding spaces.
+// bytes of UTF-8 without surrounding spaces and without control or format
+// characters (bidirectional overrides among them: a name ends up on
+// screens). The name never goes into a pass: certificates carry
+// CertApplianceID.
 func CheckApplianceName(name string) error {
-	switch {
-	case name == "" || len(name) > MaxApplianceName:
-		return fmt.Errorf("%w: appliance name must be 1 to %d bytes", ErrInvalid, MaxApplianceName)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: appliance name is not UTF-8", ErrInvalid)
-	case strings.TrimSpace(name) != name:
-		return fmt.Errorf("%w: appliance name has surrounding spaces", ErrInvalid)
+	if err := pass.CheckText("appliance name", name, MaxApplianceName); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: appliance name has a control character", ErrInvalid)
-		}
+	if strings.TrimSpace(name) != name {
+		return fmt.Errorf("%w: appliance name has surrounding spaces", ErrInvalid)
 	}
 	return nil
 }
+
+// OwnApplianceID is the identifier in the certificate of the district's
+// own issuer key (the hub's, or a standalone appliance's).
+const OwnApplianceID = "a0"
+
+// CertApplianceID is the short identifier a hub puts in the certificate
+// of the appliance with registry id id, instead of its name, so that no
+// name changes the size of a pass (pass.CheckIdent).
+func CertApplianceID(id int64) string { return "a" + strconv.FormatInt(id, 10) }
 
 // AddAppliance registers an appliance with role to be enrolled with the
 // code whose SHA-256 is codeHash, valid until expires. A hub must hold
@@ -271,6 +289,10 @@ type Enrolment struct {
 	// hub's keys, so it is on the trust list every appliance pulls.
 	Issuer *Key
 	Actor  string
+	// From is where the request came from (the remote address, or the
+	// file); IssuerFingerprint the SHA-256 fingerprint of Issuer's key.
+	From              string
+	IssuerFingerprint []byte
 }
 
 // EnrolAppliance completes an enrolment in one transaction: the code is
@@ -302,16 +324,19 @@ func (db *DB) EnrolAppliance(ctx context.Context, e *Enrolment) (*Appliance, err
 			kid = k.KID[:]
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE appliances SET code_hash = NULL, code_expires_ms = NULL,
-			token_hash = ?, bundle_key = ?, issuer_kid = ?, enrolled_ms = ?, last_contact_ms = ?
-			WHERE id = ?`, e.TokenHash, e.BundleKey, kid, now.UnixMilli(), now.UnixMilli(), a.ID); err != nil {
+			token_hash = ?, bundle_key = ?, issuer_kid = ?, enrolled_ms = ?, last_contact_ms = ?,
+			enrolled_from = ?, issuer_fpr = ?
+			WHERE id = ?`, e.TokenHash, e.BundleKey, kid, now.UnixMilli(), now.UnixMilli(),
+			truncateText(e.From, maxFromLen), nilIfEmpty(e.IssuerFingerprint), a.ID); err != nil {
 			return mapErr(err)
 		}
 		if a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE id = ?`, a.ID)); err != nil {
 			return err
 		}
-		detail := map[string]any{"role": a.Role}
+		detail := map[string]any{"role": a.Role, "from": a.EnrolledFrom}
 		if a.HasIssuer {
 			detail["issuer_kid"] = fmt.Sprintf("%x", a.IssuerKID[:])
+			detail["issuer_sha256"] = fmt.Sprintf("%x", a.IssuerFingerprint)
 		}
 		return appendAudit(ctx, tx, &AuditRecord{Actor: e.Actor, Action: AuditApplianceEnrolled, Subject: a.Name,
 			Detail: AuditDetail(detail)}, now)
@@ -320,6 +345,41 @@ func (db *DB) EnrolAppliance(ctx context.Context, e *Enrolment) (*Appliance, err
 		return nil, fmt.Errorf("enrol appliance: %w", err)
 	}
 	return a, nil
+}
+
+// maxFromLen bounds where a request came from (the schema's CHECK).
+const maxFromLen = 300
+
+// truncateText cuts s to at most n bytes on a character boundary.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// RefuseEnrolment records an enrolment request for the appliance whose
+// code's SHA-256 is codeHash that the hub refused, with why and where it
+// came from. The code stays valid: whoever holds it may try again with a
+// request that proves possession of its keys.
+func (db *DB) RefuseEnrolment(ctx context.Context, codeHash []byte, from, why, actor string) error {
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		subject := "unknown"
+		if a, err := applianceByCode(ctx, tx, codeHash, now); err == nil {
+			subject = a.Name
+		}
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditEnrolRefused, Subject: subject,
+			Detail: AuditDetail(map[string]string{"from": truncateText(from, maxFromLen), "reason": truncateText(why, maxReasonLen)})}, now)
+	})
+	if err != nil {
+		return fmt.Errorf("record refused enrolment: %w", err)
+	}
+	return nil
 }
 
 // RetireAppliance retires an appliance: its token and any unused code
@@ -352,7 +412,7 @@ func (db *DB) RetireAppliance(ctx context.Context, name, reason, actor string) (
 			if reason != "" {
 				why += ": " + reason
 			}
-			if err := revokeApplianceIssuer(ctx, tx, a, why, now); err != nil {
+			if err := revokeApplianceIssuer(ctx, tx, a, truncateText(why, maxReasonLen), now); err != nil {
 				return err
 			}
 		}

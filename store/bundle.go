@@ -101,6 +101,9 @@ func (db *DB) PrepareUpBundle(ctx context.Context, runScans, runEvents, maxRecor
 		if err := tx.QueryRowContext(ctx, `SELECT appliance, bundle_key FROM sync_hub WHERE id = 1`).Scan(&b.Appliance, &b.BundleKey); err != nil {
 			return mapErr(err)
 		}
+		if b.BundleKey, err = db.unseal(bundleKeyLabel, b.BundleKey); err != nil {
+			return err
+		}
 		cur, err := readCursor(ctx, tx)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ package store
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -91,6 +92,10 @@ type DB struct {
 	scanCommits atomic.Int64 // group commits that succeeded
 
 	probe writeProbe // the last ProbeWrite, reused for a moment
+	modesFixed []string // see ModesFixed
+
+	aead         cipher.AEAD // seals keys at rest; nil without a seal key
+	sealedOnOpen int         // clear keys Open sealed
 
 	// onScanCommit, when set, learns about every group commit (see
 	// ObserveScanCommits). An atomic pointer: the writer loads it once
@@ -99,9 +104,11 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.
-// dir is created with mode 0700 if it does not exist: the database holds
-// private keys and the district's pseudonym key.
-func Open(ctx context.Context, dir string) (_ *DB, err error) {
+// dir is created with mode 0700 if it does not exist, and dir and every
+// file in it are made owner-only if they are not (ModesFixed says what
+// was changed): the database holds private keys and the district's
+// pseudonym key.
+func Open(ctx context.Context, dir string, opts ...Option) (_ *DB, err error) {
 	if dir == "" {
 		return nil, fmt.Errorf("open store: %w: empty data directory", ErrInvalid)
 	}
@@ -112,7 +119,15 @@ func Open(ctx context.Context, dir string) (_ *DB, err error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	fixed, err := secureDataDir(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := createOwnerOnly(filepath.Join(abs, FileName)); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	db := &DB{
+		modesFixed: fixed,
 		Now:        time.Now,
 		path:       filepath.Join(abs, FileName),
 		scans:      make(chan *scanReq, maxScanBatch),
@@ -123,6 +138,11 @@ func Open(ctx context.Context, dir string) (_ *DB, err error) {
 			db.closePools()
 		}
 	}()
+	for _, o := range opts {
+		if err := o(db); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
 
 	if db.w, err = sql.Open("sqlite", dsn(db.path, writerParams)); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", db.path, err)
@@ -141,6 +161,9 @@ func Open(ctx context.Context, dir string) (_ *DB, err error) {
 	// Migrate before the read pool exists, so readers never see a
 	// half-built schema and the file is already in WAL mode.
 	if err := db.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", db.path, err)
+	}
+	if err := db.openSealing(ctx); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", db.path, err)
 	}
 	if err := db.startEpochOnOpen(ctx); err != nil {

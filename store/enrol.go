@@ -69,8 +69,12 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		if e.Hub.Role != "" {
 			role = string(e.Hub.Role)
 		}
+		bundleKey, err := db.seal(bundleKeyLabel, e.Hub.BundleKey)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms, role)
-			VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, e.Hub.BundleKey,
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, bundleKey,
 			now.UnixMilli(), role); err != nil {
 			return fmt.Errorf("sync hub: %w", mapErr(err))
 		}
@@ -80,7 +84,7 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		} else if len(d.PseudonymKey) != 32 {
 			return fmt.Errorf("district: %w: an office needs the 32-byte pseudonym key", ErrInvalid)
 		}
-		if err := createDistrict(ctx, tx, &d, now); err != nil {
+		if err := db.createDistrictSealed(ctx, tx, &d, now); err != nil {
 			return err
 		}
 		for _, k := range e.Trust {
@@ -103,7 +107,7 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 			if len(e.Issuer.Private) == 0 || len(e.Issuer.Cert) == 0 || e.Issuer.Role != RoleIssuer {
 				return fmt.Errorf("own issuer key: %w: private half or certificate missing", ErrInvalid)
 			}
-			if err := createKey(ctx, tx, e.Issuer, now); err != nil {
+			if err := db.createKeySealed(ctx, tx, e.Issuer, now); err != nil {
 				return fmt.Errorf("own issuer key: %w", err)
 			}
 		}
@@ -131,7 +135,7 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 			Detail: AuditDetail(detail)}, now); err != nil {
 			return err
 		}
-		_, err := startSyncEpoch(ctx, tx, now)
+		_, err = startSyncEpoch(ctx, tx, now)
 		return err
 	})
 	if err != nil {

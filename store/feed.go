@@ -120,6 +120,10 @@ func (db *DB) SyncHubInfo(ctx context.Context) (*SyncHub, error) {
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotEnrolled
 		}
+		if err != nil {
+			return err
+		}
+		h.BundleKey, err = db.unseal(bundleKeyLabel, h.BundleKey)
 		return err
 	})
 	if err != nil {

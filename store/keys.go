@@ -18,7 +18,7 @@ func (db *DB) CreateKey(ctx context.Context, k *Key) error {
 	}
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		return createKey(ctx, tx, k, now)
+		return db.createKeySealed(ctx, tx, k, now)
 	})
 	if err != nil {
 		return fmt.Errorf("create key %x: %w", k.KID[:], err)
@@ -30,8 +30,10 @@ func (db *DB) CreateKey(ctx context.Context, k *Key) error {
 func (db *DB) FindKeys(ctx context.Context, f KeyFilter) ([]*Key, error) {
 	var keys []*Key
 	err := db.view(ctx, func(tx *sql.Tx) (err error) {
-		keys, err = findKeys(ctx, tx, f)
-		return err
+		if keys, err = findKeys(ctx, tx, f); err != nil {
+			return err
+		}
+		return db.unsealKeys(keys...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find keys: %w", err)
@@ -54,8 +56,10 @@ func (db *DB) SigningKey(ctx context.Context) (*Key, error) {
 				created_ms DESC, rowid DESC
 			LIMIT 1`, now, now)
 		var err error
-		k, err = scanKey(row)
-		return err
+		if k, err = scanKey(row); err != nil {
+			return err
+		}
+		return db.unsealKeys(k)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find signing key: %w", mapErr(err))

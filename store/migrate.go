@@ -469,6 +469,21 @@ ALTER TABLE people ADD COLUMN registrar INTEGER REFERENCES appliances (id);
 UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id = (SELECT min(d.id) FROM district_events d
 	WHERE d.kind = 'status' AND upper(d.body ->> 'subject') = hex(people.subject)));
 `,
+	`
+-- enrol: where each enrolment request came from and the SHA-256
+-- fingerprint of the issuer key it proved possession of, for the admin.
+ALTER TABLE appliances ADD COLUMN enrolled_from TEXT CHECK (length(enrolled_from) <= 300);
+ALTER TABLE appliances ADD COLUMN issuer_fpr BLOB CHECK (length(issuer_fpr) = 32);
+`,
+	`
+-- enrol: keys sealed with a key from outside the data directory. Holds
+-- the sealed pseudonym key (the district row keeps zeros in its place)
+-- and a check value that tells a wrong key from the right one.
+CREATE TABLE sealed (
+	name TEXT PRIMARY KEY CHECK (name IN ('check', 'pseudonym_key')),
+	blob BLOB NOT NULL
+) STRICT;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

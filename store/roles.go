@@ -268,7 +268,12 @@ func dropPseudonymKey(ctx context.Context, tx *sql.Tx) (bool, error) {
 	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
 		return false, err
 	}
+	// A sealed key lives in the sealed table; its district column holds
+	// only zero bytes. Both go.
 	_, err := tx.ExecContext(ctx, `UPDATE district SET pseudonym_key = NULL`)
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `DELETE FROM sealed WHERE name = ?`, sealedPseudonym)
+	}
 	if _, perr := tx.ExecContext(ctx, `PRAGMA secure_delete = OFF`); err == nil {
 		err = perr
 	}

@@ -161,7 +161,7 @@ func (db *DB) TrustedRoots(ctx context.Context) ([]TrustedRoot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trusted root %s: %w", k.KID, err)
 		}
-		tr := TrustedRoot{Key: k, Own: k.District == d.ID, Fingerprint: pass.Fingerprint(pk)}
+		tr := TrustedRoot{Key: k, Own: k.District == d.ID, Fingerprint: pk.Fingerprint()}
 		k.Private = nil
 		if tr.Own {
 			own = append(own, tr)
@@ -202,7 +202,7 @@ func (db *DB) ImportTrustAnchor(ctx context.Context, file []byte, fingerprint, a
 	}
 	matched := false
 	for _, r := range a.Roots {
-		matched = matched || pass.Fingerprint(r) == fp
+		matched = matched || r.Fingerprint() == fp
 	}
 	if !matched {
 		return a, 0, fmt.Errorf("import trust anchor: %w", refuse(a.District, ErrFingerprintMismatch))
@@ -233,7 +233,7 @@ func (db *DB) ImportTrustAnchor(ctx context.Context, file []byte, fingerprint, a
 			if err := createKey(ctx, tx, k, now); err != nil {
 				return err
 			}
-			fpr := pass.Fingerprint(r)
+			fpr := r.Fingerprint()
 			if err := appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditRootTrusted, Subject: r.KID.String(),
 				Detail: AuditDetail(map[string]any{"district": a.District, "name": a.Name, "alg": r.Alg.String(),
 					"fingerprint": fmt.Sprintf("%x", fpr[:])})}, now); err != nil {
@@ -370,7 +370,7 @@ func endRootTrust(ctx context.Context, tx *sql.Tx, kid pass.KeyID, now time.Time
 }
 
 func auditRotation(ctx context.Context, tx *sql.Tx, actor string, r *pass.Rotation, until time.Time, certs int, now time.Time) error {
-	fo, fn := pass.Fingerprint(r.Old), pass.Fingerprint(r.New)
+	fo, fn := r.Old.Fingerprint(), r.New.Fingerprint()
 	return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditRootRotated, Subject: r.New.KID.String(),
 		Detail: AuditDetail(map[string]any{"district": r.District, "old": r.Old.KID.String(), "old_trusted_until_ms": until.UnixMilli(),
 			"old_fingerprint": fmt.Sprintf("%x", fo[:]), "new_fingerprint": fmt.Sprintf("%x", fn[:]), "certificates_reissued": certs})}, now)

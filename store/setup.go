@@ -24,7 +24,7 @@ func (db *DB) Setup(ctx context.Context, d *District, root, issuer *Key, admin *
 		} else if !errors.Is(err, ErrNotInitialized) {
 			return err
 		}
-		if err := createDistrict(ctx, tx, d, now); err != nil {
+		if err := db.createDistrictSealed(ctx, tx, d, now); err != nil {
 			return err
 		}
 		for _, k := range []struct {
@@ -37,7 +37,7 @@ func (db *DB) Setup(ctx context.Context, d *District, root, issuer *Key, admin *
 			if k.key.Role != k.role {
 				return fmt.Errorf("%s key: %w: role %q", k.role, ErrInvalid, k.key.Role)
 			}
-			if err := createKey(ctx, tx, k.key, now); err != nil {
+			if err := db.createKeySealed(ctx, tx, k.key, now); err != nil {
 				return fmt.Errorf("%s key: %w", k.role, err)
 			}
 		}
@@ -63,8 +63,10 @@ func (db *DB) Setup(ctx context.Context, d *District, root, issuer *Key, admin *
 func (db *DB) District(ctx context.Context) (*District, error) {
 	var d *District
 	err := db.view(ctx, func(tx *sql.Tx) (err error) {
-		d, err = findDistrict(ctx, tx)
-		return err
+		if d, err = findDistrict(ctx, tx); err != nil {
+			return err
+		}
+		return db.unsealDistrict(ctx, tx, d)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find district: %w", err)

@@ -87,6 +87,9 @@ type ApplianceStatus struct {
 	// RevocationsBehind is how many of the hub's revocations it had not
 	// applied at last contact.
 	RevocationsBehind int64
+	// EnrolledFrom and IssuerFingerprint: see Appliance.
+	EnrolledFrom      string
+	IssuerFingerprint []byte
 }
 
 // State is where the appliance stands: "pending" (its enrolment code is
@@ -110,7 +113,7 @@ func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error)
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT a.name, a.may_issue, a.created_ms, a.enrolled_ms, a.retired_ms,
-				a.last_contact_ms, a.clock_skew_ms, a.backlog, a.revocations_seq
+				a.last_contact_ms, a.clock_skew_ms, a.backlog, a.revocations_seq, coalesce(a.enrolled_from, ''), a.issuer_fpr
 			FROM appliances a ORDER BY a.name`)
 		if err != nil {
 			return err
@@ -123,7 +126,8 @@ func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error)
 				enrolled, retired, contact      sql.NullInt64
 				skew, backlog, revSeq, mayIssue int64
 			)
-			if err := rows.Scan(&a.Name, &mayIssue, &created, &enrolled, &retired, &contact, &skew, &backlog, &revSeq); err != nil {
+			if err := rows.Scan(&a.Name, &mayIssue, &created, &enrolled, &retired, &contact, &skew, &backlog, &revSeq,
+				&a.EnrolledFrom, &a.IssuerFingerprint); err != nil {
 				return err
 			}
 			a.Role = RoleOf(mayIssue == 1)

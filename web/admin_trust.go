@@ -114,7 +114,7 @@ func (s *Server) renderTrustConfirm(w http.ResponseWriter, r *http.Request, stat
 	m.District, m.Name, m.Anchor = a.District, a.Name, string(anchor)
 	for _, k := range a.Roots {
 		m.Roots = append(m.Roots, view.TrustAnchorRoot{Alg: k.Alg.String(), KID: k.KID.String(),
-			Fingerprint: pass.FormatFingerprint(pass.Fingerprint(k))})
+			Fingerprint: pass.FormatFingerprint(k.Fingerprint())})
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, status, view.AdminTrustConfirmPage(s.adminPage(r, "admin.trust.confirm"), m))

@@ -24,7 +24,7 @@ func TestTrustPageBrowser(t *testing.T) {
 	if err := os.WriteFile(path, file, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fp := pass.FormatFingerprint(pass.Fingerprint(a.Roots[0]))
+	fp := pass.FormatFingerprint(a.Roots[0].Fingerprint())
 	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "/admin/trust")
 	err := chromedp.Do(ctx,
 		chromedp.SetUploadFiles(chromedp.CSS(`#anchor-file`), []string{path}),

@@ -85,7 +85,7 @@ func TestTrustPage(t *testing.T) {
 	}
 
 	file, a := otherDistrictAnchor(t)
-	fp := pass.FormatFingerprint(pass.Fingerprint(a.Roots[0]))
+	fp := pass.FormatFingerprint(a.Roots[0].Fingerprint())
 	resp, doc = postFile(t, ts, cl, "/admin/trust/check", file)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("check: %d", resp.StatusCode)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,6 +80,8 @@ func TestAppliancesPage(t *testing.T) {
 		{"EmptyName", url.Values{"name": {""}, "hours": {"24"}}, "appliance-name-error"},
 		{"LongName", url.Values{"name": {strings.Repeat("长", 30)}, "hours": {"24"}}, "appliance-name-error"},
 		{"ControlChar", url.Values{"name": {"a\x01b"}, "hours": {"24"}}, "appliance-name-error"},
+		{"BidiOverride", url.Values{"name": {"东门\u202e机闸"}, "hours": {"24"}}, "appliance-name-error"},
+		{"ZeroWidth", url.Values{"name": {"东门\u200b闸机"}, "hours": {"24"}}, "appliance-name-error"},
 		{"Taken", url.Values{"name": {"东门闸机"}, "hours": {"24"}}, "appliance-name-error"},
 		{"ZeroHours", url.Values{"name": {"b"}, "hours": {"0"}}, "appliance-hours-error"},
 		{"TooLong", url.Values{"name": {"b"}, "hours": {"169"}}, "appliance-hours-error"},
@@ -90,6 +93,22 @@ func TestAppliancesPage(t *testing.T) {
 				t.Fatalf("%d, field error %s present %t", resp.StatusCode, c.field, strings.Contains(body, c.field))
 			}
 		})
+	}
+
+	// Enrolled by file: the admin sees where the request came from and
+	// the fingerprint of the issuer key it proved possession of.
+	pend, err := hub.NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.EnrollAppliance(context.Background(), ts.DB, &pend.Request, ca, "cli", "file req.json"); err != nil {
+		t.Fatal(err)
+	}
+	fpr, _ := hub.RequestFingerprint(&pend.Request)
+	row = getDoc(t, ts, cl, "/admin/appliances").Find(`[data-testid="appliance-row"][data-name="东门闸机"]`)
+	if !strings.Contains(row.Find(`[data-testid="enrolled-from"]`).Text(), "file req.json") ||
+		row.Find(`[data-testid="issuer-sha256"] code`).Text() != fmt.Sprintf("%x", fpr) {
+		t.Fatalf("enrolled row: %q", row.Text())
 	}
 
 	// Retire: a reason is required; retiring twice is refused.

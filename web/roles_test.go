@@ -49,7 +49,7 @@ func newGateServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := hub.EnrollAppliance(ctx, hubDB, &p.Request, auth.CACertDER(), "test")
+	resp, err := hub.EnrollAppliance(ctx, hubDB, &p.Request, auth.CACertDER(), "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}

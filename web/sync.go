@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	"passgate/store"
@@ -75,6 +76,7 @@ func (s *Server) applianceRows(ctx context.Context) ([]view.ApplianceRow, error)
 		rows = append(rows, view.ApplianceRow{
 			Name: a.Name, Role: string(a.Role), State: a.State(), LastContact: a.LastContact,
 			Backlog: a.Backlog, Skew: a.ClockSkew, SkewFlag: skewFlagged(a.ClockSkew, pol.ClockSkew), Behind: a.RevocationsBehind,
+			From: a.EnrolledFrom, IssuerSHA256: hex.EncodeToString(a.IssuerFingerprint),
 		})
 	}
 	return rows, nil

@@ -5,6 +5,8 @@ func init() {
 		"admin.appliances":                    {"区内设备", "District appliances"},
 		"admin.appliances.desc":               {"登记设备、发放登记码、停用设备", "Enrol appliances with one-time codes; retire them"},
 		"admin.appliances.intro":              {"本机作为区级中心：其他设备凭一次性登记码加入本区，之后自动上传记录并获取名单。", "This appliance acts as the district hub: other appliances join with a one-time code, then send their records here and receive the lists from here."},
+		"admin.appliances.from":               {"登记请求来自", "Enrolment request from"},
+		"admin.appliances.issuer_sha256":      {"签发密钥 SHA-256", "Issuer key SHA-256"},
 		"admin.appliances.none":               {"尚未登记任何设备。", "No appliance registered yet."},
 		"admin.appliances.add":                {"登记新设备", "Register an appliance"},
 		"admin.appliances.add_btn":            {"生成登记码", "Make an enrolment code"},
