@@ -142,7 +142,7 @@ func cmdIssue(ctx context.Context, e *env, args []string) int {
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	req := district.IssueRequest{Name: *name, IDNumber: *id, Doses: *doses, Actor: "cli"}
+	req := district.IssueRequest{Name: *name, IDNumber: *id, Doses: *doses, Actor: cliActor()}
 	var err error
 	if *color != "" {
 		if req.Color, err = pass.ParseColor(*color); err != nil {
@@ -243,7 +243,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	ch, err := district.SetStatus(ctx, db, *id, to, *reason, "cli")
+	ch, err := district.SetStatus(ctx, db, *id, to, *reason, cliActor())
 	if err != nil {
 		return e.fail(err)
 	}
@@ -337,7 +337,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	}
 	if changed {
 		// Audited with old → new values in the same transaction.
-		if err := db.ChangePolicy(ctx, p, "cli"); err != nil {
+		if err := db.ChangePolicy(ctx, p, cliActor()); err != nil {
 			return e.fail(err)
 		}
 	}
@@ -396,7 +396,7 @@ func cmdDevice(ctx context.Context, e *env, args []string) int {
 		if name == "" || len(name) > 64 {
 			return e.usageError("device add", "a device name has 1 to 64 characters")
 		}
-		_, token, err := db.CreateDevice(ctx, name)
+		_, token, err := db.CreateDevice(ctx, name, cliActor())
 		if errors.Is(err, store.ErrConflict) {
 			return e.usageError("device add", "a device named %q exists already", name)
 		}
@@ -405,7 +405,7 @@ func cmdDevice(ctx context.Context, e *env, args []string) int {
 		}
 		fmt.Fprintln(e.stdout, token)
 	case "revoke":
-		if err := db.RevokeDevice(ctx, fs.Arg(0)); errors.Is(err, store.ErrNotFound) {
+		if err := db.RevokeDevice(ctx, fs.Arg(0), cliActor()); errors.Is(err, store.ErrNotFound) {
 			return e.usageError("device revoke", "no active device named %q", fs.Arg(0))
 		} else if err != nil {
 			return e.fail(err)

@@ -91,7 +91,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return e.fail(err)
 		}
 		expires := db.Now().Add(*valid)
-		a, err := db.AddAppliance(ctx, *name, *mayIssue, code.Hash(), expires, "cli")
+		a, err := db.AddAppliance(ctx, *name, *mayIssue, code.Hash(), expires, cliActor())
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			return e.usageError("hub add", "an appliance named %q exists already", *name)
@@ -117,7 +117,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		resp, err := hub.EnrollAppliance(ctx, db, req, ca, "cli")
+		resp, err := hub.EnrollAppliance(ctx, db, req, ca, cliActor())
 		if err != nil {
 			var ce *hub.CallError
 			if errors.As(err, &ce) {
@@ -135,7 +135,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled; carry %s to it: passgate enroll --data DIR --response %s\n",
 			resp.Appliance, *responseOut, *responseOut)
 	case "retire":
-		a, err := db.RetireAppliance(ctx, *name, *reason, "cli")
+		a, err := db.RetireAppliance(ctx, *name, *reason, cliActor())
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return e.usageError("hub retire", "no appliance named %q", *name)

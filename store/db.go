@@ -94,6 +94,12 @@ type DB struct {
 	// ObserveScanCommits). An atomic pointer: the writer loads it once
 	// per batch and never takes a lock for it.
 	onScanCommit atomic.Pointer[ScanCommitFunc]
+
+	// auditState is the newest check of the audit trail (AuditState).
+	auditState atomic.Pointer[AuditState]
+	// auditWarning is a warning about the trail found at start (a
+	// restore) that later checks do not clear.
+	auditWarning atomic.Pointer[string]
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.
@@ -142,6 +148,9 @@ func Open(ctx context.Context, dir string) (_ *DB, err error) {
 		return nil, fmt.Errorf("open store %s: %w", db.path, err)
 	}
 	if err := db.startEpochOnOpen(ctx); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", db.path, err)
+	}
+	if err := db.buildAuditTree(ctx); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", db.path, err)
 	}
 

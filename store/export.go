@@ -532,6 +532,8 @@ var AuditActions = []string{
 	AuditUserRole, AuditUserPassword, AuditStatusChanged, AuditPassIssued, AuditPolicyChanged,
 	AuditExport, AuditTrace, AuditPurge,
 	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired,
+	AuditBackup, AuditRestoreDetected, AuditDeviceAdded, AuditDeviceRevoked, AuditFirstAdmin,
+	AuditPersonLookup, AuditExportStarted, AuditCheckpointAlarm,
 }
 
 // The audit trail's filter: time range on at_ms, and Reason as the
