@@ -183,7 +183,6 @@ func checkAuditAtStart(ctx context.Context, db *store.DB, path string, log *slog
 // re-verifies the trail every auditVerifyEvery until ctx ends, then
 // writes a last checkpoint (the caller closes the store after).
 func runAuditCheckpoints(ctx context.Context, db *store.DB, path string, log *slog.Logger) {
-	checkAuditAtStart(ctx, db, path, log)
 	cp := time.NewTicker(checkpointEvery)
 	defer cp.Stop()
 	vf := time.NewTicker(auditVerifyEvery)
