@@ -100,7 +100,7 @@ func rehash(t *testing.T, db *sql.DB, from int64) {
 		t.Fatal(err)
 	}
 	type rec struct {
-		seq, at                         int64
+		seq, at                        int64
 		actor, action, subject, detail string
 	}
 	var recs []rec
