@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"passgate/metrics"
 	"passgate/store"
 )
 
@@ -225,4 +226,30 @@ func cliActor() string {
 		return "cli:" + u.Username
 	}
 	return "cli:uid" + strconv.Itoa(os.Getuid())
+}
+
+// auditMetrics exports the audit trail's state for alerting: whether
+// this appliance's own trail is broken, and on a hub how many alarms it
+// raised about its appliances' trails.
+func auditMetrics(mx *metrics.Metrics, db *store.DB) error {
+	err := mx.GaugeFunc("audit_trail_broken", "1 when the newest check found this appliance's audit trail broken.", func() float64 {
+		if st := db.AuditState(); st != nil && st.Broken != "" {
+			return 1
+		}
+		return 0
+	})
+	if err != nil {
+		return fmt.Errorf("audit metrics: %w", err)
+	}
+	err = mx.CounterFunc("audit_alarms_total", "Alarms raised about enrolled appliances' audit trails (rewrites, rollbacks, bad signatures).", func() float64 {
+		n, err := db.CountCheckpointAlarms(context.Background())
+		if err != nil {
+			return 0
+		}
+		return float64(n)
+	})
+	if err != nil {
+		return fmt.Errorf("audit metrics: %w", err)
+	}
+	return nil
 }

@@ -105,6 +105,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	checkAuditAtStart(ctx, db, cpPath, log)
 	inputs := scanner.NewInputs()
 	mx := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: version, Log: log})
+	if err := auditMetrics(mx, db); err != nil {
+		return e.fail(err)
+	}
 	checker, err := scanner.New(ctx, db, scanner.WithObserver(mx))
 	if err != nil {
 		return e.fail(err)

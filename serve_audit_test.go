@@ -98,6 +98,15 @@ func TestServe_AuditTrailBroken(t *testing.T) {
 	if len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "AUDIT TRAIL BROKEN") || !strings.Contains(r.Warnings[0], "missing from status_changes") {
 		t.Fatalf("warnings %q", r.Warnings)
 	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), "\npassgate_audit_trail_broken 1\n") || !strings.Contains(string(m), "\npassgate_audit_alarms_total 0\n") {
+		t.Errorf("metrics do not show the broken trail: %q", regexp.MustCompile(`(?m)^passgate_a.*$`).FindAllString(string(m), -1))
+	}
 	if log := stop(); !strings.Contains(log, "AUDIT TRAIL BROKEN") {
 		t.Fatalf("log does not say the trail is broken:\n%s", log)
 	}

@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"passgate/pass"
 )
 
 // The hub's side of audit checkpoints: every push of an enrolled
@@ -116,13 +119,6 @@ func (db *DB) CheckApplianceTrail(ctx context.Context, applianceID int64, in *Pu
 			out.Alarm = reason
 			return raiseCheckpointAlarm(ctx, tx, a, reason, now)
 		}
-		if reason, err := checkPushedChain(ctx, tx, a.ID); err != nil {
-			return err
-		} else if reason != "" {
-			if err := alarm(reason); err != nil {
-				return err
-			}
-		}
 		var size int64
 		var root []byte
 		if err := tx.QueryRowContext(ctx, `SELECT size, root FROM appliance_checkpoints WHERE appliance_id = ?`, a.ID).
@@ -130,14 +126,27 @@ func (db *DB) CheckApplianceTrail(ctx context.Context, applianceID int64, in *Pu
 			return err
 		}
 		out.Size = size
-		if in == nil {
-			return nil
+		var cp *Checkpoint
+		var signedSize int64 // the size a validly signed checkpoint names, accepted or not
+		if in != nil {
+			var reason string
+			cp, signedSize, reason = judgeCheckpoint(a, d.ID, in, size, root)
+			if reason != "" {
+				if err := alarm(reason); err != nil {
+					return err
+				}
+			}
 		}
-		cp, reason := judgeCheckpoint(a, d.ID, in, size, root)
+		reason, err := checkPushedChain(ctx, tx, a.ID, signedSize)
+		if err != nil {
+			return err
+		}
 		if reason != "" {
-			return alarm(reason)
+			if err := alarm(reason); err != nil {
+				return err
+			}
 		}
-		if cp == nil {
+		if cp == nil || out.Alarm != "" {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE appliance_checkpoints SET size = ?, root = ?, note = ?, received_ms = ?
@@ -156,7 +165,18 @@ func (db *DB) CheckApplianceTrail(ctx context.Context, applianceID int64, in *Pu
 // judgeCheckpoint decides on a pushed checkpoint against the one the hub
 // holds (size held, root nil for none): a reason for an alarm, or
 // whether to accept it.
-func judgeCheckpoint(a *Appliance, districtID string, in *PushedCheckpoint, held int64, heldRoot []byte) (cp *Checkpoint, reason string) {
+func judgeCheckpoint(a *Appliance, districtID string, in *PushedCheckpoint, held int64, heldRoot []byte) (accept *Checkpoint, signed int64, reason string) {
+	cp, reason := openPushedCheckpoint(a, districtID, in)
+	if reason != "" {
+		return nil, 0, reason
+	}
+	accept, reason = extendsHeld(cp, in, held, heldRoot)
+	return accept, cp.Size, reason
+}
+
+// openPushedCheckpoint checks a pushed checkpoint's signature (by the
+// appliance's bundle key) and origin.
+func openPushedCheckpoint(a *Appliance, districtID string, in *PushedCheckpoint) (*Checkpoint, string) {
 	vkey, err := AuditVerifierKey(a.BundleKey)
 	if err != nil {
 		return nil, "no key to check its checkpoints with: " + err.Error()
@@ -165,13 +185,21 @@ func judgeCheckpoint(a *Appliance, districtID string, in *PushedCheckpoint, held
 	if err != nil {
 		return nil, "no key to check its checkpoints with: " + err.Error()
 	}
-	cp, err = OpenCheckpoint(in.Note, note.VerifierList(v))
+	cp, err := OpenCheckpoint(in.Note, note.VerifierList(v))
 	if err != nil {
 		return nil, "a checkpoint not signed by its key or malformed: " + err.Error()
 	}
 	if want := AuditOrigin(districtID, a.Name); cp.Origin != want {
 		return nil, fmt.Sprintf("a checkpoint of another trail (%q, want %q)", cp.Origin, want)
 	}
+	return cp, ""
+}
+
+// extendsHeld decides on a validly signed checkpoint against the one the
+// hub holds (held records, heldRoot nil for none): accepted, ignored
+// (nil, "": proven from another size, the answer names held), or an
+// alarm's reason.
+func extendsHeld(cp *Checkpoint, in *PushedCheckpoint, held int64, heldRoot []byte) (*Checkpoint, string) {
 	if heldRoot == nil {
 		return cp, "" // the first: trusted on first use, like the enrolment
 	}
@@ -231,8 +259,9 @@ type pushedAudit struct {
 // the hub holds it: a trail rewritten and rehashed on the appliance
 // shows as a record whose link or hash does not fit what came before,
 // and one rolled back as a record number sent again with another hash.
-// It returns the reason for an alarm, or "".
-func checkPushedChain(ctx context.Context, tx *sql.Tx, applianceID int64) (string, error) {
+// It then matches the status changes pushed to their audit records
+// (checkStatusEvents). It returns the reason for an alarm, or "".
+func checkPushedChain(ctx context.Context, tx *sql.Tx, applianceID, signedSize int64) (string, error) {
 	var row, seq int64
 	var prev []byte
 	if err := tx.QueryRowContext(ctx, `SELECT chain_row, chain_seq, chain_hash FROM appliance_checkpoints WHERE appliance_id = ?`,
@@ -308,5 +337,112 @@ func checkPushedChain(ctx context.Context, tx *sql.Tx, applianceID int64) (strin
 			return "", mapErr(err)
 		}
 	}
+	if reason != "" {
+		return reason, nil
+	}
+	return checkStatusEvents(ctx, tx, applianceID, signedSize, seq)
+}
+
+// checkStatusEvents matches each status change an appliance pushed (the
+// outbox_status trigger fires on any row inserted into status_changes)
+// to the status_changed audit record passgate appends in the same
+// transaction, pushed after it. A row written into the file by hand,
+// say deleted and inserted again with another reason, has none. A status
+// change whose record has not arrived yet is left for a later check,
+// unless the hub holds every audit record up to a checkpoint signed
+// after it was made (signedSize ≤ heldSeq): then its record will never
+// come.
+func checkStatusEvents(ctx context.Context, tx *sql.Tx, applianceID, signedSize, heldSeq int64) (string, error) {
+	var from int64
+	if err := tx.QueryRowContext(ctx, `SELECT status_row FROM appliance_checkpoints WHERE appliance_id = ?`, applianceID).Scan(&from); err != nil {
+		return "", err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, body FROM district_events
+		WHERE appliance_id = ? AND kind = 'status' AND id > ? ORDER BY id`, applianceID, from)
+	if err != nil {
+		return "", err
+	}
+	type status struct {
+		id   int64
+		body string
+	}
+	var list []status
+	for rows.Next() {
+		var st status
+		if err := rows.Scan(&st.id, &st.body); err != nil {
+			rows.Close()
+			return "", err
+		}
+		list = append(list, st)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	done := from
+	var reason string
+	for _, st := range list {
+		var ev struct {
+			Subject string `json:"subject"`
+			From    *int   `json:"from_color"`
+			To      int    `json:"to_color"`
+			Reason  string `json:"reason"`
+			Actor   string `json:"actor"`
+			At      int64  `json:"at_ms"`
+		}
+		if err := json.Unmarshal([]byte(st.body), &ev); err != nil {
+			reason = "a status change it pushed is unreadable"
+			done = st.id
+			break
+		}
+		ok, err := hasStatusRecord(ctx, tx, applianceID, st.id, ev.Subject, ev.From, ev.To, ev.Reason, ev.Actor, ev.At)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			if signedSize == 0 || heldSeq < signedSize {
+				break // its record may still be on the way
+			}
+			reason = fmt.Sprintf("status change of %s at %s (reason %q) pushed without its audit record: written into the database outside passgate",
+				strings.ToLower(ev.Subject), time.UnixMilli(ev.At).UTC().Format(time.RFC3339), ev.Reason)
+			done = st.id
+			break
+		}
+		done = st.id
+	}
+	if done != from {
+		if _, err := tx.ExecContext(ctx, `UPDATE appliance_checkpoints SET status_row = ? WHERE appliance_id = ?`, done, applianceID); err != nil {
+			return "", mapErr(err)
+		}
+	}
 	return reason, nil
+}
+
+// hasStatusRecord looks for the status_changed audit record of a pushed
+// status change among the audit records pushed after it.
+func hasStatusRecord(ctx context.Context, tx *sql.Tx, applianceID, after int64, subject string, from *int, to int, reason, actor string, at int64) (bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT json_extract(body, '$.detail') FROM district_events
+		WHERE appliance_id = ? AND kind = 'audit' AND id > ?
+			AND json_extract(body, '$.action') = ? AND lower(json_extract(body, '$.subject')) = lower(?)
+			AND json_extract(body, '$.at_ms') = ? AND json_extract(body, '$.actor') = ?`,
+		applianceID, after, AuditStatusChanged, subject, at, actor)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	wantFrom := ""
+	if from != nil {
+		wantFrom = pass.Color(*from).String()
+	}
+	for rows.Next() {
+		var detail string
+		if err := rows.Scan(&detail); err != nil {
+			return false, err
+		}
+		var d auditStatus
+		if json.Unmarshal([]byte(detail), &d) == nil && d.Reason == reason && d.To == pass.Color(to).String() && d.From == wantFrom {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
 }

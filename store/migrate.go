@@ -461,7 +461,8 @@ CREATE TABLE appliance_checkpoints (
 	received_ms  INTEGER,
 	chain_row    INTEGER NOT NULL DEFAULT 0, -- last district_events.id checked
 	chain_seq    INTEGER NOT NULL DEFAULT 0, -- its audit seq
-	chain_hash   BLOB                        -- its chain hash
+	chain_hash   BLOB,                       -- its chain hash
+	status_row   INTEGER NOT NULL DEFAULT 0  -- last status event matched to its audit record
 ) STRICT;
 
 -- Hub side: appliances whose trail was found rewritten, rolled back or

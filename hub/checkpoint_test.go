@@ -1,0 +1,250 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"passgate/pass"
+	"passgate/store"
+)
+
+// auditSome appends n records to the appliance's trail (logins), as its
+// people would.
+func auditSome(tb testing.TB, db *store.DB, n int) {
+	tb.Helper()
+	for range n {
+		if err := db.Audit(context.Background(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin, Subject: "admin",
+			Detail: json.RawMessage(`{"outcome":"ok"}`)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// hubCheckpoint is what the hub holds for an appliance: the accepted
+// size and its alarms.
+func hubCheckpoint(tb testing.TB, h *pushHub, name string) (int64, []store.CheckpointAlarm) {
+	tb.Helper()
+	ctx := context.Background()
+	a, err := h.db.ApplianceByName(ctx, name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw := openRaw(tb, h.db)
+	var size int64
+	if err := raw.QueryRow(`SELECT coalesce((SELECT size FROM appliance_checkpoints WHERE appliance_id = ?), -1)`, a.ID).Scan(&size); err != nil {
+		tb.Fatal(err)
+	}
+	alarms, err := h.db.CheckpointAlarms(ctx, 100)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return size, alarms
+}
+
+func openRaw(tb testing.TB, db *store.DB) *sql.DB {
+	tb.Helper()
+	raw, err := sql.Open("sqlite", db.Path()+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	tb.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+func exec(tb testing.TB, db *sql.DB, qs ...string) {
+	tb.Helper()
+	for _, q := range qs {
+		if _, err := db.Exec(q); err != nil {
+			tb.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestPush_CheckpointAccepted: each push carries a signed checkpoint;
+// the hub accepts the first and every later one it can prove extends
+// the one before, and raises no alarm.
+func TestPush_CheckpointAccepted(t *testing.T) {
+	h := newPushHub(t)
+	app, c := h.enrol(t, "gate-a", false)
+	auditSome(t, app, 3)
+	drain(t, app, c)
+	head, _, err := app.AuditHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, alarms := hubCheckpoint(t, h, "gate-a"); size != head || len(alarms) != 0 {
+		t.Fatalf("hub holds checkpoint %d (want %d), alarms %+v", size, head, alarms)
+	}
+	for range 3 {
+		auditSome(t, app, 2)
+		drain(t, app, c)
+	}
+	head, _, _ = app.AuditHead(context.Background())
+	if size, alarms := hubCheckpoint(t, h, "gate-a"); size != head || len(alarms) != 0 {
+		t.Fatalf("hub holds checkpoint %d (want %d, proven consistent), alarms %+v", size, head, alarms)
+	}
+	if w := h.db.AuditWarnings(context.Background()); len(w) != 0 {
+		t.Fatalf("hub warnings %q", w)
+	}
+}
+
+// TestPush_CheckpointTampering: each rewrite of an appliance's trail
+// raises an alarm at the hub on its next pushes: a row on the hub's
+// warning list, and an audit record at the hub.
+func TestPush_CheckpointTampering(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(t *testing.T, raw *sql.DB)
+		want   string
+	}{
+		{
+			name: "edit a record and rehash",
+			tamper: func(t *testing.T, raw *sql.DB) {
+				exec(t, raw, `DROP TRIGGER audit_no_update`, `DROP TRIGGER audit_tree_no_delete`,
+					`UPDATE audit SET actor = 'someone else' WHERE seq = 2`)
+				rehashChain(t, raw, 2)
+				exec(t, raw, `DELETE FROM audit_tree`) // rebuilt by Open from the rehashed records
+			},
+			want: "trail rewritten",
+		},
+		{
+			name: "drop the tail and move the head",
+			tamper: func(t *testing.T, raw *sql.DB) {
+				exec(t, raw, `DROP TRIGGER audit_no_delete`,
+					`DELETE FROM audit WHERE seq > (SELECT seq - 3 FROM audit_head)`,
+					`UPDATE audit_head SET seq = (SELECT max(seq) FROM audit), hash = (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)`,
+					`DROP TRIGGER audit_tree_no_delete`, `DELETE FROM audit_tree`)
+			},
+			want: "rolled back",
+		},
+		{
+			name: "drop the triggers and wipe everything",
+			tamper: func(t *testing.T, raw *sql.DB) {
+				exec(t, raw, `DROP TRIGGER audit_no_delete`, `DROP TRIGGER audit_head_no_delete`, `DROP TRIGGER audit_tree_no_delete`,
+					`DELETE FROM audit`, `DELETE FROM audit_head`, `DELETE FROM audit_tree`)
+			},
+			want: "rolled back",
+		},
+		{
+			name: "delete a status change and insert it with another reason",
+			tamper: func(t *testing.T, raw *sql.DB) {
+				exec(t, raw, `CREATE TEMP TABLE sc AS SELECT * FROM status_changes WHERE reason = 'close contact'`,
+					`DELETE FROM status_changes WHERE reason = 'close contact'`,
+					`INSERT INTO status_changes (subject, from_color, to_color, reason, actor, at_ms)
+						SELECT subject, from_color, to_color, 'data entry error', actor, at_ms FROM sc`)
+			},
+			want: `reason "data entry error") pushed without its audit record`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			h := newPushHub(t)
+			app, c := h.enrol(t, "office-a", true)
+			subject := pass.Subject{1, 2, 3}
+			if err := app.SavePerson(ctx, &store.Person{Subject: subject, MaskedName: "张*", IDTail: "0012", Color: pass.Green}, "desk1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := app.SetStatus(ctx, subject, pass.Yellow, "close contact", "desk1"); err != nil {
+				t.Fatal(err)
+			}
+			auditSome(t, app, 4)
+			drain(t, app, c)
+			if _, alarms := hubCheckpoint(t, h, "office-a"); len(alarms) != 0 {
+				t.Fatalf("alarms before tampering: %+v", alarms)
+			}
+			dir := dataDir(app)
+			app.Close()
+			raw, err := sql.Open("sqlite", dir+"/"+store.FileName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw.SetMaxOpenConns(1)
+			tc.tamper(t, raw)
+			raw.Close()
+			app, err = store.Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { app.Close() })
+			c = newPushClient(t, app) // a new process: it knows nothing of the hub's checkpoint
+			for range 2 {
+				auditSome(t, app, 1)
+				drain(t, app, c)
+			}
+			_, alarms := hubCheckpoint(t, h, "office-a")
+			if len(alarms) == 0 || !strings.Contains(alarms[0].Reason, tc.want) || alarms[0].Appliance != "office-a" {
+				t.Fatalf("alarms %+v, want %q", alarms, tc.want)
+			}
+			w := strings.Join(h.db.AuditWarnings(ctx), "\n")
+			if !strings.Contains(w, "AUDIT ALARM for appliance office-a") {
+				t.Fatalf("hub warnings %q", w)
+			}
+			var rec *store.AuditRecord
+			if err := h.db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+				if r.Action == store.AuditCheckpointAlarm {
+					c := *r
+					rec = &c
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if rec == nil || rec.Subject != "office-a" || !strings.Contains(string(rec.Detail), "reason") {
+				t.Fatalf("hub audit record of the alarm: %+v", rec)
+			}
+		})
+	}
+}
+
+// rehashChain recomputes the chain from record from on and moves the
+// head, by the documented format (store/audit.go, auditHash), as an
+// attacker who read the source would.
+func rehashChain(tb testing.TB, db *sql.DB, from int64) {
+	tb.Helper()
+	var prev []byte
+	if err := db.QueryRow(`SELECT hash FROM audit WHERE seq = ?`, from-1).Scan(&prev); err != nil {
+		tb.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT seq, at_ms, actor, action, subject, detail FROM audit WHERE seq >= ? ORDER BY seq`, from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	type rec struct {
+		seq, at int64
+		fields  [4]string
+	}
+	var recs []rec
+	for rows.Next() {
+		var r rec
+		if err := rows.Scan(&r.seq, &r.at, &r.fields[0], &r.fields[1], &r.fields[2], &r.fields[3]); err != nil {
+			tb.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	rows.Close()
+	for _, r := range recs {
+		h := sha256.New()
+		h.Write([]byte("passgate-audit-v1"))
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(r.seq)))
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(r.at)))
+		for _, f := range r.fields {
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
+			h.Write([]byte(f))
+		}
+		h.Write(prev)
+		sum := h.Sum(nil)
+		if _, err := db.Exec(`UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?`, prev, sum, r.seq); err != nil {
+			tb.Fatal(err)
+		}
+		prev = sum
+	}
+	if _, err := db.Exec(`UPDATE audit_head SET seq = ?, hash = ?`, recs[len(recs)-1].seq, prev); err != nil {
+		tb.Fatal(err)
+	}
+}
