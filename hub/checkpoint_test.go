@@ -2,12 +2,16 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"passgate/pass"
 	"passgate/store"
@@ -246,5 +250,90 @@ func rehashChain(tb testing.TB, db *sql.DB, from int64) {
 	}
 	if _, err := db.Exec(`UPDATE audit_head SET seq = ?, hash = ?`, recs[len(recs)-1].seq, prev); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// TestPush_CheckpointRefused: a checkpoint not signed by the pushing
+// appliance's key, naming another trail, or with a proof that does not
+// hold is refused with an alarm (the push's records are still stored).
+func TestPush_CheckpointRefused(t *testing.T) {
+	ctx := context.Background()
+	h := newPushHub(t)
+	app, c := h.enrol(t, "gate-a", false)
+	auditSome(t, app, 2)
+	drain(t, app, c)
+	held, _ := hubCheckpoint(t, h, "gate-a")
+
+	// push sends one new scan with the given checkpoint.
+	push := func(cp *AuditCheckpoint) PushResponse {
+		t.Helper()
+		logTestScans(t, app, "x", 1)
+		b, err := app.NextPush(ctx, MaxScanBatch, MaxEventBatch)
+		if err != nil || b.Scans == nil {
+			t.Fatalf("NextPush = %+v, %v", b, err)
+		}
+		req := PushRequest{Now: time.Now().UnixMilli(), Scans: &ScanBatch{Epoch: b.Scans.Epoch, From: b.Scans.From}, Checkpoint: cp}
+		for _, s := range b.Scans.Records {
+			req.Scans.Records = append(req.Scans.Records, recordOf(s))
+		}
+		var resp PushResponse
+		if err := c.Call(ctx, PathPush, &req, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.AckPush(ctx, &store.PushAck{Epoch: b.Scans.Epoch, Mark: resp.Scans.Mark, Sent: b.Scans.Records[len(b.Scans.Records)-1].ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	_, cp, err := app.SignCheckpoint(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, _, err := note.GenerateKey(rand.Reader, store.AuditKeyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := note.NewSigner(skey)
+	sign := func(c *store.Checkpoint) []byte {
+		msg, err := note.Sign(&note.Note{Text: c.Text()}, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	for _, tc := range []struct {
+		name string
+		cp   *AuditCheckpoint
+		want string
+	}{
+		{"another key", &AuditCheckpoint{Note: sign(cp)}, "not signed by its key"},
+		{"garbage", &AuditCheckpoint{Note: []byte("passgate audit\n\n— x y\n")}, "not signed by its key or malformed"},
+		{"oversized", &AuditCheckpoint{Note: make([]byte, 3*store.MaxCheckpoint)}, "malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := push(tc.cp)
+			size, alarms := hubCheckpoint(t, h, "gate-a")
+			if resp.CheckpointSize != held || size != held {
+				t.Errorf("hub moved to checkpoint %d/%d, want it kept at %d", resp.CheckpointSize, size, held)
+			}
+			if len(alarms) == 0 || !strings.Contains(alarms[0].Reason, tc.want) {
+				t.Fatalf("alarms %+v, want %q", alarms, tc.want)
+			}
+		})
+	}
+
+	// Its own key, a larger tree, and a proof that does not hold.
+	auditSome(t, app, 3)
+	signed, now, err := app.SignCheckpoint(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &AuditCheckpoint{Note: signed, From: held, Proof: [][]byte{make([]byte, 32), make([]byte, 32)}}
+	push(bad)
+	if size, alarms := hubCheckpoint(t, h, "gate-a"); size != held || len(alarms) == 0 || !strings.Contains(alarms[0].Reason, "does not extend") {
+		t.Fatalf("bad proof to %d: hub holds %d, alarms %+v", now.Size, size, alarms)
+	}
+	if w := strings.Join(h.db.AuditWarnings(ctx), "\n"); !strings.Contains(w, "gate-a") {
+		t.Fatalf("warnings %q", w)
 	}
 }
