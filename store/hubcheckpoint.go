@@ -268,26 +268,8 @@ func checkPushedChain(ctx context.Context, tx *sql.Tx, applianceID, signedSize i
 		applianceID).Scan(&row, &seq, &prev); err != nil {
 		return "", err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, body FROM district_events
-		WHERE appliance_id = ? AND kind = 'audit' AND id > ? ORDER BY id`, applianceID, row)
+	got, err := pushedEvents(ctx, tx, applianceID, "audit", row)
 	if err != nil {
-		return "", err
-	}
-	type pushed struct {
-		id   int64
-		body string
-	}
-	var got []pushed
-	for rows.Next() {
-		var p pushed
-		if err := rows.Scan(&p.id, &p.body); err != nil {
-			rows.Close()
-			return "", err
-		}
-		got = append(got, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return "", err
 	}
 	var reason string
@@ -357,26 +339,8 @@ func checkStatusEvents(ctx context.Context, tx *sql.Tx, applianceID, signedSize,
 	if err := tx.QueryRowContext(ctx, `SELECT status_row FROM appliance_checkpoints WHERE appliance_id = ?`, applianceID).Scan(&from); err != nil {
 		return "", err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, body FROM district_events
-		WHERE appliance_id = ? AND kind = 'status' AND id > ? ORDER BY id`, applianceID, from)
+	list, err := pushedEvents(ctx, tx, applianceID, "status", from)
 	if err != nil {
-		return "", err
-	}
-	type status struct {
-		id   int64
-		body string
-	}
-	var list []status
-	for rows.Next() {
-		var st status
-		if err := rows.Scan(&st.id, &st.body); err != nil {
-			rows.Close()
-			return "", err
-		}
-		list = append(list, st)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return "", err
 	}
 	done := from
@@ -445,4 +409,31 @@ func hasStatusRecord(ctx context.Context, tx *sql.Tx, applianceID, after int64, 
 		}
 	}
 	return false, rows.Err()
+}
+
+// pushedEvent is an appliance's outbox record as the hub stored it.
+type pushedEvent struct {
+	id   int64 // district_events.id
+	body string
+}
+
+// pushedEvents reads the records of kind the appliance pushed after row
+// after, in the order they arrived. They are read whole before the
+// caller queries again in the same transaction.
+func pushedEvents(ctx context.Context, tx *sql.Tx, applianceID int64, kind string, after int64) ([]pushedEvent, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, body FROM district_events
+		WHERE appliance_id = ? AND kind = ? AND id > ? ORDER BY id`, applianceID, kind, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pushedEvent
+	for rows.Next() {
+		var e pushedEvent
+		if err := rows.Scan(&e.id, &e.body); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
