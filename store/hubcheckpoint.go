@@ -149,6 +149,10 @@ func (db *DB) CheckApplianceTrail(ctx context.Context, applianceID int64, in *Pu
 		if cp == nil || out.Alarm != "" {
 			return nil
 		}
+		if cp.Size == size && bytes.Equal(cp.Root[:], root) {
+			out.Accepted = true // the one held: nothing to write
+			return nil
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE appliance_checkpoints SET size = ?, root = ?, note = ?, received_ms = ?
 			WHERE appliance_id = ?`, cp.Size, cp.Root[:], in.Note, now.UnixMilli(), a.ID); err != nil {
 			return mapErr(err)
