@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -335,5 +336,40 @@ func TestPush_CheckpointRefused(t *testing.T) {
 	}
 	if w := strings.Join(h.db.AuditWarnings(ctx), "\n"); !strings.Contains(w, "gate-a") {
 		t.Fatalf("warnings %q", w)
+	}
+}
+
+// TestBundle_CheckpointRollback: an up-bundle carries the appliance's
+// checkpoint too; one from a database rolled back to an older copy
+// raises the alarm at the hub that imports it.
+func TestBundle_CheckpointRollback(t *testing.T) {
+	ctx := context.Background()
+	w := newBundleWorld(t)
+	dir := filepath.Dir(w.app.Path())
+	auditSome(t, w.app, 2)
+	w.app.Close()
+	backup := t.TempDir()
+	copyBundleDir(t, dir, backup)
+	w.app = openBundleDB(t, dir)
+	auditSome(t, w.app, 3)
+	if _, err := importBytes(w.hub, exportUpBytes(t, w.app)); err != nil {
+		t.Fatal(err)
+	}
+	if alarms, err := w.hub.CheckpointAlarms(ctx, 10); err != nil || len(alarms) != 0 {
+		t.Fatalf("alarms before the rollback: %+v, %v", alarms, err)
+	}
+	w.app.Close()
+
+	w.app = openBundleDB(t, backup)
+	if _, err := importBytes(w.app, exportDownBytes(t, w.hub, w.appName)); err != nil {
+		t.Fatal(err)
+	}
+	auditSome(t, w.app, 1)
+	if _, err := importBytes(w.hub, exportUpBytes(t, w.app)); err != nil {
+		t.Fatal(err)
+	}
+	alarms, err := w.hub.CheckpointAlarms(ctx, 10)
+	if err != nil || len(alarms) == 0 || alarms[0].Appliance != w.appName || !strings.Contains(alarms[0].Reason, "rolled back") {
+		t.Fatalf("alarms after a rolled-back bundle: %+v, %v", alarms, err)
 	}
 }
