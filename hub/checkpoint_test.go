@@ -373,3 +373,40 @@ func TestBundle_CheckpointRollback(t *testing.T) {
 		t.Fatalf("alarms after a rolled-back bundle: %+v, %v", alarms, err)
 	}
 }
+
+// TestPush_CheckpointRestoredOutbox: an appliance restored from a copy
+// taken before its last push sends those audit records again, with the
+// same hashes: the hub stores them in the new epoch and raises no alarm.
+func TestPush_CheckpointRestoredOutbox(t *testing.T) {
+	ctx := context.Background()
+	h := newPushHub(t)
+	app, c := h.enrol(t, "gate-a", false)
+	auditSome(t, app, 2)
+	drain(t, app, c)
+	auditSome(t, app, 3) // in the copy, not yet pushed
+	dir := dataDir(app)
+	app.Close()
+	backup := t.TempDir()
+	copyDB(t, dir, backup)
+	app, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, app, c)
+	app.Close()
+
+	copyDB(t, backup, dir)
+	app, err = store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	c = newPushClient(t, app)
+	drain(t, app, c) // the three again, in a new epoch
+	auditSome(t, app, 1)
+	drain(t, app, c)
+	head, _, _ := app.AuditHead(ctx)
+	if size, alarms := hubCheckpoint(t, h, "gate-a"); len(alarms) != 0 || size != head {
+		t.Fatalf("after sending the same records again: checkpoint %d (want %d), alarms %+v", size, head, alarms)
+	}
+}

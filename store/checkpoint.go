@@ -167,8 +167,13 @@ type ed25519Signer struct {
 	key  ed25519.PrivateKey
 }
 
-func (s *ed25519Signer) Name() string    { return AuditKeyName }
+// Name is the key's name in signed notes.
+func (s *ed25519Signer) Name() string { return AuditKeyName }
+
+// KeyHash tells this key from others of the same name.
 func (s *ed25519Signer) KeyHash() uint32 { return s.hash }
+
+// Sign signs a note's text.
 func (s *ed25519Signer) Sign(msg []byte) ([]byte, error) {
 	return ed25519.Sign(s.key, msg), nil
 }

@@ -204,8 +204,8 @@ func openPushedCheckpoint(a *Appliance, districtID string, in *PushedCheckpoint)
 // (nil, "": proven from another size, the answer names held), or an
 // alarm's reason.
 func extendsHeld(cp *Checkpoint, in *PushedCheckpoint, held int64, heldRoot []byte) (*Checkpoint, string) {
-	if heldRoot == nil {
-		return cp, "" // the first: trusted on first use, like the enrolment
+	if heldRoot == nil || held == 0 {
+		return cp, "" // the first (or an empty trail): trusted on first use, like the enrolment
 	}
 	var r tlog.Hash
 	copy(r[:], heldRoot)
@@ -278,6 +278,11 @@ func checkPushedChain(ctx context.Context, tx *sql.Tx, applianceID, signedSize i
 	}
 	var reason string
 	h := sha256.New()
+	// The newest record sent again: if the hub holds it with the same
+	// hash, the chain behind it is the same too, so one look-up (a scan
+	// of what the hub holds) does for a whole range sent again.
+	var resent *pushedAudit
+	var resentID int64
 	for _, p := range got {
 		row = p.id
 		if reason != "" {
@@ -294,19 +299,15 @@ func checkPushedChain(ctx context.Context, tx *sql.Tx, applianceID, signedSize i
 			continue
 		}
 		if e.Seq <= seq {
-			// Sent again: a restored outbox sends what the hub holds,
-			// with the same hash; anything else is another history.
-			var body string
-			err := tx.QueryRowContext(ctx, `SELECT body FROM district_events WHERE appliance_id = ? AND kind = 'audit'
-				AND id < ? AND json_extract(body, '$.seq') = ? ORDER BY id DESC LIMIT 1`, applianceID, p.id, e.Seq).Scan(&body)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return "", err
-			}
-			var old pushedAudit
-			if err != nil || json.Unmarshal([]byte(body), &old) != nil || old.Hash != e.Hash {
-				reason = fmt.Sprintf("trail rolled back or rewritten: audit record %d pushed again with another content, after record %d", e.Seq, seq)
-			}
+			// Sent again (a restored outbox): checked below, once.
+			resent, resentID = &e, p.id
 			continue
+		}
+		if resent != nil {
+			if reason, err = checkResent(ctx, tx, applianceID, resentID, resent, seq); err != nil || reason != "" {
+				return reason, err
+			}
+			resent = nil
 		}
 		if e.Seq == seq+1 && prev != nil {
 			want := auditHash(h, nil, e.Seq, e.At, []byte(e.Actor), []byte(e.Action), []byte(e.Subject), []byte(e.Detail), prev)
@@ -316,6 +317,11 @@ func checkPushedChain(ctx context.Context, tx *sql.Tx, applianceID, signedSize i
 			}
 		}
 		seq, prev = e.Seq, sum
+	}
+	if resent != nil && reason == "" {
+		if reason, err = checkResent(ctx, tx, applianceID, resentID, resent, seq); err != nil {
+			return "", err
+		}
 	}
 	if len(got) > 0 {
 		if _, err := tx.ExecContext(ctx, `UPDATE appliance_checkpoints SET chain_row = ?, chain_seq = ?, chain_hash = ? WHERE appliance_id = ?`,
@@ -413,6 +419,24 @@ func hasStatusRecord(ctx context.Context, tx *sql.Tx, applianceID, after int64, 
 		}
 	}
 	return false, rows.Err()
+}
+
+// checkResent compares an audit record sent again (stored as row id)
+// with the one of the same number the hub already holds: a restored
+// outbox sends what the hub has, with the same hash; anything else is
+// another history. It returns the reason for an alarm, or "".
+func checkResent(ctx context.Context, tx *sql.Tx, applianceID, id int64, e *pushedAudit, held int64) (string, error) {
+	var body string
+	err := tx.QueryRowContext(ctx, `SELECT body FROM district_events WHERE appliance_id = ? AND kind = 'audit'
+		AND id < ? AND json_extract(body, '$.seq') = ? ORDER BY id DESC LIMIT 1`, applianceID, id, e.Seq).Scan(&body)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	var old pushedAudit
+	if err != nil || json.Unmarshal([]byte(body), &old) != nil || old.Hash != e.Hash {
+		return fmt.Sprintf("trail rolled back or rewritten: audit record %d pushed again with another content, after record %d", e.Seq, held), nil
+	}
+	return "", nil
 }
 
 // pushedEvent is an appliance's outbox record as the hub stored it.
