@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"passgate/store"
@@ -22,7 +23,7 @@ const exitBroken = 1
 
 // cmdAudit verifies or lists the audit trail.
 func cmdAudit(ctx context.Context, e *env, args []string) int {
-	const usage = "usage: passgate audit verify|list [flags]"
+	const usage = "usage: passgate audit verify|list|key|checkpoint [flags]"
 	if len(args) == 0 {
 		fmt.Fprintln(e.stderr, usage)
 		return exitError
@@ -32,19 +33,118 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		return cmdAuditVerify(ctx, e, args[1:])
 	case "list":
 		return cmdAuditList(ctx, e, args[1:])
+	case "key":
+		return cmdAuditKey(ctx, e, args[1:])
+	case "checkpoint":
+		return cmdAuditCheckpoint(ctx, e, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(e.stdout, usage)
 		return exitOK
 	}
-	return e.usageError("audit", "unknown subcommand %q (verify or list)", args[0])
+	return e.usageError("audit", "unknown subcommand %q (verify, list, key or checkpoint)", args[0])
 }
 
-// cmdAuditVerify recomputes the hash chain and reports the first broken
-// link: exit 0 when intact, exitBroken when not, exitError when the
-// check could not run. It never sets up a district: verifying must not
-// write to the file it inspects.
+// cmdAuditVerify recomputes the hash chain and the tree, cross-checks
+// status changes, and with --checkpoint proves that the trail extends
+// every checkpoint in FILE (a copy of the appliance's checkpoint file),
+// whose signatures are checked against --key (the audit public key kept
+// apart from the database, which may be the forger; without --key the
+// key is read from the database itself, with a warning). Exit 0 when
+// intact, exitBroken when not (a bad signature included), exitError when
+// the check could not run. It never sets up a district nor makes a key:
+// verifying must not write to the file it inspects.
 func cmdAuditVerify(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("audit verify", "")
+	fs, data := e.newFlags("audit verify", "[--checkpoint FILE [--key FILE]]")
+	cpFile := fs.String("checkpoint", "", "a copy of the appliance's audit-checkpoints file: prove the trail still extends every checkpoint in it")
+	keyFile := fs.String("key", "", "file with the appliance's audit public key (passgate audit key), kept apart from the database")
+	if ok, code := e.parseNoArgs(fs, args); !ok {
+		return code
+	}
+	if *keyFile != "" && *cpFile == "" {
+		return e.usageError("audit verify", "--key needs --checkpoint")
+	}
+	db, err := openExisting(ctx, e, *data)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	var cps []*store.Checkpoint
+	if *cpFile != "" {
+		var code int
+		if cps, code = e.readCheckpoints(ctx, db, *cpFile, *keyFile); code != exitOK {
+			return code
+		}
+	}
+	v, err := db.VerifyAuditTrail(ctx, cps)
+	var broken *store.AuditError
+	if errors.As(err, &broken) {
+		fmt.Fprintf(e.stdout, "%s\n", strings.Replace(broken.Error(), "audit trail broken", "audit trail BROKEN", 1))
+		return exitBroken
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "audit trail intact: %d records, %d status changes match\n", v.Records, v.StatusChanges)
+	if len(cps) > 0 {
+		newest := cps[len(cps)-1]
+		fmt.Fprintf(e.stdout, "extends all %d checkpoints in %s (newest: %d records, %s)\n", len(cps), *cpFile, newest.Size, newest.Origin)
+	}
+	// Shown so it can be noted outside the appliance: removing the last
+	// records and forging the head is only caught against such a copy.
+	// A record appended since the verify makes it newer, not wrong.
+	fmt.Fprintf(e.stdout, "tree: %d records, root %s\n", v.Size, v.Root)
+	fmt.Fprintf(e.stderr, "passgate: verified in %v\n", time.Since(start).Round(time.Millisecond))
+	return exitOK
+}
+
+// readCheckpoints reads a checkpoint file and checks every signature
+// against the keys in keyFile ("" for the database's own key). A bad
+// signature or a malformed checkpoint is a broken trail: someone forged
+// or damaged the anchor.
+func (e *env) readCheckpoints(ctx context.Context, db *store.DB, path, keyFile string) ([]*store.Checkpoint, int) {
+	notes, err := readCheckpointFile(path)
+	if err != nil {
+		return nil, e.fail(err)
+	}
+	if len(notes) == 0 {
+		fmt.Fprintf(e.stdout, "audit trail NOT VERIFIED: no checkpoint in %s\n", path)
+		return nil, exitBroken
+	}
+	var keys string
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, e.fail(fmt.Errorf("read audit key: %w", err))
+		}
+		keys = string(b)
+	} else {
+		if keys, err = db.AuditVerifierKey(ctx); err != nil {
+			return nil, e.fail(err)
+		}
+		fmt.Fprintln(e.stderr, "passgate: warning: checking signatures with the key stored in the database itself; pass --key with a copy kept elsewhere")
+	}
+	vs, err := store.VerifierKeys(keys)
+	if err != nil {
+		return nil, e.fail(err)
+	}
+	var cps []*store.Checkpoint
+	for i, n := range notes {
+		cp, err := store.OpenCheckpoint(n, vs)
+		if err != nil {
+			fmt.Fprintf(e.stdout, "audit trail BROKEN: checkpoint %d of %s: %v\n", i+1, path, err)
+			return nil, exitBroken
+		}
+		cps = append(cps, cp)
+	}
+	return cps, exitOK
+}
+
+// cmdAuditKey prints the appliance's audit public key, the one its
+// checkpoints are signed with (made now if there is none yet), to keep
+// beside the copies of its checkpoint file.
+func cmdAuditKey(ctx context.Context, e *env, args []string) int {
+	fs, data := e.newFlags("audit key", "")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -53,24 +153,43 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	start := time.Now()
-	n, err := db.VerifyAudit(ctx)
+	vkey, err := db.AuditPublicKey(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintln(e.stdout, vkey)
+	return exitOK
+}
+
+// cmdAuditCheckpoint appends a checkpoint of the trail as it is now to
+// the checkpoint file (what serve does every few minutes), for a copy
+// taken right now.
+func cmdAuditCheckpoint(ctx context.Context, e *env, args []string) int {
+	fs, data := e.newFlags("audit checkpoint", "[--file FILE]")
+	file := fs.String("file", e.envOr("PASSGATE_AUDIT_CHECKPOINTS", ""), "the checkpoint file (default DATA/audit-checkpoints; env PASSGATE_AUDIT_CHECKPOINTS)")
+	if ok, code := e.parseNoArgs(fs, args); !ok {
+		return code
+	}
+	db, err := openExisting(ctx, e, *data)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	path := checkpointPath(*file, *data)
+	cp, changed, err := writeCheckpoint(ctx, db, path)
 	var broken *store.AuditError
 	if errors.As(err, &broken) {
-		fmt.Fprintf(e.stdout, "audit trail BROKEN at record %d: %s\n", broken.Seq, broken.Reason)
+		fmt.Fprintf(e.stdout, "no checkpoint written: %s\n", strings.Replace(broken.Error(), "audit trail broken", "audit trail BROKEN", 1))
 		return exitBroken
 	}
 	if err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.stdout, "audit trail intact: %d records\n", n)
-	// Shown so it can be noted outside the appliance: removing the last
-	// records and forging the head is only caught against such a copy.
-	// A record appended since the verify makes it newer, not wrong.
-	if seq, sum, err := db.AuditHead(ctx); err == nil && seq > 0 {
-		fmt.Fprintf(e.stdout, "newest record: %d, hash %x\n", seq, sum)
+	if changed {
+		fmt.Fprintf(e.stdout, "checkpoint of %d records written to %s\n", cp.Size, path)
+	} else {
+		fmt.Fprintf(e.stdout, "trail unchanged since the newest checkpoint in %s (%d records)\n", path, cp.Size)
 	}
-	fmt.Fprintf(e.stderr, "passgate: verified in %v\n", time.Since(start).Round(time.Millisecond))
 	return exitOK
 }
 

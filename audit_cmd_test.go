@@ -35,7 +35,7 @@ func TestCLI_Audit(t *testing.T) {
 	}
 
 	r := runAudit(t, "verify", "--data", dir)
-	if r.code != exitOK || !strings.HasPrefix(r.stdout, "audit trail intact: 4 records") {
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, "audit trail intact: 5 records, 2 status changes match") {
 		t.Fatalf("verify: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 
@@ -51,9 +51,11 @@ func TestCLI_Audit(t *testing.T) {
 		}
 		got = append(got, l.Actor+" "+l.Action)
 	}
-	// issue: registration (first status) and the pass; then the status
-	// change and the policy change, all by the CLI.
-	want := "cli status_changed|cli pass_issued|cli status_changed|cli policy_changed"
+	// setup's first admin; issue: registration (first status) and the
+	// pass; then the status change and the policy change, all by the CLI
+	// named with the OS user running it.
+	cli := cliActor()
+	want := "setup first_admin|" + cli + " status_changed|" + cli + " pass_issued|" + cli + " status_changed|" + cli + " policy_changed"
 	if strings.Join(got, "|") != want {
 		t.Fatalf("list: %s\nwant %s", strings.Join(got, "|"), want)
 	}
@@ -67,14 +69,14 @@ func TestCLI_Audit(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw.SetMaxOpenConns(1)
-	for _, q := range []string{`DROP TRIGGER audit_no_update`, `UPDATE audit SET actor = 'someone' WHERE seq = 2`} {
+	for _, q := range []string{`DROP TRIGGER audit_no_update`, `UPDATE audit SET actor = 'someone' WHERE seq = 3`} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	raw.Close()
 	r = runAudit(t, "verify", "--data", dir)
-	if r.code != exitBroken || !strings.Contains(r.stdout, "record 2") || !strings.Contains(r.stdout, "altered") {
+	if r.code != exitBroken || !strings.Contains(r.stdout, "record 3") || !strings.Contains(r.stdout, "altered") {
 		t.Fatalf("verify after tampering: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"passgate/store"
 )
 
 // cmdBackup writes a consistent copy of the database while the appliance
@@ -23,6 +25,11 @@ func cmdBackup(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
+	// A backup copies every key: on record before the copy is made, so
+	// the copy holds its own record too.
+	if err := db.Audit(ctx, &store.AuditRecord{Actor: cliActor(), Action: store.AuditBackup, Subject: *out}); err != nil {
+		return e.fail(fmt.Errorf("backup: audit: %w", err))
+	}
 	start := time.Now()
 	if err := db.Backup(ctx, *out); err != nil {
 		return e.fail(err)

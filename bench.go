@@ -264,7 +264,7 @@ func benchServer(db *store.DB, checker *scanner.Checker, m *metrics.Metrics) (ad
 // keep-alive connection per worker, the standard response parser) so that
 // the two cores measure the server more than the load generator.
 func benchClient(ctx context.Context, db *store.DB, addr string) (func(context.Context, int, string) (int64, error), func(), error) {
-	_, token, err := db.CreateDevice(ctx, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	_, token, err := db.CreateDevice(ctx, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36), "bench")
 	if err != nil {
 		return nil, nil, err
 	}

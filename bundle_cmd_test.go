@@ -47,8 +47,9 @@ func TestCLI_Bundle(t *testing.T) {
 		t.Fatalf("bundle file: %v %v", st, err)
 	}
 	r = mustRun("bundle", "import", "--data", hubDir, file("up1"))
-	// Three scans and the appliance's audit record of its enrolment.
-	if !strings.Contains(r.stdout, "4 records stored, 0 already held") {
+	// Three scans and the appliance's audit records of its first admin
+	// and its enrolment.
+	if !strings.Contains(r.stdout, "5 records stored, 0 already held") {
 		t.Fatalf("import at the hub: %s", r.stdout)
 	}
 	r = runCLI(t, env, "", "bundle", "import", "--data", hubDir, file("up1"))

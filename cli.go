@@ -194,7 +194,7 @@ func cmdIssue(ctx context.Context, e *env, args []string) int {
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	req := district.IssueRequest{Name: *name, IDNumber: *id, Doses: *doses, Actor: "cli", AllowBadCheckDigit: *allowBad}
+	req := district.IssueRequest{Name: *name, IDNumber: *id, Doses: *doses, Actor: cliActor(), AllowBadCheckDigit: *allowBad}
 	var err error
 	if *color != "" {
 		if req.Color, err = pass.ParseColor(*color); err != nil {
@@ -335,7 +335,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	}
 	defer db.Close()
 	opts := district.IDOptions(*allowBad)
-	ch, err := district.SetStatus(ctx, db, *id, to, *reason, "cli", opts...)
+	ch, err := district.SetStatus(ctx, db, *id, to, *reason, cliActor(), opts...)
 	if err != nil {
 		return e.failID(err)
 	}
@@ -433,7 +433,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	}
 	if changed {
 		// Audited with old → new values in the same transaction.
-		if err := db.ChangePolicy(ctx, p, "cli"); err != nil {
+		if err := db.ChangePolicy(ctx, p, cliActor()); err != nil {
 			return e.fail(err)
 		}
 	}
@@ -492,7 +492,7 @@ func cmdDevice(ctx context.Context, e *env, args []string) int {
 		if name == "" || len(name) > 64 {
 			return e.usageError("device add", "a device name has 1 to 64 characters")
 		}
-		_, token, err := db.CreateDevice(ctx, name)
+		_, token, err := db.CreateDevice(ctx, name, cliActor())
 		if errors.Is(err, store.ErrConflict) {
 			return e.usageError("device add", "a device named %q exists already", name)
 		}
@@ -501,7 +501,7 @@ func cmdDevice(ctx context.Context, e *env, args []string) int {
 		}
 		fmt.Fprintln(e.stdout, token)
 	case "revoke":
-		if err := db.RevokeDevice(ctx, fs.Arg(0)); errors.Is(err, store.ErrNotFound) {
+		if err := db.RevokeDevice(ctx, fs.Arg(0), cliActor()); errors.Is(err, store.ErrNotFound) {
 			return e.usageError("device revoke", "no active device named %q", fs.Arg(0))
 		} else if err != nil {
 			return e.fail(err)

@@ -183,7 +183,7 @@ func setHubAddress(ctx context.Context, e *env, data, url string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	if err := db.SetSyncHubURL(ctx, url, "cli"); errors.Is(err, store.ErrNotEnrolled) {
+	if err := db.SetSyncHubURL(ctx, url, cliActor()); errors.Is(err, store.ErrNotEnrolled) {
 		return e.fail(fmt.Errorf("%s is not enrolled with a hub", data))
 	} else if err != nil {
 		return e.fail(err)

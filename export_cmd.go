@@ -74,12 +74,15 @@ func cmdExport(ctx context.Context, e *env, args []string) int {
 		defer bar.done()
 	}
 
+	if err := export.AuditStart(ctx, db, cliActor(), r, path); err != nil {
+		return e.fail(fmt.Errorf("export: audit: %w", err))
+	}
 	if path == "-" {
 		n, err := export.Run(ctx, db, e.stdout, r, progress)
 		if err != nil {
 			return e.fail(fmt.Errorf("export: %w", err))
 		}
-		if err := export.Audit(ctx, db, "cli", r, n); err != nil {
+		if err := export.Audit(ctx, db, cliActor(), r, n); err != nil {
 			return e.fail(fmt.Errorf("export: audit: %w", err))
 		}
 		fmt.Fprintf(e.stderr, "passgate: exported %d rows\n", n)
@@ -114,7 +117,7 @@ func cmdExport(ctx context.Context, e *env, args []string) int {
 		return e.fail(fmt.Errorf("export: %w", err))
 	}
 	committed = true
-	if err := export.Audit(ctx, db, "cli", r, n); err != nil {
+	if err := export.Audit(ctx, db, cliActor(), r, n); err != nil {
 		return e.fail(fmt.Errorf("export: audit: %w", err))
 	}
 	fmt.Fprintf(e.stderr, "passgate: exported %d rows to %s\n", n, path)

@@ -53,9 +53,15 @@ func TestCLI_Export(t *testing.T) {
 		t.Fatal(err)
 	}
 	var exports []*store.AuditRecord
+	var order []string
 	err = adb.FindAudit(ctx, store.AuditFilter{}, func(a *store.AuditRecord) error {
-		if a.Action == store.AuditExport {
-			exports = append(exports, a)
+		switch a.Action {
+		case store.AuditExport:
+			c := *a // a is reused by FindAudit
+			exports = append(exports, &c)
+			order = append(order, "done")
+		case store.AuditExportStarted:
+			order = append(order, "started")
 		}
 		return nil
 	})
@@ -63,7 +69,11 @@ func TestCLI_Export(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(exports) != 2 || exports[1].Actor != "cli" || exports[1].Subject != "scans" ||
+	// Each export is on record when it starts, before its rows leave.
+	if strings.Join(order, ",") != "started,done,started,done" {
+		t.Fatalf("export records in order: %v", order)
+	}
+	if len(exports) != 2 || exports[1].Actor != cliActor() || !strings.HasPrefix(exports[1].Actor, "cli:") || exports[1].Subject != "scans" ||
 		!strings.Contains(string(exports[1].Detail), `"rows":2`) || !strings.Contains(string(exports[1].Detail), `"source":"东门"`) {
 		t.Fatalf("audited exports %+v", exports)
 	}

@@ -114,7 +114,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return e.fail(err)
 		}
 		expires := db.Now().Add(*valid)
-		a, err := db.AddAppliance(ctx, *name, role, code.Hash(), expires, "cli")
+		a, err := db.AddAppliance(ctx, *name, role, code.Hash(), expires, cliActor())
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			return e.usageError("hub add", "an appliance named %q exists already", *name)
@@ -141,7 +141,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return e.fail(err)
 		}
 		from := "file " + filepath.Base(*request)
-		resp, err := hub.EnrollAppliance(ctx, db, req, ca, "cli", from)
+		resp, err := hub.EnrollAppliance(ctx, db, req, ca, cliActor(), from)
 		if err != nil {
 			var ce *hub.CallError
 			if errors.As(err, &ce) {
@@ -169,7 +169,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		a, err := db.SetApplianceRole(ctx, *name, role, "cli")
+		a, err := db.SetApplianceRole(ctx, *name, role, cliActor())
 		if err != nil {
 			return e.fail(err)
 		}
@@ -179,7 +179,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		}
 		fmt.Fprintln(e.stdout, "; it learns its role at its next pull")
 	case "retire":
-		a, err := db.RetireAppliance(ctx, *name, *reason, "cli")
+		a, err := db.RetireAppliance(ctx, *name, *reason, cliActor())
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return e.usageError("hub retire", "no appliance named %q", *name)

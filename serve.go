@@ -39,6 +39,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	metricsTokenFile := fs.String("metrics-token-file", e.envOr("PASSGATE_METRICS_TOKEN_FILE", ""), "file holding the bearer token a Prometheus server on the LAN sends to read /metrics (env PASSGATE_METRICS_TOKEN_FILE)")
 	loopbackDefault, loopbackErr := strconv.ParseBool(e.envOr("PASSGATE_METRICS_LOOPBACK", "true"))
 	metricsLoopback := fs.Bool("metrics-loopback", loopbackDefault || loopbackErr != nil, "let clients on this machine read /metrics without a token; turn off behind a local reverse proxy (env PASSGATE_METRICS_LOOPBACK)")
+	cpFile := fs.String("audit-checkpoints", e.envOr("PASSGATE_AUDIT_CHECKPOINTS", ""), "file the signed checkpoints of the audit trail are appended to, for an operator to copy (default DATA/audit-checkpoints; env PASSGATE_AUDIT_CHECKPOINTS)")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
@@ -100,8 +101,18 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			log.Error("close database", "err", err)
 		}
 	}()
+	// The audit trail is checked before serving: a broken one does not
+	// stop the appliance, it makes it loud (log, /readyz, status page).
+	cpPath := checkpointPath(*cpFile, *data)
+	if _, err := db.AuditPublicKey(ctx); err != nil {
+		log.Error("audit trail: signing key", "err", err)
+	}
+	checkAuditAtStart(ctx, db, cpPath, log)
 	inputs := scanner.NewInputs()
 	mx := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: version, Log: log})
+	if err := auditMetrics(mx, db); err != nil {
+		return e.fail(err)
+	}
 	checker, err := scanner.New(ctx, db, scanner.WithObserver(mx))
 	if err != nil {
 		return e.fail(err)
@@ -183,6 +194,16 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	go checker.Run(runCtx, time.Second, func(err error) { log.Warn("refresh lists", "err", err) })
 	go runRetention(runCtx, db, log, mx)
 	syncDone := startSyncer(runCtx, db, log)
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		runAuditCheckpoints(runCtx, db, cpPath, log)
+	}()
+	// The last checkpoint is written before the store closes.
+	defer func() {
+		stopRefresh()
+		<-auditDone
+	}()
 	// The sync loop stops before the store closes.
 	defer func() {
 		stopRefresh()

@@ -81,7 +81,7 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	if err := export.AuditTrace(ctx, db, "cli", r, res); err != nil {
+	if err := export.AuditTrace(ctx, db, cliActor(), r, res); err != nil {
 		return e.fail(fmt.Errorf("trace: audit: %w", err))
 	}
 

@@ -92,7 +92,7 @@ func TestCLI_Trace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(traces) != 3 || traces[1].Actor != "cli" || traces[1].Subject != hex.EncodeToString(person[:]) ||
+	if len(traces) != 3 || traces[1].Actor != cliActor() || traces[1].Subject != hex.EncodeToString(person[:]) ||
 		!strings.Contains(string(traces[1].Detail), `"contact_rows":1`) || !strings.Contains(string(traces[2].Detail), `"contact_rows":2`) {
 		t.Errorf("audited traces %+v", traces)
 	}

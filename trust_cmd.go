@@ -118,7 +118,7 @@ func cmdTrustImport(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	a, added, err := db.ImportTrustAnchor(ctx, b, *fp, "cli")
+	a, added, err := db.ImportTrustAnchor(ctx, b, *fp, cliActor())
 	if err != nil {
 		return e.fail(err)
 	}
@@ -210,7 +210,7 @@ func cmdRootRotate(ctx context.Context, e *env, args []string) int {
 }
 
 func rootRotate(ctx context.Context, e *env, db *store.DB) int {
-	r, err := district.RotateRoot(ctx, db, "cli")
+	r, err := district.RotateRoot(ctx, db, cliActor())
 	if err != nil {
 		return e.fail(err)
 	}

@@ -58,7 +58,7 @@ func fillAudit(t *testing.T, dir string, n int) {
 		t.Fatal(err)
 	}
 	actors := []string{"管理员", "张三", "cli", "=admin"}
-	actions := []string{store.AuditLogin, store.AuditStatusChanged, store.AuditPassIssued, store.AuditExport}
+	actions := []string{store.AuditLogin, store.AuditPolicyChanged, store.AuditPassIssued, store.AuditExport}
 	span := int64(20 * 24 * time.Hour / time.Millisecond)
 	base := day0.UnixMilli()
 	h := make([]byte, 32)

@@ -18,7 +18,7 @@ import (
 // through a few actions.
 func appendAudit(t *testing.T, db *store.DB, n int) {
 	t.Helper()
-	actions := []string{store.AuditLogin, store.AuditStatusChanged, store.AuditExport, store.AuditTrace}
+	actions := []string{store.AuditLogin, store.AuditPolicyChanged, store.AuditExport, store.AuditTrace}
 	for i := range n {
 		rec := &store.AuditRecord{
 			At:      day0.Add(time.Duration(i) * time.Minute),
@@ -121,8 +121,8 @@ func TestAuditFilters(t *testing.T) {
 	equalRows(t, readCSV(t, run(t, db, r))[1:], want)
 
 	// The reason filter is the action code for the audit trail.
-	r.Reason = store.AuditStatusChanged
-	want = auditRows(t, db, true, func(a *store.AuditRecord) bool { return inRange(a) && a.Action == store.AuditStatusChanged })
+	r.Reason = store.AuditPolicyChanged
+	want = auditRows(t, db, true, func(a *store.AuditRecord) bool { return inRange(a) && a.Action == store.AuditPolicyChanged })
 	if len(want) == 0 || len(want) == 35 {
 		t.Fatalf("fixture: action filter selects %d", len(want))
 	}

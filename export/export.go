@@ -404,11 +404,29 @@ var auditKind = kindDef{
 // Audit records a finished export in the audit trail: who exported what,
 // with which filter, and how many rows left the appliance.
 func Audit(ctx context.Context, db *store.DB, actor string, r *Request, rows int64) error {
+	d := auditFilter(r)
+	d["rows"] = rows
 	return db.Audit(ctx, &store.AuditRecord{
-		Actor: actor, Action: store.AuditExport, Subject: string(r.Kind),
-		Detail: store.AuditDetail(map[string]any{
-			"format": r.Format, "from": r.From.UTC().Format(time.RFC3339), "to": r.To.UTC().Format(time.RFC3339),
-			"source": r.Source, "decision": r.Decision, "reason": r.Reason, "rows": rows,
-		}),
+		Actor: actor, Action: store.AuditExport, Subject: string(r.Kind), Detail: store.AuditDetail(d),
 	})
+}
+
+// AuditStart records that an export is about to begin, before the first
+// byte leaves: an export cut short (standard output closed, the process
+// killed) leaves no completion record, and must still be on record.
+// dest says where it goes ("-" for standard output, a file, "web").
+func AuditStart(ctx context.Context, db *store.DB, actor string, r *Request, dest string) error {
+	d := auditFilter(r)
+	d["dest"] = dest
+	return db.Audit(ctx, &store.AuditRecord{
+		Actor: actor, Action: store.AuditExportStarted, Subject: string(r.Kind), Detail: store.AuditDetail(d),
+	})
+}
+
+// auditFilter is an export's request as its audit records state it.
+func auditFilter(r *Request) map[string]any {
+	return map[string]any{
+		"format": r.Format, "from": r.From.UTC().Format(time.RFC3339), "to": r.To.UTC().Format(time.RFC3339),
+		"source": r.Source, "decision": r.Decision, "reason": r.Reason,
+	}
 }

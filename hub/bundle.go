@@ -152,6 +152,10 @@ type UpPayload struct {
 	// numbers its next one after it even if the hub was restored from an
 	// older backup.
 	DownSeq int64 `json:"down_seq"`
+	// Checkpoint is the appliance's signed checkpoint of its audit
+	// trail as the bundle was made (no proof: the appliance does not
+	// know what the hub holds; a rollback is still caught).
+	Checkpoint *AuditCheckpoint `json:"checkpoint,omitempty"`
 }
 
 // DownPayload is what the hub sends an appliance: the feed increment and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"passgate/pass"
@@ -65,6 +66,7 @@ func ExportUp(ctx context.Context, db *store.DB, w io.Writer) (*UpExport, error)
 				TrustHash: ub.Feed.TrustHash, PolicyVersion: ub.Feed.PolicyVersion}}
 		p.Pushes = upPushes(ub, now)
 		p.DownSeq = ub.InSeq
+		p.Checkpoint = auditCheckpoint(ctx, db, 0, slog.New(slog.DiscardHandler))
 		h := BundleHeader{Direction: DirectionUp, District: ub.District, Appliance: ub.Appliance, Seq: ub.Seq, Created: now}
 		// Encoded in memory first: a bundle over the size limit (audit
 		// records with large details) is made again with fewer records
@@ -273,6 +275,7 @@ func importUp(ctx context.Context, db *store.DB, b *Bundle) (*ImportResult, erro
 	if err != nil {
 		return nil, err
 	}
+	checkTrail(ctx, db, slog.Default(), a, p.Checkpoint)
 	return &ImportResult{Header: b.Header, Stored: res.Stored, Skipped: res.Skipped, Refused: res.Refused, ClockSkew: res.ClockSkew}, nil
 }
 

@@ -64,6 +64,8 @@ type Client struct {
 	base  *url.URL
 	token []byte
 	http  *http.Client
+	// checkpoint is the audit checkpoint size the hub last answered.
+	checkpoint checkpointFrom
 }
 
 // NewClient makes a client for the hub at baseURL ("https://host:port"),

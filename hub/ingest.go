@@ -70,6 +70,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	if req.Events != nil {
 		resp.Events = &Mark{Epoch: req.Events.Epoch, Mark: res.EventsMark}
 	}
+	resp.CheckpointSize = checkTrail(r.Context(), s.db, s.log, a, req.Checkpoint)
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 

@@ -143,10 +143,12 @@ func send(ctx context.Context, db *store.DB, c *Client, b *store.PushBatch, log 
 		}
 		eventsAck = &store.PushAck{Epoch: r.Epoch, Sent: r.Records[len(r.Records)-1].Seq}
 	}
+	req.Checkpoint = auditCheckpoint(ctx, db, c.checkpoint.size.Load(), log)
 	var resp PushResponse
 	if err := c.Call(ctx, PathPush, &req, &resp); err != nil {
 		return 0, err
 	}
+	c.checkpoint.size.Store(resp.CheckpointSize)
 	// An answer about another epoch than the one sent is not an
 	// acknowledgement of these records.
 	for _, m := range []struct {

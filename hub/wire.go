@@ -114,6 +114,9 @@ type PushRequest struct {
 	Backlog int64       `json:"backlog"` // records waiting after these
 	Scans   *ScanBatch  `json:"scans,omitempty"`
 	Events  *EventBatch `json:"events,omitempty"`
+	// Checkpoint is the appliance's signed checkpoint of its audit
+	// trail (see checkpoint.go); absent from older appliances.
+	Checkpoint *AuditCheckpoint `json:"checkpoint,omitempty"`
 }
 
 // ScanBatch is consecutive scan records of one epoch.
@@ -165,6 +168,9 @@ type PushResponse struct {
 	Scans  *Mark `json:"scans,omitempty"`
 	Events *Mark `json:"events,omitempty"`
 	Now    int64 `json:"now_ms"`
+	// CheckpointSize is the size of the newest audit checkpoint the hub
+	// accepted from this appliance: the next push proves from it.
+	CheckpointSize int64 `json:"checkpoint_size,omitempty"`
 }
 
 // PullRequest asks for what changed since the appliance last pulled.

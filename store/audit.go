@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Audit actions: stable codes stored in the audit trail. Exports and
@@ -117,6 +119,12 @@ func (db *DB) Audit(ctx context.Context, rec *AuditRecord) error {
 	if rec == nil {
 		return fmt.Errorf("audit: %w: nil record", ErrInvalid)
 	}
+	// A status change's record is appended with the change itself
+	// (changeStatus): one made up here would have no status_changes row
+	// and break the trail's cross-check.
+	if rec.Action == AuditStatusChanged {
+		return fmt.Errorf("audit: %w: a status change is recorded with the change itself", ErrInvalid)
+	}
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		return appendAudit(ctx, tx, rec, now)
@@ -158,6 +166,7 @@ type auditWriter struct {
 	seq  int64  // the newest record's seq, 0 for none
 	prev []byte // the newest record's hash
 	n    int    // records appended
+	tree *treeWriter
 }
 
 // newAuditWriter reads the chain's head in tx. prepare prepares the
@@ -176,6 +185,12 @@ func newAuditWriter(ctx context.Context, tx *sql.Tx, prepare bool) (*auditWriter
 		if w.ins, err = tx.PrepareContext(ctx, insertAuditSQL); err != nil {
 			return nil, err
 		}
+	}
+	if w.tree, err = newTreeWriter(ctx, tx, prepare); err != nil {
+		if w.ins != nil {
+			w.ins.Close()
+		}
+		return nil, err
 	}
 	return w, nil
 }
@@ -224,6 +239,9 @@ func (w *auditWriter) append(ctx context.Context, rec *AuditRecord, now time.Tim
 	if err != nil {
 		return mapErr(err)
 	}
+	if err := w.tree.add(ctx, seq, sum); err != nil {
+		return err
+	}
 	rec.Seq, rec.Detail, rec.PrevHash, rec.Hash = seq, detail, w.prev, sum
 	w.seq, w.prev, w.n = seq, sum, w.n+1
 	return nil
@@ -235,6 +253,7 @@ func (w *auditWriter) close(ctx context.Context) error {
 	if w.ins != nil {
 		defer w.ins.Close()
 	}
+	defer w.tree.close()
 	if w.n == 0 {
 		return nil
 	}
@@ -259,6 +278,9 @@ type AuditError struct {
 }
 
 func (e *AuditError) Error() string {
+	if e.Seq == 0 {
+		return "audit trail broken: " + e.Reason
+	}
 	return fmt.Sprintf("audit trail broken at record %d: %s", e.Seq, e.Reason)
 }
 
@@ -277,84 +299,166 @@ func (e *AuditError) Unwrap() error { return ErrCorrupt }
 //   - the last record is not the newest one appended (kept in a head row
 //     updated with every append): records were removed from the end;
 //   - records were removed from the start other than by PurgeAudit,
-//     whose purge record must name the trail's base.
+//     whose purge record must name the trail's base;
+//   - the stored Merkle tree does not match the records, or a status
+//     change in status_changes differs from the one its audit record
+//     describes (see VerifyAuditTrail).
 //
 // Any other error (I/O, a cancelled ctx) is returned wrapped as is. The
 // read runs in one read transaction, so appends made meanwhile are
 // neither half-seen nor block.
 func (db *DB) VerifyAudit(ctx context.Context) (n int64, err error) {
-	err = db.view(ctx, func(tx *sql.Tx) error {
-		// Retention may have removed records up to the base: the chain
-		// starts after it, linked to the hash of the last one removed.
-		var lastSeq int64
-		want := make([]byte, auditHashSize) // the previous record's hash
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_base WHERE id = 1`).Scan(&lastSeq, &want)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		baseSeq, baseHash := lastSeq, bytes.Clone(want)
-		var purgeSeq int64 // the newest purge record that moved the base
-		var purged auditPurge
-		rows, err := tx.QueryContext(ctx, `
-			SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash
-			FROM audit WHERE seq > ? ORDER BY seq`, baseSeq)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		h := sha256.New()
-		sum := make([]byte, 0, auditHashSize)
-		var seq, at int64
-		// RawBytes point into the driver's row: no copy per column, which
-		// is most of the cost over a million rows. They are valid until
-		// the next Next, and only read before it.
-		var actor, action, subject, detail, prev, stored sql.RawBytes
-		for rows.Next() {
-			if err := rows.Scan(&seq, &at, &actor, &action, &subject, &detail, &prev, &stored); err != nil {
-				return &AuditError{Seq: lastSeq + 1, Reason: fmt.Sprintf("unreadable record: %v", err)}
-			}
-			switch {
-			case seq != lastSeq+1:
-				return &AuditError{Seq: seq, Reason: fmt.Sprintf("expected record %d next: records removed or reordered", lastSeq+1)}
-			case !bytes.Equal(prev, want):
-				return &AuditError{Seq: seq, Reason: "previous-hash link does not match the record before it: records removed or reordered"}
-			}
-			sum = auditHash(h, sum, seq, at, actor, action, subject, detail, prev)
-			if !bytes.Equal(sum, stored) {
-				return &AuditError{Seq: seq, Reason: "hash does not match the record's contents: record altered"}
-			}
-			if string(action) == AuditPurge {
-				var p auditPurge
-				if json.Unmarshal(detail, &p) == nil && p.AuditThrough > 0 {
-					purgeSeq, purged = seq, p
-				}
-			}
-			want = append(want[:0], stored...)
-			lastSeq = seq
-			n++
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// A base moved by hand would hide removed records: it must be the
-		// one the newest audited purge set.
-		if baseSeq > 0 && (purged.AuditThrough != baseSeq || purged.AuditThroughHash != hex.EncodeToString(baseHash)) {
-			reason := "records were removed before it without an audited purge"
-			if purgeSeq > 0 {
-				reason = fmt.Sprintf("the purge boundary (record %d) is not the one the purge in record %d set", baseSeq, purgeSeq)
-			}
-			return &AuditError{Seq: baseSeq + 1, Reason: reason}
-		}
-		return checkAuditHead(ctx, tx, lastSeq, want)
+	v, err := db.VerifyAuditTrail(ctx, nil)
+	return v.Records, err
+}
+
+// AuditVerification is what VerifyAuditTrail checked.
+type AuditVerification struct {
+	Records       int64     // records read (those after the purge base)
+	Size          int64     // records ever appended: the tree's size
+	Root          tlog.Hash // the tree's root, recomputed from the records
+	StatusChanges int64     // status_changes rows matched to their records
+	Checkpoints   int       // checkpoints the trail was proven to extend
+}
+
+// VerifyAuditTrail is VerifyAudit that also proves the trail extends
+// each of checkpoints (made earlier and kept outside the database, their
+// signatures already checked): a consistency proof from the stored tree,
+// checked against the root recomputed from the records read, so neither
+// rewritten records nor a rewritten tree pass. It also cross-checks the
+// status_changes table against the status_changed records: a row
+// without its record (inserted, or replaced with another reason) or a
+// record without its row (deleted) breaks the trail. Rows older than
+// the oldest record left after retention are not checked. The returned
+// value is never nil.
+func (db *DB) VerifyAuditTrail(ctx context.Context, checkpoints []*Checkpoint) (*AuditVerification, error) {
+	v := &AuditVerification{}
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		return verifyAuditTx(ctx, tx, v, checkpoints)
 	})
-	if err != nil {
-		var ae *AuditError
-		if errors.As(err, &ae) {
-			return n, err
-		}
-		return n, fmt.Errorf("verify audit trail: %w", err)
+	st := &AuditState{CheckedAt: time.Now(), Records: v.Records}
+	var ae *AuditError
+	if errors.As(err, &ae) {
+		st.Broken = ae.Error()
+		db.auditState.Store(st)
+		return v, err
 	}
-	return n, nil
+	if err != nil {
+		return v, fmt.Errorf("verify audit trail: %w", err)
+	}
+	db.auditState.Store(st)
+	return v, nil
+}
+
+func verifyAuditTx(ctx context.Context, tx *sql.Tx, v *AuditVerification, checkpoints []*Checkpoint) error {
+	// Retention may have removed records up to the base: the chain
+	// starts after it, linked to the hash of the last one removed.
+	var lastSeq int64
+	want := make([]byte, auditHashSize) // the previous record's hash
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_base WHERE id = 1`).Scan(&lastSeq, &want)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	baseSeq, baseHash := lastSeq, bytes.Clone(want)
+	tr := newTreeReader(ctx, tx)
+	var tree treeStack
+	if baseSeq > 0 {
+		if err := tree.startAt(tr, baseSeq); err != nil {
+			return &AuditError{Seq: baseSeq, Reason: fmt.Sprintf("the tree hashes of the purged records are missing: %v", err)}
+		}
+	}
+	var purgeSeq int64 // the newest purge record that moved the base
+	var purged auditPurge
+	statuses := statusRecords{}
+	firstAt := int64(-1 << 63)
+	rows, err := tx.QueryContext(ctx, `
+		SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash
+		FROM audit WHERE seq > ? ORDER BY seq`, baseSeq)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	h := sha256.New()
+	sum := make([]byte, 0, auditHashSize)
+	var leafBuf [1 + auditHashSize]byte // tlog.RecordHash's input, without its allocation
+	var seq, at int64
+	// RawBytes point into the driver's row: no copy per column, which
+	// is most of the cost over a million rows. They are valid until
+	// the next Next, and only read before it.
+	var actor, action, subject, detail, prev, stored sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&seq, &at, &actor, &action, &subject, &detail, &prev, &stored); err != nil {
+			return &AuditError{Seq: lastSeq + 1, Reason: fmt.Sprintf("unreadable record: %v", err)}
+		}
+		switch {
+		case seq != lastSeq+1:
+			return &AuditError{Seq: seq, Reason: fmt.Sprintf("expected record %d next: records removed or reordered", lastSeq+1)}
+		case !bytes.Equal(prev, want):
+			return &AuditError{Seq: seq, Reason: "previous-hash link does not match the record before it: records removed or reordered"}
+		}
+		sum = auditHash(h, sum, seq, at, actor, action, subject, detail, prev)
+		if !bytes.Equal(sum, stored) {
+			return &AuditError{Seq: seq, Reason: "hash does not match the record's contents: record altered"}
+		}
+		if baseSeq > 0 && v.Records == 0 {
+			firstAt = at
+		}
+		copy(leafBuf[1:], sum)
+		tree.push(sha256.Sum256(leafBuf[:]))
+		switch string(action) {
+		case AuditPurge:
+			var p auditPurge
+			if json.Unmarshal(detail, &p) == nil && p.AuditThrough > 0 {
+				purgeSeq, purged = seq, p
+			}
+		case AuditStatusChanged:
+			statuses.add(seq, at, actor, subject, detail)
+		}
+		want = append(want[:0], stored...)
+		lastSeq = seq
+		v.Records++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// A base moved by hand would hide removed records: it must be the
+	// one the newest audited purge set.
+	if baseSeq > 0 && (purged.AuditThrough != baseSeq || purged.AuditThroughHash != hex.EncodeToString(baseHash)) {
+		reason := "records were removed before it without an audited purge"
+		if purgeSeq > 0 {
+			reason = fmt.Sprintf("the purge boundary (record %d) is not the one the purge in record %d set", baseSeq, purgeSeq)
+		}
+		return &AuditError{Seq: baseSeq + 1, Reason: reason}
+	}
+	if err := checkAuditHead(ctx, tx, lastSeq, want); err != nil {
+		return err
+	}
+	v.Size, v.Root = lastSeq, tree.root()
+	if lastSeq > 0 {
+		root, err := tlog.TreeHash(lastSeq, tr)
+		if err != nil || root != v.Root {
+			return &AuditError{Seq: lastSeq, Reason: "the stored tree of the trail does not match its records: tree rewritten"}
+		}
+	} else if err := treeRootEmpty(ctx, tx); err != nil {
+		return err
+	}
+	// Rows whose record retention may have removed are not required to
+	// have one: those up to the newest purge's status_through, or (a
+	// purge from before that was recorded) older than the oldest record.
+	exempt := purged.StatusThrough
+	if baseSeq == 0 || exempt > 0 {
+		firstAt = -1 << 63
+	}
+	if v.StatusChanges, err = statuses.check(ctx, tx, firstAt, exempt); err != nil {
+		return err
+	}
+	for _, cp := range checkpoints {
+		if err := checkExtends(ctx, tx, v.Size, v.Root, cp); err != nil {
+			return err
+		}
+		v.Checkpoints++
+	}
+	return nil
 }
 
 // checkAuditHead compares the last record read (seq 0 and a zero hash
@@ -500,6 +604,10 @@ type auditPurge struct {
 	Before           int64  `json:"before_ms"`
 	AuditThrough     int64  `json:"audit_through_seq"`
 	AuditThroughHash string `json:"audit_through_hash"`
+	// StatusThrough is the newest status_changes row when the purge
+	// ran: rows up to it may have lost their audit record to it, rows
+	// after it never have.
+	StatusThrough int64 `json:"status_through,omitempty"`
 }
 
 // auditPurgeBatch bounds the records one purge transaction deletes, so
@@ -542,10 +650,14 @@ func (db *DB) PurgeAudit(ctx context.Context, before time.Time, actor string) (i
 			return mapErr(err)
 		}
 		through = seq
+		var statusThrough int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM status_changes`).Scan(&statusThrough); err != nil {
+			return err
+		}
 		return appendAudit(ctx, tx, &AuditRecord{
 			Actor: actor, Action: AuditPurge, Subject: "audit",
 			Detail: AuditDetail(auditPurge{Kind: "audit", Before: before.UnixMilli(),
-				AuditThrough: seq, AuditThroughHash: hex.EncodeToString(sum)}),
+				AuditThrough: seq, AuditThroughHash: hex.EncodeToString(sum), StatusThrough: statusThrough}),
 		}, now)
 	})
 	if err != nil {

@@ -27,6 +27,11 @@ func (db *DB) AppendAuditBulk(ctx context.Context, n int, step time.Duration) er
 			return err
 		}
 		defer ins.Close()
+		tree, err := newTreeWriter(ctx, tx, true)
+		if err != nil {
+			return err
+		}
+		defer tree.close()
 		h := sha256.New()
 		at := db.now().UnixMilli()
 		for i := range n {
@@ -35,6 +40,9 @@ func (db *DB) AppendAuditBulk(ctx context.Context, n int, step time.Duration) er
 			detail := []byte(`{"addr":"192.0.2.1","outcome":"ok"}`)
 			sum := auditHash(h, nil, seq, at+int64(i)*step.Milliseconds(), []byte("admin"), []byte(AuditLogin), []byte(subject), detail, prev)
 			if _, err := ins.ExecContext(ctx, seq, at+int64(i)*step.Milliseconds(), "admin", AuditLogin, subject, string(detail), prev, sum); err != nil {
+				return err
+			}
+			if err := tree.add(ctx, seq, sum); err != nil {
 				return err
 			}
 			prev = sum

@@ -131,6 +131,7 @@ func TestAudit_StoreActions(t *testing.T) {
 	sb, pid := subj(1), passID(7)
 	s := fmt.Sprintf("%x", sb[:])
 	want := []string{
+		"setup first_admin admin",
 		"issuer1 status_changed " + s,
 		"desk1 status_changed " + s,
 		fmt.Sprintf("issuer1 pass_issued %x", pid[:]),
@@ -147,7 +148,7 @@ func TestAudit_StoreActions(t *testing.T) {
 	if err := json.Unmarshal([]byte(policyDetail), &d); err != nil || d.New.MinDoses != 2 || d.Old.MinDoses == 2 {
 		t.Errorf("policy detail %s: %+v %v", policyDetail, d, err)
 	}
-	if n, err := db.VerifyAudit(ctxb()); n != 4 || err != nil {
+	if n, err := db.VerifyAudit(ctxb()); n != 5 || err != nil {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
 }

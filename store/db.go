@@ -101,6 +101,12 @@ type DB struct {
 	// ObserveScanCommits). An atomic pointer: the writer loads it once
 	// per batch and never takes a lock for it.
 	onScanCommit atomic.Pointer[ScanCommitFunc]
+
+	// auditState is the newest check of the audit trail (AuditState).
+	auditState atomic.Pointer[AuditState]
+	// auditWarning is a warning about the trail found at start (a
+	// restore) that later checks do not clear.
+	auditWarning atomic.Pointer[string]
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.
@@ -161,6 +167,12 @@ func Open(ctx context.Context, dir string, opts ...Option) (_ *DB, err error) {
 	// Migrate before the read pool exists, so readers never see a
 	// half-built schema and the file is already in WAL mode.
 	if err := db.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", db.path, err)
+	}
+	// The audit tree before anything else that may append an audit
+	// record (sealing, restoring a root): the tree must already cover
+	// every older record.
+	if err := db.buildAuditTree(ctx); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", db.path, err)
 	}
 	if err := db.openSealing(ctx); err != nil {

@@ -22,8 +22,10 @@ const (
 
 // CreateDevice registers a device and returns its bearer token, shown once;
 // only a hash of it is stored. ErrConflict for a taken name (names of
-// revoked devices stay taken, so scan logs stay unambiguous).
-func (db *DB) CreateDevice(ctx context.Context, name string) (*Device, string, error) {
+// revoked devices stay taken, so scan logs stay unambiguous). A token
+// lets its holder log scans: the addition is audited as actor's, in the
+// same transaction.
+func (db *DB) CreateDevice(ctx context.Context, name, actor string) (*Device, string, error) {
 	if err := checkName(name); err != nil {
 		return nil, "", fmt.Errorf("create device %q: %w", name, err)
 	}
@@ -41,8 +43,10 @@ func (db *DB) CreateDevice(ctx context.Context, name string) (*Device, string, e
 		if err != nil {
 			return mapErr(err)
 		}
-		d.ID, err = res.LastInsertId()
-		return err
+		if d.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditDeviceAdded, Subject: name}, d.CreatedAt)
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("create device %q: %w", name, err)
@@ -104,8 +108,9 @@ const deviceByTokenSQL = `
 	WHERE token_hash = ? AND revoked_ms IS NULL`
 
 // RevokeDevice revokes the device called name so that its token stops
-// working; ErrNotFound if there is no such unrevoked device.
-func (db *DB) RevokeDevice(ctx context.Context, name string) error {
+// working, audited as actor's; ErrNotFound if there is no such unrevoked
+// device.
+func (db *DB) RevokeDevice(ctx context.Context, name, actor string) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
@@ -121,7 +126,7 @@ func (db *DB) RevokeDevice(ctx context.Context, name string) error {
 		if n == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditDeviceRevoked, Subject: name}, now)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke device %q: %w", name, err)

@@ -13,7 +13,7 @@ import (
 func TestDB_CreateDevice(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		d, token, err := db.CreateDevice(ctxb(), "gate-1")
+		d, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +27,7 @@ func TestDB_CreateDevice(t *testing.T) {
 		if b, err := base64.RawURLEncoding.DecodeString(raw); err != nil || len(b) != 32 {
 			t.Fatalf("token body: %d bytes, %v", len(b), err)
 		}
-		_, token2, err := db.CreateDevice(ctxb(), "gate-2")
+		_, token2, err := db.CreateDevice(ctxb(), "gate-2", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,17 +46,17 @@ func TestDB_CreateDevice(t *testing.T) {
 	})
 	t.Run("ErrConflict", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1"); err != nil {
+		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1"); !errors.Is(err, store.ErrConflict) {
+		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
 		db := MustOpenDB(t)
 		for _, name := range []string{"", "tab\there", strings.Repeat("g", 65)} {
-			if _, _, err := db.CreateDevice(ctxb(), name); !errors.Is(err, store.ErrInvalid) {
+			if _, _, err := db.CreateDevice(ctxb(), name, "test"); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%q: err = %v, want ErrInvalid", name, err)
 			}
 		}
@@ -66,11 +66,11 @@ func TestDB_CreateDevice(t *testing.T) {
 func TestDB_FindDeviceByToken(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		d, token, err := db.CreateDevice(ctxb(), "gate-1")
+		d, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := db.CreateDevice(ctxb(), "gate-2"); err != nil {
+		if _, _, err := db.CreateDevice(ctxb(), "gate-2", "test"); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.FindDeviceByToken(ctxb(), token)
@@ -83,7 +83,7 @@ func TestDB_FindDeviceByToken(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		db := MustOpenDB(t)
-		_, token, err := db.CreateDevice(ctxb(), "gate-1")
+		_, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,11 +104,11 @@ func TestDB_FindDeviceByToken(t *testing.T) {
 	})
 	t.Run("ErrRevoked", func(t *testing.T) {
 		db := MustOpenDB(t)
-		_, token, err := db.CreateDevice(ctxb(), "gate-1")
+		_, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RevokeDevice(ctxb(), "gate-1"); err != nil {
+		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.FindDeviceByToken(ctxb(), token); !errors.Is(err, store.ErrNotFound) {
@@ -120,12 +120,12 @@ func TestDB_FindDeviceByToken(t *testing.T) {
 func TestDB_RevokeDevice(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1"); err != nil {
+		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
 		at := t0.Add(time.Hour)
 		db.Now = func() time.Time { return at }
-		if err := db.RevokeDevice(ctxb(), "gate-1"); err != nil {
+		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
 		list, err := db.FindDevices(ctxb())
@@ -138,16 +138,16 @@ func TestDB_RevokeDevice(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.RevokeDevice(ctxb(), "gate-9"); !errors.Is(err, store.ErrNotFound) {
+		if err := db.RevokeDevice(ctxb(), "gate-9", "test"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1"); err != nil {
+		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RevokeDevice(ctxb(), "gate-1"); err != nil {
+		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RevokeDevice(ctxb(), "gate-1"); !errors.Is(err, store.ErrNotFound) {
+		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("second revoke: err = %v, want ErrNotFound", err)
 		}
 	})
@@ -156,7 +156,7 @@ func TestDB_RevokeDevice(t *testing.T) {
 func TestDB_FindDevices(t *testing.T) {
 	db := MustOpenDB(t)
 	for _, n := range []string{"gate-2", "gate-1", "api"} {
-		if _, _, err := db.CreateDevice(ctxb(), n); err != nil {
+		if _, _, err := db.CreateDevice(ctxb(), n, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

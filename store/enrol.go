@@ -127,6 +127,9 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		if err := createUser(ctx, tx, e.Admin, now); err != nil {
 			return err
 		}
+		if err := auditFirstAdmin(ctx, tx, e.Admin, now); err != nil {
+			return err
+		}
 		detail := map[string]any{"district": e.District.ID, "hub": e.Hub.URL, "appliance": e.District.Appliance}
 		if e.Issuer != nil {
 			detail["issuer_kid"] = fmt.Sprintf("%x", e.Issuer.KID[:])

@@ -533,6 +533,8 @@ var AuditActions = []string{
 	AuditExport, AuditTrace, AuditPurge,
 	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired,
 	AuditRootRevocationRefused, AuditRootRestored, AuditRootTrusted, AuditRootImportRefused,
+	AuditBackup, AuditRestoreDetected, AuditDeviceAdded, AuditDeviceRevoked, AuditFirstAdmin,
+	AuditPersonLookup, AuditExportStarted, AuditCheckpointAlarm,
 }
 
 // The audit trail's filter: time range on at_ms, and Reason as the

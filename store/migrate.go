@@ -482,6 +482,55 @@ ALTER TABLE appliances ADD COLUMN issuer_fpr BLOB CHECK (length(issuer_fpr) = 32
 CREATE TABLE sealed (
 	name TEXT PRIMARY KEY CHECK (name IN ('check', 'pseudonym_key')),
 	blob BLOB NOT NULL
+`,
+	`
+-- audit: the audit trail's Merkle tree and checkpoints, to anchor the
+-- trail outside this file (see store/checkpoint.go).
+-- The stored hashes of the tree over audit records (tlog's layout: id is
+-- tlog.StoredHashIndex). Append-only: a tree hash never changes.
+CREATE TABLE audit_tree (
+	id   INTEGER PRIMARY KEY,
+	hash BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE TRIGGER audit_tree_no_update BEFORE UPDATE ON audit_tree
+BEGIN
+	SELECT RAISE(ABORT, 'audit_tree is append-only');
+END;
+CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
+BEGIN
+	SELECT RAISE(ABORT, 'audit_tree is append-only');
+END;
+
+-- A standalone appliance's checkpoint-signing key (Ed25519 seed ‖
+-- public); an enrolled one signs with its bundle key.
+CREATE TABLE audit_key (
+	id         INTEGER PRIMARY KEY CHECK (id = 1),
+	private    BLOB    NOT NULL CHECK (length(private) >= 64), -- 64: clear; longer: sealed
+	created_ms INTEGER NOT NULL
+) STRICT;
+
+-- Hub side: per appliance, the newest checkpoint accepted (proven
+-- consistent with the one before it; NULL before the first) and how far
+-- the chain of the audit records it pushed (district_events) was checked.
+CREATE TABLE appliance_checkpoints (
+	appliance_id INTEGER PRIMARY KEY REFERENCES appliances (id),
+	size         INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+	root         BLOB    CHECK (length(root) = 32),
+	note         BLOB,
+	received_ms  INTEGER,
+	chain_row    INTEGER NOT NULL DEFAULT 0, -- last district_events.id checked
+	chain_seq    INTEGER NOT NULL DEFAULT 0, -- its audit seq
+	chain_hash   BLOB,                       -- its chain hash
+	status_row   INTEGER NOT NULL DEFAULT 0  -- last status event matched to its audit record
+) STRICT;
+
+-- Hub side: appliances whose trail was found rewritten, rolled back or
+-- signed wrongly. Shown on the status page and /readyz.
+CREATE TABLE checkpoint_alarms (
+	id           INTEGER PRIMARY KEY,
+	appliance_id INTEGER NOT NULL REFERENCES appliances (id),
+	at_ms        INTEGER NOT NULL,
+	reason       TEXT    NOT NULL
 ) STRICT;
 `,
 }

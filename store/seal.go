@@ -311,6 +311,22 @@ func (db *DB) sealClearTx(ctx context.Context, tx *sql.Tx) (int, error) {
 		}
 		n++
 	}
+	var ak []byte
+	err = tx.QueryRowContext(ctx, `SELECT private FROM audit_key WHERE id = 1`).Scan(&ak)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return 0, err
+	case !isSealed(ak) && len(ak) > 0:
+		s, err := db.seal(auditKeyLabel, ak)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_key SET private = ? WHERE id = 1`, s); err != nil {
+			return 0, err
+		}
+		n++
+	}
 	var bk []byte
 	err = tx.QueryRowContext(ctx, `SELECT bundle_key FROM sync_hub WHERE id = 1`).Scan(&bk)
 	switch {

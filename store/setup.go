@@ -50,6 +50,9 @@ func (db *DB) Setup(ctx context.Context, d *District, root, issuer *Key, admin *
 		if err := createUser(ctx, tx, admin, now); err != nil {
 			return err
 		}
+		if err := auditFirstAdmin(ctx, tx, admin, now); err != nil {
+			return err
+		}
 		p := DefaultPolicy()
 		return setPolicy(ctx, tx, &p, "setup", now)
 	})

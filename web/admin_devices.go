@@ -64,7 +64,7 @@ func (s *Server) handleCreateDevice(w http.ResponseWriter, r *http.Request) {
 		s.renderDevices(w, r, http.StatusUnprocessableEntity, m)
 		return
 	}
-	dev, token, err := s.db.CreateDevice(r.Context(), name)
+	dev, token, err := s.db.CreateDevice(r.Context(), name, actorOf(r))
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		m.Errors["name"] = t.T("admin.devices.err.name_taken")
@@ -90,7 +90,7 @@ func (s *Server) handleRevokeDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PostForm.Get("name")
-	err := s.db.RevokeDevice(r.Context(), name)
+	err := s.db.RevokeDevice(r.Context(), name, actorOf(r))
 	if errors.Is(err, store.ErrNotFound) {
 		s.renderDevices(w, r, http.StatusUnprocessableEntity, view.AdminDevices{Error: i18n.FromRequest(r).T("admin.devices.err.not_found")})
 		return

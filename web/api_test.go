@@ -38,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, token, err := db.CreateDevice(ctx, "gate-1")
+	_, token, err := db.CreateDevice(ctx, "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +158,11 @@ func TestScanAPI(t *testing.T) {
 	}
 
 	t.Run("RevokedDevice", func(t *testing.T) {
-		_, tok, err := f.db.CreateDevice(context.Background(), "gate-2")
+		_, tok, err := f.db.CreateDevice(context.Background(), "gate-2", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.db.RevokeDevice(context.Background(), "gate-2"); err != nil {
+		if err := f.db.RevokeDevice(context.Background(), "gate-2", "test"); err != nil {
 			t.Fatal(err)
 		}
 		if resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 401 {

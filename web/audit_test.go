@@ -71,6 +71,7 @@ func TestAudit_WebActions(t *testing.T) {
 
 	got := auditTrail(t, ts.DB)
 	want := []string{
+		`setup first_admin admin {"role":"admin"}`,
 		`admin login_failed admin {"addr":"127.0.0.1","outcome":"bad_password"}`,
 		`anonymous login_failed  {"addr":"127.0.0.1","outcome":"unknown_user"}`,
 		`admin login admin {"addr":"127.0.0.1","outcome":"ok","role":"admin"}`,

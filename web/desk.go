@@ -248,8 +248,15 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 const datetimeLocal = "2006-01-02T15:04"
 
 func (s *Server) handleDeskPerson(w http.ResponseWriter, r *http.Request) {
-	p, m, _, ok := s.personModel(w, r)
+	p, m, subject, ok := s.personModel(w, r)
 	if !ok {
+		return
+	}
+	// Opening a record by pseudonym shows who the pseudonym is: each
+	// look-up is on record, before the page shows anything.
+	if err := s.db.Audit(r.Context(), &store.AuditRecord{Actor: actorOf(r), Action: store.AuditPersonLookup,
+		Subject: hex.EncodeToString(subject[:])}); err != nil {
+		s.internalError(w, r, err)
 		return
 	}
 	switch done := r.URL.Query().Get("done"); {

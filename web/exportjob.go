@@ -177,6 +177,14 @@ func (js *exportJobs) start(u *store.User, r *export.Request, name string) (*exp
 		id: id, owner: u.ID, actor: u.Username, req: r, name: name, path: f.Name(),
 		started: time.Now(), cancel: cancel, state: jobRunning,
 	}
+	// On record before the first row is read: an export that never
+	// finishes was still started by someone.
+	if err := export.AuditStart(ctx, js.db, j.actor, j.req, "web"); err != nil {
+		cancel()
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("audit export start: %w", err)
+	}
 	js.jobs[id] = j
 	js.wg.Add(1)
 	go js.work(ctx, j, f)

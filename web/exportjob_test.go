@@ -260,7 +260,8 @@ func TestExportJob_Cancel(t *testing.T) {
 	if _, body := ts.get(t, c, job); !strings.Contains(body, `data-state="cancelled"`) || strings.Contains(body, `data-testid="export-download"`) {
 		t.Errorf("cancelled page: %.1500s", body)
 	}
-	if a := lastAudit(t, ts.DB); a.Seq != before.Seq {
+	// Only its start is on record: it was started, never completed.
+	if a := lastAudit(t, ts.DB); a.Seq != before.Seq+1 || a.Action != store.AuditExportStarted {
 		t.Errorf("a cancelled export was audited as done: %+v", a)
 	}
 

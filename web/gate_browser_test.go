@@ -81,7 +81,7 @@ func TestGateBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
-	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1")
+	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func newGateFixture(t *testing.T) *gateFixture {
 	t.Helper()
 	ts := newTestServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
-	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1")
+	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,6 +87,13 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			warnings = append(warnings, "lists from the district hub are "+ls.Age.Round(time.Second).String()+" old")
 		}
 	}
+	// A broken or rolled-back audit trail does not stop checking: it is
+	// a warning a monitor must raise, loudly, not unreadiness.
+	checks["audit"] = "ok"
+	if aw := s.db.AuditWarnings(ctx); len(aw) > 0 {
+		checks["audit"] = "warning"
+		warnings = append(warnings, aw...)
+	}
 	body := map[string]any{
 		"sync":            sync,
 		"status":          map[bool]string{true: "ok", false: "unavailable"}[status == http.StatusOK],

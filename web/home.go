@@ -59,7 +59,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	m := view.Status{
 		District: d.Name, DistrictID: d.ID, Version: Version,
 		Uptime: now.Sub(s.started), DBSize: size, Roots: s.checker.Roots(),
-		AllowToday: allow, DenyToday: deny,
+		AllowToday: allow, DenyToday: deny, AuditWarnings: s.db.AuditWarnings(ctx),
 	}
 	for _, in := range s.inputs.List() {
 		m.Inputs = append(m.Inputs, view.InputRow{

@@ -52,7 +52,7 @@ func newMetricsServer(t *testing.T, access web.MetricsAccess) *metricsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, token, err := db.CreateDevice(ctx, "gate-1")
+	_, token, err := db.CreateDevice(ctx, "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
