@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"passgate/scanner"
@@ -90,21 +91,23 @@ type eventHub struct {
 
 	heartbeat time.Duration
 	// recheck is how often a stream checks that its login session is
-	// still valid; logout ends a stream at once, expiry and a disabled
-	// account within recheck.
-	recheck time.Duration
+	// still valid (nanoseconds; tests shorten it while screens run):
+	// logout ends a stream at once, expiry and a disabled account within
+	// recheck.
+	recheck atomic.Int64
 	// render turns a decision into an event; set at start.
 	render func(*scanner.Decision) event
 }
 
 func newEventHub() *eventHub {
-	return &eventHub{
+	h := &eventHub{
 		clients:   make(map[*eventClient]struct{}),
 		servers:   make(map[*http.Server]struct{}),
 		done:      make(chan struct{}),
 		heartbeat: eventHeartbeat,
-		recheck:   eventRecheck,
 	}
+	h.recheck.Store(int64(eventRecheck))
+	return h
 }
 
 // start subscribes to c once. Later calls do nothing, so every handler

@@ -299,7 +299,7 @@ func (s *Server) handleGateEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	tick := time.NewTicker(hub.heartbeat)
 	defer tick.Stop()
-	recheck := time.NewTicker(hub.recheck)
+	recheck := time.NewTicker(time.Duration(hub.recheck.Load()))
 	defer recheck.Stop()
 	ctx := r.Context()
 	end := func() {

@@ -6,8 +6,8 @@ import (
 )
 
 // SetStreamRecheck shortens how often s's live feed streams recheck
-// their login session. Call it before the first stream opens.
-func (s *Server) SetStreamRecheck(d time.Duration) { s.events.recheck = d }
+// their login session; streams opened afterwards use it.
+func (s *Server) SetStreamRecheck(d time.Duration) { s.events.recheck.Store(int64(d)) }
 
 // SetGateCheckDelay makes every gate screen check wait in f first, as a
 // stalled network would. Call it before the first check.
