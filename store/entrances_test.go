@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"passgate/store"
 )
@@ -83,4 +84,22 @@ func TestDB_GateHold(t *testing.T) {
 			t.Errorf("%v: err = %v", bad, err)
 		}
 	}
+}
+
+// FuzzCheckEntrance: an accepted entrance name is short, printable text
+// without surrounding space, and never holds the newline a screen's
+// origin uses as its separator.
+func FuzzCheckEntrance(f *testing.F) {
+	for _, s := range []string{"北门", "", " 北门", "北\n门", "\xff", strings.Repeat("门", 33), "Gate A", "\u200b", "a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if store.CheckEntrance(s) != nil {
+			return
+		}
+		if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > 32 || strings.TrimSpace(s) != s ||
+			strings.ContainsAny(s, "\n\r\x00") {
+			t.Fatalf("accepted %q", s)
+		}
+	})
 }

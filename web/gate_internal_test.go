@@ -19,7 +19,7 @@ import (
 
 // newGateServer is a Server over a real store, for driving the feed's
 // handler directly.
-func newGateServer(t *testing.T) *Server {
+func newGateServer(t testing.TB) *Server {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, t.TempDir())
@@ -306,4 +306,41 @@ func TestGateEventsEndOnShutdown(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err != nil {
 		t.Logf("stream ended with %v", err)
 	}
+}
+
+// FuzzRequestScreen: whatever a page sends as its screen and entrance,
+// an accepted screen is bound to the request's session, and its origin
+// reads back as it was made (no entrance can forge the separator).
+func FuzzRequestScreen(f *testing.F) {
+	for _, c := range [][2]string{
+		{"AAAAAAAAAAAAAAAAAAAAAA", "北门"}, {"", ""}, {"abc", ""}, {"AAAAAAAAAAAAAAAAAAAAAA", "北\n门"},
+		{"AAAAAAAAAAAAAAAAAAAAA\n", "x"}, {"AAAAAAAAAAAAAAAAAAAAAA/", ""}, {"AAAAAAAAAAAAAAAAAAAAAA", " x"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	s := newGateServer(f)
+	f.Fuzz(func(t *testing.T, screen, entrance string) {
+		req := httptest.NewRequest("POST", "/gate/check", nil)
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: "token"})
+		rec := httptest.NewRecorder()
+		g, ok := s.requestScreen(rec, req, screen, entrance)
+		if !ok {
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("refused with %d", rec.Code)
+			}
+			return
+		}
+		if screen != "" && g.owner != sessionKey("token")+"/"+screen {
+			t.Fatalf("owner %q for screen %q", g.owner, screen)
+		}
+		if screen == "" && g.owner != "" {
+			t.Fatalf("owner %q without a screen", g.owner)
+		}
+		if g.owner != "" {
+			o, e := parseOrigin(g.origin())
+			if o != g.owner || e != entrance {
+				t.Fatalf("origin of %q %q reads back as %q %q", g.owner, entrance, o, e)
+			}
+		}
+	})
 }
