@@ -532,6 +532,7 @@ var AuditActions = []string{
 	AuditUserRole, AuditUserPassword, AuditStatusChanged, AuditPassIssued, AuditPolicyChanged,
 	AuditExport, AuditTrace, AuditPurge,
 	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired,
+	AuditEntrance, AuditGateHold, AuditScreenRefused,
 }
 
 // The audit trail's filter: time range on at_ms, and Reason as the
