@@ -600,6 +600,18 @@ func TestGateEventsEndWithSession(t *testing.T) {
 		}
 		ended(t, s, time.Second)
 	})
+	t.Run("SessionExpiredOrPurged", func(t *testing.T) {
+		f := newGateFixture(t)
+		f.ts.Web.SetStreamRecheck(100 * time.Millisecond)
+		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		// The session row gone from the store, as the hourly purge of
+		// expired sessions or another process leaves it.
+		if err := f.ts.DB.DeleteUserSessions(context.Background(), u.ID); err != nil {
+			t.Fatal(err)
+		}
+		ended(t, s, time.Second)
+	})
 	t.Run("DisabledByAdmin", func(t *testing.T) {
 		f := newGateFixture(t)
 		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
@@ -608,6 +620,17 @@ func TestGateEventsEndWithSession(t *testing.T) {
 		resp, _ := f.ts.postForm(t, admin, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/disable", nil)
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("disable: status %d", resp.StatusCode)
+		}
+		ended(t, s, time.Second)
+	})
+	t.Run("PasswordResetByAdmin", func(t *testing.T) {
+		f := newGateFixture(t)
+		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		admin := f.ts.login(t, "admin", f.ts.AdminPassword)
+		resp, _ := f.ts.postForm(t, admin, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/password", url.Values{})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("password reset: status %d", resp.StatusCode)
 		}
 		ended(t, s, time.Second)
 	})
