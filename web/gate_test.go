@@ -178,7 +178,7 @@ func TestGatePageEnglish(t *testing.T) {
 	if lang, _ := doc.Find("html").Attr("lang"); lang != "en" {
 		t.Fatalf("page language %q", lang)
 	}
-	if got := doc.Find(`[data-testid="result-decision"]`).Text(); got != "Ready to scan" {
+	if got := doc.Find(`[data-testid="result-decision"]`).Text(); got != "Please scan" {
 		t.Errorf("idle panel %q", got)
 	}
 	if !strings.Contains(doc.Find(".gate-side").Text(), "Allowed today") {

@@ -4,7 +4,7 @@ package i18n
 func init() {
 	register(map[string]Msg{
 		"gate.title":           {"核验", "Gate"},
-		"gate.ready":           {"请扫码", "Ready to scan"},
+		"gate.ready":           {"请扫码", "Please scan"},
 		"gate.ready_hint":      {"将通行码对准扫码枪，或粘贴、手动输入。", "Hold the pass to the scanner, or paste or type it."},
 		"gate.id_tail":         {"证件尾号 %s", "ID ends %s"},
 		"gate.tested_none":     {"无核酸记录", "no test on record"},
