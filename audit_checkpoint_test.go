@@ -28,8 +28,8 @@ func checkpointedTrail(t *testing.T) (dir, cpCopy, keyCopy string) {
 			t.Fatalf("%s: exit %d: %s", args[0], r.code, r.stderr)
 		}
 	}
-	step("issue", "--data", dir, "--name", "张三明", "--id", "610113199001011234", "--doses", "2")
-	step("status", "--data", dir, "--id", "610113199001011234", "--color", "yellow", "--reason", "close contact")
+	step("issue", "--data", dir, "--name", "张三明", "--id", "610113199001011230", "--doses", "2")
+	step("status", "--data", dir, "--id", "610113199001011230", "--color", "yellow", "--reason", "close contact")
 	step("policy", "--data", dir, "--min-doses", "3")
 	r := runAudit(t, "checkpoint", "--data", dir)
 	if r.code != exitOK || !strings.Contains(r.stdout, "checkpoint of 5 records") {

@@ -41,7 +41,7 @@ func TestCLI_KeyFile(t *testing.T) {
 	}
 	tested := time.Now().Add(-18 * time.Hour).Format(time.RFC3339)
 	issue := func(env map[string]string, extra ...string) result {
-		args := append([]string{"issue", "--data", data, "--name", "张三明", "--id", "610113199001011234", "--tested-at", tested}, extra...)
+		args := append([]string{"issue", "--data", data, "--name", "张三明", "--id", "610113199001011230", "--tested-at", tested}, extra...)
 		return runCLI(t, env, "", args...)
 	}
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
@@ -82,7 +82,7 @@ func TestCLI_DataDirModesFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
-	r := runCLI(t, env, "", "issue", "--data", data, "--name", "张三明", "--id", "610113199001011234",
+	r := runCLI(t, env, "", "issue", "--data", data, "--name", "张三明", "--id", "610113199001011230",
 		"--tested-at", time.Now().Add(-time.Hour).Format(time.RFC3339))
 	if r.code != 0 || !strings.Contains(r.stderr, "warning: . (was 0755)") || !strings.Contains(r.stderr, "warning: notes.txt (was 0644)") {
 		t.Fatalf("issue: %d %s", r.code, r.stderr)

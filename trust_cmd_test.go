@@ -26,7 +26,7 @@ func TestCLI_TrustExportImport(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
 	tested := time.Now().Add(-18 * time.Hour).Format(time.RFC3339)
-	r := runCLI(t, env, "", "issue", "--data", dirA, "--name", "张三明", "--id", "610113199001011234", "--tested-at", tested, "--doses", "2")
+	r := runCLI(t, env, "", "issue", "--data", dirA, "--name", "张三明", "--id", "610113199001011230", "--tested-at", tested, "--doses", "2")
 	if r.code != 0 {
 		t.Fatalf("issue: %s", r.stderr)
 	}
@@ -112,7 +112,7 @@ func TestCLI_RootRotate(t *testing.T) {
 		}
 		return strings.TrimSpace(r.stdout)
 	}
-	before := issue("610113199001011234")
+	before := issue("610113199001011230")
 	r := runCLI(t, env, "", "root", "rotate", "--data", dir)
 	if r.code != 0 || !strings.Contains(r.stdout, "1 issuer certificate(s) issued again") {
 		t.Fatalf("rotate: %d %s %s", r.code, r.stdout, r.stderr)

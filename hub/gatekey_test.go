@@ -22,7 +22,7 @@ import (
 
 // The red-coded people of the enumeration test: mainland ID numbers
 // (birth date × region × sequence, the space an attacker enumerates).
-var redIDs = []string{"610113199001011234", "610113198512120019", "61011319770304002X", "610113200102280031"}
+var redIDs = []string{"610113199001011230", "610113198512120012", "610113197703040029", "61011320010228003X"}
 
 // A gate holds nothing that turns a pseudonym back into an ID number: a
 // gate that synced with a hub with red-coded people (their pseudonyms

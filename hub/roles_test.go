@@ -43,13 +43,13 @@ func newRoleWorld(t *testing.T) *roleWorld {
 	w.gate, w.cGate = w.h.enrol(t, "gate-1", false)
 	w.watcher, w.cW = w.h.enrol(t, "watcher", false)
 	var err error
-	w.hubPass, err = district.Issue(ctx, w.h.db, district.IssueRequest{Name: "王小红", IDNumber: "610113199203041234",
+	w.hubPass, err = district.Issue(ctx, w.h.db, district.IssueRequest{Name: "王小红", IDNumber: "610113199203041235",
 		TestedAt: time.Now().Add(-time.Hour), Doses: 3, Actor: "hub-desk"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.personHub = w.hubPass.Claims.Subject
-	b, err := district.Issue(ctx, w.officeB, district.IssueRequest{Name: "李四", IDNumber: "610113198805061230",
+	b, err := district.Issue(ctx, w.officeB, district.IssueRequest{Name: "李四", IDNumber: "610113198805061239",
 		TestedAt: time.Now().Add(-time.Hour), Doses: 2, Actor: "desk-b"})
 	if err != nil {
 		t.Fatal(err)

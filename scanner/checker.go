@@ -50,6 +50,19 @@ type Decision struct {
 	Source  string
 	At      time.Time
 	ScanID  int64
+
+	// Origin is what the caller attached with WithOrigin: who asked for
+	// the check, so that the answer can be routed back to that screen.
+	// The checker passes it through unread and never logs it.
+	Origin string
+}
+
+type originKey struct{}
+
+// WithOrigin attaches origin to the checks made with ctx: the decisions
+// subscribers receive carry it in Decision.Origin.
+func WithOrigin(ctx context.Context, origin string) context.Context {
+	return context.WithValue(ctx, originKey{}, origin)
 }
 
 // Allowed reports whether the holder may pass.
@@ -404,6 +417,7 @@ func (c *Checker) check(ctx context.Context, source, raw string) (*Decision, err
 	now := c.Now()
 	d := c.Evaluate(raw, now)
 	d.Source = source
+	d.Origin, _ = ctx.Value(originKey{}).(string)
 	if !d.PassID.IsZero() {
 		rep, err := c.isRepeat(ctx, d.Subject, d.PassID, now)
 		if err != nil {

@@ -34,6 +34,11 @@ const (
 	AuditExport        = "export"
 	AuditTrace         = "trace"
 	AuditPurge         = "purge"
+	AuditEntrance      = "input_entrance"
+	AuditGateHold      = "gate_hold"
+	// AuditScreenRefused is a gate screen request refused for naming a
+	// screen or entrance the appliance cannot accept.
+	AuditScreenRefused = "gate_screen_refused"
 )
 
 // Bounds on an audit record's fields. Detail is a small JSON object

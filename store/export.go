@@ -535,6 +535,7 @@ var AuditActions = []string{
 	AuditRootRevocationRefused, AuditRootRestored, AuditRootTrusted, AuditRootImportRefused,
 	AuditBackup, AuditRestoreDetected, AuditDeviceAdded, AuditDeviceRevoked, AuditFirstAdmin,
 	AuditPersonLookup, AuditExportStarted, AuditCheckpointAlarm,
+	AuditEntrance, AuditGateHold, AuditScreenRefused,
 }
 
 // The audit trail's filter: time range on at_ms, and Reason as the

@@ -533,6 +533,21 @@ CREATE TABLE checkpoint_alarms (
 	reason       TEXT    NOT NULL
 ) STRICT;
 `,
+	`-- gate: entrances of scanner inputs, and how long a gate screen holds a result
+-- A gate screen shows in its decision panel only the checks of its own
+-- entrance; an admin says which entrance each appliance input and API
+-- device stands at. source is the scan source the input logs under.
+CREATE TABLE input_entrances (
+	source     TEXT    PRIMARY KEY CHECK (source <> '' AND length(source) <= 64),
+	entrance   TEXT    NOT NULL CHECK (entrance <> '' AND length(entrance) <= 64),
+	updated_ms INTEGER NOT NULL,
+	actor      TEXT    NOT NULL
+) STRICT;
+-- After this long a result leaves the panel, so the next person never sees
+-- the previous one's answer.
+ALTER TABLE policy ADD COLUMN gate_hold_ms INTEGER NOT NULL DEFAULT 8000
+	CHECK (gate_hold_ms BETWEEN 2000 AND 60000);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"passgate/scanner"
 	"passgate/store"
@@ -35,6 +38,8 @@ func (s *Server) inputRoutes() []route {
 		{"GET /admin/inputs", Admin, s.handleInputs},
 		{"POST /admin/inputs", Admin, s.handleAddInput},
 		{"POST /admin/inputs/delete", Admin, s.handleRemoveInput},
+		{"POST /admin/inputs/entrance", Admin, s.handleSetEntrance},
+		{"POST /admin/inputs/hold", Admin, s.handleSetGateHold},
 	}
 }
 
@@ -46,6 +51,12 @@ func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) {
 	}
 	if name := r.URL.Query().Get("removed"); name != "" {
 		m.Notice = t.T("admin.inputs.removed", name)
+	}
+	if name := r.URL.Query().Get("assigned"); name != "" {
+		m.Notice = t.T("admin.inputs.assigned", name)
+	}
+	if r.URL.Query().Has("hold") {
+		m.Notice = t.T("admin.inputs.hold_saved")
 	}
 	s.renderInputs(w, r, http.StatusOK, m)
 }
@@ -73,6 +84,29 @@ func (s *Server) renderInputs(w http.ResponseWriter, r *http.Request, status int
 	for _, in := range stored {
 		add(scanner.InputSpec{Name: in.Name, Kind: in.Kind, Spec: in.Spec}, false)
 	}
+	sources, err := s.entranceSources(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	assigned, err := s.db.FindEntrances(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	for _, src := range sources {
+		m.Sources = append(m.Sources, view.AdminSourceRow{Name: src.name, Kind: src.kind, Entrance: assigned[src.name]})
+	}
+	m.Entrances = s.entranceNames()
+	if m.HoldSeconds == 0 {
+		hold, err := s.db.GateHold(r.Context())
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		m.HoldSeconds = int(hold / time.Second)
+	}
+	m.HoldMin, m.HoldMax = int(store.MinGateHold/time.Second), int(store.MaxGateHold/time.Second)
 	s.render(w, r, status, view.AdminInputsPage(s.adminPage(r, "admin.inputs"), m))
 }
 
@@ -149,4 +183,103 @@ func (s *Server) handleRemoveInput(w http.ResponseWriter, r *http.Request) {
 		s.inputCfg.changed()
 	}
 	http.Redirect(w, r, "/admin/inputs?removed="+url.QueryEscape(name), http.StatusSeeOther)
+}
+
+// entranceSource is a scan source an admin may place at an entrance: an
+// input the appliance reads, or an API device.
+type entranceSource struct {
+	name string
+	kind string // "serial", "evdev" or "device"
+}
+
+// entranceSources lists the sources that can stand at an entrance: the
+// inputs (command line and stored) and the unrevoked API devices.
+func (s *Server) entranceSources(ctx context.Context) ([]entranceSource, error) {
+	var out []entranceSource
+	for _, f := range s.inputCfg.fromFlags {
+		out = append(out, entranceSource{f.Name, f.Kind})
+	}
+	stored, err := s.db.FindInputs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range stored {
+		out = append(out, entranceSource{in.Name, in.Kind})
+	}
+	devs, err := s.db.FindDevices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devs {
+		if d.RevokedAt.IsZero() {
+			out = append(out, entranceSource{d.Name, "device"})
+		}
+	}
+	return out, nil
+}
+
+// handleSetEntrance places an input or API device at an entrance (or at
+// none, with an empty entrance): the gate screens at that entrance show
+// its checks in their decision panel from the next check on.
+func (s *Server) handleSetEntrance(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	t := i18n.FromRequest(r)
+	source := r.PostForm.Get("source")
+	entrance := strings.TrimSpace(r.PostForm.Get("entrance"))
+	sources, err := s.entranceSources(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	known := false
+	for _, src := range sources {
+		known = known || src.name == source
+	}
+	m := view.AdminInputs{Errors: view.FieldErrors{}}
+	switch {
+	case !known:
+		m.Error = t.T("admin.inputs.err.not_found")
+	case entrance != "" && store.CheckEntrance(entrance) != nil:
+		m.Error = t.T("admin.inputs.err.entrance")
+	}
+	if m.Error != "" {
+		s.renderInputs(w, r, http.StatusUnprocessableEntity, m)
+		return
+	}
+	if err := s.db.SetEntrance(r.Context(), source, entrance, actorOf(r)); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if err := s.loadEntrances(r.Context()); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.log.Info("input entrance set", "source", source, "entrance", entrance, "by", actorOf(r))
+	http.Redirect(w, r, "/admin/inputs?assigned="+url.QueryEscape(source), http.StatusSeeOther)
+}
+
+// handleSetGateHold sets how long the gate screens keep a result.
+func (s *Server) handleSetGateHold(w http.ResponseWriter, r *http.Request) {
+	if !readAdminForm(w, r) {
+		return
+	}
+	t := i18n.FromRequest(r)
+	v := strings.TrimSpace(r.PostForm.Get("seconds"))
+	n, err := strconv.Atoi(v)
+	d := time.Duration(n) * time.Second
+	if err != nil || len(v) > 3 || d < store.MinGateHold || d > store.MaxGateHold {
+		m := view.AdminInputs{Errors: view.FieldErrors{"hold": t.T("admin.inputs.err.hold",
+			int(store.MinGateHold/time.Second), int(store.MaxGateHold/time.Second))}}
+		m.Error = t.T("error.form_invalid")
+		s.renderInputs(w, r, http.StatusUnprocessableEntity, m)
+		return
+	}
+	if err := s.db.SetGateHold(r.Context(), d, actorOf(r)); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.log.Info("gate hold set", "seconds", n, "by", actorOf(r))
+	http.Redirect(w, r, "/admin/inputs?hold=1", http.StatusSeeOther)
 }

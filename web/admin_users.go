@@ -221,6 +221,7 @@ func (s *Server) handleDisableUser(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("user disabled", "user", u.Username, "by", actorOf(r))
 	s.auditUser(r, store.AuditUserDisabled, u.Username, nil)
+	s.events.endUser(u.ID) // its open gate screens too, not only its sessions
 	redirectUsers(w, r, "disabled", u.Username, "")
 }
 
@@ -314,6 +315,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("user password reset", "user", u.Username, "by", actorOf(r))
 	// Never the password itself, nor its hash.
 	s.auditUser(r, store.AuditUserPassword, u.Username, map[string]bool{"generated": generated})
+	s.events.endUser(u.ID) // its open gate screens too, not only its sessions
 	if !generated {
 		redirectUsers(w, r, "password", u.Username, "")
 		return

@@ -381,6 +381,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, err)
 			return
 		}
+		// Its open gate screens stop receiving checks now, not at their
+		// next recheck.
+		s.events.endSession(sessionKey(c.Value))
 	}
 	clearSessionCookie(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

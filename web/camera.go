@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -42,10 +43,20 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 	s.startEvents()
 	p := s.page(r, "camera.title")
 	p.CSS = append(p.CSS, assets.Path("/assets/", "gate.css"), assets.Path("/assets/", "camera.css"))
-	p.JS = append(p.JS, assets.Path("/assets/", "sound.js"), assets.Path("/assets/", "camera.js"))
-	s.render(w, r, http.StatusOK, view.CameraPage(p, view.Camera{
+	p.JS = append(p.JS, assets.Path("/assets/", "sound.js"), assets.Path("/assets/", "result.js"), assets.Path("/assets/", "camera.js"))
+	hold, err := s.db.GateHold(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	m := view.Camera{
 		MaxWidth: cameraMaxWidth, MaxHeight: cameraMaxHeight, PauseMs: cameraPauseMs,
-	}))
+		Screen: newScreenID(), Entrance: pageEntrance(r), HoldMs: int(hold.Milliseconds()),
+	}
+	if m.Entrance != "" {
+		p.Path = "/gate/camera?entrance=" + url.QueryEscape(m.Entrance)
+	}
+	s.render(w, r, http.StatusOK, view.CameraPage(p, m))
 }
 
 // The camera page sends frames at the camera's own resolution, scaled
@@ -85,6 +96,10 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	g, ok := s.requestScreen(w, r, q.Get("screen"), q.Get("entrance"))
+	if !ok {
+		return
+	}
 	width, err1 := strconv.Atoi(q.Get("w"))
 	height, err2 := strconv.Atoi(q.Get("h"))
 	if err1 != nil || err2 != nil {
@@ -151,7 +166,7 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	if u := userFrom(r.Context()); u != nil {
 		source = "camera:" + u.Username
 	}
-	d, err := s.checker.Check(r.Context(), source, text)
+	d, err := s.checker.Check(scanner.WithOrigin(r.Context(), g.origin()), source, text)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -160,7 +175,7 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	h.Set("Server-Timing", timing+fmt.Sprintf(", check;dur=%.2f", frameMs(time.Since(decoded))))
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(gateEventJSON(d), '\n'))
+	_, _ = w.Write(append(gateEventJSON(d, g.entrance, false), '\n'))
 }
 
 // frameSizeError answers a frame whose size the decoder refused.

@@ -160,13 +160,13 @@ func TestCameraFrame(t *testing.T) {
 			Decision string `json:"decision"`
 			Source   string `json:"source"`
 			Display  map[string]struct {
-				Icon string `json:"icon"`
+				Headline string `json:"headline"`
 			} `json:"display"`
 		}
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &d) != nil {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
 		}
-		if d.Decision != "deny" || d.Source != "camera:zhao" || d.Display["zh-CN"].Icon != "✗" {
+		if d.Decision != "deny" || d.Source != "camera:zhao" || d.Display["zh-CN"].Headline != "禁止通行" {
 			t.Fatalf("decision %+v, want a deny from camera:zhao", d)
 		}
 	})

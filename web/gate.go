@@ -37,7 +37,15 @@ func (s *Server) gateRoutes() []route {
 func (s *Server) CloseEvents() { s.events.close() }
 
 // startEvents subscribes the live feed to the checker on first use.
-func (s *Server) startEvents() { s.events.start(s.checker, gateEventJSON) }
+// The entrances are loaded first: the feed looks every decision's up.
+func (s *Server) startEvents() {
+	s.entrancesOnce.Do(func() {
+		if err := s.loadEntrances(context.Background()); err != nil {
+			s.log.Error("load entrances", "err", err)
+		}
+	})
+	s.events.start(s.checker, s.renderEvent)
+}
 
 // handleGate is the gate screen: the result panel, today's counters, the
 // latest checks and the age of the lists. The scan log holds no names, so
@@ -63,15 +71,26 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 		s.internalError(w, r, err)
 		return
 	}
+	hold, err := s.db.GateHold(ctx)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
 	p := s.page(r, "gate.title")
 	p.CSS = append(p.CSS, assets.Path("/assets/", "gate.css"))
-	p.JS = append(p.JS, assets.Path("/assets/", "sound.js"), assets.Path("/assets/", "gate.js"))
+	p.JS = append(p.JS, assets.Path("/assets/", "sound.js"), assets.Path("/assets/", "result.js"), assets.Path("/assets/", "gate.js"))
 	ls := s.listsState(ctx, now)
 	m := view.Gate{
 		AllowToday: allow, DenyToday: deny,
 		ListsAge: listsAgeText(p.T, ls), ListsStale: ls.Stale,
 		Enrolled: ls.Enrolled, SyncWaiting: ls.waiting(),
 		Result: result,
+		Screen: newScreenID(), Entrance: pageEntrance(r), Entrances: s.entranceNames(),
+		HoldMs: int(hold.Milliseconds()),
+	}
+	if m.Entrance != "" {
+		// The language switch keeps the screen at its entrance.
+		p.Path = "/gate?entrance=" + url.QueryEscape(m.Entrance)
 	}
 	for _, in := range s.inputs.List() {
 		m.Inputs = append(m.Inputs, view.GateInput{Name: in.Name, Connected: in.Connected})
@@ -80,6 +99,7 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 		m.Recent = append(m.Recent, view.GateScan{
 			ID: sc.ID, Time: sc.At.Local().Format("15:04:05"), Source: sc.Source,
 			Allowed: sc.Decision == scanner.Allow, Reason: p.T.T("reason." + sc.Reason), Repeat: sc.Repeat,
+			Entrance: s.sourceEntrance(sc.Source),
 		})
 	}
 	s.render(w, r, status, view.GatePage(p, m))
@@ -87,7 +107,9 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 
 // gateCheckRequest is the JSON form of a check from the gate screen.
 type gateCheckRequest struct {
-	Payload *string `json:"payload"`
+	Payload  *string `json:"payload"`
+	Screen   string  `json:"screen"`   // the asking screen's id
+	Entrance string  `json:"entrance"` // where that screen stands
 }
 
 // handleGateCheck checks a payload the gate screen read (keyboard-wedge
@@ -107,6 +129,7 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var payload *string
+	var screen, entrance string
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	// gate.js asks for JSON; a browser without JavaScript posts the plain
 	// form and gets the gate screen back with the result in the panel.
@@ -118,7 +141,7 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, t.T("gate.err.bad_request"))
 			return
 		}
-		payload = req.Payload
+		payload, screen, entrance = req.Payload, req.Screen, req.Entrance
 	case "application/x-www-form-urlencoded", "":
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -128,16 +151,21 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 		if vs, ok := v["payload"]; ok && len(vs) > 0 {
 			payload = &vs[0]
 		}
+		screen, entrance = v.Get("screen"), v.Get("entrance")
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, t.T("gate.err.bad_request"))
 		return
 	}
 	if payload == nil || strings.TrimSpace(*payload) == "" {
 		if page {
-			s.gatePage(w, r, http.StatusUnprocessableEntity, &view.GateResult{State: "error", Icon: "⚠", Headline: t.T("gate.err.empty")})
+			s.gatePage(w, r, http.StatusUnprocessableEntity, &view.GateResult{State: "error", Headline: t.T("gate.err.empty")})
 			return
 		}
 		writeError(w, http.StatusUnprocessableEntity, t.T("gate.err.empty"))
+		return
+	}
+	g, ok := s.requestScreen(w, r, screen, entrance)
+	if !ok {
 		return
 	}
 	u := userFrom(r.Context())
@@ -145,43 +173,98 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 	if u != nil {
 		source = "gate:" + u.Username
 	}
-	d, err := s.checker.Check(r.Context(), source, *payload)
+	if s.gateCheckDelay != nil {
+		s.gateCheckDelay(r.Context())
+	}
+	d, err := s.checker.Check(scanner.WithOrigin(r.Context(), g.origin()), source, *payload)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	if page {
-		g := displayOf(d, t)
-		s.gatePage(w, r, http.StatusOK, &view.GateResult{
-			State: d.Decision, Icon: g.Icon, Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther,
-			Name: g.Name, IDTail: g.IDTail, Color: g.Color, Tested: g.Tested, Expires: g.Expires, Repeat: g.Repeat,
-			ScanID: d.ScanID,
-		})
+		s.gatePage(w, r, http.StatusOK, gateResult(d, t, g.entrance))
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(gateEventJSON(d), '\n'))
+	_, _ = w.Write(append(gateEventJSON(d, g.entrance, false), '\n'))
+}
+
+// gateResult is a decision as the page itself shows it in its panel.
+func gateResult(d *scanner.Decision, t i18n.Printer, entrance string) *view.GateResult {
+	g := displayOf(d, t)
+	return &view.GateResult{
+		State: d.Decision, Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther,
+		Name: g.Name, IDTail: g.IDTail, Color: g.Color, Tested: g.Tested, Expires: g.Expires, Repeat: g.Repeat,
+		Source: sourceLabel(d.Source, entrance), Time: g.Time, ScanID: d.ScanID,
+	}
+}
+
+// sourceLabel is how a screen names where a check was made.
+func sourceLabel(source, entrance string) string {
+	if entrance == "" {
+		return source
+	}
+	return source + " · " + entrance
+}
+
+// sourceEntrance is the entrance of a logged source, for the recent
+// list: an assigned input's. A screen's own checks are logged under its
+// user, who may stand at any entrance, so those have none.
+func (s *Server) sourceEntrance(source string) string {
+	e, _ := s.entranceOf(source)
+	return e
+}
+
+// pageEntrance is the entrance a gate or camera page was opened for;
+// a malformed one counts as none, and the page offers the choice again.
+func pageEntrance(r *http.Request) string {
+	e := r.URL.Query().Get("entrance")
+	if store.CheckEntrance(e) != nil {
+		return ""
+	}
+	return e
 }
 
 // handleGateEvents is the live feed: server-sent events, one per decision
-// made by any input of this process. A reconnecting EventSource sends
-// Last-Event-ID and gets the decisions it missed that are still in the
-// ring. A comment line every heartbeat keeps proxies and the browser
-// from timing the stream out.
+// made by any input of this process, in the brief form the live list
+// needs, and in full for the decisions of the inputs at the screen's
+// entrance (query parameters screen and entrance, as on /gate/check). A
+// reconnecting EventSource sends Last-Event-ID and gets the results of
+// its own it missed that are still in the ring. A comment line every
+// heartbeat keeps proxies and the browser from timing the stream out.
+//
+// The stream lives no longer than the login session that opened it:
+// logout ends it at once, and every hub.recheck it looks the session up
+// again, so an expired session, a disabled account or a changed password
+// ends it too. It then sends an "end" event, so the screen says why
+// instead of reconnecting.
 func (s *Server) handleGateEvents(w http.ResponseWriter, r *http.Request) {
 	s.startEvents()
 	hub := s.events
+	c, err := r.Cookie(SessionCookie)
+	u := userFrom(r.Context())
+	if err != nil || c.Value == "" || u == nil {
+		writeError(w, http.StatusUnauthorized, "login required")
+		return
+	}
+	q := r.URL.Query()
+	g, ok := s.requestScreen(w, r, q.Get("screen"), q.Get("entrance"))
+	if !ok {
+		return
+	}
 	hs, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
 	hub.closeOnShutdown(hs)
 	// EventSource sends Last-Event-ID when it reconnects by itself; the
 	// page passes it as ?last= when it had to open a new stream.
 	lastID := r.Header.Get("Last-Event-ID")
 	if lastID == "" {
-		lastID = r.URL.Query().Get("last")
+		lastID = q.Get("last")
 	}
-	cl, replay, ok := hub.subscribe(parseEventID(lastID))
+	token := c.Value
+	cl := &eventClient{owner: g.owner, session: sessionKey(token), userID: u.ID, entrance: g.entrance}
+	replay, ok := hub.subscribe(parseEventID(lastID), cl)
 	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
@@ -205,7 +288,9 @@ func (s *Server) handleGateEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, ev := range replay {
-		if writeEvent(w, ev) != nil {
+		// Replayed results are old: the screen lists them but does not
+		// put them in its panel.
+		if writeEvent(w, "replay", ev.id, ev.data(cl)) != nil {
 			return
 		}
 	}
@@ -214,18 +299,36 @@ func (s *Server) handleGateEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	tick := time.NewTicker(hub.heartbeat)
 	defer tick.Stop()
+	recheck := time.NewTicker(time.Duration(hub.recheck.Load()))
+	defer recheck.Stop()
 	ctx := r.Context()
+	end := func() {
+		s.log.Info("gate stream ended with its session", "user", u.Username)
+		_, _ = io.WriteString(w, "event: end\ndata: {\"reason\":\"session\"}\n\n")
+		_ = rc.Flush()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hub.done:
 			return
+		case <-cl.end:
+			end()
+			return
+		case <-recheck.C:
+			_, su, err := s.db.FindSession(ctx, token)
+			if errors.Is(err, store.ErrNotFound) || err == nil && su.ID != u.ID {
+				end()
+				return
+			}
+			// Any other error is the database's, not the session's: the
+			// next recheck decides.
 		case ev, ok := <-cl.ch:
 			if !ok {
 				return // dropped as too slow, or shutting down
 			}
-			if writeEvent(w, ev) != nil || rc.Flush() != nil {
+			if writeEvent(w, "", ev.id, ev.data(cl)) != nil || rc.Flush() != nil {
 				return
 			}
 		case <-tick.C:
@@ -284,15 +387,20 @@ func (s *Server) writeGateStatus(w io.Writer) error {
 	return err
 }
 
-func writeEvent(w io.Writer, ev event) error {
-	_, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", ev.id, ev.data)
+// writeEvent writes one event: a decision when name is empty.
+func writeEvent(w io.Writer, name string, id uint64, data []byte) error {
+	if name != "" {
+		if _, err := fmt.Fprintf(w, "event: %s\n", name); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", id, data)
 	return err
 }
 
 // gateDisplay is what the result panel shows for a decision, in one
 // language.
 type gateDisplay struct {
-	Icon        string `json:"icon"`
 	Headline    string `json:"headline"`
 	Reason      string `json:"reason"`
 	ReasonOther string `json:"reason_other"` // the reason in the other language
@@ -305,11 +413,13 @@ type gateDisplay struct {
 	Time        string `json:"time"`
 }
 
-// gateEventJSON is a decision as the scan API renders it, plus a
-// "display" object with the panel's strings in every language, keyed by
-// language tag. Both the check answer and the live feed carry it, so a
-// screen renders its own checks and everyone else's the same way.
-func gateEventJSON(d *scanner.Decision) []byte {
+// gateEventJSON is a decision as the scan API renders it, plus where it
+// was made ("entrance", when known), "panel" when it is for the decision
+// panel of the screens at that entrance, and a "display" object with the
+// panel's strings in every language, keyed by language tag. Both the
+// check answer and the live feed carry it, so a screen renders its own
+// checks and its inputs' the same way.
+func gateEventJSON(d *scanner.Decision, entrance string, panel bool) []byte {
 	base, err := d.MarshalJSON()
 	if err != nil || len(base) < 2 || base[len(base)-1] != '}' {
 		// Cannot happen for a Decision; keep the feed alive regardless.
@@ -320,23 +430,65 @@ func gateEventJSON(d *scanner.Decision) []byte {
 		disp[l] = displayOf(d, i18n.Printer{Lang: l})
 	}
 	dj, _ := json.Marshal(disp)
-	out := make([]byte, 0, len(base)+len(dj)+16)
+	ej, _ := json.Marshal(entrance)
+	out := make([]byte, 0, len(base)+len(dj)+len(ej)+48)
 	out = append(out, base[:len(base)-1]...)
+	if entrance != "" {
+		out = append(out, `,"entrance":`...)
+		out = append(out, ej...)
+	}
+	if panel {
+		out = append(out, `,"panel":true`...)
+	}
 	out = append(out, `,"display":`...)
 	out = append(out, dj...)
 	return append(out, '}')
 }
 
-// displayOf renders a decision's panel strings in t's language.
+// gateBrief is a decision as the live list shows another screen's or
+// input's check: what was decided, why, where and when, and nothing about
+// the holder.
+type gateBrief struct {
+	Decision string                    `json:"decision"`
+	Reason   scanner.Reason            `json:"reason"`
+	Repeat   bool                      `json:"repeat"`
+	Source   string                    `json:"source"`
+	Entrance string                    `json:"entrance,omitempty"`
+	At       time.Time                 `json:"checked_at"`
+	ScanID   int64                     `json:"scan_id"`
+	Display  map[i18n.Lang]gateDisplay `json:"display"`
+}
+
+// gateBriefJSON renders d as a gateBrief.
+func gateBriefJSON(d *scanner.Decision, entrance string) []byte {
+	b := gateBrief{
+		Decision: d.Decision, Reason: d.Reason, Repeat: d.Repeat, Source: d.Source,
+		Entrance: entrance, At: d.At.UTC(), ScanID: d.ScanID,
+		Display: make(map[i18n.Lang]gateDisplay, len(i18n.Langs)),
+	}
+	for _, l := range i18n.Langs {
+		g := displayOf(d, i18n.Printer{Lang: l})
+		b.Display[l] = gateDisplay{Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther, Repeat: g.Repeat, Time: g.Time}
+	}
+	out, err := json.Marshal(b)
+	if err != nil {
+		return []byte(`{"decision":"deny","reason":"malformed"}`)
+	}
+	return out
+}
+
+// displayOf renders a decision's panel strings in t's language. The
+// colour is shown when it is what decided: an allow, or a deny for the
+// colour itself. A revoked or expired green pass is not shown as green.
 func displayOf(d *scanner.Decision, t i18n.Printer) gateDisplay {
 	other := i18n.Printer{Lang: t.Other()}
 	g := gateDisplay{
-		Icon: "✗", Headline: t.T("decision.deny"),
-		Reason: t.T("reason." + string(d.Reason)), ReasonOther: other.T("reason." + string(d.Reason)),
+		Headline: t.T("decision.deny"),
+		Reason:   t.T("reason." + string(d.Reason)), ReasonOther: other.T("reason." + string(d.Reason)),
 		Time: d.At.Local().Format("15:04:05"),
 	}
 	if d.Allowed() {
-		g.Icon, g.Headline = "✓", t.T("decision.allow")
+		g.Headline = t.T("decision.allow")
 	}
 	if d.Repeat {
 		g.Repeat = t.T("gate.repeat")
@@ -346,7 +498,10 @@ func displayOf(d *scanner.Decision, t i18n.Printer) gateDisplay {
 	}
 	g.Name = d.Name
 	g.IDTail = t.T("gate.id_tail", d.IDTail)
-	g.Color = t.T("color." + d.Color.String())
+	switch d.Reason {
+	case scanner.ReasonOK, scanner.ReasonStatusGreen, scanner.ReasonStatusYellow, scanner.ReasonStatusRed:
+		g.Color = t.T("color." + d.Color.String())
+	}
 	if d.TestedAt.IsZero() {
 		g.Tested = t.T("gate.tested_none")
 	} else {

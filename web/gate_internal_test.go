@@ -19,7 +19,7 @@ import (
 
 // newGateServer is a Server over a real store, for driving the feed's
 // handler directly.
-func newGateServer(t *testing.T) *Server {
+func newGateServer(t testing.TB) *Server {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, t.TempDir())
@@ -66,15 +66,25 @@ func (r *syncRecorder) body() string {
 	return r.ResponseRecorder.Body.String()
 }
 
-// serveEvents runs the feed handler for a staff user until ctx ends and
-// reports on the returned channel when it has returned.
+// serveEvents runs the feed handler for the admin's new login session
+// until ctx ends and reports on the returned channel when it has
+// returned.
 func serveEvents(s *Server, ctx context.Context, lastID string) (*syncRecorder, <-chan struct{}) {
 	rec := &syncRecorder{ResponseRecorder: httptest.NewRecorder()}
 	req := httptest.NewRequestWithContext(ctx, "GET", "/gate/events", nil)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	req = req.WithContext(withUser(req.Context(), &store.User{Username: "wang", Role: store.UserStaff}))
+	u, err := s.db.FindUserByName(ctx, "admin")
+	if err != nil {
+		panic(err)
+	}
+	token, err := s.db.CreateSession(ctx, u.ID, time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: token})
+	req = req.WithContext(withUser(req.Context(), u))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -150,11 +160,12 @@ func TestGateEventsHandlerReturns(t *testing.T) {
 
 func TestEventHubSlowClientDropped(t *testing.T) {
 	h := newEventHub()
-	slow, _, ok := h.subscribe(0)
-	if !ok {
+	slow := &eventClient{}
+	if _, ok := h.subscribe(0, slow); !ok {
 		t.Fatal("subscribe refused")
 	}
-	fast, _, _ := h.subscribe(0)
+	fast := &eventClient{}
+	h.subscribe(0, fast)
 	got := 0
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -168,7 +179,7 @@ func TestEventHubSlowClientDropped(t *testing.T) {
 	finished := make(chan struct{})
 	go func() {
 		for i := 0; i < eventClientQueue*3; i++ {
-			h.publish([]byte(`{}`))
+			h.publish(event{brief: []byte(`{}`)})
 			time.Sleep(100 * time.Microsecond) // let the fast reader keep up
 		}
 		close(finished)
@@ -197,21 +208,65 @@ func TestEventHubSlowClientDropped(t *testing.T) {
 
 func TestEventHubReplayBounds(t *testing.T) {
 	h := newEventHub()
+	mine := &eventClient{owner: "s1/screen-a"}
 	for i := 0; i < eventRing+10; i++ {
-		h.publish([]byte(`{}`))
+		h.publish(event{owner: mine.owner, brief: []byte(`{}`)})
 	}
-	_, replay, _ := h.subscribe(1)
+	replay, _ := h.subscribe(1, mine)
 	if len(replay) != eventRing || replay[0].id != 11 || replay[len(replay)-1].id != eventRing+10 {
 		t.Fatalf("replay of %d from %d to %d", len(replay), replay[0].id, replay[len(replay)-1].id)
 	}
-	if _, r, _ := h.subscribe(eventRing + 10); len(r) != 0 {
+	if r, _ := h.subscribe(eventRing+10, &eventClient{owner: mine.owner}); len(r) != 0 {
 		t.Errorf("up-to-date screen replayed %d", len(r))
 	}
-	if _, r, _ := h.subscribe(10_000); len(r) != 0 {
+	if r, _ := h.subscribe(10_000, &eventClient{owner: mine.owner}); len(r) != 0 {
 		t.Errorf("id from before a restart replayed %d", len(r))
 	}
-	if _, r, _ := h.subscribe(eventRing + 8); len(r) != 2 || r[0].id != eventRing+9 {
+	if r, _ := h.subscribe(eventRing+8, &eventClient{owner: mine.owner}); len(r) != 2 || r[0].id != eventRing+9 {
 		t.Errorf("replay after %d: %d events", eventRing+8, len(r))
+	}
+}
+
+// TestEventHubReplaysOnlyOwnResults: a screen reconnecting with a small
+// Last-Event-ID gets its own checks and its entrance's inputs' back,
+// never anybody else's.
+func TestEventHubReplaysOnlyOwnResults(t *testing.T) {
+	h := newEventHub()
+	evs := []event{
+		{owner: "s1/a", brief: []byte(`"own"`)},
+		{owner: "s1/b", brief: []byte(`"same session, other screen"`)},
+		{owner: "s2/a", brief: []byte(`"other session, same screen id"`)},
+		{entrance: "北门", assigned: true, full: []byte(`"north input"`), brief: []byte(`"north brief"`)},
+		{entrance: "南门", assigned: true, full: []byte(`"south input"`), brief: []byte(`"south brief"`)},
+		{entrance: "北门", owner: "s3/c", brief: []byte(`"another north screen"`)},
+		{brief: []byte(`"unassigned input"`)},
+	}
+	for _, ev := range evs {
+		h.publish(ev)
+	}
+	cl := &eventClient{owner: "s1/a", entrance: "北门"}
+	replay, _ := h.subscribe(0, cl)
+	if len(replay) != 0 {
+		t.Fatalf("a fresh screen replayed %d", len(replay))
+	}
+	cl = &eventClient{owner: "s1/a", entrance: "北门"}
+	replay, _ = h.subscribe(1, cl)
+	// id 1 was seen; of the rest only the north input is this screen's.
+	if len(replay) != 1 || string(replay[0].data(cl)) != `"north input"` {
+		var got []string
+		for _, ev := range replay {
+			got = append(got, string(ev.data(cl)))
+		}
+		t.Fatalf("replayed %q", got)
+	}
+	stranger := &eventClient{owner: "s9/z"}
+	if r, _ := h.subscribe(1, stranger); len(r) != 0 {
+		t.Fatalf("a stranger replayed %d", len(r))
+	}
+	for _, ev := range evs[1:] {
+		if string(ev.data(stranger)) == string(ev.full) && ev.full != nil {
+			t.Errorf("stranger sent the full form %s", ev.full)
+		}
 	}
 }
 
@@ -219,12 +274,21 @@ func TestEventHubReplayBounds(t *testing.T) {
 // open streams at once instead of waiting out its grace period.
 func TestGateEventsEndOnShutdown(t *testing.T) {
 	s := newGateServer(t)
-	u := &store.User{Username: "wang", Role: store.UserStaff}
+	u, err := s.db.FindUserByName(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := s.db.CreateSession(context.Background(), u.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.handleGateEvents(w, r.WithContext(withUser(r.Context(), u)))
 	}))
 	t.Cleanup(srv.Close)
-	resp, err := http.Get(srv.URL)
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: token})
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,4 +306,41 @@ func TestGateEventsEndOnShutdown(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err != nil {
 		t.Logf("stream ended with %v", err)
 	}
+}
+
+// FuzzRequestScreen: whatever a page sends as its screen and entrance,
+// an accepted screen is bound to the request's session, and its origin
+// reads back as it was made (no entrance can forge the separator).
+func FuzzRequestScreen(f *testing.F) {
+	for _, c := range [][2]string{
+		{"AAAAAAAAAAAAAAAAAAAAAA", "北门"}, {"", ""}, {"abc", ""}, {"AAAAAAAAAAAAAAAAAAAAAA", "北\n门"},
+		{"AAAAAAAAAAAAAAAAAAAAA\n", "x"}, {"AAAAAAAAAAAAAAAAAAAAAA/", ""}, {"AAAAAAAAAAAAAAAAAAAAAA", " x"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	s := newGateServer(f)
+	f.Fuzz(func(t *testing.T, screen, entrance string) {
+		req := httptest.NewRequest("POST", "/gate/check", nil)
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: "token"})
+		rec := httptest.NewRecorder()
+		g, ok := s.requestScreen(rec, req, screen, entrance)
+		if !ok {
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("refused with %d", rec.Code)
+			}
+			return
+		}
+		if screen != "" && g.owner != sessionKey("token")+"/"+screen {
+			t.Fatalf("owner %q for screen %q", g.owner, screen)
+		}
+		if screen == "" && g.owner != "" {
+			t.Fatalf("owner %q without a screen", g.owner)
+		}
+		if g.owner != "" {
+			o, e := parseOrigin(g.origin())
+			if o != g.owner || e != entrance {
+				t.Fatalf("origin of %q %q reads back as %q %q", g.owner, entrance, o, e)
+			}
+		}
+	})
 }

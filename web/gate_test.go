@@ -178,7 +178,7 @@ func TestGatePageEnglish(t *testing.T) {
 	if lang, _ := doc.Find("html").Attr("lang"); lang != "en" {
 		t.Fatalf("page language %q", lang)
 	}
-	if got := doc.Find(`[data-testid="result-decision"]`).Text(); got != "Ready to scan" {
+	if got := doc.Find(`[data-testid="result-decision"]`).Text(); got != "Please scan" {
 		t.Errorf("idle panel %q", got)
 	}
 	if !strings.Contains(doc.Find(".gate-side").Text(), "Allowed today") {
@@ -208,7 +208,7 @@ func TestGateCheck(t *testing.T) {
 		}
 		disp := m["display"].(map[string]any)
 		zh, en := disp["zh-CN"].(map[string]any), disp["en"].(map[string]any)
-		if zh["icon"] != "✓" || zh["headline"] != "通过" || zh["reason"] != "通行码有效" || zh["reason_other"] != "Valid pass" {
+		if zh["headline"] != "通过" || zh["reason"] != "通行码有效" || zh["reason_other"] != "Valid pass" {
 			t.Errorf("zh display %v", zh)
 		}
 		if zh["tested"] != "核酸 2 小时前" || en["tested"] != "tested 2 h ago" {
@@ -239,7 +239,7 @@ func TestGateCheck(t *testing.T) {
 		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"hello there"}`)
 		zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
 		if status != 200 || m["decision"] != "deny" || m["reason"] != "not_a_pass" || m["holder"] != nil ||
-			zh["icon"] != "✗" || zh["reason"] != "不是通行码" || zh["name"] != "" {
+			zh["reason"] != "不是通行码" || zh["name"] != "" {
 			t.Fatalf("status %d %v", status, m)
 		}
 	})
@@ -347,15 +347,18 @@ type sseEvent struct {
 // sseStream reads events from an open /gate/events response.
 type sseStream struct {
 	resp   *http.Response
-	events chan sseEvent // decisions
+	events chan sseEvent // decisions, replayed ones, and the end
 	status chan sseEvent // status events
 	cancel context.CancelFunc
+	done   chan struct{} // closed when the server ended the stream
 }
 
-func openSSE(t *testing.T, c *http.Client, base, lastID string) *sseStream {
+// openSSE opens the live feed as c; query names the screen
+// ("?screen=…&entrance=…"), or is empty.
+func openSSE(t *testing.T, c *http.Client, base, lastID string, query ...string) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/gate/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/gate/events"+strings.Join(query, ""), nil)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
@@ -368,8 +371,9 @@ func openSSE(t *testing.T, c *http.Client, base, lastID string) *sseStream {
 		cancel()
 		t.Fatalf("events: status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	s := &sseStream{resp: resp, events: make(chan sseEvent, 64), status: make(chan sseEvent, 64), cancel: cancel}
+	s := &sseStream{resp: resp, events: make(chan sseEvent, 64), status: make(chan sseEvent, 64), cancel: cancel, done: make(chan struct{})}
 	go func() {
+		defer close(s.done)
 		defer close(s.events)
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -381,7 +385,7 @@ func openSSE(t *testing.T, c *http.Client, base, lastID string) *sseStream {
 			case line == "":
 				if data != "" {
 					_ = json.Unmarshal([]byte(data), &ev.Data)
-					if ev.Type == "" {
+					if ev.Type != "status" {
 						s.events <- ev
 					} else {
 						s.status <- ev
@@ -420,6 +424,17 @@ func (s *sseStream) next(t *testing.T) sseEvent {
 	return sseEvent{}
 }
 
+// screenQuery names a screen and its entrance for /gate/events.
+func screenQuery(screen, entrance string) string {
+	return "?screen=" + screen + "&entrance=" + url.QueryEscape(entrance)
+}
+
+// Screen ids as a gate page gets them: 22 base64url characters.
+const (
+	screenA = "AAAAAAAAAAAAAAAAAAAAAA"
+	screenB = "BBBBBBBBBBBBBBBBBBBBBB"
+)
+
 func TestGateEvents(t *testing.T) {
 	f := newGateFixture(t)
 	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
@@ -431,7 +446,7 @@ func TestGateEvents(t *testing.T) {
 		}
 	})
 
-	s := openSSE(t, f.staff, f.ts.Srv.URL, "")
+	s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
 	// A screen learns the lists' age as soon as it connects.
 	select {
 	case st := <-s.status:
@@ -452,53 +467,213 @@ func TestGateEvents(t *testing.T) {
 	if ev.ID == 0 || ev.Data["source"] != "gate-1" || ev.Data["decision"] != "allow" || ev.Data["scan_id"] != m["scan_id"] {
 		t.Fatalf("event %+v for scan %v", ev, m["scan_id"])
 	}
-	if h, _ := ev.Data["holder"].(map[string]any); h["name"] != "张*明" {
-		t.Errorf("event holder %v", ev.Data["holder"])
+	// An input at no entrance of this screen's: listed, not for the
+	// panel, and nothing about the holder.
+	if ev.Data["holder"] != nil || ev.Data["panel"] != nil {
+		t.Errorf("another input's check carries %v / panel %v", ev.Data["holder"], ev.Data["panel"])
 	}
-	if zh, _ := ev.Data["display"].(map[string]any)["zh-CN"].(map[string]any); zh["headline"] != "通过" {
+	if zh, _ := ev.Data["display"].(map[string]any)["zh-CN"].(map[string]any); zh["headline"] != "通过" || zh["name"] != "" {
 		t.Errorf("event display %v", ev.Data["display"])
 	}
 	// A check from the gate page itself is on the feed too.
-	_, g := f.gateCheck(t, f.staff, "application/json", `{"payload":"nope"}`)
+	_, g := f.gateCheck(t, f.staff, "application/json", `{"payload":"nope","screen":"`+screenA+`"}`)
 	ev2 := s.next(t)
 	if ev2.ID != ev.ID+1 || ev2.Data["scan_id"] != g["scan_id"] || ev2.Data["source"] != "gate:wang" {
 		t.Fatalf("second event %+v, want id %d scan %v", ev2, ev.ID+1, g["scan_id"])
 	}
 	s.close()
 
-	t.Run("ReplayAfterReconnect", func(t *testing.T) {
-		// Checks made while the screen was away.
-		m3 := f.scanAPI(t, "missed one")
-		m4 := f.scanAPI(t, text)
-		r := openSSE(t, f.staff, f.ts.Srv.URL, strconv.FormatUint(ev2.ID, 10))
+	t.Run("ReplayOnlyOwnResults", func(t *testing.T) {
+		// Checks made while the screen was away: one of its own, one of
+		// another screen of the same user, one of an API device.
+		_, own := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`","screen":"`+screenA+`"}`)
+		f.gateCheck(t, f.staff, "application/json", `{"payload":"other screen","screen":"`+screenB+`"}`)
+		f.scanAPI(t, "missed one")
+		r := openSSE(t, f.staff, f.ts.Srv.URL, "1", screenQuery(screenA, ""))
+		// Its own two since id 1, the other screen's and the device's
+		// not: nothing of someone else's can be paged back.
 		a, b := r.next(t), r.next(t)
-		if a.ID != ev2.ID+1 || b.ID != ev2.ID+2 || a.Data["scan_id"] != m3["scan_id"] || b.Data["scan_id"] != m4["scan_id"] {
-			t.Fatalf("replayed %d:%v %d:%v, want scans %v %v", a.ID, a.Data["scan_id"], b.ID, b.Data["scan_id"], m3["scan_id"], m4["scan_id"])
-		}
-		if b.Data["repeat"] != true {
-			t.Errorf("replayed repeat lost: %v", b.Data)
+		if a.Type != "replay" || a.ID != ev2.ID || b.ID != ev2.ID+1 || b.Data["scan_id"] != own["scan_id"] {
+			t.Fatalf("replayed %+v %+v, want ids %d and %d", a, b, ev2.ID, ev2.ID+1)
 		}
 		// Then live events continue after the replay.
 		m5 := f.scanAPI(t, "after replay")
-		if c := r.next(t); c.ID != ev2.ID+3 || c.Data["scan_id"] != m5["scan_id"] {
+		if c := r.next(t); c.Type != "" || c.Data["scan_id"] != m5["scan_id"] {
 			t.Fatalf("live after replay %+v", c)
+		}
+		// The same screen id from another login session is another
+		// screen: it gets nothing back.
+		other := f.ts.login(t, "wang", "staff-password-1")
+		o := openSSE(t, other, f.ts.Srv.URL, "1", screenQuery(screenA, ""))
+		select {
+		case ev := <-o.events:
+			t.Fatalf("another session's screen replayed %+v", ev)
+		case <-time.After(200 * time.Millisecond):
 		}
 	})
 	t.Run("FreshScreenGetsNoReplay", func(t *testing.T) {
-		r := openSSE(t, f.staff, f.ts.Srv.URL, "")
+		r := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
 		select {
 		case ev := <-r.events:
 			t.Fatalf("fresh screen got old event %+v", ev)
 		case <-time.After(200 * time.Millisecond):
 		}
 	})
-	t.Run("EveryScreenGetsIt", func(t *testing.T) {
+	t.Run("EveryScreenListsIt", func(t *testing.T) {
 		other := f.ts.login(t, "wang", "staff-password-1")
-		a := openSSE(t, f.staff, f.ts.Srv.URL, "")
-		b := openSSE(t, other, f.ts.Srv.URL, "")
+		a := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		b := openSSE(t, other, f.ts.Srv.URL, "", screenQuery(screenB, ""))
 		m := f.scanAPI(t, "to everyone")
 		if ea, eb := a.next(t), b.next(t); ea.Data["scan_id"] != m["scan_id"] || eb.Data["scan_id"] != m["scan_id"] {
 			t.Fatalf("screens got %v and %v, want %v", ea.Data["scan_id"], eb.Data["scan_id"], m["scan_id"])
 		}
 	})
+	t.Run("AssignedInputInItsEntrancesPanel", func(t *testing.T) {
+		admin := f.ts.login(t, "admin", f.ts.AdminPassword)
+		resp, _ := f.ts.postForm(t, admin, "/admin/inputs/entrance", url.Values{"source": {"gate-1"}, "entrance": {"北门"}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("assign: status %d", resp.StatusCode)
+		}
+		north := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, "北门"))
+		south := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenB, "南门"))
+		m := f.scanAPI(t, text)
+		n, so := north.next(t), south.next(t)
+		if n.Data["scan_id"] != m["scan_id"] || n.Data["panel"] != true || n.Data["entrance"] != "北门" {
+			t.Fatalf("north screen got %v", n.Data)
+		}
+		if h, _ := n.Data["holder"].(map[string]any); h["name"] != "张*明" {
+			t.Errorf("north screen's holder %v", n.Data["holder"])
+		}
+		if so.Data["panel"] != nil || so.Data["holder"] != nil || so.Data["entrance"] != "北门" {
+			t.Errorf("south screen got %v", so.Data)
+		}
+	})
+}
+
+// TestGateEventsEndWithSession: a screen's live feed ends when its login
+// session does, with an "end" event, at once on logout and within the
+// recheck interval when the account is disabled behind its back.
+func TestGateEventsEndWithSession(t *testing.T) {
+	ended := func(t *testing.T, s *sseStream, within time.Duration) {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case ev, ok := <-s.events:
+				if !ok {
+					t.Fatal("stream closed without an end event")
+				}
+				if ev.Type == "end" {
+					select {
+					case <-s.done:
+						return
+					case <-time.After(time.Second):
+						t.Fatal("stream still open after its end event")
+					}
+				}
+			case <-deadline:
+				t.Fatalf("stream still open after %v", within)
+			}
+		}
+	}
+	t.Run("Logout", func(t *testing.T) {
+		f := newGateFixture(t)
+		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		resp, _ := f.ts.postForm(t, f.staff, "/logout", nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("logout: status %d", resp.StatusCode)
+		}
+		ended(t, s, time.Second) // the recheck is 15 s: only the logout can do this
+	})
+	t.Run("AccountDisabled", func(t *testing.T) {
+		f := newGateFixture(t)
+		f.ts.Web.SetStreamRecheck(100 * time.Millisecond)
+		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		u, err := f.ts.DB.FindUserByName(context.Background(), "wang")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Straight in the store, as another process would: only the
+		// stream's own recheck can notice.
+		if err := f.ts.DB.DisableUser(context.Background(), u.ID); err != nil {
+			t.Fatal(err)
+		}
+		ended(t, s, time.Second)
+	})
+	t.Run("SessionExpiredOrPurged", func(t *testing.T) {
+		f := newGateFixture(t)
+		f.ts.Web.SetStreamRecheck(100 * time.Millisecond)
+		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		// The session row gone from the store, as the hourly purge of
+		// expired sessions or another process leaves it.
+		if err := f.ts.DB.DeleteUserSessions(context.Background(), u.ID); err != nil {
+			t.Fatal(err)
+		}
+		ended(t, s, time.Second)
+	})
+	t.Run("DisabledByAdmin", func(t *testing.T) {
+		f := newGateFixture(t)
+		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		admin := f.ts.login(t, "admin", f.ts.AdminPassword)
+		resp, _ := f.ts.postForm(t, admin, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/disable", nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("disable: status %d", resp.StatusCode)
+		}
+		ended(t, s, time.Second)
+	})
+	t.Run("PasswordResetByAdmin", func(t *testing.T) {
+		f := newGateFixture(t)
+		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		admin := f.ts.login(t, "admin", f.ts.AdminPassword)
+		resp, _ := f.ts.postForm(t, admin, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/password", url.Values{})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("password reset: status %d", resp.StatusCode)
+		}
+		ended(t, s, time.Second)
+	})
+}
+
+// TestGateScreenRefused: a screen id or entrance no gate page could have
+// sent is refused with an audit record, and nothing is checked.
+func TestGateScreenRefused(t *testing.T) {
+	f := newGateFixture(t)
+	refusals := func() int {
+		n := 0
+		_ = f.ts.DB.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+			if r.Action == store.AuditScreenRefused {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	for _, c := range []struct{ name, body, query string }{
+		{"ShortScreen", `{"payload":"x","screen":"abc"}`, "?screen=abc"},
+		{"ScreenWithSeparator", `{"payload":"x","screen":"AAAAAAAAAAAAAAAAAAAAA\n"}`, "?screen=AAAAAAAAAAAAAAAAAAAAA%0A"},
+		{"EntranceWithNewline", `{"payload":"x","screen":"` + screenA + `","entrance":"北\n门"}`, "?screen=" + screenA + "&entrance=%E5%8C%97%0A"},
+		{"EntranceTooLong", `{"payload":"x","entrance":"` + strings.Repeat("门", 33) + `"}`, "?entrance=" + strings.Repeat("%E9%97%A8", 33)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := refusals()
+			scans, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			status, m := f.gateCheck(t, f.staff, "application/json", c.body)
+			if status != http.StatusBadRequest || m["error"] == "" {
+				t.Fatalf("check: status %d %v", status, m)
+			}
+			after, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			if len(after) != len(scans) {
+				t.Fatal("a refused check was logged")
+			}
+			resp, _ := f.ts.get(t, f.staff, "/gate/events"+c.query)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("events: status %d", resp.StatusCode)
+			}
+			if n := refusals(); n != before+2 {
+				t.Fatalf("%d refusals audited, want 2", n-before)
+			}
+		})
+	}
 }

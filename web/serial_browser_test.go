@@ -2,25 +2,30 @@ package web_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/creack/pty"
 
 	"passgate/scanner"
 	"passgate/store"
 )
 
-// A scan read from a USB serial scanner (a pty here) appears on an open
-// gate screen within a second.
+// A scan read from a USB serial scanner (a pty here) appears within a
+// second in the panel of a gate screen at the scanner's entrance.
 func TestSerialScanOnGateScreen(t *testing.T) {
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
 	green := issuePass(t, ts.DB, "张三明", "610113199001011230", 0)
+	if err := ts.DB.SetEntrance(context.Background(), "east-gate", "东门", "admin"); err != nil {
+		t.Fatal(err)
+	}
 
 	master, slave, err := pty.Open()
 	if err != nil {
@@ -50,6 +55,9 @@ func TestSerialScanOnGateScreen(t *testing.T) {
 	}
 
 	browserLogin(t, ctx, base, "wang", "staff-password-1", "/gate")
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/gate?entrance="+url.QueryEscape("东门"))); err != nil {
+		t.Fatal(err)
+	}
 	waitJS(t, ctx, "the live feed", `document.querySelector('[data-testid=feed-status]').dataset.state === 'live'`, 5*time.Second)
 	start := time.Now()
 	if _, err := master.Write([]byte(green + "\r")); err != nil {
@@ -57,6 +65,9 @@ func TestSerialScanOnGateScreen(t *testing.T) {
 	}
 	waitJS(t, ctx, "the serial scan on the screen", `document.getElementById('gate-result').dataset.state === 'allow'`, time.Second)
 	t.Logf("serial line to gate screen: %v", time.Since(start).Round(time.Millisecond))
+	if got := evalJS[string](t, ctx, `document.querySelector('[data-testid=result-source]').textContent`); got != "east-gate · 东门" {
+		t.Errorf("panel source %q", got)
+	}
 	row := evalJS[string](t, ctx, `document.querySelector('[data-testid=gate-recent-row]').textContent`)
 	if !strings.Contains(row, "east-gate") || !strings.Contains(row, "✓") {
 		t.Errorf("newest row %q, want the allow from east-gate", row)

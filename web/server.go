@@ -9,6 +9,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"passgate/assets"
@@ -35,6 +37,14 @@ type Server struct {
 	hubIdentity []byte
 
 	inputCfg inputConfig
+
+	// entrances maps a scan source to the entrance an admin assigned it
+	// to; loaded on first use and after every change.
+	entrances     atomic.Pointer[map[string]string]
+	entrancesOnce sync.Once
+	// gateCheckDelay, when set, runs before each gate screen check: tests
+	// make the network slow with it.
+	gateCheckDelay func(context.Context)
 
 	metrics       *metrics.Metrics // nil: GET /metrics answers 404
 	metricsAccess MetricsAccess

@@ -16,19 +16,19 @@
   if (!root) return;
 
   var msg = root.dataset;
-  var panel = document.getElementById("gate-result");
+  var result = passgateResult.panel(document.getElementById("gate-result"), {
+    holdMs: parseInt(msg.holdMs, 10), lang: document.documentElement.lang || "zh-CN",
+    allow: msg.msgAllow, deny: msg.msgDeny
+  });
   var video = document.getElementById("camera-video");
   var status = root.querySelector("[data-testid=camera-status]");
   var restart = document.getElementById("camera-restart");
-  var lang = document.documentElement.lang || "zh-CN";
   var FRAME_MS = 150; // one frame every 150 ms at most: ~6.7 frames/s
   var maxW = parseInt(msg.maxWidth, 10) || 1920;
   var maxH = parseInt(msg.maxHeight, 10) || 1080;
   var canvas = document.createElement("canvas");
   var ctx2d = null;
   var stream = null, timer = 0, running = false;
-
-  function field(name) { return panel.querySelector("[data-testid=" + name + "]"); }
 
   function setStatus(state, text) {
     status.dataset.state = state;
@@ -73,11 +73,7 @@
   function fail(text) {
     stop();
     setStatus("error", text);
-    panel.className = "gate-result idle";
-    panel.dataset.state = "error";
-    field("result-icon").textContent = "⚠";
-    field("result-decision").textContent = text;
-    field("result-reason").textContent = "";
+    if (text === msg.msgLogin) result.login(text); else result.error(text);
     restart.hidden = false;
   }
 
@@ -119,7 +115,8 @@
     if (!frame) { schedule(FRAME_MS); return; }
     // What a frame costs the tablet: capture, scale and luma conversion.
     document.body.dataset.lastGrabMs = (performance.now() - started).toFixed(1);
-    fetch("/gate/camera/frame?w=" + frame.w + "&h=" + frame.h, {
+    fetch("/gate/camera/frame?w=" + frame.w + "&h=" + frame.h +
+      "&screen=" + encodeURIComponent(msg.screen) + "&entrance=" + encodeURIComponent(msg.entrance || ""), {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/octet-stream", "Accept": "application/json" },
@@ -157,43 +154,18 @@
   }
 
   // ---- result panel, as on the gate screen ----
-  function showError(text) {
-    panel.className = "gate-result idle";
-    panel.dataset.state = "error";
-    field("result-icon").textContent = "⚠";
-    field("result-decision").textContent = text;
-    ["result-reason", "result-reason-other", "result-name", "result-idtail",
-      "result-color", "result-tested", "result-expires"].forEach(function (n) { field(n).textContent = ""; });
-    field("result-repeat").hidden = true;
-  }
+  function showError(text) { result.error(text); }
 
-  // show renders a decision (the scan API's JSON plus "display") and
-  // records, once painted, how long it took from the captured frame.
+  // show renders a decision and records, once painted, how long it took
+  // from the captured frame.
   function show(d, started) {
-    var disp = (d.display && (d.display[lang] || d.display["zh-CN"])) || {};
-    var allowed = d.decision === "allow";
-    panel.className = "gate-result " + (allowed ? "allow" : "deny");
-    panel.dataset.state = allowed ? "allow" : "deny";
-    panel.dataset.scanId = d.scan_id;
-    field("result-icon").textContent = disp.icon || (allowed ? "✓" : "✗");
-    field("result-decision").textContent = disp.headline || (allowed ? msg.msgAllow : msg.msgDeny);
-    field("result-reason").textContent = disp.reason || d.reason;
-    field("result-reason-other").textContent = disp.reason_other || "";
-    field("result-name").textContent = disp.name || "";
-    field("result-idtail").textContent = disp.id_tail || "";
-    field("result-color").textContent = disp.color || "";
-    field("result-tested").textContent = disp.tested || "";
-    field("result-expires").textContent = disp.expires || "";
-    var rep = field("result-repeat");
-    rep.textContent = disp.repeat || "";
-    rep.hidden = !d.repeat;
-    passgateSound.beep(allowed);
+    result.show(d);
+    passgateSound.beep(d.decision === "allow");
     requestAnimationFrame(function () {
       document.body.dataset.lastLatencyMs = (performance.now() - started).toFixed(1);
       document.body.dataset.lastScanId = d.scan_id;
     });
   }
-
 
   // A hidden tab does not need the camera; take it up again on return.
   document.addEventListener("visibilitychange", function () {

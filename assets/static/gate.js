@@ -1,6 +1,8 @@
 // Gate screen: reads passes from a keyboard-wedge scanner (or paste, or
 // the manual field), asks the server for a decision, shows it large with
-// a sound, and follows the live feed of every other input's checks.
+// a sound, and follows the live feed. The decision panel shows only this
+// screen's own checks and those of the inputs an admin assigned to its
+// entrance; every other check is only listed, with its source.
 //
 // A wedge scanner types the pass as key presses at US key positions. The
 // page assembles characters from KeyboardEvent.code (the physical key)
@@ -37,21 +39,26 @@
   // it is long enough and its keys came quickly; a pause resets it.
   var MIN_FRAME = 8, MAX_AVG_GAP = 50, RESET_GAP = 100;
 
+  // A check not answered within TIMEOUT_MS is given up: the screen says
+  // "scan again" rather than leave anyone waiting on a stalled network.
+  var TIMEOUT_MS = 3000;
+
   var msg = root.dataset;
-  var panel = document.getElementById("gate-result");
+  var lang = document.documentElement.lang || "zh-CN";
+  var result = passgateResult.panel(document.getElementById("gate-result"), {
+    holdMs: parseInt(msg.holdMs, 10), lang: lang, allow: msg.msgAllow, deny: msg.msgDeny
+  });
   var recent = document.getElementById("gate-recent");
-  var feed = root.querySelector("[data-testid=feed-status]");
-  var countAllow = root.querySelector("[data-testid=count-allow]");
-  var countDeny = root.querySelector("[data-testid=count-deny]");
-  var lists = root.querySelector("[data-testid=lists]");
-  var listsAge = root.querySelector("[data-testid=lists-age]");
+  var feed = document.getElementById("gate-feed");
+  var countAllow = document.getElementById("count-allow");
+  var countDeny = document.getElementById("count-deny");
+  var lists = document.getElementById("gate-lists");
+  var listsAge = document.getElementById("lists-age");
   var form = document.getElementById("gate-manual");
   var input = document.getElementById("gate-payload");
-  var lang = document.documentElement.lang || "zh-CN";
   var seen = {}; // scan ids already counted and listed
   var MAX_ROWS = 20;
-
-  function field(name) { return panel.querySelector("[data-testid=" + name + "]"); }
+  var ended = false; // the login session is over: no more checks or feed
 
   function isTextTarget(t) {
     if (!t || t.nodeType !== 1) return false;
@@ -124,67 +131,57 @@
   });
 
   // ---- checking ----
+  // Only the newest check may paint: an answer to an earlier one that
+  // arrives late is listed, never shown as the current person's.
+  var seq = 0;
   function check(payload) {
-    panel.classList.add("checking");
+    if (ended) { result.login(msg.msgLogin); return; }
+    var mine = ++seq;
+    result.checking(msg.msgChecking); // the previous answer leaves at once
+    var ctl = window.AbortController ? new AbortController() : null;
+    var timer = setTimeout(function () { if (ctl) ctl.abort(); failed(mine); }, TIMEOUT_MS);
     fetch("/gate/check", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify({ payload: payload })
+      body: JSON.stringify({ payload: payload, screen: msg.screen, entrance: msg.entrance }),
+      signal: ctl ? ctl.signal : undefined
     }).then(function (resp) {
       return resp.json().then(function (body) { return { status: resp.status, body: body }; },
         function () { return { status: resp.status, body: {} }; });
     }).then(function (r) {
-      panel.classList.remove("checking");
-      if (r.status === 401) { showError(msg.msgLogin); return; }
+      clearTimeout(timer);
+      if (mine !== seq || timedOut[mine]) {
+        if (r.status === 200) list(r.body);
+        return;
+      }
+      if (r.status === 401) { endSession(); return; }
       if (r.status !== 200) { showError(r.body.error || msg.msgNetwork); return; }
       show(r.body, true);
     }, function () {
-      panel.classList.remove("checking");
-      showError(msg.msgNetwork);
+      clearTimeout(timer);
+      failed(mine);
     });
+  }
+
+  var timedOut = {};
+  function failed(n) {
+    if (timedOut[n]) return;
+    timedOut[n] = true;
+    if (n === seq) showError(msg.msgNetwork);
   }
 
   function showError(text) {
     awaiting = false;
-    panel.className = "gate-result idle";
-    panel.dataset.state = "error";
-    field("result-icon").textContent = "⚠";
-    field("result-decision").textContent = text;
-    ["result-reason", "result-reason-other", "result-name", "result-idtail",
-      "result-color", "result-tested", "result-expires"].forEach(function (n) { field(n).textContent = ""; });
-    field("result-repeat").hidden = true;
+    result.error(text);
     passgateSound.beep(false);
   }
 
-  // show renders a decision (the shape of the scan API plus "display")
-  // into the panel, the counters and the recent list.
+  // show paints a decision in the panel, with its sound, and lists it.
   function show(d, local) {
-    var disp = (d.display && (d.display[lang] || d.display["zh-CN"])) || {};
-    var allowed = d.decision === "allow";
-    panel.className = "gate-result " + (allowed ? "allow" : "deny");
-    panel.dataset.state = allowed ? "allow" : "deny";
-    panel.dataset.scanId = d.scan_id;
-    field("result-icon").textContent = disp.icon || (allowed ? "✓" : "✗");
-    field("result-decision").textContent = disp.headline || (allowed ? msg.msgAllow : msg.msgDeny);
-    field("result-reason").textContent = disp.reason || d.reason;
-    field("result-reason-other").textContent = disp.reason_other || "";
-    field("result-name").textContent = disp.name || "";
-    field("result-idtail").textContent = disp.id_tail || "";
-    field("result-color").textContent = disp.color || "";
-    field("result-tested").textContent = disp.tested || "";
-    field("result-expires").textContent = disp.expires || "";
-    var rep = field("result-repeat");
-    rep.textContent = disp.repeat || "";
-    rep.hidden = !d.repeat;
-
-    var fresh = !seen[d.scan_id];
-    if (fresh) {
-      seen[d.scan_id] = true;
-      count(allowed);
-      addRow(d, disp, allowed);
-      passgateSound.beep(allowed);
-    }
+    result.show(d);
+    passgateSound.beep(d.decision === "allow");
+    list(d);
     if (local && awaiting) {
       awaiting = false;
       var start = enterAt;
@@ -194,6 +191,27 @@
       });
     }
     document.body.dataset.lastScanId = d.scan_id;
+  }
+
+  // list counts a decision and adds it to the live list, once.
+  function list(d) {
+    if (seen[d.scan_id]) return;
+    seen[d.scan_id] = true;
+    var allowed = d.decision === "allow";
+    count(allowed);
+    addRow(d, (d.display && (d.display[lang] || d.display["zh-CN"])) || {}, allowed);
+    document.body.dataset.lastListedId = d.scan_id;
+  }
+
+  // endSession: the login is over. The panel says so with a login
+  // button, and the screen stops listening.
+  function endSession() {
+    ended = true;
+    awaiting = false;
+    if (source) { source.close(); source = null; }
+    result.login(msg.msgLogin);
+    feed.dataset.state = "ended";
+    feed.textContent = msg.msgLogin;
   }
 
   // The counters are today's: at local midnight they start again.
@@ -221,7 +239,7 @@
     tr.dataset.testid = "gate-recent-row";
     tr.dataset.scanId = d.scan_id;
     tr.appendChild(cell(disp.time || "", ""));
-    tr.appendChild(cell(d.source || "", ""));
+    tr.appendChild(cell(passgateResult.label(d), ""));
     var res = cell((allowed ? "✓ " : "✗ ") + (allowed ? msg.msgAllow : msg.msgDeny), allowed ? "allow" : "deny");
     res.dataset.testid = "row-decision";
     tr.appendChild(res);
@@ -242,21 +260,35 @@
   var lastEventId = "";
   var source = null;
   function connect() {
-    var url = "/gate/events";
+    if (ended) return;
+    var url = "/gate/events?screen=" + encodeURIComponent(msg.screen) +
+      "&entrance=" + encodeURIComponent(msg.entrance || "");
     // A new EventSource (after the browser gave up) does not send
     // Last-Event-ID itself; the query carries it instead.
-    if (lastEventId) url += "?last=" + encodeURIComponent(lastEventId);
+    if (lastEventId) url += "&last=" + encodeURIComponent(lastEventId);
     source = new EventSource(url);
     source.onopen = function () {
       feed.dataset.state = "live";
       feed.textContent = msg.msgLive;
     };
-    source.onmessage = function (e) {
+    function parse(e) {
       if (e.lastEventId) lastEventId = e.lastEventId;
-      var d;
-      try { d = JSON.parse(e.data); } catch (err) { return; }
-      show(d, false);
+      try { return JSON.parse(e.data); } catch (err) { return null; }
+    }
+    // A decision: an input at this screen's entrance ("panel") goes in
+    // the panel; anything else only in the list.
+    source.onmessage = function (e) {
+      var d = parse(e);
+      if (!d) return;
+      if (d.panel) show(d, false); else list(d);
     };
+    // A result of this screen's that it missed while reconnecting: too
+    // old for the panel.
+    source.addEventListener("replay", function (e) {
+      var d = parse(e);
+      if (d) list(d);
+    });
+    source.addEventListener("end", endSession);
     source.addEventListener("status", function (e) {
       var st;
       try { st = JSON.parse(e.data); } catch (err) { return; }
@@ -264,10 +296,11 @@
       if (age) listsAge.textContent = age;
       lists.dataset.stale = st.lists_stale ? "true" : "false";
       if (st.inputs) showInputs(st.inputs);
-      var waiting = root.querySelector("[data-testid=sync-waiting]");
+      var waiting = document.getElementById("sync-waiting");
       if (waiting && typeof st.sync_waiting === "number") waiting.textContent = String(st.sync_waiting);
     });
     source.onerror = function () {
+      if (ended) return;
       feed.dataset.state = "offline";
       feed.textContent = msg.msgOffline;
       if (source.readyState === EventSource.CLOSED) {
@@ -280,7 +313,7 @@
   }
   // The appliance's own scanners (serial, evdev): connected or not.
   function showInputs(list) {
-    var ul = document.querySelector("[data-testid=gate-inputs]");
+    var ul = document.getElementById("gate-inputs");
     if (!ul) return;
     while (ul.firstChild) ul.removeChild(ul.firstChild);
     list.forEach(function (it) {

@@ -20,5 +20,18 @@ func init() {
 		"admin.inputs.err.kind":      {"请选择类型。", "Choose a kind."},
 		"admin.inputs.err.spec":      {"设备配置无效：%s", "Invalid device setting: %s"},
 		"admin.inputs.err.not_found": {"没有这个扫码设备。", "No such scanner."},
+		"admin.inputs.kind.device":   {"接口设备（API）", "API device"},
+		"admin.inputs.entrances":     {"入口分配", "Entrances"},
+		"admin.inputs.entrances_intro": {"闸机屏幕只在结果面板显示本屏幕的核验，以及分配到其所在入口的扫码设备的核验；其他核验只出现在实时列表中。入口名称留空表示不属于任何入口。",
+			"A gate screen's decision panel shows only its own checks and those of the scanners assigned to its entrance; every other check appears only in its live list. Leave the entrance empty for none."},
+		"admin.inputs.col.entrance": {"入口", "Entrance"},
+		"admin.inputs.assign":       {"保存", "Save"},
+		"admin.inputs.assigned":     {"已保存 %s 的入口。", "Entrance of %s saved."},
+		"admin.inputs.err.entrance": {"入口名称须为 1 至 32 个字符，不含控制字符，首尾无空格。", "An entrance name is 1 to 32 characters, without control characters or surrounding spaces."},
+		"admin.inputs.hold":         {"结果显示时间", "Result hold time"},
+		"admin.inputs.hold_label":   {"闸机屏幕显示结果的秒数（%d–%d）", "Seconds a gate screen shows a result (%d–%d)"},
+		"admin.inputs.hold_save":    {"保存", "Save"},
+		"admin.inputs.hold_saved":   {"已保存结果显示时间。", "Hold time saved."},
+		"admin.inputs.err.hold":     {"请输入 %d 至 %d 之间的整数。", "Enter a whole number from %d to %d."},
 	})
 }

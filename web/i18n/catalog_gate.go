@@ -4,7 +4,7 @@ package i18n
 func init() {
 	register(map[string]Msg{
 		"gate.title":           {"核验", "Gate"},
-		"gate.ready":           {"请扫码", "Ready to scan"},
+		"gate.ready":           {"请扫码", "Please scan"},
 		"gate.ready_hint":      {"将通行码对准扫码枪，或粘贴、手动输入。", "Hold the pass to the scanner, or paste or type it."},
 		"gate.id_tail":         {"证件尾号 %s", "ID ends %s"},
 		"gate.tested_none":     {"无核酸记录", "no test on record"},
@@ -32,10 +32,15 @@ func init() {
 		"gate.feed_live":       {"实时更新中", "Live"},
 		"gate.feed_offline":    {"连接中断，正在重连…", "Connection lost, reconnecting…"},
 		"gate.checking":        {"核验中…", "Checking…"},
-		"gate.err.network":     {"无法连接服务器，请重试", "Cannot reach the server, try again"},
+		"gate.err.network":     {"网络异常，请重扫", "Network error, scan again"},
 		"gate.err.too_large":   {"内容过长，不是通行码", "Input too large to be a pass"},
 		"gate.err.bad_request": {"请求无法读取", "Request could not be read"},
 		"gate.err.empty":       {"请先扫码或输入通行码内容", "Scan or enter a pass first"},
 		"gate.err.login":       {"登录已过期，请重新登录", "Your login has expired; log in again"},
+		"gate.err.screen":      {"此屏幕的标识无效，请刷新页面", "This screen's identity is not valid; reload the page"},
+		"gate.login":           {"登录", "Log in"},
+		"gate.entrance":        {"本屏幕所在入口", "This screen's entrance"},
+		"gate.entrance_none":   {"未指定", "None"},
+		"gate.entrance_switch": {"切换", "Switch"},
 	})
 }

@@ -1,0 +1,105 @@
+// The decision panel of the gate and camera pages: one place that paints
+// a decision, a neutral "ready" state, a check in progress and an error,
+// and that clears a result after the hold time, so the next person at the
+// door never sees the previous one's answer.
+//
+// passgateResult.panel(el, opts) returns the panel's controller:
+//   show(d)      paint a decision (the scan API's JSON plus "display")
+//   checking(t)  neutral at once while a check runs, with text t
+//   error(t)     a neutral error with text t; cleared after the hold
+//   login(t)     the session is over: text t and a login button, kept
+//   ready()      back to the neutral "ready" state
+// opts: holdMs (how long a result stays), lang, allow and deny (fallback
+// headlines). Parts are found by data-role; data-testid is for tests.
+(function () {
+  "use strict";
+
+  var FIELDS = ["reason", "reason-other", "name", "idtail", "color", "tested", "expires", "source", "time"];
+
+  function panel(el, opts) {
+    var hold = opts.holdMs > 0 ? opts.holdMs : 8000;
+    var lang = opts.lang || "zh-CN";
+    var timer = 0;
+    var parts = {};
+    ["decision", "repeat", "login"].concat(FIELDS).forEach(function (r) {
+      parts[r] = el.querySelector("[data-role=" + r + "]");
+    });
+
+    function set(state) {
+      el.className = "gate-result " + (state === "allow" || state === "deny" ? state : "idle");
+      el.dataset.state = state;
+    }
+
+    function clear(headline, reason) {
+      FIELDS.forEach(function (r) { parts[r].textContent = ""; });
+      parts.decision.textContent = headline;
+      parts.reason.textContent = reason || "";
+      parts.repeat.hidden = true;
+      parts.login.hidden = true;
+      delete el.dataset.scanId;
+    }
+
+    // after clears the panel once the hold time is over.
+    function after() {
+      clearTimeout(timer);
+      timer = setTimeout(ready, hold);
+    }
+
+    function ready() {
+      clearTimeout(timer);
+      set("idle");
+      clear(el.dataset.msgReady, el.dataset.msgHint);
+    }
+
+    function checking(text) {
+      clearTimeout(timer);
+      set("checking");
+      clear(text, "");
+    }
+
+    function error(text) {
+      set("error");
+      clear(text, "");
+      after();
+    }
+
+    function login(text) {
+      clearTimeout(timer);
+      set("error");
+      clear(text, "");
+      parts.login.hidden = false;
+    }
+
+    function show(d) {
+      var disp = (d.display && (d.display[lang] || d.display["zh-CN"])) || {};
+      var allowed = d.decision === "allow";
+      set(allowed ? "allow" : "deny");
+      el.dataset.scanId = d.scan_id;
+      parts.decision.textContent = disp.headline || (allowed ? opts.allow : opts.deny);
+      parts.reason.textContent = disp.reason || d.reason || "";
+      parts["reason-other"].textContent = disp.reason_other || "";
+      parts.name.textContent = disp.name || "";
+      parts.idtail.textContent = disp.id_tail || "";
+      parts.color.textContent = disp.color || "";
+      parts.tested.textContent = disp.tested || "";
+      parts.expires.textContent = disp.expires || "";
+      parts.source.textContent = label(d);
+      parts.time.textContent = disp.time || "";
+      parts.repeat.textContent = disp.repeat || "";
+      parts.repeat.hidden = !d.repeat;
+      parts.login.hidden = true;
+      after();
+    }
+
+    return { show: show, checking: checking, error: error, login: login, ready: ready };
+  }
+
+  // label names where a check was made: its source, and its entrance
+  // when known.
+  function label(d) {
+    var s = d.source || "";
+    return d.entrance ? s + " · " + d.entrance : s;
+  }
+
+  window.passgateResult = { panel: panel, label: label };
+})();
