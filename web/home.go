@@ -15,16 +15,30 @@ import (
 // to the gate, issuers to the desk, admins to the admin overview. Anonymous
 // visitors never get here: the guard sends them to the login page.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	to := "/gate"
+	role := ""
 	if u := userFrom(r.Context()); u != nil {
-		switch u.Role {
-		case store.UserAdmin:
-			to = "/admin"
-		case store.UserIssuer:
-			to = "/desk"
-		}
+		role = u.Role
 	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	http.Redirect(w, r, landing(role, ""), http.StatusSeeOther)
+}
+
+// landing is where a user of role goes: next, a destination already
+// checked by safeNext, or else the page of their job. Without a role (the
+// language switch of an anonymous visitor) it is the site's root, which
+// sends a logged-in user on in turn.
+func landing(role, next string) string {
+	if next != defaultNext {
+		return next
+	}
+	switch role {
+	case store.UserAdmin:
+		return "/admin"
+	case store.UserIssuer:
+		return "/desk"
+	case store.UserStaff:
+		return "/gate"
+	}
+	return "/"
 }
 
 // handleStatus shows the appliance's state and the latest checks. The scan
