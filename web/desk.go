@@ -57,11 +57,11 @@ func actor(r *http.Request) string {
 	return "desk"
 }
 
-// parseForm reads a bounded urlencoded form; false after answering 400.
+// parseForm reads a bounded urlencoded form; false after answering 400 or 413.
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "bad form")
+		writeFailure(w, r, formError(err))
 		return false
 	}
 	return true
