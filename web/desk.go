@@ -148,6 +148,15 @@ func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/desk/people/"+hex.EncodeToString(person.Subject[:])+"?done="+note, http.StatusSeeOther)
 }
 
+// systemReasons are the status history reasons the appliance itself
+// records, in English in the store; a clerk's own reason is shown as typed.
+var systemReasons = map[string]string{
+	store.ReasonRegistered:    "desk.history.registered",
+	store.ReasonUpdated:       "desk.history.updated",
+	store.ReasonPositive:      "desk.history.positive",
+	district.ReasonSetAtIssue: "desk.history.set_at_issue",
+}
+
 // deskNotices are the notices a redirect may ask a person page to show.
 var deskNotices = map[string]string{
 	"registered": "desk.registered", "updated": "desk.updated", "test": "desk.test_saved",
@@ -198,6 +207,9 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 	for i := len(hist) - 1; i >= 0; i-- { // newest first
 		h := hist[i]
 		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: h.Actor}
+		if key, ok := systemReasons[h.Reason]; ok {
+			row.Reason = p.T.T(key)
+		}
 		if h.From != 0 {
 			row.From = h.From.String()
 		}
