@@ -25,7 +25,7 @@ func init() {
 		"admin.users.col.state":    {"状态", "State"},
 		"admin.users.col.actions":  {"操作", "Actions"},
 		"admin.users.active":       {"✓ 启用中", "✓ Active"},
-		"admin.users.disabled":     {"⛔ 已停用", "⛔ Disabled"},
+		"admin.users.disabled":     {"✗ 已停用", "✗ Disabled"},
 		"admin.users.you":          {"（本人）", "(you)"},
 		"admin.users.create":       {"新建账号", "New account"},
 		"admin.users.username":     {"用户名", "Username"},
