@@ -180,12 +180,12 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 	p := s.deskPage(r, "desk.person")
 	subject, ok := subjectParam(r)
 	if !ok {
-		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("error.not_found")))
+		s.fail(w, r, &Error{Code: ENotFound})
 		return p, view.DeskPerson{}, subject, false
 	}
 	person, err := s.db.FindPerson(r.Context(), subject)
 	if errors.Is(err, store.ErrNotFound) {
-		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.err.not_found")))
+		s.fail(w, r, &Error{Code: ENotFound, Key: "desk.err.not_found"})
 		return p, view.DeskPerson{}, subject, false
 	}
 	if err != nil {

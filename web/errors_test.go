@@ -218,3 +218,26 @@ func TestErrorPages_JSON(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorPages_RecordNotFound checks that a page for a record that does
+// not exist says which kind of record, on the error page, with navigation.
+func TestErrorPages_RecordNotFound(t *testing.T) {
+	ts := newTestServer(t)
+	ts.createUser(t, "wang", store.UserIssuer, "wang-password")
+	issuer := ts.login(t, "wang", "wang-password")
+	admin := ts.login(t, "admin", ts.AdminPassword)
+	for _, tc := range []struct {
+		client *http.Client
+		path   string
+		key    string
+	}{
+		{issuer, "/desk/people/" + strings.Repeat("ab", 16), "desk.err.not_found"},
+		{issuer, "/desk/people/zz", "error.not_found"},
+		{admin, "/admin/export/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAA", "admin.exportjob.gone"},
+	} {
+		_, ep := fetchPage(t, tc.client, newReq(t, ts, "GET", tc.path, ""))
+		if ep.status != 404 || ep.code != "not_found" || ep.message != authZH.T(tc.key) || len(ep.nav) < 2 || !ep.home {
+			t.Errorf("%s: %+v", tc.path, ep)
+		}
+	}
+}

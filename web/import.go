@@ -558,7 +558,7 @@ func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
 	p := s.deskPage(r, "desk.print.title")
 	subjects, ok := heldBatch(r.PostForm.Get("batch"))
 	if !ok {
-		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.import.expired")))
+		s.fail(w, r, &Error{Code: ENotFound, Key: "desk.import.expired"})
 		return
 	}
 	var page int
