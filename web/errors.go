@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"passgate/store"
 	"passgate/web/i18n"
@@ -108,12 +109,31 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"), "addr", remoteHost(r))
 	}
-	if userFrom(r.Context()) == nil && !wantsJSON(r) {
-		if u := s.visitor(r); u != nil {
+	u := userFrom(r.Context())
+	if u == nil && (e.Code == ECrossOrigin || !wantsJSON(r)) {
+		if u = s.visitor(r); u != nil {
 			r = r.WithContext(withUser(r.Context(), u))
 		}
 	}
+	if u != nil && (e.Code == EForbidden || e.Code == ECrossOrigin) {
+		s.auditRefusal(r, u, e.Code)
+	}
 	writeFailure(w, r, e)
+}
+
+// auditRefusal records a known user's refused request. The refusal stands
+// whatever happens to its record: a failed append is logged.
+func (s *Server) auditRefusal(r *http.Request, u *store.User, code ErrorCode) {
+	// Path and origin are the sender's words: cut, so that the record
+	// stays within the trail's size limit.
+	detail := map[string]string{"method": cutText(r.Method, 16), "path": cutText(r.URL.Path, 512), "why": string(code), "addr": remoteHost(r)}
+	if o := r.Header.Get("Origin"); o != "" {
+		detail["origin"] = cutText(o, 256)
+	}
+	rec := &store.AuditRecord{Actor: u.Username, Action: store.AuditRequestRefused, Subject: u.Username, Detail: store.AuditDetail(detail)}
+	if err := s.db.Audit(r.Context(), rec); err != nil {
+		s.log.Error("audit refused request", "user", u.Username, "err", err)
+	}
 }
 
 // visitor is the user of r's session for the navigation of an error page,
@@ -234,4 +254,15 @@ func (c *capture) Write(b []byte) (int, error) {
 		c.status = http.StatusOK
 	}
 	return c.body.Write(b)
+}
+
+// cutText returns s cut to at most n bytes, on a character boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

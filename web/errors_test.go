@@ -95,7 +95,8 @@ func TestErrorPages(t *testing.T) {
 		checkFn func(t *testing.T, resp *http.Response)
 	}{
 		{name: "ForbiddenStaff", client: staff, req: func() *http.Request { return newReq(t, ts, "GET", "/admin/users", "") },
-			status: 403, code: "forbidden", nav: []string{"nav-gate"}},
+			status: 403, code: "forbidden", nav: []string{"nav-gate"},
+			checkFn: func(t *testing.T, _ *http.Response) { wantRefusal(t, ts, "li", "/admin/users", "forbidden") }},
 		{name: "ForbiddenIssuerEnglish", client: issuer, lang: i18n.EN, req: func() *http.Request { return newReq(t, ts, "GET", "/admin", "") },
 			status: 403, code: "forbidden", nav: []string{"nav-gate", "nav-desk"}},
 		{name: "ForbiddenPost", client: staff, req: func() *http.Request { return newReq(t, ts, "POST", "/desk/find", "id_number=1") },
@@ -123,6 +124,7 @@ func TestErrorPages(t *testing.T) {
 				if _, err := ts.DB.FindUserByName(t.Context(), "mallory"); err == nil {
 					t.Error("the cross-origin request created an account")
 				}
+				wantRefusal(t, ts, "admin", "/admin/users", "cross_origin")
 			}},
 		{name: "CrossOriginEnglish", client: issuer, lang: i18n.EN, req: func() *http.Request {
 			r := newReq(t, ts, "POST", "/desk/find", "id_number=1")
@@ -239,5 +241,51 @@ func TestErrorPages_RecordNotFound(t *testing.T) {
 		if ep.status != 404 || ep.code != "not_found" || ep.message != authZH.T(tc.key) || len(ep.nav) < 2 || !ep.home {
 			t.Errorf("%s: %+v", tc.path, ep)
 		}
+	}
+}
+
+// wantRefusal checks that the newest audit record is user's refused
+// request for path.
+func wantRefusal(t *testing.T, ts *testServer, user, path, why string) {
+	t.Helper()
+	var last store.AuditRecord
+	_ = ts.DB.FindAudit(t.Context(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil })
+	var d map[string]string
+	_ = json.Unmarshal(last.Detail, &d)
+	if last.Action != store.AuditRequestRefused || last.Actor != user || d["path"] != path || d["why"] != why {
+		t.Errorf("last audit record %s %s %s, want %s's refused %s (%s)", last.Actor, last.Action, last.Detail, user, path, why)
+	}
+}
+
+// TestErrorPages_RefusalAudit checks that refusals anyone
+// can cause leave no permanent record (only a log line), and that a
+// hostile path cannot break a known user's record.
+func TestErrorPages_RefusalAudit(t *testing.T) {
+	ts := newTestServer(t)
+	ts.createUser(t, "li", store.UserStaff, "li-password")
+	staff := ts.login(t, "li", "li-password")
+	count := func() int {
+		n := 0
+		_ = ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(*store.AuditRecord) error { n++; return nil })
+		return n
+	}
+	before := count()
+	r := newReq(t, ts, "POST", "/desk/find", "id_number=1")
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, _ := fetchPage(t, ts.client(t), r); resp.StatusCode != 403 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if n := count(); n != before {
+		t.Fatalf("anonymous refusal added %d audit records", n-before)
+	}
+	long := "/admin/export/jobs/" + strings.Repeat("é", 3000)
+	if resp, _ := fetchPage(t, staff, newReq(t, ts, "GET", long, "")); resp.StatusCode != 403 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if n := count(); n != before+1 {
+		t.Fatalf("%d records for one refusal", n-before)
+	}
+	if _, err := ts.DB.VerifyAudit(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
