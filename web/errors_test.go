@@ -289,3 +289,21 @@ func TestErrorPages_RefusalAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestErrorPages_MuxRedirectsKept checks that the mux's own redirects (a
+// missing trailing slash, an uncleaned path) still pass as redirects.
+func TestErrorPages_MuxRedirectsKept(t *testing.T) {
+	ts := newTestServer(t)
+	for path, want := range map[string]string{"/assets": "/assets/", "/gate//x/../": "/gate/"} {
+		req := newReq(t, ts, "GET", "/", "")
+		req.URL.Path = path
+		resp, err := ts.client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 3 || resp.Header.Get("Location") != want {
+			t.Errorf("%s: status %d, location %q; want a redirect to %s", path, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+}
