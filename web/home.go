@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"passgate/store"
@@ -23,11 +24,11 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 }
 
 // landing is where a user of role goes: next, a destination already
-// checked by safeNext, or else the page of their job. Without a role (the
-// language switch of an anonymous visitor) it is the site's root, which
-// sends a logged-in user on in turn.
+// checked by safeNext, unless it is a page the role may not open; else the
+// page of their job. Without a role (the language switch of an anonymous
+// visitor) it is the site's root, which sends a logged-in user on in turn.
 func landing(role, next string) string {
-	if next != defaultNext {
+	if next != defaultNext && (role == "" || mayOpen(role, next)) {
 		return next
 	}
 	switch role {
@@ -113,4 +114,36 @@ func dbSize(path string) (int64, error) {
 		total += fi.Size()
 	}
 	return total, nil
+}
+
+// pageAccess finds the access level of a GET of a path, from the route
+// table; built once, as the table never changes while running. (Set in
+// init: the route table's handlers lead back here.)
+var pageAccess func() func(path string) (Access, bool)
+
+func init() { pageAccess = sync.OnceValue(routeAccess) }
+
+func routeAccess() func(path string) (Access, bool) {
+	mux := http.NewServeMux()
+	access := map[string]Access{}
+	for _, rt := range (&Server{}).routeTable() {
+		mux.Handle(rt.pattern, http.NotFoundHandler())
+		access[rt.pattern] = rt.access
+	}
+	return func(path string) (Access, bool) {
+		r, err := http.NewRequest(http.MethodGet, path, nil)
+		if err != nil {
+			return 0, false
+		}
+		_, pattern := mux.Handler(r)
+		a, ok := access[pattern]
+		return a, ok
+	}
+}
+
+// mayOpen reports whether a user of role may open the page at path (a
+// path that is no page at all is left for the page to answer).
+func mayOpen(role, path string) bool {
+	a, ok := pageAccess()(path)
+	return !ok || a == Public || allowed(a, role)
 }
