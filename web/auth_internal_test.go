@@ -98,26 +98,3 @@ func TestLoginThrottle_Bounded(t *testing.T) {
 		t.Fatalf("expired entries kept: %d", th2.size())
 	}
 }
-
-// TestLanding checks where each role goes after login: a destination its
-// role may open, else its own page.
-func TestLanding(t *testing.T) {
-	for _, tc := range []struct{ role, next, want string }{
-		{"admin", "", "/admin"},
-		{"issuer", "", "/desk"},
-		{"staff", "", "/gate"},
-		{"", "", "/"},
-		{"staff", "/admin/users", "/gate"},
-		{"staff", "/desk/people/ab", "/gate"},
-		{"issuer", "/admin", "/desk"},
-		{"issuer", "/desk/import", "/desk/import"},
-		{"staff", "/gate/camera", "/gate/camera"},
-		{"admin", "/desk/people/ab?x=1", "/desk/people/ab?x=1"},
-		{"staff", "/no/such/page", "/no/such/page"},
-		{"", "/admin", "/admin"},
-	} {
-		if got := landing(tc.role, tc.next); got != tc.want {
-			t.Errorf("landing(%q, %q) = %q, want %q", tc.role, tc.next, got, tc.want)
-		}
-	}
-}
