@@ -129,7 +129,7 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 			p.MaskedName = pass.MaskName(name)
 		}
 		if req.Color != 0 && req.Color != p.Color {
-			if _, err := db.SetStatus(ctx, subject, req.Color, "set when issuing a pass", req.Actor); err != nil {
+			if _, err := db.SetStatus(ctx, subject, req.Color, ReasonSetAtIssue, req.Actor); err != nil {
 				return nil, err
 			}
 			p.Color = req.Color
@@ -272,6 +272,10 @@ func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time
 	}
 	return iat, nil
 }
+
+// ReasonSetAtIssue is the history's reason for a status chosen while
+// issuing a pass; pages show it in their own language.
+const ReasonSetAtIssue = "set when issuing a pass"
 
 // SetStatus changes the status of the resident with idNumber and voids
 // their earlier passes.

@@ -39,7 +39,6 @@ type Anchor struct {
 	Roots    []*PublicKey // at least one
 }
 
-
 // FormatFingerprint writes fp as 16 groups of 4 hex digits, the form to
 // read out over the phone.
 func FormatFingerprint(fp [32]byte) string {

@@ -41,6 +41,12 @@ const (
 	AuditScreenRefused = "gate_screen_refused"
 )
 
+// AuditRequestRefused records a logged-in user's request refused at the
+// door: a page their role may not use, or a change sent from another site
+// through their browser. Anonymous refusals are only logged: anyone can
+// send them, and the trail is permanent.
+const AuditRequestRefused = "request_refused"
+
 // Bounds on an audit record's fields. Detail is a small JSON object
 // (old → new values, a filter, a row count), never a data dump: a bound
 // keeps a misbehaving caller from bloating the append-only table, which

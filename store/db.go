@@ -91,8 +91,8 @@ type DB struct {
 
 	scanCommits atomic.Int64 // group commits that succeeded
 
-	probe writeProbe // the last ProbeWrite, reused for a moment
-	modesFixed []string // see ModesFixed
+	probe      writeProbe // the last ProbeWrite, reused for a moment
+	modesFixed []string   // see ModesFixed
 
 	aead         cipher.AEAD // seals keys at rest; nil without a seal key
 	sealedOnOpen int         // clear keys Open sealed

@@ -10,12 +10,13 @@ import (
 	"passgate/pass"
 )
 
-// reasonRegistered is the reason of a person's first status.
-const reasonRegistered = "registered"
+// ReasonRegistered is the reason of a person's first status, recorded in
+// the history; pages show it in their own language.
+const ReasonRegistered = "registered"
 
-// reasonUpdated is the reason recorded when SavePerson changes the colour
+// ReasonUpdated is the reason recorded when SavePerson changes the colour
 // of a known person.
-const reasonUpdated = "updated"
+const ReasonUpdated = "updated"
 
 // SavePerson creates or updates a person (by subject) and sets its
 // CreatedAt and UpdatedAt. A new person's first status is recorded in the
@@ -138,7 +139,7 @@ func savePerson(ctx context.Context, tx *sql.Tx, p *Person, actor string, now ti
 			return mapErr(err)
 		}
 		_, err = insertStatusChange(ctx, tx, &StatusChange{
-			Subject: p.Subject, To: p.Color, Reason: reasonRegistered, Actor: actor, At: now,
+			Subject: p.Subject, To: p.Color, Reason: ReasonRegistered, Actor: actor, At: now,
 		})
 		return err
 	}
@@ -146,7 +147,7 @@ func savePerson(ctx context.Context, tx *sql.Tx, p *Person, actor string, now ti
 		return err
 	}
 	if old.Color != p.Color {
-		if _, err := changeStatus(ctx, tx, old, p.Color, reasonUpdated, actor, now); err != nil {
+		if _, err := changeStatus(ctx, tx, old, p.Color, ReasonUpdated, actor, now); err != nil {
 			return err
 		}
 	}
@@ -337,10 +338,10 @@ func (db *DB) RegisterPeople(ctx context.Context, people []*Person, actor string
 					int64(p.Color), msOrNull(p.TestedAt), p.Doses, now.UnixMilli(), now.UnixMilli()); err != nil {
 					return mapErr(err)
 				}
-				if _, err := hist.ExecContext(ctx, p.Subject[:], int64(p.Color), reasonRegistered, actor, now.UnixMilli()); err != nil {
+				if _, err := hist.ExecContext(ctx, p.Subject[:], int64(p.Color), ReasonRegistered, actor, now.UnixMilli()); err != nil {
 					return mapErr(err)
 				}
-				if err := auditStatusChange(ctx, tx, aw, p.Subject, 0, p.Color, reasonRegistered, actor, now); err != nil {
+				if err := auditStatusChange(ctx, tx, aw, p.Subject, 0, p.Color, ReasonRegistered, actor, now); err != nil {
 					return err
 				}
 				p.CreatedAt, p.UpdatedAt = now, now

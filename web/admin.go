@@ -43,12 +43,12 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
 // maxAdminForm bounds an admin form: a few short fields.
 const maxAdminForm = 16 << 10
 
-// readAdminForm reads a bounded urlencoded form; on failure it answers 400
+// readAdminForm reads a bounded urlencoded form; on failure it answers 400 or 413
 // itself and returns false.
 func readAdminForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "could not read form")
+		writeFailure(w, r, formError(err))
 		return false
 	}
 	return true

@@ -141,6 +141,5 @@ func serveCAFile(w http.ResponseWriter, contentType, name string, body []byte) {
 
 // noCA answers 404 with a page that says why there is nothing to install.
 func (s *Server) noCA(w http.ResponseWriter, r *http.Request) {
-	p := s.page(r, "admin.ca")
-	s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("admin.ca.none")))
+	s.fail(w, r, &Error{Code: ENotFound, Key: "admin.ca.none"})
 }

@@ -524,7 +524,7 @@ func TestAdminHomeAndLanguage(t *testing.T) {
 	u, _ := url.Parse(ts.Srv.URL)
 	admin.Jar.SetCookies(u, []*http.Cookie{{Name: "passgate_lang", Value: "en"}})
 	for path, want := range map[string]string{
-		"/admin": "Administration", "/admin/users": "Accounts", "/admin/devices": "Scanner devices",
+		"/admin": "Administration", "/admin/users": "Accounts", "/admin/devices": "Scanner gateway tokens",
 		"/admin/policy": "Check policy", "/admin/status": "Status",
 	} {
 		_, body := ts.get(t, admin, path)

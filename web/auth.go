@@ -48,8 +48,9 @@ const (
 	// throttleEntries bounds each throttle table's memory.
 	throttleEntries = 10000
 
-	// defaultNext is where a login goes when it was not sent from a page.
-	defaultNext = "/gate"
+	// defaultNext is a login not sent from a page: it lands on the
+	// user's own page (landing).
+	defaultNext = ""
 	// maxLoginFormBytes bounds a login or language form.
 	maxLoginFormBytes = 16 << 10
 )
@@ -156,11 +157,12 @@ func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 }
 
 // safeNext returns next if it is a path on this site, else defaultNext.
+// The site's root is no destination of its own: it too is defaultNext.
 // Only "/path?query" forms are accepted: "//host", "/\host" (which
 // browsers read as "//host"), absolute URLs and anything with control
 // characters would let a crafted login link send the user elsewhere.
 func safeNext(next string) string {
-	if next == "" || len(next) > 2048 || next[0] != '/' {
+	if next == "" || next == "/" || len(next) > 2048 || next[0] != '/' {
 		return defaultNext
 	}
 	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
@@ -211,7 +213,7 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u != nil {
-		http.Redirect(w, r, next, http.StatusSeeOther)
+		http.Redirect(w, r, s.landingFor(r.Context(), u.Role, next), http.StatusSeeOther)
 		return
 	}
 	s.loginPage(w, r, http.StatusOK, view.Login{Next: next})
@@ -328,7 +330,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("login", "user", u.Username, "role", u.Role, "addr", addr)
 	setSessionCookie(w, r, token)
-	http.Redirect(w, r, m.Next, http.StatusSeeOther)
+	http.Redirect(w, r, s.landingFor(r.Context(), u.Role, m.Next), http.StatusSeeOther)
 }
 
 // pairKey keys the account and address tables; a NUL is in neither.
@@ -417,5 +419,5 @@ func (s *Server) handleLang(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+	http.Redirect(w, r, landing("", safeNext(next)), http.StatusSeeOther)
 }

@@ -97,11 +97,36 @@ func TestLogin_OK(t *testing.T) {
 	}
 }
 
-func TestLogin_DefaultNext(t *testing.T) {
+// TestLogin_Landing checks that a login not sent from a page lands each
+// role on the page of its job, and so does a logged-in visit of the login
+// form or of the site's root.
+func TestLogin_Landing(t *testing.T) {
 	ts := newTestServer(t)
-	resp, _ := ts.postForm(t, ts.client(t), "/login", url.Values{"username": {"admin"}, "password": {ts.AdminPassword}})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/gate" {
-		t.Fatalf("status %d, location %q", resp.StatusCode, resp.Header.Get("Location"))
+	ts.createUser(t, "li", store.UserStaff, "li-password")
+	ts.createUser(t, "wang", store.UserIssuer, "wang-password")
+	for _, tc := range []struct{ user, password, want string }{
+		{"admin", ts.AdminPassword, "/admin"},
+		{"wang", "wang-password", "/desk"},
+		{"li", "li-password", "/gate"},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			for _, next := range []string{"", "/"} {
+				c := ts.client(t)
+				form := url.Values{"username": {tc.user}, "password": {tc.password}}
+				if next != "" {
+					form.Set("next", next)
+				}
+				resp, _ := ts.postForm(t, c, "/login", form)
+				if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.want {
+					t.Fatalf("next %q: status %d, location %q, want %s", next, resp.StatusCode, resp.Header.Get("Location"), tc.want)
+				}
+				for _, path := range []string{"/login", "/"} {
+					if resp, _ := ts.get(t, c, path); resp.Header.Get("Location") != tc.want {
+						t.Errorf("logged-in GET %s: location %q, want %s", path, resp.Header.Get("Location"), tc.want)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -209,25 +234,33 @@ func TestLogin_Form(t *testing.T) {
 
 func TestLogin_OpenRedirect(t *testing.T) {
 	ts := newTestServer(t)
+	ts.createUser(t, "li", store.UserStaff, "li-password")
 	for _, next := range []string{
 		"//evil.example", "https://evil.example", "/\\evil.example", "\\\\evil.example",
 		"http:/evil.example", "evil.example", "/%0d%0aSet-Cookie:x=y", "/login", "javascript:alert(1)",
+		"/\t/evil.example", "/%09/evil.example", " //evil.example", "https:/\\evil.example", "/login?next=//evil.example",
+		"data:text/html,x", "/" + strings.Repeat("a", 3000),
 	} {
 		t.Run(next, func(t *testing.T) {
 			next := next
 			if strings.Contains(next, "%") {
 				next, _ = url.PathUnescape(next)
 			}
-			resp, _ := ts.postForm(t, ts.client(t), "/login", url.Values{"username": {"admin"}, "password": {ts.AdminPassword}, "next": {next}})
-			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/gate" {
-				t.Fatalf("next %q: status %d, location %q, want /gate", next, resp.StatusCode, resp.Header.Get("Location"))
+			for _, u := range []struct{ name, password, want string }{
+				{"admin", ts.AdminPassword, "/admin"},
+				{"li", "li-password", "/gate"},
+			} {
+				resp, _ := ts.postForm(t, ts.client(t), "/login", url.Values{"username": {u.name}, "password": {u.password}, "next": {next}})
+				if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != u.want {
+					t.Fatalf("%s, next %q: status %d, location %q, want %s", u.name, next, resp.StatusCode, resp.Header.Get("Location"), u.want)
+				}
 			}
 		})
 	}
 	t.Run("LoginPageKeepsOnlySafeNext", func(t *testing.T) {
 		_, body := ts.get(t, ts.client(t), "/login?next="+url.QueryEscape("//evil.example"))
 		doc, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
-		if v, _ := doc.Find(`[data-testid="login-form"] input[name="next"]`).Attr("value"); v != "/gate" {
+		if v, _ := doc.Find(`[data-testid="login-form"] input[name="next"]`).Attr("value"); v != "" {
 			t.Fatalf("next = %q", v)
 		}
 	})
@@ -472,7 +505,7 @@ func TestLang(t *testing.T) {
 	}
 	t.Run("Back", func(t *testing.T) {
 		resp, _ := ts.postForm(t, c, "/lang", url.Values{"lang": {"zh-CN"}, "next": {"//evil.example"}})
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/gate" {
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 			t.Fatalf("status %d, location %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		_, body := ts.get(t, c, "/login")

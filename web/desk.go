@@ -57,11 +57,11 @@ func actor(r *http.Request) string {
 	return "desk"
 }
 
-// parseForm reads a bounded urlencoded form; false after answering 400.
+// parseForm reads a bounded urlencoded form; false after answering 400 or 413.
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "bad form")
+		writeFailure(w, r, formError(err))
 		return false
 	}
 	return true
@@ -168,6 +168,15 @@ func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/desk/people/"+hex.EncodeToString(person.Subject[:])+"?done="+note, http.StatusSeeOther)
 }
 
+// systemReasons are the status history reasons the appliance itself
+// records, in English in the store; a clerk's own reason is shown as typed.
+var systemReasons = map[string]string{
+	store.ReasonRegistered:    "desk.history.registered",
+	store.ReasonUpdated:       "desk.history.updated",
+	store.ReasonPositive:      "desk.history.positive",
+	district.ReasonSetAtIssue: "desk.history.set_at_issue",
+}
+
 // deskNotices are the notices a redirect may ask a person page to show.
 var deskNotices = map[string]string{
 	"registered": "desk.registered", "updated": "desk.updated", "test": "desk.test_saved",
@@ -205,12 +214,12 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 	p := s.deskPage(r, "desk.person")
 	subject, ok := subjectParam(r)
 	if !ok {
-		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("error.not_found")))
+		s.fail(w, r, &Error{Code: ENotFound})
 		return p, view.DeskPerson{}, subject, false
 	}
 	person, err := s.db.FindPerson(r.Context(), subject)
 	if errors.Is(err, store.ErrNotFound) {
-		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.err.not_found")))
+		s.fail(w, r, &Error{Code: ENotFound, Key: "desk.err.not_found"})
 		return p, view.DeskPerson{}, subject, false
 	}
 	if err != nil {
@@ -236,6 +245,9 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 	for i := len(hist) - 1; i >= 0; i-- { // newest first
 		h := hist[i]
 		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: h.Actor}
+		if key, ok := systemReasons[h.Reason]; ok {
+			row.Reason = p.T.T(key)
+		}
 		if h.From != 0 {
 			row.From = h.From.String()
 		}

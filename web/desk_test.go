@@ -16,6 +16,7 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"passgate/store"
+	"passgate/web/i18n"
 )
 
 // deskIssuer starts a test appliance and logs an issuer in.
@@ -252,7 +253,7 @@ func TestDesk_TestResultsDosesStatus(t *testing.T) {
 	}
 	_, body = ts.get(t, c, path+"?done=positive")
 	doc = deskDoc(t, body)
-	if !strings.Contains(testid(doc, "color").Text(), "红码") || !strings.Contains(testid(doc, "history").Text(), "positive test") {
+	if !strings.Contains(testid(doc, "color").Text(), "红码") || !strings.Contains(testid(doc, "history").Text(), "核酸阳性") {
 		t.Fatalf("person after positive: %q / %q", testid(doc, "color").Text(), testid(doc, "history").Text())
 	}
 
@@ -340,5 +341,37 @@ func TestDesk_Access(t *testing.T) {
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	if resp, _ := ts.get(t, admin, "/desk"); resp.StatusCode != 200 {
 		t.Errorf("admin GET /desk: %d", resp.StatusCode)
+	}
+}
+
+// TestDesk_HistoryInPageLanguage checks that the reasons the appliance
+// records itself read in the page's language: no English "registered" on a
+// Chinese page.
+func TestDesk_HistoryInPageLanguage(t *testing.T) {
+	ts, c := deskIssuer(t)
+	path := deskRegister(t, ts, c, "王小明", "mainland", "11010519491231002x", "")
+	if resp, _ := ts.postForm(t, c, path+"/test", url.Values{"sample_time": {time.Now().Add(-time.Hour).Format("2006-01-02T15:04")}, "result": {"positive"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("positive: %d", resp.StatusCode)
+	}
+	for _, tc := range []struct {
+		lang      i18n.Lang
+		want, not []string
+	}{
+		{i18n.ZH, []string{"登记", "核酸阳性"}, []string{"registered", "positive test"}},
+		{i18n.EN, []string{"registered", "positive test"}, []string{"登记", "核酸阳性"}},
+	} {
+		setLang(t, ts, c, tc.lang)
+		_, body := ts.get(t, c, path)
+		hist := testid(deskDoc(t, body), "history").Text()
+		for _, w := range tc.want {
+			if !strings.Contains(hist, w) {
+				t.Errorf("%s history lacks %q: %q", tc.lang, w, hist)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(hist, n) {
+				t.Errorf("%s history shows %q: %q", tc.lang, n, hist)
+			}
+		}
 	}
 }

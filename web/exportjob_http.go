@@ -19,8 +19,7 @@ func (s *Server) exportJobFor(w http.ResponseWriter, r *http.Request) *exportJob
 	id := r.PathValue("id")
 	j := s.exports.get(userFrom(r.Context()), id)
 	if j == nil {
-		p := s.adminPage(r, "admin.exportjob")
-		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("admin.exportjob.gone")))
+		s.fail(w, r, &Error{Code: ENotFound, Key: "admin.exportjob.gone"})
 	}
 	return j
 }

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"passgate/store"
@@ -15,19 +17,41 @@ import (
 // to the gate, issuers to the desk, admins to the admin overview. Anonymous
 // visitors never get here: the guard sends them to the login page.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	to := "/gate"
+	role := ""
 	if u := userFrom(r.Context()); u != nil {
-		switch u.Role {
-		case store.UserAdmin:
-			to = "/admin"
-		case store.UserIssuer:
-			// A gate has no desk (routeTable): its issuers check passes.
-			if gate, err := s.db.IsGate(r.Context()); err == nil && !gate {
-				to = "/desk"
-			}
+		role = u.Role
+	}
+	http.Redirect(w, r, s.landingFor(r.Context(), role, ""), http.StatusSeeOther)
+}
+
+// landingFor is landing on this appliance: a gate has no desk
+// (routeTable), so its issuers land where staff do.
+func (s *Server) landingFor(ctx context.Context, role, next string) string {
+	if role == store.UserIssuer {
+		if gate, err := s.db.IsGate(ctx); err == nil && gate {
+			role = store.UserStaff
 		}
 	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	return landing(role, next)
+}
+
+// landing is where a user of role goes: next, a destination already
+// checked by safeNext, unless it is a page the role may not open; else the
+// page of their job. Without a role (the language switch of an anonymous
+// visitor) it is the site's root, which sends a logged-in user on in turn.
+func landing(role, next string) string {
+	if next != defaultNext && (role == "" || mayOpen(role, next)) {
+		return next
+	}
+	switch role {
+	case store.UserAdmin:
+		return "/admin"
+	case store.UserIssuer:
+		return "/desk"
+	case store.UserStaff:
+		return "/gate"
+	}
+	return "/"
 }
 
 // handleStatus shows the appliance's state and the latest checks. The scan
@@ -103,4 +127,36 @@ func dbSize(path string) (int64, error) {
 		total += fi.Size()
 	}
 	return total, nil
+}
+
+// pageAccess finds the access level of a GET of a path, from the route
+// table; built once, as the table never changes while running. (Set in
+// init: the route table's handlers lead back here.)
+var pageAccess func() func(path string) (Access, bool)
+
+func init() { pageAccess = sync.OnceValue(routeAccess) }
+
+func routeAccess() func(path string) (Access, bool) {
+	mux := http.NewServeMux()
+	access := map[string]Access{}
+	for _, rt := range (&Server{}).routeTable() {
+		mux.Handle(rt.pattern, http.NotFoundHandler())
+		access[rt.pattern] = rt.access
+	}
+	return func(path string) (Access, bool) {
+		r, err := http.NewRequest(http.MethodGet, path, nil)
+		if err != nil {
+			return 0, false
+		}
+		_, pattern := mux.Handler(r)
+		a, ok := access[pattern]
+		return a, ok
+	}
+}
+
+// mayOpen reports whether a user of role may open the page at path (a
+// path that is no page at all is left for the page to answer).
+func mayOpen(role, path string) bool {
+	a, ok := pageAccess()(path)
+	return !ok || a == Public || allowed(a, role)
 }

@@ -96,6 +96,45 @@ type fileError struct{ msg string }
 
 func (e *fileError) Error() string { return e.msg }
 
+// errMultiline is a quoted field that runs past the end of its line.
+var errMultiline = errors.New("line break inside a quoted field")
+
+// csvErrorKeys are the messages of the CSV reader's errors, which are Go's
+// own English ("bare \" in non-quoted-field") and name nothing a clerk
+// can act on.
+var csvErrorKeys = map[error]string{
+	csv.ErrBareQuote:  "desk.err.csv.bare_quote",
+	csv.ErrQuote:      "desk.err.csv.quote",
+	csv.ErrFieldCount: "desk.err.columns",
+	errMultiline:      "desk.err.csv.multiline",
+}
+
+// csvMsg is the clerk's message for a CSV error of one line.
+func csvMsg(t i18n.Printer, err error) string {
+	for e, key := range csvErrorKeys {
+		if errors.Is(err, e) {
+			return t.T(key)
+		}
+	}
+	return t.T("desk.err.csv.other")
+}
+
+// importColumns are the header names the import form shows for each
+// column: Chinese, then the English key (both are accepted).
+var importColumns = map[string]string{
+	"name": "姓名", "id_type": "证件类型", "id_number": "证件号码", "phone": "电话",
+	"sample_time": "采样时间", "result": "结果",
+}
+
+// columnList names columns as the import form shows them, "姓名（name）".
+func columnList(t i18n.Printer, cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = t.T("desk.import.column", importColumns[c], c)
+	}
+	return strings.Join(out, t.T("desk.import.column_sep"))
+}
+
 // parseLine parses one physical line as a CSV record. Each line is parsed
 // on its own: a stray quote then costs that one line, reported, instead
 // of swallowing the rest of the file into one "field". The columns of
@@ -109,7 +148,7 @@ func parseLine(line string) ([]string, error) {
 	}
 	if err == nil {
 		if _, err2 := cr.Read(); err2 != io.EOF {
-			return nil, errors.New("line break inside a quoted field")
+			return nil, errMultiline
 		}
 	}
 	var pe *csv.ParseError
@@ -137,11 +176,11 @@ func readCSV(t i18n.Printer, b []byte, need []string) ([]csvRow, []rowError, err
 	for header == nil {
 		line, ok := nextLine()
 		if !ok {
-			return nil, nil, &fileError{t.T("desk.err.no_header", strings.Join(need, ", "))}
+			return nil, nil, &fileError{t.T("desk.err.no_header", columnList(t, need))}
 		}
 		rec, err := parseLine(line)
 		if err != nil {
-			return nil, nil, &fileError{t.T("desk.err.csv", fmt.Sprintf("%d: %v", lineNo, err))}
+			return nil, nil, &fileError{t.T("desk.err.csv_line", lineNo, csvMsg(t, err))}
 		}
 		if !isBlank(rec) {
 			header = rec
@@ -162,7 +201,7 @@ func readCSV(t i18n.Printer, b []byte, need []string) ([]csvRow, []rowError, err
 		}
 	}
 	if len(missing) > 0 {
-		return nil, nil, &fileError{t.T("desk.err.no_header", strings.Join(missing, ", "))}
+		return nil, nil, &fileError{t.T("desk.err.no_header", columnList(t, missing))}
 	}
 	width := len(header)
 	var rows []csvRow
@@ -174,7 +213,7 @@ func readCSV(t i18n.Printer, b []byte, need []string) ([]csvRow, []rowError, err
 		}
 		rec, err := parseLine(line)
 		if err != nil {
-			bad = append(bad, rowError{lineNo, t.T("desk.err.csv", err.Error())})
+			bad = append(bad, rowError{lineNo, csvMsg(t, err)})
 			continue
 		}
 		if isBlank(rec) {
@@ -474,7 +513,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := decodeCSV(raw)
 	if err != nil {
-		fail("desk.err.csv", err.Error())
+		fail("desk.err.encoding")
 		return
 	}
 	var res *importResult
@@ -527,7 +566,7 @@ func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
 	p := s.deskPage(r, "desk.print.title")
 	subjects, ok := heldBatch(r.PostForm.Get("batch"))
 	if !ok {
-		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.import.expired")))
+		s.fail(w, r, &Error{Code: ENotFound, Key: "desk.import.expired"})
 		return
 	}
 	var page int

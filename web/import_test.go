@@ -19,6 +19,7 @@ import (
 
 	"passgate/pass"
 	"passgate/store"
+	"passgate/web/i18n"
 )
 
 // mainlandID makes a valid mainland ID number (GB 11643 check digit) with
@@ -375,4 +376,23 @@ func countPasses(t *testing.T, ts *testServer) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestImport_MessagesInPageLanguage checks the upload page end to end: a
+// broken line is reported in the clerk's words with its line, and a
+// missing header names the columns as the form shows them.
+func TestImport_MessagesInPageLanguage(t *testing.T) {
+	ts, c := deskIssuer(t)
+	zh := i18n.Printer{Lang: i18n.ZH}
+	resp, body := upload(t, ts, c, "residents", []byte("name,id_number\n张\"三,110\n"))
+	doc := deskDoc(t, body)
+	row := testid(doc, "import-error-row")
+	if resp.StatusCode != 422 || row.AttrOr("data-line", "") != "2" || !strings.Contains(row.Text(), zh.T("desk.err.csv.bare_quote")) || strings.Contains(body, "non-quoted") {
+		t.Fatalf("bare quote: status %d, row %q", resp.StatusCode, row.Text())
+	}
+	_, body = upload(t, ts, c, "tests", []byte("证件号码,结果\n110,阴性\n"))
+	msg := testid(deskDoc(t, body), "import-error").Text()
+	if !strings.Contains(msg, "采样时间（sample_time）") || strings.Contains(msg, "证件号码") {
+		t.Fatalf("missing header message %q", msg)
+	}
 }

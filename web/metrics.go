@@ -82,7 +82,7 @@ func (s *Server) guardMonitor(h http.HandlerFunc) http.Handler {
 			return
 		}
 		if !allowed(Admin, u.Role) {
-			s.forbidden(w, r)
+			s.fail(w, r.WithContext(withUser(r.Context(), u)), &Error{Code: EForbidden})
 			return
 		}
 		h(w, r.WithContext(withUser(r.Context(), u)))

@@ -132,11 +132,12 @@ func (s *Server) guard(a Access, h http.HandlerFunc) http.Handler {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			writeError(w, http.StatusUnauthorized, "login required")
+			s.fail(w, r, &Error{Code: ELogin})
 			return
 		}
 		if !allowed(a, u.Role) {
-			s.forbidden(w, r)
+			// The refusal page keeps the user's own navigation.
+			s.fail(w, r.WithContext(withUser(r.Context(), u)), &Error{Code: EForbidden})
 			return
 		}
 		h(w, r.WithContext(withUser(r.Context(), u)))

@@ -6,7 +6,7 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -87,7 +87,10 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.pattern, h)
 	}
 	cop := http.NewCrossOriginProtection()
-	return s.recoverer(securityHeaders(cop.Handler(mux)))
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, &Error{Code: ECrossOrigin})
+	}))
+	return s.recoverer(securityHeaders(cop.Handler(s.muxErrors(mux))))
 }
 
 var assetsHandler = assets.Handler("/assets/").ServeHTTP
@@ -115,8 +118,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
-				writeError(w, http.StatusInternalServerError, "internal error")
+				s.fail(w, r, fmt.Errorf("handler panic: %v", v))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -136,11 +138,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// internalError logs err and answers 500 with nothing of it.
+// internalError answers a failed request through fail: an unexpected
+// error is logged and answered 500 with nothing of it.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, context.Canceled) {
-		return // the client went away
-	}
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeError(w, http.StatusInternalServerError, "internal error")
+	s.fail(w, r, err)
 }

@@ -2,7 +2,7 @@ package i18n
 
 func init() {
 	register(map[string]Msg{
-		"admin.inputs":               {"扫码设备", "Scanner inputs"},
+		"admin.inputs":               {"本机扫码枪", "Scanners on this appliance"},
 		"admin.inputs.desc":          {"本机串口与键盘扫码枪", "Serial and keyboard scanners on this appliance"},
 		"admin.inputs.intro":         {"本机直接读取的串口扫码枪和键盘扫码枪。添加或移除后立即生效，无需重启。", "Serial and keyboard scanners this appliance reads itself. Changes take effect at once, without a restart."},
 		"admin.inputs.col.kind":      {"类型", "Kind"},

@@ -2,7 +2,7 @@ package i18n
 
 func init() {
 	register(map[string]Msg{
-		"inputs.title":         {"扫码设备", "Scanner inputs"},
+		"inputs.title":         {"本机扫码枪", "Scanners on this appliance"},
 		"inputs.none":          {"未配置串口或键盘扫码枪。", "No serial or keyboard scanners are configured."},
 		"inputs.col.name":      {"设备", "Device"},
 		"inputs.col.state":     {"状态", "State"},

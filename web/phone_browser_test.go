@@ -1,0 +1,206 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"passgate/store"
+	"passgate/web"
+	"passgate/web/i18n"
+)
+
+// phoneWidth × phoneHeight is a common phone's viewport in CSS pixels.
+const phoneWidth, phoneHeight = 390, 844
+
+// notPages are GET routes that answer something other than a page a
+// person reads: health probes, metrics, files, streams and JSON.
+var notPages = map[string]bool{
+	"GET /livez": true, "GET /readyz": true, "GET /metrics": true, "GET /assets/": true,
+	"GET /gate/events": true, "GET /admin/ca.crt": true, "GET /admin/ca.pem": true,
+	"GET /admin/export/jobs/{id}/status": true, "GET /admin/export/jobs/{id}/file": true,
+}
+
+// fit is what a page measures at the phone's width.
+type fit struct {
+	ScrollWidth float64  `json:"sw"`
+	InnerWidth  float64  `json:"iw"`
+	Wide        []string `json:"wide"` // elements reaching past the viewport
+	Status      string   `json:"status"`
+}
+
+// measureFit finds the page's width and every element whose box reaches
+// past the viewport's edges, even inside a scrolling box: a table a phone
+// user must scroll sideways does not fit either.
+const measureFit = `(() => {
+  const iw = 390, wide = []; // phoneWidth: a page too wide widens a mobile viewport
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (r.right > iw + 0.5 || r.left < -0.5) {
+      // Report the outermost culprit only.
+      if (el.parentElement && wide.some(w => w.el.contains(el))) continue;
+      wide.push({el, desc: el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+        (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : "") +
+        (el.dataset.testid ? "[" + el.dataset.testid + "]" : "") + " " + Math.round(r.left) + ".." + Math.round(r.right)});
+    }
+  }
+  const s = document.querySelector("[data-testid=error-page]");
+  return {sw: document.documentElement.scrollWidth, iw: window.innerWidth, wide: wide.map(w => w.desc),
+    status: s ? s.dataset.status : ""};
+})()`
+
+// TestPagesFitAPhone logs in as each role and opens every page the route
+// table lets it reach, in Chinese and in English, at a phone's width: no
+// page may scroll sideways and nothing may reach past the screen's edge.
+// Screenshots go to $ARTIFACTS.
+func TestPagesFitAPhone(t *testing.T) {
+	base, ts := startBrowserServer(t)
+	ts.createUser(t, "gate1", store.UserStaff, "gate-password-1")
+	ts.createUser(t, "desk1", store.UserIssuer, "desk-password-1")
+
+	// Fixtures for the routes with parameters: a resident with a test,
+	// a status change and a long reason, and a finished export.
+	admin := ts.login(t, "admin", ts.AdminPassword)
+	person := deskRegister(t, ts, admin, "欧阳娜娜", "mainland", mainlandID(7), "13800138000")
+	now := time.Now()
+	ts.postForm(t, admin, person+"/test", url.Values{"sample_time": {now.Add(-2 * time.Hour).Format("2006-01-02T15:04")}, "result": {"negative"}})
+	ts.postForm(t, admin, person+"/status", url.Values{"color": {"yellow"}, "reason": {strings.Repeat("密接者同住人员需居家观察", 4)}})
+	resp, _ := ts.postForm(t, admin, "/admin/export", exportForm(now.AddDate(0, 0, -7).Format("2006-01-02"), now.Format("2006-01-02")))
+	job := resp.Header.Get("Location")
+	if !strings.HasPrefix(job, "/admin/export/jobs/") {
+		t.Fatalf("export job: status %d, location %q", resp.StatusCode, job)
+	}
+	params := map[string]string{"{subject}": strings.TrimPrefix(person, "/desk/people/"), "{id}": strings.TrimPrefix(job, "/admin/export/jobs/")}
+	// A few checks through the gate, so that the status page and the gate
+	// screen's live list have rows, one of them a long unbroken text.
+	for _, text := range []string{"not a pass", strings.Repeat("X", 300), "PG1:" + strings.Repeat("A", 120)} {
+		ts.postForm(t, admin, "/gate/check", url.Values{"payload": {text}})
+	}
+
+	// Each role visits the pages its access reaches, and one it may not
+	// (the refusal page), and a page that does not exist.
+	rank := map[string]web.Access{store.UserStaff: web.Staff, store.UserIssuer: web.Issuer, store.UserAdmin: web.Admin}
+	type page struct {
+		path   string
+		access web.Access
+	}
+	var pages []page
+	for _, rt := range ts.Web.Routes() {
+		if !strings.HasPrefix(rt.Pattern, "GET ") || notPages[rt.Pattern] || rt.Access < web.Staff || rt.Access > web.Admin {
+			continue
+		}
+		path := strings.TrimPrefix(rt.Pattern, "GET ")
+		path = strings.TrimSuffix(path, "{$}")
+		for k, v := range params {
+			path = strings.ReplaceAll(path, k, v)
+		}
+		if strings.Contains(path, "{") {
+			t.Fatalf("route %s has a parameter this test cannot fill: add a fixture", rt.Pattern)
+		}
+		pages = append(pages, page{path, rt.Access})
+	}
+	pages = append(pages, page{"/no/such/page", web.Staff})
+	if len(pages) < 15 {
+		t.Fatalf("only %d pages found in the route table", len(pages))
+	}
+
+	ctx := newBrowser(t)
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: phoneWidth, Height: phoneHeight, DeviceScaleFactor: 2, Mobile: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []struct{ user, password, name string }{
+		{"", "", "anonymous"},
+		{"gate1", "gate-password-1", store.UserStaff},
+		{"desk1", "desk-password-1", store.UserIssuer},
+		{"admin", ts.AdminPassword, store.UserAdmin},
+	} {
+		if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		if role.user != "" {
+			browserLogin(t, ctx, base, role.user, role.password, "")
+		}
+		for _, lang := range i18n.Langs {
+			if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: i18n.CookieName, Value: string(lang), URL: base}); err != nil {
+				t.Fatal(err)
+			}
+			visit := func(name string, nav func() error) {
+				t.Helper()
+				if err := nav(); err != nil {
+					t.Fatalf("%s %s %s: %v", role.name, lang, name, err)
+				}
+				waitJS(t, ctx, "page load", `document.readyState === "complete"`, 10*time.Second)
+				f := evalJS[fit](t, ctx, measureFit)
+				shot := fmt.Sprintf("phone-%s-%s-%s", role.name, lang, strings.NewReplacer("/", "_", "?", "_").Replace(strings.Trim(name, "/")))
+				screenshot(t, ctx, shot)
+				// A mobile browser widens its viewport to a page that does
+				// not fit, so a wider innerWidth is an overflow too.
+				if name == "/admin/users" {
+					// A role name is one term: it must not break over lines.
+					wrapped := evalJS[[]string](t, ctx, `[...document.querySelectorAll("[data-testid=role]")].filter(el => {
+						const r = document.createRange(); r.selectNodeContents(el);
+						return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
+					}).map(el => el.textContent.trim())`)
+					if len(wrapped) > 0 {
+						t.Errorf("%s %s: role names wrap: %q", role.name, lang, wrapped)
+					}
+				}
+				if f.InnerWidth != phoneWidth || f.ScrollWidth > f.InnerWidth || len(f.Wide) > 0 {
+					t.Errorf("%s %s %s: page %v wide at %v; past the edge: %v", role.name, lang, name, f.ScrollWidth, f.InnerWidth, f.Wide)
+				}
+			}
+			if role.user == "" {
+				visit("/login", goTo(ctx, base+"/login"))
+				visit("/no/such/page", goTo(ctx, base+"/no/such/page"))
+				continue
+			}
+			for _, pg := range pages {
+				if pg.access <= rank[role.name] {
+					visit(pg.path, goTo(ctx, base+pg.path))
+				}
+			}
+			if role.name != store.UserAdmin {
+				visit("forbidden", goTo(ctx, base+"/admin/status"))
+			}
+			if role.name != store.UserStaff {
+				// The phone pass is the answer to a form, not a GET page.
+				visit("phone-pass", func() error {
+					if err := chromedp.Do(ctx, chromedp.Navigate(base+person)); err != nil {
+						return err
+					}
+					_, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.querySelector('input[name=kind][value=phone]').form.submit()`))
+					if err != nil {
+						return err
+					}
+					deadline := time.Now().Add(10 * time.Second)
+					for {
+						at, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+						if err == nil && strings.HasSuffix(at, "/pass") {
+							return nil
+						}
+						if time.Now().After(deadline) {
+							return fmt.Errorf("no phone pass page")
+						}
+						time.Sleep(20 * time.Millisecond)
+					}
+				})
+			}
+		}
+	}
+}
+
+// goTo is a visit that opens url.
+func goTo(ctx context.Context, url string) func() error {
+	return func() error { return chromedp.Do(ctx, chromedp.Navigate(url)) }
+}
