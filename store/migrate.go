@@ -435,41 +435,6 @@ CREATE TABLE write_probe (
 ALTER TABLE keys ADD COLUMN rotation BLOB;
 `,
 	`
--- roles: appliance roles enforced at the hub; a gate holds no pseudonym key.
--- The district table is rebuilt (SQLite cannot alter a CHECK) so that the
--- district of a gate has no pseudonym key: the key turns an ID number into
--- a pseudonym, and enumerating the ID space with it turns one back.
--- Secure delete while the old table is dropped: a gate enrolled before
--- roles drops its key, and its bytes must not stay in free pages.
-PRAGMA secure_delete = ON;
-CREATE TABLE district_old AS SELECT * FROM district;
-DROP TABLE district;
-CREATE TABLE district (
-	id            INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
-	district_id   TEXT    NOT NULL CHECK (district_id <> ''),
-	name          TEXT    NOT NULL,
-	pseudonym_key BLOB    CHECK (pseudonym_key IS NULL OR length(pseudonym_key) = 32), -- NULL on a gate
-	appliance     TEXT    NOT NULL,
-	created_ms    INTEGER NOT NULL
-) STRICT;
-INSERT INTO district (id, district_id, name, pseudonym_key, appliance, created_ms)
-	SELECT id, district_id, name, pseudonym_key, appliance, created_ms FROM district_old;
-DROP TABLE district_old;
-PRAGMA secure_delete = OFF;
-
--- Appliance side: the role the hub gave this appliance; NULL until it
--- said (appliances enrolled before roles learn it from the next pull).
-ALTER TABLE sync_hub ADD COLUMN role TEXT CHECK (role IN ('gate', 'office'));
-
--- Hub side: the appliance whose status record first brought the person to
--- the hub, the only appliance whose status changes of the person the hub
--- accepts; NULL: registered at the hub itself. Filled for the people
--- already held from the status records that brought them.
-ALTER TABLE people ADD COLUMN registrar INTEGER REFERENCES appliances (id);
-UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id = (SELECT min(d.id) FROM district_events d
-	WHERE d.kind = 'status' AND upper(d.body ->> 'subject') = hex(people.subject)));
-`,
-	`
 -- enrol: where each enrolment request came from and the SHA-256
 -- fingerprint of the issuer key it proved possession of, for the admin.
 ALTER TABLE appliances ADD COLUMN enrolled_from TEXT CHECK (length(enrolled_from) <= 300);
@@ -482,6 +447,7 @@ ALTER TABLE appliances ADD COLUMN issuer_fpr BLOB CHECK (length(issuer_fpr) = 32
 CREATE TABLE sealed (
 	name TEXT PRIMARY KEY CHECK (name IN ('check', 'pseudonym_key')),
 	blob BLOB NOT NULL
+) STRICT;
 `,
 	`
 -- audit: the audit trail's Merkle tree and checkpoints, to anchor the
@@ -547,6 +513,41 @@ CREATE TABLE input_entrances (
 -- the previous one's answer.
 ALTER TABLE policy ADD COLUMN gate_hold_ms INTEGER NOT NULL DEFAULT 8000
 	CHECK (gate_hold_ms BETWEEN 2000 AND 60000);
+`,
+	`
+-- roles: appliance roles enforced at the hub; a gate holds no pseudonym key.
+-- The district table is rebuilt (SQLite cannot alter a CHECK) so that the
+-- district of a gate has no pseudonym key: the key turns an ID number into
+-- a pseudonym, and enumerating the ID space with it turns one back.
+-- Secure delete while the old table is dropped: a gate enrolled before
+-- roles drops its key, and its bytes must not stay in free pages.
+PRAGMA secure_delete = ON;
+CREATE TABLE district_old AS SELECT * FROM district;
+DROP TABLE district;
+CREATE TABLE district (
+	id            INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	district_id   TEXT    NOT NULL CHECK (district_id <> ''),
+	name          TEXT    NOT NULL,
+	pseudonym_key BLOB    CHECK (pseudonym_key IS NULL OR length(pseudonym_key) = 32), -- NULL on a gate
+	appliance     TEXT    NOT NULL,
+	created_ms    INTEGER NOT NULL
+) STRICT;
+INSERT INTO district (id, district_id, name, pseudonym_key, appliance, created_ms)
+	SELECT id, district_id, name, pseudonym_key, appliance, created_ms FROM district_old;
+DROP TABLE district_old;
+PRAGMA secure_delete = OFF;
+
+-- Appliance side: the role the hub gave this appliance; NULL until it
+-- said (appliances enrolled before roles learn it from the next pull).
+ALTER TABLE sync_hub ADD COLUMN role TEXT CHECK (role IN ('gate', 'office'));
+
+-- Hub side: the appliance whose status record first brought the person to
+-- the hub, the only appliance whose status changes of the person the hub
+-- accepts; NULL: registered at the hub itself. Filled for the people
+-- already held from the status records that brought them.
+ALTER TABLE people ADD COLUMN registrar INTEGER REFERENCES appliances (id);
+UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id = (SELECT min(d.id) FROM district_events d
+	WHERE d.kind = 'status' AND upper(d.body ->> 'subject') = hex(people.subject)));
 `,
 }
 
