@@ -674,7 +674,7 @@ func TestCheck_RepeatAfterWarmup(t *testing.T) {
 // change: the cutoff is widened by the tolerance at every checker.
 func TestCheck_StatusChangeVoidsPassDatedAhead(t *testing.T) {
 	f := newFixture(t)
-	const id = "610113199001011234"
+	const id = "610113199001011230"
 	if _, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: id, Doses: -1, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -715,7 +715,7 @@ func TestCheck_StatusChangeVoidsPassDatedAhead(t *testing.T) {
 // worse colour, and a renewal is dated now.
 func TestCheck_ImprovingStatusVoidsNothing(t *testing.T) {
 	f := newFixture(t)
-	const id = "610113199001011234"
+	const id = "610113199001011230"
 	old, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: id, Color: pass.Yellow, Doses: -1, Actor: "test"})
 	if err != nil {
 		t.Fatal(err)

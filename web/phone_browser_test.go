@@ -25,7 +25,7 @@ const phoneWidth, phoneHeight = 390, 844
 // person reads: health probes, metrics, files, streams and JSON.
 var notPages = map[string]bool{
 	"GET /livez": true, "GET /readyz": true, "GET /metrics": true, "GET /assets/": true,
-	"GET /gate/events": true, "GET /admin/ca.crt": true, "GET /admin/ca.pem": true,
+	"GET /gate/events": true, "GET /admin/ca.crt": true, "GET /admin/ca.pem": true, "GET /admin/trust/anchor": true,
 	"GET /admin/export/jobs/{id}/status": true, "GET /admin/export/jobs/{id}/file": true,
 }
 
