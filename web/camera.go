@@ -142,6 +142,9 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	read := time.Now()
+	if s.gateCheckDelay != nil {
+		s.gateCheckDelay(r.Context())
+	}
 
 	select {
 	case frameSlots <- struct{}{}:

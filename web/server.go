@@ -42,8 +42,8 @@ type Server struct {
 	// to; loaded on first use and after every change.
 	entrances     atomic.Pointer[map[string]string]
 	entrancesOnce sync.Once
-	// gateCheckDelay, when set, runs before each gate screen check: tests
-	// make the network slow with it.
+	// gateCheckDelay, when set, runs before each gate screen check and
+	// camera frame: tests make the network slow with it.
 	gateCheckDelay func(context.Context)
 
 	metrics       *metrics.Metrics // nil: GET /metrics answers 404

@@ -115,34 +115,32 @@
     if (!frame) { schedule(FRAME_MS); return; }
     // What a frame costs the tablet: capture, scale and luma conversion.
     document.body.dataset.lastGrabMs = (performance.now() - started).toFixed(1);
-    fetch("/gate/camera/frame?w=" + frame.w + "&h=" + frame.h +
-      "&screen=" + encodeURIComponent(msg.screen) + "&entrance=" + encodeURIComponent(msg.entrance || ""), {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/octet-stream", "Accept": "application/json" },
-      body: frame.luma
-    }).then(function (resp) {
-      if (resp.status === 204) {
+    // No answer within the timeout, or none at all: the panel says
+    // "scan again", as the gate screen's does, and the camera tries again.
+    passgateResult.post("/gate/camera/frame?w=" + frame.w + "&h=" + frame.h +
+      "&screen=" + encodeURIComponent(msg.screen) + "&entrance=" + encodeURIComponent(msg.entrance || ""),
+      "application/octet-stream", frame.luma
+    ).then(function (r) {
+      if (r.status === 204) {
         count("framesEmpty");
         schedule(Math.max(0, FRAME_MS - (performance.now() - started)));
         return;
       }
-      return resp.json().then(function (body) { return body; }, function () { return {}; }).then(function (body) {
-        if (resp.status === 401) { fail(msg.msgLogin); return; }
-        if (resp.status !== 200) { showError(body.error || msg.msgNetwork); schedule(1000); return; }
-        // Capture, upload, decode and check, without the paint.
-        document.body.dataset.lastRoundTripMs = (performance.now() - started).toFixed(1);
-        show(body, started);
-        setStatus("paused", msg.msgPaused);
-        var pause = parseInt(root.dataset.pauseMs, 10) || 2000;
-        clearTimeout(timer);
-        timer = setTimeout(function () {
-          if (!running) return;
-          setStatus("scanning", msg.msgScanning);
-          scan();
-        }, pause);
-      });
+      if (r.status === 401) { fail(msg.msgLogin); return; }
+      if (r.status !== 200) { showError(r.body.error || msg.msgNetwork); schedule(1000); return; }
+      // Capture, upload, decode and check, without the paint.
+      document.body.dataset.lastRoundTripMs = (performance.now() - started).toFixed(1);
+      show(r.body, started);
+      setStatus("paused", msg.msgPaused);
+      var pause = parseInt(root.dataset.pauseMs, 10) || 2000;
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        if (!running) return;
+        setStatus("scanning", msg.msgScanning);
+        scan();
+      }, pause);
     }, function () {
+      if (!running) return;
       showError(msg.msgNetwork);
       schedule(1000);
     });

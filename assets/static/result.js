@@ -11,8 +11,49 @@
 //   ready()      back to the neutral "ready" state
 // opts: holdMs (how long a result stays), lang, allow and deny (fallback
 // headlines). Parts are found by data-role; data-testid is for tests.
+//
+// passgateResult.post(url, type, body) sends a check (a pass or a camera
+// frame) and resolves with {status, body}, or rejects when the network
+// fails or no answer came within TIMEOUT_MS: both pages then say "scan
+// again" instead of leaving the door waiting on a stalled network.
 (function () {
   "use strict";
+
+  var TIMEOUT_MS = 3000;
+
+  function post(url, type, body) {
+    return new Promise(function (resolve, reject) {
+      var ctl = window.AbortController ? new AbortController() : null;
+      var done = false;
+      var timer = setTimeout(function () {
+        if (done) return;
+        done = true;
+        if (ctl) ctl.abort();
+        reject(new Error("timeout"));
+      }, TIMEOUT_MS);
+      fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": type, "Accept": "application/json" },
+        body: body,
+        signal: ctl ? ctl.signal : undefined
+      }).then(function (resp) {
+        if (resp.status === 204) return { status: 204, body: {} };
+        return resp.json().then(function (b) { return { status: resp.status, body: b || {} }; },
+          function () { return { status: resp.status, body: {} }; });
+      }).then(function (r) {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(r);
+      }, function (err) {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
 
   var FIELDS = ["reason", "reason-other", "name", "idtail", "color", "tested", "expires", "source", "time"];
 
@@ -101,5 +142,5 @@
     return d.entrance ? s + " · " + d.entrance : s;
   }
 
-  window.passgateResult = { panel: panel, label: label };
+  window.passgateResult = { panel: panel, label: label, post: post, TIMEOUT_MS: TIMEOUT_MS };
 })();
