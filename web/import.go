@@ -51,6 +51,7 @@ type importResult struct {
 	Unchanged int
 	Bad       []rowError
 	Subjects  []pass.Subject // residents imported, in file order, for bulk print
+	BadDigits int            // rows refused only for a mainland check digit
 }
 
 // headerAliases maps the accepted header names, English and Chinese, to
@@ -250,8 +251,12 @@ func fieldMsg(t i18n.Printer, fe *district.FieldError) string {
 
 // importResidents validates every row and registers the good ones in
 // batches. People are keyed by pseudonym, so a row of a known person
-// updates it and re-importing a file creates no duplicates.
-func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string) (*importResult, error) {
+// updates it and re-importing a file creates no duplicates. A mainland
+// number whose only fault is its check digit is refused unless
+// allowBadDigit (the clerk confirmed the file's legacy numbers), as at
+// the desk; refused ones are counted in BadDigits so the page can say
+// how to take them.
+func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"name", "id_number"})
 	if err != nil {
 		return nil, err
@@ -290,11 +295,15 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 		}
 		r, errs := district.CheckResident(key, district.RegisterRequest{
 			Name: row.Fields["name"], IDType: idType, IDNumber: row.Fields["id_number"], Phone: row.Fields["phone"],
+			AllowBadCheckDigit: allowBadDigit,
 		}, now)
 		if errs != nil {
 			msgs := make([]string, len(errs))
 			for i, fe := range errs {
 				msgs[i] = fieldMsg(t, fe)
+				if district.IsBadCheckDigit(fe) {
+					res.BadDigits++
+				}
 			}
 			res.Bad = append(res.Bad, rowError{row.Line, strings.Join(msgs, "; ")})
 			continue
@@ -519,7 +528,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	var res *importResult
 	start := time.Now()
 	if m.Kind == "residents" {
-		res, err = importResidents(r.Context(), s.db, p.T, b, actor(r))
+		res, err = importResidents(r.Context(), s.db, p.T, b, actor(r), r.FormValue("allow_bad_check_digit") == "1")
 	} else {
 		res, err = importTests(r.Context(), s.db, p.T, b, actor(r))
 	}
@@ -534,7 +543,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("import", "kind", m.Kind, "rows", res.Rows, "created", res.Created, "updated", res.Updated,
-		"bad", len(res.Bad), "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
+		"bad", len(res.Bad), "allow_bad_check_digit", r.FormValue("allow_bad_check_digit") == "1", "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
 	if res.Rows == 0 {
 		fail("desk.err.empty")
 		return
@@ -544,6 +553,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	for _, e := range res.Bad {
 		m.Bad = append(m.Bad, view.ImportRowError{Line: e.Line, Msg: e.Msg})
 	}
+	m.BadDigits = res.BadDigits
 	if m.Kind == "residents" && len(res.Subjects) > 0 {
 		m.Batch = holdBatch(res.Subjects)
 		for from := 0; from < len(res.Subjects); from += printChunk {
