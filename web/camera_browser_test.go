@@ -233,6 +233,9 @@ func TestCameraBrowser_NoCamera(t *testing.T) {
 		if got := evalJS[string](t, tab, `document.querySelector('#gate-result [data-testid=result-decision]').textContent`); got != want {
 			t.Errorf("panel %q, want %q", got, want)
 		}
+		if got := evalJS[string](t, tab, `document.querySelector('#gate-result [data-testid=result-reason-other]').textContent`); got != zh.OtherT("camera.err.insecure") {
+			t.Errorf("panel beside it %q, want %q", got, zh.OtherT("camera.err.insecure"))
+		}
 		if evalJS[bool](t, tab, `document.getElementById('camera-restart').hidden`) {
 			t.Error("no way to try again")
 		}
@@ -288,6 +291,9 @@ func TestCameraBrowser_NetworkTimeout(t *testing.T) {
 	zh := i18n.Printer{Lang: i18n.ZH}
 	if got := evalJS[string](t, ctx, `document.querySelector('#gate-result [data-testid=result-decision]').textContent`); got != zh.T("gate.err.network") {
 		t.Errorf("camera panel %q, want %q", got, zh.T("gate.err.network"))
+	}
+	if got := evalJS[string](t, ctx, `document.querySelector('#gate-result [data-testid=result-reason-other]').textContent`); got != zh.OtherT("gate.err.network") {
+		t.Errorf("camera panel beside it %q, want %q", got, zh.OtherT("gate.err.network"))
 	}
 	screenshot(t, ctx, "camera-network-error")
 	stalled.Store(false)

@@ -207,6 +207,9 @@ func TestGateScreensBrowser(t *testing.T) {
 		if got := a.text("result-decision"); got != "请扫码" {
 			t.Errorf("neutral headline %q", got)
 		}
+		if got := a.text("result-reason-other"); got != "Please scan" {
+			t.Errorf("neutral panel in English %q, want it beside the Chinese", got)
+		}
 		for _, f := range []string{"result-name", "result-idtail", "result-color", "result-source", "result-time"} {
 			if got := a.text(f); got != "" {
 				t.Errorf("%s still %q after the hold", f, got)
@@ -230,6 +233,9 @@ func TestGateScreensBrowser(t *testing.T) {
 		if got := a.text("result-name"); got != "" {
 			t.Errorf("previous holder %q shown while the next check runs", got)
 		}
+		if got, other := a.text("result-decision"), a.text("result-reason-other"); got != "核验中…" || other != "Checking…" {
+			t.Errorf("checking panel %q / %q, want Chinese with English beside", got, other)
+		}
 		screenshot(t, a.ctx, "gate-checking")
 		waitJS(t, a.ctx, "the slow answer", `document.getElementById('gate-result').dataset.state === 'deny'`, 5*time.Second)
 		id, _ = strconv.ParseInt(a.panelScan(), 10, 64)
@@ -247,6 +253,9 @@ func TestGateScreensBrowser(t *testing.T) {
 		}
 		if got := a.text("result-decision"); got != "网络异常，请重扫" {
 			t.Errorf("error panel %q", got)
+		}
+		if got := a.text("result-reason-other"); got != "Network error, scan again" {
+			t.Errorf("error panel in English %q, want it beside the Chinese", got)
 		}
 		for _, f := range []string{"result-name", "result-color", "result-source"} {
 			if got := a.text(f); got != "" {

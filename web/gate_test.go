@@ -677,3 +677,15 @@ func TestGateScreenRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestGateCheckErrorInBothLanguages: a check the appliance cannot make
+// answers its message in the page's language and in the other, as the
+// result panel shows every message beside its translation.
+func TestGateCheckErrorInBothLanguages(t *testing.T) {
+	f := newGateFixture(t)
+	status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"  "}`)
+	zh := i18n.Printer{Lang: i18n.ZH}
+	if status != http.StatusUnprocessableEntity || m["error"] != zh.T("gate.err.empty") || m["error_other"] != zh.OtherT("gate.err.empty") {
+		t.Fatalf("status %d %v, want the empty-pass message in Chinese and English", status, m)
+	}
+}

@@ -40,7 +40,7 @@
     restart.hidden = true;
     // getUserMedia exists only in a secure context: https, or localhost.
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      fail(msg.msgInsecure);
+      fail("msgInsecure");
       return;
     }
     setStatus("starting", msg.msgStarting);
@@ -57,9 +57,9 @@
       schedule(0);
     }, function (err) {
       var name = err && err.name;
-      if (name === "NotAllowedError" || name === "SecurityError") fail(msg.msgDenied);
-      else if (name === "NotFoundError" || name === "OverconstrainedError") fail(msg.msgNoCamera);
-      else fail(msg.msgUnavailable);
+      if (name === "NotAllowedError" || name === "SecurityError") fail("msgDenied");
+      else if (name === "NotFoundError" || name === "OverconstrainedError") fail("msgNoCamera");
+      else fail("msgUnavailable");
     });
   }
 
@@ -70,10 +70,13 @@
     stream = null;
   }
 
-  function fail(text) {
+  // fail stops the camera with the message named by key (a data-msg-*
+  // attribute), shown in both languages in the panel.
+  function fail(key) {
     stop();
-    setStatus("error", text);
-    if (text === msg.msgLogin) result.login(text); else result.error(text);
+    setStatus("error", msg[key]);
+    if (key === "msgLogin") result.login(msg[key], msg[key + "Other"]);
+    else result.error(msg[key], msg[key + "Other"]);
     restart.hidden = false;
   }
 
@@ -126,8 +129,13 @@
         schedule(Math.max(0, FRAME_MS - (performance.now() - started)));
         return;
       }
-      if (r.status === 401) { fail(msg.msgLogin); return; }
-      if (r.status !== 200) { showError(r.body.error || msg.msgNetwork); schedule(1000); return; }
+      if (r.status === 401) { fail("msgLogin"); return; }
+      if (r.status !== 200) {
+        if (r.body.error) showError(r.body.error, r.body.error_other);
+        else showError(msg.msgNetwork, msg.msgNetworkOther);
+        schedule(1000);
+        return;
+      }
       // Capture, upload, decode and check, without the paint.
       document.body.dataset.lastRoundTripMs = (performance.now() - started).toFixed(1);
       show(r.body, started);
@@ -141,7 +149,7 @@
       }, pause);
     }, function () {
       if (!running) return;
-      showError(msg.msgNetwork);
+      showError(msg.msgNetwork, msg.msgNetworkOther);
       schedule(1000);
     });
   }
@@ -152,7 +160,7 @@
   }
 
   // ---- result panel, as on the gate screen ----
-  function showError(text) { result.error(text); }
+  function showError(text, other) { result.error(text, other); }
 
   // show renders a decision and records, once painted, how long it took
   // from the captured frame.

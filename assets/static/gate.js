@@ -132,9 +132,9 @@
   // with no answer in time is given up (passgateResult.post).
   var seq = 0;
   function check(payload) {
-    if (ended) { result.login(msg.msgLogin); return; }
+    if (ended) { result.login(msg.msgLogin, msg.msgLoginOther); return; }
     var mine = ++seq;
-    result.checking(msg.msgChecking); // the previous answer leaves at once
+    result.checking(msg.msgChecking, msg.msgCheckingOther); // the previous answer leaves at once
     passgateResult.post("/gate/check", "application/json",
       JSON.stringify({ payload: payload, screen: msg.screen, entrance: msg.entrance })
     ).then(function (r) {
@@ -143,16 +143,20 @@
         return;
       }
       if (r.status === 401) { endSession(); return; }
-      if (r.status !== 200) { showError(r.body.error || msg.msgNetwork); return; }
+      if (r.status !== 200) {
+        if (r.body.error) showError(r.body.error, r.body.error_other);
+        else showError(msg.msgNetwork, msg.msgNetworkOther);
+        return;
+      }
       show(r.body, true);
     }, function () {
-      if (mine === seq) showError(msg.msgNetwork);
+      if (mine === seq) showError(msg.msgNetwork, msg.msgNetworkOther);
     });
   }
 
-  function showError(text) {
+  function showError(text, other) {
     awaiting = false;
-    result.error(text);
+    result.error(text, other);
     passgateSound.beep(false);
   }
 
@@ -188,7 +192,7 @@
     ended = true;
     awaiting = false;
     if (source) { source.close(); source = null; }
-    result.login(msg.msgLogin);
+    result.login(msg.msgLogin, msg.msgLoginOther);
     feed.dataset.state = "ended";
     feed.textContent = msg.msgLogin;
   }

@@ -5,10 +5,13 @@
 //
 // passgateResult.panel(el, opts) returns the panel's controller:
 //   show(d)      paint a decision (the scan API's JSON plus "display")
-//   checking(t)  neutral at once while a check runs, with text t
-//   error(t)     a neutral error with text t; cleared after the hold
-//   login(t)     the session is over: text t and a login button, kept
-//   ready()      back to the neutral "ready" state
+//   checking(t, o)  neutral at once while a check runs, with text t
+//   error(t, o)     a neutral error with text t; cleared after the hold
+//   login(t, o)     the session is over: text t and a login button, kept
+//   ready()         back to the neutral "ready" state
+// Every message is shown in the page's language (t) with the other
+// language's (o) beside it, as a decision's reason is: whoever stands at
+// the door may read either.
 // opts: holdMs (how long a result stays), lang, allow and deny (fallback
 // headlines). Parts are found by data-role; data-testid is for tests.
 //
@@ -71,10 +74,11 @@
       el.dataset.state = state;
     }
 
-    function clear(headline, reason) {
+    function clear(headline, reason, other) {
       FIELDS.forEach(function (r) { parts[r].textContent = ""; });
       parts.decision.textContent = headline;
       parts.reason.textContent = reason || "";
+      parts["reason-other"].textContent = other || "";
       parts.repeat.hidden = true;
       parts.login.hidden = true;
       delete el.dataset.scanId;
@@ -89,25 +93,25 @@
     function ready() {
       clearTimeout(timer);
       set("idle");
-      clear(el.dataset.msgReady, el.dataset.msgHint);
+      clear(el.dataset.msgReady, el.dataset.msgHint, el.dataset.msgReadyOther);
     }
 
-    function checking(text) {
+    function checking(text, other) {
       clearTimeout(timer);
       set("checking");
-      clear(text, "");
+      clear(text, "", other);
     }
 
-    function error(text) {
+    function error(text, other) {
       set("error");
-      clear(text, "");
+      clear(text, "", other);
       after();
     }
 
-    function login(text) {
+    function login(text, other) {
       clearTimeout(timer);
       set("error");
-      clear(text, "");
+      clear(text, "", other);
       parts.login.hidden = false;
     }
 
