@@ -689,3 +689,28 @@ func TestGateCheckErrorInBothLanguages(t *testing.T) {
 		t.Fatalf("status %d %v, want the empty-pass message in Chinese and English", status, m)
 	}
 }
+
+// TestGateCheckRefusalInBothLanguages: a check refused before the gate
+// handler (a request from another site) answers the gate page's script in
+// both languages too.
+func TestGateCheckRefusalInBothLanguages(t *testing.T) {
+	f := newGateFixture(t)
+	req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/gate/check", strings.NewReader(`{"payload":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Origin", "http://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := f.staff.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("status %d: not JSON: %v", resp.StatusCode, err)
+	}
+	zh := i18n.Printer{Lang: i18n.ZH}
+	if resp.StatusCode != http.StatusForbidden || m["error"] == "" || m["error_other"] != zh.OtherT("error.cross_origin") {
+		t.Fatalf("status %d %v, want the refusal in Chinese and English", resp.StatusCode, m)
+	}
+}
