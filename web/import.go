@@ -352,8 +352,11 @@ var testResultAliases = map[string]bool{
 }
 
 // importTests validates every row and records the good ones in batches.
-// A row of an unregistered person is reported with its line.
-func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string) (*importResult, error) {
+// A row of an unregistered person is reported with its line. ID numbers
+// are checked as wherever they are typed: a mistyped mainland number is
+// named as such rather than "not found", and a legacy one with a wrong
+// check digit is looked up only when allowBadDigit, as it was registered.
+func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"id_number", "sample_time", "result"})
 	if err != nil {
 		return nil, err
@@ -367,7 +370,8 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 		return nil, err
 	}
 	res := &importResult{Rows: len(rows) + len(bad), Bad: bad}
-	limit := db.Now().Add(time.Minute)
+	now := db.Now()
+	limit := now.Add(time.Minute)
 	var batch []store.TestResult
 	var lines []int
 	flush := func() error {
@@ -388,9 +392,14 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 	}
 	for _, row := range rows {
 		var msgs []string
-		id := pass.NormalizeID(row.Fields["id_number"])
-		if id == "" {
-			msgs = append(msgs, fieldMsg(t, &district.FieldError{Field: "id_number", Code: "required"}))
+		id, err := district.CheckIDNumber(row.Fields["id_number"], now, district.IDOptions(allowBadDigit)...)
+		if err != nil {
+			fe := &district.FieldError{Field: "id_number", Code: "required"}
+			errors.As(err, &fe)
+			msgs = append(msgs, fieldMsg(t, fe))
+			if district.IsBadCheckDigit(fe) {
+				res.BadDigits++
+			}
 		}
 		at, ok := parseImportTime(row.Fields["sample_time"])
 		switch {
@@ -530,7 +539,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	if m.Kind == "residents" {
 		res, err = importResidents(r.Context(), s.db, p.T, b, actor(r), r.FormValue("allow_bad_check_digit") == "1")
 	} else {
-		res, err = importTests(r.Context(), s.db, p.T, b, actor(r))
+		res, err = importTests(r.Context(), s.db, p.T, b, actor(r), r.FormValue("allow_bad_check_digit") == "1")
 	}
 	if err != nil {
 		var fe *fileError

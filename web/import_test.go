@@ -451,4 +451,28 @@ func TestImport_LegacyCheckDigit(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/desk/people/") {
 		t.Fatalf("find the legacy number: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
+
+	// A test results file: the legacy number needs the same confirmation,
+	// and a mistyped number is named as mistyped, not as unknown.
+	typo := good[:17] + map[bool]string{true: "1", false: "0"}[good[17] == '0']
+	sample := time.Now().Add(-time.Hour).Format("2006-01-02 15:04")
+	tests := []byte("id_number,sample_time,result\n" + legacy + "," + sample + ",negative\n" + typo + "," + sample + ",negative\n")
+	resp, body = upload(t, ts, c, "tests", tests)
+	doc = deskDoc(t, body)
+	digit := i18n.Printer{Lang: i18n.ZH}.T("desk.err.check_digit")
+	if rows := testid(doc, "import-error-row"); resp.StatusCode != http.StatusUnprocessableEntity || rows.Length() != 2 ||
+		!strings.Contains(rows.Eq(0).Text(), digit) || !strings.Contains(rows.Eq(1).Text(), digit) {
+		t.Fatalf("tests file unconfirmed: status %d, rows %q, want both lines' check digit", resp.StatusCode, rows.Text())
+	}
+	if got := findByID(t, ts, legacy); !got.TestedAt.IsZero() {
+		t.Fatal("a test recorded for a legacy number without the confirmation")
+	}
+	_, body = uploadFields(t, ts, c, map[string]string{"kind": "tests", "allow_bad_check_digit": "1"}, tests)
+	doc = deskDoc(t, body)
+	if rows := testid(doc, "import-error-row"); rows.Length() != 1 || rows.AttrOr("data-line", "") != "3" {
+		t.Fatalf("tests file confirmed: rows %q, want only the unknown typo", rows.Text())
+	}
+	if got := findByID(t, ts, legacy); got.TestedAt.IsZero() {
+		t.Fatal("the legacy number's test not recorded with the confirmation")
+	}
 }
