@@ -262,6 +262,16 @@ func TestDataPagesFitAPhone(t *testing.T) {
 	if err := ts.DB.SetEntrance(bg, gw, "东门南侧第二通道（地下车库入口）", "admin"); err != nil {
 		t.Fatal(err)
 	}
+	// The appliance's own scanners, their device paths long and missing
+	// (so their state carries an error).
+	for _, in := range []url.Values{
+		{"name": {"north-door-serial-scanner-1"}, "kind": {"serial"}, "spec": {"/dev/serial/by-id/usb-Honeywell_Imaging___Mobility_1900_21234B0123456789-if00,baud=9600,suffix=cr"}},
+		{"name": {"kiosk-evdev-keyboard-wedge-2"}, "kind": {"evdev"}, "spec": {"/dev/input/by-id/usb-Newland_Auto-ID_NLS-HR32_Barcode_Scanner_0123456789ABCDEF-event-kbd"}},
+	} {
+		if resp, body := ts.postForm(t, admin, "/admin/inputs", in); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("add input %s: %d %.300s", in.Get("name"), resp.StatusCode, body)
+		}
+	}
 	green := issuePass(t, ts.DB, "欧阳娜娜", mainlandID(3), 0)
 	for i := range 25 {
 		payload := green
@@ -285,6 +295,15 @@ func TestDataPagesFitAPhone(t *testing.T) {
 		screenshot(t, ctx, fmt.Sprintf("phone-data-%s-%s", lang, strings.NewReplacer("/", "_", "?", "_").Replace(strings.Trim(name, "/"))))
 		if f.InnerWidth != phoneWidth || f.ScrollWidth > f.InnerWidth || len(f.Wide) > 0 {
 			t.Errorf("%s %s: page %v wide at %v; past the edge: %v", lang, name, f.ScrollWidth, f.InnerWidth, f.Wide)
+		}
+		// A table squeezed into a phone breaks its names letter by
+		// letter: a row's name must keep to one line.
+		broken := evalJS[[]string](t, ctx, `[...document.querySelectorAll("table th[scope=row]")].filter(el => {
+			const r = document.createRange(); r.selectNodeContents(el.firstChild || el);
+			return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
+		}).map(el => el.textContent.trim())`)
+		if len(broken) > 0 {
+			t.Errorf("%s %s: names broken over lines: %q", lang, name, broken)
 		}
 	}
 	for i, lang := range i18n.Langs {
