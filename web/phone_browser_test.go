@@ -63,6 +63,13 @@ const measureFit = `(() => {
     status: s ? s.dataset.status : ""};
 })()`
 
+// brokenNames lists the row names of a page's tables that break over
+// lines: a table squeezed into a phone breaks them letter by letter.
+const brokenNames = `[...document.querySelectorAll("table th[scope=row]")].filter(el => {
+  const r = document.createRange(); r.selectNodeContents(el.firstChild || el);
+  return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
+}).map(el => el.textContent.trim())`
+
 // TestPagesFitAPhone logs in as each role and opens every page the route
 // table lets it reach, in Chinese and in English, at a phone's width: no
 // page may scroll sideways and nothing may reach past the screen's edge.
@@ -163,6 +170,9 @@ func TestPagesFitAPhone(t *testing.T) {
 				}
 				if f.InnerWidth != phoneWidth || f.ScrollWidth > f.InnerWidth || len(f.Wide) > 0 {
 					t.Errorf("%s %s %s: page %v wide at %v; past the edge: %v", role.name, lang, name, f.ScrollWidth, f.InnerWidth, f.Wide)
+				}
+				if broken := evalJS[[]string](t, ctx, brokenNames); len(broken) > 0 {
+					t.Errorf("%s %s %s: names broken over lines: %q", role.name, lang, name, broken)
 				}
 			}
 			if role.user == "" {
@@ -298,10 +308,7 @@ func TestDataPagesFitAPhone(t *testing.T) {
 		}
 		// A table squeezed into a phone breaks its names letter by
 		// letter: a row's name must keep to one line.
-		broken := evalJS[[]string](t, ctx, `[...document.querySelectorAll("table th[scope=row]")].filter(el => {
-			const r = document.createRange(); r.selectNodeContents(el.firstChild || el);
-			return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
-		}).map(el => el.textContent.trim())`)
+		broken := evalJS[[]string](t, ctx, brokenNames)
 		if len(broken) > 0 {
 			t.Errorf("%s %s: names broken over lines: %q", lang, name, broken)
 		}
