@@ -488,7 +488,7 @@ func TestGateEvents(t *testing.T) {
 		// another screen of the same user, one of an API device.
 		_, own := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`","screen":"`+screenA+`"}`)
 		f.gateCheck(t, f.staff, "application/json", `{"payload":"other screen","screen":"`+screenB+`"}`)
-		f.scanAPI(t, "missed one")
+		missed := f.scanAPI(t, "missed one")
 		r := openSSE(t, f.staff, f.ts.Srv.URL, "1", screenQuery(screenA, ""))
 		// Its own two since id 1, the other screen's and the device's
 		// not: nothing of someone else's can be paged back.
@@ -498,7 +498,13 @@ func TestGateEvents(t *testing.T) {
 		}
 		// Then live events continue after the replay.
 		m5 := f.scanAPI(t, "after replay")
-		if c := r.next(t); c.Type != "" || c.Data["scan_id"] != m5["scan_id"] {
+		c := r.next(t)
+		if c.Type == "" && c.Data["scan_id"] == missed["scan_id"] {
+			// The device's check, published just before the stream
+			// opened, may reach it live: listed, as every check is.
+			c = r.next(t)
+		}
+		if c.Type != "" || c.Data["scan_id"] != m5["scan_id"] {
 			t.Fatalf("live after replay %+v", c)
 		}
 		// The same screen id from another login session is another
