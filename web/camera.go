@@ -92,7 +92,7 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := i18n.FromRequest(r)
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/octet-stream" {
-		writeError(w, http.StatusUnsupportedMediaType, t.T("camera.err.frame"))
+		writePanelError(w, http.StatusUnsupportedMediaType, t, "camera.err.frame")
 		return
 	}
 	q := r.URL.Query()
@@ -105,10 +105,10 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	if err1 != nil || err2 != nil {
 		// A size too large for an int is a frame too large.
 		if tooBig(q.Get("w"), err1) || tooBig(q.Get("h"), err2) {
-			writeError(w, http.StatusRequestEntityTooLarge, t.T("camera.err.too_large"))
+			writePanelError(w, http.StatusRequestEntityTooLarge, t, "camera.err.too_large")
 			return
 		}
-		writeError(w, http.StatusBadRequest, t.T("camera.err.frame"))
+		writePanelError(w, http.StatusBadRequest, t, "camera.err.frame")
 		return
 	}
 	if err := scanner.CheckFrameSize(width, height); err != nil {
@@ -118,10 +118,10 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	n := width * height
 	if r.ContentLength >= 0 && r.ContentLength != int64(n) {
 		if r.ContentLength > scanner.MaxFramePixels {
-			writeError(w, http.StatusRequestEntityTooLarge, t.T("camera.err.too_large"))
+			writePanelError(w, http.StatusRequestEntityTooLarge, t, "camera.err.too_large")
 			return
 		}
-		writeError(w, http.StatusBadRequest, t.T("camera.err.frame"))
+		writePanelError(w, http.StatusBadRequest, t, "camera.err.frame")
 		return
 	}
 	bp := framePool.Get().(*[]byte)
@@ -134,14 +134,17 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	// body has no length to compare up front.
 	body := http.MaxBytesReader(w, r.Body, int64(n)+1)
 	if _, err := io.ReadFull(body, buf); err != nil {
-		writeError(w, http.StatusBadRequest, t.T("camera.err.frame"))
+		writePanelError(w, http.StatusBadRequest, t, "camera.err.frame")
 		return
 	}
 	if m, _ := body.Read(make([]byte, 1)); m != 0 {
-		writeError(w, http.StatusRequestEntityTooLarge, t.T("camera.err.too_large"))
+		writePanelError(w, http.StatusRequestEntityTooLarge, t, "camera.err.too_large")
 		return
 	}
 	read := time.Now()
+	if s.gateCheckDelay != nil {
+		s.gateCheckDelay(r.Context())
+	}
 
 	select {
 	case frameSlots <- struct{}{}:
@@ -182,10 +185,10 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 func frameSizeError(w http.ResponseWriter, t i18n.Printer, err error) {
 	var fe *scanner.FrameSizeError
 	if errors.As(err, &fe) && fe.TooLarge {
-		writeError(w, http.StatusRequestEntityTooLarge, t.T("camera.err.too_large"))
+		writePanelError(w, http.StatusRequestEntityTooLarge, t, "camera.err.too_large")
 		return
 	}
-	writeError(w, http.StatusBadRequest, t.T("camera.err.frame"))
+	writePanelError(w, http.StatusBadRequest, t, "camera.err.frame")
 }
 
 // tooBig reports whether err is strconv's answer to a positive number out

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,6 +233,9 @@ func TestCameraBrowser_NoCamera(t *testing.T) {
 		if got := evalJS[string](t, tab, `document.querySelector('#gate-result [data-testid=result-decision]').textContent`); got != want {
 			t.Errorf("panel %q, want %q", got, want)
 		}
+		if got := evalJS[string](t, tab, `document.querySelector('#gate-result [data-testid=result-reason-other]').textContent`); got != zh.OtherT("camera.err.insecure") {
+			t.Errorf("panel beside it %q, want %q", got, zh.OtherT("camera.err.insecure"))
+		}
 		if evalJS[bool](t, tab, `document.getElementById('camera-restart').hidden`) {
 			t.Error("no way to try again")
 		}
@@ -250,5 +254,49 @@ func TestCameraBrowser_NoCamera(t *testing.T) {
 		}
 		t.Logf("without a camera: %s", got)
 	})
+	console.check(t)
+}
+
+// TestCameraBrowser_NetworkTimeout: a frame with no answer within 3 s (a
+// stalled network) leaves the camera page's panel saying "scan again", as
+// the gate screen's does, instead of waiting on it; when the network
+// comes back the camera reads again.
+func TestCameraBrowser_NetworkTimeout(t *testing.T) {
+	ts := newTestServer(t)
+	t.Cleanup(ts.Srv.CloseClientConnections)
+	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
+	green := readablePass(t, ts.DB, "张三明", "610113199001011230", 0)
+	var stalled atomic.Bool
+	stalled.Store(true)
+	ts.Web.SetGateCheckDelay(func(ctx context.Context) {
+		if !stalled.Load() {
+			return
+		}
+		select {
+		case <-time.After(6 * time.Second):
+		case <-ctx.Done():
+		}
+	})
+	ctx := newCameraBrowser(t, passVideo(t, green))
+	console := watchConsole(ctx)
+	browserLogin(t, ctx, ts.Srv.URL, "wang", "staff-password-1", "/gate")
+	start := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.Srv.URL+"/gate/camera")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the network error", `document.getElementById('gate-result').dataset.state === 'error'`, 8*time.Second)
+	if took := time.Since(start); took < 2800*time.Millisecond {
+		t.Errorf("gave up after %v, want 3 s", took)
+	}
+	zh := i18n.Printer{Lang: i18n.ZH}
+	if got := evalJS[string](t, ctx, `document.querySelector('#gate-result [data-testid=result-decision]').textContent`); got != zh.T("gate.err.network") {
+		t.Errorf("camera panel %q, want %q", got, zh.T("gate.err.network"))
+	}
+	if got := evalJS[string](t, ctx, `document.querySelector('#gate-result [data-testid=result-reason-other]').textContent`); got != zh.OtherT("gate.err.network") {
+		t.Errorf("camera panel beside it %q, want %q", got, zh.OtherT("gate.err.network"))
+	}
+	screenshot(t, ctx, "camera-network-error")
+	stalled.Store(false)
+	waitJS(t, ctx, "a decision once the network is back", `document.getElementById('gate-result').dataset.state === 'allow'`, 12*time.Second)
 	console.check(t)
 }

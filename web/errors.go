@@ -167,10 +167,11 @@ func wantsJSON(r *http.Request) bool {
 func writeFailure(w http.ResponseWriter, r *http.Request, e *Error) {
 	kind := errorKinds[e.Code]
 	t := i18n.FromRequest(r)
-	msg := t.T("error." + string(e.Code))
+	key := "error." + string(e.Code)
 	if e.Key != "" {
-		msg = t.T(e.Key)
+		key = e.Key
 	}
+	msg := t.T(key)
 	if e.Code == ETooLarge {
 		w.Header().Set("Connection", "close") // the rest of the body is not read
 	}
@@ -179,7 +180,9 @@ func writeFailure(w http.ResponseWriter, r *http.Request, e *Error) {
 		writeError(w, kind.status, kind.api)
 		return
 	case wantsJSON(r):
-		writeError(w, kind.status, msg)
+		// The gate and camera pages show it in their result panel, where
+		// every message stands beside its translation.
+		writeJSON(w, kind.status, map[string]string{"error": msg, "error_other": t.OtherT(key)})
 		return
 	}
 	p := pageFor(r, "error.title."+string(e.Code))

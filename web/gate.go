@@ -122,10 +122,10 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, t.T("gate.err.too_large"))
+			writePanelError(w, http.StatusRequestEntityTooLarge, t, "gate.err.too_large")
 			return
 		}
-		writeError(w, http.StatusBadRequest, t.T("gate.err.bad_request"))
+		writePanelError(w, http.StatusBadRequest, t, "gate.err.bad_request")
 		return
 	}
 	var payload *string
@@ -138,14 +138,14 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 	case "application/json":
 		var req gateCheckRequest
 		if err := json.Unmarshal(body, &req); err != nil {
-			writeError(w, http.StatusBadRequest, t.T("gate.err.bad_request"))
+			writePanelError(w, http.StatusBadRequest, t, "gate.err.bad_request")
 			return
 		}
 		payload, screen, entrance = req.Payload, req.Screen, req.Entrance
 	case "application/x-www-form-urlencoded", "":
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, t.T("gate.err.bad_request"))
+			writePanelError(w, http.StatusBadRequest, t, "gate.err.bad_request")
 			return
 		}
 		if vs, ok := v["payload"]; ok && len(vs) > 0 {
@@ -153,15 +153,15 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 		}
 		screen, entrance = v.Get("screen"), v.Get("entrance")
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, t.T("gate.err.bad_request"))
+		writePanelError(w, http.StatusUnsupportedMediaType, t, "gate.err.bad_request")
 		return
 	}
 	if payload == nil || strings.TrimSpace(*payload) == "" {
 		if page {
-			s.gatePage(w, r, http.StatusUnprocessableEntity, &view.GateResult{State: "error", Headline: t.T("gate.err.empty")})
+			s.gatePage(w, r, http.StatusUnprocessableEntity, &view.GateResult{State: "error", Headline: t.T("gate.err.empty"), ReasonOther: t.OtherT("gate.err.empty")})
 			return
 		}
-		writeError(w, http.StatusUnprocessableEntity, t.T("gate.err.empty"))
+		writePanelError(w, http.StatusUnprocessableEntity, t, "gate.err.empty")
 		return
 	}
 	g, ok := s.requestScreen(w, r, screen, entrance)

@@ -207,6 +207,9 @@ func TestGateScreensBrowser(t *testing.T) {
 		if got := a.text("result-decision"); got != "请扫码" {
 			t.Errorf("neutral headline %q", got)
 		}
+		if got := a.text("result-reason-other"); got != "Please scan" {
+			t.Errorf("neutral panel in English %q, want it beside the Chinese", got)
+		}
 		for _, f := range []string{"result-name", "result-idtail", "result-color", "result-source", "result-time"} {
 			if got := a.text(f); got != "" {
 				t.Errorf("%s still %q after the hold", f, got)
@@ -230,6 +233,9 @@ func TestGateScreensBrowser(t *testing.T) {
 		if got := a.text("result-name"); got != "" {
 			t.Errorf("previous holder %q shown while the next check runs", got)
 		}
+		if got, other := a.text("result-decision"), a.text("result-reason-other"); got != "核验中…" || other != "Checking…" {
+			t.Errorf("checking panel %q / %q, want Chinese with English beside", got, other)
+		}
 		screenshot(t, a.ctx, "gate-checking")
 		waitJS(t, a.ctx, "the slow answer", `document.getElementById('gate-result').dataset.state === 'deny'`, 5*time.Second)
 		id, _ = strconv.ParseInt(a.panelScan(), 10, 64)
@@ -247,6 +253,9 @@ func TestGateScreensBrowser(t *testing.T) {
 		}
 		if got := a.text("result-decision"); got != "网络异常，请重扫" {
 			t.Errorf("error panel %q", got)
+		}
+		if got := a.text("result-reason-other"); got != "Network error, scan again" {
+			t.Errorf("error panel in English %q, want it beside the Chinese", got)
 		}
 		for _, f := range []string{"result-name", "result-color", "result-source"} {
 			if got := a.text(f); got != "" {
@@ -367,4 +376,62 @@ func TestGateLatencyBrowser(t *testing.T) {
 	if median > 30 {
 		t.Errorf("median %.1f ms, want at most 30 ms", median)
 	}
+}
+
+// TestGateTwoSessionsBrowser: the same staff account logged in at two
+// entrances from two browsers (two login sessions). Logging out at one
+// (from another tab of the same browser) ends that browser's screen
+// only; the other keeps its live feed, its checks and its panel, through
+// several session rechecks.
+func TestGateTwoSessionsBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	base, ts := startBrowserServer(t)
+	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
+	ts.Web.SetStreamRecheck(200 * time.Millisecond)
+	green := issuePass(t, ts.DB, "张三明", "610113199001011230", 0)
+
+	other, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext()) // its own cookies
+	defer cancel()
+	console, consoleB := watchConsole(ctx), watchConsole(other)
+	browserLogin(t, ctx, base, "wang", "staff-password-1", "/gate")
+	browserLogin(t, other, base, "wang", "staff-password-1", "/gate")
+	north := openGate(t, ctx, base, "north screen", "北门")
+	south := openGate(t, other, base, "south screen", "南门")
+
+	// Logged out from another tab of the north browser: the north
+	// screen's stream ends at once, the south one's does not.
+	tab, cancelTab := chromedp.NewContext(ctx)
+	defer cancelTab()
+	if err := chromedp.Do(tab, chromedp.Navigate(base+"/gate"), chromedp.Click(chromedp.CSS(`[data-testid=logout]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, north.ctx, "the north screen to end", `document.getElementById('gate-feed').dataset.state === 'ended'`, 2*time.Second)
+	if vis := north.js(`String(!document.querySelector('[data-role=login]').hidden)`); vis != "true" {
+		t.Error("no login button on the logged-out screen")
+	}
+	north.scan(green)
+	if st := north.state(); st != "error" {
+		t.Errorf("the logged-out screen's panel %q after a scan, want the login message", st)
+	}
+	// Past several rechecks of the south screen's session.
+	time.Sleep(time.Second)
+	if st := south.js(`document.getElementById('gate-feed').dataset.state`); st != "live" {
+		t.Fatalf("the other session's feed is %q after a logout elsewhere", st)
+	}
+	south.scan(green)
+	waitJS(t, south.ctx, "the south screen's answer", `document.getElementById('gate-result').dataset.state === 'allow'`, 5*time.Second)
+	if got := south.text("result-source"); got != "gate:wang · 南门" {
+		t.Errorf("south panel's source %q", got)
+	}
+	// The logged-out browser's old screen, opened again, is refused
+	// its feed and its checks.
+	if err := chromedp.Do(north.ctx, chromedp.Navigate(base+"/gate?entrance="+url.QueryEscape("北门"))); err != nil {
+		t.Fatal(err)
+	}
+	if path := evalJS[string](t, north.ctx, `location.pathname`); path != "/login" {
+		t.Errorf("the logged-out browser opened %s, want the login page", path)
+	}
+	screenshot(t, south.ctx, "gate-other-session-live")
+	console.check(t)
+	consoleB.check(t)
 }

@@ -51,6 +51,7 @@ type importResult struct {
 	Unchanged int
 	Bad       []rowError
 	Subjects  []pass.Subject // residents imported, in file order, for bulk print
+	BadDigits int            // rows refused only for a mainland check digit
 }
 
 // headerAliases maps the accepted header names, English and Chinese, to
@@ -250,8 +251,12 @@ func fieldMsg(t i18n.Printer, fe *district.FieldError) string {
 
 // importResidents validates every row and registers the good ones in
 // batches. People are keyed by pseudonym, so a row of a known person
-// updates it and re-importing a file creates no duplicates.
-func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string) (*importResult, error) {
+// updates it and re-importing a file creates no duplicates. A mainland
+// number whose only fault is its check digit is refused unless
+// allowBadDigit (the clerk confirmed the file's legacy numbers), as at
+// the desk; refused ones are counted in BadDigits so the page can say
+// how to take them.
+func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"name", "id_number"})
 	if err != nil {
 		return nil, err
@@ -290,11 +295,15 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 		}
 		r, errs := district.CheckResident(key, district.RegisterRequest{
 			Name: row.Fields["name"], IDType: idType, IDNumber: row.Fields["id_number"], Phone: row.Fields["phone"],
+			AllowBadCheckDigit: allowBadDigit,
 		}, now)
 		if errs != nil {
 			msgs := make([]string, len(errs))
 			for i, fe := range errs {
 				msgs[i] = fieldMsg(t, fe)
+				if district.IsBadCheckDigit(fe) {
+					res.BadDigits++
+				}
 			}
 			res.Bad = append(res.Bad, rowError{row.Line, strings.Join(msgs, "; ")})
 			continue
@@ -343,8 +352,11 @@ var testResultAliases = map[string]bool{
 }
 
 // importTests validates every row and records the good ones in batches.
-// A row of an unregistered person is reported with its line.
-func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string) (*importResult, error) {
+// A row of an unregistered person is reported with its line. ID numbers
+// are checked as wherever they are typed: a mistyped mainland number is
+// named as such rather than "not found", and a legacy one with a wrong
+// check digit is looked up only when allowBadDigit, as it was registered.
+func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"id_number", "sample_time", "result"})
 	if err != nil {
 		return nil, err
@@ -358,7 +370,8 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 		return nil, err
 	}
 	res := &importResult{Rows: len(rows) + len(bad), Bad: bad}
-	limit := db.Now().Add(time.Minute)
+	now := db.Now()
+	limit := now.Add(time.Minute)
 	var batch []store.TestResult
 	var lines []int
 	flush := func() error {
@@ -379,9 +392,14 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 	}
 	for _, row := range rows {
 		var msgs []string
-		id := pass.NormalizeID(row.Fields["id_number"])
-		if id == "" {
-			msgs = append(msgs, fieldMsg(t, &district.FieldError{Field: "id_number", Code: "required"}))
+		id, err := district.CheckIDNumber(row.Fields["id_number"], now, district.IDOptions(allowBadDigit)...)
+		if err != nil {
+			fe := &district.FieldError{Field: "id_number", Code: "required"}
+			errors.As(err, &fe)
+			msgs = append(msgs, fieldMsg(t, fe))
+			if district.IsBadCheckDigit(fe) {
+				res.BadDigits++
+			}
 		}
 		at, ok := parseImportTime(row.Fields["sample_time"])
 		switch {
@@ -519,9 +537,9 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	var res *importResult
 	start := time.Now()
 	if m.Kind == "residents" {
-		res, err = importResidents(r.Context(), s.db, p.T, b, actor(r))
+		res, err = importResidents(r.Context(), s.db, p.T, b, actor(r), r.FormValue("allow_bad_check_digit") == "1")
 	} else {
-		res, err = importTests(r.Context(), s.db, p.T, b, actor(r))
+		res, err = importTests(r.Context(), s.db, p.T, b, actor(r), r.FormValue("allow_bad_check_digit") == "1")
 	}
 	if err != nil {
 		var fe *fileError
@@ -534,7 +552,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("import", "kind", m.Kind, "rows", res.Rows, "created", res.Created, "updated", res.Updated,
-		"bad", len(res.Bad), "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
+		"bad", len(res.Bad), "allow_bad_check_digit", r.FormValue("allow_bad_check_digit") == "1", "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
 	if res.Rows == 0 {
 		fail("desk.err.empty")
 		return
@@ -544,6 +562,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	for _, e := range res.Bad {
 		m.Bad = append(m.Bad, view.ImportRowError{Line: e.Line, Msg: e.Msg})
 	}
+	m.BadDigits = res.BadDigits
 	if m.Kind == "residents" && len(res.Subjects) > 0 {
 		m.Batch = holdBatch(res.Subjects)
 		for from := 0; from < len(res.Subjects); from += printChunk {

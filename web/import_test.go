@@ -37,9 +37,17 @@ func mainlandID(n int) string {
 // upload posts a CSV file to the import form.
 func upload(t testing.TB, ts *testServer, c *http.Client, kind string, file []byte) (*http.Response, string) {
 	t.Helper()
+	return uploadFields(t, ts, c, map[string]string{"kind": kind}, file)
+}
+
+// uploadFields posts a CSV file to the import form with the given fields.
+func uploadFields(t testing.TB, ts *testServer, c *http.Client, fields map[string]string, file []byte) (*http.Response, string) {
+	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	_ = mw.WriteField("kind", kind)
+	for k, v := range fields {
+		_ = mw.WriteField(k, v)
+	}
 	fw, _ := mw.CreateFormFile("file", "data.csv")
 	_, _ = fw.Write(file)
 	_ = mw.Close()
@@ -394,5 +402,77 @@ func TestImport_MessagesInPageLanguage(t *testing.T) {
 	msg := testid(deskDoc(t, body), "import-error").Text()
 	if !strings.Contains(msg, "采样时间（sample_time）") || strings.Contains(msg, "证件号码") {
 		t.Fatalf("missing header message %q", msg)
+	}
+}
+
+// TestImport_LegacyCheckDigit: a residents file with a mainland number
+// whose check digit is wrong is refused row by row by default, with a
+// hint; ticked, the confirmation imports it, and the number is found
+// afterwards under the same confirmation, as one registered at the desk.
+func TestImport_LegacyCheckDigit(t *testing.T) {
+	ts, c := deskIssuer(t)
+	good := mainlandID(7)
+	legacy := mainlandID(8)
+	legacy = legacy[:17] + map[bool]string{true: "1", false: "0"}[legacy[17] == '0']
+	file := []byte("name,id_type,id_number,phone\n居民甲,mainland," + good + ",\n居民乙,mainland," + legacy + ",\n")
+
+	resp, body := upload(t, ts, c, "residents", file)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422", resp.StatusCode)
+	}
+	doc := deskDoc(t, body)
+	if rows := testid(doc, "import-error-row"); rows.Length() != 1 || rows.AttrOr("data-line", "") != "3" ||
+		!strings.Contains(rows.Text(), i18n.Printer{Lang: i18n.ZH}.T("desk.err.check_digit")) {
+		t.Fatalf("error rows %q, want line 3's check digit", rows.Text())
+	}
+	if testid(doc, "import-bad-digit-hint").Length() != 1 {
+		t.Error("no hint on how to import a legacy number")
+	}
+	if testid(doc, "import-allow-bad-digit").Length() != 1 || testid(doc, "import-allow-bad-digit").Is("[checked]") {
+		t.Error("the confirmation box is missing or ticked by default")
+	}
+	if findByID(t, ts, good) == nil || findByID(t, ts, legacy) != nil {
+		t.Fatal("default import: want the good row only")
+	}
+
+	resp, body = uploadFields(t, ts, c, map[string]string{"kind": "residents", "allow_bad_check_digit": "1"}, file)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirmed import: status %d: %.800s", resp.StatusCode, body)
+	}
+	if testid(deskDoc(t, body), "import-bad-digit-hint").Length() != 0 {
+		t.Error("hint shown after a clean import")
+	}
+	p := findByID(t, ts, legacy)
+	if p == nil || p.IDType != store.IDMainland || p.MaskedName != "居*乙" {
+		t.Fatalf("legacy number not imported: %+v", p)
+	}
+	// The desk finds it as one registered there.
+	resp, _ = ts.postForm(t, c, "/desk/find", url.Values{"id_number": {legacy}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/desk/people/") {
+		t.Fatalf("find the legacy number: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// A test results file: the legacy number needs the same confirmation,
+	// and a mistyped number is named as mistyped, not as unknown.
+	typo := good[:17] + map[bool]string{true: "1", false: "0"}[good[17] == '0']
+	sample := time.Now().Add(-time.Hour).Format("2006-01-02 15:04")
+	tests := []byte("id_number,sample_time,result\n" + legacy + "," + sample + ",negative\n" + typo + "," + sample + ",negative\n")
+	resp, body = upload(t, ts, c, "tests", tests)
+	doc = deskDoc(t, body)
+	digit := i18n.Printer{Lang: i18n.ZH}.T("desk.err.check_digit")
+	if rows := testid(doc, "import-error-row"); resp.StatusCode != http.StatusUnprocessableEntity || rows.Length() != 2 ||
+		!strings.Contains(rows.Eq(0).Text(), digit) || !strings.Contains(rows.Eq(1).Text(), digit) {
+		t.Fatalf("tests file unconfirmed: status %d, rows %q, want both lines' check digit", resp.StatusCode, rows.Text())
+	}
+	if got := findByID(t, ts, legacy); !got.TestedAt.IsZero() {
+		t.Fatal("a test recorded for a legacy number without the confirmation")
+	}
+	_, body = uploadFields(t, ts, c, map[string]string{"kind": "tests", "allow_bad_check_digit": "1"}, tests)
+	doc = deskDoc(t, body)
+	if rows := testid(doc, "import-error-row"); rows.Length() != 1 || rows.AttrOr("data-line", "") != "3" {
+		t.Fatalf("tests file confirmed: rows %q, want only the unknown typo", rows.Text())
+	}
+	if got := findByID(t, ts, legacy); got.TestedAt.IsZero() {
+		t.Fatal("the legacy number's test not recorded with the confirmation")
 	}
 }

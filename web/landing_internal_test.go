@@ -23,6 +23,9 @@ func TestLanding(t *testing.T) {
 		{"admin", "/desk/people/ab?x=1", "/desk/people/ab?x=1"},
 		{"staff", "/no/such/page", "/no/such/page"},
 		{"", "/admin", "/admin"},
+		// The gate panel's login button returns a screen to its entrance.
+		{"staff", "/gate?entrance=%E5%8C%97%E9%97%A8", "/gate?entrance=%E5%8C%97%E9%97%A8"},
+		{"admin", "/gate/camera?entrance=%E5%8C%97%E9%97%A8", "/gate/camera?entrance=%E5%8C%97%E9%97%A8"},
 	} {
 		if got := landing(tc.role, tc.next); got != tc.want {
 			t.Errorf("landing(%q, %q) = %q, want %q", tc.role, tc.next, got, tc.want)

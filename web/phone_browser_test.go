@@ -3,16 +3,21 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"passgate/hub"
+	"passgate/pass"
 	"passgate/store"
 	"passgate/web"
 	"passgate/web/i18n"
@@ -57,6 +62,13 @@ const measureFit = `(() => {
   return {sw: document.documentElement.scrollWidth, iw: window.innerWidth, wide: wide.map(w => w.desc),
     status: s ? s.dataset.status : ""};
 })()`
+
+// brokenNames lists the row names of a page's tables that break over
+// lines: a table squeezed into a phone breaks them letter by letter.
+const brokenNames = `[...document.querySelectorAll("table th[scope=row]")].filter(el => {
+  const r = document.createRange(); r.selectNodeContents(el.firstChild || el);
+  return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
+}).map(el => el.textContent.trim())`
 
 // TestPagesFitAPhone logs in as each role and opens every page the route
 // table lets it reach, in Chinese and in English, at a phone's width: no
@@ -159,6 +171,9 @@ func TestPagesFitAPhone(t *testing.T) {
 				if f.InnerWidth != phoneWidth || f.ScrollWidth > f.InnerWidth || len(f.Wide) > 0 {
 					t.Errorf("%s %s %s: page %v wide at %v; past the edge: %v", role.name, lang, name, f.ScrollWidth, f.InnerWidth, f.Wide)
 				}
+				if broken := evalJS[[]string](t, ctx, brokenNames); len(broken) > 0 {
+					t.Errorf("%s %s %s: names broken over lines: %q", role.name, lang, name, broken)
+				}
 			}
 			if role.user == "" {
 				visit("/login", goTo(ctx, base+"/login"))
@@ -203,4 +218,128 @@ func TestPagesFitAPhone(t *testing.T) {
 // goTo is a visit that opens url.
 func goTo(ctx context.Context, url string) func() error {
 	return func() error { return chromedp.Do(ctx, chromedp.Navigate(url)) }
+}
+
+// TestDataPagesFitAPhone opens, at a phone's width and in both languages,
+// the admin pages that only grow with data: a hub's registry with a
+// pending and an enrolled appliance (and the one-time code shown when one
+// is added), the trust page with another district imported, and a gate
+// screen whose live list is full of checks from a gateway with a long
+// name at a long-named entrance, some arriving while it is open.
+func TestDataPagesFitAPhone(t *testing.T) {
+	ca := hubCA(t)
+	ts := newTestServer(t, web.WithHubIdentity(ca))
+	t.Cleanup(ts.Srv.CloseClientConnections)
+	base := ts.Srv.URL
+	bg := context.Background()
+	admin := ts.login(t, "admin", ts.AdminPassword)
+
+	// The registry: one enrolled from a file, one pending.
+	resp, body := ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"东门闸机二号通道检测点"}, "issuer": {"1"}, "hours": {"48"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("add appliance: %d", resp.StatusCode)
+	}
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := hub.ParseCode(doc.Find(`[data-testid="code"]`).Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend, err := hub.NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.EnrollAppliance(bg, ts.DB, &pend.Request, ca, "cli", "file /var/lib/passgate/enrol-request-dongmen-2.json"); err != nil {
+		t.Fatal(err)
+	}
+	ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"社区卫生服务中心发码台"}, "hours": {"168"}})
+
+	// Another district trusted.
+	file, a := otherDistrictAnchor(t)
+	fp := pass.FormatFingerprint(a.Roots[0].Fingerprint())
+	if resp, _ := ts.postForm(t, admin, "/admin/trust/import", url.Values{"anchor": {string(file)}, "fingerprint": {fp}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("trust import: %d", resp.StatusCode)
+	}
+
+	// A gateway with a long name at a long-named entrance, and many checks.
+	gw := "东门南侧第二通道闸机扫码网关"
+	_, token, err := ts.DB.CreateDevice(bg, gw, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.DB.SetEntrance(bg, gw, "东门南侧第二通道（地下车库入口）", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	// The appliance's own scanners, their device paths long and missing
+	// (so their state carries an error).
+	for _, in := range []url.Values{
+		{"name": {"north-door-serial-scanner-1"}, "kind": {"serial"}, "spec": {"/dev/serial/by-id/usb-Honeywell_Imaging___Mobility_1900_21234B0123456789-if00,baud=9600,suffix=cr"}},
+		{"name": {"kiosk-evdev-keyboard-wedge-2"}, "kind": {"evdev"}, "spec": {"/dev/input/by-id/usb-Newland_Auto-ID_NLS-HR32_Barcode_Scanner_0123456789ABCDEF-event-kbd"}},
+	} {
+		if resp, body := ts.postForm(t, admin, "/admin/inputs", in); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("add input %s: %d %.300s", in.Get("name"), resp.StatusCode, body)
+		}
+	}
+	green := issuePass(t, ts.DB, "欧阳娜娜", mainlandID(3), 0)
+	for i := range 25 {
+		payload := green
+		if i%3 == 0 {
+			payload = "PG1:" + strings.Repeat("A", 200)
+		}
+		postScan(t, base, token, payload)
+	}
+
+	ctx := newBrowser(t)
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: phoneWidth, Height: phoneHeight, DeviceScaleFactor: 2, Mobile: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "")
+	check := func(lang i18n.Lang, name string) {
+		t.Helper()
+		waitJS(t, ctx, "page load", `document.readyState === "complete"`, 10*time.Second)
+		f := evalJS[fit](t, ctx, measureFit)
+		screenshot(t, ctx, fmt.Sprintf("phone-data-%s-%s", lang, strings.NewReplacer("/", "_", "?", "_").Replace(strings.Trim(name, "/"))))
+		if f.InnerWidth != phoneWidth || f.ScrollWidth > f.InnerWidth || len(f.Wide) > 0 {
+			t.Errorf("%s %s: page %v wide at %v; past the edge: %v", lang, name, f.ScrollWidth, f.InnerWidth, f.Wide)
+		}
+		// A table squeezed into a phone breaks its names letter by
+		// letter: a row's name must keep to one line.
+		broken := evalJS[[]string](t, ctx, brokenNames)
+		if len(broken) > 0 {
+			t.Errorf("%s %s: names broken over lines: %q", lang, name, broken)
+		}
+	}
+	for i, lang := range i18n.Langs {
+		if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: i18n.CookieName, Value: string(lang), URL: base}); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/admin/appliances", "/admin/trust", "/admin/status", "/admin/inputs", "/admin/devices"} {
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+path)); err != nil {
+				t.Fatal(err)
+			}
+			check(lang, path)
+		}
+		// The one-time code, as the page shows it after adding one.
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/admin/appliances")); err != nil {
+			t.Fatal(err)
+		}
+		evalJS[bool](t, ctx, `(function () { var f = document.querySelector('form[data-testid=add-appliance]');
+			f.querySelector('input[name=name]').value = "西门临时检测点`+strconv.Itoa(i)+`"; f.submit(); return true; })()`)
+		waitJS(t, ctx, "the code", `!!document.querySelector('[data-testid=code]')`, 10*time.Second)
+		check(lang, "appliance-code")
+
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/gate")); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "the live feed", `document.getElementById('gate-feed').dataset.state === 'live'`, 5*time.Second)
+		for range 3 {
+			postScan(t, base, token, green)
+		}
+		waitJS(t, ctx, "the live rows", `document.querySelectorAll('[data-testid=gate-recent-row]').length >= 20`, 5*time.Second)
+		check(lang, "/gate")
+	}
 }

@@ -102,7 +102,7 @@ func (s *Server) refuseScreen(w http.ResponseWriter, r *http.Request, field stri
 		s.log.Error("audit refused gate screen", "err", err)
 	}
 	s.log.Warn("gate screen refused", "field", field, "by", actorOf(r), "addr", remoteHost(r))
-	writeError(w, http.StatusBadRequest, i18n.FromRequest(r).T("gate.err.screen"))
+	writePanelError(w, http.StatusBadRequest, i18n.FromRequest(r), "gate.err.screen")
 }
 
 // loadEntrances reads which entrance each input stands at into memory:

@@ -17,6 +17,7 @@ import (
 	"passgate/metrics"
 	"passgate/scanner"
 	"passgate/store"
+	"passgate/web/i18n"
 )
 
 // Version is the build's version, set by main.
@@ -42,8 +43,8 @@ type Server struct {
 	// to; loaded on first use and after every change.
 	entrances     atomic.Pointer[map[string]string]
 	entrancesOnce sync.Once
-	// gateCheckDelay, when set, runs before each gate screen check: tests
-	// make the network slow with it.
+	// gateCheckDelay, when set, runs before each gate screen check and
+	// camera frame: tests make the network slow with it.
 	gateCheckDelay func(context.Context)
 
 	metrics       *metrics.Metrics // nil: GET /metrics answers 404
@@ -136,6 +137,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes a JSON error with a message safe to show.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// writePanelError answers a gate or camera check that could not be made
+// with its message in the page's language ("error") and in the other
+// ("error_other"): the result panel shows both, as it does a decision.
+func writePanelError(w http.ResponseWriter, status int, t i18n.Printer, key string) {
+	writeJSON(w, status, map[string]string{"error": t.T(key), "error_other": t.OtherT(key)})
 }
 
 // internalError answers a failed request through fail: an unexpected

@@ -40,7 +40,7 @@
     restart.hidden = true;
     // getUserMedia exists only in a secure context: https, or localhost.
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      fail(msg.msgInsecure);
+      fail("msgInsecure");
       return;
     }
     setStatus("starting", msg.msgStarting);
@@ -57,9 +57,9 @@
       schedule(0);
     }, function (err) {
       var name = err && err.name;
-      if (name === "NotAllowedError" || name === "SecurityError") fail(msg.msgDenied);
-      else if (name === "NotFoundError" || name === "OverconstrainedError") fail(msg.msgNoCamera);
-      else fail(msg.msgUnavailable);
+      if (name === "NotAllowedError" || name === "SecurityError") fail("msgDenied");
+      else if (name === "NotFoundError" || name === "OverconstrainedError") fail("msgNoCamera");
+      else fail("msgUnavailable");
     });
   }
 
@@ -70,10 +70,13 @@
     stream = null;
   }
 
-  function fail(text) {
+  // fail stops the camera with the message named by key (a data-msg-*
+  // attribute), shown in both languages in the panel.
+  function fail(key) {
     stop();
-    setStatus("error", text);
-    if (text === msg.msgLogin) result.login(text); else result.error(text);
+    setStatus("error", msg[key]);
+    if (key === "msgLogin") result.login(msg[key], msg[key + "Other"]);
+    else result.error(msg[key], msg[key + "Other"]);
     restart.hidden = false;
   }
 
@@ -115,35 +118,38 @@
     if (!frame) { schedule(FRAME_MS); return; }
     // What a frame costs the tablet: capture, scale and luma conversion.
     document.body.dataset.lastGrabMs = (performance.now() - started).toFixed(1);
-    fetch("/gate/camera/frame?w=" + frame.w + "&h=" + frame.h +
-      "&screen=" + encodeURIComponent(msg.screen) + "&entrance=" + encodeURIComponent(msg.entrance || ""), {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/octet-stream", "Accept": "application/json" },
-      body: frame.luma
-    }).then(function (resp) {
-      if (resp.status === 204) {
+    // No answer within the timeout, or none at all: the panel says
+    // "scan again", as the gate screen's does, and the camera tries again.
+    passgateResult.post("/gate/camera/frame?w=" + frame.w + "&h=" + frame.h +
+      "&screen=" + encodeURIComponent(msg.screen) + "&entrance=" + encodeURIComponent(msg.entrance || ""),
+      "application/octet-stream", frame.luma
+    ).then(function (r) {
+      if (r.status === 204) {
         count("framesEmpty");
         schedule(Math.max(0, FRAME_MS - (performance.now() - started)));
         return;
       }
-      return resp.json().then(function (body) { return body; }, function () { return {}; }).then(function (body) {
-        if (resp.status === 401) { fail(msg.msgLogin); return; }
-        if (resp.status !== 200) { showError(body.error || msg.msgNetwork); schedule(1000); return; }
-        // Capture, upload, decode and check, without the paint.
-        document.body.dataset.lastRoundTripMs = (performance.now() - started).toFixed(1);
-        show(body, started);
-        setStatus("paused", msg.msgPaused);
-        var pause = parseInt(root.dataset.pauseMs, 10) || 2000;
-        clearTimeout(timer);
-        timer = setTimeout(function () {
-          if (!running) return;
-          setStatus("scanning", msg.msgScanning);
-          scan();
-        }, pause);
-      });
+      if (r.status === 401) { fail("msgLogin"); return; }
+      if (r.status !== 200) {
+        if (r.body.error) showError(r.body.error, r.body.error_other);
+        else showError(msg.msgNetwork, msg.msgNetworkOther);
+        schedule(1000);
+        return;
+      }
+      // Capture, upload, decode and check, without the paint.
+      document.body.dataset.lastRoundTripMs = (performance.now() - started).toFixed(1);
+      show(r.body, started);
+      setStatus("paused", msg.msgPaused);
+      var pause = parseInt(root.dataset.pauseMs, 10) || 2000;
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        if (!running) return;
+        setStatus("scanning", msg.msgScanning);
+        scan();
+      }, pause);
     }, function () {
-      showError(msg.msgNetwork);
+      if (!running) return;
+      showError(msg.msgNetwork, msg.msgNetworkOther);
       schedule(1000);
     });
   }
@@ -154,7 +160,7 @@
   }
 
   // ---- result panel, as on the gate screen ----
-  function showError(text) { result.error(text); }
+  function showError(text, other) { result.error(text, other); }
 
   // show renders a decision and records, once painted, how long it took
   // from the captured frame.

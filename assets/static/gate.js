@@ -39,10 +39,6 @@
   // it is long enough and its keys came quickly; a pause resets it.
   var MIN_FRAME = 8, MAX_AVG_GAP = 50, RESET_GAP = 100;
 
-  // A check not answered within TIMEOUT_MS is given up: the screen says
-  // "scan again" rather than leave anyone waiting on a stalled network.
-  var TIMEOUT_MS = 3000;
-
   var msg = root.dataset;
   var lang = document.documentElement.lang || "zh-CN";
   var result = passgateResult.panel(document.getElementById("gate-result"), {
@@ -132,48 +128,35 @@
 
   // ---- checking ----
   // Only the newest check may paint: an answer to an earlier one that
-  // arrives late is listed, never shown as the current person's.
+  // arrives late is listed, never shown as the current person's. A check
+  // with no answer in time is given up (passgateResult.post).
   var seq = 0;
   function check(payload) {
-    if (ended) { result.login(msg.msgLogin); return; }
+    if (ended) { result.login(msg.msgLogin, msg.msgLoginOther); return; }
     var mine = ++seq;
-    result.checking(msg.msgChecking); // the previous answer leaves at once
-    var ctl = window.AbortController ? new AbortController() : null;
-    var timer = setTimeout(function () { if (ctl) ctl.abort(); failed(mine); }, TIMEOUT_MS);
-    fetch("/gate/check", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify({ payload: payload, screen: msg.screen, entrance: msg.entrance }),
-      signal: ctl ? ctl.signal : undefined
-    }).then(function (resp) {
-      return resp.json().then(function (body) { return { status: resp.status, body: body }; },
-        function () { return { status: resp.status, body: {} }; });
-    }).then(function (r) {
-      clearTimeout(timer);
-      if (mine !== seq || timedOut[mine]) {
+    result.checking(msg.msgChecking, msg.msgCheckingOther); // the previous answer leaves at once
+    passgateResult.post("/gate/check", "application/json",
+      JSON.stringify({ payload: payload, screen: msg.screen, entrance: msg.entrance })
+    ).then(function (r) {
+      if (mine !== seq) {
         if (r.status === 200) list(r.body);
         return;
       }
       if (r.status === 401) { endSession(); return; }
-      if (r.status !== 200) { showError(r.body.error || msg.msgNetwork); return; }
+      if (r.status !== 200) {
+        if (r.body.error) showError(r.body.error, r.body.error_other);
+        else showError(msg.msgNetwork, msg.msgNetworkOther);
+        return;
+      }
       show(r.body, true);
     }, function () {
-      clearTimeout(timer);
-      failed(mine);
+      if (mine === seq) showError(msg.msgNetwork, msg.msgNetworkOther);
     });
   }
 
-  var timedOut = {};
-  function failed(n) {
-    if (timedOut[n]) return;
-    timedOut[n] = true;
-    if (n === seq) showError(msg.msgNetwork);
-  }
-
-  function showError(text) {
+  function showError(text, other) {
     awaiting = false;
-    result.error(text);
+    result.error(text, other);
     passgateSound.beep(false);
   }
 
@@ -209,7 +192,7 @@
     ended = true;
     awaiting = false;
     if (source) { source.close(); source = null; }
-    result.login(msg.msgLogin);
+    result.login(msg.msgLogin, msg.msgLoginOther);
     feed.dataset.state = "ended";
     feed.textContent = msg.msgLogin;
   }

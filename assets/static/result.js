@@ -5,14 +5,58 @@
 //
 // passgateResult.panel(el, opts) returns the panel's controller:
 //   show(d)      paint a decision (the scan API's JSON plus "display")
-//   checking(t)  neutral at once while a check runs, with text t
-//   error(t)     a neutral error with text t; cleared after the hold
-//   login(t)     the session is over: text t and a login button, kept
-//   ready()      back to the neutral "ready" state
+//   checking(t, o)  neutral at once while a check runs, with text t
+//   error(t, o)     a neutral error with text t; cleared after the hold
+//   login(t, o)     the session is over: text t and a login button, kept
+//   ready()         back to the neutral "ready" state
+// Every message is shown in the page's language (t) with the other
+// language's (o) beside it, as a decision's reason is: whoever stands at
+// the door may read either.
 // opts: holdMs (how long a result stays), lang, allow and deny (fallback
 // headlines). Parts are found by data-role; data-testid is for tests.
+//
+// passgateResult.post(url, type, body) sends a check (a pass or a camera
+// frame) and resolves with {status, body}, or rejects when the network
+// fails or no answer came within TIMEOUT_MS: both pages then say "scan
+// again" instead of leaving the door waiting on a stalled network.
 (function () {
   "use strict";
+
+  var TIMEOUT_MS = 3000;
+
+  function post(url, type, body) {
+    return new Promise(function (resolve, reject) {
+      var ctl = window.AbortController ? new AbortController() : null;
+      var done = false;
+      var timer = setTimeout(function () {
+        if (done) return;
+        done = true;
+        if (ctl) ctl.abort();
+        reject(new Error("timeout"));
+      }, TIMEOUT_MS);
+      fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": type, "Accept": "application/json" },
+        body: body,
+        signal: ctl ? ctl.signal : undefined
+      }).then(function (resp) {
+        if (resp.status === 204) return { status: 204, body: {} };
+        return resp.json().then(function (b) { return { status: resp.status, body: b || {} }; },
+          function () { return { status: resp.status, body: {} }; });
+      }).then(function (r) {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(r);
+      }, function (err) {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
 
   var FIELDS = ["reason", "reason-other", "name", "idtail", "color", "tested", "expires", "source", "time"];
 
@@ -30,10 +74,11 @@
       el.dataset.state = state;
     }
 
-    function clear(headline, reason) {
+    function clear(headline, reason, other) {
       FIELDS.forEach(function (r) { parts[r].textContent = ""; });
       parts.decision.textContent = headline;
       parts.reason.textContent = reason || "";
+      parts["reason-other"].textContent = other || "";
       parts.repeat.hidden = true;
       parts.login.hidden = true;
       delete el.dataset.scanId;
@@ -48,25 +93,25 @@
     function ready() {
       clearTimeout(timer);
       set("idle");
-      clear(el.dataset.msgReady, el.dataset.msgHint);
+      clear(el.dataset.msgReady, el.dataset.msgHint, el.dataset.msgReadyOther);
     }
 
-    function checking(text) {
+    function checking(text, other) {
       clearTimeout(timer);
       set("checking");
-      clear(text, "");
+      clear(text, "", other);
     }
 
-    function error(text) {
+    function error(text, other) {
       set("error");
-      clear(text, "");
+      clear(text, "", other);
       after();
     }
 
-    function login(text) {
+    function login(text, other) {
       clearTimeout(timer);
       set("error");
-      clear(text, "");
+      clear(text, "", other);
       parts.login.hidden = false;
     }
 
@@ -101,5 +146,5 @@
     return d.entrance ? s + " · " + d.entrance : s;
   }
 
-  window.passgateResult = { panel: panel, label: label };
+  window.passgateResult = { panel: panel, label: label, post: post, TIMEOUT_MS: TIMEOUT_MS };
 })();

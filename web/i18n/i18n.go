@@ -83,6 +83,12 @@ func (p Printer) Other() Lang {
 	return EN
 }
 
+// OtherT is T in the other language: a message that must be read by
+// whoever stands at the screen (the gate's result panel) is shown in both.
+func (p Printer) OtherT(key string, args ...any) string {
+	return Printer{Lang: p.Other()}.T(key, args...)
+}
+
 // CookieName remembers the language chosen in a browser.
 const CookieName = "passgate_lang"
 
