@@ -96,11 +96,7 @@ func (t traceTable) placeExpr() string {
 	if t.display != "" {
 		return t.display
 	}
-	parts := make([]string, len(t.place))
-	for i, c := range t.place {
-		parts[i] = c
-	}
-	return strings.Join(parts, " || '/' || ")
+	return strings.Join(t.place, " || '/' || ")
 }
 
 // traceChecksSQL lists one person's checks in a time range, from the

@@ -58,16 +58,34 @@ func loggedIn(t *testing.T, ts *testServer, c *http.Client) bool {
 	return resp.StatusCode == http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Location"), "/login")
 }
 
-func TestAdminUsers(t *testing.T) {
+// adminUsersWorld is one server for one subtest of TestAdminUsers, so
+// that each runs alone: the admin logged in, and a staff member zhao.
+type adminUsersWorld struct {
+	ts        *testServer
+	admin     *http.Client
+	adminUser *store.User
+	staff     *store.User
+}
+
+func newAdminUsersWorld(t *testing.T) adminUsersWorld {
+	t.Helper()
 	ts := newTestServer(t)
-	ctx := context.Background()
 	admin := ts.login(t, "admin", ts.AdminPassword)
-	adminUser, err := ts.DB.FindUserByName(ctx, "admin")
+	adminUser, err := ts.DB.FindUserByName(context.Background(), "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
+	staff := ts.createUser(t, "zhao", store.UserStaff, "zhao-password-1")
+	return adminUsersWorld{ts: ts, admin: admin, adminUser: adminUser, staff: staff}
+}
+
+func TestAdminUsers(t *testing.T) {
+	ctx := context.Background()
+	path := func(u *store.User, action string) string { return fmt.Sprintf("/admin/users/%d/%s", u.ID, action) }
 
 	t.Run("List", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
 		resp, body := ts.get(t, admin, "/admin/users")
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
@@ -83,6 +101,8 @@ func TestAdminUsers(t *testing.T) {
 	})
 
 	t.Run("CreateThenLogin", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
 		resp, _ := ts.postForm(t, admin, "/admin/users", url.Values{"username": {"wang"}, "role": {"issuer"}, "password": {"wang-password-1"}})
 		if loc := adminLocation(t, resp); !strings.HasPrefix(loc, "/admin/users?") {
 			t.Fatalf("redirect to %q", loc)
@@ -107,6 +127,10 @@ func TestAdminUsers(t *testing.T) {
 	})
 
 	t.Run("BadInput422", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
+		// The duplicates below collide with an issuer already there.
+		ts.createUser(t, "wang", store.UserIssuer, "wang-password-1")
 		for _, tc := range []struct {
 			name   string
 			form   url.Values
@@ -142,10 +166,10 @@ func TestAdminUsers(t *testing.T) {
 		}
 	})
 
-	staff := ts.createUser(t, "zhao", store.UserStaff, "zhao-password-1")
-	path := func(u *store.User, action string) string { return fmt.Sprintf("/admin/users/%d/%s", u.ID, action) }
-
 	t.Run("DisableEndsSessions", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
+		staff := w.staff
 		c := ts.login(t, "zhao", "zhao-password-1")
 		if !loggedIn(t, ts, c) {
 			t.Fatal("fresh session does not work")
@@ -171,6 +195,9 @@ func TestAdminUsers(t *testing.T) {
 	})
 
 	t.Run("NotSelfNotLastAdmin", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
+		adminUser := w.adminUser
 		resp, body := ts.postForm(t, admin, path(adminUser, "disable"), nil)
 		if resp.StatusCode != http.StatusUnprocessableEntity || byTestID(adminDoc(t, body), "row-error").Length() != 1 {
 			t.Fatalf("self-disable: status %d", resp.StatusCode)
@@ -188,6 +215,9 @@ func TestAdminUsers(t *testing.T) {
 	})
 
 	t.Run("ChangeRole", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
+		staff := w.staff
 		resp, _ := ts.postForm(t, admin, path(staff, "role"), url.Values{"role": {"admin"}})
 		adminLocation(t, resp)
 		if u, _ := ts.DB.FindUserByID(ctx, staff.ID); u.Role != store.UserAdmin {
@@ -207,6 +237,9 @@ func TestAdminUsers(t *testing.T) {
 	})
 
 	t.Run("ResetPassword", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
+		staff := w.staff
 		c := ts.login(t, "zhao", "zhao-password-1")
 		resp, body := ts.postForm(t, admin, path(staff, "password"), url.Values{"password": {"short"}})
 		if resp.StatusCode != http.StatusUnprocessableEntity {
@@ -236,6 +269,8 @@ func TestAdminUsers(t *testing.T) {
 	})
 
 	t.Run("NoticeOnlyForWhatHappened", func(t *testing.T) {
+		w := newAdminUsersWorld(t)
+		ts, admin := w.ts, w.admin
 		for _, q := range []string{"done=disabled&name=admin", "done=created&name=nobody", "done=role&name=zhao&role=admin"} {
 			_, body := ts.get(t, admin, "/admin/users?"+q)
 			if n := byTestID(adminDoc(t, body), "notice").Length(); n != 0 {
@@ -249,7 +284,9 @@ func TestAdminUsers(t *testing.T) {
 	})
 
 	t.Run("StaffForbidden", func(t *testing.T) {
-		c := ts.login(t, "zhao", "typed-by-admin")
+		w := newAdminUsersWorld(t)
+		ts := w.ts
+		c := ts.login(t, "zhao", "zhao-password-1")
 		if resp, _ := ts.get(t, c, "/admin/users"); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("staff on /admin/users: %d", resp.StatusCode)
 		}

@@ -108,6 +108,13 @@ func TestScanAPI(t *testing.T) {
 		}
 	})
 	t.Run("Repeat", func(t *testing.T) {
+		// Its own server with the pass scanned once, so it runs alone.
+		f := newFixture(t)
+		text := f.issue("张三明", "610113199001011230")
+		bearer := "Bearer " + f.token
+		if resp, m := f.post(bearer, `{"payload":"`+text+`"}`); resp.StatusCode != 200 || m["repeat"] != false {
+			t.Fatalf("first scan %d %v", resp.StatusCode, m)
+		}
 		_, m := f.post(bearer, `{"payload":"`+text+`"}`)
 		if m["repeat"] != true || m["decision"] != "allow" {
 			t.Fatalf("second scan %v", m)

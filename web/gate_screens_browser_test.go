@@ -75,12 +75,6 @@ func (g *gateTab) scan(payload string) {
 	evalJS[bool](g.t, g.ctx, `window.__scan(`+jsString(payload)+`, "us", 0).then(() => true)`)
 }
 
-// listed reports whether the live list has a row for scan id.
-func (g *gateTab) listed(id int64) bool {
-	g.t.Helper()
-	return evalJS[bool](g.t, g.ctx, `!!document.querySelector('[data-testid=gate-recent-row][data-scan-id="`+strconv.FormatInt(id, 10)+`"]')`)
-}
-
 // openGate opens the gate screen for entrance in ctx's tab and waits for
 // its live feed.
 func openGate(t *testing.T, ctx context.Context, base, name, entrance string) *gateTab {

@@ -194,10 +194,25 @@ func TestGatePageEnglish(t *testing.T) {
 }
 
 func TestGateCheck(t *testing.T) {
-	f := newGateFixture(t)
-	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
+	// Each subtest has its own server, so that any one runs alone.
+	world := func(t *testing.T) (*gateFixture, string) {
+		t.Helper()
+		f := newGateFixture(t)
+		return f, issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
+	}
+	// checkedOnce is a world whose pass was already checked once, as the
+	// subtests about a second check need.
+	checkedOnce := func(t *testing.T) (*gateFixture, string) {
+		t.Helper()
+		f, text := world(t)
+		if status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`); status != 200 || m["decision"] != "allow" {
+			t.Fatalf("first check: status %d %v", status, m)
+		}
+		return f, text
+	}
 
 	t.Run("JSONAllow", func(t *testing.T) {
+		f, text := world(t)
 		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`)
 		if status != 200 || m["decision"] != "allow" || m["reason"] != "ok" || m["source"] != "gate:wang" {
 			t.Fatalf("status %d %v", status, m)
@@ -226,6 +241,7 @@ func TestGateCheck(t *testing.T) {
 		}
 	})
 	t.Run("FormRepeat", func(t *testing.T) {
+		f, text := checkedOnce(t)
 		status, m := f.gateCheck(t, f.staff, "application/x-www-form-urlencoded", url.Values{"payload": {text}}.Encode())
 		if status != 200 || m["decision"] != "allow" || m["repeat"] != true {
 			t.Fatalf("status %d %v", status, m)
@@ -236,6 +252,7 @@ func TestGateCheck(t *testing.T) {
 		}
 	})
 	t.Run("GarbageIsALoggedDeny", func(t *testing.T) {
+		f, _ := world(t)
 		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"hello there"}`)
 		zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
 		if status != 200 || m["decision"] != "deny" || m["reason"] != "not_a_pass" || m["holder"] != nil ||
@@ -244,6 +261,7 @@ func TestGateCheck(t *testing.T) {
 		}
 	})
 	t.Run("RedDenied", func(t *testing.T) {
+		f, _ := world(t)
 		red := issuePass(t, f.ts.DB, "李四", "11010519491231002X", pass.Red)
 		_, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+red+`"}`)
 		if m["decision"] != "deny" || m["reason"] != "status_red" {
@@ -251,6 +269,7 @@ func TestGateCheck(t *testing.T) {
 		}
 	})
 	t.Run("Empty422", func(t *testing.T) {
+		f, _ := world(t)
 		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"  "}`)
 		if status != http.StatusUnprocessableEntity || m["error"] == "" {
 			t.Fatalf("status %d %v", status, m)
@@ -261,18 +280,21 @@ func TestGateCheck(t *testing.T) {
 		}
 	})
 	t.Run("BadJSON400", func(t *testing.T) {
+		f, _ := world(t)
 		status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":`)
 		if status != http.StatusBadRequest {
 			t.Fatalf("status %d", status)
 		}
 	})
 	t.Run("TooLarge413", func(t *testing.T) {
+		f, _ := world(t)
 		status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+strings.Repeat("A", 17<<10)+`"}`)
 		if status != http.StatusRequestEntityTooLarge {
 			t.Fatalf("status %d", status)
 		}
 	})
 	t.Run("AnonymousRefused", func(t *testing.T) {
+		f, text := checkedOnce(t)
 		before, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
 		status, _ := f.gateCheck(t, f.ts.client(t), "application/json", `{"payload":"`+text+`"}`)
 		if status != http.StatusUnauthorized {
@@ -284,6 +306,7 @@ func TestGateCheck(t *testing.T) {
 		}
 	})
 	t.Run("CrossOriginRefused", func(t *testing.T) {
+		f, _ := world(t)
 		req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/gate/check", strings.NewReader(`{"payload":"x"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
