@@ -223,6 +223,7 @@ func TestRoles_ForgedPushes(t *testing.T) {
 	w := newRoleWorld(t)
 	var ownPass pass.ID // a pass office A issued (its pass event accepted)
 	ownPass[0] = 0xA1
+	bPass := pass.ID{0xB7, 0x01} // a pass office B issued
 	newPerson := pass.Subject{0xA2, 0x01}
 	gatePerson := pass.Subject{0xA3, 0x01}
 
@@ -260,6 +261,14 @@ func TestRoles_ForgedPushes(t *testing.T) {
 		{"office revokes another office's key", w.cA, "office-a", "revocation", revocationBody(store.RevokeIssuer, w.kidB[:]), true},
 		{"office revokes its own key", w.cA, "office-a", "revocation", revocationBody(store.RevokeIssuer, w.kidA[:]), true},
 		{"office malformed status", w.cA, "office-a", "status", map[string]any{"subject": "zz"}, true},
+		// A pass ID is public (it is in the QR code any checker reads):
+		// an office claiming another's pass as its own, to revoke it as
+		// a "lost card" next, is refused at the claim and at the revocation.
+		{"office B pass it signed", w.cB, "office-b", "pass", passBody(bPass, w.personB, w.kidB), false},
+		{"office claims office B's pass", w.cA, "office-a", "pass", passBody(bPass, w.personB, w.kidA), true},
+		{"office revokes office B's claimed pass", w.cA, "office-a", "revocation", revocationBody(store.RevokePass, bPass[:]), true},
+		{"office claims the hub's pass", w.cA, "office-a", "pass", passBody(w.hubPass.Claims.ID, w.personHub, w.kidA), true},
+		{"office revokes the hub's claimed pass", w.cA, "office-a", "revocation", revocationBody(store.RevokePass, w.hubPass.Claims.ID[:]), true},
 		// Allowed, in order: registering, then changing its own person,
 		// a pass it signed, and a lost card of that pass.
 		{"office registers a person", w.cA, "office-a", "status", statusBody(newPerson, 0, pass.Green), false},
