@@ -430,3 +430,46 @@ func TestRoles_OfficeMadeGate(t *testing.T) {
 		t.Fatalf("issuing at the former office: %v, want ErrGate", err)
 	}
 }
+
+// An office's clock (or a tampered office) may date a record far ahead:
+// a subject revocation whose cut-off is a year away would void every pass
+// the person gets for a year, at every appliance, and a status change
+// dated a year ahead would make the hub ignore every later change of the
+// person. The hub holds such times to its own clock.
+func TestRoles_FutureDatedRecordsHeldToHubClock(t *testing.T) {
+	ctx := context.Background()
+	w := newRoleWorld(t)
+	ahead := time.Now().Add(365 * 24 * time.Hour).UnixMilli()
+
+	rev := revocationBody(store.RevokeSubject, w.personB[:])
+	rev["before_ms"], rev["at_ms"] = ahead, ahead
+	forge(t, w.cB, "revocation", rev)
+	revs, err := w.h.db.RevocationsSince(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range revs {
+		if bytes.Equal(r.Target, w.personB[:]) {
+			found = true
+			if r.Before.After(time.Now()) || r.At.After(time.Now()) {
+				t.Errorf("subject revocation kept a cut-off %v / time %v ahead of the hub's clock", r.Before, r.At)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("office B's revocation of its own person was not taken")
+	}
+
+	red := statusBody(w.personB, pass.Green, pass.Red)
+	red["at_ms"] = ahead
+	forge(t, w.cB, "status", red)
+	forge(t, w.cB, "status", statusBody(w.personB, pass.Red, pass.Green))
+	p, err := w.h.db.FindPerson(ctx, w.personB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Color != pass.Green || p.UpdatedAt.After(time.Now()) {
+		t.Errorf("after a status dated a year ahead and a later one: %v updated %v; want green, not ahead", p.Color, p.UpdatedAt)
+	}
+}
