@@ -473,3 +473,45 @@ func TestRoles_FutureDatedRecordsHeldToHubClock(t *testing.T) {
 		t.Errorf("after a status dated a year ahead and a later one: %v updated %v; want green, not ahead", p.Color, p.UpdatedAt)
 	}
 }
+
+// A status change at an office whose clock is behind the hub's (within
+// the tolerance, as the hub sees on the push) gives a cut-off as early
+// as that clock: with an issuing appliance's clock as far ahead, a pass
+// issued before the change would outlive it. The hub moves the cut-off
+// of a pushed subject revocation to its own clock by the offset the push
+// showed.
+func TestRoles_CutoffFromBehindClock(t *testing.T) {
+	ctx := context.Background()
+	w := newRoleWorld(t)
+	const behind = 4 * time.Minute
+	officeNow := time.Now().Add(-behind)
+	rev := revocationBody(store.RevokeSubject, w.personB[:])
+	rev["before_ms"], rev["at_ms"] = officeNow.UnixMilli(), officeNow.UnixMilli()
+	raw, err := json.Marshal(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := make([]byte, store.EpochSize)
+	if _, err := rand.Read(epoch); err != nil {
+		t.Fatal(err)
+	}
+	req := PushRequest{Now: officeNow.UnixMilli(), Events: &EventBatch{Epoch: epoch, From: 1,
+		Records: []EventRecord{{Seq: 1, Kind: "revocation", At: officeNow.UnixMilli(), Body: raw}}}}
+	var resp PushResponse
+	if err := w.cB.Call(ctx, PathPush, &req, &resp); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := w.h.db.RevocationsSince(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range revs {
+		if bytes.Equal(r.Target, w.personB[:]) {
+			if lag := time.Since(r.Before); lag > time.Minute || r.Before.After(time.Now()) {
+				t.Fatalf("cut-off %v behind the hub's clock (the office was %v behind); want the hub's time", lag, behind)
+			}
+			return
+		}
+	}
+	t.Fatal("office B's revocation of its own person was not taken")
+}
