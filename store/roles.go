@@ -22,7 +22,7 @@ import (
 //	record                       gate   office
 //	scan                         yes    yes
 //	its own audit record         yes    yes
-//	pass issued                  no     signed by its own issuer key
+//	pass issued                  no     its own key, an ID no one else holds
 //	status change                no     of a person it registered
 //	subject revocation           no     of a person it registered
 //	pass revocation (lost card)  no     of a pass it issued
