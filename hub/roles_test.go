@@ -223,6 +223,7 @@ func TestRoles_ForgedPushes(t *testing.T) {
 	w := newRoleWorld(t)
 	var ownPass pass.ID // a pass office A issued (its pass event accepted)
 	ownPass[0] = 0xA1
+	bPass := pass.ID{0xB7, 0x01} // a pass office B issued
 	newPerson := pass.Subject{0xA2, 0x01}
 	gatePerson := pass.Subject{0xA3, 0x01}
 
@@ -260,6 +261,14 @@ func TestRoles_ForgedPushes(t *testing.T) {
 		{"office revokes another office's key", w.cA, "office-a", "revocation", revocationBody(store.RevokeIssuer, w.kidB[:]), true},
 		{"office revokes its own key", w.cA, "office-a", "revocation", revocationBody(store.RevokeIssuer, w.kidA[:]), true},
 		{"office malformed status", w.cA, "office-a", "status", map[string]any{"subject": "zz"}, true},
+		// A pass ID is public (it is in the QR code any checker reads):
+		// an office claiming another's pass as its own, to revoke it as
+		// a "lost card" next, is refused at the claim and at the revocation.
+		{"office B pass it signed", w.cB, "office-b", "pass", passBody(bPass, w.personB, w.kidB), false},
+		{"office claims office B's pass", w.cA, "office-a", "pass", passBody(bPass, w.personB, w.kidA), true},
+		{"office revokes office B's claimed pass", w.cA, "office-a", "revocation", revocationBody(store.RevokePass, bPass[:]), true},
+		{"office claims the hub's pass", w.cA, "office-a", "pass", passBody(w.hubPass.Claims.ID, w.personHub, w.kidA), true},
+		{"office revokes the hub's claimed pass", w.cA, "office-a", "revocation", revocationBody(store.RevokePass, w.hubPass.Claims.ID[:]), true},
 		// Allowed, in order: registering, then changing its own person,
 		// a pass it signed, and a lost card of that pass.
 		{"office registers a person", w.cA, "office-a", "status", statusBody(newPerson, 0, pass.Green), false},
@@ -420,4 +429,89 @@ func TestRoles_OfficeMadeGate(t *testing.T) {
 	if _, err := district.Issue(ctx, w.officeA, district.IssueRequest{Name: "张三明", IDNumber: redIDs[0], Actor: "x"}); !errors.Is(err, store.ErrGate) {
 		t.Fatalf("issuing at the former office: %v, want ErrGate", err)
 	}
+}
+
+// An office's clock (or a tampered office) may date a record far ahead:
+// a subject revocation whose cut-off is a year away would void every pass
+// the person gets for a year, at every appliance, and a status change
+// dated a year ahead would make the hub ignore every later change of the
+// person. The hub holds such times to its own clock.
+func TestRoles_FutureDatedRecordsHeldToHubClock(t *testing.T) {
+	ctx := context.Background()
+	w := newRoleWorld(t)
+	ahead := time.Now().Add(365 * 24 * time.Hour).UnixMilli()
+
+	rev := revocationBody(store.RevokeSubject, w.personB[:])
+	rev["before_ms"], rev["at_ms"] = ahead, ahead
+	forge(t, w.cB, "revocation", rev)
+	revs, err := w.h.db.RevocationsSince(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range revs {
+		if bytes.Equal(r.Target, w.personB[:]) {
+			found = true
+			if r.Before.After(time.Now()) || r.At.After(time.Now()) {
+				t.Errorf("subject revocation kept a cut-off %v / time %v ahead of the hub's clock", r.Before, r.At)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("office B's revocation of its own person was not taken")
+	}
+
+	red := statusBody(w.personB, pass.Green, pass.Red)
+	red["at_ms"] = ahead
+	forge(t, w.cB, "status", red)
+	forge(t, w.cB, "status", statusBody(w.personB, pass.Red, pass.Green))
+	p, err := w.h.db.FindPerson(ctx, w.personB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Color != pass.Green || p.UpdatedAt.After(time.Now()) {
+		t.Errorf("after a status dated a year ahead and a later one: %v updated %v; want green, not ahead", p.Color, p.UpdatedAt)
+	}
+}
+
+// A status change at an office whose clock is behind the hub's (within
+// the tolerance, as the hub sees on the push) gives a cut-off as early
+// as that clock: with an issuing appliance's clock as far ahead, a pass
+// issued before the change would outlive it. The hub moves the cut-off
+// of a pushed subject revocation to its own clock by the offset the push
+// showed.
+func TestRoles_CutoffFromBehindClock(t *testing.T) {
+	ctx := context.Background()
+	w := newRoleWorld(t)
+	const behind = 4 * time.Minute
+	officeNow := time.Now().Add(-behind)
+	rev := revocationBody(store.RevokeSubject, w.personB[:])
+	rev["before_ms"], rev["at_ms"] = officeNow.UnixMilli(), officeNow.UnixMilli()
+	raw, err := json.Marshal(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := make([]byte, store.EpochSize)
+	if _, err := rand.Read(epoch); err != nil {
+		t.Fatal(err)
+	}
+	req := PushRequest{Now: officeNow.UnixMilli(), Events: &EventBatch{Epoch: epoch, From: 1,
+		Records: []EventRecord{{Seq: 1, Kind: "revocation", At: officeNow.UnixMilli(), Body: raw}}}}
+	var resp PushResponse
+	if err := w.cB.Call(ctx, PathPush, &req, &resp); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := w.h.db.RevocationsSince(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range revs {
+		if bytes.Equal(r.Target, w.personB[:]) {
+			if lag := time.Since(r.Before); lag > time.Minute || r.Before.After(time.Now()) {
+				t.Fatalf("cut-off %v behind the hub's clock (the office was %v behind); want the hub's time", lag, behind)
+			}
+			return
+		}
+	}
+	t.Fatal("office B's revocation of its own person was not taken")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -252,5 +253,54 @@ func TestRotation_ChainInOnePull(t *testing.T) {
 	mustAllow(t, gate, text)
 	if n := rootsAt(t, gate, time.Now()); n != 3 {
 		t.Fatalf("%d roots, want 3", n)
+	}
+}
+
+// A root is rotated away because it may be compromised: whoever holds the
+// old root's private key (a stolen hub backup) must not hand the district
+// over a second time, to a root of their own, while the old root is
+// still trusted for the grace period.
+func TestRotation_SecondHandOverRefused(t *testing.T) {
+	ctx := context.Background()
+	h := newEnrHub(t)
+	gate := enrolled(t, h, "gate-1", false)
+	d, _ := h.db.District(ctx)
+	old := hubRoot(t, h.db)
+	oldPriv, err := pass.ParsePrivateKey(old.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := district.RotateRoot(ctx, h.db, "hubadmin"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := PullOnce(ctx, gate, clientOf(t, gate)); err != nil || res.RootsRotated != 1 {
+		t.Fatalf("pull %+v, %v", res, err)
+	}
+	thief, err := pass.ParsePrivateKey(append([]byte{1}, bytes.Repeat([]byte{9}, 32)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := pass.SignRotation(d.ID, oldPriv, thief, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := thief.Public()
+	k := &store.Key{KID: pk.KID, Role: store.RoleRoot, Alg: pk.Alg, Public: pk.Raw, District: d.ID, Rotation: rec}
+	// Nor at the hub, which still holds the old root's private half.
+	if err := h.db.RotateRoot(ctx, &store.RootRotation{New: k}, "hubadmin"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("the hub took a second hand-over by the replaced root: %v", err)
+	}
+	res, err := gate.ApplyFeed(ctx, &store.Feed{TrustHash: []byte("forked"), Keys: []*store.Key{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RootsRefused != 1 || res.RootsRotated != 0 {
+		t.Fatalf("a second hand-over by the replaced root: %+v", res)
+	}
+	roots, _ := gate.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot})
+	for _, r := range roots {
+		if r.KID == pk.KID {
+			t.Fatal("the thief's root is trusted")
+		}
 	}
 }

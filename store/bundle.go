@@ -301,7 +301,7 @@ func (db *DB) ImportUpBundle(ctx context.Context, in *UpImport, bundleKey []byte
 	}
 	for _, r := range in.Events {
 		err = inTx(func(tx *sql.Tx, a *Appliance, now time.Time) error {
-			_, err := ingestEvents(ctx, tx, a, r, now, ir)
+			_, err := ingestEvents(ctx, tx, a, r, now, 0, ir)
 			return err
 		})
 		if err != nil {

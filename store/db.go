@@ -184,6 +184,9 @@ func Open(ctx context.Context, dir string, opts ...Option) (_ *DB, err error) {
 	if err := db.restoreRevokedRoots(ctx); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", db.path, err)
 	}
+	if err := db.numberRevocationsOnOpen(ctx); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", db.path, err)
+	}
 
 	if db.r, err = sql.Open("sqlite", dsn(db.path, readerParams)); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", db.path, err)

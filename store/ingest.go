@@ -244,18 +244,18 @@ func (db *DB) IngestPush(ctx context.Context, applianceID int64, in *Ingest) (*I
 				return err
 			}
 		}
+		skew := int64(0)
+		if !in.ApplianceNow.IsZero() {
+			skew = in.ApplianceNow.UnixMilli() - now.UnixMilli()
+		}
 		if in.Events != nil {
-			if res.EventsMark, err = ingestEvents(ctx, tx, a, in.Events, now, res); err != nil {
+			if res.EventsMark, err = ingestEvents(ctx, tx, a, in.Events, now, skew, res); err != nil {
 				return err
 			}
 		}
 		var tolerance int64
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT clock_skew_ms FROM policy WHERE id = 1), 0)`).Scan(&tolerance); err != nil {
 			return err
-		}
-		skew := int64(0)
-		if !in.ApplianceNow.IsZero() {
-			skew = in.ApplianceNow.UnixMilli() - now.UnixMilli()
 		}
 		res.ClockSkew = time.Duration(skew) * time.Millisecond
 		res.SkewFlagged = tolerance > 0 && (skew > tolerance || -skew > tolerance)
@@ -312,8 +312,10 @@ func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRu
 
 // ingestEvents stores and applies the records of run that a may send
 // (authorizeEvent); the others are refused, audited and skipped, and the
-// mark moves past them all.
-func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, now time.Time, res *IngestResult) (int64, error) {
+// mark moves past them all. skew is how far ahead of the hub's clock the
+// appliance's was when it sent the run (pushes; 0 when unknown: a bundle
+// travels for an unknown time).
+func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, now time.Time, skew int64, res *IngestResult) (int64, error) {
 	applianceID := a.ID
 	mark, err := readMark(ctx, tx, applianceID, StreamEvents, run.Epoch, run.From)
 	if err != nil {
@@ -337,7 +339,7 @@ func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, 
 	for _, e := range run.Records[skip:] {
 		why, err := authorizeEvent(ctx, tx, a, e)
 		if err == nil && why == "" {
-			why, err = applyEvent(ctx, tx, a, e)
+			why, err = applyEvent(ctx, tx, a, e, now, skew)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("%s %d: %w", e.Kind, e.Seq, err)
@@ -362,13 +364,21 @@ func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, 
 // change to the register, a revocation to the hub's list. A record it
 // cannot apply (malformed) is refused, not failed: nothing of it is
 // applied, and the appliance's later records still get through.
-func applyEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord) (refusal, error) {
+//
+// Times an appliance writes are its clock's (or a tampered appliance's
+// choice): the hub holds each to its own clock now, so no record dated
+// ahead voids a person's future passes (a subject revocation's cut-off)
+// or makes the hub ignore the person's later changes (a status change's
+// time). A cut-off is also moved to the hub's clock by the push's skew:
+// the checkers add one clock tolerance, which covers the issuing
+// appliance's clock, not the revoking one's too.
+func applyEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord, now time.Time, skew int64) (refusal, error) {
 	var err error
 	switch e.Kind {
 	case "revocation":
-		err = applyApplianceRevocation(ctx, tx, a.Name, e)
+		err = applyApplianceRevocation(ctx, tx, a.Name, e, now.UnixMilli(), skew)
 	case "status":
-		err = applyApplianceStatus(ctx, tx, a.ID, e)
+		err = applyApplianceStatus(ctx, tx, a.ID, e, now.UnixMilli())
 	}
 	if errors.Is(err, ErrInvalid) {
 		return refuseMalformed + refusal(": "+err.Error()), nil
@@ -396,7 +406,7 @@ type outboxStatus struct {
 // change reaches every appliance as a revocation of earlier passes. The
 // appliance that brings a person to the hub is the person's registrar
 // (authorizeEvent).
-func applyApplianceStatus(ctx context.Context, tx *sql.Tx, registrar int64, e *OutboxRecord) error {
+func applyApplianceStatus(ctx context.Context, tx *sql.Tx, registrar int64, e *OutboxRecord, now int64) error {
 	var st outboxStatus
 	if err := json.Unmarshal([]byte(e.Body), &st); err != nil {
 		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
@@ -415,9 +425,10 @@ func applyApplianceStatus(ctx context.Context, tx *sql.Tx, registrar int64, e *O
 	if st.IDType != "mainland" && st.IDType != "passport" {
 		st.IDType = "other"
 	}
+	st.At = min(st.At, now)
 	var tested any
 	if st.Tested != nil {
-		tested = *st.Tested
+		tested = min(*st.Tested, now)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO people (subject, masked_name, id_tail, color, tested_ms, doses, created_ms, updated_ms, id_type, registrar)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
@@ -442,7 +453,7 @@ type outboxRevocation struct {
 // hub's own list, with the appliance as its origin, so the feed carries it
 // to every appliance. An identical revocation already on the list (the
 // same one arriving by bundle and by network) is not added twice.
-func applyApplianceRevocation(ctx context.Context, tx *sql.Tx, appliance string, e *OutboxRecord) error {
+func applyApplianceRevocation(ctx context.Context, tx *sql.Tx, appliance string, e *OutboxRecord, now, skew int64) error {
 	var r outboxRevocation
 	if err := json.Unmarshal([]byte(e.Body), &r); err != nil {
 		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
@@ -462,9 +473,10 @@ func applyApplianceRevocation(ctx context.Context, tx *sql.Tx, appliance string,
 	case len(r.Reason) > maxReasonLen:
 		return fmt.Errorf("%w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
 	}
+	r.At = min(r.At, now)
 	var before any
 	if r.Before != nil {
-		before = *r.Before
+		before = min(*r.Before-skew, now)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO revocations (kind, target, before_ms, reason, at_ms, origin)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6

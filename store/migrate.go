@@ -549,6 +549,12 @@ ALTER TABLE people ADD COLUMN registrar INTEGER REFERENCES appliances (id);
 UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id = (SELECT min(d.id) FROM district_events d
 	WHERE d.kind = 'status' AND upper(d.body ->> 'subject') = hex(people.subject)));
 `,
+	`
+-- review10: the hub looks up who claimed a pass ID (an office may revoke
+-- only a pass it issued, and no office may claim another's pass), once
+-- per pushed pass record: indexed so a push stays linear in its size.
+CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

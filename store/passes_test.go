@@ -100,7 +100,7 @@ func TestDB_CreateRevocation(t *testing.T) {
 			if err := db.CreateRevocation(ctxb(), r); err != nil {
 				t.Fatal(err)
 			}
-			if r.Seq != int64(i+1) || !r.At.Equal(t0) {
+			if (i > 0 && r.Seq != revs[i-1].Seq+1) || r.Seq <= 0 || !r.At.Equal(t0) {
 				t.Fatalf("revocation %d = %+v", i, r)
 			}
 		}
@@ -133,17 +133,21 @@ func TestDB_RevocationsSince(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		revs, err := db.RevocationsSince(ctxb(), 2)
+		all, err := db.RevocationsSince(ctxb(), 0)
+		if err != nil || len(all) != 5 {
+			t.Fatalf("all revocations: %d, %v", len(all), err)
+		}
+		revs, err := db.RevocationsSince(ctxb(), all[1].Seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(revs) != 3 || revs[0].Seq != 3 || revs[2].Seq != 5 {
+		if len(revs) != 3 || revs[0].Seq != all[2].Seq || revs[2].Seq != all[4].Seq {
 			t.Fatalf("revocations since 2: %d, first %d", len(revs), revs[0].Seq)
 		}
 		if id := passID(2); string(revs[0].Target) != string(id[:]) {
 			t.Fatalf("target %x", revs[0].Target)
 		}
-		if revs, _ := db.RevocationsSince(ctxb(), 5); len(revs) != 0 {
+		if revs, _ := db.RevocationsSince(ctxb(), all[4].Seq); len(revs) != 0 {
 			t.Fatalf("%d revocations after the last", len(revs))
 		}
 	})

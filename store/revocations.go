@@ -173,3 +173,32 @@ func (db *DB) StatusChangedElsewhere(ctx context.Context, s pass.Subject) (*Revo
 	r.At, r.Before = time.UnixMilli(at), time.UnixMilli(before)
 	return r, nil
 }
+
+// numberRevocationsOnOpen moves the numbering of a hub's (or standalone
+// district's) revocations past the current time in microseconds. Its
+// appliances pull revocations after the last number they hold; a hub
+// restored from a backup would number new revocations from the backup's
+// last one, numbers its appliances may have pulled past already, and they
+// would never get them. It cannot tell a restored copy (so it runs on
+// every Open), and no earlier run of the file handed out more numbers
+// than microseconds passed since it started. An enrolled appliance's own
+// list is numbered locally and pulled by no one: it is left alone.
+func (db *DB) numberRevocationsOnOpen(ctx context.Context) error {
+	floor := db.now().UnixMicro()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var enrolled bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sync_hub)`).Scan(&enrolled); err != nil || enrolled {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) SELECT 'revocations', ?1
+			WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'revocations')`, floor); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'revocations'`, floor)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("number revocations: %w", err)
+	}
+	return nil
+}

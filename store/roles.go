@@ -22,7 +22,7 @@ import (
 //	record                       gate   office
 //	scan                         yes    yes
 //	its own audit record         yes    yes
-//	pass issued                  no     signed by its own issuer key
+//	pass issued                  no     its own key, an ID no one else holds
 //	status change                no     of a person it registered
 //	subject revocation           no     of a person it registered
 //	pass revocation (lost card)  no     of a pass it issued
@@ -92,6 +92,7 @@ const (
 	refuseRegistrar  refusal = "person registered elsewhere (by another appliance or the hub)"
 	refuseUnknownWho refusal = "person unknown to the hub"
 	refuseOtherPass  refusal = "pass not issued by this appliance"
+	refuseTakenPass  refusal = "pass ID already issued by the hub or another appliance"
 	refuseMalformed  refusal = "malformed record"
 )
 
@@ -109,6 +110,7 @@ func authorizeEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxReco
 	switch e.Kind {
 	case "pass":
 		var p struct {
+			ID  string `json:"id"`
 			KID string `json:"kid"`
 		}
 		if json.Unmarshal([]byte(e.Body), &p) != nil {
@@ -119,6 +121,14 @@ func authorizeEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxReco
 		}
 		if !strings.EqualFold(p.KID, hex.EncodeToString(a.IssuerKID[:])) {
 			return refuseOtherKey, nil
+		}
+		// A pass ID is public (any checker reads it from the QR code):
+		// the hub holds no signed pass to check the claim against, so the
+		// first claim of an ID stands and a later one is refused, or an
+		// office could claim another's pass and then revoke it.
+		theirs, err := passClaimedElsewhere(ctx, tx, a, p.ID)
+		if err != nil || theirs {
+			return refuseTakenPass, err
 		}
 		return "", nil
 	case "status":
@@ -157,12 +167,30 @@ func authorizeEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxReco
 			if n == 0 {
 				return refuseOtherPass, nil
 			}
+			if theirs, err := passClaimedElsewhere(ctx, tx, a, r.Target); err != nil || theirs {
+				return refuseOtherPass, err
+			}
 			return "", nil
 		default:
 			return refuseKeyRevoke, nil
 		}
 	}
 	return refuseMalformed, nil
+}
+
+// passClaimedElsewhere tells whether the pass with ID id (hex) was
+// issued at the hub's own desk or claimed by another appliance's pass
+// record.
+func passClaimedElsewhere(ctx context.Context, tx *sql.Tx, a *Appliance, id string) (bool, error) {
+	raw, err := hex.DecodeString(id)
+	if err != nil {
+		return false, nil // no such pass anywhere: nothing to take
+	}
+	var n int
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM passes WHERE id = ?1)
+		+ (SELECT count(*) FROM district_events WHERE kind = 'pass' AND upper(body ->> 'id') = upper(?2) AND appliance_id != ?3)`,
+		raw, id, a.ID).Scan(&n)
+	return n > 0, err
 }
 
 // checkRegistrar accepts a record about subject when a registered the

@@ -341,6 +341,13 @@ func (db *DB) RotateRoot(ctx context.Context, rot *RootRotation, actor string) e
 		if n == 0 || r.District != d.ID || r.New.KID != rot.New.KID || rot.New.Role != RoleRoot || rot.New.District != d.ID {
 			return fmt.Errorf("%w: the record does not hand this district's root over to the new key", ErrInvalid)
 		}
+		replaced, err := successorHeld(ctx, tx, r.Old.KID, d.ID)
+		if err != nil {
+			return err
+		}
+		if replaced {
+			return fmt.Errorf("%w: root %s has already been replaced", ErrInvalid, r.Old.KID)
+		}
 		if err := createKey(ctx, tx, rot.New, now); err != nil {
 			return err
 		}
@@ -410,11 +417,41 @@ func acceptNewRoot(ctx context.Context, tx *sql.Tx, k *Key, district string, now
 	case notAfter.Valid && now.After(time.UnixMilli(notAfter.Int64)):
 		return refuse("the rotation record's old root is no longer trusted here")
 	}
+	// A root that handed the district over already cannot do it again:
+	// a second hand-over is a fork, made by whoever holds the key that
+	// was rotated away, perhaps because it was stolen.
+	replaced, err := successorHeld(ctx, tx, r.Old.KID, district)
+	if err != nil {
+		return false, err
+	}
+	if replaced {
+		return refuse("the rotation record's old root has already been replaced")
+	}
 	until, err := endRootTrust(ctx, tx, r.Old.KID, now)
 	if err != nil {
 		return false, err
 	}
 	return true, auditRotation(ctx, tx, ActorHub, r, until, 0, now)
+}
+
+// successorHeld reports whether a root of district held here came by a
+// rotation record from root old.
+func successorHeld(ctx context.Context, tx *sql.Tx, old pass.KeyID, district string) (bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT rotation FROM keys WHERE role = 'root' AND district = ? AND rotation IS NOT NULL`, district)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rec []byte
+		if err := rows.Scan(&rec); err != nil {
+			return false, err
+		}
+		if r, err := pass.ParseRotation(rec); err == nil && r.Old.KID == old {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
 }
 
 // rotationFromHeld reports whether k's rotation record names as its old

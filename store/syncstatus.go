@@ -108,12 +108,9 @@ func (a *ApplianceStatus) State() string {
 func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error) {
 	var list []*ApplianceStatus
 	err := db.view(ctx, func(tx *sql.Tx) error {
-		var hubSeq int64
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM revocations`).Scan(&hubSeq); err != nil {
-			return err
-		}
 		rows, err := tx.QueryContext(ctx, `SELECT a.name, a.may_issue, a.created_ms, a.enrolled_ms, a.retired_ms,
-				a.last_contact_ms, a.clock_skew_ms, a.backlog, a.revocations_seq, coalesce(a.enrolled_from, ''), a.issuer_fpr
+				a.last_contact_ms, a.clock_skew_ms, a.backlog, a.revocations_seq, coalesce(a.enrolled_from, ''), a.issuer_fpr,
+				(SELECT count(*) FROM revocations r WHERE r.seq > a.revocations_seq)
 			FROM appliances a ORDER BY a.name`)
 		if err != nil {
 			return err
@@ -125,9 +122,10 @@ func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error)
 				created                         int64
 				enrolled, retired, contact      sql.NullInt64
 				skew, backlog, revSeq, mayIssue int64
+				behind                          int64 // counted: revocation numbers jump (numberRevocationsOnOpen)
 			)
 			if err := rows.Scan(&a.Name, &mayIssue, &created, &enrolled, &retired, &contact, &skew, &backlog, &revSeq,
-				&a.EnrolledFrom, &a.IssuerFingerprint); err != nil {
+				&a.EnrolledFrom, &a.IssuerFingerprint, &behind); err != nil {
 				return err
 			}
 			a.Role = RoleOf(mayIssue == 1)
@@ -135,7 +133,7 @@ func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error)
 			a.Enrolled, a.Retired, a.LastContact = timeOrZero(enrolled), timeOrZero(retired), timeOrZero(contact)
 			a.ClockSkew = time.Duration(skew) * time.Millisecond
 			a.Backlog = backlog
-			a.RevocationsBehind = max(0, hubSeq-revSeq)
+			a.RevocationsBehind = behind
 			list = append(list, a)
 		}
 		return rows.Err()

@@ -63,7 +63,7 @@ func TestDB_ApplianceStatuses(t *testing.T) {
 		`INSERT INTO revocations (kind, target, before_ms, reason, at_ms) VALUES
 			(2, zeroblob(12), NULL, 'lost', 0), (2, x'010000000000000000000000', NULL, 'lost', 0), (2, x'020000000000000000000000', NULL, 'lost', 0)`,
 		`INSERT INTO appliances (name, may_issue, created_ms, enrolled_ms, last_contact_ms, clock_skew_ms, backlog, revocations_seq)
-			VALUES ('b-gate', 0, 0, 1000, ` + itoa(contact.UnixMilli()) + `, -7200000, 120, 1)`,
+			VALUES ('b-gate', 0, 0, 1000, ` + itoa(contact.UnixMilli()) + `, -7200000, 120, (SELECT min(seq) FROM revocations))`,
 		`INSERT INTO appliances (name, may_issue, created_ms, retired_ms) VALUES ('a-office', 1, 0, 5000)`,
 	} {
 		if _, err := raw.ExecContext(ctx, q); err != nil {
