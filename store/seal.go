@@ -290,6 +290,28 @@ func (db *DB) openSealing(ctx context.Context) error {
 	return nil
 }
 
+// sealSingleRow seals the secret in column of the one row (id 1) of
+// table when it is stored in clear; table and column come from this
+// package, never from input.
+func (db *DB) sealSingleRow(ctx context.Context, tx *sql.Tx, table, column, label string) (bool, error) {
+	var clear []byte
+	err := tx.QueryRowContext(ctx, `SELECT `+column+` FROM `+table+` WHERE id = 1`).Scan(&clear)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	case isSealed(clear) || len(clear) == 0:
+		return false, nil
+	}
+	s, err := db.seal(label, clear)
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE `+table+` SET `+column+` = ? WHERE id = 1`, s)
+	return err == nil, err
+}
+
 // sealClearTx seals every private key, the bundle key and the pseudonym
 // key still stored in clear, and says how many it sealed.
 func (db *DB) sealClearTx(ctx context.Context, tx *sql.Tx) (int, error) {
@@ -311,37 +333,18 @@ func (db *DB) sealClearTx(ctx context.Context, tx *sql.Tx) (int, error) {
 		}
 		n++
 	}
-	var ak []byte
-	err = tx.QueryRowContext(ctx, `SELECT private FROM audit_key WHERE id = 1`).Scan(&ak)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return 0, err
-	case !isSealed(ak) && len(ak) > 0:
-		s, err := db.seal(auditKeyLabel, ak)
+	// The single-row secrets: the audit key and the bundle key.
+	for _, c := range []struct{ table, column, label string }{
+		{"audit_key", "private", auditKeyLabel},
+		{"sync_hub", "bundle_key", bundleKeyLabel},
+	} {
+		sealed, err := db.sealSingleRow(ctx, tx, c.table, c.column, c.label)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_key SET private = ? WHERE id = 1`, s); err != nil {
-			return 0, err
+		if sealed {
+			n++
 		}
-		n++
-	}
-	var bk []byte
-	err = tx.QueryRowContext(ctx, `SELECT bundle_key FROM sync_hub WHERE id = 1`).Scan(&bk)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return 0, err
-	case !isSealed(bk) && len(bk) > 0:
-		s, err := db.seal(bundleKeyLabel, bk)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sync_hub SET bundle_key = ? WHERE id = 1`, s); err != nil {
-			return 0, err
-		}
-		n++
 	}
 	if have, err := getSealed(ctx, tx, sealedPseudonym); err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -178,4 +179,44 @@ func TestReadKeyFile(t *testing.T) {
 	if _, err := store.ReadKeyFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing key file read")
 	}
+}
+
+// A standalone appliance's audit-signing key is a private key like the
+// others: sealed on the first open with a key file, and still the same
+// key (the one its checkpoints' verifiers hold) afterwards.
+func TestSeal_AuditKey(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(ctxb(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealSetup(t, db)
+	vkey, err := db.AuditPublicKey(ctxb())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seed []byte
+	err = raw.QueryRow(`SELECT substr(private, 1, 32) FROM audit_key WHERE id = 1`).Scan(&seed)
+	raw.Close()
+	if err != nil || len(seed) != 32 {
+		t.Fatalf("audit key in clear: %d bytes, %v", len(seed), err)
+	}
+	db, err = store.Open(ctxb(), dir, store.WithSealKey(keyFile(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.AuditPublicKey(ctxb()); err != nil || got != vkey {
+		t.Fatalf("audit key after sealing: %q, %v; want %q", got, err, vkey)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkNotInFiles(t, dir, seed)
 }
