@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,5 +234,19 @@ func TestDecodeFrame_ManyPasses(t *testing.T) {
 		if got, err := scanner.DecodeFrame(luma, w, h); err != nil || got != text {
 			t.Fatalf("pass %d of %d characters: %v", i, len(text), err)
 		}
+	}
+}
+
+// A real pass gozxing misreads both upright and turned a quarter; it
+// reads turned a half, which DecodeFrame must try.
+func TestDecodeFrame_MisreadTwice(t *testing.T) {
+	b, err := os.ReadFile("testdata/pass-misread-twice.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.TrimSpace(string(b))
+	luma, w, h := passLuma(t, text, 4)
+	if got, err := scanner.DecodeFrame(luma, w, h); err != nil || got != text {
+		t.Fatalf("decode: %v (read %d of %d characters)", err, len(got), len(text))
 	}
 }
