@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/store"
 )
 
@@ -60,7 +60,7 @@ func bundleExport(ctx context.Context, e *env, args []string) int {
 	var summary string
 	err = writeFileAtomic(*out, func(w io.Writer) error {
 		if enrolled {
-			res, err := hub.ExportUp(ctx, db, w)
+			res, err := districtsync.ExportUp(ctx, db, w)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func bundleExport(ctx context.Context, e *env, args []string) int {
 			}
 			return nil
 		}
-		res, err := hub.ExportDown(ctx, db, *forName, w)
+		res, err := districtsync.ExportDown(ctx, db, *forName, w)
 		if err != nil {
 			return err
 		}
@@ -108,15 +108,15 @@ func bundleImport(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	} else if !st.Mode().IsRegular() {
 		return e.usageError("bundle import", "%s is not a regular file", path)
-	} else if st.Size() > int64(hub.MaxBundleSize) {
-		return e.usageError("bundle import", "%s is %d bytes, more than a bundle can be (%d): not a passgate bundle", path, st.Size(), hub.MaxBundleSize)
+	} else if st.Size() > int64(districtsync.MaxBundleSize) {
+		return e.usageError("bundle import", "%s is %d bytes, more than a bundle can be (%d): not a passgate bundle", path, st.Size(), districtsync.MaxBundleSize)
 	}
 	db, code := openBundleDB(ctx, e, "bundle import", *data)
 	if db == nil {
 		return code
 	}
 	defer db.Close()
-	res, err := hub.ImportBundle(ctx, db, f)
+	res, err := districtsync.ImportBundle(ctx, db, f)
 	if err != nil {
 		if bundleRefusal(err) {
 			fmt.Fprintf(e.stderr, "passgate bundle import: %s refused, nothing changed: %v\n", path, err)
@@ -133,7 +133,7 @@ func bundleImport(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	h := res.Header
-	if h.Direction == hub.DirectionUp {
+	if h.Direction == districtsync.DirectionUp {
 		fmt.Fprintf(e.stdout, "imported bundle %d from %q: %d records stored, %d already held\n", h.Seq, h.Appliance, res.Stored, res.Skipped)
 		if skew := res.ClockSkew.Round(time.Second); skew > 5*time.Minute || skew < -5*time.Minute {
 			fmt.Fprintf(e.stdout, "warning: %q's clock differed from this one by %v when it wrote the bundle\n", h.Appliance, skew)
@@ -160,8 +160,8 @@ func bundleImport(ctx context.Context, e *env, args []string) int {
 // this machine (disk, database).
 func bundleRefusal(err error) bool {
 	for _, target := range []error{
-		hub.ErrBundleMalformed, hub.ErrBundleTruncated, hub.ErrBundleVersion, hub.ErrBundleTooLarge,
-		hub.ErrBundleSignature, hub.ErrBundleDirection, store.ErrBundleForeign, store.ErrBundleReplayed,
+		districtsync.ErrBundleMalformed, districtsync.ErrBundleTruncated, districtsync.ErrBundleVersion, districtsync.ErrBundleTooLarge,
+		districtsync.ErrBundleSignature, districtsync.ErrBundleDirection, store.ErrBundleForeign, store.ErrBundleReplayed,
 		store.ErrRetired, store.ErrInvalid,
 	} {
 		if errors.Is(err, target) {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/store"
 )
 
@@ -55,14 +55,14 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 		return e.usageError("enroll", "give --hub to enrol online, or --request-out FILE to enrol offline")
 	}
 	if *hubURL != "" {
-		if _, err := hub.ParseHubURL(*hubURL); err != nil {
+		if _, err := districtsync.ParseHubURL(*hubURL); err != nil {
 			return e.usageError("enroll", "%v", err)
 		}
 	}
-	var code hub.Code
+	var code districtsync.Code
 	if *codeText != "" {
 		var err error
-		if code, err = hub.ParseCode(*codeText); err != nil {
+		if code, err = districtsync.ParseCode(*codeText); err != nil {
 			return e.usageError("enroll", "%v", err)
 		}
 	}
@@ -77,14 +77,14 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	if ok, err := db.Initialised(ctx); err != nil {
 		return e.fail(err)
 	} else if ok {
-		return e.fail(fmt.Errorf("%s: %w", *data, hub.ErrNotFresh))
+		return e.fail(fmt.Errorf("%s: %w", *data, districtsync.ErrNotFresh))
 	}
 	password := e.getenv("PASSGATE_ADMIN_PASSWORD")
 
-	var res *hub.EnrollResult
+	var res *districtsync.EnrollResult
 	switch {
 	case *requestOut != "":
-		p, err := hub.NewPending(code, db.Now())
+		p, err := districtsync.NewPending(code, db.Now())
 		if err != nil {
 			return e.fail(err)
 		}
@@ -97,11 +97,11 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 		if sp.BundleKey, err = db.SealSecret(pendingBundleLabel, p.BundleKey); err != nil {
 			return e.fail(err)
 		}
-		if err := hub.WritePending(*data, &sp, *requestOut); err != nil {
+		if err := districtsync.WritePending(*data, &sp, *requestOut); err != nil {
 			return e.fail(err)
 		}
 		fmt.Fprintf(e.stdout, "passgate: enrolment request written to %s\n", *requestOut)
-		if fpr, err := hub.RequestFingerprint(&p.Request); err == nil {
+		if fpr, err := districtsync.RequestFingerprint(&p.Request); err == nil {
 			fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the hub admin sees it too: compare)\n", fpr)
 		}
 		fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enroll --request %s --response-out RESPONSE\n", *requestOut)
@@ -109,7 +109,7 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stdout, "passgate: the request file holds the code's secret: carry it like the code and delete it afterwards")
 		return exitOK
 	case *responseIn != "":
-		p, err := hub.ReadPending(*data)
+		p, err := districtsync.ReadPending(*data)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -119,24 +119,24 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 		if p.BundleKey, err = db.OpenSecret(pendingBundleLabel, p.BundleKey); err != nil {
 			return e.fail(err)
 		}
-		c, err := hub.ParseCode(p.Code)
+		c, err := districtsync.ParseCode(p.Code)
 		if err != nil {
 			return e.fail(err)
 		}
-		resp, err := hub.ReadResponseFile(*responseIn, c.Secret[:])
+		resp, err := districtsync.ReadResponseFile(*responseIn, c.Secret[:])
 		if err != nil {
 			return e.fail(err)
 		}
-		if res, err = hub.Complete(ctx, db, *hubURL, p, resp, password); err != nil {
+		if res, err = districtsync.Complete(ctx, db, *hubURL, p, resp, password); err != nil {
 			return e.fail(err)
 		}
-		if err := hub.RemovePending(*data); err != nil {
+		if err := districtsync.RemovePending(*data); err != nil {
 			return e.fail(err)
 		}
 	default:
 		cctx, cancel := context.WithTimeout(ctx, enrollTimeout)
 		defer cancel()
-		res, err = hub.EnrollOnline(cctx, db, *hubURL, code, password)
+		res, err = districtsync.EnrollOnline(cctx, db, *hubURL, code, password)
 		if err != nil {
 			return e.fail(enrollError(err))
 		}
@@ -163,9 +163,9 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 // enrollError explains the hub's refusals in the words of whoever types
 // the command.
 func enrollError(err error) error {
-	var ce *hub.CallError
+	var ce *districtsync.CallError
 	switch {
-	case errors.Is(err, hub.ErrPinMismatch):
+	case errors.Is(err, districtsync.ErrPinMismatch):
 		return fmt.Errorf("enrolment refused: %w; check the address and the code", err)
 	case errors.As(err, &ce):
 		return fmt.Errorf("enrolment refused by the hub: %s", ce.Err.Message)
@@ -175,7 +175,7 @@ func enrollError(err error) error {
 
 // setHubAddress points an enrolled appliance at its hub's new address.
 func setHubAddress(ctx context.Context, e *env, data, url string) int {
-	if _, err := hub.ParseHubURL(url); err != nil {
+	if _, err := districtsync.ParseHubURL(url); err != nil {
 		return e.usageError("enroll", "%v", err)
 	}
 	db, err := e.openStore(ctx, data)

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/store"
 	"passgate/tlsca"
 )
@@ -105,11 +105,11 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		pin, err := hub.PinOfDER(ca)
+		pin, err := districtsync.PinOfDER(ca)
 		if err != nil {
 			return e.fail(err)
 		}
-		code, err := hub.NewCode(pin)
+		code, err := districtsync.NewCode(pin)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -132,7 +132,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			a.Name, what, expires.Format(time.RFC3339))
 		fmt.Fprintln(e.stderr, "passgate: on the appliance: passgate enroll --data DIR --hub https://THIS-HUB:PORT --code CODE")
 	case "enroll":
-		req, err := hub.ReadRequestFile(*request)
+		req, err := districtsync.ReadRequestFile(*request)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -141,15 +141,15 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 			return e.fail(err)
 		}
 		from := "file " + filepath.Base(*request)
-		resp, err := hub.EnrollAppliance(ctx, db, req, ca, cliActor(), from)
+		resp, err := districtsync.EnrollAppliance(ctx, db, req, ca, cliActor(), from)
 		if err != nil {
-			var ce *hub.CallError
+			var ce *districtsync.CallError
 			if errors.As(err, &ce) {
 				return e.fail(fmt.Errorf("enrolment refused: %s", ce.Err.Message))
 			}
 			return e.fail(err)
 		}
-		sealed, err := hub.SealResponse(req.Secret, resp)
+		sealed, err := districtsync.SealResponse(req.Secret, resp)
 		if err != nil {
 			return e.fail(err)
 		}

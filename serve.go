@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/metrics"
 	"passgate/scanner"
 	"passgate/store"
@@ -176,7 +176,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	}
 	// The district sync API sits beside the web routes on both listeners;
 	// enrolment answers only over HTTPS (the appliance pins hubCA).
-	syncAPI := hub.NewServer(db, log.With("component", "sync"))
+	syncAPI := districtsync.NewServer(db, log.With("component", "sync"))
 	syncAPI.SetHubCA(hubCA)
 	handler := withSyncAPI(ws.Handler(), syncAPI.Handler())
 	srv := &http.Server{
@@ -331,13 +331,13 @@ func withCAInChain(cfg *tls.Config, caDER []byte) *tls.Config {
 // appliance or a hub has none.
 func startSyncer(ctx context.Context, db *store.DB, log *slog.Logger) <-chan struct{} {
 	done := make(chan struct{})
-	s, err := hub.NewSyncer(db, log.With("component", "sync"))
+	s, err := districtsync.NewSyncer(db, log.With("component", "sync"))
 	switch {
 	case errors.Is(err, store.ErrNotEnrolled):
 		log.Info("sync: not enrolled with a hub (standalone appliance or hub)")
 		close(done)
 		return done
-	case errors.Is(err, hub.ErrNoHubAddress):
+	case errors.Is(err, districtsync.ErrNoHubAddress):
 		log.Info("sync: enrolled without a hub address; sync by bundles only")
 		close(done)
 		return done

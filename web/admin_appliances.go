@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/store"
 	"passgate/web/i18n"
 	"passgate/web/view"
@@ -100,11 +100,11 @@ func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
 		s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
 		return
 	}
-	var code hub.Code
+	var code districtsync.Code
 	if len(m.Errors) == 0 {
-		pin, err := hub.PinOfDER(s.hubIdentity)
+		pin, err := districtsync.PinOfDER(s.hubIdentity)
 		if err == nil {
-			code, err = hub.NewCode(pin)
+			code, err = districtsync.NewCode(pin)
 		}
 		if err != nil {
 			s.internalError(w, r, err)

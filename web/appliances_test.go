@@ -13,7 +13,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/store"
 	"passgate/tlsca"
 	"passgate/web"
@@ -49,11 +49,11 @@ func TestAppliancesPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := doc.Find(`[data-testid="code"]`).Text()
-	code, err := hub.ParseCode(text)
+	code, err := districtsync.ParseCode(text)
 	if err != nil {
 		t.Fatalf("code %q: %v", text, err)
 	}
-	pin, err := hub.PinOfDER(ca)
+	pin, err := districtsync.PinOfDER(ca)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +97,14 @@ func TestAppliancesPage(t *testing.T) {
 
 	// Enrolled by file: the admin sees where the request came from and
 	// the fingerprint of the issuer key it proved possession of.
-	pend, err := hub.NewPending(code, time.Now())
+	pend, err := districtsync.NewPending(code, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hub.EnrollAppliance(context.Background(), ts.DB, &pend.Request, ca, "cli", "file req.json"); err != nil {
+	if _, err := districtsync.EnrollAppliance(context.Background(), ts.DB, &pend.Request, ca, "cli", "file req.json"); err != nil {
 		t.Fatal(err)
 	}
-	fpr, _ := hub.RequestFingerprint(&pend.Request)
+	fpr, _ := districtsync.RequestFingerprint(&pend.Request)
 	row = getDoc(t, ts, cl, "/admin/appliances").Find(`[data-testid="appliance-row"][data-name="东门闸机"]`)
 	if !strings.Contains(row.Find(`[data-testid="enrolled-from"]`).Text(), "file req.json") ||
 		row.Find(`[data-testid="issuer-sha256"] code`).Text() != fmt.Sprintf("%x", fpr) {

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/pass"
 	"passgate/store"
 	"passgate/web"
@@ -243,15 +243,15 @@ func TestDataPagesFitAPhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := hub.ParseCode(doc.Find(`[data-testid="code"]`).Text())
+	code, err := districtsync.ParseCode(doc.Find(`[data-testid="code"]`).Text())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pend, err := hub.NewPending(code, time.Now())
+	pend, err := districtsync.NewPending(code, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hub.EnrollAppliance(bg, ts.DB, &pend.Request, ca, "cli", "file /var/lib/passgate/enrol-request-dongmen-2.json"); err != nil {
+	if _, err := districtsync.EnrollAppliance(bg, ts.DB, &pend.Request, ca, "cli", "file /var/lib/passgate/enrol-request-dongmen-2.json"); err != nil {
 		t.Fatal(err)
 	}
 	ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"社区卫生服务中心发码台"}, "hours": {"168"}})

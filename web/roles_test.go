@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"passgate/district"
-	"passgate/hub"
+	"passgate/districtsync"
 	"passgate/store"
 	"passgate/tlsca"
 	"passgate/web"
@@ -34,22 +34,22 @@ func newGateServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pin, err := hub.PinOfDER(auth.CACertDER())
+	pin, err := districtsync.PinOfDER(auth.CACertDER())
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := hub.NewCode(pin)
+	code, err := districtsync.NewCode(pin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hubDB.AddAppliance(ctx, "gate-1", store.ApplianceGate, code.Hash(), time.Now().Add(time.Hour), "test"); err != nil {
 		t.Fatal(err)
 	}
-	p, err := hub.NewPending(code, time.Now())
+	p, err := districtsync.NewPending(code, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := hub.EnrollAppliance(ctx, hubDB, &p.Request, auth.CACertDER(), "test", "file test")
+	resp, err := districtsync.EnrollAppliance(ctx, hubDB, &p.Request, auth.CACertDER(), "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func newGateServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	const adminPassword = "gate admin password"
-	if _, err := hub.Complete(ctx, db, "https://127.0.0.1:1", p, resp, adminPassword); err != nil {
+	if _, err := districtsync.Complete(ctx, db, "https://127.0.0.1:1", p, resp, adminPassword); err != nil {
 		db.Close()
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package hub
+package districtsync
 
 import (
 	"bytes"

@@ -7,7 +7,7 @@
 // Messages are JSON, gzip-compressed on the wire, over HTTPS whose
 // certificate chain is pinned at enrolment; an enrolled appliance
 // authenticates with a bearer token it received then.
-package hub
+package districtsync
 
 import "encoding/json"
 
