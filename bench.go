@@ -21,10 +21,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/metrics"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/web"
 )
@@ -72,12 +72,12 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	var m *metrics.Metrics
-	var checkerOpts []scanner.Option
+	var checkerOpts []check.Option
 	if *withMetrics {
 		m = metrics.New(metrics.Config{DB: db, Version: version})
-		checkerOpts = append(checkerOpts, scanner.WithObserver(m))
+		checkerOpts = append(checkerOpts, check.WithObserver(m))
 	}
-	checker, err := scanner.New(ctx, db, checkerOpts...)
+	checker, err := check.New(ctx, db, checkerOpts...)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -244,7 +244,7 @@ func benchPasses(ctx context.Context, db *store.DB, n int) ([]string, error) {
 }
 
 // benchServer serves the scan API on a loopback port in this process.
-func benchServer(db *store.DB, checker *scanner.Checker, m *metrics.Metrics) (addr string, stop func(), err error) {
+func benchServer(db *store.DB, checker *check.Checker, m *metrics.Metrics) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err

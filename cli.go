@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/web/i18n"
 )
@@ -234,7 +234,7 @@ func cmdIssue(ctx context.Context, e *env, args []string) int {
 	}
 	// The pass is issued either way; the one who asked for it learns now,
 	// not at the gate, that this appliance's gates will refuse it.
-	if r := scanner.Judge(pol, &iss.Claims, db.Now()); r != scanner.ReasonOK {
+	if r := check.Judge(pol, &iss.Claims, db.Now()); r != check.ReasonOK {
 		fmt.Fprintf(e.stderr, "passgate issue: %s\n", refusalText(r))
 	}
 	return exitOK
@@ -260,10 +260,10 @@ const badCheckDigitHint = "a legacy number known to carry a wrong check digit ne
 // refusalText says in Chinese and English that a gate under this
 // appliance's policy refuses a pass, and why, with what to do when a test
 // result is what is missing.
-func refusalText(r scanner.Reason) string {
+func refusalText(r check.Reason) string {
 	zh, en := i18n.Printer{Lang: i18n.ZH}, i18n.Printer{Lang: i18n.EN}
 	msg := fmt.Sprintf("%s / %s (%s)", zh.T("verdict.deny", zh.T("reason."+string(r))), en.T("verdict.deny", en.T("reason."+string(r))), r)
-	if r == scanner.ReasonTestMissing || r == scanner.ReasonTestTooOld {
+	if r == check.ReasonTestMissing || r == check.ReasonTestTooOld {
 		msg += "; " + zh.T("verdict.record_test") + " / " + en.T("verdict.record_test") + ": --tested-at"
 	}
 	return msg
@@ -283,7 +283,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 	default:
 		// Read one bounded payload: more than a pass can hold is refused
 		// by the check itself as too long.
-		b, err := io.ReadAll(io.LimitReader(e.stdin, scanner.MaxInput+2))
+		b, err := io.ReadAll(io.LimitReader(e.stdin, check.MaxInput+2))
 		if err != nil {
 			return e.fail(fmt.Errorf("read payload: %w", err))
 		}
@@ -294,7 +294,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	c, err := scanner.New(ctx, db)
+	c, err := check.New(ctx, db)
 	if err != nil {
 		return e.fail(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"passgate/check"
 	"passgate/scanner"
 	"passgate/store"
 )
@@ -31,7 +32,7 @@ func splitEnv(v string) []string {
 
 // inputFactories make the readers of each input kind. A factory parses and
 // validates its spec without opening anything.
-func inputFactories(c *scanner.Checker, inputs *scanner.Inputs, log *slog.Logger) map[string]scanner.Factory {
+func inputFactories(c *check.Checker, inputs *scanner.Inputs, log *slog.Logger) map[string]scanner.Factory {
 	return map[string]scanner.Factory{
 		"serial": func(s scanner.InputSpec) (scanner.Runner, error) {
 			cfg, err := scanner.ParseSerialSpec(s.Name + "=" + s.Spec)

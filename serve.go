@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"passgate/check"
 	"passgate/districtsync"
 	"passgate/metrics"
 	"passgate/scanner"
@@ -113,7 +114,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if err := auditMetrics(mx, db); err != nil {
 		return e.fail(err)
 	}
-	checker, err := scanner.New(ctx, db, scanner.WithObserver(mx))
+	checker, err := check.New(ctx, db, check.WithObserver(mx))
 	if err != nil {
 		return e.fail(err)
 	}

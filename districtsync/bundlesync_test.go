@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 )
 
@@ -204,7 +204,7 @@ func TestBundle_FileSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chk, err := scanner.New(ctx, w.app)
+	chk, err := check.New(ctx, w.app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,10 +327,10 @@ func TestBundle_FileSync(t *testing.T) {
 	if err := chk.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := chk.Check(ctx, "gate-1", phone.Text); d.Allowed() || d.Reason != scanner.ReasonRevoked {
+	if d, _ := chk.Check(ctx, "gate-1", phone.Text); d.Allowed() || d.Reason != check.ReasonRevoked {
 		t.Fatalf("pass revoked at the hub: %s %s", d.Decision, d.Reason)
 	}
-	if d, _ := chk.Check(ctx, "gate-1", paper.Text); d.Allowed() || d.Reason != scanner.ReasonPaperRefused {
+	if d, _ := chk.Check(ctx, "gate-1", paper.Text); d.Allowed() || d.Reason != check.ReasonPaperRefused {
 		t.Fatalf("paper pass under the hub's policy: %s %s", d.Decision, d.Reason)
 	}
 
@@ -394,7 +394,7 @@ func checkExactlyOnce(t *testing.T, w *bundleWorld, want int) {
 func TestBundle_Refused(t *testing.T) {
 	ctx := context.Background()
 	w := newBundleWorld(t)
-	chk, err := scanner.New(ctx, w.app)
+	chk, err := check.New(ctx, w.app)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 )
 
@@ -78,7 +78,7 @@ func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
 		}
 	}
 	// The gate checks every pass: its scan log holds the pseudonyms too.
-	chk, err := scanner.New(ctx, gate)
+	chk, err := check.New(ctx, gate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Reason != scanner.ReasonRevoked {
+		if d.Reason != check.ReasonRevoked {
 			t.Fatalf("a red-coded person's earlier pass at the gate: %s, want revoked", d.Reason)
 		}
 	}

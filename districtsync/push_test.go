@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/tlsca"
 )
@@ -470,7 +470,7 @@ func TestPush_Partition(t *testing.T) {
 	ctx := context.Background()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", true)
-	checker, err := scanner.New(ctx, app)
+	checker, err := check.New(ctx, app)
 	if err != nil {
 		t.Fatal(err)
 	}

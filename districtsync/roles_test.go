@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 )
 
@@ -336,7 +336,7 @@ func TestRoles_ForgedPushes(t *testing.T) {
 			t.Fatalf("a refused revocation reached the watcher: %+v", r)
 		}
 	}
-	chk, err := scanner.New(ctx, w.watcher)
+	chk, err := check.New(ctx, w.watcher)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 )
 
 func rootsAt(t *testing.T, db *store.DB, at time.Time) int {
 	t.Helper()
-	chk, err := scanner.New(context.Background(), db, scanner.WithClock(func() time.Time { return at }))
+	chk, err := check.New(context.Background(), db, check.WithClock(func() time.Time { return at }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestRotation_ByFeed(t *testing.T) {
 		t.Fatalf("rotation %+v", rot)
 	}
 	after := issueAtHub(t, h.db)
-	if d, _ := scannerCheck(t, gate, after); d.Reason != scanner.ReasonUnknownIssuer {
+	if d, _ := scannerCheck(t, gate, after); d.Reason != check.ReasonUnknownIssuer {
 		t.Fatalf("new root's pass before the gate knows it: %s", d.Reason)
 	}
 	for _, app := range []*store.DB{gate, office} {
@@ -93,9 +93,9 @@ func TestRotation_ByFeed(t *testing.T) {
 	}
 }
 
-func scannerCheck(t *testing.T, db *store.DB, text string) (*scanner.Decision, error) {
+func scannerCheck(t *testing.T, db *store.DB, text string) (*check.Decision, error) {
 	t.Helper()
-	chk, err := scanner.New(context.Background(), db)
+	chk, err := check.New(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"passgate/check"
 	"passgate/scanner"
 	"passgate/store"
 )
@@ -70,7 +71,7 @@ type Metrics struct {
 
 type checkKey struct {
 	decision string
-	reason   scanner.Reason
+	reason   check.Reason
 }
 
 // New builds the registry with every passgate series, the Go runtime and
@@ -85,14 +86,14 @@ func New(cfg Config) *Metrics {
 		Namespace: namespace, Name: "checks_total",
 		Help: "Checks logged, by decision (allow, deny) and reason code.",
 	}, []string{"decision", "reason"})
-	m.checks = make(map[checkKey]prometheus.Counter, len(scanner.Reasons))
-	for _, r := range scanner.Reasons {
+	m.checks = make(map[checkKey]prometheus.Counter, len(check.Reasons))
+	for _, r := range check.Reasons {
 		// Only "ok" allows; every other reason denies. Resolving them
 		// all up front also exports zeros, so rate() works from the first
 		// scrape.
-		d := scanner.Deny
-		if r == scanner.ReasonOK {
-			d = scanner.Allow
+		d := check.Deny
+		if r == check.ReasonOK {
+			d = check.Allow
 		}
 		m.checks[checkKey{d, r}] = m.checksVec.WithLabelValues(d, string(r))
 	}
@@ -195,8 +196,8 @@ func (m *Metrics) CounterFunc(name, help string, fn func() float64) error {
 // reading must not hide the others.
 func (m *Metrics) Handler() http.Handler { return m.handler }
 
-// CheckDone counts a check; it implements scanner.Observer.
-func (m *Metrics) CheckDone(d *scanner.Decision, took time.Duration, err error) {
+// CheckDone counts a check; it implements check.Observer.
+func (m *Metrics) CheckDone(d *check.Decision, took time.Duration, err error) {
 	if m == nil {
 		return
 	}
@@ -207,7 +208,7 @@ func (m *Metrics) CheckDone(d *scanner.Decision, took time.Duration, err error) 
 	if c, ok := m.checks[checkKey{d.Decision, d.Reason}]; ok {
 		c.Inc()
 	} else {
-		// A reason added to the checker but not to scanner.Reasons:
+		// A reason added to the checker but not to check.Reasons:
 		// still counted, through the slower labelled lookup.
 		m.checksVec.WithLabelValues(d.Decision, string(d.Reason)).Inc()
 	}

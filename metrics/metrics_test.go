@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"passgate/check"
 	"passgate/metrics"
 	"passgate/scanner"
 	"passgate/store"
@@ -45,11 +46,11 @@ func TestMetrics_Lint(t *testing.T) {
 
 func TestMetrics_Counters(t *testing.T) {
 	m, _ := newMetrics(t)
-	m.CheckDone(&scanner.Decision{Decision: scanner.Allow, Reason: scanner.ReasonOK}, time.Millisecond, nil)
-	m.CheckDone(&scanner.Decision{Decision: scanner.Deny, Reason: scanner.ReasonExpired}, time.Millisecond, nil)
-	m.CheckDone(&scanner.Decision{Decision: scanner.Deny, Reason: scanner.ReasonExpired}, time.Millisecond, nil)
+	m.CheckDone(&check.Decision{Decision: check.Allow, Reason: check.ReasonOK}, time.Millisecond, nil)
+	m.CheckDone(&check.Decision{Decision: check.Deny, Reason: check.ReasonExpired}, time.Millisecond, nil)
+	m.CheckDone(&check.Decision{Decision: check.Deny, Reason: check.ReasonExpired}, time.Millisecond, nil)
 	// A reason the table does not know is still counted.
-	m.CheckDone(&scanner.Decision{Decision: scanner.Deny, Reason: "brand_new"}, time.Millisecond, nil)
+	m.CheckDone(&check.Decision{Decision: check.Deny, Reason: "brand_new"}, time.Millisecond, nil)
 	m.CheckDone(nil, time.Millisecond, errors.New("disk full"))
 	m.ExportDone("passes", "xlsx", 10, nil)
 	m.ExportDone("passes", "xlsx", 4, context.Canceled)
@@ -103,7 +104,7 @@ passgate_retention_purged_rows_total{kind="scans"} 5
 			t.Errorf("checks_total{%s} = %v, want %v", key, got[key], want)
 		}
 	}
-	if len(got) != len(scanner.Reasons)+1 {
+	if len(got) != len(check.Reasons)+1 {
 		t.Errorf("%d checks_total series, want one per reason plus the unknown one: %v", len(got), got)
 	}
 }
@@ -112,7 +113,7 @@ passgate_retention_purged_rows_total{kind="scans"} 5
 // calls the same methods on a nil *Metrics.
 func TestMetrics_NilIgnores(t *testing.T) {
 	var m *metrics.Metrics
-	m.CheckDone(&scanner.Decision{Decision: scanner.Allow, Reason: scanner.ReasonOK}, time.Millisecond, nil)
+	m.CheckDone(&check.Decision{Decision: check.Allow, Reason: check.ReasonOK}, time.Millisecond, nil)
 	m.ExportDone("scans", "csv", 1, nil)
 	m.Purged("scans", 1)
 }
@@ -154,7 +155,7 @@ passgate_sync_outbox_backlog 9
 // a counter add and a histogram observation.
 func BenchmarkCheckDone(b *testing.B) {
 	m, _ := newMetrics(b)
-	d := &scanner.Decision{Decision: scanner.Deny, Reason: scanner.ReasonExpired}
+	d := &check.Decision{Decision: check.Deny, Reason: check.ReasonExpired}
 	b.ReportAllocs()
 	for b.Loop() {
 		m.CheckDone(d, 80*time.Microsecond, nil)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"passgate/internal/checktest"
 	"passgate/pass"
 	"passgate/scanner"
 )
@@ -368,7 +369,7 @@ func fixedPass(t testing.TB) string {
 		TestedAt: at.Add(-18 * time.Hour), Doses: 2, IssuedAt: at.Add(-time.Hour), ExpiresAt: at.Add(23 * time.Hour), Kind: pass.Phone}
 	seed.Read(c.ID[:])
 	seed.Read(c.Subject[:])
-	return signWith(t, s, c)
+	return checktest.SignWith(t, s, c)
 }
 
 // codeModules returns text's QR code at one pixel per module, n×n with a

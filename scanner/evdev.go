@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"passgate/check"
+	"passgate/scanner/keymap"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -100,7 +103,7 @@ func ParseEvdevSpec(spec string) (EvdevConfig, error) {
 // line it types.
 type EvdevReader struct {
 	cfg    EvdevConfig
-	c      *Checker
+	c      *check.Checker
 	inputs *Inputs
 	log    *slog.Logger
 	// open opens and grabs the configured device; tests replace it to
@@ -110,7 +113,7 @@ type EvdevReader struct {
 
 // NewEvdevReader returns a reader for cfg that checks lines with c and
 // reports its state into inputs (Kind "evdev"). inputs and log may be nil.
-func NewEvdevReader(cfg EvdevConfig, c *Checker, inputs *Inputs, log *slog.Logger) *EvdevReader {
+func NewEvdevReader(cfg EvdevConfig, c *check.Checker, inputs *Inputs, log *slog.Logger) *EvdevReader {
 	if inputs == nil {
 		inputs = NewInputs()
 	}
@@ -428,7 +431,7 @@ type keyDecoder struct {
 	altCode        int // digits typed on the keypad while Alt is held
 	altDigits      int
 	buf            []byte
-	keys           int           // keys typed into the current line (buf keeps MaxInput+1)
+	keys           int           // keys typed into the current line (buf keeps check.MaxInput+1)
 	start          time.Duration // time of the first key of buf
 	last           time.Duration // time of the last key event, when buf is not empty
 	prev           string        // last line emitted, for the repeat window
@@ -459,17 +462,17 @@ func (d *keyDecoder) reset() {
 // other keys.
 func (d *keyDecoder) modifier(code uint16) *bool {
 	switch code {
-	case keyLeftShift:
+	case keymap.LeftShift:
 		return &d.lshift
-	case keyRightShift:
+	case keymap.RightShift:
 		return &d.rshift
-	case keyLeftCtrl:
+	case keymap.LeftCtrl:
 		return &d.lctrl
-	case keyRightCtrl:
+	case keymap.RightCtrl:
 		return &d.rctrl
-	case keyLeftAlt:
+	case keymap.LeftAlt:
 		return &d.lalt
-	case keyRightAlt:
+	case keymap.RightAlt:
 		return &d.ralt
 	}
 	return nil
@@ -512,7 +515,7 @@ func (d *keyDecoder) feed(ev inputEvent) (string, bool) {
 		}
 		*m = down
 		// Releasing Alt types the character whose code was entered.
-		if (ev.code == keyLeftAlt || ev.code == keyRightAlt) && !d.lalt && !d.ralt && d.altDigits > 0 {
+		if (ev.code == keymap.LeftAlt || ev.code == keymap.RightAlt) && !d.lalt && !d.ralt && d.altDigits > 0 {
 			code := d.altCode
 			d.altCode, d.altDigits = 0, 0
 			return d.typed(ev.at, altChar(code))
@@ -540,23 +543,23 @@ func (d *keyDecoder) feed(ev inputEvent) (string, bool) {
 	}
 	if d.lctrl || d.rctrl {
 		switch ev.code {
-		case keyJ:
+		case keymap.J:
 			return d.typed(ev.at, '\n')
-		case keyM:
+		case keymap.M:
 			return d.typed(ev.at, '\r')
 		}
 		return "", false // other control keys type nothing
 	}
 	switch ev.code {
-	case keyEnter, keyKPEnter:
+	case keymap.Enter, keymap.KPEnter:
 		return d.typed(ev.at, '\r')
-	case keyTab:
+	case keymap.Tab:
 		return d.typed(ev.at, '\t')
 	}
 	if v, ok := keypadDigit[ev.code]; ok {
 		return d.typed(ev.at, byte('0'+v))
 	}
-	return d.typed(ev.at, usChar(ev.code, d.lshift || d.rshift))
+	return d.typed(ev.at, keymap.USChar(ev.code, d.lshift || d.rshift))
 }
 
 // altChar is the character of an Alt code: ASCII, or '?' (never in a
@@ -597,7 +600,7 @@ func (d *keyDecoder) typed(at time.Duration, ch byte) (string, bool) {
 		d.start = at
 	}
 	d.keys++
-	if len(d.buf) <= MaxInput {
+	if len(d.buf) <= check.MaxInput {
 		d.buf = append(d.buf, ch)
 	}
 	d.last = at

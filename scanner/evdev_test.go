@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"passgate/check"
+	"passgate/internal/checktest"
 	"passgate/scanner"
 )
 
@@ -218,11 +220,11 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 
 func TestEvdevDecode(t *testing.T) {
 	needEventLayout(t)
-	fx := newFixture(t)
-	good := fx.sign(fx.claims())
-	other := fx.sign(fx.claims())
+	fx := checktest.New(t)
+	good := fx.Sign(fx.Claims())
+	other := fx.Sign(fx.Claims())
 
-	long := strings.Repeat("A", scanner.MaxInput+200)
+	long := strings.Repeat("A", check.MaxInput+200)
 	cases := []struct {
 		name  string
 		build func(r *evrec)
@@ -343,7 +345,7 @@ func TestEvdevDecode(t *testing.T) {
 			r.event(0, 0, 0)
 			r.line(t, other)
 		}, []string{other}},
-		{"over-long line cut to MaxInput+1", func(r *evrec) { r.line(t, long) }, []string{long[:scanner.MaxInput+1]}},
+		{"over-long line cut to MaxInput+1", func(r *evrec) { r.line(t, long) }, []string{long[:check.MaxInput+1]}},
 		{"lower case without Shift", func(r *evrec) { r.line(t, "pg1:ab") }, []string{"pg1:ab"}},
 	}
 	for _, tc := range cases {
@@ -365,12 +367,12 @@ func TestEvdevDecode(t *testing.T) {
 		if len(lines) != 2 {
 			t.Fatalf("got %d lines", len(lines))
 		}
-		d, err := fx.c.Check(fx.ctx, "kiosk-1", lines[0])
+		d, err := fx.Checker.Check(fx.Ctx, "kiosk-1", lines[0])
 		if err != nil || !d.Allowed() || d.Source != "kiosk-1" {
 			t.Fatalf("decoded pass: %+v %v", d, err)
 		}
-		d, err = fx.c.Check(fx.ctx, "kiosk-1", lines[1])
-		if err != nil || d.Reason != scanner.ReasonTooLong {
+		d, err = fx.Checker.Check(fx.Ctx, "kiosk-1", lines[1])
+		if err != nil || d.Reason != check.ReasonTooLong {
 			t.Fatalf("over-long line: %+v %v", d, err)
 		}
 	})
@@ -434,8 +436,8 @@ func transcript(b []byte) string {
 }
 
 func writeRecordings(t *testing.T, dir string) {
-	fx := newFixture(t)
-	good := fx.sign(fx.claims())
+	fx := checktest.New(t)
+	good := fx.Sign(fx.Claims())
 	// Each recording is written with the lines it was made to type, not
 	// with what the decoder makes of it, so the files hold the intent.
 	type recording struct {
@@ -663,10 +665,10 @@ func TestEvdevRun_NoDevice(t *testing.T) {
 // closing) is reported, and the reader reopens the device and goes on.
 func TestEvdevRun(t *testing.T) {
 	needEventLayout(t)
-	fx := newFixture(t)
+	fx := checktest.New(t)
 	in := scanner.NewInputs()
 	const path = "/dev/input/by-id/usb-Test-Scanner-event-kbd"
-	r := scanner.NewEvdevReader(scanner.EvdevConfig{Name: "kiosk-1", Path: path}, fx.c, in, nil)
+	r := scanner.NewEvdevReader(scanner.EvdevConfig{Name: "kiosk-1", Path: path}, fx.Checker, in, nil)
 	devices := make(chan *io.PipeWriter, 4)
 	var mu sync.Mutex
 	var opened []string
@@ -678,12 +680,12 @@ func TestEvdevRun(t *testing.T) {
 		devices <- pw
 		return pr, nil
 	})
-	feed, cancel := fx.c.Subscribe(8)
+	feed, cancel := fx.Checker.Subscribe(8)
 	defer cancel()
 	stop := runReader(t, r)
 	defer stop()
 
-	next := func() *scanner.Decision {
+	next := func() *check.Decision {
 		t.Helper()
 		select {
 		case d := <-feed:
@@ -695,7 +697,7 @@ func TestEvdevRun(t *testing.T) {
 	}
 	dev := <-devices
 	waitInput(t, in, "kiosk-1", func(s scanner.InputStatus) bool { return s.Connected })
-	good := fx.sign(fx.claims())
+	good := fx.Sign(fx.Claims())
 	var rec evrec
 	rec.line(t, good)
 	rec.line(t, good) // double send: dropped
@@ -713,17 +715,17 @@ func TestEvdevRun(t *testing.T) {
 	})
 	dev = <-devices
 	waitInput(t, in, "kiosk-1", func(s scanner.InputStatus) bool { return s.Connected })
-	other := fx.sign(fx.claims())
+	other := fx.Sign(fx.Claims())
 	rec = evrec{}
 	rec.line(t, other)
-	rec.line(t, strings.Repeat("9", scanner.MaxInput+10))
+	rec.line(t, strings.Repeat("9", check.MaxInput+10))
 	if _, err := dev.Write(rec.b.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	if d := next(); !d.Allowed() || d.Repeat {
 		t.Fatalf("scan after replug: %+v", d)
 	}
-	if d := next(); d.Reason != scanner.ReasonTooLong {
+	if d := next(); d.Reason != check.ReasonTooLong {
 		t.Fatalf("over-long scan: %+v", d)
 	}
 	select {
@@ -777,7 +779,7 @@ func FuzzEvdevDecode(f *testing.F) {
 			t.Fatalf("%d keys given up from %d events", unterminated, keys)
 		}
 		for _, l := range lines {
-			if l == "" || len(l) > scanner.MaxInput+1 {
+			if l == "" || len(l) > check.MaxInput+1 {
 				t.Fatalf("line of %d bytes", len(l))
 			}
 			for i := range len(l) {
@@ -792,9 +794,9 @@ func FuzzEvdevDecode(f *testing.F) {
 // BenchmarkEvdevDecode decodes a recorded scan of a real pass.
 func BenchmarkEvdevDecode(b *testing.B) {
 	needEventLayout(b)
-	fx := newFixture(b)
+	fx := checktest.New(b)
 	var r evrec
-	r.line(b, fx.sign(fx.claims()))
+	r.line(b, fx.Sign(fx.Claims()))
 	stream := r.b.Bytes()
 	b.SetBytes(int64(len(stream)))
 	for b.Loop() {
@@ -810,9 +812,9 @@ func BenchmarkEvdevDecode(b *testing.B) {
 // status, where staff see it, and nothing is checked.
 func TestEvdevRun_NoLineEnd(t *testing.T) {
 	needEventLayout(t)
-	fx := newFixture(t)
+	fx := checktest.New(t)
 	in := scanner.NewInputs()
-	r := scanner.NewEvdevReader(scanner.EvdevConfig{Name: "kiosk-1", Path: "/dev/input/event9"}, fx.c, in, nil)
+	r := scanner.NewEvdevReader(scanner.EvdevConfig{Name: "kiosk-1", Path: "/dev/input/event9"}, fx.Checker, in, nil)
 	devices := make(chan *os.File, 1)
 	scanner.SetEvdevOpener(r, func(string) (io.ReadCloser, error) {
 		// An os.Pipe, like a device, has read deadlines.
@@ -823,7 +825,7 @@ func TestEvdevRun_NoLineEnd(t *testing.T) {
 		devices <- pw
 		return pr, nil
 	})
-	feed, cancel := fx.c.Subscribe(8)
+	feed, cancel := fx.Checker.Subscribe(8)
 	defer cancel()
 	stop := runReader(t, r)
 	defer stop()
@@ -831,7 +833,7 @@ func TestEvdevRun_NoLineEnd(t *testing.T) {
 	defer dev.Close()
 	waitInput(t, in, "kiosk-1", func(s scanner.InputStatus) bool { return s.Connected })
 
-	good := fx.sign(fx.claims())
+	good := fx.Sign(fx.Claims())
 	var rec evrec
 	rec.at = time.Duration(time.Now().UnixNano())
 	rec.typeText(t, good)

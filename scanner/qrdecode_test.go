@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"passgate/internal/checktest"
 	"passgate/pass"
 	"passgate/scanner"
 )
@@ -79,8 +80,8 @@ func scene(code []byte, cw, ch int, factor float64, ox, oy int) []byte {
 }
 
 func TestDecodeFrame_RealPass(t *testing.T) {
-	f := newFixture(t)
-	text := f.sign(f.claims())
+	f := checktest.New(t)
+	text := f.Sign(f.Claims())
 
 	luma, w, h := passLuma(t, text, 4)
 	got, err := scanner.DecodeFrame(luma, w, h)
@@ -168,8 +169,8 @@ func TestDecodeFrame_Cost(t *testing.T) {
 	if os.Getenv("PASSGATE_CAMERA_BENCH") != "1" {
 		t.Skip("set PASSGATE_CAMERA_BENCH=1 to measure what decoding a frame costs")
 	}
-	f := newFixture(t)
-	text := f.sign(f.claims())
+	f := checktest.New(t)
+	text := f.Sign(f.Claims())
 	luma, w, h := passLuma(t, text, 4)
 	withCode := scene(luma, w, h, 1.25, 140, 50)
 	empty := scene(make([]byte, 21*21), 21, 21, 1, 0, 0)
@@ -228,8 +229,8 @@ func FuzzDecodeFrame(f *testing.F) {
 // Forty different passes must all read.
 func TestDecodeFrame_ManyPasses(t *testing.T) {
 	for i := range 40 {
-		f := newFixture(t)
-		text := f.sign(f.claims())
+		f := checktest.New(t)
+		text := f.Sign(f.Claims())
 		luma, w, h := passLuma(t, text, 4)
 		if got, err := scanner.DecodeFrame(luma, w, h); err != nil || got != text {
 			t.Fatalf("pass %d of %d characters: %v", i, len(text), err)

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 
+	"passgate/check"
+
 	"go.bug.st/serial"
 )
 
@@ -141,7 +143,7 @@ func checkInputName(name string) error {
 // backoff, and reports its state into Inputs all along.
 type SerialReader struct {
 	cfg    SerialConfig
-	c      *Checker
+	c      *check.Checker
 	inputs *Inputs
 	log    *slog.Logger
 
@@ -155,7 +157,7 @@ type SerialReader struct {
 // NewSerialReader returns a reader for cfg that checks lines with c and
 // reports its state into inputs under cfg.Name. A zero Baud or empty
 // Suffix takes the default.
-func NewSerialReader(cfg SerialConfig, c *Checker, inputs *Inputs, log *slog.Logger) *SerialReader {
+func NewSerialReader(cfg SerialConfig, c *check.Checker, inputs *Inputs, log *slog.Logger) *SerialReader {
 	if cfg.Baud == 0 {
 		cfg.Baud = DefaultBaud
 	}
@@ -174,7 +176,7 @@ func NewSerialReader(cfg SerialConfig, c *Checker, inputs *Inputs, log *slog.Log
 	return &SerialReader{
 		cfg: cfg, c: c, inputs: inputs,
 		log:    log.With("input", cfg.Name, "path", cfg.Path),
-		framer: NewFramer(MaxInput),
+		framer: NewFramer(check.MaxInput),
 	}
 }
 
@@ -328,7 +330,7 @@ func (r *SerialReader) line(ctx context.Context, line []byte, tooLong bool) {
 	if tooLong {
 		// The framer kept MaxInput+1 bytes: the check refuses it as too
 		// long and the refusal is in the scan log and on the screens.
-		r.log.Warn("serial scanner sent an over-long line; cut off and refused", "limit", MaxInput)
+		r.log.Warn("serial scanner sent an over-long line; cut off and refused", "limit", check.MaxInput)
 	}
 	d, err := r.c.Check(ctx, r.cfg.Name, text)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/creack/pty"
 
+	"passgate/check"
+	"passgate/internal/checktest"
 	"passgate/scanner"
 )
 
@@ -87,13 +89,13 @@ func FuzzParseSerialSpec(f *testing.F) {
 // serialRig is a reader on a pty, checking through a real store.
 type serialRig struct {
 	t         *testing.T
-	f         *fixture
+	f         *checktest.District
 	name      string
 	link      string // the path the reader opens: a symlink to the pty
 	master    *os.File
 	slave     *os.File
 	inputs    *scanner.Inputs
-	decisions <-chan *scanner.Decision
+	decisions <-chan *check.Decision
 	cancel    context.CancelFunc
 	done      chan error
 }
@@ -112,19 +114,19 @@ func newPTY(t *testing.T) (master, slave *os.File) {
 // and waits until it has the port open.
 func newSerialRig(t *testing.T, suffix string) *serialRig {
 	t.Helper()
-	f := newFixture(t)
+	f := checktest.New(t)
 	r := &serialRig{t: t, f: f, name: "gate-1", inputs: scanner.NewInputs(), done: make(chan error, 1)}
 	r.master, r.slave = newPTY(t)
 	r.link = filepath.Join(t.TempDir(), "usb-Test_Scanner-if00")
 	if err := os.Symlink(r.slave.Name(), r.link); err != nil {
 		t.Fatal(err)
 	}
-	ch, unsub := f.c.Subscribe(4096)
+	ch, unsub := f.Checker.Subscribe(4096)
 	t.Cleanup(unsub)
 	r.decisions = ch
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: r.name, Path: r.link, Suffix: suffix}, f.c, r.inputs, nil)
+	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: r.name, Path: r.link, Suffix: suffix}, f.Checker, r.inputs, nil)
 	go func() { r.done <- rd.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -167,7 +169,7 @@ func (r *serialRig) write(s string) {
 }
 
 // next waits for the next decision from this reader.
-func (r *serialRig) next() *scanner.Decision {
+func (r *serialRig) next() *check.Decision {
 	r.t.Helper()
 	select {
 	case d := <-r.decisions:
@@ -191,7 +193,7 @@ func (r *serialRig) none(wait time.Duration) {
 	}
 }
 
-func (r *serialRig) expect(decision string, reason scanner.Reason) *scanner.Decision {
+func (r *serialRig) expect(decision string, reason check.Reason) *check.Decision {
 	r.t.Helper()
 	d := r.next()
 	if d.Decision != decision || d.Reason != reason {
@@ -202,18 +204,18 @@ func (r *serialRig) expect(decision string, reason scanner.Reason) *scanner.Deci
 
 func TestSerial_Framing(t *testing.T) {
 	r := newSerialRig(t, "cr")
-	pass := func() string { return r.f.sign(r.f.claims()) }
+	pass := func() string { return r.f.Sign(r.f.Claims()) }
 
 	for _, end := range []string{"\r", "\n", "\r\n"} {
 		r.write(pass() + end)
-		r.expect(scanner.Allow, scanner.ReasonOK)
+		r.expect(check.Allow, check.ReasonOK)
 	}
 	r.none(100 * time.Millisecond) // CRLF made one check, not two
 
 	t.Run("two scans in one write", func(t *testing.T) {
 		r.write(pass() + "\r" + pass() + "\r")
-		r.expect(scanner.Allow, scanner.ReasonOK)
-		r.expect(scanner.Allow, scanner.ReasonOK)
+		r.expect(check.Allow, check.ReasonOK)
+		r.expect(check.Allow, check.ReasonOK)
 	})
 	t.Run("a scan split across writes", func(t *testing.T) {
 		p := pass()
@@ -222,7 +224,7 @@ func TestSerial_Framing(t *testing.T) {
 		r.write(p[10:40])
 		r.none(150 * time.Millisecond)
 		r.write(p[40:] + "\r\n")
-		r.expect(scanner.Allow, scanner.ReasonOK)
+		r.expect(check.Allow, check.ReasonOK)
 	})
 	t.Run("garbage", func(t *testing.T) {
 		for _, g := range []string{
@@ -233,18 +235,18 @@ func TestSerial_Framing(t *testing.T) {
 			string(make([]byte, 512)),
 		} {
 			r.write(g + "\r")
-			if d := r.next(); d.Decision != scanner.Deny || (d.Reason != scanner.ReasonNotAPass && d.Reason != scanner.ReasonMalformed) {
+			if d := r.next(); d.Decision != check.Deny || (d.Reason != check.ReasonNotAPass && d.Reason != check.ReasonMalformed) {
 				t.Fatalf("garbage %q: got %s/%s", g, d.Decision, d.Reason)
 			}
 		}
 		// Still alive and reading.
 		r.write(pass() + "\r")
-		r.expect(scanner.Allow, scanner.ReasonOK)
+		r.expect(check.Allow, check.ReasonOK)
 	})
 	t.Run("over-long line", func(t *testing.T) {
 		r.write(strings.Repeat("A", 10_000) + "\r" + pass() + "\r")
-		r.expect(scanner.Deny, scanner.ReasonTooLong)
-		r.expect(scanner.Allow, scanner.ReasonOK)
+		r.expect(check.Deny, check.ReasonTooLong)
+		r.expect(check.Allow, check.ReasonOK)
 		r.none(100 * time.Millisecond)
 	})
 	t.Run("over-long line split across writes", func(t *testing.T) {
@@ -252,7 +254,7 @@ func TestSerial_Framing(t *testing.T) {
 			r.write(strings.Repeat("B", 2_000))
 		}
 		r.write("\r\n")
-		r.expect(scanner.Deny, scanner.ReasonTooLong)
+		r.expect(check.Deny, check.ReasonTooLong)
 		r.none(100 * time.Millisecond)
 	})
 
@@ -264,33 +266,33 @@ func TestSerial_Framing(t *testing.T) {
 
 func TestSerial_DoubleSend(t *testing.T) {
 	r := newSerialRig(t, "cr")
-	p := r.f.sign(r.f.claims())
+	p := r.f.Sign(r.f.Claims())
 	r.write(p + "\r" + p + "\r")
-	r.expect(scanner.Allow, scanner.ReasonOK)
+	r.expect(check.Allow, check.ReasonOK)
 	r.write(p + "\r") // within the window of the first
 	r.none(300 * time.Millisecond)
 	if s := r.status(); s.Reads != 3 {
 		t.Errorf("reads %d, want 3 (duplicates are read, not checked)", s.Reads)
 	}
 	// Another code in between is not a double send.
-	q := r.f.sign(r.f.claims())
+	q := r.f.Sign(r.f.Claims())
 	r.write(q + "\r" + p + "\r")
-	r.expect(scanner.Allow, scanner.ReasonOK)
-	if d := r.expect(scanner.Allow, scanner.ReasonOK); !d.Repeat {
+	r.expect(check.Allow, check.ReasonOK)
+	if d := r.expect(check.Allow, check.ReasonOK); !d.Repeat {
 		t.Error("a repeat after another code was not flagged")
 	}
 	// After the window the same code is checked again, and flagged.
 	time.Sleep(scanner.DoubleSendWindow + 100*time.Millisecond)
 	r.write(p + "\r")
-	if d := r.expect(scanner.Allow, scanner.ReasonOK); !d.Repeat {
+	if d := r.expect(check.Allow, check.ReasonOK); !d.Repeat {
 		t.Error("a repeat after the window was not flagged")
 	}
 }
 
 func TestSerial_UnplugAndReplug(t *testing.T) {
 	r := newSerialRig(t, "cr")
-	r.write(r.f.sign(r.f.claims()) + "\r")
-	r.expect(scanner.Allow, scanner.ReasonOK)
+	r.write(r.f.Sign(r.f.Claims()) + "\r")
+	r.expect(check.Allow, check.ReasonOK)
 
 	r.master.Close()
 	r.slave.Close()
@@ -309,8 +311,8 @@ func TestSerial_UnplugAndReplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitConnected(true)
-	r.write(r.f.sign(r.f.claims()) + "\r")
-	r.expect(scanner.Allow, scanner.ReasonOK)
+	r.write(r.f.Sign(r.f.Claims()) + "\r")
+	r.expect(check.Allow, check.ReasonOK)
 	if s := r.status(); s.Reads != 2 || !s.Connected {
 		t.Errorf("after replug: %+v", s)
 	}
@@ -341,8 +343,8 @@ func TestSerial_LinkRepointed(t *testing.T) {
 		t.Errorf("last error %q", s.LastError)
 	}
 	r.waitConnected(true)
-	r.write(r.f.sign(r.f.claims()) + "\r")
-	r.expect(scanner.Allow, scanner.ReasonOK)
+	r.write(r.f.Sign(r.f.Claims()) + "\r")
+	r.expect(check.Allow, check.ReasonOK)
 }
 
 // A burst of random bytes is checked line by line as denials and the
@@ -354,11 +356,11 @@ func TestSerial_RandomBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.write(string(noise) + "\r")
-	r.write(r.f.sign(r.f.claims()) + "\r")
+	r.write(r.f.Sign(r.f.Claims()) + "\r")
 	// Every noise line is denied; the pass after it is still read.
 	for denied := 0; ; denied++ {
 		d := r.next()
-		if d.Decision == scanner.Allow {
+		if d.Decision == check.Allow {
 			t.Logf("%d noise lines denied", denied)
 			break
 		}
@@ -366,10 +368,10 @@ func TestSerial_RandomBurst(t *testing.T) {
 }
 
 func TestSerial_DeviceMissingAtStart(t *testing.T) {
-	f := newFixture(t)
+	f := checktest.New(t)
 	inputs := scanner.NewInputs()
 	link := filepath.Join(t.TempDir(), "usb-Late_Scanner-if00")
-	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "late", Path: link}, f.c, inputs, nil)
+	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "late", Path: link}, f.Checker, inputs, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rd.Run(ctx) }()
@@ -399,7 +401,7 @@ func TestSerial_DeviceMissingAtStart(t *testing.T) {
 }
 
 func TestSerial_CancelReturnsPromptly(t *testing.T) {
-	f := newFixture(t)
+	f := checktest.New(t)
 	before := runtime.NumGoroutine()
 	for _, path := range []string{"pty", filepath.Join(t.TempDir(), "absent")} {
 		inputs := scanner.NewInputs()
@@ -407,7 +409,7 @@ func TestSerial_CancelReturnsPromptly(t *testing.T) {
 			_, slave := newPTY(t)
 			path = slave.Name()
 		}
-		rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "x", Path: path}, f.c, inputs, nil)
+		rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "x", Path: path}, f.Checker, inputs, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- rd.Run(ctx) }()
@@ -440,8 +442,8 @@ func TestSerial_CancelReturnsPromptly(t *testing.T) {
 }
 
 func TestSerial_RunRejectsEmptyPath(t *testing.T) {
-	f := newFixture(t)
-	if err := scanner.NewSerialReader(scanner.SerialConfig{}, f.c, nil, nil).Run(context.Background()); err == nil {
+	f := checktest.New(t)
+	if err := scanner.NewSerialReader(scanner.SerialConfig{}, f.Checker, nil, nil).Run(context.Background()); err == nil {
 		t.Error("Run with no path returned nil")
 	}
 }
@@ -458,13 +460,13 @@ func TestSerial_LatencyAndIdleCPU(t *testing.T) {
 	const n = 200
 	passes := make([]string, n)
 	for i := range passes {
-		passes[i] = r.f.sign(r.f.claims()) + "\r"
+		passes[i] = r.f.Sign(r.f.Claims()) + "\r"
 	}
 	lat := make([]time.Duration, 0, n)
 	for _, p := range passes {
 		start := time.Now()
 		r.write(p)
-		r.expect(scanner.Allow, scanner.ReasonOK)
+		r.expect(check.Allow, check.ReasonOK)
 		lat = append(lat, time.Since(start))
 	}
 	slices.Sort(lat)

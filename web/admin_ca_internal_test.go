@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/tlsca"
 )
@@ -35,7 +35,7 @@ func caTestServer(t *testing.T) (s *Server, url string, admin, staff *http.Cooki
 	if _, err := district.Setup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: "admin-password"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := scanner.New(ctx, db)
+	c, err := check.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}

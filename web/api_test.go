@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/web"
 )
@@ -34,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := district.Setup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: "pw"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := scanner.New(ctx, db)
+	c, err := check.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"passgate/assets"
+	"passgate/check"
 	"passgate/scanner"
 	"passgate/web/i18n"
 	"passgate/web/view"
@@ -169,7 +170,7 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	if u := userFrom(r.Context()); u != nil {
 		source = "camera:" + u.Username
 	}
-	d, err := s.checker.Check(scanner.WithOrigin(r.Context(), g.origin()), source, text)
+	d, err := s.checker.Check(check.WithOrigin(r.Context(), g.origin()), source, text)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -6,22 +6,22 @@ import (
 	"errors"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/web/i18n"
 	"passgate/web/view"
 )
 
 // The desk judges every pass it is about to issue with the checker's own
-// policy rules (scanner.Judge), against this appliance's current policy,
+// policy rules (check.Judge), against this appliance's current policy,
 // so it can say what the gate will answer before the pass leaves the desk.
 
 // refusal says that a gate here refuses a pass for reason r, in t's
 // language; "" when r lets it through.
-func refusal(t i18n.Printer, r scanner.Reason) string {
-	if r == scanner.ReasonOK {
+func refusal(t i18n.Printer, r check.Reason) string {
+	if r == check.ReasonOK {
 		return ""
 	}
 	return t.T("verdict.deny", t.T("reason."+string(r)))
@@ -44,9 +44,9 @@ func testLine(t i18n.Printer, pol *store.Policy, c *pass.Claims) string {
 // judgeCard fills in what a gate here answers for card's claims c at now,
 // and how long its policy accepts it.
 func judgeCard(t i18n.Printer, pol *store.Policy, c *pass.Claims, now time.Time, card *view.PassCard) {
-	card.Refusal = refusal(t, scanner.Judge(pol, c, now))
+	card.Refusal = refusal(t, check.Judge(pol, c, now))
 	card.TestLine = testLine(t, pol, c)
-	card.ValidUntil = scanner.UsableUntil(pol, c)
+	card.ValidUntil = check.UsableUntil(pol, c)
 	card.TestBound = !card.ValidUntil.IsZero() && card.ValidUntil.Before(c.ExpiresAt)
 }
 
@@ -73,12 +73,12 @@ func (s *Server) personVerdict(ctx context.Context, t i18n.Printer, subject pass
 		}
 		claims[i] = cs[0]
 	}
-	phone, paper := scanner.Judge(pol, &claims[0], now), scanner.Judge(pol, &claims[1], now)
+	phone, paper := check.Judge(pol, &claims[0], now), check.Judge(pol, &claims[1], now)
 	v.Refusal = refusal(t, phone)
 	if paper != phone {
 		v.PaperRefusal = refusal(t, paper)
 	}
-	v.RecordTest = phone == scanner.ReasonTestMissing || phone == scanner.ReasonTestTooOld
+	v.RecordTest = phone == check.ReasonTestMissing || phone == check.ReasonTestTooOld
 	v.TestLine = testLine(t, pol, &claims[0])
 	return v, nil
 }
@@ -100,7 +100,7 @@ func (s *Server) splitRefused(ctx context.Context, t i18n.Printer, subjects []pa
 	var skipped []view.SkippedCard
 	for i := range claims {
 		c := &claims[i]
-		if r := scanner.Judge(pol, c, now); r != scanner.ReasonOK {
+		if r := check.Judge(pol, c, now); r != check.ReasonOK {
 			skipped = append(skipped, view.SkippedCard{
 				MaskedName: c.Name, IDTail: c.IDTail, Refusal: refusal(t, r), Subject: hex.EncodeToString(c.Subject[:]),
 			})

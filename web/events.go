@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"passgate/scanner"
+	"passgate/check"
 )
 
 // Live feed sizes. The ring holds enough decisions to cover a gate screen
@@ -96,7 +96,7 @@ type eventHub struct {
 	// recheck.
 	recheck atomic.Int64
 	// render turns a decision into an event; set at start.
-	render func(*scanner.Decision) event
+	render func(*check.Decision) event
 }
 
 func newEventHub() *eventHub {
@@ -112,7 +112,7 @@ func newEventHub() *eventHub {
 
 // start subscribes to c once. Later calls do nothing, so every handler
 // that needs the feed may call it.
-func (h *eventHub) start(c *scanner.Checker, render func(*scanner.Decision) event) {
+func (h *eventHub) start(c *check.Checker, render func(*check.Decision) event) {
 	h.once.Do(func() {
 		h.mu.Lock()
 		if h.closed {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"passgate/assets"
-	"passgate/scanner"
+	"passgate/check"
 	"passgate/store"
 	"passgate/web/i18n"
 	"passgate/web/view"
@@ -98,7 +98,7 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 	for _, sc := range scans {
 		m.Recent = append(m.Recent, view.GateScan{
 			ID: sc.ID, Time: sc.At.Local().Format("15:04:05"), Source: sc.Source,
-			Allowed: sc.Decision == scanner.Allow, Reason: p.T.T("reason." + sc.Reason), Repeat: sc.Repeat,
+			Allowed: sc.Decision == check.Allow, Reason: p.T.T("reason." + sc.Reason), Repeat: sc.Repeat,
 			Entrance: s.sourceEntrance(sc.Source),
 		})
 	}
@@ -176,7 +176,7 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 	if s.gateCheckDelay != nil {
 		s.gateCheckDelay(r.Context())
 	}
-	d, err := s.checker.Check(scanner.WithOrigin(r.Context(), g.origin()), source, *payload)
+	d, err := s.checker.Check(check.WithOrigin(r.Context(), g.origin()), source, *payload)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -192,7 +192,7 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 }
 
 // gateResult is a decision as the page itself shows it in its panel.
-func gateResult(d *scanner.Decision, t i18n.Printer, entrance string) *view.GateResult {
+func gateResult(d *check.Decision, t i18n.Printer, entrance string) *view.GateResult {
 	g := displayOf(d, t)
 	return &view.GateResult{
 		State: d.Decision, Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther,
@@ -419,7 +419,7 @@ type gateDisplay struct {
 // panel's strings in every language, keyed by language tag. Both the
 // check answer and the live feed carry it, so a screen renders its own
 // checks and its inputs' the same way.
-func gateEventJSON(d *scanner.Decision, entrance string, panel bool) []byte {
+func gateEventJSON(d *check.Decision, entrance string, panel bool) []byte {
 	base, err := d.MarshalJSON()
 	if err != nil || len(base) < 2 || base[len(base)-1] != '}' {
 		// Cannot happen for a Decision; keep the feed alive regardless.
@@ -450,7 +450,7 @@ func gateEventJSON(d *scanner.Decision, entrance string, panel bool) []byte {
 // the holder.
 type gateBrief struct {
 	Decision string                    `json:"decision"`
-	Reason   scanner.Reason            `json:"reason"`
+	Reason   check.Reason              `json:"reason"`
 	Repeat   bool                      `json:"repeat"`
 	Source   string                    `json:"source"`
 	Entrance string                    `json:"entrance,omitempty"`
@@ -460,7 +460,7 @@ type gateBrief struct {
 }
 
 // gateBriefJSON renders d as a gateBrief.
-func gateBriefJSON(d *scanner.Decision, entrance string) []byte {
+func gateBriefJSON(d *check.Decision, entrance string) []byte {
 	b := gateBrief{
 		Decision: d.Decision, Reason: d.Reason, Repeat: d.Repeat, Source: d.Source,
 		Entrance: entrance, At: d.At.UTC(), ScanID: d.ScanID,
@@ -480,7 +480,7 @@ func gateBriefJSON(d *scanner.Decision, entrance string) []byte {
 // displayOf renders a decision's panel strings in t's language. The
 // colour is shown when it is what decided: an allow, or a deny for the
 // colour itself. A revoked or expired green pass is not shown as green.
-func displayOf(d *scanner.Decision, t i18n.Printer) gateDisplay {
+func displayOf(d *check.Decision, t i18n.Printer) gateDisplay {
 	other := i18n.Printer{Lang: t.Other()}
 	g := gateDisplay{
 		Headline: t.T("decision.deny"),
@@ -499,7 +499,7 @@ func displayOf(d *scanner.Decision, t i18n.Printer) gateDisplay {
 	g.Name = d.Name
 	g.IDTail = t.T("gate.id_tail", d.IDTail)
 	switch d.Reason {
-	case scanner.ReasonOK, scanner.ReasonStatusGreen, scanner.ReasonStatusYellow, scanner.ReasonStatusRed:
+	case check.ReasonOK, check.ReasonStatusGreen, check.ReasonStatusYellow, check.ReasonStatusRed:
 		g.Color = t.T("color." + d.Color.String())
 	}
 	if d.TestedAt.IsZero() {

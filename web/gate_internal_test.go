@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"passgate/check"
 	"passgate/district"
-	"passgate/scanner"
 	"passgate/store"
 )
 
@@ -30,7 +30,7 @@ func newGateServer(t testing.TB) *Server {
 		db.Close()
 		t.Fatal(err)
 	}
-	c, err := scanner.New(ctx, db)
+	c, err := check.New(ctx, db)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/metrics"
 	"passgate/pass"
@@ -48,7 +49,7 @@ func newMetricsServer(t *testing.T, access web.MetricsAccess) *metricsServer {
 	}
 	inputs := scanner.NewInputs()
 	m := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: "v-test"})
-	c, err := scanner.New(ctx, db, scanner.WithObserver(m))
+	c, err := check.New(ctx, db, check.WithObserver(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +186,9 @@ func TestMetricsCountChecks(t *testing.T) {
 	before := ms.scrape(t, nil)
 	// Every pre-resolved series is there before the first check, at 0.
 	counts := checkCounts(before)
-	for _, r := range scanner.Reasons {
+	for _, r := range check.Reasons {
 		d := "deny"
-		if r == scanner.ReasonOK {
+		if r == check.ReasonOK {
 			d = "allow"
 		}
 		if v, ok := counts[d+"/"+string(r)]; !ok || v != 0 {

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"passgate/scanner"
+	"passgate/check"
 	"passgate/store"
 	"passgate/web/i18n"
 )
@@ -49,7 +49,7 @@ type gateScreen struct {
 	entrance string
 }
 
-// origin is the screen as a check's origin (scanner.WithOrigin): the
+// origin is the screen as a check's origin (check.WithOrigin): the
 // entrance rides along for the live list's label. An entrance never holds
 // a control character, so the newline cannot be forged.
 func (g gateScreen) origin() string {
@@ -146,7 +146,7 @@ func (s *Server) entranceNames() []string {
 
 // renderEvent turns a decision into the live feed's event: who asked,
 // where, and both forms of its JSON.
-func (s *Server) renderEvent(d *scanner.Decision) event {
+func (s *Server) renderEvent(d *check.Decision) event {
 	ev := event{}
 	if d.Origin != "" {
 		ev.owner, ev.entrance = parseOrigin(d.Origin)

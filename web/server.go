@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"passgate/assets"
+	"passgate/check"
 	"passgate/metrics"
 	"passgate/scanner"
 	"passgate/store"
@@ -26,7 +27,7 @@ var Version = "dev"
 // Server holds what the handlers need.
 type Server struct {
 	db      *store.DB
-	checker *scanner.Checker
+	checker *check.Checker
 	log     *slog.Logger
 	started time.Time
 	devices *deviceCache
@@ -59,7 +60,7 @@ type Option func(*Server)
 func WithInputs(in *scanner.Inputs) Option { return func(s *Server) { s.inputs = in } }
 
 // New returns a Server.
-func New(db *store.DB, checker *scanner.Checker, log *slog.Logger, opts ...Option) *Server {
+func New(db *store.DB, checker *check.Checker, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{
 		db: db, checker: checker, log: log, started: time.Now(),
 		devices: newDeviceCache(db, 30*time.Second),

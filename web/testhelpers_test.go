@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"passgate/check"
 	"passgate/district"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/web"
 )
@@ -22,7 +22,7 @@ import (
 // a checker and the full handler behind an httptest server.
 type testServer struct {
 	DB            *store.DB
-	Checker       *scanner.Checker
+	Checker       *check.Checker
 	Srv           *httptest.Server
 	Web           *web.Server
 	AdminPassword string
@@ -49,7 +49,7 @@ func newTestServer(t *testing.T, opts ...web.Option) *testServer {
 // first admin has adminPassword; it closes db when the test ends.
 func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, opts ...web.Option) *testServer {
 	t.Helper()
-	c, err := scanner.New(context.Background(), db)
+	c, err := check.New(context.Background(), db)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

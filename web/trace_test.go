@@ -16,9 +16,9 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"passgate/check"
 	"passgate/district"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 	"passgate/web"
 	"passgate/web/i18n"
@@ -82,7 +82,7 @@ func TestTracePage(t *testing.T) {
 	// A second handler over the same database whose logs are kept, to
 	// show that the ID number is not logged.
 	logs := &lockedBuffer{}
-	c0, err := scanner.New(context.Background(), ts.DB)
+	c0, err := check.New(context.Background(), ts.DB)
 	if err != nil {
 		t.Fatal(err)
 	}

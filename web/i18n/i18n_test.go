@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"passgate/scanner"
+	"passgate/check"
 	"passgate/web/i18n"
 )
 
@@ -25,7 +25,7 @@ func TestCatalog(t *testing.T) {
 }
 
 func TestEveryReasonHasAMessage(t *testing.T) {
-	for _, r := range scanner.Reasons {
+	for _, r := range check.Reasons {
 		if _, ok := i18n.Lookup("reason." + string(r)); !ok {
 			t.Errorf("reason %s has no message", r)
 		}

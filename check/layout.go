@@ -1,4 +1,4 @@
-package scanner
+package check
 
 import (
 	"strings"
@@ -9,6 +9,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"passgate/pass"
+	"passgate/scanner/keymap"
 )
 
 // ReasonScannerLayout means the input is a pass garbled by a keyboard
@@ -26,10 +27,10 @@ const LayoutMessageKey = "reason.scanner_layout"
 // namedKeymap is a layout a scanner or host may use.
 type namedKeymap struct {
 	name string
-	m    *keymap
+	m    *keymap.Map
 }
 
-var layouts = []namedKeymap{{"us", &usKeymap}, {"de", &deKeymap}, {"fr", &frKeymap}}
+var layouts = []namedKeymap{{"us", &keymap.US}, {"de", &keymap.DE}, {"fr", &keymap.FR}}
 
 // keyPos is a key code and whether Shift is held.
 type keyPos struct {
@@ -44,10 +45,10 @@ type keyPos struct {
 // with the scanner's.
 type layoutCandidate struct {
 	name    string
-	scanner *keymap
+	scanner *keymap.Map
 	host    map[rune]keyPos // the host's character → position, Caps Lock applied
 	dead    map[rune]rune   // the host's combining mark → its dead key's character
-	hostMap *keymap         // the host's layout
+	hostMap *keymap.Map     // the host's layout
 }
 
 // layoutCandidates lists every mismatch tried, most common first: the
@@ -84,7 +85,7 @@ var layoutCandidates = func() []layoutCandidate {
 // reverseKeymap maps each character of m to the key position typing it,
 // with Caps Lock inverting Shift on letter keys. The first position wins
 // where two type the same character.
-func reverseKeymap(m *keymap, caps bool) map[rune]keyPos {
+func reverseKeymap(m *keymap.Map, caps bool) map[rune]keyPos {
 	rev := make(map[rune]keyPos)
 	for code, pair := range m {
 		for s, r := range pair {
@@ -103,10 +104,10 @@ func reverseKeymap(m *keymap, caps bool) map[rune]keyPos {
 	return rev
 }
 
-// markToDead inverts deadKeys for layout m (nil when it has none).
-func markToDead(m *keymap) map[rune]rune {
+// markToDead inverts keymap.DeadKeys for layout m (nil when it has none).
+func markToDead(m *keymap.Map) map[rune]rune {
 	var out map[rune]rune
-	for ch, mark := range deadKeys[m] {
+	for ch, mark := range keymap.DeadKeys[m] {
 		if out == nil {
 			out = make(map[rune]rune)
 		}
@@ -225,7 +226,7 @@ func (c *layoutCandidate) fixEatenSpaces(raw string) (string, bool) {
 	}
 	var at []int // byte offsets just after each dead-key character
 	for i, r := range raw {
-		if _, isDead := deadKeys[c.hostMap][r]; isDead && len(at) < maxDeadKeys {
+		if _, isDead := keymap.DeadKeys[c.hostMap][r]; isDead && len(at) < maxDeadKeys {
 			at = append(at, i+utf8.RuneLen(r))
 		}
 	}

@@ -1,12 +1,13 @@
-package scanner_test
+package check_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
 
+	"passgate/check"
+	"passgate/internal/checktest"
 	"passgate/pass"
-	"passgate/scanner"
 )
 
 // FuzzCheck feeds arbitrary scanner input through the whole decision
@@ -14,29 +15,29 @@ import (
 // answer must carry a documented reason, and only a fully valid pass may be
 // allowed.
 func FuzzCheck(f *testing.F) {
-	fx := newFixture(f)
-	good := fx.sign(fx.claims())
-	red := fx.claims()
+	fx := checktest.New(f)
+	good := fx.Sign(fx.Claims())
+	red := fx.Claims()
 	red.Color = pass.Red
 	for _, s := range []string{
-		good, good + "\r\n", fx.sign(red), "", " ", pass.Prefix, pass.Prefix + ":::", "HC1:" + good[4:],
+		good, good + "\r\n", fx.Sign(red), "", " ", pass.Prefix, pass.Prefix + ":::", "HC1:" + good[4:],
 		strings.ToLower(good), good[:len(good)/2], good[:len(good)-1] + "0",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		d := fx.c.Evaluate(raw, fx.now)
-		if !slices.Contains(scanner.Reasons, d.Reason) {
+		d := fx.Checker.Evaluate(raw, fx.Now)
+		if !slices.Contains(check.Reasons, d.Reason) {
 			t.Fatalf("undocumented reason %q", d.Reason)
 		}
-		if d.Allowed() != (d.Reason == scanner.ReasonOK) {
+		if d.Allowed() != (d.Reason == check.ReasonOK) {
 			t.Fatalf("decision %s with reason %s", d.Decision, d.Reason)
 		}
 		if d.Allowed() {
 			if !d.Color.Valid() || !d.Kind.Valid() || d.PassID.IsZero() || d.Subject.IsZero() {
 				t.Fatalf("allowed without valid display data: %+v", d)
 			}
-			if d.ExpiresAt.Before(fx.now.Add(-fx.c.Policy().ClockSkew)) {
+			if d.ExpiresAt.Before(fx.Now.Add(-fx.Checker.Policy().ClockSkew)) {
 				t.Fatalf("allowed an expired pass: %+v", d)
 			}
 		}

@@ -1,29 +1,30 @@
-package scanner_test
+package check_test
 
 import (
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"passgate/check"
+	"passgate/internal/checktest"
 	"passgate/metrics"
-	"passgate/scanner"
 )
 
 // BenchmarkEvaluate is the check pipeline without logging: decode, verify
 // the chain (the issuer certificate verified once and remembered),
 // revocation and policy. Run with -cpu 1 for the per-core rate.
 func BenchmarkEvaluate(b *testing.B) {
-	f := newFixture(b)
+	f := checktest.New(b)
 	texts := make([]string, 1024)
 	for i := range texts {
-		texts[i] = f.sign(f.claims())
+		texts[i] = f.Sign(f.Claims())
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	var i atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			d := f.c.Evaluate(texts[i.Add(1)%int64(len(texts))], f.now)
+			d := f.Checker.Evaluate(texts[i.Add(1)%int64(len(texts))], f.Now)
 			if !d.Allowed() {
 				b.Fatalf("denied: %s", d.Reason)
 			}
@@ -35,7 +36,7 @@ func BenchmarkEvaluate(b *testing.B) {
 // BenchmarkCheck is the whole pipeline with every check durably logged
 // (group commit), 64 in flight per core.
 func BenchmarkCheck(b *testing.B) {
-	f := newFixture(b)
+	f := checktest.New(b)
 	benchCheck(b, f)
 }
 
@@ -43,20 +44,20 @@ func BenchmarkCheck(b *testing.B) {
 // Prometheus metrics, as serve runs it: the difference is what metrics
 // cost a check.
 func BenchmarkCheckMetrics(b *testing.B) {
-	f := newFixture(b)
-	m := metrics.New(metrics.Config{DB: f.db, Version: "bench"})
-	c, err := scanner.New(f.ctx, f.db, scanner.WithClock(func() time.Time { return f.now }), scanner.WithObserver(m))
+	f := checktest.New(b)
+	m := metrics.New(metrics.Config{DB: f.DB, Version: "bench"})
+	c, err := check.New(f.Ctx, f.DB, check.WithClock(func() time.Time { return f.Now }), check.WithObserver(m))
 	if err != nil {
 		b.Fatal(err)
 	}
-	f.c = c
+	f.Checker = c
 	benchCheck(b, f)
 }
 
-func benchCheck(b *testing.B, f *fixture) {
+func benchCheck(b *testing.B, f *checktest.District) {
 	texts := make([]string, 4096)
 	for i := range texts {
-		texts[i] = f.sign(f.claims())
+		texts[i] = f.Sign(f.Claims())
 	}
 	b.ReportAllocs()
 	b.SetParallelism(64)
@@ -64,7 +65,7 @@ func benchCheck(b *testing.B, f *fixture) {
 	var i atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := f.c.Check(f.ctx, "bench", texts[i.Add(1)%int64(len(texts))]); err != nil {
+			if _, err := f.Checker.Check(f.Ctx, "bench", texts[i.Add(1)%int64(len(texts))]); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,18 +1,19 @@
-package scanner_test
+package check_test
 
 import (
 	"strings"
 	"testing"
 
-	"passgate/scanner"
+	"passgate/check"
+	"passgate/internal/checktest"
 )
 
 // The white space a checker strips around a pass is exactly what
 // pass/SPEC.md section 16 lists: space, tab, CR, LF and NUL at either
 // end; anything else stays and spoils the pass.
 func TestCheck_WhiteSpaceAroundPass(t *testing.T) {
-	f := newFixture(t)
-	text := f.sign(f.claims())
+	f := checktest.New(t)
+	text := f.Sign(f.Claims())
 	if strings.HasSuffix(text, " ") {
 		t.Fatal("a pass ends with a space")
 	}
@@ -30,11 +31,11 @@ func TestCheck_WhiteSpaceAroundPass(t *testing.T) {
 		{"line break inside", text[:40] + "\n" + text[40:], false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := f.c.Evaluate(c.in, f.now)
+			d := f.Checker.Evaluate(c.in, f.Now)
 			if d.Allowed() != c.ok {
 				t.Fatalf("decision %s %s", d.Decision, d.Reason)
 			}
-			if !c.ok && d.Reason != scanner.ReasonNotAPass && d.Reason != scanner.ReasonMalformed {
+			if !c.ok && d.Reason != check.ReasonNotAPass && d.Reason != check.ReasonMalformed {
 				t.Fatalf("reason %s", d.Reason)
 			}
 		})

@@ -1,11 +1,12 @@
-package scanner_test
+package check_test
 
 import (
 	"math/rand/v2"
 	"strings"
 	"testing"
 
-	"passgate/scanner"
+	"passgate/check"
+	"passgate/internal/checktest"
 )
 
 // TestCorruptLayout pins the garbling model to hand-worked examples, so
@@ -32,11 +33,11 @@ func TestCorruptLayout(t *testing.T) {
 		{"PG1:+A", "us", "de", true, "pg1öà"},
 		{"PG1:AB", "us", "us", true, "pg1:ab"},
 	} {
-		got, ok := scanner.CorruptLayout(tc.text, tc.scanner, tc.host, tc.caps)
+		got, ok := check.CorruptLayout(tc.text, tc.scanner, tc.host, tc.caps)
 		if !ok || got != tc.want {
 			t.Errorf("%s on %s (caps %v): %q %v, want %q", tc.scanner, tc.host, tc.caps, got, ok, tc.want)
 		}
-		name, fixed, ok := scanner.DetectLayout(tc.want)
+		name, fixed, ok := check.DetectLayout(tc.want)
 		// These texts are not passes: they must not be flagged.
 		if ok {
 			t.Errorf("%q flagged as %s (%q)", tc.want, name, fixed)
@@ -47,8 +48,8 @@ func TestCorruptLayout(t *testing.T) {
 // TestDetectLayout garbles real passes every way the model knows and
 // expects each repaired to the exact original, with the right name.
 func TestDetectLayout(t *testing.T) {
-	fx := newFixture(t)
-	passes := []string{fx.sign(fx.claims()), fx.sign(fx.claims()), fx.sign(fx.claims())}
+	fx := checktest.New(t)
+	passes := []string{fx.Sign(fx.Claims()), fx.Sign(fx.Claims()), fx.Sign(fx.Claims())}
 	names := map[string]string{"us": "", "de": "de", "fr": "fr"}
 	for _, caps := range []bool{false, true} {
 		for _, host := range []string{"us", "de", "fr"} {
@@ -68,22 +69,22 @@ func TestDetectLayout(t *testing.T) {
 				}
 				want := strings.Join(parts, "+")
 				for _, p := range passes {
-					bad, ok := scanner.CorruptLayout(p, sc, host, caps)
+					bad, ok := check.CorruptLayout(p, sc, host, caps)
 					if !ok || bad == p {
 						t.Fatalf("%s: cannot garble (%v)", want, ok)
 					}
 					// The checker tells staff to fix the scanner.
-					if r := fx.c.Evaluate(bad, fx.now).Reason; r != scanner.ReasonScannerLayout {
+					if r := fx.Checker.Evaluate(bad, fx.Now).Reason; r != check.ReasonScannerLayout {
 						t.Fatalf("%s: garbled pass has reason %s, want scanner_layout", want, r)
 					}
-					name, fixed, ok := scanner.DetectLayout(bad + "\r\n")
+					name, fixed, ok := check.DetectLayout(bad + "\r\n")
 					if !ok || name != want || fixed != p {
 						t.Fatalf("%s: detected %q %v, fixed equal %v", want, name, ok, fixed == p)
 					}
-					if r, ok := scanner.LayoutReason(bad); !ok || r != scanner.ReasonScannerLayout {
+					if r, ok := check.LayoutReason(bad); !ok || r != check.ReasonScannerLayout {
 						t.Fatalf("%s: layoutReason %q %v", want, r, ok)
 					}
-					if d := fx.c.Evaluate(fixed, fx.now); !d.Allowed() {
+					if d := fx.Checker.Evaluate(fixed, fx.Now); !d.Allowed() {
 						t.Fatalf("%s: fixed pass %s", want, d.Reason)
 					}
 				}
@@ -97,10 +98,10 @@ func TestDetectLayout(t *testing.T) {
 // eaten). Both must be read as scanner_layout and repaired, not refused
 // as not_a_pass.
 func TestDetectLayout_DeadKeys(t *testing.T) {
-	fx := newFixture(t)
+	fx := checktest.New(t)
 	find := func(what string, has func(string) bool) string {
 		for range 500 {
-			if p := fx.sign(fx.claims()); has(p) {
+			if p := fx.Sign(fx.Claims()); has(p) {
 				return p
 			}
 		}
@@ -118,40 +119,16 @@ func TestDetectLayout_DeadKeys(t *testing.T) {
 	eaten := find("+ before a space", func(p string) bool { return strings.Contains(p, "+ ") })
 	for _, p := range []string{accented, eaten} {
 		for _, caps := range []bool{false, true} {
-			bad, ok := scanner.CorruptLayout(p, "us", "de", caps)
+			bad, ok := check.CorruptLayout(p, "us", "de", caps)
 			if !ok {
 				t.Fatal("cannot garble")
 			}
-			if r := fx.c.Evaluate(bad, fx.now).Reason; r != scanner.ReasonScannerLayout {
+			if r := fx.Checker.Evaluate(bad, fx.Now).Reason; r != check.ReasonScannerLayout {
 				t.Errorf("caps %v: %.40q… has reason %s, want scanner_layout", caps, bad, r)
 			}
-			if _, fixed, ok := scanner.DetectLayout(bad); !ok || fixed != p {
+			if _, fixed, ok := check.DetectLayout(bad); !ok || fixed != p {
 				t.Errorf("caps %v: not repaired (%v)", caps, ok)
 			}
-		}
-	}
-}
-
-// TestDetectLayout_Evdev types passes on scanners set to German and
-// French layouts into the evdev reader (which reads US) and expects the
-// garbled lines to be recognised and repaired.
-func TestDetectLayout_Evdev(t *testing.T) {
-	needEventLayout(t)
-	fx := newFixture(t)
-	good := fx.sign(fx.claims())
-	for _, l := range []string{"de", "fr"} {
-		typed, ok := scanner.CorruptLayout(good, l, "us", false)
-		if !ok {
-			t.Fatal(l)
-		}
-		var r evrec
-		r.line(t, typed)
-		lines := decode(t, r.b.Bytes())
-		if len(lines) != 1 || lines[0] != typed {
-			t.Fatalf("%s: decoded %q", l, lines)
-		}
-		if name, fixed, ok := scanner.DetectLayout(lines[0]); !ok || name != "scanner:"+l || fixed != good {
-			t.Fatalf("%s: detected %q %v", l, name, ok)
 		}
 	}
 }
@@ -159,23 +136,23 @@ func TestDetectLayout_Evdev(t *testing.T) {
 // TestDetectLayout_NotFlagged: valid passes, other text, damaged passes
 // and random input are never taken for a layout problem.
 func TestDetectLayout_NotFlagged(t *testing.T) {
-	fx := newFixture(t)
-	good := fx.sign(fx.claims())
+	fx := checktest.New(t)
+	good := fx.Sign(fx.Claims())
 	damaged := good[:len(good)/2] + "0" + good[len(good)/2+1:]
 	if damaged == good {
 		damaged = good[:len(good)/2] + "1" + good[len(good)/2+1:]
 	}
-	damagedDE, _ := scanner.CorruptLayout(damaged, "de", "us", false)
-	cutFR, _ := scanner.CorruptLayout(good[:len(good)-2], "fr", "us", false)
-	damagedHostDE, _ := scanner.CorruptLayout(damaged, "us", "de", false)
+	damagedDE, _ := check.CorruptLayout(damaged, "de", "us", false)
+	cutFR, _ := check.CorruptLayout(good[:len(good)-2], "fr", "us", false)
+	damagedHostDE, _ := check.CorruptLayout(damaged, "us", "de", false)
 	cases := []string{
 		"", " ", "PG1:", "PG1>", "PG!.", "pg1:", good, strings.ToLower(good[:4]) + good[4:],
 		"HELLO WORLD", "https://example.com/pass?id=1", "HC1:6BFOXN%TS3DH0YOJ58S S-W5HDC",
 		"PG1:" + strings.Repeat("ZZZ", 100), "PG1>" + strings.Repeat("YYY", 100), damaged, damagedDE, cutFR,
-		strings.Repeat("\xff", 10000), "PG1>" + strings.Repeat("Ö", scanner.MaxInput),
+		strings.Repeat("\xff", 10000), "PG1>" + strings.Repeat("Ö", check.MaxInput),
 		// German-host dead keys: a flood of them, accented letters no
 		// pass has, and a damaged pass read through dead keys.
-		"PG1Ö" + strings.Repeat("`0", scanner.MaxInput/2), "PG1Ö" + strings.Repeat("ÀÈ`", 200),
+		"PG1Ö" + strings.Repeat("`0", check.MaxInput/2), "PG1Ö" + strings.Repeat("ÀÈ`", 200),
 		"PG1ÖÝÂ", "PG1Ö`", damagedHostDE,
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -189,10 +166,10 @@ func TestDetectLayout_NotFlagged(t *testing.T) {
 		cases = append(cases, strings.ToValidUTF8(b.String(), "?"))
 	}
 	for _, c := range cases {
-		if name, _, ok := scanner.DetectLayout(c); ok {
+		if name, _, ok := check.DetectLayout(c); ok {
 			t.Errorf("%.40q flagged as %s", c, name)
 		}
-		if _, ok := scanner.LayoutReason(c); ok {
+		if _, ok := check.LayoutReason(c); ok {
 			t.Errorf("%.40q has a layout reason", c)
 		}
 	}
@@ -210,14 +187,14 @@ func FuzzDetectLayout(f *testing.F) {
 	f.Add("")
 	f.Add("\xff\xfe")
 	f.Fuzz(func(t *testing.T, raw string) {
-		name, fixed, ok := scanner.DetectLayout(raw)
+		name, fixed, ok := check.DetectLayout(raw)
 		if !ok {
 			if name != "" || fixed != "" {
 				t.Fatalf("not ok but %q %q", name, fixed)
 			}
 			return
 		}
-		if name == "" || !strings.HasPrefix(fixed, "PG1:") || fixed == strings.TrimSpace(raw) || len(fixed) > scanner.MaxInput {
+		if name == "" || !strings.HasPrefix(fixed, "PG1:") || fixed == strings.TrimSpace(raw) || len(fixed) > check.MaxInput {
 			t.Fatalf("detected %q as %q", name, fixed)
 		}
 		for i := 4; i < len(fixed); i++ {
@@ -232,15 +209,15 @@ func FuzzDetectLayout(f *testing.F) {
 // check: a garbled pass (repaired and decoded) and other text (ruled out
 // by the prefix).
 func BenchmarkDetectLayout(b *testing.B) {
-	fx := newFixture(b)
-	bad, _ := scanner.CorruptLayout(fx.sign(fx.claims()), "fr", "us", false)
+	fx := checktest.New(b)
+	bad, _ := check.CorruptLayout(fx.Sign(fx.Claims()), "fr", "us", false)
 	for _, bc := range []struct{ name, raw string }{
 		{"garbled", bad},
 		{"other", "https://example.com/" + strings.Repeat("x", 500)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				scanner.DetectLayout(bc.raw)
+				check.DetectLayout(bc.raw)
 			}
 		})
 	}

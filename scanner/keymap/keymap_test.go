@@ -1,4 +1,4 @@
-package scanner
+package keymap
 
 import (
 	"strings"
@@ -17,11 +17,11 @@ func TestUSChar(t *testing.T) {
 		{16, true, 'Q'}, {25, false, 'p'}, {30, true, 'A'}, {38, true, 'L'}, {39, true, ':'},
 		{40, true, '"'}, {41, false, '`'}, {43, false, '\\'}, {44, true, 'Z'}, {50, true, 'M'},
 		{51, false, ','}, {52, false, '.'}, {53, false, '/'}, {53, true, '?'}, {57, true, ' '},
-		{keyEnter, false, 0}, {keyLeftShift, false, 0}, {1, false, 0}, {0, false, 0},
-		{keymapSize, false, 0}, {0xffff, true, 0},
+		{Enter, false, 0}, {LeftShift, false, 0}, {1, false, 0}, {0, false, 0},
+		{Size, false, 0}, {0xffff, true, 0},
 	} {
-		if got := usChar(tc.code, tc.shift); got != tc.want {
-			t.Errorf("usChar(%d, %v) = %q, want %q", tc.code, tc.shift, got, tc.want)
+		if got := USChar(tc.code, tc.shift); got != tc.want {
+			t.Errorf("USChar(%d, %v) = %q, want %q", tc.code, tc.shift, got, tc.want)
 		}
 	}
 }
@@ -30,6 +30,10 @@ func TestUSChar(t *testing.T) {
 // from exactly one key position: the layout repair needs the mapping to
 // be invertible on that alphabet.
 func TestKeymaps(t *testing.T) {
+	layouts := []struct {
+		name string
+		m    *Map
+	}{{"us", &US}, {"de", &DE}, {"fr", &FR}}
 	for _, l := range layouts {
 		pos := map[rune]int{}
 		for code, pair := range l.m {
@@ -57,8 +61,8 @@ func TestKeymaps(t *testing.T) {
 		}
 	}
 	// Spot checks of what makes the layouts differ.
-	if deKeymap[21][1] != 'Z' || deKeymap[44][1] != 'Y' || frKeymap[16][1] != 'A' || frKeymap[39][1] != 'M' ||
-		string(frKeymap[2][0]) != "&" || !strings.ContainsRune("é", frKeymap[3][0]) {
+	if DE[21][1] != 'Z' || DE[44][1] != 'Y' || FR[16][1] != 'A' || FR[39][1] != 'M' ||
+		string(FR[2][0]) != "&" || !strings.ContainsRune("é", FR[3][0]) {
 		t.Error("layout tables are off")
 	}
 }

@@ -1,7 +1,7 @@
-// Package scanner turns raw scanner input into a decision: it decodes and
+// Package check turns text read from a pass into a decision: it decodes and
 // verifies a pass offline, applies revocations and the check policy, flags
 // repeats, logs the scan durably and tells subscribers (the gate screens).
-package scanner
+package check
 
 import (
 	"context"

@@ -1,11 +1,12 @@
-package scanner_test
+package check_test
 
 import (
 	"testing"
 	"time"
 
+	"passgate/check"
+	"passgate/internal/checktest"
 	"passgate/pass"
-	"passgate/scanner"
 	"passgate/store"
 )
 
@@ -13,7 +14,7 @@ import (
 // the gate pipeline decides for the signed pass, policy by policy, so the
 // desk's warning before issuing cannot contradict the gate.
 func TestJudge_AgreesWithCheck(t *testing.T) {
-	f := newFixture(t)
+	f := checktest.New(t)
 	policies := map[string]func(*store.Policy){
 		"default":  nil,
 		"no test":  func(p *store.Policy) { p.MaxTestAge = 0 },
@@ -25,33 +26,33 @@ func TestJudge_AgreesWithCheck(t *testing.T) {
 	mods := map[string]func(*pass.Claims){
 		"fresh":      nil,
 		"untested":   func(c *pass.Claims) { c.TestedAt = time.Time{} },
-		"tested 60h": func(c *pass.Claims) { c.TestedAt = f.now.Add(-60 * time.Hour) },
-		"tested 80h": func(c *pass.Claims) { c.TestedAt = f.now.Add(-80 * time.Hour) },
+		"tested 60h": func(c *pass.Claims) { c.TestedAt = f.Now.Add(-60 * time.Hour) },
+		"tested 80h": func(c *pass.Claims) { c.TestedAt = f.Now.Add(-80 * time.Hour) },
 		"one dose":   func(c *pass.Claims) { c.Doses = 1 },
 		"paper":      func(c *pass.Claims) { c.Kind = pass.Paper },
 		"yellow":     func(c *pass.Claims) { c.Color = pass.Yellow },
 		"red":        func(c *pass.Claims) { c.Color = pass.Red },
-		"expired":    func(c *pass.Claims) { c.IssuedAt, c.ExpiresAt = f.now.Add(-25*time.Hour), f.now.Add(-time.Hour) },
-		"future":     func(c *pass.Claims) { c.IssuedAt = f.now.Add(time.Hour) },
+		"expired":    func(c *pass.Claims) { c.IssuedAt, c.ExpiresAt = f.Now.Add(-25*time.Hour), f.Now.Add(-time.Hour) },
+		"future":     func(c *pass.Claims) { c.IssuedAt = f.Now.Add(time.Hour) },
 	}
-	seen := map[scanner.Reason]bool{}
+	seen := map[check.Reason]bool{}
 	for pname, pmod := range policies {
-		f.setPolicy(pmod)
-		pol := f.c.Policy()
+		setPolicy(f, pmod)
+		pol := f.Checker.Policy()
 		for cname, cmod := range mods {
-			c := f.claims()
+			c := f.Claims()
 			if cmod != nil {
 				cmod(&c)
 			}
-			d := f.c.Evaluate(f.sign(c), f.now)
-			if got := scanner.Judge(&pol, &c, f.now); got != d.Reason {
+			d := f.Checker.Evaluate(f.Sign(c), f.Now)
+			if got := check.Judge(&pol, &c, f.Now); got != d.Reason {
 				t.Errorf("%s / %s: Judge %s, the check %s", pname, cname, got, d.Reason)
 			}
 			seen[d.Reason] = true
 		}
 	}
-	for _, r := range []scanner.Reason{scanner.ReasonOK, scanner.ReasonTestMissing, scanner.ReasonTestTooOld, scanner.ReasonDosesMissing,
-		scanner.ReasonPaperRefused, scanner.ReasonStatusYellow, scanner.ReasonStatusRed, scanner.ReasonExpired, scanner.ReasonNotYetValid} {
+	for _, r := range []check.Reason{check.ReasonOK, check.ReasonTestMissing, check.ReasonTestTooOld, check.ReasonDosesMissing,
+		check.ReasonPaperRefused, check.ReasonStatusYellow, check.ReasonStatusRed, check.ReasonExpired, check.ReasonNotYetValid} {
 		if !seen[r] {
 			t.Errorf("no case reached %s", r)
 		}
@@ -86,7 +87,7 @@ func TestUsableUntil(t *testing.T) {
 		"test aged out":  {def, stale, time.Time{}},
 		"red":            {def, red, time.Time{}},
 	} {
-		if got := scanner.UsableUntil(&tt.pol, &tt.c); !got.Equal(tt.want) {
+		if got := check.UsableUntil(&tt.pol, &tt.c); !got.Equal(tt.want) {
 			t.Errorf("%s: %s, want %s", name, got, tt.want)
 		}
 	}
