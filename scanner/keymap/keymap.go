@@ -16,7 +16,7 @@ const (
 	M          = 50
 	LeftAlt    = 56
 	Space      = 57
-	Key102nd      = 86 // the extra key left of Z on ISO keyboards
+	Key102nd   = 86 // the extra key left of Z on ISO keyboards
 	KPEnter    = 96
 	RightCtrl  = 97
 	RightShift = 54
