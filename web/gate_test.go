@@ -624,7 +624,7 @@ func TestGateEventsEndWithSession(t *testing.T) {
 		}
 		// Straight in the store, as another process would: only the
 		// stream's own recheck can notice.
-		if err := f.ts.DB.DisableUser(context.Background(), u.ID); err != nil {
+		if err := f.ts.DB.DisableUser(context.Background(), u.ID, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		ended(t, s, time.Second)
