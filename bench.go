@@ -75,6 +75,7 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 	var checkerOpts []scanner.Option
 	if *withMetrics {
 		m = metrics.New(metrics.Config{DB: db, Version: version})
+		db.ObserveScanCommits(m.ScanCommitted)
 		checkerOpts = append(checkerOpts, scanner.WithObserver(m))
 	}
 	checker, err := scanner.New(ctx, db, checkerOpts...)

@@ -45,6 +45,7 @@ func BenchmarkCheck(b *testing.B) {
 func BenchmarkCheckMetrics(b *testing.B) {
 	f := newFixture(b)
 	m := metrics.New(metrics.Config{DB: f.db, Version: "bench"})
+	f.db.ObserveScanCommits(m.ScanCommitted)
 	c, err := scanner.New(f.ctx, f.db, scanner.WithClock(func() time.Time { return f.now }), scanner.WithObserver(m))
 	if err != nil {
 		b.Fatal(err)
