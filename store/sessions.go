@@ -177,12 +177,6 @@ func deleteSession(ctx context.Context, tx *sql.Tx, token string) error {
 	return err
 }
 
-// DeleteUserSessions ends every session of a user, e.g. after a password
-// change or when the account is disabled.
-func (db *DB) DeleteUserSessions(ctx context.Context, userID int64) error {
-	return db.update(ctx, func(tx *sql.Tx) error { return deleteUserSessions(ctx, tx, userID) })
-}
-
 func deleteUserSessions(ctx context.Context, tx *sql.Tx, userID int64) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
 	return err
