@@ -75,6 +75,7 @@ func cmdBench(ctx context.Context, e *env, args []string) int {
 	var checkerOpts []check.Option
 	if *withMetrics {
 		m = metrics.New(metrics.Config{DB: db, Version: version})
+		db.ObserveScanCommits(m.ScanCommitted)
 		checkerOpts = append(checkerOpts, check.WithObserver(m))
 	}
 	checker, err := check.New(ctx, db, checkerOpts...)

@@ -111,6 +111,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	checkAuditAtStart(ctx, db, cpPath, log)
 	inputs := scanner.NewInputs()
 	mx := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: version, Log: log})
+	db.ObserveScanCommits(mx.ScanCommitted)
 	if err := auditMetrics(mx, db); err != nil {
 		return e.fail(err)
 	}

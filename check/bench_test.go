@@ -46,6 +46,7 @@ func BenchmarkCheck(b *testing.B) {
 func BenchmarkCheckMetrics(b *testing.B) {
 	f := checktest.New(b)
 	m := metrics.New(metrics.Config{DB: f.DB, Version: "bench"})
+	f.DB.ObserveScanCommits(m.ScanCommitted)
 	c, err := check.New(f.Ctx, f.DB, check.WithClock(func() time.Time { return f.Now }), check.WithObserver(m))
 	if err != nil {
 		b.Fatal(err)

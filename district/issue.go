@@ -128,11 +128,8 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 			}
 			p.MaskedName = pass.MaskName(name)
 		}
-		if req.Color != 0 && req.Color != p.Color {
-			if _, err := db.SetStatus(ctx, subject, req.Color, ReasonSetAtIssue, req.Actor); err != nil {
-				return nil, err
-			}
-			p.Color = req.Color
+		if req.Color != 0 {
+			p.Color = req.Color // a change is a status change, recorded by IssuePass
 		}
 	}
 	if !req.TestedAt.IsZero() {
@@ -141,23 +138,25 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	if req.Doses >= 0 {
 		p.Doses = req.Doses
 	}
-	if err := db.SavePerson(ctx, p, req.Actor); err != nil {
-		return nil, err
-	}
 
 	is, err := loadIssuer(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	iat, err := issueTime(ctx, db, subject, now, is.skew)
+	var iss *Issued
+	_, err = db.IssuePass(ctx, store.PassIssue{
+		Person: p, StatusReason: ReasonSetAtIssue, Actor: req.Actor,
+		Sign: func(cutoff time.Time, elsewhere *store.Revocation) (*store.IssuedPass, error) {
+			iat, err := issueTime(subject, now, cutoff, elsewhere, is.skew)
+			if err != nil {
+				return nil, err
+			}
+			var rec *store.IssuedPass
+			iss, rec, err = is.sign(p, req.Kind, req.Validity, iat, req.Actor)
+			return rec, err
+		},
+	})
 	if err != nil {
-		return nil, err
-	}
-	iss, rec, err := is.sign(p, req.Kind, req.Validity, iat, req.Actor)
-	if err != nil {
-		return nil, err
-	}
-	if err := db.CreatePass(ctx, rec); err != nil {
 		return nil, err
 	}
 	return iss, nil
@@ -256,21 +255,29 @@ func (is *issuer) claims(p *store.Person, kind pass.Kind, validity time.Duration
 // elsewhere (at the hub or another appliance) since the last change
 // recorded here: the register's colour is out of date, and the new pass
 // would outlive the revocation.
-func issueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time, skew time.Duration) (time.Time, error) {
+func issueTime(subject pass.Subject, now, cutoff time.Time, elsewhere *store.Revocation, skew time.Duration) (time.Time, error) {
+	if elsewhere != nil {
+		return time.Time{}, &StatusElsewhereError{Subject: subject, At: elsewhere.At, Reason: elsewhere.Reason}
+	}
 	iat := now.Truncate(time.Second)
-	if r, err := db.StatusChangedElsewhere(ctx, subject); err != nil {
+	if !cutoff.IsZero() && iat.Before(cutoff.Add(skew)) {
+		iat = cutoff.Add(skew)
+	}
+	return iat, nil
+}
+
+// currentIssueTime is issueTime from what the store holds now, for
+// passes of registered people issued without a change to the register.
+func currentIssueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time, skew time.Duration) (time.Time, error) {
+	elsewhere, err := db.StatusChangedElsewhere(ctx, subject)
+	if err != nil {
 		return time.Time{}, err
-	} else if r != nil {
-		return time.Time{}, &StatusElsewhereError{Subject: subject, At: r.At, Reason: r.Reason}
 	}
 	cutoff, err := db.SubjectCutoff(ctx, subject)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if !cutoff.IsZero() && iat.Before(cutoff.Add(skew)) {
-		iat = cutoff.Add(skew)
-	}
-	return iat, nil
+	return issueTime(subject, now, cutoff, elsewhere, skew)
 }
 
 // ReasonSetAtIssue is the history's reason for a status chosen while

@@ -75,9 +75,9 @@ type checkKey struct {
 }
 
 // New builds the registry with every passgate series, the Go runtime and
-// process collectors and build information. It makes cfg.DB report its
-// scan log group commits to the new Metrics (a DB reports to one Metrics:
-// the latest made for it).
+// process collectors and build information. It only reads cfg.DB: whoever
+// wires the appliance makes the store report its scan log group commits
+// with db.ObserveScanCommits(m.ScanCommitted).
 func New(cfg Config) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{reg: reg}
@@ -153,7 +153,6 @@ func New(cfg Config) *Metrics {
 	if cfg.Inputs != nil {
 		reg.MustRegister(&inputsCollector{inputs: cfg.Inputs})
 	}
-	cfg.DB.ObserveScanCommits(m.scanCommitted)
 
 	opts := promhttp.HandlerOpts{
 		// One failing reading (a file that cannot be read) is reported
@@ -215,9 +214,12 @@ func (m *Metrics) CheckDone(d *check.Decision, took time.Duration, err error) {
 	m.checkTime.Observe(took.Seconds())
 }
 
-// scanCommitted records one group commit; the store calls it on its scan
-// writer (store.ScanCommitFunc).
-func (m *Metrics) scanCommitted(scans int, took time.Duration, err error) {
+// ScanCommitted records one group commit of the scan log; it is a
+// store.ScanCommitFunc, which the store calls on its scan writer.
+func (m *Metrics) ScanCommitted(scans int, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
 	if err != nil {
 		m.commitErrors.Inc()
 		return

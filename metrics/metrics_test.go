@@ -23,7 +23,9 @@ func newMetrics(t testing.TB) (*metrics.Metrics, *store.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return metrics.New(metrics.Config{DB: db, Inputs: scanner.NewInputs(), Version: "v1.2.3"}), db
+	m := metrics.New(metrics.Config{DB: db, Inputs: scanner.NewInputs(), Version: "v1.2.3"})
+	db.ObserveScanCommits(m.ScanCommitted)
+	return m, db
 }
 
 // TestMetrics_Lint: every series follows the Prometheus naming and help
@@ -159,5 +161,29 @@ func BenchmarkCheckDone(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.CheckDone(d, 80*time.Microsecond, nil)
+	}
+}
+
+// TestMetrics_NewOnlyReadsTheStore: making a Metrics for a database
+// (a second handler, a test) does not take its scan log reports away
+// from the one the appliance wired to it.
+func TestMetrics_NewOnlyReadsTheStore(t *testing.T) {
+	wired, db := newMetrics(t)
+	_ = metrics.New(metrics.Config{DB: db})
+	if err := db.LogScan(context.Background(), &store.Scan{Source: "test", Decision: "deny", Reason: "malformed"}); err != nil {
+		t.Fatal(err)
+	}
+	fams, err := wired.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commits uint64
+	for _, f := range fams {
+		if f.GetName() == "passgate_scan_commit_batch_size" {
+			commits = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if commits != 1 {
+		t.Fatalf("the wired metrics saw %d group commits, want 1", commits)
 	}
 }

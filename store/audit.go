@@ -123,8 +123,9 @@ func auditHash(h hash.Hash, dst []byte, seq, atMS int64, actor, action, subject,
 var auditDomain = []byte("passgate-audit-v1")
 
 // Audit appends rec to the audit trail in its own transaction, for
-// actions that happen outside the store (logins, user and policy changes
-// made through other methods, exports, tracing queries). On success rec
+// actions that change nothing in the store (exports, tracing queries,
+// refusals). A change the store makes is audited by the method making
+// it, in the same transaction. On success rec
 // holds its Seq, At, PrevHash and Hash.
 func (db *DB) Audit(ctx context.Context, rec *AuditRecord) error {
 	if rec == nil {

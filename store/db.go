@@ -287,15 +287,6 @@ func (db *DB) closePools() error {
 // Path is the database file.
 func (db *DB) Path() string { return db.path }
 
-// SchemaVersion returns the schema version recorded in the database file.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	if err := db.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return 0, fmt.Errorf("schema version: %w", err)
-	}
-	return v, nil
-}
-
 // IntegrityCheck runs PRAGMA integrity_check and returns an error unless
 // it says ok.
 func (db *DB) IntegrityCheck(ctx context.Context) error {
@@ -320,25 +311,6 @@ func (db *DB) IntegrityCheck(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("integrity check: %w: %s", ErrCorrupt, strings.Join(msgs, "; "))
-}
-
-// Ping checks that the database answers and is writable: it takes and
-// releases the write lock on the writer connection (BEGIN IMMEDIATE;
-// ROLLBACK), then reads through the read pool. A full disk or a stuck
-// lock shows here before a scan fails.
-func (db *DB) Ping(ctx context.Context) error {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ping writer: %w", err)
-	}
-	if err := tx.Rollback(); err != nil {
-		return fmt.Errorf("ping writer: %w", err)
-	}
-	var v int
-	if err := db.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("ping reader: %w", err)
-	}
-	return nil
 }
 
 // ExternalWrites returns a number that changes whenever another process

@@ -158,9 +158,23 @@ func subjectCutoff(ctx context.Context, tx *sql.Tx, s pass.Subject) (time.Time, 
 // colour the district has since changed: issuing from it would hand out a
 // valid pass in the old colour.
 func (db *DB) StatusChangedElsewhere(ctx context.Context, s pass.Subject) (*Revocation, error) {
+	r, err := statusChangedElsewhere(ctx, db.r, s)
+	if err != nil {
+		return nil, fmt.Errorf("status changed elsewhere: %w", err)
+	}
+	return r, nil
+}
+
+// rowQuerier is a *sql.DB or a *sql.Tx: a lookup made on every issue
+// runs in the issuing transaction, or on the read pool without one.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func statusChangedElsewhere(ctx context.Context, q rowQuerier, s pass.Subject) (*Revocation, error) {
 	r := &Revocation{Kind: RevokeSubject, Target: s[:]}
 	var at, before int64
-	err := db.r.QueryRowContext(ctx, `SELECT seq, at_ms, reason, before_ms FROM revocations
+	err := q.QueryRowContext(ctx, `SELECT seq, at_ms, reason, before_ms FROM revocations
 		WHERE target = ?1 AND kind = 1 AND origin <> ''
 			AND at_ms > coalesce((SELECT max(at_ms) FROM status_changes WHERE subject = ?1), 0)
 		ORDER BY seq DESC LIMIT 1`, s[:]).Scan(&r.Seq, &at, &r.Reason, &before)
@@ -168,7 +182,7 @@ func (db *DB) StatusChangedElsewhere(ctx context.Context, s pass.Subject) (*Revo
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("status changed elsewhere: %w", err)
+		return nil, err
 	}
 	r.At, r.Before = time.UnixMilli(at), time.UnixMilli(before)
 	return r, nil

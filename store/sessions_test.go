@@ -13,7 +13,7 @@ func TestDB_Sessions(t *testing.T) {
 	now := t0
 	db.Now = func() time.Time { return now }
 	u := &store.User{Username: "li", Role: store.UserStaff, PasswordHash: "$argon2id$x", CreatedAt: now}
-	if err := db.CreateUser(ctxb(), u); err != nil {
+	if err := db.CreateUser(ctxb(), u, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := db.CreateSession(ctxb(), u.ID, time.Hour)

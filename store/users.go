@@ -13,16 +13,21 @@ import (
 // in logs.
 const maxNameLen = 64
 
-// CreateUser stores a user and sets u.ID and u.CreatedAt; ErrConflict for
-// a taken username (compared case-insensitively). PasswordHash must come
-// from HashPassword.
-func (db *DB) CreateUser(ctx context.Context, u *User) error {
+// CreateUser stores a user made by actor and its audit record in one
+// transaction, and sets u.ID and u.CreatedAt; ErrConflict for a taken
+// username (compared case-insensitively). PasswordHash must come from
+// HashPassword.
+func (db *DB) CreateUser(ctx context.Context, u *User, actor string) error {
 	if u == nil {
 		return fmt.Errorf("create user: %w: nil user", ErrInvalid)
 	}
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		return createUser(ctx, tx, u, now)
+		if err := createUser(ctx, tx, u, now); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditUserCreated, Subject: u.Username,
+			Detail: AuditDetail(map[string]string{"role": u.Role})}, now)
 	})
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, err)
@@ -68,13 +73,19 @@ func (db *DB) FindUserByID(ctx context.Context, id int64) (*User, error) {
 	var u *User
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		u, err = findUser(ctx, tx, id)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find user %d: %w", id, mapErr(err))
+		return nil, fmt.Errorf("find user %d: %w", id, err)
 	}
 	return u, nil
+}
+
+// findUser reads user id in tx; ErrNotFound for none.
+func findUser(ctx context.Context, tx *sql.Tx, id int64) (*User, error) {
+	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	return u, mapErr(err)
 }
 
 // FindUsers returns every user, disabled ones included, ordered by name
@@ -103,23 +114,32 @@ func (db *DB) FindUsers(ctx context.Context) ([]*User, error) {
 	return us, nil
 }
 
-// UpdateUserRole changes a user's role; ErrNotFound for an unknown user,
-// ErrInvalid for an unknown role, ErrLastAdmin when it would demote the
-// last enabled admin. Sessions stay: they read the role afresh on every
-// request, so the change applies at once.
-func (db *DB) UpdateUserRole(ctx context.Context, id int64, role string) error {
+// UpdateUserRole changes a user's role and records who did it, in one
+// transaction; ErrNotFound for an unknown user, ErrInvalid for an unknown
+// role, ErrLastAdmin when it would demote the last enabled admin.
+// Sessions stay: they read the role afresh on every request, so the
+// change applies at once.
+func (db *DB) UpdateUserRole(ctx context.Context, id int64, role, actor string) error {
 	switch role {
 	case UserStaff, UserIssuer, UserAdmin:
 	default:
 		return fmt.Errorf("update role of user %d: %w: role %q", id, ErrInvalid, role)
 	}
+	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
+		u, err := findUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		if role != UserAdmin {
 			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
 		}
-		return execOne(ctx, tx, `UPDATE users SET role = ? WHERE id = ?`, role, id)
+		if err := execOne(ctx, tx, `UPDATE users SET role = ? WHERE id = ?`, role, id); err != nil {
+			return err
+		}
+		return auditUser(ctx, tx, actor, AuditUserRole, u.Username, map[string]string{"old": u.Role, "new": role}, now)
 	})
 	if err != nil {
 		return fmt.Errorf("update role of user %d: %w", id, err)
@@ -127,20 +147,28 @@ func (db *DB) UpdateUserRole(ctx context.Context, id int64, role string) error {
 	return nil
 }
 
-// DisableUser stops a user from logging in and ends all their sessions
-// in the same transaction, so that no request is served for them after
-// it returns. Disabling a disabled user keeps the first date.
-// ErrNotFound for an unknown user, ErrLastAdmin for the last enabled admin.
-func (db *DB) DisableUser(ctx context.Context, id int64) error {
+// DisableUser stops a user from logging in, ends all their sessions and
+// records who did it, in one transaction, so that no request is served
+// for them after it returns. Disabling a disabled user keeps the first
+// date. ErrNotFound for an unknown user, ErrLastAdmin for the last
+// enabled admin.
+func (db *DB) DisableUser(ctx context.Context, id int64, actor string) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
+		u, err := findUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		if err := keepAnAdmin(ctx, tx, id); err != nil {
 			return err
 		}
 		if err := execOne(ctx, tx, `UPDATE users SET disabled_ms = COALESCE(disabled_ms, ?) WHERE id = ?`, now.UnixMilli(), id); err != nil {
 			return err
 		}
-		return deleteUserSessions(ctx, tx, id)
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
+			return err
+		}
+		return auditUser(ctx, tx, actor, AuditUserDisabled, u.Username, nil, now)
 	})
 	if err != nil {
 		return fmt.Errorf("disable user %d: %w", id, err)
@@ -148,11 +176,20 @@ func (db *DB) DisableUser(ctx context.Context, id int64) error {
 	return nil
 }
 
-// EnableUser lets a disabled user log in again; ErrNotFound for an
-// unknown user. Enabling an enabled user does nothing.
-func (db *DB) EnableUser(ctx context.Context, id int64) error {
+// EnableUser lets a disabled user log in again and records who did it;
+// ErrNotFound for an unknown user. Enabling an enabled user changes
+// nothing but is recorded all the same: someone asked for it.
+func (db *DB) EnableUser(ctx context.Context, id int64, actor string) error {
+	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		return execOne(ctx, tx, `UPDATE users SET disabled_ms = NULL WHERE id = ?`, id)
+		u, err := findUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := execOne(ctx, tx, `UPDATE users SET disabled_ms = NULL WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return auditUser(ctx, tx, actor, AuditUserEnabled, u.Username, nil, now)
 	})
 	if err != nil {
 		return fmt.Errorf("enable user %d: %w", id, err)
@@ -160,23 +197,43 @@ func (db *DB) EnableUser(ctx context.Context, id int64) error {
 	return nil
 }
 
-// SetPassword replaces a user's password hash (from HashPassword) and
-// ends all their sessions in the same transaction: whoever knew the old
-// password is logged out too. ErrNotFound for an unknown user.
-func (db *DB) SetPassword(ctx context.Context, id int64, hash string) error {
+// SetPassword replaces a user's password hash (from HashPassword), ends
+// all their sessions and records who did it, in one transaction: whoever
+// knew the old password is logged out too. generated says whether the
+// password was made up by the appliance; the record never holds the
+// password nor its hash. ErrNotFound for an unknown user.
+func (db *DB) SetPassword(ctx context.Context, id int64, hash, actor string, generated bool) error {
 	if !strings.HasPrefix(hash, "$argon2id$") {
 		return fmt.Errorf("set password of user %d: %w: password hash is not an argon2id PHC string", id, ErrInvalid)
 	}
+	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
+		u, err := findUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		if err := execOne(ctx, tx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id); err != nil {
 			return err
 		}
-		return deleteUserSessions(ctx, tx, id)
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
+			return err
+		}
+		return auditUser(ctx, tx, actor, AuditUserPassword, u.Username, map[string]bool{"generated": generated}, now)
 	})
 	if err != nil {
 		return fmt.Errorf("set password of user %d: %w", id, err)
 	}
 	return nil
+}
+
+// auditUser appends the record of a change actor made to the account
+// username, inside the change's transaction.
+func auditUser(ctx context.Context, tx *sql.Tx, actor, action, username string, detail any, now time.Time) error {
+	rec := &AuditRecord{Actor: actor, Action: action, Subject: username}
+	if detail != nil {
+		rec.Detail = AuditDetail(detail)
+	}
+	return appendAudit(ctx, tx, rec, now)
 }
 
 // keepAnAdmin returns ErrLastAdmin if user id is the only enabled admin,

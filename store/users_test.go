@@ -13,7 +13,7 @@ func TestDB_CreateUser(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		u := &store.User{Username: "li.na", Role: store.UserIssuer, PasswordHash: testHash}
-		if err := db.CreateUser(ctxb(), u); err != nil {
+		if err := db.CreateUser(ctxb(), u, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		if u.ID == 0 || !u.CreatedAt.Equal(t0) {
@@ -22,10 +22,10 @@ func TestDB_CreateUser(t *testing.T) {
 	})
 	t.Run("ErrConflict", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.CreateUser(ctxb(), &store.User{Username: "li.na", Role: store.UserStaff, PasswordHash: testHash}); err != nil {
+		if err := db.CreateUser(ctxb(), &store.User{Username: "li.na", Role: store.UserStaff, PasswordHash: testHash}, "admin"); err != nil {
 			t.Fatal(err)
 		}
-		err := db.CreateUser(ctxb(), &store.User{Username: "LI.NA", Role: store.UserStaff, PasswordHash: testHash})
+		err := db.CreateUser(ctxb(), &store.User{Username: "LI.NA", Role: store.UserStaff, PasswordHash: testHash}, "admin")
 		if !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
@@ -40,7 +40,7 @@ func TestDB_CreateUser(t *testing.T) {
 			{Username: "x", Role: "root", PasswordHash: testHash},
 			{Username: "x", Role: store.UserStaff, PasswordHash: "plaintext"},
 		} {
-			if err := db.CreateUser(ctxb(), u); !errors.Is(err, store.ErrInvalid) {
+			if err := db.CreateUser(ctxb(), u, "admin"); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("user %+v: err = %v, want ErrInvalid", u, err)
 			}
 		}
@@ -50,7 +50,7 @@ func TestDB_CreateUser(t *testing.T) {
 func TestDB_FindUserByName(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.CreateUser(ctxb(), &store.User{Username: "Wang", Role: store.UserStaff, PasswordHash: testHash}); err != nil {
+		if err := db.CreateUser(ctxb(), &store.User{Username: "Wang", Role: store.UserStaff, PasswordHash: testHash}, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		u, err := db.FindUserByName(ctxb(), "wang")
@@ -77,7 +77,7 @@ func TestDB_FindUserByName(t *testing.T) {
 func mustUser(t *testing.T, db *store.DB, name, role string) *store.User {
 	t.Helper()
 	u := &store.User{Username: name, Role: role, PasswordHash: testHash}
-	if err := db.CreateUser(ctxb(), u); err != nil {
+	if err := db.CreateUser(ctxb(), u, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	return u
@@ -98,7 +98,7 @@ func TestDB_FindUsers(t *testing.T) {
 	mustUser(t, db, "zhao", store.UserStaff)
 	b := mustUser(t, db, "Bai", store.UserIssuer)
 	mustUser(t, db, "admin", store.UserAdmin)
-	if err := db.DisableUser(ctxb(), b.ID); err != nil {
+	if err := db.DisableUser(ctxb(), b.ID, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	us, err := db.FindUsers(ctxb())
@@ -134,27 +134,27 @@ func TestDB_UpdateUserRole(t *testing.T) {
 	admin := mustUser(t, db, "admin", store.UserAdmin)
 	li := mustUser(t, db, "li", store.UserStaff)
 	tok := mustSession(t, db, li)
-	if err := db.UpdateUserRole(ctxb(), li.ID, store.UserIssuer); err != nil {
+	if err := db.UpdateUserRole(ctxb(), li.ID, store.UserIssuer, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if _, u, err := db.FindSession(ctxb(), tok); err != nil || u.Role != store.UserIssuer {
 		t.Fatalf("session user after role change: %+v %v", u, err)
 	}
-	if err := db.UpdateUserRole(ctxb(), li.ID, "root"); !errors.Is(err, store.ErrInvalid) {
+	if err := db.UpdateUserRole(ctxb(), li.ID, "root", "admin"); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("unknown role: err = %v", err)
 	}
-	if err := db.UpdateUserRole(ctxb(), 999, store.UserStaff); !errors.Is(err, store.ErrNotFound) {
+	if err := db.UpdateUserRole(ctxb(), 999, store.UserStaff, "admin"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown user: err = %v", err)
 	}
 	t.Run("LastAdmin", func(t *testing.T) {
-		if err := db.UpdateUserRole(ctxb(), admin.ID, store.UserStaff); !errors.Is(err, store.ErrLastAdmin) || !errors.Is(err, store.ErrConflict) {
+		if err := db.UpdateUserRole(ctxb(), admin.ID, store.UserStaff, "admin"); !errors.Is(err, store.ErrLastAdmin) || !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("err = %v, want ErrLastAdmin", err)
 		}
 		// With a second admin the first may step down.
-		if err := db.UpdateUserRole(ctxb(), li.ID, store.UserAdmin); err != nil {
+		if err := db.UpdateUserRole(ctxb(), li.ID, store.UserAdmin, "admin"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.UpdateUserRole(ctxb(), admin.ID, store.UserStaff); err != nil {
+		if err := db.UpdateUserRole(ctxb(), admin.ID, store.UserStaff, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		if u, _ := db.FindUserByID(ctxb(), admin.ID); u.Role != store.UserStaff {
@@ -169,7 +169,7 @@ func TestDB_DisableUser(t *testing.T) {
 	li := mustUser(t, db, "li", store.UserStaff)
 	wang := mustUser(t, db, "wang", store.UserStaff)
 	tok, other := mustSession(t, db, li), mustSession(t, db, wang)
-	if err := db.DisableUser(ctxb(), li.ID); err != nil {
+	if err := db.DisableUser(ctxb(), li.ID, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := db.FindSession(ctxb(), tok); !errors.Is(err, store.ErrNotFound) {
@@ -183,7 +183,7 @@ func TestDB_DisableUser(t *testing.T) {
 	}
 	// The sessions are deleted, not merely hidden: enabling the user again
 	// must not bring them back.
-	if err := db.EnableUser(ctxb(), li.ID); err != nil {
+	if err := db.EnableUser(ctxb(), li.ID, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := db.FindSession(ctxb(), tok); !errors.Is(err, store.ErrNotFound) {
@@ -192,13 +192,13 @@ func TestDB_DisableUser(t *testing.T) {
 	if u, _ := db.FindUserByID(ctxb(), li.ID); !u.DisabledAt.IsZero() {
 		t.Fatalf("still disabled: %v", u.DisabledAt)
 	}
-	if err := db.DisableUser(ctxb(), 999); !errors.Is(err, store.ErrNotFound) {
+	if err := db.DisableUser(ctxb(), 999, "admin"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown user: err = %v", err)
 	}
-	if err := db.EnableUser(ctxb(), 999); !errors.Is(err, store.ErrNotFound) {
+	if err := db.EnableUser(ctxb(), 999, "admin"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown user: err = %v", err)
 	}
-	if err := db.DisableUser(ctxb(), admin.ID); !errors.Is(err, store.ErrLastAdmin) {
+	if err := db.DisableUser(ctxb(), admin.ID, "admin"); !errors.Is(err, store.ErrLastAdmin) {
 		t.Errorf("last admin: err = %v", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestDB_SetPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetPassword(ctxb(), li.ID, hash); err != nil {
+	if err := db.SetPassword(ctxb(), li.ID, hash, "admin", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := db.FindSession(ctxb(), tok); !errors.Is(err, store.ErrNotFound) {
@@ -221,10 +221,10 @@ func TestDB_SetPassword(t *testing.T) {
 	if ok, err := store.VerifyPassword(u.PasswordHash, "new secret"); !ok || err != nil {
 		t.Fatalf("new password does not verify: %v %v", ok, err)
 	}
-	if err := db.SetPassword(ctxb(), li.ID, "plaintext"); !errors.Is(err, store.ErrInvalid) {
+	if err := db.SetPassword(ctxb(), li.ID, "plaintext", "admin", false); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("plaintext: err = %v", err)
 	}
-	if err := db.SetPassword(ctxb(), 999, hash); !errors.Is(err, store.ErrNotFound) {
+	if err := db.SetPassword(ctxb(), 999, hash, "admin", false); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown user: err = %v", err)
 	}
 }

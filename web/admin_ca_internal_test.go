@@ -64,7 +64,7 @@ func caTestServer(t *testing.T) (s *Server, url string, admin, staff *http.Cooki
 		t.Fatal(err)
 	}
 	st := &store.User{Username: "staff1", Role: store.UserStaff, PasswordHash: hash}
-	if err := db.CreateUser(ctx, st); err != nil {
+	if err := db.CreateUser(ctx, st, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	return s, srv.URL, session(a), session(st)

@@ -253,40 +253,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.auth.addresses.add(addr, now)
 	s.auth.accounts.add(account, now)
 
-	u, err := s.db.FindUserByName(r.Context(), name)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	u, ok, err := s.verifyLogin(r, name, password)
+	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	hash := dummyHash
-	if u != nil {
-		hash = u.PasswordHash
-	}
-	ok, err := store.VerifyPassword(hash, password)
-	if err != nil {
-		// A stored hash that cannot be read is a fault of the data, not of
-		// the user: log it, answer like a wrong password.
-		s.log.Error("verify password", "user", name, "err", err)
-		ok = false
-	}
-	if u == nil || !u.DisabledAt.IsZero() || !ok {
-		s.log.Info("login failed", "user", name, "addr", addr)
-		// A name that is no account is not kept: people type their
-		// password into the name field, and the trail is permanent.
-		rec := &store.AuditRecord{Actor: "anonymous", Action: store.AuditLoginFailed}
-		why := "unknown_user"
-		if u != nil {
-			rec.Actor, rec.Subject, why = u.Username, u.Username, "bad_password"
-			if !u.DisabledAt.IsZero() {
-				why = "disabled"
-			}
-		}
-		rec.Detail = store.AuditDetail(map[string]string{"addr": addr, "outcome": why})
-		// The attempt is refused whatever happens to its record: a failed
-		// append is logged, not shown.
-		if err := s.db.Audit(r.Context(), rec); err != nil {
-			s.log.Error("audit failed login", "err", err)
-		}
+	if !ok {
+		s.refuseLogin(r, name, addr, u)
 		m.Error = t.T("login.failed")
 		s.loginPage(w, r, http.StatusUnprocessableEntity, m)
 		return
@@ -296,7 +269,53 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.auth.accounts.undo(account)
 	s.auth.known.reset(pair)
 	s.auth.known.add(pair, now)
+	s.startSession(w, r, u, addr, m.Next)
+}
 
+// verifyLogin finds the account name and checks password against it.
+// ok is false for a wrong password, an unknown name (u nil) and a
+// disabled account alike, and the check takes as long in each case.
+func (s *Server) verifyLogin(r *http.Request, name, password string) (u *store.User, ok bool, err error) {
+	u, err = s.db.FindUserByName(r.Context(), name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	}
+	hash := dummyHash
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err = store.VerifyPassword(hash, password)
+	if err != nil {
+		// A stored hash that cannot be read is a fault of the data, not of
+		// the user: log it, answer like a wrong password.
+		s.log.Error("verify password", "user", name, "err", err)
+		ok = false
+	}
+	return u, ok && u != nil && u.DisabledAt.IsZero(), nil
+}
+
+// refuseLogin logs and records a login refused for a wrong password, an
+// unknown name (u nil) or a disabled account.
+func (s *Server) refuseLogin(r *http.Request, name, addr string, u *store.User) {
+	s.log.Info("login failed", "user", name, "addr", addr)
+	why := "unknown_user"
+	if u != nil {
+		why = "bad_password"
+		if !u.DisabledAt.IsZero() {
+			why = "disabled"
+		}
+	}
+	// The attempt is refused whatever happens to its record: a failed
+	// append is logged, not shown.
+	if err := s.db.RefuseLogin(r.Context(), store.LoginRefusal{User: u, Addr: addr, Outcome: why}); err != nil {
+		s.log.Error("audit failed login", "err", err)
+	}
+}
+
+// startSession starts a session for u, who logged in from addr, and
+// sends the browser on to next. A login that cannot be recorded does not
+// happen: the user sees an error and gets no session.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, addr, next string) {
 	if s.auth.purgeDue() {
 		if n, err := s.db.PurgeSessions(r.Context()); err != nil {
 			s.log.Warn("purge sessions", "err", err)
@@ -304,33 +323,20 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("purged expired sessions", "count", n)
 		}
 	}
+	l := store.Login{User: u, Addr: addr, TTL: sessionTTL}
 	// A session cookie sent along with the login (another user's, or an
 	// old one of this browser) is ended: one browser, one session.
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
-		if err := s.db.DeleteSession(r.Context(), c.Value); err != nil {
-			s.log.Warn("end previous session", "err", err)
-		}
+		l.Previous = c.Value
 	}
-	token, err := s.db.CreateSession(r.Context(), u.ID, sessionTTL)
+	token, err := s.db.Login(r.Context(), l)
 	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	// A login that cannot be recorded does not happen: the session is
-	// ended again and the user sees an error.
-	if err := s.db.Audit(r.Context(), &store.AuditRecord{
-		Actor: u.Username, Action: store.AuditLogin, Subject: u.Username,
-		Detail: store.AuditDetail(map[string]string{"addr": addr, "outcome": "ok", "role": u.Role}),
-	}); err != nil {
-		if derr := s.db.DeleteSession(r.Context(), token); derr != nil {
-			s.log.Warn("end unrecorded session", "err", derr)
-		}
 		s.internalError(w, r, err)
 		return
 	}
 	s.log.Info("login", "user", u.Username, "role", u.Role, "addr", addr)
 	setSessionCookie(w, r, token)
-	http.Redirect(w, r, s.landingFor(r.Context(), u.Role, m.Next), http.StatusSeeOther)
+	http.Redirect(w, r, s.landingFor(r.Context(), u.Role, next), http.StatusSeeOther)
 }
 
 // pairKey keys the account and address tables; a NUL is in neither.
@@ -364,13 +370,12 @@ func (s *Server) auditThrottled(r *http.Request, name, addr, by, key string, now
 	}
 	s.auth.reported.add(key, now)
 	s.log.Warn("login throttled", "user", name, "addr", addr, "limit", by)
-	rec := &store.AuditRecord{Actor: "anonymous", Action: store.AuditLoginFailed}
+	l := store.LoginRefusal{Addr: addr, Outcome: "throttled", Limit: by}
 	// As for a failed login, a name that is no account is not kept.
 	if u, err := s.db.FindUserByName(r.Context(), name); err == nil {
-		rec.Actor, rec.Subject = u.Username, u.Username
+		l.User = u
 	}
-	rec.Detail = store.AuditDetail(map[string]string{"addr": addr, "outcome": "throttled", "limit": by})
-	if err := s.db.Audit(r.Context(), rec); err != nil {
+	if err := s.db.RefuseLogin(r.Context(), l); err != nil {
 		s.log.Error("audit throttled login", "err", err)
 	}
 }

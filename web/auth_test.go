@@ -300,7 +300,7 @@ func TestSession_RevokedOnPasswordChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.DB.SetPassword(context.Background(), li.ID, hash); err != nil {
+	if err := ts.DB.SetPassword(context.Background(), li.ID, hash, "admin", false); err != nil {
 		t.Fatal(err)
 	}
 	if ts.loggedIn(t, c) {
@@ -316,7 +316,7 @@ func TestSession_DisabledUser(t *testing.T) {
 	ts := newTestServer(t)
 	li := ts.createUser(t, "li", store.UserStaff, "li-password")
 	c := ts.login(t, "li", "li-password")
-	if err := ts.DB.DisableUser(context.Background(), li.ID); err != nil {
+	if err := ts.DB.DisableUser(context.Background(), li.ID, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if ts.loggedIn(t, c) {

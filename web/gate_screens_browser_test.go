@@ -313,7 +313,7 @@ func TestGateScreensBrowser(t *testing.T) {
 		}
 		start := time.Now()
 		// In the store, as another process would: only the recheck sees it.
-		if err := ts.DB.DisableUser(bg, u.ID); err != nil {
+		if err := ts.DB.DisableUser(bg, u.ID, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		waitJS(t, a.ctx, "the stream to end", `document.getElementById('gate-feed').dataset.state === 'ended'`, 2*time.Second)

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -624,7 +625,7 @@ func TestGateEventsEndWithSession(t *testing.T) {
 		}
 		// Straight in the store, as another process would: only the
 		// stream's own recheck can notice.
-		if err := f.ts.DB.DisableUser(context.Background(), u.ID); err != nil {
+		if err := f.ts.DB.DisableUser(context.Background(), u.ID, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		ended(t, s, time.Second)
@@ -636,7 +637,12 @@ func TestGateEventsEndWithSession(t *testing.T) {
 		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
 		// The session row gone from the store, as the hourly purge of
 		// expired sessions or another process leaves it.
-		if err := f.ts.DB.DeleteUserSessions(context.Background(), u.ID); err != nil {
+		raw, err := sql.Open("sqlite", f.ts.DB.Path()+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.Exec(`DELETE FROM sessions WHERE user_id = ?`, u.ID); err != nil {
 			t.Fatal(err)
 		}
 		ended(t, s, time.Second)

@@ -73,7 +73,7 @@ func (ts *testServer) createUser(t *testing.T, name, role, password string) *sto
 		t.Fatal(err)
 	}
 	u := &store.User{Username: name, Role: role, PasswordHash: hash}
-	if err := ts.DB.CreateUser(context.Background(), u); err != nil {
+	if err := ts.DB.CreateUser(context.Background(), u, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	return u
