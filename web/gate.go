@@ -262,84 +262,109 @@ func (s *Server) handleGateEvents(w http.ResponseWriter, r *http.Request) {
 	if lastID == "" {
 		lastID = q.Get("last")
 	}
-	token := c.Value
-	cl := &eventClient{owner: g.owner, session: sessionKey(token), userID: u.ID, entrance: g.entrance}
-	replay, ok := hub.subscribe(parseEventID(lastID), cl)
+	st := &gateStream{
+		w: w, rc: http.NewResponseController(w), token: c.Value, user: u,
+		cl: &eventClient{owner: g.owner, session: sessionKey(c.Value), userID: u.ID, entrance: g.entrance},
+	}
+	replay, ok := hub.subscribe(parseEventID(lastID), st.cl)
 	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	defer hub.unsubscribe(cl)
+	defer hub.unsubscribe(st.cl)
+	if s.openGateStream(st, replay) != nil {
+		return
+	}
+	s.followGateStream(r.Context(), st)
+}
 
-	rc := http.NewResponseController(w)
+// gateStream is one open live feed: where it writes, and the session and
+// subscription it lives by.
+type gateStream struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	token string // the session cookie that opened it
+	user  *store.User
+	cl    *eventClient
+}
+
+// openGateStream starts the event stream: its headers, the reconnect
+// delay, the current status and the screen's own results it missed.
+func (s *Server) openGateStream(st *gateStream, replay []event) error {
 	// The stream outlives the server's write timeout by design; clear it
 	// (a server without one reports an error, which changes nothing).
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
+	_ = st.rc.SetWriteDeadline(time.Time{})
+	h := st.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	st.w.WriteHeader(http.StatusOK)
 	// Reconnect quickly after a drop: the gate must not miss much.
-	if _, err := io.WriteString(w, "retry: 2000\n\n"); err != nil {
-		return
+	if _, err := io.WriteString(st.w, "retry: 2000\n\n"); err != nil {
+		return err
 	}
-	if s.writeGateStatus(w) != nil {
-		return
+	if err := s.writeGateStatus(st.w); err != nil {
+		return err
 	}
 	for _, ev := range replay {
 		// Replayed results are old: the screen lists them but does not
 		// put them in its panel.
-		if writeEvent(w, "replay", ev.id, ev.data(cl)) != nil {
-			return
+		if err := writeEvent(st.w, "replay", ev.id, ev.data(st.cl)); err != nil {
+			return err
 		}
 	}
-	if rc.Flush() != nil {
-		return
-	}
+	return st.rc.Flush()
+}
+
+// followGateStream sends decisions and heartbeats until the client goes,
+// the server shuts down, or the session that opened the stream ends.
+func (s *Server) followGateStream(ctx context.Context, st *gateStream) {
+	hub := s.events
 	tick := time.NewTicker(hub.heartbeat)
 	defer tick.Stop()
 	recheck := time.NewTicker(time.Duration(hub.recheck.Load()))
 	defer recheck.Stop()
-	ctx := r.Context()
-	end := func() {
-		s.log.Info("gate stream ended with its session", "user", u.Username)
-		_, _ = io.WriteString(w, "event: end\ndata: {\"reason\":\"session\"}\n\n")
-		_ = rc.Flush()
-	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hub.done:
 			return
-		case <-cl.end:
-			end()
+		case <-st.cl.end:
+			s.endGateStream(st)
 			return
 		case <-recheck.C:
-			_, su, err := s.db.FindSession(ctx, token)
-			if errors.Is(err, store.ErrNotFound) || err == nil && su.ID != u.ID {
-				end()
+			_, su, err := s.db.FindSession(ctx, st.token)
+			if errors.Is(err, store.ErrNotFound) || err == nil && su.ID != st.user.ID {
+				s.endGateStream(st)
 				return
 			}
 			// Any other error is the database's, not the session's: the
 			// next recheck decides.
-		case ev, ok := <-cl.ch:
+		case ev, ok := <-st.cl.ch:
 			if !ok {
 				return // dropped as too slow, or shutting down
 			}
-			if writeEvent(w, "", ev.id, ev.data(cl)) != nil || rc.Flush() != nil {
+			if writeEvent(st.w, "", ev.id, ev.data(st.cl)) != nil || st.rc.Flush() != nil {
 				return
 			}
 		case <-tick.C:
-			if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
+			if _, err := io.WriteString(st.w, ": heartbeat\n\n"); err != nil {
 				return
 			}
-			if s.writeGateStatus(w) != nil || rc.Flush() != nil {
+			if s.writeGateStatus(st.w) != nil || st.rc.Flush() != nil {
 				return
 			}
 		}
 	}
+}
+
+// endGateStream tells the screen its session is over, so it says why
+// instead of reconnecting.
+func (s *Server) endGateStream(st *gateStream) {
+	s.log.Info("gate stream ended with its session", "user", st.user.Username)
+	_, _ = io.WriteString(st.w, "event: end\ndata: {\"reason\":\"session\"}\n\n")
+	_ = st.rc.Flush()
 }
 
 // listsStaleAfter is when the gate screen warns that the trust and

@@ -16,12 +16,9 @@
   if (!root) return;
 
   var msg = root.dataset;
-  var result = passgateResult.panel(document.getElementById("gate-result"), {
-    holdMs: parseInt(msg.holdMs, 10), lang: document.documentElement.lang || "zh-CN",
-    allow: msg.msgAllow, deny: msg.msgDeny
-  });
+  var result = passgateResult.forPage(root);
   var video = document.getElementById("camera-video");
-  var status = root.querySelector("[data-testid=camera-status]");
+  var status = document.getElementById("camera-status");
   var restart = document.getElementById("camera-restart");
   var FRAME_MS = 150; // one frame every 150 ms at most: ~6.7 frames/s
   var maxW = parseInt(msg.maxWidth, 10) || 1920;

@@ -4,7 +4,7 @@
 // the page's Refresh link does the same by hand.
 (function () {
   'use strict';
-  var job = document.querySelector('[data-testid="export-job"]');
+  var job = document.querySelector('[data-role="export-job"]');
   if (!job || job.dataset.state !== 'running') return;
   var url = job.dataset.statusUrl;
   var bar = document.getElementById('export-progress');

@@ -41,9 +41,7 @@
 
   var msg = root.dataset;
   var lang = document.documentElement.lang || "zh-CN";
-  var result = passgateResult.panel(document.getElementById("gate-result"), {
-    holdMs: parseInt(msg.holdMs, 10), lang: lang, allow: msg.msgAllow, deny: msg.msgDeny
-  });
+  var result = passgateResult.forPage(root);
   var recent = document.getElementById("gate-recent");
   var feed = document.getElementById("gate-feed");
   var countAllow = document.getElementById("count-allow");
@@ -182,7 +180,7 @@
     seen[d.scan_id] = true;
     var allowed = d.decision === "allow";
     count(allowed);
-    addRow(d, (d.display && (d.display[lang] || d.display["zh-CN"])) || {}, allowed);
+    addRow(d, passgateResult.display(d, lang), allowed);
     document.body.dataset.lastListedId = d.scan_id;
   }
 

@@ -3,7 +3,11 @@
 // and that clears a result after the hold time, so the next person at the
 // door never sees the previous one's answer.
 //
-// passgateResult.panel(el, opts) returns the panel's controller:
+// passgateResult.forPage(root) returns the controller of the page's panel
+// (the element with data-role="panel"), its hold time and fallback
+// headlines read from root's data-hold-ms, data-msg-allow and
+// data-msg-deny, so no page script needs to know the panel's markup.
+// passgateResult.panel(el, opts) returns the controller of panel el:
 //   show(d)      paint a decision (the scan API's JSON plus "display")
 //   checking(t, o)  neutral at once while a check runs, with text t
 //   error(t, o)     a neutral error with text t; cleared after the hold
@@ -116,7 +120,7 @@
     }
 
     function show(d) {
-      var disp = (d.display && (d.display[lang] || d.display["zh-CN"])) || {};
+      var disp = display(d, lang);
       var allowed = d.decision === "allow";
       set(allowed ? "allow" : "deny");
       el.dataset.scanId = d.scan_id;
@@ -139,6 +143,20 @@
     return { show: show, checking: checking, error: error, login: login, ready: ready };
   }
 
+  function forPage(root) {
+    var msg = root.dataset;
+    return panel(document.querySelector("[data-role=panel]"), {
+      holdMs: parseInt(msg.holdMs, 10), lang: document.documentElement.lang || "zh-CN",
+      allow: msg.msgAllow, deny: msg.msgDeny
+    });
+  }
+
+  // display is a decision's words in lang, or in Chinese when lang has
+  // none.
+  function display(d, lang) {
+    return (d.display && (d.display[lang] || d.display["zh-CN"])) || {};
+  }
+
   // label names where a check was made: its source, and its entrance
   // when known.
   function label(d) {
@@ -146,5 +164,5 @@
     return d.entrance ? s + " · " + d.entrance : s;
   }
 
-  window.passgateResult = { panel: panel, label: label, post: post, TIMEOUT_MS: TIMEOUT_MS };
+  window.passgateResult = { forPage: forPage, display: display, panel: panel, label: label, post: post, TIMEOUT_MS: TIMEOUT_MS };
 })();
