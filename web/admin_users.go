@@ -29,8 +29,6 @@ const (
 	passwordAlphabet = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 )
 
-var userRoles = []string{store.UserStaff, store.UserIssuer, store.UserAdmin}
-
 // usersNotices are the confirmations a redirect back to the accounts page
 // may ask for, by the "done" query value.
 var usersNotices = map[string]string{
@@ -84,15 +82,11 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 			Disabled: !u.DisabledAt.IsZero(), Self: me != nil && me.ID == u.ID,
 		})
 	}
-	m.Roles, m.MinPassword = userRoles, minPasswordChars
+	m.Roles, m.MinPassword = store.UserRoles(), minPasswordChars
 	if m.Form.Role == "" {
 		m.Form.Role = store.UserStaff
 	}
 	s.render(w, r, status, view.AdminUsersPage(s.adminPage(r, "admin.users"), m))
-}
-
-func validRole(role string) bool {
-	return role == store.UserStaff || role == store.UserIssuer || role == store.UserAdmin
 }
 
 // checkPassword returns the message key and argument for a password that
@@ -123,7 +117,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	if f.Username == "" {
 		f.Errors["username"] = t.T("admin.users.err.username_required")
 	}
-	if !validRole(f.Role) {
+	if !store.ValidRole(f.Role) {
 		f.Errors["role"] = t.T("admin.users.err.role")
 	}
 	if key, arg := checkPassword(pw); key != "" {
@@ -256,7 +250,7 @@ func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
 	}
 	t := i18n.FromRequest(r)
 	role := r.PostForm.Get("role")
-	if !validRole(role) {
+	if !store.ValidRole(role) {
 		s.rowError(w, r, http.StatusUnprocessableEntity, u, "role", t.T("admin.users.err.role"))
 		return
 	}
