@@ -69,7 +69,7 @@ func minutes(d time.Duration) string {
 // handleSavePolicy validates the form, stores the policy and reloads the
 // checker so that the next check at any gate follows it.
 func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)

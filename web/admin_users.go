@@ -104,7 +104,7 @@ func checkPassword(pw string) (string, int) {
 // handleCreateUser creates an account. Bad input comes back as the form
 // with a message on each bad field; a taken name is one of them.
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -192,7 +192,7 @@ func (s *Server) rowError(w http.ResponseWriter, r *http.Request, status int, u 
 // cannot disable their own account (a slip of the finger would lock them
 // out), and the store refuses to disable the last enabled admin.
 func (s *Server) handleDisableUser(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)
@@ -221,7 +221,7 @@ func (s *Server) handleDisableUser(w http.ResponseWriter, r *http.Request) {
 
 // handleEnableUser lets a disabled account log in again.
 func (s *Server) handleEnableUser(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)
@@ -241,7 +241,7 @@ func (s *Server) handleEnableUser(w http.ResponseWriter, r *http.Request) {
 // enabled admin. An admin who gives up their own admin role is sent to
 // the start page, since the accounts page is no longer theirs.
 func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)
@@ -277,7 +277,7 @@ func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
 // for a generated one, which is shown in this response only: it is never
 // stored in clear or put in a URL.
 func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)
