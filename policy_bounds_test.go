@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"passgate/pass"
+	"passgate/store"
 )
 
 // The CLI and the web form refuse the same out-of-bound values, each
@@ -79,5 +82,20 @@ func TestPolicy_CLIAndWebRefuseAlike(t *testing.T) {
 	}
 	if r := runCLI(t, env, "", "policy", "--data", dir); r.code != 0 || !strings.Contains(r.stdout, `"audit_retention_days": 365`) {
 		t.Errorf("a refused value was stored: %s", r.stdout)
+	}
+}
+
+// Every field store.Policy.Validate can name has a flag to name in turn.
+func TestPolicy_EveryFieldHasAFlag(t *testing.T) {
+	all := store.Policy{Colors: []pass.Color{0}, MaxTestAge: -1, MinDoses: -1, RepeatWindow: -1, ClockSkew: -1,
+		ScanRetention: -1, PassRetention: -1, AuditRetention: -1}
+	errs := all.Validate()
+	if len(errs) != 8 {
+		t.Fatalf("%d errors, want one per field: %v", len(errs), errs)
+	}
+	for _, fe := range errs {
+		if policyFlags[fe.Field] == "" {
+			t.Errorf("%s has no flag", fe.Field)
+		}
 	}
 }
