@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -394,35 +395,31 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 			continue
 		}
 		v, err := time.ParseDuration(d.val)
-		if err != nil || v < 0 {
+		if err != nil {
 			return e.usageError("policy", "--%s %q is not a duration such as 48h or 5m", d.flag, d.val)
 		}
 		*d.dst, changed = v, true
 	}
 	if *minDoses != "" {
 		n, err := strconv.Atoi(*minDoses)
-		if err != nil || n < 0 || n > 255 {
-			return e.usageError("policy", "--min-doses %q is not a number from 0 to 255", *minDoses)
+		if err != nil {
+			n = -1 // no bound admits it: refused below with the bounds
 		}
 		p.MinDoses, changed = n, true
 	}
 	for _, d := range []struct {
-		flag, val string
-		min       int
-		dst       *time.Duration
-	}{
-		{"scan-retention-days", *retention, 1, &p.ScanRetention},
-		{"pass-retention-days", *passRetention, 1, &p.PassRetention},
-		{"audit-retention-days", *auditRetention, 30, &p.AuditRetention},
-	} {
+		val string
+		dst *time.Duration
+	}{{*retention, &p.ScanRetention}, {*passRetention, &p.PassRetention}, {*auditRetention, &p.AuditRetention}} {
 		if d.val == "" {
 			continue
 		}
-		n, err := strconv.Atoi(d.val)
-		if err != nil || n < d.min || n > 3650 {
-			return e.usageError("policy", "--%s %q is not a number of days from %d to 3650", d.flag, d.val, d.min)
+		// Not a count of days, or 0 (which the store reads as "the
+		// default"): no bound admits -1, so it is refused below.
+		*d.dst, changed = -1, true
+		if n, err := strconv.Atoi(d.val); err == nil && n > 0 && int64(n) <= math.MaxInt64/int64(24*time.Hour) {
+			*d.dst = time.Duration(n) * 24 * time.Hour
 		}
-		*d.dst, changed = time.Duration(n)*24*time.Hour, true
 	}
 	if *paper != "" {
 		v, err := strconv.ParseBool(*paper)
@@ -432,6 +429,13 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 		p.AcceptPaper, changed = v, true
 	}
 	if changed {
+		if errs := p.Validate(); errs != nil {
+			en := i18n.Printer{Lang: i18n.EN}
+			for _, fe := range errs {
+				e.usageError("policy", "--%s: %s", policyFlags[fe.Field], en.T(fe.Code, fe.Args...))
+			}
+			return exitError
+		}
 		// Audited with old → new values in the same transaction.
 		if err := db.ChangePolicy(ctx, p, cliActor()); err != nil {
 			return e.fail(err)
@@ -440,6 +444,19 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	out, _ := json.MarshalIndent(policyJSON(p), "", "  ")
 	fmt.Fprintln(e.stdout, string(out))
 	return exitOK
+}
+
+// policyFlags names the flag of each policy field, for
+// store.Policy.Validate's messages.
+var policyFlags = map[string]string{
+	store.PolicyColors:         "colors",
+	store.PolicyMaxTestAge:     "max-test-age",
+	store.PolicyMinDoses:       "min-doses",
+	store.PolicyRepeatWindow:   "repeat-window",
+	store.PolicyClockSkew:      "clock-skew",
+	store.PolicyScanRetention:  "scan-retention-days",
+	store.PolicyPassRetention:  "pass-retention-days",
+	store.PolicyAuditRetention: "audit-retention-days",
 }
 
 func policyJSON(p *store.Policy) map[string]any {

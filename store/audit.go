@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -545,68 +544,6 @@ func (db *DB) FindAudit(ctx context.Context, f AuditFilter, fn func(*AuditRecord
 		return fmt.Errorf("find audit records: %w", err)
 	}
 	return nil
-}
-
-// ChangePolicy is SetPolicy for a person's change: it replaces the
-// policy and appends a policy_changed audit record with the old and new
-// values in the same transaction, so the change and its record commit
-// together. A change to identical values is saved (UpdatedAt moves) but
-// not audited: nothing changed.
-func (db *DB) ChangePolicy(ctx context.Context, p *Policy, actor string) error {
-	if p == nil {
-		return fmt.Errorf("change policy: %w: nil policy", ErrInvalid)
-	}
-	now := db.now()
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		old, err := findPolicy(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if err := setPolicy(ctx, tx, p, actor, now); err != nil {
-			return err
-		}
-		o, n := policyAudit(old), policyAudit(p)
-		if o == n {
-			return nil
-		}
-		return appendAudit(ctx, tx, &AuditRecord{
-			At: now, Actor: actor, Action: AuditPolicyChanged, Subject: "policy",
-			Detail: AuditDetail(map[string]policyValues{"old": o, "new": n}),
-		}, now)
-	})
-	if err != nil {
-		return fmt.Errorf("change policy: %w", err)
-	}
-	return nil
-}
-
-// policyValues is a policy as recorded in the audit trail: comparable,
-// and readable in an export.
-type policyValues struct {
-	Colors       string `json:"colors"`
-	MaxTestAge   string `json:"max_test_age"`
-	MinDoses     int    `json:"min_doses"`
-	AcceptPaper  bool   `json:"accept_paper"`
-	RepeatWindow string `json:"repeat_window"`
-	ClockSkew    string `json:"clock_skew"`
-	// How long data is kept is policy too: shortening it deletes
-	// records, so who changed it must be on record.
-	ScanRetention  string `json:"scan_retention"`
-	PassRetention  string `json:"pass_retention"`
-	AuditRetention string `json:"audit_retention"`
-}
-
-func policyAudit(p *Policy) policyValues {
-	colors := make([]string, len(p.Colors))
-	for i, c := range p.Colors {
-		colors[i] = c.String()
-	}
-	return policyValues{
-		Colors: strings.Join(colors, ","), MaxTestAge: p.MaxTestAge.String(), MinDoses: p.MinDoses,
-		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
-		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
-		AuditRetention: p.AuditRetention.String(),
-	}
 }
 
 // auditPurge is the detail of a purge record that moved the audit

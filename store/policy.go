@@ -4,27 +4,97 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"passgate/pass"
 )
 
 // Policy bounds. A value outside them is a typing mistake, not a policy.
+// Validate is the one place that applies them; the web form and the CLI
+// learn them from its field errors.
 const (
 	maxTestAge      = 30 * 24 * time.Hour
+	maxDoses        = 255
 	maxRepeatWindow = 24 * time.Hour
-	// maxScanRetention bounds how long scans may be kept: ten years.
-	maxScanRetention = 3650 * 24 * time.Hour
-	maxClockSkew     = 24 * time.Hour
-	// Pass and audit retention share the ten-year bound. Their minimums
-	// are the schema's CHECKs (migration 7): a pass record must outlive
-	// its pass by a day at least, so a check of a just-expired pass can
-	// still be traced to its issuance; the audit trail is kept a month at
-	// least, so a purge cannot quietly remove last week's actions.
+	maxClockSkew    = 24 * time.Hour
+	// Scan, pass and audit retention share the ten-year bound. The
+	// minimums of pass and audit retention are the schema's CHECKs
+	// (migration 7): a pass record must outlive its pass by a day at
+	// least, so a check of a just-expired pass can still be traced to its
+	// issuance; the audit trail is kept a month at least, so a purge
+	// cannot quietly remove last week's actions.
+	minScanRetention  = 24 * time.Hour
 	minPassRetention  = 24 * time.Hour
 	minAuditRetention = 30 * 24 * time.Hour
 	maxRetention      = 3650 * 24 * time.Hour
 )
+
+// Policy fields as field errors name them. Each interface maps them to
+// its own names: the web form to its inputs, the CLI to its flags.
+const (
+	PolicyColors         = "colors"
+	PolicyMaxTestAge     = "max_test_age"
+	PolicyMinDoses       = "min_doses"
+	PolicyRepeatWindow   = "repeat_window"
+	PolicyClockSkew      = "clock_skew"
+	PolicyScanRetention  = "scan_retention"
+	PolicyPassRetention  = "pass_retention"
+	PolicyAuditRetention = "audit_retention"
+)
+
+// Validate returns a field error for every field of p outside the policy
+// bounds, nil for a policy the store accepts. Its codes are message keys
+// of the web catalogue with the bounds as arguments, so every interface
+// says the same thing in its own language. A zero retention is valid: it
+// means the default (SetPolicy) or, on the web form, the period in force.
+func (p *Policy) Validate() FieldErrors {
+	var errs FieldErrors
+	add := func(field, code string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Code: code, Args: args})
+	}
+	switch {
+	case slices.ContainsFunc(p.Colors, func(c pass.Color) bool { return !validColor(c) }):
+		add(PolicyColors, "admin.policy.err.color")
+	case len(p.Colors) == 0:
+		add(PolicyColors, "admin.policy.err.colors")
+	}
+	if p.MaxTestAge < 0 || p.MaxTestAge > maxTestAge {
+		add(PolicyMaxTestAge, "admin.policy.err.test_hours", int(maxTestAge/time.Hour))
+	}
+	if p.MinDoses < 0 || p.MinDoses > maxDoses {
+		add(PolicyMinDoses, "admin.policy.err.doses", maxDoses)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+		max   time.Duration
+	}{{PolicyRepeatWindow, p.RepeatWindow, maxRepeatWindow}, {PolicyClockSkew, p.ClockSkew, maxClockSkew}} {
+		if d.v < 0 || d.v > d.max {
+			add(d.field, "admin.policy.err.minutes", int(d.max/time.Minute))
+		}
+	}
+	const day = 24 * time.Hour
+	if outside(p.ScanRetention, minScanRetention, maxRetention) {
+		add(PolicyScanRetention, "admin.policy.err.days", int(maxRetention/day))
+	}
+	for _, d := range []struct {
+		field  string
+		v, min time.Duration
+	}{{PolicyPassRetention, p.PassRetention, minPassRetention}, {PolicyAuditRetention, p.AuditRetention, minAuditRetention}} {
+		if outside(d.v, d.min, maxRetention) {
+			add(d.field, "admin.policy.err.days_range", int(d.min/day), int(maxRetention/day))
+		}
+	}
+	return errs
+}
+
+// outside reports whether a retention period is set (not zero) and
+// outside [lo, hi].
+func outside(v, lo, hi time.Duration) bool {
+	return v != 0 && (v < lo || v > hi)
+}
 
 // Policy returns the check policy; ErrNotInitialized before Setup.
 func (db *DB) Policy(ctx context.Context) (*Policy, error) {
@@ -39,8 +109,8 @@ func (db *DB) Policy(ctx context.Context) (*Policy, error) {
 	return p, nil
 }
 
-// SetPolicy replaces the check policy (validated: known colours, at least
-// one; durations not negative and within bounds; doses 0 to 255) and sets
+// SetPolicy replaces the check policy (refused with Validate's field
+// errors, which match ErrInvalid, when out of bounds) and sets
 // p.UpdatedAt and p.UpdatedBy. Durations are kept to the millisecond.
 func (db *DB) SetPolicy(ctx context.Context, p *Policy, actor string) error {
 	if p == nil {
@@ -56,28 +126,78 @@ func (db *DB) SetPolicy(ctx context.Context, p *Policy, actor string) error {
 	return nil
 }
 
+// ChangePolicy is SetPolicy for a person's change: it replaces the
+// policy and appends a policy_changed audit record with the old and new
+// values in the same transaction, so the change and its record commit
+// together. A change to identical values is saved (UpdatedAt moves) but
+// not audited: nothing changed.
+func (db *DB) ChangePolicy(ctx context.Context, p *Policy, actor string) error {
+	if p == nil {
+		return fmt.Errorf("change policy: %w: nil policy", ErrInvalid)
+	}
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		old, err := findPolicy(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := setPolicy(ctx, tx, p, actor, now); err != nil {
+			return err
+		}
+		o, n := policyAudit(old), policyAudit(p)
+		if o == n {
+			return nil
+		}
+		return appendAudit(ctx, tx, &AuditRecord{
+			At: now, Actor: actor, Action: AuditPolicyChanged, Subject: "policy",
+			Detail: AuditDetail(map[string]policyValues{"old": o, "new": n}),
+		}, now)
+	})
+	if err != nil {
+		return fmt.Errorf("change policy: %w", err)
+	}
+	return nil
+}
+
+// policyValues is a policy as recorded in the audit trail: comparable,
+// and readable in an export.
+type policyValues struct {
+	Colors       string `json:"colors"`
+	MaxTestAge   string `json:"max_test_age"`
+	MinDoses     int    `json:"min_doses"`
+	AcceptPaper  bool   `json:"accept_paper"`
+	RepeatWindow string `json:"repeat_window"`
+	ClockSkew    string `json:"clock_skew"`
+	// How long data is kept is policy too: shortening it deletes
+	// records, so who changed it must be on record.
+	ScanRetention  string `json:"scan_retention"`
+	PassRetention  string `json:"pass_retention"`
+	AuditRetention string `json:"audit_retention"`
+}
+
+func policyAudit(p *Policy) policyValues {
+	colors := make([]string, len(p.Colors))
+	for i, c := range p.Colors {
+		colors[i] = c.String()
+	}
+	return policyValues{
+		Colors: strings.Join(colors, ","), MaxTestAge: p.MaxTestAge.String(), MinDoses: p.MinDoses,
+		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
+		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
+		AuditRetention: p.AuditRetention.String(),
+	}
+}
+
 func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now time.Time) error {
+	if actor == "" {
+		return fmt.Errorf("%w: no actor", ErrInvalid)
+	}
+	if errs := p.Validate(); errs != nil {
+		return errs
+	}
 	mask, err := colorMask(p.Colors)
 	if err != nil {
 		return err
-	}
-	switch {
-	case actor == "":
-		return fmt.Errorf("%w: no actor", ErrInvalid)
-	case p.MaxTestAge < 0 || p.MaxTestAge > maxTestAge:
-		return fmt.Errorf("%w: test age %v (0 to %v)", ErrInvalid, p.MaxTestAge, maxTestAge)
-	case p.MinDoses < 0 || p.MinDoses > 255:
-		return fmt.Errorf("%w: minimum doses %d", ErrInvalid, p.MinDoses)
-	case p.RepeatWindow < 0 || p.RepeatWindow > maxRepeatWindow:
-		return fmt.Errorf("%w: repeat window %v (0 to %v)", ErrInvalid, p.RepeatWindow, maxRepeatWindow)
-	case p.ClockSkew < 0 || p.ClockSkew > maxClockSkew:
-		return fmt.Errorf("%w: clock skew %v (0 to %v)", ErrInvalid, p.ClockSkew, maxClockSkew)
-	case p.ScanRetention != 0 && (p.ScanRetention < 24*time.Hour || p.ScanRetention > maxScanRetention):
-		return fmt.Errorf("%w: scan retention %v (1 day to %v)", ErrInvalid, p.ScanRetention, maxScanRetention)
-	case p.PassRetention != 0 && (p.PassRetention < minPassRetention || p.PassRetention > maxRetention):
-		return fmt.Errorf("%w: pass retention %v (1 day to 3650 days after the pass expires)", ErrInvalid, p.PassRetention)
-	case p.AuditRetention != 0 && (p.AuditRetention < minAuditRetention || p.AuditRetention > maxRetention):
-		return fmt.Errorf("%w: audit retention %v (30 days to 3650 days)", ErrInvalid, p.AuditRetention)
 	}
 	if p.ScanRetention == 0 {
 		p.ScanRetention = DefaultScanRetention

@@ -120,9 +120,7 @@ func (db *DB) FindUsers(ctx context.Context) ([]*User, error) {
 // Sessions stay: they read the role afresh on every request, so the
 // change applies at once.
 func (db *DB) UpdateUserRole(ctx context.Context, id int64, role, actor string) error {
-	switch role {
-	case UserStaff, UserIssuer, UserAdmin:
-	default:
+	if !ValidRole(role) {
 		return fmt.Errorf("update role of user %d: %w: role %q", id, ErrInvalid, role)
 	}
 	now := db.now()
@@ -277,9 +275,7 @@ func createUser(ctx context.Context, tx *sql.Tx, u *User, now time.Time) error {
 	if err := checkName(u.Username); err != nil {
 		return fmt.Errorf("username: %w", err)
 	}
-	switch u.Role {
-	case UserStaff, UserIssuer, UserAdmin:
-	default:
+	if !ValidRole(u.Role) {
 		return fmt.Errorf("%w: user role %q", ErrInvalid, u.Role)
 	}
 	if !strings.HasPrefix(u.PasswordHash, "$argon2id$") {

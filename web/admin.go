@@ -43,10 +43,11 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
 // maxAdminForm bounds an admin form: a few short fields.
 const maxAdminForm = 16 << 10
 
-// readAdminForm reads a bounded urlencoded form; on failure it answers 400 or 413
-// itself and returns false.
-func readAdminForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
+// readForm reads a urlencoded form of at most limit bytes (maxAdminForm,
+// maxFormBytes); on failure it answers 400 or 413 itself and returns
+// false.
+func readForm(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseForm(); err != nil {
 		writeFailure(w, r, formError(err))
 		return false
@@ -59,7 +60,9 @@ func readAdminForm(w http.ResponseWriter, r *http.Request) bool {
 // of Chinese characters (three bytes each in UTF-8).
 const maxAccountName = 64
 
-// actorOf names the logged-in user of r for the audit log.
+// actorOf names the logged-in user of r in the audit log, status
+// histories and pass records. Every route that changes something needs a
+// session, so there always is one.
 func actorOf(r *http.Request) string {
 	if u := userFrom(r.Context()); u != nil {
 		return u.Username

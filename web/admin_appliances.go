@@ -68,7 +68,7 @@ func (s *Server) renderAppliances(w http.ResponseWriter, r *http.Request, status
 // handleAddAppliance registers an appliance and shows its one-time
 // enrolment code, which pins this hub's TLS identity.
 func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -140,7 +140,7 @@ func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
 // handleRetireAppliance retires an appliance: its token stops working
 // and its issuer key is revoked on every appliance of the district.
 func (s *Server) handleRetireAppliance(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)

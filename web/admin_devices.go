@@ -52,7 +52,7 @@ func scanURL(r *http.Request) string {
 // handleCreateDevice registers a device and shows its token, once: it is
 // rendered into this response and never stored or put in a URL.
 func (s *Server) handleCreateDevice(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -86,7 +86,7 @@ func (s *Server) handleCreateDevice(w http.ResponseWriter, r *http.Request) {
 // handleRevokeDevice revokes a device; its token stops working at once,
 // also for requests the token cache would otherwise still answer.
 func (s *Server) handleRevokeDevice(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	name := r.PostForm.Get("name")

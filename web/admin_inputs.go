@@ -112,7 +112,7 @@ func (s *Server) renderInputs(w http.ResponseWriter, r *http.Request, status int
 
 // handleAddInput stores a new scanner; the manager starts reading it.
 func (s *Server) handleAddInput(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -165,7 +165,7 @@ func (s *Server) handleAddInput(w http.ResponseWriter, r *http.Request) {
 
 // handleRemoveInput removes a scanner; the manager stops reading it.
 func (s *Server) handleRemoveInput(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	name := r.PostForm.Get("name")
@@ -222,7 +222,7 @@ func (s *Server) entranceSources(ctx context.Context) ([]entranceSource, error) 
 // none, with an empty entrance): the gate screens at that entrance show
 // its checks in their decision panel from the next check on.
 func (s *Server) handleSetEntrance(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -262,7 +262,7 @@ func (s *Server) handleSetEntrance(w http.ResponseWriter, r *http.Request) {
 
 // handleSetGateHold sets how long the gate screens keep a result.
 func (s *Server) handleSetGateHold(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,14 +11,6 @@ import (
 	"passgate/store"
 	"passgate/web/i18n"
 	"passgate/web/view"
-)
-
-// Bounds of the policy form. They match the store's limits, expressed in
-// the units the form asks for.
-const (
-	maxTestAgeHours = 30 * 24
-	maxDoses        = 255
-	maxPolicyMins   = 24 * 60
 )
 
 // handlePolicy shows the check policy in force.
@@ -33,14 +26,6 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 }
-
-// maxRetentionDays bounds the retention periods an admin may set: ten
-// years. minAuditRetentionDays is the store's floor for audit records: a
-// shorter period would let a purge remove recent actions.
-const (
-	maxRetentionDays      = 3650
-	minAuditRetentionDays = 30
-)
 
 // policyForm fills the form from a stored policy.
 func policyForm(pol *store.Policy) view.PolicyForm {
@@ -84,7 +69,7 @@ func minutes(d time.Duration) string {
 // handleSavePolicy validates the form, stores the policy and reloads the
 // checker so that the next check at any gate follows it.
 func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -132,8 +117,24 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin/policy?saved=1", http.StatusSeeOther)
 }
 
+// policyInputs names the form input of each policy field, where the
+// form shows store.Policy.Validate's message.
+var policyInputs = map[string]string{
+	store.PolicyColors:         "colors",
+	store.PolicyMaxTestAge:     "test_age_hours",
+	store.PolicyMinDoses:       "min_doses",
+	store.PolicyRepeatWindow:   "repeat_minutes",
+	store.PolicyClockSkew:      "skew_minutes",
+	store.PolicyScanRetention:  "retention_days",
+	store.PolicyPassRetention:  "pass_retention_days",
+	store.PolicyAuditRetention: "audit_retention_days",
+}
+
 // parsePolicy reads the policy form. It returns the form as typed, with a
-// message for every bad field, and the policy when there is none.
+// message for every bad field, and the policy when there is none. The
+// bounds and their messages are store.Policy.Validate's: what is typed
+// but not a number is read as a value no bound admits, so it gets the
+// same message as a number out of bounds.
 func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyForm) {
 	form := r.PostForm
 	f := view.PolicyForm{
@@ -149,20 +150,25 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		AuditRetentionDays: strings.TrimSpace(form.Get("audit_retention_days")),
 		Errors:             view.FieldErrors{},
 	}
-	pol := &store.Policy{AcceptPaper: f.AcceptPaper}
+	pol := &store.Policy{
+		AcceptPaper:    f.AcceptPaper,
+		MinDoses:       formInt(f.MinDoses),
+		RepeatWindow:   formDuration(f.RepeatMinutes, time.Minute),
+		ClockSkew:      formDuration(f.SkewMinutes, time.Minute),
+		ScanRetention:  formRetention(f.RetentionDays),
+		PassRetention:  formRetention(f.PassRetentionDays),
+		AuditRetention: formRetention(f.AuditRetentionDays),
+	}
 	for _, name := range form["colors"] {
 		c, err := pass.ParseColor(name)
 		if err != nil {
-			f.Errors["colors"] = t.T("admin.policy.err.color")
+			pol.Colors = append(pol.Colors, 0) // the zero colour is no colour: refused
 			continue
 		}
 		if !f.Colors[c.String()] {
 			f.Colors[c.String()] = true
 			pol.Colors = append(pol.Colors, c)
 		}
-	}
-	if len(pol.Colors) == 0 && f.Errors["colors"] == "" {
-		f.Errors["colors"] = t.T("admin.policy.err.colors")
 	}
 	switch f.TestAge {
 	case "none":
@@ -172,61 +178,47 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 	case "72":
 		pol.MaxTestAge = 72 * time.Hour
 	case "custom":
-		h, ok := wholeNumber(f.TestAgeHours, 1, maxTestAgeHours)
-		if !ok {
-			f.Errors["test_age_hours"] = t.T("admin.policy.err.test_hours", maxTestAgeHours)
+		// Zero hours is the "none" choice, not a custom age.
+		if pol.MaxTestAge = formDuration(f.TestAgeHours, time.Hour); pol.MaxTestAge == 0 {
+			pol.MaxTestAge = -1
 		}
-		pol.MaxTestAge = time.Duration(h) * time.Hour
 	default:
 		f.Errors["test_age"] = t.T("admin.policy.err.test_age")
 	}
-	if n, ok := wholeNumber(f.MinDoses, 0, maxDoses); ok {
-		pol.MinDoses = n
-	} else {
-		f.Errors["min_doses"] = t.T("admin.policy.err.doses", maxDoses)
-	}
-	if n, ok := wholeNumber(f.RepeatMinutes, 0, maxPolicyMins); ok {
-		pol.RepeatWindow = time.Duration(n) * time.Minute
-	} else {
-		f.Errors["repeat_minutes"] = t.T("admin.policy.err.minutes", maxPolicyMins)
-	}
-	if n, ok := wholeNumber(f.SkewMinutes, 0, maxPolicyMins); ok {
-		pol.ClockSkew = time.Duration(n) * time.Minute
-	} else {
-		f.Errors["skew_minutes"] = t.T("admin.policy.err.minutes", maxPolicyMins)
-	}
-	if f.RetentionDays != "" {
-		if n, ok := wholeNumber(f.RetentionDays, 1, maxRetentionDays); ok {
-			pol.ScanRetention = time.Duration(n) * 24 * time.Hour
-		} else {
-			f.Errors["retention_days"] = t.T("admin.policy.err.days", maxRetentionDays)
-		}
-	}
-	for _, d := range []struct {
-		field, val string
-		min        int
-		dst        *time.Duration
-	}{
-		{"pass_retention_days", f.PassRetentionDays, 1, &pol.PassRetention},
-		{"audit_retention_days", f.AuditRetentionDays, minAuditRetentionDays, &pol.AuditRetention},
-	} {
-		if d.val == "" {
-			continue
-		}
-		if n, ok := wholeNumber(d.val, d.min, maxRetentionDays); ok {
-			*d.dst = time.Duration(n) * 24 * time.Hour
-		} else {
-			f.Errors[d.field] = t.T("admin.policy.err.days_range", d.min, maxRetentionDays)
-		}
+	for _, fe := range pol.Validate() {
+		f.Errors[policyInputs[fe.Field]] = t.T(fe.Code, fe.Args...)
 	}
 	return pol, f
 }
 
-// wholeNumber parses a decimal integer within [lo, hi].
-func wholeNumber(s string, lo, hi int) (int, bool) {
+// formInt reads a decimal integer; -1, which no policy number admits,
+// when s is none.
+func formInt(s string) int {
 	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, false
+	if err != nil {
+		return -1
 	}
-	return n, true
+	return n
+}
+
+// formDuration reads a whole number of units; -1 when s is not a whole
+// number of them that a duration can hold.
+func formDuration(s string, unit time.Duration) time.Duration {
+	n := formInt(s)
+	if n < 0 || time.Duration(n) > math.MaxInt64/unit {
+		return -1
+	}
+	return time.Duration(n) * unit
+}
+
+// formRetention reads a retention period in days. Left empty it is zero,
+// the period in force; typed as 0 it is refused, not read as "keep".
+func formRetention(s string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	if d := formDuration(s, 24*time.Hour); d != 0 {
+		return d
+	}
+	return -1
 }

@@ -29,8 +29,6 @@ const (
 	passwordAlphabet = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 )
 
-var userRoles = []string{store.UserStaff, store.UserIssuer, store.UserAdmin}
-
 // usersNotices are the confirmations a redirect back to the accounts page
 // may ask for, by the "done" query value.
 var usersNotices = map[string]string{
@@ -84,15 +82,11 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 			Disabled: !u.DisabledAt.IsZero(), Self: me != nil && me.ID == u.ID,
 		})
 	}
-	m.Roles, m.MinPassword = userRoles, minPasswordChars
+	m.Roles, m.MinPassword = store.UserRoles(), minPasswordChars
 	if m.Form.Role == "" {
 		m.Form.Role = store.UserStaff
 	}
 	s.render(w, r, status, view.AdminUsersPage(s.adminPage(r, "admin.users"), m))
-}
-
-func validRole(role string) bool {
-	return role == store.UserStaff || role == store.UserIssuer || role == store.UserAdmin
 }
 
 // checkPassword returns the message key and argument for a password that
@@ -110,7 +104,7 @@ func checkPassword(pw string) (string, int) {
 // handleCreateUser creates an account. Bad input comes back as the form
 // with a message on each bad field; a taken name is one of them.
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -123,7 +117,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	if f.Username == "" {
 		f.Errors["username"] = t.T("admin.users.err.username_required")
 	}
-	if !validRole(f.Role) {
+	if !store.ValidRole(f.Role) {
 		f.Errors["role"] = t.T("admin.users.err.role")
 	}
 	if key, arg := checkPassword(pw); key != "" {
@@ -197,7 +191,7 @@ func (s *Server) rowError(w http.ResponseWriter, r *http.Request, status int, u 
 // cannot disable their own account (a slip of the finger would lock them
 // out), and the store refuses to disable the last enabled admin.
 func (s *Server) handleDisableUser(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)
@@ -225,7 +219,7 @@ func (s *Server) handleDisableUser(w http.ResponseWriter, r *http.Request) {
 
 // handleEnableUser lets a disabled account log in again.
 func (s *Server) handleEnableUser(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)
@@ -244,7 +238,7 @@ func (s *Server) handleEnableUser(w http.ResponseWriter, r *http.Request) {
 // enabled admin. An admin who gives up their own admin role is sent to
 // the start page, since the accounts page is no longer theirs.
 func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)
@@ -253,7 +247,7 @@ func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
 	}
 	t := i18n.FromRequest(r)
 	role := r.PostForm.Get("role")
-	if !validRole(role) {
+	if !store.ValidRole(role) {
 		s.rowError(w, r, http.StatusUnprocessableEntity, u, "role", t.T("admin.users.err.role"))
 		return
 	}
@@ -279,7 +273,7 @@ func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
 // for a generated one, which is shown in this response only: it is never
 // stored in clear or put in a URL.
 func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	u := s.targetUser(w, r)

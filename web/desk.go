@@ -49,27 +49,9 @@ func (s *Server) deskPage(r *http.Request, titleKey string) view.Page {
 	return p
 }
 
-// actor names the logged-in user in status histories and pass records.
-func actor(r *http.Request) string {
-	if u := userFrom(r.Context()); u != nil {
-		return u.Username
-	}
-	return "desk"
-}
-
-// parseForm reads a bounded urlencoded form; false after answering 400 or 413.
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		writeFailure(w, r, formError(err))
-		return false
-	}
-	return true
-}
-
 // fieldErrs translates district field errors into the page language.
-func fieldErrs(t i18n.Printer, err error) view.FieldErrs {
-	out := view.FieldErrs{}
+func fieldErrs(t i18n.Printer, err error) view.FieldErrors {
+	out := view.FieldErrors{}
 	var many district.FieldErrors
 	var one *district.FieldError
 	switch {
@@ -94,7 +76,7 @@ func (s *Server) handleDesk(w http.ResponseWriter, r *http.Request) {
 // sends the browser to their page. The number comes in a POST body so it
 // never lands in a URL.
 func (s *Server) handleDeskFind(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !readForm(w, r, maxFormBytes) {
 		return
 	}
 	p := s.deskPage(r, "desk.title")
@@ -137,7 +119,7 @@ func (s *Server) handleDeskFind(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !readForm(w, r, maxFormBytes) {
 		return
 	}
 	f := view.RegisterForm{
@@ -146,7 +128,7 @@ func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request) {
 		AllowBadCheckDigit: r.PostForm.Get("allow_bad_check_digit") == "1",
 	}
 	person, created, err := district.Register(r.Context(), s.db, district.RegisterRequest{
-		Name: f.Name, IDType: f.IDType, IDNumber: f.IDNumber, Phone: f.Phone, Actor: actor(r),
+		Name: f.Name, IDType: f.IDType, IDNumber: f.IDNumber, Phone: f.Phone, Actor: actorOf(r),
 		AllowBadCheckDigit: f.AllowBadCheckDigit,
 	})
 	if err != nil {
@@ -306,7 +288,7 @@ func parseSampleTime(v string) (time.Time, error) {
 }
 
 func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !readForm(w, r, maxFormBytes) {
 		return
 	}
 	p, m, subject, ok := s.personModel(w, r)
@@ -320,7 +302,7 @@ func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
 	}
 	var changed bool
 	if err == nil {
-		changed, err = district.RecordTest(r.Context(), s.db, subject, at, m.Result == "positive", actor(r))
+		changed, err = district.RecordTest(r.Context(), s.db, subject, at, m.Result == "positive", actorOf(r))
 	}
 	if err != nil {
 		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
@@ -341,7 +323,7 @@ func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeskDoses(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !readForm(w, r, maxFormBytes) {
 		return
 	}
 	p, m, subject, ok := s.personModel(w, r)
@@ -353,7 +335,7 @@ func (s *Server) handleDeskDoses(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		err = &district.FieldError{Field: "doses", Code: "doses_range"}
 	} else {
-		err = district.SetDoses(r.Context(), s.db, subject, n, actor(r))
+		err = district.SetDoses(r.Context(), s.db, subject, n, actorOf(r))
 	}
 	if err != nil {
 		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
@@ -367,7 +349,7 @@ func (s *Server) handleDeskDoses(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeskStatus(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !readForm(w, r, maxFormBytes) {
 		return
 	}
 	p, m, subject, ok := s.personModel(w, r)
@@ -376,7 +358,7 @@ func (s *Server) handleDeskStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	m.NewColor, m.Reason = r.PostForm.Get("color"), r.PostForm.Get("reason")
 	color, _ := pass.ParseColor(m.NewColor) // unknown: 0, which SetSubjectStatus reports on the field
-	ch, err := district.SetSubjectStatus(r.Context(), s.db, subject, color, m.Reason, actor(r))
+	ch, err := district.SetSubjectStatus(r.Context(), s.db, subject, color, m.Reason, actorOf(r))
 	if err != nil {
 		if m.Errs = fieldErrs(p.T, err); len(m.Errs) > 0 {
 			s.render(w, r, http.StatusUnprocessableEntity, view.DeskPersonPage(p, m))
@@ -404,7 +386,7 @@ const (
 // A6 print view) for a registered resident. It answers the POST directly:
 // the pass text is not kept, so a reload asks to issue a new one.
 func (s *Server) handleDeskPass(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !readForm(w, r, maxFormBytes) {
 		return
 	}
 	p := s.deskPage(r, "desk.pass.title")
@@ -477,7 +459,7 @@ func (s *Server) issueCards(r *http.Request, subjects []pass.Subject, kind pass.
 	if err != nil {
 		return nil, err
 	}
-	issued, err := district.IssueRegistered(ctx, s.db, subjects, kind, actor(r))
+	issued, err := district.IssueRegistered(ctx, s.db, subjects, kind, actorOf(r))
 	if err != nil {
 		return nil, err
 	}

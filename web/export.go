@@ -52,7 +52,7 @@ func (s *Server) handleExportForm(w http.ResponseWriter, r *http.Request) {
 // 422 with the form and what is wrong; a third export while two are
 // running, 429.
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)

@@ -537,9 +537,9 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	var res *importResult
 	start := time.Now()
 	if m.Kind == "residents" {
-		res, err = importResidents(r.Context(), s.db, p.T, b, actor(r), r.FormValue("allow_bad_check_digit") == "1")
+		res, err = importResidents(r.Context(), s.db, p.T, b, actorOf(r), r.FormValue("allow_bad_check_digit") == "1")
 	} else {
-		res, err = importTests(r.Context(), s.db, p.T, b, actor(r), r.FormValue("allow_bad_check_digit") == "1")
+		res, err = importTests(r.Context(), s.db, p.T, b, actorOf(r), r.FormValue("allow_bad_check_digit") == "1")
 	}
 	if err != nil {
 		var fe *fileError
@@ -552,7 +552,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("import", "kind", m.Kind, "rows", res.Rows, "created", res.Created, "updated", res.Updated,
-		"bad", len(res.Bad), "allow_bad_check_digit", r.FormValue("allow_bad_check_digit") == "1", "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
+		"bad", len(res.Bad), "allow_bad_check_digit", r.FormValue("allow_bad_check_digit") == "1", "took", time.Since(start).Round(time.Millisecond), "actor", actorOf(r))
 	if res.Rows == 0 {
 		fail("desk.err.empty")
 		return
@@ -579,7 +579,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 // handleBulkPrint issues paper passes for one page (up to printChunk
 // people) of a held import and shows them as A4 sheets of 8.
 func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
+	if !readForm(w, r, maxFormBytes) {
 		return
 	}
 	p := s.deskPage(r, "desk.print.title")
@@ -616,6 +616,6 @@ func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.log.Info("bulk print", "passes", len(cards), "skipped", len(skipped), "took", time.Since(start).Round(time.Millisecond), "actor", actor(r))
+	s.log.Info("bulk print", "passes", len(cards), "skipped", len(skipped), "took", time.Since(start).Round(time.Millisecond), "actor", actorOf(r))
 	s.render(w, r, http.StatusOK, view.PrintPage(s.printPage(r), view.Print{Sheet: true, Cards: cards, Skipped: skipped, Back: "/desk/import"}))
 }

@@ -145,14 +145,15 @@ func (s *Server) guard(a Access, h http.HandlerFunc) http.Handler {
 }
 
 // allowed reports whether a user with role may use a route of access a.
+// Staff, Issuer and Admin follow the order of store.UserRoles.
 func allowed(a Access, role string) bool {
 	switch a {
 	case Staff:
-		return role == store.UserStaff || role == store.UserIssuer || role == store.UserAdmin
+		return store.RoleRank(role) >= store.RoleRank(store.UserStaff)
 	case Issuer:
-		return role == store.UserIssuer || role == store.UserAdmin
+		return store.RoleRank(role) >= store.RoleRank(store.UserIssuer)
 	case Admin:
-		return role == store.UserAdmin
+		return store.RoleRank(role) >= store.RoleRank(store.UserAdmin)
 	}
 	return true
 }

@@ -84,7 +84,7 @@ func parseTraceTimes(t i18n.Printer, r *export.TraceRequest, from, to, window st
 // A bad form is answered 422 with the form and what is wrong; the ID
 // number is echoed only into that form.
 func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)
@@ -132,7 +132,7 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 // result is bounded (store.MaxTraceRows), so it is written to memory
 // first: a failure is then a clean error page, not a cut download.
 func (s *Server) handleTraceDownload(w http.ResponseWriter, r *http.Request) {
-	if !readAdminForm(w, r) {
+	if !readForm(w, r, maxAdminForm) {
 		return
 	}
 	t := i18n.FromRequest(r)

@@ -1,0 +1,85 @@
+package store_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"passgate/pass"
+	"passgate/store"
+)
+
+// Each policy bound, just inside and just outside: inside is valid, outside
+// names exactly its field with the message code and bounds the pages and
+// the CLI show, and the store refuses what Validate refuses.
+func TestPolicy_Validate(t *testing.T) {
+	const day = 24 * time.Hour
+	cases := []struct {
+		name  string
+		mod   func(*store.Policy)
+		field string // "" when valid
+		code  string
+		args  []any
+	}{
+		{"one colour", func(p *store.Policy) { p.Colors = []pass.Color{pass.Red} }, "", "", nil},
+		{"no colour", func(p *store.Policy) { p.Colors = nil }, store.PolicyColors, "admin.policy.err.colors", nil},
+		{"unknown colour", func(p *store.Policy) { p.Colors = []pass.Color{pass.Green, pass.Red + 1} }, store.PolicyColors, "admin.policy.err.color", nil},
+		{"test age 0", func(p *store.Policy) { p.MaxTestAge = 0 }, "", "", nil},
+		{"test age below 0", func(p *store.Policy) { p.MaxTestAge = -time.Nanosecond }, store.PolicyMaxTestAge, "admin.policy.err.test_hours", []any{720}},
+		{"test age 720h", func(p *store.Policy) { p.MaxTestAge = 720 * time.Hour }, "", "", nil},
+		{"test age over 720h", func(p *store.Policy) { p.MaxTestAge = 720*time.Hour + time.Nanosecond }, store.PolicyMaxTestAge, "admin.policy.err.test_hours", []any{720}},
+		{"doses 0", func(p *store.Policy) { p.MinDoses = 0 }, "", "", nil},
+		{"doses -1", func(p *store.Policy) { p.MinDoses = -1 }, store.PolicyMinDoses, "admin.policy.err.doses", []any{255}},
+		{"doses 255", func(p *store.Policy) { p.MinDoses = 255 }, "", "", nil},
+		{"doses 256", func(p *store.Policy) { p.MinDoses = 256 }, store.PolicyMinDoses, "admin.policy.err.doses", []any{255}},
+		{"repeat 0", func(p *store.Policy) { p.RepeatWindow = 0 }, "", "", nil},
+		{"repeat below 0", func(p *store.Policy) { p.RepeatWindow = -time.Nanosecond }, store.PolicyRepeatWindow, "admin.policy.err.minutes", []any{1440}},
+		{"repeat 24h", func(p *store.Policy) { p.RepeatWindow = day }, "", "", nil},
+		{"repeat over 24h", func(p *store.Policy) { p.RepeatWindow = day + time.Nanosecond }, store.PolicyRepeatWindow, "admin.policy.err.minutes", []any{1440}},
+		{"skew 0", func(p *store.Policy) { p.ClockSkew = 0 }, "", "", nil},
+		{"skew below 0", func(p *store.Policy) { p.ClockSkew = -time.Nanosecond }, store.PolicyClockSkew, "admin.policy.err.minutes", []any{1440}},
+		{"skew 24h", func(p *store.Policy) { p.ClockSkew = day }, "", "", nil},
+		{"skew over 24h", func(p *store.Policy) { p.ClockSkew = day + time.Nanosecond }, store.PolicyClockSkew, "admin.policy.err.minutes", []any{1440}},
+		{"scan retention default", func(p *store.Policy) { p.ScanRetention = 0 }, "", "", nil},
+		{"scan retention 1 day", func(p *store.Policy) { p.ScanRetention = day }, "", "", nil},
+		{"scan retention under 1 day", func(p *store.Policy) { p.ScanRetention = day - time.Nanosecond }, store.PolicyScanRetention, "admin.policy.err.days", []any{3650}},
+		{"scan retention negative", func(p *store.Policy) { p.ScanRetention = -day }, store.PolicyScanRetention, "admin.policy.err.days", []any{3650}},
+		{"scan retention 3650 days", func(p *store.Policy) { p.ScanRetention = 3650 * day }, "", "", nil},
+		{"scan retention over 3650 days", func(p *store.Policy) { p.ScanRetention = 3650*day + time.Nanosecond }, store.PolicyScanRetention, "admin.policy.err.days", []any{3650}},
+		{"pass retention default", func(p *store.Policy) { p.PassRetention = 0 }, "", "", nil},
+		{"pass retention 1 day", func(p *store.Policy) { p.PassRetention = day }, "", "", nil},
+		{"pass retention under 1 day", func(p *store.Policy) { p.PassRetention = day - time.Nanosecond }, store.PolicyPassRetention, "admin.policy.err.days_range", []any{1, 3650}},
+		{"pass retention 3650 days", func(p *store.Policy) { p.PassRetention = 3650 * day }, "", "", nil},
+		{"pass retention over 3650 days", func(p *store.Policy) { p.PassRetention = 3650*day + time.Nanosecond }, store.PolicyPassRetention, "admin.policy.err.days_range", []any{1, 3650}},
+		{"audit retention default", func(p *store.Policy) { p.AuditRetention = 0 }, "", "", nil},
+		{"audit retention 30 days", func(p *store.Policy) { p.AuditRetention = 30 * day }, "", "", nil},
+		{"audit retention under 30 days", func(p *store.Policy) { p.AuditRetention = 30*day - time.Nanosecond }, store.PolicyAuditRetention, "admin.policy.err.days_range", []any{30, 3650}},
+		{"audit retention 3650 days", func(p *store.Policy) { p.AuditRetention = 3650 * day }, "", "", nil},
+		{"audit retention over 3650 days", func(p *store.Policy) { p.AuditRetention = 3650*day + time.Nanosecond }, store.PolicyAuditRetention, "admin.policy.err.days_range", []any{30, 3650}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := store.DefaultPolicy()
+			tc.mod(&p)
+			errs := p.Validate()
+			if tc.field == "" {
+				if errs != nil {
+					t.Fatalf("valid policy refused: %v", errs)
+				}
+			} else if len(errs) != 1 || errs[0].Field != tc.field || errs[0].Code != tc.code || !slices.Equal(errs[0].Args, tc.args) {
+				t.Fatalf("errors %v, want %s %s %v", errs, tc.field, tc.code, tc.args)
+			}
+			db := MustOpenDB(t)
+			MustSetup(t, db)
+			err := db.SetPolicy(ctxb(), &p, "admin")
+			var fes store.FieldErrors
+			switch {
+			case tc.field == "" && err != nil:
+				t.Fatalf("store refused a valid policy: %v", err)
+			case tc.field != "" && (!errors.Is(err, store.ErrInvalid) || !errors.As(err, &fes) || fes[0].Field != tc.field):
+				t.Fatalf("store: err = %v, want the field error of %s", err, tc.field)
+			}
+		})
+	}
+}
