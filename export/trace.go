@@ -117,7 +117,7 @@ func TraceFileName(district string, r *TraceRequest) string {
 // and "'-600" would read badly in Excel.
 var traceColumns = []column{
 	{name: "check_time"}, {name: "source"}, {name: "check_decision"}, {name: "check_reason"}, {name: "pass_id"},
-	{name: "contact_subject"}, {name: "contact_time"}, {name: "contact_earlier", bool: true},
+	{name: "contact_subject"}, {name: "contact_time"}, {name: "contact_earlier", typ: cellBool},
 	{name: "offset_seconds"}, {name: "contact_decision"},
 }
 

@@ -3,6 +3,8 @@ package export
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,8 +17,24 @@ import (
 // column is one column of an export table.
 type column struct {
 	name string
-	bool bool // "true"/"false" in CSV and XLSX, a JSON boolean in JSON Lines
+	typ  cellType
 }
+
+// cellType is how JSON Lines writes a column's cells. CSV and XLSX write
+// every cell as the text it is given.
+type cellType uint8
+
+const (
+	cellText cellType = iota // a JSON string
+	// cellBool cells are "true" or "false": a JSON boolean.
+	cellBool
+	// cellNumber cells are decimal numbers: a JSON number, null when
+	// empty.
+	cellNumber
+	// cellJSON cells are JSON text (an audit record's detail): the value
+	// itself, null when empty, a string when the text is not valid JSON.
+	cellJSON
+)
 
 // table is the shape of one export kind. A writer receives the columns
 // once, then rows of exactly that many cells, each as text.
@@ -131,9 +149,14 @@ func (j *jsonlWriter) row(cells []string) error {
 	b = strconv.AppendInt(b, SchemaVersion, 10)
 	for i, s := range cells {
 		b = append(b, j.keys[i]...)
-		if j.cols[i].bool {
+		switch j.cols[i].typ {
+		case cellBool:
 			b = strconv.AppendBool(b, s == "true")
-		} else {
+		case cellNumber:
+			b = appendJSONNumber(b, s)
+		case cellJSON:
+			b = appendJSONValue(b, s)
+		default:
 			b = appendJSONString(b, s)
 		}
 	}
@@ -146,6 +169,42 @@ func (j *jsonlWriter) row(cells []string) error {
 func (j *jsonlWriter) finish() error { return j.w.Flush() }
 
 const hexDigits = "0123456789abcdef"
+
+// appendJSONNumber appends s as a JSON number: null when empty, a string
+// when it is not a number (which no export column holds).
+func appendJSONNumber(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	if _, err := strconv.ParseFloat(s, 64); err != nil || !json.Valid([]byte(s)) {
+		return appendJSONString(b, s)
+	}
+	return append(b, s...)
+}
+
+// appendJSONValue appends the JSON text s as a value, re-encoded without
+// HTML escaping: records written by older versions hold "<" as "\u003c",
+// which a reader of the file should not have to undo. Numbers keep their
+// digits; object keys come out sorted. Empty text is null; text that is
+// not JSON is appended as a string rather than lost.
+func appendJSONValue(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return appendJSONString(b, s)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return appendJSONString(b, s)
+	}
+	return append(b, bytes.TrimSuffix(out.Bytes(), []byte("\n"))...)
+}
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD; U+2028 and U+2029 are escaped so a line is also valid
