@@ -40,6 +40,10 @@ const (
 // once, then rows of exactly that many cells, each as text.
 type rowWriter interface {
 	begin(cols []column) error
+	// section starts a further table of the same file, named name: a
+	// blank line and its header in CSV, a sheet of its own in XLSX, lines
+	// with "type":name in JSON Lines.
+	section(name string, cols []column) error
 	row(cells []string) error
 	// finish completes the file; nothing more may be written.
 	finish() error
@@ -92,6 +96,17 @@ func (c *csvWriter) begin(cols []column) error {
 	if _, err := c.w.WriteString(utf8BOM); err != nil {
 		return err
 	}
+	return c.header(cols)
+}
+
+func (c *csvWriter) section(_ string, cols []column) error {
+	if _, err := c.w.WriteString("\r\n"); err != nil {
+		return err
+	}
+	return c.header(cols)
+}
+
+func (c *csvWriter) header(cols []column) error {
 	names := make([]string, len(cols))
 	for i, col := range cols {
 		names[i] = col.name
@@ -123,9 +138,11 @@ func (c *csvWriter) row(cells []string) error {
 func (c *csvWriter) finish() error { return c.w.Flush() }
 
 // jsonlWriter writes one JSON object per line, each with "v" (the schema
-// version) first, then the columns by name.
+// version) first, then "type" when the file has several tables, then the
+// columns by name.
 type jsonlWriter struct {
 	w    *bufio.Writer
+	typ  []byte // `,"type":"name"` or empty
 	cols []column
 	keys [][]byte // `,"name":` for each column
 	buf  []byte
@@ -135,8 +152,19 @@ func newJSONLWriter(w io.Writer) *jsonlWriter {
 	return &jsonlWriter{w: bufio.NewWriterSize(w, 64<<10)}
 }
 
+// typed names the lines of the first table, for a file that will have
+// sections; call it before begin.
+func (j *jsonlWriter) typed(name string) {
+	j.typ = appendJSONString([]byte(`,"type":`), name)
+}
+
+func (j *jsonlWriter) section(name string, cols []column) error {
+	j.typed(name)
+	return j.begin(cols)
+}
+
 func (j *jsonlWriter) begin(cols []column) error {
-	j.cols = cols
+	j.cols, j.keys = cols, j.keys[:0]
 	for _, c := range cols {
 		k := append([]byte{','}, appendJSONString(nil, c.name)...)
 		j.keys = append(j.keys, append(k, ':'))
@@ -147,6 +175,7 @@ func (j *jsonlWriter) begin(cols []column) error {
 func (j *jsonlWriter) row(cells []string) error {
 	b := append(j.buf[:0], `{"v":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, j.typ...)
 	for i, s := range cells {
 		b = append(b, j.keys[i]...)
 		switch j.cols[i].typ {
@@ -285,6 +314,16 @@ func newXLSXWriter(w io.Writer, sheet string) *xlsxWriter {
 
 func (x *xlsxWriter) begin(cols []column) error {
 	x.f = excelize.NewFile()
+	return x.table(cols)
+}
+
+func (x *xlsxWriter) section(name string, cols []column) error {
+	x.base, x.sheets = name, 0
+	return x.table(cols)
+}
+
+// table starts the sheet of a table with cols.
+func (x *xlsxWriter) table(cols []column) error {
 	x.header = make([]any, len(cols))
 	for i, c := range cols {
 		x.header[i] = c.name
@@ -304,7 +343,7 @@ func (x *xlsxWriter) newSheet() error {
 	if x.sheets > 1 {
 		name = fmt.Sprintf("%s (%d)", x.base, x.sheets)
 	}
-	if x.sheets == 1 {
+	if x.sw == nil {
 		if err := x.f.SetSheetName("Sheet1", name); err != nil {
 			return fmt.Errorf("xlsx: %w", err)
 		}

@@ -183,12 +183,13 @@ func TestTracePage(t *testing.T) {
 	if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "trace_20261101-20261114_15m.csv") {
 		t.Errorf("Content-Disposition %q", cd)
 	}
-	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "\xef\xbb\xbf"))).ReadAll()
+	checks, _, _ := strings.Cut(strings.TrimPrefix(body, "\xef\xbb\xbf"), "\r\n\r\n")
+	recs, err := csv.NewReader(strings.NewReader(checks)).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || recs[0][0] != "check_time" || recs[1][5] != otherHex || recs[2][1] != "'=cmd" ||
-		recs[1][7] != "true" || recs[1][8] != "600" || recs[2][7] != "false" || recs[2][8] != "300" {
+	if len(recs) != 3 || recs[0][0] != "check_time" || recs[1][7] != otherHex || recs[2][1] != "'=cmd" ||
+		recs[1][11] != "true" || recs[1][12] != "600" || recs[2][11] != "false" || recs[2][12] != "300" {
 		t.Errorf("CSV rows %q", recs)
 	}
 
