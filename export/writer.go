@@ -223,7 +223,7 @@ func appendJSONValue(b []byte, s string) []byte {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil || dec.More() {
+	if !json.Valid([]byte(s)) || dec.Decode(&v) != nil {
 		return appendJSONString(b, s)
 	}
 	var out bytes.Buffer
