@@ -11,7 +11,6 @@ import (
 
 	"passgate/district"
 	"passgate/export"
-	"passgate/store"
 )
 
 // cmdTrace writes the contact trace of one person: every check of theirs
@@ -94,7 +93,8 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	}
 	note := ""
 	if res.Truncated {
-		note = fmt.Sprintf(" (truncated at %d rows: narrow the range)", store.MaxTraceRows)
+		note = fmt.Sprintf(" (truncated at %d rows: %d more checks and %d more contact rows not listed; narrow the range)",
+			res.Limit, res.ChecksOmitted, res.RowsOmitted)
 	}
 	fmt.Fprintf(e.stderr, "passgate: %d checks, %d contacts in %d overlaps%s\n",
 		len(res.Checks), len(res.Contacts), res.ContactRows, note)

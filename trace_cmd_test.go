@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +40,17 @@ func TestCLI_Trace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := pass.Subject{0x0b, 1}
+	// The contact is registered in the district; the file names them only
+	// as the product shows people elsewhere: masked, with the ID tail.
+	const otherID, otherName = "E12345678", "王小明"
+	other, err := district.SubjectOf(ctx, db, otherID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SavePerson(ctx, &store.Person{Subject: other, MaskedName: pass.MaskName(otherName), IDTail: pass.IDTail(otherID),
+		IDType: store.IDPassport, Color: pass.Green}, "test"); err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.Local)
 	for _, s := range []*store.Scan{
 		{At: at, Source: "东门", Decision: "allow", Reason: "ok", Subject: person},
@@ -61,16 +72,19 @@ func TestCLI_Trace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))).ReadAll()
-	if err != nil || !bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) || len(recs) != 2 || recs[1][5] != hex.EncodeToString(other[:]) || recs[1][8] != "900" {
+	checks, _, _ := strings.Cut(string(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))), "\r\n\r\n")
+	recs, err := csv.NewReader(strings.NewReader(checks)).ReadAll()
+	if err != nil || !bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) || len(recs) != 2 || recs[1][7] != hex.EncodeToString(other[:]) ||
+		recs[1][8] != "王*明" || recs[1][9] != "5678" || recs[1][12] != "900" {
 		t.Errorf("trace file %q, %v", recs, err)
 	}
 
 	// The number from standard input, JSON Lines to standard output.
 	r = runTrace(t, env, id+"\n", "--data", dir, "--id", "-", "--from", "2026-11-01", "--to", "2026-11-15", "--window", "20", "--format", "jsonl")
-	if r.code != 0 || strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, `"v":1`) {
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 5 || !strings.Contains(r.stdout, `"v":1`) {
 		t.Errorf("jsonl: exit %d, %q, %s", r.code, r.stdout, r.stderr)
 	}
+	checkTraceJSONLNames(t, r.stdout, hex.EncodeToString(other[:]), otherID, otherName)
 
 	// Every run is audited with the pseudonym, never the number.
 	adb, err := store.Open(ctx, dir)
@@ -128,5 +142,36 @@ func TestCLI_TraceBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
 		t.Error("a rejected trace opened the database")
+	}
+}
+
+// checkTraceJSONLNames checks that every line about the registered
+// contact (hex subject) gives the masked name and ID tail, the line
+// about the other contact neither, and no line the full number or name.
+func checkTraceJSONLNames(t *testing.T, out, subject, id, name string) {
+	t.Helper()
+	if strings.Contains(out, id) || strings.Contains(out, name) {
+		t.Errorf("JSON Lines hold the full ID number or name: %s", out)
+	}
+	named, unnamed := 0, 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if rec["type"] != "check" && rec["type"] != "contact" {
+			continue
+		}
+		switch {
+		case rec["contact_subject"] == subject && rec["contact_name"] == "王*明" && rec["contact_id_tail"] == "5678":
+			named++
+		case rec["contact_subject"] != subject && rec["contact_name"] == "" && rec["contact_id_tail"] == "":
+			unnamed++
+		default:
+			t.Errorf("contact line %v", rec)
+		}
+	}
+	if named != 2 || unnamed != 2 {
+		t.Errorf("%d lines name the registered contact, %d the other; want 2 and 2 (a check row and a summary each)", named, unnamed)
 	}
 }

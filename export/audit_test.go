@@ -1,10 +1,12 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,6 +65,23 @@ func auditRows(t *testing.T, db *store.DB, neutralise bool, keep func(*store.Aud
 	return out
 }
 
+// sameJSON says whether the JSON value got is the stored detail text
+// want: equal values, null for an empty detail.
+func sameJSON(t *testing.T, got json.RawMessage, want string) bool {
+	t.Helper()
+	if want == "" {
+		return string(got) == "null"
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		return false
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("stored detail %q: %v", want, err)
+	}
+	return reflect.DeepEqual(g, w)
+}
+
 var auditHeader = []string{"seq", "time", "actor", "action", "subject", "detail", "hash", "appliance"}
 
 func all(*store.AuditRecord) bool { return true }
@@ -95,15 +114,19 @@ func TestAuditRoundTrip(t *testing.T) {
 	}
 	for i, l := range lines {
 		var rec struct {
-			V                                                          int
-			Seq, Time, Actor, Action, Subject, Detail, Hash, Appliance string
+			V                                             int
+			Seq                                           int64
+			Time, Actor, Action, Subject, Hash, Appliance string
+			Detail                                        json.RawMessage
 		}
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
 			t.Fatalf("line %d %q: %v", i, l, err)
 		}
-		got := []string{rec.Seq, rec.Time, rec.Actor, rec.Action, rec.Subject, rec.Detail, rec.Hash, rec.Appliance}
-		if rec.V != SchemaVersion || strings.Join(got, "\x00") != strings.Join(raw[i], "\x00") {
-			t.Errorf("line %d = %q, want %q", i, got, raw[i])
+		// The detail is the stored JSON value itself, null when empty.
+		detail := sameJSON(t, rec.Detail, raw[i][5])
+		got := []string{strconv.FormatInt(rec.Seq, 10), rec.Time, rec.Actor, rec.Action, rec.Subject, raw[i][5], rec.Hash, rec.Appliance}
+		if rec.V != SchemaVersion || !detail || strings.Join(got, "\x00") != strings.Join(raw[i], "\x00") {
+			t.Errorf("line %d = %q (detail %s), want %q", i, got, rec.Detail, raw[i])
 		}
 	}
 }
@@ -177,5 +200,50 @@ func TestAuditExportAudited(t *testing.T) {
 	}
 	if k, err := db.VerifyAudit(ctx); err != nil || k != 6 {
 		t.Errorf("verify: %d, %v", k, err)
+	}
+}
+
+// TestAuditJSONLTyped reads an audit download as a generic JSON reader
+// does: seq is a number, detail an object, and text is not HTML-escaped,
+// also for a record whose stored detail is (as older versions wrote it).
+func TestAuditJSONLTyped(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	for _, d := range []json.RawMessage{
+		store.AuditDetail(map[string]any{"reason": "<b>密接</b> & 隔离", "n": 12345678901}),
+		json.RawMessage(`{"reason":"\u003cscript\u003e \u0026","n":1}`),
+	} {
+		if err := db.Audit(ctx, &store.AuditRecord{At: day0, Actor: "管理员", Action: store.AuditPolicyChanged, Subject: "ab", Detail: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := run(t, db, request(KindAudit, JSONL))
+	if bytes.Contains(out, []byte(`\u003c`)) || bytes.Contains(out, []byte(`\u0026`)) {
+		t.Errorf("HTML-escaped text in %s", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2", len(lines))
+	}
+	wantReason := []string{"<b>密接</b> & 隔离", "<script> &"}
+	for i, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		seq, ok := rec["seq"].(float64)
+		if !ok || seq < 1 {
+			t.Errorf("line %d: seq %T %v, want a number", i, rec["seq"], rec["seq"])
+		}
+		detail, ok := rec["detail"].(map[string]any)
+		if !ok {
+			t.Fatalf("line %d: detail %T %v, want an object", i, rec["detail"], rec["detail"])
+		}
+		if detail["reason"] != wantReason[i] {
+			t.Errorf("line %d: reason %q, want %q", i, detail["reason"], wantReason[i])
+		}
+	}
+	if !strings.Contains(lines[0], `"n":12345678901`) {
+		t.Errorf("a large number lost its digits: %s", lines[0])
 	}
 }

@@ -341,7 +341,7 @@ var kinds = map[Kind]kindDef{
 	KindAudit: auditKind,
 	KindScans: {
 		columns: []column{{name: "time"}, {name: "source"}, {name: "decision"}, {name: "reason"},
-			{name: "repeat", bool: true}, {name: "pass_id"}, {name: "subject"}, {name: "issuer_key"}, {name: "appliance"}},
+			{name: "repeat", typ: cellBool}, {name: "pass_id"}, {name: "subject"}, {name: "issuer_key"}, {name: "appliance"}},
 		count: (*store.Snapshot).CountScans,
 		each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 			return s.EachScan(ctx, f, func(sc *store.Scan) error {
@@ -386,10 +386,13 @@ var kinds = map[Kind]kindDef{
 // hash, the chain hash, so that a copy can later be compared with the
 // appliance's trail (passgate audit verify proves the chain itself).
 // The detail JSON and the subject are user-controlled text like any
-// other and neutralised in CSV and XLSX.
+// other and neutralised in CSV and XLSX, where the detail is its stored
+// text (the bytes the chain hash covers). JSON Lines types the record:
+// seq a number, detail the JSON value itself (the same value, not the
+// same bytes).
 var auditKind = kindDef{
-	columns: []column{{name: "seq"}, {name: "time"}, {name: "actor"}, {name: "action"},
-		{name: "subject"}, {name: "detail"}, {name: "hash"}, {name: "appliance"}},
+	columns: []column{{name: "seq", typ: cellNumber}, {name: "time"}, {name: "actor"}, {name: "action"},
+		{name: "subject"}, {name: "detail", typ: cellJSON}, {name: "hash"}, {name: "appliance"}},
 	count: (*store.Snapshot).CountAudit,
 	each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 		return s.EachAudit(ctx, f, func(a *store.AuditRecord) error {

@@ -1,6 +1,8 @@
 package export
 
 import (
+	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -54,4 +56,68 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("Content-Disposition %q", cd)
 		}
 	})
+}
+
+// FuzzJSONValue feeds stored audit details (which a hub also receives
+// from its appliances) through the JSON Lines detail encoding: the
+// output is always one valid JSON value, the same value as the input
+// when that was JSON, its text as a string otherwise, and never
+// HTML-escaped.
+func FuzzJSONValue(f *testing.F) {
+	for _, s := range []string{``, `{}`, `{"reason":"\u003cb\u003e"}`, `"=HYPERLINK(\"x\")"`, `{"n":12345678901234567890}`,
+		`{"a":1} {"b":2}`, `{"a":`, "\xff", `[1,"<",null]`, `{"a":"\\u003c"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendJSONValue(nil, s)
+		if !json.Valid(out) {
+			t.Fatalf("%q gave invalid JSON %q", s, out)
+		}
+		var got any
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		var want any = s
+		switch {
+		case s == "":
+			want = nil
+		case json.Valid([]byte(s)):
+			if err := json.Unmarshal([]byte(s), &want); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			// Not JSON: kept as text (invalid UTF-8 becomes U+FFFD).
+			want = string([]rune(s))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q gave %q: %v, want %v", s, out, got, want)
+		}
+		text := jsonText(got)
+		for _, c := range []string{"<", ">", "&"} {
+			if strings.Contains(text, c) && !strings.Contains(string(out), c) {
+				t.Fatalf("%q gave HTML-escaped %q", s, out)
+			}
+		}
+	})
+}
+
+// jsonText is every string (keys too) of a decoded JSON value, joined.
+func jsonText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		var b strings.Builder
+		for _, e := range v {
+			b.WriteString(jsonText(e))
+		}
+		return b.String()
+	case map[string]any:
+		var b strings.Builder
+		for k, e := range v {
+			b.WriteString(k + jsonText(e))
+		}
+		return b.String()
+	}
+	return ""
 }

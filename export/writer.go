@@ -3,6 +3,8 @@ package export
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,13 +17,33 @@ import (
 // column is one column of an export table.
 type column struct {
 	name string
-	bool bool // "true"/"false" in CSV and XLSX, a JSON boolean in JSON Lines
+	typ  cellType
 }
+
+// cellType is how JSON Lines writes a column's cells. CSV and XLSX write
+// every cell as the text it is given.
+type cellType uint8
+
+const (
+	cellText cellType = iota // a JSON string
+	// cellBool cells are "true" or "false": a JSON boolean.
+	cellBool
+	// cellNumber cells are decimal numbers: a JSON number, null when
+	// empty.
+	cellNumber
+	// cellJSON cells are JSON text (an audit record's detail): the value
+	// itself, null when empty, a string when the text is not valid JSON.
+	cellJSON
+)
 
 // table is the shape of one export kind. A writer receives the columns
 // once, then rows of exactly that many cells, each as text.
 type rowWriter interface {
 	begin(cols []column) error
+	// section starts a further table of the same file, named name: a
+	// blank line and its header in CSV, a sheet of its own in XLSX, lines
+	// with "type":name in JSON Lines.
+	section(name string, cols []column) error
 	row(cells []string) error
 	// finish completes the file; nothing more may be written.
 	finish() error
@@ -74,6 +96,17 @@ func (c *csvWriter) begin(cols []column) error {
 	if _, err := c.w.WriteString(utf8BOM); err != nil {
 		return err
 	}
+	return c.header(cols)
+}
+
+func (c *csvWriter) section(_ string, cols []column) error {
+	if _, err := c.w.WriteString("\r\n"); err != nil {
+		return err
+	}
+	return c.header(cols)
+}
+
+func (c *csvWriter) header(cols []column) error {
 	names := make([]string, len(cols))
 	for i, col := range cols {
 		names[i] = col.name
@@ -105,9 +138,11 @@ func (c *csvWriter) row(cells []string) error {
 func (c *csvWriter) finish() error { return c.w.Flush() }
 
 // jsonlWriter writes one JSON object per line, each with "v" (the schema
-// version) first, then the columns by name.
+// version) first, then "type" when the file has several tables, then the
+// columns by name.
 type jsonlWriter struct {
 	w    *bufio.Writer
+	typ  []byte // `,"type":"name"` or empty
 	cols []column
 	keys [][]byte // `,"name":` for each column
 	buf  []byte
@@ -117,8 +152,19 @@ func newJSONLWriter(w io.Writer) *jsonlWriter {
 	return &jsonlWriter{w: bufio.NewWriterSize(w, 64<<10)}
 }
 
+// typed names the lines of the first table, for a file that will have
+// sections; call it before begin.
+func (j *jsonlWriter) typed(name string) {
+	j.typ = appendJSONString([]byte(`,"type":`), name)
+}
+
+func (j *jsonlWriter) section(name string, cols []column) error {
+	j.typed(name)
+	return j.begin(cols)
+}
+
 func (j *jsonlWriter) begin(cols []column) error {
-	j.cols = cols
+	j.cols, j.keys = cols, j.keys[:0]
 	for _, c := range cols {
 		k := append([]byte{','}, appendJSONString(nil, c.name)...)
 		j.keys = append(j.keys, append(k, ':'))
@@ -129,11 +175,17 @@ func (j *jsonlWriter) begin(cols []column) error {
 func (j *jsonlWriter) row(cells []string) error {
 	b := append(j.buf[:0], `{"v":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, j.typ...)
 	for i, s := range cells {
 		b = append(b, j.keys[i]...)
-		if j.cols[i].bool {
+		switch j.cols[i].typ {
+		case cellBool:
 			b = strconv.AppendBool(b, s == "true")
-		} else {
+		case cellNumber:
+			b = appendJSONNumber(b, s)
+		case cellJSON:
+			b = appendJSONValue(b, s)
+		default:
 			b = appendJSONString(b, s)
 		}
 	}
@@ -146,6 +198,42 @@ func (j *jsonlWriter) row(cells []string) error {
 func (j *jsonlWriter) finish() error { return j.w.Flush() }
 
 const hexDigits = "0123456789abcdef"
+
+// appendJSONNumber appends s as a JSON number: null when empty, a string
+// when it is not a number (which no export column holds).
+func appendJSONNumber(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	if _, err := strconv.ParseFloat(s, 64); err != nil || !json.Valid([]byte(s)) {
+		return appendJSONString(b, s)
+	}
+	return append(b, s...)
+}
+
+// appendJSONValue appends the JSON text s as a value, re-encoded without
+// HTML escaping: records written by older versions hold "<" as "\u003c",
+// which a reader of the file should not have to undo. Numbers keep their
+// digits; object keys come out sorted. Empty text is null; text that is
+// not JSON is appended as a string rather than lost.
+func appendJSONValue(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if !json.Valid([]byte(s)) || dec.Decode(&v) != nil {
+		return appendJSONString(b, s)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return appendJSONString(b, s)
+	}
+	return append(b, bytes.TrimSuffix(out.Bytes(), []byte("\n"))...)
+}
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD; U+2028 and U+2029 are escaped so a line is also valid
@@ -226,6 +314,16 @@ func newXLSXWriter(w io.Writer, sheet string) *xlsxWriter {
 
 func (x *xlsxWriter) begin(cols []column) error {
 	x.f = excelize.NewFile()
+	return x.table(cols)
+}
+
+func (x *xlsxWriter) section(name string, cols []column) error {
+	x.base, x.sheets = name, 0
+	return x.table(cols)
+}
+
+// table starts the sheet of a table with cols.
+func (x *xlsxWriter) table(cols []column) error {
 	x.header = make([]any, len(cols))
 	for i, c := range cols {
 		x.header[i] = c.name
@@ -245,7 +343,7 @@ func (x *xlsxWriter) newSheet() error {
 	if x.sheets > 1 {
 		name = fmt.Sprintf("%s (%d)", x.base, x.sheets)
 	}
-	if x.sheets == 1 {
+	if x.sw == nil {
 		if err := x.f.SetSheetName("Sheet1", name); err != nil {
 			return fmt.Errorf("xlsx: %w", err)
 		}

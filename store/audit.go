@@ -77,13 +77,18 @@ type AuditRecord struct {
 
 // AuditDetail encodes v as a record's Detail. Values that cannot be
 // encoded (which would be a programming error) yield an object saying so
-// rather than losing the record.
+// rather than losing the record. Text is not HTML-escaped: a reason
+// "<b>" stays readable in the trail and its exports ("\u003cb\u003e"
+// otherwise); no page puts a detail into HTML unescaped.
 func AuditDetail(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"error": err.Error()})
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		b, _ := json.Marshal(map[string]string{"error": err.Error()})
+		return b
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // auditHash computes a record's chain hash:

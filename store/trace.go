@@ -37,6 +37,10 @@ type TraceCheck struct {
 	Reason   string
 	PassID   pass.ID // zero when unknown
 	Contacts []TraceContact
+	// ContactsOmitted counts the contact rows of this check that are not
+	// in Contacts because the result hit its row limit. An empty Contacts
+	// means nobody was near only when this is zero.
+	ContactsOmitted int
 }
 
 // TraceContact is one check of someone else near a check of the person.
@@ -46,6 +50,10 @@ type TraceContact struct {
 	At       time.Time
 	Offset   time.Duration // At minus the person's check time: negative before
 	Decision string
+	// MaskedName and IDTail identify a contact registered in the
+	// district's register held here (张*丰, last four of the ID number);
+	// both "" for anyone else. The full name and number are never stored.
+	MaskedName, IDTail string
 }
 
 // TraceSummary is one contact over the whole result.
@@ -54,6 +62,8 @@ type TraceSummary struct {
 	Overlaps    int       // how many of the person's checks this contact was near
 	First, Last time.Time // earliest and latest of the contact's nearby checks
 	Places      []string  // distinct sources, sorted
+	MaskedName  string    // as in TraceContact
+	IDTail      string
 }
 
 // TraceResult is the answer to a TraceQuery, read from one snapshot.
@@ -64,6 +74,14 @@ type TraceResult struct {
 	// Truncated says a part hit the limit: there are more checks or more
 	// contact rows than returned, and the summary covers only those returned.
 	Truncated bool
+	// Limit is the row limit the result was read with.
+	Limit int
+	// ChecksOmitted counts the person's checks in the range that are not
+	// in Checks; their contacts are not counted anywhere.
+	ChecksOmitted int
+	// RowsOmitted counts the contact rows near the checks listed that are
+	// not listed: the sum of the checks' ContactsOmitted.
+	RowsOmitted int
 }
 
 // traceTable is a table the trace queries run over: any table with the
@@ -115,6 +133,19 @@ func traceChecksSQL(t traceTable) string {
 // Parameters: ?1 subject, ?2 from, ?3 to, ?4 check limit, ?5 window in
 // ms, ?6 row limit.
 func traceContactsSQL(t traceTable) string {
+	return traceNearSQL(t, "p.id, c.id, c.at_ms, c.subject, c.decision") + `
+		ORDER BY p.at_ms, p.id, c.at_ms, c.id LIMIT ?6`
+}
+
+// traceContactCountsSQL counts the contact rows of each check that
+// traceContactsSQL would return without its row limit: how many a cut
+// result leaves out. Parameters ?1 to ?5 as there.
+func traceContactCountsSQL(t traceTable) string {
+	return traceNearSQL(t, "p.id, count(*)") + ` GROUP BY p.id`
+}
+
+// traceNearSQL is the join of both contact queries, selecting sel.
+func traceNearSQL(t traceTable, sel string) string {
 	join := make([]string, len(t.place))
 	for i, c := range t.place {
 		join[i] = "c." + c + " = p." + c
@@ -123,11 +154,16 @@ func traceContactsSQL(t traceTable) string {
 			SELECT id, at_ms, ` + strings.Join(t.place, ", ") + ` FROM ` + t.name + `
 			WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3
 			ORDER BY at_ms, id LIMIT ?4)
-		SELECT p.id, c.id, c.at_ms, c.subject, c.decision
+		SELECT ` + sel + `
 		FROM p CROSS JOIN ` + t.name + ` AS c
 		WHERE ` + strings.Join(join, " AND ") + ` AND c.at_ms BETWEEN p.at_ms - ?5 AND p.at_ms + ?5
-			AND c.subject IS NOT NULL AND c.subject <> ?1
-		ORDER BY p.at_ms, p.id, c.at_ms, c.id LIMIT ?6`
+			AND c.subject IS NOT NULL AND c.subject <> ?1`
+}
+
+// traceCountChecksSQL counts one person's checks in a time range, for a
+// result cut at the limit. Parameters ?1 to ?3 as traceChecksSQL.
+func traceCountChecksSQL(t traceTable) string {
+	return `SELECT count(*) FROM ` + t.name + ` WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3`
 }
 
 // Trace finds every check of q.Subject in [q.From, q.To) and, for each,
@@ -135,8 +171,10 @@ func traceContactsSQL(t traceTable) string {
 // lie just outside [From, To) when a check is near its edge). Checks
 // without a known subject are not contacts. Both parts are read in one
 // read transaction, so they describe the same state of the log while
-// scans keep being written. ErrInvalid for an empty range or a window
-// that is not positive.
+// scans keep being written. A result cut at the limit counts what it
+// leaves out (ChecksOmitted, each check's ContactsOmitted); contacts in
+// the district's register carry their masked name and ID tail. ErrInvalid
+// for an empty range or a window that is not positive.
 func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 	if !q.From.Before(q.To) || q.Window <= 0 {
 		return nil, fmt.Errorf("trace: %w: empty range or window", ErrInvalid)
@@ -148,31 +186,99 @@ func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 	var res *TraceResult
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		var err error
-		if res, err = traceIn(ctx, tx, scansTrace, q, limit); err != nil {
+		if res, err = traceAll(ctx, tx, q, limit); err != nil {
 			return err
 		}
-		// A hub also traces through its appliances' scans. A place is
-		// one appliance's source, so every contact is in the same table
-		// as the check it is near, and the two results only interleave.
-		var hub bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM appliances)`).Scan(&hub); err != nil {
-			return err
-		}
-		if !hub {
-			return nil
-		}
-		remote, err := traceIn(ctx, tx, districtTrace, q, limit)
-		if err != nil {
-			return err
-		}
-		res = mergeTraces(res, remote, limit)
-		return nil
+		res.Limit = limit
+		res.Contacts = summarise(res.Checks)
+		return namePeople(ctx, tx, res)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trace: %w", err)
 	}
-	res.Contacts = summarise(res.Checks)
 	return res, nil
+}
+
+// traceAll traces through the local log and, on a hub, through its
+// appliances' scans too. A place is one appliance's source, so every
+// contact is in the same table as the check it is near, and the two
+// results only interleave.
+func traceAll(ctx context.Context, tx *sql.Tx, q TraceQuery, limit int) (*TraceResult, error) {
+	res, err := traceIn(ctx, tx, scansTrace, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	var hub bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM appliances)`).Scan(&hub); err != nil {
+		return nil, err
+	}
+	if !hub {
+		return res, nil
+	}
+	remote, err := traceIn(ctx, tx, districtTrace, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	return mergeTraces(res, remote, limit), nil
+}
+
+// peopleBatch is how many subjects one register look-up asks for, well
+// under SQLite's limit on parameters.
+const peopleBatch = 500
+
+// namePeople fills in the masked name and ID tail of every contact
+// registered in the district's register, one indexed look-up per
+// distinct contact in batches.
+func namePeople(ctx context.Context, tx *sql.Tx, res *TraceResult) error {
+	type who struct{ name, tail string }
+	found := make(map[pass.Subject]who)
+	for start := 0; start < len(res.Contacts); start += peopleBatch {
+		batch := res.Contacts[start:min(start+peopleBatch, len(res.Contacts))]
+		args := make([]any, len(batch))
+		for i := range batch {
+			args[i] = batch[i].Subject[:]
+		}
+		q := `SELECT subject, masked_name, id_tail FROM people WHERE subject IN (?` + strings.Repeat(", ?", len(batch)-1) + `)`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("name contacts: %w", err)
+		}
+		for rows.Next() {
+			var subj []byte
+			var w who
+			if err := rows.Scan(&subj, &w.name, &w.tail); err != nil {
+				rows.Close()
+				return fmt.Errorf("name contacts: %w", err)
+			}
+			var s pass.Subject
+			if err := copyID(s[:], subj); err != nil {
+				rows.Close()
+				return fmt.Errorf("name contacts: %w", err)
+			}
+			found[s] = w
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("name contacts: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("name contacts: %w", err)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	for i := range res.Contacts {
+		w := found[res.Contacts[i].Subject]
+		res.Contacts[i].MaskedName, res.Contacts[i].IDTail = w.name, w.tail
+	}
+	for i := range res.Checks {
+		for j := range res.Checks[i].Contacts {
+			c := &res.Checks[i].Contacts[j]
+			w := found[c.Subject]
+			c.MaskedName, c.IDTail = w.name, w.tail
+		}
+	}
+	return nil
 }
 
 // traceIn runs both trace queries over table in tx. A check's Source is
@@ -212,6 +318,13 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if res.Truncated {
+		var n int
+		if err := tx.QueryRowContext(ctx, traceCountChecksSQL(table), subject, from, to).Scan(&n); err != nil {
+			return nil, err
+		}
+		res.ChecksOmitted = n - len(res.Checks)
+	}
 	if len(res.Checks) == 0 {
 		return res, nil
 	}
@@ -221,6 +334,7 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 		return nil, err
 	}
 	defer rows.Close()
+	cut := false
 	for rows.Next() {
 		var pid int64
 		var c TraceContact
@@ -230,7 +344,7 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 			return nil, err
 		}
 		if res.ContactRows == limit {
-			res.Truncated = true
+			res.Truncated, cut = true, true
 			break
 		}
 		i, ok := byID[pid]
@@ -250,7 +364,41 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if cut {
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := countOmitted(ctx, tx, table, q, limit, res, byID); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// countOmitted sets, for a result cut at its row limit, how many contact
+// rows of each check were left out, so that a check whose list was cut
+// (or never read) does not pass for one nobody was near.
+func countOmitted(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, limit int, res *TraceResult, byID map[int64]int) error {
+	rows, err := tx.QueryContext(ctx, traceContactCountsSQL(table), q.Subject[:], q.From.UnixMilli(), q.To.UnixMilli(), limit, q.Window.Milliseconds())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int64
+		var n int
+		if err := rows.Scan(&pid, &n); err != nil {
+			return err
+		}
+		i, ok := byID[pid]
+		if !ok {
+			return fmt.Errorf("contact count of unknown check %d", pid)
+		}
+		ch := &res.Checks[i]
+		ch.ContactsOmitted = n - len(ch.Contacts)
+		res.RowsOmitted += ch.ContactsOmitted
+	}
+	return rows.Err()
 }
 
 // mergeTraces joins the local and district results: checks in time
@@ -259,9 +407,10 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 func mergeTraces(a, b *TraceResult, limit int) *TraceResult {
 	if len(b.Checks) == 0 {
 		a.Truncated = a.Truncated || b.Truncated
+		a.ChecksOmitted += b.ChecksOmitted
 		return a
 	}
-	out := &TraceResult{Truncated: a.Truncated || b.Truncated}
+	out := &TraceResult{Truncated: a.Truncated || b.Truncated, ChecksOmitted: a.ChecksOmitted + b.ChecksOmitted}
 	out.Checks = make([]TraceCheck, 0, min(limit, len(a.Checks)+len(b.Checks)))
 	i, j := 0, 0
 	for i < len(a.Checks) || j < len(b.Checks) {
@@ -273,13 +422,17 @@ func mergeTraces(a, b *TraceResult, limit int) *TraceResult {
 		}
 		if len(out.Checks) == limit {
 			out.Truncated = true
+			out.ChecksOmitted += 1 + len(a.Checks) - i + len(b.Checks) - j
 			break
 		}
 		if out.ContactRows+len(c.Contacts) > limit {
-			c.Contacts = c.Contacts[:limit-out.ContactRows]
+			keep := limit - out.ContactRows
+			c.ContactsOmitted += len(c.Contacts) - keep
+			c.Contacts = c.Contacts[:keep]
 			out.Truncated = true
 		}
 		out.ContactRows += len(c.Contacts)
+		out.RowsOmitted += c.ContactsOmitted
 		out.Checks = append(out.Checks, c)
 	}
 	return out

@@ -91,3 +91,49 @@ func TestDB_Trace_Hub(t *testing.T) {
 		t.Fatalf("limit 5: %d checks, %d contact rows, truncated %t", len(got.Checks), got.ContactRows, got.Truncated)
 	}
 }
+
+// TestDB_Trace_HubTruncated: a hub's result cut at its limit, after
+// merging its own and its appliances' checks, still counts exactly what
+// it leaves out, per check and in total.
+func TestDB_Trace_HubTruncated(t *testing.T) {
+	db := MustOpenDB(t)
+	all := traceWeek(t, db, 3, 2, 1500, 21)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var remote []*store.Scan
+	for range 1500 {
+		p := rng.IntN(3)
+		remote = append(remote, &store.Scan{
+			At:     t0.Add(time.Duration(rng.Int64N(7*24*3600))*time.Second + 500*time.Millisecond),
+			Source: fmt.Sprintf("gate-%d", rng.IntN(2)), Decision: "allow", Reason: "ok",
+			Subject: pass.Subject{0x5b, byte(p >> 8), byte(p)},
+		})
+	}
+	if err := db.InsertDistrictScansBulk(ctxb(), "gate-east", 1_000_000, remote); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range remote {
+		c := *s
+		c.Source = "gate-east/" + s.Source
+		all = append(all, &c)
+	}
+	q := store.TraceQuery{Subject: pass.Subject{0x5b, 0, 1}, From: t0, To: t0.Add(7 * 24 * time.Hour), Window: time.Hour}
+	full := bruteTrace(all, q)
+	for _, limit := range []int{50, 2000} {
+		q.Limit = limit
+		got, err := db.Trace(ctxb(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := 0
+		for i, ch := range got.Checks {
+			if n := len(ch.Contacts) + ch.ContactsOmitted; n != len(full.Checks[i].Contacts) {
+				t.Fatalf("limit %d, check %d: %d listed + %d omitted, want %d", limit, i, len(ch.Contacts), ch.ContactsOmitted, len(full.Checks[i].Contacts))
+			}
+			rows += ch.ContactsOmitted
+		}
+		if !got.Truncated || got.RowsOmitted != rows || rows == 0 || got.ChecksOmitted != len(full.Checks)-len(got.Checks) {
+			t.Errorf("limit %d: truncated %v, rows omitted %d (sum %d), checks omitted %d of %d listed, want %d",
+				limit, got.Truncated, got.RowsOmitted, rows, got.ChecksOmitted, len(got.Checks), len(full.Checks)-len(got.Checks))
+		}
+	}
+}

@@ -232,6 +232,83 @@ func TestDB_Trace_Truncated(t *testing.T) {
 			t.Fatalf("check %d is not the %d-th oldest", i, i)
 		}
 	}
+	if got.ChecksOmitted != len(full.Checks)-50 || got.Limit != 50 {
+		t.Errorf("checks omitted %d (limit %d), want %d (50)", got.ChecksOmitted, got.Limit, len(full.Checks)-50)
+	}
+}
+
+// TestDB_Trace_TruncatedContacts: when the contact rows hit the limit
+// before the checks do, every check whose list was cut or never read says
+// how many rows it lacks, so none of them looks like a check nobody was
+// near, and the counts add up to what the full trace holds.
+func TestDB_Trace_TruncatedContacts(t *testing.T) {
+	db := MustOpenDB(t)
+	all := traceWeek(t, db, 3, 2, 3000, 11)
+	q := store.TraceQuery{Subject: pass.Subject{0x5b, 0, 1}, From: t0, To: t0.Add(7 * 24 * time.Hour), Window: time.Hour, Limit: 2000}
+	got, err := db.Trace(ctxb(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Limit = 0
+	full := bruteTrace(all, q)
+	if len(full.Checks) >= 2000 || full.ContactRows <= 2*2000 {
+		t.Fatalf("fixture: %d checks, %d rows: the rows must hit the limit well before the checks", len(full.Checks), full.ContactRows)
+	}
+	if !got.Truncated || got.ChecksOmitted != 0 || len(got.Checks) != len(full.Checks) || got.ContactRows != 2000 {
+		t.Fatalf("truncated=%v checks=%d (omitted %d) rows=%d; want all %d checks and 2000 rows",
+			got.Truncated, len(got.Checks), got.ChecksOmitted, got.ContactRows, len(full.Checks))
+	}
+	if got.RowsOmitted != full.ContactRows-2000 {
+		t.Errorf("rows omitted %d, want %d", got.RowsOmitted, full.ContactRows-2000)
+	}
+	emptyButCut := 0
+	for i, ch := range got.Checks {
+		if n := len(ch.Contacts) + ch.ContactsOmitted; n != len(full.Checks[i].Contacts) {
+			t.Fatalf("check %d: %d listed + %d omitted, want %d", i, len(ch.Contacts), ch.ContactsOmitted, len(full.Checks[i].Contacts))
+		}
+		if len(ch.Contacts) == 0 && ch.ContactsOmitted > 0 {
+			emptyButCut++
+		}
+	}
+	if emptyButCut == 0 {
+		t.Error("fixture: no check lost all its contacts to the limit")
+	}
+}
+
+// TestDB_Trace_Names: contacts in the district's register carry their
+// masked name and ID tail, in the rows and the summary; others none.
+func TestDB_Trace_Names(t *testing.T) {
+	db := MustOpenDB(t)
+	traceWeek(t, db, 3, 1, 600, 5)
+	known := &store.Person{Subject: pass.Subject{0x5b, 0, 2}, MaskedName: "张*丰", IDTail: "123X", Color: pass.Green}
+	if err := db.SavePerson(ctxb(), known, "test"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Trace(ctxb(), store.TraceQuery{Subject: pass.Subject{0x5b, 0, 1}, From: t0, To: t0.Add(7 * 24 * time.Hour), Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, unnamed := 0, 0
+	for _, ch := range got.Checks {
+		for _, c := range ch.Contacts {
+			switch {
+			case c.Subject == known.Subject && c.MaskedName == "张*丰" && c.IDTail == "123X":
+				named++
+			case c.Subject != known.Subject && c.MaskedName == "" && c.IDTail == "":
+				unnamed++
+			default:
+				t.Fatalf("contact %x named %q %q", c.Subject[:], c.MaskedName, c.IDTail)
+			}
+		}
+	}
+	if named == 0 || unnamed == 0 {
+		t.Fatalf("fixture: %d named and %d unnamed rows", named, unnamed)
+	}
+	for _, s := range got.Contacts {
+		if (s.Subject == known.Subject) != (s.MaskedName == "张*丰" && s.IDTail == "123X") {
+			t.Errorf("summary of %x named %q %q", s.Subject[:], s.MaskedName, s.IDTail)
+		}
+	}
 }
 
 func TestDB_Trace_ErrInvalid(t *testing.T) {

@@ -40,6 +40,9 @@ type Server struct {
 
 	inputCfg inputConfig
 
+	// traceLimit caps trace results below store.MaxTraceRows (tests).
+	traceLimit int
+
 	// entrances maps a scan source to the entrance an admin assigned it
 	// to; loaded on first use and after every change.
 	entrances     atomic.Pointer[map[string]string]

@@ -29,6 +29,11 @@ func (s *Server) traceRoutes() []route {
 	}
 }
 
+// WithTraceLimit caps each part of a trace at n rows instead of
+// store.MaxTraceRows, so that tests can cut a trace without writing ten
+// thousand scans.
+func WithTraceLimit(n int) Option { return func(s *Server) { s.traceLimit = n } }
+
 // traceDefaultWindow is the ±window the form offers, in minutes.
 const traceDefaultWindow = "15"
 
@@ -95,7 +100,7 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 		Window: strings.TrimSpace(f.Get("window")), Errors: view.FieldErrors{},
 		AllowBadCheckDigit: f.Get("allow_bad_check_digit") == "1",
 	}
-	req := &export.TraceRequest{Location: time.Local}
+	req := &export.TraceRequest{Location: time.Local, Limit: s.traceLimit}
 	opts := district.IDOptions(m.AllowBadCheckDigit)
 	// A legacy number registered with a wrong check digit is traced when
 	// the tracer confirms it, as it was registered.
@@ -138,7 +143,7 @@ func (s *Server) handleTraceDownload(w http.ResponseWriter, r *http.Request) {
 	t := i18n.FromRequest(r)
 	f := r.PostForm
 	errs := view.FieldErrors{}
-	req := &export.TraceRequest{Format: export.Format(f.Get("format")), Location: time.Local}
+	req := &export.TraceRequest{Format: export.Format(f.Get("format")), Location: time.Local, Limit: s.traceLimit}
 	if b, err := hex.DecodeString(f.Get("subject")); err != nil || len(b) != len(pass.Subject{}) {
 		errs["subject"] = t.T("admin.trace.err.subject")
 	} else {
@@ -210,24 +215,26 @@ func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult)
 		Subject: hex.EncodeToString(req.Subject[:]),
 		From:    req.From.Format(time.RFC3339), To: req.To.Format(time.RFC3339), Window: win,
 		Span:        t.T("admin.trace.span", req.From.Local().Format(layout), req.To.Local().Format(layout), win),
-		ContactRows: res.ContactRows, Truncated: res.Truncated, TruncateLimit: store.MaxTraceRows,
+		ContactRows: res.ContactRows, Truncated: res.Truncated, TruncateLimit: res.Limit,
+		ChecksOmitted: res.ChecksOmitted, RowsOmitted: res.RowsOmitted,
 	}
 	for _, f := range export.Formats {
 		m.Formats = append(m.Formats, string(f))
 	}
 	for _, c := range res.Checks {
-		row := view.TraceRow{At: c.At.Local().Format(layout), Source: c.Source, Decision: c.Decision, Reason: c.Reason}
+		row := view.TraceRow{At: c.At.Local().Format(layout), Source: c.Source, Decision: c.Decision, Reason: c.Reason,
+			ContactsOmitted: c.ContactsOmitted}
 		for _, ct := range c.Contacts {
 			row.Contacts = append(row.Contacts, view.TraceContactRow{
 				Subject: hex.EncodeToString(ct.Subject[:]), At: ct.At.Local().Format(layout),
-				Offset: formatOffset(ct.Offset), Decision: ct.Decision,
+				Offset: formatOffset(ct.Offset), Decision: ct.Decision, Name: ct.MaskedName, IDTail: ct.IDTail,
 			})
 		}
 		m.Checks = append(m.Checks, row)
 	}
 	for _, s := range res.Contacts {
 		m.Summary = append(m.Summary, view.TraceSummaryRow{
-			Subject: hex.EncodeToString(s.Subject[:]), Overlaps: s.Overlaps,
+			Subject: hex.EncodeToString(s.Subject[:]), Name: s.MaskedName, IDTail: s.IDTail, Overlaps: s.Overlaps,
 			First: s.First.Local().Format(layout), Last: s.Last.Local().Format(layout),
 			Places: strings.Join(s.Places, ", "),
 		})

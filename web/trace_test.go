@@ -183,12 +183,13 @@ func TestTracePage(t *testing.T) {
 	if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "trace_20261101-20261114_15m.csv") {
 		t.Errorf("Content-Disposition %q", cd)
 	}
-	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "\xef\xbb\xbf"))).ReadAll()
+	checks, _, _ := strings.Cut(strings.TrimPrefix(body, "\xef\xbb\xbf"), "\r\n\r\n")
+	recs, err := csv.NewReader(strings.NewReader(checks)).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || recs[0][0] != "check_time" || recs[1][5] != otherHex || recs[2][1] != "'=cmd" ||
-		recs[1][7] != "true" || recs[1][8] != "600" || recs[2][7] != "false" || recs[2][8] != "300" {
+	if len(recs) != 3 || recs[0][0] != "check_time" || recs[1][7] != otherHex || recs[2][1] != "'=cmd" ||
+		recs[1][11] != "true" || recs[1][12] != "600" || recs[2][11] != "false" || recs[2][12] != "300" {
 		t.Errorf("CSV rows %q", recs)
 	}
 
@@ -284,5 +285,102 @@ func TestTraceBadInput(t *testing.T) {
 	}
 	if resp, _ := ts.postForm(t, c, "/admin/trace/download", good); resp.StatusCode != http.StatusOK {
 		t.Errorf("the good download: %d", resp.StatusCode)
+	}
+}
+
+// TestTracePageTruncatedAndNamed: a trace cut at its row limit marks, on
+// the page and in the download, each check whose contacts were cut off
+// (never as if nobody was near), and says how much is not listed; a
+// contact in the district's register shows with masked name and ID tail,
+// never the full name or number.
+func TestTracePageTruncatedAndNamed(t *testing.T) {
+	ts := newTestServer(t, web.WithTraceLimit(3))
+	ctx := context.Background()
+	person, err := district.SubjectOf(ctx, ts.DB, traceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const otherID, otherName = "E12345678", "王小明"
+	named, err := district.SubjectOf(ctx, ts.DB, otherID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.DB.SavePerson(ctx, &store.Person{Subject: named, MaskedName: pass.MaskName(otherName), IDTail: pass.IDTail(otherID),
+		IDType: store.IDPassport, Color: pass.Green}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 3, 9, 0, 0, 0, time.Local)
+	// Check 1: nobody near. Check 2: the registered contact and two
+	// others (the limit of three rows). Check 3: two more, cut off.
+	for _, s := range []*store.Scan{
+		{At: at, Source: "东门", Decision: "allow", Reason: "ok", Subject: person},
+		{At: at.Add(time.Hour), Source: "南门", Decision: "allow", Reason: "ok", Subject: person},
+		{At: at.Add(time.Hour + time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: named},
+		{At: at.Add(time.Hour + 2*time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 1}},
+		{At: at.Add(time.Hour + 3*time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 2}},
+		{At: at.Add(2 * time.Hour), Source: "西门", Decision: "allow", Reason: "ok", Subject: person},
+		{At: at.Add(2*time.Hour + time.Minute), Source: "西门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 3}},
+		{At: at.Add(2*time.Hour + 2*time.Minute), Source: "西门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 4}},
+	} {
+		if err := ts.DB.LogScan(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := ts.login(t, "admin", ts.AdminPassword)
+	resp, body := ts.postForm(t, c, "/admin/trace", traceForm(traceID, "2026-11-01", "2026-11-15", "15"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("trace: %d", resp.StatusCode)
+	}
+	doc := adminDoc(t, body)
+	if b := doc.Find(`[data-testid="trace-truncated"]`).Text(); !strings.Contains(b, "3") || !strings.Contains(b, "2") {
+		t.Errorf("truncation banner %q", b)
+	}
+	var cut []string
+	doc.Find(`[data-testid="trace-check"]`).Each(func(_ int, s *goquery.Selection) {
+		cut = append(cut, strings.TrimSpace(s.Find(`[data-testid="trace-check-source"]`).Text())+":"+
+			strings.TrimSpace(s.Find(`[data-testid="trace-check-cut"]`).Text()))
+	})
+	if len(cut) != 3 || cut[0] != "东门:" || cut[1] != "南门:" || !strings.HasPrefix(cut[2], "西门:⚠") || !strings.Contains(cut[2], "2") {
+		t.Errorf("per-check truncation marks %q", cut)
+	}
+	var names []string
+	doc.Find(`[data-testid="trace-contact"]`).Each(func(_ int, s *goquery.Selection) {
+		names = append(names, s.Find(`[data-testid="trace-contact-name"]`).Text()+"/"+s.Find(`[data-testid="trace-contact-id-tail"]`).Text())
+	})
+	if strings.Join(names, ",") != "王*明/5678,/,/" {
+		t.Errorf("contact names %q", names)
+	}
+	if s := doc.Find(`[data-testid="trace-summary-row"]`).First(); s.Find(`[data-testid="trace-summary-name"]`).Text() != "王*明" ||
+		s.Find(`[data-testid="trace-summary-id-tail"]`).Text() != "5678" {
+		t.Errorf("summary row %q", s.Text())
+	}
+	if strings.Contains(body, otherName) || strings.Contains(body, otherID) {
+		t.Error("the page holds the contact's full name or ID number")
+	}
+
+	// The download of the same query says so too.
+	dl := url.Values{"subject": {hex.EncodeToString(person[:])}, "format": {"csv"}}
+	for _, k := range []string{"from", "to", "window"} {
+		dl.Set(k, doc.Find(`[data-testid="trace-download"] input[name="`+k+`"]`).AttrOr("value", ""))
+	}
+	resp, body = ts.postForm(t, c, "/admin/trace/download", dl)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d", resp.StatusCode)
+	}
+	tables := strings.Split(strings.TrimPrefix(body, "\xef\xbb\xbf"), "\r\n\r\n")
+	if len(tables) != 3 {
+		t.Fatalf("%d CSV tables, want 3", len(tables))
+	}
+	result, err := csv.NewReader(strings.NewReader(tables[2])).ReadAll()
+	if err != nil || len(result) != 2 || strings.Join(result[1][:7], " ") != "true 3 3 0 3 2 3" {
+		t.Errorf("result table %q (%v)", result, err)
+	}
+	checks, err := csv.NewReader(strings.NewReader(tables[0])).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := checks[len(checks)-1]
+	if last[1] != "西门" || last[5] != "true" || last[6] != "2" || last[7] != "" {
+		t.Errorf("cut check row %q", last)
 	}
 }
