@@ -244,32 +244,38 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
-func TestCheck_HostileAndPolicy(t *testing.T) {
-	f := newFixture(t)
+// checkCase is one input the checker must decide, with the policy and
+// district state it meets.
+type checkCase struct {
+	name   string
+	input  func() string
+	policy func(*store.Policy)
+	setup  func()
+	want   scanner.Reason
+}
+
+// checkCases lists, in order, every case TestCheck_HostileAndPolicy runs
+// against f.
+func checkCases(t *testing.T, f *fixture) []checkCase {
+	return append(hostileInputCases(t, f), issuerAndPolicyCases(t, f)...)
+}
+
+// hostileInputCases damage a pass layer by layer: text, zlib, CBOR,
+// COSE and signatures.
+func hostileInputCases(t *testing.T, f *fixture) []checkCase {
 	good := f.sign(f.claims())
 	gm := open(t, good)
 	var certBytes []byte
 	if err := cbor.Unmarshal(gm.Unprotected[-65537], &certBytes); err != nil {
 		t.Fatalf("certificate header: %v", err)
 	}
-
-	otherRoot, _ := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
-	year := 365 * 24 * time.Hour
-
 	nested := bytes.Repeat([]byte{0x81}, 10000)
 	nested = append(nested, 0x00)
 	bomb := deflate(make([]byte, 2<<20)) // fits the length cap, inflates far past the inflate cap
 	badSum := deflate(mustCBOR(t, cbor.Tag{Number: 18, Content: gm}))
 	badSum[len(badSum)-1] ^= 0xff
 
-	type tc struct {
-		name   string
-		input  func() string
-		policy func(*store.Policy)
-		setup  func()
-		want   scanner.Reason
-	}
-	cases := []tc{
+	return []checkCase{
 		{name: "empty", input: func() string { return "" }, want: scanner.ReasonNotAPass},
 		{name: "whitespace", input: func() string { return " \t\r\n " }, want: scanner.ReasonNotAPass},
 		{name: "1MB of text", input: func() string { return strings.Repeat("A", 1<<20) }, want: scanner.ReasonTooLong},
@@ -338,6 +344,16 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 			m.Unprotected = map[int]cbor.RawMessage{}
 			return seal(t, m)
 		}, want: scanner.ReasonUnknownIssuer},
+	}
+}
+
+// issuerAndPolicyCases are well-formed passes the issuer, the pass's
+// validity or the policy decide.
+func issuerAndPolicyCases(t *testing.T, f *fixture) []checkCase {
+	good := f.sign(f.claims())
+	otherRoot, _ := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
+	year := 365 * 24 * time.Hour
+	return []checkCase{
 		{name: "certificate from another root", input: func() string {
 			return signWith(t, f.signerFor(otherRoot, pass.AlgEdDSA, f.now.Add(-time.Hour), f.now.Add(year)), f.claims())
 		}, want: scanner.ReasonUnknownIssuer},
@@ -395,10 +411,16 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 		{name: "valid", input: func() string { return good }, want: scanner.ReasonOK},
 		{name: "valid with CRLF", input: func() string { return f.sign(f.claims()) + "\r\n" }, want: scanner.ReasonOK},
 	}
+}
+
+func TestCheck_HostileAndPolicy(t *testing.T) {
+	f := newFixture(t)
+	cases := checkCases(t, f)
 	if len(cases) < 40 {
 		t.Fatalf("only %d cases", len(cases))
 	}
-	for _, tt := range cases {
+	for i := 0; i < len(cases); i++ {
+		tt := cases[i]
 		t.Run(tt.name, func(t *testing.T) {
 			f.setPolicy(tt.policy)
 			if tt.setup != nil {
@@ -429,8 +451,7 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 		if tt.want == scanner.ReasonIssuerRevoked {
 			// Start the remaining cases from a clean district.
 			f = newFixture(t)
-			good = f.sign(f.claims())
-			gm = open(t, good)
+			cases = checkCases(t, f)
 		}
 	}
 }

@@ -216,18 +216,17 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func TestEvdevDecode(t *testing.T) {
-	needEventLayout(t)
-	fx := newFixture(t)
-	good := fx.sign(fx.claims())
-	other := fx.sign(fx.claims())
+// evdevCase is a key event stream and the lines it must decode to.
+type evdevCase struct {
+	name  string
+	build func(r *evrec)
+	want  []string
+}
 
-	long := strings.Repeat("A", scanner.MaxInput+200)
-	cases := []struct {
-		name  string
-		build func(r *evrec)
-		want  []string
-	}{
+// evdevKeyCases type lines with Shift, Enter, Tab and Ctrl, at the
+// speeds scanners and people type.
+func evdevKeyCases(t *testing.T, good, other string) []evdevCase {
+	return []evdevCase{
 		{"pass typed with Shift", func(r *evrec) { r.line(t, good) }, []string{good}},
 		{"right Shift", func(r *evrec) { r.rshift = true; r.line(t, good) }, []string{good}},
 		{"keypad Enter", func(r *evrec) { r.typeText(t, good); r.tap(96, false) }, []string{good}},
@@ -264,6 +263,14 @@ func TestEvdevDecode(t *testing.T) {
 			r.ctrlTap(30) // Ctrl+A
 			r.line(t, "AB")
 		}, []string{"PG1:AB"}},
+	}
+}
+
+// evdevAltAndNoiseCases type with Alt codes and the keypad, and add the
+// noise a device or a hostile one sends: garbage codes, repeats, dropped
+// events, over-long lines.
+func evdevAltAndNoiseCases(t *testing.T, good, other, long string) []evdevCase {
+	return []evdevCase{
 		{"Alt+keypad pass with Alt+013", func(r *evrec) { r.altText(good, 13) }, []string{good}},
 		{"Alt+keypad pass with Alt+010 and Alt+009", func(r *evrec) { r.altText(good, 10); r.altText(other, 9) }, []string{good, other}},
 		{"Alt+keypad pass with Enter", func(r *evrec) { r.altText(good, 0); r.tap(28, false) }, []string{good}},
@@ -346,6 +353,16 @@ func TestEvdevDecode(t *testing.T) {
 		{"over-long line cut to MaxInput+1", func(r *evrec) { r.line(t, long) }, []string{long[:scanner.MaxInput+1]}},
 		{"lower case without Shift", func(r *evrec) { r.line(t, "pg1:ab") }, []string{"pg1:ab"}},
 	}
+}
+
+func TestEvdevDecode(t *testing.T) {
+	needEventLayout(t)
+	fx := newFixture(t)
+	good := fx.sign(fx.claims())
+	other := fx.sign(fx.claims())
+
+	long := strings.Repeat("A", scanner.MaxInput+200)
+	cases := append(evdevKeyCases(t, good, other), evdevAltAndNoiseCases(t, good, other, long)...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var r evrec
