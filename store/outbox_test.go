@@ -284,143 +284,153 @@ func TestDB_NextPushAckPush(t *testing.T) {
 }
 
 func TestDB_IngestPush(t *testing.T) {
-	t.Run("ExactlyOnce", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		sent := logScans(t, app, "a", 30)
-		b, err := app.NextPush(ctxb(), 20, 100)
-		if err != nil {
-			t.Fatal(err)
+	t.Run("ExactlyOnce", testIngestPushExactlyOnce)
+	t.Run("Gap", testIngestPushGap)
+	t.Run("ErrRetired", testIngestPushErrRetired)
+	t.Run("Revocation", testIngestPushRevocation)
+	t.Run("ClockSkew", testIngestPushClockSkew)
+}
+
+func testIngestPushExactlyOnce(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	sent := logScans(t, app, "a", 30)
+	b, err := app.NextPush(ctxb(), 20, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans, Events: b.Events}
+	res, err := hub.IngestPush(ctxb(), id, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ScansMark != 20 || res.Stored != 20+len(b.Events.Records) || res.Skipped != 0 {
+		t.Fatalf("first = %+v", res)
+	}
+	// The answer was lost: the same push again stores nothing.
+	res, err = hub.IngestPush(ctxb(), id, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ScansMark != 20 || res.Stored != 0 || res.Skipped != 20+len(b.Events.Records) {
+		t.Fatalf("again = %+v", res)
+	}
+	// A run overlapping the mark stores only what is new.
+	b2, _ := app.NextPush(ctxb(), 30, 100)
+	b2.Scans.Records = b2.Scans.Records[15:]
+	res, err = hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b2.Scans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ScansMark != 30 || res.Stored != 10 || res.Skipped != 5 {
+		t.Fatalf("overlap = %+v", res)
+	}
+	got := hubScans(t, hub, "gate-a")
+	if len(got) != len(sent) {
+		t.Fatalf("hub holds %d scans, want %d", len(got), len(sent))
+	}
+	for i := range sent {
+		if !sameScan(got[i], sent[i]) {
+			t.Fatalf("scan %d at the hub = %+v, want %+v", i, got[i], sent[i])
 		}
-		in := &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans, Events: b.Events}
-		res, err := hub.IngestPush(ctxb(), id, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ScansMark != 20 || res.Stored != 20+len(b.Events.Records) || res.Skipped != 0 {
-			t.Fatalf("first = %+v", res)
-		}
-		// The answer was lost: the same push again stores nothing.
-		res, err = hub.IngestPush(ctxb(), id, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ScansMark != 20 || res.Stored != 0 || res.Skipped != 20+len(b.Events.Records) {
-			t.Fatalf("again = %+v", res)
-		}
-		// A run overlapping the mark stores only what is new.
-		b2, _ := app.NextPush(ctxb(), 30, 100)
-		b2.Scans.Records = b2.Scans.Records[15:]
-		res, err = hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b2.Scans})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ScansMark != 30 || res.Stored != 10 || res.Skipped != 5 {
-			t.Fatalf("overlap = %+v", res)
-		}
-		got := hubScans(t, hub, "gate-a")
-		if len(got) != len(sent) {
-			t.Fatalf("hub holds %d scans, want %d", len(got), len(sent))
-		}
-		for i := range sent {
-			if !sameScan(got[i], sent[i]) {
-				t.Fatalf("scan %d at the hub = %+v, want %+v", i, got[i], sent[i])
-			}
-		}
-	})
-	t.Run("Gap", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		logScans(t, app, "a", 10)
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		b.Scans.Records = b.Scans.Records[3:]
-		_, err := hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b.Scans, Events: b.Events})
-		var gap *store.GapError
-		if !errors.As(err, &gap) || gap.Expected != 1 || gap.Stream != store.StreamScans {
-			t.Fatalf("err = %v, want a gap expecting 1", err)
-		}
-		if n := len(hubScans(t, hub, "gate-a")); n != 0 {
-			t.Fatalf("a refused push stored %d scans", n)
-		}
-		list, _, _ := hub.DistrictEvents(ctxb(), "gate-a", 0, 100)
-		if len(list) != 0 {
-			t.Fatalf("a refused push stored %d events", len(list))
-		}
-	})
-	t.Run("ErrRetired", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		logScans(t, app, "a", 3)
-		if _, err := hub.RetireAppliance(ctxb(), "gate-a", "stolen", "admin"); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		if _, err := hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrRetired) {
-			t.Fatalf("err = %v, want ErrRetired", err)
-		}
-		if _, err := hub.IngestPush(ctxb(), id+100, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("unknown appliance: err = %v, want ErrNotFound", err)
-		}
-	})
-	t.Run("Revocation", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a") // an office
-		before, _ := hub.RevocationsSince(ctxb(), 0)
-		// A status change of a person the office registered: its subject
-		// revocation joins the hub's list.
-		p := MustSavePerson(t, app, 4)
-		if _, err := app.SetStatus(ctxb(), p.Subject, pass.Red, "positive test", "desk"); err != nil {
-			t.Fatal(err)
-		}
-		// A lost card of a pass it never issued: refused.
-		r := &store.Revocation{Kind: store.RevokePass, Target: []byte("passid-00012"), Reason: "lost"}
-		if err := app.CreateRevocation(ctxb(), r); err != nil {
-			t.Fatal(err)
-		}
-		ingestAll(t, app, hub, id, 100)
-		after, _ := hub.RevocationsSince(ctxb(), 0)
-		if len(after) != len(before)+1 {
-			t.Fatalf("hub revocations %d → %d, want one more", len(before), len(after))
-		}
-		got := after[len(after)-1]
-		if got.Kind != store.RevokeSubject || !bytes.Equal(got.Target, p.Subject[:]) || got.Reason != "positive test" {
-			t.Fatalf("hub revocation = %+v", got)
-		}
-		if n := countRefusals(t, hub, "gate-a", "revocation"); n != 1 {
-			t.Fatalf("%d refusals of a revocation audited, want 1", n)
-		}
-	})
-	t.Run("ClockSkew", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		app.Now = func() time.Time { return t0.Add(-3 * time.Hour) }
-		logScans(t, app, "a", 3)
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		res, err := hub.IngestPush(ctxb(), id, &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res.SkewFlagged || res.ClockSkew != -3*time.Hour {
-			t.Fatalf("result = %+v", res)
-		}
-		a, err := hub.ApplianceByName(ctxb(), "gate-a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.ClockSkew != -3*time.Hour || !a.LastContact.Equal(t0) {
-			t.Fatalf("appliance = %+v", a)
-		}
-		// Within the policy's tolerance: recorded, not flagged.
-		res, err = hub.IngestPush(ctxb(), id, &store.Ingest{ApplianceNow: t0.Add(time.Minute)})
-		if err != nil || res.SkewFlagged || res.ClockSkew != time.Minute {
-			t.Fatalf("small skew = %+v, %v", res, err)
-		}
-	})
+	}
+}
+
+func testIngestPushGap(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	logScans(t, app, "a", 10)
+	b, _ := app.NextPush(ctxb(), 100, 100)
+	b.Scans.Records = b.Scans.Records[3:]
+	_, err := hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b.Scans, Events: b.Events})
+	var gap *store.GapError
+	if !errors.As(err, &gap) || gap.Expected != 1 || gap.Stream != store.StreamScans {
+		t.Fatalf("err = %v, want a gap expecting 1", err)
+	}
+	if n := len(hubScans(t, hub, "gate-a")); n != 0 {
+		t.Fatalf("a refused push stored %d scans", n)
+	}
+	list, _, _ := hub.DistrictEvents(ctxb(), "gate-a", 0, 100)
+	if len(list) != 0 {
+		t.Fatalf("a refused push stored %d events", len(list))
+	}
+}
+
+func testIngestPushErrRetired(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	logScans(t, app, "a", 3)
+	if _, err := hub.RetireAppliance(ctxb(), "gate-a", "stolen", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := app.NextPush(ctxb(), 100, 100)
+	if _, err := hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrRetired) {
+		t.Fatalf("err = %v, want ErrRetired", err)
+	}
+	if _, err := hub.IngestPush(ctxb(), id+100, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown appliance: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testIngestPushRevocation(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a") // an office
+	before, _ := hub.RevocationsSince(ctxb(), 0)
+	// A status change of a person the office registered: its subject
+	// revocation joins the hub's list.
+	p := MustSavePerson(t, app, 4)
+	if _, err := app.SetStatus(ctxb(), p.Subject, pass.Red, "positive test", "desk"); err != nil {
+		t.Fatal(err)
+	}
+	// A lost card of a pass it never issued: refused.
+	r := &store.Revocation{Kind: store.RevokePass, Target: []byte("passid-00012"), Reason: "lost"}
+	if err := app.CreateRevocation(ctxb(), r); err != nil {
+		t.Fatal(err)
+	}
+	ingestAll(t, app, hub, id, 100)
+	after, _ := hub.RevocationsSince(ctxb(), 0)
+	if len(after) != len(before)+1 {
+		t.Fatalf("hub revocations %d → %d, want one more", len(before), len(after))
+	}
+	got := after[len(after)-1]
+	if got.Kind != store.RevokeSubject || !bytes.Equal(got.Target, p.Subject[:]) || got.Reason != "positive test" {
+		t.Fatalf("hub revocation = %+v", got)
+	}
+	if n := countRefusals(t, hub, "gate-a", "revocation"); n != 1 {
+		t.Fatalf("%d refusals of a revocation audited, want 1", n)
+	}
+}
+
+func testIngestPushClockSkew(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	app.Now = func() time.Time { return t0.Add(-3 * time.Hour) }
+	logScans(t, app, "a", 3)
+	b, _ := app.NextPush(ctxb(), 100, 100)
+	res, err := hub.IngestPush(ctxb(), id, &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.SkewFlagged || res.ClockSkew != -3*time.Hour {
+		t.Fatalf("result = %+v", res)
+	}
+	a, err := hub.ApplianceByName(ctxb(), "gate-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ClockSkew != -3*time.Hour || !a.LastContact.Equal(t0) {
+		t.Fatalf("appliance = %+v", a)
+	}
+	// Within the policy's tolerance: recorded, not flagged.
+	res, err = hub.IngestPush(ctxb(), id, &store.Ingest{ApplianceNow: t0.Add(time.Minute)})
+	if err != nil || res.SkewFlagged || res.ClockSkew != time.Minute {
+		t.Fatalf("small skew = %+v, %v", res, err)
+	}
 }
 
 func TestCheckRuns(t *testing.T) {

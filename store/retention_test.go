@@ -124,71 +124,37 @@ func purgeRecords(t *testing.T, db *store.DB, action string) []*store.AuditRecor
 	return out
 }
 
-func TestDB_PurgePasses(t *testing.T) {
-	boundary := t0.Add(30 * 24 * time.Hour)
-	setup := func(t *testing.T) *store.DB {
-		db := MustOpenDB(t)
-		_, issuer := MustSetup(t, db)
-		MustSavePerson(t, db, 1)
-		// Ten passes expiring one hour apart, the last just before the
-		// boundary; then one at the boundary and one just after it.
-		expiries := []time.Time{}
-		for i := range 10 {
-			expiries = append(expiries, boundary.Add(-time.Duration(10-i)*time.Hour+time.Hour-time.Millisecond))
-		}
-		expiries = append(expiries, boundary, boundary.Add(time.Millisecond))
-		for i, exp := range expiries {
-			p := newPass(uint16(100-i), issuer) // IDs in the opposite order to expiry
-			p.ExpiresAt = exp
-			if err := db.CreatePass(ctxb(), p); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return db
+// purgeBoundary is the expiry time TestDB_PurgePasses purges before.
+var purgeBoundary = t0.Add(30 * 24 * time.Hour)
+
+// passesAroundBoundary opens a district with twelve passes expiring
+// around purgeBoundary.
+func passesAroundBoundary(t *testing.T) *store.DB {
+	boundary := purgeBoundary
+	db := MustOpenDB(t)
+	_, issuer := MustSetup(t, db)
+	MustSavePerson(t, db, 1)
+	// Ten passes expiring one hour apart, the last just before the
+	// boundary; then one at the boundary and one just after it.
+	expiries := []time.Time{}
+	for i := range 10 {
+		expiries = append(expiries, boundary.Add(-time.Duration(10-i)*time.Hour+time.Hour-time.Millisecond))
 	}
-	t.Run("OK", func(t *testing.T) {
-		db := setup(t)
-		// Batches of 3 take four transactions for the 10 expired passes.
-		n, err := db.PurgePasses(ctxb(), boundary, 3, "retention")
-		if err != nil || n != 10 {
-			t.Fatalf("purged %d: %v, want 10", n, err)
+	expiries = append(expiries, boundary, boundary.Add(time.Millisecond))
+	for i, exp := range expiries {
+		p := newPass(uint16(100-i), issuer) // IDs in the opposite order to expiry
+		p.ExpiresAt = exp
+		if err := db.CreatePass(ctxb(), p); err != nil {
+			t.Fatal(err)
 		}
-		for i := range 12 {
-			_, err := db.FindPass(ctxb(), passID(uint16(100-i)))
-			if kept := err == nil; kept != (i >= 10) {
-				t.Errorf("pass %d (expiry #%d): kept=%v, err %v", 100-i, i, kept, err)
-			}
-		}
-		recs := purgeRecords(t, db, store.AuditPurge)
-		if len(recs) != 1 || recs[0].Actor != "retention" || recs[0].Subject != "passes" {
-			t.Fatalf("purge records %+v", recs)
-		}
-		var d struct {
-			Kind          string
-			Rows          int64
-			ExpiredBefore int64 `json:"expired_before_ms"`
-		}
-		if err := json.Unmarshal(recs[0].Detail, &d); err != nil || d.Kind != "passes" || d.Rows != 10 || d.ExpiredBefore != boundary.UnixMilli() {
-			t.Fatalf("purge detail %s: %v", recs[0].Detail, err)
-		}
-		if _, err := db.VerifyAudit(ctxb()); err != nil {
-			t.Fatalf("audit trail after the purge: %v", err)
-		}
-		// Nothing left to purge: nothing deleted, nothing audited.
-		if n, err := db.PurgePasses(ctxb(), boundary, 3, "retention"); err != nil || n != 0 {
-			t.Fatalf("second purge: %d %v", n, err)
-		}
-		if recs := purgeRecords(t, db, store.AuditPurge); len(recs) != 1 {
-			t.Fatalf("an empty purge was audited: %d records", len(recs))
-		}
-		// The pass_issued records stay under the audit retention.
-		if recs := purgeRecords(t, db, store.AuditPassIssued); len(recs) != 12 {
-			t.Fatalf("%d pass_issued records, want 12", len(recs))
-		}
-		if _, err := db.VerifyAudit(ctxb()); err != nil {
-			t.Fatalf("audit trail after the second purge: %v", err)
-		}
-	})
+	}
+	return db
+}
+
+func TestDB_PurgePasses(t *testing.T) {
+	boundary := purgeBoundary
+	setup := passesAroundBoundary
+	t.Run("OK", testPurgePassesOK)
 	t.Run("BatchOfOne", func(t *testing.T) {
 		db := setup(t)
 		if n, err := db.PurgePasses(ctxb(), boundary.Add(time.Millisecond), 1, "retention"); err != nil || n != 11 {
@@ -237,6 +203,51 @@ func TestDB_PurgePasses(t *testing.T) {
 			t.Fatalf("snapshot counted %d and streamed %d passes, want 12", count, seen)
 		}
 	})
+}
+
+func testPurgePassesOK(t *testing.T) {
+	boundary := purgeBoundary
+	db := passesAroundBoundary(t)
+	// Batches of 3 take four transactions for the 10 expired passes.
+	n, err := db.PurgePasses(ctxb(), boundary, 3, "retention")
+	if err != nil || n != 10 {
+		t.Fatalf("purged %d: %v, want 10", n, err)
+	}
+	for i := range 12 {
+		_, err := db.FindPass(ctxb(), passID(uint16(100-i)))
+		if kept := err == nil; kept != (i >= 10) {
+			t.Errorf("pass %d (expiry #%d): kept=%v, err %v", 100-i, i, kept, err)
+		}
+	}
+	recs := purgeRecords(t, db, store.AuditPurge)
+	if len(recs) != 1 || recs[0].Actor != "retention" || recs[0].Subject != "passes" {
+		t.Fatalf("purge records %+v", recs)
+	}
+	var d struct {
+		Kind          string
+		Rows          int64
+		ExpiredBefore int64 `json:"expired_before_ms"`
+	}
+	if err := json.Unmarshal(recs[0].Detail, &d); err != nil || d.Kind != "passes" || d.Rows != 10 || d.ExpiredBefore != boundary.UnixMilli() {
+		t.Fatalf("purge detail %s: %v", recs[0].Detail, err)
+	}
+	if _, err := db.VerifyAudit(ctxb()); err != nil {
+		t.Fatalf("audit trail after the purge: %v", err)
+	}
+	// Nothing left to purge: nothing deleted, nothing audited.
+	if n, err := db.PurgePasses(ctxb(), boundary, 3, "retention"); err != nil || n != 0 {
+		t.Fatalf("second purge: %d %v", n, err)
+	}
+	if recs := purgeRecords(t, db, store.AuditPurge); len(recs) != 1 {
+		t.Fatalf("an empty purge was audited: %d records", len(recs))
+	}
+	// The pass_issued records stay under the audit retention.
+	if recs := purgeRecords(t, db, store.AuditPassIssued); len(recs) != 12 {
+		t.Fatalf("%d pass_issued records, want 12", len(recs))
+	}
+	if _, err := db.VerifyAudit(ctxb()); err != nil {
+		t.Fatalf("audit trail after the second purge: %v", err)
+	}
 }
 
 // Retention's audit purge moves the base first; records after it stay
