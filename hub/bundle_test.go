@@ -158,7 +158,28 @@ func TestBundle_Hostile(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	for _, tc := range damagedBundles(t, good) {
+		t.Run(tc.name, func(t *testing.T) {
+			err := readAndVerify(tc.raw)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
 
+// damagedBundle is a damaged copy of a good bundle and the refusal it
+// must meet.
+type damagedBundle struct {
+	name string
+	raw  []byte
+	want error
+}
+
+// damagedBundles damages good in its prefix, its sizes and its header.
+func damagedBundles(t *testing.T, good []byte) []damagedBundle {
+	hlen := int(binary.BigEndian.Uint16(good[10:]))
+	plenAt := bundlePrefixLen + hlen
 	setHeader := func(mod func(h map[string]any)) []byte {
 		var h map[string]any
 		if err := json.Unmarshal(good[bundlePrefixLen:bundlePrefixLen+hlen], &h); err != nil {
@@ -171,12 +192,7 @@ func TestBundle_Hostile(t *testing.T) {
 		out = append(out, head...)
 		return append(out, good[plenAt:]...)
 	}
-
-	for _, tc := range []struct {
-		name string
-		raw  []byte
-		want error
-	}{
+	return []damagedBundle{
 		{"Empty", nil, ErrBundleTruncated},
 		{"WrongMagic", append([]byte("PKZIP\x03\x04\x00"), good[8:]...), ErrBundleMalformed},
 		{"TextFile", []byte("hello"), ErrBundleMalformed},
@@ -208,13 +224,6 @@ func TestBundle_Hostile(t *testing.T) {
 		{"DistrictChanged", setHeader(func(h map[string]any) { h["district"] = "d-2" }), ErrBundleSignature},
 		{"ApplianceChanged", setHeader(func(h map[string]any) { h["appliance"] = "gate-b" }), ErrBundleSignature},
 		{"DirectionChanged", setHeader(func(h map[string]any) { h["direction"] = DirectionDown }), ErrBundleSignature},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := readAndVerify(tc.raw)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("got %v, want %v", err, tc.want)
-			}
-		})
 	}
 }
 

@@ -189,11 +189,27 @@ func appState(t *testing.T, db *store.DB) string {
 // converge by files alone: its scans and status change reach the hub
 // exactly once, the hub's revocation and policy change reach it and its
 // checker enforces them, and every bundle imports once.
-func TestBundle_FileSync(t *testing.T) {
-	ctx := context.Background()
-	w := newBundleWorld(t)
+// fileSync is the state TestBundle_FileSync carries from one step to
+// the next: the two databases, the appliance's checker, its passes and
+// the scans it logged.
+type fileSync struct {
+	ctx          context.Context
+	w            *bundleWorld
+	chk          *scanner.Checker
+	phone, paper *district.Issued
+	local        []*store.Scan
+}
 
-	// At the appliance: two passes, checks of both, a status change.
+func TestBundle_FileSync(t *testing.T) {
+	fs := fileSyncAtAppliance(t, t.Context(), newBundleWorld(t))
+	fs.upToHub(t)
+	fs.changeAtHub(t)
+	fs.downToAppliance(t)
+}
+
+// fileSyncAtAppliance makes, at the appliance, two passes, checks of
+// both, a status change.
+func fileSyncAtAppliance(t *testing.T, ctx context.Context, w *bundleWorld) *fileSync {
 	phone, err := district.Issue(ctx, w.app, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011230",
 		TestedAt: time.Now().Add(-time.Hour), Doses: 2, Actor: "desk"})
 	if err != nil {
@@ -229,7 +245,13 @@ func TestBundle_FileSync(t *testing.T) {
 	if len(local) != 4 {
 		t.Fatalf("%d scans at the appliance, want 4", len(local))
 	}
+	return &fileSync{ctx: ctx, w: w, chk: chk, phone: phone, paper: paper, local: local}
+}
 
+// upToHub carries the appliance's records to the hub in bundles, twice
+// and overlapping.
+func (fs *fileSync) upToHub(t *testing.T) {
+	ctx, w, chk, phone, local := fs.ctx, fs.w, fs.chk, fs.phone, fs.local
 	// Appliance → hub.
 	up1 := exportUpBytes(t, w.app)
 	res, err := importBytes(w.hub, up1)
@@ -287,7 +309,11 @@ func TestBundle_FileSync(t *testing.T) {
 		t.Fatalf("overlapping bundle stored %d, skipped %d; want 1 stored", res.Stored, res.Skipped)
 	}
 	checkExactlyOnce(t, w, 5)
+}
 
+// changeAtHub revokes the phone pass and refuses paper passes at the hub.
+func (fs *fileSync) changeAtHub(t *testing.T) {
+	ctx, w, phone := fs.ctx, fs.w, fs.phone
 	// At the hub: revoke the phone pass, refuse paper passes.
 	if err := w.hub.CreateRevocation(ctx, &store.Revocation{Kind: store.RevokePass, Target: phone.Claims.ID[:], Reason: "lost"}); err != nil {
 		t.Fatal(err)
@@ -301,7 +327,12 @@ func TestBundle_FileSync(t *testing.T) {
 	if err := w.hub.ChangePolicy(ctx, pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
+}
 
+// downToAppliance carries the hub's answer back and checks that the
+// appliance applies it once.
+func (fs *fileSync) downToAppliance(t *testing.T) {
+	ctx, w, chk, phone, paper := fs.ctx, fs.w, fs.chk, fs.phone, fs.paper
 	// Hub → appliance.
 	down1 := exportDownBytes(t, w.hub, w.appName)
 	dres, err := importBytes(w.app, down1)
@@ -335,7 +366,7 @@ func TestBundle_FileSync(t *testing.T) {
 	}
 
 	// Twice: refused, nothing changes.
-	before = appState(t, w.app)
+	before := appState(t, w.app)
 	if _, err := importBytes(w.app, down1); !errors.Is(err, store.ErrBundleReplayed) {
 		t.Fatalf("second import: %v", err)
 	}
@@ -346,7 +377,7 @@ func TestBundle_FileSync(t *testing.T) {
 	// The next bundle up carries only what came after the answer: the
 	// two denied checks.
 	up3 := exportUpBytes(t, w.app)
-	res, err = importBytes(w.hub, up3)
+	res, err := importBytes(w.hub, up3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,9 +422,17 @@ func checkExactlyOnce(t *testing.T, w *bundleWorld, want int) {
 
 // TestBundle_Refused: damaged, replayed and foreign bundles are refused
 // with the error that says why, and change nothing on either side.
-func TestBundle_Refused(t *testing.T) {
-	ctx := context.Background()
-	w := newBundleWorld(t)
+// refusedBundle is a bundle an import must refuse, changing nothing.
+type refusedBundle struct {
+	name string
+	to   *store.DB
+	raw  []byte
+	want error
+}
+
+// genuineBundles logs three checks at the appliance and returns a
+// bundle up and one down, both genuine.
+func genuineBundles(t *testing.T, ctx context.Context, w *bundleWorld) (up, down []byte) {
 	chk, err := scanner.New(ctx, w.app)
 	if err != nil {
 		t.Fatal(err)
@@ -403,9 +442,15 @@ func TestBundle_Refused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	up := exportUpBytes(t, w.app)
-	down := exportDownBytes(t, w.hub, w.appName)
+	up = exportUpBytes(t, w.app)
+	down = exportDownBytes(t, w.hub, w.appName)
+	return up, down
+}
 
+// hostileBundles builds bundles from other districts, retired, unknown
+// or impersonated appliances, damaged copies of up and down, and
+// bundles gate-a signed whose records do not fit.
+func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down []byte) []refusedBundle {
 	// Another district, with an appliance of the same name.
 	other := newBundleHub(t, "Other district")
 	otherApp := enrolByFiles(t, other, "gate-a")
@@ -455,13 +500,7 @@ func TestBundle_Refused(t *testing.T) {
 	badDecision := signedUp(92, &ScanBatch{Epoch: epoch, From: 1, Records: []ScanRecord{{Seq: 1, At: 1, Source: "g", Decision: "maybe", Reason: "ok"}}})
 
 	flip := func(b []byte, i int) []byte { c := bytes.Clone(b); c[i] ^= 0x01; return c }
-
-	for _, tc := range []struct {
-		name string
-		to   *store.DB
-		raw  []byte
-		want error
-	}{
+	return []refusedBundle{
 		{"UpTampered", w.hub, flip(up, len(up)-100), ErrBundleSignature},
 		{"UpTamperedSignature", w.hub, flip(up, len(up)-1), ErrBundleSignature},
 		{"UpTruncated", w.hub, up[:len(up)-1], ErrBundleTruncated},
@@ -480,7 +519,14 @@ func TestBundle_Refused(t *testing.T) {
 		{"SignedNonConsecutive", w.hub, badRun, ErrBundleMalformed},
 		{"SignedBadDecision", w.hub, badDecision, ErrBundleMalformed},
 		{"SignedGap", w.hub, gapRun, new(store.GapError)},
-	} {
+	}
+}
+
+func TestBundle_Refused(t *testing.T) {
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	up, down := genuineBundles(t, ctx, w)
+	for _, tc := range hostileBundles(t, ctx, w, up, down) {
 		t.Run(tc.name, func(t *testing.T) {
 			hubBefore, appBefore := hubState(t, w.hub, w.appName), appState(t, w.app)
 			_, err := importBytes(tc.to, tc.raw)

@@ -102,12 +102,17 @@ func TestPush_CheckpointAccepted(t *testing.T) {
 // TestPush_CheckpointTampering: each rewrite of an appliance's trail
 // raises an alarm at the hub on its next pushes: a row on the hub's
 // warning list, and an audit record at the hub.
-func TestPush_CheckpointTampering(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		tamper func(t *testing.T, raw *sql.DB)
-		want   string
-	}{
+// checkpointTamper is a rewrite of an appliance's audit trail, and the
+// reason the hub's alarm must give.
+type checkpointTamper struct {
+	name   string
+	tamper func(t *testing.T, raw *sql.DB)
+	want   string
+}
+
+// checkpointTampers edit, cut and wipe the trail behind the store's back.
+func checkpointTampers() []checkpointTamper {
+	return []checkpointTamper{
 		{
 			name: "edit a record and rehash",
 			tamper: func(t *testing.T, raw *sql.DB) {
@@ -146,64 +151,73 @@ func TestPush_CheckpointTampering(t *testing.T) {
 			},
 			want: `reason "data entry error") pushed without its audit record`,
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			h := newPushHub(t)
-			app, c := h.enrol(t, "office-a", true)
-			subject := pass.Subject{1, 2, 3}
-			if err := app.SavePerson(ctx, &store.Person{Subject: subject, MaskedName: "张*", IDTail: "0012", Color: pass.Green}, "desk1"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := app.SetStatus(ctx, subject, pass.Yellow, "close contact", "desk1"); err != nil {
-				t.Fatal(err)
-			}
-			auditSome(t, app, 4)
-			drain(t, app, c)
-			if _, alarms := hubCheckpoint(t, h, "office-a"); len(alarms) != 0 {
-				t.Fatalf("alarms before tampering: %+v", alarms)
-			}
-			dir := dataDir(app)
-			app.Close()
-			raw, err := sql.Open("sqlite", dir+"/"+store.FileName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw.SetMaxOpenConns(1)
-			tc.tamper(t, raw)
-			raw.Close()
-			app, err = store.Open(ctx, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { app.Close() })
-			c = newPushClient(t, app) // a new process: it knows nothing of the hub's checkpoint
-			for range 2 {
-				auditSome(t, app, 1)
-				drain(t, app, c)
-			}
-			_, alarms := hubCheckpoint(t, h, "office-a")
-			if len(alarms) == 0 || !strings.Contains(alarms[0].Reason, tc.want) || alarms[0].Appliance != "office-a" {
-				t.Fatalf("alarms %+v, want %q", alarms, tc.want)
-			}
-			w := strings.Join(h.db.AuditWarnings(ctx), "\n")
-			if !strings.Contains(w, "AUDIT ALARM for appliance office-a") {
-				t.Fatalf("hub warnings %q", w)
-			}
-			var rec *store.AuditRecord
-			if err := h.db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
-				if r.Action == store.AuditCheckpointAlarm {
-					c := *r
-					rec = &c
-				}
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if rec == nil || rec.Subject != "office-a" || !strings.Contains(string(rec.Detail), "reason") {
-				t.Fatalf("hub audit record of the alarm: %+v", rec)
-			}
-		})
+	}
+}
+
+func TestPush_CheckpointTampering(t *testing.T) {
+	for _, tc := range checkpointTampers() {
+		t.Run(tc.name, func(t *testing.T) { tamperAfterCheckpoint(t, tc) })
+	}
+}
+
+// tamperAfterCheckpoint pushes an office's trail to the hub, rewrites it
+// as tc says while the appliance is stopped, pushes again and checks the
+// hub's alarm.
+func tamperAfterCheckpoint(t *testing.T, tc checkpointTamper) {
+	ctx := context.Background()
+	h := newPushHub(t)
+	app, c := h.enrol(t, "office-a", true)
+	subject := pass.Subject{1, 2, 3}
+	if err := app.SavePerson(ctx, &store.Person{Subject: subject, MaskedName: "张*", IDTail: "0012", Color: pass.Green}, "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.SetStatus(ctx, subject, pass.Yellow, "close contact", "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	auditSome(t, app, 4)
+	drain(t, app, c)
+	if _, alarms := hubCheckpoint(t, h, "office-a"); len(alarms) != 0 {
+		t.Fatalf("alarms before tampering: %+v", alarms)
+	}
+	dir := dataDir(app)
+	app.Close()
+	raw, err := sql.Open("sqlite", dir+"/"+store.FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	tc.tamper(t, raw)
+	raw.Close()
+	app, err = store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	c = newPushClient(t, app) // a new process: it knows nothing of the hub's checkpoint
+	for range 2 {
+		auditSome(t, app, 1)
+		drain(t, app, c)
+	}
+	_, alarms := hubCheckpoint(t, h, "office-a")
+	if len(alarms) == 0 || !strings.Contains(alarms[0].Reason, tc.want) || alarms[0].Appliance != "office-a" {
+		t.Fatalf("alarms %+v, want %q", alarms, tc.want)
+	}
+	w := strings.Join(h.db.AuditWarnings(ctx), "\n")
+	if !strings.Contains(w, "AUDIT ALARM for appliance office-a") {
+		t.Fatalf("hub warnings %q", w)
+	}
+	var rec *store.AuditRecord
+	if err := h.db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if r.Action == store.AuditCheckpointAlarm {
+			c := *r
+			rec = &c
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rec == nil || rec.Subject != "office-a" || !strings.Contains(string(rec.Detail), "reason") {
+		t.Fatalf("hub audit record of the alarm: %+v", rec)
 	}
 }
 

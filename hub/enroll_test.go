@@ -337,28 +337,11 @@ func TestEnroll_Offline(t *testing.T) {
 	}
 
 	// Refused responses change nothing.
-	otherCode, _ := NewCode(h.pin)
-	foreign, _ := SealResponse(otherCode.Secret[:], resp)
+	refuseDamagedResponses(t, h, code, resp, sealed)
 	otherCA, _ := tlsca.LoadOrCreate(t.TempDir(), []string{"127.0.0.1"}, time.Now())
 	wrongHub := *resp
 	wrongHub.HubCA = otherCA.CACertDER()
 	wrongHubSealed, _ := SealResponse(req.Secret, &wrongHub)
-	refused := map[string][]byte{
-		"empty":          nil,
-		"truncated":      sealed[:len(sealed)-1],
-		"header only":    sealed[:len(responseMagic)+5],
-		"other magic":    append([]byte("PGENRSP2"), sealed[8:]...),
-		"flipped byte":   flip(sealed, len(sealed)/2),
-		"flipped nonce":  flip(sealed, len(responseMagic)+1),
-		"flipped tag":    flip(sealed, len(sealed)-1),
-		"foreign code":   foreign,
-		"appended bytes": append(bytes.Clone(sealed), 0),
-	}
-	for name, b := range refused {
-		if _, err := OpenResponse(code.Secret[:], b); !errors.Is(err, ErrResponseFile) {
-			t.Errorf("%s: got %v, want ErrResponseFile", name, err)
-		}
-	}
 	// Sealed with the right secret but naming another hub's certificate.
 	pend, err := ReadPending(dir)
 	if err != nil {
@@ -404,6 +387,30 @@ func TestEnroll_Offline(t *testing.T) {
 	// The request cannot be answered twice.
 	if _, err := EnrollAppliance(ctx, h.db, req, h.ca, "test", "file test"); !errors.Is(err, errBadCode) {
 		t.Fatalf("second answer to one request: %v", err)
+	}
+}
+
+// refuseDamagedResponses opens damaged copies of a sealed response, and
+// one sealed with another code: each is refused with ErrResponseFile.
+func refuseDamagedResponses(t *testing.T, h *enrHub, code Code, resp *EnrollResponse, sealed []byte) {
+	t.Helper()
+	otherCode, _ := NewCode(h.pin)
+	foreign, _ := SealResponse(otherCode.Secret[:], resp)
+	refused := map[string][]byte{
+		"empty":          nil,
+		"truncated":      sealed[:len(sealed)-1],
+		"header only":    sealed[:len(responseMagic)+5],
+		"other magic":    append([]byte("PGENRSP2"), sealed[8:]...),
+		"flipped byte":   flip(sealed, len(sealed)/2),
+		"flipped nonce":  flip(sealed, len(responseMagic)+1),
+		"flipped tag":    flip(sealed, len(sealed)-1),
+		"foreign code":   foreign,
+		"appended bytes": append(bytes.Clone(sealed), 0),
+	}
+	for name, b := range refused {
+		if _, err := OpenResponse(code.Secret[:], b); !errors.Is(err, ErrResponseFile) {
+			t.Errorf("%s: got %v, want ErrResponseFile", name, err)
+		}
 	}
 }
 

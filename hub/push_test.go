@@ -487,61 +487,12 @@ func TestPush_Partition(t *testing.T) {
 	if err := checker.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	check := func(n int) (perSec float64) {
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		start := time.Now()
-		const workers = 8
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < n; i += workers {
-					d, err := checker.Check(ctx, "gate-1", payloads[i%people])
-					if err != nil {
-						failed.Store(err)
-						return
-					}
-					if !d.Allowed() {
-						failed.Store(fmt.Errorf("check %d: %s", i, d.Reason))
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
-			t.Fatal(err)
-		}
-		return float64(n) / time.Since(start).Seconds()
-	}
+	check := func(n int) (perSec float64) { return checkAll(t, ctx, checker, payloads, n) }
 
 	// The sync loop as the Syncer runs it: push while there is a
 	// backlog, back off on errors.
-	loopCtx, stopLoop := context.WithCancel(ctx)
-	var loopErrs atomic.Int64
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		wait := 10 * time.Millisecond
-		for loopCtx.Err() == nil {
-			_, backlog, err := PushOnceLog(loopCtx, app, c, nil)
-			switch {
-			case err != nil:
-				loopErrs.Add(1)
-				wait = min(2*wait, 500*time.Millisecond)
-			case backlog > 0:
-				wait = 0
-			default:
-				wait = 50 * time.Millisecond
-			}
-			select {
-			case <-loopCtx.Done():
-			case <-time.After(wait):
-			}
-		}
-	}()
-	defer func() { stopLoop(); <-loopDone }()
+	loopErrs, stopLoop := runPushLoop(ctx, app, c)
+	defer stopLoop()
 
 	connected := check(2000)
 	h.stop()
@@ -573,6 +524,67 @@ func TestPush_Partition(t *testing.T) {
 		t.Fatalf("appliance logged %d scans, want 12,000", len(all))
 	}
 	sameScans(t, hubHolds(t, h.db, "gate-a"), all)
+}
+
+// checkAll checks n of the payloads from 8 workers, each allowed, and
+// returns the checks per second.
+func checkAll(t *testing.T, ctx context.Context, checker *scanner.Checker, payloads []string, n int) (perSec float64) {
+	people := len(payloads)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	const workers = 8
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				d, err := checker.Check(ctx, "gate-1", payloads[i%people])
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				if !d.Allowed() {
+					failed.Store(fmt.Errorf("check %d: %s", i, d.Reason))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// runPushLoop pushes as the Syncer does, while there is a backlog, and
+// backs off on errors, counting them, until stop.
+func runPushLoop(ctx context.Context, app *store.DB, c *Client) (loopErrs *atomic.Int64, stop func()) {
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopErrs = new(atomic.Int64)
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		wait := 10 * time.Millisecond
+		for loopCtx.Err() == nil {
+			_, backlog, err := PushOnceLog(loopCtx, app, c, nil)
+			switch {
+			case err != nil:
+				loopErrs.Add(1)
+				wait = min(2*wait, 500*time.Millisecond)
+			case backlog > 0:
+				wait = 0
+			default:
+				wait = 50 * time.Millisecond
+			}
+			select {
+			case <-loopCtx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}()
+	return loopErrs, func() { stopLoop(); <-loopDone }
 }
 
 // TestPush_CrashMidPush closes the appliance's store while pushes are in

@@ -218,24 +218,26 @@ func passBody(id pass.ID, s pass.Subject, kid pass.KeyID) map[string]any {
 // every other appliance's stay as they were, one audit record names the
 // appliance, kind and sequence number, and the mark moves past it), and
 // what is inside its role still works.
-func TestRoles_ForgedPushes(t *testing.T) {
-	ctx := context.Background()
-	w := newRoleWorld(t)
+// forgedPush is a record an appliance pushes, forged or not, and
+// whether the hub must refuse it.
+type forgedPush struct {
+	name    string
+	c       *Client
+	who     string
+	kind    string
+	body    any
+	refused bool
+}
+
+// forgedPushes lists, in order, what the gate and the offices push:
+// records outside their role, refused, and their own, accepted.
+// newPerson is office A's person to be, gatePerson one the gate tries to
+// register.
+func forgedPushes(w *roleWorld, newPerson, gatePerson pass.Subject) []forgedPush {
 	var ownPass pass.ID // a pass office A issued (its pass event accepted)
 	ownPass[0] = 0xA1
 	bPass := pass.ID{0xB7, 0x01} // a pass office B issued
-	newPerson := pass.Subject{0xA2, 0x01}
-	gatePerson := pass.Subject{0xA3, 0x01}
-
-	type tc struct {
-		name    string
-		c       *Client
-		who     string
-		kind    string
-		body    any
-		refused bool
-	}
-	cases := []tc{
+	return []forgedPush{
 		// The gate: scans and its own audit records only.
 		{"gate scan", w.cGate, "gate-1", "scan", nil, false},
 		{"gate audit", w.cGate, "gate-1", "audit", map[string]any{"seq": 1, "action": "login", "actor": "x"}, false},
@@ -277,6 +279,14 @@ func TestRoles_ForgedPushes(t *testing.T) {
 		{"office pass it signed", w.cA, "office-a", "pass", passBody(ownPass, newPerson, w.kidA), false},
 		{"office revokes a pass it issued", w.cA, "office-a", "revocation", revocationBody(store.RevokePass, ownPass[:]), false},
 	}
+}
+
+func TestRoles_ForgedPushes(t *testing.T) {
+	ctx := context.Background()
+	w := newRoleWorld(t)
+	newPerson := pass.Subject{0xA2, 0x01}
+	gatePerson := pass.Subject{0xA3, 0x01}
+	cases := forgedPushes(w, newPerson, gatePerson)
 	watched := []pass.Subject{w.personB, w.personHub, newPerson, gatePerson}
 	for _, c := range cases {
 		before := hubSnapshot(t, w.h.db, watched...)
@@ -318,7 +328,13 @@ func TestRoles_ForgedPushes(t *testing.T) {
 	if p, _ := w.h.db.FindPerson(ctx, w.personB); p.Color != pass.Green {
 		t.Errorf("office B's person turned %v at the hub", p.Color)
 	}
+	checkWatcherFeed(t, ctx, w)
+}
 
+// checkWatcherFeed pulls the hub's feed into another appliance after the
+// forged pushes.
+func checkWatcherFeed(t *testing.T, ctx context.Context, w *roleWorld) {
+	t.Helper()
 	// Another appliance pulling the feed gets only the allowed
 	// revocations (office A's person, office A's pass), no key
 	// revocation, and passes of the district still check.
