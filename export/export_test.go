@@ -415,68 +415,11 @@ func TestConcurrentConsistency(t *testing.T) {
 		if n != total {
 			t.Errorf("%s: %d rows written, snapshot counted %d", f, n, total)
 		}
-		var ids []string
-		switch f {
-		case CSV:
-			rows := readCSV(t, buf.Bytes())[1:]
-			for _, r := range rows {
-				if len(r) != len(scanHeader) {
-					t.Fatalf("torn row %q", r)
-				}
-				ids = append(ids, strings.Join(r, "|"))
-			}
-		case JSONL:
-			for _, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
-				var m map[string]any
-				if err := json.Unmarshal([]byte(l), &m); err != nil || len(m) != len(scanHeader)+1 {
-					t.Fatalf("torn line %q: %v", l, err)
-				}
-				ids = append(ids, l)
-			}
-		case XLSX:
-			for _, r := range readXLSX(t, buf.Bytes())["scans"][1:] {
-				ids = append(ids, strings.Join(r, "|"))
-			}
-		}
+		ids := exportedRows(t, f, buf.Bytes())
 		if int64(len(ids)) != total {
 			t.Errorf("%s: read back %d rows, snapshot counted %d", f, len(ids), total)
 		}
-		// No duplicates, and each goroutine's scans (logged one after the
-		// other) appear as a prefix of its sequence: a snapshot, not a
-		// mixture of moments.
-		seen := map[string]bool{}
-		perSource := map[string]int{}
-		for _, id := range ids {
-			if seen[id] {
-				t.Fatalf("%s: duplicated row %q", f, id)
-			}
-			seen[id] = true
-			if strings.Contains(id, "并发") {
-				for g := range 4 {
-					if strings.Contains(id, fmt.Sprintf("并发%d", g)) {
-						perSource[fmt.Sprint(g)]++
-					}
-				}
-			}
-		}
-		if f == CSV {
-			timeSource := map[string]bool{}
-			for id := range seen {
-				p := strings.SplitN(id, "|", 3)
-				timeSource[p[0]+"|"+p[1]] = true
-			}
-			for g, n := range perSource {
-				want := make([]string, 0, n)
-				for i := range n {
-					want = append(want, day0.Add(time.Duration(i)*time.Millisecond).In(shanghai).Format("2006-01-02T15:04:05.000+08:00")+"|并发"+g)
-				}
-				for _, w := range want {
-					if !timeSource[w] {
-						t.Fatalf("goroutine %s: %d scans exported but %q missing", g, n, w)
-					}
-				}
-			}
-		}
+		checkSnapshotRows(t, f, ids)
 	}
 	close(stop)
 	wg.Wait()
@@ -492,6 +435,75 @@ func TestConcurrentConsistency(t *testing.T) {
 		t.Error("no scan was logged during the exports")
 	}
 	t.Logf("%d scans logged during three exports", sum)
+}
+
+// exportedRows reads an export in format f back, one string per row.
+func exportedRows(t *testing.T, f Format, b []byte) []string {
+	t.Helper()
+	var ids []string
+	switch f {
+	case CSV:
+		rows := readCSV(t, b)[1:]
+		for _, r := range rows {
+			if len(r) != len(scanHeader) {
+				t.Fatalf("torn row %q", r)
+			}
+			ids = append(ids, strings.Join(r, "|"))
+		}
+	case JSONL:
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil || len(m) != len(scanHeader)+1 {
+				t.Fatalf("torn line %q: %v", l, err)
+			}
+			ids = append(ids, l)
+		}
+	case XLSX:
+		for _, r := range readXLSX(t, b)["scans"][1:] {
+			ids = append(ids, strings.Join(r, "|"))
+		}
+	}
+	return ids
+}
+
+// checkSnapshotRows checks that ids holds no duplicates, and that each
+// goroutine's scans (logged one after the other) appear as a prefix of
+// its sequence: a snapshot, not a mixture of moments.
+func checkSnapshotRows(t *testing.T, f Format, ids []string) {
+	t.Helper()
+	seen := map[string]bool{}
+	perSource := map[string]int{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("%s: duplicated row %q", f, id)
+		}
+		seen[id] = true
+		if strings.Contains(id, "并发") {
+			for g := range 4 {
+				if strings.Contains(id, fmt.Sprintf("并发%d", g)) {
+					perSource[fmt.Sprint(g)]++
+				}
+			}
+		}
+	}
+	if f == CSV {
+		timeSource := map[string]bool{}
+		for id := range seen {
+			p := strings.SplitN(id, "|", 3)
+			timeSource[p[0]+"|"+p[1]] = true
+		}
+		for g, n := range perSource {
+			want := make([]string, 0, n)
+			for i := range n {
+				want = append(want, day0.Add(time.Duration(i)*time.Millisecond).In(shanghai).Format("2006-01-02T15:04:05.000+08:00")+"|并发"+g)
+			}
+			for _, w := range want {
+				if !timeSource[w] {
+					t.Fatalf("goroutine %s: %d scans exported but %q missing", g, n, w)
+				}
+			}
+		}
+	}
 }
 
 func TestCancel(t *testing.T) {
