@@ -1,7 +1,6 @@
 package export
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,7 +32,7 @@ func appendAudit(t *testing.T, db *store.DB, n int) {
 		if i%7 == 3 {
 			rec.Detail = json.RawMessage(`"=HYPERLINK(\"x\")"`)
 		}
-		if err := db.Audit(context.Background(), rec); err != nil {
+		if err := db.Audit(t.Context(), rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,7 +49,7 @@ func auditRows(t *testing.T, db *store.DB, neutralise bool, keep func(*store.Aud
 		return s
 	}
 	var out [][]string
-	err := db.FindAudit(context.Background(), store.AuditFilter{}, func(a *store.AuditRecord) error {
+	err := db.FindAudit(t.Context(), store.AuditFilter{}, func(a *store.AuditRecord) error {
 		if keep(a) {
 			out = append(out, []string{strconv.FormatInt(a.Seq, 10), a.At.In(shanghai).Format("2006-01-02T15:04:05.000Z07:00"),
 				n(a.Actor), n(a.Action), n(a.Subject), n(string(a.Detail)), hex.EncodeToString(a.Hash), a.Appliance})
@@ -68,6 +67,7 @@ var auditHeader = []string{"seq", "time", "actor", "action", "subject", "detail"
 func all(*store.AuditRecord) bool { return true }
 
 func TestAuditRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	appendAudit(t, db, 40)
 	r := request(KindAudit, CSV)
@@ -109,6 +109,7 @@ func TestAuditRoundTrip(t *testing.T) {
 }
 
 func TestAuditFilters(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	appendAudit(t, db, 60)
 	r := request(KindAudit, CSV)
@@ -151,8 +152,9 @@ func TestAuditFilters(t *testing.T) {
 // TestAuditExportAudited: exporting the trail is itself recorded, with
 // the filter and the row count, and the trail still verifies.
 func TestAuditExportAudited(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	appendAudit(t, db, 5)
 	r := request(KindAudit, JSONL)
 	r.Reason = store.AuditLogin

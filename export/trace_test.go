@@ -14,6 +14,7 @@ import (
 )
 
 func TestParseWindow(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   string
 		want time.Duration
@@ -66,6 +67,7 @@ func FuzzParseWindow(f *testing.F) {
 }
 
 func TestTraceRequestValidate(t *testing.T) {
+	t.Parallel()
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	good := TraceRequest{From: from, To: from.AddDate(0, 0, 14), Window: 15 * time.Minute, Format: CSV}
 	for _, tt := range []struct {
@@ -116,6 +118,7 @@ func traceResult() *store.TraceResult {
 }
 
 func TestWriteTrace(t *testing.T) {
+	t.Parallel()
 	req := &TraceRequest{Location: time.UTC}
 	res := traceResult()
 	want := [][]string{
@@ -179,6 +182,7 @@ func TestWriteTrace(t *testing.T) {
 }
 
 func TestTraceFileName(t *testing.T) {
+	t.Parallel()
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	r := &TraceRequest{From: from, To: from.AddDate(0, 0, 14), Window: 15 * time.Minute, Format: XLSX, Location: time.UTC}
 	if got, want := TraceFileName("雁塔/区", r), "雁塔_区_trace_20261101-20261114_15m.xlsx"; got != want {

@@ -17,7 +17,7 @@ import (
 
 func newMetrics(t testing.TB) (*metrics.Metrics, *store.DB) {
 	t.Helper()
-	db, err := store.Open(context.Background(), t.TempDir())
+	db, err := store.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +28,7 @@ func newMetrics(t testing.TB) (*metrics.Metrics, *store.DB) {
 // TestMetrics_Lint: every series follows the Prometheus naming and help
 // conventions (units in names, _total on counters).
 func TestMetrics_Lint(t *testing.T) {
+	t.Parallel()
 	m, _ := newMetrics(t)
 	m.ExportDone("scans", "csv", 3, nil)
 	m.Purged("scans", 2)
@@ -44,6 +45,7 @@ func TestMetrics_Lint(t *testing.T) {
 }
 
 func TestMetrics_Counters(t *testing.T) {
+	t.Parallel()
 	m, _ := newMetrics(t)
 	m.CheckDone(&scanner.Decision{Decision: scanner.Allow, Reason: scanner.ReasonOK}, time.Millisecond, nil)
 	m.CheckDone(&scanner.Decision{Decision: scanner.Deny, Reason: scanner.ReasonExpired}, time.Millisecond, nil)
@@ -111,6 +113,7 @@ passgate_retention_purged_rows_total{kind="scans"} 5
 // TestMetrics_NilIgnores: code that runs without metrics (the CLI, tests)
 // calls the same methods on a nil *Metrics.
 func TestMetrics_NilIgnores(t *testing.T) {
+	t.Parallel()
 	var m *metrics.Metrics
 	m.CheckDone(&scanner.Decision{Decision: scanner.Allow, Reason: scanner.ReasonOK}, time.Millisecond, nil)
 	m.ExportDone("scans", "csv", 1, nil)
@@ -120,6 +123,7 @@ func TestMetrics_NilIgnores(t *testing.T) {
 // TestMetrics_Register: later parts add collectors and scrape-time
 // readings; a name taken twice is an error, not a panic.
 func TestMetrics_Register(t *testing.T) {
+	t.Parallel()
 	m, _ := newMetrics(t)
 	backlog := 7.0
 	if err := m.GaugeFunc("sync_outbox_backlog", "Scans waiting to be sent to the district.", func() float64 { return backlog }); err != nil {

@@ -18,6 +18,7 @@ func claimsEqual(a, b Claims) bool {
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, rootAlg := range []Alg{AlgEdDSA, AlgES256} {
 		for _, issuerAlg := range []Alg{AlgEdDSA, AlgES256} {
 			f := newFixture(t, rootAlg, issuerAlg)
@@ -62,6 +63,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestSeveralRoots(t *testing.T) {
+	t.Parallel()
 	a := newFixture(t, AlgEdDSA, AlgEdDSA)
 	b := newFixture(t, AlgES256, AlgES256)
 	other := mustKey(t, AlgEdDSA, "unrelated root")
@@ -316,6 +318,7 @@ func hostileClaimsCases(t *testing.T, h *hostileParts) []hostileCase {
 }
 
 func TestHostile(t *testing.T) {
+	t.Parallel()
 	h := newHostileParts(t)
 	f, good := h.f, h.good
 	var cases []hostileCase
@@ -384,6 +387,7 @@ func TestZlibBomb(t *testing.T) {
 }
 
 func TestStoredZlib(t *testing.T) {
+	t.Parallel()
 	st := statePool.New().(*decodeState)
 	for _, n := range []int{0, 1, 335, MaxInflated} {
 		data := bytes.Repeat([]byte{0xa5, 0x5a, 0x33}, n)[:n]
@@ -401,6 +405,7 @@ func TestStoredZlib(t *testing.T) {
 // TestCompressChoice: the stored form is used unless compression saves a
 // QR version.
 func TestCompressChoice(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	textLen := func(z []byte) int { return len(Prefix) + base45EncodedLen(len(z)) }
 	sawStored, sawCompressed := false, false
@@ -431,6 +436,7 @@ func TestCompressChoice(t *testing.T) {
 }
 
 func TestCertCache(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	v := f.verifier()
 	text := mustSign(t, f.signer, sampleClaims(Phone))
@@ -486,6 +492,7 @@ func TestCertCache(t *testing.T) {
 }
 
 func TestVerifyConcurrent(t *testing.T) {
+	t.Parallel()
 	fs := []*fixture{newFixture(t, AlgEdDSA, AlgEdDSA), newFixture(t, AlgES256, AlgES256)}
 	v := NewVerifier(rootsOf(fs))
 	var texts []string
@@ -521,6 +528,7 @@ func TestVerifyConcurrent(t *testing.T) {
 }
 
 func TestSignValidates(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	edit := func(e func(c *Claims)) Claims { c := sampleClaims(Phone); e(&c); return c }
 	for _, tc := range []struct {
@@ -579,6 +587,7 @@ func TestSignValidates(t *testing.T) {
 // makes a pass too big: a phone pass is then refused, a paper pass is
 // not.
 func TestSignPhoneFitsQR15(t *testing.T) {
+	t.Parallel()
 	// Varied characters, so that zlib cannot shrink them.
 	const identChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
 	ident := func(label string, n int) string {
@@ -643,6 +652,7 @@ func TestSignPhoneFitsQR15(t *testing.T) {
 // name in it, still verifies: passes already issued stay valid. A new
 // certificate cannot carry a name.
 func TestLegacyApplianceNameCert(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	iss := f.issuer.Public()
 	cert := signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
@@ -668,6 +678,7 @@ func TestLegacyApplianceNameCert(t *testing.T) {
 }
 
 func TestNewSignerChecksCert(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	other := mustKey(t, AlgEdDSA, "another issuer")
 	if _, err := NewSigner(other, f.cert); err == nil {
@@ -682,6 +693,7 @@ func TestNewSignerChecksCert(t *testing.T) {
 }
 
 func TestParseCert(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgES256, AlgEdDSA)
 	c, err := ParseCert(f.cert, []Root{{testDistrict, mustKey(t, AlgEdDSA, "x").Public()}, {testDistrict, f.root.Public()}})
 	if err != nil {
