@@ -37,7 +37,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -414,6 +414,7 @@ func issuerAndPolicyCases(t *testing.T, f *fixture) []checkCase {
 }
 
 func TestCheck_HostileAndPolicy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	cases := checkCases(t, f)
 	if len(cases) < 40 {
@@ -468,6 +469,7 @@ func mustRevoke(t testing.TB, f *fixture, kind int, target []byte) {
 }
 
 func TestCheck_Repeat(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	text := f.sign(f.claims())
 	first, err := f.c.Check(f.ctx, "gate-1", text)
@@ -542,6 +544,7 @@ func TestCheck_Repeat(t *testing.T) {
 }
 
 func TestCheck_LogHoldsNoPersonalData(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := f.claims()
 	d, err := f.c.Check(f.ctx, "gate-1", f.sign(c))
@@ -563,6 +566,7 @@ func TestCheck_LogHoldsNoPersonalData(t *testing.T) {
 }
 
 func TestCheck_StatusChangeVoidsEarlierPasses(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	old, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011230", TestedAt: f.now.Add(-time.Hour), Doses: -1, Actor: "test"})
 	if err != nil {
@@ -597,6 +601,7 @@ func TestCheck_StatusChangeVoidsEarlierPasses(t *testing.T) {
 }
 
 func TestCheck_TrustsAnotherDistrictsRoot(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	other, _ := pass.GenerateKey(pass.AlgES256, rand.Reader)
 	own := f.distID
@@ -624,6 +629,7 @@ func TestCheck_TrustsAnotherDistrictsRoot(t *testing.T) {
 }
 
 func TestCheck_Subscribe(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ch, stop := f.c.Subscribe(4)
 	d, err := f.c.Check(f.ctx, "gate-1", "garbage")
@@ -646,6 +652,7 @@ func TestCheck_Subscribe(t *testing.T) {
 }
 
 func TestCheck_ClosedStoreIsAnError(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.db.Close()
 	_, err := f.c.Check(f.ctx, "gate-1", f.sign(f.claims()))
@@ -657,6 +664,7 @@ func TestCheck_ClosedStoreIsAnError(t *testing.T) {
 // Once the repeat set is complete it answers alone; a check logged by
 // another process makes it consult the log again.
 func TestCheck_RepeatAfterWarmup(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	// Well past the first window: the set now knows every check.
 	f.now = time.Now().Add(time.Hour)
@@ -694,6 +702,7 @@ func TestCheck_RepeatAfterWarmup(t *testing.T) {
 // A pass dated ahead within the clock tolerance must not outlive a status
 // change: the cutoff is widened by the tolerance at every checker.
 func TestCheck_StatusChangeVoidsPassDatedAhead(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const id = "610113199001011230"
 	if _, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: id, Doses: -1, Actor: "test"}); err != nil {
@@ -735,6 +744,7 @@ func TestCheck_StatusChangeVoidsPassDatedAhead(t *testing.T) {
 // A change for the better voids nothing: passes issued before it show a
 // worse colour, and a renewal is dated now.
 func TestCheck_ImprovingStatusVoidsNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const id = "610113199001011230"
 	old, err := district.Issue(f.ctx, f.db, district.IssueRequest{Name: "张三明", IDNumber: id, Color: pass.Yellow, Doses: -1, Actor: "test"})
@@ -766,6 +776,7 @@ func TestCheck_ImprovingStatusVoidsNothing(t *testing.T) {
 // A tested-at in the future beyond the clock tolerance is no test result:
 // the desk refuses one, and so does the checker.
 func TestCheck_FutureTestIsMalformed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	skew := f.c.Policy().ClockSkew
 	for _, tc := range []struct {

@@ -356,6 +356,7 @@ func evdevAltAndNoiseCases(t *testing.T, good, other, long string) []evdevCase {
 }
 
 func TestEvdevDecode(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	fx := newFixture(t)
 	good := fx.sign(fx.claims())
@@ -409,6 +410,7 @@ func TestEvdevDecode(t *testing.T) {
 // "error: …" if the stream ends badly). go test -run TestEvdevRecorded
 // -update-evdev rewrites them.
 func TestEvdevRecorded(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	dir := filepath.Join("testdata", "evdev")
 	if *updateEvdev {
@@ -518,6 +520,7 @@ func writeRecordings(t *testing.T, dir string) {
 }
 
 func TestParseEvdevSpec(t *testing.T) {
+	t.Parallel()
 	good := map[string]scanner.EvdevConfig{
 		"kiosk-1=/dev/input/by-id/usb-Scanner-event-kbd": {Name: "kiosk-1", Path: "/dev/input/by-id/usb-Scanner-event-kbd"},
 		" 东门 = /dev/input/event3 ":                       {Name: "东门", Path: "/dev/input/event3"},
@@ -543,6 +546,7 @@ func TestParseEvdevSpec(t *testing.T) {
 // not input devices: the kernel answers ENOTTY, which proves the call
 // reached it with the descriptor.
 func TestGrabEvdev_RealFD(t *testing.T) {
+	t.Parallel()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -631,6 +635,7 @@ func runReader(t *testing.T, r *scanner.EvdevReader) (stop func()) {
 // TestEvdevRun_NoDevice runs the real opener on paths that are not
 // scanners: the failure is reported, and no other path is ever opened.
 func TestEvdevRun_NoDevice(t *testing.T) {
+	t.Parallel()
 	regular := filepath.Join(t.TempDir(), "event-regular")
 	if err := os.WriteFile(regular, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -669,7 +674,7 @@ func TestEvdevRun_NoDevice(t *testing.T) {
 		})
 	}
 	t.Run("empty config", func(t *testing.T) {
-		if err := scanner.NewEvdevReader(scanner.EvdevConfig{}, nil, nil, nil).Run(context.Background()); err == nil {
+		if err := scanner.NewEvdevReader(scanner.EvdevConfig{}, nil, nil, nil).Run(t.Context()); err == nil {
 			t.Fatal("Run without a path succeeded")
 		}
 	})
@@ -679,6 +684,7 @@ func TestEvdevRun_NoDevice(t *testing.T) {
 // device: scans are checked with the device's name, an unplug (the pipe
 // closing) is reported, and the reader reopens the device and goes on.
 func TestEvdevRun(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	fx := newFixture(t)
 	in := scanner.NewInputs()
@@ -826,6 +832,7 @@ func BenchmarkEvdevDecode(b *testing.B) {
 // it up after EvdevGap on its own and counts the keys on the input's
 // status, where staff see it, and nothing is checked.
 func TestEvdevRun_NoLineEnd(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	fx := newFixture(t)
 	in := scanner.NewInputs()

@@ -18,6 +18,7 @@ import (
 )
 
 func TestParseSerialSpec(t *testing.T) {
+	t.Parallel()
 	good := []struct {
 		spec string
 		want scanner.SerialConfig
@@ -122,7 +123,7 @@ func newSerialRig(t *testing.T, suffix string) *serialRig {
 	ch, unsub := f.c.Subscribe(4096)
 	t.Cleanup(unsub)
 	r.decisions = ch
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	r.cancel = cancel
 	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: r.name, Path: r.link, Suffix: suffix}, f.c, r.inputs, nil)
 	go func() { r.done <- rd.Run(ctx) }()
@@ -201,6 +202,7 @@ func (r *serialRig) expect(decision string, reason scanner.Reason) *scanner.Deci
 }
 
 func TestSerial_Framing(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	pass := func() string { return r.f.sign(r.f.claims()) }
 
@@ -263,6 +265,7 @@ func TestSerial_Framing(t *testing.T) {
 }
 
 func TestSerial_DoubleSend(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	p := r.f.sign(r.f.claims())
 	r.write(p + "\r" + p + "\r")
@@ -288,6 +291,7 @@ func TestSerial_DoubleSend(t *testing.T) {
 }
 
 func TestSerial_UnplugAndReplug(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	r.write(r.f.sign(r.f.claims()) + "\r")
 	r.expect(scanner.Allow, scanner.ReasonOK)
@@ -320,6 +324,7 @@ func TestSerial_UnplugAndReplug(t *testing.T) {
 // swapped while the old tty lingered) is followed without an error from
 // the old port.
 func TestSerial_LinkRepointed(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	errs := r.status().Errors
 	r.master, r.slave = newPTY(t)
@@ -348,6 +353,7 @@ func TestSerial_LinkRepointed(t *testing.T) {
 // A burst of random bytes is checked line by line as denials and the
 // reader goes on reading.
 func TestSerial_RandomBurst(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	noise := make([]byte, 16<<10)
 	if _, err := rand.Read(noise); err != nil {
@@ -366,11 +372,12 @@ func TestSerial_RandomBurst(t *testing.T) {
 }
 
 func TestSerial_DeviceMissingAtStart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	inputs := scanner.NewInputs()
 	link := filepath.Join(t.TempDir(), "usb-Late_Scanner-if00")
 	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "late", Path: link}, f.c, inputs, nil)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- rd.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -408,7 +415,7 @@ func TestSerial_CancelReturnsPromptly(t *testing.T) {
 			path = slave.Name()
 		}
 		rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "x", Path: path}, f.c, inputs, nil)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- rd.Run(ctx) }()
 		time.Sleep(200 * time.Millisecond)
@@ -440,8 +447,9 @@ func TestSerial_CancelReturnsPromptly(t *testing.T) {
 }
 
 func TestSerial_RunRejectsEmptyPath(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
-	if err := scanner.NewSerialReader(scanner.SerialConfig{}, f.c, nil, nil).Run(context.Background()); err == nil {
+	if err := scanner.NewSerialReader(scanner.SerialConfig{}, f.c, nil, nil).Run(t.Context()); err == nil {
 		t.Error("Run with no path returned nil")
 	}
 }

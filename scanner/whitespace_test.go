@@ -11,6 +11,7 @@ import (
 // pass/SPEC.md section 16 lists: space, tab, CR, LF and NUL at either
 // end; anything else stays and spoils the pass.
 func TestCheck_WhiteSpaceAroundPass(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	text := f.sign(f.claims())
 	if strings.HasSuffix(text, " ") {
