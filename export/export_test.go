@@ -305,7 +305,6 @@ func TestPassesAndStatus(t *testing.T) {
 }
 
 func TestSheetSplit(t *testing.T) {
-	t.Parallel()
 	old := xlsxRowLimit
 	xlsxRowLimit = 10 // header + 9 rows per sheet
 	defer func() { xlsxRowLimit = old }()

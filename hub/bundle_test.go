@@ -58,6 +58,7 @@ func encodeTestBundle(tb testing.TB, h BundleHeader, p any, s *BundleSigner) []b
 }
 
 func TestBundle_Format(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []pass.Alg{pass.AlgEdDSA, pass.AlgES256} {
 		t.Run(alg.String(), func(t *testing.T) {
 			_, s := testBundleKey(t, alg)
@@ -95,6 +96,7 @@ func TestBundle_Format(t *testing.T) {
 }
 
 func TestBundle_WrongKey(t *testing.T) {
+	t.Parallel()
 	_, s := testBundleKey(t, pass.AlgEdDSA)
 	_, other := testBundleKey(t, pass.AlgEdDSA)
 	raw := encodeTestBundle(t, testUpHeader(), testUpPayload(), s)
@@ -116,6 +118,7 @@ func TestBundle_WrongKey(t *testing.T) {
 // TestBundle_Hostile feeds damaged bundles to the reader and verifier:
 // each must be refused with the error that names the damage.
 func TestBundle_Hostile(t *testing.T) {
+	t.Parallel()
 	_, s := testBundleKey(t, pass.AlgEdDSA)
 	good := encodeTestBundle(t, testUpHeader(), testUpPayload(), s)
 	hlen := int(binary.BigEndian.Uint16(good[10:]))
@@ -291,6 +294,7 @@ func signRaw(tb testing.TB, h BundleHeader, payload []byte, s *BundleSigner) []b
 }
 
 func TestBundle_EncodeRefuses(t *testing.T) {
+	t.Parallel()
 	_, s := testBundleKey(t, pass.AlgEdDSA)
 	h := testUpHeader()
 	if err := EncodeBundle(&bytes.Buffer{}, h, &DownPayload{}, s); err == nil {
@@ -303,6 +307,7 @@ func TestBundle_EncodeRefuses(t *testing.T) {
 }
 
 func TestParseBundleKey(t *testing.T) {
+	t.Parallel()
 	k, _ := testBundleKey(t, pass.AlgEdDSA)
 	enc, _ := k.MarshalBinary()
 	for _, b := range [][]byte{enc, enc[1:], append(bytes.Clone(enc[1:]), k.Public().Raw...)} {

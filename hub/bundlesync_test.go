@@ -48,7 +48,7 @@ func bundleTestCA(tb testing.TB) []byte {
 
 func openBundleDB(tb testing.TB, dir string) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), dir)
+	db, err := store.Open(tb.Context(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func openBundleDB(tb testing.TB, dir string) *store.DB {
 func newBundleHub(tb testing.TB, name string) *store.DB {
 	tb.Helper()
 	db := openBundleDB(tb, tb.TempDir())
-	if _, err := district.EnsureSetup(context.Background(), db, district.SetupOptions{Name: name, Appliance: "hub", AdminPassword: "correct horse battery"}); err != nil {
+	if _, err := district.EnsureSetup(tb.Context(), db, district.SetupOptions{Name: name, Appliance: "hub", AdminPassword: "correct horse battery"}); err != nil {
 		tb.Fatal(err)
 	}
 	return db
@@ -76,7 +76,7 @@ func enrolByFiles(tb testing.TB, hubDB *store.DB, name string) *store.DB {
 // enrolByFilesAs is enrolByFiles with the role the hub's admin gives.
 func enrolByFilesAs(tb testing.TB, hubDB *store.DB, name string, role store.ApplianceRole) *store.DB {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	ca := bundleTestCA(tb)
 	cert, _ := x509.ParseCertificate(ca)
 	code, err := NewCode(SPKIPin(cert))
@@ -110,7 +110,7 @@ func newBundleWorld(t *testing.T) *bundleWorld {
 func exportUpBytes(t *testing.T, db *store.DB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := ExportUp(context.Background(), db, &buf); err != nil {
+	if _, err := ExportUp(t.Context(), db, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -119,7 +119,7 @@ func exportUpBytes(t *testing.T, db *store.DB) []byte {
 func exportDownBytes(t *testing.T, db *store.DB, name string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := ExportDown(context.Background(), db, name, &buf); err != nil {
+	if _, err := ExportDown(t.Context(), db, name, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -132,7 +132,7 @@ func importBytes(db *store.DB, raw []byte) (*ImportResult, error) {
 // hubState is everything at the hub a bundle import could change.
 func hubState(t *testing.T, db *store.DB, name string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	scans, _, err := db.DistrictScans(ctx, name, 0, store.MaxScanLimit)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func hubState(t *testing.T, db *store.DB, name string) string {
 // appState is everything at the appliance a bundle import could change.
 func appState(t *testing.T, db *store.DB) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	revs, err := db.RevocationsSince(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +201,7 @@ type fileSync struct {
 }
 
 func TestBundle_FileSync(t *testing.T) {
+	t.Parallel()
 	fs := fileSyncAtAppliance(t, t.Context(), newBundleWorld(t))
 	fs.upToHub(t)
 	fs.changeAtHub(t)
@@ -391,7 +392,7 @@ func (fs *fileSync) downToAppliance(t *testing.T) {
 // in its order, and no others.
 func checkExactlyOnce(t *testing.T, w *bundleWorld, want int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	local, err := w.app.FindScans(ctx, store.ScanFilter{Limit: store.MaxScanLimit})
 	if err != nil {
 		t.Fatal(err)
@@ -523,6 +524,7 @@ func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down 
 }
 
 func TestBundle_Refused(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	w := newBundleWorld(t)
 	up, down := genuineBundles(t, ctx, w)
@@ -573,7 +575,7 @@ func TestBundle_Refused(t *testing.T) {
 // times, signed by a handful of issuer keys, most allowed.
 func logBundleScans(tb testing.TB, db *store.DB, n int) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	const workers = 32
 	people := make([]struct {
 		id  pass.ID
@@ -611,7 +613,8 @@ func logBundleScans(tb testing.TB, db *store.DB, n int) {
 // between them) travel in one bundle, and the hub's answer acknowledges
 // all of them.
 func TestBundle_Epochs(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	dir := filepath.Dir(w.app.Path())
 	for i := range 3 {
@@ -654,7 +657,8 @@ func TestBundle_Epochs(t *testing.T) {
 // is ahead, and its records written since the restore still reach the
 // hub (in a new epoch) without being taken for ones the hub holds.
 func TestBundle_RestoredAppliance(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	dir := filepath.Dir(w.app.Path())
 	logBundleScans(t, w.app, 5)
@@ -716,6 +720,7 @@ func copyBundleDir(tb testing.TB, from, to string) {
 // appliance's next bundle tells it how far it had got, and from then on
 // the hub's bundles import again.
 func TestBundle_RestoredHub(t *testing.T) {
+	t.Parallel()
 	w := newBundleWorld(t)
 	hubDir := filepath.Dir(w.hub.Path())
 	w.hub.Close()
@@ -752,6 +757,7 @@ func TestBundle_RestoredHub(t *testing.T) {
 // after that carries those records again, so the hub ends up with every
 // record once.
 func TestBundle_RestoredHubLostRecords(t *testing.T) {
+	t.Parallel()
 	w := newBundleWorld(t)
 	hubDir := filepath.Dir(w.hub.Path())
 	w.hub.Close()
@@ -794,7 +800,7 @@ func TestBundle_ImportKeepsGatesLogging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("logs 100,000 scans")
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	logBundleScans(t, w.app, 5*MaxScanBatch)
 	up := exportUpBytes(t, w.app)

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -23,7 +22,7 @@ import (
 func auditSome(tb testing.TB, db *store.DB, n int) {
 	tb.Helper()
 	for range n {
-		if err := db.Audit(context.Background(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin, Subject: "admin",
+		if err := db.Audit(tb.Context(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin, Subject: "admin",
 			Detail: json.RawMessage(`{"outcome":"ok"}`)}); err != nil {
 			tb.Fatal(err)
 		}
@@ -34,7 +33,7 @@ func auditSome(tb testing.TB, db *store.DB, n int) {
 // size and its alarms.
 func hubCheckpoint(tb testing.TB, h *pushHub, name string) (int64, []store.CheckpointAlarm) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	a, err := h.db.ApplianceByName(ctx, name)
 	if err != nil {
 		tb.Fatal(err)
@@ -75,11 +74,12 @@ func exec(tb testing.TB, db *sql.DB, qs ...string) {
 // the hub accepts the first and every later one it can prove extends
 // the one before, and raises no alarm.
 func TestPush_CheckpointAccepted(t *testing.T) {
+	t.Parallel()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	auditSome(t, app, 3)
 	drain(t, app, c)
-	head, _, err := app.AuditHead(context.Background())
+	head, _, err := app.AuditHead(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +90,11 @@ func TestPush_CheckpointAccepted(t *testing.T) {
 		auditSome(t, app, 2)
 		drain(t, app, c)
 	}
-	head, _, _ = app.AuditHead(context.Background())
+	head, _, _ = app.AuditHead(t.Context())
 	if size, alarms := hubCheckpoint(t, h, "gate-a"); size != head || len(alarms) != 0 {
 		t.Fatalf("hub holds checkpoint %d (want %d, proven consistent), alarms %+v", size, head, alarms)
 	}
-	if w := h.db.AuditWarnings(context.Background()); len(w) != 0 {
+	if w := h.db.AuditWarnings(t.Context()); len(w) != 0 {
 		t.Fatalf("hub warnings %q", w)
 	}
 }
@@ -155,6 +155,7 @@ func checkpointTampers() []checkpointTamper {
 }
 
 func TestPush_CheckpointTampering(t *testing.T) {
+	t.Parallel()
 	for _, tc := range checkpointTampers() {
 		t.Run(tc.name, func(t *testing.T) { tamperAfterCheckpoint(t, tc) })
 	}
@@ -164,7 +165,7 @@ func TestPush_CheckpointTampering(t *testing.T) {
 // as tc says while the appliance is stopped, pushes again and checks the
 // hub's alarm.
 func tamperAfterCheckpoint(t *testing.T, tc checkpointTamper) {
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "office-a", true)
 	subject := pass.Subject{1, 2, 3}
@@ -272,7 +273,8 @@ func rehashChain(tb testing.TB, db *sql.DB, from int64) {
 // appliance's key, naming another trail, or with a proof that does not
 // hold is refused with an alarm (the push's records are still stored).
 func TestPush_CheckpointRefused(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	auditSome(t, app, 2)
@@ -357,7 +359,8 @@ func TestPush_CheckpointRefused(t *testing.T) {
 // checkpoint too; one from a database rolled back to an older copy
 // raises the alarm at the hub that imports it.
 func TestBundle_CheckpointRollback(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	dir := filepath.Dir(w.app.Path())
 	auditSome(t, w.app, 2)
@@ -392,7 +395,8 @@ func TestBundle_CheckpointRollback(t *testing.T) {
 // taken before its last push sends those audit records again, with the
 // same hashes: the hub stores them in the new epoch and raises no alarm.
 func TestPush_CheckpointRestoredOutbox(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	auditSome(t, app, 2)

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
@@ -38,7 +37,8 @@ var redIDs = []string{"610113199001011230", "610113198512120012", "6101131977030
 // (short of an HMAC collision), and trying fewer numbers keeps every
 // byte offset of every file affordable.
 func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	officeDir, gateDir := t.TempDir(), t.TempDir()
 	office, cO := h.enrolIn(t, "office-1", true, officeDir)
@@ -119,7 +119,7 @@ func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
 
 func hubKey(t *testing.T, db *store.DB) []byte {
 	t.Helper()
-	d, err := db.District(context.Background())
+	d, err := db.District(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,8 @@ func searchFiles(t *testing.T, dir string, try func([]byte) bool) ([]byte, strin
 // A gate enrolled before roles holds the pseudonym key; the first feed
 // answer that says it is a gate removes it, from the file too.
 func TestRoles_GateEnrolledBeforeRolesDropsKey(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	code, err := NewCode(h.pin)
 	if err != nil {

@@ -73,7 +73,7 @@ func benchScanRecords(seq int64, n int, at time.Time) []ScanRecord {
 // scans through HTTPS on loopback (the client's gzip JSON, the handler's
 // decoding, checks and store), and the compressed bytes per record.
 func BenchmarkPushHTTP(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	h := newPushHub(b)
 	var wire atomic.Int64
 	h.stop()
@@ -124,7 +124,7 @@ func BenchmarkPushHTTP(b *testing.B) {
 func BenchmarkIngestHTTP(b *testing.B) {
 	h := newPushHub(b)
 	app, _ := h.enrol(b, "gate-a", false)
-	info, err := app.SyncHubInfo(context.Background())
+	info, err := app.SyncHubInfo(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestPush_DrainBacklog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newPushHub(t)
 	var wire atomic.Int64
 	h.stop()
@@ -356,7 +356,7 @@ func fillBacklog(tb testing.TB, db *store.DB, n int) {
 				if i%5 == 4 {
 					s.Decision, s.Reason, s.PassID, s.Subject, s.KID = "deny", "not_a_pass", pass.ID{}, pass.Subject{}, pass.KeyID{}
 				}
-				if err := db.LogScan(context.Background(), s); err != nil {
+				if err := db.LogScan(tb.Context(), s); err != nil {
 					failed.Store(err)
 					return
 				}

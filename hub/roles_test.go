@@ -37,7 +37,7 @@ type roleWorld struct {
 
 func newRoleWorld(t *testing.T) *roleWorld {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	w := &roleWorld{h: newPushHub(t)}
 	w.officeA, w.cA = w.h.enrol(t, "office-a", true)
 	w.officeB, w.cB = w.h.enrol(t, "office-b", true)
@@ -84,11 +84,11 @@ func newRoleWorld(t *testing.T) *roleWorld {
 
 func watcherState(t *testing.T, db *store.DB) (revs, keysRevoked int) {
 	t.Helper()
-	list, err := db.RevocationsSince(context.Background(), 0)
+	list, err := db.RevocationsSince(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := db.TrustKeys(context.Background())
+	keys, err := db.TrustKeys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func watcherState(t *testing.T, db *store.DB) (revs, keysRevoked int) {
 // hubSnapshot is everything at the hub a pushed record could change.
 func hubSnapshot(t *testing.T, db *store.DB, watched ...pass.Subject) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	var b strings.Builder
 	revs, err := db.RevocationsSince(ctx, 0)
 	if err != nil {
@@ -175,7 +175,7 @@ func forge(t *testing.T, c *Client, kind string, body any) *PushResponse {
 		req.Events = &EventBatch{Epoch: epoch, From: 1, Records: []EventRecord{{Seq: 1, Kind: kind, At: time.Now().UnixMilli(), Body: raw}}}
 	}
 	var resp PushResponse
-	if err := c.Call(context.Background(), PathPush, &req, &resp); err != nil {
+	if err := c.Call(t.Context(), PathPush, &req, &resp); err != nil {
 		t.Fatalf("forged %s: %v", kind, err)
 	}
 	m := resp.Events
@@ -282,7 +282,8 @@ func forgedPushes(w *roleWorld, newPerson, gatePerson pass.Subject) []forgedPush
 }
 
 func TestRoles_ForgedPushes(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newRoleWorld(t)
 	newPerson := pass.Subject{0xA2, 0x01}
 	gatePerson := pass.Subject{0xA3, 0x01}
@@ -365,7 +366,8 @@ func checkWatcherFeed(t *testing.T, ctx context.Context, w *roleWorld) {
 // carrying a revocation of the district root is imported, the
 // revocation refused and audited, and the gate's other records kept.
 func TestRoles_BundleRefusesRootRevocation(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	hubDB := newBundleHub(t, "Test district")
 	gate := enrolByFilesAs(t, hubDB, "gate-b", store.ApplianceGate)
 	roots, err := hubDB.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot})
@@ -415,7 +417,8 @@ func TestRoles_BundleRefusesRootRevocation(t *testing.T) {
 // its next pull it learns it and drops the pseudonym key. A gate is not
 // made an office in place.
 func TestRoles_OfficeMadeGate(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newRoleWorld(t)
 	if _, err := w.h.db.SetApplianceRole(ctx, "gate-1", store.ApplianceOffice, "admin"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("a gate made an office in place: %v, want ErrInvalid", err)
@@ -453,7 +456,8 @@ func TestRoles_OfficeMadeGate(t *testing.T) {
 // dated a year ahead would make the hub ignore every later change of the
 // person. The hub holds such times to its own clock.
 func TestRoles_FutureDatedRecordsHeldToHubClock(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newRoleWorld(t)
 	ahead := time.Now().Add(365 * 24 * time.Hour).UnixMilli()
 
@@ -497,7 +501,7 @@ func TestRoles_FutureDatedRecordsHeldToHubClock(t *testing.T) {
 // of a pushed subject revocation to its own clock by the offset the push
 // showed.
 func TestRoles_CutoffFromBehindClock(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	w := newRoleWorld(t)
 	const behind = 4 * time.Minute
 	officeNow := time.Now().Add(-behind)

@@ -13,7 +13,6 @@ import (
 // appliances get the appliance as registrar (those of its own desk none),
 // and an enrolled appliance's role is unknown until its hub says.
 func TestMigrate_Roles(t *testing.T) {
-	t.Parallel()
 	ctx := t.Context()
 	key := bytes.Repeat([]byte{0x5a}, 32)
 	dir := t.TempDir()
