@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -144,9 +145,43 @@ func (c *Checker) Refresh(ctx context.Context) error {
 	c.refresh.Lock()
 	defer c.refresh.Unlock()
 
+	roots, revIssuerKeys, err := c.loadRoots(ctx)
+	if err != nil {
+		return err
+	}
+	pol, err := c.db.Policy(ctx)
+	if err != nil {
+		return fmt.Errorf("load policy: %w", err)
+	}
+	old := c.state.Load()
+	now := c.Now()
+	ext, err := c.syncRecent(ctx, old, now, pol.RepeatWindow)
+	if err != nil {
+		return err
+	}
+	ns := &state{policy: *pol, roots: len(roots), loadedAt: now, externalWrites: ext}
+	ns.allowed = colorsOf(pol)
+	// Roots rarely change; keep the verifier (and its certificate cache)
+	// when they did not.
+	if old != nil && sameRoots(old, roots) {
+		ns.verifier = old.verifier
+	} else {
+		ns.verifier = pass.NewVerifier(roots)
+	}
+	ns.rootKIDs = kidsOf(roots)
+	if err := c.loadRevocations(ctx, old, ns, revIssuerKeys); err != nil {
+		return err
+	}
+	c.state.Store(ns)
+	return nil
+}
+
+// loadRoots returns the root keys a pass may chain to now, and the keys
+// (of any role) that were revoked.
+func (c *Checker) loadRoots(ctx context.Context) ([]pass.Root, map[pass.KeyID]struct{}, error) {
 	keys, err := c.db.FindKeys(ctx, store.KeyFilter{})
 	if err != nil {
-		return fmt.Errorf("load trust anchors: %w", err)
+		return nil, nil, fmt.Errorf("load trust anchors: %w", err)
 	}
 	var roots []pass.Root
 	revIssuerKeys := make(map[pass.KeyID]struct{})
@@ -163,44 +198,39 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		}
 		pk, err := pass.ParsePublicKey(k.Alg, k.Public)
 		if err != nil {
-			return fmt.Errorf("load root key %s: %w", k.KID, err)
+			return nil, nil, fmt.Errorf("load root key %s: %w", k.KID, err)
 		}
 		roots = append(roots, pass.Root{District: k.District, Key: pk})
 	}
-	pol, err := c.db.Policy(ctx)
-	if err != nil {
-		return fmt.Errorf("load policy: %w", err)
-	}
+	return roots, revIssuerKeys, nil
+}
 
+// syncRecent brings the repeat set up to date with the scan log and
+// returns the log's external write count it has now seen.
+func (c *Checker) syncRecent(ctx context.Context, old *state, now time.Time, window time.Duration) (int64, error) {
 	// Another process (the CLI, an import) may have logged checks the
 	// repeat set has not seen; so may this process before a restart.
 	ext, err := c.db.ExternalWrites(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	old := c.state.Load()
-	now := c.Now()
 	switch {
 	case old == nil:
 		// At start, learn the window from the log; only if it holds
 		// more than the set can must misses be confirmed there.
-		if err := c.seedRecent(ctx, now, pol.RepeatWindow); err != nil {
-			return err
+		if err := c.seedRecent(ctx, now, window); err != nil {
+			return 0, err
 		}
-	case ext != old.externalWrites || pol.RepeatWindow > old.policy.RepeatWindow:
-		c.recent.distrust(now.Add(pol.RepeatWindow))
+	case ext != old.externalWrites || window > old.policy.RepeatWindow:
+		c.recent.distrust(now.Add(window))
 	}
-	ns := &state{policy: *pol, roots: len(roots), loadedAt: now, externalWrites: ext}
-	ns.allowed = colorsOf(pol)
-	// Roots rarely change; keep the verifier (and its certificate cache)
-	// when they did not.
-	if old != nil && sameRoots(old, roots) {
-		ns.verifier = old.verifier
-	} else {
-		ns.verifier = pass.NewVerifier(roots)
-	}
-	ns.rootKIDs = kidsOf(roots)
+	return ext, nil
+}
 
+// loadRevocations fills ns's revocation sets: old's, plus the
+// revocations logged since, plus the revoked keys. Maps shared with old
+// are copied before they change.
+func (c *Checker) loadRevocations(ctx context.Context, old, ns *state, revIssuerKeys map[pass.KeyID]struct{}) error {
 	var since int64
 	if old != nil {
 		since = old.revSeq
@@ -217,15 +247,9 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		ns.revPass = make(map[pass.ID]struct{})
 		ns.revIssuer = make(map[pass.KeyID]struct{})
 		if old != nil {
-			for k, v := range old.revSubject {
-				ns.revSubject[k] = v
-			}
-			for k := range old.revPass {
-				ns.revPass[k] = struct{}{}
-			}
-			for k := range old.revIssuer {
-				ns.revIssuer[k] = struct{}{}
-			}
+			maps.Copy(ns.revSubject, old.revSubject)
+			maps.Copy(ns.revPass, old.revPass)
+			maps.Copy(ns.revIssuer, old.revIssuer)
 		}
 		for _, r := range revs {
 			applyRevocation(ns, r)
@@ -236,16 +260,11 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		if len(revs) == 0 && old != nil {
 			// Do not mutate the map shared with the old snapshot.
 			m := make(map[pass.KeyID]struct{}, len(ns.revIssuer)+len(revIssuerKeys))
-			for k := range ns.revIssuer {
-				m[k] = struct{}{}
-			}
+			maps.Copy(m, ns.revIssuer)
 			ns.revIssuer = m
 		}
-		for k := range revIssuerKeys {
-			ns.revIssuer[k] = struct{}{}
-		}
+		maps.Copy(ns.revIssuer, revIssuerKeys)
 	}
-	c.state.Store(ns)
 	return nil
 }
 

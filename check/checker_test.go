@@ -152,32 +152,38 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
-func TestCheck_HostileAndPolicy(t *testing.T) {
-	f := checktest.New(t)
+// checkCase is one input the checker must decide, with the policy and
+// district state it meets.
+type checkCase struct {
+	name   string
+	input  func() string
+	policy func(*store.Policy)
+	setup  func()
+	want   check.Reason
+}
+
+// checkCases lists, in order, every case TestCheck_HostileAndPolicy runs
+// against f.
+func checkCases(t *testing.T, f *checktest.District) []checkCase {
+	return append(hostileInputCases(t, f), issuerAndPolicyCases(t, f)...)
+}
+
+// hostileInputCases damage a pass layer by layer: text, zlib, CBOR,
+// COSE and signatures.
+func hostileInputCases(t *testing.T, f *checktest.District) []checkCase {
 	good := f.Sign(f.Claims())
 	gm := open(t, good)
 	var certBytes []byte
 	if err := cbor.Unmarshal(gm.Unprotected[-65537], &certBytes); err != nil {
 		t.Fatalf("certificate header: %v", err)
 	}
-
-	otherRoot, _ := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
-	year := 365 * 24 * time.Hour
-
 	nested := bytes.Repeat([]byte{0x81}, 10000)
 	nested = append(nested, 0x00)
 	bomb := deflate(make([]byte, 2<<20)) // fits the length cap, inflates far past the inflate cap
 	badSum := deflate(mustCBOR(t, cbor.Tag{Number: 18, Content: gm}))
 	badSum[len(badSum)-1] ^= 0xff
 
-	type tc struct {
-		name   string
-		input  func() string
-		policy func(*store.Policy)
-		setup  func()
-		want   check.Reason
-	}
-	cases := []tc{
+	return []checkCase{
 		{name: "empty", input: func() string { return "" }, want: check.ReasonNotAPass},
 		{name: "whitespace", input: func() string { return " \t\r\n " }, want: check.ReasonNotAPass},
 		{name: "1MB of text", input: func() string { return strings.Repeat("A", 1<<20) }, want: check.ReasonTooLong},
@@ -246,6 +252,16 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 			m.Unprotected = map[int]cbor.RawMessage{}
 			return seal(t, m)
 		}, want: check.ReasonUnknownIssuer},
+	}
+}
+
+// issuerAndPolicyCases are well-formed passes the issuer, the pass's
+// validity or the policy decide.
+func issuerAndPolicyCases(t *testing.T, f *checktest.District) []checkCase {
+	good := f.Sign(f.Claims())
+	otherRoot, _ := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
+	year := 365 * 24 * time.Hour
+	return []checkCase{
 		{name: "certificate from another root", input: func() string {
 			return checktest.SignWith(t, signerFor(f, otherRoot, pass.AlgEdDSA, f.Now.Add(-time.Hour), f.Now.Add(year)), f.Claims())
 		}, want: check.ReasonUnknownIssuer},
@@ -303,10 +319,17 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 		{name: "valid", input: func() string { return good }, want: check.ReasonOK},
 		{name: "valid with CRLF", input: func() string { return f.Sign(f.Claims()) + "\r\n" }, want: check.ReasonOK},
 	}
+}
+
+func TestCheck_HostileAndPolicy(t *testing.T) {
+	t.Parallel()
+	f := checktest.New(t)
+	cases := checkCases(t, f)
 	if len(cases) < 40 {
 		t.Fatalf("only %d cases", len(cases))
 	}
-	for _, tt := range cases {
+	for i := 0; i < len(cases); i++ {
+		tt := cases[i]
 		t.Run(tt.name, func(t *testing.T) {
 			setPolicy(f, tt.policy)
 			if tt.setup != nil {
@@ -337,8 +360,7 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 		if tt.want == check.ReasonIssuerRevoked {
 			// Start the remaining cases from a clean district.
 			f = checktest.New(t)
-			good = f.Sign(f.Claims())
-			gm = open(t, good)
+			cases = checkCases(t, f)
 		}
 	}
 }
@@ -355,6 +377,7 @@ func mustRevoke(t testing.TB, f *checktest.District, kind int, target []byte) {
 }
 
 func TestCheck_Repeat(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	text := f.Sign(f.Claims())
 	first, err := f.Checker.Check(f.Ctx, "gate-1", text)
@@ -429,6 +452,7 @@ func TestCheck_Repeat(t *testing.T) {
 }
 
 func TestCheck_LogHoldsNoPersonalData(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	c := f.Claims()
 	d, err := f.Checker.Check(f.Ctx, "gate-1", f.Sign(c))
@@ -450,6 +474,7 @@ func TestCheck_LogHoldsNoPersonalData(t *testing.T) {
 }
 
 func TestCheck_StatusChangeVoidsEarlierPasses(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	old, err := district.Issue(f.Ctx, f.DB, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011230", TestedAt: f.Now.Add(-time.Hour), Doses: -1, Actor: "test"})
 	if err != nil {
@@ -484,6 +509,7 @@ func TestCheck_StatusChangeVoidsEarlierPasses(t *testing.T) {
 }
 
 func TestCheck_TrustsAnotherDistrictsRoot(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	other, _ := pass.GenerateKey(pass.AlgES256, rand.Reader)
 	own := f.ID
@@ -511,6 +537,7 @@ func TestCheck_TrustsAnotherDistrictsRoot(t *testing.T) {
 }
 
 func TestCheck_Subscribe(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	ch, stop := f.Checker.Subscribe(4)
 	d, err := f.Checker.Check(f.Ctx, "gate-1", "garbage")
@@ -533,6 +560,7 @@ func TestCheck_Subscribe(t *testing.T) {
 }
 
 func TestCheck_ClosedStoreIsAnError(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	f.DB.Close()
 	_, err := f.Checker.Check(f.Ctx, "gate-1", f.Sign(f.Claims()))
@@ -544,6 +572,7 @@ func TestCheck_ClosedStoreIsAnError(t *testing.T) {
 // Once the repeat set is complete it answers alone; a check logged by
 // another process makes it consult the log again.
 func TestCheck_RepeatAfterWarmup(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	// Well past the first window: the set now knows every check.
 	f.Now = time.Now().Add(time.Hour)
@@ -581,6 +610,7 @@ func TestCheck_RepeatAfterWarmup(t *testing.T) {
 // A pass dated ahead within the clock tolerance must not outlive a status
 // change: the cutoff is widened by the tolerance at every checker.
 func TestCheck_StatusChangeVoidsPassDatedAhead(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	const id = "610113199001011230"
 	if _, err := district.Issue(f.Ctx, f.DB, district.IssueRequest{Name: "张三明", IDNumber: id, Doses: -1, Actor: "test"}); err != nil {
@@ -622,6 +652,7 @@ func TestCheck_StatusChangeVoidsPassDatedAhead(t *testing.T) {
 // A change for the better voids nothing: passes issued before it show a
 // worse colour, and a renewal is dated now.
 func TestCheck_ImprovingStatusVoidsNothing(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	const id = "610113199001011230"
 	old, err := district.Issue(f.Ctx, f.DB, district.IssueRequest{Name: "张三明", IDNumber: id, Color: pass.Yellow, Doses: -1, Actor: "test"})
@@ -653,6 +684,7 @@ func TestCheck_ImprovingStatusVoidsNothing(t *testing.T) {
 // A tested-at in the future beyond the clock tolerance is no test result:
 // the desk refuses one, and so does the checker.
 func TestCheck_FutureTestIsMalformed(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	skew := f.Checker.Policy().ClockSkew
 	for _, tc := range []struct {

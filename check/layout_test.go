@@ -12,6 +12,7 @@ import (
 // TestCorruptLayout pins the garbling model to hand-worked examples, so
 // that the detection below is not only checked against itself.
 func TestCorruptLayout(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		text, scanner, host string
 		caps                bool
@@ -48,6 +49,7 @@ func TestCorruptLayout(t *testing.T) {
 // TestDetectLayout garbles real passes every way the model knows and
 // expects each repaired to the exact original, with the right name.
 func TestDetectLayout(t *testing.T) {
+	t.Parallel()
 	fx := checktest.New(t)
 	passes := []string{fx.Sign(fx.Claims()), fx.Sign(fx.Claims()), fx.Sign(fx.Claims())}
 	names := map[string]string{"us": "", "de": "de", "fr": "fr"}
@@ -98,6 +100,7 @@ func TestDetectLayout(t *testing.T) {
 // eaten). Both must be read as scanner_layout and repaired, not refused
 // as not_a_pass.
 func TestDetectLayout_DeadKeys(t *testing.T) {
+	t.Parallel()
 	fx := checktest.New(t)
 	find := func(what string, has func(string) bool) string {
 		for range 500 {
@@ -136,6 +139,7 @@ func TestDetectLayout_DeadKeys(t *testing.T) {
 // TestDetectLayout_NotFlagged: valid passes, other text, damaged passes
 // and random input are never taken for a layout problem.
 func TestDetectLayout_NotFlagged(t *testing.T) {
+	t.Parallel()
 	fx := checktest.New(t)
 	good := fx.Sign(fx.Claims())
 	damaged := good[:len(good)/2] + "0" + good[len(good)/2+1:]

@@ -14,6 +14,7 @@ import (
 // the gate pipeline decides for the signed pass, policy by policy, so the
 // desk's warning before issuing cannot contradict the gate.
 func TestJudge_AgreesWithCheck(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	policies := map[string]func(*store.Policy){
 		"default":  nil,
@@ -63,6 +64,7 @@ func TestJudge_AgreesWithCheck(t *testing.T) {
 // when that comes first, and is zero when the policy refuses the card
 // whatever the time.
 func TestUsableUntil(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	tested := now.Add(-2 * time.Hour)
 	paper := pass.Claims{Color: pass.Green, Kind: pass.Paper, TestedAt: tested, IssuedAt: now, ExpiresAt: now.Add(180 * 24 * time.Hour)}

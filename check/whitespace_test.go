@@ -12,6 +12,7 @@ import (
 // pass/SPEC.md section 16 lists: space, tab, CR, LF and NUL at either
 // end; anything else stays and spoils the pass.
 func TestCheck_WhiteSpaceAroundPass(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	text := f.Sign(f.Claims())
 	if strings.HasSuffix(text, " ") {

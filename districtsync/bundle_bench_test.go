@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -18,7 +17,7 @@ func BenchmarkBundle_Scans(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("PASSGATE_BENCH_SCANS")); err == nil && v > 0 {
 		n = v
 	}
-	ctx := context.Background()
+	ctx := b.Context()
 	var exportTime, importTime time.Duration
 	var size int
 	for range b.N {

@@ -58,6 +58,7 @@ func encodeTestBundle(tb testing.TB, h BundleHeader, p any, s *BundleSigner) []b
 }
 
 func TestBundle_Format(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []pass.Alg{pass.AlgEdDSA, pass.AlgES256} {
 		t.Run(alg.String(), func(t *testing.T) {
 			_, s := testBundleKey(t, alg)
@@ -95,6 +96,7 @@ func TestBundle_Format(t *testing.T) {
 }
 
 func TestBundle_WrongKey(t *testing.T) {
+	t.Parallel()
 	_, s := testBundleKey(t, pass.AlgEdDSA)
 	_, other := testBundleKey(t, pass.AlgEdDSA)
 	raw := encodeTestBundle(t, testUpHeader(), testUpPayload(), s)
@@ -116,6 +118,7 @@ func TestBundle_WrongKey(t *testing.T) {
 // TestBundle_Hostile feeds damaged bundles to the reader and verifier:
 // each must be refused with the error that names the damage.
 func TestBundle_Hostile(t *testing.T) {
+	t.Parallel()
 	_, s := testBundleKey(t, pass.AlgEdDSA)
 	good := encodeTestBundle(t, testUpHeader(), testUpPayload(), s)
 	hlen := int(binary.BigEndian.Uint16(good[10:]))
@@ -158,7 +161,28 @@ func TestBundle_Hostile(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	for _, tc := range damagedBundles(t, good) {
+		t.Run(tc.name, func(t *testing.T) {
+			err := readAndVerify(tc.raw)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
 
+// damagedBundle is a damaged copy of a good bundle and the refusal it
+// must meet.
+type damagedBundle struct {
+	name string
+	raw  []byte
+	want error
+}
+
+// damagedBundles damages good in its prefix, its sizes and its header.
+func damagedBundles(t *testing.T, good []byte) []damagedBundle {
+	hlen := int(binary.BigEndian.Uint16(good[10:]))
+	plenAt := bundlePrefixLen + hlen
 	setHeader := func(mod func(h map[string]any)) []byte {
 		var h map[string]any
 		if err := json.Unmarshal(good[bundlePrefixLen:bundlePrefixLen+hlen], &h); err != nil {
@@ -171,12 +195,7 @@ func TestBundle_Hostile(t *testing.T) {
 		out = append(out, head...)
 		return append(out, good[plenAt:]...)
 	}
-
-	for _, tc := range []struct {
-		name string
-		raw  []byte
-		want error
-	}{
+	return []damagedBundle{
 		{"Empty", nil, ErrBundleTruncated},
 		{"WrongMagic", append([]byte("PKZIP\x03\x04\x00"), good[8:]...), ErrBundleMalformed},
 		{"TextFile", []byte("hello"), ErrBundleMalformed},
@@ -208,13 +227,6 @@ func TestBundle_Hostile(t *testing.T) {
 		{"DistrictChanged", setHeader(func(h map[string]any) { h["district"] = "d-2" }), ErrBundleSignature},
 		{"ApplianceChanged", setHeader(func(h map[string]any) { h["appliance"] = "gate-b" }), ErrBundleSignature},
 		{"DirectionChanged", setHeader(func(h map[string]any) { h["direction"] = DirectionDown }), ErrBundleSignature},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := readAndVerify(tc.raw)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("got %v, want %v", err, tc.want)
-			}
-		})
 	}
 }
 
@@ -282,6 +294,7 @@ func signRaw(tb testing.TB, h BundleHeader, payload []byte, s *BundleSigner) []b
 }
 
 func TestBundle_EncodeRefuses(t *testing.T) {
+	t.Parallel()
 	_, s := testBundleKey(t, pass.AlgEdDSA)
 	h := testUpHeader()
 	if err := EncodeBundle(&bytes.Buffer{}, h, &DownPayload{}, s); err == nil {
@@ -294,6 +307,7 @@ func TestBundle_EncodeRefuses(t *testing.T) {
 }
 
 func TestParseBundleKey(t *testing.T) {
+	t.Parallel()
 	k, _ := testBundleKey(t, pass.AlgEdDSA)
 	enc, _ := k.MarshalBinary()
 	for _, b := range [][]byte{enc, enc[1:], append(bytes.Clone(enc[1:]), k.Public().Raw...)} {

@@ -48,7 +48,7 @@ func bundleTestCA(tb testing.TB) []byte {
 
 func openBundleDB(tb testing.TB, dir string) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), dir)
+	db, err := store.Open(tb.Context(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func openBundleDB(tb testing.TB, dir string) *store.DB {
 func newBundleHub(tb testing.TB, name string) *store.DB {
 	tb.Helper()
 	db := openBundleDB(tb, tb.TempDir())
-	if _, err := district.EnsureSetup(context.Background(), db, district.SetupOptions{Name: name, Appliance: "hub", AdminPassword: "correct horse battery"}); err != nil {
+	if _, err := district.EnsureSetup(tb.Context(), db, district.SetupOptions{Name: name, Appliance: "hub", AdminPassword: "correct horse battery"}); err != nil {
 		tb.Fatal(err)
 	}
 	return db
@@ -76,7 +76,7 @@ func enrolByFiles(tb testing.TB, hubDB *store.DB, name string) *store.DB {
 // enrolByFilesAs is enrolByFiles with the role the hub's admin gives.
 func enrolByFilesAs(tb testing.TB, hubDB *store.DB, name string, role store.ApplianceRole) *store.DB {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	ca := bundleTestCA(tb)
 	cert, _ := x509.ParseCertificate(ca)
 	code, err := NewCode(SPKIPin(cert))
@@ -110,7 +110,7 @@ func newBundleWorld(t *testing.T) *bundleWorld {
 func exportUpBytes(t *testing.T, db *store.DB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := ExportUp(context.Background(), db, &buf); err != nil {
+	if _, err := ExportUp(t.Context(), db, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -119,7 +119,7 @@ func exportUpBytes(t *testing.T, db *store.DB) []byte {
 func exportDownBytes(t *testing.T, db *store.DB, name string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := ExportDown(context.Background(), db, name, &buf); err != nil {
+	if _, err := ExportDown(t.Context(), db, name, &buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -132,7 +132,7 @@ func importBytes(db *store.DB, raw []byte) (*ImportResult, error) {
 // hubState is everything at the hub a bundle import could change.
 func hubState(t *testing.T, db *store.DB, name string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	scans, _, err := db.DistrictScans(ctx, name, 0, store.MaxScanLimit)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func hubState(t *testing.T, db *store.DB, name string) string {
 // appState is everything at the appliance a bundle import could change.
 func appState(t *testing.T, db *store.DB) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	revs, err := db.RevocationsSince(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -189,11 +189,28 @@ func appState(t *testing.T, db *store.DB) string {
 // converge by files alone: its scans and status change reach the hub
 // exactly once, the hub's revocation and policy change reach it and its
 // checker enforces them, and every bundle imports once.
-func TestBundle_FileSync(t *testing.T) {
-	ctx := context.Background()
-	w := newBundleWorld(t)
+// fileSync is the state TestBundle_FileSync carries from one step to
+// the next: the two databases, the appliance's checker, its passes and
+// the scans it logged.
+type fileSync struct {
+	ctx          context.Context
+	w            *bundleWorld
+	chk          *check.Checker
+	phone, paper *district.Issued
+	local        []*store.Scan
+}
 
-	// At the appliance: two passes, checks of both, a status change.
+func TestBundle_FileSync(t *testing.T) {
+	t.Parallel()
+	fs := fileSyncAtAppliance(t, t.Context(), newBundleWorld(t))
+	fs.upToHub(t)
+	fs.changeAtHub(t)
+	fs.downToAppliance(t)
+}
+
+// fileSyncAtAppliance makes, at the appliance, two passes, checks of
+// both, a status change.
+func fileSyncAtAppliance(t *testing.T, ctx context.Context, w *bundleWorld) *fileSync {
 	phone, err := district.Issue(ctx, w.app, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011230",
 		TestedAt: time.Now().Add(-time.Hour), Doses: 2, Actor: "desk"})
 	if err != nil {
@@ -229,7 +246,13 @@ func TestBundle_FileSync(t *testing.T) {
 	if len(local) != 4 {
 		t.Fatalf("%d scans at the appliance, want 4", len(local))
 	}
+	return &fileSync{ctx: ctx, w: w, chk: chk, phone: phone, paper: paper, local: local}
+}
 
+// upToHub carries the appliance's records to the hub in bundles, twice
+// and overlapping.
+func (fs *fileSync) upToHub(t *testing.T) {
+	ctx, w, chk, phone, local := fs.ctx, fs.w, fs.chk, fs.phone, fs.local
 	// Appliance → hub.
 	up1 := exportUpBytes(t, w.app)
 	res, err := importBytes(w.hub, up1)
@@ -287,7 +310,11 @@ func TestBundle_FileSync(t *testing.T) {
 		t.Fatalf("overlapping bundle stored %d, skipped %d; want 1 stored", res.Stored, res.Skipped)
 	}
 	checkExactlyOnce(t, w, 5)
+}
 
+// changeAtHub revokes the phone pass and refuses paper passes at the hub.
+func (fs *fileSync) changeAtHub(t *testing.T) {
+	ctx, w, phone := fs.ctx, fs.w, fs.phone
 	// At the hub: revoke the phone pass, refuse paper passes.
 	if err := w.hub.CreateRevocation(ctx, &store.Revocation{Kind: store.RevokePass, Target: phone.Claims.ID[:], Reason: "lost"}); err != nil {
 		t.Fatal(err)
@@ -301,7 +328,12 @@ func TestBundle_FileSync(t *testing.T) {
 	if err := w.hub.ChangePolicy(ctx, pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
+}
 
+// downToAppliance carries the hub's answer back and checks that the
+// appliance applies it once.
+func (fs *fileSync) downToAppliance(t *testing.T) {
+	ctx, w, chk, phone, paper := fs.ctx, fs.w, fs.chk, fs.phone, fs.paper
 	// Hub → appliance.
 	down1 := exportDownBytes(t, w.hub, w.appName)
 	dres, err := importBytes(w.app, down1)
@@ -335,7 +367,7 @@ func TestBundle_FileSync(t *testing.T) {
 	}
 
 	// Twice: refused, nothing changes.
-	before = appState(t, w.app)
+	before := appState(t, w.app)
 	if _, err := importBytes(w.app, down1); !errors.Is(err, store.ErrBundleReplayed) {
 		t.Fatalf("second import: %v", err)
 	}
@@ -346,7 +378,7 @@ func TestBundle_FileSync(t *testing.T) {
 	// The next bundle up carries only what came after the answer: the
 	// two denied checks.
 	up3 := exportUpBytes(t, w.app)
-	res, err = importBytes(w.hub, up3)
+	res, err := importBytes(w.hub, up3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +392,7 @@ func TestBundle_FileSync(t *testing.T) {
 // in its order, and no others.
 func checkExactlyOnce(t *testing.T, w *bundleWorld, want int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	local, err := w.app.FindScans(ctx, store.ScanFilter{Limit: store.MaxScanLimit})
 	if err != nil {
 		t.Fatal(err)
@@ -391,9 +423,17 @@ func checkExactlyOnce(t *testing.T, w *bundleWorld, want int) {
 
 // TestBundle_Refused: damaged, replayed and foreign bundles are refused
 // with the error that says why, and change nothing on either side.
-func TestBundle_Refused(t *testing.T) {
-	ctx := context.Background()
-	w := newBundleWorld(t)
+// refusedBundle is a bundle an import must refuse, changing nothing.
+type refusedBundle struct {
+	name string
+	to   *store.DB
+	raw  []byte
+	want error
+}
+
+// genuineBundles logs three checks at the appliance and returns a
+// bundle up and one down, both genuine.
+func genuineBundles(t *testing.T, ctx context.Context, w *bundleWorld) (up, down []byte) {
 	chk, err := check.New(ctx, w.app)
 	if err != nil {
 		t.Fatal(err)
@@ -403,9 +443,15 @@ func TestBundle_Refused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	up := exportUpBytes(t, w.app)
-	down := exportDownBytes(t, w.hub, w.appName)
+	up = exportUpBytes(t, w.app)
+	down = exportDownBytes(t, w.hub, w.appName)
+	return up, down
+}
 
+// hostileBundles builds bundles from other districts, retired, unknown
+// or impersonated appliances, damaged copies of up and down, and
+// bundles gate-a signed whose records do not fit.
+func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down []byte) []refusedBundle {
 	// Another district, with an appliance of the same name.
 	other := newBundleHub(t, "Other district")
 	otherApp := enrolByFiles(t, other, "gate-a")
@@ -455,13 +501,7 @@ func TestBundle_Refused(t *testing.T) {
 	badDecision := signedUp(92, &ScanBatch{Epoch: epoch, From: 1, Records: []ScanRecord{{Seq: 1, At: 1, Source: "g", Decision: "maybe", Reason: "ok"}}})
 
 	flip := func(b []byte, i int) []byte { c := bytes.Clone(b); c[i] ^= 0x01; return c }
-
-	for _, tc := range []struct {
-		name string
-		to   *store.DB
-		raw  []byte
-		want error
-	}{
+	return []refusedBundle{
 		{"UpTampered", w.hub, flip(up, len(up)-100), ErrBundleSignature},
 		{"UpTamperedSignature", w.hub, flip(up, len(up)-1), ErrBundleSignature},
 		{"UpTruncated", w.hub, up[:len(up)-1], ErrBundleTruncated},
@@ -480,7 +520,15 @@ func TestBundle_Refused(t *testing.T) {
 		{"SignedNonConsecutive", w.hub, badRun, ErrBundleMalformed},
 		{"SignedBadDecision", w.hub, badDecision, ErrBundleMalformed},
 		{"SignedGap", w.hub, gapRun, new(store.GapError)},
-	} {
+	}
+}
+
+func TestBundle_Refused(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	up, down := genuineBundles(t, ctx, w)
+	for _, tc := range hostileBundles(t, ctx, w, up, down) {
 		t.Run(tc.name, func(t *testing.T) {
 			hubBefore, appBefore := hubState(t, w.hub, w.appName), appState(t, w.app)
 			_, err := importBytes(tc.to, tc.raw)
@@ -527,7 +575,7 @@ func TestBundle_Refused(t *testing.T) {
 // times, signed by a handful of issuer keys, most allowed.
 func logBundleScans(tb testing.TB, db *store.DB, n int) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	const workers = 32
 	people := make([]struct {
 		id  pass.ID
@@ -565,7 +613,8 @@ func logBundleScans(tb testing.TB, db *store.DB, n int) {
 // between them) travel in one bundle, and the hub's answer acknowledges
 // all of them.
 func TestBundle_Epochs(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	dir := filepath.Dir(w.app.Path())
 	for i := range 3 {
@@ -608,7 +657,8 @@ func TestBundle_Epochs(t *testing.T) {
 // is ahead, and its records written since the restore still reach the
 // hub (in a new epoch) without being taken for ones the hub holds.
 func TestBundle_RestoredAppliance(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	dir := filepath.Dir(w.app.Path())
 	logBundleScans(t, w.app, 5)
@@ -670,6 +720,7 @@ func copyBundleDir(tb testing.TB, from, to string) {
 // appliance's next bundle tells it how far it had got, and from then on
 // the hub's bundles import again.
 func TestBundle_RestoredHub(t *testing.T) {
+	t.Parallel()
 	w := newBundleWorld(t)
 	hubDir := filepath.Dir(w.hub.Path())
 	w.hub.Close()
@@ -706,6 +757,7 @@ func TestBundle_RestoredHub(t *testing.T) {
 // after that carries those records again, so the hub ends up with every
 // record once.
 func TestBundle_RestoredHubLostRecords(t *testing.T) {
+	t.Parallel()
 	w := newBundleWorld(t)
 	hubDir := filepath.Dir(w.hub.Path())
 	w.hub.Close()
@@ -748,7 +800,7 @@ func TestBundle_ImportKeepsGatesLogging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("logs 100,000 scans")
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	logBundleScans(t, w.app, 5*MaxScanBatch)
 	up := exportUpBytes(t, w.app)

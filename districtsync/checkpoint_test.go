@@ -1,7 +1,6 @@
 package districtsync
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -23,7 +22,7 @@ import (
 func auditSome(tb testing.TB, db *store.DB, n int) {
 	tb.Helper()
 	for range n {
-		if err := db.Audit(context.Background(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin, Subject: "admin",
+		if err := db.Audit(tb.Context(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin, Subject: "admin",
 			Detail: json.RawMessage(`{"outcome":"ok"}`)}); err != nil {
 			tb.Fatal(err)
 		}
@@ -34,7 +33,7 @@ func auditSome(tb testing.TB, db *store.DB, n int) {
 // size and its alarms.
 func hubCheckpoint(tb testing.TB, h *pushHub, name string) (int64, []store.CheckpointAlarm) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	a, err := h.db.ApplianceByName(ctx, name)
 	if err != nil {
 		tb.Fatal(err)
@@ -75,11 +74,12 @@ func exec(tb testing.TB, db *sql.DB, qs ...string) {
 // the hub accepts the first and every later one it can prove extends
 // the one before, and raises no alarm.
 func TestPush_CheckpointAccepted(t *testing.T) {
+	t.Parallel()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	auditSome(t, app, 3)
 	drain(t, app, c)
-	head, _, err := app.AuditHead(context.Background())
+	head, _, err := app.AuditHead(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +90,11 @@ func TestPush_CheckpointAccepted(t *testing.T) {
 		auditSome(t, app, 2)
 		drain(t, app, c)
 	}
-	head, _, _ = app.AuditHead(context.Background())
+	head, _, _ = app.AuditHead(t.Context())
 	if size, alarms := hubCheckpoint(t, h, "gate-a"); size != head || len(alarms) != 0 {
 		t.Fatalf("hub holds checkpoint %d (want %d, proven consistent), alarms %+v", size, head, alarms)
 	}
-	if w := h.db.AuditWarnings(context.Background()); len(w) != 0 {
+	if w := h.db.AuditWarnings(t.Context()); len(w) != 0 {
 		t.Fatalf("hub warnings %q", w)
 	}
 }
@@ -102,12 +102,17 @@ func TestPush_CheckpointAccepted(t *testing.T) {
 // TestPush_CheckpointTampering: each rewrite of an appliance's trail
 // raises an alarm at the hub on its next pushes: a row on the hub's
 // warning list, and an audit record at the hub.
-func TestPush_CheckpointTampering(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		tamper func(t *testing.T, raw *sql.DB)
-		want   string
-	}{
+// checkpointTamper is a rewrite of an appliance's audit trail, and the
+// reason the hub's alarm must give.
+type checkpointTamper struct {
+	name   string
+	tamper func(t *testing.T, raw *sql.DB)
+	want   string
+}
+
+// checkpointTampers edit, cut and wipe the trail behind the store's back.
+func checkpointTampers() []checkpointTamper {
+	return []checkpointTamper{
 		{
 			name: "edit a record and rehash",
 			tamper: func(t *testing.T, raw *sql.DB) {
@@ -146,64 +151,74 @@ func TestPush_CheckpointTampering(t *testing.T) {
 			},
 			want: `reason "data entry error") pushed without its audit record`,
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			h := newPushHub(t)
-			app, c := h.enrol(t, "office-a", true)
-			subject := pass.Subject{1, 2, 3}
-			if err := app.SavePerson(ctx, &store.Person{Subject: subject, MaskedName: "张*", IDTail: "0012", Color: pass.Green}, "desk1"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := app.SetStatus(ctx, subject, pass.Yellow, "close contact", "desk1"); err != nil {
-				t.Fatal(err)
-			}
-			auditSome(t, app, 4)
-			drain(t, app, c)
-			if _, alarms := hubCheckpoint(t, h, "office-a"); len(alarms) != 0 {
-				t.Fatalf("alarms before tampering: %+v", alarms)
-			}
-			dir := dataDir(app)
-			app.Close()
-			raw, err := sql.Open("sqlite", dir+"/"+store.FileName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw.SetMaxOpenConns(1)
-			tc.tamper(t, raw)
-			raw.Close()
-			app, err = store.Open(ctx, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { app.Close() })
-			c = newPushClient(t, app) // a new process: it knows nothing of the hub's checkpoint
-			for range 2 {
-				auditSome(t, app, 1)
-				drain(t, app, c)
-			}
-			_, alarms := hubCheckpoint(t, h, "office-a")
-			if len(alarms) == 0 || !strings.Contains(alarms[0].Reason, tc.want) || alarms[0].Appliance != "office-a" {
-				t.Fatalf("alarms %+v, want %q", alarms, tc.want)
-			}
-			w := strings.Join(h.db.AuditWarnings(ctx), "\n")
-			if !strings.Contains(w, "AUDIT ALARM for appliance office-a") {
-				t.Fatalf("hub warnings %q", w)
-			}
-			var rec *store.AuditRecord
-			if err := h.db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
-				if r.Action == store.AuditCheckpointAlarm {
-					c := *r
-					rec = &c
-				}
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if rec == nil || rec.Subject != "office-a" || !strings.Contains(string(rec.Detail), "reason") {
-				t.Fatalf("hub audit record of the alarm: %+v", rec)
-			}
-		})
+	}
+}
+
+func TestPush_CheckpointTampering(t *testing.T) {
+	t.Parallel()
+	for _, tc := range checkpointTampers() {
+		t.Run(tc.name, func(t *testing.T) { tamperAfterCheckpoint(t, tc) })
+	}
+}
+
+// tamperAfterCheckpoint pushes an office's trail to the hub, rewrites it
+// as tc says while the appliance is stopped, pushes again and checks the
+// hub's alarm.
+func tamperAfterCheckpoint(t *testing.T, tc checkpointTamper) {
+	ctx := t.Context()
+	h := newPushHub(t)
+	app, c := h.enrol(t, "office-a", true)
+	subject := pass.Subject{1, 2, 3}
+	if err := app.SavePerson(ctx, &store.Person{Subject: subject, MaskedName: "张*", IDTail: "0012", Color: pass.Green}, "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.SetStatus(ctx, subject, pass.Yellow, "close contact", "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	auditSome(t, app, 4)
+	drain(t, app, c)
+	if _, alarms := hubCheckpoint(t, h, "office-a"); len(alarms) != 0 {
+		t.Fatalf("alarms before tampering: %+v", alarms)
+	}
+	dir := dataDir(app)
+	app.Close()
+	raw, err := sql.Open("sqlite", dir+"/"+store.FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	tc.tamper(t, raw)
+	raw.Close()
+	app, err = store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	c = newPushClient(t, app) // a new process: it knows nothing of the hub's checkpoint
+	for range 2 {
+		auditSome(t, app, 1)
+		drain(t, app, c)
+	}
+	_, alarms := hubCheckpoint(t, h, "office-a")
+	if len(alarms) == 0 || !strings.Contains(alarms[0].Reason, tc.want) || alarms[0].Appliance != "office-a" {
+		t.Fatalf("alarms %+v, want %q", alarms, tc.want)
+	}
+	w := strings.Join(h.db.AuditWarnings(ctx), "\n")
+	if !strings.Contains(w, "AUDIT ALARM for appliance office-a") {
+		t.Fatalf("hub warnings %q", w)
+	}
+	var rec *store.AuditRecord
+	if err := h.db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if r.Action == store.AuditCheckpointAlarm {
+			c := *r
+			rec = &c
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rec == nil || rec.Subject != "office-a" || !strings.Contains(string(rec.Detail), "reason") {
+		t.Fatalf("hub audit record of the alarm: %+v", rec)
 	}
 }
 
@@ -258,7 +273,8 @@ func rehashChain(tb testing.TB, db *sql.DB, from int64) {
 // appliance's key, naming another trail, or with a proof that does not
 // hold is refused with an alarm (the push's records are still stored).
 func TestPush_CheckpointRefused(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	auditSome(t, app, 2)
@@ -343,7 +359,8 @@ func TestPush_CheckpointRefused(t *testing.T) {
 // checkpoint too; one from a database rolled back to an older copy
 // raises the alarm at the hub that imports it.
 func TestBundle_CheckpointRollback(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	dir := filepath.Dir(w.app.Path())
 	auditSome(t, w.app, 2)
@@ -378,7 +395,8 @@ func TestBundle_CheckpointRollback(t *testing.T) {
 // taken before its last push sends those audit records again, with the
 // same hashes: the hub stores them in the new epoch and raises no alarm.
 func TestPush_CheckpointRestoredOutbox(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	auditSome(t, app, 2)

@@ -3,7 +3,6 @@ package districtsync
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -23,6 +22,7 @@ func gzipped(t testing.TB, b []byte) []byte {
 }
 
 func TestReadBody_Hostile(t *testing.T) {
+	t.Parallel()
 	var v PullRequest
 	if err := readBody(bytes.NewReader(gzipped(t, []byte(`{"now_ms":5}`))), "gzip", &v); err != nil || v.Now != 5 {
 		t.Fatalf("good body: %v %+v", err, v)
@@ -108,6 +108,7 @@ func FuzzParseRequestFile(f *testing.F) {
 }
 
 func TestParseHubURL(t *testing.T) {
+	t.Parallel()
 	if _, err := ParseHubURL("https://10.0.0.5:8443/"); err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +123,7 @@ func TestParseHubURL(t *testing.T) {
 // also when the server leaves the CA out of its chain once the CA itself
 // is known (after enrolment), and refuses anything else.
 func TestClient_Pinning(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	auth, err := tlsca.LoadOrCreate(dir, []string{"127.0.0.1"}, time.Now())
 	if err != nil {
@@ -141,7 +143,7 @@ func TestClient_Pinning(t *testing.T) {
 
 	call := func(c *Client) error {
 		var resp PullResponse
-		err := c.Call(context.Background(), PathPull, &PullRequest{}, &resp)
+		err := c.Call(t.Context(), PathPull, &PullRequest{}, &resp)
 		if err == nil && resp.Now != 42 {
 			t.Fatalf("answer %+v", resp)
 		}

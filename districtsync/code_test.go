@@ -8,6 +8,7 @@ import (
 )
 
 func TestCode_RoundTrip(t *testing.T) {
+	t.Parallel()
 	pin := bytes.Repeat([]byte{0xa5}, PinSize)
 	c, err := NewCode(pin)
 	if err != nil {
@@ -43,6 +44,7 @@ func TestCode_RoundTrip(t *testing.T) {
 // What people do to a code when they copy it: all accepted as the same
 // code.
 func TestCode_Forgiving(t *testing.T) {
+	t.Parallel()
 	c, _ := NewCode(bytes.Repeat([]byte{7}, PinSize))
 	s := c.String()
 	plain := strings.ReplaceAll(s, "-", "")
@@ -67,6 +69,7 @@ func TestCode_Forgiving(t *testing.T) {
 }
 
 func TestCode_Hostile(t *testing.T) {
+	t.Parallel()
 	c, _ := NewCode(bytes.Repeat([]byte{0xff}, PinSize))
 	s := c.String()
 	body := strings.ReplaceAll(s[5:], "-", "")

@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -35,7 +34,7 @@ type enrHub struct {
 
 func newEnrHub(t *testing.T) *enrHub {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	h := &enrHub{dir: t.TempDir()}
 	var err error
 	if h.db, err = store.Open(ctx, h.dir); err != nil {
@@ -88,7 +87,7 @@ func (h *enrHub) code(t *testing.T, name string, mayIssue bool, valid time.Durat
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.AddAppliance(context.Background(), name, store.RoleOf(mayIssue), c.Hash(), time.Now().Add(valid), "test"); err != nil {
+	if _, err := h.db.AddAppliance(t.Context(), name, store.RoleOf(mayIssue), c.Hash(), time.Now().Add(valid), "test"); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -97,7 +96,7 @@ func (h *enrHub) code(t *testing.T, name string, mayIssue bool, valid time.Durat
 func freshDB(t *testing.T) (*store.DB, string) {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := store.Open(context.Background(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +108,15 @@ func freshDB(t *testing.T) (*store.DB, string) {
 func enrolled(t *testing.T, h *enrHub, name string, mayIssue bool) *store.DB {
 	t.Helper()
 	db, _ := freshDB(t)
-	if _, err := EnrollOnline(context.Background(), db, h.url, h.code(t, name, mayIssue, time.Hour), "appliance admin pw"); err != nil {
+	if _, err := EnrollOnline(t.Context(), db, h.url, h.code(t, name, mayIssue, time.Hour), "appliance admin pw"); err != nil {
 		t.Fatalf("enrol %s: %v", name, err)
 	}
 	return db
 }
 
 func TestEnroll_Online(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	code := h.code(t, "gate-north", true, time.Hour)
 	db, _ := freshDB(t)
@@ -205,7 +205,7 @@ func contains(list []string, s string) bool {
 }
 
 func TestEnroll_Refused(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	callCode := func(err error) string {
 		var ce *CallError
@@ -304,7 +304,8 @@ func TestEnroll_Refused(t *testing.T) {
 }
 
 func TestEnroll_Offline(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	code := h.code(t, "island", true, time.Hour)
 	db, dir := freshDB(t)
@@ -337,28 +338,11 @@ func TestEnroll_Offline(t *testing.T) {
 	}
 
 	// Refused responses change nothing.
-	otherCode, _ := NewCode(h.pin)
-	foreign, _ := SealResponse(otherCode.Secret[:], resp)
+	refuseDamagedResponses(t, h, code, resp, sealed)
 	otherCA, _ := tlsca.LoadOrCreate(t.TempDir(), []string{"127.0.0.1"}, time.Now())
 	wrongHub := *resp
 	wrongHub.HubCA = otherCA.CACertDER()
 	wrongHubSealed, _ := SealResponse(req.Secret, &wrongHub)
-	refused := map[string][]byte{
-		"empty":          nil,
-		"truncated":      sealed[:len(sealed)-1],
-		"header only":    sealed[:len(responseMagic)+5],
-		"other magic":    append([]byte("PGENRSP2"), sealed[8:]...),
-		"flipped byte":   flip(sealed, len(sealed)/2),
-		"flipped nonce":  flip(sealed, len(responseMagic)+1),
-		"flipped tag":    flip(sealed, len(sealed)-1),
-		"foreign code":   foreign,
-		"appended bytes": append(bytes.Clone(sealed), 0),
-	}
-	for name, b := range refused {
-		if _, err := OpenResponse(code.Secret[:], b); !errors.Is(err, ErrResponseFile) {
-			t.Errorf("%s: got %v, want ErrResponseFile", name, err)
-		}
-	}
 	// Sealed with the right secret but naming another hub's certificate.
 	pend, err := ReadPending(dir)
 	if err != nil {
@@ -407,7 +391,32 @@ func TestEnroll_Offline(t *testing.T) {
 	}
 }
 
+// refuseDamagedResponses opens damaged copies of a sealed response, and
+// one sealed with another code: each is refused with ErrResponseFile.
+func refuseDamagedResponses(t *testing.T, h *enrHub, code Code, resp *EnrollResponse, sealed []byte) {
+	t.Helper()
+	otherCode, _ := NewCode(h.pin)
+	foreign, _ := SealResponse(otherCode.Secret[:], resp)
+	refused := map[string][]byte{
+		"empty":          nil,
+		"truncated":      sealed[:len(sealed)-1],
+		"header only":    sealed[:len(responseMagic)+5],
+		"other magic":    append([]byte("PGENRSP2"), sealed[8:]...),
+		"flipped byte":   flip(sealed, len(sealed)/2),
+		"flipped nonce":  flip(sealed, len(responseMagic)+1),
+		"flipped tag":    flip(sealed, len(sealed)-1),
+		"foreign code":   foreign,
+		"appended bytes": append(bytes.Clone(sealed), 0),
+	}
+	for name, b := range refused {
+		if _, err := OpenResponse(code.Secret[:], b); !errors.Is(err, ErrResponseFile) {
+			t.Errorf("%s: got %v, want ErrResponseFile", name, err)
+		}
+	}
+}
+
 func TestParseRequestFile_Hostile(t *testing.T) {
+	t.Parallel()
 	good := []byte(`{"format":"passgate-enrol-request/1","request":{"secret":"AAAAAAAAAAAAAAAAAAAAAA==","bundle_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","now_ms":1}}`)
 	if _, err := ParseRequestFile(good); err != nil {
 		t.Fatalf("good request: %v", err)
@@ -483,7 +492,8 @@ func resign(t *testing.T, p *Pending, req *EnrollRequest) {
 }
 
 func TestEnroll_ProofOfPossession(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	other, err := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
 	if err != nil {
@@ -591,14 +601,15 @@ func mustEnroll(t *testing.T, h *enrHub, code Code, req *EnrollRequest) *EnrollR
 	}
 	defer c.CloseIdle()
 	var resp EnrollResponse
-	if err := c.Call(context.Background(), PathEnroll, req, &resp); err != nil {
+	if err := c.Call(t.Context(), PathEnroll, req, &resp); err != nil {
 		t.Fatal(err)
 	}
 	return &resp
 }
 
 func TestEnroll_AddressAndFingerprint(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	db := enrolled(t, h, "online-one", true)
 	sk, err := db.SigningKey(ctx)
@@ -633,7 +644,8 @@ func TestEnroll_AddressAndFingerprint(t *testing.T) {
 // passes that fit a version-15 QR code at level M, and names the hub
 // cannot carry are refused when registered.
 func TestEnroll_LongNameIssuesPhonePasses(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	name := strings.Repeat("浦", 21) + "1" // 64 bytes
 	if len(name) != store.MaxApplianceName {
@@ -668,7 +680,8 @@ func TestEnroll_LongNameIssuesPhonePasses(t *testing.T) {
 // keeps its issuer key, bundle key and pseudonym key sealed: the files
 // hold none of them, and they work once opened with the key.
 func TestEnroll_SealedAppliance(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	dir := t.TempDir()
 	secret := bytes.Repeat([]byte("k"), 32)

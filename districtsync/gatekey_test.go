@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
@@ -38,7 +37,8 @@ var redIDs = []string{"610113199001011230", "610113198512120012", "6101131977030
 // (short of an HMAC collision), and trying fewer numbers keeps every
 // byte offset of every file affordable.
 func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	officeDir, gateDir := t.TempDir(), t.TempDir()
 	office, cO := h.enrolIn(t, "office-1", true, officeDir)
@@ -119,7 +119,7 @@ func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
 
 func hubKey(t *testing.T, db *store.DB) []byte {
 	t.Helper()
-	d, err := db.District(context.Background())
+	d, err := db.District(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,36 +135,73 @@ var hex32 = regexp.MustCompile(`[0-9A-Fa-f]{32,}`)
 // would prove nothing.
 func enumerate(t *testing.T, dir string, wantSubjects map[pass.Subject]bool, mustHold bool) ([]byte, string) {
 	t.Helper()
-	stored := map[pass.Subject]bool{}
-	var candidates [][]byte
-	addSubject := func(b []byte) {
-		if len(b) == len(pass.Subject{}) {
-			stored[pass.Subject(b)] = true
+	ks := &keySearch{stored: map[pass.Subject]bool{}}
+	ks.readDatabase(t, dir)
+	stored, candidates := ks.stored, ks.candidates
+	if mustHold {
+		for s := range wantSubjects {
+			if !stored[s] {
+				t.Fatalf("%s does not hold the pseudonym %x: the search would prove nothing", dir, s[:])
+			}
 		}
 	}
-	addValue := func(b []byte) {
-		if len(b) < 8 {
-			return
+	try := func(key []byte) bool {
+		for _, id := range redIDs {
+			if stored[pass.Pseudonym(key, id)] {
+				return true
+			}
 		}
-		candidates = append(candidates, bytes.Clone(b))
-		addSubject(b)
-		for _, m := range hex32.FindAll(b, -1) {
-			for _, l := range []int{32, 64} { // 16-byte subjects, 32-byte keys, at every offset
-				for i := 0; i+l <= len(m); i += 2 {
-					if dec, err := hex.DecodeString(string(m[i : i+l])); err == nil {
-						candidates = append(candidates, dec)
-						addSubject(dec)
-					}
+		return false
+	}
+	for _, c := range candidates {
+		if try(c) {
+			return c, "a database value"
+		}
+	}
+	return searchFiles(t, dir, try)
+}
+
+// keySearch is what enumerate gathers from a database: the subjects
+// stored, and every value that might be a key.
+type keySearch struct {
+	stored     map[pass.Subject]bool
+	candidates [][]byte
+}
+
+func (ks *keySearch) addSubject(b []byte) {
+	if len(b) == len(pass.Subject{}) {
+		ks.stored[pass.Subject(b)] = true
+	}
+}
+
+// addValue takes a value as it is, decoded from hex at every offset and
+// decoded from base64.
+func (ks *keySearch) addValue(b []byte) {
+	if len(b) < 8 {
+		return
+	}
+	ks.candidates = append(ks.candidates, bytes.Clone(b))
+	ks.addSubject(b)
+	for _, m := range hex32.FindAll(b, -1) {
+		for _, l := range []int{32, 64} { // 16-byte subjects, 32-byte keys, at every offset
+			for i := 0; i+l <= len(m); i += 2 {
+				if dec, err := hex.DecodeString(string(m[i : i+l])); err == nil {
+					ks.candidates = append(ks.candidates, dec)
+					ks.addSubject(dec)
 				}
 			}
 		}
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-			if dec, err := enc.DecodeString(string(b)); err == nil && len(dec) >= 8 {
-				candidates = append(candidates, dec)
-			}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if dec, err := enc.DecodeString(string(b)); err == nil && len(dec) >= 8 {
+			ks.candidates = append(ks.candidates, dec)
 		}
 	}
-	// Every value of every table.
+}
+
+// readDatabase adds every value of every table of dir's database.
+func (ks *keySearch) readDatabase(t *testing.T, dir string) {
+	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.FileName)+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -201,39 +238,24 @@ func enumerate(t *testing.T, dir string, wantSubjects map[pass.Subject]bool, mus
 			for _, v := range vals {
 				switch v := v.(type) {
 				case []byte:
-					addValue(v)
+					ks.addValue(v)
 				case string:
-					addValue([]byte(v))
+					ks.addValue([]byte(v))
 				}
 			}
 		}
 		rs.Close()
 	}
 	db.Close()
-	if mustHold {
-		for s := range wantSubjects {
-			if !stored[s] {
-				t.Fatalf("%s does not hold the pseudonym %x: the search would prove nothing", dir, s[:])
-			}
-		}
-	}
-	try := func(key []byte) bool {
-		for _, id := range redIDs {
-			if stored[pass.Pseudonym(key, id)] {
-				return true
-			}
-		}
-		return false
-	}
-	for _, c := range candidates {
-		if try(c) {
-			return c, "a database value"
-		}
-	}
-	// Every 32-byte window of every file (the pseudonym key's length).
+}
+
+// searchFiles tries every 32-byte window of every file in dir (the
+// pseudonym key's length).
+func searchFiles(t *testing.T, dir string, try func([]byte) bool) ([]byte, string) {
+	t.Helper()
 	var found []byte
 	var where string
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || found != nil {
 			return err
 		}
@@ -258,7 +280,8 @@ func enumerate(t *testing.T, dir string, wantSubjects map[pass.Subject]bool, mus
 // A gate enrolled before roles holds the pseudonym key; the first feed
 // answer that says it is a gate removes it, from the file too.
 func TestRoles_GateEnrolledBeforeRolesDropsKey(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	code, err := NewCode(h.pin)
 	if err != nil {

@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -29,7 +28,7 @@ func doPlain(t *testing.T, handler http.Handler, path string, body any, token st
 
 func clientOf(t *testing.T, db *store.DB) *Client {
 	t.Helper()
-	h, err := db.SyncHubInfo(context.Background())
+	h, err := db.SyncHubInfo(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +41,7 @@ func clientOf(t *testing.T, db *store.DB) *Client {
 }
 
 func TestPull_AppliesFeed(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	app := enrolled(t, h, "gate-1", false)
 	c := clientOf(t, app)
@@ -146,6 +145,7 @@ func boolInt(b bool) int {
 }
 
 func TestPull_Auth(t *testing.T) {
+	t.Parallel()
 	h := newEnrHub(t)
 	srv := NewServer(h.db, nil).Handler()
 	for name, tok := range map[string]string{
@@ -171,7 +171,8 @@ func TestPull_Auth(t *testing.T) {
 }
 
 func TestPull_RevocationPages(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	for i := range 7 {
 		id := pass.ID{byte(i + 1)}
@@ -191,6 +192,7 @@ func TestPull_RevocationPages(t *testing.T) {
 }
 
 func TestTrustHash(t *testing.T) {
+	t.Parallel()
 	k1 := &store.Key{KID: pass.KeyID{1}, Role: "root", Alg: pass.AlgEdDSA, Public: []byte{1}, District: "D"}
 	k2 := &store.Key{KID: pass.KeyID{2}, Role: "issuer", Alg: pass.AlgEdDSA, Public: []byte{2}, District: "D"}
 	a := TrustHash([]*store.Key{k1, k2})
@@ -211,6 +213,7 @@ func TestTrustHash(t *testing.T) {
 }
 
 func TestTrustKeysFromWire_Hostile(t *testing.T) {
+	t.Parallel()
 	k, _ := pass.GenerateKey(pass.AlgEdDSA, bytes.NewReader(bytes.Repeat([]byte{4}, 32)))
 	good := TrustKey{KID: k.Public().KID[:], Role: "issuer", Alg: int(pass.AlgEdDSA), Public: k.Public().Raw, District: "D1"}
 	if _, err := TrustKeysFromWire([]TrustKey{good}); err != nil {

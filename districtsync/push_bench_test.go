@@ -73,7 +73,7 @@ func benchScanRecords(seq int64, n int, at time.Time) []ScanRecord {
 // scans through HTTPS on loopback (the client's gzip JSON, the handler's
 // decoding, checks and store), and the compressed bytes per record.
 func BenchmarkPushHTTP(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	h := newPushHub(b)
 	var wire atomic.Int64
 	h.stop()
@@ -124,7 +124,7 @@ func BenchmarkPushHTTP(b *testing.B) {
 func BenchmarkIngestHTTP(b *testing.B) {
 	h := newPushHub(b)
 	app, _ := h.enrol(b, "gate-a", false)
-	info, err := app.SyncHubInfo(context.Background())
+	info, err := app.SyncHubInfo(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestPush_DrainBacklog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newPushHub(t)
 	var wire atomic.Int64
 	h.stop()
@@ -229,57 +229,12 @@ func TestPush_DrainBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Checks at a steady 1,000 a second, open loop: a pacer hands out
-	// what is due every millisecond to 64 gates, so the rate does not
-	// depend on how long one check waits for its commit.
-	stop := make(chan struct{})
-	due := make(chan struct{}, 100_000)
-	var checks atomic.Int64
-	var latMu sync.Mutex
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(due)
-		start, issued := time.Now(), int64(0)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			for want := int64(time.Since(start) / time.Millisecond); issued < want; issued++ {
-				due <- struct{}{}
-			}
-		}
-	}()
-	const gates = 64
-	for g := range gates {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range due {
-				t0 := time.Now()
-				if _, err := checker.Check(ctx, fmt.Sprintf("gate-%d", g), iss.Text); err != nil {
-					t.Error(err)
-					return
-				}
-				d := time.Since(t0)
-				checks.Add(1)
-				latMu.Lock()
-				lat = append(lat, d)
-				latMu.Unlock()
-			}
-		}()
-	}
+	load := startCheckLoad(t, ctx, checker, iss.Text)
 
 	h.start(t)
 	wire.Store(0)
 	drainStart, cpu0 := time.Now(), cpuTime()
-	checks0 := checks.Load()
+	checks0 := load.checks.Load()
 	pushed := 0
 	for {
 		n, backlog, err := PushOnceLog(ctx, app, c, nil)
@@ -292,9 +247,8 @@ func TestPush_DrainBacklog(t *testing.T) {
 		}
 	}
 	took, cpu := time.Since(drainStart), cpuTime()-cpu0
-	rate := float64(checks.Load()-checks0) / took.Seconds()
-	close(stop)
-	wg.Wait()
+	rate := float64(load.checks.Load()-checks0) / took.Seconds()
+	lat := load.finish()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p99 := lat[len(lat)*99/100]
 	t.Logf("drained %d records in %v (%.0f records/s), %.1f wire bytes per record; checks meanwhile %.0f/s, p99 %v; "+
@@ -314,6 +268,69 @@ func TestPush_DrainBacklog(t *testing.T) {
 	// appliance's whole log, once, in order.
 	drain(t, app, c)
 	sameScans(t, hubHolds(t, h.db, "gate-a"), appScans(t, app))
+}
+
+// checkLoad runs checks of one pass from 64 gates at a steady 1,000 a
+// second until finish.
+type checkLoad struct {
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	checks atomic.Int64
+	latMu  sync.Mutex
+	lat    []time.Duration
+}
+
+func startCheckLoad(t *testing.T, ctx context.Context, checker *check.Checker, text string) *checkLoad {
+	// Checks at a steady 1,000 a second, open loop: a pacer hands out
+	// what is due every millisecond to 64 gates, so the rate does not
+	// depend on how long one check waits for its commit.
+	l := &checkLoad{stop: make(chan struct{})}
+	due := make(chan struct{}, 100_000)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(due)
+		start, issued := time.Now(), int64(0)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-tick.C:
+			}
+			for want := int64(time.Since(start) / time.Millisecond); issued < want; issued++ {
+				due <- struct{}{}
+			}
+		}
+	}()
+	const gates = 64
+	for g := range gates {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for range due {
+				t0 := time.Now()
+				if _, err := checker.Check(ctx, fmt.Sprintf("gate-%d", g), text); err != nil {
+					t.Error(err)
+					return
+				}
+				d := time.Since(t0)
+				l.checks.Add(1)
+				l.latMu.Lock()
+				l.lat = append(l.lat, d)
+				l.latMu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// finish stops the checks and returns their latencies.
+func (l *checkLoad) finish() []time.Duration {
+	close(l.stop)
+	l.wg.Wait()
+	return l.lat
 }
 
 // fillBacklog logs n scans from 512 goroutines, so that group commits
@@ -339,7 +356,7 @@ func fillBacklog(tb testing.TB, db *store.DB, n int) {
 				if i%5 == 4 {
 					s.Decision, s.Reason, s.PassID, s.Subject, s.KID = "deny", "not_a_pass", pass.ID{}, pass.Subject{}, pass.KeyID{}
 				}
-				if err := db.LogScan(context.Background(), s); err != nil {
+				if err := db.LogScan(tb.Context(), s); err != nil {
 					failed.Store(err)
 					return
 				}

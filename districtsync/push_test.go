@@ -47,7 +47,7 @@ type pushHub struct {
 
 func newPushHub(tb testing.TB) *pushHub {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	h := &pushHub{dir: tb.TempDir()}
 	var err error
 	if h.db, err = store.Open(ctx, h.dir); err != nil {
@@ -135,7 +135,7 @@ func (h *pushHub) enrol(tb testing.TB, name string, mayIssue bool) (*store.DB, *
 // enrolIn is enrol into the data directory dir.
 func (h *pushHub) enrolIn(tb testing.TB, name string, mayIssue bool, dir string) (*store.DB, *Client) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	code, err := NewCode(h.pin)
 	if err != nil {
 		tb.Fatal(err)
@@ -156,7 +156,7 @@ func (h *pushHub) enrolIn(tb testing.TB, name string, mayIssue bool, dir string)
 
 func newPushClient(tb testing.TB, db *store.DB) *Client {
 	tb.Helper()
-	info, err := db.SyncHubInfo(context.Background())
+	info, err := db.SyncHubInfo(tb.Context())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -174,13 +174,13 @@ func drain(tb testing.TB, db *store.DB, c *Client) int {
 	tb.Helper()
 	total := 0
 	for range 10000 {
-		n, backlog, err := PushOnceLog(context.Background(), db, c, nil)
+		n, backlog, err := PushOnceLog(tb.Context(), db, c, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		total += n
 		if backlog == 0 {
-			if b, _ := db.SyncBacklog(context.Background()); b == 0 {
+			if b, _ := db.SyncBacklog(tb.Context()); b == 0 {
 				return total
 			}
 		}
@@ -211,7 +211,7 @@ func logTestScans(tb testing.TB, db *store.DB, run string, n int) []*store.Scan 
 				if i%5 == 0 {
 					s.Decision, s.Reason, s.PassID, s.Subject, s.KID = "deny", "not_a_pass", pass.ID{}, pass.Subject{}, pass.KeyID{}
 				}
-				if err := db.LogScan(context.Background(), s); err != nil {
+				if err := db.LogScan(tb.Context(), s); err != nil {
 					failed.Store(err)
 					return
 				}
@@ -232,7 +232,7 @@ func appScans(tb testing.TB, db *store.DB) []*store.Scan {
 	var all []*store.Scan
 	after := int64(0)
 	for {
-		list, err := db.ScansAfter(context.Background(), after, store.MaxScanLimit)
+		list, err := db.ScansAfter(tb.Context(), after, store.MaxScanLimit)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func hubHolds(tb testing.TB, db *store.DB, appliance string) []*store.Scan {
 	var all []*store.Scan
 	after := int64(0)
 	for {
-		list, last, err := db.DistrictScans(context.Background(), appliance, after, store.MaxScanLimit)
+		list, last, err := db.DistrictScans(tb.Context(), appliance, after, store.MaxScanLimit)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -332,7 +332,7 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func TestPush_LostAcknowledgement(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newPushHub(t)
 	var dropped atomic.Int32
 	h.stop()
@@ -430,7 +430,7 @@ func (h *pushHub) restart(tb testing.TB, between func()) {
 		tb.Fatal(err)
 	}
 	between()
-	db, err := store.Open(context.Background(), h.dir)
+	db, err := store.Open(tb.Context(), h.dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -467,7 +467,7 @@ func TestPush_Partition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("checks 12,000 passes")
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", true)
 	checker, err := check.New(ctx, app)
@@ -487,61 +487,12 @@ func TestPush_Partition(t *testing.T) {
 	if err := checker.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	check := func(n int) (perSec float64) {
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		start := time.Now()
-		const workers = 8
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < n; i += workers {
-					d, err := checker.Check(ctx, "gate-1", payloads[i%people])
-					if err != nil {
-						failed.Store(err)
-						return
-					}
-					if !d.Allowed() {
-						failed.Store(fmt.Errorf("check %d: %s", i, d.Reason))
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
-			t.Fatal(err)
-		}
-		return float64(n) / time.Since(start).Seconds()
-	}
+	check := func(n int) (perSec float64) { return checkAll(t, ctx, checker, payloads, n) }
 
 	// The sync loop as the Syncer runs it: push while there is a
 	// backlog, back off on errors.
-	loopCtx, stopLoop := context.WithCancel(ctx)
-	var loopErrs atomic.Int64
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		wait := 10 * time.Millisecond
-		for loopCtx.Err() == nil {
-			_, backlog, err := PushOnceLog(loopCtx, app, c, nil)
-			switch {
-			case err != nil:
-				loopErrs.Add(1)
-				wait = min(2*wait, 500*time.Millisecond)
-			case backlog > 0:
-				wait = 0
-			default:
-				wait = 50 * time.Millisecond
-			}
-			select {
-			case <-loopCtx.Done():
-			case <-time.After(wait):
-			}
-		}
-	}()
-	defer func() { stopLoop(); <-loopDone }()
+	loopErrs, stopLoop := runPushLoop(ctx, app, c)
+	defer stopLoop()
 
 	connected := check(2000)
 	h.stop()
@@ -575,11 +526,72 @@ func TestPush_Partition(t *testing.T) {
 	sameScans(t, hubHolds(t, h.db, "gate-a"), all)
 }
 
+// checkAll checks n of the payloads from 8 workers, each allowed, and
+// returns the checks per second.
+func checkAll(t *testing.T, ctx context.Context, checker *check.Checker, payloads []string, n int) (perSec float64) {
+	people := len(payloads)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	const workers = 8
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				d, err := checker.Check(ctx, "gate-1", payloads[i%people])
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				if !d.Allowed() {
+					failed.Store(fmt.Errorf("check %d: %s", i, d.Reason))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// runPushLoop pushes as the Syncer does, while there is a backlog, and
+// backs off on errors, counting them, until stop.
+func runPushLoop(ctx context.Context, app *store.DB, c *Client) (loopErrs *atomic.Int64, stop func()) {
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopErrs = new(atomic.Int64)
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		wait := 10 * time.Millisecond
+		for loopCtx.Err() == nil {
+			_, backlog, err := PushOnceLog(loopCtx, app, c, nil)
+			switch {
+			case err != nil:
+				loopErrs.Add(1)
+				wait = min(2*wait, 500*time.Millisecond)
+			case backlog > 0:
+				wait = 0
+			default:
+				wait = 50 * time.Millisecond
+			}
+			select {
+			case <-loopCtx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}()
+	return loopErrs, func() { stopLoop(); <-loopDone }
+}
+
 // TestPush_CrashMidPush closes the appliance's store while pushes are in
 // flight and reopens it (a new epoch), repeatedly, while the hub's
 // ingest is also interrupted: no record is lost or stored twice.
 func TestPush_CrashMidPush(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newPushHub(t)
 	// Every third push is cut after the hub stored it, every fifth is
 	// cancelled while the hub ingests (its transaction rolls back).
@@ -652,7 +664,8 @@ func dataDir(db *store.DB) string {
 // TestPush_RestoreFromBackup restores an appliance from an online copy
 // of its database: the hub keeps the records of both timelines.
 func TestPush_RestoreFromBackup(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	dir := dataDir(app)
@@ -719,7 +732,7 @@ func TestPush_RestoreFromBackup(t *testing.T) {
 // behind: the hub records and flags the skew, and the records keep the
 // appliance's order though their times are off.
 func TestPush_ClockSkew(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newPushHub(t)
 	var logs bytes.Buffer
 	var logMu sync.Mutex
@@ -767,7 +780,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // TestPush_Refused: a retired appliance is answered 403 "retired" and
 // nothing is stored; a malformed push 400.
 func TestPush_Refused(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", false)
 	logTestScans(t, app, "x", 10)
@@ -787,6 +801,7 @@ func TestPush_Refused(t *testing.T) {
 // TestIngestOf_Hostile feeds the push decoder malformed bodies: each is
 // refused before anything reaches the store.
 func TestIngestOf_Hostile(t *testing.T) {
+	t.Parallel()
 	epoch := make([]byte, 16)
 	good := func() *PushRequest {
 		return &PushRequest{Scans: &ScanBatch{Epoch: epoch, From: 1, Records: []ScanRecord{{Seq: 1, At: 1, Source: "g", Decision: "allow", Reason: "ok"}}}}
@@ -838,7 +853,7 @@ func TestIngestOf_Hostile(t *testing.T) {
 	// 500, and a wrong token 401.
 	h := newPushHub(t)
 	app, _ := h.enrol(t, "gate-a", false)
-	info, _ := app.SyncHubInfo(context.Background())
+	info, _ := app.SyncHubInfo(t.Context())
 	tok := encodeToken(info.Token)
 	for _, body := range []any{json.RawMessage(`{"scans":{"epoch":"AAAA","from":1,"records":[{"q":1}]}}`), good(), map[string]any{"scans": "x"}} {
 		w := doPlain(t, h.api.Handler(), PathPush, body, tok)

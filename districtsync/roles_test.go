@@ -37,7 +37,7 @@ type roleWorld struct {
 
 func newRoleWorld(t *testing.T) *roleWorld {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	w := &roleWorld{h: newPushHub(t)}
 	w.officeA, w.cA = w.h.enrol(t, "office-a", true)
 	w.officeB, w.cB = w.h.enrol(t, "office-b", true)
@@ -84,11 +84,11 @@ func newRoleWorld(t *testing.T) *roleWorld {
 
 func watcherState(t *testing.T, db *store.DB) (revs, keysRevoked int) {
 	t.Helper()
-	list, err := db.RevocationsSince(context.Background(), 0)
+	list, err := db.RevocationsSince(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := db.TrustKeys(context.Background())
+	keys, err := db.TrustKeys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func watcherState(t *testing.T, db *store.DB) (revs, keysRevoked int) {
 // hubSnapshot is everything at the hub a pushed record could change.
 func hubSnapshot(t *testing.T, db *store.DB, watched ...pass.Subject) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	var b strings.Builder
 	revs, err := db.RevocationsSince(ctx, 0)
 	if err != nil {
@@ -175,7 +175,7 @@ func forge(t *testing.T, c *Client, kind string, body any) *PushResponse {
 		req.Events = &EventBatch{Epoch: epoch, From: 1, Records: []EventRecord{{Seq: 1, Kind: kind, At: time.Now().UnixMilli(), Body: raw}}}
 	}
 	var resp PushResponse
-	if err := c.Call(context.Background(), PathPush, &req, &resp); err != nil {
+	if err := c.Call(t.Context(), PathPush, &req, &resp); err != nil {
 		t.Fatalf("forged %s: %v", kind, err)
 	}
 	m := resp.Events
@@ -218,24 +218,26 @@ func passBody(id pass.ID, s pass.Subject, kid pass.KeyID) map[string]any {
 // every other appliance's stay as they were, one audit record names the
 // appliance, kind and sequence number, and the mark moves past it), and
 // what is inside its role still works.
-func TestRoles_ForgedPushes(t *testing.T) {
-	ctx := context.Background()
-	w := newRoleWorld(t)
+// forgedPush is a record an appliance pushes, forged or not, and
+// whether the hub must refuse it.
+type forgedPush struct {
+	name    string
+	c       *Client
+	who     string
+	kind    string
+	body    any
+	refused bool
+}
+
+// forgedPushes lists, in order, what the gate and the offices push:
+// records outside their role, refused, and their own, accepted.
+// newPerson is office A's person to be, gatePerson one the gate tries to
+// register.
+func forgedPushes(w *roleWorld, newPerson, gatePerson pass.Subject) []forgedPush {
 	var ownPass pass.ID // a pass office A issued (its pass event accepted)
 	ownPass[0] = 0xA1
 	bPass := pass.ID{0xB7, 0x01} // a pass office B issued
-	newPerson := pass.Subject{0xA2, 0x01}
-	gatePerson := pass.Subject{0xA3, 0x01}
-
-	type tc struct {
-		name    string
-		c       *Client
-		who     string
-		kind    string
-		body    any
-		refused bool
-	}
-	cases := []tc{
+	return []forgedPush{
 		// The gate: scans and its own audit records only.
 		{"gate scan", w.cGate, "gate-1", "scan", nil, false},
 		{"gate audit", w.cGate, "gate-1", "audit", map[string]any{"seq": 1, "action": "login", "actor": "x"}, false},
@@ -277,6 +279,15 @@ func TestRoles_ForgedPushes(t *testing.T) {
 		{"office pass it signed", w.cA, "office-a", "pass", passBody(ownPass, newPerson, w.kidA), false},
 		{"office revokes a pass it issued", w.cA, "office-a", "revocation", revocationBody(store.RevokePass, ownPass[:]), false},
 	}
+}
+
+func TestRoles_ForgedPushes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newRoleWorld(t)
+	newPerson := pass.Subject{0xA2, 0x01}
+	gatePerson := pass.Subject{0xA3, 0x01}
+	cases := forgedPushes(w, newPerson, gatePerson)
 	watched := []pass.Subject{w.personB, w.personHub, newPerson, gatePerson}
 	for _, c := range cases {
 		before := hubSnapshot(t, w.h.db, watched...)
@@ -318,7 +329,13 @@ func TestRoles_ForgedPushes(t *testing.T) {
 	if p, _ := w.h.db.FindPerson(ctx, w.personB); p.Color != pass.Green {
 		t.Errorf("office B's person turned %v at the hub", p.Color)
 	}
+	checkWatcherFeed(t, ctx, w)
+}
 
+// checkWatcherFeed pulls the hub's feed into another appliance after the
+// forged pushes.
+func checkWatcherFeed(t *testing.T, ctx context.Context, w *roleWorld) {
+	t.Helper()
 	// Another appliance pulling the feed gets only the allowed
 	// revocations (office A's person, office A's pass), no key
 	// revocation, and passes of the district still check.
@@ -349,7 +366,8 @@ func TestRoles_ForgedPushes(t *testing.T) {
 // carrying a revocation of the district root is imported, the
 // revocation refused and audited, and the gate's other records kept.
 func TestRoles_BundleRefusesRootRevocation(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	hubDB := newBundleHub(t, "Test district")
 	gate := enrolByFilesAs(t, hubDB, "gate-b", store.ApplianceGate)
 	roots, err := hubDB.FindKeys(ctx, store.KeyFilter{Role: store.RoleRoot})
@@ -399,7 +417,8 @@ func TestRoles_BundleRefusesRootRevocation(t *testing.T) {
 // its next pull it learns it and drops the pseudonym key. A gate is not
 // made an office in place.
 func TestRoles_OfficeMadeGate(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newRoleWorld(t)
 	if _, err := w.h.db.SetApplianceRole(ctx, "gate-1", store.ApplianceOffice, "admin"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("a gate made an office in place: %v, want ErrInvalid", err)
@@ -437,7 +456,8 @@ func TestRoles_OfficeMadeGate(t *testing.T) {
 // dated a year ahead would make the hub ignore every later change of the
 // person. The hub holds such times to its own clock.
 func TestRoles_FutureDatedRecordsHeldToHubClock(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newRoleWorld(t)
 	ahead := time.Now().Add(365 * 24 * time.Hour).UnixMilli()
 
@@ -481,7 +501,7 @@ func TestRoles_FutureDatedRecordsHeldToHubClock(t *testing.T) {
 // of a pushed subject revocation to its own clock by the offset the push
 // showed.
 func TestRoles_CutoffFromBehindClock(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	w := newRoleWorld(t)
 	const behind = 4 * time.Minute
 	officeNow := time.Now().Add(-behind)

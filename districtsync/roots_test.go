@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -18,7 +17,7 @@ import (
 // hubRoot is the hub's district root key record.
 func hubRoot(t *testing.T, db *store.DB) *store.Key {
 	t.Helper()
-	roots, err := db.FindKeys(context.Background(), store.KeyFilter{Role: store.RoleRoot, HasPrivate: true})
+	roots, err := db.FindKeys(t.Context(), store.KeyFilter{Role: store.RoleRoot, HasPrivate: true})
 	if err != nil || len(roots) == 0 {
 		t.Fatalf("hub root: %v", err)
 	}
@@ -29,11 +28,11 @@ func hubRoot(t *testing.T, db *store.DB) *store.Key {
 // and fails unless it is allowed.
 func mustAllow(t *testing.T, db *store.DB, text string) {
 	t.Helper()
-	chk, err := check.New(context.Background(), db)
+	chk, err := check.New(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := chk.Check(context.Background(), "gate-1", text)
+	d, err := chk.Check(t.Context(), "gate-1", text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func mustAllow(t *testing.T, db *store.DB, text string) {
 
 func issueAtHub(t *testing.T, db *store.DB) string {
 	t.Helper()
-	p, err := district.Issue(context.Background(), db, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011230",
+	p, err := district.Issue(t.Context(), db, district.IssueRequest{Name: "张三明", IDNumber: "610113199001011230",
 		TestedAt: time.Now().Add(-time.Hour), Doses: 2, Actor: "desk"})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +55,8 @@ func issueAtHub(t *testing.T, db *store.DB) string {
 // version that took it from an appliance's push) does not send it: the
 // gate keeps verifying the district's passes.
 func TestPull_RootRevocationNeverSent(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	gate := enrolled(t, h, "gate-1", false)
 	text := issueAtHub(t, h.db)
@@ -92,7 +92,7 @@ func forgeDown(t *testing.T, hubDB *store.DB, name string, change func(*DownPayl
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := districtRoot(context.Background(), hubDB)
+	root, err := districtRoot(t.Context(), hubDB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,8 @@ func forgeDown(t *testing.T, hubDB *store.DB, name string, change func(*DownPayl
 // list and as a key revocation, changes nothing at the appliance: passes
 // still verify, now and after a restart, and the refusal is audited.
 func TestBundle_RootRevocationRefused(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	text := issueAtHub(t, w.hub)
 	root := hubRoot(t, w.hub)
@@ -167,7 +168,8 @@ func TestBundle_RootRevocationRefused(t *testing.T) {
 // hub's gates with the trust list: they then accept that district's
 // passes.
 func TestPull_ImportedRootSpreads(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	gate := enrolled(t, h, "gate-1", false)
 	other := newBundleHub(t, "Neighbour")
@@ -197,7 +199,8 @@ func TestPull_ImportedRootSpreads(t *testing.T) {
 // a key revocation of the district root. Whatever the hub makes of the
 // push, the other gates keep verifying the district's passes.
 func TestPush_RootRevocationDoesNotReachGates(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	attacker := enrolled(t, h, "gate-a", false)
 	victim := enrolled(t, h, "gate-b", false)

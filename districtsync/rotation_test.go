@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 
 func rootsAt(t *testing.T, db *store.DB, at time.Time) int {
 	t.Helper()
-	chk, err := check.New(context.Background(), db, check.WithClock(func() time.Time { return at }))
+	chk, err := check.New(t.Context(), db, check.WithClock(func() time.Time { return at }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +27,8 @@ func rootsAt(t *testing.T, db *store.DB, at time.Time) int {
 // feed. Passes under the old root and the new verify; the office's own
 // certificate is the new root's; the old root ends RootGrace later.
 func TestRotation_ByFeed(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	gate := enrolled(t, h, "gate-1", false)
 	office := enrolled(t, h, "desk-1", true)
@@ -95,18 +95,19 @@ func TestRotation_ByFeed(t *testing.T) {
 
 func scannerCheck(t *testing.T, db *store.DB, text string) (*check.Decision, error) {
 	t.Helper()
-	chk, err := check.New(context.Background(), db)
+	chk, err := check.New(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return chk.Check(context.Background(), "gate-1", text)
+	return chk.Check(t.Context(), "gate-1", text)
 }
 
 // By bundle: the hub's bundle after the rotation is signed by the old
 // root (which the appliance trusts) and carries the new root with its
 // rotation record.
 func TestRotation_ByBundle(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	w := newBundleWorld(t)
 	old := hubRoot(t, w.hub)
 	if _, err := district.RotateRoot(ctx, w.hub, "hubadmin"); err != nil {
@@ -147,7 +148,8 @@ func forgedRotation(districtID string, old *pass.PublicKey, seed []byte, at time
 // chained to a root the appliance trusts for the district is refused,
 // audited, and not trusted.
 func TestRotation_ForgedRefused(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	gate := enrolled(t, h, "gate-1", false)
 	d, _ := h.db.District(ctx)
@@ -234,7 +236,8 @@ func TestRotation_ForgedRefused(t *testing.T) {
 // Two rotations while a gate was away: one pull takes both, whatever
 // the order of the roots in the trust list.
 func TestRotation_ChainInOnePull(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	gate := enrolled(t, h, "gate-1", false)
 	for range 2 {
@@ -261,7 +264,8 @@ func TestRotation_ChainInOnePull(t *testing.T) {
 // over a second time, to a root of their own, while the old root is
 // still trusted for the grace period.
 func TestRotation_SecondHandOverRefused(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	gate := enrolled(t, h, "gate-1", false)
 	d, _ := h.db.District(ctx)

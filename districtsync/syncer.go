@@ -121,123 +121,163 @@ func (s *Syncer) Run(ctx context.Context) {
 	defer s.setRunning(false)
 	defer s.client.CloseIdle()
 	s.log.Info("sync started", "appliance", s.status.Appliance)
-	var pushB, pullB backoff
 	now := time.Now()
-	nextPull, nextPush := now, now
-	var lastLogged string
-	var lastLoggedAt time.Time
-	nextStatus := now.Add(statusEvery)
-	report := func(what string, err error) {
-		msg := what + ": " + err.Error()
-		s.mu.Lock()
-		s.status.LastError, s.status.LastErrorAt = msg, time.Now()
-		var ce *CallError
-		if errors.As(err, &ce) && ce.Status == http.StatusForbidden && ce.Err.Code == "retired" {
-			s.status.Retired = true
-		}
-		s.mu.Unlock()
-		if msg != lastLogged || time.Since(lastLoggedAt) > logRepeat {
-			s.log.Warn("sync failed; retrying with backoff", "op", what, "err", err)
-			lastLogged, lastLoggedAt = msg, time.Now()
-		}
-	}
-	recovered := func() {
-		if lastLogged != "" {
-			s.log.Info("sync reconnected")
-			lastLogged = ""
-		}
-	}
+	l := &syncLoop{s: s, nextPull: now, nextPush: now, nextStatus: now.Add(statusEvery)}
 	for ctx.Err() == nil {
-		now = time.Now()
-		if !now.Before(nextPush) {
-			n, backlog, err := PushOnceLog(ctx, s.db, s.client, s.log)
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				report("push", err)
-				nextPush = time.Now().Add(pushB.next())
-			default:
-				pushB.reset()
-				recovered()
-				s.mu.Lock()
-				s.status.Backlog, s.status.Pushed = backlog, s.status.Pushed+int64(n)
-				if n > 0 {
-					s.status.LastPush = time.Now()
-				}
-				s.mu.Unlock()
-				if n > 0 && backlog == 0 {
-					nextPull = time.Now() // what the hub made of it, and anything new
-				}
-				if backlog > 0 {
-					nextPush = time.Now()
-				} else {
-					nextPush = time.Now().Add(pushEvery)
-				}
-			}
+		if !time.Now().Before(l.nextPush) && !l.push(ctx) {
+			return
 		}
-		if now = time.Now(); !now.Before(nextPull) {
-			res, err := PullOnce(ctx, s.db, s.client)
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				if errors.Is(err, store.ErrNotEnrolled) {
-					s.log.Error("sync stopped: this appliance is no longer enrolled")
-					return
-				}
-				report("pull", err)
-				if rerr := s.db.RecordSyncError(context.WithoutCancel(ctx), "pull: "+err.Error()); rerr != nil {
-					s.log.Error("record sync error", "err", rerr)
-				}
-				nextPull = time.Now().Add(pullB.next())
-			default:
-				pullB.reset()
-				recovered()
-				s.mu.Lock()
-				s.status.LastPull, s.status.Retired = time.Now(), false
-				s.mu.Unlock()
-				if res.RootRevocationsRefused > 0 {
-					s.log.Warn("sync feed: revocation of a district root refused", "count", res.RootRevocationsRefused)
-				}
-				if res.RootsRefused > 0 {
-					s.log.Warn("sync feed: new district root without a valid rotation record refused", "count", res.RootsRefused)
-				}
-				if res.RootsRotated > 0 {
-					s.log.Info("sync feed: district root rotated", "certificates_updated", res.CertsUpdated)
-				}
-				if res.KeysAdded+res.KeysRevoked+res.Revocations > 0 || res.PolicyChanged {
-					s.log.Info("sync feed applied", "keys_added", res.KeysAdded, "keys_revoked", res.KeysRevoked,
-						"revocations", res.Revocations, "policy_changed", res.PolicyChanged)
-				}
-				nextPull = time.Now().Add(PullEvery)
-			}
+		if !time.Now().Before(l.nextPull) && !l.pull(ctx) {
+			return
 		}
-		if now = time.Now(); !now.Before(nextStatus) {
+		if now = time.Now(); !now.Before(l.nextStatus) {
 			st := s.Status()
 			s.log.Info("sync status", "backlog", st.Backlog, "pushed", st.Pushed,
 				"last_pull_age", durationSince(now, st.LastPull), "last_push_age", durationSince(now, st.LastPush),
 				"last_error", st.LastError, "retired", st.Retired)
-			nextStatus = now.Add(statusEvery)
+			l.nextStatus = now.Add(statusEvery)
 		}
-		wait := time.Until(nextPull)
-		if d := time.Until(nextPush); d < wait {
-			wait = d
-		}
-		if wait <= 0 {
-			continue
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !l.wait(ctx) {
 			return
-		case <-s.wake:
-			t.Stop()
-			nextPush, nextPull = time.Now(), time.Now()
-		case <-t.C:
 		}
 	}
+}
+
+// syncLoop is the schedule of one Run: when to push, pull and log next,
+// and the last failure logged (a failure repeating is logged once per
+// logRepeat).
+type syncLoop struct {
+	s                  *Syncer
+	pushB, pullB       backoff
+	nextPull, nextPush time.Time
+	nextStatus         time.Time
+	lastLogged         string
+	lastLoggedAt       time.Time
+}
+
+// report records a failed push or pull in the status and logs it.
+func (l *syncLoop) report(what string, err error) {
+	s := l.s
+	msg := what + ": " + err.Error()
+	s.mu.Lock()
+	s.status.LastError, s.status.LastErrorAt = msg, time.Now()
+	var ce *CallError
+	if errors.As(err, &ce) && ce.Status == http.StatusForbidden && ce.Err.Code == "retired" {
+		s.status.Retired = true
+	}
+	s.mu.Unlock()
+	if msg != l.lastLogged || time.Since(l.lastLoggedAt) > logRepeat {
+		s.log.Warn("sync failed; retrying with backoff", "op", what, "err", err)
+		l.lastLogged, l.lastLoggedAt = msg, time.Now()
+	}
+}
+
+func (l *syncLoop) recovered() {
+	if l.lastLogged != "" {
+		l.s.log.Info("sync reconnected")
+		l.lastLogged = ""
+	}
+}
+
+// push sends one push and schedules the next; false when Run must stop.
+func (l *syncLoop) push(ctx context.Context) bool {
+	s := l.s
+	n, backlog, err := PushOnceLog(ctx, s.db, s.client, s.log)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case err != nil:
+		l.report("push", err)
+		l.nextPush = time.Now().Add(l.pushB.next())
+	default:
+		l.pushB.reset()
+		l.recovered()
+		s.mu.Lock()
+		s.status.Backlog, s.status.Pushed = backlog, s.status.Pushed+int64(n)
+		if n > 0 {
+			s.status.LastPush = time.Now()
+		}
+		s.mu.Unlock()
+		if n > 0 && backlog == 0 {
+			l.nextPull = time.Now() // what the hub made of it, and anything new
+		}
+		if backlog > 0 {
+			l.nextPush = time.Now()
+		} else {
+			l.nextPush = time.Now().Add(pushEvery)
+		}
+	}
+	return true
+}
+
+// pull applies one pull and schedules the next; false when Run must
+// stop.
+func (l *syncLoop) pull(ctx context.Context) bool {
+	s := l.s
+	res, err := PullOnce(ctx, s.db, s.client)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case err != nil:
+		if errors.Is(err, store.ErrNotEnrolled) {
+			s.log.Error("sync stopped: this appliance is no longer enrolled")
+			return false
+		}
+		l.report("pull", err)
+		if rerr := s.db.RecordSyncError(context.WithoutCancel(ctx), "pull: "+err.Error()); rerr != nil {
+			s.log.Error("record sync error", "err", rerr)
+		}
+		l.nextPull = time.Now().Add(l.pullB.next())
+	default:
+		l.pullB.reset()
+		l.recovered()
+		s.mu.Lock()
+		s.status.LastPull, s.status.Retired = time.Now(), false
+		s.mu.Unlock()
+		s.logFeed(res)
+		l.nextPull = time.Now().Add(PullEvery)
+	}
+	return true
+}
+
+// logFeed logs what a pull changed, and warns of the roots it refused.
+func (s *Syncer) logFeed(res *PullResult) {
+	if res.RootRevocationsRefused > 0 {
+		s.log.Warn("sync feed: revocation of a district root refused", "count", res.RootRevocationsRefused)
+	}
+	if res.RootsRefused > 0 {
+		s.log.Warn("sync feed: new district root without a valid rotation record refused", "count", res.RootsRefused)
+	}
+	if res.RootsRotated > 0 {
+		s.log.Info("sync feed: district root rotated", "certificates_updated", res.CertsUpdated)
+	}
+	if res.KeysAdded+res.KeysRevoked+res.Revocations > 0 || res.PolicyChanged {
+		s.log.Info("sync feed applied", "keys_added", res.KeysAdded, "keys_revoked", res.KeysRevoked,
+			"revocations", res.Revocations, "policy_changed", res.PolicyChanged)
+	}
+}
+
+// wait sleeps until the next push or pull is due or Wake is called;
+// false when ctx ended.
+func (l *syncLoop) wait(ctx context.Context) bool {
+	wait := time.Until(l.nextPull)
+	if d := time.Until(l.nextPush); d < wait {
+		wait = d
+	}
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-l.s.wake:
+		t.Stop()
+		l.nextPush, l.nextPull = time.Now(), time.Now()
+	case <-t.C:
+	}
+	return true
 }
 
 func (s *Syncer) setRunning(r bool) {

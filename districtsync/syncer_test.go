@@ -11,6 +11,7 @@ import (
 )
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	var b backoff
 	for i := range 40 {
 		d := b.next()
@@ -26,7 +27,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestSyncer_RunAndStatus(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	h := newEnrHub(t)
 	app := enrolled(t, h, "gate-s", false)
 	if _, err := NewSyncer(h.db, nil); !errors.Is(err, store.ErrNotEnrolled) {

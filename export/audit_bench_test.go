@@ -1,7 +1,6 @@
 package export
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"os"
@@ -35,7 +34,7 @@ func TestExportAuditMillion(t *testing.T) {
 // whole run): only the columns' sizes matter here.
 func fillAudit(t *testing.T, dir string, n int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)

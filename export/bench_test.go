@@ -2,7 +2,6 @@ package export
 
 import (
 	"bufio"
-	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
@@ -79,7 +78,7 @@ func TestExportMillionChild(t *testing.T) {
 	if format == "" {
 		t.Skip("child of TestExportMillion")
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, os.Getenv("PASSGATE_EXPORT_DIR"))
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +161,7 @@ func vmHWM() string {
 // connection of its own (LogScan commits in batches of at most 1,024).
 func fillScans(t *testing.T, dir string, n int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package export
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"sort"
@@ -30,7 +29,7 @@ type districtRecord struct {
 // json_object exactly as the appliances' outbox triggers build them.
 func fillHub(t *testing.T, db *store.DB) (hubScans []*store.Scan, remote []districtRecord) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := district.EnsureSetup(ctx, db, district.SetupOptions{Name: "雁塔区", Appliance: "hub", AdminPassword: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +86,7 @@ func fillHub(t *testing.T, db *store.DB) (hubScans []*store.Scan, remote []distr
 // in time order with the hub's own, each row naming its appliance, with
 // filters and counts applying to both.
 func TestDistrictExport(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	hubScans, remote := fillHub(t, db)
 
@@ -128,7 +128,7 @@ func TestDistrictExport(t *testing.T) {
 			filter.mod(r)
 			var total int64
 			var buf strings.Builder
-			n, err := Run(context.Background(), db, &buf, r, func(_, tot int64) { total = tot })
+			n, err := Run(t.Context(), db, &buf, r, func(_, tot int64) { total = tot })
 			if err != nil {
 				t.Fatal(err)
 			}

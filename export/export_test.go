@@ -30,7 +30,7 @@ var injected = []string{"=1+1", "+cmd|' /C calc'!A0", "-2", "@SUM(A1:A2)", "\tTA
 
 func openDB(t testing.TB) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), t.TempDir())
+	db, err := store.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func logScans(t testing.TB, db *store.DB, n int) []*store.Scan {
 			s.Subject = pass.Subject{byte(i), 0x12, 0x34}
 			s.KID = pass.KeyID{9, 8, 7, 6, 5, 4, 3, byte(i)}
 		}
-		if err := db.LogScan(context.Background(), s); err != nil {
+		if err := db.LogScan(t.Context(), s); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, s)
@@ -89,7 +89,7 @@ func request(k Kind, f Format) *Request {
 func run(t *testing.T, db *store.DB, r *Request) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := Run(context.Background(), db, &buf, r, nil); err != nil {
+	if _, err := Run(t.Context(), db, &buf, r, nil); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -154,6 +154,7 @@ func equalRows(t *testing.T, got, want [][]string) {
 }
 
 func TestCSVRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	scans := logScans(t, db, 40)
 	want := [][]string{scanHeader}
@@ -164,6 +165,7 @@ func TestCSVRoundTrip(t *testing.T) {
 }
 
 func TestXLSXRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	scans := logScans(t, db, 40)
 	want := [][]string{scanHeader}
@@ -188,6 +190,7 @@ func TestXLSXRoundTrip(t *testing.T) {
 }
 
 func TestNeutralisedEverywhere(t *testing.T) {
+	t.Parallel()
 	for _, v := range injected {
 		n := Neutralise(v)
 		switch v[0] {
@@ -219,6 +222,7 @@ func TestNeutralisedEverywhere(t *testing.T) {
 }
 
 func TestJSONL(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	scans := logScans(t, db, 20)
 	lines := strings.Split(strings.TrimSuffix(string(run(t, db, request(KindScans, JSONL))), "\n"), "\n")
@@ -248,6 +252,7 @@ func TestJSONL(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	scans := logScans(t, db, 64)
 	r := request(KindScans, CSV)
@@ -267,8 +272,9 @@ func TestFilters(t *testing.T) {
 }
 
 func TestPassesAndStatus(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := district.EnsureSetup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +331,7 @@ func TestSheetSplit(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	ok := func() *Request { return request(KindScans, CSV) }
 	for name, mut := range map[string]func(r *Request){
 		"unknown kind":       func(r *Request) { r.Kind = "audit-ish" },
@@ -358,6 +365,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestFileName(t *testing.T) {
+	t.Parallel()
 	r := request(KindScans, CSV)
 	if got, want := FileName("雁塔区", r), "雁塔区_scans_20261101-20261130.csv"; got != want {
 		t.Errorf("FileName = %q, want %q", got, want)
@@ -377,8 +385,9 @@ func TestFileName(t *testing.T) {
 // snapshot counted, each once and whole, and every concurrent scan
 // succeeds.
 func TestConcurrentConsistency(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	logScans(t, db, 3000)
 	var (
 		wg      sync.WaitGroup
@@ -415,68 +424,11 @@ func TestConcurrentConsistency(t *testing.T) {
 		if n != total {
 			t.Errorf("%s: %d rows written, snapshot counted %d", f, n, total)
 		}
-		var ids []string
-		switch f {
-		case CSV:
-			rows := readCSV(t, buf.Bytes())[1:]
-			for _, r := range rows {
-				if len(r) != len(scanHeader) {
-					t.Fatalf("torn row %q", r)
-				}
-				ids = append(ids, strings.Join(r, "|"))
-			}
-		case JSONL:
-			for _, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
-				var m map[string]any
-				if err := json.Unmarshal([]byte(l), &m); err != nil || len(m) != len(scanHeader)+1 {
-					t.Fatalf("torn line %q: %v", l, err)
-				}
-				ids = append(ids, l)
-			}
-		case XLSX:
-			for _, r := range readXLSX(t, buf.Bytes())["scans"][1:] {
-				ids = append(ids, strings.Join(r, "|"))
-			}
-		}
+		ids := exportedRows(t, f, buf.Bytes())
 		if int64(len(ids)) != total {
 			t.Errorf("%s: read back %d rows, snapshot counted %d", f, len(ids), total)
 		}
-		// No duplicates, and each goroutine's scans (logged one after the
-		// other) appear as a prefix of its sequence: a snapshot, not a
-		// mixture of moments.
-		seen := map[string]bool{}
-		perSource := map[string]int{}
-		for _, id := range ids {
-			if seen[id] {
-				t.Fatalf("%s: duplicated row %q", f, id)
-			}
-			seen[id] = true
-			if strings.Contains(id, "并发") {
-				for g := range 4 {
-					if strings.Contains(id, fmt.Sprintf("并发%d", g)) {
-						perSource[fmt.Sprint(g)]++
-					}
-				}
-			}
-		}
-		if f == CSV {
-			timeSource := map[string]bool{}
-			for id := range seen {
-				p := strings.SplitN(id, "|", 3)
-				timeSource[p[0]+"|"+p[1]] = true
-			}
-			for g, n := range perSource {
-				want := make([]string, 0, n)
-				for i := range n {
-					want = append(want, day0.Add(time.Duration(i)*time.Millisecond).In(shanghai).Format("2006-01-02T15:04:05.000+08:00")+"|并发"+g)
-				}
-				for _, w := range want {
-					if !timeSource[w] {
-						t.Fatalf("goroutine %s: %d scans exported but %q missing", g, n, w)
-					}
-				}
-			}
-		}
+		checkSnapshotRows(t, f, ids)
 	}
 	close(stop)
 	wg.Wait()
@@ -494,10 +446,80 @@ func TestConcurrentConsistency(t *testing.T) {
 	t.Logf("%d scans logged during three exports", sum)
 }
 
+// exportedRows reads an export in format f back, one string per row.
+func exportedRows(t *testing.T, f Format, b []byte) []string {
+	t.Helper()
+	var ids []string
+	switch f {
+	case CSV:
+		rows := readCSV(t, b)[1:]
+		for _, r := range rows {
+			if len(r) != len(scanHeader) {
+				t.Fatalf("torn row %q", r)
+			}
+			ids = append(ids, strings.Join(r, "|"))
+		}
+	case JSONL:
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil || len(m) != len(scanHeader)+1 {
+				t.Fatalf("torn line %q: %v", l, err)
+			}
+			ids = append(ids, l)
+		}
+	case XLSX:
+		for _, r := range readXLSX(t, b)["scans"][1:] {
+			ids = append(ids, strings.Join(r, "|"))
+		}
+	}
+	return ids
+}
+
+// checkSnapshotRows checks that ids holds no duplicates, and that each
+// goroutine's scans (logged one after the other) appear as a prefix of
+// its sequence: a snapshot, not a mixture of moments.
+func checkSnapshotRows(t *testing.T, f Format, ids []string) {
+	t.Helper()
+	seen := map[string]bool{}
+	perSource := map[string]int{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("%s: duplicated row %q", f, id)
+		}
+		seen[id] = true
+		if strings.Contains(id, "并发") {
+			for g := range 4 {
+				if strings.Contains(id, fmt.Sprintf("并发%d", g)) {
+					perSource[fmt.Sprint(g)]++
+				}
+			}
+		}
+	}
+	if f == CSV {
+		timeSource := map[string]bool{}
+		for id := range seen {
+			p := strings.SplitN(id, "|", 3)
+			timeSource[p[0]+"|"+p[1]] = true
+		}
+		for g, n := range perSource {
+			want := make([]string, 0, n)
+			for i := range n {
+				want = append(want, day0.Add(time.Duration(i)*time.Millisecond).In(shanghai).Format("2006-01-02T15:04:05.000+08:00")+"|并发"+g)
+			}
+			for _, w := range want {
+				if !timeSource[w] {
+					t.Fatalf("goroutine %s: %d scans exported but %q missing", g, n, w)
+				}
+			}
+		}
+	}
+}
+
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	logScans(t, db, progressEvery+10)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	var buf bytes.Buffer
 	_, err := Run(ctx, db, &buf, request(KindScans, CSV), func(done, total int64) {
 		if done > 0 {

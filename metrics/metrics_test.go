@@ -18,7 +18,7 @@ import (
 
 func newMetrics(t testing.TB) (*metrics.Metrics, *store.DB) {
 	t.Helper()
-	db, err := store.Open(context.Background(), t.TempDir())
+	db, err := store.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +31,7 @@ func newMetrics(t testing.TB) (*metrics.Metrics, *store.DB) {
 // TestMetrics_Lint: every series follows the Prometheus naming and help
 // conventions (units in names, _total on counters).
 func TestMetrics_Lint(t *testing.T) {
+	t.Parallel()
 	m, _ := newMetrics(t)
 	m.ExportDone("scans", "csv", 3, nil)
 	m.Purged("scans", 2)
@@ -47,6 +48,7 @@ func TestMetrics_Lint(t *testing.T) {
 }
 
 func TestMetrics_Counters(t *testing.T) {
+	t.Parallel()
 	m, _ := newMetrics(t)
 	m.CheckDone(&check.Decision{Decision: check.Allow, Reason: check.ReasonOK}, time.Millisecond, nil)
 	m.CheckDone(&check.Decision{Decision: check.Deny, Reason: check.ReasonExpired}, time.Millisecond, nil)
@@ -114,6 +116,7 @@ passgate_retention_purged_rows_total{kind="scans"} 5
 // TestMetrics_NilIgnores: code that runs without metrics (the CLI, tests)
 // calls the same methods on a nil *Metrics.
 func TestMetrics_NilIgnores(t *testing.T) {
+	t.Parallel()
 	var m *metrics.Metrics
 	m.CheckDone(&check.Decision{Decision: check.Allow, Reason: check.ReasonOK}, time.Millisecond, nil)
 	m.ExportDone("scans", "csv", 1, nil)
@@ -123,6 +126,7 @@ func TestMetrics_NilIgnores(t *testing.T) {
 // TestMetrics_Register: later parts add collectors and scrape-time
 // readings; a name taken twice is an error, not a panic.
 func TestMetrics_Register(t *testing.T) {
+	t.Parallel()
 	m, _ := newMetrics(t)
 	backlog := 7.0
 	if err := m.GaugeFunc("sync_outbox_backlog", "Scans waiting to be sent to the district.", func() float64 { return backlog }); err != nil {

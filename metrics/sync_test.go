@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"context"
 	"database/sql"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 // Sync series follow the database: nothing but enrolled 0 on a standalone
 // appliance; the link to the hub once enrolled; each appliance on a hub.
 func TestMetrics_Sync(t *testing.T) {
+	t.Parallel()
 	m, db := newMetrics(t)
 	want := `
 # HELP passgate_sync_enrolled 1 when this appliance is enrolled with a district hub.
@@ -38,7 +38,7 @@ passgate_sync_enrolled 0
 		`INSERT INTO appliances (name, may_issue, created_ms, enrolled_ms, last_contact_ms, clock_skew_ms, backlog)
 			VALUES ('office', 1, 0, 1, 5000, -3000, 12), ('spare', 0, 0, NULL, NULL, 0, 0)`,
 	} {
-		if _, err := raw.ExecContext(context.Background(), q); err != nil {
+		if _, err := raw.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}

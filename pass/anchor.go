@@ -131,15 +131,44 @@ func MarshalAnchor(district, name string, roots []*PrivateKey) ([]byte, error) {
 // ignored, a CR before each LF and a leading byte-order mark are
 // tolerated; anything else out of place is refused with ErrAnchor.
 func ParseAnchor(b []byte) (*Anchor, error) {
+	lines, err := anchorLines(b)
+	if err != nil {
+		return nil, err
+	}
+	a := &Anchor{}
+	i, err := a.parseHead(lines)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[KeyID]bool)
+	if i, err = a.parseRoots(lines, i, seen); err != nil {
+		return nil, err
+	}
+	if err := a.checkSignatures(lines[i:], seen); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// anchorLine is one meaningful line of an anchor file: its number, its
+// first word and the rest.
+type anchorLine struct {
+	n         int
+	key, rest string
+}
+
+func (l anchorLine) bad(format string, args ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrAnchor, l.n, fmt.Sprintf(format, args...))
+}
+
+// anchorLines bounds the file and cuts it into lines, leaving out
+// comments and empty lines.
+func anchorLines(b []byte) ([]anchorLine, error) {
 	if len(b) > MaxAnchorLen {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrAnchor, len(b), MaxAnchorLen)
 	}
 	b = bytes.TrimPrefix(b, []byte("\ufeff"))
-	type line struct {
-		n         int
-		key, rest string
-	}
-	var lines []line
+	var lines []anchorLine
 	for i, raw := range strings.Split(string(b), "\n") {
 		s := strings.TrimSuffix(raw, "\r")
 		if len(s) > maxAnchorLine {
@@ -149,115 +178,137 @@ func ParseAnchor(b []byte) (*Anchor, error) {
 			continue
 		}
 		if s == anchorHeader {
-			lines = append(lines, line{n: i + 1, key: s})
+			lines = append(lines, anchorLine{n: i + 1, key: s})
 			continue
 		}
 		k, rest, ok := strings.Cut(s, " ")
 		if !ok {
 			return nil, fmt.Errorf("%w: line %d: no value", ErrAnchor, i+1)
 		}
-		lines = append(lines, line{n: i + 1, key: k, rest: rest})
+		lines = append(lines, anchorLine{n: i + 1, key: k, rest: rest})
 	}
-	bad := func(l line, format string, args ...any) error {
-		return fmt.Errorf("%w: line %d: %s", ErrAnchor, l.n, fmt.Sprintf(format, args...))
-	}
+	return lines, nil
+}
+
+// parseHead reads the header, the district and the optional name, and
+// returns the index of the first line after them.
+func (a *Anchor) parseHead(lines []anchorLine) (int, error) {
 	if len(lines) == 0 || lines[0].key != anchorHeader {
 		if len(lines) > 0 && lines[0].key == "passgate-trust-anchor" {
-			return nil, bad(lines[0], "version %q is not supported (this passgate reads version 1)", lines[0].rest)
+			return 0, lines[0].bad("version %q is not supported (this passgate reads version 1)", lines[0].rest)
 		}
-		return nil, fmt.Errorf("%w: it does not start with %q", ErrAnchor, anchorHeader)
+		return 0, fmt.Errorf("%w: it does not start with %q", ErrAnchor, anchorHeader)
 	}
-	a := &Anchor{}
 	i := 1
 	if i >= len(lines) || lines[i].key != "district" {
-		return nil, fmt.Errorf("%w: no district line after the header", ErrAnchor)
+		return 0, fmt.Errorf("%w: no district line after the header", ErrAnchor)
 	}
 	if err := checkText("district", lines[i].rest, 1, maxDistrictLen); err != nil {
-		return nil, bad(lines[i], "%v", err)
+		return 0, lines[i].bad("%v", err)
 	}
 	a.District = lines[i].rest
 	i++
 	if i < len(lines) && lines[i].key == "name" {
 		if err := checkText("name", lines[i].rest, 1, maxAnchorName); err != nil {
-			return nil, bad(lines[i], "%v", err)
+			return 0, lines[i].bad("%v", err)
 		}
 		a.Name = lines[i].rest
 		i++
 	}
-	seen := make(map[KeyID]bool)
+	return i, nil
+}
+
+// parseRoots reads the root lines from lines[i], each followed by its
+// fingerprint, marks each root in seen as not yet signed, and returns the
+// index of the first line after them.
+func (a *Anchor) parseRoots(lines []anchorLine, i int, seen map[KeyID]bool) (int, error) {
 	for i < len(lines) && lines[i].key == "root" {
 		l := lines[i]
 		if len(a.Roots) == maxAnchorRoots {
-			return nil, bad(l, "more than %d roots", maxAnchorRoots)
+			return 0, l.bad("more than %d roots", maxAnchorRoots)
 		}
-		algName, keyHex, ok := strings.Cut(l.rest, " ")
-		if !ok {
-			return nil, bad(l, "root needs an algorithm and a key")
-		}
-		var alg Alg
-		switch algName {
-		case AlgEdDSA.String():
-			alg = AlgEdDSA
-		case AlgES256.String():
-			alg = AlgES256
-		default:
-			return nil, bad(l, "algorithm %q is not EdDSA or ES256", algName)
-		}
-		raw, err := lowerHex(keyHex)
+		k, err := parseAnchorRoot(l)
 		if err != nil {
-			return nil, bad(l, "key: %v", err)
-		}
-		k, err := ParsePublicKey(alg, raw)
-		if err != nil {
-			return nil, bad(l, "%v", err)
+			return 0, err
 		}
 		if seen[k.KID] {
-			return nil, bad(l, "root %s listed twice", k.KID)
+			return 0, l.bad("root %s listed twice", k.KID)
 		}
 		seen[k.KID] = false
 		i++
 		if i >= len(lines) || lines[i].key != "fingerprint" {
-			return nil, bad(l, "root without a fingerprint line after it")
+			return 0, l.bad("root without a fingerprint line after it")
 		}
 		fp, err := lowerHex(lines[i].rest)
 		if err != nil {
-			return nil, bad(lines[i], "fingerprint: %v", err)
+			return 0, lines[i].bad("fingerprint: %v", err)
 		}
 		if want := k.Fingerprint(); !bytes.Equal(fp, want[:]) {
-			return nil, bad(lines[i], "the fingerprint does not match the root key above it: the file is damaged")
+			return 0, lines[i].bad("the fingerprint does not match the root key above it: the file is damaged")
 		}
 		a.Roots = append(a.Roots, k)
 		i++
 	}
 	if len(a.Roots) == 0 {
-		return nil, fmt.Errorf("%w: no root key", ErrAnchor)
+		return 0, fmt.Errorf("%w: no root key", ErrAnchor)
 	}
+	return i, nil
+}
+
+// parseAnchorRoot reads the algorithm and key of one root line.
+func parseAnchorRoot(l anchorLine) (*PublicKey, error) {
+	algName, keyHex, ok := strings.Cut(l.rest, " ")
+	if !ok {
+		return nil, l.bad("root needs an algorithm and a key")
+	}
+	var alg Alg
+	switch algName {
+	case AlgEdDSA.String():
+		alg = AlgEdDSA
+	case AlgES256.String():
+		alg = AlgES256
+	default:
+		return nil, l.bad("algorithm %q is not EdDSA or ES256", algName)
+	}
+	raw, err := lowerHex(keyHex)
+	if err != nil {
+		return nil, l.bad("key: %v", err)
+	}
+	k, err := ParsePublicKey(alg, raw)
+	if err != nil {
+		return nil, l.bad("%v", err)
+	}
+	return k, nil
+}
+
+// checkSignatures verifies that the remaining lines are signatures, one
+// by each root in seen and by no one else, over the canonical body.
+func (a *Anchor) checkSignatures(lines []anchorLine, seen map[KeyID]bool) error {
 	body := anchorBody(a.District, a.Name, a.Roots)
-	for ; i < len(lines); i++ {
-		l := lines[i]
+	for _, l := range lines {
 		if l.key != "signature" {
-			return nil, bad(l, "unexpected %q", l.key)
+			return l.bad("unexpected %q", l.key)
 		}
 		kidHex, sigHex, ok := strings.Cut(l.rest, " ")
 		if !ok {
-			return nil, bad(l, "signature needs a key id and a signature")
+			return l.bad("signature needs a key id and a signature")
 		}
 		kidRaw, err := lowerHex(kidHex)
 		if err != nil || len(kidRaw) != len(KeyID{}) {
-			return nil, bad(l, "key id is not %d bytes of hex", len(KeyID{}))
+			return l.bad("key id is not %d bytes of hex", len(KeyID{}))
 		}
 		var kid KeyID
 		copy(kid[:], kidRaw)
 		signed, listed := seen[kid]
 		switch {
 		case !listed:
-			return nil, bad(l, "signature by %s, which is not a root of the file", kid)
+			return l.bad("signature by %s, which is not a root of the file", kid)
 		case signed:
-			return nil, bad(l, "second signature by %s", kid)
+			return l.bad("second signature by %s", kid)
 		}
 		sig, err := lowerHex(sigHex)
 		if err != nil {
-			return nil, bad(l, "signature: %v", err)
+			return l.bad("signature: %v", err)
 		}
 		var root *PublicKey
 		for _, r := range a.Roots {
@@ -266,16 +317,16 @@ func ParseAnchor(b []byte) (*Anchor, error) {
 			}
 		}
 		if !root.Verify(body, sig) {
-			return nil, bad(l, "signature by %s does not verify: the file is damaged or altered", kid)
+			return l.bad("signature by %s does not verify: the file is damaged or altered", kid)
 		}
 		seen[kid] = true
 	}
 	for _, r := range a.Roots {
 		if !seen[r.KID] {
-			return nil, fmt.Errorf("%w: root %s did not sign the file", ErrAnchor, r.KID)
+			return fmt.Errorf("%w: root %s did not sign the file", ErrAnchor, r.KID)
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // lowerHex decodes lower-case hexadecimal only: the file has one form.

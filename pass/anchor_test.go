@@ -18,6 +18,7 @@ func testAnchor(t testing.TB) ([]byte, *PrivateKey, *PrivateKey) {
 }
 
 func TestAnchorRoundTrip(t *testing.T) {
+	t.Parallel()
 	b, ed, es := testAnchor(t)
 	a, err := ParseAnchor(b)
 	if err != nil {
@@ -55,6 +56,7 @@ func TestAnchorRoundTrip(t *testing.T) {
 }
 
 func TestAnchorHostile(t *testing.T) {
+	t.Parallel()
 	b, ed, _ := testAnchor(t)
 	s := string(b)
 	other := mustKey(t, AlgEdDSA, "other")

@@ -7,6 +7,7 @@ import (
 )
 
 func TestBase45Vectors(t *testing.T) {
+	t.Parallel()
 	// RFC 9285 section 4.
 	for _, tc := range []struct{ in, out string }{
 		{"AB", "BB8"},
@@ -32,6 +33,7 @@ func TestBase45Vectors(t *testing.T) {
 }
 
 func TestBase45Invalid(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{
 		"GGW",     // 65536, the RFC's own example of an invalid triplet
 		":::",     // 91124

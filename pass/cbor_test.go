@@ -11,6 +11,7 @@ import (
 // The hand-written encoders must agree with the library's deterministic
 // encoding.
 func TestAppendHeadMatchesLibrary(t *testing.T) {
+	t.Parallel()
 	for _, v := range []int64{0, 1, 23, 24, 255, 256, 65535, 65536, math.MaxUint32, math.MaxUint32 + 1, math.MaxInt64,
 		-1, -24, -25, -256, -257, -65536, -65537, math.MinInt64} {
 		want, err := encMode.Marshal(v)
@@ -35,6 +36,7 @@ func TestAppendHeadMatchesLibrary(t *testing.T) {
 }
 
 func TestSigStructureMatchesLibrary(t *testing.T) {
+	t.Parallel()
 	prot, payload := []byte{0xa2, 0x01, 0x27, 0x04, 0x48, 1, 2, 3, 4, 5, 6, 7, 8}, bytes.Repeat([]byte{9}, 300)
 	want, err := encMode.Marshal([]any{"Signature1", prot, []byte{}, payload})
 	if err != nil {
@@ -48,6 +50,7 @@ func TestSigStructureMatchesLibrary(t *testing.T) {
 // TestClaimsEncoding checks the claims bytes against an
 // independent encoding of the same map and decodes them back.
 func TestClaimsEncoding(t *testing.T) {
+	t.Parallel()
 	c := sampleClaims(Phone)
 	got, err := encodeClaims(&c)
 	if err != nil {
@@ -82,6 +85,7 @@ func TestClaimsEncoding(t *testing.T) {
 }
 
 func TestReaderRejects(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		b    []byte

@@ -50,6 +50,7 @@ func fuzzSeeds(t testing.TB, fs []*fixture) map[string]string {
 // TestFuzzCorpus writes the seed corpus with -update and otherwise checks
 // that the committed corpus is current: the valid seeds still verify.
 func TestFuzzCorpus(t *testing.T) {
+	t.Parallel()
 	fs := fuzzFixtures(t)
 	dir := filepath.Join("testdata", "fuzz", "FuzzVerify")
 	seeds := fuzzSeeds(t, fs)

@@ -130,6 +130,7 @@ func hostileP256(t testing.TB) map[string][]byte {
 }
 
 func TestParsePublicKeyRefusesHostileKeys(t *testing.T) {
+	t.Parallel()
 	for alg, table := range map[Alg]map[string][]byte{AlgEdDSA: hostileEd25519(t), AlgES256: hostileP256(t)} {
 		for name, raw := range table {
 			if _, err := ParsePublicKey(alg, raw); !errors.Is(err, ErrBadKey) {
@@ -155,6 +156,7 @@ func TestParsePublicKeyRefusesHostileKeys(t *testing.T) {
 // identity point "verifies" the signature (R = identity, s = 0) under
 // plain Ed25519 rules. A certificate carrying it must not parse.
 func TestCertWithSmallOrderKeyRefused(t *testing.T) {
+	t.Parallel()
 	root := mustKey(t, AlgEdDSA, "root")
 	ident := &PublicKey{Alg: AlgEdDSA, Raw: mustHex(t, ed25519SmallOrder[0])}
 	if _, err := IssueCert(root, Cert{Key: ident, District: "310115", Appliance: "a1",

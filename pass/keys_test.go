@@ -13,6 +13,7 @@ import (
 )
 
 func TestGenerateKeyDeterministic(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []Alg{AlgEdDSA, AlgES256} {
 		a := mustKey(t, alg, "same")
 		b := mustKey(t, alg, "same")
@@ -55,6 +56,7 @@ func TestGenerateKeyDeterministic(t *testing.T) {
 }
 
 func TestPrivateKeyEncoding(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []Alg{AlgEdDSA, AlgES256} {
 		k := mustKey(t, alg, "enc")
 		b, err := k.MarshalBinary()
@@ -88,6 +90,7 @@ func TestPrivateKeyEncoding(t *testing.T) {
 }
 
 func TestParsePublicKey(t *testing.T) {
+	t.Parallel()
 	ec := mustKey(t, AlgES256, "pub").Public()
 	notOnCurve := bytes.Clone(ec.Raw)
 	for i := 0; ; i++ { // find an x with no point
@@ -125,6 +128,7 @@ func TestParsePublicKey(t *testing.T) {
 // TestKeyID checks the hand-written KeyID input against the library's
 // deterministic encoding of [alg, raw].
 func TestKeyID(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []Alg{AlgEdDSA, AlgES256} {
 		k := mustKey(t, alg, "kid").Public()
 		enc, err := encMode.Marshal([]any{int(alg), k.Raw})
@@ -146,6 +150,7 @@ func TestKeyID(t *testing.T) {
 // TestES256RawSignature checks r||s handling against crypto/ecdsa's ASN.1
 // form, including values with leading zero bytes and the high bit set.
 func TestES256RawSignature(t *testing.T) {
+	t.Parallel()
 	k := mustKey(t, AlgES256, "es256")
 	pub := k.Public()
 	msg := []byte("Sig_structure bytes")

@@ -8,6 +8,7 @@ import (
 )
 
 func TestNormalizeID(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"11010119900307123x", "11010119900307123X"},
 		{" 110101 1990 0307 123X ", "11010119900307123X"},
@@ -26,6 +27,7 @@ func TestNormalizeID(t *testing.T) {
 }
 
 func TestPseudonym(t *testing.T) {
+	t.Parallel()
 	key := []byte("district secret")
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("11010119900307123X"))
@@ -45,6 +47,7 @@ func TestPseudonym(t *testing.T) {
 }
 
 func TestMaskName(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"张三丰", "张*丰"},
 		{"张三", "张*"},
@@ -69,6 +72,7 @@ func TestMaskName(t *testing.T) {
 }
 
 func TestIDTail(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"11010119900307123x", "123X"},
 		{"1101 0119 9003 0712 3x", "123X"},

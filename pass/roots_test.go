@@ -10,6 +10,7 @@ import (
 // districts A and B both trusted, a certificate signed by A's root that
 // claims district B (and the passes under it) is refused.
 func TestRootCertifiesOwnDistrictOnly(t *testing.T) {
+	t.Parallel()
 	const districtA, districtB = "310115", "110101"
 	rootA, rootB := mustKey(t, AlgEdDSA, "root A"), mustKey(t, AlgES256, "root B")
 	roots := []Root{{districtA, rootA.Public()}, {districtB, rootB.Public()}}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestRotationRoundTrip(t *testing.T) {
+	t.Parallel()
 	old, nw := mustKey(t, AlgEdDSA, "old root"), mustKey(t, AlgES256, "new root")
 	b, err := SignRotation(testDistrict, old, nw, testNow)
 	if err != nil {
@@ -26,6 +27,7 @@ func TestRotationRoundTrip(t *testing.T) {
 }
 
 func TestRotationHostile(t *testing.T) {
+	t.Parallel()
 	old, nw, other := mustKey(t, AlgEdDSA, "old root"), mustKey(t, AlgEdDSA, "new root"), mustKey(t, AlgEdDSA, "other")
 	b, _ := SignRotation(testDistrict, old, nw, testNow)
 	s := string(b)

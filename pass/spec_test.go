@@ -205,6 +205,7 @@ func specBlock(doc string) (before, block, after string, ok bool) {
 }
 
 func TestSpecExample(t *testing.T) {
+	t.Parallel()
 	secs := buildExample(t)
 	rendered := renderExample(t, secs)
 	doc, err := os.ReadFile(specFile)

@@ -18,6 +18,7 @@ func claimsEqual(a, b Claims) bool {
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, rootAlg := range []Alg{AlgEdDSA, AlgES256} {
 		for _, issuerAlg := range []Alg{AlgEdDSA, AlgES256} {
 			f := newFixture(t, rootAlg, issuerAlg)
@@ -62,6 +63,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestSeveralRoots(t *testing.T) {
+	t.Parallel()
 	a := newFixture(t, AlgEdDSA, AlgEdDSA)
 	b := newFixture(t, AlgES256, AlgES256)
 	other := mustKey(t, AlgEdDSA, "unrelated root")
@@ -84,60 +86,81 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
-func TestHostile(t *testing.T) {
+// hostileCase is a damaged pass and the refusal it must meet.
+type hostileCase struct {
+	name string
+	text string
+	want error
+	// detail must appear in the error: it shows that the case was
+	// refused by the layer it was built to damage.
+	detail string
+}
+
+// hostileParts is a good pass taken apart layer by layer, from which each
+// case builds a damaged one.
+type hostileParts struct {
+	f, ecIssuer              *fixture
+	good                     string
+	cose, z                  []byte
+	m, certM                 sign1
+	iss                      *PublicKey
+	prot, payload, unprot    []byte
+	certSigAt, certPayloadAt int
+}
+
+func newHostileParts(t *testing.T) *hostileParts {
+	t.Helper()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
-	ecIssuer := newFixture(t, AlgEdDSA, AlgES256)
-	good := mustSign(t, f.signer, sampleClaims(Phone))
-	cose := unwrapText(t, good)
-	m, err := decodeSign1(cose, true)
+	h := &hostileParts{f: f, ecIssuer: newFixture(t, AlgEdDSA, AlgES256)}
+	h.good = mustSign(t, f.signer, sampleClaims(Phone))
+	h.cose = unwrapText(t, h.good)
+	m, err := decodeSign1(h.cose, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss := f.issuer.Public()
-	prot := protectedRaw(iss)
-	payload := bytes.Clone(m.payload)
-	unprot := unprotectedWith(f.cert)
-	// sealed makes a pass from a damaged COSE_Sign1 (text and zlib valid).
-	sealed := func(b []byte) string { return textOf(zlibOf(b)) }
-	// signed makes a correctly signed pass from damaged parts.
-	signed := func(protected, unprotected, payload []byte) string {
-		return sealed(signedCOSE(t, f.issuer, protected, unprotected, payload))
+	h.m = m
+	h.iss = f.issuer.Public()
+	h.prot = protectedRaw(h.iss)
+	h.payload = bytes.Clone(m.payload)
+	h.unprot = unprotectedWith(f.cert)
+	h.z = zlibOf(h.cose)
+	h.certM, err = decodeSign1(f.cert, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	claims := func(edit func(outer, private map[int]any)) string {
+	h.certSigAt = len(f.cert) - 1
+	h.certPayloadAt = bytes.Index(f.cert, h.certM.payload) + 5
+	return h
+}
+
+// sealed makes a pass from a damaged COSE_Sign1 (text and zlib valid).
+func (h *hostileParts) sealed(b []byte) string { return textOf(zlibOf(b)) }
+
+// signed makes a correctly signed pass from damaged parts.
+func (h *hostileParts) signed(t *testing.T) func(protected, unprotected, payload []byte) string {
+	return func(protected, unprotected, payload []byte) string {
+		return h.sealed(signedCOSE(t, h.f.issuer, protected, unprotected, payload))
+	}
+}
+
+// claims makes a correctly signed pass from claims that edit changed.
+func (h *hostileParts) claims(t *testing.T) func(edit func(outer, private map[int]any)) string {
+	return func(edit func(outer, private map[int]any)) string {
 		outer, private := sampleClaimsMaps()
 		edit(outer, private)
-		return f.passFromPayload(t, claimsMap(t, outer))
+		return h.f.passFromPayload(t, claimsMap(t, outer))
 	}
-	z := zlibOf(cose)
-	certM, err := decodeSign1(f.cert, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certSigAt := len(f.cert) - 1
-	certPayloadAt := bytes.Index(f.cert, certM.payload) + 5
-	otherRoot := mustKey(t, AlgEdDSA, "other root")
-	day := 24 * time.Hour
-	nested := cat(bytes.Repeat([]byte{0x81}, 10), []byte{0x00})
+}
+
+func hostileTextCases(t *testing.T, h *hostileParts) []hostileCase {
+	good, z := h.good, h.z
 	// Base45 of an odd number of bytes ends in a pair, of an even number
 	// in a whole triplet.
 	oddZ, evenZ := z, z[:len(z)&^1]
 	if len(z)%2 == 0 {
 		oddZ = z[:len(z)-1]
 	}
-	bomb := zlibOf(make([]byte, 2<<20)) // 2 MiB of zeros in ~2 KB
-	if len(Prefix)+base45EncodedLen(len(bomb)) > MaxTextLen {
-		t.Fatalf("bomb does not fit a text: %d bytes", len(bomb))
-	}
-
-	cases := []struct {
-		name string
-		text string
-		want error
-		// detail must appear in the error: it shows that the case was
-		// refused by the layer it was built to damage.
-		detail string
-	}{
-		// Text layer.
+	return []hostileCase{
 		{"empty", "", ErrNotAPass, ""},
 		{"whitespace", " \t\r\n", ErrNotAPass, ""},
 		{"leading space", " " + good, ErrNotAPass, ""},
@@ -153,14 +176,31 @@ func TestHostile(t *testing.T) {
 		{"Base45 triplet over 65535", Prefix + ":::" + good[4:], ErrMalformed, "triplet"},
 		{"Base45 pair over 255", textOf(oddZ)[:len(textOf(oddZ))-2] + "::", ErrMalformed, "pair"},
 		{"Base45 dangling char", textOf(evenZ) + "0", ErrMalformed, "dangling"},
-		// zlib layer.
+	}
+}
+
+func hostileZlibCases(t *testing.T, h *hostileParts) []hostileCase {
+	cose, z := h.cose, h.z
+	bomb := zlibOf(make([]byte, 2<<20)) // 2 MiB of zeros in ~2 KB
+	if len(Prefix)+base45EncodedLen(len(bomb)) > MaxTextLen {
+		t.Fatalf("bomb does not fit a text: %d bytes", len(bomb))
+	}
+	return []hostileCase{
 		{"not zlib", textOf(cose), ErrMalformed, "invalid header"},
 		{"truncated zlib", textOf(z[:len(z)-6]), ErrMalformed, "unexpected EOF"},
 		{"bad zlib checksum", textOf(flip(z, len(z)-1)), ErrMalformed, "checksum"},
 		{"zlib bomb", textOf(bomb), ErrMalformed, "beyond"},
 		{"bytes after zlib stream", textOf(append(bytes.Clone(z), 0)), ErrMalformed, "after the end"},
 		{"zlib preset dictionary", textOf(append([]byte{0x78, 0xbb, 0, 0, 0, 1}, z[2:]...)), ErrMalformed, "dictionary"},
-		// COSE layer.
+	}
+}
+
+func hostileCOSECases(t *testing.T, h *hostileParts) []hostileCase {
+	f, m, iss, cose := h.f, h.m, h.iss, h.cose
+	prot, unprot, payload := h.prot, h.unprot, h.payload
+	sealed, signed := h.sealed, h.signed(t)
+	nested := cat(bytes.Repeat([]byte{0x81}, 10), []byte{0x00})
+	return []hostileCase{
 		{"invalid CBOR", sealed([]byte{0xd2, 0xff, 0xff}), ErrMalformed, "COSE"},
 		{"empty COSE", sealed(nil), ErrMalformed, "COSE: empty"},
 		{"deeply nested CBOR", sealed(coseRaw(prot, cat([]byte{0xa1}, cbInt(labelPrivate), nested), payload, m.sig)), ErrMalformed, "nested"},
@@ -183,7 +223,15 @@ func TestHostile(t *testing.T) {
 		{"empty protected header", signed(nil, unprot, payload), ErrUnsupportedAlg, "no alg"},
 		{"unsupported alg -257", signed(cat([]byte{0xa2}, cbInt(headerAlg), cbInt(-257), cbInt(headerKID), cbBytes(iss.KID[:])), unprot, payload), ErrUnsupportedAlg, "-257"},
 		{"text alg", signed(cat([]byte{0xa2}, cbInt(headerAlg), cbText("EdDSA"), cbInt(headerKID), cbBytes(iss.KID[:])), unprot, payload), ErrUnsupportedAlg, "text"},
-		// Signatures.
+	}
+}
+
+func hostileSignatureCases(t *testing.T, h *hostileParts) []hostileCase {
+	f, m, iss := h.f, h.m, h.iss
+	prot, unprot, payload := h.prot, h.unprot, h.payload
+	sealed, signed := h.sealed, h.signed(t)
+	certSigAt, certPayloadAt := h.certSigAt, h.certPayloadAt
+	return []hostileCase{
 		{"flipped bit in payload", sealed(coseRaw(prot, unprot, flip(payload, 20), m.sig)), ErrBadSignature, "pass signature"},
 		{"flipped bit in signature", sealed(coseRaw(prot, unprot, payload, flip(m.sig, 7))), ErrBadSignature, "pass signature"},
 		{"flipped bit in protected header", sealed(coseRaw(flip(prot, len(prot)-1), unprot, payload, m.sig)), ErrUnknownIssuer, "kid"}, // the kid changed
@@ -191,7 +239,16 @@ func TestHostile(t *testing.T) {
 		{"alg does not match key", signed(cat([]byte{0xa2}, cbInt(headerAlg), cbInt(int64(AlgES256)), cbInt(headerKID), cbBytes(iss.KID[:])), unprot, payload), ErrBadSignature, "does not match"},
 		{"flipped bit in cert signature", passWithCert(t, f.issuer, flip(f.cert, certSigAt)), ErrBadSignature, "root signature"},
 		{"flipped bit in cert payload", passWithCert(t, f.issuer, flip(f.cert, certPayloadAt)), ErrBadSignature, "root signature"},
-		// Certificate binding.
+	}
+}
+
+func hostileCertCases(t *testing.T, h *hostileParts) []hostileCase {
+	f, ecIssuer, iss, certM := h.f, h.ecIssuer, h.iss, h.certM
+	prot, payload := h.prot, h.payload
+	signed := h.signed(t)
+	otherRoot := mustKey(t, AlgEdDSA, "other root")
+	day := 24 * time.Hour
+	return []hostileCase{
 		{"cert from another root", passWithCert(t, f.issuer, mustCert(t, otherRoot, iss, testDistrict, testNow.Add(-day), testNow.Add(day))), ErrUnknownIssuer, "not trusted"},
 		{"missing cert", signed(prot, []byte{0xa0}, payload), ErrUnknownIssuer, "no certificate"},
 		{"kid mismatch", passWithCert(t, f.issuer, ecIssuer.cert), ErrUnknownIssuer, "not the certified key"},
@@ -220,7 +277,13 @@ func TestHostile(t *testing.T) {
 			certDistrict: testDistrict, certAppliance: "东门\u202e机闸", certAlg: int(AlgEdDSA), certKey: iss.Raw,
 			certNotBefore: uint64(testNow.Add(-day).Unix()), certNotAfter: uint64(testNow.Add(day).Unix()),
 		}))), ErrMalformed, "U+202E"},
-		// Claims (correctly signed).
+	}
+}
+
+func hostileClaimsCases(t *testing.T, h *hostileParts) []hostileCase {
+	f, payload := h.f, h.payload
+	claims := h.claims(t)
+	return []hostileCase{
 		{"unknown claim key", claims(func(o, p map[int]any) { o[2] = "subject" }), ErrMalformed, "unknown claim 2"},
 		{"unknown private claim key", claims(func(o, p map[int]any) { p[8] = uint(1) }), ErrMalformed, "unknown private claim 8"},
 		{"missing claim exp", claims(func(o, p map[int]any) { delete(o, claimExp) }), ErrMalformed, "missing claim"},
@@ -252,6 +315,20 @@ func TestHostile(t *testing.T) {
 		{"tag in claims (bignum exp)", f.passFromPayload(t, bytes.Replace(payload, cat(cbInt(claimExp), appendHead(nil, majorUint, uint64(sampleClaims(Phone).ExpiresAt.Unix()))), cat(cbInt(claimExp), []byte{0xc2}, cbBytes([]byte{0x01, 0x02})), 1)), ErrMalformed, "tag"},
 		{"trailing bytes after claims", f.passFromPayload(t, append(bytes.Clone(payload), 0x00)), ErrMalformed, "claims: cbor: 1 bytes of extraneous"},
 	}
+}
+
+func TestHostile(t *testing.T) {
+	t.Parallel()
+	h := newHostileParts(t)
+	f, good := h.f, h.good
+	var cases []hostileCase
+	for _, layer := range []func(*testing.T, *hostileParts) []hostileCase{
+		hostileTextCases, hostileZlibCases, hostileCOSECases,
+		hostileSignatureCases, hostileCertCases, hostileClaimsCases,
+	} {
+		cases = append(cases, layer(t, h)...)
+	}
+
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))
 	}
@@ -310,6 +387,7 @@ func TestZlibBomb(t *testing.T) {
 }
 
 func TestStoredZlib(t *testing.T) {
+	t.Parallel()
 	st := statePool.New().(*decodeState)
 	for _, n := range []int{0, 1, 335, MaxInflated} {
 		data := bytes.Repeat([]byte{0xa5, 0x5a, 0x33}, n)[:n]
@@ -327,6 +405,7 @@ func TestStoredZlib(t *testing.T) {
 // TestCompressChoice: the stored form is used unless compression saves a
 // QR version.
 func TestCompressChoice(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	textLen := func(z []byte) int { return len(Prefix) + base45EncodedLen(len(z)) }
 	sawStored, sawCompressed := false, false
@@ -357,6 +436,7 @@ func TestCompressChoice(t *testing.T) {
 }
 
 func TestCertCache(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	v := f.verifier()
 	text := mustSign(t, f.signer, sampleClaims(Phone))
@@ -412,6 +492,7 @@ func TestCertCache(t *testing.T) {
 }
 
 func TestVerifyConcurrent(t *testing.T) {
+	t.Parallel()
 	fs := []*fixture{newFixture(t, AlgEdDSA, AlgEdDSA), newFixture(t, AlgES256, AlgES256)}
 	v := NewVerifier(rootsOf(fs))
 	var texts []string
@@ -447,6 +528,7 @@ func TestVerifyConcurrent(t *testing.T) {
 }
 
 func TestSignValidates(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	edit := func(e func(c *Claims)) Claims { c := sampleClaims(Phone); e(&c); return c }
 	for _, tc := range []struct {
@@ -505,6 +587,7 @@ func TestSignValidates(t *testing.T) {
 // makes a pass too big: a phone pass is then refused, a paper pass is
 // not.
 func TestSignPhoneFitsQR15(t *testing.T) {
+	t.Parallel()
 	// Varied characters, so that zlib cannot shrink them.
 	const identChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
 	ident := func(label string, n int) string {
@@ -569,6 +652,7 @@ func TestSignPhoneFitsQR15(t *testing.T) {
 // name in it, still verifies: passes already issued stay valid. A new
 // certificate cannot carry a name.
 func TestLegacyApplianceNameCert(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	iss := f.issuer.Public()
 	cert := signedCOSE(t, f.root, protectedRaw(f.root.Public()), []byte{0xa0}, claimsMap(t, map[int]any{
@@ -594,6 +678,7 @@ func TestLegacyApplianceNameCert(t *testing.T) {
 }
 
 func TestNewSignerChecksCert(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgEdDSA, AlgEdDSA)
 	other := mustKey(t, AlgEdDSA, "another issuer")
 	if _, err := NewSigner(other, f.cert); err == nil {
@@ -608,6 +693,7 @@ func TestNewSignerChecksCert(t *testing.T) {
 }
 
 func TestParseCert(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, AlgES256, AlgEdDSA)
 	c, err := ParseCert(f.cert, []Root{{testDistrict, mustKey(t, AlgEdDSA, "x").Public()}, {testDistrict, f.root.Public()}})
 	if err != nil {

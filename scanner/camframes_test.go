@@ -74,13 +74,37 @@ func (c camFrame) render(mods []byte, n, q int) []byte {
 			out[y*c.W+x] = 110 + gx*float64(x)/float64(c.W) + gy*float64(y)/float64(c.H)
 		}
 	}
-	// The code's corners in the frame: a square of the code's side plus
-	// its quiet zone, rotated, then the far edge pulled in.
+	src, dst := c.corners(n, q)
+	c.drawCode(out, mods, n, src, dst)
+	if c.Blur > 0 {
+		boxBlur(out, c.W, c.H, c.Blur)
+		boxBlur(out, c.W, c.H, c.Blur)
+	}
+	if c.Glare > 0 {
+		c.addGlare(out, rng)
+	}
+	if c.Moire > 0 {
+		c.addMoire(out, rng)
+	}
+	lum := make([]byte, len(out))
+	for i, v := range out {
+		if c.Noise > 0 {
+			v += rng.NormFloat64() * c.Noise
+		}
+		lum[i] = byte(math.Round(min(255, max(0, v))))
+	}
+	return lum
+}
+
+// corners returns the corners of the code (n modules with its quiet zone
+// of q) in module coordinates and where they fall in the frame: a square
+// of the code's side plus its quiet zone, rotated, then the far edge
+// pulled in.
+func (c camFrame) corners(n, q int) (src, dst [4][2]float64) {
 	sym := float64(n - 2*q)
 	full := c.Side * float64(n) / sym
 	cx, cy := c.CX*float64(c.W), c.CY*float64(c.H)
-	src := [4][2]float64{{0, 0}, {float64(n), 0}, {float64(n), float64(n)}, {0, float64(n)}}
-	var dst [4][2]float64
+	src = [4][2]float64{{0, 0}, {float64(n), 0}, {float64(n), float64(n)}, {0, float64(n)}}
 	yaw := c.Yaw * math.Pi / 180
 	for i, p := range src {
 		u, v := p[0]/float64(n)-0.5, p[1]/float64(n)-0.5
@@ -93,6 +117,12 @@ func (c camFrame) render(mods []byte, n, q int) []byte {
 		ru, rv := u*math.Cos(a)-v*math.Sin(a), u*math.Sin(a)+v*math.Cos(a)
 		dst[i] = [2]float64{cx + ru*full, cy + rv*full}
 	}
+	return src, dst
+}
+
+// drawCode paints the modules (n×n) into out where the corners dst put
+// them.
+func (c camFrame) drawCode(out []float64, mods []byte, n int, src, dst [4][2]float64) {
 	hinv := homography(dst, src) // frame → module coordinates
 	minX, minY, maxX, maxY := float64(c.W), float64(c.H), 0.0, 0.0
 	for _, p := range dst {
@@ -129,44 +159,35 @@ func (c camFrame) render(mods []byte, n, q int) []byte {
 			}
 		}
 	}
-	if c.Blur > 0 {
-		boxBlur(out, c.W, c.H, c.Blur)
-		boxBlur(out, c.W, c.H, c.Blur)
-	}
-	if c.Glare > 0 {
-		// A reflection of a ceiling light on a laminated card or a phone:
-		// a bright spot that washes the modules under it out.
-		gx, gy := cx+(rng.Float64()-0.5)*c.Side*0.5, cy+(rng.Float64()-0.5)*c.Side*0.5
-		r := c.Side * (0.15 + 0.1*rng.Float64())
-		for y := range c.H {
-			for x := range c.W {
-				d2 := ((float64(x)-gx)*(float64(x)-gx) + (float64(y)-gy)*(float64(y)-gy)) / (r * r)
-				if d2 < 9 {
-					i := y*c.W + x
-					out[i] += c.Glare * 255 * math.Exp(-d2)
-				}
-			}
-		}
-	}
-	if c.Moire > 0 {
-		// A phone screen filmed by a camera: the screen's pixel grid
-		// beats against the sensor's into slanted bands.
-		fx, fy := 0.21+0.05*rng.Float64(), 0.17+0.05*rng.Float64()
-		for y := range c.H {
-			for x := range c.W {
+}
+
+// addGlare adds a reflection of a ceiling light on a laminated card or a
+// phone: a bright spot that washes the modules under it out.
+func (c camFrame) addGlare(out []float64, rng *rand.Rand) {
+	cx, cy := c.CX*float64(c.W), c.CY*float64(c.H)
+	gx, gy := cx+(rng.Float64()-0.5)*c.Side*0.5, cy+(rng.Float64()-0.5)*c.Side*0.5
+	r := c.Side * (0.15 + 0.1*rng.Float64())
+	for y := range c.H {
+		for x := range c.W {
+			d2 := ((float64(x)-gx)*(float64(x)-gx) + (float64(y)-gy)*(float64(y)-gy)) / (r * r)
+			if d2 < 9 {
 				i := y*c.W + x
-				out[i] *= 1 + c.Moire*math.Sin(2*math.Pi*(fx*float64(x)+fy*float64(y)))*math.Sin(2*math.Pi*0.013*float64(x))
+				out[i] += c.Glare * 255 * math.Exp(-d2)
 			}
 		}
 	}
-	lum := make([]byte, len(out))
-	for i, v := range out {
-		if c.Noise > 0 {
-			v += rng.NormFloat64() * c.Noise
+}
+
+// addMoire films a phone screen with a camera: the screen's pixel grid
+// beats against the sensor's into slanted bands.
+func (c camFrame) addMoire(out []float64, rng *rand.Rand) {
+	fx, fy := 0.21+0.05*rng.Float64(), 0.17+0.05*rng.Float64()
+	for y := range c.H {
+		for x := range c.W {
+			i := y*c.W + x
+			out[i] *= 1 + c.Moire*math.Sin(2*math.Pi*(fx*float64(x)+fy*float64(y)))*math.Sin(2*math.Pi*0.013*float64(x))
 		}
-		lum[i] = byte(math.Round(min(255, max(0, v))))
 	}
-	return lum
 }
 
 // homography returns the 3×3 matrix taking the four points from to the

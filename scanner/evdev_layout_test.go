@@ -13,6 +13,7 @@ import (
 // French layouts into the evdev reader (which reads US) and expects the
 // garbled lines to be recognised and repaired.
 func TestDetectLayout_Evdev(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	fx := checktest.New(t)
 	good := fx.Sign(fx.Claims())

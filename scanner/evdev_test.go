@@ -218,18 +218,17 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func TestEvdevDecode(t *testing.T) {
-	needEventLayout(t)
-	fx := checktest.New(t)
-	good := fx.Sign(fx.Claims())
-	other := fx.Sign(fx.Claims())
+// evdevCase is a key event stream and the lines it must decode to.
+type evdevCase struct {
+	name  string
+	build func(r *evrec)
+	want  []string
+}
 
-	long := strings.Repeat("A", check.MaxInput+200)
-	cases := []struct {
-		name  string
-		build func(r *evrec)
-		want  []string
-	}{
+// evdevKeyCases type lines with Shift, Enter, Tab and Ctrl, at the
+// speeds scanners and people type.
+func evdevKeyCases(t *testing.T, good, other string) []evdevCase {
+	return []evdevCase{
 		{"pass typed with Shift", func(r *evrec) { r.line(t, good) }, []string{good}},
 		{"right Shift", func(r *evrec) { r.rshift = true; r.line(t, good) }, []string{good}},
 		{"keypad Enter", func(r *evrec) { r.typeText(t, good); r.tap(96, false) }, []string{good}},
@@ -266,6 +265,14 @@ func TestEvdevDecode(t *testing.T) {
 			r.ctrlTap(30) // Ctrl+A
 			r.line(t, "AB")
 		}, []string{"PG1:AB"}},
+	}
+}
+
+// evdevAltAndNoiseCases type with Alt codes and the keypad, and add the
+// noise a device or a hostile one sends: garbage codes, repeats, dropped
+// events, over-long lines.
+func evdevAltAndNoiseCases(t *testing.T, good, other, long string) []evdevCase {
+	return []evdevCase{
 		{"Alt+keypad pass with Alt+013", func(r *evrec) { r.altText(good, 13) }, []string{good}},
 		{"Alt+keypad pass with Alt+010 and Alt+009", func(r *evrec) { r.altText(good, 10); r.altText(other, 9) }, []string{good, other}},
 		{"Alt+keypad pass with Enter", func(r *evrec) { r.altText(good, 0); r.tap(28, false) }, []string{good}},
@@ -348,6 +355,17 @@ func TestEvdevDecode(t *testing.T) {
 		{"over-long line cut to MaxInput+1", func(r *evrec) { r.line(t, long) }, []string{long[:check.MaxInput+1]}},
 		{"lower case without Shift", func(r *evrec) { r.line(t, "pg1:ab") }, []string{"pg1:ab"}},
 	}
+}
+
+func TestEvdevDecode(t *testing.T) {
+	t.Parallel()
+	needEventLayout(t)
+	fx := checktest.New(t)
+	good := fx.Sign(fx.Claims())
+	other := fx.Sign(fx.Claims())
+
+	long := strings.Repeat("A", check.MaxInput+200)
+	cases := append(evdevKeyCases(t, good, other), evdevAltAndNoiseCases(t, good, other, long)...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var r evrec
@@ -394,6 +412,7 @@ func TestEvdevDecode(t *testing.T) {
 // "error: …" if the stream ends badly). go test -run TestEvdevRecorded
 // -update-evdev rewrites them.
 func TestEvdevRecorded(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	dir := filepath.Join("testdata", "evdev")
 	if *updateEvdev {
@@ -503,6 +522,7 @@ func writeRecordings(t *testing.T, dir string) {
 }
 
 func TestParseEvdevSpec(t *testing.T) {
+	t.Parallel()
 	good := map[string]scanner.EvdevConfig{
 		"kiosk-1=/dev/input/by-id/usb-Scanner-event-kbd": {Name: "kiosk-1", Path: "/dev/input/by-id/usb-Scanner-event-kbd"},
 		" 东门 = /dev/input/event3 ":                       {Name: "东门", Path: "/dev/input/event3"},
@@ -528,6 +548,7 @@ func TestParseEvdevSpec(t *testing.T) {
 // not input devices: the kernel answers ENOTTY, which proves the call
 // reached it with the descriptor.
 func TestGrabEvdev_RealFD(t *testing.T) {
+	t.Parallel()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -616,6 +637,7 @@ func runReader(t *testing.T, r *scanner.EvdevReader) (stop func()) {
 // TestEvdevRun_NoDevice runs the real opener on paths that are not
 // scanners: the failure is reported, and no other path is ever opened.
 func TestEvdevRun_NoDevice(t *testing.T) {
+	t.Parallel()
 	regular := filepath.Join(t.TempDir(), "event-regular")
 	if err := os.WriteFile(regular, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -654,7 +676,7 @@ func TestEvdevRun_NoDevice(t *testing.T) {
 		})
 	}
 	t.Run("empty config", func(t *testing.T) {
-		if err := scanner.NewEvdevReader(scanner.EvdevConfig{}, nil, nil, nil).Run(context.Background()); err == nil {
+		if err := scanner.NewEvdevReader(scanner.EvdevConfig{}, nil, nil, nil).Run(t.Context()); err == nil {
 			t.Fatal("Run without a path succeeded")
 		}
 	})
@@ -664,6 +686,7 @@ func TestEvdevRun_NoDevice(t *testing.T) {
 // device: scans are checked with the device's name, an unplug (the pipe
 // closing) is reported, and the reader reopens the device and goes on.
 func TestEvdevRun(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	fx := checktest.New(t)
 	in := scanner.NewInputs()
@@ -811,6 +834,7 @@ func BenchmarkEvdevDecode(b *testing.B) {
 // it up after EvdevGap on its own and counts the keys on the input's
 // status, where staff see it, and nothing is checked.
 func TestEvdevRun_NoLineEnd(t *testing.T) {
+	t.Parallel()
 	needEventLayout(t)
 	fx := checktest.New(t)
 	in := scanner.NewInputs()

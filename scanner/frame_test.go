@@ -50,6 +50,7 @@ func referenceFrames(max int, data []byte) []frameOut {
 }
 
 func TestFramer(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("A", 20)
 	tests := []struct {
 		name   string
@@ -85,6 +86,7 @@ func TestFramer(t *testing.T) {
 }
 
 func TestFramer_Ends(t *testing.T) {
+	t.Parallel()
 	f := scanner.NewFramer(16)
 	f.Write([]byte("a\rb\nc\r\nd\r"), func([]byte, bool) {})
 	f.Write([]byte("\n"), func([]byte, bool) {})
@@ -95,6 +97,7 @@ func TestFramer_Ends(t *testing.T) {
 }
 
 func TestFramer_ResetDropsPartialLine(t *testing.T) {
+	t.Parallel()
 	f := scanner.NewFramer(16)
 	var got []string
 	emit := func(l []byte, _ bool) { got = append(got, string(l)) }

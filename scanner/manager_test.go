@@ -40,6 +40,7 @@ func (r loggedRunner) Run(ctx context.Context) error {
 }
 
 func TestManager(t *testing.T) {
+	t.Parallel()
 	inputs := scanner.NewInputs()
 	l := &runLog{inputs: inputs}
 	factory := func(s scanner.InputSpec) (scanner.Runner, error) {
@@ -49,7 +50,7 @@ func TestManager(t *testing.T) {
 		return loggedRunner{l, s}, nil
 	}
 	m := scanner.NewManager(map[string]scanner.Factory{"serial": factory}, inputs, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx := context.Background()
+	ctx := t.Context()
 	names := func() []string { n := m.Running(); slices.Sort(n); return n }
 
 	m.Apply(ctx, []scanner.InputSpec{

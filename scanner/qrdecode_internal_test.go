@@ -6,6 +6,7 @@ import "testing"
 // step between two pixels becomes a ramp at the same place, so module
 // edges do not move when a small code is enlarged.
 func TestEnlarge(t *testing.T) {
+	t.Parallel()
 	flat := make([]byte, 8*4)
 	for i := range flat {
 		flat[i] = 77
@@ -31,6 +32,7 @@ func TestEnlarge(t *testing.T) {
 }
 
 func TestHalve(t *testing.T) {
+	t.Parallel()
 	in := []byte{
 		0, 4, 8, 8, 1,
 		4, 0, 8, 8, 1,
@@ -46,6 +48,7 @@ func TestHalve(t *testing.T) {
 // maxCropPixels however far apart the (possibly false) finder patterns
 // are.
 func TestFinderBoxRegion(t *testing.T) {
+	t.Parallel()
 	var b finderBox
 	if _, _, _, _, ok := b.region(1280, 720); ok {
 		t.Fatal("a region without finder patterns")

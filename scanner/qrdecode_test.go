@@ -80,6 +80,7 @@ func scene(code []byte, cw, ch int, factor float64, ox, oy int) []byte {
 }
 
 func TestDecodeFrame_RealPass(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	text := f.Sign(f.Claims())
 
@@ -108,6 +109,7 @@ func TestDecodeFrame_RealPass(t *testing.T) {
 }
 
 func TestDecodeFrame_NoCode(t *testing.T) {
+	t.Parallel()
 	blank := make([]byte, 640*480)
 	for i := range blank {
 		blank[i] = 200
@@ -125,6 +127,7 @@ func TestDecodeFrame_NoCode(t *testing.T) {
 }
 
 func TestDecodeFrame_HostileSizes(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name     string
 		w, h, n  int
@@ -228,6 +231,7 @@ func FuzzDecodeFrame(f *testing.F) {
 // in 100 clean codes before the decoder also tried them turned a quarter.
 // Forty different passes must all read.
 func TestDecodeFrame_ManyPasses(t *testing.T) {
+	t.Parallel()
 	for i := range 40 {
 		f := checktest.New(t)
 		text := f.Sign(f.Claims())
@@ -241,6 +245,7 @@ func TestDecodeFrame_ManyPasses(t *testing.T) {
 // A real pass gozxing misreads both upright and turned a quarter; it
 // reads turned a half, which DecodeFrame must try.
 func TestDecodeFrame_MisreadTwice(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("testdata/pass-misread-twice.txt")
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 )
 
 func TestParseSerialSpec(t *testing.T) {
+	t.Parallel()
 	good := []struct {
 		spec string
 		want scanner.SerialConfig
@@ -124,7 +125,7 @@ func newSerialRig(t *testing.T, suffix string) *serialRig {
 	ch, unsub := f.Checker.Subscribe(4096)
 	t.Cleanup(unsub)
 	r.decisions = ch
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	r.cancel = cancel
 	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: r.name, Path: r.link, Suffix: suffix}, f.Checker, r.inputs, nil)
 	go func() { r.done <- rd.Run(ctx) }()
@@ -203,6 +204,7 @@ func (r *serialRig) expect(decision string, reason check.Reason) *check.Decision
 }
 
 func TestSerial_Framing(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	pass := func() string { return r.f.Sign(r.f.Claims()) }
 
@@ -265,6 +267,7 @@ func TestSerial_Framing(t *testing.T) {
 }
 
 func TestSerial_DoubleSend(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	p := r.f.Sign(r.f.Claims())
 	r.write(p + "\r" + p + "\r")
@@ -290,6 +293,7 @@ func TestSerial_DoubleSend(t *testing.T) {
 }
 
 func TestSerial_UnplugAndReplug(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	r.write(r.f.Sign(r.f.Claims()) + "\r")
 	r.expect(check.Allow, check.ReasonOK)
@@ -322,6 +326,7 @@ func TestSerial_UnplugAndReplug(t *testing.T) {
 // swapped while the old tty lingered) is followed without an error from
 // the old port.
 func TestSerial_LinkRepointed(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	errs := r.status().Errors
 	r.master, r.slave = newPTY(t)
@@ -350,6 +355,7 @@ func TestSerial_LinkRepointed(t *testing.T) {
 // A burst of random bytes is checked line by line as denials and the
 // reader goes on reading.
 func TestSerial_RandomBurst(t *testing.T) {
+	t.Parallel()
 	r := newSerialRig(t, "cr")
 	noise := make([]byte, 16<<10)
 	if _, err := rand.Read(noise); err != nil {
@@ -368,11 +374,12 @@ func TestSerial_RandomBurst(t *testing.T) {
 }
 
 func TestSerial_DeviceMissingAtStart(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
 	inputs := scanner.NewInputs()
 	link := filepath.Join(t.TempDir(), "usb-Late_Scanner-if00")
 	rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "late", Path: link}, f.Checker, inputs, nil)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- rd.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -410,7 +417,7 @@ func TestSerial_CancelReturnsPromptly(t *testing.T) {
 			path = slave.Name()
 		}
 		rd := scanner.NewSerialReader(scanner.SerialConfig{Name: "x", Path: path}, f.Checker, inputs, nil)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- rd.Run(ctx) }()
 		time.Sleep(200 * time.Millisecond)
@@ -442,8 +449,9 @@ func TestSerial_CancelReturnsPromptly(t *testing.T) {
 }
 
 func TestSerial_RunRejectsEmptyPath(t *testing.T) {
+	t.Parallel()
 	f := checktest.New(t)
-	if err := scanner.NewSerialReader(scanner.SerialConfig{}, f.Checker, nil, nil).Run(context.Background()); err == nil {
+	if err := scanner.NewSerialReader(scanner.SerialConfig{}, f.Checker, nil, nil).Run(t.Context()); err == nil {
 		t.Error("Run with no path returned nil")
 	}
 }

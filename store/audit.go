@@ -367,29 +367,88 @@ func (db *DB) VerifyAuditTrail(ctx context.Context, checkpoints []*Checkpoint) (
 }
 
 func verifyAuditTx(ctx context.Context, tx *sql.Tx, v *AuditVerification, checkpoints []*Checkpoint) error {
-	// Retention may have removed records up to the base: the chain
-	// starts after it, linked to the hash of the last one removed.
-	var lastSeq int64
-	want := make([]byte, auditHashSize) // the previous record's hash
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_base WHERE id = 1`).Scan(&lastSeq, &want)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	w, err := startAuditWalk(ctx, tx)
+	if err != nil {
 		return err
 	}
-	baseSeq, baseHash := lastSeq, bytes.Clone(want)
-	tr := newTreeReader(ctx, tx)
-	var tree treeStack
-	if baseSeq > 0 {
-		if err := tree.startAt(tr, baseSeq); err != nil {
-			return &AuditError{Seq: baseSeq, Reason: fmt.Sprintf("the tree hashes of the purged records are missing: %v", err)}
+	if err := w.readRecords(ctx, tx, v); err != nil {
+		return err
+	}
+	if err := w.checkBase(); err != nil {
+		return err
+	}
+	lastSeq := w.lastSeq
+	if err := checkAuditHead(ctx, tx, lastSeq, w.want); err != nil {
+		return err
+	}
+	v.Size, v.Root = lastSeq, w.tree.root()
+	if lastSeq > 0 {
+		root, err := tlog.TreeHash(lastSeq, w.tr)
+		if err != nil || root != v.Root {
+			return &AuditError{Seq: lastSeq, Reason: "the stored tree of the trail does not match its records: tree rewritten"}
+		}
+	} else if err := treeRootEmpty(ctx, tx); err != nil {
+		return err
+	}
+	// Rows whose record retention may have removed are not required to
+	// have one: those up to the newest purge's status_through, or (a
+	// purge from before that was recorded) older than the oldest record.
+	exempt := w.purged.StatusThrough
+	firstAt := w.firstAt
+	if w.baseSeq == 0 || exempt > 0 {
+		firstAt = -1 << 63
+	}
+	if v.StatusChanges, err = w.statuses.check(ctx, tx, firstAt, exempt); err != nil {
+		return err
+	}
+	for _, cp := range checkpoints {
+		if err := checkExtends(ctx, tx, v.Size, v.Root, cp); err != nil {
+			return err
+		}
+		v.Checkpoints++
+	}
+	return nil
+}
+
+// auditWalk is what one pass over the trail has learnt so far.
+type auditWalk struct {
+	lastSeq  int64
+	want     []byte // the previous record's hash
+	baseSeq  int64
+	baseHash []byte
+	tr       *treeReader
+	tree     treeStack
+	purgeSeq int64 // the newest purge record that moved the base
+	purged   auditPurge
+	statuses statusRecords
+	firstAt  int64
+}
+
+// startAuditWalk begins at the base: retention may have removed records
+// up to it, and the chain starts after it, linked to the hash of the
+// last one removed.
+func startAuditWalk(ctx context.Context, tx *sql.Tx) (*auditWalk, error) {
+	w := &auditWalk{want: make([]byte, auditHashSize), statuses: statusRecords{}, firstAt: -1 << 63}
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_base WHERE id = 1`).Scan(&w.lastSeq, &w.want)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	w.baseSeq, w.baseHash = w.lastSeq, bytes.Clone(w.want)
+	w.tr = newTreeReader(ctx, tx)
+	if w.baseSeq > 0 {
+		if err := w.tree.startAt(w.tr, w.baseSeq); err != nil {
+			return nil, &AuditError{Seq: w.baseSeq, Reason: fmt.Sprintf("the tree hashes of the purged records are missing: %v", err)}
 		}
 	}
-	var purgeSeq int64 // the newest purge record that moved the base
-	var purged auditPurge
-	statuses := statusRecords{}
-	firstAt := int64(-1 << 63)
+	return w, nil
+}
+
+// readRecords checks every record after the base against its link and
+// hash, adds it to the tree and notes purges and status changes.
+func (w *auditWalk) readRecords(ctx context.Context, tx *sql.Tx, v *AuditVerification) error {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash
-		FROM audit WHERE seq > ? ORDER BY seq`, baseSeq)
+		FROM audit WHERE seq > ? ORDER BY seq`, w.baseSeq)
 	if err != nil {
 		return err
 	}
@@ -404,75 +463,48 @@ func verifyAuditTx(ctx context.Context, tx *sql.Tx, v *AuditVerification, checkp
 	var actor, action, subject, detail, prev, stored sql.RawBytes
 	for rows.Next() {
 		if err := rows.Scan(&seq, &at, &actor, &action, &subject, &detail, &prev, &stored); err != nil {
-			return &AuditError{Seq: lastSeq + 1, Reason: fmt.Sprintf("unreadable record: %v", err)}
+			return &AuditError{Seq: w.lastSeq + 1, Reason: fmt.Sprintf("unreadable record: %v", err)}
 		}
 		switch {
-		case seq != lastSeq+1:
-			return &AuditError{Seq: seq, Reason: fmt.Sprintf("expected record %d next: records removed or reordered", lastSeq+1)}
-		case !bytes.Equal(prev, want):
+		case seq != w.lastSeq+1:
+			return &AuditError{Seq: seq, Reason: fmt.Sprintf("expected record %d next: records removed or reordered", w.lastSeq+1)}
+		case !bytes.Equal(prev, w.want):
 			return &AuditError{Seq: seq, Reason: "previous-hash link does not match the record before it: records removed or reordered"}
 		}
 		sum = auditHash(h, sum, seq, at, actor, action, subject, detail, prev)
 		if !bytes.Equal(sum, stored) {
 			return &AuditError{Seq: seq, Reason: "hash does not match the record's contents: record altered"}
 		}
-		if baseSeq > 0 && v.Records == 0 {
-			firstAt = at
+		if w.baseSeq > 0 && v.Records == 0 {
+			w.firstAt = at
 		}
 		copy(leafBuf[1:], sum)
-		tree.push(sha256.Sum256(leafBuf[:]))
+		w.tree.push(sha256.Sum256(leafBuf[:]))
 		switch string(action) {
 		case AuditPurge:
 			var p auditPurge
 			if json.Unmarshal(detail, &p) == nil && p.AuditThrough > 0 {
-				purgeSeq, purged = seq, p
+				w.purgeSeq, w.purged = seq, p
 			}
 		case AuditStatusChanged:
-			statuses.add(seq, at, actor, subject, detail)
+			w.statuses.add(seq, at, actor, subject, detail)
 		}
-		want = append(want[:0], stored...)
-		lastSeq = seq
+		w.want = append(w.want[:0], stored...)
+		w.lastSeq = seq
 		v.Records++
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// A base moved by hand would hide removed records: it must be the
-	// one the newest audited purge set.
-	if baseSeq > 0 && (purged.AuditThrough != baseSeq || purged.AuditThroughHash != hex.EncodeToString(baseHash)) {
+	return rows.Err()
+}
+
+// checkBase refuses a base moved by hand, which would hide removed
+// records: it must be the one the newest audited purge set.
+func (w *auditWalk) checkBase() error {
+	if w.baseSeq > 0 && (w.purged.AuditThrough != w.baseSeq || w.purged.AuditThroughHash != hex.EncodeToString(w.baseHash)) {
 		reason := "records were removed before it without an audited purge"
-		if purgeSeq > 0 {
-			reason = fmt.Sprintf("the purge boundary (record %d) is not the one the purge in record %d set", baseSeq, purgeSeq)
+		if w.purgeSeq > 0 {
+			reason = fmt.Sprintf("the purge boundary (record %d) is not the one the purge in record %d set", w.baseSeq, w.purgeSeq)
 		}
-		return &AuditError{Seq: baseSeq + 1, Reason: reason}
-	}
-	if err := checkAuditHead(ctx, tx, lastSeq, want); err != nil {
-		return err
-	}
-	v.Size, v.Root = lastSeq, tree.root()
-	if lastSeq > 0 {
-		root, err := tlog.TreeHash(lastSeq, tr)
-		if err != nil || root != v.Root {
-			return &AuditError{Seq: lastSeq, Reason: "the stored tree of the trail does not match its records: tree rewritten"}
-		}
-	} else if err := treeRootEmpty(ctx, tx); err != nil {
-		return err
-	}
-	// Rows whose record retention may have removed are not required to
-	// have one: those up to the newest purge's status_through, or (a
-	// purge from before that was recorded) older than the oldest record.
-	exempt := purged.StatusThrough
-	if baseSeq == 0 || exempt > 0 {
-		firstAt = -1 << 63
-	}
-	if v.StatusChanges, err = statuses.check(ctx, tx, firstAt, exempt); err != nil {
-		return err
-	}
-	for _, cp := range checkpoints {
-		if err := checkExtends(ctx, tx, v.Size, v.Root, cp); err != nil {
-			return err
-		}
-		v.Checkpoints++
+		return &AuditError{Seq: w.baseSeq + 1, Reason: reason}
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
@@ -19,11 +18,12 @@ import (
 )
 
 func TestDB_Audit(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		a := &store.AuditRecord{Actor: "admin", Action: store.AuditLogin, Subject: "admin",
 			Detail: json.RawMessage(`{ "addr" : "10.0.0.1" }`)}
-		if err := db.Audit(ctxb(), a); err != nil {
+		if err := db.Audit(t.Context(), a); err != nil {
 			t.Fatal(err)
 		}
 		if a.Seq != 1 || !a.At.Equal(t0) || !bytes.Equal(a.PrevHash, make([]byte, 32)) || len(a.Hash) != 32 {
@@ -33,14 +33,14 @@ func TestDB_Audit(t *testing.T) {
 			t.Errorf("detail %s, want compacted", a.Detail)
 		}
 		b := &store.AuditRecord{Actor: "admin", Action: store.AuditExport, At: t0.Add(time.Minute)}
-		if err := db.Audit(ctxb(), b); err != nil {
+		if err := db.Audit(t.Context(), b); err != nil {
 			t.Fatal(err)
 		}
 		if b.Seq != 2 || !bytes.Equal(b.PrevHash, a.Hash) {
 			t.Fatalf("second record does not link to the first: %+v", b)
 		}
 		var got []store.AuditRecord
-		if err := db.FindAudit(ctxb(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if err := db.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 			got = append(got, *r)
 			return nil
 		}); err != nil {
@@ -51,18 +51,18 @@ func TestDB_Audit(t *testing.T) {
 			t.Fatalf("FindAudit = %+v", got)
 		}
 		got = got[:0]
-		if err := db.FindAudit(ctxb(), store.AuditFilter{Last: 1}, func(r *store.AuditRecord) error {
+		if err := db.FindAudit(t.Context(), store.AuditFilter{Last: 1}, func(r *store.AuditRecord) error {
 			got = append(got, *r)
 			return nil
 		}); err != nil || len(got) != 1 || got[0].Seq != 2 {
 			t.Fatalf("FindAudit Last 1 = %+v, %v", got, err)
 		}
-		if n, err := db.VerifyAudit(ctxb()); n != 2 || err != nil {
+		if n, err := db.VerifyAudit(t.Context()); n != 2 || err != nil {
 			t.Fatalf("VerifyAudit = %d, %v", n, err)
 		}
 	})
 	t.Run("Empty", func(t *testing.T) {
-		if n, err := MustOpenDB(t).VerifyAudit(ctxb()); n != 0 || err != nil {
+		if n, err := MustOpenDB(t).VerifyAudit(t.Context()); n != 0 || err != nil {
 			t.Fatalf("VerifyAudit = %d, %v", n, err)
 		}
 	})
@@ -76,11 +76,11 @@ func TestDB_Audit(t *testing.T) {
 			{Actor: strings.Repeat("a", 300), Action: store.AuditLogin},
 			{Actor: "bad\xff", Action: store.AuditLogin},
 		} {
-			if err := db.Audit(ctxb(), rec); !errors.Is(err, store.ErrInvalid) {
+			if err := db.Audit(t.Context(), rec); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("Audit(%.40q) = %v, want ErrInvalid", rec.Actor+"|"+rec.Action+"|"+string(rec.Detail), err)
 			}
 		}
-		if n, err := db.VerifyAudit(ctxb()); n != 0 || err != nil {
+		if n, err := db.VerifyAudit(t.Context()); n != 0 || err != nil {
 			t.Fatalf("refused records left something: %d, %v", n, err)
 		}
 	})
@@ -89,37 +89,38 @@ func TestDB_Audit(t *testing.T) {
 // TestAudit_StoreActions checks that the store's own changes append
 // their records in the same transaction.
 func TestAudit_StoreActions(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	_, issuer := MustSetup(t, db)
 	MustSavePerson(t, db, 1) // status_changed: registered
-	if _, err := db.SetStatus(ctxb(), subj(1), pass.Red, "positive test", "desk1"); err != nil {
+	if _, err := db.SetStatus(t.Context(), subj(1), pass.Red, "positive test", "desk1"); err != nil {
 		t.Fatal(err)
 	}
 	p := &store.IssuedPass{ID: passID(7), Subject: subj(1), KID: issuer.KID, Kind: pass.Phone, Color: pass.Red,
 		ExpiresAt: t0.Add(24 * time.Hour), Actor: "issuer1"}
-	if err := db.CreatePass(ctxb(), p); err != nil {
+	if err := db.CreatePass(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
 	// A failed action leaves no record.
 	dup := *p
-	if err := db.CreatePass(ctxb(), &dup); !errors.Is(err, store.ErrConflict) {
+	if err := db.CreatePass(t.Context(), &dup); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate pass: %v", err)
 	}
-	pol, err := db.Policy(ctxb())
+	pol, err := db.Policy(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pol.MinDoses = 2
-	if err := db.ChangePolicy(ctxb(), pol, "admin"); err != nil {
+	if err := db.ChangePolicy(t.Context(), pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.ChangePolicy(ctxb(), pol, "admin"); err != nil { // no change: no record
+	if err := db.ChangePolicy(t.Context(), pol, "admin"); err != nil { // no change: no record
 		t.Fatal(err)
 	}
 
 	var got []string
 	var policyDetail string
-	if err := db.FindAudit(ctxb(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	if err := db.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		got = append(got, r.Actor+" "+r.Action+" "+r.Subject)
 		if r.Action == store.AuditPolicyChanged {
 			policyDetail = string(r.Detail)
@@ -148,7 +149,7 @@ func TestAudit_StoreActions(t *testing.T) {
 	if err := json.Unmarshal([]byte(policyDetail), &d); err != nil || d.New.MinDoses != 2 || d.Old.MinDoses == 2 {
 		t.Errorf("policy detail %s: %+v %v", policyDetail, d, err)
 	}
-	if n, err := db.VerifyAudit(ctxb()); n != 5 || err != nil {
+	if n, err := db.VerifyAudit(t.Context()); n != 5 || err != nil {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
 }
@@ -156,8 +157,9 @@ func TestAudit_StoreActions(t *testing.T) {
 // TestAudit_AppendOnly checks that the triggers refuse to change or
 // remove records through SQL.
 func TestAudit_AppendOnly(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
-	if err := db.Audit(ctxb(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin}); err != nil {
+	if err := db.Audit(t.Context(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin}); err != nil {
 		t.Fatal(err)
 	}
 	w, _ := db.Pools()
@@ -166,11 +168,11 @@ func TestAudit_AppendOnly(t *testing.T) {
 		`DELETE FROM audit`,
 		`DELETE FROM audit_head`,
 	} {
-		if _, err := w.ExecContext(ctxb(), q); err == nil || !strings.Contains(err.Error(), "cannot be deleted") && !strings.Contains(err.Error(), "append-only") {
+		if _, err := w.ExecContext(t.Context(), q); err == nil || !strings.Contains(err.Error(), "cannot be deleted") && !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v, want refused", q, err)
 		}
 	}
-	if n, err := db.VerifyAudit(ctxb()); n != 1 || err != nil {
+	if n, err := db.VerifyAudit(t.Context()); n != 1 || err != nil {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
 }
@@ -183,12 +185,12 @@ const auditRecords = 10
 func newAuditFile(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := store.Open(ctxb(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range auditRecords {
-		if err := db.Audit(ctxb(), &store.AuditRecord{
+		if err := db.Audit(t.Context(), &store.AuditRecord{
 			Actor: fmt.Sprintf("user%d", i), Action: store.AuditLogin, Subject: fmt.Sprintf("user%d", i),
 			Detail: store.AuditDetail(map[string]int{"i": i}),
 		}); err != nil {
@@ -216,7 +218,7 @@ func tamper(t *testing.T, dir string, stmts ...string) {
 		`DROP TRIGGER audit_base_forward`,
 	}, stmts...)
 	for _, q := range all {
-		if _, err := raw.ExecContext(ctxb(), q); err != nil {
+		if _, err := raw.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
@@ -234,6 +236,7 @@ func swapSQL(a, b int) []string {
 }
 
 func TestAudit_Tampering(t *testing.T) {
+	t.Parallel()
 	type tc struct {
 		name    string
 		stmts   []string
@@ -283,7 +286,7 @@ func TestAudit_Tampering(t *testing.T) {
 			}
 			tamper(t, dir, c.stmts...)
 			db := MustOpenDBDir(t, dir)
-			_, err := db.VerifyAudit(ctxb())
+			_, err := db.VerifyAudit(t.Context())
 			var ae *store.AuditError
 			if !errors.As(err, &ae) || !errors.Is(err, store.ErrCorrupt) {
 				t.Fatalf("VerifyAudit = %v, want an AuditError", err)
@@ -302,7 +305,7 @@ func forge5(t *testing.T, dir string) []string {
 	t.Helper()
 	db := MustOpenDBDir(t, dir)
 	var r5 store.AuditRecord
-	if err := db.FindAudit(ctxb(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	if err := db.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		if r.Seq == 5 {
 			r5 = *r
 			r5.Detail = append([]byte(nil), r.Detail...)
@@ -337,13 +340,14 @@ func forge5(t *testing.T, dir string) []string {
 // TestAudit_AppendAfterTruncation checks that an append after the last
 // records were removed does not hide the removal.
 func TestAudit_AppendAfterTruncation(t *testing.T) {
+	t.Parallel()
 	dir := newAuditFile(t)
 	tamper(t, dir, fmt.Sprintf("DELETE FROM audit WHERE seq = %d", auditRecords))
 	db := MustOpenDBDir(t, dir)
-	if err := db.Audit(ctxb(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin}); err != nil {
+	if err := db.Audit(t.Context(), &store.AuditRecord{Actor: "admin", Action: store.AuditLogin}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := db.VerifyAudit(ctxb())
+	_, err := db.VerifyAudit(t.Context())
 	var ae *store.AuditError
 	if !errors.As(err, &ae) || ae.Seq != auditRecords+1 {
 		t.Fatalf("VerifyAudit = %v, want broken at %d", err, auditRecords+1)
@@ -355,7 +359,7 @@ func TestAudit_AppendAfterTruncation(t *testing.T) {
 // VerifyAudit on a large trail.
 func MustAppendAuditRaw(tb testing.TB, db *store.DB, n int) {
 	tb.Helper()
-	if err := db.AppendAuditBulk(context.Background(), n, time.Millisecond); err != nil {
+	if err := db.AppendAuditBulk(tb.Context(), n, time.Millisecond); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -372,7 +376,7 @@ func TestAudit_VerifyMillion(t *testing.T) {
 	MustAppendAuditRaw(t, db, 1_000_000)
 	t.Logf("appended 1,000,000 records in %v", time.Since(start))
 	start = time.Now()
-	n, err := db.VerifyAudit(ctxb())
+	n, err := db.VerifyAudit(t.Context())
 	el := time.Since(start)
 	if err != nil || n != 1_000_000 {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
@@ -389,7 +393,7 @@ func BenchmarkVerifyAudit(b *testing.B) {
 	MustAppendAuditRaw(b, db, n)
 	b.ResetTimer()
 	for b.Loop() {
-		if got, err := db.VerifyAudit(ctxb()); err != nil || got != n {
+		if got, err := db.VerifyAudit(b.Context()); err != nil || got != n {
 			b.Fatal(got, err)
 		}
 	}
@@ -399,11 +403,12 @@ func BenchmarkVerifyAudit(b *testing.B) {
 func envSet(key string) bool { return os.Getenv(key) != "" }
 
 func TestDB_PurgeAudit(t *testing.T) {
+	t.Parallel()
 	// records at t0 + i minutes, i = 0 … 2499; the clock then at t0 + 3000 min
 	setup := func(t *testing.T) (*store.DB, string) {
 		dir := t.TempDir()
 		db := MustOpenDBDir(t, dir)
-		if err := db.AppendAuditBulk(ctxb(), 2500, time.Minute); err != nil {
+		if err := db.AppendAuditBulk(t.Context(), 2500, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		db.Now = func() time.Time { return t0.Add(3000 * time.Minute) }
@@ -411,35 +416,35 @@ func TestDB_PurgeAudit(t *testing.T) {
 	}
 	t.Run("OK", func(t *testing.T) {
 		db, _ := setup(t)
-		n, err := db.PurgeAudit(ctxb(), t0.Add(2100*time.Minute), "retention")
+		n, err := db.PurgeAudit(t.Context(), t0.Add(2100*time.Minute), "retention")
 		if err != nil || n != 2100 {
 			t.Fatalf("PurgeAudit = %d, %v; want 2100 (more than one batch)", n, err)
 		}
-		if n, err := db.VerifyAudit(ctxb()); err != nil || n != 401 {
+		if n, err := db.VerifyAudit(t.Context()); err != nil || n != 401 {
 			t.Fatalf("VerifyAudit after purge = %d, %v; want 400 + the purge record", n, err)
 		}
 		// Nothing older left: a second purge removes nothing and appends nothing.
-		if n, err := db.PurgeAudit(ctxb(), t0.Add(2100*time.Minute), "retention"); err != nil || n != 0 {
+		if n, err := db.PurgeAudit(t.Context(), t0.Add(2100*time.Minute), "retention"); err != nil || n != 0 {
 			t.Fatalf("second PurgeAudit = %d, %v", n, err)
 		}
 		// A later purge removes the earlier purge record too.
-		if n, err := db.PurgeAudit(ctxb(), t0.Add(24*time.Hour*365), "retention"); err != nil || n != 401 {
+		if n, err := db.PurgeAudit(t.Context(), t0.Add(24*time.Hour*365), "retention"); err != nil || n != 401 {
 			t.Fatalf("purge everything = %d, %v", n, err)
 		}
-		if n, err := db.VerifyAudit(ctxb()); err != nil || n != 1 {
+		if n, err := db.VerifyAudit(t.Context()); err != nil || n != 1 {
 			t.Fatalf("VerifyAudit after full purge = %d, %v", n, err)
 		}
-		if err := db.Audit(ctxb(), &store.AuditRecord{Actor: "a", Action: store.AuditLogin}); err != nil {
+		if err := db.Audit(t.Context(), &store.AuditRecord{Actor: "a", Action: store.AuditLogin}); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := db.VerifyAudit(ctxb()); err != nil || n != 2 {
+		if n, err := db.VerifyAudit(t.Context()); err != nil || n != 2 {
 			t.Fatalf("VerifyAudit after append = %d, %v", n, err)
 		}
 		w, _ := db.Pools()
-		if _, err := w.ExecContext(ctxb(), `DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)`); err == nil {
+		if _, err := w.ExecContext(t.Context(), `DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)`); err == nil {
 			t.Error("deleted a record after the base")
 		}
-		if _, err := w.ExecContext(ctxb(), `UPDATE audit_base SET seq = 1`); err == nil {
+		if _, err := w.ExecContext(t.Context(), `UPDATE audit_base SET seq = 1`); err == nil {
 			t.Error("moved the base back")
 		}
 	})
@@ -452,7 +457,7 @@ func TestDB_PurgeAudit(t *testing.T) {
 		// without an audited purge.
 		tamper(t, dir, `INSERT INTO audit_base (id, seq, hash) SELECT 1, seq, hash FROM audit WHERE seq = 100`,
 			`DELETE FROM audit WHERE seq <= 100`)
-		_, err := MustOpenDBDir(t, dir).VerifyAudit(ctxb())
+		_, err := MustOpenDBDir(t, dir).VerifyAudit(t.Context())
 		var ae *store.AuditError
 		if !errors.As(err, &ae) || ae.Seq != 101 || !strings.Contains(ae.Reason, "without an audited purge") {
 			t.Fatalf("VerifyAudit = %v", err)
@@ -460,7 +465,7 @@ func TestDB_PurgeAudit(t *testing.T) {
 	})
 	t.Run("BaseMovedFurtherByHand", func(t *testing.T) {
 		db, dir := setup(t)
-		if _, err := db.PurgeAudit(ctxb(), t0.Add(10*time.Minute), "retention"); err != nil {
+		if _, err := db.PurgeAudit(t.Context(), t0.Add(10*time.Minute), "retention"); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Close(); err != nil {
@@ -468,7 +473,7 @@ func TestDB_PurgeAudit(t *testing.T) {
 		}
 		tamper(t, dir, `UPDATE audit_base SET (seq, hash) = (SELECT seq, hash FROM audit WHERE seq = 50)`,
 			`DELETE FROM audit WHERE seq <= 50`)
-		_, err := MustOpenDBDir(t, dir).VerifyAudit(ctxb())
+		_, err := MustOpenDBDir(t, dir).VerifyAudit(t.Context())
 		var ae *store.AuditError
 		if !errors.As(err, &ae) || ae.Seq != 51 || !strings.Contains(ae.Reason, "not the one the purge") {
 			t.Fatalf("VerifyAudit = %v", err)

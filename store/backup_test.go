@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,8 +16,9 @@ import (
 // database holding every scan acknowledged before it started, and the
 // logging never fails meanwhile.
 func TestDB_Backup(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	for i := range 200 {
 		if err := db.LogScan(ctx, newScan(uint16(i), t0.Add(time.Duration(i)*time.Millisecond))); err != nil {
 			t.Fatal(err)
@@ -98,8 +98,9 @@ func TestDB_Backup(t *testing.T) {
 }
 
 func TestDB_BackupRefuses(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	existing := filepath.Join(t.TempDir(), "x.db")
 	if err := os.WriteFile(existing, []byte("keep me"), 0o600); err != nil {
 		t.Fatal(err)
@@ -124,7 +125,8 @@ func TestDB_BackupRefuses(t *testing.T) {
 // person red-coded after the restore kept passing every gate). Every
 // start numbers on past anything the file could have handed out before.
 func TestBackup_RestoredHubNumbersRevocationsPastTheLost(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	dirA, dirB := t.TempDir(), t.TempDir()
 	db, err := store.Open(ctx, dirA)
 	if err != nil {

@@ -15,10 +15,11 @@ func upImportOf(b *store.UpBundle) *store.UpImport {
 }
 
 func TestDB_PrepareUpBundle(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		app := MustEnrolDB(t, t.TempDir(), "gate-a")
 		logScans(t, app, "g", 25)
-		b, err := app.PrepareUpBundle(ctxb(), 10, 10, 1000)
+		b, err := app.PrepareUpBundle(t.Context(), 10, 10, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +38,7 @@ func TestDB_PrepareUpBundle(t *testing.T) {
 		}
 		// The next one is numbered after it, and carries the same records:
 		// nothing was acknowledged.
-		b2, err := app.PrepareUpBundle(ctxb(), 10, 10, 1000)
+		b2, err := app.PrepareUpBundle(t.Context(), 10, 10, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func TestDB_PrepareUpBundle(t *testing.T) {
 	t.Run("Limit", func(t *testing.T) {
 		app := MustEnrolDB(t, t.TempDir(), "gate-a")
 		logScans(t, app, "g", 25)
-		b, err := app.PrepareUpBundle(ctxb(), 10, 10, 12)
+		b, err := app.PrepareUpBundle(t.Context(), 10, 10, 12)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,24 +60,25 @@ func TestDB_PrepareUpBundle(t *testing.T) {
 	t.Run("ErrNotEnrolled", func(t *testing.T) {
 		db := MustOpenDB(t)
 		MustSetup(t, db)
-		if _, err := db.PrepareUpBundle(ctxb(), 10, 10, 10); !errors.Is(err, store.ErrNotEnrolled) {
+		if _, err := db.PrepareUpBundle(t.Context(), 10, 10, 10); !errors.Is(err, store.ErrNotEnrolled) {
 			t.Fatalf("got %v", err)
 		}
 	})
 }
 
 func TestDB_ImportUpBundle(t *testing.T) {
+	t.Parallel()
 	hub := MustOpenDB(t)
 	MustHubAppliance(t, hub, "gate-a")
 	key := []byte("bundle-public")
 	app := MustEnrolDB(t, t.TempDir(), "gate-a")
 	logScans(t, app, "g", 15)
 
-	b1, err := app.PrepareUpBundle(ctxb(), 10, 10, 1000)
+	b1, err := app.PrepareUpBundle(t.Context(), 10, 10, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := hub.ImportUpBundle(ctxb(), upImportOf(b1), key)
+	res, err := hub.ImportUpBundle(t.Context(), upImportOf(b1), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,17 +86,17 @@ func TestDB_ImportUpBundle(t *testing.T) {
 		t.Fatalf("stored %d, skipped %d", res.Stored, res.Skipped)
 	}
 	t.Run("ErrBundleReplayed", func(t *testing.T) {
-		if _, err := hub.ImportUpBundle(ctxb(), upImportOf(b1), key); !errors.Is(err, store.ErrBundleReplayed) {
+		if _, err := hub.ImportUpBundle(t.Context(), upImportOf(b1), key); !errors.Is(err, store.ErrBundleReplayed) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("OverlapSkipped", func(t *testing.T) {
 		logScans(t, app, "g", 2)
-		b2, err := app.PrepareUpBundle(ctxb(), 10, 10, 1000)
+		b2, err := app.PrepareUpBundle(t.Context(), 10, 10, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := hub.ImportUpBundle(ctxb(), upImportOf(b2), key)
+		res, err := hub.ImportUpBundle(t.Context(), upImportOf(b2), key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,43 +110,44 @@ func TestDB_ImportUpBundle(t *testing.T) {
 	t.Run("ErrBundleForeign", func(t *testing.T) {
 		in := upImportOf(b1)
 		in.Seq, in.Appliance = 99, "gate-x"
-		if _, err := hub.ImportUpBundle(ctxb(), in, key); !errors.Is(err, store.ErrBundleForeign) {
+		if _, err := hub.ImportUpBundle(t.Context(), in, key); !errors.Is(err, store.ErrBundleForeign) {
 			t.Fatalf("unknown appliance: %v", err)
 		}
 		in.Appliance = "gate-a"
-		if _, err := hub.ImportUpBundle(ctxb(), in, []byte("another key")); !errors.Is(err, store.ErrBundleForeign) {
+		if _, err := hub.ImportUpBundle(t.Context(), in, []byte("another key")); !errors.Is(err, store.ErrBundleForeign) {
 			t.Fatalf("another key: %v", err)
 		}
 	})
 	t.Run("ErrRetired", func(t *testing.T) {
-		if _, err := hub.RetireAppliance(ctxb(), "gate-a", "gone", "admin"); err != nil {
+		if _, err := hub.RetireAppliance(t.Context(), "gate-a", "gone", "admin"); err != nil {
 			t.Fatal(err)
 		}
 		in := upImportOf(b1)
 		in.Seq = 100
-		if _, err := hub.ImportUpBundle(ctxb(), in, key); !errors.Is(err, store.ErrRetired) {
+		if _, err := hub.ImportUpBundle(t.Context(), in, key); !errors.Is(err, store.ErrRetired) {
 			t.Fatalf("got %v", err)
 		}
-		if _, err := hub.PrepareDownBundle(ctxb(), "gate-a"); !errors.Is(err, store.ErrRetired) {
+		if _, err := hub.PrepareDownBundle(t.Context(), "gate-a"); !errors.Is(err, store.ErrRetired) {
 			t.Fatalf("bundle for a retired appliance: %v", err)
 		}
 	})
 }
 
 func TestDB_DownBundle(t *testing.T) {
+	t.Parallel()
 	hub := MustOpenDB(t)
 	MustHubAppliance(t, hub, "gate-a")
 	app := MustEnrolDB(t, t.TempDir(), "gate-a")
 	logScans(t, app, "g", 8)
-	up, err := app.PrepareUpBundle(ctxb(), 5, 5, 1000)
+	up, err := app.PrepareUpBundle(t.Context(), 5, 5, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hub.ImportUpBundle(ctxb(), upImportOf(up), []byte("bundle-public")); err != nil {
+	if _, err := hub.ImportUpBundle(t.Context(), upImportOf(up), []byte("bundle-public")); err != nil {
 		t.Fatal(err)
 	}
 
-	down, err := hub.PrepareDownBundle(ctxb(), "gate-a")
+	down, err := hub.PrepareDownBundle(t.Context(), "gate-a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,28 +167,28 @@ func TestDB_DownBundle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := *in
 			tc.mod(&c)
-			if _, err := app.ImportDownBundle(ctxb(), &c, &store.Feed{}); !errors.Is(err, tc.want) {
+			if _, err := app.ImportDownBundle(t.Context(), &c, &store.Feed{}); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
 	}
-	res, err := app.ImportDownBundle(ctxb(), in, &store.Feed{})
+	res, err := app.ImportDownBundle(t.Context(), in, &store.Feed{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.ScansAcked != up.Scans[len(up.Scans)-1].Records[len(up.Scans[len(up.Scans)-1].Records)-1].ID {
 		t.Fatalf("scans acknowledged %d", res.ScansAcked)
 	}
-	if n, _ := app.SyncBacklog(ctxb()); n != 0 {
+	if n, _ := app.SyncBacklog(t.Context()); n != 0 {
 		t.Fatalf("backlog %d after the hub's answer", n)
 	}
-	if _, err := app.ImportDownBundle(ctxb(), in, &store.Feed{}); !errors.Is(err, store.ErrBundleReplayed) {
+	if _, err := app.ImportDownBundle(t.Context(), in, &store.Feed{}); !errors.Is(err, store.ErrBundleReplayed) {
 		t.Fatalf("second import: %v", err)
 	}
-	if d2, err := hub.PrepareDownBundle(ctxb(), "gate-a"); err != nil || d2.Seq != 2 {
+	if d2, err := hub.PrepareDownBundle(t.Context(), "gate-a"); err != nil || d2.Seq != 2 {
 		t.Fatalf("next down bundle: %v", err)
 	}
-	if _, err := hub.PrepareDownBundle(ctxb(), "gate-x"); !errors.Is(err, store.ErrBundleForeign) {
+	if _, err := hub.PrepareDownBundle(t.Context(), "gate-x"); !errors.Is(err, store.ErrBundleForeign) {
 		t.Fatalf("bundle for an unknown appliance: %v", err)
 	}
 }

@@ -17,11 +17,11 @@ import (
 // with db's own key, as an operator's verify would.
 func checkpointNow(t *testing.T, db *store.DB) *store.Checkpoint {
 	t.Helper()
-	signed, cp, err := db.SignCheckpoint(ctxb(), nil)
+	signed, cp, err := db.SignCheckpoint(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, err := db.AuditPublicKey(ctxb())
+	vkey, err := db.AuditPublicKey(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,22 +40,23 @@ func checkpointNow(t *testing.T, db *store.DB) *store.Checkpoint {
 // hashes: the trail still proves it extends checkpoints made before the
 // purge, and is still caught when rewritten after it.
 func TestCheckpoint_AcrossPurge(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := MustOpenDBDir(t, dir)
 	MustSetup(t, db) // record 1, the first admin
-	if err := db.AppendAuditBulk(ctxb(), 2500, time.Minute); err != nil {
+	if err := db.AppendAuditBulk(t.Context(), 2500, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	early := checkpointNow(t, db)
-	if err := db.AppendAuditBulk(ctxb(), 37, time.Minute); err != nil {
+	if err := db.AppendAuditBulk(t.Context(), 37, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	db.Now = func() time.Time { return t0.Add(5000 * time.Minute) }
-	if n, err := db.PurgeAudit(ctxb(), t0.Add(2100*time.Minute), "retention"); err != nil || n < 2100 {
+	if n, err := db.PurgeAudit(t.Context(), t0.Add(2100*time.Minute), "retention"); err != nil || n < 2100 {
 		t.Fatalf("PurgeAudit = %d, %v", n, err)
 	}
 	late := checkpointNow(t, db)
-	v, err := db.VerifyAuditTrail(ctxb(), []*store.Checkpoint{early, late})
+	v, err := db.VerifyAuditTrail(t.Context(), []*store.Checkpoint{early, late})
 	if err != nil || v.Checkpoints != 2 || v.Size != 2539 || v.Root != late.Root {
 		t.Fatalf("VerifyAuditTrail after purge = %+v, %v", v, err)
 	}
@@ -68,7 +69,7 @@ func TestCheckpoint_AcrossPurge(t *testing.T) {
 	// trail's root and proofs are built from now.
 	tamper(t, dir, `DROP TRIGGER audit_tree_no_update`,
 		fmt.Sprintf(`UPDATE audit_tree SET hash = zeroblob(32) WHERE id = %d`, tlog.StoredHashIndex(11, 0)))
-	_, err = MustOpenDBDir(t, dir).VerifyAuditTrail(ctxb(), []*store.Checkpoint{early})
+	_, err = MustOpenDBDir(t, dir).VerifyAuditTrail(t.Context(), []*store.Checkpoint{early})
 	var ae *store.AuditError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "does not extend its checkpoint of 2501 records") {
 		t.Fatalf("VerifyAuditTrail with a purged record's tree hash altered = %v", err)
@@ -78,10 +79,11 @@ func TestCheckpoint_AcrossPurge(t *testing.T) {
 // TestCheckpoint_TreeBuiltOnUpgrade: a trail from before the tree (no
 // audit_tree rows) gets one at Open that matches its records.
 func TestCheckpoint_TreeBuiltOnUpgrade(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := MustOpenDBDir(t, dir)
 	MustSetup(t, db)
-	if err := db.AppendAuditBulk(ctxb(), 300, time.Minute); err != nil {
+	if err := db.AppendAuditBulk(t.Context(), 300, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	before := checkpointNow(t, db)
@@ -90,7 +92,7 @@ func TestCheckpoint_TreeBuiltOnUpgrade(t *testing.T) {
 	}
 	tamper(t, dir, `DROP TRIGGER audit_tree_no_delete`, `DELETE FROM audit_tree`)
 	db = MustOpenDBDir(t, dir)
-	v, err := db.VerifyAuditTrail(ctxb(), []*store.Checkpoint{before})
+	v, err := db.VerifyAuditTrail(t.Context(), []*store.Checkpoint{before})
 	if err != nil || v.Size != 301 || v.Root != before.Root {
 		t.Fatalf("after rebuilding the tree: %+v, %v", v, err)
 	}
@@ -100,10 +102,11 @@ func TestCheckpoint_TreeBuiltOnUpgrade(t *testing.T) {
 // records breaks the trail even without a checkpoint, and no new
 // checkpoint is signed over it.
 func TestCheckpoint_TreeTampered(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := MustOpenDBDir(t, dir)
 	MustSetup(t, db)
-	if err := db.AppendAuditBulk(ctxb(), 20, time.Minute); err != nil {
+	if err := db.AppendAuditBulk(t.Context(), 20, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	prev := checkpointNow(t, db)
@@ -113,12 +116,12 @@ func TestCheckpoint_TreeTampered(t *testing.T) {
 	tamper(t, dir, `DROP TRIGGER audit_tree_no_update`,
 		fmt.Sprintf(`UPDATE audit_tree SET hash = zeroblob(32) WHERE id = %d`, tlog.StoredHashIndex(4, 0)))
 	db = MustOpenDBDir(t, dir)
-	_, err := db.VerifyAudit(ctxb())
+	_, err := db.VerifyAudit(t.Context())
 	var ae *store.AuditError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "stored tree") {
 		t.Fatalf("VerifyAudit = %v", err)
 	}
-	if _, _, err := db.SignCheckpoint(ctxb(), prev); !errors.As(err, &ae) {
+	if _, _, err := db.SignCheckpoint(t.Context(), prev); !errors.As(err, &ae) {
 		t.Fatalf("SignCheckpoint over a rewritten tree = %v", err)
 	}
 	if st := db.AuditState(); st == nil || st.Broken == "" {
@@ -128,6 +131,7 @@ func TestCheckpoint_TreeTampered(t *testing.T) {
 
 // TestParseCheckpoint_Hostile: only the exact form Text writes parses.
 func TestParseCheckpoint_Hostile(t *testing.T) {
+	t.Parallel()
 	good := (&store.Checkpoint{Origin: store.AuditOrigin("610113", "gate-1"), Size: 42}).Text()
 	if cp, err := store.ParseCheckpoint(good); err != nil || cp.Size != 42 || cp.Origin != "passgate audit 610113/gate-1" {
 		t.Fatalf("ParseCheckpoint(good) = %+v, %v", cp, err)

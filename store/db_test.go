@@ -13,6 +13,7 @@ import (
 )
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "new", "data")
 		db := MustOpenDBDir(t, dir)
@@ -45,7 +46,7 @@ func TestOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw.Close()
-		if db, err := store.Open(ctxb(), dir); err == nil {
+		if db, err := store.Open(t.Context(), dir); err == nil {
 			db.Close()
 			t.Fatal("Open of a foreign database succeeded")
 		} else if !strings.Contains(err.Error(), "not a passgate database") {
@@ -54,7 +55,7 @@ func TestOpen(t *testing.T) {
 	})
 	t.Run("ErrSchemaTooNew", func(t *testing.T) {
 		dir := t.TempDir()
-		db, err := store.Open(ctxb(), dir)
+		db, err := store.Open(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +65,7 @@ func TestOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw.Close()
-		if db, err := store.Open(ctxb(), dir); !errors.Is(err, store.ErrSchemaTooNew) {
+		if db, err := store.Open(t.Context(), dir); !errors.Is(err, store.ErrSchemaTooNew) {
 			if db != nil {
 				db.Close()
 			}
@@ -85,14 +86,15 @@ func rawOpen(t *testing.T, path string) *sql.DB {
 }
 
 func TestDB_Migrate(t *testing.T) {
+	t.Parallel()
 	t.Run("Idempotent", func(t *testing.T) {
 		dir := t.TempDir()
 		for i := range 3 {
-			db, err := store.Open(ctxb(), dir)
+			db, err := store.Open(t.Context(), dir)
 			if err != nil {
 				t.Fatalf("open %d: %v", i, err)
 			}
-			v, err := db.SchemaVersion(ctxb())
+			v, err := db.SchemaVersion(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +104,7 @@ func TestDB_Migrate(t *testing.T) {
 			if i == 0 {
 				MustSetup(t, db)
 			}
-			if _, err := db.District(ctxb()); err != nil {
+			if _, err := db.District(t.Context()); err != nil {
 				t.Fatalf("open %d: data lost: %v", i, err)
 			}
 			if err := db.Close(); err != nil {
@@ -116,7 +118,7 @@ func TestDB_Migrate(t *testing.T) {
 		dbs := make(chan *store.DB, 4)
 		for range 4 {
 			go func() {
-				db, err := store.Open(ctxb(), dir)
+				db, err := store.Open(t.Context(), dir)
 				errs <- err
 				dbs <- db
 			}()
@@ -135,6 +137,7 @@ func TestDB_Migrate(t *testing.T) {
 // TestDB_Pragmas checks that every connection of both pools got its
 // settings from the DSN.
 func TestDB_Pragmas(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	w, r := db.Pools()
 	if got := w.Stats().MaxOpenConnections; got != 1 {
@@ -154,7 +157,7 @@ func TestDB_Pragmas(t *testing.T) {
 			{"query_only", map[int]string{0: "0", 1: "1"}[queryOnly]},
 		} {
 			var got string
-			if err := c.QueryRowContext(ctxb(), "PRAGMA "+p.pragma).Scan(&got); err != nil {
+			if err := c.QueryRowContext(t.Context(), "PRAGMA "+p.pragma).Scan(&got); err != nil {
 				t.Fatalf("%s: %s: %v", name, p.pragma, err)
 			}
 			if got != p.want {
@@ -163,7 +166,7 @@ func TestDB_Pragmas(t *testing.T) {
 		}
 	}
 
-	wc, err := w.Conn(ctxb())
+	wc, err := w.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +176,7 @@ func TestDB_Pragmas(t *testing.T) {
 	// Hold four read connections at once so that each is a distinct one.
 	var conns []*sql.Conn
 	for range 4 {
-		c, err := r.Conn(ctxb())
+		c, err := r.Conn(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,14 +187,14 @@ func TestDB_Pragmas(t *testing.T) {
 	}
 	for i, c := range conns {
 		check(t, "reader "+string(rune('0'+i)), c, 1)
-		if _, err := c.ExecContext(ctxb(), "DELETE FROM scans"); err == nil {
+		if _, err := c.ExecContext(t.Context(), "DELETE FROM scans"); err == nil {
 			t.Errorf("reader %d: write succeeded on a query_only connection", i)
 		}
 		c.Close()
 	}
 
 	t.Run("WriterBeginsImmediate", func(t *testing.T) {
-		tx, err := w.BeginTx(ctxb(), nil)
+		tx, err := w.BeginTx(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,20 +213,21 @@ func TestDB_Pragmas(t *testing.T) {
 }
 
 func TestDB_IntegrityCheck(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		MustSetup(t, db)
-		if err := db.IntegrityCheck(ctxb()); err != nil {
+		if err := db.IntegrityCheck(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("ErrCorrupt", func(t *testing.T) {
 		dir := t.TempDir()
-		db, err := store.Open(ctxb(), dir)
+		db, err := store.Open(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.LogScan(ctxb(), &store.Scan{Source: "gate-1", Decision: "allow", Reason: "ok"}); err != nil {
+		if err := db.LogScan(t.Context(), &store.Scan{Source: "gate-1", Decision: "allow", Reason: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Close(); err != nil {
@@ -242,37 +246,38 @@ func TestDB_IntegrityCheck(t *testing.T) {
 			}
 		}
 		raw.Close()
-		db, err = store.Open(ctxb(), dir)
+		db, err = store.Open(t.Context(), dir)
 		if err != nil {
 			t.Skipf("corrupted database does not open: %v", err)
 		}
 		defer db.Close()
-		if err := db.IntegrityCheck(ctxb()); !errors.Is(err, store.ErrCorrupt) {
+		if err := db.IntegrityCheck(t.Context()); !errors.Is(err, store.ErrCorrupt) {
 			t.Fatalf("err = %v, want ErrCorrupt", err)
 		}
 	})
 }
 
 func TestDB_Ping(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.Ping(ctxb()); err != nil {
+		if err := db.Ping(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("ErrLocked", func(t *testing.T) {
 		db := MustOpenDB(t)
 		raw := rawOpen(t, db.Path())
-		c, err := raw.Conn(ctxb())
+		c, err := raw.Conn(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := c.ExecContext(ctxb(), "BEGIN IMMEDIATE"); err != nil {
+		if _, err := c.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
 			t.Fatal(err)
 		}
-		defer c.ExecContext(ctxb(), "ROLLBACK")
-		ctx, cancel := context.WithTimeout(ctxb(), 200e6)
+		defer c.ExecContext(t.Context(), "ROLLBACK")
+		ctx, cancel := context.WithTimeout(t.Context(), 200e6)
 		defer cancel()
 		if err := db.Ping(ctx); err == nil {
 			t.Fatal("Ping succeeded while another process holds the write lock")
@@ -281,7 +286,8 @@ func TestDB_Ping(t *testing.T) {
 }
 
 func TestDB_Close(t *testing.T) {
-	db, err := store.Open(ctxb(), t.TempDir())
+	t.Parallel()
+	db, err := store.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,25 +300,26 @@ func TestDB_Close(t *testing.T) {
 }
 
 func TestDB_ExternalWrites(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := MustOpenDBDir(t, dir)
 	b := MustOpenDBDir(t, dir)
-	v0, err := a.ExternalWrites(ctxb())
+	v0, err := a.ExternalWrites(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Writes of its own do not count.
-	if err := a.LogScan(ctxb(), newScan(1, t0)); err != nil {
+	if err := a.LogScan(t.Context(), newScan(1, t0)); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := a.ExternalWrites(ctxb()); v != v0 {
+	if v, _ := a.ExternalWrites(t.Context()); v != v0 {
 		t.Fatalf("own write changed the version: %d → %d", v0, v)
 	}
 	// Another handle (another process in production) does.
-	if err := b.LogScan(ctxb(), newScan(2, t0)); err != nil {
+	if err := b.LogScan(t.Context(), newScan(2, t0)); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := a.ExternalWrites(ctxb()); v == v0 {
+	if v, _ := a.ExternalWrites(t.Context()); v == v0 {
 		t.Fatal("another connection's commit went unnoticed")
 	}
 }

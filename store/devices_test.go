@@ -11,9 +11,10 @@ import (
 )
 
 func TestDB_CreateDevice(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		d, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
+		d, token, err := db.CreateDevice(t.Context(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +28,7 @@ func TestDB_CreateDevice(t *testing.T) {
 		if b, err := base64.RawURLEncoding.DecodeString(raw); err != nil || len(b) != 32 {
 			t.Fatalf("token body: %d bytes, %v", len(b), err)
 		}
-		_, token2, err := db.CreateDevice(ctxb(), "gate-2", "test")
+		_, token2, err := db.CreateDevice(t.Context(), "gate-2", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,17 +47,17 @@ func TestDB_CreateDevice(t *testing.T) {
 	})
 	t.Run("ErrConflict", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); err != nil {
+		if _, _, err := db.CreateDevice(t.Context(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); !errors.Is(err, store.ErrConflict) {
+		if _, _, err := db.CreateDevice(t.Context(), "gate-1", "test"); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
 		db := MustOpenDB(t)
 		for _, name := range []string{"", "tab\there", strings.Repeat("g", 65)} {
-			if _, _, err := db.CreateDevice(ctxb(), name, "test"); !errors.Is(err, store.ErrInvalid) {
+			if _, _, err := db.CreateDevice(t.Context(), name, "test"); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%q: err = %v, want ErrInvalid", name, err)
 			}
 		}
@@ -64,16 +65,17 @@ func TestDB_CreateDevice(t *testing.T) {
 }
 
 func TestDB_FindDeviceByToken(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		d, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
+		d, token, err := db.CreateDevice(t.Context(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := db.CreateDevice(ctxb(), "gate-2", "test"); err != nil {
+		if _, _, err := db.CreateDevice(t.Context(), "gate-2", "test"); err != nil {
 			t.Fatal(err)
 		}
-		got, err := db.FindDeviceByToken(ctxb(), token)
+		got, err := db.FindDeviceByToken(t.Context(), token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +85,7 @@ func TestDB_FindDeviceByToken(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		db := MustOpenDB(t)
-		_, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
+		_, token, err := db.CreateDevice(t.Context(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +96,7 @@ func TestDB_FindDeviceByToken(t *testing.T) {
 		}
 		for _, tok := range []string{"", "pgd_", token[4:], "pgd_" + strings.Repeat("A", 43), string(flipped),
 			token + "A", strings.Replace(token, "pgd_", "pgx_", 1), token[:len(token)-1] + "!"} {
-			if _, err := db.FindDeviceByToken(ctxb(), tok); !errors.Is(err, store.ErrNotFound) {
+			if _, err := db.FindDeviceByToken(t.Context(), tok); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("%q: err = %v, want ErrNotFound", tok, err)
 			}
 			if err != nil && strings.Contains(err.Error(), token[4:]) {
@@ -104,31 +106,32 @@ func TestDB_FindDeviceByToken(t *testing.T) {
 	})
 	t.Run("ErrRevoked", func(t *testing.T) {
 		db := MustOpenDB(t)
-		_, token, err := db.CreateDevice(ctxb(), "gate-1", "test")
+		_, token, err := db.CreateDevice(t.Context(), "gate-1", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); err != nil {
+		if err := db.RevokeDevice(t.Context(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.FindDeviceByToken(ctxb(), token); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.FindDeviceByToken(t.Context(), token); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("revoked device: err = %v, want ErrNotFound", err)
 		}
 	})
 }
 
 func TestDB_RevokeDevice(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); err != nil {
+		if _, _, err := db.CreateDevice(t.Context(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
 		at := t0.Add(time.Hour)
 		db.Now = func() time.Time { return at }
-		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); err != nil {
+		if err := db.RevokeDevice(t.Context(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		list, err := db.FindDevices(ctxb())
+		list, err := db.FindDevices(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,29 +141,30 @@ func TestDB_RevokeDevice(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.RevokeDevice(ctxb(), "gate-9", "test"); !errors.Is(err, store.ErrNotFound) {
+		if err := db.RevokeDevice(t.Context(), "gate-9", "test"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
-		if _, _, err := db.CreateDevice(ctxb(), "gate-1", "test"); err != nil {
+		if _, _, err := db.CreateDevice(t.Context(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); err != nil {
+		if err := db.RevokeDevice(t.Context(), "gate-1", "test"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RevokeDevice(ctxb(), "gate-1", "test"); !errors.Is(err, store.ErrNotFound) {
+		if err := db.RevokeDevice(t.Context(), "gate-1", "test"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("second revoke: err = %v, want ErrNotFound", err)
 		}
 	})
 }
 
 func TestDB_FindDevices(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	for _, n := range []string{"gate-2", "gate-1", "api"} {
-		if _, _, err := db.CreateDevice(ctxb(), n, "test"); err != nil {
+		if _, _, err := db.CreateDevice(t.Context(), n, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	list, err := db.FindDevices(ctxb())
+	list, err := db.FindDevices(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,56 @@ type EnrolledSetup struct {
 // sync epoch. It fails with ErrConflict when the data directory already
 // has a district: an appliance enrols into a fresh one.
 func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		if _, err := findDistrict(ctx, tx); err == nil {
+			return fmt.Errorf("district: %w", ErrConflict)
+		} else if !errors.Is(err, ErrNotInitialized) {
+			return err
+		}
+		// The hub row first: the outbox triggers fire only while it
+		// exists, so the records made here (the admin account's audit,
+		// the enrolment's) go up to the hub too.
+		if err := db.enrolHub(ctx, tx, e, now); err != nil {
+			return err
+		}
+		d := *e.District
+		if e.Hub.Role == ApplianceGate {
+			d.PseudonymKey = nil // a gate never stores one, whatever it was sent
+		} else if len(d.PseudonymKey) != 32 {
+			return fmt.Errorf("district: %w: an office needs the 32-byte pseudonym key", ErrInvalid)
+		}
+		if err := db.createDistrictSealed(ctx, tx, &d, now); err != nil {
+			return err
+		}
+		if err := db.enrolKeys(ctx, tx, e, now); err != nil {
+			return err
+		}
+		if err := setPolicy(ctx, tx, e.Policy, ActorHub, now); err != nil {
+			return fmt.Errorf("policy: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_state (id, trust_hash, policy_ms, last_pull_ms) VALUES (1, ?, ?, ?)`,
+			e.TrustHash, e.PolicyVersion, now.UnixMilli()); err != nil {
+			return fmt.Errorf("sync state: %w", mapErr(err))
+		}
+		if err := enrolAdmin(ctx, tx, e, now); err != nil {
+			return err
+		}
+		_, err := startSyncEpoch(ctx, tx, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("enrol appliance %q in district %q: %w", e.District.Appliance, e.District.ID, err)
+	}
+	return nil
+}
+
+// validate refuses an enrolment with a part missing or contradicting
+// the appliance's role.
+func (e *EnrolledSetup) validate() error {
 	switch {
 	case e == nil || e.District == nil || e.Policy == nil || e.Hub == nil || e.Admin == nil:
 		return fmt.Errorf("enrol: %w: missing district, policy, hub or admin", ErrInvalid)
@@ -55,96 +105,78 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 	if err := CheckApplianceName(e.District.Appliance); err != nil {
 		return fmt.Errorf("enrol: %w", err)
 	}
-	now := db.now()
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		if _, err := findDistrict(ctx, tx); err == nil {
-			return fmt.Errorf("district: %w", ErrConflict)
-		} else if !errors.Is(err, ErrNotInitialized) {
-			return err
-		}
-		// The hub row first: the outbox triggers fire only while it
-		// exists, so the records made here (the admin account's audit,
-		// the enrolment's) go up to the hub too.
-		var role any
-		if e.Hub.Role != "" {
-			role = string(e.Hub.Role)
-		}
-		bundleKey, err := db.seal(bundleKeyLabel, e.Hub.BundleKey)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms, role)
-			VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, bundleKey,
-			now.UnixMilli(), role); err != nil {
-			return fmt.Errorf("sync hub: %w", mapErr(err))
-		}
-		d := *e.District
-		if e.Hub.Role == ApplianceGate {
-			d.PseudonymKey = nil // a gate never stores one, whatever it was sent
-		} else if len(d.PseudonymKey) != 32 {
-			return fmt.Errorf("district: %w: an office needs the 32-byte pseudonym key", ErrInvalid)
-		}
-		if err := db.createDistrictSealed(ctx, tx, &d, now); err != nil {
-			return err
-		}
-		for _, k := range e.Trust {
-			if e.Issuer != nil && k.KID == e.Issuer.KID {
-				continue // stored below with its private half
-			}
-			pk := *k
-			pk.Private = nil
-			pk.CreatedAt, pk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
-			if err := createKey(ctx, tx, &pk, now); err != nil {
-				return fmt.Errorf("trust key %x: %w", k.KID[:], err)
-			}
-			if !k.RevokedAt.IsZero() {
-				if _, err := markTrustKeyRevoked(ctx, tx, k, k.Role, "enrolment", now); err != nil {
-					return err
-				}
-			}
-		}
-		if e.Issuer != nil {
-			if len(e.Issuer.Private) == 0 || len(e.Issuer.Cert) == 0 || e.Issuer.Role != RoleIssuer {
-				return fmt.Errorf("own issuer key: %w: private half or certificate missing", ErrInvalid)
-			}
-			if err := db.createKeySealed(ctx, tx, e.Issuer, now); err != nil {
-				return fmt.Errorf("own issuer key: %w", err)
-			}
-		}
-		if err := setPolicy(ctx, tx, e.Policy, ActorHub, now); err != nil {
-			return fmt.Errorf("policy: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_state (id, trust_hash, policy_ms, last_pull_ms) VALUES (1, ?, ?, ?)`,
-			e.TrustHash, e.PolicyVersion, now.UnixMilli()); err != nil {
-			return fmt.Errorf("sync state: %w", mapErr(err))
-		}
-		if e.Admin.Role == "" {
-			e.Admin.Role = UserAdmin
-		}
-		if e.Admin.Role != UserAdmin {
-			return fmt.Errorf("first user: %w: role %q, want %q", ErrInvalid, e.Admin.Role, UserAdmin)
-		}
-		if err := createUser(ctx, tx, e.Admin, now); err != nil {
-			return err
-		}
-		if err := auditFirstAdmin(ctx, tx, e.Admin, now); err != nil {
-			return err
-		}
-		detail := map[string]any{"district": e.District.ID, "hub": e.Hub.URL, "appliance": e.District.Appliance}
-		if e.Issuer != nil {
-			detail["issuer_kid"] = fmt.Sprintf("%x", e.Issuer.KID[:])
-		}
-		if err := appendAudit(ctx, tx, &AuditRecord{Actor: "cli", Action: AuditEnrolled, Subject: e.District.Appliance,
-			Detail: AuditDetail(detail)}, now); err != nil {
-			return err
-		}
-		_, err = startSyncEpoch(ctx, tx, now)
-		return err
-	})
+	return nil
+}
+
+// enrolHub stores the hub the appliance syncs with, its bundle key sealed.
+func (db *DB) enrolHub(ctx context.Context, tx *sql.Tx, e *EnrolledSetup, now time.Time) error {
+	var role any
+	if e.Hub.Role != "" {
+		role = string(e.Hub.Role)
+	}
+	bundleKey, err := db.seal(bundleKeyLabel, e.Hub.BundleKey)
 	if err != nil {
-		return fmt.Errorf("enrol appliance %q in district %q: %w", e.District.Appliance, e.District.ID, err)
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms, role)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, e.Hub.URL, e.Hub.HubCA, e.District.Appliance, e.Hub.Token, bundleKey,
+		now.UnixMilli(), role); err != nil {
+		return fmt.Errorf("sync hub: %w", mapErr(err))
 	}
 	return nil
+}
+
+// enrolKeys stores the trust list (public halves only, revoked keys
+// marked) and the appliance's own issuer key with its private half sealed.
+func (db *DB) enrolKeys(ctx context.Context, tx *sql.Tx, e *EnrolledSetup, now time.Time) error {
+	for _, k := range e.Trust {
+		if e.Issuer != nil && k.KID == e.Issuer.KID {
+			continue // stored below with its private half
+		}
+		pk := *k
+		pk.Private = nil
+		pk.CreatedAt, pk.RevokedAt = time.Time{}, time.Time{} // marked below, unless a root
+		if err := createKey(ctx, tx, &pk, now); err != nil {
+			return fmt.Errorf("trust key %x: %w", k.KID[:], err)
+		}
+		if !k.RevokedAt.IsZero() {
+			if _, err := markTrustKeyRevoked(ctx, tx, k, k.Role, "enrolment", now); err != nil {
+				return err
+			}
+		}
+	}
+	if e.Issuer != nil {
+		if len(e.Issuer.Private) == 0 || len(e.Issuer.Cert) == 0 || e.Issuer.Role != RoleIssuer {
+			return fmt.Errorf("own issuer key: %w: private half or certificate missing", ErrInvalid)
+		}
+		if err := db.createKeySealed(ctx, tx, e.Issuer, now); err != nil {
+			return fmt.Errorf("own issuer key: %w", err)
+		}
+	}
+	return nil
+}
+
+// enrolAdmin creates the first admin account and audits it and the
+// enrolment.
+func enrolAdmin(ctx context.Context, tx *sql.Tx, e *EnrolledSetup, now time.Time) error {
+	if e.Admin.Role == "" {
+		e.Admin.Role = UserAdmin
+	}
+	if e.Admin.Role != UserAdmin {
+		return fmt.Errorf("first user: %w: role %q, want %q", ErrInvalid, e.Admin.Role, UserAdmin)
+	}
+	if err := createUser(ctx, tx, e.Admin, now); err != nil {
+		return err
+	}
+	if err := auditFirstAdmin(ctx, tx, e.Admin, now); err != nil {
+		return err
+	}
+	detail := map[string]any{"district": e.District.ID, "hub": e.Hub.URL, "appliance": e.District.Appliance}
+	if e.Issuer != nil {
+		detail["issuer_kid"] = fmt.Sprintf("%x", e.Issuer.KID[:])
+	}
+	return appendAudit(ctx, tx, &AuditRecord{Actor: "cli", Action: AuditEnrolled, Subject: e.District.Appliance,
+		Detail: AuditDetail(detail)}, now)
 }
 
 // Initialised tells whether the data directory already has a district

@@ -11,30 +11,31 @@ import (
 )
 
 func TestDB_SetEntrance(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	MustSetup(t, db)
 	t.Run("OK", func(t *testing.T) {
-		if err := db.SetEntrance(ctxb(), "serial-1", "北门", "admin"); err != nil {
+		if err := db.SetEntrance(t.Context(), "serial-1", "北门", "admin"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetEntrance(ctxb(), "api-gw", "南门", "admin"); err != nil {
+		if err := db.SetEntrance(t.Context(), "api-gw", "南门", "admin"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetEntrance(ctxb(), "api-gw", "北门", "admin"); err != nil {
+		if err := db.SetEntrance(t.Context(), "api-gw", "北门", "admin"); err != nil {
 			t.Fatal(err)
 		}
-		m, err := db.FindEntrances(ctxb())
+		m, err := db.FindEntrances(t.Context())
 		if err != nil || len(m) != 2 || m["serial-1"] != "北门" || m["api-gw"] != "北门" {
 			t.Fatalf("entrances %v %v", m, err)
 		}
-		if err := db.SetEntrance(ctxb(), "serial-1", "", "admin"); err != nil {
+		if err := db.SetEntrance(t.Context(), "serial-1", "", "admin"); err != nil {
 			t.Fatal(err)
 		}
-		if m, _ := db.FindEntrances(ctxb()); len(m) != 1 || m["serial-1"] != "" {
+		if m, _ := db.FindEntrances(t.Context()); len(m) != 1 || m["serial-1"] != "" {
 			t.Fatalf("after removal %v", m)
 		}
 		var actions []string
-		err = db.FindAudit(ctxb(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+		err = db.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 			if r.Action == store.AuditEntrance {
 				actions = append(actions, r.Subject+":"+string(r.Detail))
 			}
@@ -54,7 +55,7 @@ func TestDB_SetEntrance(t *testing.T) {
 			{"x", "北门", ""},
 			{strings.Repeat("x", 65), "北门", "admin"},
 		} {
-			if err := db.SetEntrance(ctxb(), c.source, c.entrance, c.actor); !errors.Is(err, store.ErrInvalid) {
+			if err := db.SetEntrance(t.Context(), c.source, c.entrance, c.actor); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v: err = %v", c, err)
 			}
 		}
@@ -62,25 +63,26 @@ func TestDB_SetEntrance(t *testing.T) {
 }
 
 func TestDB_GateHold(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
-	if d, err := db.GateHold(ctxb()); err != nil || d != store.DefaultGateHold {
+	if d, err := db.GateHold(t.Context()); err != nil || d != store.DefaultGateHold {
 		t.Fatalf("before setup: %v %v", d, err)
 	}
-	if err := db.SetGateHold(ctxb(), 5*time.Second, "admin"); !errors.Is(err, store.ErrNotInitialized) {
+	if err := db.SetGateHold(t.Context(), 5*time.Second, "admin"); !errors.Is(err, store.ErrNotInitialized) {
 		t.Fatalf("before setup: err = %v", err)
 	}
 	MustSetup(t, db)
-	if d, err := db.GateHold(ctxb()); err != nil || d != 8*time.Second {
+	if d, err := db.GateHold(t.Context()); err != nil || d != 8*time.Second {
 		t.Fatalf("default: %v %v", d, err)
 	}
-	if err := db.SetGateHold(ctxb(), 5*time.Second, "admin"); err != nil {
+	if err := db.SetGateHold(t.Context(), 5*time.Second, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := db.GateHold(ctxb()); d != 5*time.Second {
+	if d, _ := db.GateHold(t.Context()); d != 5*time.Second {
 		t.Fatalf("hold %v", d)
 	}
 	for _, bad := range []time.Duration{0, time.Second, 61 * time.Second, -5 * time.Second} {
-		if err := db.SetGateHold(ctxb(), bad, "admin"); !errors.Is(err, store.ErrInvalid) {
+		if err := db.SetGateHold(t.Context(), bad, "admin"); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%v: err = %v", bad, err)
 		}
 	}

@@ -185,6 +185,40 @@ func mergeByTime(local, remote *sql.Rows, scanLocal, scanRemote func(*sql.Rows) 
 	return nil
 }
 
+// exportRows is what an export merges by time: the rows made here and,
+// on a hub, those its appliances sent (nil elsewhere).
+type exportRows struct {
+	name          string // this appliance, the source of the local rows
+	local, remote *sql.Rows
+}
+
+// openExport runs an export's two queries: local over this appliance's
+// table, remote over the appliances' records when this is a hub.
+func (s *Snapshot) openExport(ctx context.Context, local string, args []any, remote string, dargs []any) (*exportRows, error) {
+	name, _, err := s.district(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.tx.QueryContext(ctx, local, args...)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.remoteRows(ctx, remote, dargs)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return &exportRows{name: name, local: l, remote: r}, nil
+}
+
+// Close closes both queries.
+func (e *exportRows) Close() {
+	e.local.Close()
+	if e.remote != nil {
+		e.remote.Close()
+	}
+}
+
 // remoteRows runs the query over the enrolled appliances' records on a
 // hub, and returns nil rows elsewhere.
 func (s *Snapshot) remoteRows(ctx context.Context, query string, args []any) (*sql.Rows, error) {
@@ -249,22 +283,13 @@ func (s *Snapshot) EachScan(ctx context.Context, f ExportFilter, fn func(*Scan) 
 	if err != nil {
 		return fmt.Errorf("export scans: %w", err)
 	}
-	name, _, err := s.district(ctx)
+	rows, err := s.openExport(ctx, "SELECT "+scanColumns+" FROM scans"+where+" ORDER BY at_ms, id", args,
+		"SELECT "+districtScanColumns+districtScansFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
 	if err != nil {
 		return fmt.Errorf("export scans: %w", err)
 	}
-	local, err := s.tx.QueryContext(ctx, "SELECT "+scanColumns+" FROM scans"+where+" ORDER BY at_ms, id", args...)
-	if err != nil {
-		return fmt.Errorf("export scans: %w", err)
-	}
-	defer local.Close()
-	remote, err := s.remoteRows(ctx, "SELECT "+districtScanColumns+districtScansFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
-	if err != nil {
-		return fmt.Errorf("export scans: %w", err)
-	}
-	if remote != nil {
-		defer remote.Close()
-	}
+	defer rows.Close()
+	name, local, remote := rows.name, rows.local, rows.remote
 	var (
 		sl, sr            Scan
 		repeat            int
@@ -372,23 +397,14 @@ func (s *Snapshot) EachPass(ctx context.Context, f ExportFilter, fn func(*Issued
 	if err != nil {
 		return fmt.Errorf("export passes: %w", err)
 	}
-	name, _, err := s.district(ctx)
+	rows, err := s.openExport(ctx, `SELECT id, subject, kid, kind, color, issued_ms, expires_ms, actor
+		FROM passes`+where+` ORDER BY issued_ms, id`, args,
+		"SELECT a.name, d.at_ms, d.body"+districtEventsFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
 	if err != nil {
 		return fmt.Errorf("export passes: %w", err)
 	}
-	local, err := s.tx.QueryContext(ctx, `SELECT id, subject, kid, kind, color, issued_ms, expires_ms, actor
-		FROM passes`+where+` ORDER BY issued_ms, id`, args...)
-	if err != nil {
-		return fmt.Errorf("export passes: %w", err)
-	}
-	defer local.Close()
-	remote, err := s.remoteRows(ctx, "SELECT a.name, d.at_ms, d.body"+districtEventsFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
-	if err != nil {
-		return fmt.Errorf("export passes: %w", err)
-	}
-	if remote != nil {
-		defer remote.Close()
-	}
+	defer rows.Close()
+	name, local, remote := rows.name, rows.local, rows.remote
 	var (
 		pl, pr          IssuedPass
 		id, subj, kid   []byte
@@ -467,23 +483,14 @@ func (s *Snapshot) EachStatusChange(ctx context.Context, f ExportFilter, fn func
 	if err != nil {
 		return fmt.Errorf("export status changes: %w", err)
 	}
-	name, _, err := s.district(ctx)
+	rows, err := s.openExport(ctx, `SELECT id, subject, from_color, to_color, reason, actor, at_ms
+		FROM status_changes`+where+` ORDER BY at_ms, id`, args,
+		"SELECT a.name, d.seq, d.at_ms, d.body"+districtEventsFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
 	if err != nil {
 		return fmt.Errorf("export status changes: %w", err)
 	}
-	local, err := s.tx.QueryContext(ctx, `SELECT id, subject, from_color, to_color, reason, actor, at_ms
-		FROM status_changes`+where+` ORDER BY at_ms, id`, args...)
-	if err != nil {
-		return fmt.Errorf("export status changes: %w", err)
-	}
-	defer local.Close()
-	remote, err := s.remoteRows(ctx, "SELECT a.name, d.seq, d.at_ms, d.body"+districtEventsFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
-	if err != nil {
-		return fmt.Errorf("export status changes: %w", err)
-	}
-	if remote != nil {
-		defer remote.Close()
-	}
+	defer rows.Close()
+	name, local, remote := rows.name, rows.local, rows.remote
 	var (
 		cl, cr StatusChange
 		subj   []byte
@@ -590,23 +597,14 @@ func (s *Snapshot) EachAudit(ctx context.Context, f ExportFilter, fn func(*Audit
 	if err != nil {
 		return fmt.Errorf("export audit records: %w", err)
 	}
-	name, _, err := s.district(ctx)
+	rows, err := s.openExport(ctx, `SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash
+		FROM audit`+where+` ORDER BY at_ms, seq`, args,
+		"SELECT a.name, d.at_ms, d.body"+districtEventsFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
 	if err != nil {
 		return fmt.Errorf("export audit records: %w", err)
 	}
-	local, err := s.tx.QueryContext(ctx, `SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash
-		FROM audit`+where+` ORDER BY at_ms, seq`, args...)
-	if err != nil {
-		return fmt.Errorf("export audit records: %w", err)
-	}
-	defer local.Close()
-	remote, err := s.remoteRows(ctx, "SELECT a.name, d.at_ms, d.body"+districtEventsFrom+dwhere+" ORDER BY d.at_ms, d.id", dargs)
-	if err != nil {
-		return fmt.Errorf("export audit records: %w", err)
-	}
-	if remote != nil {
-		defer remote.Close()
-	}
+	defer rows.Close()
+	name, local, remote := rows.name, rows.local, rows.remote
 	var (
 		rl, rr AuditRecord
 		at     int64

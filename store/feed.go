@@ -255,56 +255,18 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 		if err != nil {
 			return err
 		}
-		if len(f.Revocations) > 0 && f.Revocations[0].Seq <= seq {
-			// A repeated page (an answer that crossed a retry): skip what
-			// is already applied rather than fail.
-			i := 0
-			for i < len(f.Revocations) && f.Revocations[i].Seq <= seq {
-				i++
-			}
-			f.Revocations = f.Revocations[i:]
-		}
-		if f.RevocationsSeq < seq {
-			f.RevocationsSeq = seq
-		}
+		f.skipApplied(seq)
 		if f.Keys != nil {
 			if err := applyKeys(ctx, tx, f.Keys, now, res); err != nil {
 				return err
 			}
 		}
-		last := seq
-		for _, r := range f.Revocations {
-			if r.Seq <= last {
-				return fmt.Errorf("%w: hub revocations out of order (%d after %d)", ErrInvalid, r.Seq, last)
-			}
-			last = r.Seq
-			added, err := applyRevocation(ctx, tx, r, now, res)
-			if err != nil {
-				return fmt.Errorf("hub revocation %d: %w", r.Seq, err)
-			}
-			if added {
-				res.Revocations++
-			}
+		if err := applyFeedRevocations(ctx, tx, f, seq, now, res); err != nil {
+			return err
 		}
-		f.RevocationsSeq = max(f.RevocationsSeq, last)
 		if f.Policy != nil && f.PolicyVersion > pver {
-			old, err := findPolicy(ctx, tx)
-			if err != nil {
+			if err := applyFeedPolicy(ctx, tx, f, now, res); err != nil {
 				return err
-			}
-			p := *f.Policy
-			p.ScanRetention = old.ScanRetention
-			if err := setPolicy(ctx, tx, &p, ActorHub, now); err != nil {
-				return fmt.Errorf("hub policy: %w", err)
-			}
-			if o, n := policyAudit(old), policyAudit(&p); o != n {
-				res.PolicyChanged = true
-				if err := appendAudit(ctx, tx, &AuditRecord{
-					At: now, Actor: ActorHub, Action: AuditPolicyChanged, Subject: "policy",
-					Detail: AuditDetail(map[string]any{"old": o, "new": n, "hub_version": f.PolicyVersion}),
-				}, now); err != nil {
-					return err
-				}
 			}
 			pver = f.PolicyVersion
 		}
@@ -331,6 +293,64 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// skipApplied drops from a repeated page (an answer that crossed a
+// retry) the revocations already applied up to seq, rather than fail.
+func (f *Feed) skipApplied(seq int64) {
+	if len(f.Revocations) > 0 && f.Revocations[0].Seq <= seq {
+		i := 0
+		for i < len(f.Revocations) && f.Revocations[i].Seq <= seq {
+			i++
+		}
+		f.Revocations = f.Revocations[i:]
+	}
+	if f.RevocationsSeq < seq {
+		f.RevocationsSeq = seq
+	}
+}
+
+// applyFeedRevocations stores the feed's revocations after seq, in
+// order, and moves f.RevocationsSeq on past them.
+func applyFeedRevocations(ctx context.Context, tx *sql.Tx, f *Feed, seq int64, now time.Time, res *FeedResult) error {
+	last := seq
+	for _, r := range f.Revocations {
+		if r.Seq <= last {
+			return fmt.Errorf("%w: hub revocations out of order (%d after %d)", ErrInvalid, r.Seq, last)
+		}
+		last = r.Seq
+		added, err := applyRevocation(ctx, tx, r, now, res)
+		if err != nil {
+			return fmt.Errorf("hub revocation %d: %w", r.Seq, err)
+		}
+		if added {
+			res.Revocations++
+		}
+	}
+	f.RevocationsSeq = max(f.RevocationsSeq, last)
+	return nil
+}
+
+// applyFeedPolicy replaces the policy with the hub's, keeping this
+// appliance's scan retention, and audits it when it changed.
+func applyFeedPolicy(ctx context.Context, tx *sql.Tx, f *Feed, now time.Time, res *FeedResult) error {
+	old, err := findPolicy(ctx, tx)
+	if err != nil {
+		return err
+	}
+	p := *f.Policy
+	p.ScanRetention = old.ScanRetention
+	if err := setPolicy(ctx, tx, &p, ActorHub, now); err != nil {
+		return fmt.Errorf("hub policy: %w", err)
+	}
+	if o, n := policyAudit(old), policyAudit(&p); o != n {
+		res.PolicyChanged = true
+		return appendAudit(ctx, tx, &AuditRecord{
+			At: now, Actor: ActorHub, Action: AuditPolicyChanged, Subject: "policy",
+			Detail: AuditDetail(map[string]any{"old": o, "new": n, "hub_version": f.PolicyVersion}),
+		}, now)
+	}
+	return nil
 }
 
 // roleChanges tells whether role differs from the stored one (or the

@@ -23,7 +23,7 @@ func MustOpenDB(tb testing.TB) *store.DB {
 // ends.
 func MustOpenDBDir(tb testing.TB, dir string) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), dir)
+	db, err := store.Open(tb.Context(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func MustSetup(tb testing.TB, db *store.DB) (root, issuer *store.Key) {
 	issuer = &store.Key{KID: kid(2), Alg: pass.AlgEdDSA, Public: []byte("issuer-public"), Private: []byte("issuer-private"),
 		Cert: []byte("cert"), District: "xa", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(365 * 24 * time.Hour)}
 	admin := &store.User{Username: "admin", PasswordHash: testHash}
-	if err := db.Setup(context.Background(), d, root, issuer, admin); err != nil {
+	if err := db.Setup(tb.Context(), d, root, issuer, admin); err != nil {
 		tb.Fatal(err)
 	}
 	return root, issuer
@@ -55,7 +55,7 @@ func MustSetup(tb testing.TB, db *store.DB) (root, issuer *store.Key) {
 func MustSavePerson(tb testing.TB, db *store.DB, n byte) *store.Person {
 	tb.Helper()
 	p := &store.Person{Subject: subj(n), MaskedName: "张*明", IDTail: "123X", Color: pass.Green, TestedAt: t0.Add(-18 * time.Hour), Doses: 3}
-	if err := db.SavePerson(context.Background(), p, "issuer1"); err != nil {
+	if err := db.SavePerson(tb.Context(), p, "issuer1"); err != nil {
 		tb.Fatal(err)
 	}
 	return p

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"database/sql"
 	"testing"
 	"time"
@@ -10,7 +9,8 @@ import (
 // TestScanPurgeGuard runs retention's DELETE with ScanPurgeGuard: on an
 // enrolled appliance only acknowledged scans go, and never the newest.
 func TestScanPurgeGuard(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db, err := Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestScanPurgeGuard(t *testing.T) {
 // setScansAcked records that the hub acknowledged scans up to acked.
 func setScansAcked(t *testing.T, db *DB, acked int64) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := db.update(ctx, func(tx *sql.Tx) error { return saveCursor(ctx, tx, acked, 0) }); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func MustEnrolDB(tb testing.TB, dir, name string) *store.DB {
 func MustEnrol(tb testing.TB, db *store.DB, name string) {
 	tb.Helper()
 	p := store.DefaultPolicy()
-	err := db.SetupEnrolled(ctxb(), &store.EnrolledSetup{
+	err := db.SetupEnrolled(tb.Context(), &store.EnrolledSetup{
 		District: &store.District{ID: "xa", Name: "Xi'an Yanta", PseudonymKey: make([]byte, 32), Appliance: name},
 		Trust:    []*store.Key{{KID: kid(1), Role: store.RoleRoot, Alg: pass.AlgEdDSA, Public: []byte("root-public"), District: "xa"}},
 		Policy:   &p,
@@ -53,15 +53,15 @@ func tokenOf(name string) []byte {
 // enrols an appliance name with it, returning its id.
 func MustHubAppliance(tb testing.TB, hub *store.DB, name string) int64 {
 	tb.Helper()
-	if _, err := hub.District(ctxb()); errors.Is(err, store.ErrNotInitialized) {
+	if _, err := hub.District(tb.Context()); errors.Is(err, store.ErrNotInitialized) {
 		MustSetup(tb, hub)
 	}
 	code := sha256.Sum256([]byte("code " + name))
-	if _, err := hub.AddAppliance(ctxb(), name, store.ApplianceOffice, code[:], hub.Now().Add(time.Hour), "admin"); err != nil {
+	if _, err := hub.AddAppliance(tb.Context(), name, store.ApplianceOffice, code[:], hub.Now().Add(time.Hour), "admin"); err != nil {
 		tb.Fatal(err)
 	}
 	th := sha256.Sum256(tokenOf(name))
-	a, err := hub.EnrolAppliance(ctxb(), &store.Enrolment{CodeHash: code[:], TokenHash: th[:], BundleKey: []byte("bundle-public"), Actor: "hub"})
+	a, err := hub.EnrolAppliance(tb.Context(), &store.Enrolment{CodeHash: code[:], TokenHash: th[:], BundleKey: []byte("bundle-public"), Actor: "hub"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func logScans(tb testing.TB, db *store.DB, run string, n int) []*store.Scan {
 		if i%7 == 3 {
 			s.Decision, s.Reason, s.PassID, s.Subject, s.KID = "deny", "not_a_pass", pass.ID{}, pass.Subject{}, pass.KeyID{}
 		}
-		if err := db.LogScan(ctxb(), s); err != nil {
+		if err := db.LogScan(tb.Context(), s); err != nil {
 			tb.Fatal(err)
 		}
 		out[i] = s
@@ -92,19 +92,19 @@ func logScans(tb testing.TB, db *store.DB, run string, n int) []*store.Scan {
 func ingestAll(tb testing.TB, app, hub *store.DB, id int64, batch int) (stored int) {
 	tb.Helper()
 	for range 10000 {
-		b, err := app.NextPush(ctxb(), batch, batch)
+		b, err := app.NextPush(tb.Context(), batch, batch)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		if b.Empty() {
 			return stored
 		}
-		res, err := hub.IngestPush(ctxb(), id, &store.Ingest{ApplianceNow: app.Now(), Backlog: b.Backlog, Scans: b.Scans, Events: b.Events})
+		res, err := hub.IngestPush(tb.Context(), id, &store.Ingest{ApplianceNow: app.Now(), Backlog: b.Backlog, Scans: b.Scans, Events: b.Events})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		stored += res.Stored
-		if _, err := app.AckPush(ctxb(), ackOf(b.Scans, res.ScansMark), eventsAckOf(b.Events, res.EventsMark)); err != nil {
+		if _, err := app.AckPush(tb.Context(), ackOf(b.Scans, res.ScansMark), eventsAckOf(b.Events, res.EventsMark)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -132,7 +132,7 @@ func hubScans(tb testing.TB, hub *store.DB, appliance string) []*store.Scan {
 	var all []*store.Scan
 	after := int64(0)
 	for {
-		list, last, err := hub.DistrictScans(ctxb(), appliance, after, store.MaxScanLimit)
+		list, last, err := hub.DistrictScans(tb.Context(), appliance, after, store.MaxScanLimit)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -149,16 +149,17 @@ func sameScan(a, b *store.Scan) bool {
 }
 
 func TestDB_SyncEpochs(t *testing.T) {
+	t.Parallel()
 	t.Run("NewOnEveryOpen", func(t *testing.T) {
 		dir := t.TempDir()
-		db, err := store.Open(ctxb(), dir)
+		db, err := store.Open(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		db.Now = func() time.Time { return t0 }
 		MustEnrol(t, db, "gate-a")
 		logScans(t, db, "a", 5)
-		first, err := db.SyncEpochs(ctxb())
+		first, err := db.SyncEpochs(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,14 +170,14 @@ func TestDB_SyncEpochs(t *testing.T) {
 		// Reopened twice at the same clock with nothing logged between:
 		// two more epochs, the later one owning the ids.
 		for range 2 {
-			db2, err := store.Open(ctxb(), dir)
+			db2, err := store.Open(t.Context(), dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			db2.Close()
 		}
 		db3 := MustOpenDBDir(t, dir)
-		list, err := db3.SyncEpochs(ctxb())
+		list, err := db3.SyncEpochs(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +190,7 @@ func TestDB_SyncEpochs(t *testing.T) {
 			}
 		}
 		logScans(t, db3, "b", 2)
-		b, err := db3.NextPush(ctxb(), 100, 100)
+		b, err := db3.NextPush(t.Context(), 100, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,10 +198,10 @@ func TestDB_SyncEpochs(t *testing.T) {
 		if b.Scans == nil || len(b.Scans.Records) != 5 || !bytes.Equal(b.Scans.Epoch, first[0].ID) || b.Backlog < 2 {
 			t.Fatalf("first run = %+v", b.Scans)
 		}
-		if _, err := db3.AckPush(ctxb(), ackOf(b.Scans, 5), nil); err != nil {
+		if _, err := db3.AckPush(t.Context(), ackOf(b.Scans, 5), nil); err != nil {
 			t.Fatal(err)
 		}
-		b, err = db3.NextPush(ctxb(), 100, 100)
+		b, err = db3.NextPush(t.Context(), 100, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,25 +213,26 @@ func TestDB_SyncEpochs(t *testing.T) {
 		dir := t.TempDir()
 		db := MustOpenDBDir(t, dir)
 		MustSetup(t, db)
-		list, err := db.SyncEpochs(ctxb())
+		list, err := db.SyncEpochs(t.Context())
 		if err != nil || len(list) != 0 {
 			t.Fatalf("epochs = %v, %v", list, err)
 		}
-		if _, err := db.NextPush(ctxb(), 10, 10); !errors.Is(err, store.ErrNotEnrolled) {
+		if _, err := db.NextPush(t.Context(), 10, 10); !errors.Is(err, store.ErrNotEnrolled) {
 			t.Fatalf("NextPush err = %v, want ErrNotEnrolled", err)
 		}
-		if _, enrolled, err := db.ScansAcked(ctxb()); err != nil || enrolled {
+		if _, enrolled, err := db.ScansAcked(t.Context()); err != nil || enrolled {
 			t.Fatalf("ScansAcked enrolled = %v, %v", enrolled, err)
 		}
 	})
 }
 
 func TestDB_NextPushAckPush(t *testing.T) {
+	t.Parallel()
 	app := MustEnrolDB(t, t.TempDir(), "gate-a")
 	logScans(t, app, "a", 25)
 	MustSavePerson(t, app, 1) // a status change: one outbox record
 
-	b, err := app.NextPush(ctxb(), 10, 1000)
+	b, err := app.NextPush(t.Context(), 10, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,30 +253,30 @@ func TestDB_NextPushAckPush(t *testing.T) {
 		t.Fatalf("backlog after the batch = %d, want 15", b.Backlog)
 	}
 	nEvents := int64(len(b.Events.Records))
-	if n, _ := app.SyncBacklog(ctxb()); n != 25+nEvents {
+	if n, _ := app.SyncBacklog(t.Context()); n != 25+nEvents {
 		t.Fatalf("SyncBacklog = %d, want %d", n, 25+nEvents)
 	}
 
 	// The hub answers a mark beyond what was sent (it holds a lost
 	// timeline): only what was sent counts as acknowledged.
-	res, err := app.AckPush(ctxb(), &store.PushAck{Epoch: b.Scans.Epoch, Mark: 99, Sent: 10}, eventsAckOf(b.Events, b.Events.Records[len(b.Events.Records)-1].Seq))
+	res, err := app.AckPush(t.Context(), &store.PushAck{Epoch: b.Scans.Epoch, Mark: 99, Sent: 10}, eventsAckOf(b.Events, b.Events.Records[len(b.Events.Records)-1].Seq))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Ahead || res.ScansAcked != 10 {
 		t.Fatalf("ack = %+v", res)
 	}
-	if acked, enrolled, err := app.ScansAcked(ctxb()); err != nil || !enrolled || acked != 10 {
+	if acked, enrolled, err := app.ScansAcked(t.Context()); err != nil || !enrolled || acked != 10 {
 		t.Fatalf("ScansAcked = %d, %v, %v", acked, enrolled, err)
 	}
-	if n, _ := app.SyncBacklog(ctxb()); n != 15 {
+	if n, _ := app.SyncBacklog(t.Context()); n != 15 {
 		t.Fatalf("SyncBacklog = %d, want 15 (outbox rows acknowledged are gone)", n)
 	}
 	// A stale answer never moves the acknowledgement back.
-	if res, err := app.AckPush(ctxb(), &store.PushAck{Epoch: b.Scans.Epoch, Mark: 4, Sent: 4}, nil); err != nil || res.ScansAcked != 10 {
+	if res, err := app.AckPush(t.Context(), &store.PushAck{Epoch: b.Scans.Epoch, Mark: 4, Sent: 4}, nil); err != nil || res.ScansAcked != 10 {
 		t.Fatalf("stale ack = %+v, %v", res, err)
 	}
-	b, err = app.NextPush(ctxb(), 10, 10)
+	b, err = app.NextPush(t.Context(), 10, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,146 +286,158 @@ func TestDB_NextPushAckPush(t *testing.T) {
 }
 
 func TestDB_IngestPush(t *testing.T) {
-	t.Run("ExactlyOnce", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		sent := logScans(t, app, "a", 30)
-		b, err := app.NextPush(ctxb(), 20, 100)
-		if err != nil {
-			t.Fatal(err)
+	t.Parallel()
+	t.Run("ExactlyOnce", testIngestPushExactlyOnce)
+	t.Run("Gap", testIngestPushGap)
+	t.Run("ErrRetired", testIngestPushErrRetired)
+	t.Run("Revocation", testIngestPushRevocation)
+	t.Run("ClockSkew", testIngestPushClockSkew)
+}
+
+func testIngestPushExactlyOnce(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	sent := logScans(t, app, "a", 30)
+	b, err := app.NextPush(t.Context(), 20, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans, Events: b.Events}
+	res, err := hub.IngestPush(t.Context(), id, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ScansMark != 20 || res.Stored != 20+len(b.Events.Records) || res.Skipped != 0 {
+		t.Fatalf("first = %+v", res)
+	}
+	// The answer was lost: the same push again stores nothing.
+	res, err = hub.IngestPush(t.Context(), id, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ScansMark != 20 || res.Stored != 0 || res.Skipped != 20+len(b.Events.Records) {
+		t.Fatalf("again = %+v", res)
+	}
+	// A run overlapping the mark stores only what is new.
+	b2, _ := app.NextPush(t.Context(), 30, 100)
+	b2.Scans.Records = b2.Scans.Records[15:]
+	res, err = hub.IngestPush(t.Context(), id, &store.Ingest{Scans: b2.Scans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ScansMark != 30 || res.Stored != 10 || res.Skipped != 5 {
+		t.Fatalf("overlap = %+v", res)
+	}
+	got := hubScans(t, hub, "gate-a")
+	if len(got) != len(sent) {
+		t.Fatalf("hub holds %d scans, want %d", len(got), len(sent))
+	}
+	for i := range sent {
+		if !sameScan(got[i], sent[i]) {
+			t.Fatalf("scan %d at the hub = %+v, want %+v", i, got[i], sent[i])
 		}
-		in := &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans, Events: b.Events}
-		res, err := hub.IngestPush(ctxb(), id, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ScansMark != 20 || res.Stored != 20+len(b.Events.Records) || res.Skipped != 0 {
-			t.Fatalf("first = %+v", res)
-		}
-		// The answer was lost: the same push again stores nothing.
-		res, err = hub.IngestPush(ctxb(), id, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ScansMark != 20 || res.Stored != 0 || res.Skipped != 20+len(b.Events.Records) {
-			t.Fatalf("again = %+v", res)
-		}
-		// A run overlapping the mark stores only what is new.
-		b2, _ := app.NextPush(ctxb(), 30, 100)
-		b2.Scans.Records = b2.Scans.Records[15:]
-		res, err = hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b2.Scans})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ScansMark != 30 || res.Stored != 10 || res.Skipped != 5 {
-			t.Fatalf("overlap = %+v", res)
-		}
-		got := hubScans(t, hub, "gate-a")
-		if len(got) != len(sent) {
-			t.Fatalf("hub holds %d scans, want %d", len(got), len(sent))
-		}
-		for i := range sent {
-			if !sameScan(got[i], sent[i]) {
-				t.Fatalf("scan %d at the hub = %+v, want %+v", i, got[i], sent[i])
-			}
-		}
-	})
-	t.Run("Gap", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		logScans(t, app, "a", 10)
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		b.Scans.Records = b.Scans.Records[3:]
-		_, err := hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b.Scans, Events: b.Events})
-		var gap *store.GapError
-		if !errors.As(err, &gap) || gap.Expected != 1 || gap.Stream != store.StreamScans {
-			t.Fatalf("err = %v, want a gap expecting 1", err)
-		}
-		if n := len(hubScans(t, hub, "gate-a")); n != 0 {
-			t.Fatalf("a refused push stored %d scans", n)
-		}
-		list, _, _ := hub.DistrictEvents(ctxb(), "gate-a", 0, 100)
-		if len(list) != 0 {
-			t.Fatalf("a refused push stored %d events", len(list))
-		}
-	})
-	t.Run("ErrRetired", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		logScans(t, app, "a", 3)
-		if _, err := hub.RetireAppliance(ctxb(), "gate-a", "stolen", "admin"); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		if _, err := hub.IngestPush(ctxb(), id, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrRetired) {
-			t.Fatalf("err = %v, want ErrRetired", err)
-		}
-		if _, err := hub.IngestPush(ctxb(), id+100, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("unknown appliance: err = %v, want ErrNotFound", err)
-		}
-	})
-	t.Run("Revocation", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a") // an office
-		before, _ := hub.RevocationsSince(ctxb(), 0)
-		// A status change of a person the office registered: its subject
-		// revocation joins the hub's list.
-		p := MustSavePerson(t, app, 4)
-		if _, err := app.SetStatus(ctxb(), p.Subject, pass.Red, "positive test", "desk"); err != nil {
-			t.Fatal(err)
-		}
-		// A lost card of a pass it never issued: refused.
-		r := &store.Revocation{Kind: store.RevokePass, Target: []byte("passid-00012"), Reason: "lost"}
-		if err := app.CreateRevocation(ctxb(), r); err != nil {
-			t.Fatal(err)
-		}
-		ingestAll(t, app, hub, id, 100)
-		after, _ := hub.RevocationsSince(ctxb(), 0)
-		if len(after) != len(before)+1 {
-			t.Fatalf("hub revocations %d → %d, want one more", len(before), len(after))
-		}
-		got := after[len(after)-1]
-		if got.Kind != store.RevokeSubject || !bytes.Equal(got.Target, p.Subject[:]) || got.Reason != "positive test" {
-			t.Fatalf("hub revocation = %+v", got)
-		}
-		if n := countRefusals(t, hub, "gate-a", "revocation"); n != 1 {
-			t.Fatalf("%d refusals of a revocation audited, want 1", n)
-		}
-	})
-	t.Run("ClockSkew", func(t *testing.T) {
-		app := MustEnrolDB(t, t.TempDir(), "gate-a")
-		hub := MustOpenDB(t)
-		id := MustHubAppliance(t, hub, "gate-a")
-		app.Now = func() time.Time { return t0.Add(-3 * time.Hour) }
-		logScans(t, app, "a", 3)
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		res, err := hub.IngestPush(ctxb(), id, &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res.SkewFlagged || res.ClockSkew != -3*time.Hour {
-			t.Fatalf("result = %+v", res)
-		}
-		a, err := hub.ApplianceByName(ctxb(), "gate-a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.ClockSkew != -3*time.Hour || !a.LastContact.Equal(t0) {
-			t.Fatalf("appliance = %+v", a)
-		}
-		// Within the policy's tolerance: recorded, not flagged.
-		res, err = hub.IngestPush(ctxb(), id, &store.Ingest{ApplianceNow: t0.Add(time.Minute)})
-		if err != nil || res.SkewFlagged || res.ClockSkew != time.Minute {
-			t.Fatalf("small skew = %+v, %v", res, err)
-		}
-	})
+	}
+}
+
+func testIngestPushGap(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	logScans(t, app, "a", 10)
+	b, _ := app.NextPush(t.Context(), 100, 100)
+	b.Scans.Records = b.Scans.Records[3:]
+	_, err := hub.IngestPush(t.Context(), id, &store.Ingest{Scans: b.Scans, Events: b.Events})
+	var gap *store.GapError
+	if !errors.As(err, &gap) || gap.Expected != 1 || gap.Stream != store.StreamScans {
+		t.Fatalf("err = %v, want a gap expecting 1", err)
+	}
+	if n := len(hubScans(t, hub, "gate-a")); n != 0 {
+		t.Fatalf("a refused push stored %d scans", n)
+	}
+	list, _, _ := hub.DistrictEvents(t.Context(), "gate-a", 0, 100)
+	if len(list) != 0 {
+		t.Fatalf("a refused push stored %d events", len(list))
+	}
+}
+
+func testIngestPushErrRetired(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	logScans(t, app, "a", 3)
+	if _, err := hub.RetireAppliance(t.Context(), "gate-a", "stolen", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := app.NextPush(t.Context(), 100, 100)
+	if _, err := hub.IngestPush(t.Context(), id, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrRetired) {
+		t.Fatalf("err = %v, want ErrRetired", err)
+	}
+	if _, err := hub.IngestPush(t.Context(), id+100, &store.Ingest{Scans: b.Scans}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown appliance: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testIngestPushRevocation(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a") // an office
+	before, _ := hub.RevocationsSince(t.Context(), 0)
+	// A status change of a person the office registered: its subject
+	// revocation joins the hub's list.
+	p := MustSavePerson(t, app, 4)
+	if _, err := app.SetStatus(t.Context(), p.Subject, pass.Red, "positive test", "desk"); err != nil {
+		t.Fatal(err)
+	}
+	// A lost card of a pass it never issued: refused.
+	r := &store.Revocation{Kind: store.RevokePass, Target: []byte("passid-00012"), Reason: "lost"}
+	if err := app.CreateRevocation(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	ingestAll(t, app, hub, id, 100)
+	after, _ := hub.RevocationsSince(t.Context(), 0)
+	if len(after) != len(before)+1 {
+		t.Fatalf("hub revocations %d → %d, want one more", len(before), len(after))
+	}
+	got := after[len(after)-1]
+	if got.Kind != store.RevokeSubject || !bytes.Equal(got.Target, p.Subject[:]) || got.Reason != "positive test" {
+		t.Fatalf("hub revocation = %+v", got)
+	}
+	if n := countRefusals(t, hub, "gate-a", "revocation"); n != 1 {
+		t.Fatalf("%d refusals of a revocation audited, want 1", n)
+	}
+}
+
+func testIngestPushClockSkew(t *testing.T) {
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	hub := MustOpenDB(t)
+	id := MustHubAppliance(t, hub, "gate-a")
+	app.Now = func() time.Time { return t0.Add(-3 * time.Hour) }
+	logScans(t, app, "a", 3)
+	b, _ := app.NextPush(t.Context(), 100, 100)
+	res, err := hub.IngestPush(t.Context(), id, &store.Ingest{ApplianceNow: app.Now(), Scans: b.Scans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.SkewFlagged || res.ClockSkew != -3*time.Hour {
+		t.Fatalf("result = %+v", res)
+	}
+	a, err := hub.ApplianceByName(t.Context(), "gate-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ClockSkew != -3*time.Hour || !a.LastContact.Equal(t0) {
+		t.Fatalf("appliance = %+v", a)
+	}
+	// Within the policy's tolerance: recorded, not flagged.
+	res, err = hub.IngestPush(t.Context(), id, &store.Ingest{ApplianceNow: t0.Add(time.Minute)})
+	if err != nil || res.SkewFlagged || res.ClockSkew != time.Minute {
+		t.Fatalf("small skew = %+v, %v", res, err)
+	}
 }
 
 func TestCheckRuns(t *testing.T) {
+	t.Parallel()
 	epoch := bytes.Repeat([]byte{7}, store.EpochSize)
 	scan := func(id int64) *store.Scan {
 		return &store.Scan{ID: id, At: t0, Source: "g", Decision: "allow", Reason: "ok"}
@@ -483,19 +497,19 @@ func TestCheckRuns(t *testing.T) {
 		`{"kind":1,"target":"00112233445566778899aabbccddeeff","reason":"x","at_ms":1}`,
 		`{"kind":2,"target":"00112233445566778899aabb","before_ms":5,"reason":"x","at_ms":1}`,
 	}
-	revsBefore, _ := hub.RevocationsSince(ctxb(), 0)
+	revsBefore, _ := hub.RevocationsSince(t.Context(), 0)
 	for i, body := range bodies {
 		seq := int64(i + 1)
 		run := &store.EventRun{Epoch: epoch, From: 1, Records: []*store.OutboxRecord{ev(seq, "revocation", body)}}
-		res, err := hub.IngestPush(ctxb(), id, &store.Ingest{Events: run})
+		res, err := hub.IngestPush(t.Context(), id, &store.Ingest{Events: run})
 		if err != nil || res.Refused != 1 || res.EventsMark != seq {
 			t.Errorf("revocation %d: %+v, %v; want refused with the mark at %d", i, res, err, seq)
 		}
 	}
-	if list, _, _ := hub.DistrictEvents(ctxb(), "gate-a", 0, 10); len(list) != 0 {
+	if list, _, _ := hub.DistrictEvents(t.Context(), "gate-a", 0, 10); len(list) != 0 {
 		t.Fatalf("refused records stored %d events", len(list))
 	}
-	if revs, _ := hub.RevocationsSince(ctxb(), 0); len(revs) != len(revsBefore) {
+	if revs, _ := hub.RevocationsSince(t.Context(), 0); len(revs) != len(revsBefore) {
 		t.Fatalf("refused records added %d revocations", len(revs)-len(revsBefore))
 	}
 	if n := countRefusals(t, hub, "gate-a", "revocation"); n != len(bodies) {
@@ -507,7 +521,7 @@ func TestCheckRuns(t *testing.T) {
 // kind from appliance.
 func countRefusals(tb testing.TB, hub *store.DB, appliance, kind string) int {
 	tb.Helper()
-	list, err := hub.Refusals(ctxb())
+	list, err := hub.Refusals(tb.Context())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -524,9 +538,10 @@ func countRefusals(tb testing.TB, hub *store.DB, appliance, kind string) int {
 }
 
 func TestDB_RewindPush(t *testing.T) {
+	t.Parallel()
 	t.Run("Resend", func(t *testing.T) {
 		dir := t.TempDir()
-		app, err := store.Open(ctxb(), dir)
+		app, err := store.Open(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -545,8 +560,8 @@ func TestDB_RewindPush(t *testing.T) {
 		hub2 := MustOpenDB(t)
 		id2 := MustHubAppliance(t, hub2, "gate-a")
 		logScans(t, app, "b", 2)
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		_, err = hub2.IngestPush(ctxb(), id2, &store.Ingest{Scans: b.Scans})
+		b, _ := app.NextPush(t.Context(), 100, 100)
+		_, err = hub2.IngestPush(t.Context(), id2, &store.Ingest{Scans: b.Scans})
 		var gap *store.GapError
 		if !errors.As(err, &gap) {
 			t.Fatalf("err = %v, want a gap", err)
@@ -554,7 +569,7 @@ func TestDB_RewindPush(t *testing.T) {
 		if gap.Expected != b.Scans.From {
 			t.Fatalf("gap expects %d, want the second epoch's start %d", gap.Expected, b.Scans.From)
 		}
-		resent, err := app.RewindPush(ctxb(), store.StreamScans, b.Scans.From, gap.Expected)
+		resent, err := app.RewindPush(t.Context(), store.StreamScans, b.Scans.From, gap.Expected)
 		if err != nil || !resent {
 			t.Fatalf("rewind = %v, %v", resent, err)
 		}
@@ -574,15 +589,15 @@ func TestDB_RewindPush(t *testing.T) {
 		hub2 := MustOpenDB(t)
 		id2 := MustHubAppliance(t, hub2, "gate-a")
 		MustSavePerson(t, app, 2)
-		b, _ := app.NextPush(ctxb(), 100, 100)
-		_, err := hub2.IngestPush(ctxb(), id2, &store.Ingest{Events: b.Events})
+		b, _ := app.NextPush(t.Context(), 100, 100)
+		_, err := hub2.IngestPush(t.Context(), id2, &store.Ingest{Events: b.Events})
 		var gap *store.GapError
 		if !errors.As(err, &gap) {
 			t.Fatalf("err = %v, want a gap", err)
 		}
 		// Acknowledged outbox rows are deleted: they cannot be sent
 		// again, and the rest moves to a new epoch the hub accepts.
-		resent, err := app.RewindPush(ctxb(), store.StreamEvents, b.Events.From, gap.Expected)
+		resent, err := app.RewindPush(t.Context(), store.StreamEvents, b.Events.From, gap.Expected)
 		if err != nil || resent {
 			t.Fatalf("rewind = %v, %v; want not resendable", resent, err)
 		}
@@ -596,11 +611,12 @@ func TestDB_RewindPush(t *testing.T) {
 // file while it is closed, pushes more, puts the copy back and logs new
 // scans: the hub keeps the records of both timelines.
 func TestDB_PushRestoreFromBackup(t *testing.T) {
+	t.Parallel()
 	dir, backup := t.TempDir(), t.TempDir()
 	hub := MustOpenDB(t)
 	id := MustHubAppliance(t, hub, "gate-a")
 
-	app, err := store.Open(ctxb(), dir)
+	app, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -612,7 +628,7 @@ func TestDB_PushRestoreFromBackup(t *testing.T) {
 	app.Close()
 	copyFile(t, filepath.Join(dir, store.FileName), filepath.Join(backup, store.FileName))
 
-	app, err = store.Open(ctxb(), dir)
+	app, err = store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,7 +714,7 @@ func BenchmarkIngestPush(b *testing.B) {
 		for i, s := range recs {
 			s.ID = next + int64(i)
 		}
-		if _, err := hub.IngestPush(ctxb(), id, &store.Ingest{Scans: &store.ScanRun{Epoch: epoch, From: 1, Records: recs}}); err != nil {
+		if _, err := hub.IngestPush(b.Context(), id, &store.Ingest{Scans: &store.ScanRun{Epoch: epoch, From: 1, Records: recs}}); err != nil {
 			b.Fatal(err)
 		}
 		next += batch

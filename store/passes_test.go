@@ -15,15 +15,16 @@ func newPass(n uint16, issuer *store.Key) *store.IssuedPass {
 }
 
 func TestDB_CreatePass(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		_, issuer := MustSetup(t, db)
 		MustSavePerson(t, db, 1)
 		p := newPass(1, issuer)
-		if err := db.CreatePass(ctxb(), p); err != nil {
+		if err := db.CreatePass(t.Context(), p); err != nil {
 			t.Fatal(err)
 		}
-		got, err := db.FindPass(ctxb(), p.ID)
+		got, err := db.FindPass(t.Context(), p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,10 +37,10 @@ func TestDB_CreatePass(t *testing.T) {
 		db := MustOpenDB(t)
 		_, issuer := MustSetup(t, db)
 		MustSavePerson(t, db, 1)
-		if err := db.CreatePass(ctxb(), newPass(1, issuer)); err != nil {
+		if err := db.CreatePass(t.Context(), newPass(1, issuer)); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CreatePass(ctxb(), newPass(1, issuer)); !errors.Is(err, store.ErrConflict) {
+		if err := db.CreatePass(t.Context(), newPass(1, issuer)); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
 	})
@@ -47,14 +48,14 @@ func TestDB_CreatePass(t *testing.T) {
 		db := MustOpenDB(t)
 		_, issuer := MustSetup(t, db)
 		// Subject not registered.
-		if err := db.CreatePass(ctxb(), newPass(1, issuer)); !errors.Is(err, store.ErrNotFound) {
+		if err := db.CreatePass(t.Context(), newPass(1, issuer)); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 		// Key not stored.
 		MustSavePerson(t, db, 1)
 		p := newPass(2, issuer)
 		p.KID = kid(99)
-		if err := db.CreatePass(ctxb(), p); !errors.Is(err, store.ErrNotFound) {
+		if err := db.CreatePass(t.Context(), p); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 	})
@@ -71,7 +72,7 @@ func TestDB_CreatePass(t *testing.T) {
 		} {
 			p := newPass(3, issuer)
 			mod(p)
-			if err := db.CreatePass(ctxb(), p); !errors.Is(err, store.ErrInvalid) {
+			if err := db.CreatePass(t.Context(), p); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v: err = %v, want ErrInvalid", p, err)
 			}
 		}
@@ -79,15 +80,17 @@ func TestDB_CreatePass(t *testing.T) {
 }
 
 func TestDB_FindPass(t *testing.T) {
+	t.Parallel()
 	t.Run("ErrNotFound", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if _, err := db.FindPass(ctxb(), passID(1)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.FindPass(t.Context(), passID(1)); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 	})
 }
 
 func TestDB_CreateRevocation(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		id, s, k := passID(1), subj(1), kid(1)
@@ -97,7 +100,7 @@ func TestDB_CreateRevocation(t *testing.T) {
 			{Kind: store.RevokeIssuer, Target: k[:], Reason: "key compromise"},
 		}
 		for i, r := range revs {
-			if err := db.CreateRevocation(ctxb(), r); err != nil {
+			if err := db.CreateRevocation(t.Context(), r); err != nil {
 				t.Fatal(err)
 			}
 			if (i > 0 && r.Seq != revs[i-1].Seq+1) || r.Seq <= 0 || !r.At.Equal(t0) {
@@ -117,7 +120,7 @@ func TestDB_CreateRevocation(t *testing.T) {
 			{Kind: store.RevokePass, Target: id[:], Before: t0}, // before on a pass revocation
 			{Kind: store.RevokeIssuer, Target: nil},
 		} {
-			if err := db.CreateRevocation(ctxb(), r); !errors.Is(err, store.ErrInvalid) {
+			if err := db.CreateRevocation(t.Context(), r); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v: err = %v, want ErrInvalid", r, err)
 			}
 		}
@@ -125,19 +128,20 @@ func TestDB_CreateRevocation(t *testing.T) {
 }
 
 func TestDB_RevocationsSince(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		for n := range uint16(5) {
 			id := passID(n)
-			if err := db.CreateRevocation(ctxb(), &store.Revocation{Kind: store.RevokePass, Target: id[:]}); err != nil {
+			if err := db.CreateRevocation(t.Context(), &store.Revocation{Kind: store.RevokePass, Target: id[:]}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		all, err := db.RevocationsSince(ctxb(), 0)
+		all, err := db.RevocationsSince(t.Context(), 0)
 		if err != nil || len(all) != 5 {
 			t.Fatalf("all revocations: %d, %v", len(all), err)
 		}
-		revs, err := db.RevocationsSince(ctxb(), all[1].Seq)
+		revs, err := db.RevocationsSince(t.Context(), all[1].Seq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +151,7 @@ func TestDB_RevocationsSince(t *testing.T) {
 		if id := passID(2); string(revs[0].Target) != string(id[:]) {
 			t.Fatalf("target %x", revs[0].Target)
 		}
-		if revs, _ := db.RevocationsSince(ctxb(), all[4].Seq); len(revs) != 0 {
+		if revs, _ := db.RevocationsSince(t.Context(), all[4].Seq); len(revs) != 0 {
 			t.Fatalf("%d revocations after the last", len(revs))
 		}
 	})

@@ -13,6 +13,7 @@ import (
 )
 
 func TestHashPassword(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		h, err := store.HashPassword("correct horse")
 		if err != nil {
@@ -39,6 +40,7 @@ func TestHashPassword(t *testing.T) {
 }
 
 func TestVerifyPassword(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		ok, err := store.VerifyPassword(testHash, "correct horse")
 		if err != nil || !ok {

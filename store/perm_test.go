@@ -55,6 +55,7 @@ func checkOwnerOnly(t *testing.T, dir string, want ...string) {
 // under umask 022: the database, its WAL and shared-memory files are
 // created owner-only, and the directory is restricted.
 func TestOpen_NewFilesOwnerOnly(t *testing.T) {
+	t.Parallel()
 	withUmask022(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -71,9 +72,10 @@ func TestOpen_NewFilesOwnerOnly(t *testing.T) {
 // Files readable by others from an earlier version are restricted on the
 // next start, and each is named.
 func TestOpen_FixesExistingModes(t *testing.T) {
+	t.Parallel()
 	withUmask022(t)
 	dir := t.TempDir()
-	db, err := store.Open(ctxb(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"os"
@@ -53,7 +52,7 @@ func TestPurgeMillion(t *testing.T) {
 		}
 		rows = n
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := t.TempDir()
 	now := time.Now()
 	boundary := now.Add(-28 * 24 * time.Hour)
@@ -136,7 +135,7 @@ func TestPurgeMillion(t *testing.T) {
 // own (LogScan commits in batches of at most 1,024).
 func fillOldScans(t *testing.T, dir string, n int, before time.Time) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 // that was quick, stays within [purgeMinBatch, max], and pauses as long
 // as the transaction took.
 func TestPurgePacer(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	p := newPurgePacer(1000)
 	if p.size != purgeFirstBatch {
 		t.Fatalf("first batch %d, want %d", p.size, purgeFirstBatch)

@@ -13,7 +13,7 @@ import (
 // appliances get the appliance as registrar (those of its own desk none),
 // and an enrolled appliance's role is unknown until its hub says.
 func TestMigrate_Roles(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	key := bytes.Repeat([]byte{0x5a}, 32)
 	dir := t.TempDir()
 	all := migrations

@@ -16,7 +16,7 @@ import (
 func auditActions(t *testing.T, db *store.DB) map[string]int {
 	t.Helper()
 	n := map[string]int{}
-	if err := db.FindAudit(ctxb(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	if err := db.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		n[r.Action]++
 		return nil
 	}); err != nil {
@@ -27,7 +27,7 @@ func auditActions(t *testing.T, db *store.DB) map[string]int {
 
 func rootRevoked(t *testing.T, db *store.DB, id pass.KeyID) bool {
 	t.Helper()
-	keys, err := db.FindKeys(ctxb(), store.KeyFilter{Role: store.RoleRoot})
+	keys, err := db.FindKeys(t.Context(), store.KeyFilter{Role: store.RoleRoot})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +41,7 @@ func rootRevoked(t *testing.T, db *store.DB, id pass.KeyID) bool {
 }
 
 func TestApplyFeed_RootRevocationRefused(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		feed func() *store.Feed
@@ -61,7 +62,7 @@ func TestApplyFeed_RootRevocationRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			db := mustEnrolled(t)
-			res, err := db.ApplyFeed(ctxb(), c.feed())
+			res, err := db.ApplyFeed(t.Context(), c.feed())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,14 +72,14 @@ func TestApplyFeed_RootRevocationRefused(t *testing.T) {
 			if rootRevoked(t, db, kid(1)) {
 				t.Fatal("the feed revoked the district root")
 			}
-			if revs, _ := db.RevocationsSince(ctxb(), 0); len(revs) != 0 {
+			if revs, _ := db.RevocationsSince(t.Context(), 0); len(revs) != 0 {
 				t.Fatalf("root revocation stored: %+v", revs[0])
 			}
 			if n := auditActions(t, db)[store.AuditRootRevocationRefused]; n != 1 {
 				t.Fatalf("%d refusal records, want 1", n)
 			}
 			// The feed still moved on: the same page is not asked again.
-			if st, _ := db.FeedState(ctxb()); c.name == "key revocation names the root" && st.RevocationsSeq != 9 {
+			if st, _ := db.FeedState(t.Context()); c.name == "key revocation names the root" && st.RevocationsSeq != 9 {
 				t.Fatalf("revocations seq %d", st.RevocationsSeq)
 			}
 		})
@@ -86,9 +87,10 @@ func TestApplyFeed_RootRevocationRefused(t *testing.T) {
 }
 
 func TestApplyFeed_NewRootArrivesRevoked(t *testing.T) {
+	t.Parallel()
 	db := mustEnrolled(t)
 	other := &store.Key{KID: kid(7), Role: store.RoleRoot, Alg: pass.AlgEdDSA, Public: []byte("other-root"), District: "xb", RevokedAt: t0}
-	res, err := db.ApplyFeed(ctxb(), &store.Feed{TrustHash: []byte("h1"), Keys: []*store.Key{other}})
+	res, err := db.ApplyFeed(t.Context(), &store.Feed{TrustHash: []byte("h1"), Keys: []*store.Key{other}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,13 +100,14 @@ func TestApplyFeed_NewRootArrivesRevoked(t *testing.T) {
 }
 
 func TestCreateRevocation_RootRefused(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	root, issuer := MustSetup(t, db)
-	err := db.CreateRevocation(ctxb(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(root.KID[:])})
+	err := db.CreateRevocation(t.Context(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(root.KID[:])})
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("root revoked: %v", err)
 	}
-	if err := db.CreateRevocation(ctxb(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(issuer.KID[:])}); err != nil {
+	if err := db.CreateRevocation(t.Context(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(issuer.KID[:])}); err != nil {
 		t.Fatalf("issuer revocation refused: %v", err)
 	}
 }
@@ -112,14 +115,15 @@ func TestCreateRevocation_RootRefused(t *testing.T) {
 // An earlier version marked a root revoked when a feed said so; the next
 // start restores it, once, with an audit record.
 func TestOpen_RestoresRevokedRoot(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	db, err := store.Open(ctxb(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Now = func() time.Time { return t0 }
 	root, issuer := MustSetup(t, db)
-	if err := db.CreateRevocation(ctxb(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(issuer.KID[:])}); err != nil {
+	if err := db.CreateRevocation(t.Context(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(issuer.KID[:])}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -137,7 +141,7 @@ func TestOpen_RestoresRevokedRoot(t *testing.T) {
 	if rootRevoked(t, db, root.KID) {
 		t.Fatal("root still revoked after start")
 	}
-	keys, _ := db.FindKeys(ctxb(), store.KeyFilter{Role: store.RoleIssuer})
+	keys, _ := db.FindKeys(t.Context(), store.KeyFilter{Role: store.RoleIssuer})
 	if len(keys) != 1 || keys[0].RevokedAt.IsZero() {
 		t.Fatal("the repair touched an issuer key")
 	}
@@ -153,10 +157,11 @@ func TestOpen_RestoresRevokedRoot(t *testing.T) {
 
 // The hub's feed never carries a root revocation, even one its file holds.
 func TestFeedOut_NoRootRevocation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := MustOpenDBDir(t, dir)
 	root, issuer := MustSetup(t, db)
-	if err := db.CreateRevocation(ctxb(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(issuer.KID[:])}); err != nil {
+	if err := db.CreateRevocation(t.Context(), &store.Revocation{Kind: store.RevokeIssuer, Target: bytes.Clone(issuer.KID[:])}); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName))
@@ -170,14 +175,14 @@ func TestFeedOut_NoRootRevocation(t *testing.T) {
 	if _, err := raw.Exec(`UPDATE keys SET revoked_ms = 1 WHERE kid = ?`, root.KID[:]); err != nil {
 		t.Fatal(err)
 	}
-	revs, _, err := db.RevocationsPage(ctxb(), 0, 10)
+	revs, _, err := db.RevocationsPage(t.Context(), 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(revs) != 1 || !bytes.Equal(revs[0].Target, issuer.KID[:]) {
 		t.Fatalf("feed revocations %+v", revs)
 	}
-	keys, err := db.TrustKeys(ctxb())
+	keys, err := db.TrustKeys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,9 +196,10 @@ func TestFeedOut_NoRootRevocation(t *testing.T) {
 // An enrolment answer whose trust list marks the root revoked enrols with
 // the root in force, and says so in the audit trail.
 func TestSetupEnrolled_RootRevocationRefused(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	p := store.DefaultPolicy()
-	err := db.SetupEnrolled(ctxb(), &store.EnrolledSetup{
+	err := db.SetupEnrolled(t.Context(), &store.EnrolledSetup{
 		District: &store.District{ID: "xa", Name: "Xi'an", PseudonymKey: make([]byte, 32), Appliance: "gate-1"},
 		Trust:    []*store.Key{{KID: kid(1), Role: store.RoleRoot, Alg: pass.AlgEdDSA, Public: []byte("root-public"), District: "xa", RevokedAt: t0}},
 		Policy:   &p, PolicyVersion: 100, TrustHash: []byte("h0"),

@@ -11,6 +11,7 @@ import (
 // batch sizes adding up to the scans logged, a failed commit with its
 // error, and nothing once removed.
 func TestDB_ObserveScanCommits(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	var (
 		mu      sync.Mutex
@@ -37,7 +38,7 @@ func TestDB_ObserveScanCommits(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range perWorker {
-				if err := db.LogScan(ctxb(), newScan(uint16(w*perWorker+i), t0)); err != nil {
+				if err := db.LogScan(t.Context(), newScan(uint16(w*perWorker+i), t0)); err != nil {
 					t.Error(err)
 				}
 			}
@@ -56,14 +57,14 @@ func TestDB_ObserveScanCommits(t *testing.T) {
 
 	// A commit that fails is reported with its error.
 	lock, release := holdWriteLock(t, db.Path())
-	if _, err := lock.ExecContext(ctxb(), `CREATE TRIGGER poison BEFORE INSERT ON scans
+	if _, err := lock.ExecContext(t.Context(), `CREATE TRIGGER poison BEFORE INSERT ON scans
 		WHEN NEW.source = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`); err != nil {
 		t.Fatal(err)
 	}
 	release()
 	s := newScan(9999, t0)
 	s.Source = "poison"
-	if err := db.LogScan(ctxb(), s); err == nil {
+	if err := db.LogScan(t.Context(), s); err == nil {
 		t.Fatal("the poisoned scan was logged")
 	}
 	mu.Lock()
@@ -74,7 +75,7 @@ func TestDB_ObserveScanCommits(t *testing.T) {
 
 	// Removed, the observer hears nothing more.
 	db.ObserveScanCommits(nil)
-	if err := db.LogScan(ctxb(), newScan(10000, t0)); err != nil {
+	if err := db.LogScan(t.Context(), newScan(10000, t0)); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -21,11 +21,12 @@ func newScan(n uint16, at time.Time) *store.Scan {
 }
 
 func TestDB_LogScan(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		s := newScan(1, time.Time{})
 		s.Repeat = true
-		if err := db.LogScan(ctxb(), s); err != nil {
+		if err := db.LogScan(t.Context(), s); err != nil {
 			t.Fatal(err)
 		}
 		if s.ID == 0 || !s.At.Equal(t0) {
@@ -33,10 +34,10 @@ func TestDB_LogScan(t *testing.T) {
 		}
 		// Undecodable input: no identifiers at all.
 		bad := &store.Scan{At: t0.Add(time.Second), Source: "gate-1", Decision: "deny", Reason: "not_a_pass"}
-		if err := db.LogScan(ctxb(), bad); err != nil {
+		if err := db.LogScan(t.Context(), bad); err != nil {
 			t.Fatal(err)
 		}
-		list, err := db.FindScans(ctxb(), store.ScanFilter{})
+		list, err := db.FindScans(t.Context(), store.ScanFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,24 +55,24 @@ func TestDB_LogScan(t *testing.T) {
 		} {
 			s := newScan(1, t0)
 			mod(s)
-			if err := db.LogScan(ctxb(), s); !errors.Is(err, store.ErrInvalid) {
+			if err := db.LogScan(t.Context(), s); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v: err = %v, want ErrInvalid", s, err)
 			}
 		}
 	})
 	t.Run("ErrCanceled", func(t *testing.T) {
 		db := MustOpenDB(t)
-		ctx, cancel := context.WithCancel(ctxb())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		if err := db.LogScan(ctx, newScan(1, t0)); !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
-		if list, _ := db.FindScans(ctxb(), store.ScanFilter{}); len(list) != 0 {
+		if list, _ := db.FindScans(t.Context(), store.ScanFilter{}); len(list) != 0 {
 			t.Fatal("a scan refused by its context was logged")
 		}
 	})
 	t.Run("ErrClosed", func(t *testing.T) {
-		db, err := store.Open(ctxb(), t.TempDir())
+		db, err := store.Open(t.Context(), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +80,7 @@ func TestDB_LogScan(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := newScan(1, t0)
-		if err := db.LogScan(ctxb(), s); !errors.Is(err, store.ErrClosed) {
+		if err := db.LogScan(t.Context(), s); !errors.Is(err, store.ErrClosed) {
 			t.Fatalf("err = %v, want ErrClosed", err)
 		}
 		if s.ID != 0 {
@@ -94,7 +95,7 @@ func TestDB_LogScan(t *testing.T) {
 func TestDB_LogScan_GroupCommit(t *testing.T) {
 	const workers, perWorker = 64, 500
 	dir := t.TempDir()
-	db, err := store.Open(ctxb(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestDB_LogScan_GroupCommit(t *testing.T) {
 		wg.Go(func() {
 			for i := range perWorker {
 				s := newScan(uint16(w*perWorker+i), t0.Add(time.Duration(i)*time.Millisecond))
-				if err := db.LogScan(ctxb(), s); err != nil {
+				if err := db.LogScan(t.Context(), s); err != nil {
 					t.Error(err)
 					return
 				}
@@ -140,14 +141,14 @@ func TestDB_LogScan_GroupCommit(t *testing.T) {
 		}
 	}
 	db = MustOpenDBDir(t, dir)
-	n, err := db.CountScansByID(ctxb(), all)
+	n, err := db.CountScansByID(t.Context(), all)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != workers*perWorker {
 		t.Fatalf("%d of %d acknowledged scans found after reopening", n, workers*perWorker)
 	}
-	allow, deny, err := db.ScanStats(ctxb(), time.Time{})
+	allow, deny, err := db.ScanStats(t.Context(), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // too; a caller whose context ends while the queue is full gives up.
 func TestDB_Close_FlushesScans(t *testing.T) {
 	dir := t.TempDir()
-	db, err := store.Open(ctxb(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +212,12 @@ func TestDB_Close_FlushesScans(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		scans[i] = newScan(uint16(i), t0)
-		wg.Go(func() { errs[i] = db.LogScan(ctxb(), scans[i]) })
+		wg.Go(func() { errs[i] = db.LogScan(t.Context(), scans[i]) })
 	}
 	// The writer holds a batch and waits for the lock; the queue is full.
 	waitFor(t, "a full queue", func() bool { return db.ScanQueueLen() == 1024 })
 
-	ctx, cancel := context.WithTimeout(ctxb(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if err := db.LogScan(ctx, newScan(9999, t0)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("LogScan on a full queue: err = %v, want DeadlineExceeded", err)
@@ -237,14 +238,14 @@ func TestDB_Close_FlushesScans(t *testing.T) {
 		}
 		ids = append(ids, scans[i].ID)
 	}
-	if err := db.LogScan(ctxb(), newScan(1, t0)); !errors.Is(err, store.ErrClosed) {
+	if err := db.LogScan(t.Context(), newScan(1, t0)); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("after Close: err = %v, want ErrClosed", err)
 	}
 	db = MustOpenDBDir(t, dir)
-	if got, err := db.CountScansByID(ctxb(), ids); err != nil || got != n {
+	if got, err := db.CountScansByID(t.Context(), ids); err != nil || got != n {
 		t.Fatalf("%d of %d scans after reopening (%v)", got, n, err)
 	}
-	if list, _ := db.FindScans(ctxb(), store.ScanFilter{Limit: store.MaxScanLimit}); len(list) != n {
+	if list, _ := db.FindScans(t.Context(), store.ScanFilter{Limit: store.MaxScanLimit}); len(list) != n {
 		t.Fatalf("%d scans stored, want %d (the timed-out one must not be)", len(list), n)
 	}
 }
@@ -252,6 +253,7 @@ func TestDB_Close_FlushesScans(t *testing.T) {
 // TestDB_LogScan_FailedCommit: when a batch cannot be written, every scan
 // in it gets the error and none is stored.
 func TestDB_LogScan_FailedCommit(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	lock, release := holdWriteLock(t, db.Path())
 	w, _ := db.Pools()
@@ -259,7 +261,7 @@ func TestDB_LogScan_FailedCommit(t *testing.T) {
 	// The first scan is in the writer's hands, waiting for the lock ...
 	first := newScan(1, t0)
 	firstErr := make(chan error, 1)
-	go func() { firstErr <- db.LogScan(ctxb(), first) }()
+	go func() { firstErr <- db.LogScan(t.Context(), first) }()
 	waitFor(t, "the writer to wait for the lock", func() bool { return w.Stats().InUse == 1 })
 
 	// ... while the next batch queues up, one scan of it poisoned.
@@ -271,10 +273,10 @@ func TestDB_LogScan_FailedCommit(t *testing.T) {
 		if i == n/2 {
 			s.Source = "poison"
 		}
-		wg.Go(func() { errs[i] = db.LogScan(ctxb(), s) })
+		wg.Go(func() { errs[i] = db.LogScan(t.Context(), s) })
 	}
 	waitFor(t, "the batch to queue", func() bool { return db.ScanQueueLen() == n })
-	if _, err := lock.ExecContext(ctxb(), `CREATE TRIGGER poison BEFORE INSERT ON scans
+	if _, err := lock.ExecContext(t.Context(), `CREATE TRIGGER poison BEFORE INSERT ON scans
 		WHEN NEW.source = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +290,7 @@ func TestDB_LogScan_FailedCommit(t *testing.T) {
 			t.Fatalf("scan %d of the failed batch: err = %v", i, err)
 		}
 	}
-	list, err := db.FindScans(ctxb(), store.ScanFilter{})
+	list, err := db.FindScans(t.Context(), store.ScanFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,6 +303,7 @@ func TestDB_LogScan_FailedCommit(t *testing.T) {
 // at once: scans from one, registrations, passes and revocations from the
 // other. busy_timeout and immediate transactions make both succeed.
 func TestDB_TwoHandles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var server, cli *store.DB
 	var wg sync.WaitGroup
@@ -317,7 +320,7 @@ func TestDB_TwoHandles(t *testing.T) {
 	for g := range gates {
 		wg.Go(func() {
 			for i := range perGate {
-				if err := server.LogScan(ctxb(), newScan(uint16(g*perGate+i), t0)); err != nil {
+				if err := server.LogScan(t.Context(), newScan(uint16(g*perGate+i), t0)); err != nil {
 					t.Errorf("server: %v", err)
 					return
 				}
@@ -328,23 +331,23 @@ func TestDB_TwoHandles(t *testing.T) {
 	wg.Go(func() {
 		for i := range people {
 			p := &store.Person{Subject: pass.Subject{0x77, byte(i >> 8), byte(i)}, MaskedName: "李*", IDTail: "0001", Color: pass.Green}
-			if err := cli.SavePerson(ctxb(), p, "desk"); err != nil {
+			if err := cli.SavePerson(t.Context(), p, "desk"); err != nil {
 				t.Errorf("cli: %v", err)
 				return
 			}
 			ip := &store.IssuedPass{ID: pass.ID{0x77, byte(i >> 8), byte(i)}, Subject: p.Subject, KID: issuer.KID,
 				Kind: pass.Paper, Color: pass.Green, ExpiresAt: t0.Add(pass.PaperValidity), Actor: "desk"}
-			if err := cli.CreatePass(ctxb(), ip); err != nil {
+			if err := cli.CreatePass(t.Context(), ip); err != nil {
 				t.Errorf("cli: %v", err)
 				return
 			}
 			if i%3 == 0 {
-				if _, err := cli.SetStatus(ctxb(), p.Subject, pass.Yellow, "contact", "desk"); err != nil {
+				if _, err := cli.SetStatus(t.Context(), p.Subject, pass.Yellow, "contact", "desk"); err != nil {
 					t.Errorf("cli: %v", err)
 					return
 				}
 			}
-			if err := cli.CreateRevocation(ctxb(), &store.Revocation{Kind: store.RevokePass, Target: ip.ID[:], Reason: "test"}); err != nil {
+			if err := cli.CreateRevocation(t.Context(), &store.Revocation{Kind: store.RevokePass, Target: ip.ID[:], Reason: "test"}); err != nil {
 				t.Errorf("cli: %v", err)
 				return
 			}
@@ -355,29 +358,30 @@ func TestDB_TwoHandles(t *testing.T) {
 		return
 	}
 	// Each handle sees the other's writes.
-	if allow, _, err := cli.ScanStats(ctxb(), time.Time{}); err != nil || allow != gates*perGate {
+	if allow, _, err := cli.ScanStats(t.Context(), time.Time{}); err != nil || allow != gates*perGate {
 		t.Fatalf("cli sees %d scans (%v), want %d", allow, err, gates*perGate)
 	}
-	revs, err := server.RevocationsSince(ctxb(), 0)
+	revs, err := server.RevocationsSince(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := people + (people+2)/3; len(revs) != want {
 		t.Fatalf("server sees %d revocations, want %d", len(revs), want)
 	}
-	if err := server.IntegrityCheck(ctxb()); err != nil {
+	if err := server.IntegrityCheck(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestDB_FindScans(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	for i := range 10 {
 		s := newScan(uint16(i), t0.Add(time.Duration(i)*time.Minute))
 		if i%2 == 1 {
 			s.Source, s.Decision, s.Reason = "gate-2", "deny", "status_red"
 		}
-		if err := db.LogScan(ctxb(), s); err != nil {
+		if err := db.LogScan(t.Context(), s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -403,7 +407,7 @@ func TestDB_FindScans(t *testing.T) {
 		{"None", store.ScanFilter{Source: "gate-9"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			list, err := db.FindScans(ctxb(), tt.f)
+			list, err := db.FindScans(t.Context(), tt.f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -415,11 +419,12 @@ func TestDB_FindScans(t *testing.T) {
 }
 
 func TestDB_CountScansByID(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	var ids []int64
 	for i := range 1200 {
 		s := newScan(uint16(i), t0)
-		if err := db.LogScan(ctxb(), s); err != nil {
+		if err := db.LogScan(t.Context(), s); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, s.ID)
@@ -427,7 +432,7 @@ func TestDB_CountScansByID(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		// More than one IN chunk, duplicates and unknown IDs.
 		query := append(append(ids[:1100:1100], ids[:50]...), -1, 1e9)
-		n, err := db.CountScansByID(ctxb(), query)
+		n, err := db.CountScansByID(t.Context(), query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,24 +441,25 @@ func TestDB_CountScansByID(t *testing.T) {
 		}
 	})
 	t.Run("Empty", func(t *testing.T) {
-		if n, err := db.CountScansByID(ctxb(), nil); err != nil || n != 0 {
+		if n, err := db.CountScansByID(t.Context(), nil); err != nil || n != 0 {
 			t.Fatalf("count = %d, %v", n, err)
 		}
 	})
 }
 
 func TestDB_LastSeen(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		for _, d := range []time.Duration{0, 3 * time.Minute, time.Minute} {
-			if err := db.LogScan(ctxb(), newScan(1, t0.Add(d))); err != nil {
+			if err := db.LogScan(t.Context(), newScan(1, t0.Add(d))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := db.LogScan(ctxb(), newScan(2, t0.Add(time.Hour))); err != nil {
+		if err := db.LogScan(t.Context(), newScan(2, t0.Add(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
-		got, err := db.LastSeen(ctxb(), subj(1), passID(1), t0.Add(-5*time.Minute))
+		got, err := db.LastSeen(t.Context(), subj(1), passID(1), t0.Add(-5*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -463,17 +469,17 @@ func TestDB_LastSeen(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.LogScan(ctxb(), newScan(1, t0)); err != nil {
+		if err := db.LogScan(t.Context(), newScan(1, t0)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.LastSeen(ctxb(), subj(1), passID(1), t0.Add(time.Millisecond)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.LastSeen(t.Context(), subj(1), passID(1), t0.Add(time.Millisecond)); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("outside the window: err = %v, want ErrNotFound", err)
 		}
-		if _, err := db.LastSeen(ctxb(), subj(2), passID(2), time.Time{}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.LastSeen(t.Context(), subj(2), passID(2), time.Time{}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("never seen: err = %v, want ErrNotFound", err)
 		}
 		// Another pass of the same holder is not this pass.
-		if _, err := db.LastSeen(ctxb(), subj(1), passID(7), time.Time{}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.LastSeen(t.Context(), subj(1), passID(7), time.Time{}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("another pass of the holder: err = %v, want ErrNotFound", err)
 		}
 	})
@@ -501,11 +507,12 @@ func TestDB_LastSeen(t *testing.T) {
 }
 
 func TestDB_ScanStats(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	for i, dec := range []string{"allow", "deny", "allow", "allow", "deny"} {
 		s := newScan(uint16(i), t0.Add(time.Duration(i)*time.Hour))
 		s.Decision = dec
-		if err := db.LogScan(ctxb(), s); err != nil {
+		if err := db.LogScan(t.Context(), s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -513,7 +520,7 @@ func TestDB_ScanStats(t *testing.T) {
 		since       time.Time
 		allow, deny int64
 	}{{time.Time{}, 3, 2}, {t0.Add(2 * time.Hour), 2, 1}, {t0.Add(10 * time.Hour), 0, 0}} {
-		allow, deny, err := db.ScanStats(ctxb(), tt.since)
+		allow, deny, err := db.ScanStats(t.Context(), tt.since)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -536,7 +543,7 @@ func BenchmarkLogScanParallel(b *testing.B) {
 			i := n.Add(1)
 			s := &store.Scan{At: t0, Source: "gate-1", Decision: "allow", Reason: "ok",
 				PassID: pass.ID{byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}, Subject: subj(byte(i)), KID: kid(1)}
-			if err := db.LogScan(ctxb(), s); err != nil {
+			if err := db.LogScan(b.Context(), s); err != nil {
 				b.Error(err)
 				return
 			}
@@ -556,7 +563,7 @@ func BenchmarkLastSeen(b *testing.B) {
 		wg.Go(func() {
 			for i := range logged / 100 {
 				k := uint16(w*(logged/100) + i)
-				if err := db.LogScan(ctxb(), newScan(k, t0.Add(time.Duration(i)*time.Second))); err != nil {
+				if err := db.LogScan(b.Context(), newScan(k, t0.Add(time.Duration(i)*time.Second))); err != nil {
 					b.Error(err)
 					return
 				}
@@ -567,7 +574,7 @@ func BenchmarkLastSeen(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := db.LastSeen(ctxb(), subj(byte(i)), passID(uint16(i)), t0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.LastSeen(b.Context(), subj(byte(i)), passID(uint16(i)), t0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.Fatal(err)
 		}
 	}
@@ -575,18 +582,19 @@ func BenchmarkLastSeen(b *testing.B) {
 }
 
 func TestDB_RecentPasses(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	for i := range 5 {
 		// Passes 0..4, each checked twice, the second time a minute later.
 		for _, at := range []time.Time{t0.Add(time.Duration(i) * time.Minute), t0.Add(time.Duration(i+1) * time.Minute)} {
-			if err := db.LogScan(ctxb(), newScan(uint16(i), at)); err != nil {
+			if err := db.LogScan(t.Context(), newScan(uint16(i), at)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	t.Run("OK", func(t *testing.T) {
 		got := map[pass.ID]time.Time{}
-		complete, err := db.RecentPasses(ctxb(), t0.Add(3*time.Minute), 10, func(s store.SeenPass) { got[s.ID] = s.At })
+		complete, err := db.RecentPasses(t.Context(), t0.Add(3*time.Minute), 10, func(s store.SeenPass) { got[s.ID] = s.At })
 		if err != nil || !complete {
 			t.Fatalf("complete=%v err=%v", complete, err)
 		}
@@ -602,7 +610,7 @@ func TestDB_RecentPasses(t *testing.T) {
 	})
 	t.Run("Truncated", func(t *testing.T) {
 		n := 0
-		complete, err := db.RecentPasses(ctxb(), t0, 2, func(store.SeenPass) { n++ })
+		complete, err := db.RecentPasses(t.Context(), t0, 2, func(store.SeenPass) { n++ })
 		if err != nil || complete || n != 2 {
 			t.Fatalf("complete=%v n=%d err=%v, want an incomplete picture of 2", complete, n, err)
 		}
@@ -610,19 +618,20 @@ func TestDB_RecentPasses(t *testing.T) {
 }
 
 func TestDB_PurgeScans(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	for i := range 10 {
 		// Scans 0..9, one a day.
-		if err := db.LogScan(ctxb(), newScan(uint16(i), t0.Add(time.Duration(i)*24*time.Hour))); err != nil {
+		if err := db.LogScan(t.Context(), newScan(uint16(i), t0.Add(time.Duration(i)*24*time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Batches of 3 take several transactions for the 7 old scans.
-	n, err := db.PurgeScans(ctxb(), t0.Add(7*24*time.Hour), 3, "retention")
+	n, err := db.PurgeScans(t.Context(), t0.Add(7*24*time.Hour), 3, "retention")
 	if err != nil || n != 7 {
 		t.Fatalf("purged %d: %v, want 7", n, err)
 	}
-	left, err := db.FindScans(ctxb(), store.ScanFilter{Limit: 100})
+	left, err := db.FindScans(t.Context(), store.ScanFilter{Limit: 100})
 	if err != nil || len(left) != 3 {
 		t.Fatalf("%d scans left: %v, want 3", len(left), err)
 	}
@@ -632,7 +641,7 @@ func TestDB_PurgeScans(t *testing.T) {
 		}
 	}
 	var purges []*store.AuditRecord
-	if err := db.FindAudit(ctxb(), store.AuditFilter{}, func(a *store.AuditRecord) error {
+	if err := db.FindAudit(t.Context(), store.AuditFilter{}, func(a *store.AuditRecord) error {
 		if a.Action == store.AuditPurge {
 			purges = append(purges, a)
 		}
@@ -643,10 +652,10 @@ func TestDB_PurgeScans(t *testing.T) {
 	if len(purges) != 1 || purges[0].Actor != "retention" || !strings.Contains(string(purges[0].Detail), `"rows":7`) {
 		t.Fatalf("audited purges %+v", purges)
 	}
-	if n, err := db.PurgeScans(ctxb(), t0.Add(7*24*time.Hour), 3, "retention"); err != nil || n != 0 {
+	if n, err := db.PurgeScans(t.Context(), t0.Add(7*24*time.Hour), 3, "retention"); err != nil || n != 0 {
 		t.Fatalf("second purge: %d %v", n, err)
 	}
-	if _, err := db.VerifyAudit(ctxb()); err != nil {
+	if _, err := db.VerifyAudit(t.Context()); err != nil {
 		t.Fatalf("audit trail after purges: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ func sealSetup(t *testing.T, db *store.DB) (root, issuer, pseudonym []byte) {
 	rk := &store.Key{KID: kid(1), Alg: pass.AlgEdDSA, Public: []byte("root-public"), Private: bytes.Clone(root), District: "xa"}
 	ik := &store.Key{KID: kid(2), Alg: pass.AlgEdDSA, Public: []byte("issuer-public"), Private: bytes.Clone(issuer),
 		Cert: []byte("cert"), District: "xa", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour)}
-	if err := db.Setup(ctxb(), d, rk, ik, &store.User{Username: "admin", PasswordHash: testHash}); err != nil {
+	if err := db.Setup(t.Context(), d, rk, ik, &store.User{Username: "admin", PasswordHash: testHash}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(rk.Private, root) || !bytes.Equal(d.PseudonymKey, pseudonym) {
@@ -42,15 +42,15 @@ func sealSetup(t *testing.T, db *store.DB) (root, issuer, pseudonym []byte) {
 // checkSecrets checks that db gives the secrets back in clear.
 func checkSecrets(t *testing.T, db *store.DB, root, issuer, pseudonym []byte) {
 	t.Helper()
-	d, err := db.District(ctxb())
+	d, err := db.District(t.Context())
 	if err != nil || !bytes.Equal(d.PseudonymKey, pseudonym) {
 		t.Fatalf("pseudonym key %x, %v", d.PseudonymKey, err)
 	}
-	keys, err := db.FindKeys(ctxb(), store.KeyFilter{HasPrivate: true})
+	keys, err := db.FindKeys(t.Context(), store.KeyFilter{HasPrivate: true})
 	if err != nil || len(keys) != 2 || !bytes.Equal(keys[0].Private, root) || !bytes.Equal(keys[1].Private, issuer) {
 		t.Fatalf("private keys %v, %v", keys, err)
 	}
-	sk, err := db.SigningKey(ctxb())
+	sk, err := db.SigningKey(t.Context())
 	if err != nil || !bytes.Equal(sk.Private, issuer) {
 		t.Fatalf("signing key %v, %v", sk, err)
 	}
@@ -86,9 +86,10 @@ func keyFile(t *testing.T) []byte {
 }
 
 func TestSeal_RoundTrip(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := keyFile(t)
-	db, err := store.Open(ctxb(), dir, store.WithSealKey(key))
+	db, err := store.Open(t.Context(), dir, store.WithSealKey(key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,20 +104,20 @@ func TestSeal_RoundTrip(t *testing.T) {
 	}
 	checkNotInFiles(t, dir, root[1:], issuer[1:], pseudonym)
 
-	db, err = store.Open(ctxb(), dir, store.WithSealKey(key))
+	db, err = store.Open(t.Context(), dir, store.WithSealKey(key))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkSecrets(t, db, root, issuer, pseudonym)
 	db.Close()
 
-	if _, err := store.Open(ctxb(), dir); !errors.Is(err, store.ErrSealed) {
+	if _, err := store.Open(t.Context(), dir); !errors.Is(err, store.ErrSealed) {
 		t.Fatalf("sealed directory without the key: %v", err)
 	}
-	if _, err := store.Open(ctxb(), dir, store.WithSealKey(keyFile(t))); !errors.Is(err, store.ErrWrongSealKey) {
+	if _, err := store.Open(t.Context(), dir, store.WithSealKey(keyFile(t))); !errors.Is(err, store.ErrWrongSealKey) {
 		t.Fatalf("sealed directory with a wrong key: %v", err)
 	}
-	if _, err := store.Open(ctxb(), dir, store.WithSealKey(key[:31])); !errors.Is(err, store.ErrInvalid) {
+	if _, err := store.Open(t.Context(), dir, store.WithSealKey(key[:31])); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("short key: %v", err)
 	}
 }
@@ -125,8 +126,9 @@ func TestSeal_RoundTrip(t *testing.T) {
 // its first start with one, and the old clear bytes are gone from the
 // files.
 func TestSeal_ExistingClearKeys(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	db, err := store.Open(ctxb(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestSeal_ExistingClearKeys(t *testing.T) {
 		t.Fatal("the clear database does not hold the root key: the search below would prove nothing")
 	}
 	key := keyFile(t)
-	db, err = store.Open(ctxb(), dir, store.WithSealKey(key))
+	db, err = store.Open(t.Context(), dir, store.WithSealKey(key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func TestSeal_ExistingClearKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNotInFiles(t, dir, root[1:], issuer[1:], pseudonym)
-	db, err = store.Open(ctxb(), dir, store.WithSealKey(key))
+	db, err = store.Open(t.Context(), dir, store.WithSealKey(key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +165,7 @@ func TestSeal_ExistingClearKeys(t *testing.T) {
 }
 
 func TestReadKeyFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, c := range map[string]struct {
 		size int
@@ -185,13 +188,14 @@ func TestReadKeyFile(t *testing.T) {
 // others: sealed on the first open with a key file, and still the same
 // key (the one its checkpoints' verifiers hold) afterwards.
 func TestSeal_AuditKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	db, err := store.Open(ctxb(), dir)
+	db, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sealSetup(t, db)
-	vkey, err := db.AuditPublicKey(ctxb())
+	vkey, err := db.AuditPublicKey(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,11 +212,11 @@ func TestSeal_AuditKey(t *testing.T) {
 	if err != nil || len(seed) != 32 {
 		t.Fatalf("audit key in clear: %d bytes, %v", len(seed), err)
 	}
-	db, err = store.Open(ctxb(), dir, store.WithSealKey(keyFile(t)))
+	db, err = store.Open(t.Context(), dir, store.WithSealKey(keyFile(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := db.AuditPublicKey(ctxb()); err != nil || got != vkey {
+	if got, err := db.AuditPublicKey(t.Context()); err != nil || got != vkey {
 		t.Fatalf("audit key after sealing: %q, %v; want %q", got, err, vkey)
 	}
 	if err := db.Close(); err != nil {

@@ -11,34 +11,35 @@ import (
 )
 
 func TestDB_Setup(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		root, issuer := MustSetup(t, db)
 		if root.Role != store.RoleRoot || issuer.Role != store.RoleIssuer {
 			t.Fatalf("roles %q, %q", root.Role, issuer.Role)
 		}
-		d, err := db.District(ctxb())
+		d, err := db.District(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d.ID != "xa" || d.Appliance != "desk-1" || len(d.PseudonymKey) != 32 || !d.CreatedAt.Equal(t0) {
 			t.Fatalf("district = %+v", d)
 		}
-		keys, err := db.FindKeys(ctxb(), store.KeyFilter{})
+		keys, err := db.FindKeys(t.Context(), store.KeyFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(keys) != 2 {
 			t.Fatalf("%d keys, want 2", len(keys))
 		}
-		u, err := db.FindUserByName(ctxb(), "admin")
+		u, err := db.FindUserByName(t.Context(), "admin")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if u.Role != store.UserAdmin {
 			t.Fatalf("admin role %q", u.Role)
 		}
-		p, err := db.Policy(ctxb())
+		p, err := db.Policy(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,12 +55,12 @@ func TestDB_Setup(t *testing.T) {
 		d := &store.District{ID: "yy", PseudonymKey: make([]byte, 32)}
 		k1 := &store.Key{KID: kid(7), Alg: pass.AlgEdDSA, Public: []byte("p"), District: "yy"}
 		k2 := &store.Key{KID: kid(8), Alg: pass.AlgEdDSA, Public: []byte("p"), District: "yy"}
-		err := db.Setup(ctxb(), d, k1, k2, &store.User{Username: "other", PasswordHash: testHash})
+		err := db.Setup(t.Context(), d, k1, k2, &store.User{Username: "other", PasswordHash: testHash})
 		if !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
 		// Nothing of the second attempt was kept.
-		if _, err := db.FindUserByName(ctxb(), "other"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.FindUserByName(t.Context(), "other"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("second admin stored: %v", err)
 		}
 	})
@@ -68,32 +69,34 @@ func TestDB_Setup(t *testing.T) {
 		d := &store.District{ID: "xa", PseudonymKey: make([]byte, 8)} // short key
 		k1 := &store.Key{KID: kid(1), Alg: pass.AlgEdDSA, Public: []byte("p"), District: "xa"}
 		k2 := &store.Key{KID: kid(2), Alg: pass.AlgEdDSA, Public: []byte("p"), District: "xa"}
-		err := db.Setup(ctxb(), d, k1, k2, &store.User{Username: "admin", PasswordHash: testHash})
+		err := db.Setup(t.Context(), d, k1, k2, &store.User{Username: "admin", PasswordHash: testHash})
 		if !errors.Is(err, store.ErrInvalid) {
 			t.Fatalf("err = %v, want ErrInvalid", err)
 		}
-		if _, err := db.District(ctxb()); !errors.Is(err, store.ErrNotInitialized) {
+		if _, err := db.District(t.Context()); !errors.Is(err, store.ErrNotInitialized) {
 			t.Fatalf("district after failed setup: %v", err)
 		}
-		if keys, _ := db.FindKeys(ctxb(), store.KeyFilter{}); len(keys) != 0 {
+		if keys, _ := db.FindKeys(t.Context(), store.KeyFilter{}); len(keys) != 0 {
 			t.Fatalf("keys kept after failed setup: %d", len(keys))
 		}
 	})
 }
 
 func TestDB_District(t *testing.T) {
+	t.Parallel()
 	t.Run("ErrNotInitialized", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if _, err := db.District(ctxb()); !errors.Is(err, store.ErrNotInitialized) {
+		if _, err := db.District(t.Context()); !errors.Is(err, store.ErrNotInitialized) {
 			t.Fatalf("err = %v, want ErrNotInitialized", err)
 		}
-		if _, err := db.Policy(ctxb()); !errors.Is(err, store.ErrNotInitialized) {
+		if _, err := db.Policy(t.Context()); !errors.Is(err, store.ErrNotInitialized) {
 			t.Fatalf("policy err = %v, want ErrNotInitialized", err)
 		}
 	})
 }
 
 func TestDB_CreateKey(t *testing.T) {
+	t.Parallel()
 	foreign := func() *store.Key {
 		return &store.Key{KID: kid(9), Role: store.RoleRoot, Alg: pass.AlgES256, Public: []byte("other-root"), District: "bj"}
 	}
@@ -101,10 +104,10 @@ func TestDB_CreateKey(t *testing.T) {
 		db := MustOpenDB(t)
 		MustSetup(t, db)
 		k := foreign()
-		if err := db.CreateKey(ctxb(), k); err != nil {
+		if err := db.CreateKey(t.Context(), k); err != nil {
 			t.Fatal(err)
 		}
-		roots, err := db.FindKeys(ctxb(), store.KeyFilter{Role: store.RoleRoot})
+		roots, err := db.FindKeys(t.Context(), store.KeyFilter{Role: store.RoleRoot})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,10 +121,10 @@ func TestDB_CreateKey(t *testing.T) {
 	})
 	t.Run("ErrConflict", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.CreateKey(ctxb(), foreign()); err != nil {
+		if err := db.CreateKey(t.Context(), foreign()); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CreateKey(ctxb(), foreign()); !errors.Is(err, store.ErrConflict) {
+		if err := db.CreateKey(t.Context(), foreign()); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
 	})
@@ -137,7 +140,7 @@ func TestDB_CreateKey(t *testing.T) {
 		} {
 			k := foreign()
 			mod(k)
-			if err := db.CreateKey(ctxb(), k); !errors.Is(err, store.ErrInvalid) {
+			if err := db.CreateKey(t.Context(), k); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("key %+v: err = %v, want ErrInvalid", k, err)
 			}
 		}
@@ -145,9 +148,10 @@ func TestDB_CreateKey(t *testing.T) {
 }
 
 func TestDB_FindKeys(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	MustSetup(t, db)
-	if err := db.CreateKey(ctxb(), &store.Key{KID: kid(9), Role: store.RoleRoot, Alg: pass.AlgEdDSA, Public: []byte("x"), District: "bj"}); err != nil {
+	if err := db.CreateKey(t.Context(), &store.Key{KID: kid(9), Role: store.RoleRoot, Alg: pass.AlgEdDSA, Public: []byte("x"), District: "bj"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -160,7 +164,7 @@ func TestDB_FindKeys(t *testing.T) {
 		{store.KeyFilter{HasPrivate: true}, 2},
 		{store.KeyFilter{Role: store.RoleRoot, HasPrivate: true}, 1},
 	} {
-		keys, err := db.FindKeys(ctxb(), tt.f)
+		keys, err := db.FindKeys(t.Context(), tt.f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,6 +175,7 @@ func TestDB_FindKeys(t *testing.T) {
 }
 
 func TestDB_SigningKey(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		db := MustOpenDB(t)
 		_, issuer := MustSetup(t, db)
@@ -182,11 +187,11 @@ func TestDB_SigningKey(t *testing.T) {
 		expired := &store.Key{KID: kid(5), Role: store.RoleIssuer, Alg: pass.AlgEdDSA, Public: []byte("e"), Private: []byte("e"),
 			District: "xa", CreatedAt: t0.Add(4 * time.Minute), NotBefore: t0.Add(-48 * time.Hour), NotAfter: t0.Add(-24 * time.Hour)}
 		for _, k := range []*store.Key{newer, revoked, expired} {
-			if err := db.CreateKey(ctxb(), k); err != nil {
+			if err := db.CreateKey(t.Context(), k); err != nil {
 				t.Fatal(err)
 			}
 		}
-		k, err := db.SigningKey(ctxb())
+		k, err := db.SigningKey(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,10 +203,10 @@ func TestDB_SigningKey(t *testing.T) {
 		db := MustOpenDB(t)
 		expired := &store.Key{KID: kid(5), Role: store.RoleIssuer, Alg: pass.AlgEdDSA, Public: []byte("e"), Private: []byte("e"),
 			District: "xa", NotBefore: t0.Add(-48 * time.Hour), NotAfter: t0.Add(-24 * time.Hour)}
-		if err := db.CreateKey(ctxb(), expired); err != nil {
+		if err := db.CreateKey(t.Context(), expired); err != nil {
 			t.Fatal(err)
 		}
-		k, err := db.SigningKey(ctxb())
+		k, err := db.SigningKey(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,10 +216,10 @@ func TestDB_SigningKey(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		db := MustOpenDB(t)
-		if err := db.CreateKey(ctxb(), &store.Key{KID: kid(3), Role: store.RoleIssuer, Alg: pass.AlgEdDSA, Public: []byte("n"), District: "xa"}); err != nil {
+		if err := db.CreateKey(t.Context(), &store.Key{KID: kid(3), Role: store.RoleIssuer, Alg: pass.AlgEdDSA, Public: []byte("n"), District: "xa"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.SigningKey(ctxb()); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.SigningKey(t.Context()); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 	})

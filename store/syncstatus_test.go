@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"testing"
@@ -11,7 +10,8 @@ import (
 )
 
 func TestDB_SyncStatus(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := MustOpenDB(t)
 	st, err := db.SyncStatus(ctx)
 	if err != nil {
@@ -55,7 +55,8 @@ func TestDB_SyncStatus(t *testing.T) {
 }
 
 func TestDB_ApplianceStatuses(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := MustOpenDB(t)
 	raw := rawOpen(t, db.Path())
 	contact := t0.Add(-30 * time.Second)
@@ -91,7 +92,8 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // Retention never deletes a scan the hub has not acknowledged, nor the
 // newest scan (ids are the sync stream's sequence and must not restart).
 func TestDB_PurgeScansKeepsUnsent(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := MustOpenDB(t)
 	for i := range 10 {
 		if err := db.LogScan(ctx, newScan(uint16(i), t0.Add(time.Duration(i)*time.Second))); err != nil {

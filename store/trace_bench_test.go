@@ -26,7 +26,7 @@ func fillScans(tb testing.TB, db *store.DB, n int, start time.Time, span time.Du
 	}
 	if dropIdx {
 		for _, name := range []string{"scans_at", "scans_subject_at", "scans_source_at"} {
-			if err := db.ExecWrite(ctxb(), "DROP INDEX "+name); err != nil {
+			if err := db.ExecWrite(tb.Context(), "DROP INDEX "+name); err != nil {
 				tb.Fatal(err)
 			}
 		}
@@ -35,7 +35,7 @@ func fillScans(tb testing.TB, db *store.DB, n int, start time.Time, span time.Du
 	const chunk = 1_000_000
 	for off := 0; off < n; off += chunk {
 		m := min(chunk, n-off)
-		err := db.ExecWrite(ctxb(), `
+		err := db.ExecWrite(tb.Context(), `
 			WITH RECURSIVE k(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM k WHERE i < ?2)
 			INSERT INTO scans (at_ms, source, decision, reason, repeat, pass_id, subject)
 			SELECT ?3 + i * ?4 + (i * 7919) % ?4,
@@ -52,7 +52,7 @@ func fillScans(tb testing.TB, db *store.DB, n int, start time.Time, span time.Du
 	}
 	if dropIdx {
 		for _, q := range indexes {
-			if err := db.ExecWrite(ctxb(), q); err != nil {
+			if err := db.ExecWrite(tb.Context(), q); err != nil {
 				tb.Fatal(err)
 			}
 		}
@@ -86,7 +86,7 @@ func TestTraceSpeed(t *testing.T) {
 			Source: fmt.Sprintf("gate-%d", rng.IntN(200)), Decision: "allow", Reason: "ok", Subject: person,
 		})
 	}
-	if err := db.InsertScansBulk(ctxb(), mine); err != nil {
+	if err := db.InsertScansBulk(t.Context(), mine); err != nil {
 		t.Fatal(err)
 	}
 	q := store.TraceQuery{Subject: person, From: t0, To: t0.Add(span), Window: 15 * time.Minute}
@@ -95,7 +95,7 @@ func TestTraceSpeed(t *testing.T) {
 	for range 5 {
 		s := time.Now()
 		var err error
-		if res, err = db.Trace(ctxb(), q); err != nil {
+		if res, err = db.Trace(t.Context(), q); err != nil {
 			t.Fatal(err)
 		}
 		times = append(times, time.Since(s))
@@ -130,7 +130,7 @@ func BenchmarkScanInsertIndexes(b *testing.B) {
 			if !withIdx {
 				for _, q := range []string{"DROP INDEX scans_subject_at", "DROP INDEX scans_source_at",
 					"CREATE INDEX scans_pass_at ON scans (pass_id, at_ms) WHERE pass_id IS NOT NULL"} {
-					if err := db.ExecWrite(ctxb(), q); err != nil {
+					if err := db.ExecWrite(b.Context(), q); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -148,7 +148,7 @@ func BenchmarkScanInsertIndexes(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := db.LogScan(ctxb(), scan(n.Add(1))); err != nil {
+					if err := db.LogScan(b.Context(), scan(n.Add(1))); err != nil {
 						b.Error(err)
 						return
 					}
@@ -163,7 +163,7 @@ func BenchmarkScanInsertIndexes(b *testing.B) {
 				scans[i] = scan(uint32(i))
 			}
 			b.ResetTimer()
-			if err := db.InsertScansBulk(ctxb(), scans); err != nil {
+			if err := db.InsertScansBulk(b.Context(), scans); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")

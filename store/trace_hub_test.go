@@ -15,6 +15,7 @@ import (
 // appliance, a place being an appliance's source ("gate-east/gate-1"):
 // the result matches a brute-force computation over all of them.
 func TestDB_Trace_Hub(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	local := traceWeek(t, db, 200, 5, 6000, 11)
 	all := append([]*store.Scan(nil), local...)
@@ -35,7 +36,7 @@ func TestDB_Trace_Hub(t *testing.T) {
 			}
 			remote = append(remote, s)
 		}
-		if err := db.InsertDistrictScansBulk(ctxb(), name, int64(1_000_000*(a+1)), remote); err != nil {
+		if err := db.InsertDistrictScansBulk(t.Context(), name, int64(1_000_000*(a+1)), remote); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range remote {
@@ -47,7 +48,7 @@ func TestDB_Trace_Hub(t *testing.T) {
 	var sawRemote, sawLocal bool
 	for _, person := range []int{3, 77, 150} {
 		q := store.TraceQuery{Subject: pass.Subject{0x5b, 0, byte(person)}, From: t0, To: t0.Add(7 * 24 * time.Hour), Window: 20 * time.Minute}
-		got, err := db.Trace(ctxb(), q)
+		got, err := db.Trace(t.Context(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +84,7 @@ func TestDB_Trace_Hub(t *testing.T) {
 
 	// The limit holds over both parts together.
 	q := store.TraceQuery{Subject: pass.Subject{0x5b, 0, 3}, From: t0, To: t0.Add(7 * 24 * time.Hour), Window: 20 * time.Minute, Limit: 5}
-	got, err := db.Trace(ctxb(), q)
+	got, err := db.Trace(t.Context(), q)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func traceWeek(t *testing.T, db *store.DB, people, sources, n int, seed uint64) 
 		}
 		scans = append(scans, s)
 	}
-	if err := db.InsertScansBulk(ctxb(), scans); err != nil {
+	if err := db.InsertScansBulk(t.Context(), scans); err != nil {
 		t.Fatal(err)
 	}
 	return scans
@@ -124,6 +124,7 @@ func checkKey(ch store.TraceCheck) string {
 }
 
 func TestDB_Trace(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	all := traceWeek(t, db, 300, 10, 20000, 7)
 
@@ -141,7 +142,7 @@ func TestDB_Trace(t *testing.T) {
 		{At: base.Add(2 * time.Minute), Source: "edge", Decision: "deny", Reason: "not_a_pass"},                               // no subject
 		{At: base.Add(3 * time.Minute), Source: "edge-2", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x5b, 0, 6}}, // other place
 	}
-	if err := db.InsertScansBulk(ctxb(), edge); err != nil {
+	if err := db.InsertScansBulk(t.Context(), edge); err != nil {
 		t.Fatal(err)
 	}
 	all = append(all, edge...)
@@ -163,7 +164,7 @@ func TestDB_Trace(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q := store.TraceQuery{Subject: pass.Subject{0x5b, byte(c.person >> 8), byte(c.person)}, From: c.from, To: c.to, Window: c.window}
-			got, err := db.Trace(ctxb(), q)
+			got, err := db.Trace(t.Context(), q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,10 +215,11 @@ func TestDB_Trace(t *testing.T) {
 }
 
 func TestDB_Trace_Truncated(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	all := traceWeek(t, db, 3, 2, 3000, 11)
 	q := store.TraceQuery{Subject: pass.Subject{0x5b, 0, 1}, From: t0, To: t0.Add(7 * 24 * time.Hour), Window: time.Hour, Limit: 50}
-	got, err := db.Trace(ctxb(), q)
+	got, err := db.Trace(t.Context(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +314,7 @@ func TestDB_Trace_Names(t *testing.T) {
 }
 
 func TestDB_Trace_ErrInvalid(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	for _, q := range []store.TraceQuery{
 		{From: t0, To: t0, Window: time.Minute},
@@ -319,7 +322,7 @@ func TestDB_Trace_ErrInvalid(t *testing.T) {
 		{From: t0, To: t0.Add(time.Hour)},
 		{From: t0, To: t0.Add(time.Hour), Window: -time.Minute},
 	} {
-		if _, err := db.Trace(ctxb(), q); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.Trace(t.Context(), q); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%+v: got %v, want ErrInvalid", q, err)
 		}
 	}
@@ -329,9 +332,10 @@ func TestDB_Trace_ErrInvalid(t *testing.T) {
 // scans_subject_at and the contacts from scans_source_at: without them a
 // trace scans the whole log.
 func TestDB_Trace_Plan(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
 	traceWeek(t, db, 50, 5, 2000, 3)
-	checks, contacts, err := db.TracePlans(ctxb())
+	checks, contacts, err := db.TracePlans(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,8 +354,9 @@ func TestDB_Trace_Plan(t *testing.T) {
 // TestDB_Trace_HubPlan: the same query function over a table whose place
 // is (appliance, source) uses that table's indexes.
 func TestDB_Trace_HubPlan(t *testing.T) {
+	t.Parallel()
 	db := MustOpenDB(t)
-	plan, err := db.HubTracePlans(ctxb())
+	plan, err := db.HubTracePlans(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

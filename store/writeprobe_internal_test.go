@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -10,7 +9,7 @@ import (
 
 func openProbeDB(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), t.TempDir())
+	db, err := Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +21,8 @@ func openProbeDB(t *testing.T) *DB {
 // writer stands in for a full disk: SQLite answers both with SQLITE_FULL)
 // until scans fail, and expects the probe to say so.
 func TestDB_ProbeWrite_FullDatabase(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openProbeDB(t)
 	if err := db.ProbeWrite(ctx); err != nil {
 		t.Fatalf("probe of a healthy database: %v", err)
@@ -61,7 +61,8 @@ func TestDB_ProbeWrite_FullDatabase(t *testing.T) {
 // TestDB_ProbeWrite_Cached: a prober polling many times a second costs
 // one write per probeEvery.
 func TestDB_ProbeWrite_Cached(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openProbeDB(t)
 	at := func() int64 {
 		var v int64
@@ -96,9 +97,10 @@ func TestDB_ProbeWrite_Cached(t *testing.T) {
 // TestDB_ProbeWrite_Closed: a database that cannot be written at all is
 // not ready.
 func TestDB_ProbeWrite_Closed(t *testing.T) {
+	t.Parallel()
 	db := openProbeDB(t)
 	db.Close()
-	if err := db.probeWrite(context.Background()); err == nil {
+	if err := db.probeWrite(t.Context()); err == nil {
 		t.Fatal("probe of a closed database succeeded")
 	}
 }

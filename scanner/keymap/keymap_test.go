@@ -8,6 +8,7 @@ import (
 const base45Chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
 func TestUSChar(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		code  uint16
 		shift bool
@@ -30,6 +31,7 @@ func TestUSChar(t *testing.T) {
 // from exactly one key position: the layout repair needs the mapping to
 // be invertible on that alphabet.
 func TestKeymaps(t *testing.T) {
+	t.Parallel()
 	layouts := []struct {
 		name string
 		m    *Map
