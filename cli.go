@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -555,4 +556,13 @@ func cmdLog(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	return exitOK
+}
+
+// cliActor names the person behind a command in the audit trail: the OS
+// user running it ("cli:root"), or its uid when it has no name.
+func cliActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli:uid" + strconv.Itoa(os.Getuid())
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"passgate/appliance"
 	"passgate/pass"
 	"passgate/store"
 )
@@ -82,7 +83,7 @@ func TestRetention(t *testing.T) {
 	}
 	db.Now = time.Now
 
-	n, err := purgeOnce(ctx, db, now)
+	n, err := appliance.Purge(ctx, db, now)
 	if err != nil || n.Scans != 2 || n.Passes != 2 || n.Audit == 0 {
 		t.Fatalf("purged %+v: %v, want 2 scans older than 7 days, 2 passes and old audit records", n, err)
 	}
@@ -116,7 +117,7 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("audit trail after the round: %v", err)
 	}
 	// A second round finds nothing and audits nothing.
-	if n, err := purgeOnce(ctx, db, now); err != nil || n != (purged{}) {
+	if n, err := appliance.Purge(ctx, db, now); err != nil || n != (appliance.Purged{}) {
 		t.Fatalf("second round purged %+v: %v", n, err)
 	}
 	r = runCLI(t, env, "", "audit", "verify", "--data", dir)
