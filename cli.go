@@ -295,7 +295,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	c, err := scanner.New(ctx, db)
+	c, err := scanner.New(ctx, scanner.Config{DB: db})
 	if err != nil {
 		return e.fail(err)
 	}

@@ -141,15 +141,15 @@ func (a *Appliance) build(ctx context.Context) error {
 	}
 	checkAuditAtStart(ctx, a.db, a.cpPath, a.log)
 	a.inputs = scanner.NewInputs()
-	var observer scanner.Option = func(*scanner.Checker) {}
+	checkerCfg := scanner.Config{DB: a.db}
 	if !a.cfg.NoMetrics {
 		a.metrics = metrics.New(metrics.Config{DB: a.db, Inputs: a.inputs, Version: a.cfg.Version, Log: a.log})
 		if err := auditMetrics(a.metrics, a.db); err != nil {
 			return err
 		}
-		observer = scanner.WithObserver(a.metrics)
+		checkerCfg.Observer = a.metrics
 	}
-	checker, err := scanner.New(ctx, a.db, observer)
+	checker, err := scanner.New(ctx, checkerCfg)
 	if err != nil {
 		return err
 	}

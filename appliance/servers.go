@@ -15,20 +15,19 @@ import (
 // buildServers makes the web server and the district sync API, and the
 // HTTP servers for the listeners.
 func (a *Appliance) buildServers() {
-	opts := []web.Option{web.WithInputs(a.inputs), web.WithInputConfig(a.cfg.Inputs, a.manager.Validate, a.notifyInputs),
-		web.WithExportDir(a.cfg.DataDir), web.WithHubIdentity(a.hubCA)}
-	if a.metrics != nil {
-		opts = append(opts, web.WithMetrics(a.metrics, a.cfg.MetricsAccess))
-	}
-	a.web = web.New(a.db, a.checker, a.log, opts...)
+	var caPEM []byte
 	if a.authority != nil {
-		a.web.SetCA(a.authority.CACertPEM())
+		caPEM = a.authority.CACertPEM()
 	}
-	web.Version = a.cfg.Version
+	a.web = web.New(web.Config{
+		DB: a.db, Checker: a.checker, Log: a.log, Version: a.cfg.Version,
+		Inputs: a.inputs, InputsFromFlags: a.cfg.Inputs, ValidateInput: a.manager.Validate, InputsChanged: a.notifyInputs,
+		Metrics: a.metrics, MetricsAccess: a.cfg.MetricsAccess,
+		ExportDir: a.cfg.DataDir, HubIdentity: a.hubCA, CAPEM: caPEM,
+	})
 	// The district sync API sits beside the web routes on both listeners;
 	// enrolment answers only over HTTPS (the appliance pins hubCA).
-	syncAPI := hub.NewServer(a.db, a.log.With("component", "sync"))
-	syncAPI.SetHubCA(a.hubCA)
+	syncAPI := hub.NewServer(hub.ServerConfig{DB: a.db, Log: a.log.With("component", "sync"), HubCA: a.hubCA})
 	handler := withSyncAPI(a.web.Handler(), syncAPI.Handler())
 	if a.ln != nil {
 		a.srv = &http.Server{

@@ -204,7 +204,7 @@ func TestBundle_FileSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chk, err := scanner.New(ctx, w.app)
+	chk, err := scanner.New(ctx, scanner.Config{DB: w.app})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func checkExactlyOnce(t *testing.T, w *bundleWorld, want int) {
 func TestBundle_Refused(t *testing.T) {
 	ctx := context.Background()
 	w := newBundleWorld(t)
-	chk, err := scanner.New(ctx, w.app)
+	chk, err := scanner.New(ctx, scanner.Config{DB: w.app})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
 		}
 	}
 	// The gate checks every pass: its scan log holds the pseudonyms too.
-	chk, err := scanner.New(ctx, gate)
+	chk, err := scanner.New(ctx, scanner.Config{DB: gate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -336,7 +336,7 @@ func TestRoles_ForgedPushes(t *testing.T) {
 			t.Fatalf("a refused revocation reached the watcher: %+v", r)
 		}
 	}
-	chk, err := scanner.New(ctx, w.watcher)
+	chk, err := scanner.New(ctx, scanner.Config{DB: w.watcher})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func hubRoot(t *testing.T, db *store.DB) *store.Key {
 // and fails unless it is allowed.
 func mustAllow(t *testing.T, db *store.DB, text string) {
 	t.Helper()
-	chk, err := scanner.New(context.Background(), db)
+	chk, err := scanner.New(context.Background(), scanner.Config{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 func rootsAt(t *testing.T, db *store.DB, at time.Time) int {
 	t.Helper()
-	chk, err := scanner.New(context.Background(), db, scanner.WithClock(func() time.Time { return at }))
+	chk, err := scanner.New(context.Background(), scanner.Config{DB: db, Now: func() time.Time { return at }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestRotation_ByFeed(t *testing.T) {
 
 func scannerCheck(t *testing.T, db *store.DB, text string) (*scanner.Decision, error) {
 	t.Helper()
-	chk, err := scanner.New(context.Background(), db)
+	chk, err := scanner.New(context.Background(), scanner.Config{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func BenchmarkCheck(b *testing.B) {
 func BenchmarkCheckMetrics(b *testing.B) {
 	f := newFixture(b)
 	m := metrics.New(metrics.Config{DB: f.db, Version: "bench"})
-	c, err := scanner.New(f.ctx, f.db, scanner.WithClock(func() time.Time { return f.now }), scanner.WithObserver(m))
+	c, err := scanner.New(f.ctx, scanner.Config{DB: f.db, Now: func() time.Time { return f.now }, Observer: m})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f.distID, f.pseudoK = d.ID, d.PseudonymKey
-	if f.c, err = scanner.New(ctx, db, scanner.WithClock(func() time.Time { return f.now })); err != nil {
+	if f.c, err = scanner.New(ctx, scanner.Config{DB: db, Now: func() time.Time { return f.now }}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -468,7 +468,7 @@ func TestCheck_Repeat(t *testing.T) {
 	t.Run("AcrossProcesses", func(t *testing.T) {
 		// A new checker (another process, e.g. the CLI) learns of the
 		// earlier check from the log.
-		c2, err := scanner.New(f.ctx, f.db, scanner.WithClock(func() time.Time { return f.now.Add(time.Minute) }))
+		c2, err := scanner.New(f.ctx, scanner.Config{DB: f.db, Now: func() time.Time { return f.now.Add(time.Minute) }})
 		if err != nil {
 			t.Fatal(err)
 		}

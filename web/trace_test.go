@@ -82,11 +82,11 @@ func TestTracePage(t *testing.T) {
 	// A second handler over the same database whose logs are kept, to
 	// show that the ID number is not logged.
 	logs := &lockedBuffer{}
-	c0, err := scanner.New(context.Background(), ts.DB)
+	c0, err := scanner.New(context.Background(), scanner.Config{DB: ts.DB})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(ts.DB, c0, slog.New(slog.NewTextHandler(logs, nil))).Handler())
+	srv := httptest.NewServer(web.New(web.Config{DB: ts.DB, Checker: c0, Log: slog.New(slog.NewTextHandler(logs, nil))}).Handler())
 	t.Cleanup(srv.Close)
 	ts.Srv = srv
 
