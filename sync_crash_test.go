@@ -125,13 +125,7 @@ func TestSyncCrash_KillDuringPush(t *testing.T) {
 	root := t.TempDir()
 	hubDir, appDir := filepath.Join(root, "hub"), filepath.Join(root, "gate")
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "crash sync password"}
-	must := func(r result, what string) string {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s%s", what, r.code, r.stdout, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
+	must := mustSucceed(t)
 	code := must(runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "gate-a", "--issuer"), "hub add")
 	hubAddr := freeAddr(t)
 	hub := startCrashProc(t, bin, "hub", hubDir, hubAddr)
