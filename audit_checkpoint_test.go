@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"passgate/appliance"
 	"passgate/store"
 )
 
@@ -43,7 +44,7 @@ func checkpointedTrail(t *testing.T) (dir, cpCopy, keyCopy string) {
 	keyCopy = filepath.Join(away, "audit.pub")
 	cpCopy = filepath.Join(away, "audit-checkpoints")
 	mustWrite(t, keyCopy, []byte(r.stdout))
-	b, err := os.ReadFile(filepath.Join(dir, checkpointFileName))
+	b, err := os.ReadFile(filepath.Join(dir, appliance.CheckpointFileName))
 	if err != nil {
 		t.Fatal(err)
 	}

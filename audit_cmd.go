@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"passgate/appliance"
 	"passgate/store"
 )
 
@@ -103,7 +104,7 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) int {
 // signature or a malformed checkpoint is a broken trail: someone forged
 // or damaged the anchor.
 func (e *env) readCheckpoints(ctx context.Context, db *store.DB, path, keyFile string) ([]*store.Checkpoint, int) {
-	notes, err := readCheckpointFile(path)
+	notes, err := appliance.ReadCheckpointFile(path)
 	if err != nil {
 		return nil, e.fail(err)
 	}
@@ -175,8 +176,8 @@ func cmdAuditCheckpoint(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	path := checkpointPath(*file, *data)
-	cp, changed, err := writeCheckpoint(ctx, db, path)
+	path := appliance.CheckpointPath(*file, *data)
+	cp, changed, err := appliance.WriteCheckpoint(ctx, db, path)
 	var broken *store.AuditError
 	if errors.As(err, &broken) {
 		fmt.Fprintf(e.stdout, "no checkpoint written: %s\n", strings.Replace(broken.Error(), "audit trail broken", "audit trail BROKEN", 1))

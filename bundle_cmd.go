@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"passgate/appliance"
 	"passgate/districtsync"
 	"passgate/store"
 )
@@ -194,42 +195,8 @@ func openBundleDB(ctx context.Context, e *env, cmd, dir string) (*store.DB, int)
 	return db, 0
 }
 
-// writeFileAtomic writes a file through fn into a temporary file beside
-// path and renames it into place once complete and synced: a bundle that
-// could not be written whole never appears under its name, where it could
-// be carried away truncated.
-func writeFileAtomic(path string, fn func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if err := fn(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// The rename is durable once the directory is: a bundle that was
-	// reported written survives a power cut before it is carried away.
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+// writeFileAtomic writes a file through fn so that it appears under its
+// name complete and durable or not at all (appliance.WriteFileAtomic).
+func writeFileAtomic(path string, fn func(io.Writer) error) error {
+	return appliance.WriteFileAtomic(path, fn)
 }

@@ -26,11 +26,7 @@ func TestCLI_Bundle(t *testing.T) {
 		return r
 	}
 
-	r := mustRun("hub", "add", "--data", hubDir, "--name", "gate-a", "--issuer")
-	code := strings.TrimSpace(r.stdout)
-	mustRun("enroll", "--data", appDir, "--code", code, "--request-out", file("req"))
-	mustRun("hub", "enroll", "--data", hubDir, "--request", file("req"), "--response-out", file("resp"))
-	mustRun("enroll", "--data", appDir, "--response", file("resp"))
+	enrolByFiles(mustRun, hubDir, appDir, file("req"), file("resp"))
 
 	// Checks at the appliance (logged with exit 1: denied).
 	for range 3 {
@@ -39,7 +35,7 @@ func TestCLI_Bundle(t *testing.T) {
 		}
 	}
 
-	r = mustRun("bundle", "export", "--data", appDir, "--out", file("up1"))
+	r := mustRun("bundle", "export", "--data", appDir, "--out", file("up1"))
 	if !strings.Contains(r.stdout, "bundle 1 of \"gate-a\" for the hub") {
 		t.Fatalf("export: %s", r.stdout)
 	}
@@ -114,4 +110,15 @@ func TestCLI_Bundle(t *testing.T) {
 	if acked, _, err := app.ScansAcked(ctx); err != nil || acked != 3 {
 		t.Fatalf("appliance: scans acknowledged %d (%v), want 3", acked, err)
 	}
+}
+
+// enrolByFiles enrols the appliance in appDir as an office named gate-a
+// with the hub in hubDir, offline, through the request and response
+// files.
+func enrolByFiles(mustRun func(...string) result, hubDir, appDir, req, resp string) {
+	r := mustRun("hub", "add", "--data", hubDir, "--name", "gate-a", "--issuer")
+	code := strings.TrimSpace(r.stdout)
+	mustRun("enroll", "--data", appDir, "--code", code, "--request-out", req)
+	mustRun("hub", "enroll", "--data", hubDir, "--request", req, "--response-out", resp)
+	mustRun("enroll", "--data", appDir, "--response", resp)
 }

@@ -84,53 +84,9 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	var res *districtsync.EnrollResult
 	switch {
 	case *requestOut != "":
-		p, err := districtsync.NewPending(code, db.Now())
-		if err != nil {
-			return e.fail(err)
-		}
-		// The pending keys wait in the data directory: sealed like the
-		// database's keys when there is a key file.
-		sp := *p
-		if sp.IssuerKey, err = db.SealSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
-			return e.fail(err)
-		}
-		if sp.BundleKey, err = db.SealSecret(pendingBundleLabel, p.BundleKey); err != nil {
-			return e.fail(err)
-		}
-		if err := districtsync.WritePending(*data, &sp, *requestOut); err != nil {
-			return e.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "passgate: enrolment request written to %s\n", *requestOut)
-		if fpr, err := districtsync.RequestFingerprint(&p.Request); err == nil {
-			fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the hub admin sees it too: compare)\n", fpr)
-		}
-		fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enroll --request %s --response-out RESPONSE\n", *requestOut)
-		fmt.Fprintf(e.stdout, "passgate: then here: passgate enroll --data %s --response RESPONSE [--hub https://HOST:PORT]\n", *data)
-		fmt.Fprintln(e.stdout, "passgate: the request file holds the code's secret: carry it like the code and delete it afterwards")
-		return exitOK
+		return e.writeEnrollRequest(db, *data, code, *requestOut)
 	case *responseIn != "":
-		p, err := districtsync.ReadPending(*data)
-		if err != nil {
-			return e.fail(err)
-		}
-		if p.IssuerKey, err = db.OpenSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
-			return e.fail(err)
-		}
-		if p.BundleKey, err = db.OpenSecret(pendingBundleLabel, p.BundleKey); err != nil {
-			return e.fail(err)
-		}
-		c, err := districtsync.ParseCode(p.Code)
-		if err != nil {
-			return e.fail(err)
-		}
-		resp, err := districtsync.ReadResponseFile(*responseIn, c.Secret[:])
-		if err != nil {
-			return e.fail(err)
-		}
-		if res, err = districtsync.Complete(ctx, db, *hubURL, p, resp, password); err != nil {
-			return e.fail(err)
-		}
-		if err := districtsync.RemovePending(*data); err != nil {
+		if res, err = completeEnrollByFile(ctx, db, *data, *hubURL, *responseIn, password); err != nil {
 			return e.fail(err)
 		}
 	default:
@@ -141,6 +97,73 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 			return e.fail(enrollError(err))
 		}
 	}
+	e.printEnrolled(res, *hubURL)
+	return exitOK
+}
+
+// writeEnrollRequest is the first offline step: it writes the request
+// file for the hub admin and keeps the pending keys in the data
+// directory.
+func (e *env) writeEnrollRequest(db *store.DB, data string, code districtsync.Code, requestOut string) int {
+	p, err := districtsync.NewPending(code, db.Now())
+	if err != nil {
+		return e.fail(err)
+	}
+	// The pending keys wait in the data directory: sealed like the
+	// database's keys when there is a key file.
+	sp := *p
+	if sp.IssuerKey, err = db.SealSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
+		return e.fail(err)
+	}
+	if sp.BundleKey, err = db.SealSecret(pendingBundleLabel, p.BundleKey); err != nil {
+		return e.fail(err)
+	}
+	if err := districtsync.WritePending(data, &sp, requestOut); err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "passgate: enrolment request written to %s\n", requestOut)
+	if fpr, err := districtsync.RequestFingerprint(&p.Request); err == nil {
+		fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the hub admin sees it too: compare)\n", fpr)
+	}
+	fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enroll --request %s --response-out RESPONSE\n", requestOut)
+	fmt.Fprintf(e.stdout, "passgate: then here: passgate enroll --data %s --response RESPONSE [--hub https://HOST:PORT]\n", data)
+	fmt.Fprintln(e.stdout, "passgate: the request file holds the code's secret: carry it like the code and delete it afterwards")
+	return exitOK
+}
+
+// completeEnrollByFile is the second offline step: it opens the hub's
+// response with the pending keys and enrols.
+func completeEnrollByFile(ctx context.Context, db *store.DB, data, hubURL, responseIn, password string) (*districtsync.EnrollResult, error) {
+	p, err := districtsync.ReadPending(data)
+	if err != nil {
+		return nil, err
+	}
+	if p.IssuerKey, err = db.OpenSecret(pendingIssuerLabel, p.IssuerKey); err != nil {
+		return nil, err
+	}
+	if p.BundleKey, err = db.OpenSecret(pendingBundleLabel, p.BundleKey); err != nil {
+		return nil, err
+	}
+	c, err := districtsync.ParseCode(p.Code)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := districtsync.ReadResponseFile(responseIn, c.Secret[:])
+	if err != nil {
+		return nil, err
+	}
+	res, err := districtsync.Complete(ctx, db, hubURL, p, resp, password)
+	if err != nil {
+		return nil, err
+	}
+	if err := districtsync.RemovePending(data); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// printEnrolled tells what the appliance became and how to log in.
+func (e *env) printEnrolled(res *districtsync.EnrollResult, hubURL string) {
 	role := "checks passes only"
 	switch {
 	case res.Role == store.ApplianceGate:
@@ -154,10 +177,9 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	} else {
 		fmt.Fprintf(e.stdout, "passgate: first admin login: user %q with the password from PASSGATE_ADMIN_PASSWORD\n", res.AdminUser)
 	}
-	if *hubURL == "" {
+	if hubURL == "" {
 		fmt.Fprintln(e.stdout, "passgate: no hub address given: this appliance syncs by bundles only")
 	}
-	return exitOK
 }
 
 // enrollError explains the hub's refusals in the words of whoever types

@@ -49,24 +49,7 @@ func TestCLI_EnrollOffline(t *testing.T) {
 		t.Fatalf("second hub enroll: exit %d %s", r.code, r.stderr)
 	}
 
-	good, err := os.ReadFile(respFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{
-		"tampered":  append(append([]byte(nil), good[:len(good)/2]...), append([]byte{good[len(good)/2] ^ 0x40}, good[len(good)/2+1:]...)...),
-		"truncated": good[:len(good)-10],
-		"not one":   []byte("hello"),
-	} {
-		bad := filepath.Join(root, "bad-"+name)
-		if err := os.WriteFile(bad, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		r = runCLI(t, env, "", "enroll", "--data", appDir, "--response", bad)
-		if r.code == 0 || !strings.Contains(r.stderr, "enrolment response refused") {
-			t.Fatalf("%s response: exit %d %s", name, r.code, r.stderr)
-		}
-	}
+	refuseDamagedResponses(t, env, root, appDir, respFile)
 	r = runCLI(t, env, "", "enroll", "--data", appDir, "--response", respFile)
 	if r.code != 0 || !strings.Contains(r.stdout, `enrolled as "island"`) || !strings.Contains(r.stdout, "bundles only") {
 		t.Fatalf("enroll --response: exit %d %s %s", r.code, r.stdout, r.stderr)
@@ -152,5 +135,29 @@ func TestCLI_EnrollUsage(t *testing.T) {
 	r := runCLI(t, env, "", "hub", "add", "--data", dir, "--name", "first")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "PGE1-") {
 		t.Fatalf("hub add on a standalone: %s", r.stderr)
+	}
+}
+
+// refuseDamagedResponses offers the appliance in appDir damaged copies
+// of the good response file: each is refused as such.
+func refuseDamagedResponses(t *testing.T, env map[string]string, root, appDir, respFile string) {
+	t.Helper()
+	good, err := os.ReadFile(respFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"tampered":  append(append([]byte(nil), good[:len(good)/2]...), append([]byte{good[len(good)/2] ^ 0x40}, good[len(good)/2+1:]...)...),
+		"truncated": good[:len(good)-10],
+		"not one":   []byte("hello"),
+	} {
+		bad := filepath.Join(root, "bad-"+name)
+		if err := os.WriteFile(bad, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runCLI(t, env, "", "enroll", "--data", appDir, "--response", bad)
+		if r.code == 0 || !strings.Contains(r.stderr, "enrolment response refused") {
+			t.Fatalf("%s response: exit %d %s", name, r.code, r.stderr)
+		}
 	}
 }

@@ -107,7 +107,7 @@ func TestCLI_Export(t *testing.T) {
 	if _, err := os.Stat("雁塔区_scans_20261101-20261130.xlsx"); err != nil {
 		t.Error(err)
 	}
-	if m, _ := filepath.Glob(".*.part"); len(m) != 0 {
+	if m, _ := filepath.Glob(".*.tmp"); len(m) != 0 {
 		t.Errorf("temporary files left: %v", m)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,204 +24,261 @@ const (
 )
 
 // cmdHub is the hub admin's side of enrolment: register an appliance
-// (printing its one-time code), answer an offline request, retire an
-// appliance, list them.
+// (printing its one-time code), answer an offline request, change an
+// appliance's role, retire one, list them.
 func cmdHub(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
 		return e.usageError("hub", "want a subcommand: add, enroll, set-role, retire or list")
 	}
-	sub, args := args[0], args[1:]
-	fs, data := e.newFlags("hub "+sub, "")
-	tlsCert := fs.String("tls-cert", e.envOr("PASSGATE_TLS_CERT", ""), "the PEM certificate the hub serves with --tls-cert, if any (its leaf is pinned instead of the local CA) (env PASSGATE_TLS_CERT)")
-	name := fs.String("name", "", "the appliance's name (1 to 64 characters)")
-	var mayIssue *bool
-	var roleName *string
-	var valid *time.Duration
-	var request, responseOut, reason *string
-	var asJSON *bool
-	switch sub {
+	switch args[0] {
 	case "add":
-		roleName = fs.String("role", "", "gate (checks only; holds no pseudonym key) or office (also registers people, issues passes, changes the statuses of people it registered); default gate")
-		mayIssue = fs.Bool("issuer", false, "the same as --role office")
-		valid = fs.Duration("valid", defaultCodeValidity, "how long the enrolment code may be used")
+		return cmdHubAdd(ctx, e, args[1:])
 	case "enroll":
-		request = fs.String("request", "", "the appliance's enrolment request file")
-		responseOut = fs.String("response-out", "", "write the sealed response file here, for the appliance")
-	case "retire":
-		reason = fs.String("reason", "", "why (recorded in the audit trail and the revocation)")
+		return cmdHubEnroll(ctx, e, args[1:])
 	case "set-role":
-		roleName = fs.String("role", "", "gate: the appliance checks only; an office made a gate has its issuer key revoked district-wide")
+		return cmdHubSetRole(ctx, e, args[1:])
+	case "retire":
+		return cmdHubRetire(ctx, e, args[1:])
 	case "list":
-		asJSON = fs.Bool("json", false, "print JSON lines instead of a table")
-	default:
-		return e.usageError("hub", "unknown subcommand %q (want add, enroll, set-role, retire or list)", sub)
+		return cmdHubList(ctx, e, args[1:])
 	}
-	if ok, code := e.parseNoArgs(fs, args); !ok {
+	return e.usageError("hub", "unknown subcommand %q (want add, enroll, set-role, retire or list)", args[0])
+}
+
+// hubFlags are the flags every hub subcommand takes.
+type hubFlags struct {
+	fs            *flag.FlagSet
+	data, tlsCert *string
+	name          *string
+}
+
+func (e *env) hubFlags(sub string) hubFlags {
+	fs, data := e.newFlags("hub "+sub, "")
+	return hubFlags{
+		fs: fs, data: data,
+		tlsCert: fs.String("tls-cert", e.envOr("PASSGATE_TLS_CERT", ""), "the PEM certificate the hub serves with --tls-cert, if any (its leaf is pinned instead of the local CA) (env PASSGATE_TLS_CERT)"),
+		name:    fs.String("name", "", "the appliance's name (1 to 64 characters)"),
+	}
+}
+
+// cmdHubAdd registers an appliance and prints its one-time enrolment
+// code.
+func cmdHubAdd(ctx context.Context, e *env, args []string) int {
+	f := e.hubFlags("add")
+	roleName := f.fs.String("role", "", "gate (checks only; holds no pseudonym key) or office (also registers people, issues passes, changes the statuses of people it registered); default gate")
+	mayIssue := f.fs.Bool("issuer", false, "the same as --role office")
+	valid := f.fs.Duration("valid", defaultCodeValidity, "how long the enrolment code may be used")
+	if ok, code := e.parseNoArgs(f.fs, args); !ok {
 		return code
 	}
-	var role store.ApplianceRole
-	switch sub {
-	case "add":
-		if err := store.CheckApplianceName(*name); err != nil {
-			return e.usageError("hub add", "--name: %v", errors.Unwrap(err))
-		}
-		if *valid <= 0 || *valid > maxCodeValidity {
-			return e.usageError("hub add", "--valid must be between 1s and %v", maxCodeValidity)
-		}
-		role = store.RoleOf(*mayIssue)
-		if *roleName != "" {
-			r, err := store.ParseApplianceRole(*roleName)
-			if err != nil {
-				return e.usageError("hub add", "--role must be gate or office")
-			}
-			if *mayIssue && r != store.ApplianceOffice {
-				return e.usageError("hub add", "--issuer makes an office; it contradicts --role %s", r)
-			}
-			role = r
-		}
-	case "enroll":
-		if *request == "" || *responseOut == "" {
-			return e.usageError("hub enroll", "--request and --response-out are required")
-		}
-	case "retire":
-		if *name == "" {
-			return e.usageError("hub retire", "--name is required")
-		}
-	case "set-role":
+	if err := store.CheckApplianceName(*f.name); err != nil {
+		return e.usageError("hub add", "--name: %v", errors.Unwrap(err))
+	}
+	if *valid <= 0 || *valid > maxCodeValidity {
+		return e.usageError("hub add", "--valid must be between 1s and %v", maxCodeValidity)
+	}
+	role := store.RoleOf(*mayIssue)
+	if *roleName != "" {
 		r, err := store.ParseApplianceRole(*roleName)
-		if *name == "" || err != nil {
-			return e.usageError("hub set-role", "--name and --role gate|office are required")
+		if err != nil {
+			return e.usageError("hub add", "--role must be gate or office")
+		}
+		if *mayIssue && r != store.ApplianceOffice {
+			return e.usageError("hub add", "--issuer makes an office; it contradicts --role %s", r)
 		}
 		role = r
 	}
-	db, err := e.openDB(ctx, *data, e.stderr)
+	db, err := e.openDB(ctx, *f.data, e.stderr)
 	if err != nil {
 		return e.fail(err)
 	}
 	defer db.Close()
+	ca, err := hubCertDER(*f.data, *f.tlsCert)
+	if err != nil {
+		return e.fail(err)
+	}
+	pin, err := districtsync.PinOfDER(ca)
+	if err != nil {
+		return e.fail(err)
+	}
+	code, err := districtsync.NewCode(pin)
+	if err != nil {
+		return e.fail(err)
+	}
+	expires := db.Now().Add(*valid)
+	a, err := db.AddAppliance(ctx, *f.name, role, code.Hash(), expires, cliActor())
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return e.usageError("hub add", "an appliance named %q exists already", *f.name)
+	case err != nil:
+		return e.fail(err)
+	}
+	what := "gate: checks only"
+	if a.Role == store.ApplianceOffice {
+		what = "office: registers, issues, changes statuses of people it registered"
+	}
+	fmt.Fprintln(e.stdout, code.String())
+	fmt.Fprintf(e.stderr, "passgate: appliance %q (%s) added; the code above enrols it once, until %s\n",
+		a.Name, what, expires.Format(time.RFC3339))
+	fmt.Fprintln(e.stderr, "passgate: on the appliance: passgate enroll --data DIR --hub https://THIS-HUB:PORT --code CODE")
+	return exitOK
+}
 
-	switch sub {
-	case "add":
-		ca, err := hubCertDER(*data, *tlsCert)
-		if err != nil {
-			return e.fail(err)
+// cmdHubEnroll answers an appliance's offline enrolment request with a
+// sealed response file.
+func cmdHubEnroll(ctx context.Context, e *env, args []string) int {
+	f := e.hubFlags("enroll")
+	request := f.fs.String("request", "", "the appliance's enrolment request file")
+	responseOut := f.fs.String("response-out", "", "write the sealed response file here, for the appliance")
+	if ok, code := e.parseNoArgs(f.fs, args); !ok {
+		return code
+	}
+	if *request == "" || *responseOut == "" {
+		return e.usageError("hub enroll", "--request and --response-out are required")
+	}
+	db, err := e.openDB(ctx, *f.data, e.stderr)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	req, err := districtsync.ReadRequestFile(*request)
+	if err != nil {
+		return e.fail(err)
+	}
+	ca, err := hubCertDER(*f.data, *f.tlsCert)
+	if err != nil {
+		return e.fail(err)
+	}
+	from := "file " + filepath.Base(*request)
+	resp, err := districtsync.EnrollAppliance(ctx, db, req, ca, cliActor(), from)
+	if err != nil {
+		var ce *districtsync.CallError
+		if errors.As(err, &ce) {
+			return e.fail(fmt.Errorf("enrolment refused: %s", ce.Err.Message))
 		}
-		pin, err := districtsync.PinOfDER(ca)
-		if err != nil {
-			return e.fail(err)
-		}
-		code, err := districtsync.NewCode(pin)
-		if err != nil {
-			return e.fail(err)
-		}
-		expires := db.Now().Add(*valid)
-		a, err := db.AddAppliance(ctx, *name, role, code.Hash(), expires, cliActor())
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			return e.usageError("hub add", "an appliance named %q exists already", *name)
-		case errors.Is(err, store.ErrInvalid):
-			return e.fail(err)
-		case err != nil:
-			return e.fail(err)
-		}
-		what := "gate: checks only"
-		if a.Role == store.ApplianceOffice {
-			what = "office: registers, issues, changes statuses of people it registered"
-		}
-		fmt.Fprintln(e.stdout, code.String())
-		fmt.Fprintf(e.stderr, "passgate: appliance %q (%s) added; the code above enrols it once, until %s\n",
-			a.Name, what, expires.Format(time.RFC3339))
-		fmt.Fprintln(e.stderr, "passgate: on the appliance: passgate enroll --data DIR --hub https://THIS-HUB:PORT --code CODE")
-	case "enroll":
-		req, err := districtsync.ReadRequestFile(*request)
-		if err != nil {
-			return e.fail(err)
-		}
-		ca, err := hubCertDER(*data, *tlsCert)
-		if err != nil {
-			return e.fail(err)
-		}
-		from := "file " + filepath.Base(*request)
-		resp, err := districtsync.EnrollAppliance(ctx, db, req, ca, cliActor(), from)
-		if err != nil {
-			var ce *districtsync.CallError
-			if errors.As(err, &ce) {
-				return e.fail(fmt.Errorf("enrolment refused: %s", ce.Err.Message))
-			}
-			return e.fail(err)
-		}
-		sealed, err := districtsync.SealResponse(req.Secret, resp)
-		if err != nil {
-			return e.fail(err)
-		}
-		if err := os.WriteFile(*responseOut, sealed, 0o600); err != nil {
-			return e.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled from %s (by file: no network address)\n", resp.Appliance, from)
-		if a, err := db.ApplianceByName(ctx, resp.Appliance); err == nil && len(a.IssuerFingerprint) > 0 {
-			fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the appliance printed it when it wrote the request: compare)\n", a.IssuerFingerprint)
-		}
-		fmt.Fprintf(e.stdout, "passgate: carry %s to it: passgate enroll --data DIR --response %s\n", *responseOut, *responseOut)
-	case "set-role":
-		old, err := db.ApplianceByName(ctx, *name)
-		if errors.Is(err, store.ErrNotFound) {
-			return e.usageError("hub set-role", "no appliance named %q", *name)
-		}
-		if err != nil {
-			return e.fail(err)
-		}
-		a, err := db.SetApplianceRole(ctx, *name, role, cliActor())
-		if err != nil {
-			return e.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "passgate: appliance %q is now a %s", a.Name, a.Role)
-		if old.Role != a.Role && old.HasIssuer {
-			fmt.Fprintf(e.stdout, "; its issuer key %x is revoked in the whole district", old.IssuerKID[:])
-		}
-		fmt.Fprintln(e.stdout, "; it learns its role at its next pull")
-	case "retire":
-		a, err := db.RetireAppliance(ctx, *name, *reason, cliActor())
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return e.usageError("hub retire", "no appliance named %q", *name)
-		case errors.Is(err, store.ErrRetired):
-			return e.usageError("hub retire", "appliance %q is retired already", *name)
-		case err != nil:
-			return e.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "passgate: appliance %q retired", a.Name)
-		if a.HasIssuer {
-			fmt.Fprintf(e.stdout, "; its issuer key %x is revoked in the whole district", a.IssuerKID[:])
-		}
-		fmt.Fprintln(e.stdout)
-	case "list":
-		list, err := db.Appliances(ctx)
-		if err != nil {
-			return e.fail(err)
-		}
-		if *asJSON {
-			enc := json.NewEncoder(e.stdout)
-			for _, a := range list {
-				if err := enc.Encode(applianceJSON(a)); err != nil {
-					return e.fail(err)
-				}
-			}
-			return exitOK
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tID\tSTATE\tROLE\tLAST CONTACT\tBACKLOG\tCLOCK SKEW\tENROLLED FROM\tISSUER KEY SHA-256")
+		return e.fail(err)
+	}
+	sealed, err := districtsync.SealResponse(req.Secret, resp)
+	if err != nil {
+		return e.fail(err)
+	}
+	if err := os.WriteFile(*responseOut, sealed, 0o600); err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "passgate: appliance %q enrolled from %s (by file: no network address)\n", resp.Appliance, from)
+	if a, err := db.ApplianceByName(ctx, resp.Appliance); err == nil && len(a.IssuerFingerprint) > 0 {
+		fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the appliance printed it when it wrote the request: compare)\n", a.IssuerFingerprint)
+	}
+	fmt.Fprintf(e.stdout, "passgate: carry %s to it: passgate enroll --data DIR --response %s\n", *responseOut, *responseOut)
+	return exitOK
+}
+
+// cmdHubSetRole makes an appliance a gate or an office.
+func cmdHubSetRole(ctx context.Context, e *env, args []string) int {
+	f := e.hubFlags("set-role")
+	roleName := f.fs.String("role", "", "gate: the appliance checks only; an office made a gate has its issuer key revoked district-wide")
+	if ok, code := e.parseNoArgs(f.fs, args); !ok {
+		return code
+	}
+	role, err := store.ParseApplianceRole(*roleName)
+	if *f.name == "" || err != nil {
+		return e.usageError("hub set-role", "--name and --role gate|office are required")
+	}
+	db, err := e.openDB(ctx, *f.data, e.stderr)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	old, err := db.ApplianceByName(ctx, *f.name)
+	if errors.Is(err, store.ErrNotFound) {
+		return e.usageError("hub set-role", "no appliance named %q", *f.name)
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	a, err := db.SetApplianceRole(ctx, *f.name, role, cliActor())
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "passgate: appliance %q is now a %s", a.Name, a.Role)
+	if old.Role != a.Role && old.HasIssuer {
+		fmt.Fprintf(e.stdout, "; its issuer key %x is revoked in the whole district", old.IssuerKID[:])
+	}
+	fmt.Fprintln(e.stdout, "; it learns its role at its next pull")
+	return exitOK
+}
+
+// cmdHubRetire retires an appliance: its token stops working and its
+// issuer key is revoked.
+func cmdHubRetire(ctx context.Context, e *env, args []string) int {
+	f := e.hubFlags("retire")
+	reason := f.fs.String("reason", "", "why (recorded in the audit trail and the revocation)")
+	if ok, code := e.parseNoArgs(f.fs, args); !ok {
+		return code
+	}
+	if *f.name == "" {
+		return e.usageError("hub retire", "--name is required")
+	}
+	db, err := e.openDB(ctx, *f.data, e.stderr)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	a, err := db.RetireAppliance(ctx, *f.name, *reason, cliActor())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return e.usageError("hub retire", "no appliance named %q", *f.name)
+	case errors.Is(err, store.ErrRetired):
+		return e.usageError("hub retire", "appliance %q is retired already", *f.name)
+	case err != nil:
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "passgate: appliance %q retired", a.Name)
+	if a.HasIssuer {
+		fmt.Fprintf(e.stdout, "; its issuer key %x is revoked in the whole district", a.IssuerKID[:])
+	}
+	fmt.Fprintln(e.stdout)
+	return exitOK
+}
+
+// cmdHubList lists the appliances as a table or JSON lines.
+func cmdHubList(ctx context.Context, e *env, args []string) int {
+	f := e.hubFlags("list")
+	asJSON := f.fs.Bool("json", false, "print JSON lines instead of a table")
+	if ok, code := e.parseNoArgs(f.fs, args); !ok {
+		return code
+	}
+	db, err := e.openDB(ctx, *f.data, e.stderr)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	list, err := db.Appliances(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
 		for _, a := range list {
-			j := applianceJSON(a)
-			contact := "-"
-			if !a.LastContact.IsZero() {
-				contact = a.LastContact.Format(time.DateTime)
+			if err := enc.Encode(applianceJSON(a)); err != nil {
+				return e.fail(err)
 			}
-			from, fpr := orDash(j.From), orDash(j.IssuerSHA)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, j.CertID, j.State, a.Role, contact, a.Backlog, a.ClockSkew.Round(time.Second), from, fpr)
 		}
-		if err := tw.Flush(); err != nil {
-			return e.fail(err)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tSTATE\tROLE\tLAST CONTACT\tBACKLOG\tCLOCK SKEW\tENROLLED FROM\tISSUER KEY SHA-256")
+	for _, a := range list {
+		j := applianceJSON(a)
+		contact := "-"
+		if !a.LastContact.IsZero() {
+			contact = a.LastContact.Format(time.DateTime)
 		}
+		from, fpr := orDash(j.From), orDash(j.IssuerSHA)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, j.CertID, j.State, a.Role, contact, a.Backlog, a.ClockSkew.Round(time.Second), from, fpr)
+	}
+	if err := tw.Flush(); err != nil {
+		return e.fail(err)
 	}
 	return exitOK
 }

@@ -121,8 +121,3 @@ func (e *env) fail(err error) int {
 	fmt.Fprintf(e.stderr, "passgate: %v\n", err)
 	return exitError
 }
-
-func cmdVersion(_ context.Context, e *env, _ []string) int {
-	fmt.Fprintln(e.stdout, "passgate", version)
-	return exitOK
-}

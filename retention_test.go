@@ -7,15 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"passgate/appliance"
 	"passgate/pass"
 	"passgate/store"
 )
 
-// A retention round with periods set through `passgate policy` purges the
-// scans, pass records and audit records past them, audits each purge,
-// and leaves a trail that still verifies; younger data stays.
-func TestRetention(t *testing.T) {
-	dir := t.TempDir()
+// setRetentionByCLI sets the retention periods of dir through `passgate
+// policy` (7, 3 and 30 days) and checks that out-of-range periods are
+// refused with the flag named.
+func setRetentionByCLI(t *testing.T, dir string) {
+	t.Helper()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
 	r := runCLI(t, env, "", "policy", "--data", dir, "--scan-retention-days", "7",
 		"--pass-retention-days", "3", "--audit-retention-days", "30")
@@ -45,6 +46,15 @@ func TestRetention(t *testing.T) {
 			t.Errorf("%v accepted or unexplained: exit %d: %s", bad, r.code, r.stderr)
 		}
 	}
+}
+
+// A retention round with periods set through `passgate policy` purges the
+// scans, pass records and audit records past them, audits each purge,
+// and leaves a trail that still verifies; younger data stays.
+func TestRetention(t *testing.T) {
+	dir := t.TempDir()
+	setRetentionByCLI(t, dir)
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
 
 	ctx := context.Background()
 	db, err := store.Open(ctx, dir)
@@ -82,7 +92,7 @@ func TestRetention(t *testing.T) {
 	}
 	db.Now = time.Now
 
-	n, err := purgeOnce(ctx, db, now)
+	n, err := appliance.Purge(ctx, db, now)
 	if err != nil || n.Scans != 2 || n.Passes != 2 || n.Audit == 0 {
 		t.Fatalf("purged %+v: %v, want 2 scans older than 7 days, 2 passes and old audit records", n, err)
 	}
@@ -116,10 +126,10 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("audit trail after the round: %v", err)
 	}
 	// A second round finds nothing and audits nothing.
-	if n, err := purgeOnce(ctx, db, now); err != nil || n != (purged{}) {
+	if n, err := appliance.Purge(ctx, db, now); err != nil || n != (appliance.Purged{}) {
 		t.Fatalf("second round purged %+v: %v", n, err)
 	}
-	r = runCLI(t, env, "", "audit", "verify", "--data", dir)
+	r := runCLI(t, env, "", "audit", "verify", "--data", dir)
 	if r.code != 0 {
 		t.Fatalf("audit verify after retention: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"passgate/appliance"
 	"passgate/store"
 )
 
@@ -132,12 +133,12 @@ func TestServe_AuditRestoreDetected(t *testing.T) {
 	}
 	_, stop := startServe(t, dir)
 	stop() // writes a checkpoint of the longer trail
-	cpFile := filepath.Join(dir, checkpointFileName)
-	notes, err := readCheckpointFile(cpFile)
+	cpFile := filepath.Join(dir, appliance.CheckpointFileName)
+	notes, err := appliance.ReadCheckpointFile(cpFile)
 	if err != nil || len(notes) < 2 {
 		t.Fatalf("checkpoints after serve: %d, %v", len(notes), err)
 	}
-	newest, err := checkpointText(notes[len(notes)-1])
+	newest, err := appliance.CheckpointText(notes[len(notes)-1])
 	if err != nil || newest.Size != 8 { // 6, the backup's record, the policy change
 		t.Fatalf("newest checkpoint %+v, %v; want 8 records", newest, err)
 	}

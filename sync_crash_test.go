@@ -125,13 +125,7 @@ func TestSyncCrash_KillDuringPush(t *testing.T) {
 	root := t.TempDir()
 	hubDir, appDir := filepath.Join(root, "hub"), filepath.Join(root, "gate")
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "crash sync password"}
-	must := func(r result, what string) string {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s%s", what, r.code, r.stdout, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
+	must := mustSucceed(t)
 	code := must(runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "gate-a", "--issuer"), "hub add")
 	hubAddr := freeAddr(t)
 	hub := startCrashProc(t, bin, "hub", hubDir, hubAddr)
@@ -180,38 +174,11 @@ func TestSyncCrash_KillDuringPush(t *testing.T) {
 
 	// Let the appliance catch up with a live hub, then compare.
 	app := startCrashProc(t, bin, "appliance", appDir, "")
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		var backlog int64
-		withCrashStore(t, appDir, func(db *store.DB) {
-			if backlog, err = db.SyncBacklog(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-		})
-		if backlog == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backlog of %d after 2 minutes\nappliance:\n%s\nhub:\n%s", backlog, app.logs, hub.logs)
-		}
-		time.Sleep(time.Second)
-	}
+	waitBacklogDrained(t, appDir, app, hub)
 	app.stop(t)
 	hub.stop(t)
 
-	var mine []*store.Scan
-	withCrashStore(t, appDir, func(db *store.DB) {
-		for after := int64(0); ; {
-			list, err := db.ScansAfter(context.Background(), after, store.MaxScanLimit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(list) == 0 {
-				break
-			}
-			mine, after = append(mine, list...), list[len(list)-1].ID
-		}
-	})
+	mine := loggedScans(t, appDir)
 	have := make(map[int64]bool, len(mine))
 	for _, s := range mine {
 		have[s.ID] = true
@@ -221,19 +188,7 @@ func TestSyncCrash_KillDuringPush(t *testing.T) {
 			t.Fatalf("scan %d was acknowledged to the gate but is not in the appliance's log", id)
 		}
 	}
-	var held []*store.Scan
-	withCrashStore(t, hubDir, func(db *store.DB) {
-		for after := int64(0); ; {
-			list, last, err := db.DistrictScans(context.Background(), "gate-a", after, store.MaxScanLimit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(list) == 0 {
-				break
-			}
-			held, after = append(held, list...), last
-		}
-	})
+	held := districtScans(t, hubDir, "gate-a")
 	if len(held) != len(mine) {
 		t.Fatalf("hub holds %d scans, the appliance logged %d", len(held), len(mine))
 	}
@@ -256,4 +211,65 @@ func withCrashStore(t *testing.T, dir string, fn func(db *store.DB)) {
 	}
 	defer db.Close()
 	fn(db)
+}
+
+// waitBacklogDrained waits (two minutes at most) until the appliance in
+// appDir has pushed everything to the hub.
+func waitBacklogDrained(t *testing.T, appDir string, app, hub *crashProc) {
+	t.Helper()
+	var err error
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		var backlog int64
+		withCrashStore(t, appDir, func(db *store.DB) {
+			if backlog, err = db.SyncBacklog(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if backlog == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog of %d after 2 minutes\nappliance:\n%s\nhub:\n%s", backlog, app.logs, hub.logs)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// loggedScans is the whole scan log of the appliance in appDir.
+func loggedScans(t *testing.T, appDir string) []*store.Scan {
+	t.Helper()
+	var mine []*store.Scan
+	withCrashStore(t, appDir, func(db *store.DB) {
+		for after := int64(0); ; {
+			list, err := db.ScansAfter(context.Background(), after, store.MaxScanLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) == 0 {
+				break
+			}
+			mine, after = append(mine, list...), list[len(list)-1].ID
+		}
+	})
+	return mine
+}
+
+// districtScans is every scan the hub in hubDir holds of appliance.
+func districtScans(t *testing.T, hubDir, appliance string) []*store.Scan {
+	t.Helper()
+	var held []*store.Scan
+	withCrashStore(t, hubDir, func(db *store.DB) {
+		for after := int64(0); ; {
+			list, last, err := db.DistrictScans(context.Background(), appliance, after, store.MaxScanLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) == 0 {
+				break
+			}
+			held, after = append(held, list...), last
+		}
+	})
+	return held
 }

@@ -171,13 +171,7 @@ func TestSync_District(t *testing.T) {
 	root := t.TempDir()
 	hubDir, aDir, bDir := filepath.Join(root, "hub"), filepath.Join(root, "a"), filepath.Join(root, "b")
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "district test password"}
-	must := func(r result, what string) string {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s%s", what, r.code, r.stdout, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
+	must := mustSucceed(t)
 
 	// The hub admin registers both appliances; the codes pin the hub.
 	codeA := must(runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "gate-a", "--issuer"), "hub add gate-a")
@@ -190,23 +184,7 @@ func TestSync_District(t *testing.T) {
 	if !strings.Contains(out, `enrolled as "gate-a"`) || !strings.Contains(out, "issues and checks") {
 		t.Fatalf("enroll a said %q", out)
 	}
-	// A code works once.
-	if r := runCLI(t, env, "", "enroll", "--data", filepath.Join(root, "c"), "--hub", hub.https, "--code", codeA); r.code == 0 ||
-		!strings.Contains(r.stderr, "already used") {
-		t.Fatalf("second use of a code: exit %d %s", r.code, r.stderr)
-	}
-	// A code made by another hub pins another certificate: refused before
-	// the secret is sent, with a message that says so.
-	foreign := must(runCLI(t, env, "", "hub", "add", "--data", filepath.Join(root, "other-hub"), "--name", "gate-a"), "hub add at another hub")
-	if r := runCLI(t, env, "", "enroll", "--data", filepath.Join(root, "d"), "--hub", hub.https, "--code", foreign); r.code == 0 ||
-		!strings.Contains(r.stderr, "not the hub this appliance is pinned to") {
-		t.Fatalf("enrol with another hub's code: exit %d %s", r.code, r.stderr)
-	}
-	// A directory with a district is not enrolled again.
-	if r := runCLI(t, env, "", "enroll", "--data", aDir, "--hub", hub.https, "--code", codeB); r.code == 0 ||
-		!strings.Contains(r.stderr, "already holds a district") {
-		t.Fatalf("enrol into a used directory: exit %d %s", r.code, r.stderr)
-	}
+	refuseBadEnrolments(t, must, env, root, hub.https, aDir, codeA, codeB)
 
 	tokA := must(runCLI(t, env, "", "device", "add", "--data", aDir, "desk-a"), "device add a")
 	tokB := must(runCLI(t, env, "", "device", "add", "--data", bDir, "gate-b-scanner"), "device add b")
@@ -216,14 +194,7 @@ func TestSync_District(t *testing.T) {
 	pass2 := must(runCLI(t, env, "", "issue", "--data", aDir, "--name", "王五", "--id", id2, "--tested-at", tested), "issue 2 at a")
 	pass3 := must(runCLI(t, env, "", "issue", "--data", aDir, "--name", "赵六", "--id", id3, "--tested-at", tested), "issue 3 at a")
 
-	var kidA pass.KeyID
-	withStore(t, aDir, func(db *store.DB) {
-		k, err := db.SigningKey(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kidA = k.KID
-	})
+	kidA := signingKeyID(t, aDir)
 	bKnows := func() (known, revoked bool) {
 		withStore(t, bDir, func(db *store.DB) {
 			keys, _ := db.FindKeys(ctx, store.KeyFilter{})
@@ -251,17 +222,83 @@ func TestSync_District(t *testing.T) {
 	a := startSyncNode(t, bin, "appliance A", aDir, false)
 	b := startSyncNode(t, bin, "appliance B", bDir, false)
 
+	scansReachHubOnce(t, a, b, tokA, tokB, hubDir, []string{pass1, pass2, pass3})
+
+	// A status change at the hub: B denies within 10 s.
+	must(runCLI(t, env, "", "issue", "--data", hubDir, "--name", "李四", "--id", id1, "--tested-at", tested), "register at hub")
+	start := time.Now()
+	must(runCLI(t, env, "", "status", "--data", hubDir, "--id", id1, "--color", "red", "--reason", "positive test"), "status at hub")
+	dHub := untilDenied(t, b, tokB, pass1, "revoked", start, 10*time.Second)
+	t.Logf("PROPAGATION status change at hub -> denied at B: %v", dHub.Round(time.Millisecond))
+
+	// A status change at appliance A: up to the hub, down to B.
+	start = time.Now()
+	must(runCLI(t, env, "", "status", "--data", aDir, "--id", id3, "--color", "red", "--reason", "close contact"), "status at a")
+	dA := untilDenied(t, b, tokB, pass3, "revoked", start, 10*time.Second)
+	t.Logf("PROPAGATION status change at A -> denied at B: %v", dA.Round(time.Millisecond))
+
+	// Retiring A revokes its issuer key everywhere: B denies pass2.
+	if dec, _, _ := scanAt(t, b, tokB, pass2); dec != "allow" {
+		t.Fatal("pass 2 denied before A was retired")
+	}
+	start = time.Now()
+	must(runCLI(t, env, "", "hub", "retire", "--data", hubDir, "--name", "gate-a", "--reason", "decommissioned"), "retire a")
+	dRetire := untilDenied(t, b, tokB, pass2, "issuer_revoked", start, 10*time.Second)
+	t.Logf("PROPAGATION retire A at hub -> A's passes denied at B: %v", dRetire.Round(time.Millisecond))
+	if known, revoked := bKnows(); !known || !revoked {
+		t.Fatalf("B's record of A's key: known %v revoked %v", known, revoked)
+	}
+	// A hears it was retired.
+	waitForLog(t, a, "retired", 10*time.Second)
+	out = must(runCLI(t, env, "", "hub", "list", "--data", hubDir, "--json"), "hub list")
+	if !strings.Contains(out, `"name":"gate-a","state":"retired"`) || !strings.Contains(out, `"name":"gate-b","state":"enrolled"`) {
+		t.Fatalf("hub list:\n%s", out)
+	}
+	a.stop(t)
+	b.stop(t)
+	hub.stop(t)
+}
+
+// refuseBadEnrolments tries a spent code, another hub's code and a
+// directory that holds a district: each is refused with its reason.
+func refuseBadEnrolments(t *testing.T, must func(result, string) string, env map[string]string, root, hubURL, aDir, codeA, codeB string) {
+	t.Helper()
+	// A code works once.
+	if r := runCLI(t, env, "", "enroll", "--data", filepath.Join(root, "c"), "--hub", hubURL, "--code", codeA); r.code == 0 ||
+		!strings.Contains(r.stderr, "already used") {
+		t.Fatalf("second use of a code: exit %d %s", r.code, r.stderr)
+	}
+	// A code made by another hub pins another certificate: refused before
+	// the secret is sent, with a message that says so.
+	foreign := must(runCLI(t, env, "", "hub", "add", "--data", filepath.Join(root, "other-hub"), "--name", "gate-a"), "hub add at another hub")
+	if r := runCLI(t, env, "", "enroll", "--data", filepath.Join(root, "d"), "--hub", hubURL, "--code", foreign); r.code == 0 ||
+		!strings.Contains(r.stderr, "not the hub this appliance is pinned to") {
+		t.Fatalf("enrol with another hub's code: exit %d %s", r.code, r.stderr)
+	}
+	// A directory with a district is not enrolled again.
+	if r := runCLI(t, env, "", "enroll", "--data", aDir, "--hub", hubURL, "--code", codeB); r.code == 0 ||
+		!strings.Contains(r.stderr, "already holds a district") {
+		t.Fatalf("enrol into a used directory: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// scansReachHubOnce scans passes at a and b; A's scans reach the hub
+// exactly once.
+func scansReachHubOnce(t *testing.T, a, b *syncNode, tokA, tokB, hubDir string, passes []string) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
 	// Scans at A reach the hub exactly once.
 	var aIDs []int64
 	for i := range 30 {
-		p := []string{pass1, pass2, pass3}[i%3]
+		p := passes[i%3]
 		dec, _, id := scanAt(t, a, tokA, p)
 		if dec != "allow" || id == 0 {
 			t.Fatalf("scan %d at A: %s id %d", i, dec, id)
 		}
 		aIDs = append(aIDs, id)
 	}
-	for _, p := range []string{pass1, pass2, pass3} {
+	for _, p := range passes {
 		if dec, reason, _ := scanAt(t, b, tokB, p); dec != "allow" {
 			t.Fatalf("B denies a valid pass from A: %s", reason)
 		}
@@ -292,44 +329,42 @@ func TestSync_District(t *testing.T) {
 	if !slices.Equal(heldIDs, aIDs) {
 		t.Fatalf("hub holds A's scans %v, want exactly %v", heldIDs, aIDs)
 	}
+}
 
-	// A status change at the hub: B denies within 10 s.
-	must(runCLI(t, env, "", "issue", "--data", hubDir, "--name", "李四", "--id", id1, "--tested-at", tested), "register at hub")
-	start = time.Now()
-	must(runCLI(t, env, "", "status", "--data", hubDir, "--id", id1, "--color", "red", "--reason", "positive test"), "status at hub")
-	dHub := untilDenied(t, b, tokB, pass1, "revoked", start, 10*time.Second)
-	t.Logf("PROPAGATION status change at hub -> denied at B: %v", dHub.Round(time.Millisecond))
-
-	// A status change at appliance A: up to the hub, down to B.
-	start = time.Now()
-	must(runCLI(t, env, "", "status", "--data", aDir, "--id", id3, "--color", "red", "--reason", "close contact"), "status at a")
-	dA := untilDenied(t, b, tokB, pass3, "revoked", start, 10*time.Second)
-	t.Logf("PROPAGATION status change at A -> denied at B: %v", dA.Round(time.Millisecond))
-
-	// Retiring A revokes its issuer key everywhere: B denies pass2.
-	if dec, _, _ := scanAt(t, b, tokB, pass2); dec != "allow" {
-		t.Fatal("pass 2 denied before A was retired")
-	}
-	start = time.Now()
-	must(runCLI(t, env, "", "hub", "retire", "--data", hubDir, "--name", "gate-a", "--reason", "decommissioned"), "retire a")
-	dRetire := untilDenied(t, b, tokB, pass2, "issuer_revoked", start, 10*time.Second)
-	t.Logf("PROPAGATION retire A at hub -> A's passes denied at B: %v", dRetire.Round(time.Millisecond))
-	if known, revoked := bKnows(); !known || !revoked {
-		t.Fatalf("B's record of A's key: known %v revoked %v", known, revoked)
-	}
-	// A hears it was retired.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(a.logs.String(), "retired") {
+// waitForLog waits until n's log contains text.
+func waitForLog(t *testing.T, n *syncNode, text string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !strings.Contains(n.logs.String(), text) {
 		if time.Now().After(deadline) {
-			t.Fatalf("A did not log that it was retired:\n%s", a.logs)
+			t.Fatalf("%s did not log %q:\n%s", n.name, text, n.logs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out = must(runCLI(t, env, "", "hub", "list", "--data", hubDir, "--json"), "hub list")
-	if !strings.Contains(out, `"name":"gate-a","state":"retired"`) || !strings.Contains(out, `"name":"gate-b","state":"enrolled"`) {
-		t.Fatalf("hub list:\n%s", out)
+}
+
+// signingKeyID is the issuer key id of the appliance in dir.
+func signingKeyID(t *testing.T, dir string) pass.KeyID {
+	t.Helper()
+	var kid pass.KeyID
+	withStore(t, dir, func(db *store.DB) {
+		k, err := db.SigningKey(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid = k.KID
+	})
+	return kid
+}
+
+// mustSucceed returns a check that a command exited 0, giving its
+// trimmed output.
+func mustSucceed(t *testing.T) func(r result, what string) string {
+	return func(r result, what string) string {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", what, r.code, r.stdout, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
 	}
-	a.stop(t)
-	b.stop(t)
-	hub.stop(t)
 }

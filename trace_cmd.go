@@ -21,8 +21,7 @@ import (
 func cmdTrace(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("trace", "--id ID --from T --to T [--window 15m] [--format csv|xlsx|jsonl] [--out FILE]")
 	id := fs.String("id", "", "ID number of the person (mainland ID, passport or other document number); - reads it from standard input, which keeps it out of shell history and the process list")
-	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, local midnight) or an RFC 3339 time")
-	to := fs.String("to", "", "end of the range, excluded: a date or an RFC 3339 time")
+	tr := addRangeFlags(fs, "", "")
 	window := fs.String("window", "15m", "contacts within ± this of each check: a duration (15m) or minutes (15), 1m to 24h")
 	format := fs.String("format", "csv", "file format: csv (Excel, UTF-8 with BOM), xlsx or jsonl")
 	out := fs.String("out", "-", "output file, - for standard output")
@@ -35,13 +34,10 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	}
 	r := &export.TraceRequest{Format: export.Format(*format), Location: time.Local}
 	var err error
-	if *from == "" || *to == "" {
+	if *tr.from == "" || *tr.to == "" {
 		return e.usageError("trace", "--from and --to are required")
 	}
-	if r.From, err = export.ParseTime("--from", *from, time.Local); err != nil {
-		return e.usageError("trace", "%v", trimInvalid(err))
-	}
-	if r.To, err = export.ParseTime("--to", *to, time.Local); err != nil {
+	if r.From, r.To, err = tr.parse(nil, nil); err != nil {
 		return e.usageError("trace", "%v", trimInvalid(err))
 	}
 	if r.Window, err = export.ParseWindow(*window); err != nil {
@@ -84,11 +80,7 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 		return e.fail(fmt.Errorf("trace: audit: %w", err))
 	}
 
-	if *out == "-" {
-		if err := export.WriteTrace(e.stdout, r, res); err != nil {
-			return e.fail(fmt.Errorf("trace: %w", err))
-		}
-	} else if err := writeFileAtomic(*out, func(w io.Writer) error { return export.WriteTrace(w, r, res) }); err != nil {
+	if err := e.writeOutput(*out, func(w io.Writer) error { return export.WriteTrace(w, r, res) }); err != nil {
 		return e.fail(fmt.Errorf("trace: %w", err))
 	}
 	note := ""

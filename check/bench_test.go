@@ -47,7 +47,7 @@ func BenchmarkCheckMetrics(b *testing.B) {
 	f := checktest.New(b)
 	m := metrics.New(metrics.Config{DB: f.DB, Version: "bench"})
 	f.DB.ObserveScanCommits(m.ScanCommitted)
-	c, err := check.New(f.Ctx, f.DB, check.WithClock(func() time.Time { return f.Now }), check.WithObserver(m))
+	c, err := check.New(f.Ctx, check.Config{DB: f.DB, Now: func() time.Time { return f.Now }, Observer: m})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -74,9 +74,8 @@ func (d *Decision) Allowed() bool { return d.Decision == Allow }
 // in the background), so a check never waits on a query for them. It is
 // safe for concurrent use.
 type Checker struct {
-	db *store.DB
-	// Now is the clock; tests replace it.
-	Now func() time.Time
+	db  *store.DB
+	now func() time.Time // Config.Now
 
 	state   atomic.Pointer[state]
 	refresh sync.Mutex // serialises Refresh
@@ -86,7 +85,7 @@ type Checker struct {
 	subMu sync.Mutex
 	subs  map[chan *Decision]struct{}
 
-	observer Observer // nil: none; set once by New
+	observer Observer // nil: none
 }
 
 // Observer learns about every check the pipeline finishes (metrics count
@@ -117,21 +116,21 @@ type state struct {
 	externalWrites int64
 }
 
-// Option configures a Checker.
-type Option func(*Checker)
+// Config is what a Checker is built from. DB is required.
+type Config struct {
+	DB *store.DB
+	// Now is the clock (tests use a fixed one); nil: time.Now. It is in
+	// force from the first load on.
+	Now func() time.Time
+	// Observer learns about every check made through Check; nil: none.
+	Observer Observer
+}
 
-// WithClock makes the checker read time from now (tests use a fixed
-// clock). It is in force from the first load on.
-func WithClock(now func() time.Time) Option { return func(c *Checker) { c.Now = now } }
-
-// WithObserver makes o learn about every check made through Check.
-func WithObserver(o Observer) Option { return func(c *Checker) { c.observer = o } }
-
-// New returns a Checker loaded from db.
-func New(ctx context.Context, db *store.DB, opts ...Option) (*Checker, error) {
-	c := &Checker{db: db, Now: time.Now, subs: make(map[chan *Decision]struct{})}
-	for _, o := range opts {
-		o(c)
+// New returns a Checker loaded from cfg.DB.
+func New(ctx context.Context, cfg Config) (*Checker, error) {
+	c := &Checker{db: cfg.DB, now: cfg.Now, observer: cfg.Observer, subs: make(map[chan *Decision]struct{})}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	c.recent.init()
 	if err := c.Refresh(ctx); err != nil {
@@ -154,7 +153,7 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		return fmt.Errorf("load policy: %w", err)
 	}
 	old := c.state.Load()
-	now := c.Now()
+	now := c.now()
 	ext, err := c.syncRecent(ctx, old, now, pol.RepeatWindow)
 	if err != nil {
 		return err
@@ -193,7 +192,7 @@ func (c *Checker) loadRoots(ctx context.Context) ([]pass.Root, map[pass.KeyID]st
 		if k.Role != store.RoleRoot {
 			continue
 		}
-		if !k.NotAfter.IsZero() && c.Now().After(k.NotAfter) {
+		if !k.NotAfter.IsZero() && c.now().After(k.NotAfter) {
 			continue // replaced by a rotation, and its grace is over
 		}
 		pk, err := pass.ParsePublicKey(k.Alg, k.Public)
@@ -424,7 +423,7 @@ func (c *Checker) Check(ctx context.Context, source, raw string) (*Decision, err
 	if c.observer == nil {
 		return c.check(ctx, source, raw)
 	}
-	// The wall clock, not c.Now: tests run the checker on a fixed clock,
+	// The wall clock, not c.now: tests run the checker on a fixed clock,
 	// and the latency is real time spent.
 	start := time.Now()
 	d, err := c.check(ctx, source, raw)
@@ -433,7 +432,7 @@ func (c *Checker) Check(ctx context.Context, source, raw string) (*Decision, err
 }
 
 func (c *Checker) check(ctx context.Context, source, raw string) (*Decision, error) {
-	now := c.Now()
+	now := c.now()
 	d := c.Evaluate(raw, now)
 	d.Source = source
 	d.Origin, _ = ctx.Value(originKey{}).(string)

@@ -399,7 +399,7 @@ func TestCheck_Repeat(t *testing.T) {
 	t.Run("AcrossProcesses", func(t *testing.T) {
 		// A new checker (another process, e.g. the CLI) learns of the
 		// earlier check from the log.
-		c2, err := check.New(f.Ctx, f.DB, check.WithClock(func() time.Time { return f.Now.Add(time.Minute) }))
+		c2, err := check.New(f.Ctx, check.Config{DB: f.DB, Now: func() time.Time { return f.Now.Add(time.Minute) }})
 		if err != nil {
 			t.Fatal(err)
 		}

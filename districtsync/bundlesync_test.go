@@ -221,7 +221,7 @@ func fileSyncAtAppliance(t *testing.T, ctx context.Context, w *bundleWorld) *fil
 	if err != nil {
 		t.Fatal(err)
 	}
-	chk, err := check.New(ctx, w.app)
+	chk, err := check.New(ctx, check.Config{DB: w.app})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,8 +421,6 @@ func checkExactlyOnce(t *testing.T, w *bundleWorld, want int) {
 	}
 }
 
-// TestBundle_Refused: damaged, replayed and foreign bundles are refused
-// with the error that says why, and change nothing on either side.
 // refusedBundle is a bundle an import must refuse, changing nothing.
 type refusedBundle struct {
 	name string
@@ -434,7 +432,7 @@ type refusedBundle struct {
 // genuineBundles logs three checks at the appliance and returns a
 // bundle up and one down, both genuine.
 func genuineBundles(t *testing.T, ctx context.Context, w *bundleWorld) (up, down []byte) {
-	chk, err := check.New(ctx, w.app)
+	chk, err := check.New(ctx, check.Config{DB: w.app})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,6 +521,8 @@ func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down 
 	}
 }
 
+// TestBundle_Refused: damaged, replayed and foreign bundles are refused
+// with the error that says why, and change nothing on either side.
 func TestBundle_Refused(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -50,8 +50,7 @@ func newEnrHub(t *testing.T) *enrHub {
 	}
 	h.ca = auth.CACertDER()
 	h.pin, _ = PinOfDER(h.ca)
-	srv := NewServer(h.db, nil)
-	srv.SetHubCA(h.ca)
+	srv := NewServer(ServerConfig{DB: h.db, HubCA: h.ca})
 	h.url = serveTLS(t, srv.Handler(), auth.TLSConfig(), h.ca)
 	return h
 }
@@ -292,8 +291,7 @@ func TestEnroll_Refused(t *testing.T) {
 	})
 	t.Run("plain http", func(t *testing.T) {
 		// Enrolment hands out the pseudonym key: never without TLS.
-		srv := NewServer(h.db, nil)
-		srv.SetHubCA(h.ca)
+		srv := NewServer(ServerConfig{DB: h.db, HubCA: h.ca})
 		code := h.code(t, "plain", false, time.Hour)
 		req := EnrollRequest{Secret: code.Secret[:], BundleKey: make([]byte, 32)}
 		rec := doPlain(t, srv.Handler(), PathEnroll, &req, "")

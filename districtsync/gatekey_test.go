@@ -78,7 +78,7 @@ func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
 		}
 	}
 	// The gate checks every pass: its scan log holds the pseudonyms too.
-	chk, err := check.New(ctx, gate)
+	chk, err := check.New(ctx, check.Config{DB: gate})
 	if err != nil {
 		t.Fatal(err)
 	}

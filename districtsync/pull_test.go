@@ -147,7 +147,7 @@ func boolInt(b bool) int {
 func TestPull_Auth(t *testing.T) {
 	t.Parallel()
 	h := newEnrHub(t)
-	srv := NewServer(h.db, nil).Handler()
+	srv := NewServer(ServerConfig{DB: h.db}).Handler()
 	for name, tok := range map[string]string{
 		"none":      "",
 		"garbage":   "!!!",

@@ -216,7 +216,7 @@ func TestPush_DrainBacklog(t *testing.T) {
 	fillBacklog(t, app, total)
 	t.Logf("logged %d scans in %v", total, time.Since(start).Round(time.Millisecond))
 
-	checker, err := check.New(ctx, app)
+	checker, err := check.New(ctx, check.Config{DB: app})
 	if err != nil {
 		t.Fatal(err)
 	}

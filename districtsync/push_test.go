@@ -76,8 +76,7 @@ func newPushHub(tb testing.TB) *pushHub {
 		cc.Certificate = append(append([][]byte(nil), c.Certificate...), h.ca)
 		return &cc, nil
 	}
-	h.api = NewServer(h.db, nil)
-	h.api.SetHubCA(h.ca)
+	h.api = NewServer(ServerConfig{DB: h.db, HubCA: h.ca})
 	h.start(tb)
 	tb.Cleanup(h.stop)
 	return h
@@ -437,8 +436,7 @@ func (h *pushHub) restart(tb testing.TB, between func()) {
 	tb.Cleanup(func() { db.Close() })
 	h.db = db
 	log := h.api.log
-	h.api = NewServer(db, log)
-	h.api.SetHubCA(h.ca)
+	h.api = NewServer(ServerConfig{DB: db, Log: log, HubCA: h.ca})
 	h.start(tb)
 }
 
@@ -470,7 +468,7 @@ func TestPush_Partition(t *testing.T) {
 	ctx := t.Context()
 	h := newPushHub(t)
 	app, c := h.enrol(t, "gate-a", true)
-	checker, err := check.New(ctx, app)
+	checker, err := check.New(ctx, check.Config{DB: app})
 	if err != nil {
 		t.Fatal(err)
 	}

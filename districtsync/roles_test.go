@@ -353,7 +353,7 @@ func checkWatcherFeed(t *testing.T, ctx context.Context, w *roleWorld) {
 			t.Fatalf("a refused revocation reached the watcher: %+v", r)
 		}
 	}
-	chk, err := check.New(ctx, w.watcher)
+	chk, err := check.New(ctx, check.Config{DB: w.watcher})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package districtsync
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -28,7 +29,7 @@ func hubRoot(t *testing.T, db *store.DB) *store.Key {
 // and fails unless it is allowed.
 func mustAllow(t *testing.T, db *store.DB, text string) {
 	t.Helper()
-	chk, err := check.New(t.Context(), db)
+	chk, err := check.New(context.Background(), check.Config{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

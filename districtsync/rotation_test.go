@@ -2,6 +2,7 @@ package districtsync
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -16,7 +17,7 @@ import (
 
 func rootsAt(t *testing.T, db *store.DB, at time.Time) int {
 	t.Helper()
-	chk, err := check.New(t.Context(), db, check.WithClock(func() time.Time { return at }))
+	chk, err := check.New(context.Background(), check.Config{DB: db, Now: func() time.Time { return at }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestRotation_ByFeed(t *testing.T) {
 
 func scannerCheck(t *testing.T, db *store.DB, text string) (*check.Decision, error) {
 	t.Helper()
-	chk, err := check.New(t.Context(), db)
+	chk, err := check.New(context.Background(), check.Config{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

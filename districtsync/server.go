@@ -23,18 +23,25 @@ type Server struct {
 	hubCA []byte // DER certificate the hub's TLS chain ends in; nil: no enrolment
 }
 
-// NewServer makes the hub's sync API over db.
-func NewServer(db *store.DB, log *slog.Logger) *Server {
+// ServerConfig is what a Server is built from. DB is required.
+type ServerConfig struct {
+	DB *store.DB
+	// Log receives the API's log; nil discards it.
+	Log *slog.Logger
+	// HubCA is the DER certificate the hub's TLS chain ends in (the local
+	// CA's, or a provided leaf): enrolment answers carry it, and
+	// appliances pin it. Without it enrolment is refused.
+	HubCA []byte
+}
+
+// NewServer makes the hub's sync API from cfg.
+func NewServer(cfg ServerConfig) *Server {
+	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{db: db, log: log}
+	return &Server{db: cfg.DB, log: log, hubCA: bytes.Clone(cfg.HubCA)}
 }
-
-// SetHubCA sets the DER certificate the hub's TLS chain ends in (the
-// local CA's, or a provided leaf): enrolment answers carry it, and
-// appliances pin it. Without it enrolment is refused. Call before serving.
-func (s *Server) SetHubCA(der []byte) { s.hubCA = bytes.Clone(der) }
 
 // Handler routes the sync paths. Every path takes POST only.
 func (s *Server) Handler() http.Handler {

@@ -20,14 +20,6 @@ const (
 	maxCodeHours     = 7 * 24
 )
 
-// WithHubIdentity gives the admin pages the DER certificate appliances
-// pin when they enrol with this appliance as their hub: the local CA, or
-// the leaf of a provided certificate. Without it (no HTTPS), the hub
-// cannot hand out enrolment codes: appliances reach it only over HTTPS.
-func WithHubIdentity(der []byte) Option {
-	return func(s *Server) { s.hubIdentity = der }
-}
-
 func (s *Server) applianceRoutes() []route {
 	return []route{
 		{"GET /admin/appliances", Admin, s.handleAppliances},

@@ -35,11 +35,11 @@ func caTestServer(t *testing.T) (s *Server, url string, admin, staff *http.Cooki
 	if _, err := district.Setup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: "admin-password"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := check.New(ctx, db)
+	c, err := check.New(ctx, check.Config{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s = New(Config{DB: db, Checker: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { s.SetCA(nil) })
 	mux := http.NewServeMux()
 	for _, rt := range s.caRoutes() {

@@ -23,13 +23,6 @@ type inputConfig struct {
 	changed   func()                        // nil: nothing to tell
 }
 
-// WithInputConfig tells the admin pages which inputs come from the command
-// line, how to validate a new one, and whom to tell when the admin changed
-// them (the input manager, which applies the change at once).
-func WithInputConfig(fromFlags []scanner.InputSpec, validate func(scanner.InputSpec) error, changed func()) Option {
-	return func(s *Server) { s.inputCfg = inputConfig{fromFlags, validate, changed} }
-}
-
 // inputName is what a scanner may be called: it becomes the scan source.
 var inputName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 

@@ -22,7 +22,7 @@ func TestAdminInputs(t *testing.T) {
 		return nil
 	}
 	flags := []scanner.InputSpec{{Name: "gate-1", Kind: "serial", Spec: "/dev/ttyACM0"}}
-	ts := newTestServer(t, web.WithInputConfig(flags, validate, func() { changes.Add(1) }))
+	ts := newTestServer(t, web.Config{InputsFromFlags: flags, ValidateInput: validate, InputsChanged: func() { changes.Add(1) }})
 	db := ts.DB
 	cl := ts.login(t, "admin", ts.AdminPassword)
 

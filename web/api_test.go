@@ -34,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := district.Setup(ctx, db, district.SetupOptions{Name: "雁塔区", AdminPassword: "pw"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := check.New(ctx, db)
+	c, err := check.New(ctx, check.Config{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	srv := httptest.NewServer(web.New(web.Config{DB: db, Checker: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		db.Close()

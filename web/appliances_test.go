@@ -33,7 +33,7 @@ func hubCA(t *testing.T) []byte {
 // appliance is retired with a reason.
 func TestAppliancesPage(t *testing.T) {
 	ca := hubCA(t)
-	ts := newTestServer(t, web.WithHubIdentity(ca))
+	ts := newTestServer(t, web.Config{HubIdentity: ca})
 	cl := ts.login(t, "admin", ts.AdminPassword)
 	doc := getDoc(t, ts, cl, "/admin/appliances")
 	if doc.Find(`[data-testid="no-appliances"]`).Length() != 1 || doc.Find(`[data-testid="needs-https"]`).Length() != 0 {

@@ -132,7 +132,7 @@ func TestLogin_Landing(t *testing.T) {
 
 func TestLogin_SecureCookieUnderTLS(t *testing.T) {
 	ts := newTestServer(t)
-	h := web.New(ts.DB, ts.Checker, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler()
+	h := web.New(web.Config{DB: ts.DB, Checker: ts.Checker, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
 	req := httptest.NewRequest("POST", "https://passgate.example/login",
 		strings.NewReader(url.Values{"username": {"admin"}, "password": {ts.AdminPassword}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -98,15 +98,6 @@ func newExportJobs(db *store.DB, log *slog.Logger) *exportJobs {
 	}
 }
 
-// WithExportDir makes background exports write their files in a
-// directory of dir (the appliance's data directory, so a large workbook
-// does not fill a RAM-backed /tmp). The directory is the server's alone:
-// files left there by a previous run that did not shut down cleanly are
-// removed on first use.
-func WithExportDir(dir string) Option {
-	return func(s *Server) { s.exports.base, s.exports.owned = filepath.Join(dir, "exports"), true }
-}
-
 // prepare creates the files' directory; called with mu held.
 func (js *exportJobs) prepare() error {
 	if js.dir != "" {

@@ -140,7 +140,7 @@ func lastAudit(t *testing.T, db *store.DB) store.AuditRecord {
 func TestExportJob_Lifecycle(t *testing.T) {
 	dir := t.TempDir()
 	held := newHeldRun()
-	ts := newTestServer(t, web.WithExportDir(dir))
+	ts := newTestServer(t, web.Config{ExportDir: dir})
 	ts.Web.SetExportRun(held.run)
 	ts.Web.SetExportKeep(time.Hour, 200*time.Millisecond)
 	logExportScans(t, ts)
@@ -237,7 +237,7 @@ func TestExportJob_Cancel(t *testing.T) {
 	dir := t.TempDir()
 	held := newHeldRun()
 	defer held.releaseAll()
-	ts := newTestServer(t, web.WithExportDir(dir))
+	ts := newTestServer(t, web.Config{ExportDir: dir})
 	ts.Web.SetExportRun(held.run)
 	logExportScans(t, ts)
 	c := ts.login(t, "admin", ts.AdminPassword)
@@ -347,7 +347,7 @@ func TestExportJob_ExpiryAndShutdown(t *testing.T) {
 	}
 	held := newHeldRun()
 	defer held.releaseAll()
-	ts := newTestServer(t, web.WithExportDir(dir))
+	ts := newTestServer(t, web.Config{ExportDir: dir})
 	ts.Web.SetExportRun(held.run)
 	ts.Web.SetExportKeep(300*time.Millisecond, time.Hour)
 	c := ts.login(t, "admin", ts.AdminPassword)
@@ -393,7 +393,7 @@ func downloadExport(t *testing.T, ts *testServer, c *http.Client, form map[strin
 // hour, at most 20 files are kept; the oldest makes room.
 func TestExportJob_KeptFiles(t *testing.T) {
 	dir := t.TempDir()
-	ts := newTestServer(t, web.WithExportDir(dir))
+	ts := newTestServer(t, web.Config{ExportDir: dir})
 	c := ts.login(t, "admin", ts.AdminPassword)
 	var jobs []string
 	for range 22 {

@@ -30,12 +30,12 @@ func newGateServer(t testing.TB) *Server {
 		db.Close()
 		t.Fatal(err)
 	}
-	c, err := check.New(ctx, db)
+	c, err := check.New(ctx, check.Config{DB: db})
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
 	}
-	s := New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(Config{DB: db, Checker: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() {
 		s.CloseEvents()
 		db.Close()

@@ -81,7 +81,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := view.Status{
-		District: d.Name, DistrictID: d.ID, Version: Version,
+		District: d.Name, DistrictID: d.ID, Version: s.version,
 		Uptime: now.Sub(s.started), DBSize: size, Roots: s.checker.Roots(),
 		AllowToday: allow, DenyToday: deny, AuditWarnings: s.db.AuditWarnings(ctx),
 	}

@@ -23,7 +23,7 @@ func TestInputsState(t *testing.T) {
 	inputs.Update("kiosk-1", func(s *scanner.InputStatus) {
 		s.Kind, s.Path, s.Errors, s.LastError = "evdev", "/dev/input/event3", 2, "no such device"
 	})
-	ts := newTestServer(t, web.WithInputs(inputs))
+	ts := newTestServer(t, web.Config{Inputs: inputs})
 
 	resp, err := http.Get(ts.Srv.URL + "/readyz")
 	if err != nil {
@@ -87,7 +87,7 @@ func TestInputsState_Unterminated(t *testing.T) {
 		s.Kind, s.Path, s.Connected, s.Reads = "serial", "/dev/ttyACM0", true, 3
 	})
 	flags := []scanner.InputSpec{{Name: "kiosk-1", Kind: "evdev", Spec: "/dev/input/event3"}, {Name: "gate-1", Kind: "serial", Spec: "/dev/ttyACM0"}}
-	ts := newTestServer(t, web.WithInputs(inputs), web.WithInputConfig(flags, func(scanner.InputSpec) error { return nil }, func() {}))
+	ts := newTestServer(t, web.Config{Inputs: inputs, InputsFromFlags: flags, ValidateInput: func(scanner.InputSpec) error { return nil }, InputsChanged: func() {}})
 
 	code, body := getReady(t, ts)
 	if code != 200 || len(body.Warnings) != 1 || !strings.Contains(body.Warnings[0], "kiosk-1 received 529 keys without a line end") {

@@ -34,15 +34,13 @@ type MetricsAccess struct {
 	Loopback bool
 }
 
-// WithMetrics serves m at GET /metrics to the scrapers a allows and to
-// admins, and counts exports in m.
-func WithMetrics(m *metrics.Metrics, a MetricsAccess) Option {
-	return func(s *Server) {
-		s.metrics = m
-		s.metricsAccess = a
-		if n := len(a.Token); n < MinMetricsToken || n > MaxMetricsToken {
-			s.metricsAccess.Token = ""
-		}
+// setMetrics serves m at GET /metrics to the scrapers a allows and to
+// admins; a token of a length out of bounds is ignored.
+func (s *Server) setMetrics(m *metrics.Metrics, a MetricsAccess) {
+	s.metrics = m
+	s.metricsAccess = a
+	if n := len(a.Token); n < MinMetricsToken || n > MaxMetricsToken {
+		s.metricsAccess.Token = ""
 	}
 }
 

@@ -49,8 +49,7 @@ func newMetricsServer(t *testing.T, access web.MetricsAccess) *metricsServer {
 	}
 	inputs := scanner.NewInputs()
 	m := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: "v-test"})
-	db.ObserveScanCommits(m.ScanCommitted)
-	c, err := check.New(ctx, db, check.WithObserver(m))
+	c, err := check.New(ctx, check.Config{DB: db, Observer: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +57,8 @@ func newMetricsServer(t *testing.T, access web.MetricsAccess) *metricsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		web.WithInputs(inputs), web.WithMetrics(m, access)).Handler()
+	h := web.New(web.Config{DB: db, Checker: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Inputs: inputs, Metrics: m, MetricsAccess: access}).Handler()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &metricsServer{
@@ -366,8 +365,8 @@ func TestMetricsAccess(t *testing.T) {
 
 	// A client elsewhere on the LAN: the same handler, asked from a
 	// non-loopback address (a test server only listens on loopback).
-	lan := web.New(open.DB, open.Checker, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		web.WithMetrics(metrics.New(metrics.Config{DB: open.DB}), web.MetricsAccess{Loopback: true, Token: metricsToken})).Handler()
+	lan := web.New(web.Config{DB: open.DB, Checker: open.Checker, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: metrics.New(metrics.Config{DB: open.DB}), MetricsAccess: web.MetricsAccess{Loopback: true, Token: metricsToken}}).Handler()
 	for _, tc := range []struct {
 		name, remote, auth string
 		want               int

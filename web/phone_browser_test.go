@@ -228,7 +228,7 @@ func goTo(ctx context.Context, url string) func() error {
 // name at a long-named entrance, some arriving while it is open.
 func TestDataPagesFitAPhone(t *testing.T) {
 	ca := hubCA(t)
-	ts := newTestServer(t, web.WithHubIdentity(ca))
+	ts := newTestServer(t, web.Config{HubIdentity: ca})
 	t.Cleanup(ts.Srv.CloseClientConnections)
 	base := ts.Srv.URL
 	bg := context.Background()

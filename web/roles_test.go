@@ -72,7 +72,7 @@ func newGateServer(t *testing.T) *testServer {
 func TestRoutes_AbsentOnGate(t *testing.T) {
 	gate := newGateServer(t)
 	office := newTestServer(t)
-	routes := web.New(gate.DB, gate.Checker, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes()
+	routes := web.New(web.Config{DB: gate.DB, Checker: gate.Checker, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Routes()
 	absent := 0
 	for _, want := range []string{"GET /desk", "POST /desk/people", "POST /desk/people/{subject}/status", "GET /desk/import", "POST /desk/import", "GET /admin/trace", "POST /admin/trace"} {
 		found := false

@@ -58,7 +58,7 @@ func TestRouteMatrix(t *testing.T) {
 		{"admin", admin, web.Admin},
 	}
 
-	routes := web.New(ts.DB, ts.Checker, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes()
+	routes := web.New(web.Config{DB: ts.DB, Checker: ts.Checker, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Routes()
 	seen := map[string]bool{}
 	for _, rt := range routes {
 		method, path, ok := strings.Cut(rt.Pattern, " ")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +21,6 @@ import (
 	"passgate/store"
 	"passgate/web/i18n"
 )
-
-// Version is the build's version, set by main.
-var Version = "dev"
 
 // Server holds what the handlers need.
 type Server struct {
@@ -53,27 +51,79 @@ type Server struct {
 
 	metrics       *metrics.Metrics // nil: GET /metrics answers 404
 	metricsAccess MetricsAccess
+	version       string
 }
 
-// Option configures a Server.
-type Option func(*Server)
+// Config is what a Server is built from. DB, Checker and Log are
+// required; the rest may be left zero.
+type Config struct {
+	DB      *store.DB
+	Checker *check.Checker
+	Log     *slog.Logger
+	// Version is the build's version, shown on the home page.
+	Version string
+	// Inputs shows the state of the appliance's own scanner inputs
+	// (serial, evdev) on the status page, the gate screen and /readyz.
+	Inputs *scanner.Inputs
+	// InputsFromFlags are the inputs configured on the command line,
+	// ValidateInput checks a new one (nil: only the basic checks), and
+	// InputsChanged is told when an admin changed them (the input
+	// manager, which applies the change at once; nil: nobody).
+	InputsFromFlags []scanner.InputSpec
+	ValidateInput   func(scanner.InputSpec) error
+	InputsChanged   func()
+	// Metrics is served at GET /metrics to the scrapers MetricsAccess
+	// allows and to admins, and counts exports; nil: /metrics answers
+	// 404.
+	Metrics       *metrics.Metrics
+	MetricsAccess MetricsAccess
+	// ExportDir makes background exports write their files in a
+	// directory of it (the appliance's data directory, so a large
+	// workbook does not fill a RAM-backed /tmp). That directory is the
+	// server's alone: files left there by a previous run that did not
+	// shut down cleanly are removed on first use. Empty: a temporary
+	// directory.
+	ExportDir string
+	// HubIdentity is the DER certificate appliances pin when they enrol
+	// with this appliance as their hub: the local CA, or the leaf of a
+	// provided certificate. Without it (no HTTPS), the hub cannot hand
+	// out enrolment codes: appliances reach it only over HTTPS.
+	HubIdentity []byte
+	// CAPEM is the local CA certificate admins download for the tablets
+	// (see SetCA); nil: none.
+	CAPEM []byte
+	// TraceLimit caps each part of a trace at this many rows instead of
+	// store.MaxTraceRows, so that tests can cut a trace without writing
+	// ten thousand scans; 0: store.MaxTraceRows.
+	TraceLimit int
+}
 
-// WithInputs shows the state of the appliance's own scanner inputs
-// (serial, evdev) on the status page, the gate screen and /readyz.
-func WithInputs(in *scanner.Inputs) Option { return func(s *Server) { s.inputs = in } }
-
-// New returns a Server.
-func New(db *store.DB, checker *check.Checker, log *slog.Logger, opts ...Option) *Server {
+// New returns a Server built from cfg.
+func New(cfg Config) *Server {
 	s := &Server{
-		db: db, checker: checker, log: log, started: time.Now(),
-		devices: newDeviceCache(db, 30*time.Second),
-		auth:    newAuthState(),
-		events:  newEventHub(),
-		inputs:  scanner.NewInputs(),
-		exports: newExportJobs(db, log),
+		db: cfg.DB, checker: cfg.Checker, log: cfg.Log, started: time.Now(),
+		devices:     newDeviceCache(cfg.DB, 30*time.Second),
+		auth:        newAuthState(),
+		events:      newEventHub(),
+		inputs:      cfg.Inputs,
+		exports:     newExportJobs(cfg.DB, cfg.Log),
+		hubIdentity: cfg.HubIdentity,
+		inputCfg:    inputConfig{cfg.InputsFromFlags, cfg.ValidateInput, cfg.InputsChanged},
+		version:     cfg.Version,
+		traceLimit:  cfg.TraceLimit,
 	}
-	for _, o := range opts {
-		o(s)
+	if s.inputs == nil {
+		s.inputs = scanner.NewInputs()
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	if cfg.ExportDir != "" {
+		s.exports.base, s.exports.owned = filepath.Join(cfg.ExportDir, "exports"), true
+	}
+	s.setMetrics(cfg.Metrics, cfg.MetricsAccess)
+	if cfg.CAPEM != nil {
+		s.SetCA(cfg.CAPEM)
 	}
 	s.exports.onDone = s.metrics.ExportDone
 	return s

@@ -28,9 +28,10 @@ type testServer struct {
 	AdminPassword string
 }
 
-// newTestServer starts a test appliance, closed when the test ends; opts
-// configure its web server.
-func newTestServer(t *testing.T, opts ...web.Option) *testServer {
+// newTestServer starts a test appliance, closed when the test ends; a
+// config given (at most one) configures its web server around the
+// test's database and checker.
+func newTestServer(t *testing.T, configs ...web.Config) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, t.TempDir())
@@ -42,19 +43,24 @@ func newTestServer(t *testing.T, opts ...web.Option) *testServer {
 		db.Close()
 		t.Fatal(err)
 	}
-	return newTestServerDB(t, db, adminPassword, opts...)
+	return newTestServerDB(t, db, adminPassword, configs...)
 }
 
 // newTestServerDB is newTestServer over a database already set up, whose
 // first admin has adminPassword; it closes db when the test ends.
-func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, opts ...web.Option) *testServer {
+func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, configs ...web.Config) *testServer {
 	t.Helper()
-	c, err := check.New(context.Background(), db)
+	c, err := check.New(context.Background(), check.Config{DB: db})
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
 	}
-	ws := web.New(db, c, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
+	var cfg web.Config
+	if len(configs) > 0 {
+		cfg = configs[0]
+	}
+	cfg.DB, cfg.Checker, cfg.Log = db, c, slog.New(slog.NewTextHandler(io.Discard, nil))
+	ws := web.New(cfg)
 	srv := httptest.NewServer(ws.Handler())
 	t.Cleanup(func() {
 		srv.Close()

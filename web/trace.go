@@ -29,11 +29,6 @@ func (s *Server) traceRoutes() []route {
 	}
 }
 
-// WithTraceLimit caps each part of a trace at n rows instead of
-// store.MaxTraceRows, so that tests can cut a trace without writing ten
-// thousand scans.
-func WithTraceLimit(n int) Option { return func(s *Server) { s.traceLimit = n } }
-
 // traceDefaultWindow is the ±window the form offers, in minutes.
 const traceDefaultWindow = "15"
 

@@ -82,11 +82,11 @@ func TestTracePage(t *testing.T) {
 	// A second handler over the same database whose logs are kept, to
 	// show that the ID number is not logged.
 	logs := &lockedBuffer{}
-	c0, err := check.New(context.Background(), ts.DB)
+	c0, err := check.New(context.Background(), check.Config{DB: ts.DB})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(ts.DB, c0, slog.New(slog.NewTextHandler(logs, nil))).Handler())
+	srv := httptest.NewServer(web.New(web.Config{DB: ts.DB, Checker: c0, Log: slog.New(slog.NewTextHandler(logs, nil))}).Handler())
 	t.Cleanup(srv.Close)
 	ts.Srv = srv
 
@@ -294,7 +294,7 @@ func TestTraceBadInput(t *testing.T) {
 // contact in the district's register shows with masked name and ID tail,
 // never the full name or number.
 func TestTracePageTruncatedAndNamed(t *testing.T) {
-	ts := newTestServer(t, web.WithTraceLimit(3))
+	ts := newTestServer(t, web.Config{TraceLimit: 3})
 	ctx := context.Background()
 	person, err := district.SubjectOf(ctx, ts.DB, traceID)
 	if err != nil {

@@ -68,7 +68,7 @@ func New(t testing.TB) *District {
 		t.Fatal(err)
 	}
 	f.ID, f.PseudonymKey = d.ID, d.PseudonymKey
-	if f.Checker, err = check.New(ctx, db, check.WithClock(func() time.Time { return f.Now })); err != nil {
+	if f.Checker, err = check.New(ctx, check.Config{DB: db, Now: func() time.Time { return f.Now }}); err != nil {
 		t.Fatal(err)
 	}
 	return f

@@ -1,4 +1,4 @@
-package main
+package appliance
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func runRetention(ctx context.Context, db *store.DB, log *slog.Logger, m *metric
 			return
 		case <-t.C:
 		}
-		n, err := purgeOnce(ctx, db, time.Now())
+		n, err := Purge(ctx, db, time.Now())
 		// A purge that failed part-way still deleted what it counted.
 		m.Purged("scans", n.Scans)
 		m.Purged("passes", n.Passes)
@@ -52,17 +52,17 @@ func runRetention(ctx context.Context, db *store.DB, log *slog.Logger, m *metric
 	}
 }
 
-// purged counts what one retention round deleted.
-type purged struct {
+// Purged counts what one retention round deleted.
+type Purged struct {
 	Scans, Passes, Audit int64
 }
 
-// purgeOnce deletes, as of now, the scans older than the scan retention,
+// Purge runs one retention round: it deletes, as of now, the scans older than the scan retention,
 // the records of passes that expired longer ago than the pass retention,
 // and the audit records older than the audit retention. One failing
 // purge does not keep the others from running; their errors are joined.
-func purgeOnce(ctx context.Context, db *store.DB, now time.Time) (purged, error) {
-	var n purged
+func Purge(ctx context.Context, db *store.DB, now time.Time) (Purged, error) {
+	var n Purged
 	p, err := db.Policy(ctx)
 	if err != nil {
 		return n, fmt.Errorf("retention: %w", err)

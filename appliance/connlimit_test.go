@@ -1,12 +1,14 @@
-package main
+package appliance
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,4 +106,22 @@ func TestLimitListener_CloseStopsWaitingAccept(t *testing.T) {
 	if n := len(l.sem); n != 0 {
 		t.Errorf("%d slots held after close, want 0", n)
 	}
+}
+
+// syncBuffer is a log buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

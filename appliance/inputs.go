@@ -1,4 +1,4 @@
-package main
+package appliance
 
 import (
 	"context"
@@ -11,24 +11,6 @@ import (
 	"passgate/scanner"
 	"passgate/store"
 )
-
-// multiFlag is a flag that may be given several times.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-// splitEnv splits an environment list of input specs: specs hold commas,
-// so the list is separated by semicolons.
-func splitEnv(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ";") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // inputFactories make the readers of each input kind. A factory parses and
 // validates its spec without opening anything.
@@ -51,10 +33,10 @@ func inputFactories(c *check.Checker, inputs *scanner.Inputs, log *slog.Logger) 
 	}
 }
 
-// flagInput turns a command-line input "NAME=PATH,OPTIONS" (or "PATH,..."
+// ParseInput turns a command-line input "NAME=PATH,OPTIONS" (or "PATH,..."
 // with the name taken from the path) into a spec, validated by its kind's
 // parser.
-func flagInput(kind, value string) (scanner.InputSpec, error) {
+func ParseInput(kind, value string) (scanner.InputSpec, error) {
 	var name string
 	switch kind {
 	case "serial":

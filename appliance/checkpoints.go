@@ -1,4 +1,4 @@
-package main
+package appliance
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -23,10 +22,10 @@ import (
 // verify --checkpoint COPY` then proves the trail still extends every
 // checkpoint in the copy.
 
-// checkpointFileName is the file's name in the data directory unless
+// CheckpointFileName is the file's name in the data directory unless
 // --audit-checkpoints (PASSGATE_AUDIT_CHECKPOINTS) puts it elsewhere,
 // say on a disk the database is not on.
-const checkpointFileName = "audit-checkpoints"
+const CheckpointFileName = "audit-checkpoints"
 
 // Bounds on the file: the newest maxCheckpointsKept are kept, and a
 // file larger than maxCheckpointFile is not read (it is not ours).
@@ -43,9 +42,9 @@ const (
 	auditVerifyEvery = 6 * time.Hour
 )
 
-// readCheckpointFile returns the signed checkpoints in path, oldest
+// ReadCheckpointFile returns the signed checkpoints in path, oldest
 // first; none if the file does not exist.
-func readCheckpointFile(path string) ([][]byte, error) {
+func ReadCheckpointFile(path string) ([][]byte, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -64,10 +63,10 @@ func readCheckpointFile(path string) ([][]byte, error) {
 	return store.SplitCheckpoints(b), nil
 }
 
-// checkpointText parses a signed checkpoint's text without checking its
+// CheckpointText parses a signed checkpoint's text without checking its
 // signature: for the appliance's own file, to know what it wrote last.
 // Proof against a forger is `audit verify --key`.
-func checkpointText(signed []byte) (*store.Checkpoint, error) {
+func CheckpointText(signed []byte) (*store.Checkpoint, error) {
 	text, _, ok := bytes.Cut(signed, []byte("\n\n"))
 	if !ok {
 		return nil, fmt.Errorf("checkpoint: %w: no signature", store.ErrInvalid)
@@ -75,20 +74,20 @@ func checkpointText(signed []byte) (*store.Checkpoint, error) {
 	return store.ParseCheckpoint(string(text) + "\n")
 }
 
-// writeCheckpoint signs a checkpoint of the trail and appends it to the
+// WriteCheckpoint signs a checkpoint of the trail and appends it to the
 // file at path, rewritten whole and synced (writeFileAtomic): a power
 // cut leaves the old file or the new one. The trail must extend the
 // newest checkpoint already there, or nothing is signed (the trail was
 // rewritten or the database restored: see checkRestore). It reports
 // whether the file changed: an unchanged trail adds nothing.
-func writeCheckpoint(ctx context.Context, db *store.DB, path string) (*store.Checkpoint, bool, error) {
-	notes, err := readCheckpointFile(path)
+func WriteCheckpoint(ctx context.Context, db *store.DB, path string) (*store.Checkpoint, bool, error) {
+	notes, err := ReadCheckpointFile(path)
 	if err != nil {
 		return nil, false, err
 	}
 	var prev *store.Checkpoint
 	if len(notes) > 0 {
-		if prev, err = checkpointText(notes[len(notes)-1]); err != nil {
+		if prev, err = CheckpointText(notes[len(notes)-1]); err != nil {
 			return nil, false, fmt.Errorf("newest checkpoint in %s: %w", path, err)
 		}
 	}
@@ -103,7 +102,7 @@ func writeCheckpoint(ctx context.Context, db *store.DB, path string) (*store.Che
 	if len(notes) > maxCheckpointsKept {
 		notes = notes[len(notes)-maxCheckpointsKept:]
 	}
-	err = writeFileAtomic(path, func(w io.Writer) error {
+	err = WriteFileAtomic(path, func(w io.Writer) error {
 		for i, n := range notes {
 			if i > 0 {
 				if _, err := io.WriteString(w, "\n"); err != nil {
@@ -131,13 +130,13 @@ func writeCheckpoint(ctx context.Context, db *store.DB, path string) (*store.Che
 // appliance keeps checking passes.
 func checkAuditAtStart(ctx context.Context, db *store.DB, path string, log *slog.Logger) {
 	start := time.Now()
-	notes, err := readCheckpointFile(path)
+	notes, err := ReadCheckpointFile(path)
 	if err != nil {
 		log.Error("audit trail: checkpoint file unreadable", "err", err)
 	}
 	var cps []*store.Checkpoint
 	if len(notes) > 0 {
-		cp, err := checkpointText(notes[len(notes)-1])
+		cp, err := CheckpointText(notes[len(notes)-1])
 		if err != nil {
 			log.Error("audit trail: newest checkpoint unreadable", "file", path, "err", err)
 		} else {
@@ -175,7 +174,7 @@ func checkAuditAtStart(ctx context.Context, db *store.DB, path string, log *slog
 	default:
 		log.Info("audit trail intact", "records", v.Records, "size", v.Size, "took", time.Since(start).Round(time.Millisecond))
 	}
-	if _, _, err := writeCheckpoint(ctx, db, path); err != nil {
+	if _, _, err := WriteCheckpoint(ctx, db, path); err != nil {
 		log.Error("audit trail: checkpoint", "err", err)
 	}
 }
@@ -193,13 +192,13 @@ func runAuditCheckpoints(ctx context.Context, db *store.DB, path string, log *sl
 		case <-ctx.Done():
 			// At shutdown, with a fresh context: ctx is already done.
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if _, _, err := writeCheckpoint(sctx, db, path); err != nil {
+			if _, _, err := WriteCheckpoint(sctx, db, path); err != nil {
 				log.Error("audit trail: checkpoint at shutdown", "err", err)
 			}
 			cancel()
 			return
 		case <-cp.C:
-			if _, _, err := writeCheckpoint(ctx, db, path); err != nil && ctx.Err() == nil {
+			if _, _, err := WriteCheckpoint(ctx, db, path); err != nil && ctx.Err() == nil {
 				log.Error("audit trail: checkpoint", "err", err)
 			}
 		case <-vf.C:
@@ -210,22 +209,13 @@ func runAuditCheckpoints(ctx context.Context, db *store.DB, path string, log *sl
 	}
 }
 
-// checkpointPath is where the checkpoint file goes: flag, else env, else
+// CheckpointPath is where the checkpoint file goes: flag, else env, else
 // the data directory.
-func checkpointPath(flagValue, dataDir string) string {
+func CheckpointPath(flagValue, dataDir string) string {
 	if flagValue != "" {
 		return flagValue
 	}
-	return filepath.Join(dataDir, checkpointFileName)
-}
-
-// cliActor names the person behind a command in the audit trail: the OS
-// user running it ("cli:root"), or its uid when it has no name.
-func cliActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "cli:" + u.Username
-	}
-	return "cli:uid" + strconv.Itoa(os.Getuid())
+	return filepath.Join(dataDir, CheckpointFileName)
 }
 
 // auditMetrics exports the audit trail's state for alerting: whether

@@ -1,0 +1,99 @@
+package appliance
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"passgate/districtsync"
+	"passgate/store"
+	"passgate/web"
+)
+
+// buildServers makes the web server and the district sync API, and the
+// HTTP servers for the listeners.
+func (a *Appliance) buildServers() {
+	var caPEM []byte
+	if a.authority != nil {
+		caPEM = a.authority.CACertPEM()
+	}
+	a.web = web.New(web.Config{
+		DB: a.db, Checker: a.checker, Log: a.log, Version: a.cfg.Version,
+		Inputs: a.inputs, InputsFromFlags: a.cfg.Inputs, ValidateInput: a.manager.Validate, InputsChanged: a.notifyInputs,
+		Metrics: a.metrics, MetricsAccess: a.cfg.MetricsAccess,
+		ExportDir: a.cfg.DataDir, HubIdentity: a.hubCA, CAPEM: caPEM,
+	})
+	// The district sync API sits beside the web routes on both listeners;
+	// enrolment answers only over HTTPS (the appliance pins hubCA).
+	syncAPI := districtsync.NewServer(districtsync.ServerConfig{DB: a.db, Log: a.log.With("component", "sync"), HubCA: a.hubCA})
+	handler := withSyncAPI(a.web.Handler(), syncAPI.Handler())
+	if a.ln != nil {
+		a.srv = &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       idleTimeout,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		}
+	}
+	if a.tlsLn != nil {
+		a.tlsSrv = &http.Server{
+			Handler: handler, TLSConfig: a.tlsCfg,
+			ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: idleTimeout,
+			// A tablet without the CA installed fails its handshakes: a
+			// setup step, not a fault worth a warning each time.
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		}
+	}
+}
+
+// withSyncAPI serves the sync paths with the hub's sync API and the rest
+// with the web handler. The sync API authenticates by its own tokens, so
+// it bypasses the web's sessions and CSRF checks.
+func withSyncAPI(web, sync http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/sync/v1/", sync)
+	mux.Handle("/", web)
+	return mux
+}
+
+// withCAInChain sends the local CA after the server certificate, so an
+// appliance that has only the CA's pin (from its enrolment code) finds it
+// in the chain. Browsers ignore the extra certificate.
+func withCAInChain(cfg *tls.Config, caDER []byte) *tls.Config {
+	get := cfg.GetCertificate
+	cfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := get(hi)
+		if err != nil || c == nil {
+			return c, err
+		}
+		cc := *c
+		cc.Certificate = append(append([][]byte(nil), c.Certificate...), caDER)
+		return &cc, nil
+	}
+	return cfg
+}
+
+// newSyncer is the sync client of an enrolled appliance; nil for a
+// standalone appliance, a hub, or one that syncs by bundles only.
+func newSyncer(db *store.DB, log *slog.Logger) *districtsync.Syncer {
+	s, err := districtsync.NewSyncer(db, log.With("component", "sync"))
+	switch {
+	case errors.Is(err, store.ErrNotEnrolled):
+		log.Info("sync: not enrolled with a hub (standalone appliance or hub)")
+		return nil
+	case errors.Is(err, districtsync.ErrNoHubAddress):
+		log.Info("sync: enrolled without a hub address; sync by bundles only")
+		return nil
+	case err != nil:
+		log.Error("sync: cannot start", "err", err)
+		return nil
+	}
+	st := s.Status()
+	log.Info("sync: enrolled", "hub", st.Hub, "appliance", st.Appliance)
+	return s
+}
