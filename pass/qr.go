@@ -89,6 +89,8 @@ func bitmapPNG(bitmap [][]bool, scale int) ([]byte, error) {
 	}
 	rowBytes := (side + 7) / 8
 	row := make([]byte, 1+rowBytes) // filter type 0 (none), then pixels
+	same := make([]byte, 1+rowBytes)
+	same[0] = 2 // filter type 2 (Up), pixels equal to the row above
 
 	var idat bytes.Buffer
 	idat.Grow(side*rowBytes/8 + 256)
@@ -108,8 +110,14 @@ func bitmapPNG(bitmap [][]bool, scale int) ([]byte, error) {
 				row[1+px>>3] |= 0x80 >> (px & 7)
 			}
 		}
-		for range scale {
-			if _, err := zw.Write(row); err != nil {
+		if _, err := zw.Write(row); err != nil {
+			return nil, fmt.Errorf("deflate image: %w", err)
+		}
+		// The module row's other pixel rows are the same: filtered "Up"
+		// (the difference from the row above) they are all zero, which
+		// deflate passes over in long matches.
+		for range scale - 1 {
+			if _, err := zw.Write(same); err != nil {
 				return nil, fmt.Errorf("deflate image: %w", err)
 			}
 		}
