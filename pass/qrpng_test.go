@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -247,36 +246,5 @@ func BenchmarkQRPNGGoQRCode(b *testing.B) {
 			b.Fatal(err)
 		}
 		qrSink = png
-	}
-}
-
-// BenchmarkQRPNGBulk1000 draws 1,000 phone passes on all cores, as the
-// desk's bulk print does; one op is the whole page's pictures.
-func BenchmarkQRPNGBulk1000(b *testing.B) {
-	text := phonePassText(b)
-	for b.Loop() {
-		next := make(chan int)
-		done := make(chan error)
-		workers := runtime.GOMAXPROCS(0)
-		for range workers {
-			go func() {
-				var err error
-				for range next {
-					if _, _, e := QRPNG(text, 8); e != nil {
-						err = e
-					}
-				}
-				done <- err
-			}()
-		}
-		for i := range 1000 {
-			next <- i
-		}
-		close(next)
-		for range workers {
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-		}
 	}
 }
