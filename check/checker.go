@@ -81,6 +81,12 @@ type Checker struct {
 	refresh sync.Mutex // serialises Refresh
 
 	recent recentSet
+	// recentLoaded is closed once the window has been read from the log
+	// into recent (or that failed, recentErr); until then misses are
+	// confirmed in the log. holdSeed, if set, delays the load (tests).
+	recentLoaded chan struct{}
+	recentErr    error
+	holdSeed     <-chan struct{}
 
 	subMu sync.Mutex
 	subs  map[chan *Decision]struct{}
@@ -127,12 +133,17 @@ type Config struct {
 }
 
 // New returns a Checker loaded from cfg.DB.
-func New(ctx context.Context, cfg Config) (*Checker, error) {
-	c := &Checker{db: cfg.DB, now: cfg.Now, observer: cfg.Observer, subs: make(map[chan *Decision]struct{})}
+func New(ctx context.Context, cfg Config) (*Checker, error) { return newChecker(ctx, cfg, nil) }
+
+// newChecker is New with the repeat window's load held until holdSeed is
+// closed (nil: not held), so that tests see a checker still loading.
+func newChecker(ctx context.Context, cfg Config, holdSeed <-chan struct{}) (*Checker, error) {
+	c := &Checker{db: cfg.DB, now: cfg.Now, observer: cfg.Observer, holdSeed: holdSeed, subs: make(map[chan *Decision]struct{})}
 	if c.now == nil {
 		c.now = time.Now
 	}
 	c.recent.init()
+	c.recentLoaded = make(chan struct{})
 	if err := c.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -215,11 +226,8 @@ func (c *Checker) syncRecent(ctx context.Context, old *state, now time.Time, win
 	}
 	switch {
 	case old == nil:
-		// At start, learn the window from the log; only if it holds
-		// more than the set can must misses be confirmed there.
-		if err := c.seedRecent(ctx, now, window); err != nil {
-			return 0, err
-		}
+		// At start, learn the window from the log in the background.
+		c.loadRecent(ctx, now, window)
 	case ext != old.externalWrites || window > old.policy.RepeatWindow:
 		c.recent.distrust(now.Add(window))
 	}
@@ -265,6 +273,48 @@ func (c *Checker) loadRevocations(ctx context.Context, old, ns *state, revIssuer
 		maps.Copy(ns.revIssuer, revIssuerKeys)
 	}
 	return nil
+}
+
+// loadRecent starts loading the passes checked within the repeat window
+// into the repeat set and returns at once: reading millions of scans takes
+// seconds, and the gate must check from the start. Until the load is done
+// every miss in the set is confirmed in the scan log (one indexed lookup),
+// so a repeat is reported as one from the first check on, never as a
+// first use. If the load fails or the window holds more than the set can,
+// misses are confirmed for one window instead.
+func (c *Checker) loadRecent(ctx context.Context, now time.Time, window time.Duration) {
+	if window <= 0 {
+		close(c.recentLoaded)
+		return
+	}
+	c.recent.setLoading(true)
+	go func() {
+		defer close(c.recentLoaded)
+		if c.holdSeed != nil {
+			<-c.holdSeed
+		}
+		c.recentErr = c.seedRecent(ctx, now, window)
+		if c.recentErr != nil {
+			c.recent.distrust(now.Add(window))
+		}
+		c.recent.setLoading(false)
+	}()
+}
+
+// RepeatSetLoaded is closed once the repeat window has been loaded from
+// the scan log after start; RepeatSetErr then says whether that failed.
+// Checks do not wait for it.
+func (c *Checker) RepeatSetLoaded() <-chan struct{} { return c.recentLoaded }
+
+// RepeatSetErr is why loading the repeat window failed, nil if it did not;
+// valid once RepeatSetLoaded is closed.
+func (c *Checker) RepeatSetErr() error {
+	select {
+	case <-c.recentLoaded:
+		return c.recentErr
+	default:
+		return nil
+	}
 }
 
 // seedRecent loads the passes checked within the repeat window into the

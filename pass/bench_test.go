@@ -74,19 +74,6 @@ func BenchmarkSign(b *testing.B) {
 	}
 }
 
-func BenchmarkQRPNG(b *testing.B) {
-	f := newFixture(b, AlgEdDSA, AlgEdDSA)
-	c := sampleClaims(Phone)
-	c.Name = MaskName(longName)
-	text := mustSign(b, f.signer, c)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := QRPNG(text, 3); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkFloorEd25519 is crypto/ed25519.Verify alone over a pass's
 // Sig_structure: the floor for BenchmarkVerifyEdDSA, measured in the same
 // run (this machine's speed varies with its load).
