@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 // labels, saved when in range, refused with a field message and 422 when
 // not, and kept when a form leaves them out.
 func TestAdminPolicyPassAuditRetention(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	base := url.Values{"colors": {"green"}, "test_age": {"none"}, "min_doses": {"0"},
@@ -32,7 +32,7 @@ func TestAdminPolicyPassAuditRetention(t *testing.T) {
 		return v
 	}
 	policy := func() *store.Policy {
-		p, err := ts.DB.Policy(context.Background())
+		p, err := ts.DB.Policy(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -72,6 +71,7 @@ func respSessionCookie(resp *http.Response) *http.Cookie {
 var authZH = i18n.Printer{Lang: i18n.ZH}
 
 func TestLogin_OK(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.client(t)
 	resp, _ := ts.postForm(t, c, "/login", url.Values{"username": {"ADMIN"}, "password": {ts.AdminPassword}, "next": {"/desk?tab=import"}})
@@ -88,7 +88,7 @@ func TestLogin_OK(t *testing.T) {
 	if ck.MaxAge != int((12 * time.Hour).Seconds()) {
 		t.Errorf("MaxAge = %d", ck.MaxAge)
 	}
-	_, u, err := ts.DB.FindSession(context.Background(), ck.Value)
+	_, u, err := ts.DB.FindSession(t.Context(), ck.Value)
 	if err != nil || u.Username != "admin" || u.Role != store.UserAdmin {
 		t.Fatalf("server-side session: %+v %v", u, err)
 	}
@@ -101,6 +101,7 @@ func TestLogin_OK(t *testing.T) {
 // role on the page of its job, and so does a logged-in visit of the login
 // form or of the site's root.
 func TestLogin_Landing(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	ts.createUser(t, "wang", store.UserIssuer, "wang-password")
@@ -131,6 +132,7 @@ func TestLogin_Landing(t *testing.T) {
 }
 
 func TestLogin_SecureCookieUnderTLS(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	h := web.New(ts.DB, ts.Checker, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler()
 	req := httptest.NewRequest("POST", "https://passgate.example/login",
@@ -146,6 +148,7 @@ func TestLogin_SecureCookieUnderTLS(t *testing.T) {
 }
 
 func TestLogin_Failures(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	want := authZH.T("login.failed")
@@ -193,6 +196,7 @@ func TestLogin_Failures(t *testing.T) {
 }
 
 func TestLogin_Form(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	resp, body := ts.get(t, ts.client(t), "/login?next=/desk")
 	if resp.StatusCode != http.StatusOK {
@@ -233,6 +237,7 @@ func TestLogin_Form(t *testing.T) {
 }
 
 func TestLogin_OpenRedirect(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	for _, next := range []string{
@@ -267,6 +272,7 @@ func TestLogin_OpenRedirect(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	token := ts.sessionToken(c)
@@ -277,7 +283,7 @@ func TestLogout(t *testing.T) {
 	if ck := respSessionCookie(resp); ck == nil || ck.MaxAge >= 0 {
 		t.Fatalf("cookie not cleared: %+v", ck)
 	}
-	if _, _, err := ts.DB.FindSession(context.Background(), token); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := ts.DB.FindSession(t.Context(), token); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session still stored: %v", err)
 	}
 	// A copy of the old cookie (say, stolen) no longer works.
@@ -293,6 +299,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestSession_RevokedOnPasswordChange(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	li := ts.createUser(t, "li", store.UserStaff, "old-password")
 	c := ts.login(t, "li", "old-password")
@@ -300,7 +307,7 @@ func TestSession_RevokedOnPasswordChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.DB.SetPassword(context.Background(), li.ID, hash); err != nil {
+	if err := ts.DB.SetPassword(t.Context(), li.ID, hash); err != nil {
 		t.Fatal(err)
 	}
 	if ts.loggedIn(t, c) {
@@ -313,10 +320,11 @@ func TestSession_RevokedOnPasswordChange(t *testing.T) {
 }
 
 func TestSession_DisabledUser(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	li := ts.createUser(t, "li", store.UserStaff, "li-password")
 	c := ts.login(t, "li", "li-password")
-	if err := ts.DB.DisableUser(context.Background(), li.ID); err != nil {
+	if err := ts.DB.DisableUser(t.Context(), li.ID); err != nil {
 		t.Fatal(err)
 	}
 	if ts.loggedIn(t, c) {
@@ -329,10 +337,11 @@ func TestSession_DisabledUser(t *testing.T) {
 }
 
 func TestSession_SlidingExpiry(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	token := ts.sessionToken(c)
-	ctx := context.Background()
+	ctx := t.Context()
 	start := time.Now()
 	at := func(d time.Duration) { ts.DB.Now = func() time.Time { return start.Add(d) } }
 
@@ -372,6 +381,7 @@ func TestSession_SlidingExpiry(t *testing.T) {
 }
 
 func TestLogin_Throttle(t *testing.T) {
+	t.Parallel()
 	t.Run("Account", func(t *testing.T) {
 		ts := newTestServer(t)
 		ts.createUser(t, "li", store.UserStaff, "li-password")
@@ -473,6 +483,7 @@ func TestLogin_Throttle(t *testing.T) {
 }
 
 func TestLang(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.client(t)
 	resp, _ := ts.postForm(t, c, "/lang", url.Values{"lang": {"en"}, "next": {"/login?next=%2Fdesk"}})
@@ -522,6 +533,7 @@ func TestLang(t *testing.T) {
 }
 
 func TestLogin_CrossOrigin(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	req, _ := http.NewRequest("POST", ts.Srv.URL+"/login",
 		strings.NewReader(url.Values{"username": {"admin"}, "password": {ts.AdminPassword}}.Encode()))

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"image/png"
 	"io"
@@ -81,7 +80,7 @@ func postFrame(t testing.TB, c *http.Client, base string, w, h int, body []byte)
 
 func scanCount(t *testing.T, db *store.DB) int {
 	t.Helper()
-	scans, err := db.FindScans(context.Background(), store.ScanFilter{Limit: 1000})
+	scans, err := db.FindScans(t.Context(), store.ScanFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +88,7 @@ func scanCount(t *testing.T, db *store.DB) int {
 }
 
 func TestCameraFrame(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "zhao", store.UserStaff, "staff-password-1")
 	staff := ts.login(t, "zhao", "staff-password-1")
@@ -145,7 +145,7 @@ func TestCameraFrame(t *testing.T) {
 		if d.Display["en"].Headline == "" || d.Display["zh-CN"].Name != pass.MaskName("张三明") {
 			t.Errorf("display strings missing: %+v", d.Display)
 		}
-		scans, err := ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 10})
+		scans, err := ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,6 +255,8 @@ func TestCameraFrame(t *testing.T) {
 // the figures; it asserts only that every frame was decided). It is a
 // measurement, so it runs only with PASSGATE_CAMERA_BENCH=1.
 func TestCameraFrame_Latency(t *testing.T) {
+	// Not parallel: it measures latency,
+	// which other tests' load would delay.
 	if os.Getenv("PASSGATE_CAMERA_BENCH") != "1" {
 		t.Skip("set PASSGATE_CAMERA_BENCH=1 to measure frame to decision over HTTP")
 	}

@@ -54,13 +54,14 @@ func (s *steppedRun) run(ctx context.Context, db *store.DB, w io.Writer, r *expo
 // its progress bar move, cancels it; starts another, and downloads the
 // file when it is done, under its Chinese name, in headless Chromium.
 func TestExportJobBrowser(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	sr := &steppedRun{started: make(chan struct{}, 4), step: make(chan struct{}), release: make(chan struct{})}
 	defer sr.once.Do(func() { close(sr.release) })
 	ts.Web.SetExportRun(sr.run)
 	now := time.Now()
 	for i, src := range []string{"南门闸机", "东门", "西门"} {
-		if err := ts.DB.LogScan(context.Background(), &store.Scan{At: now.Add(-time.Duration(i+1) * time.Minute), Source: src, Decision: "allow", Reason: "ok"}); err != nil {
+		if err := ts.DB.LogScan(t.Context(), &store.Scan{At: now.Add(-time.Duration(i+1) * time.Minute), Source: src, Decision: "allow", Reason: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,6 +102,7 @@ func TestExportJobBrowser(t *testing.T) {
 	events := true
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, EventsEnabled: &events,
+		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID, // this test's tabs only
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +157,7 @@ func TestExportJobBrowser(t *testing.T) {
 	var want bytes.Buffer
 	f, _ := export.ParseTime("from", from, time.Local)
 	u, _ := export.ParseTime("to", to, time.Local)
-	if _, err := export.Run(context.Background(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.CSV, From: f, To: u, Location: time.Local}, nil); err != nil {
+	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.CSV, From: f, To: u, Location: time.Local}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want.Bytes()) || !bytes.Contains(got, []byte("南门闸机")) {

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -79,10 +78,12 @@ window.__scan = (function () {
 true`
 
 func TestGateBrowser(t *testing.T) {
+	// Not parallel: it bounds how soon the gate screen shows a check,
+	// which other tests' load would delay.
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
-	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1", "test")
+	_, token, err := ts.DB.CreateDevice(t.Context(), "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestGateBrowser(t *testing.T) {
 	}
 	lastScan := func() int64 {
 		t.Helper()
-		scans, err := ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		scans, err := ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +152,7 @@ func TestGateBrowser(t *testing.T) {
 			function (e) { return getComputedStyle(e).display !== 'none'; }); return v.length === 1 ? v[0].getAttribute('class') : String(v.length); })()`); icon != "icon icon-allow" {
 			t.Errorf("visible icon %q", icon)
 		}
-		scans, _ := ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		scans, _ := ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 		if len(scans) != 1 || scans[0].Source != "gate:wang" || scans[0].Decision != "allow" {
 			t.Fatalf("logged %+v", scans)
 		}

@@ -95,9 +95,11 @@ func openGate(t *testing.T, ctx context.Context, base, name, entrance string) *g
 // reconnect, and the end of the feed with the session (logout, a
 // disabled account).
 func TestGateScreensBrowser(t *testing.T) {
+	// Not parallel: it reads each panel within its 2 s hold time,
+	// which other tests' load would delay.
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
-	bg := context.Background()
+	bg := t.Context()
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
 	_, north, err := ts.DB.CreateDevice(bg, "gw-north", "admin")
 	if err != nil {
@@ -341,6 +343,7 @@ func TestGateScreensBrowser(t *testing.T) {
 // measurement, so it runs only with PASSGATE_LATENCY=1, on a quiet
 // machine.
 func TestGateLatencyBrowser(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("PASSGATE_LATENCY") != "1" {
 		t.Skip("set PASSGATE_LATENCY=1 to measure the gate screen's latency")
 	}
@@ -378,6 +381,7 @@ func TestGateLatencyBrowser(t *testing.T) {
 // only; the other keeps its live feed, its checks and its panel, through
 // several session rechecks.
 func TestGateTwoSessionsBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")

@@ -75,6 +75,7 @@ const brokenNames = `[...document.querySelectorAll("table th[scope=row]")].filte
 // page may scroll sideways and nothing may reach past the screen's edge.
 // Screenshots go to $ARTIFACTS.
 func TestPagesFitAPhone(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "gate1", store.UserStaff, "gate-password-1")
 	ts.createUser(t, "desk1", store.UserIssuer, "desk-password-1")
@@ -227,11 +228,12 @@ func goTo(ctx context.Context, url string) func() error {
 // screen whose live list is full of checks from a gateway with a long
 // name at a long-named entrance, some arriving while it is open.
 func TestDataPagesFitAPhone(t *testing.T) {
+	t.Parallel()
 	ca := hubCA(t)
 	ts := newTestServer(t, web.WithHubIdentity(ca))
 	t.Cleanup(ts.Srv.CloseClientConnections)
 	base := ts.Srv.URL
-	bg := context.Background()
+	bg := t.Context()
 	admin := ts.login(t, "admin", ts.AdminPassword)
 
 	// The registry: one enrolled from a file, one pending.

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,7 +31,7 @@ type testServer struct {
 // configure its web server.
 func newTestServer(t *testing.T, opts ...web.Option) *testServer {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +48,7 @@ func newTestServer(t *testing.T, opts ...web.Option) *testServer {
 // first admin has adminPassword; it closes db when the test ends.
 func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, opts ...web.Option) *testServer {
 	t.Helper()
-	c, err := scanner.New(context.Background(), db)
+	c, err := scanner.New(t.Context(), db)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
@@ -73,7 +72,7 @@ func (ts *testServer) createUser(t *testing.T, name, role, password string) *sto
 		t.Fatal(err)
 	}
 	u := &store.User{Username: name, Role: role, PasswordHash: hash}
-	if err := ts.DB.CreateUser(context.Background(), u); err != nil {
+	if err := ts.DB.CreateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
 	return u

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/hex"
 	"log/slog"
@@ -33,6 +32,7 @@ func traceForm(id, from, to, window string) url.Values {
 }
 
 func TestTraceRoles(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, role := range []string{store.UserStaff, store.UserIssuer} {
 		ts.createUser(t, role+"1", role, "a long password "+role)
@@ -48,7 +48,7 @@ func TestTraceRoles(t *testing.T) {
 		}
 	}
 	n := 0
-	err := ts.DB.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	err := ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		if r.Action == store.AuditTrace {
 			n++
 		}
@@ -78,11 +78,12 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestTracePage(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	// A second handler over the same database whose logs are kept, to
 	// show that the ID number is not logged.
 	logs := &lockedBuffer{}
-	c0, err := scanner.New(context.Background(), ts.DB)
+	c0, err := scanner.New(t.Context(), ts.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestTracePage(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ts.Srv = srv
 
-	ctx := context.Background()
+	ctx := t.Context()
 	person, err := district.SubjectOf(ctx, ts.DB, traceID)
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +226,7 @@ func TestTracePage(t *testing.T) {
 }
 
 func TestTraceBadInput(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	cases := []struct {
@@ -260,7 +262,7 @@ func TestTraceBadInput(t *testing.T) {
 			}
 		})
 	}
-	person, _ := district.SubjectOf(context.Background(), ts.DB, traceID)
+	person, _ := district.SubjectOf(t.Context(), ts.DB, traceID)
 	good := url.Values{"subject": {hex.EncodeToString(person[:])}, "from": {"2026-11-01T00:00:00+08:00"},
 		"to": {"2026-11-15T00:00:00+08:00"}, "window": {"15"}, "format": {"csv"}}
 	for _, tc := range []struct{ name, key, val string }{
