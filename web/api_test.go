@@ -131,6 +131,35 @@ func TestScanAPI(t *testing.T) {
 		}
 	})
 
+	scanAPIRefusals(t, f, bearer)
+
+	t.Run("RevokedDevice", func(t *testing.T) {
+		_, tok, err := f.db.CreateDevice(t.Context(), "gate-2", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.RevokeDevice(t.Context(), "gate-2", "test"); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 401 {
+			t.Fatalf("revoked device: %d", resp.StatusCode)
+		}
+	})
+	t.Run("WrongMethod", func(t *testing.T) {
+		resp, err := http.Get(f.srv.URL + "/api/v1/scans")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+	})
+}
+
+// scanAPIRefusals runs TestScanAPI's subtests of requests refused before
+// any check: none is logged as a scan.
+func scanAPIRefusals(t *testing.T, f *fixture, bearer string) {
 	errCases := []struct {
 		name   string
 		auth   string
@@ -164,29 +193,6 @@ func TestScanAPI(t *testing.T) {
 			}
 		})
 	}
-
-	t.Run("RevokedDevice", func(t *testing.T) {
-		_, tok, err := f.db.CreateDevice(t.Context(), "gate-2", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.db.RevokeDevice(t.Context(), "gate-2", "test"); err != nil {
-			t.Fatal(err)
-		}
-		if resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 401 {
-			t.Fatalf("revoked device: %d", resp.StatusCode)
-		}
-	})
-	t.Run("WrongMethod", func(t *testing.T) {
-		resp, err := http.Get(f.srv.URL + "/api/v1/scans")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusMethodNotAllowed {
-			t.Fatalf("GET: %d", resp.StatusCode)
-		}
-	})
 }
 
 func TestHealth(t *testing.T) {

@@ -111,6 +111,13 @@ func TestAppliancesPage(t *testing.T) {
 		t.Fatalf("enrolled row: %q", row.Text())
 	}
 
+	appliancesRetire(t, ts, cl, code)
+}
+
+// appliancesRetire is the part of TestAppliancesPage about retiring
+// the appliance 东门闸机, enrolled with code.
+func appliancesRetire(t *testing.T, ts *testServer, cl *http.Client, code hub.Code) {
+	t.Helper()
 	// Retire: a reason is required; retiring twice is refused.
 	if resp, _ := ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"东门闸机"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("retire without a reason: %d", resp.StatusCode)
@@ -118,11 +125,11 @@ func TestAppliancesPage(t *testing.T) {
 	if resp, _ := ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"nobody"}, "reason": {"x"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("retire an unknown appliance: %d", resp.StatusCode)
 	}
-	resp, _ = ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"东门闸机"}, "reason": {"设备丢失"}})
+	resp, _ := ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"东门闸机"}, "reason": {"设备丢失"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("retire: %d", resp.StatusCode)
 	}
-	doc = getDoc(t, ts, cl, "/admin/appliances")
+	doc := getDoc(t, ts, cl, "/admin/appliances")
 	if st, _ := doc.Find(`[data-testid="appliance-row"][data-name="东门闸机"]`).Attr("data-state"); st != "retired" {
 		t.Fatalf("state after retiring %q", st)
 	}

@@ -382,104 +382,116 @@ func TestSession_SlidingExpiry(t *testing.T) {
 
 func TestLogin_Throttle(t *testing.T) {
 	t.Parallel()
-	t.Run("Account", func(t *testing.T) {
-		ts := newTestServer(t)
-		ts.createUser(t, "li", store.UserStaff, "li-password")
-		c := ts.client(t)
-		for i := range 5 {
-			if resp, _ := ts.tryLogin(t, c, "li", "wrong"+strconv.Itoa(i)); resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
+	t.Run("Account", testLoginThrottleAccount)
+	t.Run("MessageInEnglish", testLoginThrottleMessageInEnglish)
+	t.Run("UnknownNamesToo", testLoginThrottleUnknownNamesToo)
+	t.Run("SuccessResetsAccount", testLoginThrottleSuccessResetsAccount)
+	t.Run("Address", testLoginThrottleAddress)
+	t.Run("IgnoresForwardedFor", testLoginThrottleIgnoresForwardedFor)
+}
+
+func testLoginThrottleAccount(t *testing.T) {
+	ts := newTestServer(t)
+	ts.createUser(t, "li", store.UserStaff, "li-password")
+	c := ts.client(t)
+	for i := range 5 {
+		if resp, _ := ts.tryLogin(t, c, "li", "wrong"+strconv.Itoa(i)); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	// The right password no longer helps, and the name is matched as
+	// the login matches it: case-insensitively.
+	resp, msg := ts.tryLogin(t, c, "LI", "li-password")
+	if resp.StatusCode != http.StatusTooManyRequests || respSessionCookie(resp) != nil {
+		t.Fatalf("6th attempt: status %d, want 429", resp.StatusCode)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra <= 0 || ra > 15*60 {
+		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
+	}
+	if msg != authZH.T("login.throttled", 15) {
+		t.Fatalf("message %q", msg)
+	}
+	// Another account from the same address is not affected.
+	ts.login(t, "admin", ts.AdminPassword)
+}
+
+func testLoginThrottleMessageInEnglish(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client(t)
+	u, _ := url.Parse(ts.Srv.URL)
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: i18n.CookieName, Value: "en"}})
+	for range 5 {
+		ts.tryLogin(t, c, "admin", "wrong")
+	}
+	resp, msg := ts.tryLogin(t, c, "admin", "wrong")
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(msg, "Too many failed logins") {
+		t.Fatalf("status %d, message %q", resp.StatusCode, msg)
+	}
+}
+
+func testLoginThrottleUnknownNamesToo(t *testing.T) {
+	// Otherwise a 429 would tell which names exist.
+	ts := newTestServer(t)
+	c := ts.client(t)
+	for range 5 {
+		ts.tryLogin(t, c, "nobody", "wrong")
+	}
+	if resp, _ := ts.tryLogin(t, c, "nobody", "wrong"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429", resp.StatusCode)
+	}
+}
+
+func testLoginThrottleSuccessResetsAccount(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client(t)
+	for range 4 {
+		ts.tryLogin(t, c, "admin", "wrong")
+	}
+	ts.login(t, "admin", ts.AdminPassword)
+	for i := range 4 {
+		if resp, _ := ts.tryLogin(t, c, "admin", "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("attempt %d after a success: status %d", i+1, resp.StatusCode)
+		}
+	}
+}
+
+func testLoginThrottleAddress(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client(t)
+	// 5 names × 4 failures = 20 failures from one address; no
+	// account reaches its own limit.
+	for i := range 20 {
+		name := "user" + strconv.Itoa(i%5)
+		if resp, _ := ts.tryLogin(t, c, name, "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	resp, _ := ts.tryLogin(t, c, "admin", ts.AdminPassword)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429 for the address", resp.StatusCode)
+	}
+}
+
+func testLoginThrottleIgnoresForwardedFor(t *testing.T) {
+	ts := newTestServer(t)
+	for i := range 21 {
+		req, _ := http.NewRequest("POST", ts.Srv.URL+"/login",
+			strings.NewReader(url.Values{"username": {"n" + strconv.Itoa(i%5)}, "password": {"wrong"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", "10.0.0."+strconv.Itoa(i))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := http.StatusUnprocessableEntity; i == 20 {
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("21st attempt with a fresh X-Forwarded-For: status %d, want 429", resp.StatusCode)
 			}
+		} else if resp.StatusCode != want {
+			t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
 		}
-		// The right password no longer helps, and the name is matched as
-		// the login matches it: case-insensitively.
-		resp, msg := ts.tryLogin(t, c, "LI", "li-password")
-		if resp.StatusCode != http.StatusTooManyRequests || respSessionCookie(resp) != nil {
-			t.Fatalf("6th attempt: status %d, want 429", resp.StatusCode)
-		}
-		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra <= 0 || ra > 15*60 {
-			t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
-		}
-		if msg != authZH.T("login.throttled", 15) {
-			t.Fatalf("message %q", msg)
-		}
-		// Another account from the same address is not affected.
-		ts.login(t, "admin", ts.AdminPassword)
-	})
-	t.Run("MessageInEnglish", func(t *testing.T) {
-		ts := newTestServer(t)
-		c := ts.client(t)
-		u, _ := url.Parse(ts.Srv.URL)
-		c.Jar.SetCookies(u, []*http.Cookie{{Name: i18n.CookieName, Value: "en"}})
-		for range 5 {
-			ts.tryLogin(t, c, "admin", "wrong")
-		}
-		resp, msg := ts.tryLogin(t, c, "admin", "wrong")
-		if resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(msg, "Too many failed logins") {
-			t.Fatalf("status %d, message %q", resp.StatusCode, msg)
-		}
-	})
-	t.Run("UnknownNamesToo", func(t *testing.T) {
-		// Otherwise a 429 would tell which names exist.
-		ts := newTestServer(t)
-		c := ts.client(t)
-		for range 5 {
-			ts.tryLogin(t, c, "nobody", "wrong")
-		}
-		if resp, _ := ts.tryLogin(t, c, "nobody", "wrong"); resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("status %d, want 429", resp.StatusCode)
-		}
-	})
-	t.Run("SuccessResetsAccount", func(t *testing.T) {
-		ts := newTestServer(t)
-		c := ts.client(t)
-		for range 4 {
-			ts.tryLogin(t, c, "admin", "wrong")
-		}
-		ts.login(t, "admin", ts.AdminPassword)
-		for i := range 4 {
-			if resp, _ := ts.tryLogin(t, c, "admin", "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("attempt %d after a success: status %d", i+1, resp.StatusCode)
-			}
-		}
-	})
-	t.Run("Address", func(t *testing.T) {
-		ts := newTestServer(t)
-		c := ts.client(t)
-		// 5 names × 4 failures = 20 failures from one address; no
-		// account reaches its own limit.
-		for i := range 20 {
-			name := "user" + strconv.Itoa(i%5)
-			if resp, _ := ts.tryLogin(t, c, name, "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
-			}
-		}
-		resp, _ := ts.tryLogin(t, c, "admin", ts.AdminPassword)
-		if resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("status %d, want 429 for the address", resp.StatusCode)
-		}
-	})
-	t.Run("IgnoresForwardedFor", func(t *testing.T) {
-		ts := newTestServer(t)
-		for i := range 21 {
-			req, _ := http.NewRequest("POST", ts.Srv.URL+"/login",
-				strings.NewReader(url.Values{"username": {"n" + strconv.Itoa(i%5)}, "password": {"wrong"}}.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("X-Forwarded-For", "10.0.0."+strconv.Itoa(i))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if want := http.StatusUnprocessableEntity; i == 20 {
-				if resp.StatusCode != http.StatusTooManyRequests {
-					t.Fatalf("21st attempt with a fresh X-Forwarded-For: status %d, want 429", resp.StatusCode)
-				}
-			} else if resp.StatusCode != want {
-				t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
-			}
-		}
-	})
+	}
 }
 
 func TestLang(t *testing.T) {

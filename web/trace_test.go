@@ -169,12 +169,20 @@ func TestTracePage(t *testing.T) {
 		t.Fatalf("download form subject %q", subjectHex)
 	}
 
+	traceDownloadAndAudit(t, ts, c, doc, subjectHex, otherHex, logs)
+}
+
+// traceDownloadAndAudit is the part of TestTracePage about the download
+// offered on the result page doc, and the audit records and logs of the
+// queries, which never hold the ID number.
+func traceDownloadAndAudit(t *testing.T, ts *testServer, c *http.Client, doc *goquery.Document, subjectHex, otherHex string, logs *lockedBuffer) {
+	t.Helper()
 	// The download repeats the query by pseudonym.
 	dl := url.Values{"subject": {subjectHex}, "format": {"csv"}}
 	for _, k := range []string{"from", "to", "window"} {
 		dl.Set(k, doc.Find(`[data-testid="trace-download"] input[name="`+k+`"]`).AttrOr("value", ""))
 	}
-	resp, body = ts.postForm(t, c, "/admin/trace/download", dl)
+	resp, body := ts.postForm(t, c, "/admin/trace/download", dl)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("download: %d %.300s", resp.StatusCode, body)
 	}
@@ -197,7 +205,7 @@ func TestTracePage(t *testing.T) {
 	// page, one download: four), each with the pseudonym and never the
 	// ID number; the logs do not hold it either.
 	var audits []*store.AuditRecord
-	err = ts.DB.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+	err = ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		if r.Action == store.AuditTrace {
 			rc := *r
 			audits = append(audits, &rc)
