@@ -151,6 +151,13 @@ true`)
 		t.Errorf("gate row source %q, want camera:wang", got)
 	}
 
+	logCameraLatency(t, cam, id, console)
+}
+
+// logCameraLatency logs the camera page's latency over more
+// decisions after the one with scan id, then checks its console.
+func logCameraLatency(t *testing.T, cam context.Context, id string, console *consoleLog) {
+	t.Helper()
 	// Latency over more decisions: scan again sooner than the page does.
 	var lat, trip []float64
 	evalJS[bool](t, cam, `document.querySelector('.camera').dataset.pauseMs = "100"; true`)

@@ -146,6 +146,14 @@ func TestExportJobBrowser(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	checkExportDownload(t, ts, ctx, console, now, from, to, dir, suggested, firstJob)
+}
+
+// checkExportDownload is the end of TestExportJobBrowser: the file the
+// browser saved in dir as suggested is the export of from..to, and the
+// cancelled job firstJob has no file.
+func checkExportDownload(t *testing.T, ts *testServer, ctx context.Context, console *consoleLog, now time.Time, from, to, dir, suggested, firstJob string) {
+	t.Helper()
 	wantName := "雁塔区_scans_" + now.AddDate(0, 0, -2).Format("20060102") + "-" + now.AddDate(0, 0, 1).Format("20060102") + ".csv"
 	if suggested != wantName {
 		t.Errorf("download named %q, want %q", suggested, wantName)
