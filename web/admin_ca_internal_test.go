@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
@@ -26,7 +25,7 @@ import (
 // admin and a staff member.
 func caTestServer(t *testing.T) (s *Server, url string, admin, staff *http.Cookie) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +86,7 @@ func caGet(t *testing.T, url string, ck *http.Cookie) (*http.Response, []byte) {
 }
 
 func TestCARoutes_Download(t *testing.T) {
+	t.Parallel()
 	s, url, admin, _ := caTestServer(t)
 	a, err := tlsca.LoadOrCreateNamed(t.TempDir(), "雁塔区", []string{"localhost", "127.0.0.1"}, time.Now())
 	if err != nil {
@@ -154,6 +154,7 @@ func hexColons(der []byte) string {
 }
 
 func TestCARoutes_Access(t *testing.T) {
+	t.Parallel()
 	s, url, _, staff := caTestServer(t)
 	a, err := tlsca.LoadOrCreate(t.TempDir(), []string{"localhost"}, time.Now())
 	if err != nil {
@@ -171,6 +172,7 @@ func TestCARoutes_Access(t *testing.T) {
 }
 
 func TestCARoutes_NoCA(t *testing.T) {
+	t.Parallel()
 	s, url, admin, _ := caTestServer(t)
 	check := func(when string) {
 		t.Helper()
@@ -208,6 +210,7 @@ func TestCARoutes_NoCA(t *testing.T) {
 
 // Two servers in one process (as in tests) never see each other's CA.
 func TestCARoutes_PerServer(t *testing.T) {
+	t.Parallel()
 	s1, url1, admin1, _ := caTestServer(t)
 	_, url2, admin2, _ := caTestServer(t)
 	a, _ := tlsca.LoadOrCreate(t.TempDir(), []string{"localhost"}, time.Now())

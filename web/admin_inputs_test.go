@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"errors"
 	"net/url"
 	"strings"
@@ -13,7 +12,8 @@ import (
 )
 
 func TestAdminInputs(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	var changes atomic.Int32
 	validate := func(s scanner.InputSpec) error {
 		if strings.Contains(s.Spec, "baud=oops") {

@@ -1,7 +1,7 @@
 package web_test
 
 import (
-	"context"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +14,7 @@ import (
 // labels, saved when in range, refused with a field message and 422 when
 // not, and kept when a form leaves them out.
 func TestAdminPolicyPassAuditRetention(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	base := url.Values{"colors": {"green"}, "test_age": {"none"}, "min_doses": {"0"},
@@ -32,7 +33,7 @@ func TestAdminPolicyPassAuditRetention(t *testing.T) {
 		return v
 	}
 	policy := func() *store.Policy {
-		p, err := ts.DB.Policy(context.Background())
+		p, err := ts.DB.Policy(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +84,16 @@ func TestAdminPolicyPassAuditRetention(t *testing.T) {
 		t.Fatalf("a form without the fields changed the periods to %v/%v", p.PassRetention, p.AuditRetention)
 	}
 
+	policyRetentionOutOfRange(t, ts, admin, form, policy)
+}
+
+// policyRetentionOutOfRange is the part of
+// TestAdminPolicyPassAuditRetention about periods out of range, refused
+// with the form shown again, in Chinese and in English; the periods in
+// force are 12 and 45 days.
+func policyRetentionOutOfRange(t *testing.T, ts *testServer, admin *http.Client, form func(passDays, auditDays string) url.Values, policy func() *store.Policy) {
+	t.Helper()
+	const day = 24 * time.Hour
 	// Out of range: 422, the form re-rendered with the message on the
 	// field and the value as typed, nothing saved.
 	for _, c := range []struct{ passDays, auditDays, field, msg string }{
@@ -119,7 +130,7 @@ func TestAdminPolicyPassAuditRetention(t *testing.T) {
 	if resp, _ := ts.postForm(t, admin, "/lang", url.Values{"lang": {"en"}, "next": {"/admin/policy"}}); resp.StatusCode != 303 {
 		t.Fatalf("switch to English: %d", resp.StatusCode)
 	}
-	_, page = ts.get(t, admin, "/admin/policy")
+	_, page := ts.get(t, admin, "/admin/policy")
 	if !strings.Contains(page, "Days a pass record is kept after the pass expires") || !strings.Contains(page, "Days audit records are kept") {
 		t.Error("the English policy page lacks the retention labels")
 	}

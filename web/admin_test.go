@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -71,7 +70,7 @@ func newAdminUsersWorld(t *testing.T) adminUsersWorld {
 	t.Helper()
 	ts := newTestServer(t)
 	admin := ts.login(t, "admin", ts.AdminPassword)
-	adminUser, err := ts.DB.FindUserByName(context.Background(), "admin")
+	adminUser, err := ts.DB.FindUserByName(t.Context(), "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,225 +78,243 @@ func newAdminUsersWorld(t *testing.T) adminUsersWorld {
 	return adminUsersWorld{ts: ts, admin: admin, adminUser: adminUser, staff: staff}
 }
 
+// userPath is the path of action on account u.
+func userPath(u *store.User, action string) string {
+	return fmt.Sprintf("/admin/users/%d/%s", u.ID, action)
+}
+
 func TestAdminUsers(t *testing.T) {
-	ctx := context.Background()
-	path := func(u *store.User, action string) string { return fmt.Sprintf("/admin/users/%d/%s", u.ID, action) }
+	t.Parallel()
+	t.Run("List", testAdminUsersList)
+	t.Run("CreateThenLogin", testAdminUsersCreateThenLogin)
+	t.Run("BadInput422", testAdminUsersBadInput422)
+	t.Run("DisableEndsSessions", testAdminUsersDisableEndsSessions)
+	t.Run("NotSelfNotLastAdmin", testAdminUsersNotSelfNotLastAdmin)
+	t.Run("ChangeRole", testAdminUsersChangeRole)
+	t.Run("ResetPassword", testAdminUsersResetPassword)
+	t.Run("NoticeOnlyForWhatHappened", testAdminUsersNoticeOnlyForWhatHappened)
+	t.Run("StaffForbidden", testAdminUsersStaffForbidden)
+}
 
-	t.Run("List", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		resp, body := ts.get(t, admin, "/admin/users")
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
-		row := byTestID(adminDoc(t, body), "user-admin")
-		if row.Length() != 1 || !strings.Contains(row.Find(`[data-testid="role"]`).Text(), "管理员") ||
-			row.AttrOr("data-state", "") != "active" {
-			t.Fatalf("admin row missing or wrong: %q", row.Text())
-		}
-		if row.Find(`[data-testid="disable"]`).Length() != 0 {
-			t.Error("an admin is offered to disable themself")
-		}
-	})
+func testAdminUsersList(t *testing.T) {
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	resp, body := ts.get(t, admin, "/admin/users")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	row := byTestID(adminDoc(t, body), "user-admin")
+	if row.Length() != 1 || !strings.Contains(row.Find(`[data-testid="role"]`).Text(), "管理员") ||
+		row.AttrOr("data-state", "") != "active" {
+		t.Fatalf("admin row missing or wrong: %q", row.Text())
+	}
+	if row.Find(`[data-testid="disable"]`).Length() != 0 {
+		t.Error("an admin is offered to disable themself")
+	}
+}
 
-	t.Run("CreateThenLogin", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		resp, _ := ts.postForm(t, admin, "/admin/users", url.Values{"username": {"wang"}, "role": {"issuer"}, "password": {"wang-password-1"}})
-		if loc := adminLocation(t, resp); !strings.HasPrefix(loc, "/admin/users?") {
-			t.Fatalf("redirect to %q", loc)
-		}
-		_, body := ts.get(t, admin, "/admin/users?done=created&name=wang")
-		doc := adminDoc(t, body)
-		row := byTestID(doc, "user-wang")
-		if row.Length() != 1 || !strings.Contains(row.Find(`[data-testid="role"]`).Text(), "发码员") {
-			t.Fatalf("new user not listed as issuer: %q", byTestID(doc, "users").Text())
-		}
-		if !strings.Contains(byTestID(doc, "notice").Text(), "wang") {
-			t.Errorf("no confirmation: %q", byTestID(doc, "notice").Text())
-		}
-		u, err := ts.DB.FindUserByName(ctx, "wang")
-		if err != nil || u.Role != store.UserIssuer || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
-			t.Fatalf("stored user %+v, %v", u, err)
-		}
-		c := ts.login(t, "wang", "wang-password-1")
-		if resp, _ := ts.get(t, c, "/"); resp.Header.Get("Location") != "/desk" {
-			t.Errorf("issuer's start page %q, want /desk", resp.Header.Get("Location"))
-		}
-	})
+func testAdminUsersCreateThenLogin(t *testing.T) {
+	ctx := t.Context()
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	resp, _ := ts.postForm(t, admin, "/admin/users", url.Values{"username": {"wang"}, "role": {"issuer"}, "password": {"wang-password-1"}})
+	if loc := adminLocation(t, resp); !strings.HasPrefix(loc, "/admin/users?") {
+		t.Fatalf("redirect to %q", loc)
+	}
+	_, body := ts.get(t, admin, "/admin/users?done=created&name=wang")
+	doc := adminDoc(t, body)
+	row := byTestID(doc, "user-wang")
+	if row.Length() != 1 || !strings.Contains(row.Find(`[data-testid="role"]`).Text(), "发码员") {
+		t.Fatalf("new user not listed as issuer: %q", byTestID(doc, "users").Text())
+	}
+	if !strings.Contains(byTestID(doc, "notice").Text(), "wang") {
+		t.Errorf("no confirmation: %q", byTestID(doc, "notice").Text())
+	}
+	u, err := ts.DB.FindUserByName(ctx, "wang")
+	if err != nil || u.Role != store.UserIssuer || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+		t.Fatalf("stored user %+v, %v", u, err)
+	}
+	c := ts.login(t, "wang", "wang-password-1")
+	if resp, _ := ts.get(t, c, "/"); resp.Header.Get("Location") != "/desk" {
+		t.Errorf("issuer's start page %q, want /desk", resp.Header.Get("Location"))
+	}
+}
 
-	t.Run("BadInput422", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		// The duplicates below collide with an issuer already there.
-		ts.createUser(t, "wang", store.UserIssuer, "wang-password-1")
-		for _, tc := range []struct {
-			name   string
-			form   url.Values
-			fields []string
-		}{
-			{"Duplicate", url.Values{"username": {"wang"}, "role": {"staff"}, "password": {"another-password"}}, []string{"username"}},
-			{"DuplicateOtherCase", url.Values{"username": {"WANG"}, "role": {"staff"}, "password": {"another-password"}}, []string{"username"}},
-			{"ShortPassword", url.Values{"username": {"li"}, "role": {"staff"}, "password": {"short123"}}, []string{"password"}},
-			{"Everything", url.Values{"username": {" "}, "role": {"root"}, "password": {""}}, []string{"username", "role", "password"}},
-			{"ControlCharacter", url.Values{"username": {"a\x01b"}, "role": {"staff"}, "password": {"long-enough-pw"}}, []string{"username"}},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				resp, body := ts.postForm(t, admin, "/admin/users", tc.form)
-				if resp.StatusCode != http.StatusUnprocessableEntity {
-					t.Fatalf("status %d, want 422", resp.StatusCode)
-				}
-				doc := adminDoc(t, body)
-				for _, f := range tc.fields {
-					if strings.TrimSpace(byTestID(doc, "error-"+f).Text()) == "" {
-						t.Errorf("no message for %s", f)
-					}
-				}
-				if n := doc.Find(`[data-testid^="error-"]`).Length(); n != len(tc.fields) {
-					t.Errorf("%d field messages, want %d", n, len(tc.fields))
-				}
-				if v, _ := doc.Find(`#new-username`).Attr("value"); v != strings.TrimSpace(tc.form.Get("username")) {
-					t.Errorf("typed username not kept: %q", v)
-				}
-			})
-		}
-		if _, err := ts.DB.FindUserByName(ctx, "li"); err == nil {
-			t.Error("user with a short password was created")
-		}
-	})
-
-	t.Run("DisableEndsSessions", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		staff := w.staff
-		c := ts.login(t, "zhao", "zhao-password-1")
-		if !loggedIn(t, ts, c) {
-			t.Fatal("fresh session does not work")
-		}
-		resp, _ := ts.postForm(t, admin, path(staff, "disable"), nil)
-		adminLocation(t, resp)
-		if loggedIn(t, ts, c) {
-			t.Fatal("disabled user's session still works")
-		}
-		if tryLogin(t, ts, "zhao", "zhao-password-1") {
-			t.Fatal("disabled user can log in")
-		}
-		_, body := ts.get(t, admin, "/admin/users")
-		row := byTestID(adminDoc(t, body), "user-zhao")
-		if row.AttrOr("data-state", "") != "disabled" || !strings.Contains(row.Find(`[data-testid="state"]`).Text(), "已停用") {
-			t.Fatalf("row does not say disabled: %q", row.Text())
-		}
-		resp, _ = ts.postForm(t, admin, path(staff, "enable"), nil)
-		adminLocation(t, resp)
-		if !tryLogin(t, ts, "zhao", "zhao-password-1") {
-			t.Fatal("enabled user cannot log in")
-		}
-	})
-
-	t.Run("NotSelfNotLastAdmin", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		adminUser := w.adminUser
-		resp, body := ts.postForm(t, admin, path(adminUser, "disable"), nil)
-		if resp.StatusCode != http.StatusUnprocessableEntity || byTestID(adminDoc(t, body), "row-error").Length() != 1 {
-			t.Fatalf("self-disable: status %d", resp.StatusCode)
-		}
-		resp, body = ts.postForm(t, admin, path(adminUser, "role"), url.Values{"role": {"staff"}})
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(byTestID(adminDoc(t, body), "row-error").Text(), "最后一个") {
-			t.Fatalf("demoting the last admin: status %d", resp.StatusCode)
-		}
-		if u, _ := ts.DB.FindUserByID(ctx, adminUser.ID); u.Role != store.UserAdmin || !u.DisabledAt.IsZero() {
-			t.Fatalf("last admin changed: %+v", u)
-		}
-		if !loggedIn(t, ts, admin) {
-			t.Fatal("admin lost their session")
-		}
-	})
-
-	t.Run("ChangeRole", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		staff := w.staff
-		resp, _ := ts.postForm(t, admin, path(staff, "role"), url.Values{"role": {"admin"}})
-		adminLocation(t, resp)
-		if u, _ := ts.DB.FindUserByID(ctx, staff.ID); u.Role != store.UserAdmin {
-			t.Fatalf("role %s, want admin", u.Role)
-		}
-		// With a second admin, the first may now step down.
-		resp, _ = ts.postForm(t, admin, path(staff, "role"), url.Values{"role": {"staff"}})
-		adminLocation(t, resp)
-		resp, _ = ts.postForm(t, admin, path(staff, "role"), url.Values{"role": {"superuser"}})
-		if resp.StatusCode != http.StatusUnprocessableEntity {
-			t.Fatalf("unknown role: status %d", resp.StatusCode)
-		}
-		resp, _ = ts.postForm(t, admin, "/admin/users/99999/role", url.Values{"role": {"staff"}})
-		if resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("unknown user: status %d", resp.StatusCode)
-		}
-	})
-
-	t.Run("ResetPassword", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		staff := w.staff
-		c := ts.login(t, "zhao", "zhao-password-1")
-		resp, body := ts.postForm(t, admin, path(staff, "password"), url.Values{"password": {"short"}})
-		if resp.StatusCode != http.StatusUnprocessableEntity {
-			t.Fatalf("short password: status %d", resp.StatusCode)
-		}
-		if !strings.Contains(byTestID(adminDoc(t, body), "row-error").Text(), "10") {
-			t.Error("short password message does not give the minimum")
-		}
-		resp, body = ts.postForm(t, admin, path(staff, "password"), nil)
-		if resp.StatusCode != 200 {
-			t.Fatalf("generated reset: status %d", resp.StatusCode)
-		}
-		pw := strings.TrimSpace(byTestID(adminDoc(t, body), "secret").Text())
-		if len(pw) < 10 {
-			t.Fatalf("generated password %q", pw)
-		}
-		if loggedIn(t, ts, c) {
-			t.Error("session survived a password reset")
-		}
-		if tryLogin(t, ts, "zhao", "zhao-password-1") {
-			t.Error("old password still works")
-		}
-		ts.login(t, "zhao", pw)
-		resp, _ = ts.postForm(t, admin, path(staff, "password"), url.Values{"password": {"typed-by-admin"}})
-		adminLocation(t, resp)
-		ts.login(t, "zhao", "typed-by-admin")
-	})
-
-	t.Run("NoticeOnlyForWhatHappened", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts, admin := w.ts, w.admin
-		for _, q := range []string{"done=disabled&name=admin", "done=created&name=nobody", "done=role&name=zhao&role=admin"} {
-			_, body := ts.get(t, admin, "/admin/users?"+q)
-			if n := byTestID(adminDoc(t, body), "notice").Length(); n != 0 {
-				t.Errorf("?%s shows a confirmation", q)
+func testAdminUsersBadInput422(t *testing.T) {
+	ctx := t.Context()
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	// The duplicates below collide with an issuer already there.
+	ts.createUser(t, "wang", store.UserIssuer, "wang-password-1")
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		fields []string
+	}{
+		{"Duplicate", url.Values{"username": {"wang"}, "role": {"staff"}, "password": {"another-password"}}, []string{"username"}},
+		{"DuplicateOtherCase", url.Values{"username": {"WANG"}, "role": {"staff"}, "password": {"another-password"}}, []string{"username"}},
+		{"ShortPassword", url.Values{"username": {"li"}, "role": {"staff"}, "password": {"short123"}}, []string{"password"}},
+		{"Everything", url.Values{"username": {" "}, "role": {"root"}, "password": {""}}, []string{"username", "role", "password"}},
+		{"ControlCharacter", url.Values{"username": {"a\x01b"}, "role": {"staff"}, "password": {"long-enough-pw"}}, []string{"username"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := ts.postForm(t, admin, "/admin/users", tc.form)
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422", resp.StatusCode)
 			}
-		}
-		_, body := ts.get(t, admin, "/admin/users?done=role&name=zhao&role=staff")
-		if !strings.Contains(byTestID(adminDoc(t, body), "notice").Text(), "zhao") {
-			t.Error("true role change not confirmed")
-		}
-	})
+			doc := adminDoc(t, body)
+			for _, f := range tc.fields {
+				if strings.TrimSpace(byTestID(doc, "error-"+f).Text()) == "" {
+					t.Errorf("no message for %s", f)
+				}
+			}
+			if n := doc.Find(`[data-testid^="error-"]`).Length(); n != len(tc.fields) {
+				t.Errorf("%d field messages, want %d", n, len(tc.fields))
+			}
+			if v, _ := doc.Find(`#new-username`).Attr("value"); v != strings.TrimSpace(tc.form.Get("username")) {
+				t.Errorf("typed username not kept: %q", v)
+			}
+		})
+	}
+	if _, err := ts.DB.FindUserByName(ctx, "li"); err == nil {
+		t.Error("user with a short password was created")
+	}
+}
 
-	t.Run("StaffForbidden", func(t *testing.T) {
-		w := newAdminUsersWorld(t)
-		ts := w.ts
-		c := ts.login(t, "zhao", "zhao-password-1")
-		if resp, _ := ts.get(t, c, "/admin/users"); resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("staff on /admin/users: %d", resp.StatusCode)
+func testAdminUsersDisableEndsSessions(t *testing.T) {
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	staff := w.staff
+	c := ts.login(t, "zhao", "zhao-password-1")
+	if !loggedIn(t, ts, c) {
+		t.Fatal("fresh session does not work")
+	}
+	resp, _ := ts.postForm(t, admin, userPath(staff, "disable"), nil)
+	adminLocation(t, resp)
+	if loggedIn(t, ts, c) {
+		t.Fatal("disabled user's session still works")
+	}
+	if tryLogin(t, ts, "zhao", "zhao-password-1") {
+		t.Fatal("disabled user can log in")
+	}
+	_, body := ts.get(t, admin, "/admin/users")
+	row := byTestID(adminDoc(t, body), "user-zhao")
+	if row.AttrOr("data-state", "") != "disabled" || !strings.Contains(row.Find(`[data-testid="state"]`).Text(), "已停用") {
+		t.Fatalf("row does not say disabled: %q", row.Text())
+	}
+	resp, _ = ts.postForm(t, admin, userPath(staff, "enable"), nil)
+	adminLocation(t, resp)
+	if !tryLogin(t, ts, "zhao", "zhao-password-1") {
+		t.Fatal("enabled user cannot log in")
+	}
+}
+
+func testAdminUsersNotSelfNotLastAdmin(t *testing.T) {
+	ctx := t.Context()
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	adminUser := w.adminUser
+	resp, body := ts.postForm(t, admin, userPath(adminUser, "disable"), nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || byTestID(adminDoc(t, body), "row-error").Length() != 1 {
+		t.Fatalf("self-disable: status %d", resp.StatusCode)
+	}
+	resp, body = ts.postForm(t, admin, userPath(adminUser, "role"), url.Values{"role": {"staff"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(byTestID(adminDoc(t, body), "row-error").Text(), "最后一个") {
+		t.Fatalf("demoting the last admin: status %d", resp.StatusCode)
+	}
+	if u, _ := ts.DB.FindUserByID(ctx, adminUser.ID); u.Role != store.UserAdmin || !u.DisabledAt.IsZero() {
+		t.Fatalf("last admin changed: %+v", u)
+	}
+	if !loggedIn(t, ts, admin) {
+		t.Fatal("admin lost their session")
+	}
+}
+
+func testAdminUsersChangeRole(t *testing.T) {
+	ctx := t.Context()
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	staff := w.staff
+	resp, _ := ts.postForm(t, admin, userPath(staff, "role"), url.Values{"role": {"admin"}})
+	adminLocation(t, resp)
+	if u, _ := ts.DB.FindUserByID(ctx, staff.ID); u.Role != store.UserAdmin {
+		t.Fatalf("role %s, want admin", u.Role)
+	}
+	// With a second admin, the first may now step down.
+	resp, _ = ts.postForm(t, admin, userPath(staff, "role"), url.Values{"role": {"staff"}})
+	adminLocation(t, resp)
+	resp, _ = ts.postForm(t, admin, userPath(staff, "role"), url.Values{"role": {"superuser"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("unknown role: status %d", resp.StatusCode)
+	}
+	resp, _ = ts.postForm(t, admin, "/admin/users/99999/role", url.Values{"role": {"staff"}})
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown user: status %d", resp.StatusCode)
+	}
+}
+
+func testAdminUsersResetPassword(t *testing.T) {
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	staff := w.staff
+	c := ts.login(t, "zhao", "zhao-password-1")
+	resp, body := ts.postForm(t, admin, userPath(staff, "password"), url.Values{"password": {"short"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("short password: status %d", resp.StatusCode)
+	}
+	if !strings.Contains(byTestID(adminDoc(t, body), "row-error").Text(), "10") {
+		t.Error("short password message does not give the minimum")
+	}
+	resp, body = ts.postForm(t, admin, userPath(staff, "password"), nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("generated reset: status %d", resp.StatusCode)
+	}
+	pw := strings.TrimSpace(byTestID(adminDoc(t, body), "secret").Text())
+	if len(pw) < 10 {
+		t.Fatalf("generated password %q", pw)
+	}
+	if loggedIn(t, ts, c) {
+		t.Error("session survived a password reset")
+	}
+	if tryLogin(t, ts, "zhao", "zhao-password-1") {
+		t.Error("old password still works")
+	}
+	ts.login(t, "zhao", pw)
+	resp, _ = ts.postForm(t, admin, userPath(staff, "password"), url.Values{"password": {"typed-by-admin"}})
+	adminLocation(t, resp)
+	ts.login(t, "zhao", "typed-by-admin")
+}
+
+func testAdminUsersNoticeOnlyForWhatHappened(t *testing.T) {
+	w := newAdminUsersWorld(t)
+	ts, admin := w.ts, w.admin
+	for _, q := range []string{"done=disabled&name=admin", "done=created&name=nobody", "done=role&name=zhao&role=admin"} {
+		_, body := ts.get(t, admin, "/admin/users?"+q)
+		if n := byTestID(adminDoc(t, body), "notice").Length(); n != 0 {
+			t.Errorf("?%s shows a confirmation", q)
 		}
-		resp, _ := ts.postForm(t, c, "/admin/users", url.Values{"username": {"evil"}, "role": {"admin"}, "password": {"evil-password"}})
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("staff creating a user: %d", resp.StatusCode)
-		}
-	})
+	}
+	_, body := ts.get(t, admin, "/admin/users?done=role&name=zhao&role=staff")
+	if !strings.Contains(byTestID(adminDoc(t, body), "notice").Text(), "zhao") {
+		t.Error("true role change not confirmed")
+	}
+}
+
+func testAdminUsersStaffForbidden(t *testing.T) {
+	w := newAdminUsersWorld(t)
+	ts := w.ts
+	c := ts.login(t, "zhao", "zhao-password-1")
+	if resp, _ := ts.get(t, c, "/admin/users"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("staff on /admin/users: %d", resp.StatusCode)
+	}
+	resp, _ := ts.postForm(t, c, "/admin/users", url.Values{"username": {"evil"}, "role": {"admin"}, "password": {"evil-password"}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("staff creating a user: %d", resp.StatusCode)
+	}
 }
 
 func TestAdminDevices(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	scan := func(token string) int {
@@ -370,8 +387,9 @@ func TestAdminDevices(t *testing.T) {
 }
 
 func TestAdminPolicy(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	iss, err := district.Issue(ctx, ts.DB, district.IssueRequest{
 		Name: "黄小明", IDNumber: "G7654321", Color: pass.Yellow, Doses: -1, Actor: "test",
@@ -467,8 +485,9 @@ func TestAdminPolicy(t *testing.T) {
 }
 
 func TestAdminStatus(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	iss, err := district.Issue(ctx, ts.DB, district.IssueRequest{
 		Name: "李四", IDNumber: "G12345678", TestedAt: time.Now().Add(-2 * time.Hour), Doses: -1, Actor: "test",
@@ -531,6 +550,7 @@ func TestAdminStatus(t *testing.T) {
 }
 
 func TestAdminHomeAndLanguage(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	ts.createUser(t, "gate1", store.UserStaff, "gate1-password")
@@ -589,6 +609,7 @@ func regexpHan(s string) bool {
 }
 
 func TestHumanBytes(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
 		if got := view.HumanBytes(n); got != want {
 			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
@@ -597,6 +618,7 @@ func TestHumanBytes(t *testing.T) {
 }
 
 func TestHumanDuration(t *testing.T) {
+	t.Parallel()
 	zh, en := i18n.Printer{Lang: i18n.ZH}, i18n.Printer{Lang: i18n.EN}
 	for _, tc := range []struct {
 		d      time.Duration
@@ -620,6 +642,7 @@ func TestHumanDuration(t *testing.T) {
 // The scan retention is set on the policy page; a form without the field
 // keeps the retention in force.
 func TestAdminPolicyRetention(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	admin := ts.login(t, "admin", ts.AdminPassword)
 	base := url.Values{"colors": {"green"}, "test_age": {"none"}, "min_doses": {"0"}, "repeat_minutes": {"5"}, "skew_minutes": {"5"}}
@@ -634,7 +657,7 @@ func TestAdminPolicyRetention(t *testing.T) {
 		return v
 	}
 	retention := func() time.Duration {
-		p, err := ts.DB.Policy(context.Background())
+		p, err := ts.DB.Policy(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

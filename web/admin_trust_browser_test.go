@@ -16,6 +16,7 @@ import (
 // file, reads its district and fingerprint, types the fingerprint read
 // out to them, and the root joins the list.
 func TestTrustPageBrowser(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ctx := newBrowser(t)
 	console := watchConsole(ctx)

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -20,7 +19,7 @@ import (
 // otherDistrictAnchor is the trust anchor file of a fresh district.
 func otherDistrictAnchor(t *testing.T) ([]byte, *pass.Anchor) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -65,9 +64,10 @@ func postFile(t *testing.T, ts *testServer, cl *http.Client, path string, file [
 // and fingerprint, and trusts it only by typing the fingerprint read out
 // to them; a mismatch changes nothing and is audited.
 func TestTrustPage(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	cl := ts.login(t, "admin", ts.AdminPassword)
-	ctx := context.Background()
+	ctx := t.Context()
 	doc := getDoc(t, ts, cl, "/admin/trust")
 	if n := doc.Find(`[data-testid="root-row"]`).Length(); n != 1 {
 		t.Fatalf("%d roots listed, want this district's one", n)

@@ -26,7 +26,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +80,7 @@ func (f *fixture) post(auth, body string) (*http.Response, map[string]any) {
 }
 
 func TestScanAPI(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	text := f.issue("张三明", "610113199001011230")
 	bearer := "Bearer " + f.token
@@ -102,7 +103,7 @@ func TestScanAPI(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339, m["expires_at"].(string)); err != nil {
 			t.Fatalf("expires_at: %v", err)
 		}
-		scans, err := f.db.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		scans, err := f.db.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 		if err != nil || len(scans) != 1 || float64(scans[0].ID) != m["scan_id"] || scans[0].Source != "gate-1" {
 			t.Fatalf("scan not logged as %v: %v %v", m["scan_id"], scans, err)
 		}
@@ -130,6 +131,35 @@ func TestScanAPI(t *testing.T) {
 		}
 	})
 
+	scanAPIRefusals(t, f, bearer)
+
+	t.Run("RevokedDevice", func(t *testing.T) {
+		_, tok, err := f.db.CreateDevice(t.Context(), "gate-2", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.RevokeDevice(t.Context(), "gate-2", "test"); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 401 {
+			t.Fatalf("revoked device: %d", resp.StatusCode)
+		}
+	})
+	t.Run("WrongMethod", func(t *testing.T) {
+		resp, err := http.Get(f.srv.URL + "/api/v1/scans")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+	})
+}
+
+// scanAPIRefusals runs TestScanAPI's subtests of requests refused before
+// any check: none is logged as a scan.
+func scanAPIRefusals(t *testing.T, f *fixture, bearer string) {
 	errCases := []struct {
 		name   string
 		auth   string
@@ -149,7 +179,7 @@ func TestScanAPI(t *testing.T) {
 	}
 	for _, tt := range errCases {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := f.db.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			before, _ := f.db.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 			resp, m := f.post(tt.auth, tt.body)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d (%v)", resp.StatusCode, tt.status, m)
@@ -157,38 +187,16 @@ func TestScanAPI(t *testing.T) {
 			if msg, _ := m["error"].(string); msg == "" {
 				t.Fatalf("no error message: %v", m)
 			}
-			after, _ := f.db.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			after, _ := f.db.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 			if len(after) > 0 && (len(before) == 0 || after[0].ID != before[0].ID) {
 				t.Fatal("a refused request was logged as a scan")
 			}
 		})
 	}
-
-	t.Run("RevokedDevice", func(t *testing.T) {
-		_, tok, err := f.db.CreateDevice(context.Background(), "gate-2", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.db.RevokeDevice(context.Background(), "gate-2", "test"); err != nil {
-			t.Fatal(err)
-		}
-		if resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 401 {
-			t.Fatalf("revoked device: %d", resp.StatusCode)
-		}
-	})
-	t.Run("WrongMethod", func(t *testing.T) {
-		resp, err := http.Get(f.srv.URL + "/api/v1/scans")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusMethodNotAllowed {
-			t.Fatalf("GET: %d", resp.StatusCode)
-		}
-	})
 }
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, path := range []string{"/livez", "/readyz"} {
 		resp, err := http.Get(f.srv.URL + path)

@@ -32,6 +32,7 @@ func hubCA(t *testing.T) []byte {
 // the hub's certificate; bad input is refused with the form kept; an
 // appliance is retired with a reason.
 func TestAppliancesPage(t *testing.T) {
+	t.Parallel()
 	ca := hubCA(t)
 	ts := newTestServer(t, web.Config{HubIdentity: ca})
 	cl := ts.login(t, "admin", ts.AdminPassword)
@@ -63,7 +64,7 @@ func TestAppliancesPage(t *testing.T) {
 	if !strings.Contains(doc.Find(`[data-testid="code-command"]`).Text(), text) {
 		t.Fatal("the enrol command does not carry the code")
 	}
-	a, err := ts.DB.ApplianceByCode(context.Background(), code.Hash())
+	a, err := ts.DB.ApplianceByCode(t.Context(), code.Hash())
 	if err != nil || a.Name != "东门闸机" || a.Role != store.ApplianceOffice || time.Until(a.CodeExpires) < 47*time.Hour {
 		t.Fatalf("registered: %+v, %v", a, err)
 	}
@@ -111,6 +112,13 @@ func TestAppliancesPage(t *testing.T) {
 		t.Fatalf("enrolled row: %q", row.Text())
 	}
 
+	appliancesRetire(t, ts, cl, code)
+}
+
+// appliancesRetire is the part of TestAppliancesPage about retiring
+// the appliance 东门闸机, enrolled with code.
+func appliancesRetire(t *testing.T, ts *testServer, cl *http.Client, code districtsync.Code) {
+	t.Helper()
 	// Retire: a reason is required; retiring twice is refused.
 	if resp, _ := ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"东门闸机"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("retire without a reason: %d", resp.StatusCode)
@@ -118,22 +126,22 @@ func TestAppliancesPage(t *testing.T) {
 	if resp, _ := ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"nobody"}, "reason": {"x"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("retire an unknown appliance: %d", resp.StatusCode)
 	}
-	resp, _ = ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"东门闸机"}, "reason": {"设备丢失"}})
+	resp, _ := ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"东门闸机"}, "reason": {"设备丢失"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("retire: %d", resp.StatusCode)
 	}
-	doc = getDoc(t, ts, cl, "/admin/appliances")
+	doc := getDoc(t, ts, cl, "/admin/appliances")
 	if st, _ := doc.Find(`[data-testid="appliance-row"][data-name="东门闸机"]`).Attr("data-state"); st != "retired" {
 		t.Fatalf("state after retiring %q", st)
 	}
-	if _, err := ts.DB.ApplianceByCode(context.Background(), code.Hash()); err == nil {
+	if _, err := ts.DB.ApplianceByCode(t.Context(), code.Hash()); err == nil {
 		t.Fatal("the code of a retired appliance still enrols")
 	}
 	if resp, _ := ts.postForm(t, cl, "/admin/appliances/retire", url.Values{"name": {"东门闸机"}, "reason": {"again"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("retire twice: %d", resp.StatusCode)
 	}
 	var retired []store.AuditRecord
-	if err := ts.DB.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	if err := ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		if r.Action == store.AuditApplianceRetired {
 			retired = append(retired, *r)
 		}
@@ -149,6 +157,7 @@ func TestAppliancesPage(t *testing.T) {
 // Without HTTPS a hub cannot hand out codes: the page says why and the
 // form is refused.
 func TestAppliancesPage_NoHTTPS(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	cl := ts.login(t, "admin", ts.AdminPassword)
 	doc := getDoc(t, ts, cl, "/admin/appliances")
@@ -159,7 +168,7 @@ func TestAppliancesPage_NoHTTPS(t *testing.T) {
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "--tls-addr") {
 		t.Fatalf("add without HTTPS: %d", resp.StatusCode)
 	}
-	if _, err := ts.DB.ApplianceByName(context.Background(), "a"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ts.DB.ApplianceByName(t.Context(), "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an appliance was registered without HTTPS: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,13 +12,14 @@ import (
 // status page says so at the top, in both languages' first line, and
 // /readyz lists it, while the appliance stays ready.
 func TestStatus_AuditWarning(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	cl := ts.login(t, "admin", ts.AdminPassword)
 	if doc := getDoc(t, ts, cl, "/admin/status"); doc.Find(`[data-testid="audit-warnings"]`).Length() != 0 {
 		t.Fatal("warning shown on an intact trail")
 	}
 	rawExec(t, ts, `DROP TRIGGER audit_no_update`, `UPDATE audit SET actor = 'someone' WHERE seq = 1`)
-	if _, err := ts.DB.VerifyAudit(context.Background()); err == nil {
+	if _, err := ts.DB.VerifyAudit(t.Context()); err == nil {
 		t.Fatal("tampering not found")
 	}
 	doc := getDoc(t, ts, cl, "/admin/status")
@@ -38,6 +38,7 @@ func TestStatus_AuditWarning(t *testing.T) {
 // pseudonym and adding or revoking a device token are on record, by
 // the admin who did it.
 func TestAudit_PersonLookupAndDevices(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	cl := ts.login(t, "admin", ts.AdminPassword)
 	path := deskRegister(t, ts, cl, "王小明", "mainland", "11010519491231002x", "138 0013 8000")

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,7 +15,7 @@ import (
 func auditTrail(t *testing.T, db *store.DB) []string {
 	t.Helper()
 	var lines []string
-	err := db.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	err := db.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		lines = append(lines, fmt.Sprintf("%s %s %s %s", r.Actor, r.Action, r.Subject, r.Detail))
 		return nil
 	})
@@ -29,6 +28,7 @@ func auditTrail(t *testing.T, db *store.DB) []string {
 // TestAudit_WebActions drives logins, account and policy changes through
 // HTTP and checks the records they leave, and that no password does.
 func TestAudit_WebActions(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	// A failed login of a known account and of an unknown name (kept
 	// out of the trail: it may be a password typed in the wrong field).
@@ -45,7 +45,7 @@ func TestAudit_WebActions(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create user: status %d", resp.StatusCode)
 	}
-	u, err := ts.DB.FindUserByName(context.Background(), "desk1")
+	u, err := ts.DB.FindUserByName(t.Context(), "desk1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestAudit_WebActions(t *testing.T) {
 			t.Errorf("the audit trail contains %q", secret)
 		}
 	}
-	if n, err := ts.DB.VerifyAudit(context.Background()); err != nil || n != int64(len(got)) {
+	if n, err := ts.DB.VerifyAudit(t.Context()); err != nil || n != int64(len(got)) {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
 }

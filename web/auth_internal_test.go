@@ -7,6 +7,7 @@ import (
 )
 
 func TestSafeNext(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"":                               "",
 		"/desk":                          "/desk",
@@ -36,6 +37,7 @@ func TestSafeNext(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
 	th := newLoginThrottle(3, 15*time.Minute, 100)
 	for i := range 3 {
@@ -71,6 +73,7 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 func TestLoginThrottle_Bounded(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
 	th := newLoginThrottle(3, 15*time.Minute, 50)
 	for i := range 50 {

@@ -50,6 +50,7 @@ func loginFrom(t *testing.T, ts *testServer, c *http.Client, name, password stri
 // address is throttled there, and the admin still logs in from another;
 // the attacker stays throttled, even with the right password.
 func TestLogin_StrangerCannotLockOut(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	attacker, admin := clientFrom(t, "127.0.0.1"), clientFrom(t, "127.0.0.2")
 	for i := range 30 {
@@ -87,6 +88,7 @@ func TestLogin_StrangerCannotLockOut(t *testing.T) {
 // addresses meet the account's limit, which refuses addresses the account
 // never logged in from, but not one it did.
 func TestLogin_SpreadAttack(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("100 password hashes; skipped with -short")
 	}
@@ -122,7 +124,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func countThrottled(t *testing.T, ts *testServer, addr string) int {
 	t.Helper()
 	n := 0
-	err := ts.DB.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	err := ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		var d map[string]string
 		if r.Action == store.AuditLoginFailed && json.Unmarshal(r.Detail, &d) == nil && d["outcome"] == "throttled" && d["addr"] == addr {
 			if r.Actor != "admin" || d["limit"] == "" {

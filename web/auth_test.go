@@ -72,6 +72,7 @@ func respSessionCookie(resp *http.Response) *http.Cookie {
 var authZH = i18n.Printer{Lang: i18n.ZH}
 
 func TestLogin_OK(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.client(t)
 	resp, _ := ts.postForm(t, c, "/login", url.Values{"username": {"ADMIN"}, "password": {ts.AdminPassword}, "next": {"/desk?tab=import"}})
@@ -88,7 +89,7 @@ func TestLogin_OK(t *testing.T) {
 	if ck.MaxAge != int((12 * time.Hour).Seconds()) {
 		t.Errorf("MaxAge = %d", ck.MaxAge)
 	}
-	_, u, err := ts.DB.FindSession(context.Background(), ck.Value)
+	_, u, err := ts.DB.FindSession(t.Context(), ck.Value)
 	if err != nil || u.Username != "admin" || u.Role != store.UserAdmin {
 		t.Fatalf("server-side session: %+v %v", u, err)
 	}
@@ -101,6 +102,7 @@ func TestLogin_OK(t *testing.T) {
 // role on the page of its job, and so does a logged-in visit of the login
 // form or of the site's root.
 func TestLogin_Landing(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	ts.createUser(t, "wang", store.UserIssuer, "wang-password")
@@ -131,6 +133,7 @@ func TestLogin_Landing(t *testing.T) {
 }
 
 func TestLogin_SecureCookieUnderTLS(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	h := web.New(web.Config{DB: ts.DB, Checker: ts.Checker, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
 	req := httptest.NewRequest("POST", "https://passgate.example/login",
@@ -146,6 +149,7 @@ func TestLogin_SecureCookieUnderTLS(t *testing.T) {
 }
 
 func TestLogin_Failures(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	want := authZH.T("login.failed")
@@ -193,6 +197,7 @@ func TestLogin_Failures(t *testing.T) {
 }
 
 func TestLogin_Form(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	resp, body := ts.get(t, ts.client(t), "/login?next=/desk")
 	if resp.StatusCode != http.StatusOK {
@@ -233,6 +238,7 @@ func TestLogin_Form(t *testing.T) {
 }
 
 func TestLogin_OpenRedirect(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	for _, next := range []string{
@@ -267,6 +273,7 @@ func TestLogin_OpenRedirect(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	token := ts.sessionToken(c)
@@ -277,7 +284,7 @@ func TestLogout(t *testing.T) {
 	if ck := respSessionCookie(resp); ck == nil || ck.MaxAge >= 0 {
 		t.Fatalf("cookie not cleared: %+v", ck)
 	}
-	if _, _, err := ts.DB.FindSession(context.Background(), token); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := ts.DB.FindSession(t.Context(), token); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session still stored: %v", err)
 	}
 	// A copy of the old cookie (say, stolen) no longer works.
@@ -293,6 +300,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestSession_RevokedOnPasswordChange(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	li := ts.createUser(t, "li", store.UserStaff, "old-password")
 	c := ts.login(t, "li", "old-password")
@@ -313,6 +321,7 @@ func TestSession_RevokedOnPasswordChange(t *testing.T) {
 }
 
 func TestSession_DisabledUser(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	li := ts.createUser(t, "li", store.UserStaff, "li-password")
 	c := ts.login(t, "li", "li-password")
@@ -329,10 +338,11 @@ func TestSession_DisabledUser(t *testing.T) {
 }
 
 func TestSession_SlidingExpiry(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	token := ts.sessionToken(c)
-	ctx := context.Background()
+	ctx := t.Context()
 	start := time.Now()
 	at := func(d time.Duration) { ts.DB.Now = func() time.Time { return start.Add(d) } }
 
@@ -372,107 +382,121 @@ func TestSession_SlidingExpiry(t *testing.T) {
 }
 
 func TestLogin_Throttle(t *testing.T) {
-	t.Run("Account", func(t *testing.T) {
-		ts := newTestServer(t)
-		ts.createUser(t, "li", store.UserStaff, "li-password")
-		c := ts.client(t)
-		for i := range 5 {
-			if resp, _ := ts.tryLogin(t, c, "li", "wrong"+strconv.Itoa(i)); resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
+	t.Parallel()
+	t.Run("Account", testLoginThrottleAccount)
+	t.Run("MessageInEnglish", testLoginThrottleMessageInEnglish)
+	t.Run("UnknownNamesToo", testLoginThrottleUnknownNamesToo)
+	t.Run("SuccessResetsAccount", testLoginThrottleSuccessResetsAccount)
+	t.Run("Address", testLoginThrottleAddress)
+	t.Run("IgnoresForwardedFor", testLoginThrottleIgnoresForwardedFor)
+}
+
+func testLoginThrottleAccount(t *testing.T) {
+	ts := newTestServer(t)
+	ts.createUser(t, "li", store.UserStaff, "li-password")
+	c := ts.client(t)
+	for i := range 5 {
+		if resp, _ := ts.tryLogin(t, c, "li", "wrong"+strconv.Itoa(i)); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	// The right password no longer helps, and the name is matched as
+	// the login matches it: case-insensitively.
+	resp, msg := ts.tryLogin(t, c, "LI", "li-password")
+	if resp.StatusCode != http.StatusTooManyRequests || respSessionCookie(resp) != nil {
+		t.Fatalf("6th attempt: status %d, want 429", resp.StatusCode)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra <= 0 || ra > 15*60 {
+		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
+	}
+	if msg != authZH.T("login.throttled", 15) {
+		t.Fatalf("message %q", msg)
+	}
+	// Another account from the same address is not affected.
+	ts.login(t, "admin", ts.AdminPassword)
+}
+
+func testLoginThrottleMessageInEnglish(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client(t)
+	u, _ := url.Parse(ts.Srv.URL)
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: i18n.CookieName, Value: "en"}})
+	for range 5 {
+		ts.tryLogin(t, c, "admin", "wrong")
+	}
+	resp, msg := ts.tryLogin(t, c, "admin", "wrong")
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(msg, "Too many failed logins") {
+		t.Fatalf("status %d, message %q", resp.StatusCode, msg)
+	}
+}
+
+func testLoginThrottleUnknownNamesToo(t *testing.T) {
+	// Otherwise a 429 would tell which names exist.
+	ts := newTestServer(t)
+	c := ts.client(t)
+	for range 5 {
+		ts.tryLogin(t, c, "nobody", "wrong")
+	}
+	if resp, _ := ts.tryLogin(t, c, "nobody", "wrong"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429", resp.StatusCode)
+	}
+}
+
+func testLoginThrottleSuccessResetsAccount(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client(t)
+	for range 4 {
+		ts.tryLogin(t, c, "admin", "wrong")
+	}
+	ts.login(t, "admin", ts.AdminPassword)
+	for i := range 4 {
+		if resp, _ := ts.tryLogin(t, c, "admin", "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("attempt %d after a success: status %d", i+1, resp.StatusCode)
+		}
+	}
+}
+
+func testLoginThrottleAddress(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client(t)
+	// 5 names × 4 failures = 20 failures from one address; no
+	// account reaches its own limit.
+	for i := range 20 {
+		name := "user" + strconv.Itoa(i%5)
+		if resp, _ := ts.tryLogin(t, c, name, "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	resp, _ := ts.tryLogin(t, c, "admin", ts.AdminPassword)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429 for the address", resp.StatusCode)
+	}
+}
+
+func testLoginThrottleIgnoresForwardedFor(t *testing.T) {
+	ts := newTestServer(t)
+	for i := range 21 {
+		req, _ := http.NewRequest("POST", ts.Srv.URL+"/login",
+			strings.NewReader(url.Values{"username": {"n" + strconv.Itoa(i%5)}, "password": {"wrong"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", "10.0.0."+strconv.Itoa(i))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := http.StatusUnprocessableEntity; i == 20 {
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("21st attempt with a fresh X-Forwarded-For: status %d, want 429", resp.StatusCode)
 			}
+		} else if resp.StatusCode != want {
+			t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
 		}
-		// The right password no longer helps, and the name is matched as
-		// the login matches it: case-insensitively.
-		resp, msg := ts.tryLogin(t, c, "LI", "li-password")
-		if resp.StatusCode != http.StatusTooManyRequests || respSessionCookie(resp) != nil {
-			t.Fatalf("6th attempt: status %d, want 429", resp.StatusCode)
-		}
-		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra <= 0 || ra > 15*60 {
-			t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
-		}
-		if msg != authZH.T("login.throttled", 15) {
-			t.Fatalf("message %q", msg)
-		}
-		// Another account from the same address is not affected.
-		ts.login(t, "admin", ts.AdminPassword)
-	})
-	t.Run("MessageInEnglish", func(t *testing.T) {
-		ts := newTestServer(t)
-		c := ts.client(t)
-		u, _ := url.Parse(ts.Srv.URL)
-		c.Jar.SetCookies(u, []*http.Cookie{{Name: i18n.CookieName, Value: "en"}})
-		for range 5 {
-			ts.tryLogin(t, c, "admin", "wrong")
-		}
-		resp, msg := ts.tryLogin(t, c, "admin", "wrong")
-		if resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(msg, "Too many failed logins") {
-			t.Fatalf("status %d, message %q", resp.StatusCode, msg)
-		}
-	})
-	t.Run("UnknownNamesToo", func(t *testing.T) {
-		// Otherwise a 429 would tell which names exist.
-		ts := newTestServer(t)
-		c := ts.client(t)
-		for range 5 {
-			ts.tryLogin(t, c, "nobody", "wrong")
-		}
-		if resp, _ := ts.tryLogin(t, c, "nobody", "wrong"); resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("status %d, want 429", resp.StatusCode)
-		}
-	})
-	t.Run("SuccessResetsAccount", func(t *testing.T) {
-		ts := newTestServer(t)
-		c := ts.client(t)
-		for range 4 {
-			ts.tryLogin(t, c, "admin", "wrong")
-		}
-		ts.login(t, "admin", ts.AdminPassword)
-		for i := range 4 {
-			if resp, _ := ts.tryLogin(t, c, "admin", "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("attempt %d after a success: status %d", i+1, resp.StatusCode)
-			}
-		}
-	})
-	t.Run("Address", func(t *testing.T) {
-		ts := newTestServer(t)
-		c := ts.client(t)
-		// 5 names × 4 failures = 20 failures from one address; no
-		// account reaches its own limit.
-		for i := range 20 {
-			name := "user" + strconv.Itoa(i%5)
-			if resp, _ := ts.tryLogin(t, c, name, "wrong"); resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
-			}
-		}
-		resp, _ := ts.tryLogin(t, c, "admin", ts.AdminPassword)
-		if resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("status %d, want 429 for the address", resp.StatusCode)
-		}
-	})
-	t.Run("IgnoresForwardedFor", func(t *testing.T) {
-		ts := newTestServer(t)
-		for i := range 21 {
-			req, _ := http.NewRequest("POST", ts.Srv.URL+"/login",
-				strings.NewReader(url.Values{"username": {"n" + strconv.Itoa(i%5)}, "password": {"wrong"}}.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("X-Forwarded-For", "10.0.0."+strconv.Itoa(i))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if want := http.StatusUnprocessableEntity; i == 20 {
-				if resp.StatusCode != http.StatusTooManyRequests {
-					t.Fatalf("21st attempt with a fresh X-Forwarded-For: status %d, want 429", resp.StatusCode)
-				}
-			} else if resp.StatusCode != want {
-				t.Fatalf("attempt %d: status %d", i+1, resp.StatusCode)
-			}
-		}
-	})
+	}
 }
 
 func TestLang(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.client(t)
 	resp, _ := ts.postForm(t, c, "/lang", url.Values{"lang": {"en"}, "next": {"/login?next=%2Fdesk"}})
@@ -522,6 +546,7 @@ func TestLang(t *testing.T) {
 }
 
 func TestLogin_CrossOrigin(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	req, _ := http.NewRequest("POST", ts.Srv.URL+"/login",
 		strings.NewReader(url.Values{"username": {"admin"}, "password": {ts.AdminPassword}}.Encode()))

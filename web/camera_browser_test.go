@@ -24,46 +24,19 @@ import (
 // asking. Without Chromium the test is skipped, except under CI=true.
 func newCameraBrowser(t *testing.T, video string) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser test needs %s (install Debian's chromium): %v", chromiumPath, err)
-		}
-		t.Skipf("browser test skipped: %s not found (install Debian's chromium to run it)", chromiumPath)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // tests run as root in a container
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	requireChromium(t)
+	opts := append(browserFlags(t.TempDir()),
 		// The camera: a fake capture device fed from the video file, and
 		// the permission prompt answered yes.
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-video-capture", video),
-		// The gate screen stays open in a background tab: keep its timers
-		// and rendering running as on a screen of its own.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
+	)
+	ctx, stop, err := startChromium(opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	t.Cleanup(stop)
 	return ctx
 }
 
@@ -100,6 +73,8 @@ func passVideo(t *testing.T, text string) string {
 }
 
 func TestCameraBrowser(t *testing.T) {
+	// Not parallel: it bounds how soon the gate screen shows a check,
+	// which other tests' load would delay.
 	ts := newTestServer(t)
 	t.Cleanup(ts.Srv.CloseClientConnections) // the gate screen's stream is still open
 	base := ts.Srv.URL
@@ -145,7 +120,7 @@ true`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scans, err := ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 100})
+	scans, err := ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +151,13 @@ true`)
 		t.Errorf("gate row source %q, want camera:wang", got)
 	}
 
+	logCameraLatency(t, cam, id, console)
+}
+
+// logCameraLatency logs the camera page's latency over more
+// decisions after the one with scan id, then checks its console.
+func logCameraLatency(t *testing.T, cam context.Context, id string, console *consoleLog) {
+	t.Helper()
 	// Latency over more decisions: scan again sooner than the page does.
 	var lat, trip []float64
 	evalJS[bool](t, cam, `document.querySelector('.camera').dataset.pauseMs = "100"; true`)
@@ -204,6 +186,7 @@ true`)
 // TestCameraBrowser_NoCamera: without a usable camera the page says why
 // instead of waiting forever.
 func TestCameraBrowser_NoCamera(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	t.Cleanup(ts.Srv.CloseClientConnections)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
@@ -262,6 +245,7 @@ func TestCameraBrowser_NoCamera(t *testing.T) {
 // the gate screen's does, instead of waiting on it; when the network
 // comes back the camera reads again.
 func TestCameraBrowser_NetworkTimeout(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	t.Cleanup(ts.Srv.CloseClientConnections)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")

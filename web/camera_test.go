@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"image/png"
 	"io"
@@ -82,7 +81,7 @@ func postFrame(t testing.TB, c *http.Client, base string, w, h int, body []byte)
 
 func scanCount(t *testing.T, db *store.DB) int {
 	t.Helper()
-	scans, err := db.FindScans(context.Background(), store.ScanFilter{Limit: 1000})
+	scans, err := db.FindScans(t.Context(), store.ScanFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +89,7 @@ func scanCount(t *testing.T, db *store.DB) int {
 }
 
 func TestCameraFrame(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "zhao", store.UserStaff, "staff-password-1")
 	staff := ts.login(t, "zhao", "staff-password-1")
@@ -146,7 +146,7 @@ func TestCameraFrame(t *testing.T) {
 		if d.Display["en"].Headline == "" || d.Display["zh-CN"].Name != pass.MaskName("张三明") {
 			t.Errorf("display strings missing: %+v", d.Display)
 		}
-		scans, err := ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 10})
+		scans, err := ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,82 +173,86 @@ func TestCameraFrame(t *testing.T) {
 		}
 	})
 
-	t.Run("bad frames", func(t *testing.T) {
-		before := scanCount(t, ts.DB)
-		for _, c := range []struct {
-			name   string
-			query  string
-			ctype  string
-			body   []byte
-			status int
-		}{
-			{"no size", "", "application/octet-stream", frame, 400},
-			{"size not a number", "w=six&h=480", "application/octet-stream", frame, 400},
-			{"zero size", "w=0&h=0", "application/octet-stream", nil, 400},
-			{"negative size", "w=-640&h=-480", "application/octet-stream", frame, 400},
-			{"body one byte short", "w=640&h=480", "application/octet-stream", frame[1:], 400},
-			{"body one byte long", "w=640&h=480", "application/octet-stream", append(slices.Clone(frame), 0), 400},
-			{"body for a smaller frame", "w=640&h=480", "application/octet-stream", frame[:320*240], 400},
-			{"over 1080p", "w=1921&h=1080", "application/octet-stream", make([]byte, 1921*1080), 413},
-			{"more pixels than 1080p, one side small", "w=3841&h=540", "application/octet-stream", make([]byte, 3841*540), 413},
-			{"huge declared size", "w=100000&h=100000", "application/octet-stream", frame, 413},
-			{"overflowing size", "w=4294967296&h=4294967296", "application/octet-stream", frame, 413},
-			{"size beyond any int", "w=99999999999999999999&h=480", "application/octet-stream", frame, 413},
-			{"negative size beyond any int", "w=-99999999999999999999&h=480", "application/octet-stream", frame, 400},
-			{"body over the limit", "w=640&h=480", "application/octet-stream", make([]byte, 1920*1080+1), 413},
-			{"wrong content type", "w=640&h=480", "image/png", frame, 415},
-		} {
-			t.Run(c.name, func(t *testing.T) {
-				req, _ := http.NewRequest("POST", ts.Srv.URL+"/gate/camera/frame?"+c.query, bytes.NewReader(c.body))
-				req.Header.Set("Content-Type", c.ctype)
-				resp, err := staff.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != c.status {
-					t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
-				}
-				var e struct{ Error string }
-				if json.Unmarshal(b, &e) != nil || e.Error == "" {
-					t.Errorf("no error message: %s", b)
-				}
-			})
-		}
-		// A body longer than declared, sent without a length (chunked),
-		// is found while reading.
-		req, _ := http.NewRequest("POST", ts.Srv.URL+"/gate/camera/frame?w=640&h=480", io.MultiReader(bytes.NewReader(frame), strings.NewReader("x")))
-		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := staff.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusRequestEntityTooLarge {
-			t.Errorf("chunked body one byte long: status %d, want 413", resp.StatusCode)
-		}
-		if n := scanCount(t, ts.DB); n != before {
-			t.Errorf("bad frames logged %d scans", n-before)
-		}
-	})
+	t.Run("bad frames", func(t *testing.T) { testCameraFrameBadFrames(t, ts, staff, frame) })
 
-	t.Run("camera page", func(t *testing.T) {
-		resp, body := ts.get(t, staff, "/gate/camera")
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d", resp.StatusCode)
+	t.Run("camera page", func(t *testing.T) { testCameraFramePage(t, ts, staff) })
+}
+
+func testCameraFramePage(t *testing.T, ts *testServer, staff *http.Client) {
+	resp, body := ts.get(t, staff, "/gate/camera")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, want := range []string{`data-testid="camera-video"`, `data-testid="gate-result"`, `href="/gate"`,
+		assets.Path("/assets/", "camera.js"), assets.Path("/assets/", "gate.css"), assets.Path("/assets/", "camera.css")} {
+		if !strings.Contains(body, want) {
+			t.Errorf("camera page lacks %s", want)
 		}
-		for _, want := range []string{`data-testid="camera-video"`, `data-testid="gate-result"`, `href="/gate"`,
-			assets.Path("/assets/", "camera.js"), assets.Path("/assets/", "gate.css"), assets.Path("/assets/", "camera.css")} {
-			if !strings.Contains(body, want) {
-				t.Errorf("camera page lacks %s", want)
+	}
+	resp, _ = ts.get(t, ts.client(t), "/gate/camera")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Errorf("anonymous camera page: %d %s, want a redirect to the login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func testCameraFrameBadFrames(t *testing.T, ts *testServer, staff *http.Client, frame []byte) {
+	before := scanCount(t, ts.DB)
+	for _, c := range []struct {
+		name   string
+		query  string
+		ctype  string
+		body   []byte
+		status int
+	}{
+		{"no size", "", "application/octet-stream", frame, 400},
+		{"size not a number", "w=six&h=480", "application/octet-stream", frame, 400},
+		{"zero size", "w=0&h=0", "application/octet-stream", nil, 400},
+		{"negative size", "w=-640&h=-480", "application/octet-stream", frame, 400},
+		{"body one byte short", "w=640&h=480", "application/octet-stream", frame[1:], 400},
+		{"body one byte long", "w=640&h=480", "application/octet-stream", append(slices.Clone(frame), 0), 400},
+		{"body for a smaller frame", "w=640&h=480", "application/octet-stream", frame[:320*240], 400},
+		{"over 1080p", "w=1921&h=1080", "application/octet-stream", make([]byte, 1921*1080), 413},
+		{"more pixels than 1080p, one side small", "w=3841&h=540", "application/octet-stream", make([]byte, 3841*540), 413},
+		{"huge declared size", "w=100000&h=100000", "application/octet-stream", frame, 413},
+		{"overflowing size", "w=4294967296&h=4294967296", "application/octet-stream", frame, 413},
+		{"size beyond any int", "w=99999999999999999999&h=480", "application/octet-stream", frame, 413},
+		{"negative size beyond any int", "w=-99999999999999999999&h=480", "application/octet-stream", frame, 400},
+		{"body over the limit", "w=640&h=480", "application/octet-stream", make([]byte, 1920*1080+1), 413},
+		{"wrong content type", "w=640&h=480", "image/png", frame, 415},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", ts.Srv.URL+"/gate/camera/frame?"+c.query, bytes.NewReader(c.body))
+			req.Header.Set("Content-Type", c.ctype)
+			resp, err := staff.Do(req)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		resp, _ = ts.get(t, ts.client(t), "/gate/camera")
-		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
-			t.Errorf("anonymous camera page: %d %s, want a redirect to the login", resp.StatusCode, resp.Header.Get("Location"))
-		}
-	})
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
+			}
+			var e struct{ Error string }
+			if json.Unmarshal(b, &e) != nil || e.Error == "" {
+				t.Errorf("no error message: %s", b)
+			}
+		})
+	}
+	// A body longer than declared, sent without a length (chunked),
+	// is found while reading.
+	req, _ := http.NewRequest("POST", ts.Srv.URL+"/gate/camera/frame?w=640&h=480", io.MultiReader(bytes.NewReader(frame), strings.NewReader("x")))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := staff.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked body one byte long: status %d, want 413", resp.StatusCode)
+	}
+	if n := scanCount(t, ts.DB); n != before {
+		t.Errorf("bad frames logged %d scans", n-before)
+	}
 }
 
 // TestCameraFrame_Latency measures frame to decision on the server over
@@ -256,6 +260,8 @@ func TestCameraFrame(t *testing.T) {
 // the figures; it asserts only that every frame was decided). It is a
 // measurement, so it runs only with PASSGATE_CAMERA_BENCH=1.
 func TestCameraFrame_Latency(t *testing.T) {
+	// Not parallel: it measures latency,
+	// which other tests' load would delay.
 	if os.Getenv("PASSGATE_CAMERA_BENCH") != "1" {
 		t.Skip("set PASSGATE_CAMERA_BENCH=1 to measure frame to decision over HTTP")
 	}

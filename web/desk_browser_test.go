@@ -14,6 +14,7 @@ import (
 // issues a phone pass and a paper pass and opens the print view, in
 // headless Chromium against a real server and database.
 func TestDeskBrowser(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "issuer1", store.UserIssuer, "issuer-password-1")
 	ctx := newBrowser(t)

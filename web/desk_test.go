@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"image/png"
 	"net/http"
@@ -83,6 +82,7 @@ func decodeQR(t *testing.T, dataURL string) string {
 }
 
 func TestDesk_RegisterFindAndShow(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	resp, body := ts.get(t, c, "/desk")
 	if resp.StatusCode != 200 {
@@ -134,6 +134,7 @@ func TestDesk_RegisterFindAndShow(t *testing.T) {
 }
 
 func TestDesk_RegisterInvalid(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	tests := []struct {
 		name  string
@@ -186,7 +187,7 @@ func TestDesk_RegisterInvalid(t *testing.T) {
 // countPeople counts the residents registered.
 func countPeople(t *testing.T, ts *testServer) int {
 	t.Helper()
-	n, err := ts.DB.CountPeople(context.Background())
+	n, err := ts.DB.CountPeople(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +195,9 @@ func countPeople(t *testing.T, ts *testServer) int {
 }
 
 func TestDesk_TestResultsDosesStatus(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	path := deskRegister(t, ts, c, "李四", "passport", "E12345678", "")
 
 	// Issue a phone pass; its QR is a real pass the gate allows once tested.
@@ -292,6 +294,7 @@ func TestDesk_TestResultsDosesStatus(t *testing.T) {
 }
 
 func TestDesk_PaperPassPrintView(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	path := deskRegister(t, ts, c, "赵六", "mainland", "610113199001011230", "")
 	resp, body := ts.postForm(t, c, path+"/pass", url.Values{"kind": {"paper"}})
@@ -316,7 +319,7 @@ func TestDesk_PaperPassPrintView(t *testing.T) {
 		t.Errorf("card lacks district or Chinese instructions: %q", cards.Text())
 	}
 	src, _ := cards.Find("img.qr").Attr("src")
-	if d, err := ts.Checker.Check(context.Background(), "test", decodeQR(t, src)); err != nil || d.Kind.String() != "paper" {
+	if d, err := ts.Checker.Check(t.Context(), "test", decodeQR(t, src)); err != nil || d.Kind.String() != "paper" {
 		t.Fatalf("printed QR: %+v %v", d, err)
 	}
 	if resp, _ := ts.postForm(t, c, path+"/pass", url.Values{"kind": {"plastic"}}); resp.StatusCode != 422 {
@@ -325,6 +328,7 @@ func TestDesk_PaperPassPrintView(t *testing.T) {
 }
 
 func TestDesk_Access(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "staff1", store.UserStaff, "staff-password-1")
 	staff := ts.login(t, "staff1", "staff-password-1")
@@ -348,6 +352,7 @@ func TestDesk_Access(t *testing.T) {
 // records itself read in the page's language: no English "registered" on a
 // Chinese page.
 func TestDesk_HistoryInPageLanguage(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	path := deskRegister(t, ts, c, "王小明", "mainland", "11010519491231002x", "")
 	if resp, _ := ts.postForm(t, c, path+"/test", url.Values{"sample_time": {time.Now().Add(-time.Hour).Format("2006-01-02T15:04")}, "result": {"positive"}}); resp.StatusCode != http.StatusSeeOther {

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -17,9 +16,10 @@ import (
 // test form and recording a test there, the page comes back without the
 // warning and with the test's date and limit.
 func TestDeskBrowser_Verdict(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "issuer1", store.UserIssuer, "issuer-password-1")
-	p, _, err := district.Register(context.Background(), ts.DB, district.RegisterRequest{
+	p, _, err := district.Register(t.Context(), ts.DB, district.RegisterRequest{
 		Name: "李四", IDType: store.IDPassport, IDNumber: "E12345678", Actor: "issuer1",
 	})
 	if err != nil {

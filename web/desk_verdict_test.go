@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,8 +19,9 @@ import (
 // gone, and the paper card prints the test date and the validity the
 // policy gives it, not the signed 180 days.
 func TestDesk_VerdictBeforeIssue(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	path := deskRegister(t, ts, c, "李四", "passport", "E12345678", "")
 
 	_, body := ts.get(t, c, path)
@@ -120,10 +120,11 @@ func TestDesk_VerdictBeforeIssue(t *testing.T) {
 // TestDesk_PaperRefusedHere: a venue that takes no paper sees that
 // before printing a card, while the phone pass is fine.
 func TestDesk_PaperRefusedHere(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	pol := store.DefaultPolicy()
 	pol.MaxTestAge, pol.AcceptPaper = 0, false
-	if err := ts.DB.SetPolicy(context.Background(), &pol, "admin"); err != nil {
+	if err := ts.DB.SetPolicy(t.Context(), &pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	path := deskRegister(t, ts, c, "李四", "passport", "E12345678", "")
@@ -139,6 +140,7 @@ func TestDesk_PaperRefusedHere(t *testing.T) {
 // registration form then offers to confirm it as a legacy number; once
 // registered that way, find reaches the person.
 func TestDesk_FindBadCheckDigit(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	const bad = "610113199001011234"
 	resp, body := ts.postForm(t, c, "/desk/find", url.Values{"id_number": {bad}})
@@ -182,6 +184,7 @@ func TestDesk_FindBadCheckDigit(t *testing.T) {
 // already has voids their earlier passes (a lost card) and says so, not
 // that the colour changed.
 func TestDesk_VoidSameColour(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	path := deskRegister(t, ts, c, "李四", "passport", "E12345678", "")
 	resp, _ := ts.postForm(t, c, path+"/status", url.Values{"color": {"green"}, "reason": {"挂失"}})

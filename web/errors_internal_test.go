@@ -18,6 +18,7 @@ import (
 // cause and shown as the error page without it, under the user's own
 // navigation; and that a wrapped *Error keeps its code.
 func TestFail_Internal(t *testing.T) {
+	t.Parallel()
 	var logBuf bytes.Buffer
 	s := &Server{log: slog.New(slog.NewTextHandler(&logBuf, nil))}
 	issuer := &store.User{Username: "wang", Role: store.UserIssuer}

@@ -75,6 +75,7 @@ func setLang(t *testing.T, ts *testServer, c *http.Client, lang i18n.Lang) {
 // status with the one error page, in the chosen language, under the
 // navigation of the visitor's role, with a way on.
 func TestErrorPages(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	ts.createUser(t, "wang", store.UserIssuer, "wang-password")
@@ -177,6 +178,7 @@ func TestErrorPages(t *testing.T) {
 // API in English as gateways have always read them, the pages' scripts in
 // the page's language.
 func TestErrorPages_JSON(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	staff := ts.login(t, "li", "li-password")
@@ -224,6 +226,7 @@ func TestErrorPages_JSON(t *testing.T) {
 // TestErrorPages_RecordNotFound checks that a page for a record that does
 // not exist says which kind of record, on the error page, with navigation.
 func TestErrorPages_RecordNotFound(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "wang", store.UserIssuer, "wang-password")
 	issuer := ts.login(t, "wang", "wang-password")
@@ -261,6 +264,7 @@ func wantRefusal(t *testing.T, ts *testServer, user, path, why string) {
 // can cause leave no permanent record (only a log line), and that a
 // hostile path cannot break a known user's record.
 func TestErrorPages_RefusalAudit(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "li", store.UserStaff, "li-password")
 	staff := ts.login(t, "li", "li-password")
@@ -293,6 +297,7 @@ func TestErrorPages_RefusalAudit(t *testing.T) {
 // TestErrorPages_MuxRedirectsKept checks that the mux's own redirects (a
 // missing trailing slash, an uncleaned path) still pass as redirects.
 func TestErrorPages_MuxRedirectsKept(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for path, want := range map[string]string{"/assets": "/assets/", "/gate//x/../": "/gate/"} {
 		req := newReq(t, ts, "GET", "/", "")

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ func exportForm(from, to string, kv ...string) url.Values {
 }
 
 func TestExportRoles(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, role := range []string{store.UserStaff, store.UserIssuer} {
 		ts.createUser(t, role+"1", role, "a long password "+role)
@@ -42,8 +42,9 @@ func TestExportRoles(t *testing.T) {
 }
 
 func TestExportDownload(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	day := time.Date(2026, 11, 3, 9, 0, 0, 0, time.Local)
 	for i, src := range []string{"南门闸机", "=cmd", "南门闸机"} {
 		if err := ts.DB.LogScan(ctx, &store.Scan{At: day.Add(time.Duration(i) * time.Minute), Source: src, Decision: "deny", Reason: "expired"}); err != nil {
@@ -102,6 +103,7 @@ func TestExportDownload(t *testing.T) {
 }
 
 func TestExportBadInput(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	for name, form := range map[string]url.Values{
@@ -129,6 +131,7 @@ func TestExportBadInput(t *testing.T) {
 // TestExportAuditKind exports the audit trail from the web form,
 // filtered by action, and finds the export itself audited.
 func TestExportAuditKind(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.createUser(t, "张管理", store.UserAdmin, "a long password 张")
 	ts.login(t, "张管理", "a long password 张")
@@ -150,7 +153,7 @@ func TestExportAuditKind(t *testing.T) {
 		t.Errorf("audit rows %q, %s", recs, resp.Header.Get("Content-Disposition"))
 	}
 	var last store.AuditRecord
-	_ = ts.DB.FindAudit(context.Background(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil })
+	_ = ts.DB.FindAudit(t.Context(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil })
 	if last.Action != store.AuditExport || last.Subject != "audit" || !strings.Contains(string(last.Detail), `"reason":"login"`) {
 		t.Errorf("the audit export was not audited: %+v %s", last, last.Detail)
 	}

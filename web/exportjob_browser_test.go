@@ -54,13 +54,14 @@ func (s *steppedRun) run(ctx context.Context, db *store.DB, w io.Writer, r *expo
 // its progress bar move, cancels it; starts another, and downloads the
 // file when it is done, under its Chinese name, in headless Chromium.
 func TestExportJobBrowser(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	sr := &steppedRun{started: make(chan struct{}, 4), step: make(chan struct{}), release: make(chan struct{})}
 	defer sr.once.Do(func() { close(sr.release) })
 	ts.Web.SetExportRun(sr.run)
 	now := time.Now()
 	for i, src := range []string{"南门闸机", "东门", "西门"} {
-		if err := ts.DB.LogScan(context.Background(), &store.Scan{At: now.Add(-time.Duration(i+1) * time.Minute), Source: src, Decision: "allow", Reason: "ok"}); err != nil {
+		if err := ts.DB.LogScan(t.Context(), &store.Scan{At: now.Add(-time.Duration(i+1) * time.Minute), Source: src, Decision: "allow", Reason: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,6 +102,7 @@ func TestExportJobBrowser(t *testing.T) {
 	events := true
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, EventsEnabled: &events,
+		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID, // this test's tabs only
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +146,14 @@ func TestExportJobBrowser(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	checkExportDownload(t, ts, ctx, console, now, from, to, dir, suggested, firstJob)
+}
+
+// checkExportDownload is the end of TestExportJobBrowser: the file the
+// browser saved in dir as suggested is the export of from..to, and the
+// cancelled job firstJob has no file.
+func checkExportDownload(t *testing.T, ts *testServer, ctx context.Context, console *consoleLog, now time.Time, from, to, dir, suggested, firstJob string) {
+	t.Helper()
 	wantName := "雁塔区_scans_" + now.AddDate(0, 0, -2).Format("20060102") + "-" + now.AddDate(0, 0, 1).Format("20060102") + ".csv"
 	if suggested != wantName {
 		t.Errorf("download named %q, want %q", suggested, wantName)
@@ -155,7 +165,7 @@ func TestExportJobBrowser(t *testing.T) {
 	var want bytes.Buffer
 	f, _ := export.ParseTime("from", from, time.Local)
 	u, _ := export.ParseTime("to", to, time.Local)
-	if _, err := export.Run(context.Background(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.CSV, From: f, To: u, Location: time.Local}, nil); err != nil {
+	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.CSV, From: f, To: u, Location: time.Local}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want.Bytes()) || !bytes.Contains(got, []byte("南门闸机")) {

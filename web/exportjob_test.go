@@ -122,7 +122,7 @@ func logExportScans(t *testing.T, ts *testServer) {
 	t.Helper()
 	day := time.Date(2026, 11, 3, 9, 0, 0, 0, time.Local)
 	for i, src := range []string{"南门闸机", "=cmd", "东门"} {
-		if err := ts.DB.LogScan(context.Background(), &store.Scan{At: day.Add(time.Duration(i) * time.Minute), Source: src, Decision: "deny", Reason: "expired"}); err != nil {
+		if err := ts.DB.LogScan(t.Context(), &store.Scan{At: day.Add(time.Duration(i) * time.Minute), Source: src, Decision: "deny", Reason: "expired"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,13 +131,14 @@ func logExportScans(t *testing.T, ts *testServer) {
 func lastAudit(t *testing.T, db *store.DB) store.AuditRecord {
 	t.Helper()
 	var last store.AuditRecord
-	if err := db.FindAudit(context.Background(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil }); err != nil {
+	if err := db.FindAudit(t.Context(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return last
 }
 
 func TestExportJob_Lifecycle(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	held := newHeldRun()
 	ts := newTestServer(t, web.Config{ExportDir: dir})
@@ -209,7 +210,7 @@ func TestExportJob_Lifecycle(t *testing.T) {
 	from, _ := export.ParseTime("from", "2026-11-01", time.Local)
 	to, _ := export.ParseTime("to", "2026-12-01", time.Local)
 	var want bytes.Buffer
-	if _, err := export.Run(context.Background(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.XLSX, From: from, To: to, Location: time.Local}, nil); err != nil {
+	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.XLSX, From: from, To: to, Location: time.Local}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if body != want.String() {
@@ -234,6 +235,7 @@ func TestExportJob_Lifecycle(t *testing.T) {
 }
 
 func TestExportJob_Cancel(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	held := newHeldRun()
 	defer held.releaseAll()
@@ -278,6 +280,7 @@ func TestExportJob_Cancel(t *testing.T) {
 }
 
 func TestExportJob_OwnerAndLimit(t *testing.T) {
+	t.Parallel()
 	held := newHeldRun()
 	defer held.releaseAll()
 	ts := newTestServer(t)
@@ -337,6 +340,7 @@ func TestExportJob_OwnerAndLimit(t *testing.T) {
 }
 
 func TestExportJob_ExpiryAndShutdown(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// A file left by a run that did not shut down is removed on first use.
 	if err := os.MkdirAll(filepath.Join(dir, "exports"), 0o700); err != nil {
@@ -392,6 +396,7 @@ func downloadExport(t *testing.T, ts *testServer, c *http.Client, form map[strin
 // TestExportJob_KeptFiles: however many exports are started within the
 // hour, at most 20 files are kept; the oldest makes room.
 func TestExportJob_KeptFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := newTestServer(t, web.Config{ExportDir: dir})
 	c := ts.login(t, "admin", ts.AdminPassword)

@@ -79,10 +79,12 @@ window.__scan = (function () {
 true`
 
 func TestGateBrowser(t *testing.T) {
+	// Not parallel: it bounds how soon the gate screen shows a check,
+	// which other tests' load would delay.
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
-	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1", "test")
+	_, token, err := ts.DB.CreateDevice(t.Context(), "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestGateBrowser(t *testing.T) {
 	}
 	lastScan := func() int64 {
 		t.Helper()
-		scans, err := ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+		scans, err := ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,170 +128,211 @@ func TestGateBrowser(t *testing.T) {
 	// Scans are typed with no pause between keys: a real scanner types a
 	// key every millisecond or two, and a loaded test machine can stretch
 	// any timer far past the screen's 100 ms reset gap.
-	t.Run("ScannerOnAZERTYAllows", func(t *testing.T) {
-		scan(green, "azerty", 0)
-		if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.state`); got != "allow" {
-			t.Fatalf("panel state %q, reason %q", got, text("result-reason"))
-		}
-		for id, want := range map[string]string{
-			"result-decision": "通过", "result-source": "gate:wang", "result-name": "张*明", "result-idtail": "证件尾号 1230",
-			"result-reason": "通行码有效", "result-reason-other": "Valid pass", "result-tested": "核酸 2 小时前",
-			"result-color": "绿码", "count-allow": "1", "count-deny": "0",
-		} {
-			if got := text(id); got != want {
-				t.Errorf("%s = %q, want %q", id, got, want)
-			}
-		}
-		if !strings.HasPrefix(text("result-expires"), "有效期至 ") {
-			t.Errorf("expiry %q", text("result-expires"))
-		}
-		if !regexp.MustCompile(`^\d\d:\d\d:\d\d$`).MatchString(text("result-time")) {
-			t.Errorf("time of check %q", text("result-time"))
-		}
-		// The icon is drawn, not a character a kiosk may lack a font for.
-		if icon := evalJS[string](t, ctx, `(function () { var v = [].filter.call(document.querySelectorAll('[data-testid=result-icon] svg'),
-			function (e) { return getComputedStyle(e).display !== 'none'; }); return v.length === 1 ? v[0].getAttribute('class') : String(v.length); })()`); icon != "icon icon-allow" {
-			t.Errorf("visible icon %q", icon)
-		}
-		scans, _ := ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
-		if len(scans) != 1 || scans[0].Source != "gate:wang" || scans[0].Decision != "allow" {
-			t.Fatalf("logged %+v", scans)
-		}
-		if id := evalJS[string](t, ctx, `document.body.dataset.lastScanId`); id != strconv.FormatInt(scans[0].ID, 10) {
-			t.Errorf("page shows scan %s, logged %d", id, scans[0].ID)
-		}
-		if n := evalJS[int](t, ctx, `document.querySelectorAll('[data-testid=gate-recent-row]').length`); n != 1 {
-			t.Errorf("%d recent rows, want 1 (the page's own check must not be listed twice)", n)
-		}
-		screenshot(t, ctx, "gate-allow")
-	})
-	t.Run("ScannerUnderChineseIMEDeniesRed", func(t *testing.T) {
-		scan(red, "ime", 0)
-		if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.state`); got != "deny" {
-			t.Fatalf("panel state %q, reason %q", got, text("result-reason"))
-		}
-		for id, want := range map[string]string{
-			"result-decision": "禁止通行", "result-color": "红码", "result-reason": "红码，禁止通行",
-			"result-reason-other": "Red status", "result-name": "李*", "count-deny": "1",
-		} {
-			if got := text(id); got != want {
-				t.Errorf("%s = %q, want %q", id, got, want)
-			}
-		}
-		screenshot(t, ctx, "gate-deny")
-	})
-	t.Run("GarbageDenied", func(t *testing.T) {
-		scan("HELLO-THIS-IS-NOT-A-PASS", "us", 0)
-		if got, want := text("result-reason"), "不是通行码"; got != want {
-			t.Errorf("reason %q, want %q", got, want)
-		}
-		if got := text("result-name"); got != "" {
-			t.Errorf("a name shown for garbage: %q", got)
-		}
-	})
-	t.Run("ScanAPIListedWithinASecond", func(t *testing.T) {
-		panelScan := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.scanId || ""`)
-		start := time.Now()
-		req, _ := http.NewRequest("POST", base+"/api/v1/scans", strings.NewReader(`{"payload":`+jsString(green)+`}`))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		err = json.NewDecoder(resp.Body).Decode(&m)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := strconv.FormatInt(int64(m["scan_id"].(float64)), 10)
-		waitJS(t, ctx, "the API's check in the live list", `document.body.dataset.lastListedId === "`+id+`"`, time.Second)
-		t.Logf("scan API to gate screen's list: %v", time.Since(start).Round(time.Millisecond))
-		if time.Since(start) > time.Second {
-			t.Errorf("took %v", time.Since(start))
-		}
-		first := evalJS[string](t, ctx, `document.querySelector('[data-testid=gate-recent-row]').textContent`)
-		if !strings.Contains(first, "gate-1") || !strings.Contains(first, "✓") {
-			t.Errorf("newest row %q", first)
-		}
-		// The device stands at no entrance of this screen's: its check
-		// must not take over the panel.
-		if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.scanId || ""`); got != panelScan {
-			t.Errorf("panel shows scan %q, want this screen's own %q", got, panelScan)
-		}
-		if got := text("count-allow"); got != "2" {
-			t.Errorf("allowed count %q, want 2", got)
-		}
-	})
-	t.Run("TypingInAFieldIsNotAScan", func(t *testing.T) {
-		before := lastScan()
-		err := chromedp.Do(ctx,
-			chromedp.Focus(chromedp.CSS(`[data-testid=manual-payload]`)),
-			chromedp.SendKeys(chromedp.CSS(`[data-testid=manual-payload]`), "hello world 12345"),
-		)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Even scanner-fast key events aimed at the field are left alone.
-		evalJS[bool](t, ctx, `window.__scan("SCANNERFASTTEXT", "us", 0).then(() => true)`)
-		time.Sleep(300 * time.Millisecond)
-		if after := lastScan(); after != before {
-			t.Fatalf("typing in the field made a check (%d → %d)", before, after)
-		}
-		if v := evalJS[string](t, ctx, `document.querySelector('[data-testid=manual-payload]').value`); v != "hello world 12345" {
-			t.Errorf("field holds %q", v)
-		}
-		evalJS[bool](t, ctx, `(function () { var f = document.querySelector('[data-testid=manual-payload]'); f.value = ""; f.blur(); return true; })()`)
-	})
-	t.Run("SlowTypingOnThePageIsNotAScan", func(t *testing.T) {
-		before := lastScan()
-		evalJS[bool](t, ctx, `window.__scan("ABCDEFGHIJ", "us", 150).then(() => true)`)
-		time.Sleep(300 * time.Millisecond)
-		if after := lastScan(); after != before {
-			t.Fatalf("a person typing made a check (%d → %d)", before, after)
-		}
-	})
-	t.Run("Paste", func(t *testing.T) {
-		before := lastScan()
-		evalJS[bool](t, ctx, `(function () { var dt = new DataTransfer(); dt.setData("text/plain", `+jsString(green)+`);
-			document.body.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true })); return true; })()`)
-		waitJS(t, ctx, "the pasted check", `Number(document.body.dataset.lastScanId) > `+strconv.FormatInt(before, 10), 5*time.Second)
-		if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.state`); got != "allow" {
-			t.Errorf("pasted pass: state %q", got)
-		}
-	})
-	t.Run("ManualField", func(t *testing.T) {
-		before := lastScan()
-		err := chromedp.Do(ctx,
-			chromedp.SetValue(chromedp.CSS(`[data-testid=manual-payload]`), "typed-by-hand"),
-			chromedp.Click(chromedp.CSS(`[data-testid=manual-submit]`)),
-		)
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitJS(t, ctx, "the manual check", `Number(document.body.dataset.lastScanId) > `+strconv.FormatInt(before, 10), 5*time.Second)
-		if got := text("result-reason"); got != "不是通行码" {
-			t.Errorf("reason %q", got)
-		}
-		if v := evalJS[string](t, ctx, `document.querySelector('[data-testid=manual-payload]').value`); v != "" {
-			t.Errorf("field keeps %q after the check", v)
-		}
-	})
-	t.Run("Latency", func(t *testing.T) {
-		var ms []float64
-		// The keys come back to back here: typing speed does not change
-		// the time from Enter to the painted result, and the run is short.
-		for range 20 {
-			ms = append(ms, scan(green, "azerty", 0))
-		}
-		slices.Sort(ms)
-		t.Logf("Enter key-up to result painted over %d scans: median %.1f ms, min %.1f ms, max %.1f ms",
-			len(ms), (ms[9]+ms[10])/2, ms[0], ms[len(ms)-1])
-		if n := evalJS[int](t, ctx, `document.querySelectorAll('[data-testid=gate-recent-row]').length`); n != 20 {
-			t.Errorf("%d recent rows, want the list capped at 20", n)
-		}
-	})
+	w := &gateBrowserWorld{ctx: ctx, ts: ts, base: base, token: token, green: green, red: red, text: text, lastScan: lastScan, scan: scan}
+	t.Run("ScannerOnAZERTYAllows", func(t *testing.T) { testGateBrowserScannerOnAZERTYAllows(t, w) })
+	t.Run("ScannerUnderChineseIMEDeniesRed", func(t *testing.T) { testGateBrowserScannerUnderChineseIMEDeniesRed(t, w) })
+	t.Run("GarbageDenied", func(t *testing.T) { testGateBrowserGarbageDenied(t, w) })
+	t.Run("ScanAPIListedWithinASecond", func(t *testing.T) { testGateBrowserScanAPIListedWithinASecond(t, w) })
+	t.Run("TypingInAFieldIsNotAScan", func(t *testing.T) { testGateBrowserTypingInAFieldIsNotAScan(t, w) })
+	t.Run("SlowTypingOnThePageIsNotAScan", func(t *testing.T) { testGateBrowserSlowTypingOnThePageIsNotAScan(t, w) })
+	t.Run("Paste", func(t *testing.T) { testGateBrowserPaste(t, w) })
+	t.Run("ManualField", func(t *testing.T) { testGateBrowserManualField(t, w) })
+	t.Run("Latency", func(t *testing.T) { testGateBrowserLatency(t, w) })
 	console.check(t)
+}
+
+// gateBrowserWorld is the gate screen of TestGateBrowser that its
+// subtests use in turn: the tab, its server, a device token, a green and
+// a red pass, and the page helpers.
+type gateBrowserWorld struct {
+	ctx         context.Context
+	ts          *testServer
+	base, token string
+	green, red  string
+	text        func(testid string) string
+	lastScan    func() int64
+	scan        func(payload, mode string, gap int) float64
+}
+
+func testGateBrowserScannerOnAZERTYAllows(t *testing.T, w *gateBrowserWorld) {
+	ctx, ts, green, text, scan := w.ctx, w.ts, w.green, w.text, w.scan
+	scan(green, "azerty", 0)
+	if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.state`); got != "allow" {
+		t.Fatalf("panel state %q, reason %q", got, text("result-reason"))
+	}
+	for id, want := range map[string]string{
+		"result-decision": "通过", "result-source": "gate:wang", "result-name": "张*明", "result-idtail": "证件尾号 1230",
+		"result-reason": "通行码有效", "result-reason-other": "Valid pass", "result-tested": "核酸 2 小时前",
+		"result-color": "绿码", "count-allow": "1", "count-deny": "0",
+	} {
+		if got := text(id); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	if !strings.HasPrefix(text("result-expires"), "有效期至 ") {
+		t.Errorf("expiry %q", text("result-expires"))
+	}
+	if !regexp.MustCompile(`^\d\d:\d\d:\d\d$`).MatchString(text("result-time")) {
+		t.Errorf("time of check %q", text("result-time"))
+	}
+	// The icon is drawn, not a character a kiosk may lack a font for.
+	if icon := evalJS[string](t, ctx, `(function () { var v = [].filter.call(document.querySelectorAll('[data-testid=result-icon] svg'),
+		function (e) { return getComputedStyle(e).display !== 'none'; }); return v.length === 1 ? v[0].getAttribute('class') : String(v.length); })()`); icon != "icon icon-allow" {
+		t.Errorf("visible icon %q", icon)
+	}
+	scans, _ := ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
+	if len(scans) != 1 || scans[0].Source != "gate:wang" || scans[0].Decision != "allow" {
+		t.Fatalf("logged %+v", scans)
+	}
+	if id := evalJS[string](t, ctx, `document.body.dataset.lastScanId`); id != strconv.FormatInt(scans[0].ID, 10) {
+		t.Errorf("page shows scan %s, logged %d", id, scans[0].ID)
+	}
+	if n := evalJS[int](t, ctx, `document.querySelectorAll('[data-testid=gate-recent-row]').length`); n != 1 {
+		t.Errorf("%d recent rows, want 1 (the page's own check must not be listed twice)", n)
+	}
+	screenshot(t, ctx, "gate-allow")
+}
+
+func testGateBrowserScannerUnderChineseIMEDeniesRed(t *testing.T, w *gateBrowserWorld) {
+	ctx, red, text, scan := w.ctx, w.red, w.text, w.scan
+	scan(red, "ime", 0)
+	if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.state`); got != "deny" {
+		t.Fatalf("panel state %q, reason %q", got, text("result-reason"))
+	}
+	for id, want := range map[string]string{
+		"result-decision": "禁止通行", "result-color": "红码", "result-reason": "红码，禁止通行",
+		"result-reason-other": "Red status", "result-name": "李*", "count-deny": "1",
+	} {
+		if got := text(id); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	screenshot(t, ctx, "gate-deny")
+}
+
+func testGateBrowserGarbageDenied(t *testing.T, w *gateBrowserWorld) {
+	text, scan := w.text, w.scan
+	scan("HELLO-THIS-IS-NOT-A-PASS", "us", 0)
+	if got, want := text("result-reason"), "不是通行码"; got != want {
+		t.Errorf("reason %q, want %q", got, want)
+	}
+	if got := text("result-name"); got != "" {
+		t.Errorf("a name shown for garbage: %q", got)
+	}
+}
+
+func testGateBrowserScanAPIListedWithinASecond(t *testing.T, w *gateBrowserWorld) {
+	ctx, base, token, green, text := w.ctx, w.base, w.token, w.green, w.text
+	panelScan := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.scanId || ""`)
+	start := time.Now()
+	req, _ := http.NewRequest("POST", base+"/api/v1/scans", strings.NewReader(`{"payload":`+jsString(green)+`}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(int64(m["scan_id"].(float64)), 10)
+	waitJS(t, ctx, "the API's check in the live list", `document.body.dataset.lastListedId === "`+id+`"`, time.Second)
+	t.Logf("scan API to gate screen's list: %v", time.Since(start).Round(time.Millisecond))
+	if time.Since(start) > time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+	first := evalJS[string](t, ctx, `document.querySelector('[data-testid=gate-recent-row]').textContent`)
+	if !strings.Contains(first, "gate-1") || !strings.Contains(first, "✓") {
+		t.Errorf("newest row %q", first)
+	}
+	// The device stands at no entrance of this screen's: its check
+	// must not take over the panel.
+	if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.scanId || ""`); got != panelScan {
+		t.Errorf("panel shows scan %q, want this screen's own %q", got, panelScan)
+	}
+	if got := text("count-allow"); got != "2" {
+		t.Errorf("allowed count %q, want 2", got)
+	}
+}
+
+func testGateBrowserTypingInAFieldIsNotAScan(t *testing.T, w *gateBrowserWorld) {
+	ctx, lastScan := w.ctx, w.lastScan
+	before := lastScan()
+	err := chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS(`[data-testid=manual-payload]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=manual-payload]`), "hello world 12345"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Even scanner-fast key events aimed at the field are left alone.
+	evalJS[bool](t, ctx, `window.__scan("SCANNERFASTTEXT", "us", 0).then(() => true)`)
+	time.Sleep(300 * time.Millisecond)
+	if after := lastScan(); after != before {
+		t.Fatalf("typing in the field made a check (%d → %d)", before, after)
+	}
+	if v := evalJS[string](t, ctx, `document.querySelector('[data-testid=manual-payload]').value`); v != "hello world 12345" {
+		t.Errorf("field holds %q", v)
+	}
+	evalJS[bool](t, ctx, `(function () { var f = document.querySelector('[data-testid=manual-payload]'); f.value = ""; f.blur(); return true; })()`)
+}
+
+func testGateBrowserSlowTypingOnThePageIsNotAScan(t *testing.T, w *gateBrowserWorld) {
+	ctx, lastScan := w.ctx, w.lastScan
+	before := lastScan()
+	evalJS[bool](t, ctx, `window.__scan("ABCDEFGHIJ", "us", 150).then(() => true)`)
+	time.Sleep(300 * time.Millisecond)
+	if after := lastScan(); after != before {
+		t.Fatalf("a person typing made a check (%d → %d)", before, after)
+	}
+}
+
+func testGateBrowserPaste(t *testing.T, w *gateBrowserWorld) {
+	ctx, green, lastScan := w.ctx, w.green, w.lastScan
+	before := lastScan()
+	evalJS[bool](t, ctx, `(function () { var dt = new DataTransfer(); dt.setData("text/plain", `+jsString(green)+`);
+		document.body.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true })); return true; })()`)
+	waitJS(t, ctx, "the pasted check", `Number(document.body.dataset.lastScanId) > `+strconv.FormatInt(before, 10), 5*time.Second)
+	if got := evalJS[string](t, ctx, `document.getElementById('gate-result').dataset.state`); got != "allow" {
+		t.Errorf("pasted pass: state %q", got)
+	}
+}
+
+func testGateBrowserManualField(t *testing.T, w *gateBrowserWorld) {
+	ctx, text, lastScan := w.ctx, w.text, w.lastScan
+	before := lastScan()
+	err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`[data-testid=manual-payload]`), "typed-by-hand"),
+		chromedp.Click(chromedp.CSS(`[data-testid=manual-submit]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the manual check", `Number(document.body.dataset.lastScanId) > `+strconv.FormatInt(before, 10), 5*time.Second)
+	if got := text("result-reason"); got != "不是通行码" {
+		t.Errorf("reason %q", got)
+	}
+	if v := evalJS[string](t, ctx, `document.querySelector('[data-testid=manual-payload]').value`); v != "" {
+		t.Errorf("field keeps %q after the check", v)
+	}
+}
+
+func testGateBrowserLatency(t *testing.T, w *gateBrowserWorld) {
+	ctx, green, scan := w.ctx, w.green, w.scan
+	var ms []float64
+	// The keys come back to back here: typing speed does not change
+	// the time from Enter to the painted result, and the run is short.
+	for range 20 {
+		ms = append(ms, scan(green, "azerty", 0))
+	}
+	slices.Sort(ms)
+	t.Logf("Enter key-up to result painted over %d scans: median %.1f ms, min %.1f ms, max %.1f ms",
+		len(ms), (ms[9]+ms[10])/2, ms[0], ms[len(ms)-1])
+	if n := evalJS[int](t, ctx, `document.querySelectorAll('[data-testid=gate-recent-row]').length`); n != 20 {
+		t.Errorf("%d recent rows, want the list capped at 20", n)
+	}
 }
 
 // jsString quotes s as a JavaScript string literal.

@@ -21,7 +21,7 @@ import (
 // handler directly.
 func newGateServer(t testing.TB) *Server {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -105,11 +105,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestGateEventsHandlerReturns(t *testing.T) {
+	// Not parallel: it counts the goroutines of the whole process, which
+	// other tests' goroutines would change.
 	t.Run("ClientGoesAway", func(t *testing.T) {
 		s := newGateServer(t)
 		s.startEvents() // the feed's own goroutine lives as long as the server
 		before := runtime.NumGoroutine()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		_, done := serveEvents(s, ctx, "")
 		waitFor(t, "the screen to subscribe", func() bool { return s.events.clientCount() == 1 })
 		cancel()
@@ -125,7 +127,7 @@ func TestGateEventsHandlerReturns(t *testing.T) {
 	})
 	t.Run("ServerShutsDown", func(t *testing.T) {
 		s := newGateServer(t)
-		_, done := serveEvents(s, context.Background(), "")
+		_, done := serveEvents(s, t.Context(), "")
 		waitFor(t, "the screen to subscribe", func() bool { return s.events.clientCount() == 1 })
 		s.CloseEvents()
 		select {
@@ -134,7 +136,7 @@ func TestGateEventsHandlerReturns(t *testing.T) {
 			t.Fatal("handler still running after CloseEvents")
 		}
 		// A screen connecting after shutdown is refused, not parked.
-		rec, done2 := serveEvents(s, context.Background(), "")
+		rec, done2 := serveEvents(s, t.Context(), "")
 		select {
 		case <-done2:
 		case <-time.After(time.Second):
@@ -147,7 +149,7 @@ func TestGateEventsHandlerReturns(t *testing.T) {
 	t.Run("Heartbeat", func(t *testing.T) {
 		s := newGateServer(t)
 		s.events.heartbeat = 20 * time.Millisecond
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		rec, _ := serveEvents(s, ctx, "")
 		waitFor(t, "a heartbeat", func() bool { return strings.Contains(rec.body(), ": heartbeat\n\n") })
@@ -159,6 +161,8 @@ func TestGateEventsHandlerReturns(t *testing.T) {
 }
 
 func TestEventHubSlowClientDropped(t *testing.T) {
+	// Not parallel: it needs its fast reader to keep up,
+	// which other tests' load would delay.
 	h := newEventHub()
 	slow := &eventClient{}
 	if _, ok := h.subscribe(0, slow); !ok {
@@ -207,6 +211,7 @@ func TestEventHubSlowClientDropped(t *testing.T) {
 }
 
 func TestEventHubReplayBounds(t *testing.T) {
+	t.Parallel()
 	h := newEventHub()
 	mine := &eventClient{owner: "s1/screen-a"}
 	for i := 0; i < eventRing+10; i++ {
@@ -231,6 +236,7 @@ func TestEventHubReplayBounds(t *testing.T) {
 // Last-Event-ID gets its own checks and its entrance's inputs' back,
 // never anybody else's.
 func TestEventHubReplaysOnlyOwnResults(t *testing.T) {
+	t.Parallel()
 	h := newEventHub()
 	evs := []event{
 		{owner: "s1/a", brief: []byte(`"own"`)},
@@ -273,12 +279,14 @@ func TestEventHubReplaysOnlyOwnResults(t *testing.T) {
 // TestGateEventsEndOnShutdown: a real http.Server's Shutdown ends the
 // open streams at once instead of waiting out its grace period.
 func TestGateEventsEndOnShutdown(t *testing.T) {
+	// Not parallel: it bounds how long a shutdown waits,
+	// which other tests' load would delay.
 	s := newGateServer(t)
-	u, err := s.db.FindUserByName(context.Background(), "admin")
+	u, err := s.db.FindUserByName(t.Context(), "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := s.db.CreateSession(context.Background(), u.ID, time.Hour)
+	token, err := s.db.CreateSession(t.Context(), u.ID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +302,7 @@ func TestGateEventsEndOnShutdown(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	waitFor(t, "the screen to subscribe", func() bool { return s.events.clientCount() == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
 	if err := srv.Config.Shutdown(ctx); err != nil {

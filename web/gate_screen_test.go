@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,8 +16,9 @@ import (
 // TestGateRevokedPassNotShownGreen: a revoked green pass is denied for
 // the revocation, and its panel does not call it green.
 func TestGateRevokedPassNotShownGreen(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	iss, err := district.Issue(ctx, f.ts.DB, district.IssueRequest{
 		Name: "张三明", IDNumber: "610113199001011230", TestedAt: time.Now().Add(-time.Hour), Doses: -1, Actor: "test",
 	})
@@ -51,11 +51,12 @@ func TestGateRevokedPassNotShownGreen(t *testing.T) {
 // entrance it was opened for, with the hold time and without characters
 // a kiosk may have no font for.
 func TestGatePageScreen(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
-	if err := f.ts.DB.SetEntrance(context.Background(), "gate-1", "北门", "admin"); err != nil {
+	if err := f.ts.DB.SetEntrance(t.Context(), "gate-1", "北门", "admin"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.ts.DB.SetGateHold(context.Background(), 5*time.Second, "admin"); err != nil {
+	if err := f.ts.DB.SetGateHold(t.Context(), 5*time.Second, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	page := func(path string) *goquery.Document {
@@ -116,6 +117,7 @@ func TestGatePageScreen(t *testing.T) {
 // TestAdminInputsEntrances: an admin places inputs and API devices at
 // entrances and sets the hold time; anything else is refused.
 func TestAdminInputsEntrances(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
 	admin := f.ts.login(t, "admin", f.ts.AdminPassword)
 	post := func(path string, v url.Values) int {
@@ -131,7 +133,7 @@ func TestAdminInputsEntrances(t *testing.T) {
 	if code := post("/admin/inputs/entrance", url.Values{"source": {"gate-1"}, "entrance": {"北门"}}); code != http.StatusSeeOther {
 		t.Fatalf("assign: %d", code)
 	}
-	if m, _ := f.ts.DB.FindEntrances(context.Background()); m["gate-1"] != "北门" {
+	if m, _ := f.ts.DB.FindEntrances(t.Context()); m["gate-1"] != "北门" {
 		t.Fatalf("stored %v", m)
 	}
 	for name, v := range map[string]url.Values{
@@ -143,7 +145,7 @@ func TestAdminInputsEntrances(t *testing.T) {
 			t.Errorf("%s: status %d", name, code)
 		}
 	}
-	if m, _ := f.ts.DB.FindEntrances(context.Background()); len(m) != 1 || m["gate-1"] != "北门" {
+	if m, _ := f.ts.DB.FindEntrances(t.Context()); len(m) != 1 || m["gate-1"] != "北门" {
 		t.Errorf("a refused assignment changed %v", m)
 	}
 	if code := post("/admin/inputs/hold", url.Values{"seconds": {"12"}}); code != http.StatusSeeOther {
@@ -154,14 +156,14 @@ func TestAdminInputsEntrances(t *testing.T) {
 			t.Errorf("hold %q: status %d", bad, code)
 		}
 	}
-	if d, _ := f.ts.DB.GateHold(context.Background()); d != 12*time.Second {
+	if d, _ := f.ts.DB.GateHold(t.Context()); d != 12*time.Second {
 		t.Errorf("hold %v", d)
 	}
 	// Unassigning: an empty entrance.
 	if code := post("/admin/inputs/entrance", url.Values{"source": {"gate-1"}, "entrance": {""}}); code != http.StatusSeeOther {
 		t.Fatalf("unassign: %d", code)
 	}
-	if m, _ := f.ts.DB.FindEntrances(context.Background()); len(m) != 0 {
+	if m, _ := f.ts.DB.FindEntrances(t.Context()); len(m) != 0 {
 		t.Errorf("after unassigning %v", m)
 	}
 	// Staff may not.

@@ -34,7 +34,7 @@ func newGateFixture(t *testing.T) *gateFixture {
 	t.Helper()
 	ts := newTestServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
-	_, token, err := ts.DB.CreateDevice(context.Background(), "gate-1", "test")
+	_, token, err := ts.DB.CreateDevice(t.Context(), "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func newGateFixture(t *testing.T) *gateFixture {
 // issuePass signs a real pass for a resident tested two hours ago.
 func issuePass(t *testing.T, db *store.DB, name, id string, color pass.Color) string {
 	t.Helper()
-	iss, err := district.Issue(context.Background(), db, district.IssueRequest{
+	iss, err := district.Issue(t.Context(), db, district.IssueRequest{
 		Name: name, IDNumber: id, Color: color, TestedAt: time.Now().Add(-2*time.Hour - 5*time.Minute),
 		Doses: -1, Actor: "test",
 	})
@@ -93,6 +93,7 @@ func (f *gateFixture) gateCheck(t *testing.T, c *http.Client, ct, body string) (
 }
 
 func TestGatePage(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
 	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
 	f.scanAPI(t, text)
@@ -165,6 +166,7 @@ func TestGatePage(t *testing.T) {
 }
 
 func TestGatePageEnglish(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
 	u, _ := url.Parse(f.ts.Srv.URL)
 	f.staff.Jar.SetCookies(u, []*http.Cookie{{Name: i18n.CookieName, Value: "en", Path: "/"}})
@@ -194,138 +196,161 @@ func TestGatePageEnglish(t *testing.T) {
 	}
 }
 
-func TestGateCheck(t *testing.T) {
-	// Each subtest has its own server, so that any one runs alone.
-	world := func(t *testing.T) (*gateFixture, string) {
-		t.Helper()
-		f := newGateFixture(t)
-		return f, issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
-	}
-	// checkedOnce is a world whose pass was already checked once, as the
-	// subtests about a second check need.
-	checkedOnce := func(t *testing.T) (*gateFixture, string) {
-		t.Helper()
-		f, text := world(t)
-		if status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`); status != 200 || m["decision"] != "allow" {
-			t.Fatalf("first check: status %d %v", status, m)
-		}
-		return f, text
-	}
+// gateCheckWorld is a server of its own for one subtest of
+// TestGateCheck, with a green pass to check.
+func gateCheckWorld(t *testing.T) (*gateFixture, string) {
+	t.Helper()
+	f := newGateFixture(t)
+	return f, issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
+}
 
-	t.Run("JSONAllow", func(t *testing.T) {
-		f, text := world(t)
-		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`)
-		if status != 200 || m["decision"] != "allow" || m["reason"] != "ok" || m["source"] != "gate:wang" {
-			t.Fatalf("status %d %v", status, m)
-		}
-		h, _ := m["holder"].(map[string]any)
-		if h["name"] != "张*明" || h["id_tail"] != "1230" {
-			t.Fatalf("holder %v", h)
-		}
-		disp := m["display"].(map[string]any)
-		zh, en := disp["zh-CN"].(map[string]any), disp["en"].(map[string]any)
-		if zh["headline"] != "通过" || zh["reason"] != "通行码有效" || zh["reason_other"] != "Valid pass" {
-			t.Errorf("zh display %v", zh)
-		}
-		if zh["tested"] != "核酸 2 小时前" || en["tested"] != "tested 2 h ago" {
-			t.Errorf("test age %q / %q", zh["tested"], en["tested"])
-		}
-		if en["id_tail"] != "ID ends 1230" || en["reason_other"] != "通行码有效" || !strings.HasPrefix(en["expires"].(string), "valid until ") {
-			t.Errorf("en display %v", en)
-		}
-		if zh["repeat"] != "" {
-			t.Errorf("first check flagged repeat: %v", zh["repeat"])
-		}
-		scans, err := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
-		if err != nil || len(scans) != 1 || scans[0].Source != "gate:wang" || float64(scans[0].ID) != m["scan_id"] {
-			t.Fatalf("not logged as gate:wang: %v %v", scans, err)
-		}
-	})
-	t.Run("FormRepeat", func(t *testing.T) {
-		f, text := checkedOnce(t)
-		status, m := f.gateCheck(t, f.staff, "application/x-www-form-urlencoded", url.Values{"payload": {text}}.Encode())
-		if status != 200 || m["decision"] != "allow" || m["repeat"] != true {
-			t.Fatalf("status %d %v", status, m)
-		}
-		zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
-		if !strings.Contains(zh["repeat"].(string), "重复") {
-			t.Errorf("repeat notice %q", zh["repeat"])
-		}
-	})
-	t.Run("GarbageIsALoggedDeny", func(t *testing.T) {
-		f, _ := world(t)
-		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"hello there"}`)
-		zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
-		if status != 200 || m["decision"] != "deny" || m["reason"] != "not_a_pass" || m["holder"] != nil ||
-			zh["reason"] != "不是通行码" || zh["name"] != "" {
-			t.Fatalf("status %d %v", status, m)
-		}
-	})
-	t.Run("RedDenied", func(t *testing.T) {
-		f, _ := world(t)
-		red := issuePass(t, f.ts.DB, "李四", "11010519491231002X", pass.Red)
-		_, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+red+`"}`)
-		if m["decision"] != "deny" || m["reason"] != "status_red" {
-			t.Fatalf("%v", m)
-		}
-	})
-	t.Run("Empty422", func(t *testing.T) {
-		f, _ := world(t)
-		status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"  "}`)
-		if status != http.StatusUnprocessableEntity || m["error"] == "" {
-			t.Fatalf("status %d %v", status, m)
-		}
-		status, _ = f.gateCheck(t, f.staff, "application/json", `{}`)
-		if status != http.StatusUnprocessableEntity {
-			t.Fatalf("missing payload: status %d", status)
-		}
-	})
-	t.Run("BadJSON400", func(t *testing.T) {
-		f, _ := world(t)
-		status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":`)
-		if status != http.StatusBadRequest {
-			t.Fatalf("status %d", status)
-		}
-	})
-	t.Run("TooLarge413", func(t *testing.T) {
-		f, _ := world(t)
-		status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+strings.Repeat("A", 17<<10)+`"}`)
-		if status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("status %d", status)
-		}
-	})
-	t.Run("AnonymousRefused", func(t *testing.T) {
-		f, text := checkedOnce(t)
-		before, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
-		status, _ := f.gateCheck(t, f.ts.client(t), "application/json", `{"payload":"`+text+`"}`)
-		if status != http.StatusUnauthorized {
-			t.Fatalf("status %d", status)
-		}
-		after, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
-		if after[0].ID != before[0].ID {
-			t.Fatal("an anonymous check was logged")
-		}
-	})
-	t.Run("CrossOriginRefused", func(t *testing.T) {
-		f, _ := world(t)
-		req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/gate/check", strings.NewReader(`{"payload":"x"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Sec-Fetch-Site", "cross-site")
-		req.Header.Set("Origin", "https://evil.example")
-		resp, err := f.staff.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("cross-site check: status %d", resp.StatusCode)
-		}
-	})
+// gateCheckedOnce is a gateCheckWorld whose pass was already checked
+// once, as the subtests about a second check need.
+func gateCheckedOnce(t *testing.T) (*gateFixture, string) {
+	t.Helper()
+	f, text := gateCheckWorld(t)
+	if status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`); status != 200 || m["decision"] != "allow" {
+		t.Fatalf("first check: status %d %v", status, m)
+	}
+	return f, text
+}
+
+func TestGateCheck(t *testing.T) {
+	t.Parallel()
+	// Each subtest has its own server, so that any one runs alone.
+	t.Run("JSONAllow", testGateCheckJSONAllow)
+	t.Run("FormRepeat", testGateCheckFormRepeat)
+	t.Run("GarbageIsALoggedDeny", testGateCheckGarbageIsALoggedDeny)
+	t.Run("RedDenied", testGateCheckRedDenied)
+	t.Run("Empty422", testGateCheckEmpty422)
+	t.Run("BadJSON400", testGateCheckBadJSON400)
+	t.Run("TooLarge413", testGateCheckTooLarge413)
+	t.Run("AnonymousRefused", testGateCheckAnonymousRefused)
+	t.Run("CrossOriginRefused", testGateCheckCrossOriginRefused)
+}
+
+func testGateCheckJSONAllow(t *testing.T) {
+	f, text := gateCheckWorld(t)
+	status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`"}`)
+	if status != 200 || m["decision"] != "allow" || m["reason"] != "ok" || m["source"] != "gate:wang" {
+		t.Fatalf("status %d %v", status, m)
+	}
+	h, _ := m["holder"].(map[string]any)
+	if h["name"] != "张*明" || h["id_tail"] != "1230" {
+		t.Fatalf("holder %v", h)
+	}
+	disp := m["display"].(map[string]any)
+	zh, en := disp["zh-CN"].(map[string]any), disp["en"].(map[string]any)
+	if zh["headline"] != "通过" || zh["reason"] != "通行码有效" || zh["reason_other"] != "Valid pass" {
+		t.Errorf("zh display %v", zh)
+	}
+	if zh["tested"] != "核酸 2 小时前" || en["tested"] != "tested 2 h ago" {
+		t.Errorf("test age %q / %q", zh["tested"], en["tested"])
+	}
+	if en["id_tail"] != "ID ends 1230" || en["reason_other"] != "通行码有效" || !strings.HasPrefix(en["expires"].(string), "valid until ") {
+		t.Errorf("en display %v", en)
+	}
+	if zh["repeat"] != "" {
+		t.Errorf("first check flagged repeat: %v", zh["repeat"])
+	}
+	scans, err := f.ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
+	if err != nil || len(scans) != 1 || scans[0].Source != "gate:wang" || float64(scans[0].ID) != m["scan_id"] {
+		t.Fatalf("not logged as gate:wang: %v %v", scans, err)
+	}
+}
+
+func testGateCheckFormRepeat(t *testing.T) {
+	f, text := gateCheckedOnce(t)
+	status, m := f.gateCheck(t, f.staff, "application/x-www-form-urlencoded", url.Values{"payload": {text}}.Encode())
+	if status != 200 || m["decision"] != "allow" || m["repeat"] != true {
+		t.Fatalf("status %d %v", status, m)
+	}
+	zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
+	if !strings.Contains(zh["repeat"].(string), "重复") {
+		t.Errorf("repeat notice %q", zh["repeat"])
+	}
+}
+
+func testGateCheckGarbageIsALoggedDeny(t *testing.T) {
+	f, _ := gateCheckWorld(t)
+	status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"hello there"}`)
+	zh := m["display"].(map[string]any)["zh-CN"].(map[string]any)
+	if status != 200 || m["decision"] != "deny" || m["reason"] != "not_a_pass" || m["holder"] != nil ||
+		zh["reason"] != "不是通行码" || zh["name"] != "" {
+		t.Fatalf("status %d %v", status, m)
+	}
+}
+
+func testGateCheckRedDenied(t *testing.T) {
+	f, _ := gateCheckWorld(t)
+	red := issuePass(t, f.ts.DB, "李四", "11010519491231002X", pass.Red)
+	_, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+red+`"}`)
+	if m["decision"] != "deny" || m["reason"] != "status_red" {
+		t.Fatalf("%v", m)
+	}
+}
+
+func testGateCheckEmpty422(t *testing.T) {
+	f, _ := gateCheckWorld(t)
+	status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"  "}`)
+	if status != http.StatusUnprocessableEntity || m["error"] == "" {
+		t.Fatalf("status %d %v", status, m)
+	}
+	status, _ = f.gateCheck(t, f.staff, "application/json", `{}`)
+	if status != http.StatusUnprocessableEntity {
+		t.Fatalf("missing payload: status %d", status)
+	}
+}
+
+func testGateCheckBadJSON400(t *testing.T) {
+	f, _ := gateCheckWorld(t)
+	status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":`)
+	if status != http.StatusBadRequest {
+		t.Fatalf("status %d", status)
+	}
+}
+
+func testGateCheckTooLarge413(t *testing.T) {
+	f, _ := gateCheckWorld(t)
+	status, _ := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+strings.Repeat("A", 17<<10)+`"}`)
+	if status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d", status)
+	}
+}
+
+func testGateCheckAnonymousRefused(t *testing.T) {
+	f, text := gateCheckedOnce(t)
+	before, _ := f.ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
+	status, _ := f.gateCheck(t, f.ts.client(t), "application/json", `{"payload":"`+text+`"}`)
+	if status != http.StatusUnauthorized {
+		t.Fatalf("status %d", status)
+	}
+	after, _ := f.ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
+	if after[0].ID != before[0].ID {
+		t.Fatal("an anonymous check was logged")
+	}
+}
+
+func testGateCheckCrossOriginRefused(t *testing.T) {
+	f, _ := gateCheckWorld(t)
+	req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/gate/check", strings.NewReader(`{"payload":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := f.staff.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site check: status %d", resp.StatusCode)
+	}
 }
 
 // TestGateCheckWithoutJavaScript: the manual form works as a plain form,
 // answering the gate screen with the result in its panel.
 func TestGateCheckWithoutJavaScript(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
 	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
 	find := func(body, id string) *goquery.Selection {
@@ -381,7 +406,7 @@ type sseStream struct {
 // ("?screen=…&entrance=…"), or is empty.
 func openSSE(t *testing.T, c *http.Client, base, lastID string, query ...string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/gate/events"+strings.Join(query, ""), nil)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
@@ -459,17 +484,14 @@ const (
 	screenB = "BBBBBBBBBBBBBBBBBBBBBB"
 )
 
-func TestGateEvents(t *testing.T) {
+// gateEventsWorld is a server of its own for one subtest of
+// TestGateEvents, with a green pass, and a screen's feed that has carried
+// two checks live (those are the events the subtests replay): the second
+// returned.
+func gateEventsWorld(t *testing.T) (*gateFixture, string, sseEvent) {
+	t.Helper()
 	f := newGateFixture(t)
 	text := issuePass(t, f.ts.DB, "张三明", "610113199001011230", 0)
-
-	t.Run("AnonymousGoesToLogin", func(t *testing.T) {
-		resp, _ := f.ts.get(t, f.ts.client(t), "/gate/events")
-		if resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
-	})
-
 	s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
 	// A screen learns the lists' age as soon as it connects.
 	select {
@@ -506,84 +528,111 @@ func TestGateEvents(t *testing.T) {
 		t.Fatalf("second event %+v, want id %d scan %v", ev2, ev.ID+1, g["scan_id"])
 	}
 	s.close()
+	return f, text, ev2
+}
 
-	t.Run("ReplayOnlyOwnResults", func(t *testing.T) {
-		// Checks made while the screen was away: one of its own, one of
-		// another screen of the same user, one of an API device.
-		_, own := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`","screen":"`+screenA+`"}`)
-		f.gateCheck(t, f.staff, "application/json", `{"payload":"other screen","screen":"`+screenB+`"}`)
-		missed := f.scanAPI(t, "missed one")
-		r := openSSE(t, f.staff, f.ts.Srv.URL, "1", screenQuery(screenA, ""))
-		// Its own two since id 1, the other screen's and the device's
-		// not: nothing of someone else's can be paged back.
-		a, b := r.next(t), r.next(t)
-		if a.Type != "replay" || a.ID != ev2.ID || b.ID != ev2.ID+1 || b.Data["scan_id"] != own["scan_id"] {
-			t.Fatalf("replayed %+v %+v, want ids %d and %d", a, b, ev2.ID, ev2.ID+1)
-		}
-		// Then live events continue after the replay.
-		m5 := f.scanAPI(t, "after replay")
-		c := r.next(t)
-		if c.Type == "" && c.Data["scan_id"] == missed["scan_id"] {
-			// The device's check, published just before the stream
-			// opened, may reach it live: listed, as every check is.
-			c = r.next(t)
-		}
-		if c.Type != "" || c.Data["scan_id"] != m5["scan_id"] {
-			t.Fatalf("live after replay %+v", c)
-		}
-		// The same screen id from another login session is another
-		// screen: it gets nothing back.
-		other := f.ts.login(t, "wang", "staff-password-1")
-		o := openSSE(t, other, f.ts.Srv.URL, "1", screenQuery(screenA, ""))
-		select {
-		case ev := <-o.events:
-			t.Fatalf("another session's screen replayed %+v", ev)
-		case <-time.After(200 * time.Millisecond):
-		}
-	})
-	t.Run("FreshScreenGetsNoReplay", func(t *testing.T) {
-		r := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
-		select {
-		case ev := <-r.events:
-			t.Fatalf("fresh screen got old event %+v", ev)
-		case <-time.After(200 * time.Millisecond):
-		}
-	})
-	t.Run("EveryScreenListsIt", func(t *testing.T) {
-		other := f.ts.login(t, "wang", "staff-password-1")
-		a := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
-		b := openSSE(t, other, f.ts.Srv.URL, "", screenQuery(screenB, ""))
-		m := f.scanAPI(t, "to everyone")
-		if ea, eb := a.next(t), b.next(t); ea.Data["scan_id"] != m["scan_id"] || eb.Data["scan_id"] != m["scan_id"] {
-			t.Fatalf("screens got %v and %v, want %v", ea.Data["scan_id"], eb.Data["scan_id"], m["scan_id"])
-		}
-	})
-	t.Run("AssignedInputInItsEntrancesPanel", func(t *testing.T) {
-		admin := f.ts.login(t, "admin", f.ts.AdminPassword)
-		resp, _ := f.ts.postForm(t, admin, "/admin/inputs/entrance", url.Values{"source": {"gate-1"}, "entrance": {"北门"}})
-		if resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("assign: status %d", resp.StatusCode)
-		}
-		north := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, "北门"))
-		south := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenB, "南门"))
-		m := f.scanAPI(t, text)
-		n, so := north.next(t), south.next(t)
-		if n.Data["scan_id"] != m["scan_id"] || n.Data["panel"] != true || n.Data["entrance"] != "北门" {
-			t.Fatalf("north screen got %v", n.Data)
-		}
-		if h, _ := n.Data["holder"].(map[string]any); h["name"] != "张*明" {
-			t.Errorf("north screen's holder %v", n.Data["holder"])
-		}
-		if so.Data["panel"] != nil || so.Data["holder"] != nil || so.Data["entrance"] != "北门" {
-			t.Errorf("south screen got %v", so.Data)
-		}
-	})
+func TestGateEvents(t *testing.T) {
+	// Not parallel: it bounds how soon an event arrives,
+	// which other tests' load would delay.
+	t.Run("AnonymousGoesToLogin", testGateEventsAnonymousGoesToLogin)
+	t.Run("ReplayOnlyOwnResults", testGateEventsReplayOnlyOwnResults)
+	t.Run("FreshScreenGetsNoReplay", testGateEventsFreshScreenGetsNoReplay)
+	t.Run("EveryScreenListsIt", testGateEventsEveryScreenListsIt)
+	t.Run("AssignedInputInItsEntrancesPanel", testGateEventsAssignedInputInItsEntrancesPanel)
+}
+
+func testGateEventsAnonymousGoesToLogin(t *testing.T) {
+	f := newGateFixture(t)
+	resp, _ := f.ts.get(t, f.ts.client(t), "/gate/events")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+func testGateEventsReplayOnlyOwnResults(t *testing.T) {
+	f, text, ev2 := gateEventsWorld(t)
+	// Checks made while the screen was away: one of its own, one of
+	// another screen of the same user, one of an API device.
+	_, own := f.gateCheck(t, f.staff, "application/json", `{"payload":"`+text+`","screen":"`+screenA+`"}`)
+	f.gateCheck(t, f.staff, "application/json", `{"payload":"other screen","screen":"`+screenB+`"}`)
+	missed := f.scanAPI(t, "missed one")
+	r := openSSE(t, f.staff, f.ts.Srv.URL, "1", screenQuery(screenA, ""))
+	// Its own two since id 1, the other screen's and the device's
+	// not: nothing of someone else's can be paged back.
+	a, b := r.next(t), r.next(t)
+	if a.Type != "replay" || a.ID != ev2.ID || b.ID != ev2.ID+1 || b.Data["scan_id"] != own["scan_id"] {
+		t.Fatalf("replayed %+v %+v, want ids %d and %d", a, b, ev2.ID, ev2.ID+1)
+	}
+	// Then live events continue after the replay.
+	m5 := f.scanAPI(t, "after replay")
+	c := r.next(t)
+	if c.Type == "" && c.Data["scan_id"] == missed["scan_id"] {
+		// The device's check, published just before the stream
+		// opened, may reach it live: listed, as every check is.
+		c = r.next(t)
+	}
+	if c.Type != "" || c.Data["scan_id"] != m5["scan_id"] {
+		t.Fatalf("live after replay %+v", c)
+	}
+	// The same screen id from another login session is another
+	// screen: it gets nothing back.
+	other := f.ts.login(t, "wang", "staff-password-1")
+	o := openSSE(t, other, f.ts.Srv.URL, "1", screenQuery(screenA, ""))
+	select {
+	case ev := <-o.events:
+		t.Fatalf("another session's screen replayed %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func testGateEventsFreshScreenGetsNoReplay(t *testing.T) {
+	f, _, _ := gateEventsWorld(t)
+	r := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+	select {
+	case ev := <-r.events:
+		t.Fatalf("fresh screen got old event %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func testGateEventsEveryScreenListsIt(t *testing.T) {
+	f, _, _ := gateEventsWorld(t)
+	other := f.ts.login(t, "wang", "staff-password-1")
+	a := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
+	b := openSSE(t, other, f.ts.Srv.URL, "", screenQuery(screenB, ""))
+	m := f.scanAPI(t, "to everyone")
+	if ea, eb := a.next(t), b.next(t); ea.Data["scan_id"] != m["scan_id"] || eb.Data["scan_id"] != m["scan_id"] {
+		t.Fatalf("screens got %v and %v, want %v", ea.Data["scan_id"], eb.Data["scan_id"], m["scan_id"])
+	}
+}
+
+func testGateEventsAssignedInputInItsEntrancesPanel(t *testing.T) {
+	f, text, _ := gateEventsWorld(t)
+	admin := f.ts.login(t, "admin", f.ts.AdminPassword)
+	resp, _ := f.ts.postForm(t, admin, "/admin/inputs/entrance", url.Values{"source": {"gate-1"}, "entrance": {"北门"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("assign: status %d", resp.StatusCode)
+	}
+	north := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, "北门"))
+	south := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenB, "南门"))
+	m := f.scanAPI(t, text)
+	n, so := north.next(t), south.next(t)
+	if n.Data["scan_id"] != m["scan_id"] || n.Data["panel"] != true || n.Data["entrance"] != "北门" {
+		t.Fatalf("north screen got %v", n.Data)
+	}
+	if h, _ := n.Data["holder"].(map[string]any); h["name"] != "张*明" {
+		t.Errorf("north screen's holder %v", n.Data["holder"])
+	}
+	if so.Data["panel"] != nil || so.Data["holder"] != nil || so.Data["entrance"] != "北门" {
+		t.Errorf("south screen got %v", so.Data)
+	}
 }
 
 // TestGateEventsEndWithSession: a screen's live feed ends when its login
 // session does, with an "end" event, at once on logout and within the
 // recheck interval when the account is disabled behind its back.
 func TestGateEventsEndWithSession(t *testing.T) {
+	t.Parallel()
 	ended := func(t *testing.T, s *sseStream, within time.Duration) {
 		t.Helper()
 		deadline := time.After(within)
@@ -619,7 +668,7 @@ func TestGateEventsEndWithSession(t *testing.T) {
 		f := newGateFixture(t)
 		f.ts.Web.SetStreamRecheck(100 * time.Millisecond)
 		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
-		u, err := f.ts.DB.FindUserByName(context.Background(), "wang")
+		u, err := f.ts.DB.FindUserByName(t.Context(), "wang")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -634,7 +683,7 @@ func TestGateEventsEndWithSession(t *testing.T) {
 		f := newGateFixture(t)
 		f.ts.Web.SetStreamRecheck(100 * time.Millisecond)
 		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
-		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		u, _ := f.ts.DB.FindUserByName(t.Context(), "wang")
 		// The session row gone from the store, as the hourly purge of
 		// expired sessions or another process leaves it.
 		raw, err := sql.Open("sqlite", f.ts.DB.Path()+"?_pragma=busy_timeout(10000)")
@@ -650,7 +699,7 @@ func TestGateEventsEndWithSession(t *testing.T) {
 	t.Run("DisabledByAdmin", func(t *testing.T) {
 		f := newGateFixture(t)
 		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
-		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		u, _ := f.ts.DB.FindUserByName(t.Context(), "wang")
 		admin := f.ts.login(t, "admin", f.ts.AdminPassword)
 		resp, _ := f.ts.postForm(t, admin, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/disable", nil)
 		if resp.StatusCode != http.StatusSeeOther {
@@ -661,7 +710,7 @@ func TestGateEventsEndWithSession(t *testing.T) {
 	t.Run("PasswordResetByAdmin", func(t *testing.T) {
 		f := newGateFixture(t)
 		s := openSSE(t, f.staff, f.ts.Srv.URL, "", screenQuery(screenA, ""))
-		u, _ := f.ts.DB.FindUserByName(context.Background(), "wang")
+		u, _ := f.ts.DB.FindUserByName(t.Context(), "wang")
 		admin := f.ts.login(t, "admin", f.ts.AdminPassword)
 		resp, _ := f.ts.postForm(t, admin, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/password", url.Values{})
 		if resp.StatusCode != http.StatusOK {
@@ -674,10 +723,11 @@ func TestGateEventsEndWithSession(t *testing.T) {
 // TestGateScreenRefused: a screen id or entrance no gate page could have
 // sent is refused with an audit record, and nothing is checked.
 func TestGateScreenRefused(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
 	refusals := func() int {
 		n := 0
-		_ = f.ts.DB.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+		_ = f.ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 			if r.Action == store.AuditScreenRefused {
 				n++
 			}
@@ -693,12 +743,12 @@ func TestGateScreenRefused(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := refusals()
-			scans, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			scans, _ := f.ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 			status, m := f.gateCheck(t, f.staff, "application/json", c.body)
 			if status != http.StatusBadRequest || m["error"] == "" {
 				t.Fatalf("check: status %d %v", status, m)
 			}
-			after, _ := f.ts.DB.FindScans(context.Background(), store.ScanFilter{Limit: 1})
+			after, _ := f.ts.DB.FindScans(t.Context(), store.ScanFilter{Limit: 1})
 			if len(after) != len(scans) {
 				t.Fatal("a refused check was logged")
 			}
@@ -717,6 +767,7 @@ func TestGateScreenRefused(t *testing.T) {
 // answers its message in the page's language and in the other, as the
 // result panel shows every message beside its translation.
 func TestGateCheckErrorInBothLanguages(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
 	status, m := f.gateCheck(t, f.staff, "application/json", `{"payload":"  "}`)
 	zh := i18n.Printer{Lang: i18n.ZH}
@@ -729,6 +780,7 @@ func TestGateCheckErrorInBothLanguages(t *testing.T) {
 // handler (a request from another site) answers the gate page's script in
 // both languages too.
 func TestGateCheckRefusalInBothLanguages(t *testing.T) {
+	t.Parallel()
 	f := newGateFixture(t)
 	req, _ := http.NewRequest("POST", f.ts.Srv.URL+"/gate/check", strings.NewReader(`{"payload":"x"}`))
 	req.Header.Set("Content-Type", "application/json")

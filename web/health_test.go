@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"database/sql"
 	"net/http"
 	"strings"
@@ -13,6 +12,7 @@ import (
 // lock (a stuck CLI, a copy tool) stops every scan from being logged; a
 // ping still answers, the write probe does not, and /readyz says why.
 func TestReadyz_WriteLockHeld(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	if code, _ := getReady(t, ts); code != http.StatusOK {
 		t.Fatalf("healthy appliance: %d", code)
@@ -22,7 +22,7 @@ func TestReadyz_WriteLockHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	tx, err := other.BeginTx(context.Background(), nil)
+	tx, err := other.BeginTx(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

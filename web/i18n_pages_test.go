@@ -20,6 +20,7 @@ import (
 var otherLanguage = regexp.MustCompile(`data-msg-[a-z-]+-other="[^"]*"|<span[^>]*data-testid="result-reason-other"[^>]*>[^<]*</span>`)
 
 func TestPagesInEnglishHaveNoChineseText(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	pages := 0

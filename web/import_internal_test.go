@@ -17,6 +17,7 @@ var goCSVText = regexp.MustCompile(`(?i)bare "|non-quoted|quoted-field|extraneou
 // language, with its line, and that missing columns are named as the form
 // shows them.
 func TestReadCSV_Messages(t *testing.T) {
+	t.Parallel()
 	need := []string{"name", "id_number"}
 	for _, lang := range i18n.Langs {
 		p := i18n.Printer{Lang: lang}

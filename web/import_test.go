@@ -64,11 +64,11 @@ func uploadFields(t testing.TB, ts *testServer, c *http.Client, fields map[strin
 // findByID returns the resident with an ID number, or nil.
 func findByID(t testing.TB, ts *testServer, id string) *store.Person {
 	t.Helper()
-	d, err := ts.DB.District(context.Background())
+	d, err := ts.DB.District(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ts.DB.FindPerson(context.Background(), pass.Pseudonym(d.PseudonymKey, id))
+	p, err := ts.DB.FindPerson(t.Context(), pass.Pseudonym(d.PseudonymKey, id))
 	if err != nil {
 		return nil
 	}
@@ -76,6 +76,7 @@ func findByID(t testing.TB, ts *testServer, id string) *store.Person {
 }
 
 func TestImport_Encodings(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	const csvText = "姓名,证件类型,证件号码,电话\r\n张三明,身份证,11010519491231002X,13800138000\r\n欧阳娜娜,护照,E1234567,\r\n"
 	gb, err := simplifiedchinese.GB18030.NewEncoder().Bytes([]byte(csvText))
@@ -118,6 +119,7 @@ func TestImport_Encodings(t *testing.T) {
 }
 
 func TestImport_BadRowsReportedGoodRowsImported(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	var b strings.Builder
 	b.WriteString("name,id_type,id_number,phone\n")
@@ -177,6 +179,7 @@ func TestImport_BadRowsReportedGoodRowsImported(t *testing.T) {
 }
 
 func TestImport_FileErrors(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	for name, file := range map[string]string{
 		"NoHeader":   "张三明,mainland,11010519491231002X,\n",
@@ -210,8 +213,9 @@ func TestImport_FileErrors(t *testing.T) {
 }
 
 func TestImport_TestResults(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	if resp, body := upload(t, ts, c, "residents", []byte("name,id_type,id_number\n张三明,,11010519491231002X\n李四,passport,E1234567\n")); resp.StatusCode != 200 {
 		t.Fatalf("residents: %d %.500s", resp.StatusCode, body)
 	}
@@ -255,6 +259,7 @@ func TestImport_TestResults(t *testing.T) {
 }
 
 func TestImport_BulkPrint(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	var b strings.Builder
 	b.WriteString("name,id_number\n")
@@ -321,7 +326,7 @@ func TestImport_Measure(t *testing.T) {
 	// No test required, so that every card of the page prints.
 	pol := store.DefaultPolicy()
 	pol.MaxTestAge = 0
-	if err := ts.DB.SetPolicy(context.Background(), &pol, "admin"); err != nil {
+	if err := ts.DB.SetPolicy(t.Context(), &pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
@@ -361,6 +366,7 @@ func districtIssue(ts *testServer, s pass.Subject) (string, error) {
 }
 
 func TestImport_TooBig(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	file := bytes.Repeat([]byte("张三明,mainland,11010519491231002X,\n"), 21<<20/40+1000)
 	resp, body := upload(t, ts, c, "residents", append([]byte("name,id_type,id_number,phone\n"), file...))
@@ -375,12 +381,12 @@ func TestImport_TooBig(t *testing.T) {
 // countPasses counts the passes recorded as issued.
 func countPasses(t *testing.T, ts *testServer) int64 {
 	t.Helper()
-	snap, err := ts.DB.BeginSnapshot(context.Background())
+	snap, err := ts.DB.BeginSnapshot(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	n, err := snap.CountPasses(context.Background(), store.ExportFilter{})
+	n, err := snap.CountPasses(t.Context(), store.ExportFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,6 +397,7 @@ func countPasses(t *testing.T, ts *testServer) int64 {
 // broken line is reported in the clerk's words with its line, and a
 // missing header names the columns as the form shows them.
 func TestImport_MessagesInPageLanguage(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	zh := i18n.Printer{Lang: i18n.ZH}
 	resp, body := upload(t, ts, c, "residents", []byte("name,id_number\n张\"三,110\n"))
@@ -411,6 +418,7 @@ func TestImport_MessagesInPageLanguage(t *testing.T) {
 // hint; ticked, the confirmation imports it, and the number is found
 // afterwards under the same confirmation, as one registered at the desk.
 func TestImport_LegacyCheckDigit(t *testing.T) {
+	t.Parallel()
 	ts, c := deskIssuer(t)
 	good := mainlandID(7)
 	legacy := mainlandID(8)

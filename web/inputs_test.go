@@ -16,6 +16,7 @@ import (
 // A disconnected scanner shows on the status page and as a warning in
 // /readyz, without making the appliance unready.
 func TestInputsState(t *testing.T) {
+	t.Parallel()
 	inputs := scanner.NewInputs()
 	inputs.Update("gate-1", func(s *scanner.InputStatus) {
 		s.Kind, s.Path, s.Connected, s.LastRead, s.Reads = "serial", "/dev/ttyACM0", true, time.Now(), 3
@@ -78,6 +79,7 @@ func TestInputsState(t *testing.T) {
 // keys it sent show on the status page, on /admin/inputs and as a
 // /readyz warning, so staff can fix its suffix.
 func TestInputsState_Unterminated(t *testing.T) {
+	t.Parallel()
 	inputs := scanner.NewInputs()
 	inputs.Update("kiosk-1", func(s *scanner.InputStatus) {
 		s.Kind, s.Path, s.Connected = "evdev", "/dev/input/event3", true

@@ -10,6 +10,7 @@ import (
 // TestLanding checks where each role goes after login: a destination its
 // role may open, else its own page.
 func TestLanding(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ role, next, want string }{
 		{"admin", "", "/admin"},
 		{"issuer", "", "/desk"},

@@ -9,6 +9,7 @@ import (
 const internalToken = "0123456789abcdef-metrics"
 
 func TestMetricsScraper(t *testing.T) {
+	t.Parallel()
 	a := MetricsAccess{Token: internalToken, Loopback: true}
 	for _, tc := range []struct {
 		name, remote, auth string

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -37,7 +36,7 @@ const metricsToken = "scrape-token-0123456789abcdef"
 
 func newMetricsServer(t *testing.T, access web.MetricsAccess) *metricsServer {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -170,8 +169,9 @@ func checkCounts(fams map[string]*dto.MetricFamily) map[string]float64 {
 }
 
 func TestMetricsCountChecks(t *testing.T) {
+	t.Parallel()
 	ms := newMetricsServer(t, web.MetricsAccess{Loopback: true})
-	ctx := context.Background()
+	ctx := t.Context()
 	issue := func(name, id string) string {
 		iss, err := district.Issue(ctx, ms.DB, district.IssueRequest{
 			Name: name, IDNumber: id, TestedAt: time.Now().Add(-2 * time.Hour), Doses: -1, Actor: "test",
@@ -264,6 +264,7 @@ func TestMetricsCountChecks(t *testing.T) {
 }
 
 func TestMetricsInputsAndExports(t *testing.T) {
+	t.Parallel()
 	ms := newMetricsServer(t, web.MetricsAccess{Loopback: true})
 	ms.inputs.Update("north", func(s *scanner.InputStatus) {
 		s.Kind, s.Connected, s.LastRead, s.Reads, s.Errors = "serial", true, time.Now().Add(-30*time.Second), 12, 1
@@ -306,6 +307,7 @@ func TestMetricsInputsAndExports(t *testing.T) {
 }
 
 func TestMetricsAccess(t *testing.T) {
+	t.Parallel()
 	open := newMetricsServer(t, web.MetricsAccess{Loopback: true, Token: metricsToken})
 	closed := newMetricsServer(t, web.MetricsAccess{Token: metricsToken})
 	closed.createUser(t, "m-staff", store.UserStaff, "staff-password")
@@ -406,6 +408,7 @@ func TestMetricsAccess(t *testing.T) {
 }
 
 func TestMetricsNotEnabled(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	resp, _ := ts.get(t, c, "/metrics")

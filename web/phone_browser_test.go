@@ -70,67 +70,38 @@ const brokenNames = `[...document.querySelectorAll("table th[scope=row]")].filte
   return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
 }).map(el => el.textContent.trim())`
 
-// TestPagesFitAPhone logs in as each role and opens every page the route
-// table lets it reach, in Chinese and in English, at a phone's width: no
-// page may scroll sideways and nothing may reach past the screen's edge.
-// Screenshots go to $ARTIFACTS.
-func TestPagesFitAPhone(t *testing.T) {
-	base, ts := startBrowserServer(t)
-	ts.createUser(t, "gate1", store.UserStaff, "gate-password-1")
-	ts.createUser(t, "desk1", store.UserIssuer, "desk-password-1")
-
-	// Fixtures for the routes with parameters: a resident with a test,
-	// a status change and a long reason, and a finished export.
-	admin := ts.login(t, "admin", ts.AdminPassword)
-	person := deskRegister(t, ts, admin, "欧阳娜娜", "mainland", mainlandID(7), "13800138000")
-	now := time.Now()
-	ts.postForm(t, admin, person+"/test", url.Values{"sample_time": {now.Add(-2 * time.Hour).Format("2006-01-02T15:04")}, "result": {"negative"}})
-	ts.postForm(t, admin, person+"/status", url.Values{"color": {"yellow"}, "reason": {strings.Repeat("密接者同住人员需居家观察", 4)}})
-	resp, _ := ts.postForm(t, admin, "/admin/export", exportForm(now.AddDate(0, 0, -7).Format("2006-01-02"), now.Format("2006-01-02")))
-	job := resp.Header.Get("Location")
-	if !strings.HasPrefix(job, "/admin/export/jobs/") {
-		t.Fatalf("export job: status %d, location %q", resp.StatusCode, job)
-	}
-	params := map[string]string{"{subject}": strings.TrimPrefix(person, "/desk/people/"), "{id}": strings.TrimPrefix(job, "/admin/export/jobs/")}
-	// A few checks through the gate, so that the status page and the gate
-	// screen's live list have rows, one of them a long unbroken text.
-	for _, text := range []string{"not a pass", strings.Repeat("X", 300), "PG1:" + strings.Repeat("A", 120)} {
-		ts.postForm(t, admin, "/gate/check", url.Values{"payload": {text}})
-	}
-
-	// Each role visits the pages its access reaches, and one it may not
-	// (the refusal page), and a page that does not exist.
-	rank := map[string]web.Access{store.UserStaff: web.Staff, store.UserIssuer: web.Issuer, store.UserAdmin: web.Admin}
-	type page struct {
-		path   string
-		access web.Access
-	}
-	var pages []page
-	for _, rt := range ts.Web.Routes() {
-		if !strings.HasPrefix(rt.Pattern, "GET ") || notPages[rt.Pattern] || rt.Access < web.Staff || rt.Access > web.Admin {
-			continue
-		}
-		path := strings.TrimPrefix(rt.Pattern, "GET ")
-		path = strings.TrimSuffix(path, "{$}")
-		for k, v := range params {
-			path = strings.ReplaceAll(path, k, v)
-		}
-		if strings.Contains(path, "{") {
-			t.Fatalf("route %s has a parameter this test cannot fill: add a fixture", rt.Pattern)
-		}
-		pages = append(pages, page{path, rt.Access})
-	}
-	pages = append(pages, page{"/no/such/page", web.Staff})
-	if len(pages) < 15 {
-		t.Fatalf("only %d pages found in the route table", len(pages))
-	}
-
+// newPhoneBrowser is newBrowser with a tab the size of a phone's screen.
+func newPhoneBrowser(t *testing.T) context.Context {
+	t.Helper()
 	ctx := newBrowser(t)
 	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
 		Width: phoneWidth, Height: phoneHeight, DeviceScaleFactor: 2, Mobile: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return ctx
+}
+
+// TestPagesFitAPhone logs in as each role and opens every page the route
+// table lets it reach, in Chinese and in English, at a phone's width: no
+// page may scroll sideways and nothing may reach past the screen's edge.
+// Screenshots go to $ARTIFACTS.
+func TestPagesFitAPhone(t *testing.T) {
+	t.Parallel()
+	base, ts := startBrowserServer(t)
+	ts.createUser(t, "gate1", store.UserStaff, "gate-password-1")
+	ts.createUser(t, "desk1", store.UserIssuer, "desk-password-1")
+
+	// Fixtures for the routes with parameters.
+	params := phonePageFixtures(t, ts)
+	person := "/desk/people/" + params["{subject}"]
+
+	// Each role visits the pages its access reaches, and one it may not
+	// (the refusal page), and a page that does not exist.
+	rank := map[string]web.Access{store.UserStaff: web.Staff, store.UserIssuer: web.Issuer, store.UserAdmin: web.Admin}
+	pages := phonePages(t, ts, params)
+
+	ctx := newPhoneBrowser(t)
 	for _, role := range []struct{ user, password, name string }{
 		{"", "", "anonymous"},
 		{"gate1", "gate-password-1", store.UserStaff},
@@ -215,6 +186,64 @@ func TestPagesFitAPhone(t *testing.T) {
 	}
 }
 
+// phonePageFixtures makes what the routes with parameters need: a
+// resident with a test, a status change and a long reason, and a finished
+// export; and a few checks through the gate, so that the status page and
+// the gate screen's live list have rows. It returns the values of the
+// routes' parameters.
+func phonePageFixtures(t *testing.T, ts *testServer) map[string]string {
+	t.Helper()
+	admin := ts.login(t, "admin", ts.AdminPassword)
+	person := deskRegister(t, ts, admin, "欧阳娜娜", "mainland", mainlandID(7), "13800138000")
+	now := time.Now()
+	ts.postForm(t, admin, person+"/test", url.Values{"sample_time": {now.Add(-2 * time.Hour).Format("2006-01-02T15:04")}, "result": {"negative"}})
+	ts.postForm(t, admin, person+"/status", url.Values{"color": {"yellow"}, "reason": {strings.Repeat("密接者同住人员需居家观察", 4)}})
+	resp, _ := ts.postForm(t, admin, "/admin/export", exportForm(now.AddDate(0, 0, -7).Format("2006-01-02"), now.Format("2006-01-02")))
+	job := resp.Header.Get("Location")
+	if !strings.HasPrefix(job, "/admin/export/jobs/") {
+		t.Fatalf("export job: status %d, location %q", resp.StatusCode, job)
+	}
+	params := map[string]string{"{subject}": strings.TrimPrefix(person, "/desk/people/"), "{id}": strings.TrimPrefix(job, "/admin/export/jobs/")}
+	// A few checks through the gate, so that the status page and the gate
+	// screen's live list have rows, one of them a long unbroken text.
+	for _, text := range []string{"not a pass", strings.Repeat("X", 300), "PG1:" + strings.Repeat("A", 120)} {
+		ts.postForm(t, admin, "/gate/check", url.Values{"payload": {text}})
+	}
+	return params
+}
+
+// phonePage is a page of the route table and the access it needs.
+type phonePage struct {
+	path   string
+	access web.Access
+}
+
+// phonePages lists the GET pages of the route table, their parameters
+// filled from params, and a page that does not exist.
+func phonePages(t *testing.T, ts *testServer, params map[string]string) []phonePage {
+	t.Helper()
+	var pages []phonePage
+	for _, rt := range ts.Web.Routes() {
+		if !strings.HasPrefix(rt.Pattern, "GET ") || notPages[rt.Pattern] || rt.Access < web.Staff || rt.Access > web.Admin {
+			continue
+		}
+		path := strings.TrimPrefix(rt.Pattern, "GET ")
+		path = strings.TrimSuffix(path, "{$}")
+		for k, v := range params {
+			path = strings.ReplaceAll(path, k, v)
+		}
+		if strings.Contains(path, "{") {
+			t.Fatalf("route %s has a parameter this test cannot fill: add a fixture", rt.Pattern)
+		}
+		pages = append(pages, phonePage{path, rt.Access})
+	}
+	pages = append(pages, phonePage{"/no/such/page", web.Staff})
+	if len(pages) < 15 {
+		t.Fatalf("only %d pages found in the route table", len(pages))
+	}
+	return pages
+}
+
 // goTo is a visit that opens url.
 func goTo(ctx context.Context, url string) func() error {
 	return func() error { return chromedp.Do(ctx, chromedp.Navigate(url)) }
@@ -227,34 +256,16 @@ func goTo(ctx context.Context, url string) func() error {
 // screen whose live list is full of checks from a gateway with a long
 // name at a long-named entrance, some arriving while it is open.
 func TestDataPagesFitAPhone(t *testing.T) {
+	t.Parallel()
 	ca := hubCA(t)
 	ts := newTestServer(t, web.Config{HubIdentity: ca})
 	t.Cleanup(ts.Srv.CloseClientConnections)
 	base := ts.Srv.URL
-	bg := context.Background()
+	bg := t.Context()
 	admin := ts.login(t, "admin", ts.AdminPassword)
 
 	// The registry: one enrolled from a file, one pending.
-	resp, body := ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"东门闸机二号通道检测点"}, "issuer": {"1"}, "hours": {"48"}})
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("add appliance: %d", resp.StatusCode)
-	}
-	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := districtsync.ParseCode(doc.Find(`[data-testid="code"]`).Text())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pend, err := districtsync.NewPending(code, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := districtsync.EnrollAppliance(bg, ts.DB, &pend.Request, ca, "cli", "file /var/lib/passgate/enrol-request-dongmen-2.json"); err != nil {
-		t.Fatal(err)
-	}
-	ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"社区卫生服务中心发码台"}, "hours": {"168"}})
+	phoneRegistryFixture(t, ts, admin, ca)
 
 	// Another district trusted.
 	file, a := otherDistrictAnchor(t)
@@ -291,12 +302,7 @@ func TestDataPagesFitAPhone(t *testing.T) {
 		postScan(t, base, token, payload)
 	}
 
-	ctx := newBrowser(t)
-	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
-		Width: phoneWidth, Height: phoneHeight, DeviceScaleFactor: 2, Mobile: true,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ctx := newPhoneBrowser(t)
 	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "")
 	check := func(lang i18n.Lang, name string) {
 		t.Helper()
@@ -342,4 +348,30 @@ func TestDataPagesFitAPhone(t *testing.T) {
 		waitJS(t, ctx, "the live rows", `document.querySelectorAll('[data-testid=gate-recent-row]').length >= 20`, 5*time.Second)
 		check(lang, "/gate")
 	}
+}
+
+// phoneRegistryFixture fills a hub's registry of appliances: one
+// enrolled from a file, one pending, both with long names.
+func phoneRegistryFixture(t *testing.T, ts *testServer, admin *http.Client, ca []byte) {
+	t.Helper()
+	resp, body := ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"东门闸机二号通道检测点"}, "issuer": {"1"}, "hours": {"48"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("add appliance: %d", resp.StatusCode)
+	}
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := districtsync.ParseCode(doc.Find(`[data-testid="code"]`).Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend, err := districtsync.NewPending(code, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := districtsync.EnrollAppliance(t.Context(), ts.DB, &pend.Request, ca, "cli", "file /var/lib/passgate/enrol-request-dongmen-2.json"); err != nil {
+		t.Fatal(err)
+	}
+	ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"社区卫生服务中心发码台"}, "hours": {"168"}})
 }

@@ -80,12 +80,13 @@ func assertPaper(t *testing.T, pdf []byte, what string, w, h float64, pages int)
 // paper size, the paper card is one A6 page (105 × 148 mm) and a bulk
 // print of ten is two A4 sheets (210 × 297 mm), not Letter.
 func TestPrintBrowser_PaperSizes(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "issuer1", store.UserIssuer, "issuer-password-1")
 	// No test required, so that every card of the bulk print is printed.
 	pol := store.DefaultPolicy()
 	pol.MaxTestAge = 0
-	if err := ts.DB.SetPolicy(context.Background(), &pol, "admin"); err != nil {
+	if err := ts.DB.SetPolicy(t.Context(), &pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	ctx := newBrowser(t)

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,7 +19,7 @@ import (
 // offline path: request, answer, completion) and serves it.
 func newGateServer(t *testing.T) *testServer {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	hubDir := t.TempDir()
 	hubDB, err := store.Open(ctx, hubDir)
 	if err != nil {
@@ -70,6 +69,7 @@ func newGateServer(t *testing.T) *testServer {
 // route table decides: a route is absent on a gate unless its area is
 // listed for gates.
 func TestRoutes_AbsentOnGate(t *testing.T) {
+	t.Parallel()
 	gate := newGateServer(t)
 	office := newTestServer(t)
 	routes := web.New(web.Config{DB: gate.DB, Checker: gate.Checker, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Routes()

@@ -45,8 +45,9 @@ type matrixRole struct {
 // route table drives it, so a route added later is covered without
 // touching this test, and a route a lower role can reach fails it.
 func TestRouteMatrix(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	admin, err := ts.DB.FindUserByName(ctx, "admin")
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func TestRouteMatrix(t *testing.T) {
 
 // checkMatrixCell makes one request and checks its outcome.
 func checkMatrixCell(t *testing.T, ts *testServer, rt web.RouteInfo, method, path string, role matrixRole) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
 	var body io.Reader
 	if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
@@ -110,7 +111,7 @@ func checkMatrixCell(t *testing.T, ts *testServer, rt web.RouteInfo, method, pat
 	if role.user != nil {
 		// A fresh session per request: a cell that logs out (POST /logout)
 		// must not turn the following cells anonymous.
-		token, err := ts.DB.CreateSession(context.Background(), role.user.ID, time.Hour)
+		token, err := ts.DB.CreateSession(t.Context(), role.user.ID, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,11 +19,12 @@ import (
 // A scan read from a USB serial scanner (a pty here) appears within a
 // second in the panel of a gate screen at the scanner's entrance.
 func TestSerialScanOnGateScreen(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "wang", store.UserStaff, "staff-password-1")
 	green := issuePass(t, ts.DB, "张三明", "610113199001011230", 0)
-	if err := ts.DB.SetEntrance(context.Background(), "east-gate", "东门", "admin"); err != nil {
+	if err := ts.DB.SetEntrance(t.Context(), "east-gate", "东门", "admin"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -38,7 +39,7 @@ func TestSerialScanOnGateScreen(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputs := scanner.NewInputs()
-	rctx, stop := context.WithCancel(context.Background())
+	rctx, stop := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -15,6 +15,7 @@ import (
 // a negative test and prints a paper pass, and the gate staff checks that
 // printed pass with a keyboard-wedge scanner on a French keyboard layout.
 func TestStoryBrowser(t *testing.T) {
+	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ctx := newBrowser(t)
 	console := watchConsole(ctx)

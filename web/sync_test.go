@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -72,6 +71,7 @@ func getDoc(t *testing.T, ts *testServer, cl *http.Client, path string) *goquery
 // are and how many records wait for the hub, on the gate screen, the
 // status page and /readyz; a standalone one shows none of it.
 func TestSyncVisibility_Appliance(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	cl := ts.login(t, "admin", ts.AdminPassword)
 
@@ -85,7 +85,7 @@ func TestSyncVisibility_Appliance(t *testing.T) {
 		t.Fatal("standalone status page does not say it is standalone")
 	}
 
-	ctx := context.Background()
+	ctx := t.Context()
 	for i := range 5 {
 		s := &store.Scan{Source: "gate-1", Decision: "deny", Reason: "not_a_pass", At: time.Now().Add(time.Duration(i) * time.Millisecond)}
 		if err := ts.DB.LogScan(ctx, s); err != nil {
@@ -153,6 +153,7 @@ func TestSyncVisibility_Appliance(t *testing.T) {
 // A hub lists its appliances with their last contact, backlog and clock
 // offset, flagging a clock beyond the policy's tolerance.
 func TestSyncVisibility_Hub(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	cl := ts.login(t, "admin", ts.AdminPassword)
 	if doc := getDoc(t, ts, cl, "/admin/status"); doc.Find(`[data-testid="appliances"]`).Length() != 0 {
@@ -189,8 +190,9 @@ func TestSyncVisibility_Hub(t *testing.T) {
 // The desk refuses, with what to do, to issue for a person whose status
 // the district changed elsewhere since this appliance recorded it.
 func TestDeskPass_StatusChangedElsewhere(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
-	iss, err := district.Issue(context.Background(), ts.DB, district.IssueRequest{Name: "张三明", IDNumber: "11010519491231002X", Actor: "desk"})
+	iss, err := district.Issue(t.Context(), ts.DB, district.IssueRequest{Name: "张三明", IDNumber: "11010519491231002X", Actor: "desk"})
 	if err != nil {
 		t.Fatal(err)
 	}

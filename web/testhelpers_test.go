@@ -33,7 +33,7 @@ type testServer struct {
 // test's database and checker.
 func newTestServer(t *testing.T, configs ...web.Config) *testServer {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,8 +16,9 @@ import (
 // with a wrong check digit and offers to confirm it as a legacy number;
 // confirmed, it traces the person registered with that number.
 func TestTrace_LegacyCheckDigit(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	const bad = "610113199001011234"
 	id, err := district.CheckIDNumber(bad, time.Now(), district.AllowBadCheckDigit)
 	if err != nil {

@@ -33,6 +33,7 @@ func traceForm(id, from, to, window string) url.Values {
 }
 
 func TestTraceRoles(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, role := range []string{store.UserStaff, store.UserIssuer} {
 		ts.createUser(t, role+"1", role, "a long password "+role)
@@ -48,7 +49,7 @@ func TestTraceRoles(t *testing.T) {
 		}
 	}
 	n := 0
-	err := ts.DB.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+	err := ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		if r.Action == store.AuditTrace {
 			n++
 		}
@@ -78,6 +79,7 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestTracePage(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	// A second handler over the same database whose logs are kept, to
 	// show that the ID number is not logged.
@@ -90,7 +92,7 @@ func TestTracePage(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ts.Srv = srv
 
-	ctx := context.Background()
+	ctx := t.Context()
 	person, err := district.SubjectOf(ctx, ts.DB, traceID)
 	if err != nil {
 		t.Fatal(err)
@@ -168,12 +170,20 @@ func TestTracePage(t *testing.T) {
 		t.Fatalf("download form subject %q", subjectHex)
 	}
 
+	traceDownloadAndAudit(t, ts, c, doc, subjectHex, otherHex, logs)
+}
+
+// traceDownloadAndAudit is the part of TestTracePage about the download
+// offered on the result page doc, and the audit records and logs of the
+// queries, which never hold the ID number.
+func traceDownloadAndAudit(t *testing.T, ts *testServer, c *http.Client, doc *goquery.Document, subjectHex, otherHex string, logs *lockedBuffer) {
+	t.Helper()
 	// The download repeats the query by pseudonym.
 	dl := url.Values{"subject": {subjectHex}, "format": {"csv"}}
 	for _, k := range []string{"from", "to", "window"} {
 		dl.Set(k, doc.Find(`[data-testid="trace-download"] input[name="`+k+`"]`).AttrOr("value", ""))
 	}
-	resp, body = ts.postForm(t, c, "/admin/trace/download", dl)
+	resp, body := ts.postForm(t, c, "/admin/trace/download", dl)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("download: %d %.300s", resp.StatusCode, body)
 	}
@@ -197,7 +207,7 @@ func TestTracePage(t *testing.T) {
 	// page, one download: four), each with the pseudonym and never the
 	// ID number; the logs do not hold it either.
 	var audits []*store.AuditRecord
-	err = ts.DB.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+	err = ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
 		if r.Action == store.AuditTrace {
 			rc := *r
 			audits = append(audits, &rc)
@@ -226,6 +236,7 @@ func TestTracePage(t *testing.T) {
 }
 
 func TestTraceBadInput(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := ts.login(t, "admin", ts.AdminPassword)
 	cases := []struct {
@@ -261,7 +272,7 @@ func TestTraceBadInput(t *testing.T) {
 			}
 		})
 	}
-	person, _ := district.SubjectOf(context.Background(), ts.DB, traceID)
+	person, _ := district.SubjectOf(t.Context(), ts.DB, traceID)
 	good := url.Values{"subject": {hex.EncodeToString(person[:])}, "from": {"2026-11-01T00:00:00+08:00"},
 		"to": {"2026-11-15T00:00:00+08:00"}, "window": {"15"}, "format": {"csv"}}
 	for _, tc := range []struct{ name, key, val string }{
