@@ -48,6 +48,7 @@ func newMetricsServer(t *testing.T, access web.MetricsAccess) *metricsServer {
 	}
 	inputs := scanner.NewInputs()
 	m := metrics.New(metrics.Config{DB: db, Inputs: inputs, Version: "v-test"})
+	db.ObserveScanCommits(m.ScanCommitted)
 	c, err := check.New(ctx, check.Config{DB: db, Observer: m})
 	if err != nil {
 		t.Fatal(err)
