@@ -25,7 +25,8 @@ type column struct {
 type cellType uint8
 
 const (
-	cellText cellType = iota // a JSON string
+	// cellText, the zero value, writes the cell as a JSON string.
+	cellText cellType = iota
 	// cellBool cells are "true" or "false": a JSON boolean.
 	cellBool
 	// cellNumber cells are decimal numbers: a JSON number, null when
@@ -185,8 +186,10 @@ func (j *jsonlWriter) row(cells []string) error {
 			b = appendJSONNumber(b, s)
 		case cellJSON:
 			b = appendJSONValue(b, s)
-		default:
+		case cellText:
 			b = appendJSONString(b, s)
+		default:
+			panic(fmt.Sprintf("export: column %q has no cell type %d", j.cols[i].name, j.cols[i].typ))
 		}
 	}
 	b = append(b, '}', '\n')

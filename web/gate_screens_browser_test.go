@@ -340,10 +340,10 @@ func testGateScreensLogoutEndsEveryStreamOfTheSession(t *testing.T, w *gateScree
 }
 
 func testGateScreensDisabledAccountStreamEnds(t *testing.T, w *gateScreensWorld) {
-	ctx, ts, base, bg, a := w.ctx, w.ts, w.base, w.bg, w.a
+	ctx, ts, base, bg := w.ctx, w.ts, w.base, w.bg
 	ts.Web.SetStreamRecheck(300 * time.Millisecond)
 	browserLogin(t, ctx, base, "wang", "staff-password-1", "/gate")
-	a = openGate(t, ctx, base, "north screen", "北门")
+	a := openGate(t, ctx, base, "north screen", "北门")
 	u, err := ts.DB.FindUserByName(bg, "wang")
 	if err != nil {
 		t.Fatal(err)
