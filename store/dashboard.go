@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// The dashboard's queries. Each is one statement over the scans this
+// appliance logged and, at a hub, the scans its appliances sent
+// (district_scans, empty elsewhere). Each branch reads only the window's
+// range of a time-first covering index (scans_at, district_scans_at; see
+// the dash migration), so the cost follows the checks in the window, not
+// the size of the log. ?1 and ?2 bound the window in Unix milliseconds.
+const (
+	// dashBucketsSQL counts checks per decision per bucket of ?3 ms.
+	dashBucketsSQL = `
+		SELECT (at_ms - ?1) / ?3 AS b, sum(decision = 'allow'), sum(decision = 'deny') FROM (
+			SELECT at_ms, decision FROM scans WHERE at_ms >= ?1 AND at_ms < ?2
+			UNION ALL
+			SELECT at_ms, decision FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2)
+		GROUP BY b`
+	// dashReasonsSQL counts the denied checks per reason.
+	dashReasonsSQL = `
+		SELECT reason, count(*) AS n FROM (
+			SELECT reason FROM scans WHERE at_ms >= ?1 AND at_ms < ?2 AND decision = 'deny'
+			UNION ALL
+			SELECT reason FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2 AND decision = 'deny')
+		GROUP BY reason ORDER BY n DESC, reason`
+	// dashSourcesSQL counts checks per decision per appliance and
+	// source; appliance 0 is this one.
+	dashSourcesSQL = `
+		SELECT coalesce(a.name, ''), c.source, c.allow, c.deny FROM (
+			SELECT app, source, sum(decision = 'allow') AS allow, sum(decision = 'deny') AS deny FROM (
+				SELECT 0 AS app, source, decision FROM scans WHERE at_ms >= ?1 AND at_ms < ?2
+				UNION ALL
+				SELECT appliance_id, source, decision FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2)
+			GROUP BY app, source) AS c
+		LEFT JOIN appliances a ON a.id = c.app
+		ORDER BY c.allow + c.deny DESC, 1, 2`
+	// dashPlacesSQL counts checks per place: this appliance's entrance
+	// of a source where an admin named one, else the source; an
+	// appliance's source at a hub. The ?3 busiest.
+	dashPlacesSQL = `
+		SELECT coalesce(a.name, ''), coalesce(e.entrance, c.source), sum(c.n) AS n FROM (
+			SELECT 0 AS app, source, count(*) AS n FROM scans WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY source
+			UNION ALL
+			SELECT appliance_id, source, count(*) FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY appliance_id, source) AS c
+		LEFT JOIN appliances a ON a.id = c.app
+		LEFT JOIN input_entrances e ON c.app = 0 AND e.source = c.source
+		GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT ?3`
+)
+
+// DecisionCount is a number of checks by decision.
+type DecisionCount struct {
+	Allow, Deny int64
+}
+
+// Total is every check counted.
+func (c DecisionCount) Total() int64 { return c.Allow + c.Deny }
+
+// ReasonCount is the number of denied checks for one reason.
+type ReasonCount struct {
+	Reason string
+	N      int64
+}
+
+// SourceCount is the checks of one scan source. Appliance is empty for
+// this appliance's own sources, else the name of the appliance at this
+// hub that logged them.
+type SourceCount struct {
+	Appliance string
+	Source    string
+	DecisionCount
+}
+
+// PlaceCount is the checks at one place: an entrance, or a source without
+// one. Appliance as in SourceCount.
+type PlaceCount struct {
+	Appliance string
+	Place     string
+	N         int64
+}
+
+// ChecksPerBucket counts the checks in [from, to) by decision in buckets
+// of width step, the first starting at from. A check logged in the window
+// with a clock running ahead of to is not counted.
+func (db *DB) ChecksPerBucket(ctx context.Context, from, to time.Time, step time.Duration) ([]DecisionCount, error) {
+	if step < time.Millisecond || !to.After(from) {
+		return nil, fmt.Errorf("checks per bucket: %w: window or step", ErrInvalid)
+	}
+	span := to.UnixMilli() - from.UnixMilli()
+	n := (span + step.Milliseconds() - 1) / step.Milliseconds()
+	if n > 10000 {
+		return nil, fmt.Errorf("checks per bucket: %w: %d buckets", ErrInvalid, n)
+	}
+	out := make([]DecisionCount, n)
+	err := db.dashQuery(ctx, dashBucketsSQL, []any{from.UnixMilli(), to.UnixMilli(), step.Milliseconds()}, func(rows *sql.Rows) error {
+		var b int64
+		var c DecisionCount
+		if err := rows.Scan(&b, &c.Allow, &c.Deny); err != nil {
+			return err
+		}
+		if b >= 0 && b < n {
+			out[b] = c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checks per bucket: %w", err)
+	}
+	return out, nil
+}
+
+// DenyReasons counts the denied checks in [from, to) per reason, most
+// frequent first.
+func (db *DB) DenyReasons(ctx context.Context, from, to time.Time) ([]ReasonCount, error) {
+	var out []ReasonCount
+	err := db.dashQuery(ctx, dashReasonsSQL, []any{from.UnixMilli(), to.UnixMilli()}, func(rows *sql.Rows) error {
+		var c ReasonCount
+		if err := rows.Scan(&c.Reason, &c.N); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deny reasons: %w", err)
+	}
+	return out, nil
+}
+
+// ChecksPerSource counts the checks in [from, to) per appliance and
+// source, busiest first.
+func (db *DB) ChecksPerSource(ctx context.Context, from, to time.Time) ([]SourceCount, error) {
+	var out []SourceCount
+	err := db.dashQuery(ctx, dashSourcesSQL, []any{from.UnixMilli(), to.UnixMilli()}, func(rows *sql.Rows) error {
+		var c SourceCount
+		if err := rows.Scan(&c.Appliance, &c.Source, &c.Allow, &c.Deny); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checks per source: %w", err)
+	}
+	return out, nil
+}
+
+// BusiestPlaces counts the checks in [from, to) per place (an entrance
+// named for a source on the inputs page, else the source) and returns the
+// limit busiest.
+func (db *DB) BusiestPlaces(ctx context.Context, from, to time.Time, limit int) ([]PlaceCount, error) {
+	var out []PlaceCount
+	err := db.dashQuery(ctx, dashPlacesSQL, []any{from.UnixMilli(), to.UnixMilli(), limit}, func(rows *sql.Rows) error {
+		var c PlaceCount
+		if err := rows.Scan(&c.Appliance, &c.Place, &c.N); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("busiest places: %w", err)
+	}
+	return out, nil
+}
+
+// dashQuery runs one dashboard query on the read pool and calls fn for
+// each row.
+func (db *DB) dashQuery(ctx context.Context, q string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
