@@ -69,7 +69,7 @@ func (s *Server) dashboard(ctx context.Context, t i18n.Printer, now time.Time) (
 	end := day.AddDate(0, 0, 1) // 23 or 25 hours on a DST change
 	m := view.Dashboard{
 		Day: day.Format("2006-01-02"), Updated: now.Format("15:04:05"), Zone: now.Format("MST -07:00"),
-		RefreshMS: dashRefresh.Milliseconds(),
+		RefreshMS: dashRefresh.Milliseconds(), RefreshText: t.T("dash.refresh", int(dashRefresh/time.Second)),
 	}
 	buckets, err := s.db.ChecksPerBucket(ctx, day, end, dashBucket)
 	if err != nil {
@@ -111,7 +111,10 @@ func decisionSeries(t i18n.Printer) []view.ChartSeries {
 }
 
 func timelineChart(t i18n.Printer, day, now time.Time, buckets []store.DecisionCount) view.TimeChart {
-	c := view.TimeChart{ID: "chart-timeline", Title: t.T("dash.timeline"), Series: decisionSeries(t), Now: -1}
+	c := view.TimeChart{
+		ID: "chart-timeline", Title: t.T("dash.timeline"), Series: decisionSeries(t),
+		Now: -1, NowLabel: t.T("dash.now", now.Format("15:04")),
+	}
 	for i, b := range buckets {
 		from := day.Add(time.Duration(i) * dashBucket)
 		c.Values = append(c.Values, []int64{b.Allow, b.Deny})
@@ -129,7 +132,10 @@ func timelineChart(t i18n.Printer, day, now time.Time, buckets []store.DecisionC
 // reasonsChart labels each reason in Chinese with the English under it,
 // whatever the page's language: the words staff use at the gate.
 func reasonsChart(t i18n.Printer, reasons []store.ReasonCount) view.BarChart {
-	c := view.BarChart{ID: "chart-reasons", Title: t.T("dash.reasons"), Series: []view.ChartSeries{{Label: t.T("dash.deny"), Class: "deny"}}}
+	c := view.BarChart{
+		ID: "chart-reasons", Title: t.T("dash.reasons"), Narrow: true,
+		Series: []view.ChartSeries{{Label: t.T("dash.deny"), Class: "deny"}},
+	}
 	for _, r := range reasons {
 		row := view.BarRow{Label: r.Reason, Values: []int64{r.N}}
 		if msg, ok := i18n.Lookup("reason." + r.Reason); ok {
@@ -153,7 +159,10 @@ func sourcesChart(t i18n.Printer, sources []store.SourceCount) (view.BarChart, i
 }
 
 func placesChart(t i18n.Printer, places []store.PlaceCount) view.BarChart {
-	c := view.BarChart{ID: "chart-places", Title: t.T("dash.places"), Series: []view.ChartSeries{{Label: t.T("dash.checks"), Class: "total"}}}
+	c := view.BarChart{
+		ID: "chart-places", Title: t.T("dash.places"), Narrow: true,
+		Series: []view.ChartSeries{{Label: t.T("dash.checks"), Class: "total"}},
+	}
 	for _, p := range places {
 		c.Rows = append(c.Rows, view.BarRow{Label: p.Place, Sub: applianceLabel(t, p.Appliance), Values: []int64{p.N}})
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,7 +185,7 @@ func TestDashboard(t *testing.T) {
 			}
 			doc := adminDoc(t, body)
 			for id, want := range map[string]int{"dash-total": allow + deny, "dash-allow": allow, "dash-deny": deny} {
-				if got := byTestID(doc, id).Text(); got != strconv.Itoa(want) {
+				if got := strings.ReplaceAll(byTestID(doc, id).Text(), ",", ""); got != strconv.Itoa(want) {
 					t.Errorf("%s = %s, want %d", id, got, want)
 				}
 			}
@@ -205,7 +206,7 @@ func TestDashboard(t *testing.T) {
 			doc.Find(`#chart-reasons [data-testid="chart-row"]`).Each(func(_ int, g *goquery.Selection) {
 				n, _ := strconv.Atoi(g.AttrOr("data-total", ""))
 				gotReasons[g.AttrOr("data-label", "")] = n
-				if g.Find("text.chart-sub").Text() == "" {
+				if g.Find(".chart-sub").Text() == "" {
 					t.Errorf("reason %s has no English label", g.AttrOr("data-label", ""))
 				}
 			})
@@ -261,7 +262,7 @@ func chartRows(doc *goquery.Document, id string) map[string]int {
 	doc.Find(`#` + id + ` [data-testid="chart-row"]`).Each(func(_ int, g *goquery.Selection) {
 		n, _ := strconv.Atoi(g.AttrOr("data-total", ""))
 		app := ""
-		if sub := g.Find("text.chart-sub").Text(); sub != "" {
+		if sub := g.Find(".chart-sub").Text(); sub != "" {
 			_, app, _ = cutAny(sub, "：", ": ")
 		}
 		out[app+"/"+g.AttrOr("data-label", "")] = n

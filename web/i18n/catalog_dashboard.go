@@ -5,7 +5,9 @@ func init() {
 	register(map[string]Msg{
 		"dash.title":         {"今日核验概况", "Today's checks"},
 		"dash.admin_pages":   {"管理页面", "Admin pages"},
-		"dash.when":          {"%s，更新于 %s（%s），每 30 秒自动刷新", "%s, updated %s (%s), refreshes every 30 s"},
+		"dash.when":          {"%s，更新于 %s（%s）", "%s, updated %s (%s)"},
+		"dash.refresh":       {"，每 %d 秒自动刷新。", ", refreshes every %d s."},
+		"dash.now":           {"现在 %s", "now %s"},
 		"dash.checks_today":  {"今日核验", "Checks today"},
 		"dash.allow":         {"通过", "Allowed"},
 		"dash.deny":          {"拒绝", "Denied"},

@@ -34,8 +34,10 @@ type TimeChart struct {
 	BucketLabels []string
 	Ticks        []ChartTick
 	// Now is the bucket the current time falls in, -1 if outside the
-	// chart: it is marked so the empty rest of the day reads as future.
-	Now int
+	// chart: it is marked so the empty rest of the day reads as future;
+	// NowLabel is written by the mark.
+	Now      int
+	NowLabel string
 }
 
 // BarChart is a horizontal bar chart, one stacked bar per row.
@@ -44,10 +46,13 @@ type BarChart struct {
 	Title  string
 	Series []ChartSeries
 	Rows   []BarRow
+	// Narrow: the chart shares a row of the page with another.
+	Narrow bool
 }
 
-// BarRow is one bar: its label, an optional second line (the label in
-// the other language, or the appliance), and one value per series.
+// BarRow is one bar: its label, an optional second label in lighter
+// type after it (the label in the other language, or the appliance), and
+// one value per series.
 type BarRow struct {
 	Label  string
 	Sub    string
@@ -56,11 +61,14 @@ type BarRow struct {
 
 // Geometry of the drawings, in viewBox units.
 const (
-	timeW, timeH           = 720, 240
-	timeLeft, timeBottom   = 48, 24
-	timeTop, timeRight     = 12, 8
-	barW, barRowH, barLeft = 720, 34, 250
-	barRight               = 70
+	timeW, timeH         = 720, 240
+	timeLeft, timeBottom = 48, 24
+	timeTop, timeRight   = 22, 8
+	// A bar chart's row: its label on a line, the bar under it, the
+	// total at the bar's end.
+	barW, barNarrowW = 720, 480
+	barRowH, barTop  = 46, 24
+	barH, barRight   = 16, 64
 )
 
 // svgRect is one mark of a chart, ready for markup.
@@ -137,7 +145,7 @@ func (c TimeChart) rects() []svgRect {
 			}
 			h := float64(v) / top * plotH
 			y -= h
-			title := c.Series[s].Label + " " + strconv.FormatInt(v, 10)
+			title := c.Series[s].Label + " " + Number(v)
 			if i < len(c.BucketLabels) {
 				title = c.BucketLabels[i] + " · " + title
 			}
@@ -159,7 +167,7 @@ func (c TimeChart) grid() []svgLine {
 		y := float64(timeH-timeBottom) - float64(v)/float64(m)*plotH
 		out = append(out, svgLine{
 			X1: f(timeLeft), Y1: f(y), X2: f(timeW - timeRight), Y2: f(y),
-			LX: f(timeLeft - 6), LY: f(y + 4), Label: strconv.FormatInt(v, 10),
+			LX: f(timeLeft - 6), LY: f(y + 4), Label: Number(v),
 		})
 	}
 	return out
@@ -192,47 +200,74 @@ func (c BarChart) max() int64 {
 	return max(m, 1)
 }
 
+// width is the drawing's width: a narrow chart shares a row of the page
+// with another and is drawn at about its size on screen, so its text
+// stays readable.
+func (c BarChart) width() int {
+	if c.Narrow {
+		return barNarrowW
+	}
+	return barW
+}
+
 func (c BarChart) height() int { return max(1, len(c.Rows)) * barRowH }
 
 func (c BarChart) viewBox() string {
-	return "0 0 " + strconv.Itoa(barW) + " " + strconv.Itoa(c.height())
+	return "0 0 " + strconv.Itoa(c.width()) + " " + strconv.Itoa(c.height())
 }
 
-// barRects are row i's segments, left to right.
+func (c BarChart) scale() float64 {
+	return float64(c.width()-barRight) / float64(c.max())
+}
+
+// barRects are row i's segments, left to right, under its label.
 func (c BarChart) barRects(i int) []svgRect {
 	r := c.Rows[i]
-	scale := float64(barW-barLeft-barRight) / float64(c.max())
-	x := float64(barLeft)
+	x := 0.0
 	var out []svgRect
 	for s, v := range r.Values {
 		if v == 0 || s >= len(c.Series) {
 			continue
 		}
-		w := float64(v) * scale
+		w := float64(v) * c.scale()
 		out = append(out, svgRect{
-			X: f(x), Y: f(float64(i*barRowH) + 6), W: f(w), H: f(barRowH - 12),
-			Class: c.Series[s].Class, Title: r.Label + " · " + c.Series[s].Label + " " + strconv.FormatInt(v, 10), Value: v,
+			X: f(x), Y: itoa(int64(i*barRowH + barTop)), W: f(w), H: itoa(barH),
+			Class: c.Series[s].Class, Title: r.Label + " · " + c.Series[s].Label + " " + Number(v), Value: v,
 		})
 		x += w
 	}
 	return out
 }
 
-func (c BarChart) labelY(i int, sub bool) string {
-	if sub {
-		return f(float64(i*barRowH) + 29)
-	}
-	if c.Rows[i].Sub == "" {
-		return f(float64(i*barRowH) + 22)
-	}
-	return f(float64(i*barRowH) + 15)
-}
+func (c BarChart) labelY(i int) string { return itoa(int64(i*barRowH + barTop - 6)) }
+
+func (c BarChart) totalY(i int) string { return itoa(int64(i*barRowH + barTop + barH - 3)) }
 
 func (c BarChart) totalX(i int) string {
-	scale := float64(barW-barLeft-barRight) / float64(c.max())
-	return f(float64(barLeft) + float64(sum(c.Rows[i].Values))*scale + 6)
+	return f(float64(sum(c.Rows[i].Values))*c.scale() + 6)
 }
 
 func (c BarChart) total(i int) string { return strconv.FormatInt(sum(c.Rows[i].Values), 10) }
+
+// Number writes a count with thousands separators ("20,000"), as both
+// languages read them.
+func Number(v int64) string {
+	s := strconv.FormatInt(v, 10)
+	neg := v < 0
+	if neg {
+		s = s[1:]
+	}
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
