@@ -7,49 +7,47 @@ import (
 	"time"
 )
 
-// The dashboard's queries. Each is one statement over the scans this
-// appliance logged and, at a hub, the scans its appliances sent
-// (district_scans, empty elsewhere). Each branch reads only the window's
-// range of a time-first covering index (scans_at, district_scans_at; see
-// the dash migration), so the cost follows the checks in the window, not
-// the size of the log. ?1 and ?2 bound the window in Unix milliseconds.
+// The dashboard's queries. Each is one statement over the counts the
+// triggers of the dash migration keep as scans are logged (this
+// appliance's and, at a hub, those its appliances sent), reading only the
+// window's range of the counts' primary key: the cost follows the number
+// of buckets and sources in the window, not the number of checks.
+// ?1 and ?2 bound the window in Unix milliseconds.
 const (
 	// dashBucketsSQL counts checks per decision per bucket of ?3 ms.
 	dashBucketsSQL = `
-		SELECT (at_ms - ?1) / ?3 AS b, sum(decision = 'allow'), sum(decision = 'deny') FROM (
-			SELECT at_ms, decision FROM scans WHERE at_ms >= ?1 AND at_ms < ?2
-			UNION ALL
-			SELECT at_ms, decision FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2)
+		SELECT (bucket_ms - ?1) / ?3 AS b, sum(iif(decision = 'allow', n, 0)), sum(iif(decision = 'deny', n, 0))
+		FROM scan_counts_time WHERE bucket_ms >= ?1 AND bucket_ms < ?2
 		GROUP BY b`
 	// dashReasonsSQL counts the denied checks per reason.
 	dashReasonsSQL = `
-		SELECT reason, count(*) AS n FROM (
-			SELECT reason FROM scans WHERE at_ms >= ?1 AND at_ms < ?2 AND decision = 'deny'
-			UNION ALL
-			SELECT reason FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2 AND decision = 'deny')
-		GROUP BY reason ORDER BY n DESC, reason`
+		SELECT reason, sum(n) AS c FROM scan_counts_time
+		WHERE bucket_ms >= ?1 AND bucket_ms < ?2 AND decision = 'deny'
+		GROUP BY reason ORDER BY c DESC, reason`
 	// dashSourcesSQL counts checks per decision per appliance and
 	// source; appliance 0 is this one.
 	dashSourcesSQL = `
 		SELECT coalesce(a.name, ''), c.source, c.allow, c.deny FROM (
-			SELECT app, source, sum(decision = 'allow') AS allow, sum(decision = 'deny') AS deny FROM (
-				SELECT 0 AS app, source, decision FROM scans WHERE at_ms >= ?1 AND at_ms < ?2
-				UNION ALL
-				SELECT appliance_id, source, decision FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2)
-			GROUP BY app, source) AS c
-		LEFT JOIN appliances a ON a.id = c.app
+			SELECT appliance, source, sum(allow) AS allow, sum(deny) AS deny FROM scan_counts_source
+			WHERE bucket_ms >= ?1 AND bucket_ms < ?2 GROUP BY appliance, source) AS c
+		LEFT JOIN appliances a ON a.id = c.appliance
 		ORDER BY c.allow + c.deny DESC, 1, 2`
 	// dashPlacesSQL counts checks per place: this appliance's entrance
 	// of a source where an admin named one, else the source; an
 	// appliance's source at a hub. The ?3 busiest.
 	dashPlacesSQL = `
-		SELECT coalesce(a.name, ''), coalesce(e.entrance, c.source), sum(c.n) AS n FROM (
-			SELECT 0 AS app, source, count(*) AS n FROM scans WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY source
-			UNION ALL
-			SELECT appliance_id, source, count(*) FROM district_scans WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY appliance_id, source) AS c
-		LEFT JOIN appliances a ON a.id = c.app
-		LEFT JOIN input_entrances e ON c.app = 0 AND e.source = c.source
+		SELECT coalesce(a.name, ''), coalesce(e.entrance, c.source), sum(c.allow + c.deny) AS n
+		FROM scan_counts_source c
+		LEFT JOIN appliances a ON a.id = c.appliance
+		LEFT JOIN input_entrances e ON c.appliance = 0 AND e.source = c.source
+		WHERE c.bucket_ms >= ?1 AND c.bucket_ms < ?2
 		GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT ?3`
+)
+
+// Widths of the counts' buckets (see the dash migration).
+const (
+	timeCountBucket   = 5 * time.Minute
+	sourceCountBucket = 15 * time.Minute
 )
 
 // DecisionCount is a number of checks by decision.
@@ -84,10 +82,11 @@ type PlaceCount struct {
 }
 
 // ChecksPerBucket counts the checks in [from, to) by decision in buckets
-// of width step, the first starting at from. A check logged in the window
-// with a clock running ahead of to is not counted.
+// of width step, the first starting at from. from and step must be whole
+// multiples of 5 minutes (a local midnight is, in every zone in use).
 func (db *DB) ChecksPerBucket(ctx context.Context, from, to time.Time, step time.Duration) ([]DecisionCount, error) {
-	if step < time.Millisecond || !to.After(from) {
+	if step < timeCountBucket || step%timeCountBucket != 0 || !to.After(from) ||
+		from.UnixMilli()%timeCountBucket.Milliseconds() != 0 {
 		return nil, fmt.Errorf("checks per bucket: %w: window or step", ErrInvalid)
 	}
 	span := to.UnixMilli() - from.UnixMilli()
@@ -114,7 +113,7 @@ func (db *DB) ChecksPerBucket(ctx context.Context, from, to time.Time, step time
 }
 
 // DenyReasons counts the denied checks in [from, to) per reason, most
-// frequent first.
+// frequent first. The window is counted in whole 5-minute buckets.
 func (db *DB) DenyReasons(ctx context.Context, from, to time.Time) ([]ReasonCount, error) {
 	var out []ReasonCount
 	err := db.dashQuery(ctx, dashReasonsSQL, []any{from.UnixMilli(), to.UnixMilli()}, func(rows *sql.Rows) error {
@@ -132,10 +131,11 @@ func (db *DB) DenyReasons(ctx context.Context, from, to time.Time) ([]ReasonCoun
 }
 
 // ChecksPerSource counts the checks in [from, to) per appliance and
-// source, busiest first.
+// source, busiest first. The window is counted in whole quarter hours,
+// from the one holding from (a local midnight starts one).
 func (db *DB) ChecksPerSource(ctx context.Context, from, to time.Time) ([]SourceCount, error) {
 	var out []SourceCount
-	err := db.dashQuery(ctx, dashSourcesSQL, []any{from.UnixMilli(), to.UnixMilli()}, func(rows *sql.Rows) error {
+	err := db.dashQuery(ctx, dashSourcesSQL, []any{quarterStart(from), to.UnixMilli()}, func(rows *sql.Rows) error {
 		var c SourceCount
 		if err := rows.Scan(&c.Appliance, &c.Source, &c.Allow, &c.Deny); err != nil {
 			return err
@@ -151,10 +151,11 @@ func (db *DB) ChecksPerSource(ctx context.Context, from, to time.Time) ([]Source
 
 // BusiestPlaces counts the checks in [from, to) per place (an entrance
 // named for a source on the inputs page, else the source) and returns the
-// limit busiest.
+// limit busiest. The window is counted in whole quarter hours, from the
+// one holding from.
 func (db *DB) BusiestPlaces(ctx context.Context, from, to time.Time, limit int) ([]PlaceCount, error) {
 	var out []PlaceCount
-	err := db.dashQuery(ctx, dashPlacesSQL, []any{from.UnixMilli(), to.UnixMilli(), limit}, func(rows *sql.Rows) error {
+	err := db.dashQuery(ctx, dashPlacesSQL, []any{quarterStart(from), to.UnixMilli(), limit}, func(rows *sql.Rows) error {
 		var c PlaceCount
 		if err := rows.Scan(&c.Appliance, &c.Place, &c.N); err != nil {
 			return err
@@ -166,6 +167,12 @@ func (db *DB) BusiestPlaces(ctx context.Context, from, to time.Time, limit int) 
 		return nil, fmt.Errorf("busiest places: %w", err)
 	}
 	return out, nil
+}
+
+// quarterStart is the start of the source counts' bucket holding t.
+func quarterStart(t time.Time) int64 {
+	ms := t.UnixMilli()
+	return ms - ms%sourceCountBucket.Milliseconds()
 }
 
 // dashQuery runs one dashboard query on the read pool and calls fn for

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"passgate/pass"
 	"passgate/store"
 )
 
@@ -100,7 +102,8 @@ func TestDB_Dashboard(t *testing.T) {
 		for _, c := range []struct {
 			from, to time.Time
 			step     time.Duration
-		}{{day, day, time.Minute}, {to, day, time.Minute}, {day, to, 0}, {day, to, time.Millisecond}} {
+		}{{day, day, time.Minute}, {to, day, time.Minute}, {day, to, 0}, {day, to, time.Millisecond}, {day, to, 7 * time.Minute},
+			{day.Add(time.Minute), to, 10 * time.Minute}} {
 			if _, err := db.ChecksPerBucket(ctxb(), c.from, c.to, c.step); err == nil {
 				t.Errorf("ChecksPerBucket(%v, %v, %v): no error", c.from, c.to, c.step)
 			}
@@ -108,27 +111,60 @@ func TestDB_Dashboard(t *testing.T) {
 	})
 }
 
-// TestDB_DashboardPlans proves that every dashboard query reads the scan
-// logs through their time index and never scans a whole table.
+// TestDB_DashboardPlans proves that every dashboard query reads only the
+// window's range of its counts' primary key, and never the scan logs.
 func TestDB_DashboardPlans(t *testing.T) {
 	db := MustOpenDB(t)
 	plans, err := db.DashboardPlans(ctxb())
 	if err != nil {
 		t.Fatal(err)
 	}
-	fullScan := regexp.MustCompile(`(?m)^SCAN (scans|district_scans)\b`)
-	for _, name := range []string{"buckets", "reasons", "sources", "places"} {
+	for name, want := range map[string]string{
+		"buckets": "SEARCH scan_counts_time USING PRIMARY KEY (bucket_ms>? AND bucket_ms<?)",
+		"reasons": "SEARCH scan_counts_time USING PRIMARY KEY (bucket_ms>? AND bucket_ms<?)",
+		"sources": "SEARCH scan_counts_source USING PRIMARY KEY (bucket_ms>? AND bucket_ms<?)",
+		"places":  "SEARCH c USING PRIMARY KEY (bucket_ms>? AND bucket_ms<?)",
+	} {
 		p := plans[name]
-		for _, want := range []string{
-			"SEARCH scans USING COVERING INDEX scans_at (at_ms>? AND at_ms<?)",
-			"SEARCH district_scans USING COVERING INDEX district_scans_at (at_ms>? AND at_ms<?)",
-		} {
-			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want) + `$`).MatchString(p) {
-				t.Errorf("%s: plan lacks %q:\n%s", name, want, p)
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want) + `$`).MatchString(p) {
+			t.Errorf("%s: plan lacks %q:\n%s", name, want, p)
+		}
+		if regexp.MustCompile(`\b(scans|district_scans)\b|SCAN scan_counts`).MatchString(p) {
+			t.Errorf("%s: plan reads the scan log or all counts:\n%s", name, p)
+		}
+	}
+}
+
+// BenchmarkLogScanCounts measures what the dashboard's counts cost the
+// check path: the group-commit writer with and without the triggers that
+// keep them, on a log of 200,000 scans.
+func BenchmarkLogScanCounts(b *testing.B) {
+	for _, counted := range []bool{true, false} {
+		b.Run(map[bool]string{true: "counted", false: "uncounted"}[counted], func(b *testing.B) {
+			db := MustOpenDB(b)
+			fillScans(b, db, 200_000, t0, 24*time.Hour, false)
+			if !counted {
+				for _, q := range []string{"DROP TRIGGER scans_count", "DROP TRIGGER district_scans_count"} {
+					if err := db.ExecWrite(ctxb(), q); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
-		}
-		if fullScan.MatchString(p) {
-			t.Errorf("%s: plan scans a whole table:\n%s", name, p)
-		}
+			var n atomic.Uint32
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					s := &store.Scan{At: t0.Add(time.Duration(i) * time.Millisecond), Source: fmt.Sprintf("gate-%d", i%200), Decision: "allow", Reason: "ok",
+						PassID: pass.ID{0xbb, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}, Subject: pass.Subject{0x5c, byte(i >> 16), byte(i >> 8), byte(i)}, KID: kid(1)}
+					if err := db.LogScan(ctxb(), s); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "scans/s")
+		})
 	}
 }

@@ -90,11 +90,14 @@ func (s *Server) dashboard(ctx context.Context, t i18n.Printer, now time.Time) (
 		return m, fmt.Errorf("dashboard: %w", err)
 	}
 	m.Sources, m.MoreSources = sourcesChart(t, sources)
-	places, err := s.db.BusiestPlaces(ctx, now.Add(-dashPlacesSpan), end, dashPlacesLimit)
+	// The store counts places by quarter hour: the last hour is the
+	// quarters since the one an hour ago began.
+	since := now.Add(-dashPlacesSpan).Truncate(15 * time.Minute)
+	places, err := s.db.BusiestPlaces(ctx, since, end, dashPlacesLimit)
 	if err != nil {
 		return m, fmt.Errorf("dashboard: %w", err)
 	}
-	m.Places = placesChart(t, places)
+	m.Places = placesChart(t, places, since.Format("15:04"))
 	m.Appliances, err = s.dashAppliances(ctx, t, now)
 	if err != nil {
 		return m, fmt.Errorf("dashboard: %w", err)
@@ -158,9 +161,9 @@ func sourcesChart(t i18n.Printer, sources []store.SourceCount) (view.BarChart, i
 	return c, 0
 }
 
-func placesChart(t i18n.Printer, places []store.PlaceCount) view.BarChart {
+func placesChart(t i18n.Printer, places []store.PlaceCount, since string) view.BarChart {
 	c := view.BarChart{
-		ID: "chart-places", Title: t.T("dash.places"), Narrow: true,
+		ID: "chart-places", Title: t.T("dash.places", since), Narrow: true,
 		Series: []view.ChartSeries{{Label: t.T("dash.checks"), Class: "total"}},
 	}
 	for _, p := range places {

@@ -147,35 +147,7 @@ func TestDashboard(t *testing.T) {
 	loadSynthHub(t, ts.DB, now, scans)
 	admin := ts.login(t, "admin", ts.AdminPassword)
 
-	type cell struct {
-		bucket   int
-		decision string
-	}
-	buckets := map[cell]int{}
-	reasons := map[string]int{}
-	sources := map[string]int{} // "appliance/source"
-	places := map[string]int{}  // "appliance/place"
-	var allow, deny int
-	for _, s := range scans {
-		if s.at.Before(day) || !s.at.Before(day.Add(24*time.Hour)) {
-			continue
-		}
-		buckets[cell{int(s.at.Sub(day) / (10 * time.Minute)), s.decision}]++
-		if s.decision == "deny" {
-			deny++
-			reasons[s.reason]++
-		} else {
-			allow++
-		}
-		sources[synthApps[s.app]+"/"+s.source]++
-		if !s.at.Before(now.Add(-time.Hour)) {
-			place := s.source
-			if s.app == 0 && s.source == "gate-east" {
-				place = "东门"
-			}
-			places[synthApps[s.app]+"/"+place]++
-		}
-	}
+	want := expectDashboard(scans, day, now)
 
 	for _, path := range []string{"/admin", "/admin/dashboard"} {
 		t.Run(path, func(t *testing.T) {
@@ -184,19 +156,19 @@ func TestDashboard(t *testing.T) {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
 			doc := adminDoc(t, body)
-			for id, want := range map[string]int{"dash-total": allow + deny, "dash-allow": allow, "dash-deny": deny} {
-				if got := strings.ReplaceAll(byTestID(doc, id).Text(), ",", ""); got != strconv.Itoa(want) {
-					t.Errorf("%s = %s, want %d", id, got, want)
+			for id, n := range map[string]int{"dash-total": want.allow + want.deny, "dash-allow": want.allow, "dash-deny": want.deny} {
+				if got := strings.ReplaceAll(byTestID(doc, id).Text(), ",", ""); got != strconv.Itoa(n) {
+					t.Errorf("%s = %s, want %d", id, got, n)
 				}
 			}
-			gotBuckets := map[cell]int{}
+			gotBuckets := map[dashCell]int{}
 			doc.Find(`#chart-timeline rect[data-bucket]`).Each(func(_ int, r *goquery.Selection) {
 				b, _ := strconv.Atoi(r.AttrOr("data-bucket", ""))
 				v, _ := strconv.Atoi(r.AttrOr("data-value", ""))
-				gotBuckets[cell{b, r.AttrOr("data-series", "")}] += v
+				gotBuckets[dashCell{b, r.AttrOr("data-series", "")}] += v
 			})
-			if fmt.Sprint(gotBuckets) != fmt.Sprint(buckets) {
-				t.Errorf("timeline = %v\nwant %v", gotBuckets, buckets)
+			if fmt.Sprint(gotBuckets) != fmt.Sprint(want.buckets) {
+				t.Errorf("timeline = %v\nwant %v", gotBuckets, want.buckets)
 			}
 			if n := doc.Find(`#chart-timeline [data-testid="chart-now"]`).Length(); n != 1 {
 				t.Errorf("%d marks of now", n)
@@ -211,7 +183,7 @@ func TestDashboard(t *testing.T) {
 				}
 			})
 			wantReasons := map[string]int{}
-			for code, n := range reasons {
+			for code, n := range want.reasons {
 				msg, ok := i18n.Lookup("reason." + code)
 				if !ok {
 					t.Fatalf("no message for reason %s", code)
@@ -222,16 +194,16 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("reasons = %v, want %v", gotReasons, wantReasons)
 			}
 
-			if got := chartRows(doc, "chart-sources"); fmt.Sprint(got) != fmt.Sprint(sources) {
-				t.Errorf("sources = %v, want %v", got, sources)
+			if got := chartRows(doc, "chart-sources"); fmt.Sprint(got) != fmt.Sprint(want.sources) {
+				t.Errorf("sources = %v, want %v", got, want.sources)
 			}
 			gotPlaces := chartRows(doc, "chart-places")
-			if len(gotPlaces) != min(8, len(places)) || len(gotPlaces) == 0 {
-				t.Errorf("%d places shown, want %d", len(gotPlaces), min(8, len(places)))
+			if len(gotPlaces) != min(8, len(want.places)) || len(gotPlaces) == 0 {
+				t.Errorf("%d places shown, want %d", len(gotPlaces), min(8, len(want.places)))
 			}
 			for k, n := range gotPlaces {
-				if places[k] != n {
-					t.Errorf("place %s: %d, want %d", k, n, places[k])
+				if want.places[k] != n {
+					t.Errorf("place %s: %d, want %d", k, n, want.places[k])
 				}
 			}
 
@@ -240,8 +212,8 @@ func TestDashboard(t *testing.T) {
 				_, st := tr.Attr("data-stale")
 				stale[tr.AttrOr("data-name", "")] = st
 			})
-			if want := map[string]bool{"north-gate": false, "river-office": true}; fmt.Sprint(stale) != fmt.Sprint(want) {
-				t.Errorf("appliances stale = %v, want %v", stale, want)
+			if wantStale := map[string]bool{"north-gate": false, "river-office": true}; fmt.Sprint(stale) != fmt.Sprint(wantStale) {
+				t.Errorf("appliances stale = %v, want %v", stale, wantStale)
 			}
 		})
 	}
@@ -253,6 +225,47 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("no link to %s on the landing page", link)
 		}
 	}
+}
+
+// dashCell is a column segment of the time chart: a 10-minute bucket of
+// the day and a decision.
+type dashCell struct {
+	bucket   int
+	decision string
+}
+
+// dashWant is the dashboard of a synthetic day, counted from its scans.
+type dashWant struct {
+	buckets     map[dashCell]int
+	reasons     map[string]int // by reason code
+	sources     map[string]int // "appliance/source"
+	places      map[string]int // "appliance/place", since the quarter hour an hour before now began
+	allow, deny int
+}
+
+func expectDashboard(scans []synthScan, day, now time.Time) dashWant {
+	w := dashWant{buckets: map[dashCell]int{}, reasons: map[string]int{}, sources: map[string]int{}, places: map[string]int{}}
+	for _, s := range scans {
+		if s.at.Before(day) || !s.at.Before(day.Add(24*time.Hour)) {
+			continue
+		}
+		w.buckets[dashCell{int(s.at.Sub(day) / (10 * time.Minute)), s.decision}]++
+		if s.decision == "deny" {
+			w.deny++
+			w.reasons[s.reason]++
+		} else {
+			w.allow++
+		}
+		w.sources[synthApps[s.app]+"/"+s.source]++
+		if !s.at.Before(now.Add(-time.Hour).Truncate(15 * time.Minute)) {
+			place := s.source
+			if s.app == 0 && s.source == "gate-east" {
+				place = "东门"
+			}
+			w.places[synthApps[s.app]+"/"+place]++
+		}
+	}
+	return w
 }
 
 // chartRows reads a bar chart's rows as "appliance/label" → total; the
