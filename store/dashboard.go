@@ -169,6 +169,24 @@ func (db *DB) BusiestPlaces(ctx context.Context, from, to time.Time, limit int) 
 	return out, nil
 }
 
+// purgeScanCounts deletes the dashboard's counts of the buckets that end
+// before before, with the scans they counted: they hold no personal data,
+// but nothing shows them after the day, and a district's sources would
+// otherwise add some thousands of rows a day for ever.
+func (db *DB) purgeScanCounts(ctx context.Context, before time.Time) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM scan_counts_time WHERE bucket_ms <= ? - 300000`, before.UnixMilli()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM scan_counts_source WHERE bucket_ms <= ? - 900000`, before.UnixMilli())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("purge scan counts: %w", err)
+	}
+	return nil
+}
+
 // quarterStart is the start of the source counts' bucket holding t.
 func quarterStart(t time.Time) int64 {
 	ms := t.UnixMilli()

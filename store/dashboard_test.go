@@ -111,6 +111,48 @@ func TestDB_Dashboard(t *testing.T) {
 	})
 }
 
+// TestDB_PurgeScanCounts: purging the scans of past days purges their
+// counts too, and keeps today's.
+func TestDB_PurgeScanCounts(t *testing.T) {
+	db := MustOpenDB(t)
+	day := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{day.Add(-48 * time.Hour), day.Add(time.Hour)} {
+		if err := db.LogScan(ctxb(), &store.Scan{At: at, Source: "gate-1", Decision: "allow", Reason: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.PurgeScans(ctxb(), day.Add(-24*time.Hour), 100, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		from time.Time
+		want int
+	}{{day.Add(-72 * time.Hour), 0}, {day, 1}} {
+		sources, err := db.ChecksPerSource(ctxb(), c.from, c.from.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range sources {
+			n += int(s.Total())
+		}
+		if n != c.want {
+			t.Errorf("checks counted from %s after the purge: %d, want %d", c.from, n, c.want)
+		}
+		buckets, err := db.ChecksPerBucket(ctxb(), c.from, c.from.Add(24*time.Hour), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = 0
+		for _, b := range buckets {
+			n += int(b.Total())
+		}
+		if n != c.want {
+			t.Errorf("checks per hour from %s after the purge: %d, want %d", c.from, n, c.want)
+		}
+	}
+}
+
 // TestDB_DashboardPlans proves that every dashboard query reads only the
 // window's range of its counts' primary key, and never the scan logs.
 func TestDB_DashboardPlans(t *testing.T) {
