@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"passgate/store"
 )
 
 // TestDashboardBrowser opens the admin's landing page in Chromium on a
@@ -70,4 +73,30 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", p)
+}
+
+// TestDashboardBrowser_Refresh: an open dashboard shows a check logged
+// after it loaded without a reload of the page (its script fetches the
+// panel every 30 s).
+func TestDashboardBrowser_Refresh(t *testing.T) {
+	ctx := newBrowser(t)
+	base, ts := startBrowserServer(t)
+	day, now := synthNow()
+	ts.DB.Now = func() time.Time { return now }
+	loadSynthHub(t, ts.DB, now, synthDay(day, now, 100, 3))
+	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "")
+	waitJS(t, ctx, "the dashboard", `document.querySelector('[data-testid="dash-total"]')?.textContent === "100"`, 10*time.Second)
+	// Marks the loaded document: a reload would lose it.
+	evalJS[bool](t, ctx, `window.loadedOnce = true`)
+	err := ts.DB.LogScan(context.Background(), &store.Scan{At: now.Add(-time.Minute), Source: "gate-west", Decision: "deny", Reason: "revoked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the refreshed total", `document.querySelector('[data-testid="dash-total"]').textContent === "101"`, 45*time.Second)
+	if !evalJS[bool](t, ctx, `window.loadedOnce === true`) {
+		t.Error("the page was reloaded instead of its panel")
+	}
+	if n := evalJS[int](t, ctx, `document.querySelectorAll('[data-role="dashboard"]').length`); n != 1 {
+		t.Errorf("%d dashboard panels after the refresh", n)
+	}
 }
