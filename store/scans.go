@@ -450,6 +450,9 @@ func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor
 			break
 		}
 	}
+	if err == nil {
+		err = db.purgeScanCounts(ctx, before)
+	}
 	if aerr := db.auditPurged(ctx, actor, "scans", map[string]any{
 		"kind": "scans", "before_ms": before.UnixMilli(), "rows": total}, total); aerr != nil {
 		return total, fmt.Errorf("purge scans: %w", errors.Join(err, aerr))

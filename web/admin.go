@@ -35,11 +35,6 @@ func (s *Server) adminPage(r *http.Request, titleKey string) view.Page {
 	return p
 }
 
-// handleAdmin is the admin overview: one link per admin page.
-func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, view.AdminHome(s.adminPage(r, "admin.title")))
-}
-
 // maxAdminForm bounds an admin form: a few short fields.
 const maxAdminForm = 16 << 10
 

@@ -32,6 +32,7 @@ var notPages = map[string]bool{
 	"GET /livez": true, "GET /readyz": true, "GET /metrics": true, "GET /assets/": true,
 	"GET /gate/events": true, "GET /admin/ca.crt": true, "GET /admin/ca.pem": true, "GET /admin/trust/anchor": true,
 	"GET /admin/export/jobs/{id}/status": true, "GET /admin/export/jobs/{id}/file": true,
+	"GET /admin/dashboard": true, // the landing page's panel, fetched to refresh it
 }
 
 // fit is what a page measures at the phone's width.

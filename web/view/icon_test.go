@@ -34,7 +34,7 @@ func TestAdminHome_IconsAndTitles(t *testing.T) {
 		t.Run(string(lang), func(t *testing.T) {
 			p := Page{T: i18n.Printer{Lang: lang}, Title: "admin", User: "admin", Role: "admin", Path: "/admin"}
 			var buf bytes.Buffer
-			if err := AdminHome(p).Render(context.Background(), &buf); err != nil {
+			if err := AdminHome(p, Dashboard{}).Render(context.Background(), &buf); err != nil {
 				t.Fatal(err)
 			}
 			doc, err := goquery.NewDocumentFromReader(&buf)
