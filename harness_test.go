@@ -54,7 +54,7 @@ type proc struct {
 	http  string // http://host:port
 	https string // https://host:port, when asked for
 	out   *syncBuffer
-	logs  *syncBuffer // stderr: the slog output
+	logs  *syncBuffer // stderr, the slog output, of every start
 
 	cmd    *exec.Cmd          // when a real process
 	cancel context.CancelFunc // when in process
@@ -92,8 +92,14 @@ func start(t *testing.T, opts procOpts) *proc {
 // process held is not free yet.
 func (p *proc) launch() {
 	p.t.Helper()
+	if p.logs == nil {
+		p.logs = &syncBuffer{}
+	} else {
+		fmt.Fprintf(p.logs, "--- %s restarted ---\n", p.name)
+	}
 	for attempt := 0; ; attempt++ {
-		p.out, p.logs, p.ended, p.exit, p.http, p.https = &syncBuffer{}, &syncBuffer{}, false, nil, "", ""
+		p.out, p.ended, p.exit, p.http, p.https = &syncBuffer{}, false, nil, "", ""
+		logStart := len(p.logs.String())
 		if p.opts.inProcess {
 			p.launchInProcess()
 		} else {
@@ -103,14 +109,16 @@ func (p *proc) launch() {
 		if err == nil {
 			return
 		}
-		if p.ended && attempt < 20 && strings.Contains(p.logs.String(), "address already in use") {
+		if p.ended && attempt < 20 && strings.Contains(p.logs.String()[logStart:], "address already in use") {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		p.t.Fatalf("%s: %v\n%s%s", p.name, err, p.out, p.logs)
+		p.t.Fatalf("%s: %v\n%s", p.name, err, p.out) // the log follows at cleanup
 	}
 }
 
+// launchBinary runs the built binary, its environment this process's
+// plus opts.env.
 func (p *proc) launchBinary() {
 	p.t.Helper()
 	bin, err := buildBinary()
@@ -132,6 +140,8 @@ func (p *proc) launchBinary() {
 	go func() { p.done <- p.cmd.Wait() }()
 }
 
+// launchInProcess runs run() as main would, with opts.env as the whole
+// environment.
 func (p *proc) launchInProcess() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -222,6 +232,8 @@ func (p *proc) stopClean() string {
 	return p.logs.String()
 }
 
+// wait waits for the exit (killing what does not end in time) and
+// records it.
 func (p *proc) wait() {
 	if p.ended {
 		return
