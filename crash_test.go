@@ -1,84 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"passgate/store"
 )
-
-// buildBinary builds passgate once per test run.
-var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "passgate-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "passgate")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", &buildError{string(out)}
-	}
-	return bin, nil
-})
-
-type buildError struct{ out string }
-
-func (e *buildError) Error() string { return "go build: " + e.out }
-
-// server is a real passgate process.
-type server struct {
-	cmd  *exec.Cmd
-	base string
-	done chan error
-}
-
-func startServer(t *testing.T, bin, dir string) *server {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "PASSGATE_ADMIN_PASSWORD=crash test password")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{cmd: cmd, done: make(chan error, 1)}
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`listening on (http://\S+)`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { s.done <- cmd.Wait() }()
-	select {
-	case s.base = <-found:
-	case err := <-s.done:
-		t.Fatalf("server exited at start: %v", err)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("server did not start")
-	}
-	return s
-}
 
 // load posts scans from workers until stop closes, and returns the scan
 // ids the server acknowledged.
@@ -129,10 +61,6 @@ func TestCrash_AcknowledgedScansSurviveKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills real processes")
 	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "crash test password"}
 	token := strings.TrimSpace(runCLI(t, env, "", "device", "add", "--data", dir, "crash-gate").stdout)
@@ -143,21 +71,24 @@ func TestCrash_AcknowledgedScansSurviveKill(t *testing.T) {
 
 	var all []int64
 	const rounds = 4
+	s := start(t, procOpts{args: []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn"}, env: env})
 	for round := range rounds {
-		s := startServer(t, bin, dir)
+		if round > 0 {
+			s.restart()
+		}
 		stop := make(chan struct{})
 		got := make(chan []int64, 1)
-		go func() { got <- load(s.base, token, payload, 16, stop) }()
+		go func() { got <- load(s.http, token, payload, 16, stop) }()
 		time.Sleep(700 * time.Millisecond)
 		graceful := round == rounds-1
+		var err error
 		if graceful {
 			// The last round stops the server the polite way: a graceful
 			// shutdown must also lose nothing and exit cleanly.
-			s.cmd.Process.Signal(syscall.SIGTERM)
+			err = s.stop()
 		} else {
-			s.cmd.Process.Kill()
+			s.kill9()
 		}
-		err := <-s.done
 		close(stop)
 		acked := <-got
 		if graceful && err != nil {

@@ -206,24 +206,9 @@ func TestCLI_DeviceAndServe(t *testing.T) {
 	}
 	text := strings.TrimSpace(runCLI(t, env, "", "issue", "--data", dir, "--name", "李四", "--id", "G12345678", "--tested-at", time.Now().Add(-time.Hour).Format(time.RFC3339)).stdout)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--data", dir, "--addr", "127.0.0.1:0"}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
-	}()
-	var base string
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("server did not start: %s %s", out.String(), errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if strings.Contains(out.String(), "password") {
+	srv := start(t, procOpts{inProcess: true, args: []string{"--data", dir, "--addr", "127.0.0.1:0"}})
+	base := srv.http
+	if strings.Contains(srv.out.String(), "password") {
 		t.Fatal("the admin password was printed again on a later start")
 	}
 	scan := func(payload string) map[string]any {
@@ -269,14 +254,8 @@ func TestCLI_DeviceAndServe(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	d = scan(text)
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d: %s", code, errOut.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not shut down")
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve exited %v: %s", err, srv.logs)
 	}
 	db, err := store.Open(context.Background(), dir)
 	if err != nil {

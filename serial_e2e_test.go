@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,23 +33,8 @@ func TestServe_SerialScanner(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--serial", "east-gate=" + link + ",suffix=cr"},
-			func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
-	}()
-	var base string
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("server did not start: %s", errOut.String())
-		}
-	}
+	srv := start(t, procOpts{inProcess: true, env: env, args: []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--serial", "east-gate=" + link + ",suffix=cr"}})
+	base := srv.http
 	connected := func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -94,8 +78,7 @@ func TestServe_SerialScanner(t *testing.T) {
 			t.Fatal("the serial scan was not logged")
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d: %s", code, errOut.String())
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve exited %v: %s", err, srv.logs)
 	}
 }

@@ -10,50 +10,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"passgate/appliance"
 	"passgate/store"
 )
 
-// startServe runs serve on dir until the returned stop is called (which
-// waits for it to exit and returns its log).
+// startServe runs serve on dir in this process until the returned stop
+// is called (which waits for it to exit and returns its log).
 func startServe(t *testing.T, dir string) (base string, stop func() string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
-	}()
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	for deadline := time.Now().Add(15 * time.Second); base == ""; {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("server did not start: %s %s", out.String(), errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stopped := false
-	stop = func() string {
-		if !stopped {
-			stopped = true
-			cancel()
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Errorf("serve exited %d: %s", code, errOut.String())
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("serve did not shut down")
-			}
-		}
-		return errOut.String()
-	}
-	t.Cleanup(func() { stop() })
-	return base, stop
+	p := start(t, procOpts{inProcess: true, args: []string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}})
+	return p.http, p.stopClean
 }
 
 type readyz struct {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,24 +27,8 @@ func TestServe_Metrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--metrics-token-file", tokenFile, "--metrics-loopback=false"},
-			func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
-	}()
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("serve did not start: %s %s", out.String(), errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	srv := start(t, procOpts{inProcess: true, env: env, args: []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--metrics-token-file", tokenFile, "--metrics-loopback=false"}})
+	base := srv.http
 	c := &http.Client{Timeout: 5 * time.Second}
 	get := func(auth string) (int, string) {
 		t.Helper()
@@ -93,14 +75,8 @@ func TestServe_Metrics(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d: %s", code, errOut.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not shut down")
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve exited %v: %s", err, srv.logs)
 	}
 }
 

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 )
@@ -20,24 +17,8 @@ import (
 // stop cleanly.
 func TestServe_HTTPS(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--tls-addr", "127.0.0.1:0", "--tls-hosts", "gate.school.example"},
-			func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
-	}()
-	re := regexp.MustCompile(`listening on (https://\S+)`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("https did not start: %s %s", out.String(), errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	srv := start(t, procOpts{inProcess: true, https: true, args: []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--tls-addr", "127.0.0.1:0", "--tls-hosts", "gate.school.example"}})
+	base := srv.https
 	caPEM, err := os.ReadFile(filepath.Join(dir, "tls", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -57,13 +38,7 @@ func TestServe_HTTPS(t *testing.T) {
 	if _, err := (&http.Client{Timeout: 5 * time.Second}).Get(base + "/livez"); err == nil {
 		t.Fatal("a client without the local CA trusted the appliance")
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d: %s", code, errOut.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not shut down")
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve exited %v: %s", err, srv.logs)
 	}
 }

@@ -1,103 +1,30 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"math/rand/v2"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"passgate/store"
 )
 
-// crashProc is a real `passgate serve` process that the test kills.
-type crashProc struct {
-	name string
-	cmd  *exec.Cmd
-	base string // http://host:port
-	logs *syncBuffer
-	done chan error
-}
-
-// startCrashProc serves dir; tlsAddr, when set, is the fixed HTTPS
-// address (a hub restarted after a kill must come back where its
-// appliances look for it).
-func startCrashProc(t *testing.T, bin, name, dir, tlsAddr string) *crashProc {
+// crashNode serves dir as a real process under the name name; tlsAddr,
+// when set, is the fixed HTTPS address (a hub restarted after a kill must
+// come back where its appliances look for it).
+func crashNode(t *testing.T, name, dir, tlsAddr string) *proc {
 	t.Helper()
 	args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn"}
 	if tlsAddr != "" {
 		args = append(args, "--tls-addr", tlsAddr)
 	}
-	p := &crashProc{name: name, logs: &syncBuffer{}, done: make(chan error, 1)}
-	for attempt := 0; ; attempt++ {
-		p.cmd = exec.Command(bin, args...)
-		p.cmd.Env = append(os.Environ(), "PASSGATE_ADMIN_PASSWORD=crash sync password")
-		stdout, err := p.cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.cmd.Stderr = p.logs
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		found := make(chan string, 2)
-		go func() {
-			re := regexp.MustCompile(`listening on (http://\S+)`)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if m := re.FindStringSubmatch(sc.Text()); m != nil {
-					found <- m[1]
-				}
-			}
-			_, _ = io.Copy(io.Discard, stdout)
-		}()
-		done := make(chan error, 1)
-		go func() { done <- p.cmd.Wait() }()
-		select {
-		case p.base = <-found:
-			p.done = done
-			return p
-		case err := <-done:
-			// The killed hub's port may not be free yet.
-			if attempt < 20 && strings.Contains(p.logs.String(), "address already in use") {
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			t.Fatalf("%s exited at start: %v\n%s", name, err, p.logs)
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-			t.Fatalf("%s did not start", name)
-		}
-	}
+	return start(t, procOpts{name: name, args: args, env: map[string]string{"PASSGATE_ADMIN_PASSWORD": "crash sync password"}, https: tlsAddr != ""})
 }
 
-// kill ends the process with SIGKILL: no flush, no shutdown.
-func (p *crashProc) kill(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop ends the process with SIGTERM and waits.
-func (p *crashProc) stop(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Errorf("%s did not stop", p.name)
-	}
-}
-
+// freeAddr is a loopback address free right now, for a process that must
+// come back on the same address after a restart.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,17 +45,13 @@ func TestSyncCrash_KillDuringPush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills real processes")
 	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	root := t.TempDir()
 	hubDir, appDir := filepath.Join(root, "hub"), filepath.Join(root, "gate")
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "crash sync password"}
 	must := mustSucceed(t)
 	code := must(runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "gate-a", "--issuer"), "hub add")
 	hubAddr := freeAddr(t)
-	hub := startCrashProc(t, bin, "hub", hubDir, hubAddr)
+	hub := crashNode(t, "hub", hubDir, hubAddr)
 	must(runCLI(t, env, "", "enroll", "--data", appDir, "--hub", "https://"+hubAddr, "--code", code), "enroll")
 	token := must(runCLI(t, env, "", "device", "add", "--data", appDir, "crash-gate"), "device add")
 	payload := must(runCLI(t, env, "", "issue", "--data", appDir, "--name", "王五", "--id", "E1234567",
@@ -138,20 +61,20 @@ func TestSyncCrash_KillDuringPush(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const rounds = 5
 	for round := range rounds {
-		app := startCrashProc(t, bin, "appliance", appDir, "")
+		app := crashNode(t, "appliance", appDir, "")
 		stop := make(chan struct{})
 		got := make(chan []int64, 1)
-		go func() { got <- load(app.base, token, payload, 8, stop) }()
+		go func() { got <- load(app.http, token, payload, 8, stop) }()
 		time.Sleep(time.Duration(800+rng.IntN(1200)) * time.Millisecond)
 		if round%2 == 1 {
 			// The hub dies while it ingests the appliance's pushes, and
 			// comes back where the appliance expects it.
-			hub.kill(t)
+			hub.kill9()
 			time.Sleep(300 * time.Millisecond)
-			hub = startCrashProc(t, bin, "hub", hubDir, hubAddr)
+			hub.restart()
 			time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
 		}
-		app.kill(t)
+		app.kill9()
 		close(stop)
 		ids := <-got
 		if len(ids) == 0 {
@@ -173,10 +96,10 @@ func TestSyncCrash_KillDuringPush(t *testing.T) {
 	})
 
 	// Let the appliance catch up with a live hub, then compare.
-	app := startCrashProc(t, bin, "appliance", appDir, "")
+	app := crashNode(t, "appliance", appDir, "")
 	waitBacklogDrained(t, appDir, app, hub)
-	app.stop(t)
-	hub.stop(t)
+	app.stop()
+	hub.stop()
 
 	mine := loggedScans(t, appDir)
 	have := make(map[int64]bool, len(mine))
@@ -215,7 +138,7 @@ func withCrashStore(t *testing.T, dir string, fn func(db *store.DB)) {
 
 // waitBacklogDrained waits (two minutes at most) until the appliance in
 // appDir has pushed everything to the hub.
-func waitBacklogDrained(t *testing.T, appDir string, app, hub *crashProc) {
+func waitBacklogDrained(t *testing.T, appDir string, app, hub *proc) {
 	t.Helper()
 	var err error
 	deadline := time.Now().Add(120 * time.Second)

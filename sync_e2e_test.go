@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,92 +14,18 @@ import (
 	"passgate/store"
 )
 
-// syncNode is a real `passgate serve` process of the district test.
-type syncNode struct {
-	name  string
-	cmd   *exec.Cmd
-	http  string // http://host:port
-	https string // https://host:port, when served
-	logs  *syncBuffer
-	done  chan error
-}
-
-func startSyncNode(t *testing.T, bin, name, dir string, withTLS bool) *syncNode {
+// startSyncNode serves dir as a real process of the district test.
+func startSyncNode(t *testing.T, name, dir string, withTLS bool) *proc {
 	t.Helper()
 	args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "info"}
 	if withTLS {
 		args = append(args, "--tls-addr", "127.0.0.1:0")
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "PASSGATE_ADMIN_PASSWORD=district test password")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &syncNode{name: name, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = n.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	type addr struct{ scheme, url string }
-	found := make(chan addr, 2)
-	go func() {
-		re := regexp.MustCompile(`listening on ((https?)://\S+)`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- addr{m[2], m[1]}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { n.done <- cmd.Wait() }()
-	want := 1
-	if withTLS {
-		want = 2
-	}
-	for range want {
-		select {
-		case a := <-found:
-			if a.scheme == "https" {
-				n.https = a.url
-			} else {
-				n.http = a.url
-			}
-		case err := <-n.done:
-			t.Fatalf("%s exited at start: %v\n%s", name, err, n.logs)
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatalf("%s did not start", name)
-		}
-	}
-	t.Cleanup(func() { n.stop(t) })
-	return n
-}
-
-// stop ends the process gracefully (once).
-func (n *syncNode) stop(t *testing.T) {
-	if n.cmd.ProcessState != nil || n.done == nil {
-		return
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-n.done:
-		if err != nil {
-			t.Errorf("%s: exit: %v", n.name, err)
-		}
-	case <-time.After(20 * time.Second):
-		_ = n.cmd.Process.Kill()
-		t.Errorf("%s did not stop", n.name)
-	}
-	n.done = nil
-	if t.Failed() {
-		t.Logf("%s log:\n%s", n.name, n.logs)
-	}
+	return start(t, procOpts{name: name, args: args, env: map[string]string{"PASSGATE_ADMIN_PASSWORD": "district test password"}, https: withTLS})
 }
 
 // scanAt checks payload at a node through its device API.
-func scanAt(t *testing.T, n *syncNode, token, payload string) (decision, reason string, id int64) {
+func scanAt(t *testing.T, n *proc, token, payload string) (decision, reason string, id int64) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"payload": payload})
 	req, _ := http.NewRequest(http.MethodPost, n.http+"/api/v1/scans", strings.NewReader(string(body)))
@@ -130,7 +50,7 @@ func scanAt(t *testing.T, n *syncNode, token, payload string) (decision, reason 
 // untilDenied scans payload at n every 100 ms until it is denied and
 // returns how long that took from start, failing after limit or when it
 // is denied for another reason than want.
-func untilDenied(t *testing.T, n *syncNode, token, payload, want string, start time.Time, limit time.Duration) time.Duration {
+func untilDenied(t *testing.T, n *proc, token, payload, want string, start time.Time, limit time.Duration) time.Duration {
 	t.Helper()
 	for {
 		dec, reason, _ := scanAt(t, n, token, payload)
@@ -163,10 +83,6 @@ func TestSync_District(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs real processes")
 	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	root := t.TempDir()
 	hubDir, aDir, bDir := filepath.Join(root, "hub"), filepath.Join(root, "a"), filepath.Join(root, "b")
@@ -176,7 +92,7 @@ func TestSync_District(t *testing.T) {
 	// The hub admin registers both appliances; the codes pin the hub.
 	codeA := must(runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "gate-a", "--issuer"), "hub add gate-a")
 	codeB := must(runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "gate-b"), "hub add gate-b")
-	hub := startSyncNode(t, bin, "hub", hubDir, true)
+	hub := startSyncNode(t, "hub", hubDir, true)
 
 	// B first, so that A's issuer key does not exist when B enrols.
 	must(runCLI(t, env, "", "enroll", "--data", bDir, "--hub", hub.https, "--code", codeB), "enroll b")
@@ -219,8 +135,8 @@ func TestSync_District(t *testing.T) {
 		t.Fatal("checking made B learn A's key: the check did not go through the certificate")
 	}
 
-	a := startSyncNode(t, bin, "appliance A", aDir, false)
-	b := startSyncNode(t, bin, "appliance B", bDir, false)
+	a := startSyncNode(t, "appliance A", aDir, false)
+	b := startSyncNode(t, "appliance B", bDir, false)
 
 	scansReachHubOnce(t, a, b, tokA, tokB, hubDir, []string{pass1, pass2, pass3})
 
@@ -254,9 +170,9 @@ func TestSync_District(t *testing.T) {
 	if !strings.Contains(out, `"name":"gate-a","state":"retired"`) || !strings.Contains(out, `"name":"gate-b","state":"enrolled"`) {
 		t.Fatalf("hub list:\n%s", out)
 	}
-	a.stop(t)
-	b.stop(t)
-	hub.stop(t)
+	a.stopClean()
+	b.stopClean()
+	hub.stopClean()
 }
 
 // refuseBadEnrolments tries a spent code, another hub's code and a
@@ -284,7 +200,7 @@ func refuseBadEnrolments(t *testing.T, must func(result, string) string, env map
 
 // scansReachHubOnce scans passes at a and b; A's scans reach the hub
 // exactly once.
-func scansReachHubOnce(t *testing.T, a, b *syncNode, tokA, tokB, hubDir string, passes []string) {
+func scansReachHubOnce(t *testing.T, a, b *proc, tokA, tokB, hubDir string, passes []string) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
@@ -332,7 +248,7 @@ func scansReachHubOnce(t *testing.T, a, b *syncNode, tokA, tokB, hubDir string, 
 }
 
 // waitForLog waits until n's log contains text.
-func waitForLog(t *testing.T, n *syncNode, text string, limit time.Duration) {
+func waitForLog(t *testing.T, n *proc, text string, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !strings.Contains(n.logs.String(), text) {

@@ -16,13 +16,9 @@ import (
 // 409 with code "gap" and the id expected; a malformed one 400; a retired
 // appliance 403.
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
-	a, err := s.appliance(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req PushRequest
-	if err := readRequest(r, &req); err != nil {
+	a, err := s.applianceRequest(r, &req)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}

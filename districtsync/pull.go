@@ -20,13 +20,9 @@ import (
 // handlePull answers PathPull with the increment since what the
 // appliance says it applied, and records its contact.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
-	a, err := s.appliance(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req PullRequest
-	if err := readRequest(r, &req); err != nil {
+	a, err := s.applianceRequest(r, &req)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}

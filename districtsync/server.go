@@ -94,6 +94,20 @@ func (s *Server) appliance(r *http.Request) (*store.Appliance, error) {
 	return a, nil
 }
 
+// applianceRequest starts every call an enrolled appliance makes: who
+// it is (refused unless enrolled and not retired), then, only once it is
+// known, its request read within the body's bounds into req.
+func (s *Server) applianceRequest(r *http.Request, req any) (*store.Appliance, error) {
+	a, err := s.appliance(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := readRequest(r, req); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // readRequest decodes a request body (gzip or plain JSON, bounded).
 func readRequest(r *http.Request, v any) error {
 	if err := readBody(r.Body, r.Header.Get("Content-Encoding"), v); err != nil {

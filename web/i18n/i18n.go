@@ -1,12 +1,17 @@
 // Package i18n holds every string the pages show, in Chinese (the
 // default) and English. Components never hard-code text: they ask a
 // Printer for a message by key. Each area of the UI keeps its messages in
-// its own catalog_*.go file; a key defined twice panics at start, and the
-// tests check that every message has both languages.
+// its own messages/*.tsv file (key, Chinese, English); a malformed line or
+// a key defined twice panics at start, and the tests check that every
+// message has both languages.
 package i18n
 
 import (
+	"bytes"
+	"embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
 )
@@ -29,7 +34,31 @@ type Msg struct{ ZH, EN string }
 
 var catalog = map[string]Msg{}
 
-// register adds messages; called from each catalog file's init.
+// messageFiles are the catalogs, one per area of the UI. They are data,
+// not code, so a translator edits them without touching Go.
+//
+//go:embed messages/*.tsv
+var messageFiles embed.FS
+
+func init() {
+	files, err := fs.Glob(messageFiles, "messages/*.tsv")
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range files {
+		data, err := messageFiles.ReadFile(name)
+		if err != nil {
+			panic(err)
+		}
+		msgs, err := parseCatalog(data)
+		if err != nil {
+			panic("i18n: " + name + ": " + err.Error())
+		}
+		register(msgs)
+	}
+}
+
+// register adds messages; a key in two catalogs is a mistake.
 func register(msgs map[string]Msg) {
 	for k, m := range msgs {
 		if _, dup := catalog[k]; dup {
@@ -37,6 +66,44 @@ func register(msgs map[string]Msg) {
 		}
 		catalog[k] = m
 	}
+}
+
+// parseCatalog reads one catalog: a line per message, its key, Chinese
+// and English text separated by tabs; empty lines and lines starting with
+// # are comments. Both texts are required and a key appears once.
+func parseCatalog(data []byte) (map[string]Msg, error) {
+	msgs := map[string]Msg{}
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		text := strings.TrimSuffix(string(line), "\r")
+		if strings.TrimSpace(text) == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		key, m, err := parseMessage(text)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n+1, err)
+		}
+		if _, dup := msgs[key]; dup {
+			return nil, fmt.Errorf("line %d: message %s defined twice", n+1, key)
+		}
+		msgs[key] = m
+	}
+	return msgs, nil
+}
+
+// parseMessage reads one "key<TAB>zh<TAB>en" line.
+func parseMessage(line string) (string, Msg, error) {
+	f := strings.Split(line, "\t")
+	if len(f) != 3 {
+		return "", Msg{}, fmt.Errorf("want key, Chinese and English separated by tabs, got %d fields", len(f))
+	}
+	key, m := f[0], Msg{ZH: f[1], EN: f[2]}
+	switch {
+	case key == "" || strings.TrimSpace(key) != key || strings.ContainsAny(key, " "):
+		return "", Msg{}, fmt.Errorf("bad key %q", key)
+	case strings.TrimSpace(m.ZH) == "" || strings.TrimSpace(m.EN) == "":
+		return "", Msg{}, errors.New("message " + key + " lacks a language")
+	}
+	return key, m, nil
 }
 
 // Keys returns every message key (for tests).
