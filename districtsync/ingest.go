@@ -13,8 +13,8 @@ import (
 
 // handlePush stores an appliance's push exactly once (store.IngestPush)
 // and answers the hub's marks. A push that would leave a hole is answered
-// 409 with code "gap" and the id expected; a malformed one 400; a retired
-// appliance 403.
+// 409 with code "gap" and the id expected; a malformed one 400; one whose
+// body stopped arriving 408 (readPush); a retired appliance 403.
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	a, err := s.appliance(r)
 	if err != nil {
@@ -22,7 +22,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req PushRequest
-	if err := readRequest(r, &req); err != nil {
+	if err := s.readPush(w, r, a.Name, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
