@@ -555,6 +555,12 @@ UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id
 -- per pushed pass record: indexed so a push stays linear in its size.
 CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
 `,
+	`-- link: how old the oldest record waiting for the hub may get before the
+-- status page and /readyz warn (15 minutes unless an admin says otherwise):
+-- a gate on a slow or broken uplink must not hold its scans unseen.
+ALTER TABLE policy ADD COLUMN backlog_warn_ms INTEGER NOT NULL DEFAULT 900000
+	CHECK (backlog_warn_ms BETWEEN 60000 AND 604800000);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
