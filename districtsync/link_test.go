@@ -483,3 +483,45 @@ func TestShrinks_Errors(t *testing.T) {
 		}
 	}
 }
+
+// TestPushBody_ClientGone: a push whose sender goes away half-way is
+// logged at the hub as cut off, not as a malformed request.
+func TestPushBody_ClientGone(t *testing.T) {
+	h := newPushHub(t)
+	var hubLog logBuffer
+	h.stop()
+	h.api.log = slog.New(slog.NewTextHandler(&hubLog, nil))
+	h.start(t)
+	app, _ := h.enrol(t, "gate-a", false)
+	info, err := app.SyncHubInfo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := encodeRequest(&PushRequest{Now: time.Now().UnixMilli(),
+		Scans: &ScanBatch{Epoch: make([]byte, 16), From: 1, Records: benchScanRecords(1, 1000, time.Now())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", h.addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer %s\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n",
+		PathPush, encodeToken(info.Token), len(body))
+	conn.Write(body[:len(body)/2])
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(hubLog.String(), "push body cut off after") {
+		if time.Now().After(deadline) {
+			t.Fatalf("hub log says nothing of a cut-off push:\n%s", hubLog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(hubLog.String(), "malformed") {
+		t.Errorf("a cut-off push logged as malformed:\n%s", hubLog.String())
+	}
+	if n := len(hubHolds(t, h.db, "gate-a")); n != 0 {
+		t.Errorf("hub holds %d scans of a cut-off push", n)
+	}
+}
