@@ -525,3 +525,33 @@ func TestPushBody_ClientGone(t *testing.T) {
 		t.Errorf("hub holds %d scans of a cut-off push", n)
 	}
 }
+
+// TestPush_CutToBytes: a push whose records encode to more than the
+// link's byte budget is cut from the end before it is sent; what was cut
+// is counted as backlog and goes in the next pushes, once.
+func TestPush_CutToBytes(t *testing.T) {
+	h := newPushHub(t)
+	var wire atomic.Int64
+	h.stop()
+	h.wrap = countBodies(PathPush, &wire)
+	h.start(t)
+	app, c := h.enrol(t, "gate-a", false)
+	drain(t, app, c) // the enrolment's own records
+	logTestScans(t, app, "cut", 1000)
+	// 1 KB/s measured: 10 KB in the target time, far less than 1,000
+	// records; the size of a record not known yet, so 1,000 are read.
+	c.push.limit, c.push.rate, c.push.perRecord = 1000, 1000, 0
+	wire.Store(0)
+	n, backlog, err := PushOnceLog(t.Context(), app, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := wire.Load(); w > 10_000 || w == 0 {
+		t.Errorf("push of %d bytes, want at most 10,000", w)
+	}
+	if n <= 0 || n >= 1000 || int64(n)+backlog != 1000 {
+		t.Errorf("pushed %d with %d waiting after, want a part of 1,000 and the rest waiting", n, backlog)
+	}
+	drain(t, app, c)
+	sameScans(t, hubHolds(t, h.db, "gate-a"), appScans(t, app))
+}
