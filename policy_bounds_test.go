@@ -31,6 +31,7 @@ func TestPolicy_CLIAndWebRefuseAlike(t *testing.T) {
 		{"repeat-window", "1441m", "repeat_minutes", "1441", "Enter whole minutes from 0 to 1440."},
 		{"clock-skew", "-1m", "skew_minutes", "-1", "Enter whole minutes from 0 to 1440."},
 		{"max-test-age", "721h", "test_age_hours", "721", "Enter whole hours from 1 to 720."},
+		{"backlog-warn", "59s", "backlog_warn_minutes", "10081", "Enter whole minutes from 1 to 10080."},
 	}
 	for _, c := range cases {
 		r := runCLI(t, env, "", "policy", "--data", dir, "--"+c.flag, c.flagVal)
@@ -88,9 +89,9 @@ func TestPolicy_CLIAndWebRefuseAlike(t *testing.T) {
 // Every field store.Policy.Validate can name has a flag to name in turn.
 func TestPolicy_EveryFieldHasAFlag(t *testing.T) {
 	all := store.Policy{Colors: []pass.Color{0}, MaxTestAge: -1, MinDoses: -1, RepeatWindow: -1, ClockSkew: -1,
-		ScanRetention: -1, PassRetention: -1, AuditRetention: -1}
+		ScanRetention: -1, PassRetention: -1, AuditRetention: -1, BacklogWarn: -1}
 	errs := all.Validate()
-	if len(errs) != 8 {
+	if len(errs) != 9 {
 		t.Fatalf("%d errors, want one per field: %v", len(errs), errs)
 	}
 	for _, fe := range errs {

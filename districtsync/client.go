@@ -66,6 +66,8 @@ type Client struct {
 	http  *http.Client
 	// checkpoint is the audit checkpoint size the hub last answered.
 	checkpoint checkpointFrom
+	// push sizes pushes to what the link to the hub carried lately.
+	push pushSizer
 }
 
 // NewClient makes a client for the hub at baseURL ("https://host:port"),
@@ -194,17 +196,32 @@ func verifyUnder(chain []*x509.Certificate, ca *x509.Certificate) error {
 // bearer token if the client has one, and decodes the answer into resp.
 // An error answer is returned as *CallError.
 func (c *Client) Call(ctx context.Context, path string, req, resp any) error {
+	body, err := encodeRequest(req)
+	if err != nil {
+		return err
+	}
+	return c.callBody(ctx, path, body, resp)
+}
+
+// encodeRequest is the body Call sends for req: its size is known before
+// anything is sent, so a push can be cut to fit the link.
+func encodeRequest(req any) ([]byte, error) {
 	var body bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&body, gzip.BestSpeed)
 	if err := json.NewEncoder(zw).Encode(req); err != nil {
-		return fmt.Errorf("hub: encode request: %w", err)
+		return nil, fmt.Errorf("hub: encode request: %w", err)
 	}
 	if err := zw.Close(); err != nil {
-		return err
+		return nil, fmt.Errorf("hub: encode request: %w", err)
 	}
+	return body.Bytes(), nil
+}
+
+// callBody is Call with the body already encoded by encodeRequest.
+func (c *Client) callBody(ctx context.Context, path string, body []byte, resp any) error {
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), &body)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,16 @@ import (
 
 // handlePush stores an appliance's push exactly once (store.IngestPush)
 // and answers the hub's marks. A push that would leave a hole is answered
-// 409 with code "gap" and the id expected; a malformed one 400; a retired
-// appliance 403.
+// 409 with code "gap" and the id expected; a malformed one 400; one whose
+// body stopped arriving 408 (readPush); a retired appliance 403.
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	var req PushRequest
-	a, err := s.applianceRequest(r, &req)
+	a, err := s.appliance(r)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.readPush(w, r, a.Name, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

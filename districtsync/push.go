@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"passgate/store"
 )
 
 // PushOnce sends the appliance's next records to the hub in one request
 // (up to MaxScanBatch scans and MaxEventBatch outbox records, each run
-// within one epoch) and records the hub's acknowledgement. It returns how
+// within one epoch, fewer as the client's link to the hub allows: see
+// pushSizer) and records the hub's acknowledgement. It returns how
 // many records the hub now holds of those sent, and how many wait after
 // them; a caller drains the backlog by calling it until backlog is 0,
 // and on error retries later with backoff. Warnings (the hub holds
@@ -46,14 +48,15 @@ func PushOnceLog(ctx context.Context, db *store.DB, c *Client, log *slog.Logger)
 }
 
 func pushOnce(ctx context.Context, db *store.DB, c *Client, log *slog.Logger) (int, int64, error) {
-	b, err := db.NextPush(ctx, MaxScanBatch, MaxEventBatch)
+	n := c.push.records()
+	b, err := db.NextPush(ctx, n, min(n, MaxEventBatch))
 	if err != nil {
 		return 0, 0, err
 	}
 	if b.Empty() {
 		return 0, 0, nil
 	}
-	n, err := send(ctx, db, c, b, log)
+	n, err = send(ctx, db, c, b, log)
 	var ce *CallError
 	if !errors.As(err, &ce) || ce.Status != http.StatusConflict || ce.Err.Code != "gap" {
 		if err != nil {
@@ -125,28 +128,118 @@ func rewind(ctx context.Context, db *store.DB, b *store.PushBatch, expected int6
 	return nil
 }
 
-// send makes one push request of b and records the answer.
+// send makes one push request of b and records the answer. b is first
+// cut to the size the link should carry in pushTargetTime (its Backlog
+// grows by what was cut); the outcome sizes the next push.
 func send(ctx context.Context, db *store.DB, c *Client, b *store.PushBatch, log *slog.Logger) (int, error) {
-	req := PushRequest{Now: db.Now().UnixMilli(), Backlog: b.Backlog}
-	var scansAck, eventsAck *store.PushAck
+	body, err := encodePush(ctx, db, c, b, log)
+	if err != nil {
+		return 0, err
+	}
+	records := batchRecords(b)
+	var resp PushResponse
+	start := time.Now()
+	if err := c.callBody(ctx, PathPush, body, &resp); err != nil {
+		if ctx.Err() == nil && shrinks(err, time.Since(start)) {
+			next := c.push.failed(records)
+			if isTimeout(err) {
+				log.Warn(fmt.Sprintf("sync push timed out (%d records, %d bytes); next batch %d records", records, len(body), next))
+				return 0, fmt.Errorf("timed out (%d records, %d bytes): %w", records, len(body), err)
+			}
+			log.Info("sync push failed; next batch smaller", "records", records, "bytes", len(body), "next", next)
+		}
+		return 0, err
+	}
+	c.push.succeeded(records, len(body), time.Since(start))
+	return acknowledge(ctx, db, c, b, &resp, log)
+}
+
+// batchRecords counts the records of both streams of b.
+func batchRecords(b *store.PushBatch) int {
+	n := 0
+	if b.Scans != nil {
+		n += len(b.Scans.Records)
+	}
+	if b.Events != nil {
+		n += len(b.Events.Records)
+	}
+	return n
+}
+
+// encodePush encodes the push of b, cutting b's records from the end
+// until the body fits c's byte budget (or one record of each stream is
+// left).
+func encodePush(ctx context.Context, db *store.DB, c *Client, b *store.PushBatch, log *slog.Logger) ([]byte, error) {
+	limit := c.push.maxBytes()
+	checkpoint := auditCheckpoint(ctx, db, c.checkpoint.size.Load(), log)
+	for {
+		req := pushRequestOf(db, b)
+		req.Checkpoint = checkpoint
+		body, err := encodeRequest(req)
+		if err != nil || len(body) <= limit || !cuttable(b) {
+			return body, err
+		}
+		keep := float64(limit) / float64(len(body)) * 0.9
+		cutBatch(b, keep)
+	}
+}
+
+// cutBatch keeps the first fraction keep of each stream's records (at
+// least one, and fewer than before when it had more than one), and
+// counts the rest into b's backlog.
+func cutBatch(b *store.PushBatch, keep float64) {
+	if r := b.Scans; r != nil {
+		k := keptOf(len(r.Records), keep)
+		b.Backlog += int64(len(r.Records) - k)
+		r.Records = r.Records[:k]
+	}
+	if r := b.Events; r != nil {
+		k := keptOf(len(r.Records), keep)
+		b.Backlog += int64(len(r.Records) - k)
+		r.Records = r.Records[:k]
+	}
+}
+
+// cuttable says whether a stream of b has more than one record.
+func cuttable(b *store.PushBatch) bool {
+	return (b.Scans != nil && len(b.Scans.Records) > 1) || (b.Events != nil && len(b.Events.Records) > 1)
+}
+
+// keptOf is how many of n records a cut to the fraction keep leaves.
+func keptOf(n int, keep float64) int {
+	k := int(float64(n) * keep)
+	if k >= n {
+		k = n - 1
+	}
+	return max(k, 1)
+}
+
+// pushRequestOf is the push request carrying b.
+func pushRequestOf(db *store.DB, b *store.PushBatch) *PushRequest {
+	req := &PushRequest{Now: db.Now().UnixMilli(), Backlog: b.Backlog}
 	if r := b.Scans; r != nil {
 		req.Scans = &ScanBatch{Epoch: r.Epoch, From: r.From, Records: make([]ScanRecord, len(r.Records))}
 		for i, s := range r.Records {
 			req.Scans.Records[i] = recordOf(s)
 		}
-		scansAck = &store.PushAck{Epoch: r.Epoch, Sent: r.Records[len(r.Records)-1].ID}
 	}
 	if r := b.Events; r != nil {
 		req.Events = &EventBatch{Epoch: r.Epoch, From: r.From, Records: make([]EventRecord, len(r.Records))}
 		for i, e := range r.Records {
 			req.Events.Records[i] = EventRecord{Seq: e.Seq, Kind: e.Kind, At: e.At.UnixMilli(), Body: []byte(e.Body)}
 		}
-		eventsAck = &store.PushAck{Epoch: r.Epoch, Sent: r.Records[len(r.Records)-1].Seq}
 	}
-	req.Checkpoint = auditCheckpoint(ctx, db, c.checkpoint.size.Load(), log)
-	var resp PushResponse
-	if err := c.Call(ctx, PathPush, &req, &resp); err != nil {
-		return 0, err
+	return req
+}
+
+// acknowledge records the hub's answer resp to the push req of b.
+func acknowledge(ctx context.Context, db *store.DB, c *Client, b *store.PushBatch, resp *PushResponse, log *slog.Logger) (int, error) {
+	var scansAck, eventsAck *store.PushAck
+	if r := b.Scans; r != nil {
+		scansAck = &store.PushAck{Epoch: r.Epoch, Sent: r.Records[len(r.Records)-1].ID}
+	}
+	if r := b.Events; r != nil {
+		eventsAck = &store.PushAck{Epoch: r.Epoch, Sent: r.Records[len(r.Records)-1].Seq}
 	}
 	c.checkpoint.size.Store(resp.CheckpointSize)
 	// An answer about another epoch than the one sent is not an

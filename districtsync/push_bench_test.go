@@ -216,20 +216,9 @@ func TestPush_DrainBacklog(t *testing.T) {
 	fillBacklog(t, app, total)
 	t.Logf("logged %d scans in %v", total, time.Since(start).Round(time.Millisecond))
 
-	checker, err := check.New(ctx, check.Config{DB: app})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := district.Issue(ctx, app, district.IssueRequest{Name: "王五", IDNumber: "E1234567",
-		TestedAt: time.Now().Add(-time.Hour), Actor: "issuer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checker.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
+	checker, text := checkerWithPass(t, app)
 
-	load := startCheckLoad(t, ctx, checker, iss.Text)
+	load := startCheckLoad(t, ctx, checker, text, 1000)
 
 	h.start(t)
 	wire.Store(0)
@@ -270,8 +259,27 @@ func TestPush_DrainBacklog(t *testing.T) {
 	sameScans(t, hubHolds(t, h.db, "gate-a"), appScans(t, app))
 }
 
-// checkLoad runs checks of one pass from 64 gates at a steady 1,000 a
-// second until finish.
+// checkerWithPass is a checker of app and a pass app issued that it
+// allows.
+func checkerWithPass(t *testing.T, app *store.DB) (*check.Checker, string) {
+	ctx := t.Context()
+	checker, err := check.New(ctx, check.Config{DB: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := district.Issue(ctx, app, district.IssueRequest{Name: "王五", IDNumber: "E1234567",
+		TestedAt: time.Now().Add(-time.Hour), Actor: "issuer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checker.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return checker, iss.Text
+}
+
+// checkLoad runs checks of one pass from 64 gates at a steady rate until
+// finish.
 type checkLoad struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -280,10 +288,10 @@ type checkLoad struct {
 	lat    []time.Duration
 }
 
-func startCheckLoad(t *testing.T, ctx context.Context, checker *check.Checker, text string) *checkLoad {
-	// Checks at a steady 1,000 a second, open loop: a pacer hands out
-	// what is due every millisecond to 64 gates, so the rate does not
-	// depend on how long one check waits for its commit.
+func startCheckLoad(t *testing.T, ctx context.Context, checker *check.Checker, text string, perSecond int) *checkLoad {
+	// Checks at a steady perSecond, open loop: a pacer hands out what is
+	// due every millisecond to 64 gates, so the rate does not depend on
+	// how long one check waits for its commit.
 	l := &checkLoad{stop: make(chan struct{})}
 	due := make(chan struct{}, 100_000)
 	l.wg.Add(1)
@@ -299,7 +307,7 @@ func startCheckLoad(t *testing.T, ctx context.Context, checker *check.Checker, t
 				return
 			case <-tick.C:
 			}
-			for want := int64(time.Since(start) / time.Millisecond); issued < want; issued++ {
+			for want := int64(time.Since(start)) * int64(perSecond) / int64(time.Second); issued < want; issued++ {
 				due <- struct{}{}
 			}
 		}

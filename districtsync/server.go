@@ -21,6 +21,8 @@ type Server struct {
 	db    *store.DB
 	log   *slog.Logger
 	hubCA []byte // DER certificate the hub's TLS chain ends in; nil: no enrolment
+	// pushBody: how long a push's body may take (zero: the defaults).
+	pushBody pushBodyLimits
 }
 
 // ServerConfig is what a Server is built from. DB is required.
@@ -111,12 +113,17 @@ func (s *Server) applianceRequest(r *http.Request, req any) (*store.Appliance, e
 // readRequest decodes a request body (gzip or plain JSON, bounded).
 func readRequest(r *http.Request, v any) error {
 	if err := readBody(r.Body, r.Header.Get("Content-Encoding"), v); err != nil {
-		if errors.Is(err, errTooLarge) {
-			return &CallError{Status: http.StatusRequestEntityTooLarge, Err: Error{Code: "too_large", Message: "request body too large"}}
-		}
-		return &CallError{Status: http.StatusBadRequest, Err: Error{Code: "bad_request", Message: "malformed request: " + err.Error()}}
+		return readRequestError(err)
 	}
 	return nil
+}
+
+// readRequestError is the answer to a body readBody refused.
+func readRequestError(err error) error {
+	if errors.Is(err, errTooLarge) {
+		return &CallError{Status: http.StatusRequestEntityTooLarge, Err: Error{Code: "too_large", Message: "request body too large"}}
+	}
+	return &CallError{Status: http.StatusBadRequest, Err: Error{Code: "bad_request", Message: "malformed request: " + err.Error()}}
 }
 
 // writeJSON answers v as JSON, gzip-compressed when the client accepts it

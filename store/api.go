@@ -159,8 +159,12 @@ type Policy struct {
 	// AuditRetention is how long audit records are kept; zero when
 	// saving means DefaultAuditRetention.
 	AuditRetention time.Duration
-	UpdatedAt      time.Time
-	UpdatedBy      string // actor of the last SetPolicy; "setup" at first
+	// BacklogWarn is how old the oldest record waiting for the hub may
+	// get before the status page and /readyz warn; zero when saving
+	// means DefaultBacklogWarn.
+	BacklogWarn time.Duration
+	UpdatedAt   time.Time
+	UpdatedBy   string // actor of the last SetPolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets
@@ -175,6 +179,10 @@ const (
 	DefaultAuditRetention = 365 * 24 * time.Hour
 )
 
+// DefaultBacklogWarn is the schema's default BacklogWarn: a record
+// waiting longer than this for the hub is a link to look at.
+const DefaultBacklogWarn = 15 * time.Minute
+
 // DefaultPolicy is the policy of a new district: green only, a negative
 // test within 72 h, no dose minimum, paper accepted, repeats flagged
 // within 5 minutes, 5 minutes of clock skew tolerated.
@@ -188,6 +196,7 @@ func DefaultPolicy() Policy {
 		ScanRetention:  DefaultScanRetention,
 		PassRetention:  DefaultPassRetention,
 		AuditRetention: DefaultAuditRetention,
+		BacklogWarn:    DefaultBacklogWarn,
 	}
 }
 

@@ -332,14 +332,15 @@ func applyFeedRevocations(ctx context.Context, tx *sql.Tx, f *Feed, seq int64, n
 }
 
 // applyFeedPolicy replaces the policy with the hub's, keeping this
-// appliance's scan retention, and audits it when it changed.
+// appliance's scan retention and backlog warning (how long its own
+// uplink may lag is its admin's call), and audits it when it changed.
 func applyFeedPolicy(ctx context.Context, tx *sql.Tx, f *Feed, now time.Time, res *FeedResult) error {
 	old, err := findPolicy(ctx, tx)
 	if err != nil {
 		return err
 	}
 	p := *f.Policy
-	p.ScanRetention = old.ScanRetention
+	p.ScanRetention, p.BacklogWarn = old.ScanRetention, old.BacklogWarn
 	if err := setPolicy(ctx, tx, &p, ActorHub, now); err != nil {
 		return fmt.Errorf("hub policy: %w", err)
 	}

@@ -232,3 +232,30 @@ func TestAppliances(t *testing.T) {
 		t.Fatalf("hub add on an enrolled appliance: %v", err)
 	}
 }
+
+// TestApplyFeed_KeepsBacklogWarn: a policy from the hub leaves the
+// appliance's own backlog warning as its admin set it.
+func TestApplyFeed_KeepsBacklogWarn(t *testing.T) {
+	t.Parallel()
+	db := mustEnrolled(t)
+	p, err := db.Policy(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.BacklogWarn = 42 * time.Minute
+	if err := db.SetPolicy(t.Context(), p, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	hub := store.DefaultPolicy()
+	hub.BacklogWarn, hub.MinDoses = 0, 2
+	if _, err := db.ApplyFeed(t.Context(), &store.Feed{Policy: &hub, PolicyVersion: 300}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Policy(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MinDoses != 2 || got.BacklogWarn != 42*time.Minute {
+		t.Fatalf("after the hub's policy: doses %d, backlog warning %v; want 2 and 42m", got.MinDoses, got.BacklogWarn)
+	}
+}

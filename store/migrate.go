@@ -607,6 +607,12 @@ INSERT INTO scan_counts_source
 		SELECT at_ms - at_ms % 900000, appliance_id, source, decision FROM district_scans WHERE at_ms >= (unixepoch() - 172800) * 1000)
 	GROUP BY 1, 2, 3;
 `,
+	`-- link: how old the oldest record waiting for the hub may get before the
+-- status page and /readyz warn (15 minutes unless an admin says otherwise):
+-- a gate on a slow or broken uplink must not hold its scans unseen.
+ALTER TABLE policy ADD COLUMN backlog_warn_ms INTEGER NOT NULL DEFAULT 900000
+	CHECK (backlog_warn_ms BETWEEN 60000 AND 604800000);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -430,6 +430,31 @@ func (db *DB) SyncBacklog(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// OldestWaiting is when the oldest record waiting for the hub (scan or
+// outbox record) was written; zero when none waits. ErrNotEnrolled on a
+// standalone appliance or a hub. Two lookups by primary key: cheap
+// enough for every /readyz.
+func (db *DB) OldestWaiting(ctx context.Context) (time.Time, error) {
+	var scan, event sql.NullInt64
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		cur, err := readCursor(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT
+			(SELECT at_ms FROM scans WHERE id > ? ORDER BY id LIMIT 1),
+			(SELECT at_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1)`,
+			cur.scansAcked, cur.eventsAcked).Scan(&scan, &event)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("oldest waiting record: %w", err)
+	}
+	if !scan.Valid || (event.Valid && event.Int64 < scan.Int64) {
+		scan = event
+	}
+	return timeOrZero(scan), nil
+}
+
 // ScansAcked returns the last scan id the hub acknowledged, and whether
 // this appliance is enrolled at all (when it is not, every scan is its
 // own and retention may purge any of them).

@@ -733,3 +733,38 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestDB_OldestWaiting: the time of the oldest record the hub has not
+// acknowledged, scan or outbox record; zero once it holds them all.
+func TestDB_OldestWaiting(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	app := MustEnrolDB(t, t.TempDir(), "gate-a")
+	if at, err := app.OldestWaiting(ctx); err != nil || at.IsZero() {
+		t.Fatalf("enrolment's audit records waiting: oldest = %v, %v; want a time", at, err)
+	}
+	b, err := app.NextPush(ctx, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.AckPush(ctx, nil, eventsAckOf(b.Events, b.Events.Records[len(b.Events.Records)-1].Seq)); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := app.OldestWaiting(ctx); err != nil || !at.IsZero() {
+		t.Fatalf("nothing waiting: oldest = %v, %v; want zero", at, err)
+	}
+	old := time.UnixMilli(app.Now().Add(-20 * time.Minute).UnixMilli())
+	for _, at := range []time.Time{old, old.Add(time.Minute)} {
+		if err := app.LogScan(ctx, &store.Scan{At: at, Source: "a", Decision: "deny", Reason: "not_a_pass"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at, err := app.OldestWaiting(ctx); err != nil || !at.Equal(old) {
+		t.Fatalf("oldest = %v, %v; want %v", at, err, old)
+	}
+	standalone := MustOpenDB(t)
+	MustSetup(t, standalone)
+	if _, err := standalone.OldestWaiting(ctx); !errors.Is(err, store.ErrNotEnrolled) {
+		t.Fatalf("standalone: err = %v, want ErrNotEnrolled", err)
+	}
+}

@@ -57,6 +57,12 @@ func TestPolicy_Validate(t *testing.T) {
 		{"audit retention under 30 days", func(p *store.Policy) { p.AuditRetention = 30*day - time.Nanosecond }, store.PolicyAuditRetention, "admin.policy.err.days_range", []any{30, 3650}},
 		{"audit retention 3650 days", func(p *store.Policy) { p.AuditRetention = 3650 * day }, "", "", nil},
 		{"audit retention over 3650 days", func(p *store.Policy) { p.AuditRetention = 3650*day + time.Nanosecond }, store.PolicyAuditRetention, "admin.policy.err.days_range", []any{30, 3650}},
+		{"backlog warning default", func(p *store.Policy) { p.BacklogWarn = 0 }, "", "", nil},
+		{"backlog warning 1 minute", func(p *store.Policy) { p.BacklogWarn = time.Minute }, "", "", nil},
+		{"backlog warning under 1 minute", func(p *store.Policy) { p.BacklogWarn = time.Minute - time.Nanosecond }, store.PolicyBacklogWarn, "admin.policy.err.backlog_warn", []any{1, 10080}},
+		{"backlog warning negative", func(p *store.Policy) { p.BacklogWarn = -time.Minute }, store.PolicyBacklogWarn, "admin.policy.err.backlog_warn", []any{1, 10080}},
+		{"backlog warning 7 days", func(p *store.Policy) { p.BacklogWarn = 7 * day }, "", "", nil},
+		{"backlog warning over 7 days", func(p *store.Policy) { p.BacklogWarn = 7*day + time.Nanosecond }, store.PolicyBacklogWarn, "admin.policy.err.backlog_warn", []any{1, 10080}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,6 +38,7 @@ func policyForm(pol *store.Policy) view.PolicyForm {
 		RetentionDays:      strconv.Itoa(int(pol.ScanRetention / (24 * time.Hour))),
 		PassRetentionDays:  strconv.Itoa(int(pol.PassRetention / (24 * time.Hour))),
 		AuditRetentionDays: strconv.Itoa(int(pol.AuditRetention / (24 * time.Hour))),
+		BacklogWarnMinutes: minutes(pol.BacklogWarn),
 		UpdatedAt:          pol.UpdatedAt.Local(),
 		UpdatedBy:          pol.UpdatedBy,
 	}
@@ -82,8 +83,9 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 		return
 	}
-	// A form without a retention field keeps that retention in force.
-	if pol.ScanRetention == 0 || pol.PassRetention == 0 || pol.AuditRetention == 0 {
+	// A form without a retention (or backlog warning) field keeps the
+	// value in force.
+	if pol.ScanRetention == 0 || pol.PassRetention == 0 || pol.AuditRetention == 0 || pol.BacklogWarn == 0 {
 		cur, err := s.db.Policy(r.Context())
 		if err != nil {
 			s.internalError(w, r, err)
@@ -96,6 +98,7 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 			{&pol.ScanRetention, cur.ScanRetention},
 			{&pol.PassRetention, cur.PassRetention},
 			{&pol.AuditRetention, cur.AuditRetention},
+			{&pol.BacklogWarn, cur.BacklogWarn},
 		} {
 			if *k.dst == 0 {
 				*k.dst = k.cur
@@ -128,6 +131,7 @@ var policyInputs = map[string]string{
 	store.PolicyScanRetention:  "retention_days",
 	store.PolicyPassRetention:  "pass_retention_days",
 	store.PolicyAuditRetention: "audit_retention_days",
+	store.PolicyBacklogWarn:    "backlog_warn_minutes",
 }
 
 // parsePolicy reads the policy form. It returns the form as typed, with a
@@ -148,6 +152,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		RetentionDays:      strings.TrimSpace(form.Get("retention_days")),
 		PassRetentionDays:  strings.TrimSpace(form.Get("pass_retention_days")),
 		AuditRetentionDays: strings.TrimSpace(form.Get("audit_retention_days")),
+		BacklogWarnMinutes: strings.TrimSpace(form.Get("backlog_warn_minutes")),
 		Errors:             view.FieldErrors{},
 	}
 	pol := &store.Policy{
@@ -158,6 +163,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		ScanRetention:  formRetention(f.RetentionDays),
 		PassRetention:  formRetention(f.PassRetentionDays),
 		AuditRetention: formRetention(f.AuditRetentionDays),
+		BacklogWarn:    formKept(f.BacklogWarnMinutes, time.Minute),
 	}
 	for _, name := range form["colors"] {
 		c, err := pass.ParseColor(name)
@@ -213,11 +219,15 @@ func formDuration(s string, unit time.Duration) time.Duration {
 
 // formRetention reads a retention period in days. Left empty it is zero,
 // the period in force; typed as 0 it is refused, not read as "keep".
-func formRetention(s string) time.Duration {
+func formRetention(s string) time.Duration { return formKept(s, 24*time.Hour) }
+
+// formKept reads a whole number of units of a field that keeps the value
+// in force when left empty (zero); typed as 0 it is refused.
+func formKept(s string, unit time.Duration) time.Duration {
 	if s == "" {
 		return 0
 	}
-	if d := formDuration(s, 24*time.Hour); d != 0 {
+	if d := formDuration(s, unit); d != 0 {
 		return d
 	}
 	return -1

@@ -80,6 +80,13 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		if st.LastError != "" {
 			sync["last_error"] = st.LastError
 		}
+		if bl := s.backlogState(ctx, time.Now()); bl.Age > 0 {
+			sync["oldest_waiting_seconds"], sync["backlog_late"] = int64(bl.Age/time.Second), bl.Late
+			if bl.Late {
+				warnings = append(warnings, fmt.Sprintf("the oldest record waiting for the district hub is %s old (warning after %s): check the uplink",
+					bl.Age.Round(time.Second), bl.Warn))
+			}
+		}
 		switch {
 		case ls.Never:
 			warnings = append(warnings, "lists not yet received from the district hub")

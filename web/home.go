@@ -100,6 +100,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 			Hub: st.Hub, Appliance: st.Appliance, LastPush: st.LastPush, LastPull: st.LastPull,
 			LastError: st.LastError, LastErrorAt: st.LastErrorAt, Waiting: ls.waiting(), Stale: ls.Stale,
 		}
+		bl := s.backlogState(ctx, now)
+		m.Sync.OldestWaiting, m.Sync.BacklogWarn, m.Sync.BacklogLate = bl.Age, bl.Warn, bl.Late
 	}
 	if m.Appliances, err = s.applianceRows(ctx); err != nil {
 		s.internalError(w, r, err)

@@ -150,6 +150,50 @@ func TestSyncVisibility_Appliance(t *testing.T) {
 	}
 }
 
+// An enrolled appliance whose oldest record waiting for the hub is older
+// than the policy's backlog warning says so on /readyz and the status
+// page (still ready: it keeps checking); a longer threshold silences it.
+func TestSyncVisibility_BacklogLate(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	cl := ts.login(t, "admin", ts.AdminPassword)
+	ctx := t.Context()
+	now := time.Now()
+	for _, age := range []time.Duration{20 * time.Minute, time.Minute} {
+		if err := ts.DB.LogScan(ctx, &store.Scan{Source: "gate-1", Decision: "deny", Reason: "not_a_pass", At: now.Add(-age)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rawExec(t, ts,
+		`INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms)
+			VALUES (1, 'https://hub.example:8443', x'01', 'gate-east', zeroblob(32), x'02', 0)`,
+		`INSERT INTO sync_state (id, scans_acked, last_pull_ms) VALUES (1, 0, `+strconv.FormatInt(now.UnixMilli(), 10)+`)`)
+	code, b := getReady(t, ts)
+	if code != 200 || b.Status != "ok" || b.Sync["backlog_late"] != true || len(b.Warnings) != 1 ||
+		!strings.Contains(b.Warnings[0], "oldest record waiting for the district hub is 20m") {
+		t.Fatalf("readyz with a 20-minute-old backlog: %d %+v", code, b)
+	}
+	doc := getDoc(t, ts, cl, "/admin/status")
+	if got := doc.Find(`[data-testid="sync-backlog-late"]`).Text(); !strings.Contains(got, "20 分钟") {
+		t.Fatalf("status page: backlog warning %q, want the 20 minutes", got)
+	}
+
+	pol, err := ts.DB.Policy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol.BacklogWarn = 30 * time.Minute
+	if err := ts.DB.SetPolicy(ctx, pol, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if code, b = getReady(t, ts); code != 200 || b.Sync["backlog_late"] != false || len(b.Warnings) != 0 {
+		t.Fatalf("readyz under a 30-minute threshold: %d %+v", code, b)
+	}
+	if doc := getDoc(t, ts, cl, "/admin/status"); doc.Find(`[data-testid="sync-backlog-late"]`).Length() != 0 {
+		t.Fatal("status page warns under a 30-minute threshold")
+	}
+}
+
 // A hub lists its appliances with their last contact, backlog and clock
 // offset, flagging a clock beyond the policy's tolerance.
 func TestSyncVisibility_Hub(t *testing.T) {
