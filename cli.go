@@ -353,7 +353,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 }
 
 func cmdPolicy(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N]")
+	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N] [--time-zone ZONE]")
 	colors := fs.String("colors", "", "colours allowed through, comma separated")
 	maxAge := fs.String("max-test-age", "", "maximum time since a negative test, e.g. 48h or 72h; 0 for no test required")
 	minDoses := fs.String("min-doses", "", "minimum vaccine doses")
@@ -363,6 +363,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	retention := fs.String("scan-retention-days", "", "days scans are kept before they are purged (default 28)")
 	passRetention := fs.String("pass-retention-days", "", "days a pass record is kept after the pass expires (default 90, 1 to 3650)")
 	auditRetention := fs.String("audit-retention-days", "", "days audit records are kept (default 365, 30 to 3650)")
+	zone := fs.String("time-zone", "", "the district's time zone, an IANA name (default Asia/Shanghai): dates typed to export and trace mean midnight there, and pages and files show its times")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -421,6 +422,9 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 			*d.dst = time.Duration(n) * 24 * time.Hour
 		}
 	}
+	if *zone != "" {
+		p.TimeZone, changed = *zone, true
+	}
 	if *paper != "" {
 		v, err := strconv.ParseBool(*paper)
 		if err != nil {
@@ -457,6 +461,7 @@ var policyFlags = map[string]string{
 	store.PolicyScanRetention:  "scan-retention-days",
 	store.PolicyPassRetention:  "pass-retention-days",
 	store.PolicyAuditRetention: "audit-retention-days",
+	store.PolicyTimeZone:       "time-zone",
 }
 
 func policyJSON(p *store.Policy) map[string]any {
@@ -476,7 +481,8 @@ func policyJSON(p *store.Policy) map[string]any {
 		// the web form only ever set whole days.
 		"pass_retention_days":  int(p.PassRetention / (24 * time.Hour)),
 		"audit_retention_days": int(p.AuditRetention / (24 * time.Hour)),
-		"updated_at":           p.UpdatedAt.UTC().Format(time.RFC3339),
+		"time_zone":            p.TimeZone,
+		"updated_at":           p.UpdatedAt.In(p.Location()).Format(time.RFC3339),
 	}
 }
 

@@ -159,13 +159,21 @@ type Policy struct {
 	// AuditRetention is how long audit records are kept; zero when
 	// saving means DefaultAuditRetention.
 	AuditRetention time.Duration
-	UpdatedAt      time.Time
-	UpdatedBy      string // actor of the last SetPolicy; "setup" at first
+	// TimeZone is the district's zone (an IANA name such as
+	// "Asia/Shanghai"): a date typed into a form or a flag means midnight
+	// there, and pages and files show times there. Empty when saving
+	// means DefaultTimeZone. Read it through Location.
+	TimeZone  string
+	UpdatedAt time.Time
+	UpdatedBy string // actor of the last SetPolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets
 // otherwise.
 const DefaultScanRetention = 28 * 24 * time.Hour
+
+// DefaultTimeZone is the district's zone unless an admin sets another.
+const DefaultTimeZone = "Asia/Shanghai"
 
 // DefaultPassRetention and DefaultAuditRetention are the schema's
 // defaults (migration 7): a pass record is kept 90 days after its pass

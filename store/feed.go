@@ -294,6 +294,9 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 			}
 			p := *f.Policy
 			p.ScanRetention = old.ScanRetention
+			if p.TimeZone == "" { // a hub too old to send its zone
+				p.TimeZone = old.TimeZone
+			}
 			if err := setPolicy(ctx, tx, &p, ActorHub, now); err != nil {
 				return fmt.Errorf("hub policy: %w", err)
 			}

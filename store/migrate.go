@@ -555,6 +555,14 @@ UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id
 -- per pushed pass record: indexed so a push stays linear in its size.
 CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
 `,
+	`
+-- auditpage: the district's time zone is policy, so that a date typed on a
+-- machine set to UTC still means midnight in the district, and every page
+-- and file shows the district's clock. An IANA name, checked by the policy's
+-- validation; the bound keeps a stray value small.
+ALTER TABLE policy ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'Asia/Shanghai'
+	CHECK (time_zone <> '' AND length(time_zone) <= 64);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"passgate/pass"
@@ -42,7 +43,11 @@ const (
 	PolicyScanRetention  = "scan_retention"
 	PolicyPassRetention  = "pass_retention"
 	PolicyAuditRetention = "audit_retention"
+	PolicyTimeZone       = "time_zone"
 )
+
+// maxTimeZone bounds a zone name, as the schema's CHECK does.
+const maxTimeZone = 64
 
 // Validate returns a field error for every field of p outside the policy
 // bounds, nil for a policy the store accepts. Its codes are message keys
@@ -87,7 +92,63 @@ func (p *Policy) Validate() FieldErrors {
 			add(d.field, "admin.policy.err.days_range", int(d.min/day), int(maxRetention/day))
 		}
 	}
+	if p.TimeZone != "" {
+		if _, err := LoadZone(p.TimeZone); err != nil {
+			add(PolicyTimeZone, "admin.policy.err.time_zone")
+		}
+	}
 	return errs
+}
+
+// zones caches the zones loaded: LoadLocation reads and parses the zone
+// database on every call, and pages ask for the district's zone on every
+// render. Only names that loaded are kept, so the cache holds no more
+// entries than the zone database has.
+var zones sync.Map // string → *time.Location
+
+// LoadZone loads an IANA zone name. Unlike time.LoadLocation it refuses
+// "" and "Local" (both mean the server's own zone, which is what a
+// district setting must not depend on) and over-long names.
+func LoadZone(name string) (*time.Location, error) {
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	if name == "" || name == "Local" || len(name) > maxTimeZone {
+		return nil, fmt.Errorf("load time zone: %w: %q", ErrInvalid, name)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("load time zone: %w: %q", ErrInvalid, name)
+	}
+	zones.Store(name, l)
+	return l, nil
+}
+
+// Location is the district's time zone: every date typed means midnight
+// in it, every time shown is shown in it. A policy read back from the
+// store always names a valid zone; an unset or unloadable one (a policy
+// built by hand) is DefaultTimeZone, or UTC should even that be missing
+// from the zone database.
+func (p *Policy) Location() *time.Location {
+	if p != nil {
+		if l, err := LoadZone(p.TimeZone); err == nil {
+			return l
+		}
+	}
+	if l, err := LoadZone(DefaultTimeZone); err == nil {
+		return l
+	}
+	return time.UTC
+}
+
+// Location is the district's time zone as the policy sets it (see
+// Policy.Location).
+func (db *DB) Location(ctx context.Context) (*time.Location, error) {
+	p, err := db.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.Location(), nil
 }
 
 // outside reports whether a retention period is set (not zero) and
@@ -173,6 +234,8 @@ type policyValues struct {
 	ScanRetention  string `json:"scan_retention"`
 	PassRetention  string `json:"pass_retention"`
 	AuditRetention string `json:"audit_retention"`
+	// The zone decides which records a date range selects.
+	TimeZone string `json:"time_zone"`
 }
 
 func policyAudit(p *Policy) policyValues {
@@ -184,7 +247,7 @@ func policyAudit(p *Policy) policyValues {
 		Colors: strings.Join(colors, ","), MaxTestAge: p.MaxTestAge.String(), MinDoses: p.MinDoses,
 		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
 		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
-		AuditRetention: p.AuditRetention.String(),
+		AuditRetention: p.AuditRetention.String(), TimeZone: p.TimeZone,
 	}
 }
 
@@ -208,6 +271,9 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 	if p.AuditRetention == 0 {
 		p.AuditRetention = DefaultAuditRetention
 	}
+	if p.TimeZone == "" {
+		p.TimeZone = DefaultTimeZone
+	}
 	// Kept to the millisecond, like the other durations: what is handed
 	// back equals what is read back.
 	p.ScanRetention = p.ScanRetention.Truncate(time.Millisecond)
@@ -216,18 +282,18 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO policy (id, colors, max_test_age_ms, min_doses, accept_paper,
 			repeat_window_ms, clock_skew_ms, scan_retention_ms, pass_retention_ms,
-			audit_retention_ms, updated_ms, updated_by)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			audit_retention_ms, time_zone, updated_ms, updated_by)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			colors = excluded.colors, max_test_age_ms = excluded.max_test_age_ms,
 			min_doses = excluded.min_doses, accept_paper = excluded.accept_paper,
 			repeat_window_ms = excluded.repeat_window_ms, clock_skew_ms = excluded.clock_skew_ms,
 			scan_retention_ms = excluded.scan_retention_ms, pass_retention_ms = excluded.pass_retention_ms,
-			audit_retention_ms = excluded.audit_retention_ms,
+			audit_retention_ms = excluded.audit_retention_ms, time_zone = excluded.time_zone,
 			updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
 		mask, p.MaxTestAge.Milliseconds(), p.MinDoses, p.AcceptPaper,
 		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), p.ScanRetention.Milliseconds(),
-		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), now.UnixMilli(), actor)
+		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), p.TimeZone, now.UnixMilli(), actor)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -245,10 +311,10 @@ func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	err := tx.QueryRowContext(ctx, `
 		SELECT colors, max_test_age_ms, min_doses, accept_paper, repeat_window_ms,
 			clock_skew_ms, scan_retention_ms, pass_retention_ms, audit_retention_ms,
-			updated_ms, updated_by
+			time_zone, updated_ms, updated_by
 		FROM policy WHERE id = 1`).
 		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &retention,
-			&passRet, &auditRet, &updated, &p.UpdatedBy)
+			&passRet, &auditRet, &p.TimeZone, &updated, &p.UpdatedBy)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotInitialized
 	}

@@ -38,7 +38,8 @@ func policyForm(pol *store.Policy) view.PolicyForm {
 		RetentionDays:      strconv.Itoa(int(pol.ScanRetention / (24 * time.Hour))),
 		PassRetentionDays:  strconv.Itoa(int(pol.PassRetention / (24 * time.Hour))),
 		AuditRetentionDays: strconv.Itoa(int(pol.AuditRetention / (24 * time.Hour))),
-		UpdatedAt:          pol.UpdatedAt.Local(),
+		TimeZone:           pol.TimeZone,
+		UpdatedAt:          pol.UpdatedAt.In(pol.Location()),
 		UpdatedBy:          pol.UpdatedBy,
 	}
 	for _, c := range pol.Colors {
@@ -76,14 +77,14 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 	pol, f := parsePolicy(r, t)
 	if len(f.Errors) > 0 {
 		if cur, err := s.db.Policy(r.Context()); err == nil {
-			f.UpdatedAt, f.UpdatedBy = cur.UpdatedAt.Local(), cur.UpdatedBy
+			f.UpdatedAt, f.UpdatedBy = cur.UpdatedAt.In(cur.Location()), cur.UpdatedBy
 		}
 		f.Error = t.T("error.form_invalid")
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 		return
 	}
-	// A form without a retention field keeps that retention in force.
-	if pol.ScanRetention == 0 || pol.PassRetention == 0 || pol.AuditRetention == 0 {
+	// A form without a retention field or a zone keeps the one in force.
+	if pol.ScanRetention == 0 || pol.PassRetention == 0 || pol.AuditRetention == 0 || pol.TimeZone == "" {
 		cur, err := s.db.Policy(r.Context())
 		if err != nil {
 			s.internalError(w, r, err)
@@ -100,6 +101,9 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 			if *k.dst == 0 {
 				*k.dst = k.cur
 			}
+		}
+		if pol.TimeZone == "" {
+			pol.TimeZone = cur.TimeZone
 		}
 	}
 	// ChangePolicy records old → new in the audit trail in the same
@@ -128,6 +132,7 @@ var policyInputs = map[string]string{
 	store.PolicyScanRetention:  "retention_days",
 	store.PolicyPassRetention:  "pass_retention_days",
 	store.PolicyAuditRetention: "audit_retention_days",
+	store.PolicyTimeZone:       "time_zone",
 }
 
 // parsePolicy reads the policy form. It returns the form as typed, with a
@@ -148,6 +153,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		RetentionDays:      strings.TrimSpace(form.Get("retention_days")),
 		PassRetentionDays:  strings.TrimSpace(form.Get("pass_retention_days")),
 		AuditRetentionDays: strings.TrimSpace(form.Get("audit_retention_days")),
+		TimeZone:           strings.TrimSpace(form.Get("time_zone")),
 		Errors:             view.FieldErrors{},
 	}
 	pol := &store.Policy{
@@ -158,6 +164,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		ScanRetention:  formRetention(f.RetentionDays),
 		PassRetention:  formRetention(f.PassRetentionDays),
 		AuditRetention: formRetention(f.AuditRetentionDays),
+		TimeZone:       f.TimeZone,
 	}
 	for _, name := range form["colors"] {
 		c, err := pass.ParseColor(name)

@@ -99,6 +99,8 @@ func init() {
 		"admin.policy.err.test_hours": {"请填写 1 到 %d 之间的整数小时。", "Enter whole hours from 1 to %d."},
 		"admin.policy.err.doses":      {"请填写 0 到 %d 之间的整数。", "Enter a whole number from 0 to %d."},
 		"admin.policy.err.minutes":    {"请填写 0 到 %d 之间的整数分钟。", "Enter whole minutes from 0 to %d."},
+		"admin.policy.time_zone":      {"辖区时区（如 Asia/Shanghai）：输入的日期指该时区的零点，页面与文件中的时间按该时区显示", "District time zone (e.g. Asia/Shanghai): a date typed means midnight there; pages and files show its times"},
+		"admin.policy.err.time_zone":  {"未知的时区，请填写 IANA 时区名，如 Asia/Shanghai。", "Unknown time zone; enter an IANA zone name such as Asia/Shanghai."},
 
 		// Status.
 		"admin.status.db_size":   {"数据库大小", "Database size"},
