@@ -556,12 +556,17 @@ UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id
 CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
 `,
 	`
--- auditpage: the district's time zone is policy, so that a date typed on a
+-- auditpage: the district's time zone is policy, and the audit page's indexes, so that a date typed on a
 -- machine set to UTC still means midnight in the district, and every page
 -- and file shows the district's clock. An IANA name, checked by the policy's
 -- validation; the bound keeps a stray value small.
 ALTER TABLE policy ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'Asia/Shanghai'
 	CHECK (time_zone <> '' AND length(time_zone) <= 64);
+-- The audit page filters by action or actor, newest first, a page at a
+-- time: each index holds seq (the rowid), so a page is a short range scan
+-- however long the trail.
+CREATE INDEX audit_action ON audit (action);
+CREATE INDEX audit_actor ON audit (actor);
 `,
 }
 
