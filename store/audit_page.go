@@ -78,7 +78,7 @@ func (db *DB) FindAuditPage(ctx context.Context, q AuditPage) ([]AuditRecord, in
 }
 
 // auditPageSQL is the page's query with only the filters q sets, so
-// that SQLite picks the index of the filter given (an "? = ” OR" term
+// that SQLite picks the index of the filter given (a catch-all OR term
 // would hide it).
 func auditPageSQL(q AuditPage) string {
 	query := `
