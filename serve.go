@@ -172,7 +172,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	}
 	ws := web.New(db, checker, log, web.WithInputs(inputs), web.WithInputConfig(fromFlags, manager.Validate, notify),
 		web.WithMetrics(mx, web.MetricsAccess{Token: metricsToken, Loopback: *metricsLoopback}), web.WithExportDir(*data),
-		web.WithHubIdentity(hubCA))
+		web.WithHubIdentity(hubCA), web.WithAuditCheckpoints(cpPath))
 	if authority != nil {
 		ws.SetCA(authority.CACertPEM())
 	}

@@ -37,6 +37,8 @@ type Server struct {
 	exports *exportJobs
 	// hubIdentity is the certificate enrolment codes pin (WithHubIdentity).
 	hubIdentity []byte
+	// auditCheckpoints is the signed checkpoint file (WithAuditCheckpoints).
+	auditCheckpoints string
 
 	inputCfg inputConfig
 
