@@ -22,7 +22,7 @@ func cmdExport(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("export", "--kind scans|passes|status|audit --format csv|xlsx|jsonl [--from T] [--to T] [flags]")
 	kind := fs.String("kind", "scans", "what to export: scans, passes, status or audit (the audit trail)")
 	format := fs.String("format", "csv", "file format: csv (Excel, UTF-8 with BOM), xlsx or jsonl")
-	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, local midnight) or an RFC 3339 time (default: 30 days before --to)")
+	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, midnight in the district's time zone: passgate policy --time-zone) or an RFC 3339 time (default: 30 days before --to)")
 	to := fs.String("to", "", "end of the range, excluded: a date or an RFC 3339 time (default: the start of tomorrow)")
 	source := fs.String("source", "", "scans only: only this source (gate device or input name)")
 	decision := fs.String("decision", "", "scans only: allow or deny")
@@ -31,21 +31,25 @@ func cmdExport(ctx context.Context, e *env, args []string) int {
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
+	// Dates are the district's, whatever zone this machine is set to.
+	loc, err := districtLocation(ctx, e, *data)
+	if err != nil {
+		return e.fail(err)
+	}
 	r := &export.Request{
 		Kind: export.Kind(*kind), Format: export.Format(*format),
 		Source: *source, Decision: *decision, Reason: *reason,
-		Location: time.Local,
+		Location: loc,
 	}
-	var err error
 	if *to == "" {
-		y, m, d := time.Now().Date()
-		r.To = time.Date(y, m, d+1, 0, 0, 0, 0, time.Local)
-	} else if r.To, err = export.ParseTime("--to", *to, time.Local); err != nil {
+		y, m, d := time.Now().In(loc).Date()
+		r.To = time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+	} else if r.To, err = export.ParseTime("--to", *to, loc); err != nil {
 		return e.usageError("export", "%v", trimInvalid(err))
 	}
 	if *from == "" {
 		r.From = r.To.AddDate(0, 0, -30)
-	} else if r.From, err = export.ParseTime("--from", *from, time.Local); err != nil {
+	} else if r.From, err = export.ParseTime("--from", *from, loc); err != nil {
 		return e.usageError("export", "%v", trimInvalid(err))
 	}
 	if err := r.Validate(); err != nil {

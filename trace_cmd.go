@@ -22,7 +22,7 @@ import (
 func cmdTrace(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("trace", "--id ID --from T --to T [--window 15m] [--format csv|xlsx|jsonl] [--out FILE]")
 	id := fs.String("id", "", "ID number of the person (mainland ID, passport or other document number); - reads it from standard input, which keeps it out of shell history and the process list")
-	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, local midnight) or an RFC 3339 time")
+	from := fs.String("from", "", "start of the range, included: a date (2026-11-01, midnight in the district's time zone: passgate policy --time-zone) or an RFC 3339 time")
 	to := fs.String("to", "", "end of the range, excluded: a date or an RFC 3339 time")
 	window := fs.String("window", "15m", "contacts within ± this of each check: a duration (15m) or minutes (15), 1m to 24h")
 	format := fs.String("format", "csv", "file format: csv (Excel, UTF-8 with BOM), xlsx or jsonl")
@@ -34,15 +34,19 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	if *format == string(export.XLSX) && *out == "-" && isTerminal(e.stdout) {
 		return e.usageError("trace", "an XLSX workbook is binary: give --out FILE")
 	}
-	r := &export.TraceRequest{Format: export.Format(*format), Location: time.Local}
-	var err error
 	if *from == "" || *to == "" {
 		return e.usageError("trace", "--from and --to are required")
 	}
-	if r.From, err = export.ParseTime("--from", *from, time.Local); err != nil {
+	// Dates are the district's, whatever zone this machine is set to.
+	loc, err := districtLocation(ctx, e, *data)
+	if err != nil {
+		return e.fail(err)
+	}
+	r := &export.TraceRequest{Format: export.Format(*format), Location: loc}
+	if r.From, err = export.ParseTime("--from", *from, loc); err != nil {
 		return e.usageError("trace", "%v", trimInvalid(err))
 	}
-	if r.To, err = export.ParseTime("--to", *to, time.Local); err != nil {
+	if r.To, err = export.ParseTime("--to", *to, loc); err != nil {
 		return e.usageError("trace", "%v", trimInvalid(err))
 	}
 	if r.Window, err = export.ParseWindow(*window); err != nil {
