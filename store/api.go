@@ -195,6 +195,7 @@ func DefaultPolicy() Policy {
 		ClockSkew:      5 * time.Minute,
 		ScanRetention:  DefaultScanRetention,
 		PassRetention:  DefaultPassRetention,
+		TimeZone:       DefaultTimeZone,
 		AuditRetention: DefaultAuditRetention,
 	}
 }
