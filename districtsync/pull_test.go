@@ -60,7 +60,7 @@ func TestPull_AppliesFeed(t *testing.T) {
 	pol, _ := h.db.Policy(ctx)
 	pol.MinDoses = 2
 	pol.Colors = []pass.Color{pass.Green, pass.Yellow}
-	pol.TimeZone = "Asia/Urumqi" // the district's dates follow to its appliances
+	pol.TimeZone = "Asia/Urumqi"     // the district's dates follow to its appliances
 	time.Sleep(2 * time.Millisecond) // a policy version strictly newer than enrolment's
 	if err := h.db.ChangePolicy(ctx, pol, "hubadmin"); err != nil {
 		t.Fatal(err)
