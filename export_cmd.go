@@ -19,7 +19,7 @@ import (
 // interrupted export (Ctrl-C cancels it) leaves nothing that looks
 // finished.
 func cmdExport(ctx context.Context, e *env, args []string) int {
-	r, data, out, code, ok := e.exportRequest(args)
+	r, data, out, code, ok := e.exportRequest(ctx, args)
 	if !ok {
 		return code
 	}
@@ -69,7 +69,7 @@ func cmdExport(ctx context.Context, e *env, args []string) int {
 
 // exportRequest reads export's flags into a validated request; ok is
 // false (with the exit code) on a usage error.
-func (e *env) exportRequest(args []string) (r *export.Request, data, out string, code int, ok bool) {
+func (e *env) exportRequest(ctx context.Context, args []string) (r *export.Request, data, out string, code int, ok bool) {
 	fs, dataFlag := e.newFlags("export", "--kind scans|passes|status|audit --format csv|xlsx|jsonl [--from T] [--to T] [flags]")
 	kind := fs.String("kind", "scans", "what to export: scans, passes, status or audit (the audit trail)")
 	format := fs.String("format", "csv", "file format: csv (Excel, UTF-8 with BOM), xlsx or jsonl")
@@ -81,17 +81,21 @@ func (e *env) exportRequest(args []string) (r *export.Request, data, out string,
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return nil, "", "", code, false
 	}
+	// Dates are the district's, whatever zone this machine is set to.
+	loc, err := districtLocation(ctx, e, *dataFlag)
+	if err != nil {
+		return nil, "", "", e.fail(err), false
+	}
 	r = &export.Request{
 		Kind: export.Kind(*kind), Format: export.Format(*format),
 		Source: *source, Decision: *decision, Reason: *reason,
-		Location: time.Local,
+		Location: loc,
 	}
 	tomorrow := func() time.Time {
-		y, m, d := time.Now().Date()
-		return time.Date(y, m, d+1, 0, 0, 0, 0, time.Local)
+		y, m, d := time.Now().In(loc).Date()
+		return time.Date(y, m, d+1, 0, 0, 0, 0, loc)
 	}
-	var err error
-	if r.From, r.To, err = tr.parse(tomorrow, func(to time.Time) time.Time { return to.AddDate(0, 0, -30) }); err == nil {
+	if r.From, r.To, err = tr.parse(loc, tomorrow, func(to time.Time) time.Time { return to.AddDate(0, 0, -30) }); err == nil {
 		err = r.Validate()
 	}
 	if err != nil {
@@ -108,23 +112,24 @@ type rangeFlags struct{ from, to *string }
 // usage (what an empty flag means).
 func addRangeFlags(fs *flag.FlagSet, fromNote, toNote string) rangeFlags {
 	return rangeFlags{
-		from: fs.String("from", "", "start of the range, included: a date (2026-11-01, local midnight) or an RFC 3339 time"+fromNote),
+		from: fs.String("from", "", "start of the range, included: a date (2026-11-01, midnight in the district's time zone: passgate policy --time-zone) or an RFC 3339 time"+fromNote),
 		to:   fs.String("to", "", "end of the range, excluded: a date or an RFC 3339 time"+toNote),
 	}
 }
 
-// parse reads the range in local time; an empty --to is defaultTo(),
-// an empty --from defaultFrom(to); without a default, empty is an error.
-func (f rangeFlags) parse(defaultTo func() time.Time, defaultFrom func(to time.Time) time.Time) (from, to time.Time, err error) {
+// parse reads the range, dates as midnight in loc (the district's zone);
+// an empty --to is defaultTo(), an empty --from defaultFrom(to); without
+// a default, empty is an error.
+func (f rangeFlags) parse(loc *time.Location, defaultTo func() time.Time, defaultFrom func(to time.Time) time.Time) (from, to time.Time, err error) {
 	if *f.to == "" && defaultTo != nil {
 		to = defaultTo()
-	} else if to, err = export.ParseTime("--to", *f.to, time.Local); err != nil {
+	} else if to, err = export.ParseTime("--to", *f.to, loc); err != nil {
 		return from, to, err
 	}
 	if *f.from == "" && defaultFrom != nil {
 		return defaultFrom(to), to, nil
 	}
-	from, err = export.ParseTime("--from", *f.from, time.Local)
+	from, err = export.ParseTime("--from", *f.from, loc)
 	return from, to, err
 }
 

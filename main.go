@@ -16,6 +16,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The district's time zone is policy: an appliance without a zone
+	// database (a minimal image) must still know Asia/Shanghai.
+	_ "time/tzdata"
 
 	"passgate/district"
 	"passgate/store"

@@ -32,6 +32,8 @@ func TestPolicy_CLIAndWebRefuseAlike(t *testing.T) {
 		{"clock-skew", "-1m", "skew_minutes", "-1", "Enter whole minutes from 0 to 1440."},
 		{"max-test-age", "721h", "test_age_hours", "721", "Enter whole hours from 1 to 720."},
 		{"backlog-warn", "59s", "backlog_warn_minutes", "10081", "Enter whole minutes from 1 to 10080."},
+		{"time-zone", "Mars/Olympus", "time_zone", "Mars/Olympus", "Unknown time zone; enter an IANA zone name such as Asia/Shanghai."},
+		{"time-zone", "Local", "time_zone", "Local", "Unknown time zone; enter an IANA zone name such as Asia/Shanghai."},
 	}
 	for _, c := range cases {
 		r := runCLI(t, env, "", "policy", "--data", dir, "--"+c.flag, c.flagVal)
@@ -81,7 +83,8 @@ func TestPolicy_CLIAndWebRefuseAlike(t *testing.T) {
 			t.Errorf("web %s %s: no single message %q on the field", tc.input, tc.inputVal, tc.msg)
 		}
 	}
-	if r := runCLI(t, env, "", "policy", "--data", dir); r.code != 0 || !strings.Contains(r.stdout, `"audit_retention_days": 365`) {
+	if r := runCLI(t, env, "", "policy", "--data", dir); r.code != 0 || !strings.Contains(r.stdout, `"audit_retention_days": 365`) ||
+		!strings.Contains(r.stdout, `"time_zone": "Asia/Shanghai"`) {
 		t.Errorf("a refused value was stored: %s", r.stdout)
 	}
 }
@@ -89,7 +92,7 @@ func TestPolicy_CLIAndWebRefuseAlike(t *testing.T) {
 // Every field store.Policy.Validate can name has a flag to name in turn.
 func TestPolicy_EveryFieldHasAFlag(t *testing.T) {
 	all := store.Policy{Colors: []pass.Color{0}, MaxTestAge: -1, MinDoses: -1, RepeatWindow: -1, ClockSkew: -1,
-		ScanRetention: -1, PassRetention: -1, AuditRetention: -1, BacklogWarn: -1}
+		ScanRetention: -1, PassRetention: -1, AuditRetention: -1, BacklogWarn: -1, TimeZone: "Mars/Olympus"}
 	errs := all.Validate()
 	if len(errs) != 9 {
 		t.Fatalf("%d errors, want one per field: %v", len(errs), errs)

@@ -16,7 +16,7 @@ import (
 
 // cmdPolicy shows the check policy, or changes it with flags.
 func cmdPolicy(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N] [--backlog-warn DURATION]")
+	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N] [--backlog-warn DURATION] [--time-zone ZONE]")
 	colors := fs.String("colors", "", "colours allowed through, comma separated")
 	maxAge := fs.String("max-test-age", "", "maximum time since a negative test, e.g. 48h or 72h; 0 for no test required")
 	minDoses := fs.String("min-doses", "", "minimum vaccine doses")
@@ -26,6 +26,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	retention := fs.String("scan-retention-days", "", "days scans are kept before they are purged (default 28)")
 	passRetention := fs.String("pass-retention-days", "", "days a pass record is kept after the pass expires (default 90, 1 to 3650)")
 	auditRetention := fs.String("audit-retention-days", "", "days audit records are kept (default 365, 30 to 3650)")
+	zone := fs.String("time-zone", "", "the district's time zone, an IANA name (default Asia/Shanghai): dates typed to export and trace mean midnight there, and pages and files show its times")
 	backlogWarn := fs.String("backlog-warn", "", "warn when a record has waited this long for the district hub, e.g. 15m (1m to 168h)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
@@ -93,6 +94,9 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 		}
 		p.AcceptPaper, changed = v, true
 	}
+	if *zone != "" {
+		p.TimeZone, changed = *zone, true
+	}
 	if changed {
 		if errs := p.Validate(); errs != nil {
 			en := i18n.Printer{Lang: i18n.EN}
@@ -123,6 +127,7 @@ var policyFlags = map[string]string{
 	store.PolicyPassRetention:  "pass-retention-days",
 	store.PolicyAuditRetention: "audit-retention-days",
 	store.PolicyBacklogWarn:    "backlog-warn",
+	store.PolicyTimeZone:       "time-zone",
 }
 
 func policyJSON(p *store.Policy) map[string]any {
@@ -143,6 +148,7 @@ func policyJSON(p *store.Policy) map[string]any {
 		"pass_retention_days":  int(p.PassRetention / (24 * time.Hour)),
 		"audit_retention_days": int(p.AuditRetention / (24 * time.Hour)),
 		"backlog_warn":         p.BacklogWarn.String(),
-		"updated_at":           p.UpdatedAt.UTC().Format(time.RFC3339),
+		"time_zone":            p.TimeZone,
+		"updated_at":           p.UpdatedAt.In(p.Location()).Format(time.RFC3339),
 	}
 }

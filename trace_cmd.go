@@ -32,12 +32,16 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 	if *format == string(export.XLSX) && *out == "-" && isTerminal(e.stdout) {
 		return e.usageError("trace", "an XLSX workbook is binary: give --out FILE")
 	}
-	r := &export.TraceRequest{Format: export.Format(*format), Location: time.Local}
-	var err error
 	if *tr.from == "" || *tr.to == "" {
 		return e.usageError("trace", "--from and --to are required")
 	}
-	if r.From, r.To, err = tr.parse(nil, nil); err != nil {
+	// Dates are the district's, whatever zone this machine is set to.
+	loc, err := districtLocation(ctx, e, *data)
+	if err != nil {
+		return e.fail(err)
+	}
+	r := &export.TraceRequest{Format: export.Format(*format), Location: loc}
+	if r.From, r.To, err = tr.parse(loc, nil, nil); err != nil {
 		return e.usageError("trace", "%v", trimInvalid(err))
 	}
 	if r.Window, err = export.ParseWindow(*window); err != nil {

@@ -27,12 +27,8 @@ import (
 // say on a disk the database is not on.
 const CheckpointFileName = "audit-checkpoints"
 
-// Bounds on the file: the newest maxCheckpointsKept are kept, and a
-// file larger than maxCheckpointFile is not read (it is not ours).
-const (
-	maxCheckpointsKept = 256
-	maxCheckpointFile  = maxCheckpointsKept * 2 * store.MaxCheckpoint
-)
+// maxCheckpointsKept is how many checkpoints the file keeps, newest last.
+const maxCheckpointsKept = store.MaxCheckpointsKept
 
 // Timing of the checkpoints serve writes, and of its re-checks of the
 // whole trail. Neither runs on the scan path: a checkpoint reads a few
@@ -44,24 +40,7 @@ const (
 
 // ReadCheckpointFile returns the signed checkpoints in path, oldest
 // first; none if the file does not exist.
-func ReadCheckpointFile(path string) ([][]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoints: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCheckpointFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoints %s: %w", path, err)
-	}
-	if len(b) > maxCheckpointFile {
-		return nil, fmt.Errorf("read checkpoints %s: larger than %d bytes", path, maxCheckpointFile)
-	}
-	return store.SplitCheckpoints(b), nil
-}
+func ReadCheckpointFile(path string) ([][]byte, error) { return store.ReadCheckpointFile(path) }
 
 // CheckpointText parses a signed checkpoint's text without checking its
 // signature: for the appliance's own file, to know what it wrote last.

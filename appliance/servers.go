@@ -23,7 +23,7 @@ func (a *Appliance) buildServers() {
 		DB: a.db, Checker: a.checker, Log: a.log, Version: a.cfg.Version,
 		Inputs: a.inputs, InputsFromFlags: a.cfg.Inputs, ValidateInput: a.manager.Validate, InputsChanged: a.notifyInputs,
 		Metrics: a.metrics, MetricsAccess: a.cfg.MetricsAccess,
-		ExportDir: a.cfg.DataDir, HubIdentity: a.hubCA, CAPEM: caPEM,
+		ExportDir: a.cfg.DataDir, HubIdentity: a.hubCA, CAPEM: caPEM, AuditCheckpoints: a.cpPath,
 	})
 	// The district sync API sits beside the web routes on both listeners;
 	// enrolment answers only over HTTPS (the appliance pins hubCA).

@@ -59,6 +59,7 @@ func TestPull_AppliesFeed(t *testing.T) {
 	pol, _ := h.db.Policy(ctx)
 	pol.MinDoses = 2
 	pol.Colors = []pass.Color{pass.Green, pass.Yellow}
+	pol.TimeZone = "Asia/Urumqi"     // the district's dates follow to its appliances
 	time.Sleep(2 * time.Millisecond) // a policy version strictly newer than enrolment's
 	if err := h.db.ChangePolicy(ctx, pol, "hubadmin"); err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func TestPull_AppliesFeed(t *testing.T) {
 		t.Fatalf("first pull: %+v", res)
 	}
 	ap, _ := app.Policy(ctx)
-	if ap.MinDoses != 2 || len(ap.Colors) != 2 || ap.UpdatedBy != store.ActorHub {
+	if ap.MinDoses != 2 || len(ap.Colors) != 2 || ap.UpdatedBy != store.ActorHub || ap.TimeZone != "Asia/Urumqi" {
 		t.Fatalf("policy at the appliance %+v", ap)
 	}
 	// The retirement revokes desk-1's key everywhere.

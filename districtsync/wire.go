@@ -104,6 +104,9 @@ type PolicyInfo struct {
 	AcceptPaper    bool  `json:"accept_paper"`
 	RepeatWindowMS int64 `json:"repeat_window_ms"`
 	ClockSkewMS    int64 `json:"clock_skew_ms"`
+	// TimeZone is the district's zone (store.Policy.TimeZone); absent
+	// from older hubs, and then the appliance keeps its own.
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // PushRequest carries the next records of an appliance's streams. Each

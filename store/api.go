@@ -163,13 +163,21 @@ type Policy struct {
 	// get before the status page and /readyz warn; zero when saving
 	// means DefaultBacklogWarn.
 	BacklogWarn time.Duration
-	UpdatedAt   time.Time
-	UpdatedBy   string // actor of the last SetPolicy; "setup" at first
+	// TimeZone is the district's zone (an IANA name such as
+	// "Asia/Shanghai"): a date typed into a form or a flag means midnight
+	// there, and pages and files show times there. Empty when saving
+	// means DefaultTimeZone. Read it through Location.
+	TimeZone  string
+	UpdatedAt time.Time
+	UpdatedBy string // actor of the last SetPolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets
 // otherwise.
 const DefaultScanRetention = 28 * 24 * time.Hour
+
+// DefaultTimeZone is the district's zone unless an admin sets another.
+const DefaultTimeZone = "Asia/Shanghai"
 
 // DefaultPassRetention and DefaultAuditRetention are the schema's
 // defaults (migration 7): a pass record is kept 90 days after its pass
@@ -195,6 +203,7 @@ func DefaultPolicy() Policy {
 		ClockSkew:      5 * time.Minute,
 		ScanRetention:  DefaultScanRetention,
 		PassRetention:  DefaultPassRetention,
+		TimeZone:       DefaultTimeZone,
 		AuditRetention: DefaultAuditRetention,
 		BacklogWarn:    DefaultBacklogWarn,
 	}

@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -668,4 +670,66 @@ func SplitCheckpoints(file []byte) [][]byte {
 		out = append(out, n)
 	}
 	return out
+}
+
+// Bounds on a checkpoint file: the newest MaxCheckpointsKept are kept,
+// and a file larger than MaxCheckpointFile is not read (it is not ours).
+const (
+	MaxCheckpointsKept = 256
+	MaxCheckpointFile  = MaxCheckpointsKept * 2 * MaxCheckpoint
+)
+
+// ReadCheckpointFile returns the signed checkpoints in the checkpoint
+// file at path, oldest first; none if the file does not exist.
+func ReadCheckpointFile(path string) ([][]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxCheckpointFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints %s: %w", path, err)
+	}
+	if len(b) > MaxCheckpointFile {
+		return nil, fmt.Errorf("read checkpoints %s: larger than %d bytes", path, MaxCheckpointFile)
+	}
+	return SplitCheckpoints(b), nil
+}
+
+// VerifyAuditAgainstNewest is VerifyAuditTrail against the newest of
+// notes (a checkpoint file's signed checkpoints), its signature checked
+// with this appliance's own audit key. It returns that checkpoint (nil
+// when notes is empty: the chain alone is checked). A checkpoint that
+// does not open is a broken trail: someone forged or damaged the
+// anchor. Checking with the key held in the database proves less than
+// `passgate audit verify --key` with a copy kept elsewhere, and says so
+// nowhere but here: it is the check a page can run.
+func (db *DB) VerifyAuditAgainstNewest(ctx context.Context, notes [][]byte) (*AuditVerification, *Checkpoint, error) {
+	var cps []*Checkpoint
+	if len(notes) > 0 {
+		keys, err := db.AuditVerifierKey(ctx)
+		if err != nil {
+			return &AuditVerification{}, nil, fmt.Errorf("verify audit trail: %w", err)
+		}
+		vs, err := VerifierKeys(keys)
+		if err != nil {
+			return &AuditVerification{}, nil, fmt.Errorf("verify audit trail: %w", err)
+		}
+		cp, err := OpenCheckpoint(notes[len(notes)-1], vs)
+		if err != nil {
+			aerr := &AuditError{Reason: "the newest checkpoint does not verify: " + err.Error()}
+			db.noteAuditBroken(aerr)
+			return &AuditVerification{}, nil, aerr
+		}
+		cps = append(cps, cp)
+	}
+	v, err := db.VerifyAuditTrail(ctx, cps)
+	if len(cps) == 0 {
+		return v, nil, err
+	}
+	return v, cps[0], err
 }

@@ -341,6 +341,9 @@ func applyFeedPolicy(ctx context.Context, tx *sql.Tx, f *Feed, now time.Time, re
 	}
 	p := *f.Policy
 	p.ScanRetention, p.BacklogWarn = old.ScanRetention, old.BacklogWarn
+	if p.TimeZone == "" { // a hub too old to send its zone
+		p.TimeZone = old.TimeZone
+	}
 	if err := setPolicy(ctx, tx, &p, ActorHub, now); err != nil {
 		return fmt.Errorf("hub policy: %w", err)
 	}

@@ -259,3 +259,19 @@ func TestApplyFeed_KeepsBacklogWarn(t *testing.T) {
 		t.Fatalf("after the hub's policy: doses %d, backlog warning %v; want 2 and 42m", got.MinDoses, got.BacklogWarn)
 	}
 }
+
+// A hub's policy carries the district's zone; one from a hub too old to
+// send a zone keeps the appliance's own.
+func TestApplyFeed_TimeZone(t *testing.T) {
+	db := mustEnrolled(t)
+	for i, tc := range []struct{ sent, want string }{{"Asia/Urumqi", "Asia/Urumqi"}, {"", "Asia/Urumqi"}, {"UTC", "UTC"}} {
+		p := store.DefaultPolicy()
+		p.TimeZone = tc.sent
+		if _, err := db.ApplyFeed(t.Context(), &store.Feed{Policy: &p, PolicyVersion: int64(300 + i)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.Policy(t.Context()); got.TimeZone != tc.want {
+			t.Fatalf("hub sent %q: zone %q, want %q", tc.sent, got.TimeZone, tc.want)
+		}
+	}
+}

@@ -613,6 +613,18 @@ INSERT INTO scan_counts_source
 ALTER TABLE policy ADD COLUMN backlog_warn_ms INTEGER NOT NULL DEFAULT 900000
 	CHECK (backlog_warn_ms BETWEEN 60000 AND 604800000);
 `,
+	`-- auditpage: the district's time zone is policy, and the audit page's indexes, so that a date typed on a
+-- machine set to UTC still means midnight in the district, and every page
+-- and file shows the district's clock. An IANA name, checked by the policy's
+-- validation; the bound keeps a stray value small.
+ALTER TABLE policy ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'Asia/Shanghai'
+	CHECK (time_zone <> '' AND length(time_zone) <= 64);
+-- The audit page filters by action or actor, newest first, a page at a
+-- time: each index holds seq (the rowid), so a page is a short range scan
+-- however long the trail.
+CREATE INDEX audit_action ON audit (action);
+CREATE INDEX audit_actor ON audit (actor);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

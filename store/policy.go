@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"passgate/pass"
@@ -47,7 +48,11 @@ const (
 	PolicyPassRetention  = "pass_retention"
 	PolicyAuditRetention = "audit_retention"
 	PolicyBacklogWarn    = "backlog_warn"
+	PolicyTimeZone       = "time_zone"
 )
+
+// maxTimeZone bounds a zone name, as the schema's CHECK does.
+const maxTimeZone = 64
 
 // Validate returns a field error for every field of p outside the policy
 // bounds, nil for a policy the store accepts. Its codes are message keys
@@ -95,7 +100,63 @@ func (p *Policy) Validate() FieldErrors {
 	if outside(p.BacklogWarn, minBacklogWarn, maxBacklogWarn) {
 		add(PolicyBacklogWarn, "admin.policy.err.backlog_warn", int(minBacklogWarn/time.Minute), int(maxBacklogWarn/time.Minute))
 	}
+	if p.TimeZone != "" {
+		if _, err := LoadZone(p.TimeZone); err != nil {
+			add(PolicyTimeZone, "admin.policy.err.time_zone")
+		}
+	}
 	return errs
+}
+
+// zones caches the zones loaded: LoadLocation reads and parses the zone
+// database on every call, and pages ask for the district's zone on every
+// render. Only names that loaded are kept, so the cache holds no more
+// entries than the zone database has.
+var zones sync.Map // string → *time.Location
+
+// LoadZone loads an IANA zone name. Unlike time.LoadLocation it refuses
+// "" and "Local" (both mean the server's own zone, which is what a
+// district setting must not depend on) and over-long names.
+func LoadZone(name string) (*time.Location, error) {
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	if name == "" || name == "Local" || len(name) > maxTimeZone {
+		return nil, fmt.Errorf("load time zone: %w: %q", ErrInvalid, name)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("load time zone: %w: %q", ErrInvalid, name)
+	}
+	zones.Store(name, l)
+	return l, nil
+}
+
+// Location is the district's time zone: every date typed means midnight
+// in it, every time shown is shown in it. A policy read back from the
+// store always names a valid zone; an unset or unloadable one (a policy
+// built by hand) is DefaultTimeZone, or UTC should even that be missing
+// from the zone database.
+func (p *Policy) Location() *time.Location {
+	if p != nil {
+		if l, err := LoadZone(p.TimeZone); err == nil {
+			return l
+		}
+	}
+	if l, err := LoadZone(DefaultTimeZone); err == nil {
+		return l
+	}
+	return time.UTC
+}
+
+// Location is the district's time zone as the policy sets it (see
+// Policy.Location).
+func (db *DB) Location(ctx context.Context) (*time.Location, error) {
+	p, err := db.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.Location(), nil
 }
 
 // outside reports whether a retention period is set (not zero) and
@@ -183,6 +244,8 @@ type policyValues struct {
 	AuditRetention string `json:"audit_retention"`
 	// Raising it silences the warning of a stuck uplink.
 	BacklogWarn string `json:"backlog_warn"`
+	// The zone decides which records a date range selects.
+	TimeZone string `json:"time_zone"`
 }
 
 func policyAudit(p *Policy) policyValues {
@@ -194,7 +257,7 @@ func policyAudit(p *Policy) policyValues {
 		Colors: strings.Join(colors, ","), MaxTestAge: p.MaxTestAge.String(), MinDoses: p.MinDoses,
 		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
 		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
-		AuditRetention: p.AuditRetention.String(), BacklogWarn: p.BacklogWarn.String(),
+		AuditRetention: p.AuditRetention.String(), BacklogWarn: p.BacklogWarn.String(), TimeZone: p.TimeZone,
 	}
 }
 
@@ -221,6 +284,9 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 	if p.BacklogWarn == 0 {
 		p.BacklogWarn = DefaultBacklogWarn
 	}
+	if p.TimeZone == "" {
+		p.TimeZone = DefaultTimeZone
+	}
 	// Kept to the millisecond, like the other durations: what is handed
 	// back equals what is read back.
 	p.ScanRetention = p.ScanRetention.Truncate(time.Millisecond)
@@ -230,18 +296,19 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO policy (id, colors, max_test_age_ms, min_doses, accept_paper,
 			repeat_window_ms, clock_skew_ms, scan_retention_ms, pass_retention_ms,
-			audit_retention_ms, backlog_warn_ms, updated_ms, updated_by)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			audit_retention_ms, backlog_warn_ms, time_zone, updated_ms, updated_by)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			colors = excluded.colors, max_test_age_ms = excluded.max_test_age_ms,
 			min_doses = excluded.min_doses, accept_paper = excluded.accept_paper,
 			repeat_window_ms = excluded.repeat_window_ms, clock_skew_ms = excluded.clock_skew_ms,
 			scan_retention_ms = excluded.scan_retention_ms, pass_retention_ms = excluded.pass_retention_ms,
 			audit_retention_ms = excluded.audit_retention_ms, backlog_warn_ms = excluded.backlog_warn_ms,
+			time_zone = excluded.time_zone,
 			updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
 		mask, p.MaxTestAge.Milliseconds(), p.MinDoses, p.AcceptPaper,
 		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), p.ScanRetention.Milliseconds(),
-		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), p.BacklogWarn.Milliseconds(), now.UnixMilli(), actor)
+		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), p.BacklogWarn.Milliseconds(), p.TimeZone, now.UnixMilli(), actor)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -259,10 +326,10 @@ func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	err := tx.QueryRowContext(ctx, `
 		SELECT colors, max_test_age_ms, min_doses, accept_paper, repeat_window_ms,
 			clock_skew_ms, scan_retention_ms, pass_retention_ms, audit_retention_ms,
-			backlog_warn_ms, updated_ms, updated_by
+			backlog_warn_ms, time_zone, updated_ms, updated_by
 		FROM policy WHERE id = 1`).
 		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &retention,
-			&passRet, &auditRet, &backlogWarn, &updated, &p.UpdatedBy)
+			&passRet, &auditRet, &backlogWarn, &p.TimeZone, &updated, &p.UpdatedBy)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotInitialized
 	}

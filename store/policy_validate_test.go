@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,14 @@ func TestPolicy_Validate(t *testing.T) {
 		{"backlog warning negative", func(p *store.Policy) { p.BacklogWarn = -time.Minute }, store.PolicyBacklogWarn, "admin.policy.err.backlog_warn", []any{1, 10080}},
 		{"backlog warning 7 days", func(p *store.Policy) { p.BacklogWarn = 7 * day }, "", "", nil},
 		{"backlog warning over 7 days", func(p *store.Policy) { p.BacklogWarn = 7*day + time.Nanosecond }, store.PolicyBacklogWarn, "admin.policy.err.backlog_warn", []any{1, 10080}},
+		{"time zone default", func(p *store.Policy) { p.TimeZone = "" }, "", "", nil},
+		{"time zone UTC", func(p *store.Policy) { p.TimeZone = "UTC" }, "", "", nil},
+		{"time zone Urumqi", func(p *store.Policy) { p.TimeZone = "Asia/Urumqi" }, "", "", nil},
+		{"time zone unknown", func(p *store.Policy) { p.TimeZone = "Mars/Olympus" }, store.PolicyTimeZone, "admin.policy.err.time_zone", nil},
+		{"time zone Local", func(p *store.Policy) { p.TimeZone = "Local" }, store.PolicyTimeZone, "admin.policy.err.time_zone", nil},
+		{"time zone path", func(p *store.Policy) { p.TimeZone = "../../etc/passwd" }, store.PolicyTimeZone, "admin.policy.err.time_zone", nil},
+		{"time zone absolute path", func(p *store.Policy) { p.TimeZone = "/etc/localtime" }, store.PolicyTimeZone, "admin.policy.err.time_zone", nil},
+		{"time zone too long", func(p *store.Policy) { p.TimeZone = "Asia/" + strings.Repeat("x", 64) }, store.PolicyTimeZone, "admin.policy.err.time_zone", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,5 +96,45 @@ func TestPolicy_Validate(t *testing.T) {
 				t.Fatalf("store: err = %v, want the field error of %s", err, tc.field)
 			}
 		})
+	}
+}
+
+// The district's zone is Asia/Shanghai until an admin sets another; a
+// change is kept, read back through Location, and audited like every
+// other field.
+func TestDB_PolicyTimeZone(t *testing.T) {
+	db := MustOpenDB(t)
+	MustSetup(t, db)
+	p, err := db.Policy(ctxb())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TimeZone != store.DefaultTimeZone || p.Location().String() != "Asia/Shanghai" {
+		t.Fatalf("zone after setup %q (%v), want Asia/Shanghai", p.TimeZone, p.Location())
+	}
+	p.TimeZone = "Asia/Urumqi"
+	if err := db.ChangePolicy(ctxb(), p, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := db.Location(ctxb())
+	if err != nil || loc.String() != "Asia/Urumqi" {
+		t.Fatalf("zone after the change %v, %v", loc, err)
+	}
+	var detail string
+	err = db.FindAudit(ctxb(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if r.Action == store.AuditPolicyChanged {
+			detail = string(r.Detail)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(detail, `"time_zone":"Asia/Shanghai"`) || !strings.Contains(detail, `"time_zone":"Asia/Urumqi"`) {
+		t.Fatalf("policy change record %s does not show old and new zones", detail)
+	}
+	// A policy built by hand without a zone reads as the default.
+	if l := (&store.Policy{}).Location(); l.String() != store.DefaultTimeZone {
+		t.Fatalf("empty zone reads as %v", l)
 	}
 }

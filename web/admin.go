@@ -32,6 +32,7 @@ func (s *Server) adminRoutes() []route {
 func (s *Server) adminPage(r *http.Request, titleKey string) view.Page {
 	p := s.page(r, titleKey)
 	p.CSS = append(p.CSS, assets.Path("/assets/", "admin.css"))
+	p.Zone = s.zone(r.Context())
 	return p
 }
 

@@ -39,7 +39,8 @@ func policyForm(pol *store.Policy) view.PolicyForm {
 		PassRetentionDays:  strconv.Itoa(int(pol.PassRetention / (24 * time.Hour))),
 		AuditRetentionDays: strconv.Itoa(int(pol.AuditRetention / (24 * time.Hour))),
 		BacklogWarnMinutes: minutes(pol.BacklogWarn),
-		UpdatedAt:          pol.UpdatedAt.Local(),
+		TimeZone:           pol.TimeZone,
+		UpdatedAt:          pol.UpdatedAt.In(pol.Location()),
 		UpdatedBy:          pol.UpdatedBy,
 	}
 	for _, c := range pol.Colors {
@@ -77,15 +78,15 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 	pol, f := parsePolicy(r, t)
 	if len(f.Errors) > 0 {
 		if cur, err := s.db.Policy(r.Context()); err == nil {
-			f.UpdatedAt, f.UpdatedBy = cur.UpdatedAt.Local(), cur.UpdatedBy
+			f.UpdatedAt, f.UpdatedBy = cur.UpdatedAt.In(cur.Location()), cur.UpdatedBy
 		}
 		f.Error = t.T("error.form_invalid")
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))
 		return
 	}
-	// A form without a retention (or backlog warning) field keeps the
-	// value in force.
-	if pol.ScanRetention == 0 || pol.PassRetention == 0 || pol.AuditRetention == 0 || pol.BacklogWarn == 0 {
+	// A form without a retention field, a backlog warning or a zone keeps
+	// the value in force.
+	if pol.ScanRetention == 0 || pol.PassRetention == 0 || pol.AuditRetention == 0 || pol.BacklogWarn == 0 || pol.TimeZone == "" {
 		cur, err := s.db.Policy(r.Context())
 		if err != nil {
 			s.internalError(w, r, err)
@@ -103,6 +104,9 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 			if *k.dst == 0 {
 				*k.dst = k.cur
 			}
+		}
+		if pol.TimeZone == "" {
+			pol.TimeZone = cur.TimeZone
 		}
 	}
 	// ChangePolicy records old → new in the audit trail in the same
@@ -132,6 +136,7 @@ var policyInputs = map[string]string{
 	store.PolicyPassRetention:  "pass_retention_days",
 	store.PolicyAuditRetention: "audit_retention_days",
 	store.PolicyBacklogWarn:    "backlog_warn_minutes",
+	store.PolicyTimeZone:       "time_zone",
 }
 
 // parsePolicy reads the policy form. It returns the form as typed, with a
@@ -153,6 +158,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		PassRetentionDays:  strings.TrimSpace(form.Get("pass_retention_days")),
 		AuditRetentionDays: strings.TrimSpace(form.Get("audit_retention_days")),
 		BacklogWarnMinutes: strings.TrimSpace(form.Get("backlog_warn_minutes")),
+		TimeZone:           strings.TrimSpace(form.Get("time_zone")),
 		Errors:             view.FieldErrors{},
 	}
 	pol := &store.Policy{
@@ -164,6 +170,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		PassRetention:  formRetention(f.PassRetentionDays),
 		AuditRetention: formRetention(f.AuditRetentionDays),
 		BacklogWarn:    formKept(f.BacklogWarnMinutes, time.Minute),
+		TimeZone:       f.TimeZone,
 	}
 	for _, name := range form["colors"] {
 		c, err := pass.ParseColor(name)

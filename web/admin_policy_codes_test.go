@@ -13,9 +13,9 @@ import (
 // as a bare code or lost.
 func TestPolicyForm_ShowsEveryValidateError(t *testing.T) {
 	all := store.Policy{Colors: []pass.Color{0}, MaxTestAge: -1, MinDoses: -1, RepeatWindow: -1, ClockSkew: -1,
-		ScanRetention: -1, PassRetention: -1, AuditRetention: -1}
+		ScanRetention: -1, PassRetention: -1, AuditRetention: -1, TimeZone: "Mars/Olympus"}
 	errs := append(all.Validate(), (&store.Policy{}).Validate()...) // unknown colour, then no colour
-	if len(errs) != 9 {
+	if len(errs) != 10 {
 		t.Fatalf("%d errors, want one per field and both colour errors: %v", len(errs), errs)
 	}
 	for _, fe := range errs {

@@ -55,7 +55,7 @@ func (s *Server) renderTrust(w http.ResponseWriter, r *http.Request, status int,
 	}
 	for _, k := range roots {
 		m.Roots = append(m.Roots, view.TrustRootRow{District: k.District, Own: k.Own, Alg: k.Alg.String(), KID: k.KID.String(),
-			Fingerprint: pass.FormatFingerprint(k.Fingerprint), Added: k.CreatedAt.Local().Format("2006-01-02 15:04")})
+			Fingerprint: pass.FormatFingerprint(k.Fingerprint), Added: k.CreatedAt.In(s.zone(r.Context())).Format("2006-01-02 15:04")})
 	}
 	s.render(w, r, status, view.AdminTrustPage(s.adminPage(r, "admin.trust"), m))
 }

@@ -37,8 +37,9 @@ func exportForm(m view.ExportForm) view.ExportForm {
 
 // handleExportForm shows the export form, preset to the current month.
 func (s *Server) handleExportForm(w http.ResponseWriter, r *http.Request) {
-	y, mo, _ := time.Now().Date()
-	first := time.Date(y, mo, 1, 0, 0, 0, 0, time.Local)
+	loc := s.zone(r.Context())
+	y, mo, _ := time.Now().In(loc).Date()
+	first := time.Date(y, mo, 1, 0, 0, 0, 0, loc)
 	s.render(w, r, http.StatusOK, view.AdminExportPage(s.adminPage(r, "admin.export"), exportForm(view.ExportForm{
 		Kind: string(export.KindScans), Format: string(export.CSV),
 		From: first.Format(time.DateOnly), To: first.AddDate(0, 1, 0).Format(time.DateOnly),
@@ -65,13 +66,13 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	})
 	req := &export.Request{
 		Kind: export.Kind(m.Kind), Format: export.Format(m.Format),
-		Source: m.Source, Decision: m.Decision, Reason: m.Reason, Location: time.Local,
+		Source: m.Source, Decision: m.Decision, Reason: m.Reason, Location: s.zone(r.Context()),
 	}
 	var err error
-	if req.From, err = export.ParseTime("from", m.From, time.Local); err != nil {
+	if req.From, err = export.ParseTime("from", m.From, req.Location); err != nil {
 		m.Errors["from"] = t.T("admin.export.err.time")
 	}
-	if req.To, err = export.ParseTime("to", m.To, time.Local); err != nil {
+	if req.To, err = export.ParseTime("to", m.To, req.Location); err != nil {
 		m.Errors["to"] = t.T("admin.export.err.time")
 	}
 	if len(m.Errors) == 0 {

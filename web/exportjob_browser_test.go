@@ -163,9 +163,14 @@ func checkExportDownload(t *testing.T, ts *testServer, ctx context.Context, cons
 		t.Fatal(err)
 	}
 	var want bytes.Buffer
-	f, _ := export.ParseTime("from", from, time.Local)
-	u, _ := export.ParseTime("to", to, time.Local)
-	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.CSV, From: f, To: u, Location: time.Local}, nil); err != nil {
+	// In the district's zone, as the form reads dates.
+	loc, err := ts.DB.Location(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := export.ParseTime("from", from, loc)
+	u, _ := export.ParseTime("to", to, loc)
+	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.CSV, From: f, To: u, Location: loc}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want.Bytes()) || !bytes.Contains(got, []byte("南门闸机")) {

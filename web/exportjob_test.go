@@ -207,10 +207,15 @@ func TestExportJob_Lifecycle(t *testing.T) {
 	}
 	// The file is what export.Run writes for the same request (an XLSX
 	// workbook is byte-for-byte reproducible: excelize writes no times).
-	from, _ := export.ParseTime("from", "2026-11-01", time.Local)
-	to, _ := export.ParseTime("to", "2026-12-01", time.Local)
+	// In the district's zone, as the form reads dates.
+	loc, err := ts.DB.Location(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := export.ParseTime("from", "2026-11-01", loc)
+	to, _ := export.ParseTime("to", "2026-12-01", loc)
 	var want bytes.Buffer
-	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.XLSX, From: from, To: to, Location: time.Local}, nil); err != nil {
+	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.XLSX, From: from, To: to, Location: loc}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if body != want.String() {

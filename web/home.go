@@ -63,8 +63,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	now := time.Now()
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+	// Today is the district's day, whatever zone the server runs in.
+	loc := s.zone(ctx)
+	now := time.Now().In(loc)
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	allow, deny, err := s.db.ScanStats(ctx, midnight)
 	if err != nil {
 		s.internalError(w, r, err)
@@ -108,7 +110,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, sc := range scans {
-		m.Recent = append(m.Recent, view.StatusScan{At: sc.At.Local(), Source: sc.Source, Decision: sc.Decision, Reason: sc.Reason, Repeat: sc.Repeat})
+		m.Recent = append(m.Recent, view.StatusScan{At: sc.At.In(loc), Source: sc.Source, Decision: sc.Decision, Reason: sc.Reason, Repeat: sc.Repeat})
 	}
 	s.render(w, r, http.StatusOK, view.StatusPage(s.adminPage(r, "admin.status"), m))
 }

@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/a-h/templ"
 
 	"passgate/assets"
+	"passgate/store"
 	"passgate/web/i18n"
 	"passgate/web/view"
 )
@@ -42,4 +45,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	if err := c.Render(r.Context(), w); err != nil {
 		s.log.Warn("render", "path", r.URL.Path, "err", err)
 	}
+}
+
+// zone is the district's time zone (store.Policy.Location): dates typed
+// into forms mean midnight there and pages show times there, whatever
+// zone the server runs in. Should the policy be unreadable, the default
+// zone: a page is better shown in the usual clock than not at all.
+func (s *Server) zone(ctx context.Context) *time.Location {
+	loc, err := s.db.Location(ctx)
+	if err != nil {
+		s.log.Error("read the district's time zone", "err", err)
+		return (*store.Policy)(nil).Location()
+	}
+	return loc
 }

@@ -66,7 +66,7 @@ func (s *Server) routeTable() []tableRoute {
 		{"GET /{$}", Staff, s.handleHome},
 	}
 	onGate := [][]route{base, s.authRoutes(), s.gateRoutes(), s.cameraRoutes(), s.adminRoutes(), s.inputRoutes(),
-		s.applianceRoutes(), s.caRoutes(), s.exportRoutes(), s.trustRoutes(), s.dashboardRoutes()}
+		s.applianceRoutes(), s.caRoutes(), s.exportRoutes(), s.trustRoutes(), s.dashboardRoutes(), s.auditRoutes()}
 	// Registering, issuing, status changes, imports and traces by ID
 	// number: offices and the hub only.
 	officeOnly := [][]route{s.deskRoutes(), s.traceRoutes()}

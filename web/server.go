@@ -35,6 +35,8 @@ type Server struct {
 	exports *exportJobs
 	// hubIdentity is the certificate enrolment codes pin (WithHubIdentity).
 	hubIdentity []byte
+	// auditCheckpoints is the signed checkpoint file (Config.AuditCheckpoints).
+	auditCheckpoints string
 
 	inputCfg inputConfig
 
@@ -96,6 +98,10 @@ type Config struct {
 	// store.MaxTraceRows, so that tests can cut a trace without writing
 	// ten thousand scans; 0: store.MaxTraceRows.
 	TraceLimit int
+	// AuditCheckpoints names the file of the appliance's signed audit
+	// checkpoints, against whose newest the audit page verifies the trail;
+	// empty: the page verifies the chain alone.
+	AuditCheckpoints string
 }
 
 // New returns a Server built from cfg.
@@ -111,6 +117,7 @@ func New(cfg Config) *Server {
 		inputCfg:    inputConfig{cfg.InputsFromFlags, cfg.ValidateInput, cfg.InputsChanged},
 		version:     cfg.Version,
 		traceLimit:  cfg.TraceLimit,
+		auditCheckpoints: cfg.AuditCheckpoints,
 	}
 	if s.inputs == nil {
 		s.inputs = scanner.NewInputs()

@@ -34,8 +34,9 @@ const traceDefaultWindow = "15"
 
 // handleTraceForm shows the tracing form, preset to the last 14 days.
 func (s *Server) handleTraceForm(w http.ResponseWriter, r *http.Request) {
-	y, mo, d := time.Now().Date()
-	tomorrow := time.Date(y, mo, d+1, 0, 0, 0, 0, time.Local)
+	loc := s.zone(r.Context())
+	y, mo, d := time.Now().In(loc).Date()
+	tomorrow := time.Date(y, mo, d+1, 0, 0, 0, 0, loc)
 	s.render(w, r, http.StatusOK, view.AdminTracePage(s.adminPage(r, "admin.trace"), view.TraceForm{
 		From: tomorrow.AddDate(0, 0, -14).Format(time.DateOnly), To: tomorrow.Format(time.DateOnly),
 		Window: traceDefaultWindow,
@@ -61,13 +62,13 @@ func traceFieldError(t i18n.Printer, err error, errs view.FieldErrors) {
 }
 
 // parseTraceTimes fills r's range and window from the form's text,
-// recording field errors in errs.
+// dates in r.Location, recording field errors in errs.
 func parseTraceTimes(t i18n.Printer, r *export.TraceRequest, from, to, window string, errs view.FieldErrors) {
 	var err error
-	if r.From, err = export.ParseTime("from", from, time.Local); err != nil {
+	if r.From, err = export.ParseTime("from", from, r.Location); err != nil {
 		errs["from"] = t.T("admin.export.err.time")
 	}
-	if r.To, err = export.ParseTime("to", to, time.Local); err != nil {
+	if r.To, err = export.ParseTime("to", to, r.Location); err != nil {
 		errs["to"] = t.T("admin.export.err.time")
 	}
 	if r.Window, err = export.ParseWindow(window); err != nil {
@@ -95,7 +96,7 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 		Window: strings.TrimSpace(f.Get("window")), Errors: view.FieldErrors{},
 		AllowBadCheckDigit: f.Get("allow_bad_check_digit") == "1",
 	}
-	req := &export.TraceRequest{Location: time.Local, Limit: s.traceLimit}
+	req := &export.TraceRequest{Location: s.zone(r.Context()), Limit: s.traceLimit}
 	opts := district.IDOptions(m.AllowBadCheckDigit)
 	// A legacy number registered with a wrong check digit is traced when
 	// the tracer confirms it, as it was registered.
@@ -138,7 +139,7 @@ func (s *Server) handleTraceDownload(w http.ResponseWriter, r *http.Request) {
 	t := i18n.FromRequest(r)
 	f := r.PostForm
 	errs := view.FieldErrors{}
-	req := &export.TraceRequest{Format: export.Format(f.Get("format")), Location: time.Local, Limit: s.traceLimit}
+	req := &export.TraceRequest{Format: export.Format(f.Get("format")), Location: s.zone(r.Context()), Limit: s.traceLimit}
 	if b, err := hex.DecodeString(f.Get("subject")); err != nil || len(b) != len(pass.Subject{}) {
 		errs["subject"] = t.T("admin.trace.err.subject")
 	} else {
@@ -202,14 +203,15 @@ func (s *Server) runTrace(w http.ResponseWriter, r *http.Request, req *export.Tr
 	return res, true
 }
 
-// traceView turns a result into the page's rows, times in local time.
+// traceView turns a result into the page's rows, times in the request's
+// zone (the district's).
 func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult) view.TraceResults {
 	const layout = "2006-01-02 15:04:05"
 	win := strconv.Itoa(int(req.Window / time.Minute))
 	m := view.TraceResults{
 		Subject: hex.EncodeToString(req.Subject[:]),
 		From:    req.From.Format(time.RFC3339), To: req.To.Format(time.RFC3339), Window: win,
-		Span:        t.T("admin.trace.span", req.From.Local().Format(layout), req.To.Local().Format(layout), win),
+		Span:        t.T("admin.trace.span", req.From.In(req.Location).Format(layout), req.To.In(req.Location).Format(layout), win),
 		ContactRows: res.ContactRows, Truncated: res.Truncated, TruncateLimit: res.Limit,
 		ChecksOmitted: res.ChecksOmitted, RowsOmitted: res.RowsOmitted,
 	}
@@ -217,11 +219,11 @@ func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult)
 		m.Formats = append(m.Formats, string(f))
 	}
 	for _, c := range res.Checks {
-		row := view.TraceRow{At: c.At.Local().Format(layout), Source: c.Source, Decision: c.Decision, Reason: c.Reason,
+		row := view.TraceRow{At: c.At.In(req.Location).Format(layout), Source: c.Source, Decision: c.Decision, Reason: c.Reason,
 			ContactsOmitted: c.ContactsOmitted}
 		for _, ct := range c.Contacts {
 			row.Contacts = append(row.Contacts, view.TraceContactRow{
-				Subject: hex.EncodeToString(ct.Subject[:]), At: ct.At.Local().Format(layout),
+				Subject: hex.EncodeToString(ct.Subject[:]), At: ct.At.In(req.Location).Format(layout),
 				Offset: formatOffset(ct.Offset), Decision: ct.Decision, Name: ct.MaskedName, IDTail: ct.IDTail,
 			})
 		}
@@ -230,7 +232,7 @@ func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult)
 	for _, s := range res.Contacts {
 		m.Summary = append(m.Summary, view.TraceSummaryRow{
 			Subject: hex.EncodeToString(s.Subject[:]), Name: s.MaskedName, IDTail: s.IDTail, Overlaps: s.Overlaps,
-			First: s.First.Local().Format(layout), Last: s.Last.Local().Format(layout),
+			First: s.First.In(req.Location).Format(layout), Last: s.Last.In(req.Location).Format(layout),
 			Places: strings.Join(s.Places, ", "),
 		})
 	}
