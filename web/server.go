@@ -108,15 +108,15 @@ type Config struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		db: cfg.DB, checker: cfg.Checker, log: cfg.Log, started: time.Now(),
-		devices:     newDeviceCache(cfg.DB, 30*time.Second),
-		auth:        newAuthState(),
-		events:      newEventHub(),
-		inputs:      cfg.Inputs,
-		exports:     newExportJobs(cfg.DB, cfg.Log),
-		hubIdentity: cfg.HubIdentity,
-		inputCfg:    inputConfig{cfg.InputsFromFlags, cfg.ValidateInput, cfg.InputsChanged},
-		version:     cfg.Version,
-		traceLimit:  cfg.TraceLimit,
+		devices:          newDeviceCache(cfg.DB, 30*time.Second),
+		auth:             newAuthState(),
+		events:           newEventHub(),
+		inputs:           cfg.Inputs,
+		exports:          newExportJobs(cfg.DB, cfg.Log),
+		hubIdentity:      cfg.HubIdentity,
+		inputCfg:         inputConfig{cfg.InputsFromFlags, cfg.ValidateInput, cfg.InputsChanged},
+		version:          cfg.Version,
+		traceLimit:       cfg.TraceLimit,
 		auditCheckpoints: cfg.AuditCheckpoints,
 	}
 	if s.inputs == nil {
