@@ -17,9 +17,11 @@ func (db *DB) SetStatusAfterTrace(ctx context.Context, s pass.Subject, to pass.C
 	return db.setStatus(ctx, s, to, reason, actor, trace)
 }
 
-// Only returns the part of res about the contacts in keep: each check
-// with only those contacts, and their summaries. The truncation counts
-// stay: a selection from a cut result is still from a cut result.
+// Only returns the part of res about the contacts in keep: the checks
+// near which one of them was, with only those contacts, and their
+// summaries. A check left with no contact is dropped (it would read as
+// "nobody was near") unless the result was cut there. The truncation
+// counts stay: a selection from a cut result is still from one.
 func (res *TraceResult) Only(keep map[pass.Subject]bool) *TraceResult {
 	out := *res
 	out.Checks, out.Contacts, out.ContactRows = nil, nil, 0
@@ -30,6 +32,9 @@ func (res *TraceResult) Only(keep map[pass.Subject]bool) *TraceResult {
 			if keep[ct.Subject] {
 				sel.Contacts = append(sel.Contacts, ct)
 			}
+		}
+		if len(sel.Contacts) == 0 && sel.ContactsOmitted == 0 {
+			continue
 		}
 		out.ContactRows += len(sel.Contacts)
 		out.Checks = append(out.Checks, sel)

@@ -28,9 +28,20 @@ var traceColors = []string{pass.Yellow.String(), pass.Red.String(), pass.Green.S
 func (s *Server) grantOf(w http.ResponseWriter, r *http.Request) *traceGrant {
 	g := s.traces.get(r, r.PathValue("token"), s.db.Now())
 	if g == nil {
+		// Expired, or another session's, or made up: on record, since
+		// only the last is unremarkable.
+		s.auditTraceRefusal(r, "trace_token")
 		s.fail(w, r, &Error{Code: ENotFound, Key: "admin.trace.expired"})
 	}
 	return g
+}
+
+// auditTraceRefusal records a request that named what its trace did not
+// give: a token or a contact.
+func (s *Server) auditTraceRefusal(r *http.Request, why ErrorCode) {
+	if u := userFrom(r.Context()); u != nil {
+		s.auditRefusal(r, u, why)
+	}
 }
 
 // handleTraceShow shows a kept trace again (the way back from a person).
@@ -90,6 +101,11 @@ func (s *Server) handleTraceAct(w http.ResponseWriter, r *http.Request) {
 	for _, v := range f["contact"] {
 		form.Selected[v] = true
 		c, bad := g.contact(v)
+		if bad == "admin.trace.act.err.unknown" {
+			// The page offers only the trace's contacts: another was
+			// put in by hand.
+			s.auditTraceRefusal(r, "trace_contact")
+		}
 		if bad != "" {
 			form.ActErrors["contact"] = t.T(bad)
 			continue
@@ -223,6 +239,7 @@ func (g *traceGrant) auditDetail(extra map[string]any) []byte {
 	d := map[string]any{
 		"via": "trace", "trace": g.seq, "traced": hex.EncodeToString(g.req.Subject[:]),
 		"from": g.req.From.UTC().Format(time.RFC3339), "to": g.req.To.UTC().Format(time.RFC3339),
+		"window_minutes": int(g.req.Window / time.Minute),
 	}
 	for k, v := range extra {
 		d[k] = v
@@ -236,6 +253,7 @@ func (g *traceGrant) auditDetail(extra map[string]any) []byte {
 func (s *Server) tracePerson(w http.ResponseWriter, r *http.Request, g *traceGrant) (view.TracePerson, bool) {
 	c, bad := g.contact(r.PathValue("subject"))
 	if bad != "" {
+		s.auditTraceRefusal(r, "trace_contact")
 		s.fail(w, r, &Error{Code: ENotFound, Key: bad})
 		return view.TracePerson{}, false
 	}

@@ -94,6 +94,22 @@ func lastTraceAudit(t *testing.T, ts *testServer, action string) *store.AuditRec
 	return last
 }
 
+// refusalsFor counts the refused-request records by their why.
+func refusalsFor(t *testing.T, ts *testServer) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	err := ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if r.Action == store.AuditRequestRefused {
+			n[detailOf(t, r)["why"].(string)]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func detailOf(t *testing.T, r *store.AuditRecord) map[string]any {
 	t.Helper()
 	var d map[string]any
@@ -147,6 +163,9 @@ func TestTracePersonAndPhone(t *testing.T) {
 	other := f.ts.login(t, "admin", f.ts.AdminPassword)
 	if resp, _ := f.ts.get(t, other, page); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("another session's token: %d, want 404", resp.StatusCode)
+	}
+	if got := refusalsFor(t, f.ts); got["trace_contact"] != 2 || got["trace_token"] != 2 {
+		t.Errorf("refusals on record %v, want 2 trace_contact and 2 trace_token", got)
 	}
 	for _, role := range []string{store.UserStaff, store.UserIssuer} {
 		f.ts.createUser(t, role+"1", role, "a long password "+role)
@@ -218,6 +237,9 @@ func TestTraceActStatus(t *testing.T) {
 	if err != nil || len(want) != 0 {
 		t.Errorf("status changes without a record naming the trace: %v (%v)", want, err)
 	}
+	if got := refusalsFor(t, f.ts); got["trace_contact"] != 2 {
+		t.Errorf("refusals on record %v, want the 2 contacts put in by hand (unknown, bad hex)", got)
+	}
 	for _, s := range []pass.Subject{f.a, f.b} {
 		if p, _ := f.ts.DB.FindPerson(t.Context(), s); p.Color != pass.Yellow {
 			t.Errorf("%s is %s, want yellow", s, p.Color)
@@ -237,6 +259,11 @@ func TestTraceActExportAndSecondDegree(t *testing.T) {
 	}
 	if !strings.Contains(body, f.a.String()) || strings.Contains(body, f.b.String()) {
 		t.Errorf("the file does not hold exactly the selection:\n%s", body)
+	}
+	// A check near which nobody selected was is left out, not written
+	// as if nobody was near.
+	if _, body := f.act(t, f.admin, url.Values{"action": {"export"}, "contact": {f.b.String()}, "format": {"csv"}}); strings.Contains(body, "北门") {
+		t.Errorf("the selection's file lists a check none of the selection was near:\n%s", body)
 	}
 	ex := lastTraceAudit(t, f.ts, store.AuditExport)
 	if d := detailOf(t, ex); d["trace"] != float64(f.firstTraceSeq) || d["kind"] != "trace_selection" {
