@@ -25,9 +25,12 @@ type traceActFixture struct {
 	firstTraceSeq  int64
 }
 
-func newTraceActFixture(t *testing.T) *traceActFixture {
+// seedTraceContacts registers two contacts of the person traceID names
+// (李四 with a phone, 王五 without) and logs them, and a stranger not
+// registered here, near the person's check at 南门闸机; 李四 and the
+// stranger also meet later at 北门.
+func seedTraceContacts(t *testing.T, ts *testServer) *traceActFixture {
 	t.Helper()
-	ts := newTestServer(t)
 	ctx := t.Context()
 	person, err := district.SubjectOf(ctx, ts.DB, traceID)
 	if err != nil {
@@ -56,6 +59,13 @@ func newTraceActFixture(t *testing.T) *traceActFixture {
 			t.Fatal(err)
 		}
 	}
+	return f
+}
+
+func newTraceActFixture(t *testing.T) *traceActFixture {
+	t.Helper()
+	ts := newTestServer(t)
+	f := seedTraceContacts(t, ts)
 	f.admin = ts.login(t, "admin", ts.AdminPassword)
 	resp, body := ts.postForm(t, f.admin, "/admin/trace", traceForm(traceID, "2026-11-01", "2026-11-15", "15"))
 	if resp.StatusCode != http.StatusOK {
