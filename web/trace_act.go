@@ -149,7 +149,16 @@ func (s *Server) traceSetStatus(w http.ResponseWriter, r *http.Request, g *trace
 		return
 	}
 	for _, c := range picked {
-		if _, err := district.SetStatusAfterTrace(r.Context(), s.db, c, color, form.Reason, actorOf(r), g.seq); err != nil {
+		_, err := district.SetStatusAfterTrace(r.Context(), s.db, c, color, form.Reason, actorOf(r), g.seq)
+		if errors.Is(err, store.ErrNotFound) {
+			// Removed from the register since the trace: the others
+			// before it are changed (and on record); say which is not.
+			form.ActErrors["contact"] = t.T("admin.trace.act.err.not_here")
+			form.ActError = t.T("error.form_invalid")
+			s.renderTrace(w, r, http.StatusUnprocessableEntity, g.actView(form))
+			return
+		}
+		if err != nil {
 			s.internalError(w, r, err)
 			return
 		}
