@@ -170,15 +170,26 @@ func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, acto
 // SetSubjectStatus changes the colour of a registered person with a
 // mandatory reason, and voids their earlier passes.
 func SetSubjectStatus(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason, actor string) (*store.StatusChange, error) {
+	reason, err := CheckStatusChange(to, reason)
+	if err != nil {
+		return nil, err
+	}
+	return db.SetStatus(ctx, s, to, reason, actor)
+}
+
+// CheckStatusChange checks a status change's colour and reason as an
+// officer typed them, and returns the reason trimmed; a FieldError names
+// what is wrong.
+func CheckStatusChange(to pass.Color, reason string) (string, error) {
 	if !to.Valid() {
-		return nil, &FieldError{"color", "unknown"}
+		return "", &FieldError{"color", "unknown"}
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
-		return nil, &FieldError{"reason", "required"}
+		return "", &FieldError{"reason", "required"}
 	}
 	if len(reason) > 500 {
-		return nil, &FieldError{"reason", "reason_length"}
+		return "", &FieldError{"reason", "reason_length"}
 	}
-	return db.SetStatus(ctx, s, to, reason, actor)
+	return reason, nil
 }

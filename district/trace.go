@@ -1,6 +1,12 @@
 package district
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"passgate/pass"
+	"passgate/store"
+)
 
 // CheckTraceID normalises and validates the ID number a tracer typed,
 // by CheckIDNumber with no check digit waived.
@@ -20,4 +26,15 @@ func looksMainland(id string) bool {
 		}
 	}
 	return true
+}
+
+// SetStatusAfterTrace changes the colour of a contact a trace found, like
+// SetSubjectStatus, with the trace's audit record (trace, its seq) named
+// in the change's own audit record.
+func SetStatusAfterTrace(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason, actor string, trace int64) (*store.StatusChange, error) {
+	reason, err := CheckStatusChange(to, reason)
+	if err != nil {
+		return nil, err
+	}
+	return db.SetStatusAfterTrace(ctx, s, to, reason, actor, trace)
 }

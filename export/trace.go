@@ -265,13 +265,28 @@ func traceResultRow(res *store.TraceResult) []string {
 // pseudonym (never the ID number) over which range and window, how much
 // came back, and the download format if any.
 func AuditTrace(ctx context.Context, db *store.DB, actor string, r *TraceRequest, res *store.TraceResult) error {
-	return db.Audit(ctx, &store.AuditRecord{
-		Actor: actor, Action: store.AuditTrace, Subject: hex.EncodeToString(r.Subject[:]),
-		Detail: store.AuditDetail(map[string]any{
-			"from": r.From.UTC().Format(time.RFC3339), "to": r.To.UTC().Format(time.RFC3339),
-			"window_minutes": int(r.Window / time.Minute), "format": r.Format,
-			"checks": len(res.Checks), "contacts": len(res.Contacts), "contact_rows": res.ContactRows,
-			"truncated": res.Truncated, "checks_not_listed": res.ChecksOmitted, "contact_rows_not_listed": res.RowsOmitted,
-		}),
-	})
+	_, err := AuditTraceRecord(ctx, db, actor, r, res, nil)
+	return err
+}
+
+// AuditTraceRecord is AuditTrace with more detail (a second-degree
+// trace names the first), returning the record's seq so that what is
+// done with the result can name the trace that led to it.
+func AuditTraceRecord(ctx context.Context, db *store.DB, actor string, r *TraceRequest, res *store.TraceResult, extra map[string]any) (int64, error) {
+	d := map[string]any{
+		"from": r.From.UTC().Format(time.RFC3339), "to": r.To.UTC().Format(time.RFC3339),
+		"window_minutes": int(r.Window / time.Minute), "format": r.Format,
+		"checks": len(res.Checks), "contacts": len(res.Contacts), "contact_rows": res.ContactRows,
+		"truncated": res.Truncated, "checks_not_listed": res.ChecksOmitted, "contact_rows_not_listed": res.RowsOmitted,
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	rec := &store.AuditRecord{
+		Actor: actor, Action: store.AuditTrace, Subject: hex.EncodeToString(r.Subject[:]), Detail: store.AuditDetail(d),
+	}
+	if err := db.Audit(ctx, rec); err != nil {
+		return 0, err
+	}
+	return rec.Seq, nil
 }

@@ -541,7 +541,7 @@ var AuditActions = []string{
 	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired,
 	AuditRootRevocationRefused, AuditRootRestored, AuditRootTrusted, AuditRootImportRefused,
 	AuditBackup, AuditRestoreDetected, AuditDeviceAdded, AuditDeviceRevoked, AuditFirstAdmin,
-	AuditPersonLookup, AuditExportStarted, AuditCheckpointAlarm,
+	AuditPersonLookup, AuditPhoneShown, AuditExportStarted, AuditCheckpointAlarm,
 	AuditEntrance, AuditGateHold, AuditScreenRefused,
 }
 

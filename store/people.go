@@ -56,6 +56,12 @@ func (db *DB) FindPerson(ctx context.Context, s pass.Subject) (*Person, error) {
 // subject revocation), all in one transaction. ErrNotFound if the person
 // is not registered; ErrInvalid without a reason or an actor.
 func (db *DB) SetStatus(ctx context.Context, s pass.Subject, to pass.Color, reason, actor string) (*StatusChange, error) {
+	return db.setStatus(ctx, s, to, reason, actor, 0)
+}
+
+// setStatus is SetStatus naming, when trace is not 0, the audit record of
+// the trace that led to the change in the change's own record.
+func (db *DB) setStatus(ctx context.Context, s pass.Subject, to pass.Color, reason, actor string, trace int64) (*StatusChange, error) {
 	now := db.now()
 	var c *StatusChange
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -66,7 +72,7 @@ func (db *DB) SetStatus(ctx context.Context, s pass.Subject, to pass.Color, reas
 		if err != nil {
 			return err
 		}
-		c, err = changeStatus(ctx, tx, p, to, reason, actor, now)
+		c, err = changeStatusAfter(ctx, tx, p, to, reason, actor, now, trace)
 		return err
 	})
 	if err != nil {
@@ -168,6 +174,12 @@ func savePerson(ctx context.Context, tx *sql.Tx, p *Person, actor string, now ti
 // changeStatus sets p's colour to to, appends the history entry and the
 // subject revocation that voids the passes issued so far.
 func changeStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason, actor string, now time.Time) (*StatusChange, error) {
+	return changeStatusAfter(ctx, tx, p, to, reason, actor, now, 0)
+}
+
+// changeStatusAfter is changeStatus whose audit record names the trace
+// (its audit seq) that led to the change; 0 for none.
+func changeStatusAfter(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason, actor string, now time.Time, trace int64) (*StatusChange, error) {
 	if !validColor(to) {
 		return nil, fmt.Errorf("%w: colour %d", ErrInvalid, uint8(to))
 	}
@@ -179,7 +191,7 @@ func changeStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, rea
 		return nil, mapErr(err)
 	}
 	c := &StatusChange{Subject: p.Subject, From: p.Color, To: to, Reason: reason, Actor: actor, At: now}
-	if _, err := insertStatusChange(ctx, tx, c); err != nil {
+	if _, err := insertStatusChangeAfter(ctx, tx, c, trace); err != nil {
 		return nil, err
 	}
 	// Passes carry the colour they were issued with: after a change for
@@ -204,6 +216,10 @@ func changeStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, rea
 }
 
 func insertStatusChange(ctx context.Context, tx *sql.Tx, c *StatusChange) (*StatusChange, error) {
+	return insertStatusChangeAfter(ctx, tx, c, 0)
+}
+
+func insertStatusChangeAfter(ctx context.Context, tx *sql.Tx, c *StatusChange, trace int64) (*StatusChange, error) {
 	var from any
 	if c.From != 0 {
 		from = int64(c.From)
@@ -218,7 +234,7 @@ func insertStatusChange(ctx context.Context, tx *sql.Tx, c *StatusChange) (*Stat
 	if c.ID, err = res.LastInsertId(); err != nil {
 		return nil, err
 	}
-	if err := auditStatusChange(ctx, tx, nil, c.Subject, c.From, c.To, c.Reason, c.Actor, c.At); err != nil {
+	if err := auditStatusChange(ctx, tx, nil, c.Subject, c.From, c.To, c.Reason, c.Actor, c.At, trace); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -226,11 +242,15 @@ func insertStatusChange(ctx context.Context, tx *sql.Tx, c *StatusChange) (*Stat
 
 // auditStatusChange appends the audit record of a status change (a first
 // status has from 0) in the same transaction as the change itself,
-// through aw when the caller appends many, else on its own.
-func auditStatusChange(ctx context.Context, tx *sql.Tx, aw *auditWriter, s pass.Subject, from, to pass.Color, reason, actor string, at time.Time) error {
-	d := map[string]string{"to": to.String(), "reason": reason}
+// through aw when the caller appends many, else on its own. A change
+// made from a trace's result names that trace's record (trace, its seq).
+func auditStatusChange(ctx context.Context, tx *sql.Tx, aw *auditWriter, s pass.Subject, from, to pass.Color, reason, actor string, at time.Time, trace int64) error {
+	d := map[string]any{"to": to.String(), "reason": reason}
 	if from != 0 {
 		d["from"] = from.String()
+	}
+	if trace != 0 {
+		d["trace"] = trace
 	}
 	rec := &AuditRecord{
 		At: at, Actor: actor, Action: AuditStatusChanged, Subject: fmt.Sprintf("%x", s[:]), Detail: AuditDetail(d),
@@ -341,7 +361,7 @@ func (db *DB) RegisterPeople(ctx context.Context, people []*Person, actor string
 				if _, err := hist.ExecContext(ctx, p.Subject[:], int64(p.Color), ReasonRegistered, actor, now.UnixMilli()); err != nil {
 					return mapErr(err)
 				}
-				if err := auditStatusChange(ctx, tx, aw, p.Subject, 0, p.Color, ReasonRegistered, actor, now); err != nil {
+				if err := auditStatusChange(ctx, tx, aw, p.Subject, 0, p.Color, ReasonRegistered, actor, now, 0); err != nil {
 					return err
 				}
 				p.CreatedAt, p.UpdatedAt = now, now

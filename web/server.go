@@ -42,6 +42,7 @@ type Server struct {
 
 	// traceLimit caps trace results below store.MaxTraceRows (tests).
 	traceLimit int
+	traces     traceGrants
 
 	// entrances maps a scan source to the entrance an admin assigned it
 	// to; loaded on first use and after every change.

@@ -26,6 +26,10 @@ func (s *Server) traceRoutes() []route {
 		{"GET /admin/trace", Admin, s.handleTraceForm},
 		{"POST /admin/trace", Admin, s.handleTrace},
 		{"POST /admin/trace/download", Admin, s.handleTraceDownload},
+		{"GET /admin/trace/{token}", Admin, s.handleTraceShow},
+		{"POST /admin/trace/{token}/act", Admin, s.handleTraceAct},
+		{"GET /admin/trace/{token}/person/{subject}", Admin, s.handleTracePerson},
+		{"POST /admin/trace/{token}/person/{subject}/phone", Admin, s.handleTracePhone},
 	}
 }
 
@@ -119,13 +123,27 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Subject = subject
-	res, ok := s.runTrace(w, r, req)
+	s.showTrace(w, r, req, nil)
+}
+
+// showTrace runs req, keeps its result for acting on (see traceGrant)
+// and shows it; extra goes into the trace's audit record.
+func (s *Server) showTrace(w http.ResponseWriter, r *http.Request, req *export.TraceRequest, extra map[string]any) {
+	res, seq, ok := s.runTrace(w, r, req, extra)
 	if !ok {
 		return
 	}
+	g := newTraceGrant(seq, req, res, traceView(i18n.FromRequest(r), req, res))
+	s.traces.put(r, g, s.db.Now())
+	g.view.Token = g.token
+	s.renderTrace(w, r, http.StatusOK, g.view)
+}
+
+// renderTrace shows a trace's result page.
+func (s *Server) renderTrace(w http.ResponseWriter, r *http.Request, status int, m view.TraceResults) {
 	// The page lists health data about people: no cache may keep it.
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, view.AdminTraceResults(s.adminPage(r, "admin.trace.results"), traceView(t, req, res)))
+	s.render(w, r, status, view.AdminTraceResults(s.adminPage(r, "admin.trace.results"), m))
 }
 
 // handleTraceDownload repeats a query shown on a results page (by
@@ -159,10 +177,15 @@ func (s *Server) handleTraceDownload(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.Message(s.adminPage(r, "admin.trace"), strings.Join(msgs, " ")))
 		return
 	}
-	res, ok := s.runTrace(w, r, req)
+	res, _, ok := s.runTrace(w, r, req, nil)
 	if !ok {
 		return
 	}
+	s.sendTrace(w, r, req, res)
+}
+
+// sendTrace writes res as a file in req's format.
+func (s *Server) sendTrace(w http.ResponseWriter, r *http.Request, req *export.TraceRequest, res *store.TraceResult) {
 	var buf bytes.Buffer
 	if err := export.WriteTrace(&buf, req, res); err != nil {
 		s.internalError(w, r, err)
@@ -182,25 +205,27 @@ func (s *Server) handleTraceDownload(w http.ResponseWriter, r *http.Request) {
 	_, _ = buf.WriteTo(w)
 }
 
-// runTrace runs req and records it in the audit trail; it answers the
+// runTrace runs req and records it in the audit trail (with extra in
+// the record's detail), returning the record's seq; it answers the
 // request itself on failure. A query whose audit record cannot be
 // written is not shown: tracing is only allowed on the record.
-func (s *Server) runTrace(w http.ResponseWriter, r *http.Request, req *export.TraceRequest) (*store.TraceResult, bool) {
+func (s *Server) runTrace(w http.ResponseWriter, r *http.Request, req *export.TraceRequest, extra map[string]any) (*store.TraceResult, int64, bool) {
 	start := time.Now()
 	res, err := s.db.Trace(r.Context(), req.Query())
 	if err != nil {
 		s.internalError(w, r, err)
-		return nil, false
+		return nil, 0, false
 	}
-	if err := export.AuditTrace(context.WithoutCancel(r.Context()), s.db, actorOf(r), req, res); err != nil {
+	seq, err := export.AuditTraceRecord(context.WithoutCancel(r.Context()), s.db, actorOf(r), req, res, extra)
+	if err != nil {
 		s.internalError(w, r, fmt.Errorf("audit trace: %w", err))
-		return nil, false
+		return nil, 0, false
 	}
 	s.log.Info("trace", "by", actorOf(r), "subject", hex.EncodeToString(req.Subject[:]),
 		"from", req.From.Format(time.RFC3339), "to", req.To.Format(time.RFC3339), "window", req.Window,
 		"format", req.Format, "checks", len(res.Checks), "contacts", len(res.Contacts),
 		"truncated", res.Truncated, "took", time.Since(start).Round(time.Millisecond))
-	return res, true
+	return res, seq, true
 }
 
 // traceView turns a result into the page's rows, times in the request's
@@ -225,6 +250,7 @@ func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult)
 			row.Contacts = append(row.Contacts, view.TraceContactRow{
 				Subject: hex.EncodeToString(ct.Subject[:]), At: ct.At.In(req.Location).Format(layout),
 				Offset: formatOffset(ct.Offset), Decision: ct.Decision, Name: ct.MaskedName, IDTail: ct.IDTail,
+				Known: ct.MaskedName != "",
 			})
 		}
 		m.Checks = append(m.Checks, row)
@@ -233,7 +259,7 @@ func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult)
 		m.Summary = append(m.Summary, view.TraceSummaryRow{
 			Subject: hex.EncodeToString(s.Subject[:]), Name: s.MaskedName, IDTail: s.IDTail, Overlaps: s.Overlaps,
 			First: s.First.In(req.Location).Format(layout), Last: s.Last.In(req.Location).Format(layout),
-			Places: strings.Join(s.Places, ", "),
+			Places: strings.Join(s.Places, ", "), Known: s.MaskedName != "",
 		})
 	}
 	return m
