@@ -43,33 +43,7 @@ func TestHubRestore_AppliancesKeepAndTakeRevocations(t *testing.T) {
 	red, lost, later, fine := issue("张三明", "610113199001011230"), issue("李四", "P1234567"),
 		issue("王五", "P7654321"), issue("赵六", "P1111111")
 
-	var gates []*restoreGate
-	var load sync.WaitGroup
-	for _, name := range []string{"gate-1", "gate-2"} {
-		db := enrolled(t, h, name, false)
-		s, err := NewSyncer(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Run(ctx)
-		chk, err := check.New(ctx, check.Config{DB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
-		gates = append(gates, &restoreGate{db: db, chk: chk})
-		// Scans all along, pushed to the hub by the sync loop.
-		load.Add(1)
-		go func() {
-			defer load.Done()
-			for ctx.Err() == nil {
-				if _, err := chk.Check(ctx, name, fine.Text); err != nil && ctx.Err() == nil {
-					t.Error(err)
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}()
-	}
+	gates, load := startRestoreGates(t, ctx, h, fine)
 	defer load.Wait()
 	defer cancel()
 	waitDenied(t, gates, fine, "") // the lists arrived: the pass checks
@@ -135,6 +109,41 @@ func TestHubRestore_AppliancesKeepAndTakeRevocations(t *testing.T) {
 			t.Errorf("appliance %d: %d re-read records, want 1", i, n)
 		}
 	}
+}
+
+// startRestoreGates enrols two gates with h, runs their sync loops and
+// has each check pass p every 20 ms until ctx ends: scans to push all
+// along.
+func startRestoreGates(t *testing.T, ctx context.Context, h *enrHub, p *district.Issued) ([]*restoreGate, *sync.WaitGroup) {
+	t.Helper()
+	var gates []*restoreGate
+	load := &sync.WaitGroup{}
+	for _, name := range []string{"gate-1", "gate-2"} {
+		db := enrolled(t, h, name, false)
+		s, err := NewSyncer(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Run(ctx)
+		chk, err := check.New(ctx, check.Config{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gates = append(gates, &restoreGate{db: db, chk: chk})
+		// Scans all along, pushed to the hub by the sync loop.
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			for ctx.Err() == nil {
+				if _, err := chk.Check(ctx, name, p.Text); err != nil && ctx.Err() == nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	return gates, load
 }
 
 // waitDenied waits, at most 15 s, until every gate's checker gives p
