@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ type enrHub struct {
 	url string
 	ca  []byte // DER of the local CA
 	pin []byte
+	// handler serves the current h.db: reopen swaps it behind the same
+	// address, as a restarted hub.
+	handler atomic.Pointer[http.Handler]
 }
 
 func newEnrHub(t *testing.T) *enrHub {
@@ -50,9 +54,16 @@ func newEnrHub(t *testing.T) *enrHub {
 	}
 	h.ca = auth.CACertDER()
 	h.pin, _ = PinOfDER(h.ca)
-	srv := NewServer(ServerConfig{DB: h.db, HubCA: h.ca})
-	h.url = serveTLS(t, srv.Handler(), auth.TLSConfig(), h.ca)
+	h.serve()
+	h.url = serveTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.handler.Load()).ServeHTTP(w, r) }),
+		auth.TLSConfig(), h.ca)
 	return h
+}
+
+// serve makes the hub's sync server over h.db the one its address serves.
+func (h *enrHub) serve() {
+	hd := NewServer(ServerConfig{DB: h.db, HubCA: h.ca}).Handler()
+	h.handler.Store(&hd)
 }
 
 // serveTLS serves handler over HTTPS on loopback, sending caDER after

@@ -26,7 +26,8 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.RevocationsAfter < 0 || req.Backlog < 0 || req.PolicyVersion < 0 || len(req.TrustHash) > sha256.Size {
+	if req.RevocationsAfter < 0 || req.Backlog < 0 || req.PolicyVersion < 0 || len(req.TrustHash) > sha256.Size ||
+		len(req.Generation) > store.GenerationSize {
 		s.writeError(w, r, badRequest("negative counter or malformed trust hash"))
 		return
 	}
@@ -62,6 +63,12 @@ const contactRecordEvery = 10 * time.Second
 // its version is newer. Bundles going down use it too.
 func BuildPull(ctx context.Context, db *store.DB, req *PullRequest) (*PullResponse, error) {
 	resp := &PullResponse{Now: db.Now().UnixMilli()}
+	// Read before the page: the end can only grow meanwhile, so it is
+	// never below a number the page carries.
+	var err error
+	if resp.Generation, resp.RevocationsEnd, err = db.FeedGeneration(ctx); err != nil {
+		return nil, err
+	}
 	trust, err := BuildTrustList(ctx, db)
 	if err != nil {
 		return nil, err
@@ -260,7 +267,10 @@ func PolicyFromWire(w *PolicyInfo) (*store.Policy, error) {
 // FeedFromWire turns a pull answer into what store.ApplyFeed applies,
 // checking the trust list against its hash.
 func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
-	f := &store.Feed{}
+	if resp.Generation != nil && len(resp.Generation) != store.GenerationSize {
+		return nil, fmt.Errorf("feed generation of %d bytes", len(resp.Generation))
+	}
+	f := &store.Feed{Generation: resp.Generation}
 	if resp.Trust != nil {
 		keys, err := TrustKeysFromWire(resp.Trust.Keys)
 		if err != nil {
@@ -297,20 +307,44 @@ func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
 	return f, nil
 }
 
+// needsReread tells whether the appliance at st must read the whole feed
+// again before applying resp: the hub's generation is not the one st is
+// in, or the hub's revocations end before st's position (its history
+// went backwards). changed: the hub's history changed under the
+// appliance, as opposed to the first generation it sees.
+func needsReread(st *store.FeedState, resp *PullResponse) (restart, changed bool) {
+	if resp.Generation == nil {
+		return false, false // an older hub
+	}
+	beyond := st.RevocationsSeq > resp.RevocationsEnd
+	if bytes.Equal(st.Generation, resp.Generation) && !beyond {
+		return false, false
+	}
+	return true, st.Generation != nil || beyond
+}
+
 // maxPullPages bounds the pages one PullOnce fetches: 100 pages of 5,000
 // revocations; the next pull continues.
 const maxPullPages = 100
+
+// maxRestarts bounds the fresh starts of one PullOnce.
+const maxRestarts = 3
 
 // PullResult is what one PullOnce changed.
 type PullResult struct {
 	store.FeedResult
 	Pages int
+	// Reread: the hub's generation changed or it was behind this
+	// appliance's position, and the whole feed was read again from the
+	// start; HistoryChanged when that was not the first generation seen.
+	Reread, HistoryChanged bool
 }
 
 // PullOnce fetches and applies the hub's increment, page after page
 // while the hub says there is more.
 func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error) {
 	res := &PullResult{}
+	restarts := 0
 	for res.Pages < maxPullPages {
 		st, err := db.FeedState(ctx)
 		if err != nil {
@@ -321,7 +355,7 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 			return res, err
 		}
 		req := PullRequest{Now: db.Now().UnixMilli(), Backlog: backlog, RevocationsAfter: st.RevocationsSeq,
-			TrustHash: st.TrustHash, PolicyVersion: st.PolicyVersion}
+			TrustHash: st.TrustHash, PolicyVersion: st.PolicyVersion, Generation: st.Generation}
 		var resp PullResponse
 		if err := c.Call(ctx, PathPull, &req, &resp); err != nil {
 			return res, err
@@ -329,6 +363,19 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 		f, err := FeedFromWire(&resp)
 		if err != nil {
 			return res, fmt.Errorf("hub feed: %w", err)
+		}
+		if restart, changed := needsReread(st, &resp); restart {
+			// The answer is an increment from a position that means
+			// nothing now: start again from the beginning. A hub that
+			// keeps changing generation is not followed for ever.
+			if restarts++; restarts > maxRestarts {
+				return res, errors.New("hub feed: the hub's generation keeps changing")
+			}
+			if err := db.RestartFeed(ctx, resp.Generation, changed || res.HistoryChanged); err != nil {
+				return res, err
+			}
+			res.Reread, res.HistoryChanged = true, changed || res.HistoryChanged
+			continue
 		}
 		fr, err := db.ApplyFeed(ctx, f)
 		if err != nil {

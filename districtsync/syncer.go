@@ -242,6 +242,13 @@ func (l *syncLoop) pull(ctx context.Context) bool {
 
 // logFeed logs what a pull changed, and warns of the roots it refused.
 func (s *Syncer) logFeed(res *PullResult) {
+	switch {
+	case res.HistoryChanged:
+		s.log.Warn("sync feed: hub history changed (restored from a backup?); re-read the whole feed",
+			"revocations", res.Revocations, "keys_added", res.KeysAdded)
+	case res.Reread:
+		s.log.Info("sync feed: new hub feed generation; read the whole feed")
+	}
 	if res.RootRevocationsRefused > 0 {
 		s.log.Warn("sync feed: revocation of a district root refused", "count", res.RootRevocationsRefused)
 	}

@@ -183,6 +183,10 @@ type PullRequest struct {
 	RevocationsAfter int64  `json:"revocations_after"` // last hub revocation seq applied
 	TrustHash        []byte `json:"trust_hash,omitempty"`
 	PolicyVersion    int64  `json:"policy_version"`
+	// Generation is the hub feed generation RevocationsAfter and
+	// TrustHash are positions in; absent before the first answer that
+	// carried one.
+	Generation []byte `json:"generation,omitempty"`
 }
 
 // PullResponse is the increment: the trust list if its hash differs,
@@ -198,6 +202,14 @@ type PullResponse struct {
 	// answer: an appliance enrolled before roles learns it, and one whose
 	// role changed applies the change.
 	Role string `json:"role,omitempty"`
+	// Generation changes whenever the hub's history could have gone
+	// backwards (it was opened again, maybe from a backup): positions
+	// taken in another generation mean nothing, and the appliance reads
+	// the whole feed again. RevocationsEnd is the end of the hub's
+	// revocation numbering: a position beyond it means the same. Both
+	// absent from an older hub.
+	Generation     []byte `json:"generation,omitempty"`
+	RevocationsEnd int64  `json:"revocations_end,omitempty"`
 }
 
 // RevocationRecord is one revocation of the hub's list.

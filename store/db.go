@@ -91,6 +91,10 @@ type DB struct {
 
 	scanCommits atomic.Int64 // group commits that succeeded
 
+	// generation is the hub's feed generation drawn at this open; nil
+	// on an enrolled appliance.
+	generation []byte
+
 	probe      writeProbe // the last ProbeWrite, reused for a moment
 	modesFixed []string   // see ModesFixed
 

@@ -138,10 +138,15 @@ type FeedState struct {
 	RevocationsSeq int64  // last hub revocation applied
 	TrustHash      []byte // hash of the trust list applied
 	PolicyVersion  int64  // hub version of the policy applied
-	LastPull       time.Time
-	LastPush       time.Time
-	LastError      string
-	LastErrorAt    time.Time
+	// Generation is the hub's feed generation these positions are in
+	// (nil before the first hub that said); HistoryChangedAt is when the
+	// hub's history last changed under this appliance (zero: never).
+	Generation       []byte
+	HistoryChangedAt time.Time
+	LastPull         time.Time
+	LastPush         time.Time
+	LastError        string
+	LastErrorAt      time.Time
 }
 
 // FeedState returns the appliance's sync_state; ErrNotEnrolled when not
@@ -149,11 +154,12 @@ type FeedState struct {
 func (db *DB) FeedState(ctx context.Context) (*FeedState, error) {
 	s := &FeedState{}
 	err := db.view(ctx, func(tx *sql.Tx) error {
-		var pull, push, errAt sql.NullInt64
+		var pull, push, errAt, changed sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT revocations_seq, trust_hash, policy_ms, last_pull_ms, last_push_ms,
-			last_error, last_error_ms FROM sync_state WHERE id = 1`).
-			Scan(&s.RevocationsSeq, &s.TrustHash, &s.PolicyVersion, &pull, &push, &s.LastError, &errAt)
+			last_error, last_error_ms, generation, history_changed_ms FROM sync_state WHERE id = 1`).
+			Scan(&s.RevocationsSeq, &s.TrustHash, &s.PolicyVersion, &pull, &push, &s.LastError, &errAt, &s.Generation, &changed)
 		s.LastPull, s.LastPush, s.LastErrorAt = timeOrZero(pull), timeOrZero(push), timeOrZero(errAt)
+		s.HistoryChangedAt = timeOrZero(changed)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotEnrolled
 		}
@@ -182,6 +188,10 @@ type Feed struct {
 	// Role is the role the hub's admins gave this appliance; empty when
 	// the hub did not say (an older hub).
 	Role ApplianceRole
+	// Generation is the hub's feed generation (nil from an older hub).
+	// One other than the appliance's restarts its feed first
+	// (RestartFeed): the increment is then applied over a fresh start.
+	Generation []byte
 }
 
 // FeedResult counts what ApplyFeed changed.
@@ -241,12 +251,17 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil && !db.roleChanges(ctx, f.Role) {
 		var last sql.NullInt64
 		var lastErr string
-		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error FROM sync_state WHERE id = 1`).Scan(&last, &lastErr)
-		if err == nil && lastErr == "" && last.Valid && now.Sub(time.UnixMilli(last.Int64)) < pullRecordEvery {
+		var gen []byte
+		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error, generation FROM sync_state WHERE id = 1`).Scan(&last, &lastErr, &gen)
+		if err == nil && lastErr == "" && last.Valid && now.Sub(time.UnixMilli(last.Int64)) < pullRecordEvery &&
+			(f.Generation == nil || bytes.Equal(gen, f.Generation)) {
 			return res, nil
 		}
 	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
+		if err := applyGeneration(ctx, tx, f.Generation, now); err != nil {
+			return err
+		}
 		var seq, pver int64
 		err := tx.QueryRowContext(ctx, `SELECT revocations_seq, policy_ms FROM sync_state WHERE id = 1`).Scan(&seq, &pver)
 		if errors.Is(err, sql.ErrNoRows) {

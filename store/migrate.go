@@ -625,6 +625,17 @@ ALTER TABLE policy ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'Asia/Shanghai'
 CREATE INDEX audit_action ON audit (action);
 CREATE INDEX audit_actor ON audit (actor);
 `,
+	`-- restore: a hub's feed generation, drawn anew on every open (the file may
+-- be a restored copy whose history went backwards), and on an appliance
+-- the generation it last read and when its hub's history last changed.
+CREATE TABLE feed_generation (
+	id         INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	generation BLOB    NOT NULL CHECK (length(generation) = 16),
+	opened_ms  INTEGER NOT NULL
+) STRICT;
+ALTER TABLE sync_state ADD COLUMN generation BLOB;
+ALTER TABLE sync_state ADD COLUMN history_changed_ms INTEGER;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -195,8 +195,10 @@ func statusChangedElsewhere(ctx context.Context, q rowQuerier, s pass.Subject) (
 // last one, numbers its appliances may have pulled past already, and they
 // would never get them. It cannot tell a restored copy (so it runs on
 // every Open), and no earlier run of the file handed out more numbers
-// than microseconds passed since it started. An enrolled appliance's own
-// list is numbered locally and pulled by no one: it is left alone.
+// than microseconds passed since it started. For the same reason every
+// open draws a new feed generation (generation.go): appliances then read
+// the whole feed again. An enrolled appliance's own list is numbered
+// locally and pulled by no one: it is left alone.
 func (db *DB) numberRevocationsOnOpen(ctx context.Context) error {
 	floor := db.now().UnixMicro()
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -208,7 +210,11 @@ func (db *DB) numberRevocationsOnOpen(ctx context.Context) error {
 			WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'revocations')`, floor); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'revocations'`, floor)
+		if _, err := tx.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'revocations'`, floor); err != nil {
+			return err
+		}
+		gen, err := newGenerationOnOpen(ctx, tx, db.now())
+		db.generation = gen
 		return err
 	})
 	if err != nil {

@@ -25,6 +25,10 @@ type SyncStatus struct {
 	// acknowledged yet.
 	ScansWaiting  int64
 	EventsWaiting int64
+	// HistoryChangedAt is when the hub's history last changed under this
+	// appliance (a hub restored from a backup): the whole feed was read
+	// again then. Zero: never.
+	HistoryChangedAt time.Time
 }
 
 // SyncStatus reads the appliance's sync state. Cheap: a handful of
@@ -42,15 +46,16 @@ func (db *DB) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 		}
 		st.Enrolled, st.EnrolledAt = true, time.UnixMilli(enrolled)
 		var (
-			scansAcked, eventsAcked int64
-			push, pull, errAt       sql.NullInt64
+			scansAcked, eventsAcked    int64
+			push, pull, errAt, changed sql.NullInt64
 		)
-		err = tx.QueryRowContext(ctx, `SELECT scans_acked, events_acked, last_push_ms, last_pull_ms, last_error, last_error_ms
-			FROM sync_state WHERE id = 1`).Scan(&scansAcked, &eventsAcked, &push, &pull, &st.LastError, &errAt)
+		err = tx.QueryRowContext(ctx, `SELECT scans_acked, events_acked, last_push_ms, last_pull_ms, last_error, last_error_ms,
+			history_changed_ms FROM sync_state WHERE id = 1`).Scan(&scansAcked, &eventsAcked, &push, &pull, &st.LastError, &errAt, &changed)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		st.LastPush, st.LastPull, st.LastErrorAt = timeOrZero(push), timeOrZero(pull), timeOrZero(errAt)
+		st.HistoryChangedAt = timeOrZero(changed)
 		// max(id) is answered from the end of the rowid b-tree.
 		var maxScan sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM scans`).Scan(&maxScan); err != nil {

@@ -18,6 +18,10 @@ func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
 // handleReadyz answers 200 when the appliance can check and log: the
 // scan log takes a real write (store.ProbeWrite, at most one every two
 // seconds however often this is polled) and trust anchors are loaded.
+// historyWarnFor is how long /readyz warns that the hub's history
+// changed (a hub restored from a backup) and the feed was read again.
+const historyWarnFor = time.Hour
+
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -85,6 +89,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			if bl.Late {
 				warnings = append(warnings, fmt.Sprintf("the oldest record waiting for the district hub is %s old (warning after %s): check the uplink",
 					bl.Age.Round(time.Second), bl.Warn))
+			}
+		}
+		if !st.HistoryChangedAt.IsZero() {
+			sync["history_changed"] = st.HistoryChangedAt.UTC()
+			if time.Since(st.HistoryChangedAt) < historyWarnFor {
+				warnings = append(warnings, "hub history changed at "+st.HistoryChangedAt.UTC().Format(time.RFC3339)+"; re-read the feed")
 			}
 		}
 		switch {

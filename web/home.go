@@ -101,6 +101,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		m.Sync = &view.SyncView{
 			Hub: st.Hub, Appliance: st.Appliance, LastPush: st.LastPush, LastPull: st.LastPull,
 			LastError: st.LastError, LastErrorAt: st.LastErrorAt, Waiting: ls.waiting(), Stale: ls.Stale,
+			HistoryChangedAt: st.HistoryChangedAt,
 		}
 		bl := s.backlogState(ctx, now)
 		m.Sync.OldestWaiting, m.Sync.BacklogWarn, m.Sync.BacklogLate = bl.Age, bl.Warn, bl.Late
