@@ -620,7 +620,10 @@ func TestBundle_Epochs(t *testing.T) {
 	for i := range 3 {
 		logBundleScans(t, w.app, 10+i)
 		w.app.Close()
-		w.app = openBundleDB(t, dir) // a new epoch
+		w.app = openBundleDB(t, dir)
+		if err := w.app.StartSyncing(ctx); err != nil { // a new epoch
+			t.Fatal(err)
+		}
 	}
 	epochs, err := w.app.SyncEpochs(ctx)
 	if err != nil {

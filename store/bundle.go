@@ -76,7 +76,7 @@ func (db *DB) PrepareUpBundle(ctx context.Context, runScans, runEvents, maxRecor
 	if runScans <= 0 || runEvents <= 0 || maxRecords <= 0 {
 		return nil, fmt.Errorf("prepare bundle: %w: sizes %d, %d, %d", ErrInvalid, runScans, runEvents, maxRecords)
 	}
-	if err := db.ensureEpoch(ctx); err != nil {
+	if err := db.StartSyncing(ctx); err != nil {
 		return nil, fmt.Errorf("prepare bundle: %w", err)
 	}
 	b := &UpBundle{}

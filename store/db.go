@@ -107,6 +107,11 @@ type DB struct {
 	// auditWarning is a warning about the trail found at start (a
 	// restore) that later checks do not clear.
 	auditWarning atomic.Pointer[string]
+
+	// epochMu guards epochStarted: whether this process started its
+	// sync epoch (StartSyncing).
+	epochMu      sync.Mutex
+	epochStarted bool
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.
