@@ -16,7 +16,7 @@ import (
 
 // cmdPolicy shows the check policy, or changes it with flags.
 func cmdPolicy(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N]")
+	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N] [--stale-after DURATION]")
 	colors := fs.String("colors", "", "colours allowed through, comma separated")
 	maxAge := fs.String("max-test-age", "", "maximum time since a negative test, e.g. 48h or 72h; 0 for no test required")
 	minDoses := fs.String("min-doses", "", "minimum vaccine doses")
@@ -26,6 +26,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	retention := fs.String("scan-retention-days", "", "days scans are kept before they are purged (default 28)")
 	passRetention := fs.String("pass-retention-days", "", "days a pass record is kept after the pass expires (default 90, 1 to 3650)")
 	auditRetention := fs.String("audit-retention-days", "", "days audit records are kept (default 365, 30 to 3650)")
+	staleAfter := fs.String("stale-after", "", "warn at an enrolled appliance's gate when its lists are older than this, e.g. 2m (5s to 24h)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -53,7 +54,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	for _, d := range []struct {
 		flag, val string
 		dst       *time.Duration
-	}{{"max-test-age", *maxAge, &p.MaxTestAge}, {"repeat-window", *repeat, &p.RepeatWindow}, {"clock-skew", *skew, &p.ClockSkew}} {
+	}{{"max-test-age", *maxAge, &p.MaxTestAge}, {"repeat-window", *repeat, &p.RepeatWindow}, {"clock-skew", *skew, &p.ClockSkew}, {"stale-after", *staleAfter, &p.StaleAfter}} {
 		if d.val == "" {
 			continue
 		}
@@ -120,6 +121,7 @@ var policyFlags = map[string]string{
 	store.PolicyScanRetention:  "scan-retention-days",
 	store.PolicyPassRetention:  "pass-retention-days",
 	store.PolicyAuditRetention: "audit-retention-days",
+	store.PolicyStaleAfter:     "stale-after",
 }
 
 func policyJSON(p *store.Policy) map[string]any {
@@ -134,6 +136,7 @@ func policyJSON(p *store.Policy) map[string]any {
 		"accept_paper":        p.AcceptPaper,
 		"repeat_window":       p.RepeatWindow.String(),
 		"clock_skew":          p.ClockSkew.String(),
+		"stale_after":         p.StaleAfter.String(),
 		"scan_retention_days": int(p.ScanRetention / (24 * time.Hour)),
 		// Whole days rounded down, like the scan retention: the CLI and
 		// the web form only ever set whole days.

@@ -237,7 +237,7 @@ func PolicyToWire(p *store.Policy) PolicyInfo {
 	return PolicyInfo{
 		Version: p.UpdatedAt.UnixMilli(), Colors: colors, MaxTestAgeMS: p.MaxTestAge.Milliseconds(),
 		MinDoses: p.MinDoses, AcceptPaper: p.AcceptPaper, RepeatWindowMS: p.RepeatWindow.Milliseconds(),
-		ClockSkewMS: p.ClockSkew.Milliseconds(),
+		ClockSkewMS: p.ClockSkew.Milliseconds(), StaleAfterMS: p.StaleAfter.Milliseconds(),
 	}
 }
 
@@ -250,6 +250,7 @@ func PolicyFromWire(w *PolicyInfo) (*store.Policy, error) {
 	p := &store.Policy{
 		MaxTestAge: time.Duration(w.MaxTestAgeMS) * time.Millisecond, MinDoses: w.MinDoses, AcceptPaper: w.AcceptPaper,
 		RepeatWindow: time.Duration(w.RepeatWindowMS) * time.Millisecond, ClockSkew: time.Duration(w.ClockSkewMS) * time.Millisecond,
+		StaleAfter: time.Duration(w.StaleAfterMS) * time.Millisecond,
 	}
 	for _, c := range w.Colors {
 		if c < 0 || c > 255 {

@@ -104,6 +104,8 @@ type PolicyInfo struct {
 	AcceptPaper    bool  `json:"accept_paper"`
 	RepeatWindowMS int64 `json:"repeat_window_ms"`
 	ClockSkewMS    int64 `json:"clock_skew_ms"`
+	// StaleAfterMS: absent from a hub that predates it (the default).
+	StaleAfterMS int64 `json:"stale_after_ms,omitempty"`
 }
 
 // PushRequest carries the next records of an appliance's streams. Each

@@ -159,8 +159,12 @@ type Policy struct {
 	// AuditRetention is how long audit records are kept; zero when
 	// saving means DefaultAuditRetention.
 	AuditRetention time.Duration
-	UpdatedAt      time.Time
-	UpdatedBy      string // actor of the last SetPolicy; "setup" at first
+	// StaleAfter is how long an enrolled appliance's lists may go
+	// without a pull from the hub before the gate and /readyz warn;
+	// zero when saving means DefaultStaleAfter.
+	StaleAfter time.Duration
+	UpdatedAt  time.Time
+	UpdatedBy  string // actor of the last SetPolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets
@@ -175,6 +179,11 @@ const (
 	DefaultAuditRetention = 365 * 24 * time.Hour
 )
 
+// DefaultStaleAfter is how old an enrolled appliance's lists may grow
+// before it warns: it pulls every 2 seconds while its hub answers, so two
+// minutes without a pull is a link down, not a slow one.
+const DefaultStaleAfter = 2 * time.Minute
+
 // DefaultPolicy is the policy of a new district: green only, a negative
 // test within 72 h, no dose minimum, paper accepted, repeats flagged
 // within 5 minutes, 5 minutes of clock skew tolerated.
@@ -188,6 +197,7 @@ func DefaultPolicy() Policy {
 		ScanRetention:  DefaultScanRetention,
 		PassRetention:  DefaultPassRetention,
 		AuditRetention: DefaultAuditRetention,
+		StaleAfter:     DefaultStaleAfter,
 	}
 }
 

@@ -112,6 +112,12 @@ type DB struct {
 	// sync epoch (StartSyncing).
 	epochMu      sync.Mutex
 	epochStarted bool
+
+	// lastPull is the time of this process's last successful pull
+	// (Unix ms): the file records an idle pull at most every
+	// pullRecordEvery, and the age of the lists shown must not be that
+	// much too young.
+	lastPull atomic.Int64
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.

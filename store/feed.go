@@ -243,6 +243,7 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 		var lastErr string
 		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error FROM sync_state WHERE id = 1`).Scan(&last, &lastErr)
 		if err == nil && lastErr == "" && last.Valid && now.Sub(time.UnixMilli(last.Int64)) < pullRecordEvery {
+			db.notePull(now)
 			return res, nil
 		}
 	}
@@ -287,12 +288,25 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply hub feed: %w", err)
 	}
+	db.notePull(now)
 	if res.KeyDropped {
 		if err := db.checkpointAfterDrop(ctx); err != nil {
 			return nil, fmt.Errorf("apply hub feed: checkpoint after dropping the pseudonym key: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// notePull records in memory that a pull succeeded at t (never moving
+// back), for SyncStatus.
+func (db *DB) notePull(t time.Time) {
+	ms := t.UnixMilli()
+	for {
+		old := db.lastPull.Load()
+		if old >= ms || db.lastPull.CompareAndSwap(old, ms) {
+			return
+		}
+	}
 }
 
 // skipApplied drops from a repeated page (an answer that crossed a

@@ -555,6 +555,13 @@ UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id
 -- per pushed pass record: indexed so a push stays linear in its size.
 CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
 `,
+	`
+-- stale: how long an enrolled appliance's lists may go without a pull
+-- before its gate screen and /readyz say how old they are (2 minutes by
+-- default: it pulls every 2 seconds while the hub answers).
+ALTER TABLE policy ADD COLUMN stale_after_ms INTEGER NOT NULL DEFAULT 120000
+	CHECK (stale_after_ms >= 5000);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -29,6 +29,11 @@ const (
 	minPassRetention  = 24 * time.Hour
 	minAuditRetention = 30 * 24 * time.Hour
 	maxRetention      = 3650 * 24 * time.Hour
+	// Lists count as stale after 5 s at the least (below that a pull
+	// every 2 s would flap) and a day at the most (beyond, the warning
+	// comes too late to matter).
+	minStaleAfter = 5 * time.Second
+	maxStaleAfter = 24 * time.Hour
 )
 
 // Policy fields as field errors name them. Each interface maps them to
@@ -42,6 +47,7 @@ const (
 	PolicyScanRetention  = "scan_retention"
 	PolicyPassRetention  = "pass_retention"
 	PolicyAuditRetention = "audit_retention"
+	PolicyStaleAfter     = "stale_after"
 )
 
 // Validate returns a field error for every field of p outside the policy
@@ -86,6 +92,9 @@ func (p *Policy) Validate() FieldErrors {
 		if outside(d.v, d.min, maxRetention) {
 			add(d.field, "admin.policy.err.days_range", int(d.min/day), int(maxRetention/day))
 		}
+	}
+	if outside(p.StaleAfter, minStaleAfter, maxStaleAfter) {
+		add(PolicyStaleAfter, "admin.policy.err.stale_after", int(minStaleAfter/time.Second), int(maxStaleAfter/time.Second))
 	}
 	return errs
 }
@@ -173,6 +182,7 @@ type policyValues struct {
 	ScanRetention  string `json:"scan_retention"`
 	PassRetention  string `json:"pass_retention"`
 	AuditRetention string `json:"audit_retention"`
+	StaleAfter     string `json:"stale_after"`
 }
 
 func policyAudit(p *Policy) policyValues {
@@ -184,7 +194,7 @@ func policyAudit(p *Policy) policyValues {
 		Colors: strings.Join(colors, ","), MaxTestAge: p.MaxTestAge.String(), MinDoses: p.MinDoses,
 		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
 		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
-		AuditRetention: p.AuditRetention.String(),
+		AuditRetention: p.AuditRetention.String(), StaleAfter: p.StaleAfter.String(),
 	}
 }
 
@@ -208,26 +218,30 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 	if p.AuditRetention == 0 {
 		p.AuditRetention = DefaultAuditRetention
 	}
+	if p.StaleAfter == 0 {
+		p.StaleAfter = DefaultStaleAfter
+	}
 	// Kept to the millisecond, like the other durations: what is handed
 	// back equals what is read back.
 	p.ScanRetention = p.ScanRetention.Truncate(time.Millisecond)
 	p.PassRetention = p.PassRetention.Truncate(time.Millisecond)
 	p.AuditRetention = p.AuditRetention.Truncate(time.Millisecond)
+	p.StaleAfter = p.StaleAfter.Truncate(time.Millisecond)
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO policy (id, colors, max_test_age_ms, min_doses, accept_paper,
 			repeat_window_ms, clock_skew_ms, scan_retention_ms, pass_retention_ms,
-			audit_retention_ms, updated_ms, updated_by)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			audit_retention_ms, stale_after_ms, updated_ms, updated_by)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			colors = excluded.colors, max_test_age_ms = excluded.max_test_age_ms,
 			min_doses = excluded.min_doses, accept_paper = excluded.accept_paper,
 			repeat_window_ms = excluded.repeat_window_ms, clock_skew_ms = excluded.clock_skew_ms,
 			scan_retention_ms = excluded.scan_retention_ms, pass_retention_ms = excluded.pass_retention_ms,
-			audit_retention_ms = excluded.audit_retention_ms,
+			audit_retention_ms = excluded.audit_retention_ms, stale_after_ms = excluded.stale_after_ms,
 			updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
 		mask, p.MaxTestAge.Milliseconds(), p.MinDoses, p.AcceptPaper,
 		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), p.ScanRetention.Milliseconds(),
-		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), now.UnixMilli(), actor)
+		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), p.StaleAfter.Milliseconds(), now.UnixMilli(), actor)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -241,14 +255,14 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 
 func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	var p Policy
-	var mask, testAge, repeat, skew, retention, passRet, auditRet, updated int64
+	var mask, testAge, repeat, skew, retention, passRet, auditRet, stale, updated int64
 	err := tx.QueryRowContext(ctx, `
 		SELECT colors, max_test_age_ms, min_doses, accept_paper, repeat_window_ms,
 			clock_skew_ms, scan_retention_ms, pass_retention_ms, audit_retention_ms,
-			updated_ms, updated_by
+			stale_after_ms, updated_ms, updated_by
 		FROM policy WHERE id = 1`).
 		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &retention,
-			&passRet, &auditRet, &updated, &p.UpdatedBy)
+			&passRet, &auditRet, &stale, &updated, &p.UpdatedBy)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotInitialized
 	}
@@ -262,6 +276,7 @@ func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	p.ScanRetention = time.Duration(retention) * time.Millisecond
 	p.PassRetention = time.Duration(passRet) * time.Millisecond
 	p.AuditRetention = time.Duration(auditRet) * time.Millisecond
+	p.StaleAfter = time.Duration(stale) * time.Millisecond
 	p.UpdatedAt = time.UnixMilli(updated)
 	return &p, nil
 }

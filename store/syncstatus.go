@@ -16,7 +16,9 @@ type SyncStatus struct {
 	Appliance  string // this appliance's name at the hub
 	EnrolledAt time.Time
 	// LastPush and LastPull are the last successful exchanges with the
-	// hub, by network or bundle; LastPull is the age of the lists.
+	// hub, by network or bundle; LastPull is the age of the lists, to
+	// the millisecond of the last pull this process made even when the
+	// file has not recorded it yet.
 	LastPush    time.Time
 	LastPull    time.Time
 	LastError   string
@@ -51,6 +53,9 @@ func (db *DB) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 			return err
 		}
 		st.LastPush, st.LastPull, st.LastErrorAt = timeOrZero(push), timeOrZero(pull), timeOrZero(errAt)
+		if mem := db.lastPull.Load(); mem > pull.Int64 {
+			st.LastPull = time.UnixMilli(mem)
+		}
 		// max(id) is answered from the end of the rowid b-tree.
 		var maxScan sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM scans`).Scan(&maxScan); err != nil {

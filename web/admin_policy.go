@@ -38,6 +38,7 @@ func policyForm(pol *store.Policy) view.PolicyForm {
 		RetentionDays:      strconv.Itoa(int(pol.ScanRetention / (24 * time.Hour))),
 		PassRetentionDays:  strconv.Itoa(int(pol.PassRetention / (24 * time.Hour))),
 		AuditRetentionDays: strconv.Itoa(int(pol.AuditRetention / (24 * time.Hour))),
+		StaleSeconds:       strconv.Itoa(int(pol.StaleAfter / time.Second)),
 		UpdatedAt:          pol.UpdatedAt.Local(),
 		UpdatedBy:          pol.UpdatedBy,
 	}
@@ -128,6 +129,7 @@ var policyInputs = map[string]string{
 	store.PolicyScanRetention:  "retention_days",
 	store.PolicyPassRetention:  "pass_retention_days",
 	store.PolicyAuditRetention: "audit_retention_days",
+	store.PolicyStaleAfter:     "stale_seconds",
 }
 
 // parsePolicy reads the policy form. It returns the form as typed, with a
@@ -148,6 +150,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		RetentionDays:      strings.TrimSpace(form.Get("retention_days")),
 		PassRetentionDays:  strings.TrimSpace(form.Get("pass_retention_days")),
 		AuditRetentionDays: strings.TrimSpace(form.Get("audit_retention_days")),
+		StaleSeconds:       strings.TrimSpace(form.Get("stale_seconds")),
 		Errors:             view.FieldErrors{},
 	}
 	pol := &store.Policy{
@@ -158,6 +161,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		ScanRetention:  formRetention(f.RetentionDays),
 		PassRetention:  formRetention(f.PassRetentionDays),
 		AuditRetention: formRetention(f.AuditRetentionDays),
+		StaleAfter:     formOptional(f.StaleSeconds, time.Second),
 	}
 	for _, name := range form["colors"] {
 		c, err := pass.ParseColor(name)
@@ -214,10 +218,17 @@ func formDuration(s string, unit time.Duration) time.Duration {
 // formRetention reads a retention period in days. Left empty it is zero,
 // the period in force; typed as 0 it is refused, not read as "keep".
 func formRetention(s string) time.Duration {
+	return formOptional(s, 24*time.Hour)
+}
+
+// formOptional reads a count of units that the store reads as "the
+// value in force" when zero: left empty it is zero, typed as 0 it is
+// refused.
+func formOptional(s string, unit time.Duration) time.Duration {
 	if s == "" {
 		return 0
 	}
-	if d := formDuration(s, 24*time.Hour); d != 0 {
+	if d := formDuration(s, unit); d != 0 {
 		return d
 	}
 	return -1
