@@ -844,3 +844,33 @@ func TestBundle_ImportKeepsGatesLogging(t *testing.T) {
 		t.Fatalf("a gate scan waited %v during an import of %v: the import holds the write lock too long", longest, took)
 	}
 }
+
+// TestBundle_TransitIsNotSkew: a bundle imported 10 minutes after it was
+// written reports its time in transit and leaves the appliance's clock
+// as its online exchanges measured it: no skew warning.
+func TestBundle_TransitIsNotSkew(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	logBundleScans(t, w.app, 3)
+	written := time.Now()
+	raw := exportUpBytes(t, w.app)
+	w.hub.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+	res, err := importBytes(w.hub, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stored < 3 || res.WrittenAt.Before(written.Add(-time.Second)) || res.WrittenAt.After(written.Add(time.Second)) ||
+		res.Transit < 10*time.Minute-2*time.Second || res.Transit > 10*time.Minute+2*time.Second {
+		t.Fatalf("import: stored %d, written %v (at %v), transit %v", res.Stored, res.WrittenAt, written, res.Transit)
+	}
+	list, err := w.hub.ApplianceStatuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		if a.Name == w.appName && a.ClockSkew != 0 {
+			t.Fatalf("transit taken for clock skew: %v", a.ClockSkew)
+		}
+	}
+}

@@ -161,12 +161,16 @@ func saveBundleOutSeq(ctx context.Context, tx *sql.Tx) error {
 
 // UpImport is an appliance's bundle as the hub stores it.
 type UpImport struct {
-	Appliance    string
-	Seq          int64
-	ApplianceNow time.Time
-	Backlog      int64
-	Scans        []*ScanRun
-	Events       []*EventRun
+	Appliance string
+	Seq       int64
+	// WrittenAt is the appliance's clock when it wrote the bundle. It is
+	// reported, never compared with the hub's clock for skew: a bundle
+	// spends hours or days in transit, and only the online exchange
+	// measures an appliance's clock.
+	WrittenAt time.Time
+	Backlog   int64
+	Scans     []*ScanRun
+	Events    []*EventRun
 	// RevocationsSeq is how far the appliance had applied the hub's
 	// revocations when it wrote the bundle: the hub's answer starts there.
 	RevocationsSeq int64
@@ -181,7 +185,10 @@ type UpImportResult struct {
 	Stored    int        // records stored
 	Skipped   int        // records the hub held already
 	Refused   int        // records outside the appliance's role: audited, not stored
-	ClockSkew time.Duration
+	// WrittenAt: see UpImport; Transit is the hub's clock at import
+	// minus it (the bundle's time in transit, plus any clock skew).
+	WrittenAt time.Time
+	Transit   time.Duration
 }
 
 // BundleAppliance returns the appliance an up bundle claims to come
@@ -310,17 +317,16 @@ func (db *DB) ImportUpBundle(ctx context.Context, in *UpImport, bundleKey []byte
 	}
 	res.Stored, res.Skipped, res.Refused = ir.Stored, ir.Skipped, ir.Refused
 	err = inTx(func(tx *sql.Tx, a *Appliance, now time.Time) error {
-		skew := int64(0)
-		if !in.ApplianceNow.IsZero() {
-			skew = in.ApplianceNow.UnixMilli() - now.UnixMilli()
+		if !in.WrittenAt.IsZero() {
+			res.WrittenAt, res.Transit = in.WrittenAt, now.Sub(in.WrittenAt)
 		}
-		res.ClockSkew = time.Duration(skew) * time.Millisecond
+		// clock_skew_ms is left as the last online exchange measured it.
 		// revocations_seq is set to what the appliance reports, not
 		// kept at the maximum: if it was restored from an older backup it
 		// needs the revocations again, and the answer bundle starts there.
 		_, err := tx.ExecContext(ctx, `UPDATE appliances SET bundle_in_seq = ?, bundle_out_seq = max(bundle_out_seq, ?),
-			last_contact_ms = ?, clock_skew_ms = ?, backlog = ?, revocations_seq = ? WHERE id = ?`,
-			in.Seq, max(in.PeerInSeq, 0), now.UnixMilli(), skew, max(in.Backlog, 0), max(in.RevocationsSeq, 0), a.ID)
+			last_contact_ms = ?, backlog = ?, revocations_seq = ? WHERE id = ?`,
+			in.Seq, max(in.PeerInSeq, 0), now.UnixMilli(), max(in.Backlog, 0), max(in.RevocationsSeq, 0), a.ID)
 		return err
 	})
 	if err != nil {
