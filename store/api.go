@@ -223,6 +223,10 @@ type Scan struct {
 	// Appliance is where the scan was logged, in exports: this appliance's
 	// name, or on a hub the enrolled appliance that sent it.
 	Appliance string
+	// Epoch is, in a hub's exports, the sending appliance's epoch of ID
+	// (ID is then the appliance's own scan id); zero for scans logged
+	// here and for ones stored before epochs were kept.
+	Epoch [EpochSize]byte
 }
 
 // ScanFilter selects scans, newest first unless AfterID is set (then

@@ -556,11 +556,17 @@ UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id
 CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
 `,
 	`
--- stale: how long an enrolled appliance's lists may go without a pull
+-- stale: the epoch of every scan a hub holds; and how long an enrolled
+-- appliance's lists may go without a pull
 -- before its gate screen and /readyz say how old they are (2 minutes by
 -- default: it pulls every 2 seconds while the hub answers).
 ALTER TABLE policy ADD COLUMN stale_after_ms INTEGER NOT NULL DEFAULT 120000
 	CHECK (stale_after_ms >= 5000);
+
+-- Hub side: the epoch of each appliance scan (seq is its id within that
+-- epoch), so a hub row can be matched to the appliance's own log; NULL
+-- for scans stored before it was kept.
+ALTER TABLE district_scans ADD COLUMN epoch BLOB CHECK (epoch IS NULL OR length(epoch) = 16);
 `,
 }
 
