@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -456,10 +457,10 @@ func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down 
 	foreignUp := exportUpBytes(t, otherApp)
 	foreignDown := exportDownBytes(t, other, "gate-a")
 
-	// An appliance of this district the hub retired, and one it never
-	// heard of: a name it has no record of, signed by some key.
-	retired := enrolByFiles(t, w.hub, "gate-old")
-	retiredUp := exportUpBytes(t, retired)
+	// An appliance of this district the hub retired (its final bundle
+	// is taken: TestBundle_RetiredFinal), and one it never heard of: a
+	// name it has no record of, signed by some key.
+	enrolByFiles(t, w.hub, "gate-old")
 	if _, err := w.hub.RetireAppliance(ctx, "gate-old", "replaced", "admin"); err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +507,6 @@ func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down 
 		{"UpTruncatedHalf", w.hub, up[:len(up)/2], ErrBundleTruncated},
 		{"UpForeignDistrict", w.hub, foreignUp, store.ErrBundleForeign},
 		{"UpUnknownAppliance", w.hub, ghostUp, store.ErrBundleForeign},
-		{"UpRetiredAppliance", w.hub, retiredUp, store.ErrRetired},
 		{"UpImpostor", w.hub, impostorUp, ErrBundleSignature},
 		{"UpAtAppliance", w.app, up, ErrBundleDirection},
 		{"DownTampered", w.app, flip(down, len(down)-100), ErrBundleSignature},
@@ -872,5 +872,64 @@ func TestBundle_TransitIsNotSkew(t *testing.T) {
 		if a.Name == w.appName && a.ClockSkew != 0 {
 			t.Fatalf("transit taken for clock skew: %v", a.ClockSkew)
 		}
+	}
+}
+
+// TestBundle_RetiredFinal: a retired appliance's unsent scans are not
+// lost: its final bundle is taken for the scans it logged before the
+// retirement, and refused, with an audit record, for later ones; a
+// bundle written again does not bring those back.
+func TestBundle_RetiredFinal(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	const before = 4
+	logBundleScans(t, w.app, before)
+	retired, err := w.hub.RetireAppliance(ctx, w.appName, "replaced", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	w.app.Now = func() time.Time { return later }
+	for i := range 3 {
+		s := &store.Scan{At: later.Add(time.Duration(i) * time.Millisecond), Source: "after", Decision: "deny", Reason: "not_a_pass"}
+		if err := w.app.LogScan(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := importBytes(w.hub, exportUpBytes(t, w.app))
+	if err != nil {
+		t.Fatalf("final bundle of a retired appliance: %v", err)
+	}
+	held, _, err := w.hub.DistrictScans(ctx, w.appName, 0, store.MaxScanLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != before || res.Refused < 3 {
+		t.Fatalf("hub holds %d scans (want %d logged before the retirement at %v), refused %d", len(held), before, retired.RetiredAt, res.Refused)
+	}
+	for _, s := range held {
+		if s.Source == "after" {
+			t.Fatalf("scan logged after the retirement stored: %+v", s)
+		}
+	}
+	refusals := 0
+	err = w.hub.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if r.Action == store.AuditRecordRefused && strings.Contains(string(r.Detail), "after the appliance was retired") && strings.Contains(string(r.Detail), `"kind":"scans"`) {
+			refusals++
+		}
+		return nil
+	})
+	if err != nil || refusals != 1 {
+		t.Fatalf("%d audit records of the refused scans, %v; want 1", refusals, err)
+	}
+	// Written again: nothing new stored, nothing refused again.
+	res, err = importBytes(w.hub, exportUpBytes(t, w.app))
+	if err != nil || res.Stored != 0 {
+		t.Fatalf("second final bundle: %+v, %v", res, err)
+	}
+	// And it gets nothing back.
+	if _, err := ExportDown(ctx, w.hub, w.appName, &bytes.Buffer{}); !errors.Is(err, store.ErrRetired) {
+		t.Fatalf("export for a retired appliance: %v", err)
 	}
 }

@@ -193,7 +193,8 @@ type UpImportResult struct {
 
 // BundleAppliance returns the appliance an up bundle claims to come
 // from, for checking its signature: ErrBundleForeign when this hub has
-// no such enrolled appliance, ErrRetired when it was retired.
+// no such enrolled appliance. A retired appliance's bundle is returned
+// too: its records logged before the retirement are still taken.
 func (db *DB) BundleAppliance(ctx context.Context, name string) (*Appliance, error) {
 	a, err := db.ApplianceByName(ctx, name)
 	if errors.Is(err, ErrNotFound) {
@@ -202,10 +203,23 @@ func (db *DB) BundleAppliance(ctx context.Context, name string) (*Appliance, err
 	if err != nil {
 		return nil, err
 	}
-	if err := bundleUsable(a); err != nil {
+	if err := finalBundleUsable(a); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// finalBundleUsable is bundleUsable for an up bundle, which a retired
+// appliance may still send: its records logged before the retirement are
+// taken (its last scans are not lost with it), later ones refused and
+// audited (ImportUpBundle).
+func finalBundleUsable(a *Appliance) error {
+	if a.Retired() {
+		r := *a
+		r.RetiredAt = time.Time{}
+		return bundleUsable(&r)
+	}
+	return bundleUsable(a)
 }
 
 func bundleUsable(a *Appliance) error {
@@ -299,6 +313,9 @@ func (db *DB) ImportUpBundle(ctx context.Context, in *UpImport, bundleKey []byte
 	}
 	for _, r := range in.Scans {
 		err = inTx(func(tx *sql.Tx, a *Appliance, now time.Time) error {
+			if a.Retired() {
+				return ingestFinalScans(ctx, tx, a, r, now, ir)
+			}
 			_, err := ingestScans(ctx, tx, a.ID, r, now, ir)
 			return err
 		})
@@ -335,6 +352,53 @@ func (db *DB) ImportUpBundle(ctx context.Context, in *UpImport, bundleKey []byte
 	return res, nil
 }
 
+// refuseAfterRetirement: a retired appliance's final bundle carries a
+// record it logged after its retirement.
+const refuseAfterRetirement refusal = "logged after the appliance was retired"
+
+// ingestFinalScans stores a run of a retired appliance's final bundle:
+// the scans up to the first one logged after the retirement are stored
+// as a push would store them; that one and every later one (whatever
+// its time: the clock that wrote it is no longer trusted) are refused,
+// with one audit record for the run, and the mark moves past them so a
+// bundle written again does not bring them back.
+func ingestFinalScans(ctx context.Context, tx *sql.Tx, a *Appliance, r *ScanRun, now time.Time, res *IngestResult) error {
+	cut := len(r.Records)
+	for i, sc := range r.Records {
+		if sc.At.After(a.RetiredAt) {
+			cut = i
+			break
+		}
+	}
+	mark, err := readMark(ctx, tx, a.ID, StreamScans, r.Epoch, r.From)
+	if err != nil {
+		return err
+	}
+	if cut > 0 {
+		if mark, err = ingestScans(ctx, tx, a.ID, &ScanRun{Epoch: r.Epoch, From: r.From, Records: r.Records[:cut]}, now, res); err != nil {
+			return err
+		}
+	}
+	late := r.Records[cut:]
+	for len(late) > 0 && late[0].ID <= mark {
+		late = late[1:] // held already
+		res.Skipped++
+	}
+	if len(late) == 0 {
+		return nil
+	}
+	first, last := late[0], late[len(late)-1]
+	err = appendAudit(ctx, tx, &AuditRecord{Actor: ActorSync, Action: AuditRecordRefused, Subject: a.Name,
+		Detail: AuditDetail(map[string]any{"appliance": a.Name, "role": a.Role, "kind": "scans",
+			"first_seq": first.ID, "last_seq": last.ID, "count": len(late), "first_at_ms": first.At.UnixMilli(),
+			"retired_ms": a.RetiredAt.UnixMilli(), "why": string(refuseAfterRetirement)})}, now)
+	if err != nil {
+		return err
+	}
+	res.Refused += len(late)
+	return writeMark(ctx, tx, a.ID, StreamScans, r.Epoch, last.ID, now)
+}
+
 // upBundleAppliance checks that the bundle's appliance is enrolled here,
 // not retired, still has the key the bundle was verified with, and has
 // not had this bundle or a later one imported.
@@ -346,7 +410,7 @@ func upBundleAppliance(ctx context.Context, tx *sql.Tx, in *UpImport, bundleKey 
 	if err != nil {
 		return nil, err
 	}
-	if err := bundleUsable(a); err != nil {
+	if err := finalBundleUsable(a); err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(a.BundleKey, bundleKey) {

@@ -101,6 +101,9 @@ const (
 // included). It reads only; the caller stores and applies what it
 // accepts.
 func authorizeEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord) (refusal, error) {
+	if a.Retired() && e.At.After(a.RetiredAt) {
+		return refuseAfterRetirement, nil // from a retired appliance's final bundle
+	}
 	if e.Kind == "audit" {
 		return "", nil // its own trail: what it says it did
 	}
