@@ -147,7 +147,7 @@ func ExportDown(ctx context.Context, db *store.DB, appliance string, w io.Writer
 	if err != nil {
 		return nil, err
 	}
-	feed.Role = string(prep.Appliance.Role)
+	feed.Role, feed.Draining = string(prep.Appliance.Role), !prep.Appliance.DrainingAt.IsZero()
 	for feed.More && len(feed.Revocations) < maxBundleRevocations {
 		after := feed.Revocations[len(feed.Revocations)-1].Seq
 		revs, more, err := db.RevocationsPage(ctx, after, min(MaxRevocationPage, maxBundleRevocations-len(feed.Revocations)))

@@ -933,3 +933,65 @@ func TestBundle_RetiredFinal(t *testing.T) {
 		t.Fatalf("export for a retired appliance: %v", err)
 	}
 }
+
+// TestBundle_DrainThenRetire: an office the hub puts in draining learns
+// it from the hub's bundle and issues no new passes; its records still
+// reach the hub; it is then retired without losing any of them.
+func TestBundle_DrainThenRetire(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	if _, err := district.Issue(ctx, w.app, district.IssueRequest{Name: "王五", IDNumber: "P7654321", Actor: "desk"}); err != nil {
+		t.Fatalf("issuing before draining: %v", err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, w.appName, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, w.appName, "admin"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("draining twice: %v", err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, "gate-nobody", "admin"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("draining an unknown appliance: %v", err)
+	}
+	list, err := w.hub.ApplianceStatuses(ctx)
+	if err != nil || len(list) != 1 || list[0].State() != "draining" {
+		t.Fatalf("hub's view: %+v, %v", list, err)
+	}
+	audited := func(db *store.DB) (n int) {
+		_ = db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+			if r.Action == store.AuditApplianceDraining {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if audited(w.hub) != 1 {
+		t.Fatal("draining not audited at the hub")
+	}
+
+	if _, err := importBytes(w.app, exportDownBytes(t, w.hub, w.appName)); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := w.app.Draining(ctx); err != nil || !d || audited(w.app) != 1 {
+		t.Fatalf("appliance draining %v, %v, audited %d", d, err, audited(w.app))
+	}
+	if _, err := district.Issue(ctx, w.app, district.IssueRequest{Name: "赵六", IDNumber: "P7654322", Actor: "desk"}); !errors.Is(err, store.ErrDraining) {
+		t.Fatalf("issuing while draining: %v", err)
+	}
+	logBundleScans(t, w.app, 6)
+	res, err := importBytes(w.hub, exportUpBytes(t, w.app))
+	if err != nil || res.Stored < 6 {
+		t.Fatalf("bundle while draining: %+v, %v", res, err)
+	}
+	if _, err := w.hub.RetireAppliance(ctx, w.appName, "replaced", "admin"); err != nil {
+		t.Fatalf("retiring after draining: %v", err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, w.appName, "admin"); !errors.Is(err, store.ErrRetired) {
+		t.Fatalf("draining a retired appliance: %v", err)
+	}
+	held, _, err := w.hub.DistrictScans(ctx, w.appName, 0, store.MaxScanLimit)
+	if err != nil || len(held) != 6 {
+		t.Fatalf("hub holds %d scans, %v; want 6", len(held), err)
+	}
+}

@@ -53,7 +53,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp.Role = string(a.Role)
+	resp.Role, resp.Draining = string(a.Role), !a.DrainingAt.IsZero()
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
@@ -298,6 +298,7 @@ func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
 		}
 		f.Role = role
 	}
+	f.Draining = resp.Draining
 	return f, nil
 }
 

@@ -197,6 +197,9 @@ type PullResponse struct {
 	// answer: an appliance enrolled before roles learns it, and one whose
 	// role changed applies the change.
 	Role string `json:"role,omitempty"`
+	// Draining: the hub's admins are retiring the appliance; it issues
+	// no new passes and keeps sending what it holds.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // RevocationRecord is one revocation of the hub's list.

@@ -541,7 +541,7 @@ var AuditActions = []string{
 	AuditLogin, AuditLoginFailed, AuditUserCreated, AuditUserDisabled, AuditUserEnabled,
 	AuditUserRole, AuditUserPassword, AuditStatusChanged, AuditPassIssued, AuditPolicyChanged,
 	AuditExport, AuditTrace, AuditPurge,
-	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired,
+	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired, AuditApplianceDraining,
 	AuditRootRevocationRefused, AuditRootRestored, AuditRootTrusted, AuditRootImportRefused,
 	AuditBackup, AuditRestoreDetected, AuditDeviceAdded, AuditDeviceRevoked, AuditFirstAdmin,
 	AuditPersonLookup, AuditExportStarted, AuditCheckpointAlarm,

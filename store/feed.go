@@ -182,6 +182,9 @@ type Feed struct {
 	// Role is the role the hub's admins gave this appliance; empty when
 	// the hub did not say (an older hub).
 	Role ApplianceRole
+	// Draining: the hub is retiring this appliance; it issues no new
+	// passes (ErrDraining). Absent from a hub that predates it: false.
+	Draining bool
 }
 
 // FeedResult counts what ApplyFeed changed.
@@ -238,7 +241,7 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	// is recorded at most every pullRecordEvery, so an idle appliance's
 	// pulls (every 2 s) do not take the writer and an fsync from the scan
 	// log each time.
-	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil && !db.roleChanges(ctx, f.Role) {
+	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil && !db.roleChanges(ctx, f.Role) && !db.drainingChanges(ctx, f.Draining) {
 		var last sql.NullInt64
 		var lastErr string
 		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error FROM sync_state WHERE id = 1`).Scan(&last, &lastErr)
@@ -275,6 +278,9 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 			if res.KeyDropped, err = applyRole(ctx, tx, f.Role, now); err != nil {
 				return fmt.Errorf("hub role: %w", err)
 			}
+		}
+		if err := applyDraining(ctx, tx, f.Draining, now); err != nil {
+			return fmt.Errorf("hub draining: %w", err)
 		}
 		var hash any
 		if f.TrustHash != nil {
@@ -379,6 +385,28 @@ func (db *DB) roleChanges(ctx context.Context, role ApplianceRole) bool {
 	err := db.r.QueryRowContext(ctx, `SELECT (SELECT role FROM sync_hub WHERE id = 1),
 		(SELECT count(*) FROM district WHERE pseudonym_key IS NOT NULL)`).Scan(&cur, &keyed)
 	return err != nil || cur.String != string(role) || (role == ApplianceGate && keyed > 0)
+}
+
+// drainingChanges tells whether the hub's word on draining differs from
+// what is stored (an error reads as a change: the write path decides).
+func (db *DB) drainingChanges(ctx context.Context, draining bool) bool {
+	var cur bool
+	err := db.r.QueryRowContext(ctx, `SELECT draining FROM sync_hub WHERE id = 1`).Scan(&cur)
+	return err != nil || cur != draining
+}
+
+// applyDraining stores whether the hub is retiring this appliance,
+// audited when it changes.
+func applyDraining(ctx context.Context, tx *sql.Tx, draining bool, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE sync_hub SET draining = ? WHERE id = 1 AND draining <> ?`, draining, draining)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return appendAudit(ctx, tx, &AuditRecord{Actor: ActorHub, Action: AuditApplianceDraining, Subject: "draining",
+		Detail: AuditDetail(map[string]any{"draining": draining})}, now)
 }
 
 // applyKeys merges the hub's trust list into keys. A new root of this

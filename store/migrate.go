@@ -556,8 +556,9 @@ UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id
 CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
 `,
 	`
--- stale: the epoch of every scan a hub holds; and how long an enrolled
--- appliance's lists may go without a pull
+-- stale: the epoch of every scan a hub holds; appliances draining before
+-- retirement; and how long an enrolled appliance's lists may go without
+-- a pull
 -- before its gate screen and /readyz say how old they are (2 minutes by
 -- default: it pulls every 2 seconds while the hub answers).
 ALTER TABLE policy ADD COLUMN stale_after_ms INTEGER NOT NULL DEFAULT 120000
@@ -567,6 +568,12 @@ ALTER TABLE policy ADD COLUMN stale_after_ms INTEGER NOT NULL DEFAULT 120000
 -- epoch), so a hub row can be matched to the appliance's own log; NULL
 -- for scans stored before it was kept.
 ALTER TABLE district_scans ADD COLUMN epoch BLOB CHECK (epoch IS NULL OR length(epoch) = 16);
+
+-- Draining: an appliance about to be retired issues no new passes and
+-- still sends what it holds. Hub side: since when; appliance side: what
+-- its hub last said.
+ALTER TABLE appliances ADD COLUMN draining_ms INTEGER;
+ALTER TABLE sync_hub ADD COLUMN draining INTEGER NOT NULL DEFAULT 0 CHECK (draining IN (0, 1));
 `,
 }
 

@@ -373,12 +373,10 @@ func (db *DB) SetApplianceRole(ctx context.Context, name string, role ApplianceR
 	var a *Appliance
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var err error
-		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE name = ?`, name))
+		a, err = unretiredAppliance(ctx, tx, name)
 		switch {
 		case err != nil:
-			return mapErr(err)
-		case a.Retired():
-			return ErrRetired
+			return err
 		case a.Role == role:
 			return nil
 		case role == ApplianceOffice:
