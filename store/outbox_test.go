@@ -148,76 +148,80 @@ func sameScan(a, b *store.Scan) bool {
 		a.Reason == b.Reason && a.Repeat == b.Repeat && a.PassID == b.PassID && a.Subject == b.Subject && a.KID == b.KID
 }
 
+// epochsOnePerSyncingProcess: commands that open the file and log
+// scans start no epoch; a process that syncs starts one, once.
+func epochsOnePerSyncingProcess(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Now = func() time.Time { return t0 }
+	MustEnrol(t, db, "gate-a")
+	logScans(t, db, "a", 5)
+	first, err := db.SyncEpochs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || first[0].ScansFrom != 1 || first[0].EventsFrom != 1 {
+		t.Fatalf("epochs after enrolment = %+v", first)
+	}
+	db.Close()
+	// Fifty commands, each opening the file and logging a check the
+	// way passgate check does: none starts an epoch.
+	for i := range 50 {
+		db2, err := store.Open(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logScans(t, db2, fmt.Sprintf("cli-%d", i), 1)
+		db2.Close()
+	}
+	db3 := MustOpenDBDir(t, dir)
+	if list, err := db3.SyncEpochs(t.Context()); err != nil || len(list) != 1 {
+		t.Fatalf("after 50 commands: %d epochs, %v; want 1", len(list), err)
+	}
+	// A process that syncs starts one, once, however often it pushes.
+	for range 3 {
+		if err := db3.StartSyncing(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logScans(t, db3, "b", 2)
+	list, err := db3.SyncEpochs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[1].ScansFrom != 56 || !list[1].StartedAt.After(list[0].StartedAt) || bytes.Equal(list[1].ID, list[0].ID) {
+		t.Fatalf("epochs after syncing = %+v", list)
+	}
+	b, err := db3.NextPush(t.Context(), 100, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first run is the enrolment epoch's scans, the commands'
+	// included.
+	if b.Scans == nil || len(b.Scans.Records) != 55 || !bytes.Equal(b.Scans.Epoch, first[0].ID) || b.Backlog < 2 {
+		t.Fatalf("first run = %+v", b.Scans)
+	}
+	if _, err := db3.AckPush(t.Context(), ackOf(b.Scans, 55), nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err = db3.NextPush(t.Context(), 100, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Scans == nil || len(b.Scans.Records) != 2 || !bytes.Equal(b.Scans.Epoch, list[1].ID) || b.Scans.From != 56 {
+		t.Fatalf("second run = %+v, want in the newest epoch", b.Scans)
+	}
+	if list, _ := db3.SyncEpochs(t.Context()); len(list) != 2 {
+		t.Fatalf("pushing started %d more epochs", len(list)-2)
+	}
+}
+
 func TestDB_SyncEpochs(t *testing.T) {
 	t.Parallel()
-	t.Run("OnePerSyncingProcess", func(t *testing.T) {
-		dir := t.TempDir()
-		db, err := store.Open(t.Context(), dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.Now = func() time.Time { return t0 }
-		MustEnrol(t, db, "gate-a")
-		logScans(t, db, "a", 5)
-		first, err := db.SyncEpochs(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(first) != 1 || first[0].ScansFrom != 1 || first[0].EventsFrom != 1 {
-			t.Fatalf("epochs after enrolment = %+v", first)
-		}
-		db.Close()
-		// Fifty commands, each opening the file and logging a check the
-		// way passgate check does: none starts an epoch.
-		for i := range 50 {
-			db2, err := store.Open(t.Context(), dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			logScans(t, db2, fmt.Sprintf("cli-%d", i), 1)
-			db2.Close()
-		}
-		db3 := MustOpenDBDir(t, dir)
-		if list, err := db3.SyncEpochs(t.Context()); err != nil || len(list) != 1 {
-			t.Fatalf("after 50 commands: %d epochs, %v; want 1", len(list), err)
-		}
-		// A process that syncs starts one, once, however often it pushes.
-		for range 3 {
-			if err := db3.StartSyncing(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		logScans(t, db3, "b", 2)
-		list, err := db3.SyncEpochs(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list) != 2 || list[1].ScansFrom != 56 || !list[1].StartedAt.After(list[0].StartedAt) || bytes.Equal(list[1].ID, list[0].ID) {
-			t.Fatalf("epochs after syncing = %+v", list)
-		}
-		b, err := db3.NextPush(t.Context(), 100, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The first run is the enrolment epoch's scans, the commands'
-		// included.
-		if b.Scans == nil || len(b.Scans.Records) != 55 || !bytes.Equal(b.Scans.Epoch, first[0].ID) || b.Backlog < 2 {
-			t.Fatalf("first run = %+v", b.Scans)
-		}
-		if _, err := db3.AckPush(t.Context(), ackOf(b.Scans, 55), nil); err != nil {
-			t.Fatal(err)
-		}
-		b, err = db3.NextPush(t.Context(), 100, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.Scans == nil || len(b.Scans.Records) != 2 || !bytes.Equal(b.Scans.Epoch, list[1].ID) || b.Scans.From != 56 {
-			t.Fatalf("second run = %+v, want in the newest epoch", b.Scans)
-		}
-		if list, _ := db3.SyncEpochs(t.Context()); len(list) != 2 {
-			t.Fatalf("pushing started %d more epochs", len(list)-2)
-		}
-	})
+	t.Run("OnePerSyncingProcess", epochsOnePerSyncingProcess)
 	// A copy put back in place of the database, with or without the
 	// epoch file beside it, starts a new epoch when opened: ids handed
 	// out from then on may repeat ones the hub holds.
