@@ -331,7 +331,7 @@ func orDash(s string) string {
 // applianceRow is an appliance as `hub list --json` prints it.
 type applianceRow struct {
 	Name        string `json:"name"`
-	State       string `json:"state"`   // waiting (code not used yet), expired, enrolled, retired
+	State       string `json:"state"`   // waiting (code not used yet), expired, enrolled, draining, retired
 	Role        string `json:"role"`    // gate or office
 	CertID      string `json:"cert_id"` // the identifier its issuer certificate carries
 	MayIssue    bool   `json:"may_issue"`
@@ -349,6 +349,8 @@ func applianceJSON(a *store.Appliance) applianceRow {
 	switch {
 	case a.Retired():
 		r.State = "retired"
+	case !a.DrainingAt.IsZero():
+		r.State = "draining"
 	case a.Enrolled():
 		r.State = "enrolled"
 	case time.Now().After(a.CodeExpires):

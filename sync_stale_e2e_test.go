@@ -94,6 +94,12 @@ func TestSync_PartitionedGateStale(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// Drained: the hub's list says so.
+	must(runCLI(t, env, "", "hub", "drain", "--data", hubDir, "gate-s"), "hub drain")
+	if out := must(runCLI(t, env, "", "hub", "list", "--data", hubDir, "--json"), "hub list"); !strings.Contains(out, `"name":"gate-s","state":"draining"`) {
+		t.Fatalf("hub list after draining:\n%s", out)
+	}
+
 	stopping := time.Now()
 	hub.stop(t)
 	stopped := time.Now()
