@@ -136,8 +136,11 @@ func bundleImport(ctx context.Context, e *env, args []string) int {
 	h := res.Header
 	if h.Direction == districtsync.DirectionUp {
 		fmt.Fprintf(e.stdout, "imported bundle %d from %q: %d records stored, %d already held\n", h.Seq, h.Appliance, res.Stored, res.Skipped)
-		if skew := res.ClockSkew.Round(time.Second); skew > 5*time.Minute || skew < -5*time.Minute {
-			fmt.Fprintf(e.stdout, "warning: %q's clock differed from this one by %v when it wrote the bundle\n", h.Appliance, skew)
+		if !res.WrittenAt.IsZero() {
+			// Time in transit, not a clock fault: the appliance's clock is
+			// measured by its online exchanges only.
+			fmt.Fprintf(e.stdout, "written %s by %q's clock, %v before this import\n",
+				res.WrittenAt.UTC().Format(time.RFC3339), h.Appliance, res.Transit.Round(time.Second))
 		}
 		return exitOK
 	}

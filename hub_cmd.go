@@ -25,10 +25,10 @@ const (
 
 // cmdHub is the hub admin's side of enrolment: register an appliance
 // (printing its one-time code), answer an offline request, change an
-// appliance's role, retire one, list them.
+// appliance's role, drain and retire one, list them.
 func cmdHub(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
-		return e.usageError("hub", "want a subcommand: add, enroll, set-role, retire or list")
+		return e.usageError("hub", "want a subcommand: add, enroll, set-role, drain, retire or list")
 	}
 	switch args[0] {
 	case "add":
@@ -37,12 +37,14 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 		return cmdHubEnroll(ctx, e, args[1:])
 	case "set-role":
 		return cmdHubSetRole(ctx, e, args[1:])
+	case "drain":
+		return cmdHubDrain(ctx, e, args[1:])
 	case "retire":
 		return cmdHubRetire(ctx, e, args[1:])
 	case "list":
 		return cmdHubList(ctx, e, args[1:])
 	}
-	return e.usageError("hub", "unknown subcommand %q (want add, enroll, set-role, retire or list)", args[0])
+	return e.usageError("hub", "unknown subcommand %q (want add, enroll, set-role, drain, retire or list)", args[0])
 }
 
 // hubFlags are the flags every hub subcommand takes.
@@ -208,6 +210,42 @@ func cmdHubSetRole(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
+// cmdHubDrain puts an appliance in draining before it is retired: it
+// issues no new passes from its next pull or bundle on, and what it
+// still holds keeps coming in. Named by --name or as the one argument.
+func cmdHubDrain(ctx context.Context, e *env, args []string) int {
+	f := e.hubFlags("drain")
+	if ok, code := parse(f.fs, args); !ok {
+		return code
+	}
+	switch {
+	case f.fs.NArg() > 1 || f.fs.NArg() == 1 && *f.name != "":
+		return e.usageError("hub drain", "name one appliance")
+	case f.fs.NArg() == 1:
+		*f.name = f.fs.Arg(0)
+	case *f.name == "":
+		return e.usageError("hub drain", "name the appliance (NAME or --name)")
+	}
+	db, err := e.openDB(ctx, *f.data, e.stderr)
+	if err != nil {
+		return e.fail(err)
+	}
+	defer db.Close()
+	a, err := db.DrainAppliance(ctx, *f.name, cliActor())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return e.usageError("hub drain", "no appliance named %q", *f.name)
+	case errors.Is(err, store.ErrRetired):
+		return e.usageError("hub drain", "appliance %q is retired already", *f.name)
+	case errors.Is(err, store.ErrConflict):
+		return e.usageError("hub drain", "%v", err)
+	case err != nil:
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "passgate: appliance %q is draining: it issues no new passes from its next pull or bundle; retire it once what it holds has arrived (passgate hub list shows its backlog)\n", a.Name)
+	return exitOK
+}
+
 // cmdHubRetire retires an appliance: its token stops working and its
 // issuer key is revoked.
 func cmdHubRetire(ctx context.Context, e *env, args []string) int {
@@ -293,7 +331,7 @@ func orDash(s string) string {
 // applianceRow is an appliance as `hub list --json` prints it.
 type applianceRow struct {
 	Name        string `json:"name"`
-	State       string `json:"state"`   // waiting (code not used yet), expired, enrolled, retired
+	State       string `json:"state"`   // waiting (code not used yet), expired, enrolled, draining, retired
 	Role        string `json:"role"`    // gate or office
 	CertID      string `json:"cert_id"` // the identifier its issuer certificate carries
 	MayIssue    bool   `json:"may_issue"`
@@ -311,6 +349,8 @@ func applianceJSON(a *store.Appliance) applianceRow {
 	switch {
 	case a.Retired():
 		r.State = "retired"
+	case !a.DrainingAt.IsZero():
+		r.State = "draining"
 	case a.Enrolled():
 		r.State = "enrolled"
 	case time.Now().After(a.CodeExpires):

@@ -16,7 +16,7 @@ import (
 
 // cmdPolicy shows the check policy, or changes it with flags.
 func cmdPolicy(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N] [--backlog-warn DURATION] [--time-zone ZONE]")
+	fs, data := e.newFlags("policy", "[--colors green,...] [--max-test-age DURATION] [--min-doses N] [--repeat-window DURATION] [--scan-retention-days N] [--pass-retention-days N] [--audit-retention-days N] [--backlog-warn DURATION] [--time-zone ZONE] [--stale-after DURATION]")
 	colors := fs.String("colors", "", "colours allowed through, comma separated")
 	maxAge := fs.String("max-test-age", "", "maximum time since a negative test, e.g. 48h or 72h; 0 for no test required")
 	minDoses := fs.String("min-doses", "", "minimum vaccine doses")
@@ -28,6 +28,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 	auditRetention := fs.String("audit-retention-days", "", "days audit records are kept (default 365, 30 to 3650)")
 	zone := fs.String("time-zone", "", "the district's time zone, an IANA name (default Asia/Shanghai): dates typed to export and trace mean midnight there, and pages and files show its times")
 	backlogWarn := fs.String("backlog-warn", "", "warn when a record has waited this long for the district hub, e.g. 15m (1m to 168h)")
+	staleAfter := fs.String("stale-after", "", "warn at an enrolled appliance's gate when its lists are older than this, e.g. 2m (5s to 24h)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -56,7 +57,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) int {
 		flag, val string
 		dst       *time.Duration
 	}{{"max-test-age", *maxAge, &p.MaxTestAge}, {"repeat-window", *repeat, &p.RepeatWindow}, {"clock-skew", *skew, &p.ClockSkew},
-		{"backlog-warn", *backlogWarn, &p.BacklogWarn}} {
+		{"backlog-warn", *backlogWarn, &p.BacklogWarn}, {"stale-after", *staleAfter, &p.StaleAfter}} {
 		if d.val == "" {
 			continue
 		}
@@ -128,6 +129,7 @@ var policyFlags = map[string]string{
 	store.PolicyAuditRetention: "audit-retention-days",
 	store.PolicyBacklogWarn:    "backlog-warn",
 	store.PolicyTimeZone:       "time-zone",
+	store.PolicyStaleAfter:     "stale-after",
 }
 
 func policyJSON(p *store.Policy) map[string]any {
@@ -142,6 +144,7 @@ func policyJSON(p *store.Policy) map[string]any {
 		"accept_paper":        p.AcceptPaper,
 		"repeat_window":       p.RepeatWindow.String(),
 		"clock_skew":          p.ClockSkew.String(),
+		"stale_after":         p.StaleAfter.String(),
 		"scan_retention_days": int(p.ScanRetention / (24 * time.Hour)),
 		// Whole days rounded down, like the scan retention: the CLI and
 		// the web form only ever set whole days.

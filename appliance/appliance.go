@@ -156,6 +156,12 @@ func (a *Appliance) build(ctx context.Context) error {
 		return err
 	}
 	a.checker = checker
+	// This process syncs (online or by bundles): its epoch starts before
+	// the gate logs its first scan, so nothing it logs can be taken for
+	// records of a timeline the hub already holds.
+	if err := a.db.StartSyncing(ctx); err != nil {
+		return err
+	}
 	a.manager = scanner.NewManager(inputFactories(checker, a.inputs, a.log), a.inputs, a.log)
 	if err := a.listen(); err != nil {
 		return err

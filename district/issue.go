@@ -170,8 +170,15 @@ type issuer struct {
 	skew     time.Duration // the policy's clock tolerance (issueTime)
 }
 
-// loadIssuer loads the district and the signing key.
+// loadIssuer loads the district and the signing key. It refuses with
+// store.ErrDraining at an appliance its hub is retiring: every pass
+// issued here goes through it.
 func loadIssuer(ctx context.Context, db *store.DB) (*issuer, error) {
+	if draining, err := db.Draining(ctx); err != nil {
+		return nil, err
+	} else if draining {
+		return nil, store.ErrDraining
+	}
 	d, err := db.District(ctx)
 	if err != nil {
 		return nil, err

@@ -147,7 +147,7 @@ func ExportDown(ctx context.Context, db *store.DB, appliance string, w io.Writer
 	if err != nil {
 		return nil, err
 	}
-	feed.Role = string(prep.Appliance.Role)
+	feed.Role, feed.Draining = string(prep.Appliance.Role), !prep.Appliance.DrainingAt.IsZero()
 	for feed.More && len(feed.Revocations) < maxBundleRevocations {
 		after := feed.Revocations[len(feed.Revocations)-1].Seq
 		revs, more, err := db.RevocationsPage(ctx, after, min(MaxRevocationPage, maxBundleRevocations-len(feed.Revocations)))
@@ -186,7 +186,12 @@ type ImportResult struct {
 	// Up bundles, at the hub.
 	Stored, Skipped int
 	Refused         int // records outside the appliance's role: audited, not stored
-	ClockSkew       time.Duration
+	// WrittenAt is the appliance's clock when it wrote the bundle, and
+	// Transit the hub's clock at import minus it: how long the bundle
+	// travelled, not a clock fault (only the online exchange measures
+	// an appliance's clock).
+	WrittenAt time.Time
+	Transit   time.Duration
 	// Down bundles, at the appliance.
 	Feed        *store.FeedResult
 	ScansAcked  int64
@@ -257,7 +262,7 @@ func importUp(ctx context.Context, db *store.DB, b *Bundle) (*ImportResult, erro
 	in := &store.UpImport{Appliance: a.Name, Seq: b.Header.Seq, Backlog: max(p.Backlog, 0),
 		RevocationsSeq: max(p.Feed.RevocationsAfter, 0), PeerInSeq: p.DownSeq}
 	if p.Now > 0 {
-		in.ApplianceNow = time.UnixMilli(p.Now)
+		in.WrittenAt = time.UnixMilli(p.Now)
 	}
 	for i := range p.Pushes {
 		ing, err := ingestOf(&p.Pushes[i])
@@ -276,7 +281,7 @@ func importUp(ctx context.Context, db *store.DB, b *Bundle) (*ImportResult, erro
 		return nil, err
 	}
 	checkTrail(ctx, db, slog.Default(), a, p.Checkpoint)
-	return &ImportResult{Header: b.Header, Stored: res.Stored, Skipped: res.Skipped, Refused: res.Refused, ClockSkew: res.ClockSkew}, nil
+	return &ImportResult{Header: b.Header, Stored: res.Stored, Skipped: res.Skipped, Refused: res.Refused, WrittenAt: res.WrittenAt, Transit: res.Transit}, nil
 }
 
 func importDown(ctx context.Context, db *store.DB, b *Bundle, district string) (*ImportResult, error) {

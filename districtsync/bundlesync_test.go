@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -456,10 +457,10 @@ func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down 
 	foreignUp := exportUpBytes(t, otherApp)
 	foreignDown := exportDownBytes(t, other, "gate-a")
 
-	// An appliance of this district the hub retired, and one it never
-	// heard of: a name it has no record of, signed by some key.
-	retired := enrolByFiles(t, w.hub, "gate-old")
-	retiredUp := exportUpBytes(t, retired)
+	// An appliance of this district the hub retired (its final bundle
+	// is taken: TestBundle_RetiredFinal), and one it never heard of: a
+	// name it has no record of, signed by some key.
+	enrolByFiles(t, w.hub, "gate-old")
 	if _, err := w.hub.RetireAppliance(ctx, "gate-old", "replaced", "admin"); err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +507,6 @@ func hostileBundles(t *testing.T, ctx context.Context, w *bundleWorld, up, down 
 		{"UpTruncatedHalf", w.hub, up[:len(up)/2], ErrBundleTruncated},
 		{"UpForeignDistrict", w.hub, foreignUp, store.ErrBundleForeign},
 		{"UpUnknownAppliance", w.hub, ghostUp, store.ErrBundleForeign},
-		{"UpRetiredAppliance", w.hub, retiredUp, store.ErrRetired},
 		{"UpImpostor", w.hub, impostorUp, ErrBundleSignature},
 		{"UpAtAppliance", w.app, up, ErrBundleDirection},
 		{"DownTampered", w.app, flip(down, len(down)-100), ErrBundleSignature},
@@ -623,7 +623,10 @@ func TestBundle_Epochs(t *testing.T) {
 	for i := range 3 {
 		logBundleScans(t, w.app, 10+i)
 		w.app.Close()
-		w.app = openBundleDB(t, dir) // a new epoch
+		w.app = openBundleDB(t, dir)
+		if err := w.app.StartSyncing(ctx); err != nil { // a new epoch
+			t.Fatal(err)
+		}
 	}
 	epochs, err := w.app.SyncEpochs(ctx)
 	if err != nil {
@@ -842,5 +845,156 @@ func TestBundle_ImportKeepsGatesLogging(t *testing.T) {
 	t.Logf("import of %d records took %v; the hub's gate waited at most %v to log a scan", res.Stored, took, longest)
 	if longest > took/2 {
 		t.Fatalf("a gate scan waited %v during an import of %v: the import holds the write lock too long", longest, took)
+	}
+}
+
+// TestBundle_TransitIsNotSkew: a bundle imported 10 minutes after it was
+// written reports its time in transit and leaves the appliance's clock
+// as its online exchanges measured it: no skew warning.
+func TestBundle_TransitIsNotSkew(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	logBundleScans(t, w.app, 3)
+	written := time.Now()
+	raw := exportUpBytes(t, w.app)
+	w.hub.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+	res, err := importBytes(w.hub, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stored < 3 || res.WrittenAt.Before(written.Add(-time.Second)) || res.WrittenAt.After(written.Add(time.Second)) ||
+		res.Transit < 10*time.Minute-2*time.Second || res.Transit > 10*time.Minute+2*time.Second {
+		t.Fatalf("import: stored %d, written %v (at %v), transit %v", res.Stored, res.WrittenAt, written, res.Transit)
+	}
+	list, err := w.hub.ApplianceStatuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		if a.Name == w.appName && a.ClockSkew != 0 {
+			t.Fatalf("transit taken for clock skew: %v", a.ClockSkew)
+		}
+	}
+}
+
+// TestBundle_RetiredFinal: a retired appliance's unsent scans are not
+// lost: its final bundle is taken for the scans it logged before the
+// retirement, and refused, with an audit record, for later ones; a
+// bundle written again does not bring those back.
+func TestBundle_RetiredFinal(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	const before = 4
+	logBundleScans(t, w.app, before)
+	retired, err := w.hub.RetireAppliance(ctx, w.appName, "replaced", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	w.app.Now = func() time.Time { return later }
+	for i := range 3 {
+		s := &store.Scan{At: later.Add(time.Duration(i) * time.Millisecond), Source: "after", Decision: "deny", Reason: "not_a_pass"}
+		if err := w.app.LogScan(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := importBytes(w.hub, exportUpBytes(t, w.app))
+	if err != nil {
+		t.Fatalf("final bundle of a retired appliance: %v", err)
+	}
+	held, _, err := w.hub.DistrictScans(ctx, w.appName, 0, store.MaxScanLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != before || res.Refused < 3 {
+		t.Fatalf("hub holds %d scans (want %d logged before the retirement at %v), refused %d", len(held), before, retired.RetiredAt, res.Refused)
+	}
+	for _, s := range held {
+		if s.Source == "after" {
+			t.Fatalf("scan logged after the retirement stored: %+v", s)
+		}
+	}
+	refusals := 0
+	err = w.hub.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if r.Action == store.AuditRecordRefused && strings.Contains(string(r.Detail), "after the appliance was retired") && strings.Contains(string(r.Detail), `"kind":"scans"`) {
+			refusals++
+		}
+		return nil
+	})
+	if err != nil || refusals != 1 {
+		t.Fatalf("%d audit records of the refused scans, %v; want 1", refusals, err)
+	}
+	// Written again: nothing new stored, nothing refused again.
+	res, err = importBytes(w.hub, exportUpBytes(t, w.app))
+	if err != nil || res.Stored != 0 {
+		t.Fatalf("second final bundle: %+v, %v", res, err)
+	}
+	// And it gets nothing back.
+	if _, err := ExportDown(ctx, w.hub, w.appName, &bytes.Buffer{}); !errors.Is(err, store.ErrRetired) {
+		t.Fatalf("export for a retired appliance: %v", err)
+	}
+}
+
+// TestBundle_DrainThenRetire: an office the hub puts in draining learns
+// it from the hub's bundle and issues no new passes; its records still
+// reach the hub; it is then retired without losing any of them.
+func TestBundle_DrainThenRetire(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	if _, err := district.Issue(ctx, w.app, district.IssueRequest{Name: "王五", IDNumber: "P7654321", Actor: "desk"}); err != nil {
+		t.Fatalf("issuing before draining: %v", err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, w.appName, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, w.appName, "admin"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("draining twice: %v", err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, "gate-nobody", "admin"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("draining an unknown appliance: %v", err)
+	}
+	list, err := w.hub.ApplianceStatuses(ctx)
+	if err != nil || len(list) != 1 || list[0].State() != "draining" {
+		t.Fatalf("hub's view: %+v, %v", list, err)
+	}
+	audited := func(db *store.DB) (n int) {
+		_ = db.FindAudit(ctx, store.AuditFilter{}, func(r *store.AuditRecord) error {
+			if r.Action == store.AuditApplianceDraining {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if audited(w.hub) != 1 {
+		t.Fatal("draining not audited at the hub")
+	}
+
+	if _, err := importBytes(w.app, exportDownBytes(t, w.hub, w.appName)); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := w.app.Draining(ctx); err != nil || !d || audited(w.app) != 1 {
+		t.Fatalf("appliance draining %v, %v, audited %d", d, err, audited(w.app))
+	}
+	if _, err := district.Issue(ctx, w.app, district.IssueRequest{Name: "赵六", IDNumber: "P7654322", Actor: "desk"}); !errors.Is(err, store.ErrDraining) {
+		t.Fatalf("issuing while draining: %v", err)
+	}
+	logBundleScans(t, w.app, 6)
+	res, err := importBytes(w.hub, exportUpBytes(t, w.app))
+	if err != nil || res.Stored < 6 {
+		t.Fatalf("bundle while draining: %+v, %v", res, err)
+	}
+	if _, err := w.hub.RetireAppliance(ctx, w.appName, "replaced", "admin"); err != nil {
+		t.Fatalf("retiring after draining: %v", err)
+	}
+	if _, err := w.hub.DrainAppliance(ctx, w.appName, "admin"); !errors.Is(err, store.ErrRetired) {
+		t.Fatalf("draining a retired appliance: %v", err)
+	}
+	held, _, err := w.hub.DistrictScans(ctx, w.appName, 0, store.MaxScanLimit)
+	if err != nil || len(held) != 6 {
+		t.Fatalf("hub holds %d scans, %v; want 6", len(held), err)
 	}
 }

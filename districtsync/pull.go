@@ -50,7 +50,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp.Role = string(a.Role)
+	resp.Role, resp.Draining = string(a.Role), !a.DrainingAt.IsZero()
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
@@ -241,6 +241,7 @@ func PolicyToWire(p *store.Policy) PolicyInfo {
 		Version: p.UpdatedAt.UnixMilli(), Colors: colors, MaxTestAgeMS: p.MaxTestAge.Milliseconds(),
 		MinDoses: p.MinDoses, AcceptPaper: p.AcceptPaper, RepeatWindowMS: p.RepeatWindow.Milliseconds(),
 		ClockSkewMS: p.ClockSkew.Milliseconds(), TimeZone: p.TimeZone,
+		StaleAfterMS: p.StaleAfter.Milliseconds(),
 	}
 }
 
@@ -253,7 +254,8 @@ func PolicyFromWire(w *PolicyInfo) (*store.Policy, error) {
 	p := &store.Policy{
 		MaxTestAge: time.Duration(w.MaxTestAgeMS) * time.Millisecond, MinDoses: w.MinDoses, AcceptPaper: w.AcceptPaper,
 		RepeatWindow: time.Duration(w.RepeatWindowMS) * time.Millisecond, ClockSkew: time.Duration(w.ClockSkewMS) * time.Millisecond,
-		TimeZone: w.TimeZone,
+		TimeZone:   w.TimeZone,
+		StaleAfter: time.Duration(w.StaleAfterMS) * time.Millisecond,
 	}
 	for _, c := range w.Colors {
 		if c < 0 || c > 255 {
@@ -304,6 +306,7 @@ func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
 		}
 		f.Role = role
 	}
+	f.Draining = resp.Draining
 	return f, nil
 }
 

@@ -903,3 +903,27 @@ func FuzzIngestOf(f *testing.F) {
 		}
 	})
 }
+
+// TestPush_Draining: an office put in draining learns it from its next
+// online pull and issues no new passes, while its pushes are still
+// taken.
+func TestPush_Draining(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	h := newPushHub(t)
+	app, c := h.enrol(t, "office-a", true)
+	if _, err := h.db.DrainAppliance(ctx, "office-a", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PullOnce(ctx, app, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := district.Issue(ctx, app, district.IssueRequest{Name: "赵六", IDNumber: "P7654322", Actor: "desk"}); !errors.Is(err, store.ErrDraining) {
+		t.Fatalf("issuing while draining: %v", err)
+	}
+	scans := logTestScans(t, app, "draining", 20)
+	drain(t, app, c)
+	if got := hubHolds(t, h.db, "office-a"); len(got) != len(scans) {
+		t.Fatalf("hub holds %d scans of %d pushed while draining", len(got), len(scans))
+	}
+}

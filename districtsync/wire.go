@@ -107,6 +107,8 @@ type PolicyInfo struct {
 	// TimeZone is the district's zone (store.Policy.TimeZone); absent
 	// from older hubs, and then the appliance keeps its own.
 	TimeZone string `json:"time_zone,omitempty"`
+	// StaleAfterMS: absent from a hub that predates it (the default).
+	StaleAfterMS int64 `json:"stale_after_ms,omitempty"`
 }
 
 // PushRequest carries the next records of an appliance's streams. Each
@@ -210,6 +212,9 @@ type PullResponse struct {
 	// absent from an older hub.
 	Generation     []byte `json:"generation,omitempty"`
 	RevocationsEnd int64  `json:"revocations_end,omitempty"`
+	// Draining: the hub's admins are retiring the appliance; it issues
+	// no new passes and keeps sending what it holds.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // RevocationRecord is one revocation of the hub's list.

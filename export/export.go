@@ -341,14 +341,18 @@ var kinds = map[Kind]kindDef{
 	KindAudit: auditKind,
 	KindScans: {
 		columns: []column{{name: "time"}, {name: "source"}, {name: "decision"}, {name: "reason"},
-			{name: "repeat", typ: cellBool}, {name: "pass_id"}, {name: "subject"}, {name: "issuer_key"}, {name: "appliance"}},
+			{name: "repeat", typ: cellBool}, {name: "pass_id"}, {name: "subject"}, {name: "issuer_key"}, {name: "appliance"},
+			// The scan's id in its appliance's log and, at a hub, the
+			// appliance's epoch it belongs to: together they find the row
+			// in the appliance's own log.
+			{name: "appliance_scan_id", typ: cellNumber}, {name: "epoch"}},
 		count: (*store.Snapshot).CountScans,
 		each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 			return s.EachScan(ctx, f, func(sc *store.Scan) error {
 				c := e.cells
 				c[0], c[1], c[2], c[3] = e.time(sc.At), sc.Source, sc.Decision, sc.Reason
 				c[4], c[5], c[6], c[7] = boolText(sc.Repeat), hexOrEmpty(sc.PassID[:]), hexOrEmpty(sc.Subject[:]), hexOrEmpty(sc.KID[:])
-				c[8] = sc.Appliance
+				c[8], c[9], c[10] = sc.Appliance, strconv.FormatInt(sc.ID, 10), hexOrEmpty(sc.Epoch[:])
 				return emit(c)
 			})
 		},

@@ -76,11 +76,11 @@ func wantScanRow(s *store.Scan) []string {
 		s.At.In(shanghai).Format("2006-01-02T15:04:05.000+08:00"),
 		Neutralise(s.Source), s.Decision, Neutralise(s.Reason), fmt.Sprint(s.Repeat),
 		h(s.PassID[:], s.PassID.IsZero()), h(s.Subject[:], s.Subject.IsZero()), h(s.KID[:], s.KID == pass.KeyID{}),
-		s.Appliance,
+		s.Appliance, fmt.Sprint(s.ID), h(s.Epoch[:], s.Epoch == [store.EpochSize]byte{}),
 	}
 }
 
-var scanHeader = []string{"time", "source", "decision", "reason", "repeat", "pass_id", "subject", "issuer_key", "appliance"}
+var scanHeader = []string{"time", "source", "decision", "reason", "repeat", "pass_id", "subject", "issuer_key", "appliance", "appliance_scan_id", "epoch"}
 
 func request(k Kind, f Format) *Request {
 	return &Request{Kind: k, Format: f, From: day0, To: day0.AddDate(0, 1, 0), Location: shanghai}

@@ -136,6 +136,10 @@ var traceColumns = []column{
 	{name: "contact_subject"}, {name: "contact_name"}, {name: "contact_id_tail"},
 	{name: "contact_time"}, {name: "contact_earlier", typ: cellBool},
 	{name: "offset_seconds", typ: cellNumber}, {name: "contact_decision"},
+	// Where each check is in the log of the appliance that made it (at a
+	// hub: the appliance's scan id and epoch).
+	{name: "appliance_scan_id", typ: cellNumber}, {name: "epoch"},
+	{name: "contact_appliance_scan_id", typ: cellNumber}, {name: "contact_epoch"},
 }
 
 // traceContactColumns: one row per contact over the listed rows, most
@@ -210,6 +214,7 @@ func writeTraceChecks(rw rowWriter, enc *encoder, res *store.TraceResult) error 
 		c[5], c[6] = boolText(ch.ContactsOmitted > 0), strconv.Itoa(ch.ContactsOmitted)
 		if len(ch.Contacts) == 0 {
 			clear(c[7:])
+			c[14], c[15] = strconv.FormatInt(ch.ApplianceScanID, 10), hex.EncodeToString(ch.Epoch)
 			if err := rw.row(c); err != nil {
 				return err
 			}
@@ -222,6 +227,8 @@ func writeTraceChecks(rw rowWriter, enc *encoder, res *store.TraceResult) error 
 				off = -off
 			}
 			c[11], c[12], c[13] = boolText(ct.Offset < 0), strconv.FormatFloat(off.Seconds(), 'f', -1, 64), ct.Decision
+			c[14], c[15] = strconv.FormatInt(ch.ApplianceScanID, 10), hex.EncodeToString(ch.Epoch)
+			c[16], c[17] = strconv.FormatInt(ct.ApplianceScanID, 10), hex.EncodeToString(ct.Epoch)
 			if err := rw.row(c); err != nil {
 				return err
 			}

@@ -108,10 +108,10 @@ func traceResult() *store.TraceResult {
 	at := time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
 	return &store.TraceResult{
 		Checks: []store.TraceCheck{
-			{At: at, Source: "南门", Decision: "allow", Reason: "ok", PassID: pass.ID{1}},
-			{At: at.Add(time.Hour), Source: "=HYPERLINK(\"x\")", Decision: "deny", Reason: "expired", Contacts: []store.TraceContact{
-				{Subject: pass.Subject{0xab}, At: at.Add(50 * time.Minute), Offset: -10 * time.Minute, Decision: "allow", MaskedName: "张*丰", IDTail: "123X"},
-				{Subject: pass.Subject{0xcd}, At: at.Add(61*time.Minute + 500*time.Millisecond), Offset: 90500 * time.Millisecond, Decision: "deny"},
+			{At: at, Source: "南门", Decision: "allow", Reason: "ok", PassID: pass.ID{1}, ApplianceScanID: 7},
+			{At: at.Add(time.Hour), Source: "=HYPERLINK(\"x\")", Decision: "deny", Reason: "expired", ApplianceScanID: 41, Epoch: bytes.Repeat([]byte{0xe1}, 16), Contacts: []store.TraceContact{
+				{Subject: pass.Subject{0xab}, At: at.Add(50 * time.Minute), Offset: -10 * time.Minute, Decision: "allow", MaskedName: "张*丰", IDTail: "123X", ApplianceScanID: 40, Epoch: bytes.Repeat([]byte{0xe2}, 16)},
+				{Subject: pass.Subject{0xcd}, At: at.Add(61*time.Minute + 500*time.Millisecond), Offset: 90500 * time.Millisecond, Decision: "deny", ApplianceScanID: 3},
 			}},
 		},
 		Contacts: []store.TraceSummary{
@@ -191,10 +191,11 @@ func TestWriteTrace(t *testing.T) {
 	res := traceResult()
 	want := [3][][]string{{
 		{"check_time", "source", "check_decision", "check_reason", "pass_id", "contacts_truncated", "contacts_not_listed",
-			"contact_subject", "contact_name", "contact_id_tail", "contact_time", "contact_earlier", "offset_seconds", "contact_decision"},
-		{"2026-11-03T09:00:00.000Z", "南门", "allow", "ok", "010000000000000000000000", "false", "0", "", "", "", "", "", "", ""},
-		{"2026-11-03T10:00:00.000Z", "'=HYPERLINK(\"x\")", "deny", "expired", "", "false", "0", "ab000000000000000000000000000000", "张*丰", "123X", "2026-11-03T09:50:00.000Z", "true", "600", "allow"},
-		{"2026-11-03T10:00:00.000Z", "'=HYPERLINK(\"x\")", "deny", "expired", "", "false", "0", "cd000000000000000000000000000000", "", "", "2026-11-03T10:01:00.500Z", "false", "90.5", "deny"},
+			"contact_subject", "contact_name", "contact_id_tail", "contact_time", "contact_earlier", "offset_seconds", "contact_decision",
+			"appliance_scan_id", "epoch", "contact_appliance_scan_id", "contact_epoch"},
+		{"2026-11-03T09:00:00.000Z", "南门", "allow", "ok", "010000000000000000000000", "false", "0", "", "", "", "", "", "", "", "7", "", "", ""},
+		{"2026-11-03T10:00:00.000Z", "'=HYPERLINK(\"x\")", "deny", "expired", "", "false", "0", "ab000000000000000000000000000000", "张*丰", "123X", "2026-11-03T09:50:00.000Z", "true", "600", "allow", "41", "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", "40", "e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2"},
+		{"2026-11-03T10:00:00.000Z", "'=HYPERLINK(\"x\")", "deny", "expired", "", "false", "0", "cd000000000000000000000000000000", "", "", "2026-11-03T10:01:00.500Z", "false", "90.5", "deny", "41", "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", "3", ""},
 	}, {
 		{"contact_subject", "contact_name", "contact_id_tail", "overlaps", "first_time", "last_time", "places"},
 		{"ab000000000000000000000000000000", "张*丰", "123X", "1", "2026-11-03T09:50:00.000Z", "2026-11-03T09:50:00.000Z", "'=HYPERLINK(\"x\")"},

@@ -167,9 +167,13 @@ type Policy struct {
 	// "Asia/Shanghai"): a date typed into a form or a flag means midnight
 	// there, and pages and files show times there. Empty when saving
 	// means DefaultTimeZone. Read it through Location.
-	TimeZone  string
-	UpdatedAt time.Time
-	UpdatedBy string // actor of the last SetPolicy; "setup" at first
+	TimeZone string
+	// StaleAfter is how long an enrolled appliance's lists may go
+	// without a pull from the hub before the gate and /readyz warn;
+	// zero when saving means DefaultStaleAfter.
+	StaleAfter time.Duration
+	UpdatedAt  time.Time
+	UpdatedBy  string // actor of the last SetPolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets
@@ -191,6 +195,11 @@ const (
 // waiting longer than this for the hub is a link to look at.
 const DefaultBacklogWarn = 15 * time.Minute
 
+// DefaultStaleAfter is how old an enrolled appliance's lists may grow
+// before it warns: it pulls every 2 seconds while its hub answers, so two
+// minutes without a pull is a link down, not a slow one.
+const DefaultStaleAfter = 2 * time.Minute
+
 // DefaultPolicy is the policy of a new district: green only, a negative
 // test within 72 h, no dose minimum, paper accepted, repeats flagged
 // within 5 minutes, 5 minutes of clock skew tolerated.
@@ -206,6 +215,7 @@ func DefaultPolicy() Policy {
 		TimeZone:       DefaultTimeZone,
 		AuditRetention: DefaultAuditRetention,
 		BacklogWarn:    DefaultBacklogWarn,
+		StaleAfter:     DefaultStaleAfter,
 	}
 }
 
@@ -231,6 +241,10 @@ type Scan struct {
 	// Appliance is where the scan was logged, in exports: this appliance's
 	// name, or on a hub the enrolled appliance that sent it.
 	Appliance string
+	// Epoch is, in a hub's exports, the sending appliance's epoch of ID
+	// (ID is then the appliance's own scan id); zero for scans logged
+	// here and for ones stored before epochs were kept.
+	Epoch [EpochSize]byte
 }
 
 // ScanFilter selects scans, newest first unless AfterID is set (then

@@ -19,6 +19,7 @@ const (
 	AuditApplianceAdded    = "appliance_added"
 	AuditApplianceEnrolled = "appliance_enrolled"
 	AuditApplianceRetired  = "appliance_retired"
+	AuditApplianceDraining = "appliance_draining"
 	// AuditEnrolRefused records an enrolment request with a valid code
 	// that the hub refused: a key it cannot accept, or a signature that
 	// does not prove possession of the keys offered.
@@ -41,16 +42,20 @@ const MaxApplianceName = 64
 
 // Appliance is an appliance registered at this hub.
 type Appliance struct {
-	ID           int64
-	Name         string
-	Role         ApplianceRole
-	CodeExpires  time.Time // zero once enrolled
-	BundleKey    []byte    // Ed25519 public key of its bundles; nil until enrolled
-	IssuerKID    pass.KeyID
-	HasIssuer    bool
-	CreatedAt    time.Time
-	EnrolledAt   time.Time // zero until enrolled
-	RetiredAt    time.Time // zero unless retired
+	ID          int64
+	Name        string
+	Role        ApplianceRole
+	CodeExpires time.Time // zero once enrolled
+	BundleKey   []byte    // Ed25519 public key of its bundles; nil until enrolled
+	IssuerKID   pass.KeyID
+	HasIssuer   bool
+	CreatedAt   time.Time
+	EnrolledAt  time.Time // zero until enrolled
+	RetiredAt   time.Time // zero unless retired
+	// DrainingAt is when its admins put it in draining before retiring
+	// it: it issues no new passes and still sends what it holds. Zero:
+	// not draining.
+	DrainingAt   time.Time
 	BundleInSeq  int64
 	BundleOutSeq int64
 	LastContact  time.Time
@@ -73,18 +78,18 @@ func (a *Appliance) Retired() bool { return !a.RetiredAt.IsZero() }
 
 const applianceColumns = `id, name, may_issue, code_expires_ms, bundle_key, issuer_kid,
 	created_ms, enrolled_ms, retired_ms, bundle_in_seq, bundle_out_seq,
-	last_contact_ms, clock_skew_ms, backlog, revocations_seq, enrolled_from, issuer_fpr`
+	last_contact_ms, clock_skew_ms, backlog, revocations_seq, enrolled_from, issuer_fpr, draining_ms`
 
 func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 	a := &Appliance{}
-	var expires, enrolled, retired, contact sql.NullInt64
+	var expires, enrolled, retired, contact, draining sql.NullInt64
 	var from sql.NullString
 	var kid []byte
 	var created, skew int64
 	var mayIssue bool
 	err := row.Scan(&a.ID, &a.Name, &mayIssue, &expires, &a.BundleKey, &kid,
 		&created, &enrolled, &retired, &a.BundleInSeq, &a.BundleOutSeq,
-		&contact, &skew, &a.Backlog, &a.RevocSeq, &from, &a.IssuerFingerprint)
+		&contact, &skew, &a.Backlog, &a.RevocSeq, &from, &a.IssuerFingerprint, &draining)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +99,7 @@ func scanAppliance(row interface{ Scan(...any) error }) (*Appliance, error) {
 		a.HasIssuer = true
 	}
 	a.CodeExpires, a.EnrolledAt, a.RetiredAt = timeOrZero(expires), timeOrZero(enrolled), timeOrZero(retired)
-	a.LastContact = timeOrZero(contact)
+	a.LastContact, a.DrainingAt = timeOrZero(contact), timeOrZero(draining)
 	a.EnrolledFrom = from.String
 	a.CreatedAt = time.UnixMilli(created)
 	a.ClockSkew = time.Duration(skew) * time.Millisecond
@@ -380,6 +385,69 @@ func (db *DB) RefuseEnrolment(ctx context.Context, codeHash []byte, from, why, a
 		return fmt.Errorf("record refused enrolment: %w", err)
 	}
 	return nil
+}
+
+// ErrDraining refuses issuing at an appliance its hub put in draining
+// before retiring it.
+var ErrDraining = errors.New("this appliance is being retired by its district hub (draining): it issues no new passes; issue at another office or the hub")
+
+// DrainAppliance puts an enrolled appliance in draining before it is
+// retired: it learns it from its next pull or down bundle and issues no
+// new passes from then on, while its pushes and bundles are still taken,
+// so nothing it holds is lost when it is retired. Audited. ErrRetired
+// for a retired appliance, ErrConflict for one already draining or not
+// enrolled yet.
+func (db *DB) DrainAppliance(ctx context.Context, name, actor string) (*Appliance, error) {
+	now := db.now()
+	var a *Appliance
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = unretiredAppliance(ctx, tx, name)
+		switch {
+		case err != nil:
+			return err
+		case !a.Enrolled():
+			return fmt.Errorf("%w: appliance %q has not completed enrolment", ErrConflict, name)
+		case !a.DrainingAt.IsZero():
+			return fmt.Errorf("%w: appliance %q is draining since %s", ErrConflict, name, a.DrainingAt.UTC().Format(time.RFC3339))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE appliances SET draining_ms = ? WHERE id = ?`, now.UnixMilli(), a.ID); err != nil {
+			return err
+		}
+		a.DrainingAt = now
+		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditApplianceDraining, Subject: name,
+			Detail: AuditDetail(map[string]any{"role": a.Role})}, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drain appliance %q: %w", name, err)
+	}
+	return a, nil
+}
+
+// unretiredAppliance reads the appliance named name for a change:
+// ErrNotFound for an unknown one, ErrRetired for a retired one.
+func unretiredAppliance(ctx context.Context, tx *sql.Tx, name string) (*Appliance, error) {
+	a, err := scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE name = ?`, name))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if a.Retired() {
+		return nil, ErrRetired
+	}
+	return a, nil
+}
+
+// Draining tells whether this appliance's hub put it in draining.
+func (db *DB) Draining(ctx context.Context) (bool, error) {
+	var d bool
+	err := db.r.QueryRowContext(ctx, `SELECT draining FROM sync_hub WHERE id = 1`).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("draining: %w", err)
+	}
+	return d, nil
 }
 
 // RetireAppliance retires an appliance: its token and any unused code

@@ -16,9 +16,11 @@ import (
 // copy is checked with integrity_check before Backup returns; a copy that
 // fails is removed.
 //
-// A restored copy is safe for district sync: the store starts a new
-// epoch when it is opened, so records written after the restore are
-// never taken by the hub for the ones it already holds.
+// A restored copy is safe for district sync: the live file starts a new
+// epoch once the copy is made, so the copy's newest epoch is never the
+// one the data directory names, and Open starts a new epoch when the
+// copy is put back; records written after the restore are never taken
+// by the hub for the ones it already holds.
 func (db *DB) Backup(ctx context.Context, path string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -63,6 +65,9 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("backup: %w: %s exists", ErrConflict, abs)
 		}
+		return fmt.Errorf("backup: %w", err)
+	}
+	if _, err := db.newEpoch(ctx); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	return nil

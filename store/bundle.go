@@ -76,7 +76,7 @@ func (db *DB) PrepareUpBundle(ctx context.Context, runScans, runEvents, maxRecor
 	if runScans <= 0 || runEvents <= 0 || maxRecords <= 0 {
 		return nil, fmt.Errorf("prepare bundle: %w: sizes %d, %d, %d", ErrInvalid, runScans, runEvents, maxRecords)
 	}
-	if err := db.ensureEpoch(ctx); err != nil {
+	if err := db.StartSyncing(ctx); err != nil {
 		return nil, fmt.Errorf("prepare bundle: %w", err)
 	}
 	b := &UpBundle{}
@@ -161,12 +161,16 @@ func saveBundleOutSeq(ctx context.Context, tx *sql.Tx) error {
 
 // UpImport is an appliance's bundle as the hub stores it.
 type UpImport struct {
-	Appliance    string
-	Seq          int64
-	ApplianceNow time.Time
-	Backlog      int64
-	Scans        []*ScanRun
-	Events       []*EventRun
+	Appliance string
+	Seq       int64
+	// WrittenAt is the appliance's clock when it wrote the bundle. It is
+	// reported, never compared with the hub's clock for skew: a bundle
+	// spends hours or days in transit, and only the online exchange
+	// measures an appliance's clock.
+	WrittenAt time.Time
+	Backlog   int64
+	Scans     []*ScanRun
+	Events    []*EventRun
 	// RevocationsSeq is how far the appliance had applied the hub's
 	// revocations when it wrote the bundle: the hub's answer starts there.
 	RevocationsSeq int64
@@ -181,12 +185,16 @@ type UpImportResult struct {
 	Stored    int        // records stored
 	Skipped   int        // records the hub held already
 	Refused   int        // records outside the appliance's role: audited, not stored
-	ClockSkew time.Duration
+	// WrittenAt: see UpImport; Transit is the hub's clock at import
+	// minus it (the bundle's time in transit, plus any clock skew).
+	WrittenAt time.Time
+	Transit   time.Duration
 }
 
 // BundleAppliance returns the appliance an up bundle claims to come
 // from, for checking its signature: ErrBundleForeign when this hub has
-// no such enrolled appliance, ErrRetired when it was retired.
+// no such enrolled appliance. A retired appliance's bundle is returned
+// too: its records logged before the retirement are still taken.
 func (db *DB) BundleAppliance(ctx context.Context, name string) (*Appliance, error) {
 	a, err := db.ApplianceByName(ctx, name)
 	if errors.Is(err, ErrNotFound) {
@@ -195,10 +203,23 @@ func (db *DB) BundleAppliance(ctx context.Context, name string) (*Appliance, err
 	if err != nil {
 		return nil, err
 	}
-	if err := bundleUsable(a); err != nil {
+	if err := finalBundleUsable(a); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// finalBundleUsable is bundleUsable for an up bundle, which a retired
+// appliance may still send: its records logged before the retirement are
+// taken (its last scans are not lost with it), later ones refused and
+// audited (ImportUpBundle).
+func finalBundleUsable(a *Appliance) error {
+	if a.Retired() {
+		r := *a
+		r.RetiredAt = time.Time{}
+		return bundleUsable(&r)
+	}
+	return bundleUsable(a)
 }
 
 func bundleUsable(a *Appliance) error {
@@ -292,6 +313,9 @@ func (db *DB) ImportUpBundle(ctx context.Context, in *UpImport, bundleKey []byte
 	}
 	for _, r := range in.Scans {
 		err = inTx(func(tx *sql.Tx, a *Appliance, now time.Time) error {
+			if a.Retired() {
+				return ingestFinalScans(ctx, tx, a, r, now, ir)
+			}
 			_, err := ingestScans(ctx, tx, a.ID, r, now, ir)
 			return err
 		})
@@ -310,23 +334,69 @@ func (db *DB) ImportUpBundle(ctx context.Context, in *UpImport, bundleKey []byte
 	}
 	res.Stored, res.Skipped, res.Refused = ir.Stored, ir.Skipped, ir.Refused
 	err = inTx(func(tx *sql.Tx, a *Appliance, now time.Time) error {
-		skew := int64(0)
-		if !in.ApplianceNow.IsZero() {
-			skew = in.ApplianceNow.UnixMilli() - now.UnixMilli()
+		if !in.WrittenAt.IsZero() {
+			res.WrittenAt, res.Transit = in.WrittenAt, now.Sub(in.WrittenAt)
 		}
-		res.ClockSkew = time.Duration(skew) * time.Millisecond
+		// clock_skew_ms is left as the last online exchange measured it.
 		// revocations_seq is set to what the appliance reports, not
 		// kept at the maximum: if it was restored from an older backup it
 		// needs the revocations again, and the answer bundle starts there.
 		_, err := tx.ExecContext(ctx, `UPDATE appliances SET bundle_in_seq = ?, bundle_out_seq = max(bundle_out_seq, ?),
-			last_contact_ms = ?, clock_skew_ms = ?, backlog = ?, revocations_seq = ? WHERE id = ?`,
-			in.Seq, max(in.PeerInSeq, 0), now.UnixMilli(), skew, max(in.Backlog, 0), max(in.RevocationsSeq, 0), a.ID)
+			last_contact_ms = ?, backlog = ?, revocations_seq = ? WHERE id = ?`,
+			in.Seq, max(in.PeerInSeq, 0), now.UnixMilli(), max(in.Backlog, 0), max(in.RevocationsSeq, 0), a.ID)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("import bundle %d from %q: %w", in.Seq, in.Appliance, err)
 	}
 	return res, nil
+}
+
+// refuseAfterRetirement: a retired appliance's final bundle carries a
+// record it logged after its retirement.
+const refuseAfterRetirement refusal = "logged after the appliance was retired"
+
+// ingestFinalScans stores a run of a retired appliance's final bundle:
+// the scans up to the first one logged after the retirement are stored
+// as a push would store them; that one and every later one (whatever
+// its time: the clock that wrote it is no longer trusted) are refused,
+// with one audit record for the run, and the mark moves past them so a
+// bundle written again does not bring them back.
+func ingestFinalScans(ctx context.Context, tx *sql.Tx, a *Appliance, r *ScanRun, now time.Time, res *IngestResult) error {
+	cut := len(r.Records)
+	for i, sc := range r.Records {
+		if sc.At.After(a.RetiredAt) {
+			cut = i
+			break
+		}
+	}
+	mark, err := readMark(ctx, tx, a.ID, StreamScans, r.Epoch, r.From)
+	if err != nil {
+		return err
+	}
+	if cut > 0 {
+		if mark, err = ingestScans(ctx, tx, a.ID, &ScanRun{Epoch: r.Epoch, From: r.From, Records: r.Records[:cut]}, now, res); err != nil {
+			return err
+		}
+	}
+	late := r.Records[cut:]
+	for len(late) > 0 && late[0].ID <= mark {
+		late = late[1:] // held already
+		res.Skipped++
+	}
+	if len(late) == 0 {
+		return nil
+	}
+	first, last := late[0], late[len(late)-1]
+	err = appendAudit(ctx, tx, &AuditRecord{Actor: ActorSync, Action: AuditRecordRefused, Subject: a.Name,
+		Detail: AuditDetail(map[string]any{"appliance": a.Name, "role": a.Role, "kind": "scans",
+			"first_seq": first.ID, "last_seq": last.ID, "count": len(late), "first_at_ms": first.At.UnixMilli(),
+			"retired_ms": a.RetiredAt.UnixMilli(), "why": string(refuseAfterRetirement)})}, now)
+	if err != nil {
+		return err
+	}
+	res.Refused += len(late)
+	return writeMark(ctx, tx, a.ID, StreamScans, r.Epoch, last.ID, now)
 }
 
 // upBundleAppliance checks that the bundle's appliance is enrolled here,
@@ -340,7 +410,7 @@ func upBundleAppliance(ctx context.Context, tx *sql.Tx, in *UpImport, bundleKey 
 	if err != nil {
 		return nil, err
 	}
-	if err := bundleUsable(a); err != nil {
+	if err := finalBundleUsable(a); err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(a.BundleKey, bundleKey) {

@@ -111,6 +111,17 @@ type DB struct {
 	// auditWarning is a warning about the trail found at start (a
 	// restore) that later checks do not clear.
 	auditWarning atomic.Pointer[string]
+
+	// epochMu guards epochStarted: whether this process started its
+	// sync epoch (StartSyncing).
+	epochMu      sync.Mutex
+	epochStarted bool
+
+	// lastPull is the time of this process's last successful pull
+	// (Unix ms): the file records an idle pull at most every
+	// pullRecordEvery, and the age of the lists shown must not be that
+	// much too young.
+	lastPull atomic.Int64
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.

@@ -43,6 +43,7 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		return err
 	}
 	now := db.now()
+	var epoch *Epoch
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		if _, err := findDistrict(ctx, tx); err == nil {
 			return fmt.Errorf("district: %w", ErrConflict)
@@ -77,9 +78,13 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		if err := enrolAdmin(ctx, tx, e, now); err != nil {
 			return err
 		}
-		_, err := startSyncEpoch(ctx, tx, now)
+		var err error
+		epoch, err = startSyncEpoch(ctx, tx, now)
 		return err
 	})
+	if err == nil {
+		err = db.markSyncing(epoch.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("enrol appliance %q in district %q: %w", e.District.Appliance, e.District.ID, err)
 	}

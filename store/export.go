@@ -250,7 +250,7 @@ func (f ExportFilter) districtEventsWhere(kind, reasonField string) (string, []a
 	return where + " AND d.kind = '" + kind + "'", args, nil
 }
 
-const districtScanColumns = `a.name, d.seq, d.at_ms, d.source, d.decision, d.reason, d.repeat, d.pass_id, d.subject, d.kid`
+const districtScanColumns = `a.name, d.seq, d.at_ms, d.source, d.decision, d.reason, d.repeat, d.pass_id, d.subject, d.kid, d.epoch`
 
 // districtFrom joins each record to its appliance's name.
 const districtScansFrom = ` FROM district_scans d JOIN appliances a ON a.id = d.appliance_id`
@@ -294,6 +294,7 @@ func (s *Snapshot) EachScan(ctx context.Context, f ExportFilter, fn func(*Scan) 
 		sl, sr            Scan
 		repeat            int
 		passID, subj, kid []byte
+		epoch             []byte
 		at                int64
 	)
 	fill := func(sc *Scan) {
@@ -314,10 +315,12 @@ func (s *Snapshot) EachScan(ctx context.Context, f ExportFilter, fn func(*Scan) 
 			return at, nil
 		},
 		func(r *sql.Rows) (int64, error) {
-			if err := r.Scan(&sr.Appliance, &sr.ID, &at, &sr.Source, &sr.Decision, &sr.Reason, &repeat, &passID, &subj, &kid); err != nil {
+			if err := r.Scan(&sr.Appliance, &sr.ID, &at, &sr.Source, &sr.Decision, &sr.Reason, &repeat, &passID, &subj, &kid, &epoch); err != nil {
 				return 0, err
 			}
 			fill(&sr)
+			sr.Epoch = [EpochSize]byte{}
+			copy(sr.Epoch[:], epoch)
 			return at, nil
 		},
 		func() error { return fn(&sl) }, func() error { return fn(&sr) })
@@ -538,7 +541,7 @@ var AuditActions = []string{
 	AuditLogin, AuditLoginFailed, AuditUserCreated, AuditUserDisabled, AuditUserEnabled,
 	AuditUserRole, AuditUserPassword, AuditStatusChanged, AuditPassIssued, AuditPolicyChanged,
 	AuditExport, AuditTrace, AuditPurge,
-	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired,
+	AuditApplianceAdded, AuditApplianceEnrolled, AuditApplianceRetired, AuditApplianceDraining,
 	AuditRootRevocationRefused, AuditRootRestored, AuditRootTrusted, AuditRootImportRefused,
 	AuditBackup, AuditRestoreDetected, AuditDeviceAdded, AuditDeviceRevoked, AuditFirstAdmin,
 	AuditPersonLookup, AuditPhoneShown, AuditExportStarted, AuditCheckpointAlarm,

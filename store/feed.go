@@ -192,6 +192,9 @@ type Feed struct {
 	// One other than the appliance's restarts its feed first
 	// (RestartFeed): the increment is then applied over a fresh start.
 	Generation []byte
+	// Draining: the hub is retiring this appliance; it issues no new
+	// passes (ErrDraining). Absent from a hub that predates it: false.
+	Draining bool
 }
 
 // FeedResult counts what ApplyFeed changed.
@@ -248,13 +251,14 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	// is recorded at most every pullRecordEvery, so an idle appliance's
 	// pulls (every 2 s) do not take the writer and an fsync from the scan
 	// log each time.
-	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil && !db.roleChanges(ctx, f.Role) {
+	if f.Keys == nil && len(f.Revocations) == 0 && f.Policy == nil && !db.roleChanges(ctx, f.Role) && !db.drainingChanges(ctx, f.Draining) {
 		var last sql.NullInt64
 		var lastErr string
 		var gen []byte
 		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error, generation FROM sync_state WHERE id = 1`).Scan(&last, &lastErr, &gen)
 		if err == nil && lastErr == "" && last.Valid && now.Sub(time.UnixMilli(last.Int64)) < pullRecordEvery &&
 			(f.Generation == nil || bytes.Equal(gen, f.Generation)) {
+			db.notePull(now)
 			return res, nil
 		}
 	}
@@ -290,6 +294,9 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 				return fmt.Errorf("hub role: %w", err)
 			}
 		}
+		if err := applyDraining(ctx, tx, f.Draining, now); err != nil {
+			return fmt.Errorf("hub draining: %w", err)
+		}
 		var hash any
 		if f.TrustHash != nil {
 			hash = f.TrustHash
@@ -302,12 +309,25 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply hub feed: %w", err)
 	}
+	db.notePull(now)
 	if res.KeyDropped {
 		if err := db.checkpointAfterDrop(ctx); err != nil {
 			return nil, fmt.Errorf("apply hub feed: checkpoint after dropping the pseudonym key: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// notePull records in memory that a pull succeeded at t (never moving
+// back), for SyncStatus.
+func (db *DB) notePull(t time.Time) {
+	ms := t.UnixMilli()
+	for {
+		old := db.lastPull.Load()
+		if old >= ms || db.lastPull.CompareAndSwap(old, ms) {
+			return
+		}
+	}
 }
 
 // skipApplied drops from a repeated page (an answer that crossed a
@@ -384,6 +404,28 @@ func (db *DB) roleChanges(ctx context.Context, role ApplianceRole) bool {
 	err := db.r.QueryRowContext(ctx, `SELECT (SELECT role FROM sync_hub WHERE id = 1),
 		(SELECT count(*) FROM district WHERE pseudonym_key IS NOT NULL)`).Scan(&cur, &keyed)
 	return err != nil || cur.String != string(role) || (role == ApplianceGate && keyed > 0)
+}
+
+// drainingChanges tells whether the hub's word on draining differs from
+// what is stored (an error reads as a change: the write path decides).
+func (db *DB) drainingChanges(ctx context.Context, draining bool) bool {
+	var cur bool
+	err := db.r.QueryRowContext(ctx, `SELECT draining FROM sync_hub WHERE id = 1`).Scan(&cur)
+	return err != nil || cur != draining
+}
+
+// applyDraining stores whether the hub is retiring this appliance,
+// audited when it changes.
+func applyDraining(ctx context.Context, tx *sql.Tx, draining bool, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE sync_hub SET draining = ? WHERE id = 1 AND draining <> ?`, draining, draining)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return appendAudit(ctx, tx, &AuditRecord{Actor: ActorHub, Action: AuditApplianceDraining, Subject: "draining",
+		Detail: AuditDetail(map[string]any{"draining": draining})}, now)
 }
 
 // applyKeys merges the hub's trust list into keys. A new root of this

@@ -145,19 +145,20 @@ const scanRowsPerInsert = 64
 
 // insertDistrictScansSQL inserts n scans.
 func insertDistrictScansSQL(n int) string {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	return `INSERT INTO district_scans
-	(appliance_id, seq, at_ms, source, decision, reason, repeat, pass_id, subject, kid, received_ms)
+	(appliance_id, seq, at_ms, source, decision, reason, repeat, pass_id, subject, kid, received_ms, epoch)
 	VALUES ` + row + strings.Repeat(", "+row, n-1)
 }
 
 var insertDistrictScansFull = insertDistrictScansSQL(scanRowsPerInsert)
 
-// insertDistrictScans stores scans, scanRowsPerInsert at a time.
-func insertDistrictScans(ctx context.Context, tx *sql.Tx, applianceID int64, scans []*Scan, now time.Time) error {
+// insertDistrictScans stores scans of one epoch, scanRowsPerInsert at a
+// time.
+func insertDistrictScans(ctx context.Context, tx *sql.Tx, applianceID int64, epoch []byte, scans []*Scan, now time.Time) error {
 	// Boxed once: every row repeats them.
-	var recv, aid any = now.UnixMilli(), applianceID
-	args := make([]any, 0, 11*scanRowsPerInsert)
+	var recv, aid, ep any = now.UnixMilli(), applianceID, epoch
+	args := make([]any, 0, 12*scanRowsPerInsert)
 	var full *sql.Stmt
 	defer func() {
 		if full != nil {
@@ -170,7 +171,7 @@ func insertDistrictScans(ctx context.Context, tx *sql.Tx, applianceID int64, sca
 		args = args[:0]
 		for _, s := range chunk {
 			args = append(args, aid, s.ID, s.At.UnixMilli(), s.Source, s.Decision, s.Reason, s.Repeat,
-				blobOrNull(s.PassID[:]), blobOrNull(s.Subject[:]), blobOrNull(s.KID[:]), recv)
+				blobOrNull(s.PassID[:]), blobOrNull(s.Subject[:]), blobOrNull(s.KID[:]), recv, ep)
 		}
 		var err error
 		if len(chunk) == scanRowsPerInsert {
@@ -302,7 +303,7 @@ func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRu
 	if skip == len(run.Records) {
 		return mark, nil
 	}
-	if err := insertDistrictScans(ctx, tx, applianceID, run.Records[skip:], now); err != nil {
+	if err := insertDistrictScans(ctx, tx, applianceID, run.Epoch, run.Records[skip:], now); err != nil {
 		return 0, err
 	}
 	res.Stored += len(run.Records) - skip

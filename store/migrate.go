@@ -636,6 +636,25 @@ CREATE TABLE feed_generation (
 ALTER TABLE sync_state ADD COLUMN generation BLOB;
 ALTER TABLE sync_state ADD COLUMN history_changed_ms INTEGER;
 `,
+	`-- stale: the epoch of every scan a hub holds; appliances draining before
+-- retirement; and how long an enrolled appliance's lists may go without
+-- a pull
+-- before its gate screen and /readyz say how old they are (2 minutes by
+-- default: it pulls every 2 seconds while the hub answers).
+ALTER TABLE policy ADD COLUMN stale_after_ms INTEGER NOT NULL DEFAULT 120000
+	CHECK (stale_after_ms >= 5000);
+
+-- Hub side: the epoch of each appliance scan (seq is its id within that
+-- epoch), so a hub row can be matched to the appliance's own log; NULL
+-- for scans stored before it was kept.
+ALTER TABLE district_scans ADD COLUMN epoch BLOB CHECK (epoch IS NULL OR length(epoch) = 16);
+
+-- Draining: an appliance about to be retired issues no new passes and
+-- still sends what it holds. Hub side: since when; appliance side: what
+-- its hub last said.
+ALTER TABLE appliances ADD COLUMN draining_ms INTEGER;
+ALTER TABLE sync_hub ADD COLUMN draining INTEGER NOT NULL DEFAULT 0 CHECK (draining IN (0, 1));
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

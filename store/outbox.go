@@ -1,11 +1,16 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -23,8 +28,9 @@ import (
 //	audit:      {"seq", "at_ms", "actor", "action", "subject", "detail", "hash" (hex)}
 //
 // Ids are only unique within an epoch: a restore from backup hands out
-// ids again, and Open starts a new epoch every time, so the hub tells the
-// records of the restored timeline from the ones it already holds.
+// ids again, and a new epoch starts when Open finds a restored file and
+// in every process that syncs, so the hub tells the records of the
+// restored timeline from the ones it already holds.
 
 // Stream names, as the hub's sync_marks spells them.
 const (
@@ -100,10 +106,23 @@ type PushAckResult struct {
 // ErrNotEnrolled: the operation needs an appliance enrolled with a hub.
 var ErrNotEnrolled = errors.New("not enrolled with a hub")
 
+// EpochFileName is the file beside the database that names the newest
+// epoch this data directory has seen, and the database file (device and
+// inode) it was seen in. A database put back from a backup is another
+// file, or has an older newest epoch than the file names, so Open can
+// tell a restored copy from the file it left without starting an epoch
+// on every open.
+const EpochFileName = "sync-epoch"
+
 // startEpochOnOpen starts a new epoch when the database belongs to an
-// enrolled appliance. It runs on every Open: a process that opens the
-// file may be running on a copy restored from backup, and it cannot tell.
+// enrolled appliance and its newest epoch is not the one the data
+// directory last saw: the file was put back from a backup (or the
+// directory is new to it), and ids handed out from now on may repeat ids
+// the hub already holds. An unchanged file starts none, so a command run
+// against a working appliance adds no epoch; processes that sync start
+// their own (startSyncingEpoch).
 func (db *DB) startEpochOnOpen(ctx context.Context) error {
+	var started *Epoch
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var enrolled bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sync_hub)`).Scan(&enrolled); err != nil {
@@ -112,13 +131,130 @@ func (db *DB) startEpochOnOpen(ctx context.Context) error {
 		if !enrolled {
 			return nil
 		}
-		_, err := startSyncEpoch(ctx, tx, db.now())
+		var newest []byte
+		err := tx.QueryRowContext(ctx, `SELECT epoch FROM sync_epochs ORDER BY started_ms DESC LIMIT 1`).Scan(&newest)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if newest != nil && bytes.Equal(newest, db.seenEpoch()) {
+			return nil
+		}
+		started, err = startSyncEpoch(ctx, tx, db.now())
 		return err
 	})
+	if err == nil && started != nil {
+		err = db.saveSeenEpoch(started.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("start sync epoch: %w", err)
 	}
 	return nil
+}
+
+// seenEpoch reads the epoch EpochFileName names; nil when it is
+// missing or unreadable, or when it was written for another file than
+// the database now in place (a copy put back has a new inode even when
+// the epoch file was restored with it): each only costs an epoch.
+func (db *DB) seenEpoch() []byte {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(db.path), EpochFileName))
+	if err != nil || len(b) > 256 {
+		return nil
+	}
+	hexID, ident, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	id, err := hex.DecodeString(hexID)
+	if err != nil || len(id) != EpochSize || ident != db.fileIdentity() {
+		return nil
+	}
+	return id
+}
+
+// fileIdentity names the database file as the epoch file records it.
+func (db *DB) fileIdentity() string {
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		return ""
+	}
+	return fileIdentity(fi)
+}
+
+// saveSeenEpoch records id as the newest epoch of this data directory's
+// database file, written beside and renamed, so a crash leaves the old
+// name or the new one. A crash before it only makes the next Open start
+// one more epoch.
+func (db *DB) saveSeenEpoch(id []byte) error {
+	dir := filepath.Dir(db.path)
+	tmp, err := os.CreateTemp(dir, "."+EpochFileName+"-")
+	if err != nil {
+		return fmt.Errorf("save epoch: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := fmt.Fprintf(tmp, "%x %s\n", id, db.fileIdentity()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save epoch: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save epoch: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save epoch: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, EpochFileName)); err != nil {
+		return fmt.Errorf("save epoch: %w", err)
+	}
+	return nil
+}
+
+// StartSyncing starts this process's epoch, once per open database: a
+// process that pushes or writes bundles may run on a copy restored from
+// backup that Open could not tell (the epoch file was restored with it),
+// and its own epoch keeps what it sends from being taken for what the
+// hub holds. Later calls do nothing. NextPush and PrepareUpBundle call
+// it; ErrNotEnrolled is not returned, a standalone appliance has no
+// epochs.
+func (db *DB) StartSyncing(ctx context.Context) error {
+	db.epochMu.Lock()
+	defer db.epochMu.Unlock()
+	if db.epochStarted {
+		return nil
+	}
+	started, err := db.newEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	db.epochStarted = started != nil
+	return nil
+}
+
+// newEpoch starts an epoch on an enrolled appliance and names it in the
+// epoch file; nil on a standalone appliance or a hub.
+func (db *DB) newEpoch(ctx context.Context) (*Epoch, error) {
+	var started *Epoch
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var enrolled bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sync_hub)`).Scan(&enrolled); err != nil || !enrolled {
+			return err
+		}
+		var err error
+		started, err = startSyncEpoch(ctx, tx, db.now())
+		return err
+	})
+	if err == nil && started != nil {
+		err = db.saveSeenEpoch(started.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start sync epoch: %w", err)
+	}
+	return started, nil
+}
+
+// markSyncing records that this process already started an epoch (its
+// enrolment did), so its first push starts no other.
+func (db *DB) markSyncing(id []byte) error {
+	db.epochMu.Lock()
+	defer db.epochMu.Unlock()
+	db.epochStarted = true
+	return db.saveSeenEpoch(id)
 }
 
 // startSyncEpoch starts a new epoch in tx. The first epoch of a file
@@ -257,7 +393,7 @@ func (db *DB) NextPush(ctx context.Context, maxScans, maxEvents int) (*PushBatch
 	if maxScans <= 0 || maxEvents <= 0 {
 		return nil, fmt.Errorf("next push: %w: batch sizes %d, %d", ErrInvalid, maxScans, maxEvents)
 	}
-	if err := db.ensureEpoch(ctx); err != nil {
+	if err := db.StartSyncing(ctx); err != nil {
 		return nil, fmt.Errorf("next push: %w", err)
 	}
 	b := &PushBatch{}
@@ -286,29 +422,6 @@ func (db *DB) NextPush(ctx context.Context, maxScans, maxEvents int) (*PushBatch
 		return nil, fmt.Errorf("next push: %w", err)
 	}
 	return b, nil
-}
-
-// ensureEpoch starts the first epoch of an appliance enrolled by this
-// process whose enrolment did not start one (afterwards every Open
-// does). It checks on the read pool first, so the usual case takes no
-// write lock.
-func (db *DB) ensureEpoch(ctx context.Context) error {
-	const q = `SELECT EXISTS (SELECT 1 FROM sync_hub) AND NOT EXISTS (SELECT 1 FROM sync_epochs)`
-	var missing bool
-	if err := db.r.QueryRowContext(ctx, q).Scan(&missing); err != nil || !missing {
-		return err
-	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, q).Scan(&missing); err != nil || !missing {
-			return err
-		}
-		_, err := startSyncEpoch(ctx, tx, db.now())
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("start first sync epoch: %w", err)
-	}
-	return nil
 }
 
 func nextScans(ctx context.Context, tx *sql.Tx, acked int64, limit int) (*ScanRun, error) {
@@ -547,6 +660,7 @@ func (db *DB) RewindPush(ctx context.Context, stream string, from, expected int6
 		return false, fmt.Errorf("rewind push: %w: stream %q", ErrInvalid, stream)
 	}
 	now := db.now()
+	var moved []byte // the new epoch the unacknowledged records moved to
 	err = db.update(ctx, func(tx *sql.Tx) error {
 		cur, err := readCursor(ctx, tx)
 		if err != nil {
@@ -600,11 +714,15 @@ func (db *DB) RewindPush(ctx context.Context, stream string, from, expected int6
 		if err != nil {
 			return err
 		}
+		moved = e.ID
 		// The other stream keeps the fresh epoch's start (after every id
 		// handed out), so none of its records changes epoch.
 		_, err = tx.ExecContext(ctx, `UPDATE sync_epochs SET `+stream+`_from = ? WHERE epoch = ?`, acked+1, e.ID)
 		return err
 	})
+	if err == nil && moved != nil {
+		err = db.saveSeenEpoch(moved)
+	}
 	if err != nil {
 		return false, fmt.Errorf("rewind %s push to %d: %w", stream, expected, err)
 	}

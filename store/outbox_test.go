@@ -148,65 +148,132 @@ func sameScan(a, b *store.Scan) bool {
 		a.Reason == b.Reason && a.Repeat == b.Repeat && a.PassID == b.PassID && a.Subject == b.Subject && a.KID == b.KID
 }
 
+// epochsOnePerSyncingProcess: commands that open the file and log
+// scans start no epoch; a process that syncs starts one, once.
+func epochsOnePerSyncingProcess(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Now = func() time.Time { return t0 }
+	MustEnrol(t, db, "gate-a")
+	logScans(t, db, "a", 5)
+	first, err := db.SyncEpochs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || first[0].ScansFrom != 1 || first[0].EventsFrom != 1 {
+		t.Fatalf("epochs after enrolment = %+v", first)
+	}
+	db.Close()
+	// Fifty commands, each opening the file and logging a check the
+	// way passgate check does: none starts an epoch.
+	for i := range 50 {
+		db2, err := store.Open(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logScans(t, db2, fmt.Sprintf("cli-%d", i), 1)
+		db2.Close()
+	}
+	db3 := MustOpenDBDir(t, dir)
+	if list, err := db3.SyncEpochs(t.Context()); err != nil || len(list) != 1 {
+		t.Fatalf("after 50 commands: %d epochs, %v; want 1", len(list), err)
+	}
+	// A process that syncs starts one, once, however often it pushes.
+	for range 3 {
+		if err := db3.StartSyncing(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logScans(t, db3, "b", 2)
+	list, err := db3.SyncEpochs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[1].ScansFrom != 56 || !list[1].StartedAt.After(list[0].StartedAt) || bytes.Equal(list[1].ID, list[0].ID) {
+		t.Fatalf("epochs after syncing = %+v", list)
+	}
+	b, err := db3.NextPush(t.Context(), 100, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first run is the enrolment epoch's scans, the commands'
+	// included.
+	if b.Scans == nil || len(b.Scans.Records) != 55 || !bytes.Equal(b.Scans.Epoch, first[0].ID) || b.Backlog < 2 {
+		t.Fatalf("first run = %+v", b.Scans)
+	}
+	if _, err := db3.AckPush(t.Context(), ackOf(b.Scans, 55), nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err = db3.NextPush(t.Context(), 100, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Scans == nil || len(b.Scans.Records) != 2 || !bytes.Equal(b.Scans.Epoch, list[1].ID) || b.Scans.From != 56 {
+		t.Fatalf("second run = %+v, want in the newest epoch", b.Scans)
+	}
+	if list, _ := db3.SyncEpochs(t.Context()); len(list) != 2 {
+		t.Fatalf("pushing started %d more epochs", len(list)-2)
+	}
+}
+
 func TestDB_SyncEpochs(t *testing.T) {
 	t.Parallel()
-	t.Run("NewOnEveryOpen", func(t *testing.T) {
-		dir := t.TempDir()
-		db, err := store.Open(t.Context(), dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.Now = func() time.Time { return t0 }
-		MustEnrol(t, db, "gate-a")
-		logScans(t, db, "a", 5)
-		first, err := db.SyncEpochs(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(first) != 1 || first[0].ScansFrom != 1 || first[0].EventsFrom != 1 {
-			t.Fatalf("epochs after enrolment = %+v", first)
-		}
-		db.Close()
-		// Reopened twice at the same clock with nothing logged between:
-		// two more epochs, the later one owning the ids.
-		for range 2 {
-			db2, err := store.Open(t.Context(), dir)
+	t.Run("OnePerSyncingProcess", epochsOnePerSyncingProcess)
+	// A copy put back in place of the database, with or without the
+	// epoch file beside it, starts a new epoch when opened: ids handed
+	// out from then on may repeat ones the hub holds.
+	t.Run("NewOnRestoredCopy", func(t *testing.T) {
+		for _, withEpochFile := range []bool{false, true} {
+			dir, saved := t.TempDir(), t.TempDir()
+			db := MustOpenDBDir(t, dir)
+			MustEnrol(t, db, "gate-a")
+			logScans(t, db, "a", 3)
+			db.Close()
+			files := []string{store.FileName}
+			if withEpochFile {
+				files = append(files, store.EpochFileName)
+			}
+			for _, f := range files {
+				copyFile(t, filepath.Join(dir, f), filepath.Join(saved, f))
+			}
+			db = MustOpenDBDir(t, dir)
+			if err := db.StartSyncing(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			logScans(t, db, "b", 3)
+			db.Close()
+			for _, f := range files {
+				os.Remove(filepath.Join(dir, f))
+				copyFile(t, filepath.Join(saved, f), filepath.Join(dir, f))
+			}
+			for _, sfx := range []string{"-wal", "-shm"} {
+				os.Remove(filepath.Join(dir, store.FileName+sfx))
+			}
+			db = MustOpenDBDir(t, dir)
+			list, err := db.SyncEpochs(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			db2.Close()
-		}
-		db3 := MustOpenDBDir(t, dir)
-		list, err := db3.SyncEpochs(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list) != 4 {
-			t.Fatalf("%d epochs, want 4", len(list))
-		}
-		for i, e := range list[1:] {
-			if e.ScansFrom != 6 || !e.StartedAt.After(list[i].StartedAt) || bytes.Equal(e.ID, list[i].ID) {
-				t.Errorf("epoch %d = %+v after %+v", i+1, e, list[i])
+			if len(list) != 2 || list[1].ScansFrom != 4 {
+				t.Fatalf("epoch file restored %v: epochs %+v, want a new one from 4", withEpochFile, list)
 			}
+			db.Close()
 		}
-		logScans(t, db3, "b", 2)
-		b, err := db3.NextPush(t.Context(), 100, 100)
-		if err != nil {
+	})
+	t.Run("BackupMovesOn", func(t *testing.T) {
+		dir := t.TempDir()
+		db := MustOpenDBDir(t, dir)
+		MustEnrol(t, db, "gate-a")
+		before, _ := db.SyncEpochs(t.Context())
+		if err := db.Backup(t.Context(), filepath.Join(t.TempDir(), "copy.db")); err != nil {
 			t.Fatal(err)
 		}
-		// The first run is the enrolment epoch's five scans only.
-		if b.Scans == nil || len(b.Scans.Records) != 5 || !bytes.Equal(b.Scans.Epoch, first[0].ID) || b.Backlog < 2 {
-			t.Fatalf("first run = %+v", b.Scans)
-		}
-		if _, err := db3.AckPush(t.Context(), ackOf(b.Scans, 5), nil); err != nil {
-			t.Fatal(err)
-		}
-		b, err = db3.NextPush(t.Context(), 100, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.Scans == nil || len(b.Scans.Records) != 2 || !bytes.Equal(b.Scans.Epoch, list[3].ID) || b.Scans.From != 6 {
-			t.Fatalf("second run = %+v, want in the newest epoch", b.Scans)
+		after, _ := db.SyncEpochs(t.Context())
+		if len(after) != len(before)+1 {
+			t.Fatalf("%d epochs after a backup, want %d: the copy's newest must not be the file's", len(after), len(before)+1)
 		}
 	})
 	t.Run("StandaloneHasNone", func(t *testing.T) {
@@ -552,7 +619,10 @@ func TestDB_RewindPush(t *testing.T) {
 		logScans(t, app, "a", 10)
 		ingestAll(t, app, hub, id, 100)
 		app.Close()
-		app = MustOpenDBDir(t, dir) // a second epoch
+		app = MustOpenDBDir(t, dir)
+		if err := app.StartSyncing(t.Context()); err != nil { // a second epoch
+			t.Fatal(err)
+		}
 		logScans(t, app, "a2", 10)
 		ingestAll(t, app, hub, id, 100)
 		// The hub is restored from a backup that holds nothing: a new

@@ -34,6 +34,11 @@ const (
 	// minute it would warn at every push; over a week it never would.
 	minBacklogWarn = time.Minute
 	maxBacklogWarn = 7 * 24 * time.Hour
+	// Lists count as stale after 5 s at the least (below that a pull
+	// every 2 s would flap) and a day at the most (beyond, the warning
+	// comes too late to matter).
+	minStaleAfter = 5 * time.Second
+	maxStaleAfter = 24 * time.Hour
 )
 
 // Policy fields as field errors name them. Each interface maps them to
@@ -49,6 +54,7 @@ const (
 	PolicyAuditRetention = "audit_retention"
 	PolicyBacklogWarn    = "backlog_warn"
 	PolicyTimeZone       = "time_zone"
+	PolicyStaleAfter     = "stale_after"
 )
 
 // maxTimeZone bounds a zone name, as the schema's CHECK does.
@@ -104,6 +110,9 @@ func (p *Policy) Validate() FieldErrors {
 		if _, err := LoadZone(p.TimeZone); err != nil {
 			add(PolicyTimeZone, "admin.policy.err.time_zone")
 		}
+	}
+	if outside(p.StaleAfter, minStaleAfter, maxStaleAfter) {
+		add(PolicyStaleAfter, "admin.policy.err.stale_after", int(minStaleAfter/time.Second), int(maxStaleAfter/time.Second))
 	}
 	return errs
 }
@@ -245,7 +254,8 @@ type policyValues struct {
 	// Raising it silences the warning of a stuck uplink.
 	BacklogWarn string `json:"backlog_warn"`
 	// The zone decides which records a date range selects.
-	TimeZone string `json:"time_zone"`
+	TimeZone   string `json:"time_zone"`
+	StaleAfter string `json:"stale_after"`
 }
 
 func policyAudit(p *Policy) policyValues {
@@ -258,6 +268,7 @@ func policyAudit(p *Policy) policyValues {
 		AcceptPaper: p.AcceptPaper, RepeatWindow: p.RepeatWindow.String(), ClockSkew: p.ClockSkew.String(),
 		ScanRetention: p.ScanRetention.String(), PassRetention: p.PassRetention.String(),
 		AuditRetention: p.AuditRetention.String(), BacklogWarn: p.BacklogWarn.String(), TimeZone: p.TimeZone,
+		StaleAfter: p.StaleAfter.String(),
 	}
 }
 
@@ -287,28 +298,32 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 	if p.TimeZone == "" {
 		p.TimeZone = DefaultTimeZone
 	}
+	if p.StaleAfter == 0 {
+		p.StaleAfter = DefaultStaleAfter
+	}
 	// Kept to the millisecond, like the other durations: what is handed
 	// back equals what is read back.
 	p.ScanRetention = p.ScanRetention.Truncate(time.Millisecond)
 	p.PassRetention = p.PassRetention.Truncate(time.Millisecond)
 	p.AuditRetention = p.AuditRetention.Truncate(time.Millisecond)
 	p.BacklogWarn = p.BacklogWarn.Truncate(time.Millisecond)
+	p.StaleAfter = p.StaleAfter.Truncate(time.Millisecond)
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO policy (id, colors, max_test_age_ms, min_doses, accept_paper,
 			repeat_window_ms, clock_skew_ms, scan_retention_ms, pass_retention_ms,
-			audit_retention_ms, backlog_warn_ms, time_zone, updated_ms, updated_by)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			audit_retention_ms, backlog_warn_ms, time_zone, stale_after_ms, updated_ms, updated_by)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			colors = excluded.colors, max_test_age_ms = excluded.max_test_age_ms,
 			min_doses = excluded.min_doses, accept_paper = excluded.accept_paper,
 			repeat_window_ms = excluded.repeat_window_ms, clock_skew_ms = excluded.clock_skew_ms,
 			scan_retention_ms = excluded.scan_retention_ms, pass_retention_ms = excluded.pass_retention_ms,
 			audit_retention_ms = excluded.audit_retention_ms, backlog_warn_ms = excluded.backlog_warn_ms,
-			time_zone = excluded.time_zone,
+			time_zone = excluded.time_zone, stale_after_ms = excluded.stale_after_ms,
 			updated_ms = excluded.updated_ms, updated_by = excluded.updated_by`,
 		mask, p.MaxTestAge.Milliseconds(), p.MinDoses, p.AcceptPaper,
 		p.RepeatWindow.Milliseconds(), p.ClockSkew.Milliseconds(), p.ScanRetention.Milliseconds(),
-		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), p.BacklogWarn.Milliseconds(), p.TimeZone, now.UnixMilli(), actor)
+		p.PassRetention.Milliseconds(), p.AuditRetention.Milliseconds(), p.BacklogWarn.Milliseconds(), p.TimeZone, p.StaleAfter.Milliseconds(), now.UnixMilli(), actor)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -322,14 +337,14 @@ func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now tim
 
 func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	var p Policy
-	var mask, testAge, repeat, skew, retention, passRet, auditRet, backlogWarn, updated int64
+	var mask, testAge, repeat, skew, retention, passRet, auditRet, backlogWarn, stale, updated int64
 	err := tx.QueryRowContext(ctx, `
 		SELECT colors, max_test_age_ms, min_doses, accept_paper, repeat_window_ms,
 			clock_skew_ms, scan_retention_ms, pass_retention_ms, audit_retention_ms,
-			backlog_warn_ms, time_zone, updated_ms, updated_by
+			backlog_warn_ms, time_zone, stale_after_ms, updated_ms, updated_by
 		FROM policy WHERE id = 1`).
 		Scan(&mask, &testAge, &p.MinDoses, &p.AcceptPaper, &repeat, &skew, &retention,
-			&passRet, &auditRet, &backlogWarn, &p.TimeZone, &updated, &p.UpdatedBy)
+			&passRet, &auditRet, &backlogWarn, &p.TimeZone, &stale, &updated, &p.UpdatedBy)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotInitialized
 	}
@@ -344,6 +359,7 @@ func findPolicy(ctx context.Context, tx *sql.Tx) (*Policy, error) {
 	p.PassRetention = time.Duration(passRet) * time.Millisecond
 	p.AuditRetention = time.Duration(auditRet) * time.Millisecond
 	p.BacklogWarn = time.Duration(backlogWarn) * time.Millisecond
+	p.StaleAfter = time.Duration(stale) * time.Millisecond
 	p.UpdatedAt = time.UnixMilli(updated)
 	return &p, nil
 }

@@ -101,6 +101,9 @@ const (
 // included). It reads only; the caller stores and applies what it
 // accepts.
 func authorizeEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord) (refusal, error) {
+	if a.Retired() && e.At.After(a.RetiredAt) {
+		return refuseAfterRetirement, nil // from a retired appliance's final bundle
+	}
 	if e.Kind == "audit" {
 		return "", nil // its own trail: what it says it did
 	}
@@ -370,12 +373,10 @@ func (db *DB) SetApplianceRole(ctx context.Context, name string, role ApplianceR
 	var a *Appliance
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var err error
-		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE name = ?`, name))
+		a, err = unretiredAppliance(ctx, tx, name)
 		switch {
 		case err != nil:
-			return mapErr(err)
-		case a.Retired():
-			return ErrRetired
+			return err
 		case a.Role == role:
 			return nil
 		case role == ApplianceOffice:

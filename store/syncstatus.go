@@ -16,7 +16,9 @@ type SyncStatus struct {
 	Appliance  string // this appliance's name at the hub
 	EnrolledAt time.Time
 	// LastPush and LastPull are the last successful exchanges with the
-	// hub, by network or bundle; LastPull is the age of the lists.
+	// hub, by network or bundle; LastPull is the age of the lists, to
+	// the millisecond of the last pull this process made even when the
+	// file has not recorded it yet.
 	LastPush    time.Time
 	LastPull    time.Time
 	LastError   string
@@ -56,6 +58,9 @@ func (db *DB) SyncStatus(ctx context.Context) (*SyncStatus, error) {
 		}
 		st.LastPush, st.LastPull, st.LastErrorAt = timeOrZero(push), timeOrZero(pull), timeOrZero(errAt)
 		st.HistoryChangedAt = timeOrZero(changed)
+		if mem := db.lastPull.Load(); mem > pull.Int64 {
+			st.LastPull = time.UnixMilli(mem)
+		}
 		// max(id) is answered from the end of the rowid b-tree.
 		var maxScan sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM scans`).Scan(&maxScan); err != nil {
@@ -84,6 +89,7 @@ type ApplianceStatus struct {
 	Created     time.Time
 	Enrolled    time.Time // zero: the enrolment code is not used yet
 	Retired     time.Time // zero: active
+	Draining    time.Time // zero: not draining
 	LastContact time.Time // zero: never pushed or pulled
 	// ClockSkew is the appliance's clock minus the hub's at last contact.
 	ClockSkew time.Duration
@@ -98,13 +104,16 @@ type ApplianceStatus struct {
 }
 
 // State is where the appliance stands: "pending" (its enrolment code is
-// not used yet), "active" or "retired".
+// not used yet), "active", "draining" (about to be retired) or
+// "retired".
 func (a *ApplianceStatus) State() string {
 	switch {
 	case !a.Retired.IsZero():
 		return "retired"
 	case a.Enrolled.IsZero():
 		return "pending"
+	case !a.Draining.IsZero():
+		return "draining"
 	}
 	return "active"
 }
@@ -115,7 +124,7 @@ func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error)
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT a.name, a.may_issue, a.created_ms, a.enrolled_ms, a.retired_ms,
 				a.last_contact_ms, a.clock_skew_ms, a.backlog, a.revocations_seq, coalesce(a.enrolled_from, ''), a.issuer_fpr,
-				(SELECT count(*) FROM revocations r WHERE r.seq > a.revocations_seq)
+				(SELECT count(*) FROM revocations r WHERE r.seq > a.revocations_seq), a.draining_ms
 			FROM appliances a ORDER BY a.name`)
 		if err != nil {
 			return err
@@ -125,17 +134,18 @@ func (db *DB) ApplianceStatuses(ctx context.Context) ([]*ApplianceStatus, error)
 			a := &ApplianceStatus{}
 			var (
 				created                         int64
-				enrolled, retired, contact      sql.NullInt64
+				enrolled, retired, contact, drn sql.NullInt64
 				skew, backlog, revSeq, mayIssue int64
 				behind                          int64 // counted: revocation numbers jump (numberRevocationsOnOpen)
 			)
 			if err := rows.Scan(&a.Name, &mayIssue, &created, &enrolled, &retired, &contact, &skew, &backlog, &revSeq,
-				&a.EnrolledFrom, &a.IssuerFingerprint, &behind); err != nil {
+				&a.EnrolledFrom, &a.IssuerFingerprint, &behind, &drn); err != nil {
 				return err
 			}
 			a.Role = RoleOf(mayIssue == 1)
 			a.Created = time.UnixMilli(created)
 			a.Enrolled, a.Retired, a.LastContact = timeOrZero(enrolled), timeOrZero(retired), timeOrZero(contact)
+			a.Draining = timeOrZero(drn)
 			a.ClockSkew = time.Duration(skew) * time.Millisecond
 			a.Backlog = backlog
 			a.RevocationsBehind = behind

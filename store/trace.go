@@ -30,13 +30,19 @@ type TraceQuery struct {
 // TraceCheck is one check of the traced person with the others checked at
 // the same source within the window around it.
 type TraceCheck struct {
-	ScanID   int64
-	At       time.Time
-	Source   string
-	Decision string
-	Reason   string
-	PassID   pass.ID // zero when unknown
-	Contacts []TraceContact
+	ScanID int64 // the row's id in the table it was read from
+	// ApplianceScanID and Epoch find the check in the log of the
+	// appliance that made it: at a hub, its id there and that
+	// appliance's epoch (nil when not kept); for a check logged here, its
+	// ScanID and nil.
+	ApplianceScanID int64
+	Epoch           []byte
+	At              time.Time
+	Source          string
+	Decision        string
+	Reason          string
+	PassID          pass.ID // zero when unknown
+	Contacts        []TraceContact
 	// ContactsOmitted counts the contact rows of this check that are not
 	// in Contacts because the result hit its row limit. An empty Contacts
 	// means nobody was near only when this is zero.
@@ -45,11 +51,14 @@ type TraceCheck struct {
 
 // TraceContact is one check of someone else near a check of the person.
 type TraceContact struct {
-	ScanID   int64
-	Subject  pass.Subject
-	At       time.Time
-	Offset   time.Duration // At minus the person's check time: negative before
-	Decision string
+	ScanID int64
+	// ApplianceScanID and Epoch: as in TraceCheck.
+	ApplianceScanID int64
+	Epoch           []byte
+	Subject         pass.Subject
+	At              time.Time
+	Offset          time.Duration // At minus the person's check time: negative before
+	Decision        string
 	// MaskedName and IDTail identify a contact registered in the
 	// district's register held here (张*丰, last four of the ID number);
 	// both "" for anyone else. The full name and number are never stored.
@@ -92,20 +101,34 @@ type TraceResult struct {
 type traceTable struct {
 	name  string
 	place []string
+	// seq and epoch are the columns of a row's id in the log of the
+	// appliance that made it and of that appliance's epoch; no epoch
+	// column: "".
+	seq, epoch string
 	// display, when set, is the place as shown (an expression over the
 	// table's columns); otherwise the place columns joined with "/".
 	display string
 }
 
 // scansTrace is the local scan log.
-var scansTrace = traceTable{name: "scans", place: []string{"source"}}
+var scansTrace = traceTable{name: "scans", place: []string{"source"}, seq: "id"}
 
 // districtTrace is the scans a hub holds from its enrolled appliances: a
 // place is an appliance's source, shown as "appliance/source".
 var districtTrace = traceTable{
 	name:    "district_scans",
 	place:   []string{"appliance_id", "source"},
+	seq:     "seq",
+	epoch:   "epoch",
 	display: "(SELECT name FROM appliances WHERE id = appliance_id) || '/' || source",
+}
+
+// epochOf is the epoch column of the row alias prefix names, or NULL.
+func (t traceTable) epochOf(prefix string) string {
+	if t.epoch == "" {
+		return "NULL"
+	}
+	return prefix + t.epoch
 }
 
 // placeExpr is the place as one text for display: the columns joined
@@ -121,7 +144,7 @@ func (t traceTable) placeExpr() string {
 // (subject, at_ms) index. Parameters: ?1 subject, ?2 from, ?3 to, ?4
 // limit.
 func traceChecksSQL(t traceTable) string {
-	return `SELECT id, at_ms, ` + t.placeExpr() + `, decision, reason, pass_id FROM ` + t.name + `
+	return `SELECT id, ` + t.seq + `, ` + t.epochOf("") + `, at_ms, ` + t.placeExpr() + `, decision, reason, pass_id FROM ` + t.name + `
 		WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3
 		ORDER BY at_ms, id LIMIT ?4`
 }
@@ -133,7 +156,7 @@ func traceChecksSQL(t traceTable) string {
 // Parameters: ?1 subject, ?2 from, ?3 to, ?4 check limit, ?5 window in
 // ms, ?6 row limit.
 func traceContactsSQL(t traceTable) string {
-	return traceNearSQL(t, "p.id, c.id, c.at_ms, c.subject, c.decision") + `
+	return traceNearSQL(t, "p.id, c.id, c."+t.seq+", "+t.epochOf("c.")+", c.at_ms, c.subject, c.decision") + `
 		ORDER BY p.at_ms, p.id, c.at_ms, c.id LIMIT ?6`
 }
 
@@ -296,7 +319,7 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 		var c TraceCheck
 		var at int64
 		var pid []byte
-		if err := rows.Scan(&c.ScanID, &at, &c.Source, &c.Decision, &c.Reason, &pid); err != nil {
+		if err := rows.Scan(&c.ScanID, &c.ApplianceScanID, &c.Epoch, &at, &c.Source, &c.Decision, &c.Reason, &pid); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -340,7 +363,7 @@ func traceIn(ctx context.Context, tx *sql.Tx, table traceTable, q TraceQuery, li
 		var c TraceContact
 		var at int64
 		var subj []byte
-		if err := rows.Scan(&pid, &c.ScanID, &at, &subj, &c.Decision); err != nil {
+		if err := rows.Scan(&pid, &c.ScanID, &c.ApplianceScanID, &c.Epoch, &at, &subj, &c.Decision); err != nil {
 			return nil, err
 		}
 		if res.ContactRows == limit {

@@ -25,6 +25,7 @@ func (s *Server) applianceRoutes() []route {
 		{"GET /admin/appliances", Admin, s.handleAppliances},
 		{"POST /admin/appliances", Admin, s.handleAddAppliance},
 		{"POST /admin/appliances/retire", Admin, s.handleRetireAppliance},
+		{"POST /admin/appliances/drain", Admin, s.handleDrainAppliance},
 	}
 }
 
@@ -32,6 +33,9 @@ func (s *Server) handleAppliances(w http.ResponseWriter, r *http.Request) {
 	m := view.AdminAppliances{Hours: strconv.Itoa(defaultCodeHours)}
 	if name := r.URL.Query().Get("retired"); name != "" {
 		m.Notice = i18n.FromRequest(r).T("admin.appliances.retired", name)
+	}
+	if name := r.URL.Query().Get("draining"); name != "" {
+		m.Notice = i18n.FromRequest(r).T("admin.appliances.draining", name)
 	}
 	s.renderAppliances(w, r, http.StatusOK, m)
 }
@@ -129,6 +133,18 @@ func (s *Server) handleAddAppliance(w http.ResponseWriter, r *http.Request) {
 	s.renderAppliances(w, r, http.StatusOK, m)
 }
 
+// handleDrainAppliance puts an appliance in draining before it is
+// retired (audited by the store): it issues no new passes and keeps
+// sending what it holds.
+func (s *Server) handleDrainAppliance(w http.ResponseWriter, r *http.Request) {
+	if !readForm(w, r, maxAdminForm) {
+		return
+	}
+	name := r.PostForm.Get("name")
+	_, err := s.db.DrainAppliance(r.Context(), name, actorOf(r))
+	s.applianceChanged(w, r, name, err, "draining")
+}
+
 // handleRetireAppliance retires an appliance: its token stops working
 // and its issuer key is revoked on every appliance of the district.
 func (s *Server) handleRetireAppliance(w http.ResponseWriter, r *http.Request) {
@@ -145,11 +161,22 @@ func (s *Server) handleRetireAppliance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err := s.db.RetireAppliance(r.Context(), name, reason, actorOf(r))
+	s.applianceChanged(w, r, name, err, "retired")
+}
+
+// applianceChanged answers a change to the appliance name (done is
+// "draining" or "retired"): back to the page saying so, or the page
+// again with why it was refused.
+func (s *Server) applianceChanged(w http.ResponseWriter, r *http.Request, name string, err error, done string) {
+	t := i18n.FromRequest(r)
+	m := view.AdminAppliances{Hours: strconv.Itoa(defaultCodeHours)}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		m.Error = t.T("admin.appliances.err.unknown", name)
 	case errors.Is(err, store.ErrRetired):
 		m.Error = t.T("admin.appliances.err.already", name)
+	case errors.Is(err, store.ErrConflict):
+		m.Error = t.T("admin.appliances.err.drain", name)
 	case err != nil:
 		s.internalError(w, r, err)
 		return
@@ -158,6 +185,6 @@ func (s *Server) handleRetireAppliance(w http.ResponseWriter, r *http.Request) {
 		s.renderAppliances(w, r, http.StatusUnprocessableEntity, m)
 		return
 	}
-	s.log.Info("appliance retired", "appliance", name, "by", actorOf(r))
-	http.Redirect(w, r, "/admin/appliances?retired="+url.QueryEscape(name), http.StatusSeeOther)
+	s.log.Info("appliance "+done, "appliance", name, "by", actorOf(r))
+	http.Redirect(w, r, "/admin/appliances?"+done+"="+url.QueryEscape(name), http.StatusSeeOther)
 }

@@ -40,6 +40,7 @@ func policyForm(pol *store.Policy) view.PolicyForm {
 		AuditRetentionDays: strconv.Itoa(int(pol.AuditRetention / (24 * time.Hour))),
 		BacklogWarnMinutes: minutes(pol.BacklogWarn),
 		TimeZone:           pol.TimeZone,
+		StaleSeconds:       strconv.Itoa(int(pol.StaleAfter / time.Second)),
 		UpdatedAt:          pol.UpdatedAt.In(pol.Location()),
 		UpdatedBy:          pol.UpdatedBy,
 	}
@@ -137,6 +138,7 @@ var policyInputs = map[string]string{
 	store.PolicyAuditRetention: "audit_retention_days",
 	store.PolicyBacklogWarn:    "backlog_warn_minutes",
 	store.PolicyTimeZone:       "time_zone",
+	store.PolicyStaleAfter:     "stale_seconds",
 }
 
 // parsePolicy reads the policy form. It returns the form as typed, with a
@@ -159,6 +161,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		AuditRetentionDays: strings.TrimSpace(form.Get("audit_retention_days")),
 		BacklogWarnMinutes: strings.TrimSpace(form.Get("backlog_warn_minutes")),
 		TimeZone:           strings.TrimSpace(form.Get("time_zone")),
+		StaleSeconds:       strings.TrimSpace(form.Get("stale_seconds")),
 		Errors:             view.FieldErrors{},
 	}
 	pol := &store.Policy{
@@ -171,6 +174,7 @@ func parsePolicy(r *http.Request, t i18n.Printer) (*store.Policy, view.PolicyFor
 		AuditRetention: formRetention(f.AuditRetentionDays),
 		BacklogWarn:    formKept(f.BacklogWarnMinutes, time.Minute),
 		TimeZone:       f.TimeZone,
+		StaleAfter:     formKept(f.StaleSeconds, time.Second),
 	}
 	for _, name := range form["colors"] {
 		c, err := pass.ParseColor(name)

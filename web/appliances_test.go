@@ -112,7 +112,40 @@ func TestAppliancesPage(t *testing.T) {
 		t.Fatalf("enrolled row: %q", row.Text())
 	}
 
+	appliancesDrain(t, ts, cl)
 	appliancesRetire(t, ts, cl, code)
+}
+
+// appliancesDrain is the part of TestAppliancesPage about draining the
+// enrolled appliance 东门闸机 before it is retired.
+func appliancesDrain(t *testing.T, ts *testServer, cl *http.Client) {
+	t.Helper()
+	row := getDoc(t, ts, cl, "/admin/appliances").Find(`[data-testid="appliance-row"][data-name="东门闸机"]`)
+	if row.Find(`[data-testid="drain"]`).Length() != 1 {
+		t.Fatal("no drain button on an enrolled appliance")
+	}
+	if resp, _ := ts.postForm(t, cl, "/admin/appliances/drain", url.Values{"name": {"nobody"}}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("drain an unknown appliance: %d", resp.StatusCode)
+	}
+	if resp, _ := ts.postForm(t, cl, "/admin/appliances/drain", url.Values{"name": {"东门闸机"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("drain: %d", resp.StatusCode)
+	}
+	row = getDoc(t, ts, cl, "/admin/appliances").Find(`[data-testid="appliance-row"][data-name="东门闸机"]`)
+	if st, _ := row.Attr("data-state"); st != "draining" || row.Find(`[data-testid="drain"]`).Length() != 0 || row.Find(`[data-testid="retire"]`).Length() != 1 {
+		t.Fatalf("row after draining: state %q, %q", st, row.Text())
+	}
+	if resp, _ := ts.postForm(t, cl, "/admin/appliances/drain", url.Values{"name": {"东门闸机"}}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("drain twice: %d", resp.StatusCode)
+	}
+	n := 0
+	if err := ts.DB.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
+		if r.Action == store.AuditApplianceDraining && r.Actor == "admin" && r.Subject == "东门闸机" {
+			n++
+		}
+		return nil
+	}); err != nil || n != 1 {
+		t.Fatalf("%d audit records of draining, %v", n, err)
+	}
 }
 
 // appliancesRetire is the part of TestAppliancesPage about retiring

@@ -22,12 +22,6 @@ const (
 	dashRefresh     = 30 * time.Second
 )
 
-// districtLocation is the time zone the dashboard's day and clock times
-// are in. There is no district time zone setting yet, so it is the
-// process's local zone; every dashboard time goes through here, so a
-// district setting replaces this one function.
-func districtLocation() *time.Location { return time.Local }
-
 func (s *Server) dashboardRoutes() []route {
 	return []route{
 		// The charts alone, for the page's periodic refresh.
@@ -63,7 +57,7 @@ func (s *Server) handleDashboardPanel(w http.ResponseWriter, r *http.Request) {
 // dashboard gathers today's picture at now: one query per chart, plus
 // the hub's appliance registry.
 func (s *Server) dashboard(ctx context.Context, t i18n.Printer, now time.Time) (view.Dashboard, error) {
-	loc := districtLocation()
+	loc := s.zone(ctx)
 	now = now.In(loc)
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	end := day.AddDate(0, 0, 1) // 23 or 25 hours on a DST change
@@ -185,6 +179,13 @@ func applianceLabel(t i18n.Printer, name string) string {
 // with the ages the appliances page shows. An appliance pulls its lists
 // whenever it calls in, so its lists are as old as its last contact.
 func (s *Server) dashAppliances(ctx context.Context, t i18n.Printer, now time.Time) ([]view.DashAppliance, error) {
+	loc := s.zone(ctx)
+	// An appliance's lists are as old as its last contact: it pulls them
+	// each time it calls in.
+	staleAfter := s.checker.Policy().StaleAfter
+	if staleAfter <= 0 {
+		staleAfter = store.DefaultStaleAfter
+	}
 	rows, err := s.applianceRows(ctx)
 	if err != nil {
 		return nil, err
@@ -199,9 +200,9 @@ func (s *Server) dashAppliances(ctx context.Context, t i18n.Printer, now time.Ti
 			d.Stale = true
 		} else {
 			age := now.Sub(a.LastContact)
-			d.LastContact = a.LastContact.In(districtLocation()).Format("15:04:05")
+			d.LastContact = a.LastContact.In(loc).Format("15:04:05")
 			d.Age = fmtAge(t, age)
-			d.Stale = age > hubListsStaleAfter
+			d.Stale = age > staleAfter
 		}
 		out = append(out, d)
 	}

@@ -409,7 +409,7 @@ func (s *Server) handleDeskPass(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, view.Message(p, p.T.T("desk.err.not_found")))
 		return
 	}
-	if s.statusElsewhere(w, r, p, err) {
+	if s.issueRefused(w, r, p, err) {
 		return
 	}
 	if err != nil {
@@ -434,6 +434,17 @@ func (s *Server) statusElsewhere(w http.ResponseWriter, r *http.Request, p view.
 	s.render(w, r, http.StatusUnprocessableEntity, view.Message(p,
 		p.T.T("desk.err.status_elsewhere", se.At.Local().Format("2006-01-02 15:04"), se.Reason)))
 	return true
+}
+
+// issueRefused answers an issue the district refuses: at an appliance
+// its hub is retiring (draining), or for a status changed elsewhere. It
+// reports whether it answered.
+func (s *Server) issueRefused(w http.ResponseWriter, r *http.Request, p view.Page, err error) bool {
+	if errors.Is(err, store.ErrDraining) {
+		s.render(w, r, http.StatusConflict, view.Message(p, p.T.T("desk.err.draining")))
+		return true
+	}
+	return s.statusElsewhere(w, r, p, err)
 }
 
 // printPage is the layout data of a print view: its own stylesheets and

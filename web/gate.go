@@ -82,7 +82,7 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 	ls := s.listsState(ctx, now)
 	m := view.Gate{
 		AllowToday: allow, DenyToday: deny,
-		ListsAge: listsAgeText(p.T, ls), ListsStale: ls.Stale,
+		ListsAge: listsAgeText(p.T, ls), ListsStale: ls.Stale, ListsBanner: ls.banner(),
 		Enrolled: ls.Enrolled, SyncWaiting: ls.waiting(),
 		Result: result,
 		Screen: newScreenID(), Entrance: pageEntrance(r), Entrances: s.entranceNames(),
@@ -378,7 +378,10 @@ const listsStaleAfter = time.Minute
 type gateStatus struct {
 	ListsAge   map[i18n.Lang]string `json:"lists_age"`
 	ListsStale bool                 `json:"lists_stale"`
-	Inputs     []gateInput          `json:"inputs"`
+	// ListsBanner is the bilingual warning of stale lists; empty while
+	// they are fresh.
+	ListsBanner string      `json:"lists_banner"`
+	Inputs      []gateInput `json:"inputs"`
 	// SyncWaiting is the records not yet at the hub; absent when the
 	// appliance is not enrolled with one.
 	SyncWaiting *int64 `json:"sync_waiting,omitempty"`
@@ -392,7 +395,7 @@ type gateInput struct {
 
 func (s *Server) writeGateStatus(w io.Writer) error {
 	ls := s.listsState(context.Background(), time.Now())
-	st := gateStatus{ListsAge: make(map[i18n.Lang]string, len(i18n.Langs)), ListsStale: ls.Stale}
+	st := gateStatus{ListsAge: make(map[i18n.Lang]string, len(i18n.Langs)), ListsStale: ls.Stale, ListsBanner: ls.banner()}
 	for _, l := range i18n.Langs {
 		st.ListsAge[l] = listsAgeText(i18n.Printer{Lang: l}, ls)
 	}

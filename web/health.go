@@ -74,6 +74,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			"hub": st.Hub, "appliance": st.Appliance,
 			"scans_waiting": st.ScansWaiting, "events_waiting": st.EventsWaiting,
 			"lists_age_seconds": int64(ls.Age / time.Second), "lists_stale": ls.Stale,
+			"lists_stale_after_seconds": int64(ls.StaleAfter / time.Second),
 		}
 		if !st.LastPush.IsZero() {
 			sync["last_push"] = st.LastPush.UTC()

@@ -608,7 +608,7 @@ func (s *Server) handleBulkPrint(w http.ResponseWriter, r *http.Request) {
 	var cards []view.PassCard
 	if len(keep) > 0 {
 		cards, err = s.issueCards(r, keep, pass.Paper)
-		if s.statusElsewhere(w, r, p, err) {
+		if s.issueRefused(w, r, p, err) {
 			return
 		}
 		if err != nil {

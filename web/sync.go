@@ -6,25 +6,22 @@ import (
 	"time"
 
 	"passgate/store"
+	"passgate/web/i18n"
 	"passgate/web/view"
 )
-
-// hubListsStaleAfter is when an enrolled appliance's lists count as old:
-// it pulls every few seconds while the hub is reachable, so ten minutes
-// without a pull means it has been cut off for a while. It keeps
-// checking; the screen says so, so staff can tell an admin.
-const hubListsStaleAfter = 10 * time.Minute
 
 // listsState is how current the appliance's trust and revocation lists
 // are. A standalone appliance or a hub makes its own lists: their age is
 // the checker's last reload. An enrolled appliance gets them from its
 // hub: their age is the last successful pull (network or bundle).
 type listsState struct {
-	Age      time.Duration
-	Stale    bool
-	Never    bool              // enrolled, never pulled since enrolment
-	Sync     *store.SyncStatus // nil when the state could not be read
-	Enrolled bool
+	Age   time.Duration
+	Stale bool
+	Never bool // enrolled, never pulled since enrolment
+	// StaleAfter is the policy's threshold for an enrolled appliance.
+	StaleAfter time.Duration
+	Sync       *store.SyncStatus // nil when the state could not be read
+	Enrolled   bool
 }
 
 func (s *Server) listsState(ctx context.Context, now time.Time) listsState {
@@ -46,9 +43,33 @@ func (s *Server) listsState(ctx context.Context, now time.Time) listsState {
 		st.Never, st.Stale = true, true
 		return st
 	}
+	// The policy's threshold: the appliance keeps checking with old
+	// lists, and the screen says how old, so staff can tell an admin
+	// (a revocation made at the hub meanwhile is not applied here).
 	st.Age = max(st.Age, now.Sub(sync.LastPull))
-	st.Stale = st.Age > hubListsStaleAfter
+	st.StaleAfter = s.checker.Policy().StaleAfter
+	if st.StaleAfter <= 0 {
+		st.StaleAfter = store.DefaultStaleAfter
+	}
+	st.Stale = st.Age > st.StaleAfter
 	return st
+}
+
+// banner is the gate's prominent warning of stale lists, Chinese then
+// English; empty while they are fresh.
+func (l listsState) banner() string {
+	if !l.Stale {
+		return ""
+	}
+	zh, en := i18n.Printer{Lang: i18n.ZH}, i18n.Printer{Lang: i18n.EN}
+	if l.Never {
+		return zh.T("sync.never") + " / " + en.T("sync.never")
+	}
+	key, n := "gate.lists_old", int(l.Age/time.Minute)
+	if l.Age < time.Minute {
+		key, n = "gate.lists_old_s", int(l.Age/time.Second)
+	}
+	return zh.T(key, n) + " / " + en.T(key, n)
 }
 
 // waiting is the number of records not yet acknowledged by the hub.

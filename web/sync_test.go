@@ -262,3 +262,54 @@ func TestDeskPass_StatusChangedElsewhere(t *testing.T) {
 		t.Fatalf("issue after recording the status: %d %.300s", resp.StatusCode, body)
 	}
 }
+
+// An enrolled gate whose lists are older than the policy's "stale
+// after" says so prominently in both languages; fresh lists show no
+// banner.
+func TestGateStaleBanner(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	cl := ts.login(t, "admin", ts.AdminPassword)
+	if doc := getDoc(t, ts, cl, "/gate"); !doc.Find(`[data-testid="lists-banner"]`).Is("[hidden]") {
+		t.Fatal("standalone gate with fresh lists shows the stale banner")
+	}
+	now := time.Now()
+	ms := func(d time.Duration) string { return strconv.FormatInt(now.Add(-d).UnixMilli(), 10) }
+	rawExec(t, ts,
+		`INSERT INTO sync_hub (id, url, hub_ca, appliance, token, bundle_key, enrolled_ms)
+			VALUES (1, 'https://hub.example:8443', x'01', 'gate-east', zeroblob(32), x'02', 0)`,
+		`INSERT INTO sync_state (id, last_pull_ms) VALUES (1, `+ms(90*time.Second)+`)`)
+	// 90 s is within the default two minutes.
+	if doc := getDoc(t, ts, cl, "/gate"); !doc.Find(`[data-testid="lists-banner"]`).Is("[hidden]") {
+		t.Fatal("lists 90 s old flagged under the default threshold")
+	}
+	rawExec(t, ts, `UPDATE sync_state SET last_pull_ms = `+ms(3*time.Minute+5*time.Second))
+	banner := getDoc(t, ts, cl, "/gate").Find(`[data-testid="lists-banner"]`)
+	if banner.Is("[hidden]") || banner.Text() != "名单已 3 分钟未更新 / Lists 3 minutes old" {
+		t.Fatalf("banner at 3 minutes: %q hidden %v", banner.Text(), banner.Is("[hidden]"))
+	}
+	// A shorter threshold from the policy.
+	pol, err := ts.DB.Policy(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol.StaleAfter = 30 * time.Second
+	if err := ts.DB.SetPolicy(t.Context(), pol, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Checker.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, ts, `UPDATE sync_state SET last_pull_ms = `+ms(45*time.Second))
+	banner = getDoc(t, ts, cl, "/gate").Find(`[data-testid="lists-banner"]`)
+	if banner.Is("[hidden]") || !strings.HasPrefix(banner.Text(), "名单已 4") || !strings.Contains(banner.Text(), "seconds old") {
+		t.Fatalf("banner at 45 s with a 30 s threshold: %q", banner.Text())
+	}
+	if code, b := getReady(t, ts); code != 200 || len(b.Warnings) != 1 || b.Sync["lists_stale_after_seconds"] != float64(30) {
+		t.Fatalf("readyz: %d %+v", code, b)
+	}
+	rawExec(t, ts, `UPDATE sync_state SET last_pull_ms = `+ms(0))
+	if doc := getDoc(t, ts, cl, "/gate"); !doc.Find(`[data-testid="lists-banner"]`).Is("[hidden]") {
+		t.Fatal("fresh lists show the stale banner")
+	}
+}

@@ -276,6 +276,11 @@
       var age = st.lists_age && (st.lists_age[lang] || st.lists_age["zh-CN"]);
       if (age) listsAge.textContent = age;
       lists.dataset.stale = st.lists_stale ? "true" : "false";
+      var banner = document.getElementById("lists-banner");
+      if (banner) {
+        banner.textContent = st.lists_banner || "";
+        banner.hidden = !st.lists_banner;
+      }
       if (st.inputs) showInputs(st.inputs);
       var waiting = document.getElementById("sync-waiting");
       if (waiting && typeof st.sync_waiting === "number") waiting.textContent = String(st.sync_waiting);
