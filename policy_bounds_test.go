@@ -92,7 +92,7 @@ func TestPolicy_CLIAndWebRefuseAlike(t *testing.T) {
 // Every field store.Policy.Validate can name has a flag to name in turn.
 func TestPolicy_EveryFieldHasAFlag(t *testing.T) {
 	all := store.Policy{Colors: []pass.Color{0}, MaxTestAge: -1, MinDoses: -1, RepeatWindow: -1, ClockSkew: -1,
-		ScanRetention: -1, PassRetention: -1, AuditRetention: -1, BacklogWarn: -1, TimeZone: "Mars/Olympus"}
+		ScanRetention: -1, PassRetention: -1, AuditRetention: -1, BacklogWarn: -1, TimeZone: "Mars/Olympus", StaleAfter: -1}
 	errs := all.Validate()
 	if len(errs) != len(policyFlags) {
 		t.Fatalf("%d errors, want one per field: %v", len(errs), errs)
