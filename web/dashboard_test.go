@@ -128,9 +128,9 @@ func loadSynthHub(t testing.TB, db *store.DB, now time.Time, scans []synthScan) 
 }
 
 // synthNow is the fixed clock of the dashboard tests: a weekday
-// afternoon in the district's (the process's) zone.
+// afternoon in the district's zone (the default a new district has).
 func synthNow() (day, now time.Time) {
-	day = time.Date(2026, 12, 4, 0, 0, 0, 0, time.Local)
+	day = time.Date(2026, 12, 4, 0, 0, 0, 0, (*store.Policy)(nil).Location())
 	return day, day.Add(15*time.Hour + 37*time.Minute + 12*time.Second)
 }
 

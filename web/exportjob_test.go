@@ -207,19 +207,8 @@ func TestExportJob_Lifecycle(t *testing.T) {
 	}
 	// The file is what export.Run writes for the same request (an XLSX
 	// workbook is byte-for-byte reproducible: excelize writes no times).
-	// In the district's zone, as the form reads dates.
-	loc, err := ts.DB.Location(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	from, _ := export.ParseTime("from", "2026-11-01", loc)
-	to, _ := export.ParseTime("to", "2026-12-01", loc)
-	var want bytes.Buffer
-	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.XLSX, From: from, To: to, Location: loc}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if body != want.String() {
-		t.Errorf("download (%d bytes) differs from export.Run (%d bytes)", len(body), want.Len())
+	if want := runExport(t, ts, "2026-11-01", "2026-12-01"); body != want {
+		t.Errorf("download (%d bytes) differs from export.Run (%d bytes)", len(body), len(want))
 	}
 	// Removed a while after the download: the file, then the job.
 	waitNoFiles(t, dir)
@@ -420,4 +409,22 @@ func TestExportJob_KeptFiles(t *testing.T) {
 			t.Errorf("job %d: status %d, want %d", i, code, want)
 		}
 	}
+}
+
+// runExport is what export.Run writes for an XLSX of the scans from the
+// date from to the date to, read in the district's zone as the form reads
+// them.
+func runExport(t *testing.T, ts *testServer, from, to string) string {
+	t.Helper()
+	loc, err := ts.DB.Location(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := export.ParseTime("from", from, loc)
+	u, _ := export.ParseTime("to", to, loc)
+	var want bytes.Buffer
+	if _, err := export.Run(t.Context(), ts.DB, &want, &export.Request{Kind: export.KindScans, Format: export.XLSX, From: f, To: u, Location: loc}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return want.String()
 }
