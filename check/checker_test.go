@@ -365,7 +365,7 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 	}
 }
 
-func mustRevoke(t testing.TB, f *checktest.District, kind int, target []byte) {
+func mustRevoke(t testing.TB, f *checktest.District, kind store.RevocationKind, target []byte) {
 	t.Helper()
 	r := &store.Revocation{Kind: kind, Target: bytes.Clone(target), Reason: "test"}
 	if kind == store.RevokeSubject {
