@@ -67,18 +67,22 @@ type KeyFilter struct {
 	HasPrivate bool   // only keys whose private half is held here
 }
 
+// UserRole is what a staff account may do. Its string is what the users
+// table and the account form carry.
+type UserRole string
+
 // User roles.
 const (
-	UserStaff  = "staff"
-	UserIssuer = "issuer"
-	UserAdmin  = "admin"
+	UserStaff  UserRole = "staff"
+	UserIssuer          = "issuer"
+	UserAdmin           = "admin"
 )
 
 // User is a staff account.
 type User struct {
 	ID           int64
 	Username     string
-	Role         string
+	Role         UserRole
 	PasswordHash string // argon2id, PHC string format
 	CreatedAt    time.Time
 	DisabledAt   time.Time

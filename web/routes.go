@@ -155,7 +155,7 @@ func (s *Server) guard(a Access, h http.HandlerFunc) http.Handler {
 // token and the metrics guard decide them), so a role never bars them. An
 // access level this switch does not know is refused: a route added with a
 // new level stays closed until someone says who may use it.
-func allowed(a Access, role string) bool {
+func allowed(a Access, role store.UserRole) bool {
 	switch a {
 	case Public, Device, Monitor:
 		return true

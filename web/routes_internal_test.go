@@ -25,7 +25,7 @@ func TestAllowed_KnownLevels(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		a    Access
-		role string
+		role store.UserRole
 		want bool
 	}{
 		{Public, "", true},
