@@ -22,15 +22,19 @@ import (
 // pass (no QR code holds more) and is refused before any decoding.
 const MaxInput = pass.MaxTextLen
 
-// Decision values.
+// Verdict is whether a check lets the holder through. Its string is what
+// the JSON answer and the scan log carry.
+type Verdict string
+
+// Verdicts.
 const (
-	Allow = "allow"
-	Deny  = "deny"
+	Allow Verdict = "allow"
+	Deny  Verdict = "deny"
 )
 
 // Decision is the outcome of one check, with what the gate screen shows.
 type Decision struct {
-	Decision string // Allow or Deny
+	Decision Verdict // Allow or Deny
 	Reason   Reason
 	Repeat   bool // the same pass was checked within the repeat window
 
@@ -494,7 +498,7 @@ func (c *Checker) check(ctx context.Context, source, raw string) (*Decision, err
 		d.Repeat = rep
 	}
 	sc := store.Scan{
-		At: now, Source: source, Decision: d.Decision, Reason: string(d.Reason),
+		At: now, Source: source, Decision: string(d.Decision), Reason: string(d.Reason),
 		Repeat: d.Repeat, PassID: d.PassID, Subject: d.Subject, KID: d.KeyID,
 	}
 	if err := c.db.LogScan(ctx, &sc); err != nil {

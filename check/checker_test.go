@@ -365,7 +365,7 @@ func TestCheck_HostileAndPolicy(t *testing.T) {
 	}
 }
 
-func mustRevoke(t testing.TB, f *checktest.District, kind int, target []byte) {
+func mustRevoke(t testing.TB, f *checktest.District, kind store.RevocationKind, target []byte) {
 	t.Helper()
 	r := &store.Revocation{Kind: kind, Target: bytes.Clone(target), Reason: "test"}
 	if kind == store.RevokeSubject {
@@ -468,7 +468,7 @@ func TestCheck_LogHoldsNoPersonalData(t *testing.T) {
 	}
 	s := scans[0]
 	if s.ID != d.ScanID || s.PassID != c.ID || s.Subject != c.Subject || s.Source != "gate-1" ||
-		s.Decision != check.Allow || s.Reason != string(check.ReasonOK) || s.KID != f.Issuer.Public().KID {
+		s.Decision != string(check.Allow) || s.Reason != string(check.ReasonOK) || s.KID != f.Issuer.Public().KID {
 		t.Fatalf("logged scan %+v does not match decision %+v", s, d)
 	}
 }
@@ -595,7 +595,7 @@ func TestCheck_RepeatAfterWarmup(t *testing.T) {
 	if _, err := rand.Read(c2.ID[:]); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.LogScan(f.Ctx, &store.Scan{At: f.Now, Source: "cli", Decision: check.Allow, Reason: "ok", PassID: c2.ID, Subject: c2.Subject}); err != nil {
+	if err := other.LogScan(f.Ctx, &store.Scan{At: f.Now, Source: "cli", Decision: string(check.Allow), Reason: "ok", PassID: c2.ID, Subject: c2.Subject}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Checker.Refresh(f.Ctx); err != nil {

@@ -8,7 +8,7 @@ import (
 // decisionJSON is the wire form of a decision, shared by the scan API and
 // the CLI. Fields that are unknown (the pass did not verify) are null.
 type decisionJSON struct {
-	Decision  string      `json:"decision"`
+	Decision  Verdict     `json:"decision"`
 	Reason    Reason      `json:"reason"`
 	Repeat    bool        `json:"repeat"`
 	Holder    *holderJSON `json:"holder"`

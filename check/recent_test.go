@@ -28,7 +28,7 @@ func logSeen(t testing.TB, f *checktest.District, at time.Time, claims []pass.Cl
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs <- f.DB.LogScan(f.Ctx, &store.Scan{At: at, Source: "gate-1", Decision: check.Allow, Reason: "ok", PassID: c.ID, Subject: c.Subject})
+			errs <- f.DB.LogScan(f.Ctx, &store.Scan{At: at, Source: "gate-1", Decision: string(check.Allow), Reason: "ok", PassID: c.ID, Subject: c.Subject})
 		})
 	}
 	wg.Wait()

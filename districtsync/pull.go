@@ -214,7 +214,7 @@ func TrustKeysFromWire(list []TrustKey) ([]*store.Key, error) {
 
 // RevocationToWire is a revocation as the feed carries it.
 func RevocationToWire(r *store.Revocation) RevocationRecord {
-	w := RevocationRecord{Seq: r.Seq, Kind: r.Kind, Target: r.Target, Reason: r.Reason, At: r.At.UnixMilli()}
+	w := RevocationRecord{Seq: r.Seq, Kind: int(r.Kind), Target: r.Target, Reason: r.Reason, At: r.At.UnixMilli()}
 	if !r.Before.IsZero() {
 		w.Before = r.Before.UnixMilli()
 	}
@@ -224,7 +224,7 @@ func RevocationToWire(r *store.Revocation) RevocationRecord {
 // RevocationFromWire converts a feed revocation; the store checks the
 // rest (kind, target length, cutoff) when it applies it.
 func RevocationFromWire(w *RevocationRecord) *store.Revocation {
-	r := &store.Revocation{Seq: w.Seq, Kind: w.Kind, Target: w.Target, Reason: w.Reason, At: time.UnixMilli(w.At)}
+	r := &store.Revocation{Seq: w.Seq, Kind: store.RevocationKind(w.Kind), Target: w.Target, Reason: w.Reason, At: time.UnixMilli(w.At)}
 	if w.Before != 0 {
 		r.Before = time.UnixMilli(w.Before)
 	}

@@ -103,7 +103,7 @@ func TestPull_AppliesFeed(t *testing.T) {
 		t.Fatal("the retired appliance's issuer key is not revoked at the appliance")
 	}
 	revs, _ := app.RevocationsSince(ctx, 0)
-	kinds := map[int]int{}
+	kinds := map[store.RevocationKind]int{}
 	for _, r := range revs {
 		kinds[r.Kind]++
 	}

@@ -199,7 +199,7 @@ func statusBody(s pass.Subject, from, to pass.Color) map[string]any {
 	return b
 }
 
-func revocationBody(kind int, target []byte) map[string]any {
+func revocationBody(kind store.RevocationKind, target []byte) map[string]any {
 	b := map[string]any{"kind": kind, "target": hexOf(target), "reason": "forged", "at_ms": time.Now().UnixMilli()}
 	if kind == store.RevokeSubject {
 		b["before_ms"] = time.Now().Add(time.Hour).UnixMilli()

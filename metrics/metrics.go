@@ -70,7 +70,7 @@ type Metrics struct {
 }
 
 type checkKey struct {
-	decision string
+	decision check.Verdict
 	reason   check.Reason
 }
 
@@ -95,7 +95,7 @@ func New(cfg Config) *Metrics {
 		if r == check.ReasonOK {
 			d = check.Allow
 		}
-		m.checks[checkKey{d, r}] = m.checksVec.WithLabelValues(d, string(r))
+		m.checks[checkKey{d, r}] = m.checksVec.WithLabelValues(string(d), string(r))
 	}
 	m.checkErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "check_errors_total",
@@ -209,7 +209,7 @@ func (m *Metrics) CheckDone(d *check.Decision, took time.Duration, err error) {
 	} else {
 		// A reason added to the checker but not to check.Reasons:
 		// still counted, through the slower labelled lookup.
-		m.checksVec.WithLabelValues(d.Decision, string(d.Reason)).Inc()
+		m.checksVec.WithLabelValues(string(d.Decision), string(d.Reason)).Inc()
 	}
 	m.checkTime.Observe(took.Seconds())
 }

@@ -194,7 +194,7 @@ func (r *serialRig) none(wait time.Duration) {
 	}
 }
 
-func (r *serialRig) expect(decision string, reason check.Reason) *check.Decision {
+func (r *serialRig) expect(decision check.Verdict, reason check.Reason) *check.Decision {
 	r.t.Helper()
 	d := r.next()
 	if d.Decision != decision || d.Reason != reason {

@@ -67,18 +67,22 @@ type KeyFilter struct {
 	HasPrivate bool   // only keys whose private half is held here
 }
 
+// UserRole is what a staff account may do. Its string is what the users
+// table and the account form carry.
+type UserRole string
+
 // User roles.
 const (
-	UserStaff  = "staff"
-	UserIssuer = "issuer"
-	UserAdmin  = "admin"
+	UserStaff  UserRole = "staff"
+	UserIssuer          = "issuer"
+	UserAdmin           = "admin"
 )
 
 // User is a staff account.
 type User struct {
 	ID           int64
 	Username     string
-	Role         string
+	Role         UserRole
 	PasswordHash string // argon2id, PHC string format
 	CreatedAt    time.Time
 	DisabledAt   time.Time
@@ -124,18 +128,37 @@ type IssuedPass struct {
 	Appliance string // in exports: where it was issued (see Scan.Appliance)
 }
 
+// RevocationKind is what a revocation voids. Its numbers are stored in the
+// revocations table and carried on the wire, so they never change.
+type RevocationKind int
+
 // Revocation kinds.
 const (
-	RevokeSubject = 1 // passes of Target (a Subject) issued before Before are void
-	RevokePass    = 2 // the pass with ID Target is void
-	RevokeIssuer  = 3 // every pass signed by key Target (a KeyID) is void
+	RevokeSubject RevocationKind = 1 // passes of Target (a Subject) issued before Before are void
+	RevokePass                   = 2 // the pass with ID Target is void
+	RevokeIssuer                 = 3 // every pass signed by key Target (a KeyID) is void
 )
+
+// targetLen is the length of a revocation target of kind k (a Subject, a
+// pass ID, a KeyID); 0 for a number that is no kind.
+func (k RevocationKind) targetLen() int {
+	switch k {
+	case RevokeSubject:
+		return 16
+	case RevokePass:
+		return 12
+	case RevokeIssuer:
+		return 8
+	default:
+		return 0
+	}
+}
 
 // Revocation voids passes. Seq orders revocations and is the version of
 // the revocation list: a reader asks for everything after the Seq it has.
 type Revocation struct {
 	Seq    int64
-	Kind   int
+	Kind   RevocationKind
 	Target []byte
 	Before time.Time // RevokeSubject only
 	Reason string

@@ -31,5 +31,5 @@ const (
 // account's.
 func auditFirstAdmin(ctx context.Context, tx *sql.Tx, admin *User, now time.Time) error {
 	return appendAudit(ctx, tx, &AuditRecord{Actor: "setup", Action: AuditFirstAdmin, Subject: admin.Username,
-		Detail: AuditDetail(map[string]string{"role": admin.Role})}, now)
+		Detail: AuditDetail(map[string]string{"role": string(admin.Role)})}, now)
 }

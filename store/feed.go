@@ -544,7 +544,7 @@ func addTrustKey(ctx context.Context, tx *sql.Tx, k *Key, now time.Time, res *Fe
 // made and pushed up. A key revocation naming a root held here is
 // refused and audited instead. It reports whether it stored it.
 func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.Time, res *FeedResult) (bool, error) {
-	want := map[int]int{RevokeSubject: 16, RevokePass: 12, RevokeIssuer: 8}[r.Kind]
+	want := r.Kind.targetLen()
 	switch {
 	case want == 0:
 		return false, fmt.Errorf("%w: revocation kind %d", ErrInvalid, r.Kind)

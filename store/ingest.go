@@ -443,11 +443,11 @@ func applyApplianceStatus(ctx context.Context, tx *sql.Tx, registrar int64, e *O
 
 // outboxRevocation is the body the outbox_revocation trigger writes.
 type outboxRevocation struct {
-	Kind   int    `json:"kind"`
-	Target string `json:"target"` // hex
-	Before *int64 `json:"before_ms"`
-	Reason string `json:"reason"`
-	At     int64  `json:"at_ms"`
+	Kind   RevocationKind `json:"kind"`
+	Target string         `json:"target"` // hex
+	Before *int64         `json:"before_ms"`
+	Reason string         `json:"reason"`
+	At     int64          `json:"at_ms"`
 }
 
 // applyApplianceRevocation adds a revocation made at an appliance to the
@@ -463,7 +463,7 @@ func applyApplianceRevocation(ctx context.Context, tx *sql.Tx, appliance string,
 	if err != nil {
 		return fmt.Errorf("%w: target is not hex", ErrInvalid)
 	}
-	want := map[int]int{RevokeSubject: 16, RevokePass: 12, RevokeIssuer: 8}[r.Kind]
+	want := r.Kind.targetLen()
 	switch {
 	case want == 0:
 		return fmt.Errorf("%w: kind %d", ErrInvalid, r.Kind)

@@ -69,7 +69,7 @@ func (db *DB) Login(ctx context.Context, l Login) (string, error) {
 		}
 		return appendAudit(ctx, tx, &AuditRecord{
 			Actor: l.User.Username, Action: AuditLogin, Subject: l.User.Username,
-			Detail: AuditDetail(map[string]string{"addr": l.Addr, "outcome": "ok", "role": l.User.Role}),
+			Detail: AuditDetail(map[string]string{"addr": l.Addr, "outcome": "ok", "role": string(l.User.Role)}),
 		}, now)
 	})
 	if err != nil {

@@ -6,16 +6,16 @@ import "slices"
 // do whatever the ones before it may. It is the one statement of that
 // order; route access and the account form read it through RoleRank and
 // UserRoles.
-var userRoles = [...]string{UserStaff, UserIssuer, UserAdmin}
+var userRoles = [...]UserRole{UserStaff, UserIssuer, UserAdmin}
 
 // UserRoles returns the user roles from least to most trusted.
-func UserRoles() []string { return slices.Clone(userRoles[:]) }
+func UserRoles() []UserRole { return slices.Clone(userRoles[:]) }
 
 // RoleRank is role's place in UserRoles counted from 1, so that a higher
 // rank may do what a lower one may; 0 for a string that is no role.
-func RoleRank(role string) int {
+func RoleRank(role UserRole) int {
 	return slices.Index(userRoles[:], role) + 1
 }
 
 // ValidRole reports whether role is a user role.
-func ValidRole(role string) bool { return RoleRank(role) > 0 }
+func ValidRole(role UserRole) bool { return RoleRank(role) > 0 }

@@ -14,14 +14,14 @@ func TestRoleRank(t *testing.T) {
 		store.RoleRank(store.UserIssuer) < store.RoleRank(store.UserAdmin)) {
 		t.Fatal("roles out of order")
 	}
-	for _, r := range []string{"", "Admin", "root", "admin ", "sync"} {
+	for _, r := range []store.UserRole{"", "Admin", "root", "admin ", "sync"} {
 		if store.RoleRank(r) != 0 || store.ValidRole(r) {
 			t.Errorf("%q ranked as a role", r)
 		}
 	}
 	roles := store.UserRoles()
 	roles[0] = store.UserAdmin
-	if !slices.Equal(store.UserRoles(), []string{store.UserStaff, store.UserIssuer, store.UserAdmin}) {
+	if !slices.Equal(store.UserRoles(), []store.UserRole{store.UserStaff, store.UserIssuer, store.UserAdmin}) {
 		t.Fatalf("UserRoles = %v", store.UserRoles())
 	}
 }

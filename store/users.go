@@ -27,7 +27,7 @@ func (db *DB) CreateUser(ctx context.Context, u *User, actor string) error {
 			return err
 		}
 		return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditUserCreated, Subject: u.Username,
-			Detail: AuditDetail(map[string]string{"role": u.Role})}, now)
+			Detail: AuditDetail(map[string]string{"role": string(u.Role)})}, now)
 	})
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, err)
@@ -119,7 +119,7 @@ func (db *DB) FindUsers(ctx context.Context) ([]*User, error) {
 // role, ErrLastAdmin when it would demote the last enabled admin.
 // Sessions stay: they read the role afresh on every request, so the
 // change applies at once.
-func (db *DB) UpdateUserRole(ctx context.Context, id int64, role, actor string) error {
+func (db *DB) UpdateUserRole(ctx context.Context, id int64, role UserRole, actor string) error {
 	if !ValidRole(role) {
 		return fmt.Errorf("update role of user %d: %w: role %q", id, ErrInvalid, role)
 	}
@@ -137,7 +137,7 @@ func (db *DB) UpdateUserRole(ctx context.Context, id int64, role, actor string) 
 		if err := execOne(ctx, tx, `UPDATE users SET role = ? WHERE id = ?`, role, id); err != nil {
 			return err
 		}
-		return auditUser(ctx, tx, actor, AuditUserRole, u.Username, map[string]string{"old": u.Role, "new": role}, now)
+		return auditUser(ctx, tx, actor, AuditUserRole, u.Username, map[string]string{"old": string(u.Role), "new": string(role)}, now)
 	})
 	if err != nil {
 		return fmt.Errorf("update role of user %d: %w", id, err)

@@ -74,7 +74,7 @@ func TestDB_FindUserByName(t *testing.T) {
 }
 
 // mustUser creates a user with role and returns it.
-func mustUser(t *testing.T, db *store.DB, name, role string) *store.User {
+func mustUser(t *testing.T, db *store.DB, name string, role store.UserRole) *store.User {
 	t.Helper()
 	u := &store.User{Username: name, Role: role, PasswordHash: testHash}
 	if err := db.CreateUser(ctxb(), u, "admin"); err != nil {

@@ -58,8 +58,8 @@ func usersNotice(r *http.Request, users []*store.User) string {
 		switch key, ok := usersNotices[done]; {
 		case ok && (done != "disabled" || !u.DisabledAt.IsZero()) && (done != "enabled" || u.DisabledAt.IsZero()):
 			return t.T(key, u.Username)
-		case done == "role" && role == u.Role:
-			return t.T("admin.users.role_ok", u.Username, t.T("role."+u.Role))
+		case done == "role" && role == string(u.Role):
+			return t.T("admin.users.role_ok", u.Username, t.T("role."+string(u.Role)))
 		}
 	}
 	return ""
@@ -78,13 +78,16 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 	me := userFrom(r.Context())
 	for _, u := range users {
 		m.Users = append(m.Users, view.AdminUserRow{
-			ID: u.ID, Username: u.Username, Role: u.Role, Created: u.CreatedAt.Local(),
+			ID: u.ID, Username: u.Username, Role: string(u.Role), Created: u.CreatedAt.Local(),
 			Disabled: !u.DisabledAt.IsZero(), Self: me != nil && me.ID == u.ID,
 		})
 	}
-	m.Roles, m.MinPassword = store.UserRoles(), minPasswordChars
+	for _, role := range store.UserRoles() {
+		m.Roles = append(m.Roles, string(role))
+	}
+	m.MinPassword = minPasswordChars
 	if m.Form.Role == "" {
-		m.Form.Role = store.UserStaff
+		m.Form.Role = string(store.UserStaff)
 	}
 	s.render(w, r, status, view.AdminUsersPage(s.adminPage(r, "admin.users"), m))
 }
@@ -117,7 +120,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	if f.Username == "" {
 		f.Errors["username"] = t.T("admin.users.err.username_required")
 	}
-	if !store.ValidRole(f.Role) {
+	if !store.ValidRole(store.UserRole(f.Role)) {
 		f.Errors["role"] = t.T("admin.users.err.role")
 	}
 	if key, arg := checkPassword(pw); key != "" {
@@ -129,7 +132,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, err)
 			return
 		}
-		u := &store.User{Username: f.Username, Role: f.Role, PasswordHash: hash}
+		u := &store.User{Username: f.Username, Role: store.UserRole(f.Role), PasswordHash: hash}
 		err = s.db.CreateUser(r.Context(), u, actorOf(r))
 		switch {
 		case errors.Is(err, store.ErrConflict):
@@ -246,7 +249,7 @@ func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := i18n.FromRequest(r)
-	role := r.PostForm.Get("role")
+	role := store.UserRole(r.PostForm.Get("role"))
 	if !store.ValidRole(role) {
 		s.rowError(w, r, http.StatusUnprocessableEntity, u, "role", t.T("admin.users.err.role"))
 		return
@@ -265,7 +268,7 @@ func (s *Server) handleUserRole(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	redirectUsers(w, r, "role", u.Username, role)
+	redirectUsers(w, r, "role", u.Username, string(role))
 }
 
 // handleResetPassword sets a new password and ends the account's

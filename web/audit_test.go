@@ -41,7 +41,7 @@ func TestAudit_WebActions(t *testing.T) {
 	admin := ts.login(t, "admin", ts.AdminPassword)
 
 	resp, _ := ts.postForm(t, admin, "/admin/users", url.Values{
-		"username": {"desk1"}, "role": {store.UserStaff}, "password": {"desk1-secret-password"}})
+		"username": {"desk1"}, "role": {string(store.UserStaff)}, "password": {"desk1-secret-password"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create user: status %d", resp.StatusCode)
 	}

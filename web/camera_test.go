@@ -150,7 +150,7 @@ func TestCameraFrame(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(scans) != 1 || scans[0].ID != d.ScanID || scans[0].Source != "camera:zhao" || scans[0].Decision != check.Allow {
+		if len(scans) != 1 || scans[0].ID != d.ScanID || scans[0].Source != "camera:zhao" || scans[0].Decision != string(check.Allow) {
 			t.Fatalf("log %+v, want one allow from camera:zhao", scans)
 		}
 	})

@@ -26,9 +26,9 @@ func exportForm(from, to string, kv ...string) url.Values {
 func TestExportRoles(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	for _, role := range []string{store.UserStaff, store.UserIssuer} {
-		ts.createUser(t, role+"1", role, "a long password "+role)
-		c := ts.login(t, role+"1", "a long password "+role)
+	for _, role := range []store.UserRole{store.UserStaff, store.UserIssuer} {
+		ts.createUser(t, string(role)+"1", role, "a long password "+string(role))
+		c := ts.login(t, string(role)+"1", "a long password "+string(role))
 		if resp, _ := ts.get(t, c, "/admin/export"); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("%s GET /admin/export: %d, want 403", role, resp.StatusCode)
 		}

@@ -98,7 +98,7 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 	for _, sc := range scans {
 		m.Recent = append(m.Recent, view.GateScan{
 			ID: sc.ID, Time: sc.At.Local().Format("15:04:05"), Source: sc.Source,
-			Allowed: sc.Decision == check.Allow, Reason: p.T.T("reason." + sc.Reason), Repeat: sc.Repeat,
+			Allowed: check.Verdict(sc.Decision) == check.Allow, Reason: p.T.T("reason." + sc.Reason), Repeat: sc.Repeat,
 			Entrance: s.sourceEntrance(sc.Source),
 		})
 	}
@@ -195,7 +195,7 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 func gateResult(d *check.Decision, t i18n.Printer, entrance string) *view.GateResult {
 	g := displayOf(d, t)
 	return &view.GateResult{
-		State: d.Decision, Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther,
+		State: string(d.Decision), Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther,
 		Name: g.Name, IDTail: g.IDTail, Color: g.Color, Tested: g.Tested, Expires: g.Expires, Repeat: g.Repeat,
 		Source: sourceLabel(d.Source, entrance), Time: g.Time, ScanID: d.ScanID,
 	}
@@ -477,7 +477,7 @@ func gateEventJSON(d *check.Decision, entrance string, panel bool) []byte {
 // input's check: what was decided, why, where and when, and nothing about
 // the holder.
 type gateBrief struct {
-	Decision string                    `json:"decision"`
+	Decision check.Verdict             `json:"decision"`
 	Reason   check.Reason              `json:"reason"`
 	Repeat   bool                      `json:"repeat"`
 	Source   string                    `json:"source"`

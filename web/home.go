@@ -17,7 +17,7 @@ import (
 // to the gate, issuers to the desk, admins to the admin overview. Anonymous
 // visitors never get here: the guard sends them to the login page.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	role := ""
+	var role store.UserRole
 	if u := userFrom(r.Context()); u != nil {
 		role = u.Role
 	}
@@ -26,7 +26,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 
 // landingFor is landing on this appliance: a gate has no desk
 // (routeTable), so its issuers land where staff do.
-func (s *Server) landingFor(ctx context.Context, role, next string) string {
+func (s *Server) landingFor(ctx context.Context, role store.UserRole, next string) string {
 	if role == store.UserIssuer {
 		if gate, err := s.db.IsGate(ctx); err == nil && gate {
 			role = store.UserStaff
@@ -39,7 +39,7 @@ func (s *Server) landingFor(ctx context.Context, role, next string) string {
 // checked by safeNext, unless it is a page the role may not open; else the
 // page of their job. Without a role (the language switch of an anonymous
 // visitor) it is the site's root, which sends a logged-in user on in turn.
-func landing(role, next string) string {
+func landing(role store.UserRole, next string) string {
 	if next != defaultNext && (role == "" || mayOpen(role, next)) {
 		return next
 	}
@@ -161,7 +161,7 @@ func routeAccess() func(path string) (Access, bool) {
 
 // mayOpen reports whether a user of role may open the page at path (a
 // path that is no page at all is left for the page to answer).
-func mayOpen(role, path string) bool {
+func mayOpen(role store.UserRole, path string) bool {
 	a, ok := pageAccess()(path)
 	return !ok || a == Public || allowed(a, role)
 }

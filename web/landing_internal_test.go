@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"passgate/store"
 )
 
 // TestLanding checks where each role goes after login: a destination its
@@ -28,7 +30,7 @@ func TestLanding(t *testing.T) {
 		{"staff", "/gate?entrance=%E5%8C%97%E9%97%A8", "/gate?entrance=%E5%8C%97%E9%97%A8"},
 		{"admin", "/gate/camera?entrance=%E5%8C%97%E9%97%A8", "/gate/camera?entrance=%E5%8C%97%E9%97%A8"},
 	} {
-		if got := landing(tc.role, tc.next); got != tc.want {
+		if got := landing(store.UserRole(tc.role), tc.next); got != tc.want {
 			t.Errorf("landing(%q, %q) = %q, want %q", tc.role, tc.next, got, tc.want)
 		}
 	}

@@ -32,7 +32,7 @@ func pageFor(r *http.Request, titleKey string) view.Page {
 		CSS: []string{assets.Path("/assets/", "style.css")},
 	}
 	if u := userFrom(r.Context()); u != nil {
-		p.User, p.Role = u.Username, u.Role
+		p.User, p.Role = u.Username, string(u.Role)
 	}
 	return p
 }

@@ -103,11 +103,14 @@ func TestPagesFitAPhone(t *testing.T) {
 
 	// Each role visits the pages its access reaches, and one it may not
 	// (the refusal page), and a page that does not exist.
-	rank := map[string]web.Access{store.UserStaff: web.Staff, store.UserIssuer: web.Issuer, store.UserAdmin: web.Admin}
+	rank := map[store.UserRole]web.Access{store.UserStaff: web.Staff, store.UserIssuer: web.Issuer, store.UserAdmin: web.Admin}
 	pages := phonePages(t, ts, params)
 
 	ctx := newPhoneBrowser(t)
-	for _, role := range []struct{ user, password, name string }{
+	for _, role := range []struct {
+		user, password string
+		name           store.UserRole
+	}{
 		{"", "", "anonymous"},
 		{"gate1", "gate-password-1", store.UserStaff},
 		{"desk1", "desk-password-1", store.UserIssuer},

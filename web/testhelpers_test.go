@@ -72,7 +72,7 @@ func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, configs .
 
 // createUser adds an account with role (store.UserStaff, UserIssuer or
 // UserAdmin) and password.
-func (ts *testServer) createUser(t *testing.T, name, role, password string) *store.User {
+func (ts *testServer) createUser(t *testing.T, name string, role store.UserRole, password string) *store.User {
 	t.Helper()
 	hash, err := store.HashPassword(password)
 	if err != nil {

@@ -35,9 +35,9 @@ func traceForm(id, from, to, window string) url.Values {
 func TestTraceRoles(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	for _, role := range []string{store.UserStaff, store.UserIssuer} {
-		ts.createUser(t, role+"1", role, "a long password "+role)
-		c := ts.login(t, role+"1", "a long password "+role)
+	for _, role := range []store.UserRole{store.UserStaff, store.UserIssuer} {
+		ts.createUser(t, string(role)+"1", role, "a long password "+string(role))
+		c := ts.login(t, string(role)+"1", "a long password "+string(role))
 		if resp, _ := ts.get(t, c, "/admin/trace"); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("%s GET /admin/trace: %d, want 403", role, resp.StatusCode)
 		}
