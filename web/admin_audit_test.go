@@ -248,9 +248,10 @@ func TestAuditPage_VerifyForgedCheckpoint(t *testing.T) {
 // Staff and issuers may neither read nor verify the trail.
 func TestAuditPage_AdminOnly(t *testing.T) {
 	ts := newTestServer(t)
-	for _, role := range []string{store.UserStaff, store.UserIssuer} {
-		ts.createUser(t, "u-"+role, role, "password-"+role)
-		cl := ts.login(t, "u-"+role, "password-"+role)
+	for _, role := range []store.UserRole{store.UserStaff, store.UserIssuer} {
+		name := "u-" + string(role)
+		ts.createUser(t, name, role, "password-"+string(role))
+		cl := ts.login(t, name, "password-"+string(role))
 		if resp, _ := ts.get(t, cl, "/admin/audit"); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("%s reads the audit page: %d", role, resp.StatusCode)
 		}

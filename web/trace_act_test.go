@@ -177,9 +177,10 @@ func TestTracePersonAndPhone(t *testing.T) {
 	if got := refusalsFor(t, f.ts); got["trace_contact"] != 2 || got["trace_token"] != 2 {
 		t.Errorf("refusals on record %v, want 2 trace_contact and 2 trace_token", got)
 	}
-	for _, role := range []string{store.UserStaff, store.UserIssuer} {
-		f.ts.createUser(t, role+"1", role, "a long password "+role)
-		c := f.ts.login(t, role+"1", "a long password "+role)
+	for _, role := range []store.UserRole{store.UserStaff, store.UserIssuer} {
+		name, password := string(role)+"1", "a long password "+string(role)
+		f.ts.createUser(t, name, role, password)
+		c := f.ts.login(t, name, password)
 		if resp, _ := f.ts.get(t, c, page); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("%s person page: %d, want 403", role, resp.StatusCode)
 		}
