@@ -136,7 +136,7 @@ func TestBundle_RootRevocationRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.Feed.Trust.Hash = TrustHash(keys)
-		p.Feed.Revocations = append(p.Feed.Revocations, RevocationRecord{Seq: 1 << 40, Kind: store.RevokeIssuer,
+		p.Feed.Revocations = append(p.Feed.Revocations, RevocationRecord{Seq: 1 << 40, Kind: int(store.RevokeIssuer),
 			Target: bytes.Clone(root.KID[:]), Reason: "compromised", At: time.Now().UnixMilli()})
 	})
 	res, err := ImportBundle(ctx, w.app, bytes.NewReader(forged))

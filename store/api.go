@@ -74,8 +74,8 @@ type UserRole string
 // User roles.
 const (
 	UserStaff  UserRole = "staff"
-	UserIssuer          = "issuer"
-	UserAdmin           = "admin"
+	UserIssuer UserRole = "issuer"
+	UserAdmin  UserRole = "admin"
 )
 
 // User is a staff account.
@@ -135,8 +135,8 @@ type RevocationKind int
 // Revocation kinds.
 const (
 	RevokeSubject RevocationKind = 1 // passes of Target (a Subject) issued before Before are void
-	RevokePass                   = 2 // the pass with ID Target is void
-	RevokeIssuer                 = 3 // every pass signed by key Target (a KeyID) is void
+	RevokePass    RevocationKind = 2 // the pass with ID Target is void
+	RevokeIssuer  RevocationKind = 3 // every pass signed by key Target (a KeyID) is void
 )
 
 // targetLen is the length of a revocation target of kind k (a Subject, a

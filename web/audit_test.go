@@ -53,7 +53,7 @@ func TestAudit_WebActions(t *testing.T) {
 		path string
 		form url.Values
 	}{
-		{"role", url.Values{"role": {store.UserIssuer}}},
+		{"role", url.Values{"role": {string(store.UserIssuer)}}},
 		{"password", url.Values{"password": {"another-secret-password"}}},
 		{"disable", nil},
 		{"enable", nil},
