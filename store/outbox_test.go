@@ -245,9 +245,14 @@ func TestDB_SyncEpochs(t *testing.T) {
 			}
 			logScans(t, db, "b", 3)
 			db.Close()
+			// Put back as a restore tool does: written beside, then
+			// renamed over the live file. (Removing the live file first
+			// would let the file system hand the copy the same inode.)
 			for _, f := range files {
-				os.Remove(filepath.Join(dir, f))
-				copyFile(t, filepath.Join(saved, f), filepath.Join(dir, f))
+				copyFile(t, filepath.Join(saved, f), filepath.Join(dir, f+".restoring"))
+				if err := os.Rename(filepath.Join(dir, f+".restoring"), filepath.Join(dir, f)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			for _, sfx := range []string{"-wal", "-shm"} {
 				os.Remove(filepath.Join(dir, store.FileName+sfx))
