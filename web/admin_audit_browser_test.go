@@ -88,7 +88,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := fullScreenshot(t, ctx)
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}

@@ -266,3 +266,17 @@ func (l *consoleLog) check(t *testing.T) {
 		t.Errorf("browser %s", m)
 	}
 }
+
+// fullScreenshot takes a full-page PNG of the tab. Right after a
+// navigation the new page may not be laid out yet (a full-page shot of it
+// has no width): it waits for the load, and tries again for a while.
+func fullScreenshot(t *testing.T, ctx context.Context) ([]byte, error) {
+	t.Helper()
+	waitJS(t, ctx, "the page to finish loading", `document.readyState === "complete"`, 10*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err == nil || time.Now().After(deadline) {
+			return png, err
+		}
+	}
+}

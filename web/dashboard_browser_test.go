@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"passgate/store"
 )
 
@@ -58,7 +56,7 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Errorf("%d admin links below the dashboard", n)
 	}
 
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := fullScreenshot(t, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

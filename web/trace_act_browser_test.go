@@ -19,7 +19,7 @@ import (
 // test's temporary folder).
 func traceShot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := fullScreenshot(t, ctx)
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
