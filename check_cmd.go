@@ -52,6 +52,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	defer c.Close()
 	d, err := c.Check(ctx, "cli", payload)
 	if err != nil {
 		return e.fail(err)

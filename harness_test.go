@@ -113,7 +113,7 @@ func (p *proc) launch() {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		p.t.Fatalf("%s: %v\n%s", p.name, err, p.out) // the log follows at cleanup
+		p.t.Fatalf("%s: %v\nstdout:\n%s\nlog:\n%s", p.name, err, p.out, p.logs.String()[logStart:])
 	}
 }
 

@@ -298,6 +298,9 @@ func (a *Appliance) close() error {
 	} else if a.manager != nil {
 		a.manager.Stop()
 	}
+	if a.checker != nil {
+		a.checker.Close()
+	}
 	if a.db == nil {
 		return nil
 	}

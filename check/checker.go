@@ -91,6 +91,8 @@ type Checker struct {
 	recentLoaded chan struct{}
 	recentErr    error
 	holdSeed     <-chan struct{}
+	// stopLoad cancels the load; Close calls it.
+	stopLoad context.CancelFunc
 
 	subMu sync.Mutex
 	subs  map[chan *Decision]struct{}
@@ -149,6 +151,7 @@ func newChecker(ctx context.Context, cfg Config, holdSeed <-chan struct{}) (*Che
 	c.recent.init()
 	c.recentLoaded = make(chan struct{})
 	if err := c.Refresh(ctx); err != nil {
+		c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -292,10 +295,14 @@ func (c *Checker) loadRecent(ctx context.Context, now time.Time, window time.Dur
 		return
 	}
 	c.recent.setLoading(true)
+	ctx, c.stopLoad = context.WithCancel(ctx)
 	go func() {
 		defer close(c.recentLoaded)
 		if c.holdSeed != nil {
-			<-c.holdSeed
+			select {
+			case <-c.holdSeed:
+			case <-ctx.Done():
+			}
 		}
 		c.recentErr = c.seedRecent(ctx, now, window)
 		if c.recentErr != nil {
@@ -303,6 +310,17 @@ func (c *Checker) loadRecent(ctx context.Context, now time.Time, window time.Dur
 		}
 		c.recent.setLoading(false)
 	}()
+}
+
+// Close stops loading the repeat window, if that still runs, and returns
+// once nothing of the checker reads the store any more: the store may be
+// closed after it. Checks made after Close still work, confirming every
+// miss in the scan log. Close may be called more than once.
+func (c *Checker) Close() {
+	if c.stopLoad != nil {
+		c.stopLoad()
+	}
+	<-c.recentLoaded
 }
 
 // RepeatSetLoaded is closed once the repeat window has been loaded from

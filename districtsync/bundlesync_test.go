@@ -226,6 +226,7 @@ func fileSyncAtAppliance(t *testing.T, ctx context.Context, w *bundleWorld) *fil
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(chk.Close)
 	for _, text := range []string{phone.Text, paper.Text, "garbage"} {
 		if _, err := chk.Check(ctx, "gate-1", text); err != nil {
 			t.Fatal(err)
@@ -437,6 +438,7 @@ func genuineBundles(t *testing.T, ctx context.Context, w *bundleWorld) (up, down
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(chk.Close)
 	for range 3 {
 		if _, err := chk.Check(ctx, "gate-1", "garbage"); err != nil {
 			t.Fatal(err)

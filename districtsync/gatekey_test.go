@@ -82,6 +82,7 @@ func TestRoles_GateCannotEnumerateIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(chk.Close)
 	for _, text := range texts {
 		d, err := chk.Check(ctx, "gate-1", text)
 		if err != nil {

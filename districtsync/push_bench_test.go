@@ -267,6 +267,7 @@ func checkerWithPass(t *testing.T, app *store.DB) (*check.Checker, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(checker.Close)
 	iss, err := district.Issue(ctx, app, district.IssueRequest{Name: "王五", IDNumber: "E1234567",
 		TestedAt: time.Now().Add(-time.Hour), Actor: "issuer"})
 	if err != nil {

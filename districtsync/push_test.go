@@ -481,6 +481,7 @@ func TestPush_Partition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(checker.Close)
 	const people = 50
 	payloads := make([]string, people)
 	for i := range payloads {

@@ -129,6 +129,7 @@ func startRestoreGates(t *testing.T, ctx context.Context, h *enrHub, p *district
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(chk.Close)
 		gates = append(gates, &restoreGate{db: db, chk: chk})
 		// Scans all along, pushed to the hub by the sync loop.
 		load.Add(1)

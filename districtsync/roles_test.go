@@ -357,6 +357,7 @@ func checkWatcherFeed(t *testing.T, ctx context.Context, w *roleWorld) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(chk.Close)
 	if d := chk.Evaluate(w.hubPass.Text, time.Now()); !d.Allowed() {
 		t.Fatalf("the hub's pass at the watcher after the forged pushes: %s", d.Reason)
 	}

@@ -33,6 +33,7 @@ func mustAllow(t *testing.T, db *store.DB, text string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(chk.Close)
 	d, err := chk.Check(t.Context(), "gate-1", text)
 	if err != nil {
 		t.Fatal(err)

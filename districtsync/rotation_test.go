@@ -21,6 +21,7 @@ func rootsAt(t *testing.T, db *store.DB, at time.Time) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(chk.Close)
 	return chk.Roots()
 }
 
@@ -100,6 +101,7 @@ func scannerCheck(t *testing.T, db *store.DB, text string) (*check.Decision, err
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(chk.Close)
 	return chk.Check(t.Context(), "gate-1", text)
 }
 

@@ -38,6 +38,7 @@ func caTestServer(t *testing.T) (s *Server, url string, admin, staff *http.Cooki
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	s = New(Config{DB: db, Checker: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { s.SetCA(nil) })
 	mux := http.NewServeMux()

@@ -38,6 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	_, token, err := db.CreateDevice(ctx, "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)

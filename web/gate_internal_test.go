@@ -35,6 +35,7 @@ func newGateServer(t testing.TB) *Server {
 		db.Close()
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	s := New(Config{DB: db, Checker: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() {
 		s.CloseEvents()

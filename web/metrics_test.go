@@ -53,6 +53,7 @@ func newMetricsServer(t *testing.T, access web.MetricsAccess) *metricsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	_, token, err := db.CreateDevice(ctx, "gate-1", "test")
 	if err != nil {
 		t.Fatal(err)

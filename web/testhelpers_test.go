@@ -65,6 +65,7 @@ func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, configs .
 	t.Cleanup(func() {
 		srv.Close()
 		ws.Close()
+		c.Close()
 		db.Close()
 	})
 	return &testServer{DB: db, Checker: c, Srv: srv, Web: ws, AdminPassword: adminPassword}

@@ -88,6 +88,7 @@ func TestTracePage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c0.Close)
 	srv := httptest.NewServer(web.New(web.Config{DB: ts.DB, Checker: c0, Log: slog.New(slog.NewTextHandler(logs, nil))}).Handler())
 	t.Cleanup(srv.Close)
 	ts.Srv = srv

@@ -71,6 +71,7 @@ func New(t testing.TB) *District {
 	if f.Checker, err = check.New(ctx, check.Config{DB: db, Now: func() time.Time { return f.Now }}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.Checker.Close) // before the store closes
 	return f
 }
 
