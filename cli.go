@@ -182,9 +182,8 @@ const badCheckDigitUsage = "accept a legacy mainland ID number whose check digit
 // failID reports err like fail, and says how to accept a mainland ID
 // number whose only fault is a wrong check digit.
 func (e *env) failID(err error) int {
-	var in *district.InputError
-	if errors.As(err, &in) && district.IsBadCheckDigit(err) {
-		fmt.Fprintf(e.stderr, "passgate: %s; %s\n", in.Msg, badCheckDigitHint)
+	if msg, ok := inputMessage(err); ok && district.IsBadCheckDigit(err) {
+		fmt.Fprintf(e.stderr, "passgate: %s; %s\n", msg, badCheckDigitHint)
 		return exitError
 	}
 	return e.fail(err)

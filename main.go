@@ -15,13 +15,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
 	// The district's time zone is policy: an appliance without a zone
 	// database (a minimal image) must still know Asia/Shanghai.
 	_ "time/tzdata"
 
 	"passgate/district"
 	"passgate/store"
+	"passgate/web/i18n"
 )
 
 func main() {
@@ -116,11 +119,39 @@ func (e *env) fail(err error) int {
 		fmt.Fprintf(e.stderr, "passgate: %v\n", store.ErrGate)
 		return exitError
 	}
-	var in *district.InputError
-	if errors.As(err, &in) {
-		fmt.Fprintf(e.stderr, "passgate: %s\n", in.Msg)
+	if msg, ok := inputMessage(err); ok {
+		fmt.Fprintf(e.stderr, "passgate: %s\n", msg)
 		return exitError
 	}
 	fmt.Fprintf(e.stderr, "passgate: %v\n", err)
 	return exitError
+}
+
+// inputMessage is the English sentence for input a person got wrong
+// (a *district.InputError, or field errors in the message catalogue's
+// words, as the web shows them); ok is false for any other error.
+func inputMessage(err error) (msg string, ok bool) {
+	en := i18n.Printer{Lang: i18n.EN}
+	field := func(fe *store.FieldError) string {
+		return strings.ReplaceAll(fe.Field, "_", " ") + ": " + en.T(fe.Code, fe.Args...)
+	}
+	var in *district.InputError
+	var many store.FieldErrors
+	var one *store.FieldError
+	switch {
+	case errors.As(err, &in):
+		if errors.As(in, &one) {
+			return in.Msg + ": " + en.T(one.Code, one.Args...), true
+		}
+		return in.Msg, true
+	case errors.As(err, &many):
+		s := make([]string, len(many))
+		for i, fe := range many {
+			s[i] = field(fe)
+		}
+		return strings.Join(s, "; "), true
+	case errors.As(err, &one):
+		return field(one), true
+	}
+	return "", false
 }

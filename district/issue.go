@@ -35,7 +35,7 @@ type InputError struct {
 
 func (e *InputError) Error() string { return e.Msg }
 
-// Unwrap lets callers find the *FieldError behind the message (a wrong
+// Unwrap lets callers find the *store.FieldError behind the message (a wrong
 // check digit, say) and offer the right way out.
 func (e *InputError) Unwrap() error { return e.err }
 
@@ -341,9 +341,7 @@ func checkIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) 
 	}
 	if looksMainland(id) {
 		if err := checkMainland(id, now, opts); err != nil {
-			var fe *FieldError
-			errors.As(err, &fe)
-			return "", &InputError{Msg: "mainland ID number: " + fieldMessages[fe.Code], err: err}
+			return "", &InputError{Msg: "mainland ID number", err: err}
 		}
 	}
 	return id, nil

@@ -52,17 +52,17 @@ func (s *Server) deskPage(r *http.Request, titleKey string) view.Page {
 // fieldErrs translates district field errors into the page language.
 func fieldErrs(t i18n.Printer, err error) view.FieldErrors {
 	out := view.FieldErrors{}
-	var many district.FieldErrors
-	var one *district.FieldError
+	var many store.FieldErrors
+	var one *store.FieldError
 	switch {
 	case errors.As(err, &many):
 		for _, fe := range many {
 			if _, dup := out[fe.Field]; !dup {
-				out[fe.Field] = t.T("desk.err." + fe.Code)
+				out[fe.Field] = t.T(fe.Code, fe.Args...)
 			}
 		}
 	case errors.As(err, &one):
-		out[one.Field] = t.T("desk.err." + one.Code)
+		out[one.Field] = t.T(one.Code, one.Args...)
 	}
 	return out
 }
@@ -169,7 +169,7 @@ var deskNotices = map[string]string{
 // hasBadCheckDigit reports whether the field errors of a registration
 // include a wrong check digit of the ID number.
 func hasBadCheckDigit(err error) bool {
-	var many district.FieldErrors
+	var many store.FieldErrors
 	if errors.As(err, &many) {
 		for _, fe := range many {
 			if district.IsBadCheckDigit(fe) {
@@ -277,14 +277,14 @@ func redirectPerson(w http.ResponseWriter, r *http.Request, subject pass.Subject
 func parseSampleTime(v string) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return time.Time{}, &district.FieldError{Field: "sample_time", Code: "required"}
+		return time.Time{}, &store.FieldError{Field: "sample_time", Code: "desk.err.required"}
 	}
 	for _, layout := range []string{datetimeLocal, "2006-01-02T15:04:05"} {
 		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
 			return t, nil
 		}
 	}
-	return time.Time{}, &district.FieldError{Field: "sample_time", Code: "bad_time"}
+	return time.Time{}, &store.FieldError{Field: "sample_time", Code: "desk.err.bad_time"}
 }
 
 func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
@@ -298,7 +298,7 @@ func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
 	m.SampleTime, m.Result = r.PostForm.Get("sample_time"), r.PostForm.Get("result")
 	at, err := parseSampleTime(m.SampleTime)
 	if err == nil && m.Result != "negative" && m.Result != "positive" {
-		err = &district.FieldError{Field: "result", Code: "unknown"}
+		err = &store.FieldError{Field: "result", Code: "desk.err.unknown"}
 	}
 	var changed bool
 	if err == nil {
@@ -333,7 +333,7 @@ func (s *Server) handleDeskDoses(w http.ResponseWriter, r *http.Request) {
 	m.DosesValue = r.PostForm.Get("doses")
 	n, err := strconv.Atoi(strings.TrimSpace(m.DosesValue))
 	if err != nil {
-		err = &district.FieldError{Field: "doses", Code: "doses_range"}
+		err = &store.FieldError{Field: "doses", Code: "desk.err.doses_range"}
 	} else {
 		err = district.SetDoses(r.Context(), s.db, subject, n, actorOf(r))
 	}
