@@ -59,6 +59,10 @@ type command struct {
 	run     func(ctx context.Context, e *env, args []string) int
 }
 
+// aliases are other names commands answer to, not listed: the American
+// spelling of enrol.
+var aliases = map[string]string{"enroll": "enrol"}
+
 func commands() []command {
 	return []command{
 		{"serve", "run the appliance (the default)", cmdServe},
@@ -74,8 +78,8 @@ func commands() []command {
 		{"audit", "verify or list the audit trail", cmdAudit},
 		{"bundle", "sync with the hub by file: export or import a signed bundle", cmdBundle},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
-		{"enroll", "enrol this new appliance with a district hub (online or by files)", cmdEnroll},
-		{"hub", "district hub: add, enroll, set-role, retire or list appliances", cmdHub},
+		{"enrol", "enrol this new appliance with a district hub (online or by files)", cmdEnrol},
+		{"hub", "district hub: add, enrol, set-role, retire or list appliances", cmdHub},
 		{"trust", "hand out this district's root keys, trust another district's, list them", cmdTrust},
 		{"root", "replace the district root on purpose (hub only)", cmdRoot},
 		{"version", "print the version", cmdVersion},
@@ -95,7 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitOK
 	}
 	for _, c := range commands() {
-		if c.name == name {
+		if c.name == name || c.name == aliases[name] {
 			return c.run(ctx, e, args)
 		}
 	}

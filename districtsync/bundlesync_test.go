@@ -91,7 +91,7 @@ func enrolByFilesAs(tb testing.TB, hubDB *store.DB, name string, role store.Appl
 	if err != nil {
 		tb.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, hubDB, &p.Request, ca, "test", "file test")
+	resp, err := EnrolAppliance(ctx, hubDB, &p.Request, ca, "test", "file test")
 	if err != nil {
 		tb.Fatal(err)
 	}
