@@ -194,9 +194,9 @@ const badCheckDigitHint = "a legacy number known to carry a wrong check digit ne
 
 // cliActor names the person behind a command in the audit trail: the OS
 // user running it ("cli:root"), or its uid when it has no name.
-func cliActor() string {
+func cliActor() store.Actor {
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "cli:" + u.Username
+		return store.Actor("cli:" + u.Username)
 	}
-	return "cli:uid" + strconv.Itoa(os.Getuid())
+	return store.Actor("cli:uid" + strconv.Itoa(os.Getuid()))
 }

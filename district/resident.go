@@ -18,7 +18,7 @@ type RegisterRequest struct {
 	IDType   string // store.IDMainland, store.IDPassport or store.IDOther
 	IDNumber string // only its pseudonym and tail are kept
 	Phone    string // optional
-	Actor    string
+	Actor    store.Actor
 	// AllowBadCheckDigit accepts a legacy mainland ID number whose check
 	// character is wrong (see AllowBadCheckDigit); never set by default.
 	AllowBadCheckDigit bool
@@ -126,7 +126,7 @@ func SubjectOf(ctx context.Context, db *store.DB, idNumber string) (pass.Subject
 // time in the future (beyond a minute of clock skew) is a field error.
 // A positive result turns the person red and voids their earlier passes;
 // a negative one becomes their latest test unless a newer one is known.
-func RecordTest(ctx context.Context, db *store.DB, s pass.Subject, sampledAt time.Time, positive bool, actor string) (changed bool, err error) {
+func RecordTest(ctx context.Context, db *store.DB, s pass.Subject, sampledAt time.Time, positive bool, actor store.Actor) (changed bool, err error) {
 	if sampledAt.IsZero() {
 		return false, fieldErr("sample_time", "required")
 	}
@@ -144,7 +144,7 @@ func RecordTest(ctx context.Context, db *store.DB, s pass.Subject, sampledAt tim
 }
 
 // SetDoses sets the number of vaccine doses of a registered person.
-func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, actor string) error {
+func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, actor store.Actor) error {
 	if doses < 0 || doses > 20 {
 		return fieldErr("doses", "doses_range")
 	}
@@ -158,7 +158,7 @@ func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, acto
 
 // SetSubjectStatus changes the colour of a registered person with a
 // mandatory reason, and voids their earlier passes.
-func SetSubjectStatus(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason, actor string) (*store.StatusChange, error) {
+func SetSubjectStatus(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason string, actor store.Actor) (*store.StatusChange, error) {
 	reason, err := CheckStatusChange(to, reason)
 	if err != nil {
 		return nil, err

@@ -71,7 +71,7 @@ var (
 // for the admin. A request with a valid code that does not prove
 // possession is refused and audited. Errors the appliance caused are
 // *CallError.
-func EnrolAppliance(ctx context.Context, db *store.DB, req *EnrolRequest, hubCA []byte, actor, from string) (*EnrolResponse, error) {
+func EnrolAppliance(ctx context.Context, db *store.DB, req *EnrolRequest, hubCA []byte, actor store.Actor, from string) (*EnrolResponse, error) {
 	if len(req.Secret) != SecretSize {
 		return nil, errBadCode
 	}

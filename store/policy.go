@@ -190,7 +190,7 @@ func (db *DB) Policy(ctx context.Context) (*Policy, error) {
 // SetPolicy replaces the check policy (refused with Validate's field
 // errors, which match ErrInvalid, when out of bounds) and sets
 // p.UpdatedAt and p.UpdatedBy. Durations are kept to the millisecond.
-func (db *DB) SetPolicy(ctx context.Context, p *Policy, actor string) error {
+func (db *DB) SetPolicy(ctx context.Context, p *Policy, actor Actor) error {
 	if p == nil {
 		return fmt.Errorf("set policy: %w: nil policy", ErrInvalid)
 	}
@@ -209,7 +209,7 @@ func (db *DB) SetPolicy(ctx context.Context, p *Policy, actor string) error {
 // values in the same transaction, so the change and its record commit
 // together. A change to identical values is saved (UpdatedAt moves) but
 // not audited: nothing changed.
-func (db *DB) ChangePolicy(ctx context.Context, p *Policy, actor string) error {
+func (db *DB) ChangePolicy(ctx context.Context, p *Policy, actor Actor) error {
 	if p == nil {
 		return fmt.Errorf("change policy: %w: nil policy", ErrInvalid)
 	}
@@ -272,7 +272,7 @@ func policyAudit(p *Policy) policyValues {
 	}
 }
 
-func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now time.Time) error {
+func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor Actor, now time.Time) error {
 	if actor == "" {
 		return fmt.Errorf("%w: no actor", ErrInvalid)
 	}

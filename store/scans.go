@@ -418,7 +418,7 @@ const purgeScansSQL = `
 // returns how many scans were deleted. An enrolled appliance keeps the
 // scans its hub has not acknowledged and its newest scan (see
 // ScanPurgeGuard).
-func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor string) (int64, error) {
+func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor Actor) (int64, error) {
 	if actor == "" {
 		return 0, fmt.Errorf("purge scans: %w: no actor", ErrInvalid)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"passgate/assets"
+	"passgate/store"
 	"passgate/web/view"
 )
 
@@ -59,9 +60,9 @@ const maxAccountName = 64
 // actorOf names the logged-in user of r in the audit log, status
 // histories and pass records. Every route that changes something needs a
 // session, so there always is one.
-func actorOf(r *http.Request) string {
+func actorOf(r *http.Request) store.Actor {
 	if u := userFrom(r.Context()); u != nil {
-		return u.Username
+		return u.Actor()
 	}
 	return ""
 }

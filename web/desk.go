@@ -226,7 +226,7 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 	}
 	for i := len(hist) - 1; i >= 0; i-- { // newest first
 		h := hist[i]
-		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: h.Actor}
+		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: string(h.Actor)}
 		if key, ok := systemReasons[h.Reason]; ok {
 			row.Reason = p.T.T(key)
 		}

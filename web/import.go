@@ -256,7 +256,7 @@ func fieldMsg(t i18n.Printer, fe *store.FieldError) string {
 // allowBadDigit (the clerk confirmed the file's legacy numbers), as at
 // the desk; refused ones are counted in BadDigits so the page can say
 // how to take them.
-func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
+func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor store.Actor, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"name", "id_number"})
 	if err != nil {
 		return nil, err
@@ -356,7 +356,7 @@ var testResultAliases = map[string]bool{
 // are checked as wherever they are typed: a mistyped mainland number is
 // named as such rather than "not found", and a legacy one with a wrong
 // check digit is looked up only when allowBadDigit, as it was registered.
-func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
+func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor store.Actor, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"id_number", "sample_time", "result"})
 	if err != nil {
 		return nil, err
