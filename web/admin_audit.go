@@ -19,16 +19,6 @@ import (
 	"passgate/web/view"
 )
 
-// auditRoutes are the audit trail's page: reading it, and verifying it.
-// Verifying writes nothing, like `passgate audit verify`, and so is not
-// itself recorded.
-func (s *Server) auditRoutes() []route {
-	return []route{
-		{"GET /admin/audit", Admin, s.handleAudit},
-		{"POST /admin/audit/verify", Admin, s.handleAuditVerify},
-	}
-}
-
 // auditPageSize is how many records a page of the audit trail shows.
 const auditPageSize = 50
 

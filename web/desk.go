@@ -19,26 +19,6 @@ import (
 	"passgate/web/view"
 )
 
-// deskRoutes are the issuing desk's: registering residents, recording
-// tests, doses and status, issuing phone and paper passes, bulk import
-// and bulk print. A resident's page is addressed by the hex pseudonym,
-// never by the ID number, which stays out of URLs, logs and history.
-func (s *Server) deskRoutes() []route {
-	return []route{
-		{"GET /desk", Issuer, s.handleDesk},
-		{"POST /desk/find", Issuer, s.handleDeskFind},
-		{"POST /desk/people", Issuer, s.handleDeskRegister},
-		{"GET /desk/people/{subject}", Issuer, s.handleDeskPerson},
-		{"POST /desk/people/{subject}/test", Issuer, s.handleDeskTest},
-		{"POST /desk/people/{subject}/doses", Issuer, s.handleDeskDoses},
-		{"POST /desk/people/{subject}/status", Issuer, s.handleDeskStatus},
-		{"POST /desk/people/{subject}/pass", Issuer, s.handleDeskPass},
-		{"GET /desk/import", Issuer, s.handleImportForm},
-		{"POST /desk/import", Issuer, s.handleImport},
-		{"POST /desk/print", Issuer, s.handleBulkPrint},
-	}
-}
-
 // maxFormBytes bounds the desk's plain forms.
 const maxFormBytes = 64 << 10
 
