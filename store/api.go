@@ -199,7 +199,7 @@ type Policy struct {
 	// zero when saving means DefaultStaleAfter.
 	StaleAfter time.Duration
 	UpdatedAt  time.Time
-	UpdatedBy  Actor // actor of the last SetPolicy; "setup" at first
+	UpdatedBy  Actor // actor of the last ChangePolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets
