@@ -98,12 +98,12 @@ func (db *DB) PurgeDistrictEvents(ctx context.Context, r EventRetention, batch i
 	if actor == "" {
 		return n, fmt.Errorf("purge district events: %w: no actor", ErrInvalid)
 	}
-	longest, err := db.maxPassValidity(ctx)
+	records := r.RecordsBefore.UnixMilli()
+	longest, err := db.maxPassValidity(ctx, records)
 	if err != nil {
 		return n, fmt.Errorf("purge district events: %w", err)
 	}
 	revokedBefore := r.Now.Add(-longest).UnixMilli()
-	records := r.RecordsBefore.UnixMilli()
 	kinds := []struct {
 		kind   string
 		before int64
@@ -142,13 +142,17 @@ func (db *DB) PurgeDistrictEvents(ctx context.Context, r EventRetention, batch i
 // maxPassValidity is the longest validity of a pass the hub knows of (its
 // own and those its appliances sent), and at least pass.PaperValidity,
 // the longest default: a pass not yet reported is covered too unless it
-// was issued for longer than every other.
-func (db *DB) maxPassValidity(ctx context.Context) (time.Duration, error) {
+// was issued for longer than every other. It reads every pass record, so
+// it does so only when a revocation record made before recordsBefore
+// (ms) waits to be judged; else it returns the default.
+func (db *DB) maxPassValidity(ctx context.Context, recordsBefore int64) (time.Duration, error) {
 	var ms sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT max(v) FROM (
-		SELECT max(expires_ms - issued_ms) AS v FROM passes
-		UNION ALL
-		SELECT max((body ->> 'expires_ms') - (body ->> 'issued_ms')) FROM district_events WHERE kind = 'pass')`).Scan(&ms)
+	err := db.r.QueryRowContext(ctx, `SELECT iif(EXISTS (SELECT 1 FROM district_events WHERE kind = 'revocation' AND at_ms < ?),
+		(SELECT max(v) FROM (
+			SELECT max(expires_ms - issued_ms) AS v FROM passes
+			UNION ALL
+			SELECT max((body ->> 'expires_ms') - (body ->> 'issued_ms')) FROM district_events WHERE kind = 'pass')),
+		NULL)`, recordsBefore).Scan(&ms)
 	if err != nil {
 		return 0, fmt.Errorf("longest pass validity: %w", err)
 	}
