@@ -370,7 +370,7 @@ func ingestFinalScans(ctx context.Context, tx *sql.Tx, a *Appliance, r *ScanRun,
 			break
 		}
 	}
-	mark, err := startMark(ctx, tx, a.ID, StreamScans, r.Epoch, r.From, len(r.Records),
+	mark, _, err := startMark(ctx, tx, a.ID, StreamScans, r.Epoch, r.From, len(r.Records),
 		func(i int) (int64, time.Time) { return r.Records[i].ID, r.Records[i].At })
 	if err != nil {
 		return err
@@ -434,7 +434,7 @@ func checkUpGaps(ctx context.Context, tx *sql.Tx, applianceID int64, in *UpImpor
 		m, ok := marks[key]
 		if !ok {
 			var err error
-			if m, err = startMark(ctx, tx, applianceID, stream, epoch, from, n, rec); err != nil {
+			if m, _, err = startMark(ctx, tx, applianceID, stream, epoch, from, n, rec); err != nil {
 				return err
 			}
 		}

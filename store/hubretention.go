@@ -180,12 +180,14 @@ func (db *DB) maxPassValidity(ctx context.Context, recordsBefore int64) (time.Du
 // (or before the retirement). The only way one comes again is an
 // appliance restored from an older backup sending it anew. So the hub
 // keeps, per appliance and stream, the latest of those times plus the
-// clock tolerance of the policy (sync_collected.before_ms), and a run of
-// an epoch it holds no mark of is taken as held up to its last record
-// logged before that time (startMark): a late copy is acknowledged and
-// never stored twice. A new epoch's records are not caught by this
-// unless they are older than the stream's retention, when retention
-// would remove them anyway.
+// clock tolerance of the policy (sync_collected.before_ms), and a run is
+// taken as held up to its last leading record logged before that time
+// (startMark): a late copy is acknowledged, never stored twice, and its
+// mark comes back (to be collected again in turn). Records of an epoch
+// still sending are not caught by this unless they are older than the
+// stream's retention, when retention would remove them anyway: the time
+// kept is always before the collecting round's boundary plus the
+// tolerance.
 
 // CollectSyncMarks removes the marks of epochs no appliance can still
 // send, as of now, under policy p (see above), records for each
@@ -254,35 +256,52 @@ func (db *DB) CollectSyncMarks(ctx context.Context, p *Policy, now time.Time, ba
 }
 
 // startMark returns the mark a run of n records of an appliance's stream
-// is compared with: the hub's mark of the run's epoch, or, for an epoch
-// the hub holds no mark of, from-1, moved past the run's leading records
-// logged before the time CollectSyncMarks keeps for the appliance and
-// stream (those are taken as held: they belong to a collected epoch, or
-// are past retention). rec returns the id and time of the i-th record.
+// is compared with, and the mark the hub holds of the run's epoch (from-1
+// when none). The first is the second moved past the run's leading
+// records logged before the time CollectSyncMarks keeps for the
+// appliance and stream: those are taken as held, being of a collected
+// epoch or past retention. This holds whether or not the epoch has a
+// mark, because a late copy of a collected epoch brings its mark back
+// (writeHeldMark), with the id of the copy's last record only. rec
+// returns the id and time of the i-th record.
 func startMark(ctx context.Context, tx *sql.Tx, applianceID int64, stream string, epoch []byte, from int64,
-	n int, rec func(i int) (int64, time.Time)) (int64, error) {
-	var mark int64
-	err := tx.QueryRowContext(ctx, `SELECT mark FROM sync_marks WHERE appliance_id = ? AND stream = ? AND epoch = ?`,
-		applianceID, stream, epoch).Scan(&mark)
-	if err == nil || !errors.Is(err, sql.ErrNoRows) {
-		return mark, err
+	n int, rec func(i int) (int64, time.Time)) (mark, held int64, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT mark FROM sync_marks WHERE appliance_id = ? AND stream = ? AND epoch = ?`,
+		applianceID, stream, epoch).Scan(&held)
+	if errors.Is(err, sql.ErrNoRows) {
+		held, err = from-1, nil
 	}
-	mark = from - 1
+	if err != nil {
+		return 0, 0, err
+	}
+	mark = held
 	var before int64
 	err = tx.QueryRowContext(ctx, `SELECT before_ms FROM sync_collected WHERE appliance_id = ? AND stream = ?`,
 		applianceID, stream).Scan(&before)
 	if errors.Is(err, sql.ErrNoRows) {
-		return mark, nil
+		return mark, held, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for i := range n {
 		id, at := rec(i)
 		if at.UnixMilli() >= before {
 			break
 		}
-		mark = id
+		mark = max(mark, id)
 	}
-	return mark, nil
+	return mark, held, nil
+}
+
+// writeHeldMark stores mark as the hub's mark of a run's epoch when the
+// run was all held (nothing of it stored) but mark is beyond what the hub
+// held: a late copy of a collected epoch. The mark then travels in the
+// hub's bundles like any other, so an appliance that syncs by bundle
+// only learns that the hub holds the copy and stops sending it.
+func writeHeldMark(ctx context.Context, tx *sql.Tx, applianceID int64, stream string, epoch []byte, mark, held int64, now time.Time) error {
+	if mark <= held {
+		return nil
+	}
+	return writeMark(ctx, tx, applianceID, stream, epoch, mark, now)
 }

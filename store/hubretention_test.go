@@ -3,6 +3,7 @@ package store_test
 import (
 	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -162,6 +163,13 @@ func TestDB_PurgeDistrictRecords(t *testing.T) {
 	if _, err := hub.VerifyAudit(ctx); err != nil {
 		t.Fatalf("audit trail after the purges: %v", err)
 	}
+	// Past every scan: the newest is kept, so that its id is not reused.
+	if n, err := hub.PurgeDistrictScans(ctx, now.Add(day), 1000, "retention"); err != nil || n != 1 {
+		t.Fatalf("purged %d district scans, %v; want all but the newest", n, err)
+	}
+	if got := count(t, conn, `SELECT count(*) FROM district_scans WHERE seq = 5`); got != 1 {
+		t.Fatal("the newest district scan was purged")
+	}
 }
 
 // The marks of an appliance's past epochs are collected, and a late push
@@ -204,10 +212,12 @@ func TestDB_CollectSyncMarks(t *testing.T) {
 		t.Fatalf("purge records %+v, want one of sync_marks", recs)
 	}
 
-	// A restored appliance sends e1 again from where its backup was, and
-	// then the whole of it.
+	// A restored appliance sends e1 again from where its backup was, in
+	// two batches (the first brings the mark back, up to its end only),
+	// then the whole of it, and e2.
 	for _, run := range []*store.ScanRun{
-		scanRun(e1, 1, 5, times(old.Add(4*time.Second), 6)...),
+		scanRun(e1, 1, 3, times(old.Add(2*time.Second), 3)...),
+		scanRun(e1, 1, 6, times(old.Add(5*time.Second), 5)...),
 		scanRun(e1, 1, 1, times(old, 10)...),
 		scanRun(e2, 11, 11, times(old.Add(time.Hour), 2)...),
 	} {
@@ -216,12 +226,14 @@ func TestDB_CollectSyncMarks(t *testing.T) {
 		if res.Stored != 0 || res.Skipped != len(run.Records) || res.ScansMark != last {
 			t.Fatalf("late push of ids %d..%d: %+v, want all skipped, mark %d", run.Records[0].ID, last, res, last)
 		}
+		// The mark is back, so that a bundle tells the appliance too.
+		var mark int64
+		if err := conn.QueryRowContext(ctx, `SELECT mark FROM sync_marks WHERE appliance_id = ? AND epoch = ?`, id, run.Epoch).Scan(&mark); err != nil || mark != last {
+			t.Fatalf("mark after the late push: %d, %v; want %d", mark, err, last)
+		}
 	}
 	if got := count(t, conn, `SELECT count(*) FROM district_scans`); got != held {
 		t.Fatalf("%d scans at the hub after late pushes, want %d", got, held)
-	}
-	if got := count(t, conn, `SELECT count(*) FROM sync_marks WHERE appliance_id = ?`, id); got != 1 {
-		t.Fatalf("late pushes brought marks back: %d", got)
 	}
 	// The current epochs go on as before, a copy still de-duplicated.
 	if res := pushScans(t, hub, id, now, scanRun(e3, 13, 13, times(now.Add(-time.Hour), 4)...)); res.Stored != 1 || res.Skipped != 3 {
@@ -392,5 +404,17 @@ func TestDB_CollectSyncMarksEvents(t *testing.T) {
 	}
 	if got := count(t, conn, `SELECT count(*) FROM district_scans`); got != 5 {
 		t.Fatalf("%d scans at the hub after late copies, want 5", got)
+	}
+	// The hub's next bundle tells the appliance what it holds of them.
+	down, err := hub.PrepareDownBundle(ctx, "gate-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := map[string]int64{}
+	for _, m := range down.Marks {
+		marks[m.Stream+hex.EncodeToString(m.Epoch)] = m.Mark
+	}
+	if marks["scans"+hex.EncodeToString(s1)] != 3 || marks["events"+hex.EncodeToString(e1)] != 6 {
+		t.Fatalf("bundle marks %v, want s1 at 3 and e1 at 6", marks)
 	}
 }

@@ -278,7 +278,7 @@ func writeMark(ctx context.Context, tx *sql.Tx, applianceID int64, stream string
 }
 
 func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRun, now time.Time, res *IngestResult) (int64, error) {
-	mark, err := startMark(ctx, tx, applianceID, StreamScans, run.Epoch, run.From, len(run.Records),
+	mark, held, err := startMark(ctx, tx, applianceID, StreamScans, run.Epoch, run.From, len(run.Records),
 		func(i int) (int64, time.Time) { return run.Records[i].ID, run.Records[i].At })
 	if err != nil {
 		return 0, err
@@ -290,7 +290,7 @@ func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRu
 	skip := int(min(mark-first+1, int64(len(run.Records))))
 	res.Skipped += skip
 	if skip == len(run.Records) {
-		return mark, nil
+		return mark, writeHeldMark(ctx, tx, applianceID, StreamScans, run.Epoch, mark, held, now)
 	}
 	if err := insertDistrictScans(ctx, tx, applianceID, run.Epoch, run.Records[skip:], now); err != nil {
 		return 0, err
@@ -307,7 +307,7 @@ func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRu
 // travels for an unknown time).
 func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, now time.Time, skew int64, res *IngestResult) (int64, error) {
 	applianceID := a.ID
-	mark, err := startMark(ctx, tx, applianceID, StreamEvents, run.Epoch, run.From, len(run.Records),
+	mark, held, err := startMark(ctx, tx, applianceID, StreamEvents, run.Epoch, run.From, len(run.Records),
 		func(i int) (int64, time.Time) { return run.Records[i].Seq, run.Records[i].At })
 	if err != nil {
 		return 0, err
@@ -319,7 +319,7 @@ func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, 
 	skip := int(min(mark-first+1, int64(len(run.Records))))
 	res.Skipped += skip
 	if skip == len(run.Records) {
-		return mark, nil
+		return mark, writeHeldMark(ctx, tx, applianceID, StreamEvents, run.Epoch, mark, held, now)
 	}
 	stmt, err := tx.PrepareContext(ctx, insertDistrictEventSQL)
 	if err != nil {
