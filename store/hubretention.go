@@ -128,8 +128,12 @@ func (db *DB) PurgeDistrictEvents(ctx context.Context, r EventRetention, batch i
 			}
 			return execRows(ctx, tx, q, args...)
 		})
+		boundary := "before_ms"
+		if k.kind == "pass" {
+			boundary = "expired_before_ms" // as PurgePasses says it
+		}
 		if aerr := db.auditPurged(ctx, actor, "district_events", map[string]any{
-			"kind": "district_" + k.kind, "before_ms": k.before, "rows": *k.count}, *k.count); aerr != nil {
+			"kind": "district_" + k.kind, boundary: k.before, "rows": *k.count}, *k.count); aerr != nil {
 			return n, fmt.Errorf("purge district events: %w", errors.Join(err, aerr))
 		}
 		if err != nil {

@@ -120,6 +120,13 @@ func TestDB_PurgeDistrictRecords(t *testing.T) {
 		}
 	}
 
+	// The district's revocation list, which every appliance pulls, is
+	// kept whatever its age.
+	if _, err := conn.ExecContext(ctx, `INSERT INTO revocations (kind, target, before_ms, reason, at_ms, origin) VALUES (1, ?, ?, 'red', ?, 'office-a')`,
+		make([]byte, 16), ms(-900*day), ms(-900*day)); err != nil {
+		t.Fatal(err)
+	}
+
 	n, err := hub.PurgeDistrictScans(ctx, now.Add(-p.ScanRetention), 2, "retention")
 	if err != nil || n != 3 {
 		t.Fatalf("purged %d district scans, %v; want 3", n, err)
@@ -133,6 +140,9 @@ func TestDB_PurgeDistrictRecords(t *testing.T) {
 	}
 	if want := (store.PurgedEvents{Passes: 1, Status: 1, Audit: 1, Revocations: 2}); pe != want {
 		t.Fatalf("purged %+v, want %+v", pe, want)
+	}
+	if count(t, conn, `SELECT count(*) FROM revocations`) != 1 {
+		t.Fatal("the district's revocation list was purged")
 	}
 	for i, e := range events {
 		left := count(t, conn, `SELECT count(*) FROM district_events WHERE seq = ?`, i+1)
