@@ -36,7 +36,7 @@ import (
 // spaced like PurgeScans, with the dashboard's counts of that time, and
 // records the purge in the audit trail (subject "district_scans"), also
 // when an error or ctx stops it part way. It returns the rows deleted.
-func (db *DB) PurgeDistrictScans(ctx context.Context, before time.Time, batch int, actor string) (int64, error) {
+func (db *DB) PurgeDistrictScans(ctx context.Context, before time.Time, batch int, actor Actor) (int64, error) {
 	if actor == "" {
 		return 0, fmt.Errorf("purge district scans: %w: no actor", ErrInvalid)
 	}
@@ -93,7 +93,7 @@ func (n PurgedEvents) Total() int64 { return n.Passes + n.Status + n.Revocations
 // revocation) or before the revocation itself (a pass revocation), so it
 // has expired once that time lies further back than the longest validity
 // of any pass the hub knows of (maxPassValidity).
-func (db *DB) PurgeDistrictEvents(ctx context.Context, r EventRetention, batch int, actor string) (PurgedEvents, error) {
+func (db *DB) PurgeDistrictEvents(ctx context.Context, r EventRetention, batch int, actor Actor) (PurgedEvents, error) {
 	var n PurgedEvents
 	if actor == "" {
 		return n, fmt.Errorf("purge district events: %w: no actor", ErrInvalid)
@@ -198,7 +198,7 @@ func (db *DB) maxPassValidity(ctx context.Context, recordsBefore int64) (time.Du
 // appliance and stream the time before which a run of an unknown epoch is
 // taken as held, and audits the collection (subject "sync_marks"). It
 // returns the number of marks removed.
-func (db *DB) CollectSyncMarks(ctx context.Context, p *Policy, now time.Time, batch int, actor string) (int64, error) {
+func (db *DB) CollectSyncMarks(ctx context.Context, p *Policy, now time.Time, batch int, actor Actor) (int64, error) {
 	if actor == "" {
 		return 0, fmt.Errorf("collect sync marks: %w: no actor", ErrInvalid)
 	}
