@@ -189,6 +189,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for open requests: pulls waiting for a change
+	// answer at once instead of holding it for PollWait.
+	srv.RegisterOnShutdown(syncAPI.Drain)
 	web.Version = version
 
 	runCtx, stopRefresh := context.WithCancel(context.Background())
@@ -196,6 +199,17 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	go checker.Run(runCtx, time.Second, func(err error) { log.Warn("refresh lists", "err", err) })
 	go runRetention(runCtx, db, log, mx)
 	syncDone := startSyncer(runCtx, db, log)
+	// The hub's long polls and batched appliance contacts; the last
+	// batch is written before the store closes.
+	syncAPIDone := make(chan struct{})
+	go func() {
+		defer close(syncAPIDone)
+		syncAPI.Run(runCtx)
+	}()
+	defer func() {
+		stopRefresh()
+		<-syncAPIDone
+	}()
 	auditDone := make(chan struct{})
 	go func() {
 		defer close(auditDone)
@@ -241,8 +255,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			// setup step, not a fault worth a warning each time.
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
+		tlsSrv.RegisterOnShutdown(syncAPI.Drain)
 		fmt.Fprintf(e.stdout, "passgate: listening on https://%s (tablets: install the CA from /admin/ca)\n", tlsLn.Addr())
-		go func() { errc <- tlsSrv.ServeTLS(newLimitListener(tlsLn, maxConns, log), "", "") }()
+		go func() { errc <- tlsSrv.ServeTLS(newLimitListener(tlsLn, maxTLSConns, log), "", "") }()
 	}
 	code := exitOK
 	select {

@@ -18,7 +18,8 @@ import (
 // The feed, hub → appliance: trust list, revocations, policy.
 
 // handlePull answers PathPull with the increment since what the
-// appliance says it applied, and records its contact.
+// appliance says it applied, and records its contact. A pull that asks to
+// wait and finds nothing new waits for a change, at most pollWait.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	a, err := s.appliance(r)
 	if err != nil {
@@ -30,25 +31,27 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.RevocationsAfter < 0 || req.Backlog < 0 || req.PolicyVersion < 0 || len(req.TrustHash) > sha256.Size {
+	if req.RevocationsAfter < 0 || req.Backlog < 0 || req.PolicyVersion < 0 || req.TrustVersion < 0 || len(req.TrustHash) > sha256.Size {
 		s.writeError(w, r, badRequest("negative counter or malformed trust hash"))
 		return
 	}
-	// Recorded when something moved, or every contactRecordEvery: every
-	// appliance pulls every few seconds, and each record takes the hub's
-	// writer (and an fsync) from its own gates' scan log.
-	now := time.Now()
-	applianceNow := now
-	if req.Now > 0 {
-		applianceNow = time.UnixMilli(req.Now)
+	if err := s.recordContact(r.Context(), a, &req); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	if now.Sub(a.LastContact) >= contactRecordEvery || req.Backlog != a.Backlog || req.RevocationsAfter > a.RevocSeq {
-		if err := s.db.TouchAppliance(r.Context(), a.ID, applianceNow, req.Backlog, req.RevocationsAfter); err != nil {
-			s.writeError(w, r, err)
-			return
+	waiting := req.Wait && s.running.Load()
+	var changed <-chan struct{}
+	if waiting {
+		// Taken before the feed is read: a change committed after the
+		// read closes this channel.
+		changed = s.watch.changed()
+	}
+	resp, err := s.buildPull(r.Context(), &req)
+	if err == nil && waiting && resp.empty() {
+		if resp, err = s.waitForChange(w, r, &req, changed); resp == nil && err == nil {
+			return // the appliance went away
 		}
 	}
-	resp, err := BuildPull(r.Context(), s.db, &req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -57,9 +60,60 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
+// waitForChange holds a pull that found nothing new until the feed moves,
+// pollWait passes or the server drains, and answers what is new then.
+// nil, nil: the appliance went away.
+func (s *Server) waitForChange(w http.ResponseWriter, r *http.Request, req *PullRequest, changed <-chan struct{}) (*PullResponse, error) {
+	// The connection's deadlines are the server's, set for a request
+	// answered at once: a waiting pull is given its own.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(s.pollWait + 15*time.Second)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+	t := time.NewTimer(s.pollWait)
+	defer t.Stop()
+	select {
+	case <-changed:
+		return s.buildPull(r.Context(), req)
+	case <-t.C:
+	case <-s.draining:
+	case <-r.Context().Done():
+		return nil, nil
+	}
+	return &PullResponse{Now: s.db.Now().UnixMilli(), TrustVersion: s.trust.version()}, nil
+}
+
+// recordContact notes the appliance's contact: in the batch that Run
+// writes, or at once (when something moved, or every contactRecordEvery)
+// on a hub without Run.
+func (s *Server) recordContact(ctx context.Context, a *store.Appliance, req *PullRequest) error {
+	now := time.Now()
+	applianceNow := now
+	if req.Now > 0 {
+		applianceNow = time.UnixMilli(req.Now)
+	}
+	if s.running.Load() {
+		at := s.db.Now()
+		s.contacts.note(store.ApplianceContact{ID: a.ID, At: at, Skew: applianceNow.Sub(at).Truncate(time.Millisecond),
+			Backlog: req.Backlog, RevocSeq: req.RevocationsAfter})
+		return nil
+	}
+	// Every appliance pulls every few seconds, and each record takes the
+	// hub's writer (and an fsync) from its own gates' scan log.
+	if now.Sub(a.LastContact) >= contactRecordEvery || req.Backlog != a.Backlog || req.RevocationsAfter > a.RevocSeq {
+		return s.db.TouchAppliance(ctx, a.ID, applianceNow, req.Backlog, req.RevocationsAfter)
+	}
+	return nil
+}
+
 // contactRecordEvery is how often an appliance's pulls that change
 // nothing else are recorded as its last contact.
 const contactRecordEvery = 10 * time.Second
+
+// empty tells an answer that brings nothing new.
+func (p *PullResponse) empty() bool {
+	return p.Trust == nil && p.TrustDelta == nil && len(p.Revocations) == 0 && p.Policy == nil
+}
 
 // BuildPull makes the increment for req: the trust list if its hash
 // differs, a page of revocations after req.RevocationsAfter, the policy if
@@ -73,9 +127,28 @@ func BuildPull(ctx context.Context, db *store.DB, req *PullRequest) (*PullRespon
 	if !bytes.Equal(trust.Hash, req.TrustHash) {
 		resp.Trust = trust
 	}
+	return resp, addFeed(ctx, db, req, resp)
+}
+
+// buildPull is BuildPull with the hub's cached trust list, answering a
+// delta when the appliance takes one.
+func (s *Server) buildPull(ctx context.Context, req *PullRequest) (*PullResponse, error) {
+	resp := &PullResponse{Now: s.db.Now().UnixMilli()}
+	if err := s.trust.answerTrust(ctx, s.db, req, resp); err != nil {
+		return nil, err
+	}
+	if err := addFeed(ctx, s.db, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// addFeed adds to resp the page of revocations after req's and the
+// policy if newer than req's.
+func addFeed(ctx context.Context, db *store.DB, req *PullRequest, resp *PullResponse) error {
 	revs, more, err := db.RevocationsPage(ctx, req.RevocationsAfter, MaxRevocationPage)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp.More = more
 	for _, r := range revs {
@@ -83,13 +156,13 @@ func BuildPull(ctx context.Context, db *store.DB, req *PullRequest) (*PullRespon
 	}
 	pol, err := db.Policy(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if v := pol.UpdatedAt.UnixMilli(); v > req.PolicyVersion {
 		pi := PolicyToWire(pol)
 		resp.Policy = &pi
 	}
-	return resp, nil
+	return nil
 }
 
 // BuildTrustList is the hub's trust list: every root and issuer key,
@@ -264,6 +337,9 @@ func PolicyFromWire(w *PolicyInfo) (*store.Policy, error) {
 // checking the trust list against its hash.
 func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
 	f := &store.Feed{}
+	if resp.TrustDelta != nil {
+		return nil, errors.New("trust delta not applied to a list")
+	}
 	if resp.Trust != nil {
 		keys, err := TrustKeysFromWire(resp.Trust.Keys)
 		if err != nil {
@@ -313,7 +389,19 @@ type PullResult struct {
 // PullOnce fetches and applies the hub's increment, page after page
 // while the hub says there is more.
 func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error) {
+	return pull(ctx, db, c, false)
+}
+
+// PullWait is PullOnce that, when nothing is new, waits at the hub for a
+// change (at most PollWait; a hub that does not wait answers at once).
+func PullWait(ctx context.Context, db *store.DB, c *Client) (*PullResult, error) {
+	return pull(ctx, db, c, true)
+}
+
+// pull is PullOnce; wait lets the first page wait at the hub.
+func pull(ctx context.Context, db *store.DB, c *Client, wait bool) (*PullResult, error) {
 	res := &PullResult{}
+	whole := false // a delta could not be used: ask for the whole list
 	for res.Pages < maxPullPages {
 		st, err := db.FeedState(ctx)
 		if err != nil {
@@ -324,10 +412,19 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 			return res, err
 		}
 		req := PullRequest{Now: db.Now().UnixMilli(), Backlog: backlog, RevocationsAfter: st.RevocationsSeq,
-			TrustHash: st.TrustHash, PolicyVersion: st.PolicyVersion}
+			TrustHash: st.TrustHash, PolicyVersion: st.PolicyVersion, Deltas: !whole, Wait: wait && res.Pages == 0 && !whole}
 		var resp PullResponse
 		if err := c.Call(ctx, PathPull, &req, &resp); err != nil {
 			return res, err
+		}
+		if resp.TrustDelta != nil {
+			if err := resolveDelta(ctx, db, st.TrustHash, &resp); err != nil {
+				if whole {
+					return res, fmt.Errorf("hub feed: %w", err)
+				}
+				whole = true
+				continue
+			}
 		}
 		f, err := FeedFromWire(&resp)
 		if err != nil {
@@ -339,9 +436,26 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 		}
 		res.Pages++
 		res.FeedResult.Add(fr)
+		whole = false
 		if !resp.More {
 			break
 		}
 	}
 	return res, nil
+}
+
+// resolveDelta turns resp's trust delta into the whole list it makes
+// from the list applied here (whose hash is applied), checked against
+// the delta's hash; FeedFromWire then checks it as any whole list.
+func resolveDelta(ctx context.Context, db *store.DB, applied []byte, resp *PullResponse) error {
+	held, err := db.TrustKeys(ctx)
+	if err != nil {
+		return err
+	}
+	list, err := ApplyTrustDelta(held, applied, resp.TrustDelta)
+	if err != nil {
+		return err
+	}
+	resp.Trust, resp.TrustDelta = list, nil
+	return nil
 }

@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"passgate/store"
 )
@@ -21,6 +24,15 @@ type Server struct {
 	db    *store.DB
 	log   *slog.Logger
 	hubCA []byte // DER certificate the hub's TLS chain ends in; nil: no enrolment
+
+	trust        trustCache
+	watch        *feedWatch
+	contacts     contactBook
+	contactEvery time.Duration
+	pollWait     time.Duration
+	running      atomic.Bool   // Run serves long polls and batches contacts
+	draining     chan struct{} // closed by Drain
+	drainOnce    sync.Once
 }
 
 // NewServer makes the hub's sync API over db.
@@ -28,8 +40,14 @@ func NewServer(db *store.DB, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{db: db, log: log}
+	return &Server{db: db, log: log, watch: newFeedWatch(), contactEvery: contactFlushEvery, pollWait: PollWait,
+		draining: make(chan struct{})}
 }
+
+// Drain answers every waiting pull now and lets no new one wait: call it
+// when the HTTP server shuts down (http.Server.RegisterOnShutdown), which
+// otherwise waits for the long polls to end.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // SetHubCA sets the DER certificate the hub's TLS chain ends in (the
 // local CA's, or a provided leaf): enrolment answers carry it, and

@@ -14,8 +14,10 @@ import (
 
 // Intervals of the appliance's sync loop.
 const (
-	// PullEvery is how often the feed is pulled: a revocation made
-	// anywhere reaches an online appliance within about twice this.
+	// PullEvery is how often the feed is pulled from a hub that answers
+	// at once (one that does not hold pulls until a change): a revocation
+	// made anywhere reaches an online appliance within about twice this.
+	// A hub that holds pulls is asked again as soon as it answers.
 	PullEvery = 2 * time.Second
 	// pushEvery is how often the outbox is looked at when it was empty.
 	pushEvery = 500 * time.Millisecond
@@ -49,16 +51,19 @@ type SyncStatus struct {
 }
 
 // Syncer is an enrolled appliance's background sync: it pushes its
-// records whenever there are some and pulls the feed every PullEvery and
-// right after a push.
+// records whenever there are some and, beside that, keeps a pull waiting
+// at the hub for the next change of the feed.
 type Syncer struct {
-	db     *store.DB
-	log    *slog.Logger
-	client *Client
-	wake   chan struct{}
+	db       *store.DB
+	log      *slog.Logger
+	client   *Client
+	wake     chan struct{}
+	pullWake chan struct{}
 
-	mu     sync.Mutex
-	status SyncStatus
+	mu           sync.Mutex
+	status       SyncStatus
+	lastLogged   string // the failure logged last; "" after a success
+	lastLoggedAt time.Time
 }
 
 // NewSyncer makes the sync loop of the enrolled appliance db.
@@ -79,7 +84,7 @@ func NewSyncer(db *store.DB, log *slog.Logger) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Syncer{db: db, log: log.With("hub", h.URL), client: c, wake: make(chan struct{}, 1)}
+	s := &Syncer{db: db, log: log.With("hub", h.URL), client: c, wake: make(chan struct{}, 1), pullWake: make(chan struct{}, 1)}
 	s.status = SyncStatus{Hub: h.URL, Appliance: h.Appliance}
 	if st, err := db.FeedState(context.Background()); err == nil {
 		s.status.LastPull, s.status.LastPush = st.LastPull, st.LastPush
@@ -97,9 +102,11 @@ func (s *Syncer) Status() SyncStatus {
 
 // Wake asks for a push and a pull now (after a change made here).
 func (s *Syncer) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{s.wake, s.pullWake} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -121,32 +128,18 @@ func (s *Syncer) Run(ctx context.Context) {
 	defer s.setRunning(false)
 	defer s.client.CloseIdle()
 	s.log.Info("sync started", "appliance", s.status.Appliance)
-	var pushB, pullB backoff
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	pullDone := make(chan struct{})
+	go func() {
+		defer close(pullDone)
+		s.pullLoop(ctx, stop)
+	}()
+	defer func() { <-pullDone }()
+	var pushB backoff
 	now := time.Now()
-	nextPull, nextPush := now, now
-	var lastLogged string
-	var lastLoggedAt time.Time
+	nextPush := now
 	nextStatus := now.Add(statusEvery)
-	report := func(what string, err error) {
-		msg := what + ": " + err.Error()
-		s.mu.Lock()
-		s.status.LastError, s.status.LastErrorAt = msg, time.Now()
-		var ce *CallError
-		if errors.As(err, &ce) && ce.Status == http.StatusForbidden && ce.Err.Code == "retired" {
-			s.status.Retired = true
-		}
-		s.mu.Unlock()
-		if msg != lastLogged || time.Since(lastLoggedAt) > logRepeat {
-			s.log.Warn("sync failed; retrying with backoff", "op", what, "err", err)
-			lastLogged, lastLoggedAt = msg, time.Now()
-		}
-	}
-	recovered := func() {
-		if lastLogged != "" {
-			s.log.Info("sync reconnected")
-			lastLogged = ""
-		}
-	}
 	for ctx.Err() == nil {
 		now = time.Now()
 		if !now.Before(nextPush) {
@@ -155,62 +148,22 @@ func (s *Syncer) Run(ctx context.Context) {
 			case ctx.Err() != nil:
 				return
 			case err != nil:
-				report("push", err)
+				s.report("push", err)
 				nextPush = time.Now().Add(pushB.next())
 			default:
 				pushB.reset()
-				recovered()
+				s.recovered()
 				s.mu.Lock()
 				s.status.Backlog, s.status.Pushed = backlog, s.status.Pushed+int64(n)
 				if n > 0 {
 					s.status.LastPush = time.Now()
 				}
 				s.mu.Unlock()
-				if n > 0 && backlog == 0 {
-					nextPull = time.Now() // what the hub made of it, and anything new
-				}
 				if backlog > 0 {
 					nextPush = time.Now()
 				} else {
 					nextPush = time.Now().Add(pushEvery)
 				}
-			}
-		}
-		if now = time.Now(); !now.Before(nextPull) {
-			res, err := PullOnce(ctx, s.db, s.client)
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				if errors.Is(err, store.ErrNotEnrolled) {
-					s.log.Error("sync stopped: this appliance is no longer enrolled")
-					return
-				}
-				report("pull", err)
-				if rerr := s.db.RecordSyncError(context.WithoutCancel(ctx), "pull: "+err.Error()); rerr != nil {
-					s.log.Error("record sync error", "err", rerr)
-				}
-				nextPull = time.Now().Add(pullB.next())
-			default:
-				pullB.reset()
-				recovered()
-				s.mu.Lock()
-				s.status.LastPull, s.status.Retired = time.Now(), false
-				s.mu.Unlock()
-				if res.RootRevocationsRefused > 0 {
-					s.log.Warn("sync feed: revocation of a district root refused", "count", res.RootRevocationsRefused)
-				}
-				if res.RootsRefused > 0 {
-					s.log.Warn("sync feed: new district root without a valid rotation record refused", "count", res.RootsRefused)
-				}
-				if res.RootsRotated > 0 {
-					s.log.Info("sync feed: district root rotated", "certificates_updated", res.CertsUpdated)
-				}
-				if res.KeysAdded+res.KeysRevoked+res.Revocations > 0 || res.PolicyChanged {
-					s.log.Info("sync feed applied", "keys_added", res.KeysAdded, "keys_revoked", res.KeysRevoked,
-						"revocations", res.Revocations, "policy_changed", res.PolicyChanged)
-				}
-				nextPull = time.Now().Add(PullEvery)
 			}
 		}
 		if now = time.Now(); !now.Before(nextStatus) {
@@ -220,23 +173,52 @@ func (s *Syncer) Run(ctx context.Context) {
 				"last_error", st.LastError, "retired", st.Retired)
 			nextStatus = now.Add(statusEvery)
 		}
-		wait := time.Until(nextPull)
-		if d := time.Until(nextPush); d < wait {
-			wait = d
+		if sleep(ctx, time.Until(nextPush), s.wake) {
+			nextPush = time.Now()
 		}
-		if wait <= 0 {
-			continue
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-s.wake:
-			t.Stop()
-			nextPush, nextPull = time.Now(), time.Now()
-		case <-t.C:
-		}
+	}
+}
+
+// sleep waits d, or less if wake is signalled (then true) or ctx ends.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+		return true
+	case <-t.C:
+	}
+	return false
+}
+
+// report records and logs a failure of what (the same one at most every
+// logRepeat).
+func (s *Syncer) report(what string, err error) {
+	msg := what + ": " + err.Error()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.LastError, s.status.LastErrorAt = msg, time.Now()
+	var ce *CallError
+	if errors.As(err, &ce) && ce.Status == http.StatusForbidden && ce.Err.Code == "retired" {
+		s.status.Retired = true
+	}
+	if msg != s.lastLogged || time.Since(s.lastLoggedAt) > logRepeat {
+		s.log.Warn("sync failed; retrying with backoff", "op", what, "err", err)
+		s.lastLogged, s.lastLoggedAt = msg, time.Now()
+	}
+}
+
+// recovered logs the end of a run of failures.
+func (s *Syncer) recovered() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastLogged != "" {
+		s.log.Info("sync reconnected")
+		s.lastLogged = ""
 	}
 }
 

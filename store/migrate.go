@@ -555,6 +555,29 @@ UPDATE people SET registrar = (SELECT appliance_id FROM district_events WHERE id
 -- per pushed pass record: indexed so a push stays linear in its size.
 CREATE INDEX district_events_pass_id ON district_events (upper(body ->> 'id')) WHERE kind = 'pass';
 `,
+	`
+-- scale: the trust list's version, bumped by the transaction of every
+-- change to keys (enrolment, retirement, revocation, root import or
+-- rotation, whoever makes it): a hub rebuilds its cached trust list
+-- only when the version moved, instead of on every pull.
+CREATE TABLE trust_version (
+	id      INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	version INTEGER NOT NULL
+) STRICT;
+INSERT INTO trust_version (id, version) VALUES (1, 1);
+CREATE TRIGGER keys_trust_version_insert AFTER INSERT ON keys
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER keys_trust_version_update AFTER UPDATE ON keys
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER keys_trust_version_delete AFTER DELETE ON keys
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
