@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -181,17 +182,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	syncAPI := districtsync.NewServer(db, log.With("component", "sync"))
 	syncAPI.SetHubCA(hubCA)
 	handler := withSyncAPI(ws.Handler(), syncAPI.Handler())
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	// Shutdown waits for open requests: pulls waiting for a change
-	// answer at once instead of holding it for PollWait.
-	srv.RegisterOnShutdown(syncAPI.Drain)
+	srv := newWebServer(handler, syncAPI, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	web.Version = version
 
 	runCtx, stopRefresh := context.WithCancel(context.Background())
@@ -247,15 +238,10 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		if authority != nil {
 			go authority.Maintain(runCtx, 12*time.Hour, tlsHostList, log)
 		}
-		tlsSrv = &http.Server{
-			Handler: handler, TLSConfig: tlsCfg,
-			ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout,
-			WriteTimeout: srv.WriteTimeout, IdleTimeout: srv.IdleTimeout,
-			// A tablet without the CA installed fails its handshakes: a
-			// setup step, not a fault worth a warning each time.
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
-		tlsSrv.RegisterOnShutdown(syncAPI.Drain)
+		// A tablet without the CA installed fails its handshakes: a
+		// setup step, not a fault worth a warning each time.
+		tlsSrv = newWebServer(handler, syncAPI, slog.NewLogLogger(log.Handler(), slog.LevelDebug))
+		tlsSrv.TLSConfig = tlsCfg
 		fmt.Fprintf(e.stdout, "passgate: listening on https://%s (tablets: install the CA from /admin/ca)\n", tlsLn.Addr())
 		go func() { errc <- tlsSrv.ServeTLS(newLimitListener(tlsLn, maxTLSConns, log), "", "") }()
 	}
@@ -314,6 +300,25 @@ func readMetricsToken(path string) (string, error) {
 		return "", errors.New("the token must be printable ASCII without spaces")
 	}
 	return tok, nil
+}
+
+// newWebServer is the HTTP server of both listeners: the web routes and
+// the district sync API, whose waiting pulls it answers on shutdown.
+func newWebServer(handler http.Handler, syncAPI *districtsync.Server, errorLog *stdlog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		// A pull waiting for a change (districtsync.PollWait, 25 s) sets
+		// its own connection deadlines; these bound everything else.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  idleTimeout,
+		ErrorLog:     errorLog,
+	}
+	// Shutdown waits for open requests: pulls waiting for a change
+	// answer at once instead of holding them for PollWait.
+	srv.RegisterOnShutdown(syncAPI.Drain)
+	return srv
 }
 
 // withSyncAPI serves the sync paths with the hub's sync API and the rest

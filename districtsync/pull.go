@@ -127,32 +127,42 @@ func BuildPull(ctx context.Context, db *store.DB, req *PullRequest) (*PullRespon
 	if !bytes.Equal(trust.Hash, req.TrustHash) {
 		resp.Trust = trust
 	}
-	return resp, addFeed(ctx, db, req, resp)
+	return resp, addFeed(ctx, db, req, resp, nil)
 }
 
 // buildPull is BuildPull with the hub's cached trust list, answering a
 // delta when the appliance takes one.
 func (s *Server) buildPull(ctx context.Context, req *PullRequest) (*PullResponse, error) {
 	resp := &PullResponse{Now: s.db.Now().UnixMilli()}
-	if err := s.trust.answerTrust(ctx, s.db, req, resp); err != nil {
+	pos, err := s.db.FeedPositions(ctx)
+	if err != nil {
 		return nil, err
 	}
-	if err := addFeed(ctx, s.db, req, resp); err != nil {
+	if err := s.trust.answerTrust(ctx, s.db, &pos, req, resp); err != nil {
+		return nil, err
+	}
+	if err := addFeed(ctx, s.db, req, resp, &pos); err != nil {
 		return nil, err
 	}
 	return resp, nil
 }
 
 // addFeed adds to resp the page of revocations after req's and the
-// policy if newer than req's.
-func addFeed(ctx context.Context, db *store.DB, req *PullRequest, resp *PullResponse) error {
-	revs, more, err := db.RevocationsPage(ctx, req.RevocationsAfter, MaxRevocationPage)
-	if err != nil {
-		return err
+// policy if newer than req's. pos, when known, spares the reads of an
+// idle pull: nothing after the feed's positions is read.
+func addFeed(ctx context.Context, db *store.DB, req *PullRequest, resp *PullResponse, pos *store.FeedPositions) error {
+	if pos == nil || pos.RevocationsSeq > req.RevocationsAfter {
+		revs, more, err := db.RevocationsPage(ctx, req.RevocationsAfter, MaxRevocationPage)
+		if err != nil {
+			return err
+		}
+		resp.More = more
+		for _, r := range revs {
+			resp.Revocations = append(resp.Revocations, RevocationToWire(r))
+		}
 	}
-	resp.More = more
-	for _, r := range revs {
-		resp.Revocations = append(resp.Revocations, RevocationToWire(r))
+	if pos != nil && pos.PolicyVersion <= req.PolicyVersion {
+		return nil
 	}
 	pol, err := db.Policy(ctx)
 	if err != nil {

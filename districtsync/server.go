@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -122,9 +121,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	var buf bytes.Buffer
 	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
 	if gz {
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		_ = json.NewEncoder(zw).Encode(v)
-		_ = zw.Close()
+		_ = encodeGzip(&buf, v)
 		w.Header().Set("Content-Encoding", "gzip")
 	} else {
 		_ = json.NewEncoder(&buf).Encode(v)

@@ -36,14 +36,10 @@ type trustSnapshot struct {
 	digests map[string][32]byte // key ID → digest of the key's every field
 }
 
-// current returns the list of the hub's trust version now, rebuilding it
-// when the version moved. The lock is held while building, so pulls
+// current returns the list of trust version pos.TrustVersion or newer,
+// rebuilding it when the version moved. The lock is held while building, so pulls
 // arriving together build it once.
-func (c *trustCache) current(ctx context.Context, db *store.DB) (*trustSnapshot, error) {
-	pos, err := db.FeedPositions(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (c *trustCache) current(ctx context.Context, db *store.DB, pos *store.FeedPositions) (*trustSnapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur != nil && c.cur.version >= pos.TrustVersion {
@@ -140,8 +136,8 @@ func (c *trustCache) delta(cur *trustSnapshot, base []byte) (*TrustDelta, bool) 
 // answerTrust puts into resp what the appliance needs of the trust list:
 // nothing when its hash is the hub's, a delta when it asked for one and
 // the hub remembers its list, else the whole list.
-func (c *trustCache) answerTrust(ctx context.Context, db *store.DB, req *PullRequest, resp *PullResponse) error {
-	cur, err := c.current(ctx, db)
+func (c *trustCache) answerTrust(ctx context.Context, db *store.DB, pos *store.FeedPositions, req *PullRequest, resp *PullResponse) error {
+	cur, err := c.current(ctx, db, pos)
 	if err != nil {
 		return err
 	}
