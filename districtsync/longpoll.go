@@ -3,6 +3,7 @@ package districtsync
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"passgate/store"
@@ -22,37 +23,48 @@ const (
 	// contactFlushEvery is how often the appliances' contacts are
 	// written, all in one transaction.
 	contactFlushEvery = 5 * time.Second
+	// contactChunk bounds the contacts written in one transaction.
+	contactChunk = 500
 )
 
 // feedWatch wakes every waiting pull at once when the feed moves: one
 // channel, closed and replaced on each change.
 type feedWatch struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu    sync.Mutex
+	ch    chan struct{}
+	pos   store.FeedPositions // as last seen; ch closes when they move
+	known bool                // pos was read
 }
 
 func newFeedWatch() *feedWatch { return &feedWatch{ch: make(chan struct{})} }
 
-// changed is closed at the next change after the call.
-func (w *feedWatch) changed() <-chan struct{} {
+// changed is closed at the next change after the feed's positions pos
+// (known: false before the first read): anything beyond pos closes it.
+func (w *feedWatch) changed() (ch <-chan struct{}, pos store.FeedPositions, known bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.ch
+	return w.ch, w.pos, w.known
 }
 
-// broadcast wakes every pull waiting on changed.
-func (w *feedWatch) broadcast() {
+// moved records the feed's new positions and wakes every pull waiting on
+// changed.
+func (w *feedWatch) moved(pos store.FeedPositions) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.known && w.pos == pos {
+		return
+	}
+	w.pos, w.known = pos, true
 	close(w.ch)
 	w.ch = make(chan struct{})
-	w.mu.Unlock()
 }
 
 // watch broadcasts whenever the feed's positions move, until ctx ends.
 func (w *feedWatch) watch(ctx context.Context, db *store.DB, every time.Duration, fail func(error)) {
-	last, err := db.FeedPositions(ctx)
-	if err != nil {
+	if pos, err := db.FeedPositions(ctx); err != nil {
 		fail(err)
+	} else {
+		w.moved(pos)
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -69,10 +81,7 @@ func (w *feedWatch) watch(ctx context.Context, db *store.DB, every time.Duration
 			}
 			continue
 		}
-		if pos != last {
-			last = pos
-			w.broadcast()
-		}
+		w.moved(pos)
 	}
 }
 
@@ -82,6 +91,7 @@ func (w *feedWatch) watch(ctx context.Context, db *store.DB, every time.Duration
 type contactBook struct {
 	mu      sync.Mutex
 	pending map[int64]store.ApplianceContact
+	flushes atomic.Int64 // transactions written, for tests
 }
 
 // note keeps c, replacing the appliance's earlier contact.
@@ -108,7 +118,15 @@ func (b *contactBook) flush(ctx context.Context, db *store.DB) error {
 	for _, c := range pending {
 		list = append(list, c)
 	}
-	err := db.TouchAppliances(ctx, list)
+	// In transactions of contactChunk: a gate's scan, waiting for the
+	// writer, waits for one chunk, not for a whole district's.
+	var err error
+	for len(list) > 0 && err == nil {
+		n := min(len(list), contactChunk)
+		err = db.TouchAppliances(ctx, list[:n])
+		list = list[n:]
+		b.flushes.Add(1)
+	}
 	if err != nil {
 		b.mu.Lock()
 		for id, c := range pending {

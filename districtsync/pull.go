@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"passgate/pass"
@@ -41,12 +42,17 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	waiting := req.Wait && s.running.Load()
 	var changed <-chan struct{}
+	var pos *store.FeedPositions
 	if waiting {
-		// Taken before the feed is read: a change committed after the
-		// read closes this channel.
-		changed = s.watch.changed()
+		// Anything beyond these positions closes changed: the answer
+		// may be built from them, sparing a read per pull.
+		var p store.FeedPositions
+		var known bool
+		if changed, p, known = s.watch.changed(); known {
+			pos = &p
+		}
 	}
-	resp, err := s.buildPull(r.Context(), &req)
+	resp, err := s.buildPull(r.Context(), &req, pos)
 	if err == nil && waiting && resp.empty() {
 		if resp, err = s.waitForChange(w, r, &req, changed); resp == nil && err == nil {
 			return // the appliance went away
@@ -74,7 +80,8 @@ func (s *Server) waitForChange(w http.ResponseWriter, r *http.Request, req *Pull
 	defer t.Stop()
 	select {
 	case <-changed:
-		return s.buildPull(r.Context(), req)
+		_, pos, _ := s.watch.changed()
+		return s.buildPull(r.Context(), req, &pos)
 	case <-t.C:
 	case <-s.draining:
 	case <-r.Context().Done():
@@ -131,20 +138,72 @@ func BuildPull(ctx context.Context, db *store.DB, req *PullRequest) (*PullRespon
 }
 
 // buildPull is BuildPull with the hub's cached trust list, answering a
-// delta when the appliance takes one.
-func (s *Server) buildPull(ctx context.Context, req *PullRequest) (*PullResponse, error) {
-	resp := &PullResponse{Now: s.db.Now().UnixMilli()}
-	pos, err := s.db.FeedPositions(ctx)
-	if err != nil {
-		return nil, err
+// delta when the appliance takes one. pos are the feed's positions (nil:
+// read them). Answers are shared between the pulls that ask the same at
+// the same positions: a change wakes thousands of pulls at once, nearly
+// all of them at the same place.
+func (s *Server) buildPull(ctx context.Context, req *PullRequest, pos *store.FeedPositions) (*PullResponse, error) {
+	if pos == nil {
+		p, err := s.db.FeedPositions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		pos = &p
 	}
-	if err := s.trust.answerTrust(ctx, s.db, &pos, req, resp); err != nil {
-		return nil, err
+	key := answerKey{revocationsAfter: req.RevocationsAfter, trustHash: string(req.TrustHash), policyVersion: req.PolicyVersion, deltas: req.Deltas}
+	resp, ok := s.answers.get(*pos, key)
+	if !ok {
+		resp = &PullResponse{}
+		if err := s.trust.answerTrust(ctx, s.db, pos, req, resp); err != nil {
+			return nil, err
+		}
+		if err := addFeed(ctx, s.db, req, resp, pos); err != nil {
+			return nil, err
+		}
+		s.answers.put(*pos, key, resp)
 	}
-	if err := addFeed(ctx, s.db, req, resp, &pos); err != nil {
-		return nil, err
+	answer := *resp // shared: only its copy is changed
+	answer.Now = s.db.Now().UnixMilli()
+	return &answer, nil
+}
+
+// answerKey is what a pull asks, as far as its answer depends on it.
+type answerKey struct {
+	revocationsAfter int64
+	trustHash        string
+	policyVersion    int64
+	deltas           bool
+}
+
+// maxAnswers bounds the answers kept for one set of positions.
+const maxAnswers = 256
+
+// answerCache holds the answers built at the feed's current positions.
+type answerCache struct {
+	mu  sync.Mutex
+	pos store.FeedPositions
+	m   map[answerKey]*PullResponse
+}
+
+func (c *answerCache) get(pos store.FeedPositions, k answerKey) (*PullResponse, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pos != pos {
+		return nil, false
 	}
-	return resp, nil
+	r, ok := c.m[k]
+	return r, ok
+}
+
+func (c *answerCache) put(pos store.FeedPositions, k answerKey, r *PullResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pos != pos || c.m == nil {
+		c.pos, c.m = pos, make(map[answerKey]*PullResponse)
+	}
+	if len(c.m) < maxAnswers {
+		c.m[k] = r
+	}
 }
 
 // addFeed adds to resp the page of revocations after req's and the

@@ -288,6 +288,10 @@ func TestContacts_BatchedAndFlushedAtStop(t *testing.T) {
 	if len(srv.contacts.pending) != 0 {
 		t.Fatal("contacts left pending")
 	}
+	// A few hundred appliances' contacts: one transaction.
+	if n := srv.contacts.flushes.Load(); n != 1 {
+		t.Fatalf("%d transactions for the contacts, want 1", n)
+	}
 }
 
 // TestPull_DrainAnswersWaitingPulls: a shutting-down hub does not hold

@@ -25,6 +25,7 @@ type Server struct {
 	hubCA []byte // DER certificate the hub's TLS chain ends in; nil: no enrolment
 
 	trust        trustCache
+	answers      answerCache
 	watch        *feedWatch
 	contacts     contactBook
 	contactEvery time.Duration
