@@ -311,3 +311,24 @@ func TestPull_DrainAnswersWaitingPulls(t *testing.T) {
 		t.Fatalf("pull during drain: %v after %v", err, time.Since(start))
 	}
 }
+
+func TestPull_RefusesMalformedPositions(t *testing.T) {
+	h := newEnrHub(t)
+	app := enrolled(t, h, "gate-m", false)
+	info, err := app.SyncHubInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := NewServer(h.db, nil).Handler()
+	for name, req := range map[string]map[string]any{
+		"negative trust version":   {"trust_version": -1, "deltas": true},
+		"negative revocation seq":  {"revocations_after": -5, "wait": true},
+		"negative policy version":  {"policy_version": -1},
+		"trust hash too long":      {"trust_hash": bytes.Repeat([]byte{1}, 33), "deltas": true},
+		"trust version not number": {"trust_version": "x"},
+	} {
+		if w := doPlain(t, handler, PathPull, req, encodeToken(info.Token)); w.Code != 400 {
+			t.Errorf("%s: %d %s", name, w.Code, w.Body)
+		}
+	}
+}
