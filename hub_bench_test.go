@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -62,11 +63,11 @@ func TestHubBench(t *testing.T) {
 	// The hub's own gate with appliances idle, for comparison; then
 	// revocations while it checks passes.
 	checks := b.checkLoop(ctx)
-	time.Sleep(10 * time.Second)
+	time.Sleep(30 * time.Second)
 	idleCheckLat := checks()
 	checks = b.checkLoop(ctx)
 	var lat []time.Duration
-	for i := range 5 {
+	for i := range 10 {
 		pid := pass.ID{byte(i + 1), 0xbe}
 		if err := b.f.DB.CreateRevocation(ctx, &store.Revocation{Kind: store.RevokePass, Target: pid[:], Reason: "bench"}); err != nil {
 			t.Fatal(err)
@@ -249,6 +250,7 @@ type simAppliance struct {
 	hash   []byte
 	revSeq int64
 	policy int64
+	gen    []byte              // the hub's feed generation its positions are in
 	seenAt map[int64]time.Time // revocation seq → when it arrived
 	hashAt time.Time           // when the current trust list arrived
 }
@@ -257,7 +259,7 @@ func (a *simAppliance) run(ctx context.Context, b *benchHub) {
 	for ctx.Err() == nil {
 		a.mu.Lock()
 		req := districtsync.PullRequest{Now: time.Now().UnixMilli(), RevocationsAfter: a.revSeq, TrustHash: a.hash,
-			PolicyVersion: a.policy, Deltas: true, Wait: true}
+			PolicyVersion: a.policy, Generation: a.gen, Deltas: true, Wait: true}
 		a.mu.Unlock()
 		var resp districtsync.PullResponse
 		if err := a.c.Call(ctx, districtsync.PathPull, &req, &resp); err != nil {
@@ -274,6 +276,15 @@ func (a *simAppliance) apply(resp *districtsync.PullResponse, applied []byte) {
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if resp.Generation != nil && !bytes.Equal(resp.Generation, a.gen) {
+		// A new generation: read the whole feed from the start, as an
+		// appliance does (the first answer after enrolment included).
+		if a.gen != nil {
+			a.revSeq, a.hash, a.policy = 0, nil, 0
+		}
+		a.gen = resp.Generation
+		return
+	}
 	for _, r := range resp.Revocations {
 		a.seenAt[r.Seq], a.revSeq = now, r.Seq
 	}
