@@ -74,16 +74,6 @@ func (c *trustCache) install(snap *trustSnapshot) {
 	c.cur, c.deltas = snap, make(map[string]*TrustDelta)
 }
 
-// version is the trust version of the list built last (0: none yet).
-func (c *trustCache) version() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil {
-		return 0
-	}
-	return c.cur.version
-}
-
 // newTrustSnapshot builds the list of keys and its digests.
 func newTrustSnapshot(keys []*store.Key, version int64) *trustSnapshot {
 	s := &trustSnapshot{version: version, list: &TrustList{Hash: TrustHash(keys), Keys: make([]TrustKey, 0, len(keys))},
