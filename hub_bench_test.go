@@ -52,7 +52,10 @@ func TestHubBench(t *testing.T) {
 	for _, a := range apps {
 		wg.Go(func() { a.run(ctx, b) })
 	}
-	time.Sleep(5 * time.Second) // every appliance in its long poll
+	// Every appliance past its first answers (a TLS handshake each, and
+	// the hub's generation) and in its long poll: the idle window is idle.
+	waitAll(t, apps, func(a *simAppliance) (time.Time, bool) { return a.settled() }, time.Now())
+	time.Sleep(3 * time.Second)
 
 	// Idle: nothing changes; each appliance's pull ends every PollWait.
 	idle := 20 * time.Second
@@ -305,6 +308,13 @@ func (a *simAppliance) apply(resp *districtsync.PullResponse, applied []byte) {
 			a.keys, a.hash, a.hashAt = keys, list.Hash, now
 		}
 	}
+}
+
+// settled tells whether a has taken the hub's generation.
+func (a *simAppliance) settled() (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return time.Now(), a.gen != nil
 }
 
 func (a *simAppliance) seen(seq int64) (time.Time, bool) {

@@ -270,18 +270,43 @@ func (db *DB) ApplianceByToken(ctx context.Context, tokenHash []byte) (*Applianc
 	if len(tokenHash) != sha256.Size {
 		return nil, ErrNotFound
 	}
-	var a *Appliance
-	err := db.view(ctx, func(tx *sql.Tx) (err error) {
-		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE token_hash = ?`, tokenHash))
-		return mapErr(err)
-	})
+	st, err := db.applianceByTokenStmt(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("appliance by token: %w", err)
+	}
+	a, err := scanAppliance(st.QueryRowContext(ctx, tokenHash))
+	if err != nil {
+		return nil, mapErr(err)
 	}
 	if a.Retired() {
 		return nil, ErrRetired
 	}
 	return a, nil
+}
+
+const applianceByTokenSQL = `SELECT ` + applianceColumns + ` FROM appliances WHERE token_hash = ?`
+
+// applianceByTokenStmt prepares applianceByTokenSQL once, at its first
+// use: a store opened by an older schema's test has no such columns.
+func (db *DB) applianceByTokenStmt(ctx context.Context) (*sql.Stmt, error) {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if db.applianceByToken == nil {
+		st, err := db.r.PrepareContext(ctx, applianceByTokenSQL)
+		if err != nil {
+			return nil, err
+		}
+		db.applianceByToken = st
+	}
+	return db.applianceByToken, nil
+}
+
+// preparedApplianceByToken is the statement if it was prepared (nil
+// otherwise), for Close.
+func (db *DB) preparedApplianceByToken() *sql.Stmt {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	return db.applianceByToken
 }
 
 // Enrolment is what the hub records when an appliance enrols.
