@@ -86,6 +86,7 @@ type Appliance struct {
 	manager *scanner.Manager
 	web     *web.Server
 	syncer  *districtsync.Syncer // nil: not enrolled with a hub that has an address
+	syncAPI *districtsync.Server // the hub's side of district sync
 	cpPath  string
 
 	authority *tlsca.Authority // nil: no HTTPS, or a provided certificate
@@ -245,6 +246,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if a.syncer != nil {
 		g.Go(func() error { a.syncer.Run(gctx); return nil })
 	}
+	// The hub's long polls and batched appliance contacts; Close waits
+	// for the last batch before the store closes.
+	g.Go(func() error { a.syncAPI.Run(gctx); return nil })
 	if a.authority != nil {
 		g.Go(func() error { a.authority.Maintain(gctx, 12*time.Hour, a.tlsHosts, a.log); return nil })
 	}
@@ -264,7 +268,9 @@ func (a *Appliance) serve(g *errgroup.Group) {
 		g.Go(func() error { return serveErr(a.srv.Serve(newLimitListener(a.ln, maxConns, a.log))) })
 	}
 	if a.tlsSrv != nil {
-		g.Go(func() error { return serveErr(a.tlsSrv.ServeTLS(newLimitListener(a.tlsLn, maxConns, a.log), "", "")) })
+		g.Go(func() error {
+			return serveErr(a.tlsSrv.ServeTLS(newLimitListener(a.tlsLn, maxTLSConns, a.log), "", ""))
+		})
 	}
 }
 

@@ -19,6 +19,11 @@ import (
 const (
 	// maxConns bounds the open connections of each listener.
 	maxConns = 256
+	// maxTLSConns bounds the HTTPS listener's, which also carries the
+	// district sync API: on a hub every enrolled appliance holds a pull
+	// open there (a long poll), 2,000 in a large district. The service
+	// unit allows 65,536 descriptors (Go raises the soft limit to it).
+	maxTLSConns = 4096
 	// idleTimeout closes a keep-alive connection with no request after
 	// this long; browsers reopen one in a few milliseconds on the LAN.
 	idleTimeout = 30 * time.Second

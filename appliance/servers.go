@@ -3,6 +3,7 @@ package appliance
 import (
 	"crypto/tls"
 	"errors"
+	"log"
 	"log/slog"
 	"net/http"
 	"time"
@@ -27,28 +28,36 @@ func (a *Appliance) buildServers() {
 	})
 	// The district sync API sits beside the web routes on both listeners;
 	// enrolment answers only over HTTPS (the appliance pins hubCA).
-	syncAPI := districtsync.NewServer(districtsync.ServerConfig{DB: a.db, Log: a.log.With("component", "sync"), HubCA: a.hubCA})
-	handler := withSyncAPI(a.web.Handler(), syncAPI.Handler())
+	a.syncAPI = districtsync.NewServer(districtsync.ServerConfig{DB: a.db, Log: a.log.With("component", "sync"), HubCA: a.hubCA})
+	handler := withSyncAPI(a.web.Handler(), a.syncAPI.Handler())
 	if a.ln != nil {
-		a.srv = &http.Server{
-			Handler:           handler,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       idleTimeout,
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		}
+		a.srv = a.newServer(handler, slog.NewLogLogger(a.log.Handler(), slog.LevelWarn))
 	}
 	if a.tlsLn != nil {
-		a.tlsSrv = &http.Server{
-			Handler: handler, TLSConfig: a.tlsCfg,
-			ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 60 * time.Second, IdleTimeout: idleTimeout,
-			// A tablet without the CA installed fails its handshakes: a
-			// setup step, not a fault worth a warning each time.
-			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-		}
+		// A tablet without the CA installed fails its handshakes: a
+		// setup step, not a fault worth a warning each time.
+		a.tlsSrv = a.newServer(handler, slog.NewLogLogger(a.log.Handler(), slog.LevelDebug))
+		a.tlsSrv.TLSConfig = a.tlsCfg
 	}
+}
+
+// newServer is the HTTP server of either listener: the web routes and
+// the district sync API, whose waiting pulls it answers on shutdown.
+func (a *Appliance) newServer(handler http.Handler, errorLog *log.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		// A pull waiting for a change (districtsync.PollWait, 25 s) sets
+		// its own connection deadlines; these bound everything else.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  idleTimeout,
+		ErrorLog:     errorLog,
+	}
+	// Shutdown waits for open requests: pulls waiting for a change
+	// answer at once instead of holding it for PollWait.
+	srv.RegisterOnShutdown(a.syncAPI.Drain)
+	return srv
 }
 
 // withSyncAPI serves the sync paths with the hub's sync API and the rest

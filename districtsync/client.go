@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -130,6 +131,22 @@ func newClient(baseURL string, token, pin []byte, ca *x509.Certificate) (*Client
 	return &Client{base: u, token: bytes.Clone(token), http: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}, nil
 }
 
+// ForToken is a client of the same hub that authenticates with token and
+// shares c's connections: one process standing in for many appliances
+// (a load test of a hub) without a TLS session each.
+func (c *Client) ForToken(token []byte) *Client {
+	return &Client{base: c.base, token: bytes.Clone(token), http: c.http}
+}
+
+// KeepConns lets c keep up to n idle connections to the hub (4 by
+// default, plenty for one appliance; a load test's shared client holds
+// one per simulated appliance). Call it before the first call.
+func (c *Client) KeepConns(n int) {
+	if tr, ok := c.http.Transport.(*http.Transport); ok {
+		tr.MaxIdleConnsPerHost, tr.MaxIdleConns = n, n
+	}
+}
+
 // ParseHubURL checks a hub address: https, a host, nothing else.
 func ParseHubURL(s string) (*url.URL, error) {
 	if len(s) > 2048 {
@@ -207,11 +224,7 @@ func (c *Client) Call(ctx context.Context, path string, req, resp any) error {
 // anything is sent, so a push can be cut to fit the link.
 func encodeRequest(req any) ([]byte, error) {
 	var body bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&body, gzip.BestSpeed)
-	if err := json.NewEncoder(zw).Encode(req); err != nil {
-		return nil, fmt.Errorf("hub: encode request: %w", err)
-	}
-	if err := zw.Close(); err != nil {
+	if err := encodeGzip(&body, req); err != nil {
 		return nil, fmt.Errorf("hub: encode request: %w", err)
 	}
 	return body.Bytes(), nil
@@ -258,6 +271,25 @@ func (c *Client) callBody(ctx context.Context, path string, body []byte, resp an
 
 // CloseIdle closes idle connections (the appliance forgets the hub).
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+
+// gzipWriters are reused: a compressor's state is over a megabyte to
+// allocate and clear, more than the small messages of a pull cost, and a
+// hub answers thousands of them.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
+// encodeGzip writes v to w as gzip-compressed JSON.
+func encodeGzip(w io.Writer, v any) error {
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(w)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return err
+	}
+	return zw.Close()
+}
 
 // readBody decodes a JSON body, gzip-compressed or not, refusing more
 // than maxWire on the wire or maxPlain once decompressed.

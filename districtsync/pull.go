@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"passgate/pass"
@@ -18,7 +19,8 @@ import (
 // The feed, hub → appliance: trust list, revocations, policy.
 
 // handlePull answers PathPull with the increment since what the
-// appliance says it applied, and records its contact.
+// appliance says it applied, and records its contact. A pull that asks to
+// wait and finds nothing new waits for a change, at most pollWait.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	var req PullRequest
 	a, err := s.applianceRequest(r, &req)
@@ -26,26 +28,33 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.RevocationsAfter < 0 || req.Backlog < 0 || req.PolicyVersion < 0 || len(req.TrustHash) > sha256.Size ||
+	if req.RevocationsAfter < 0 || req.Backlog < 0 || req.PolicyVersion < 0 || req.TrustVersion < 0 || len(req.TrustHash) > sha256.Size ||
 		len(req.Generation) > store.GenerationSize {
 		s.writeError(w, r, badRequest("negative counter or malformed trust hash"))
 		return
 	}
-	// Recorded when something moved, or every contactRecordEvery: every
-	// appliance pulls every few seconds, and each record takes the hub's
-	// writer (and an fsync) from its own gates' scan log.
-	now := time.Now()
-	applianceNow := now
-	if req.Now > 0 {
-		applianceNow = time.UnixMilli(req.Now)
+	if err := s.recordContact(r.Context(), a, &req); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	if now.Sub(a.LastContact) >= contactRecordEvery || req.Backlog != a.Backlog || req.RevocationsAfter > a.RevocSeq {
-		if err := s.db.TouchAppliance(r.Context(), a.ID, applianceNow, req.Backlog, req.RevocationsAfter); err != nil {
-			s.writeError(w, r, err)
-			return
+	waiting := req.Wait && s.running.Load()
+	var changed <-chan struct{}
+	var pos *store.FeedPositions
+	if waiting {
+		// Anything beyond these positions closes changed: the answer
+		// may be built from them, sparing a read per pull.
+		var p store.FeedPositions
+		var known bool
+		if changed, p, known = s.watch.changed(); known {
+			pos = &p
 		}
 	}
-	resp, err := BuildPull(r.Context(), s.db, &req)
+	resp, err := s.buildPull(r.Context(), &req, pos)
+	if err == nil && waiting && !resp.news(&req) {
+		if resp, err = s.waitForChange(w, r, &req, resp, changed); resp == nil && err == nil {
+			return // the appliance went away
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -54,9 +63,72 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
+// waitForChange holds a pull that found nothing new until the feed moves,
+// pollWait passes or the server drains, and answers what is new then.
+// nil, nil: the appliance went away.
+// idle is the answer built before waiting, given again (with the time)
+// when nothing changed.
+func (s *Server) waitForChange(w http.ResponseWriter, r *http.Request, req *PullRequest, idle *PullResponse,
+	changed <-chan struct{}) (*PullResponse, error) {
+	// The connection's deadlines are the server's, set for a request
+	// answered at once: a waiting pull is given its own.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(s.pollWait + 15*time.Second)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+	t := time.NewTimer(s.pollWait)
+	defer t.Stop()
+	select {
+	case <-changed:
+		_, pos, _ := s.watch.changed()
+		return s.buildPull(r.Context(), req, &pos)
+	case <-t.C:
+	case <-s.draining:
+	case <-r.Context().Done():
+		return nil, nil
+	}
+	idle.Now = s.db.Now().UnixMilli()
+	return idle, nil
+}
+
+// recordContact notes the appliance's contact: in the batch that Run
+// writes, or at once (when something moved, or every contactRecordEvery)
+// on a hub without Run.
+func (s *Server) recordContact(ctx context.Context, a *store.Appliance, req *PullRequest) error {
+	now := time.Now()
+	applianceNow := now
+	if req.Now > 0 {
+		applianceNow = time.UnixMilli(req.Now)
+	}
+	if s.running.Load() {
+		at := s.db.Now()
+		s.contacts.note(store.ApplianceContact{ID: a.ID, At: at, Skew: applianceNow.Sub(at).Truncate(time.Millisecond),
+			Backlog: req.Backlog, RevocSeq: req.RevocationsAfter})
+		return nil
+	}
+	// Every appliance pulls every few seconds, and each record takes the
+	// hub's writer (and an fsync) from its own gates' scan log.
+	if now.Sub(a.LastContact) >= contactRecordEvery || req.Backlog != a.Backlog || req.RevocationsAfter > a.RevocSeq {
+		return s.db.TouchAppliance(ctx, a.ID, applianceNow, req.Backlog, req.RevocationsAfter)
+	}
+	return nil
+}
+
 // contactRecordEvery is how often an appliance's pulls that change
 // nothing else are recorded as its last contact.
 const contactRecordEvery = 10 * time.Second
+
+// news tells whether an answer to req brings the appliance anything:
+// part of the feed, or a generation other than the one it asked in (or
+// an end before its position), after which it reads the whole feed again.
+// A pull whose answer brings nothing may wait for a change; one whose
+// hub's history moved under it never waits.
+func (p *PullResponse) news(req *PullRequest) bool {
+	if p.Trust != nil || p.TrustDelta != nil || len(p.Revocations) > 0 || p.Policy != nil {
+		return true
+	}
+	return p.Generation != nil && (!bytes.Equal(p.Generation, req.Generation) || req.RevocationsAfter > p.RevocationsEnd)
+}
 
 // BuildPull makes the increment for req: the trust list if its hash
 // differs, a page of revocations after req.RevocationsAfter, the policy if
@@ -76,23 +148,111 @@ func BuildPull(ctx context.Context, db *store.DB, req *PullRequest) (*PullRespon
 	if !bytes.Equal(trust.Hash, req.TrustHash) {
 		resp.Trust = trust
 	}
-	revs, more, err := db.RevocationsPage(ctx, req.RevocationsAfter, MaxRevocationPage)
-	if err != nil {
-		return nil, err
+	return resp, addFeed(ctx, db, req, resp, nil)
+}
+
+// buildPull is BuildPull with the hub's cached trust list, answering a
+// delta when the appliance takes one. pos are the feed's positions (nil:
+// read them). Answers are shared between the pulls that ask the same at
+// the same positions: a change wakes thousands of pulls at once, nearly
+// all of them at the same place.
+func (s *Server) buildPull(ctx context.Context, req *PullRequest, pos *store.FeedPositions) (*PullResponse, error) {
+	if pos == nil {
+		p, err := s.db.FeedPositions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		pos = &p
 	}
-	resp.More = more
-	for _, r := range revs {
-		resp.Revocations = append(resp.Revocations, RevocationToWire(r))
+	key := answerKey{revocationsAfter: req.RevocationsAfter, trustHash: string(req.TrustHash), policyVersion: req.PolicyVersion, deltas: req.Deltas}
+	resp, ok := s.answers.get(*pos, key)
+	if !ok {
+		resp = &PullResponse{}
+		// Read before the page, as BuildPull does: the end can only grow
+		// meanwhile, so it is never below a number the page carries. The
+		// generation is the open's: the same for every answer shared.
+		var err error
+		if resp.Generation, resp.RevocationsEnd, err = s.db.FeedGeneration(ctx); err != nil {
+			return nil, err
+		}
+		if err := s.trust.answerTrust(ctx, s.db, pos, req, resp); err != nil {
+			return nil, err
+		}
+		if err := addFeed(ctx, s.db, req, resp, pos); err != nil {
+			return nil, err
+		}
+		s.answers.put(*pos, key, resp)
+	}
+	answer := *resp // shared: only its copy is changed
+	answer.Now = s.db.Now().UnixMilli()
+	return &answer, nil
+}
+
+// answerKey is what a pull asks, as far as its answer depends on it.
+type answerKey struct {
+	revocationsAfter int64
+	trustHash        string
+	policyVersion    int64
+	deltas           bool
+}
+
+// maxAnswers bounds the answers kept for one set of positions.
+const maxAnswers = 256
+
+// answerCache holds the answers built at the feed's current positions.
+type answerCache struct {
+	mu  sync.Mutex
+	pos store.FeedPositions
+	m   map[answerKey]*PullResponse
+}
+
+func (c *answerCache) get(pos store.FeedPositions, k answerKey) (*PullResponse, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pos != pos {
+		return nil, false
+	}
+	r, ok := c.m[k]
+	return r, ok
+}
+
+func (c *answerCache) put(pos store.FeedPositions, k answerKey, r *PullResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pos != pos || c.m == nil {
+		c.pos, c.m = pos, make(map[answerKey]*PullResponse)
+	}
+	if len(c.m) < maxAnswers {
+		c.m[k] = r
+	}
+}
+
+// addFeed adds to resp the page of revocations after req's and the
+// policy if newer than req's. pos, when known, spares the reads of an
+// idle pull: nothing after the feed's positions is read.
+func addFeed(ctx context.Context, db *store.DB, req *PullRequest, resp *PullResponse, pos *store.FeedPositions) error {
+	if pos == nil || pos.RevocationsSeq > req.RevocationsAfter {
+		revs, more, err := db.RevocationsPage(ctx, req.RevocationsAfter, MaxRevocationPage)
+		if err != nil {
+			return err
+		}
+		resp.More = more
+		for _, r := range revs {
+			resp.Revocations = append(resp.Revocations, RevocationToWire(r))
+		}
+	}
+	if pos != nil && pos.PolicyVersion <= req.PolicyVersion {
+		return nil
 	}
 	pol, err := db.Policy(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if v := pol.UpdatedAt.UnixMilli(); v > req.PolicyVersion {
 		pi := PolicyToWire(pol)
 		resp.Policy = &pi
 	}
-	return resp, nil
+	return nil
 }
 
 // BuildTrustList is the hub's trust list: every root and issuer key,
@@ -272,6 +432,9 @@ func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
 	if resp.Generation != nil && len(resp.Generation) != store.GenerationSize {
 		return nil, fmt.Errorf("feed generation of %d bytes", len(resp.Generation))
 	}
+	if resp.TrustDelta != nil {
+		return nil, errors.New("trust delta not applied to a list")
+	}
 	f := &store.Feed{Generation: resp.Generation}
 	if resp.Trust != nil {
 		keys, err := TrustKeysFromWire(resp.Trust.Keys)
@@ -346,8 +509,20 @@ type PullResult struct {
 // PullOnce fetches and applies the hub's increment, page after page
 // while the hub says there is more.
 func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error) {
+	return pull(ctx, db, c, false)
+}
+
+// PullWait is PullOnce that, when nothing is new, waits at the hub for a
+// change (at most PollWait; a hub that does not wait answers at once).
+func PullWait(ctx context.Context, db *store.DB, c *Client) (*PullResult, error) {
+	return pull(ctx, db, c, true)
+}
+
+// pull is PullOnce; wait lets the first page wait at the hub.
+func pull(ctx context.Context, db *store.DB, c *Client, wait bool) (*PullResult, error) {
 	res := &PullResult{}
 	restarts := 0
+	whole := false // a delta could not be used: ask for the whole list
 	for res.Pages < maxPullPages {
 		st, err := db.FeedState(ctx)
 		if err != nil {
@@ -358,10 +533,20 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 			return res, err
 		}
 		req := PullRequest{Now: db.Now().UnixMilli(), Backlog: backlog, RevocationsAfter: st.RevocationsSeq,
-			TrustHash: st.TrustHash, PolicyVersion: st.PolicyVersion, Generation: st.Generation}
+			TrustHash: st.TrustHash, PolicyVersion: st.PolicyVersion, Generation: st.Generation,
+			Deltas: !whole, Wait: wait && res.Pages == 0 && !whole && !res.Reread}
 		var resp PullResponse
 		if err := c.Call(ctx, PathPull, &req, &resp); err != nil {
 			return res, err
+		}
+		if resp.TrustDelta != nil {
+			if err := resolveDelta(ctx, db, st.TrustHash, &resp); err != nil {
+				if whole {
+					return res, fmt.Errorf("hub feed: %w", err)
+				}
+				whole = true
+				continue
+			}
 		}
 		f, err := FeedFromWire(&resp)
 		if err != nil {
@@ -386,9 +571,26 @@ func PullOnce(ctx context.Context, db *store.DB, c *Client) (*PullResult, error)
 		}
 		res.Pages++
 		res.FeedResult.Add(fr)
+		whole = false
 		if !resp.More {
 			break
 		}
 	}
 	return res, nil
+}
+
+// resolveDelta turns resp's trust delta into the whole list it makes
+// from the list applied here (whose hash is applied), checked against
+// the delta's hash; FeedFromWire then checks it as any whole list.
+func resolveDelta(ctx context.Context, db *store.DB, applied []byte, resp *PullResponse) error {
+	held, err := db.TrustKeys(ctx)
+	if err != nil {
+		return err
+	}
+	list, err := ApplyTrustDelta(held, applied, resp.TrustDelta)
+	if err != nil {
+		return err
+	}
+	resp.Trust, resp.TrustDelta = list, nil
+	return nil
 }

@@ -2,7 +2,6 @@ package districtsync
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -10,6 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"passgate/store"
 )
@@ -23,6 +25,16 @@ type Server struct {
 	hubCA []byte // DER certificate the hub's TLS chain ends in; nil: no enrolment
 	// pushBody: how long a push's body may take (zero: the defaults).
 	pushBody pushBodyLimits
+
+	trust        trustCache
+	answers      answerCache
+	watch        *feedWatch
+	contacts     contactBook
+	contactEvery time.Duration
+	pollWait     time.Duration
+	running      atomic.Bool   // Run serves long polls and batches contacts
+	draining     chan struct{} // closed by Drain
+	drainOnce    sync.Once
 }
 
 // ServerConfig is what a Server is built from. DB is required.
@@ -42,8 +54,14 @@ func NewServer(cfg ServerConfig) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{db: cfg.DB, log: log, hubCA: bytes.Clone(cfg.HubCA)}
+	return &Server{db: cfg.DB, log: log, hubCA: bytes.Clone(cfg.HubCA), watch: newFeedWatch(), contactEvery: contactFlushEvery,
+		pollWait: PollWait, draining: make(chan struct{})}
 }
+
+// Drain answers every waiting pull now and lets no new one wait: call it
+// when the HTTP server shuts down (http.Server.RegisterOnShutdown), which
+// otherwise waits for the long polls to end.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // Handler routes the sync paths. Every path takes POST only.
 func (s *Server) Handler() http.Handler {
@@ -132,9 +150,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	var buf bytes.Buffer
 	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
 	if gz {
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		_ = json.NewEncoder(zw).Encode(v)
-		_ = zw.Close()
+		_ = encodeGzip(&buf, v)
 		w.Header().Set("Content-Encoding", "gzip")
 	} else {
 		_ = json.NewEncoder(&buf).Encode(v)

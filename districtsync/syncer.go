@@ -14,8 +14,10 @@ import (
 
 // Intervals of the appliance's sync loop.
 const (
-	// PullEvery is how often the feed is pulled: a revocation made
-	// anywhere reaches an online appliance within about twice this.
+	// PullEvery is how often the feed is pulled from a hub that answers
+	// at once (one that does not hold pulls until a change): a revocation
+	// made anywhere reaches an online appliance within about twice this.
+	// A hub that holds pulls is asked again as soon as it answers.
 	PullEvery = 2 * time.Second
 	// pushEvery is how often the outbox is looked at when it was empty.
 	pushEvery = 500 * time.Millisecond
@@ -49,13 +51,14 @@ type SyncStatus struct {
 }
 
 // Syncer is an enrolled appliance's background sync: it pushes its
-// records whenever there are some and pulls the feed every PullEvery and
-// right after a push.
+// records whenever there are some and, beside that, keeps a pull waiting
+// at the hub for the next change of the feed.
 type Syncer struct {
-	db     *store.DB
-	log    *slog.Logger
-	client *Client
-	wake   chan struct{}
+	db       *store.DB
+	log      *slog.Logger
+	client   *Client
+	wake     chan struct{}
+	pullWake chan struct{}
 
 	mu     sync.Mutex
 	status SyncStatus
@@ -79,7 +82,7 @@ func NewSyncer(db *store.DB, log *slog.Logger) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Syncer{db: db, log: log.With("hub", h.URL), client: c, wake: make(chan struct{}, 1)}
+	s := &Syncer{db: db, log: log.With("hub", h.URL), client: c, wake: make(chan struct{}, 1), pullWake: make(chan struct{}, 1)}
 	s.status = SyncStatus{Hub: h.URL, Appliance: h.Appliance}
 	if st, err := db.FeedState(context.Background()); err == nil {
 		s.status.LastPull, s.status.LastPush = st.LastPull, st.LastPush
@@ -97,10 +100,8 @@ func (s *Syncer) Status() SyncStatus {
 
 // Wake asks for a push and a pull now (after a change made here).
 func (s *Syncer) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	signal(s.wake)
+	signal(s.pullWake)
 }
 
 // backoff is a retry schedule with exponential growth and full jitter.
@@ -121,13 +122,20 @@ func (s *Syncer) Run(ctx context.Context) {
 	defer s.setRunning(false)
 	defer s.client.CloseIdle()
 	s.log.Info("sync started", "appliance", s.status.Appliance)
+	ctx, stop := context.WithCancel(ctx)
 	now := time.Now()
-	l := &syncLoop{s: s, nextPull: now, nextPush: now, nextStatus: now.Add(statusEvery)}
+	l := &syncLoop{s: s, stop: stop, nextPush: now, nextStatus: now.Add(statusEvery)}
+	pullDone := make(chan struct{})
+	go func() {
+		defer close(pullDone)
+		l.pullLoop(ctx)
+	}()
+	defer func() {
+		stop()
+		<-pullDone
+	}()
 	for ctx.Err() == nil {
 		if !time.Now().Before(l.nextPush) && !l.push(ctx) {
-			return
-		}
-		if !time.Now().Before(l.nextPull) && !l.pull(ctx) {
 			return
 		}
 		if now = time.Now(); !now.Before(l.nextStatus) {
@@ -137,22 +145,27 @@ func (s *Syncer) Run(ctx context.Context) {
 				"last_error", st.LastError, "retired", st.Retired)
 			l.nextStatus = now.Add(statusEvery)
 		}
-		if !l.wait(ctx) {
-			return
+		if sleep(ctx, time.Until(l.nextPush), s.wake) {
+			l.nextPush = time.Now()
 		}
 	}
 }
 
-// syncLoop is the schedule of one Run: when to push, pull and log next,
-// and the last failure logged (a failure repeating is logged once per
-// logRepeat).
+// syncLoop is the state of one Run: its pushes' schedule (Run's
+// goroutine), its pulls' backoff (the pull loop's goroutine, see
+// pullLoop), and the last failure logged (a failure repeating is logged
+// once per logRepeat), guarded by the Syncer's mu as both report.
 type syncLoop struct {
-	s                  *Syncer
-	pushB, pullB       backoff
-	nextPull, nextPush time.Time
-	nextStatus         time.Time
-	lastLogged         string
-	lastLoggedAt       time.Time
+	s    *Syncer
+	stop context.CancelFunc // ends Run and its pull loop
+
+	pushB                backoff
+	nextPush, nextStatus time.Time
+
+	pullB backoff
+
+	lastLogged   string // guarded by s.mu
+	lastLoggedAt time.Time
 }
 
 // report records a failed push or pull in the status and logs it.
@@ -160,19 +173,22 @@ func (l *syncLoop) report(what string, err error) {
 	s := l.s
 	msg := what + ": " + err.Error()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.status.LastError, s.status.LastErrorAt = msg, time.Now()
 	var ce *CallError
 	if errors.As(err, &ce) && ce.Status == http.StatusForbidden && ce.Err.Code == "retired" {
 		s.status.Retired = true
 	}
-	s.mu.Unlock()
 	if msg != l.lastLogged || time.Since(l.lastLoggedAt) > logRepeat {
 		s.log.Warn("sync failed; retrying with backoff", "op", what, "err", err)
 		l.lastLogged, l.lastLoggedAt = msg, time.Now()
 	}
 }
 
+// recovered logs the end of a run of failures.
 func (l *syncLoop) recovered() {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
 	if l.lastLogged != "" {
 		l.s.log.Info("sync reconnected")
 		l.lastLogged = ""
@@ -199,43 +215,16 @@ func (l *syncLoop) push(ctx context.Context) bool {
 		}
 		s.mu.Unlock()
 		if n > 0 && backlog == 0 {
-			l.nextPull = time.Now() // what the hub made of it, and anything new
+			// What the hub made of it, and anything new: a hub that
+			// holds pulls answers the waiting one when its feed moves,
+			// a pull loop sleeping between pulls is woken.
+			signal(s.pullWake)
 		}
 		if backlog > 0 {
 			l.nextPush = time.Now()
 		} else {
 			l.nextPush = time.Now().Add(pushEvery)
 		}
-	}
-	return true
-}
-
-// pull applies one pull and schedules the next; false when Run must
-// stop.
-func (l *syncLoop) pull(ctx context.Context) bool {
-	s := l.s
-	res, err := PullOnce(ctx, s.db, s.client)
-	switch {
-	case ctx.Err() != nil:
-		return false
-	case err != nil:
-		if errors.Is(err, store.ErrNotEnrolled) {
-			s.log.Error("sync stopped: this appliance is no longer enrolled")
-			return false
-		}
-		l.report("pull", err)
-		if rerr := s.db.RecordSyncError(context.WithoutCancel(ctx), "pull: "+err.Error()); rerr != nil {
-			s.log.Error("record sync error", "err", rerr)
-		}
-		l.nextPull = time.Now().Add(l.pullB.next())
-	default:
-		l.pullB.reset()
-		l.recovered()
-		s.mu.Lock()
-		s.status.LastPull, s.status.Retired = time.Now(), false
-		s.mu.Unlock()
-		s.logFeed(res)
-		l.nextPull = time.Now().Add(PullEvery)
 	}
 	return true
 }
@@ -264,27 +253,28 @@ func (s *Syncer) logFeed(res *PullResult) {
 	}
 }
 
-// wait sleeps until the next push or pull is due or Wake is called;
-// false when ctx ended.
-func (l *syncLoop) wait(ctx context.Context) bool {
-	wait := time.Until(l.nextPull)
-	if d := time.Until(l.nextPush); d < wait {
-		wait = d
+// sleep waits d, or less if wake is signalled (then true) or ctx ends.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	if d <= 0 {
+		return false
 	}
-	if wait <= 0 {
-		return true
-	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		t.Stop()
-		return false
-	case <-l.s.wake:
-		t.Stop()
-		l.nextPush, l.nextPull = time.Now(), time.Now()
+	case <-wake:
+		return true
 	case <-t.C:
 	}
-	return true
+	return false
+}
+
+// signal wakes whoever sleeps on c, or will next, without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Syncer) setRunning(r bool) {

@@ -189,17 +189,39 @@ type PullRequest struct {
 	// TrustHash are positions in; absent before the first answer that
 	// carried one.
 	Generation []byte `json:"generation,omitempty"`
+	// TrustVersion is the hub's trust version of the list applied (0:
+	// unknown). Deltas says the appliance takes a TrustDelta instead of
+	// the whole list; Wait that it waits for a change (a long poll).
+	// Older appliances send none of them and get whole lists at once.
+	TrustVersion int64 `json:"trust_version,omitempty"`
+	Deltas       bool  `json:"deltas,omitempty"`
+	Wait         bool  `json:"wait,omitempty"`
+}
+
+// TrustDelta is a trust list told as its change from the list whose hash
+// is Base: keys added or changed (whole), key IDs removed. Hash is the
+// hash of the resulting list, checked by the appliance exactly as a whole
+// list's: a delta cannot make a list the hub's whole list would not be.
+type TrustDelta struct {
+	Base    []byte     `json:"base"`
+	Hash    []byte     `json:"hash"`
+	Version int64      `json:"version"`
+	Add     []TrustKey `json:"add,omitempty"`
+	Remove  [][]byte   `json:"remove,omitempty"`
 }
 
 // PullResponse is the increment: the trust list if its hash differs,
 // revocations after the given seq (at most MaxRevocationPage; More says
 // there are more), and the policy if newer.
 type PullResponse struct {
-	Now         int64              `json:"now_ms"`
-	Trust       *TrustList         `json:"trust,omitempty"`
-	Revocations []RevocationRecord `json:"revocations,omitempty"`
-	More        bool               `json:"more,omitempty"`
-	Policy      *PolicyInfo        `json:"policy,omitempty"`
+	Now        int64       `json:"now_ms"`
+	Trust      *TrustList  `json:"trust,omitempty"`
+	TrustDelta *TrustDelta `json:"trust_delta,omitempty"`
+	// TrustVersion is the hub's version of the list it holds now.
+	TrustVersion int64              `json:"trust_version,omitempty"`
+	Revocations  []RevocationRecord `json:"revocations,omitempty"`
+	More         bool               `json:"more,omitempty"`
+	Policy       *PolicyInfo        `json:"policy,omitempty"`
 	// Role is the role the hub's admins gave the appliance, in every
 	// answer: an appliance enrolled before roles learns it, and one whose
 	// role changed applies the change.

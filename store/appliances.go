@@ -270,18 +270,43 @@ func (db *DB) ApplianceByToken(ctx context.Context, tokenHash []byte) (*Applianc
 	if len(tokenHash) != sha256.Size {
 		return nil, ErrNotFound
 	}
-	var a *Appliance
-	err := db.view(ctx, func(tx *sql.Tx) (err error) {
-		a, err = scanAppliance(tx.QueryRowContext(ctx, `SELECT `+applianceColumns+` FROM appliances WHERE token_hash = ?`, tokenHash))
-		return mapErr(err)
-	})
+	st, err := db.applianceByTokenStmt(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("appliance by token: %w", err)
+	}
+	a, err := scanAppliance(st.QueryRowContext(ctx, tokenHash))
+	if err != nil {
+		return nil, mapErr(err)
 	}
 	if a.Retired() {
 		return nil, ErrRetired
 	}
 	return a, nil
+}
+
+const applianceByTokenSQL = `SELECT ` + applianceColumns + ` FROM appliances WHERE token_hash = ?`
+
+// applianceByTokenStmt prepares applianceByTokenSQL once, at its first
+// use: a store opened by an older schema's test has no such columns.
+func (db *DB) applianceByTokenStmt(ctx context.Context) (*sql.Stmt, error) {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if db.applianceByToken == nil {
+		st, err := db.r.PrepareContext(ctx, applianceByTokenSQL)
+		if err != nil {
+			return nil, err
+		}
+		db.applianceByToken = st
+	}
+	return db.applianceByToken, nil
+}
+
+// preparedApplianceByToken is the statement if it was prepared (nil
+// otherwise), for Close.
+func (db *DB) preparedApplianceByToken() *sql.Stmt {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	return db.applianceByToken
 }
 
 // Enrolment is what the hub records when an appliance enrols.
@@ -502,14 +527,41 @@ func (db *DB) RetireAppliance(ctx context.Context, name, reason string, actor Ac
 // the last hub revocation the appliance applied.
 func (db *DB) TouchAppliance(ctx context.Context, id int64, applianceNow time.Time, backlog, revocSeq int64) error {
 	now := db.now()
+	return db.TouchAppliances(ctx, []ApplianceContact{{ID: id, At: now, Skew: applianceNow.Sub(now), Backlog: backlog, RevocSeq: revocSeq}})
+}
+
+// ApplianceContact is one appliance's last pull as a hub holds it until
+// it records a batch of them.
+type ApplianceContact struct {
+	ID       int64
+	At       time.Time     // when the hub heard from it
+	Skew     time.Duration // the appliance's clock minus the hub's
+	Backlog  int64
+	RevocSeq int64 // the last hub revocation it applied
+}
+
+// TouchAppliances records many appliances' contacts in one transaction:
+// one fsync for a whole district's pulls instead of one per appliance.
+func (db *DB) TouchAppliances(ctx context.Context, contacts []ApplianceContact) error {
+	if len(contacts) == 0 {
+		return nil
+	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE appliances SET last_contact_ms = ?, clock_skew_ms = ?, backlog = ?,
-			revocations_seq = max(revocations_seq, ?) WHERE id = ?`,
-			now.UnixMilli(), applianceNow.UnixMilli()-now.UnixMilli(), max(backlog, 0), revocSeq, id)
-		return err
+		st, err := tx.PrepareContext(ctx, `UPDATE appliances SET last_contact_ms = ?, clock_skew_ms = ?, backlog = ?,
+			revocations_seq = max(revocations_seq, ?) WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, c := range contacts {
+			if _, err := st.ExecContext(ctx, c.At.UnixMilli(), c.Skew.Milliseconds(), max(c.Backlog, 0), c.RevocSeq, c.ID); err != nil {
+				return fmt.Errorf("appliance %d: %w", c.ID, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record contact of appliance %d: %w", id, err)
+		return fmt.Errorf("record contact of %d appliances: %w", len(contacts), err)
 	}
 	return nil
 }

@@ -78,6 +78,11 @@ type DB struct {
 	insertScan    *sql.Stmt // prepared on w, used by the scan writer
 	lastSeen      *sql.Stmt // prepared on r: a per-check lookup
 	deviceByToken *sql.Stmt // prepared on r: a per-request lookup
+	// applianceByToken is prepared on r at its first use (a hub's: every
+	// appliance's pull looks it up, 2,000 at once after a change), under
+	// stmtMu.
+	stmtMu           sync.Mutex
+	applianceByToken *sql.Stmt
 
 	// mu guards closed and sends on scans: LogScan sends under RLock,
 	// Close takes the write lock to close the channel, so no send can
@@ -282,7 +287,7 @@ func (db *DB) Close() error {
 // DB.
 func (db *DB) closePools() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{db.insertScan, db.lastSeen, db.deviceByToken} {
+	for _, st := range []*sql.Stmt{db.insertScan, db.lastSeen, db.deviceByToken, db.preparedApplianceByToken()} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -26,8 +26,19 @@ const OriginHub = "hub"
 // trust list. A root never goes out marked revoked, whatever this file
 // says: a root is replaced by a rotation, never revoked by the feed.
 func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
+	keys, _, err := db.TrustKeysVersion(ctx)
+	return keys, err
+}
+
+// TrustKeysVersion is TrustKeys with the trust version of the same
+// snapshot (see TrustVersion).
+func (db *DB) TrustKeysVersion(ctx context.Context) ([]*Key, int64, error) {
 	var keys []*Key
+	var version int64
 	err := db.view(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT version FROM trust_version WHERE id = 1`).Scan(&version); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys ORDER BY kid`)
 		if err != nil {
 			return err
@@ -47,9 +58,31 @@ func (db *DB) TrustKeys(ctx context.Context) ([]*Key, error) {
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("trust keys: %w", err)
+		return nil, 0, fmt.Errorf("trust keys: %w", err)
 	}
-	return keys, nil
+	return keys, version, nil
+}
+
+// FeedPositions is where the hub's feed stands: the trust version (moved
+// by the transaction of every change to keys), the last revocation seq
+// and the policy's version (its update time in ms). One cheap read: a
+// hub watches it to wake the appliances that wait for a change.
+type FeedPositions struct {
+	TrustVersion   int64
+	RevocationsSeq int64
+	PolicyVersion  int64
+}
+
+// FeedPositions reads where the feed stands, in one snapshot.
+func (db *DB) FeedPositions(ctx context.Context) (FeedPositions, error) {
+	var p FeedPositions
+	err := db.r.QueryRowContext(ctx, `SELECT (SELECT version FROM trust_version WHERE id = 1),
+		coalesce((SELECT max(seq) FROM revocations), 0), coalesce((SELECT updated_ms FROM policy WHERE id = 1), 0)`).
+		Scan(&p.TrustVersion, &p.RevocationsSeq, &p.PolicyVersion)
+	if err != nil {
+		return p, fmt.Errorf("feed positions: %w", err)
+	}
+	return p, nil
 }
 
 // RevocationsPage returns at most limit revocations with Seq > after, in

@@ -667,6 +667,28 @@ CREATE TABLE sync_collected (
 	PRIMARY KEY (appliance_id, stream)
 ) STRICT, WITHOUT ROWID;
 `,
+	`-- scale: the trust list's version, bumped by the transaction of every
+-- change to keys (enrolment, retirement, revocation, root import or
+-- rotation, whoever makes it): a hub rebuilds its cached trust list
+-- only when the version moved, instead of on every pull.
+CREATE TABLE trust_version (
+	id      INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	version INTEGER NOT NULL
+) STRICT;
+INSERT INTO trust_version (id, version) VALUES (1, 1);
+CREATE TRIGGER keys_trust_version_insert AFTER INSERT ON keys
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER keys_trust_version_update AFTER UPDATE ON keys
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER keys_trust_version_delete AFTER DELETE ON keys
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
