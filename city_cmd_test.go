@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The city's commands end to end: a city root made offline certifies
+// district A's root; district B trusts the city root (fingerprint
+// compared) and imports the certificate; A's pass, refused at B before,
+// is allowed at B after, and refused again once the city retires A's
+// root.
+func TestCLI_CityCertifyAndRetire(t *testing.T) {
+	dirA, dirB, cityDir, files := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "city"), t.TempDir()
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
+	tested := time.Now().Add(-18 * time.Hour).Format(time.RFC3339)
+	r := runCLI(t, env, "", "issue", "--data", dirA, "--name", "张三明", "--id", "610113199001011230", "--tested-at", tested, "--doses", "2")
+	if r.code != 0 {
+		t.Fatalf("issue: %s", r.stderr)
+	}
+	text := strings.TrimSpace(r.stdout)
+	if r := runCLI(t, env, "", "issue", "--data", dirB, "--name", "李四", "--id", "P1234567", "--tested-at", tested, "--doses", "2"); r.code != 0 {
+		t.Fatalf("issue at B: %s", r.stderr)
+	}
+	checkAtB := func(want string) {
+		t.Helper()
+		r := runCLI(t, env, "", "check", "--data", dirB, text)
+		var d map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || d["reason"] != want {
+			t.Fatalf("check at B = %v (%s), want %s", d["reason"], r.stderr, want)
+		}
+	}
+	checkAtB("unknown_issuer")
+
+	r = runCLI(t, nil, "", "city", "init", "--out", cityDir, "--city", "xian")
+	if r.code != 0 {
+		t.Fatalf("city init: %s", r.stderr)
+	}
+	cityFP := fingerprintIn(t, r.stdout)
+	keyFile, anchor := filepath.Join(cityDir, "city-root.key"), filepath.Join(cityDir, "city-root.anchor")
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st.Mode(), err)
+	}
+	key, _ := os.ReadFile(keyFile)
+	if r := runCLI(t, nil, "", "city", "init", "--out", cityDir); r.code == 0 || !strings.Contains(r.stderr, "exists already") {
+		t.Fatalf("second city init: %d %s", r.code, r.stderr)
+	}
+	if again, _ := os.ReadFile(keyFile); string(again) != string(key) {
+		t.Fatal("the city key was replaced")
+	}
+
+	aAnchor := filepath.Join(files, "a.anchor")
+	r = runCLI(t, env, "", "trust", "export", "--data", dirA, "--out", aAnchor)
+	if r.code != 0 {
+		t.Fatalf("export: %s", r.stderr)
+	}
+	fpA := fingerprintIn(t, r.stderr)
+	cert := filepath.Join(files, "a.cert")
+	wrong := strings.Replace(fpA, fpA[:4], "0000", 1)
+	if r := runCLI(t, nil, "", "city", "certify", "--city-key", keyFile, "--district", aAnchor, "--fingerprint", wrong, "--out", cert); r.code == 0 {
+		t.Fatal("certified with a wrong fingerprint")
+	}
+	if r := runCLI(t, nil, "", "city", "certify", "--city-key", keyFile, "--district", aAnchor, "--fingerprint", fpA, "--out", cert); r.code != 0 {
+		t.Fatalf("certify: %s", r.stderr)
+	}
+
+	// Without the city root, B refuses the certificate.
+	if r := runCLI(t, env, "", "trust", "import-certified", "--data", dirB, cert); r.code == 0 {
+		t.Fatal("certificate imported without a city root")
+	}
+	if r := runCLI(t, env, "", "trust", "city", "--data", dirB, anchor); r.code == 0 || !strings.Contains(r.stderr, "--fingerprint is required") {
+		t.Fatalf("trust city without fingerprint: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, env, "", "trust", "city", "--data", dirB, anchor, "--fingerprint", cityFP); r.code != 0 {
+		t.Fatalf("trust city: %s", r.stderr)
+	}
+	checkAtB("unknown_issuer")
+	if r := runCLI(t, env, "", "trust", "import-certified", "--data", dirB, cert); r.code != 0 || !strings.Contains(r.stdout, "certified until") {
+		t.Fatalf("import-certified: %d %s", r.code, r.stderr)
+	}
+	checkAtB("ok")
+
+	retire := filepath.Join(files, "a.retire")
+	if r := runCLI(t, nil, "", "city", "retire", "--city-key", keyFile, "--cert", cert, "--out", retire); r.code != 0 {
+		t.Fatalf("retire: %s", r.stderr)
+	}
+	if r := runCLI(t, env, "", "trust", "import-certified", "--data", dirB, retire); r.code != 0 || !strings.Contains(r.stdout, "retired") {
+		t.Fatalf("import retirement: %d %s", r.code, r.stderr)
+	}
+	checkAtB("unknown_issuer")
+}
