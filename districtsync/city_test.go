@@ -156,7 +156,20 @@ func TestCity_PassCrossesDistricts(t *testing.T) {
 		t.Fatal("gate B did not audit what it took")
 	}
 
+	// A renewed certificate extends the trust of A's root at B's gate.
 	rootA := hubRoot(t, w.hA.db)
+	later := time.Now().Add(3 * 365 * 24 * time.Hour).Truncate(time.Second)
+	renewed := w.city.certify(t, w.hA.db, time.Now().Add(-time.Hour), later)
+	if _, err := w.hB.db.ImportCityRecord(t.Context(), renewed, "cli:test"); err != nil {
+		t.Fatal(err)
+	}
+	if res := pull(t, w.gB); res.CertsUpdated != 1 {
+		t.Fatalf("renewal at gate B: %+v", res.FeedResult)
+	}
+	if k := keyAt(t, w.gB, rootA.KID); !k.NotAfter.Equal(later) {
+		t.Fatalf("renewed root trusted until %v, want %v", k.NotAfter, later)
+	}
+
 	pk, _ := pass.ParsePublicKey(rootA.Alg, rootA.Public)
 	retire, err := pass.RetireDistrictRoot(w.city.key, rootA.District, pk, time.Now().Add(-time.Minute))
 	if err != nil {
@@ -332,14 +345,66 @@ func TestCity_OnlyTheHubTakesCityTrust(t *testing.T) {
 
 func holdsKey(t *testing.T, db *store.DB, kid pass.KeyID) bool {
 	t.Helper()
+	return findKey(t, db, kid) != nil
+}
+
+// keyAt is the key kid held at db; the test fails without one.
+func keyAt(t *testing.T, db *store.DB, kid pass.KeyID) *store.Key {
+	t.Helper()
+	k := findKey(t, db, kid)
+	if k == nil {
+		t.Fatalf("key %s not held", kid)
+	}
+	return k
+}
+
+func findKey(t *testing.T, db *store.DB, kid pass.KeyID) *store.Key {
+	t.Helper()
 	keys, err := db.FindKeys(t.Context(), store.KeyFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
 		if k.KID == kid {
-			return true
+			return k
 		}
 	}
-	return false
+	return nil
+}
+
+// An appliance enrolled by files after its hub joined the city takes
+// the city root and the certified roots from its first bundle, judged
+// like a pulled list; the enrolment answer alone does not plant them.
+func TestCity_TrustByBundle(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	hub := newBundleHub(t, "District B")
+	city := newCityKey(t)
+	if _, _, err := hub.TrustCityRoot(ctx, city.anchor, city.fp, "cli:test"); err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pass.CertifyDistrictRoot(city.key, "DFOREIGN1", foreign.Public(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.ImportCityRecord(ctx, cert, "cli:test"); err != nil {
+		t.Fatal(err)
+	}
+	app := enrolByFilesAs(t, hub, "gate-b", store.ApplianceGate)
+	if holdsKey(t, app, foreign.Public().KID) {
+		t.Fatal("the enrolment answer planted a certified root")
+	}
+	if _, err := importBytes(app, exportDownBytes(t, hub, "gate-b")); err != nil {
+		t.Fatal(err)
+	}
+	if k := keyAt(t, app, foreign.Public().KID); k.District != "DFOREIGN1" || !bytes.Equal(k.Cert, cert) {
+		t.Fatalf("certified root at the appliance: %+v", k)
+	}
+	if c, err := app.CityRoot(ctx); err != nil || c.Key.KID != city.key.Public().KID {
+		t.Fatalf("city root at the appliance: %v", err)
+	}
 }

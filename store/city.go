@@ -293,8 +293,12 @@ func applyCityRecord(ctx context.Context, tx *sql.Tx, k *Key, own string, actor 
 		notAfter = r.RetiredAt
 	}
 	if found {
-		if held.notAfter.Valid && (notAfter.IsZero() || held.notAfter.Int64 < notAfter.UnixMilli()) {
-			notAfter = time.UnixMilli(held.notAfter.Int64) // never extends a rotation's grace
+		// A renewed certificate sets another district's root's end
+		// anew; otherwise (this district's root, a retirement) the end
+		// held, a rotation's grace, is never extended.
+		renewal := r.Kind == pass.CityCertify && k.District != own
+		if !renewal && held.notAfter.Valid && (notAfter.IsZero() || held.notAfter.Int64 < notAfter.UnixMilli()) {
+			notAfter = time.UnixMilli(held.notAfter.Int64)
 		}
 		var na any
 		if !notAfter.IsZero() {
