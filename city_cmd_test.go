@@ -93,3 +93,73 @@ func TestCLI_CityCertifyAndRetire(t *testing.T) {
 	}
 	checkAtB("unknown_issuer")
 }
+
+// untilReason scans payload at n every 100 ms until the reason is want,
+// failing after limit, and returns how long it took.
+func untilReason(t *testing.T, n *proc, token, payload, want string, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		_, reason, _ := scanAt(t, n, token, payload)
+		if reason == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s still says %q after %v, want %q", n.name, reason, limit, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCity_ProcessesTwoDistricts runs district B as real processes (its
+// hub and an enrolled gate) beside district A's hub: A's pass is
+// unknown_issuer at B's running gate until B's hub imports the city's
+// certificates, is then allowed there from the gate's next pull, and is
+// unknown_issuer again once the city retires A's root.
+func TestCity_ProcessesTwoDistricts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs real processes")
+	}
+	root := t.TempDir()
+	hubA, hubB, gateB, cityDir := filepath.Join(root, "hub-a"), filepath.Join(root, "hub-b"), filepath.Join(root, "gate-b"), filepath.Join(root, "city")
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "district test password"}
+	must := mustSucceed(t)
+	tested := time.Now().Add(-time.Hour).Format(time.RFC3339)
+	passA := must(runCLI(t, env, "", "issue", "--data", hubA, "--name", "李四", "--id", "110101199003071233", "--tested-at", tested), "issue at A")
+
+	code := must(runCLI(t, env, "", "hub", "add", "--data", hubB, "--name", "gate-b"), "hub add gate-b")
+	hub := startSyncNode(t, "hub B", hubB, true)
+	must(runCLI(t, env, "", "enroll", "--data", gateB, "--hub", hub.https, "--code", code), "enroll gate-b")
+	tok := must(runCLI(t, env, "", "device", "add", "--data", gateB, "gate-b-scanner"), "device add")
+	gate := startSyncNode(t, "gate B", gateB, false)
+	if dec, reason, _ := scanAt(t, gate, tok, passA); dec != "deny" || reason != "unknown_issuer" {
+		t.Fatalf("A's pass at B's gate before the city: %s %s", dec, reason)
+	}
+
+	cityFP := fingerprintIn(t, must(runCLI(t, nil, "", "city", "init", "--out", cityDir, "--city", "xian"), "city init"))
+	key := filepath.Join(cityDir, "city-root.key")
+	certs := map[string]string{}
+	for name, dir := range map[string]string{"a": hubA, "b": hubB} {
+		anchor := filepath.Join(root, name+".anchor")
+		r := runCLI(t, env, "", "trust", "export", "--data", dir, "--out", anchor)
+		if r.code != 0 {
+			t.Fatalf("trust export %s: %s", name, r.stderr)
+		}
+		certs[name] = filepath.Join(root, name+".cert")
+		must(runCLI(t, nil, "", "city", "certify", "--city-key", key, "--district", anchor, "--fingerprint", fingerprintIn(t, r.stderr),
+			"--out", certs[name]), "certify "+name)
+	}
+	must(runCLI(t, env, "", "trust", "city", "--data", hubB, filepath.Join(cityDir, "city-root.anchor"), "--fingerprint", cityFP), "trust city")
+	must(runCLI(t, env, "", "trust", "import-certified", "--data", hubB, certs["b"]), "import B's own certificate")
+	must(runCLI(t, env, "", "trust", "import-certified", "--data", hubB, certs["a"]), "import A's certificate")
+	d := untilReason(t, gate, tok, passA, "ok", 15*time.Second)
+	t.Logf("PROPAGATION certificate imported at hub B -> A's pass allowed at B's gate: %v", d.Round(time.Millisecond))
+
+	retire := filepath.Join(root, "a.retire")
+	must(runCLI(t, nil, "", "city", "retire", "--city-key", key, "--cert", certs["a"], "--out", retire), "retire A")
+	must(runCLI(t, env, "", "trust", "import-certified", "--data", hubB, retire), "import retirement")
+	d = untilReason(t, gate, tok, passA, "unknown_issuer", 15*time.Second)
+	t.Logf("PROPAGATION retirement imported at hub B -> A's pass unknown_issuer at B's gate: %v", d.Round(time.Millisecond))
+	gate.stopClean()
+	hub.stopClean()
+}
