@@ -408,3 +408,38 @@ func TestCity_TrustByBundle(t *testing.T) {
 		t.Fatalf("city root at the appliance: %v", err)
 	}
 }
+
+// A gate cannot hand its hub a district root: a push that carries a
+// trust list with a city-certified root and a city root teaches the
+// hub nothing (the push message has no place for trust; only the hub's
+// admin imports it).
+func TestCity_GatePushCarriesNoTrust(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newCityWorld(t)
+	w.join(t)
+	forged := newCityKey(t)
+	k, err := pass.GenerateKey(pass.AlgEdDSA, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pass.CertifyDistrictRoot(w.city.key, "DPUSHED1", k.Public(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []*store.Key{{KID: k.Public().KID, Role: store.RoleRoot, Alg: k.Public().Alg, Public: k.Public().Raw, District: "DPUSHED1", Cert: cert}}
+	trust := TrustList{Hash: TrustHash(keys), Keys: []TrustKey{TrustKeyToWire(keys[0])}}
+	trust.City = &CityKey{City: "forged", Alg: int(forged.key.Public().Alg), Public: forged.key.Public().Raw}
+	trust.Hash = trustHashCity(trust.Hash, trust.City)
+	body := map[string]any{"now_ms": time.Now().UnixMilli(), "backlog": 0, "trust": trust, "city_record": cert}
+	var resp PushResponse
+	if err := clientOf(t, w.gB).Call(ctx, PathPush, body, &resp); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	if holdsKey(t, w.hB.db, k.Public().KID) {
+		t.Fatal("the hub took a root from a gate's push")
+	}
+	if c, err := w.hB.db.CityRoot(ctx); err != nil || c.Key.KID != w.city.key.Public().KID {
+		t.Fatalf("the hub's city root: %v", err)
+	}
+}
