@@ -83,6 +83,9 @@ func TestCLI_CityCertifyAndRetire(t *testing.T) {
 		t.Fatalf("import-certified: %d %s", r.code, r.stderr)
 	}
 	checkAtB("ok")
+	if r := runCLI(t, env, "", "trust", "list", "--data", dirB); !strings.Contains(r.stdout, "city xian root") || !strings.Contains(r.stdout, "other+city") {
+		t.Fatalf("trust list:\n%s", r.stdout)
+	}
 
 	retire := filepath.Join(files, "a.retire")
 	if r := runCLI(t, nil, "", "city", "retire", "--city-key", keyFile, "--cert", cert, "--out", retire); r.code != 0 {

@@ -209,10 +209,19 @@ func trustList(ctx context.Context, e *env, db *store.DB) int {
 		return e.fail(err)
 	}
 	var buf bytes.Buffer
+	switch c, err := db.CityRoot(ctx); {
+	case err == nil:
+		fmt.Fprintf(&buf, "city %s root %s\n  fingerprint %s\n", c.City, c.Key.KID, pass.FormatFingerprint(c.Key.Fingerprint()))
+	case !errors.Is(err, store.ErrNoCityRoot):
+		return e.fail(err)
+	}
 	for _, r := range roots {
 		whose := "other"
 		if r.Own {
 			whose = "own"
+		}
+		if len(r.Cert) > 0 {
+			whose += "+city" // carries a city record (certified or retired)
 		}
 		fmt.Fprintf(&buf, "%-8s %-5s %-5s %s %s added %s\n  fingerprint %s\n", r.District, whose, r.Alg, r.KID,
 			keyState(r.Key), r.CreatedAt.UTC().Format(time.RFC3339), pass.FormatFingerprint(r.Fingerprint))
