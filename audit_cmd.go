@@ -227,7 +227,7 @@ func cmdAuditList(ctx context.Context, e *env, args []string) int {
 	enc.SetEscapeHTML(false)
 	err = db.FindAudit(ctx, store.AuditFilter{Last: last}, func(r *store.AuditRecord) error {
 		line := auditLine{
-			Seq: r.Seq, At: r.At.Format(time.RFC3339Nano), Actor: r.Actor, Action: r.Action,
+			Seq: r.Seq, At: r.At.Format(time.RFC3339Nano), Actor: string(r.Actor), Action: r.Action,
 			Subject: r.Subject, Hash: hex.EncodeToString(r.Hash),
 		}
 		switch {

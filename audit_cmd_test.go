@@ -54,7 +54,7 @@ func TestCLI_Audit(t *testing.T) {
 	// setup's first admin; issue: registration (first status) and the
 	// pass; then the status change and the policy change, all by the CLI
 	// named with the OS user running it.
-	cli := cliActor()
+	cli := string(cliActor())
 	want := "setup first_admin|" + cli + " status_changed|" + cli + " pass_issued|" + cli + " status_changed|" + cli + " policy_changed"
 	if strings.Join(got, "|") != want {
 		t.Fatalf("list: %s\nwant %s", strings.Join(got, "|"), want)

@@ -132,7 +132,7 @@ func TestCity_ProcessesTwoDistricts(t *testing.T) {
 
 	code := must(runCLI(t, env, "", "hub", "add", "--data", hubB, "--name", "gate-b"), "hub add gate-b")
 	hub := startSyncNode(t, "hub B", hubB, true)
-	must(runCLI(t, env, "", "enroll", "--data", gateB, "--hub", hub.https, "--code", code), "enroll gate-b")
+	must(runCLI(t, env, "", "enrol", "--data", gateB, "--hub", hub.https, "--code", code), "enrol gate-b")
 	tok := must(runCLI(t, env, "", "device", "add", "--data", gateB, "gate-b-scanner"), "device add")
 	gate := startSyncNode(t, "gate B", gateB, false)
 	if dec, reason, _ := scanAt(t, gate, tok, passA); dec != "deny" || reason != "unknown_issuer" {

@@ -182,9 +182,8 @@ const badCheckDigitUsage = "accept a legacy mainland ID number whose check digit
 // failID reports err like fail, and says how to accept a mainland ID
 // number whose only fault is a wrong check digit.
 func (e *env) failID(err error) int {
-	var in *district.InputError
-	if errors.As(err, &in) && district.IsBadCheckDigit(err) {
-		fmt.Fprintf(e.stderr, "passgate: %s; %s\n", in.Msg, badCheckDigitHint)
+	if msg, ok := inputMessage(err); ok && district.IsBadCheckDigit(err) {
+		fmt.Fprintf(e.stderr, "passgate: %s; %s\n", msg, badCheckDigitHint)
 		return exitError
 	}
 	return e.fail(err)
@@ -195,9 +194,9 @@ const badCheckDigitHint = "a legacy number known to carry a wrong check digit ne
 
 // cliActor names the person behind a command in the audit trail: the OS
 // user running it ("cli:root"), or its uid when it has no name.
-func cliActor() string {
+func cliActor() store.Actor {
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "cli:" + u.Username
+		return store.Actor("cli:" + u.Username)
 	}
-	return "cli:uid" + strconv.Itoa(os.Getuid())
+	return store.Actor("cli:uid" + strconv.Itoa(os.Getuid()))
 }

@@ -73,7 +73,7 @@ func TestCLI_Export(t *testing.T) {
 	if strings.Join(order, ",") != "started,done,started,done" {
 		t.Fatalf("export records in order: %v", order)
 	}
-	if len(exports) != 2 || exports[1].Actor != cliActor() || !strings.HasPrefix(exports[1].Actor, "cli:") || exports[1].Subject != "scans" ||
+	if len(exports) != 2 || exports[1].Actor != cliActor() || !strings.HasPrefix(string(exports[1].Actor), "cli:") || exports[1].Subject != "scans" ||
 		!strings.Contains(string(exports[1].Detail), `"rows":2`) || !strings.Contains(string(exports[1].Detail), `"source":"东门"`) {
 		t.Fatalf("audited exports %+v", exports)
 	}

@@ -28,13 +28,13 @@ const (
 // appliance's role, drain and retire one, list them.
 func cmdHub(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
-		return e.usageError("hub", "want a subcommand: add, enroll, set-role, drain, retire or list")
+		return e.usageError("hub", "want a subcommand: add, enrol, set-role, drain, retire or list")
 	}
 	switch args[0] {
 	case "add":
 		return cmdHubAdd(ctx, e, args[1:])
-	case "enroll":
-		return cmdHubEnroll(ctx, e, args[1:])
+	case "enrol", "enroll":
+		return cmdHubEnrol(ctx, e, args[1:])
 	case "set-role":
 		return cmdHubSetRole(ctx, e, args[1:])
 	case "drain":
@@ -44,7 +44,7 @@ func cmdHub(ctx context.Context, e *env, args []string) int {
 	case "list":
 		return cmdHubList(ctx, e, args[1:])
 	}
-	return e.usageError("hub", "unknown subcommand %q (want add, enroll, set-role, drain, retire or list)", args[0])
+	return e.usageError("hub", "unknown subcommand %q (want add, enrol, set-role, drain, retire or list)", args[0])
 }
 
 // hubFlags are the flags every hub subcommand takes.
@@ -122,13 +122,13 @@ func cmdHubAdd(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintln(e.stdout, code.String())
 	fmt.Fprintf(e.stderr, "passgate: appliance %q (%s) added; the code above enrols it once, until %s\n",
 		a.Name, what, expires.Format(time.RFC3339))
-	fmt.Fprintln(e.stderr, "passgate: on the appliance: passgate enroll --data DIR --hub https://THIS-HUB:PORT --code CODE")
+	fmt.Fprintln(e.stderr, "passgate: on the appliance: passgate enrol --data DIR --hub https://THIS-HUB:PORT --code CODE")
 	return exitOK
 }
 
-// cmdHubEnroll answers an appliance's offline enrolment request with a
+// cmdHubEnrol answers an appliance's offline enrolment request with a
 // sealed response file.
-func cmdHubEnroll(ctx context.Context, e *env, args []string) int {
+func cmdHubEnrol(ctx context.Context, e *env, args []string) int {
 	f := e.hubFlags("enroll")
 	request := f.fs.String("request", "", "the appliance's enrolment request file")
 	responseOut := f.fs.String("response-out", "", "write the sealed response file here, for the appliance")
@@ -136,7 +136,7 @@ func cmdHubEnroll(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	if *request == "" || *responseOut == "" {
-		return e.usageError("hub enroll", "--request and --response-out are required")
+		return e.usageError("hub enrol", "--request and --response-out are required")
 	}
 	db, err := e.openDB(ctx, *f.data, e.stderr)
 	if err != nil {
@@ -152,7 +152,7 @@ func cmdHubEnroll(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	from := "file " + filepath.Base(*request)
-	resp, err := districtsync.EnrollAppliance(ctx, db, req, ca, cliActor(), from)
+	resp, err := districtsync.EnrolAppliance(ctx, db, req, ca, cliActor(), from)
 	if err != nil {
 		var ce *districtsync.CallError
 		if errors.As(err, &ce) {
@@ -171,7 +171,7 @@ func cmdHubEnroll(ctx context.Context, e *env, args []string) int {
 	if a, err := db.ApplianceByName(ctx, resp.Appliance); err == nil && len(a.IssuerFingerprint) > 0 {
 		fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the appliance printed it when it wrote the request: compare)\n", a.IssuerFingerprint)
 	}
-	fmt.Fprintf(e.stdout, "passgate: carry %s to it: passgate enroll --data DIR --response %s\n", *responseOut, *responseOut)
+	fmt.Fprintf(e.stdout, "passgate: carry %s to it: passgate enrol --data DIR --response %s\n", *responseOut, *responseOut)
 	return exitOK
 }
 

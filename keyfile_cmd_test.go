@@ -104,7 +104,7 @@ func TestCLI_DataDirModesFixed(t *testing.T) {
 
 // An offline enrolment with a key file keeps the pending keys sealed in
 // the data directory until the response arrives.
-func TestCLI_EnrollOfflineSealed(t *testing.T) {
+func TestCLI_EnrolOfflineSealed(t *testing.T) {
 	root := t.TempDir()
 	hubDir, appDir := filepath.Join(root, "hub"), filepath.Join(root, "app")
 	reqFile, respFile := filepath.Join(root, "req.json"), filepath.Join(root, "resp.bin")
@@ -116,7 +116,7 @@ func TestCLI_EnrollOfflineSealed(t *testing.T) {
 		t.Fatalf("hub add: %d %s", r.code, r.stderr)
 	}
 	if r = runCLI(t, env, "", "enroll", "--data", appDir, "--key-file", key, "--code", code, "--request-out", reqFile); r.code != 0 {
-		t.Fatalf("enroll --request-out: %d %s", r.code, r.stderr)
+		t.Fatalf("enrol --request-out: %d %s", r.code, r.stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(appDir, "enroll-pending.json"))
 	if err != nil {
@@ -135,13 +135,13 @@ func TestCLI_EnrollOfflineSealed(t *testing.T) {
 		}
 	}
 	if r = runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile); r.code != 0 {
-		t.Fatalf("hub enroll: %d %s", r.code, r.stderr)
+		t.Fatalf("hub enrol: %d %s", r.code, r.stderr)
 	}
 	if r = runCLI(t, env, "", "enroll", "--data", appDir, "--response", respFile); r.code == 0 || !strings.Contains(r.stderr, "sealed") {
-		t.Fatalf("enroll --response without the key file: %d %s", r.code, r.stderr)
+		t.Fatalf("enrol --response without the key file: %d %s", r.code, r.stderr)
 	}
 	if r = runCLI(t, env, "", "enroll", "--data", appDir, "--key-file", key, "--response", respFile); r.code != 0 {
-		t.Fatalf("enroll --response: %d %s", r.code, r.stderr)
+		t.Fatalf("enrol --response: %d %s", r.code, r.stderr)
 	}
 	r = runCLI(t, map[string]string{"PASSGATE_KEY_FILE": key}, "", "issue", "--data", appDir, "--name", "张三", "--id", "E1234567",
 		"--tested-at", time.Now().Add(-time.Hour).Format(time.RFC3339))

@@ -15,13 +15,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
 	// The district's time zone is policy: an appliance without a zone
 	// database (a minimal image) must still know Asia/Shanghai.
 	_ "time/tzdata"
 
 	"passgate/district"
 	"passgate/store"
+	"passgate/web/i18n"
 )
 
 func main() {
@@ -56,6 +59,10 @@ type command struct {
 	run     func(ctx context.Context, e *env, args []string) int
 }
 
+// aliases are other names commands answer to, not listed: the American
+// spelling of enrol.
+var aliases = map[string]string{"enroll": "enrol"}
+
 func commands() []command {
 	return []command{
 		{"serve", "run the appliance (the default)", cmdServe},
@@ -71,8 +78,8 @@ func commands() []command {
 		{"audit", "verify or list the audit trail", cmdAudit},
 		{"bundle", "sync with the hub by file: export or import a signed bundle", cmdBundle},
 		{"bench", "measure checks per second (in process or over HTTP)", cmdBench},
-		{"enroll", "enrol this new appliance with a district hub (online or by files)", cmdEnroll},
-		{"hub", "district hub: add, enroll, set-role, retire or list appliances", cmdHub},
+		{"enrol", "enrol this new appliance with a district hub (online or by files)", cmdEnrol},
+		{"hub", "district hub: add, enrol, set-role, retire or list appliances", cmdHub},
 		{"trust", "hand out this district's root keys, trust another district's, list them", cmdTrust},
 		{"root", "replace the district root on purpose (hub only)", cmdRoot},
 		{"city", "city root, offline: create it, certify or retire district roots", cmdCity},
@@ -93,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitOK
 	}
 	for _, c := range commands() {
-		if c.name == name {
+		if c.name == name || c.name == aliases[name] {
 			return c.run(ctx, e, args)
 		}
 	}
@@ -117,11 +124,39 @@ func (e *env) fail(err error) int {
 		fmt.Fprintf(e.stderr, "passgate: %v\n", store.ErrGate)
 		return exitError
 	}
-	var in *district.InputError
-	if errors.As(err, &in) {
-		fmt.Fprintf(e.stderr, "passgate: %s\n", in.Msg)
+	if msg, ok := inputMessage(err); ok {
+		fmt.Fprintf(e.stderr, "passgate: %s\n", msg)
 		return exitError
 	}
 	fmt.Fprintf(e.stderr, "passgate: %v\n", err)
 	return exitError
+}
+
+// inputMessage is the English sentence for input a person got wrong
+// (a *district.InputError, or field errors in the message catalogue's
+// words, as the web shows them); ok is false for any other error.
+func inputMessage(err error) (msg string, ok bool) {
+	en := i18n.Printer{Lang: i18n.EN}
+	field := func(fe *store.FieldError) string {
+		return strings.ReplaceAll(fe.Field, "_", " ") + ": " + en.T(fe.Code, fe.Args...)
+	}
+	var in *district.InputError
+	var many store.FieldErrors
+	var one *store.FieldError
+	switch {
+	case errors.As(err, &in):
+		if errors.As(in, &one) {
+			return in.Msg + ": " + en.T(one.Code, one.Args...), true
+		}
+		return in.Msg, true
+	case errors.As(err, &many):
+		s := make([]string, len(many))
+		for i, fe := range many {
+			s[i] = field(fe)
+		}
+		return strings.Join(s, "; "), true
+	case errors.As(err, &one):
+		return field(one), true
+	}
+	return "", false
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +134,143 @@ func TestRetention(t *testing.T) {
 	r := runCLI(t, env, "", "audit", "verify", "--data", dir)
 	if r.code != 0 {
 		t.Fatalf("audit verify after retention: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestRetention_Hub runs a hub and an enrolled appliance as real
+// processes. The hub's retention purges the appliance's scans past the
+// scan retention and audits it; the mark of an epoch the appliance has
+// left is collected once that epoch is past the retention; and when the
+// appliance is restored from a backup holding that epoch's scans and
+// sends them again, the hub takes them as held: nothing is counted twice.
+func TestRetention_Hub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs real processes")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	hubDir, appDir, backup := filepath.Join(root, "hub"), filepath.Join(root, "app"), filepath.Join(root, "backup")
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "district test password"}
+	must := mustSucceed(t)
+	code := must(runCLI(t, env, "", "hub", "add", "--data", hubDir, "--name", "gate-r"), "hub add")
+	hub := startSyncNode(t, "hub", hubDir, true)
+	must(runCLI(t, env, "", "enroll", "--data", appDir, "--hub", hub.https, "--code", code), "enroll")
+
+	now := time.Now()
+	logAt := func(ages ...time.Duration) {
+		withStore(t, appDir, func(db *store.DB) {
+			for _, age := range ages {
+				if err := db.LogScan(ctx, &store.Scan{At: now.Add(-age), Source: "gate-1", Decision: "deny", Reason: "not_a_pass"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	day := 24 * time.Hour
+	logAt(41*day, 40*day, 39*day, 2*time.Hour, time.Hour)
+	if err := os.CopyFS(backup, os.DirFS(appDir)); err != nil {
+		t.Fatal(err)
+	}
+	held := func() int {
+		var n int
+		withStore(t, hubDir, func(db *store.DB) {
+			list, _, err := db.DistrictScans(ctx, "gate-r", 0, store.MaxScanLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = len(list)
+		})
+		return n
+	}
+	// syncOnce serves the appliance until the hub has acknowledged every
+	// scan it holds.
+	syncOnce := func() {
+		app := startSyncNode(t, "appliance", appDir, false)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var acked, last int64
+			withStore(t, appDir, func(db *store.DB) {
+				var err error
+				if acked, _, err = db.ScansAcked(ctx); err != nil {
+					t.Fatal(err)
+				}
+				list, err := db.FindScans(ctx, store.ScanFilter{Limit: 1})
+				if err != nil || len(list) != 1 {
+					t.Fatalf("newest scan: %v", err)
+				}
+				last = list[0].ID
+			})
+			if acked >= last {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scans acknowledged up to %d of %d", acked, last)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err := app.stop(); err != nil {
+			t.Logf("appliance stop: %v", err)
+		}
+	}
+	syncOnce()
+	if n := held(); n != 5 {
+		// The hub's own first round may have run already.
+		if n != 2 {
+			t.Fatalf("hub holds %d scans of the appliance, want 5", n)
+		}
+	}
+	withStore(t, hubDir, func(db *store.DB) {
+		if _, err := appliance.Purge(ctx, db, now); err != nil {
+			t.Fatal(err)
+		}
+		purged := 0
+		if err := db.FindAudit(ctx, store.AuditFilter{}, func(a *store.AuditRecord) error {
+			if a.Action == store.AuditPurge && a.Subject == "district_scans" {
+				purged++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if purged != 1 {
+			t.Fatalf("%d audited purges of the appliance's scans, want 1", purged)
+		}
+	})
+	if n := held(); n != 2 {
+		t.Fatalf("hub holds %d scans of the appliance after the purge, want the 2 recent ones", n)
+	}
+
+	// One more scan, sent by a later process (a later epoch).
+	logAt(time.Minute)
+	syncOnce()
+	if n := held(); n != 3 {
+		t.Fatalf("hub holds %d scans, want 3", n)
+	}
+	// Thirty days on, the first epoch is past the scan retention: its
+	// mark goes, with the scans.
+	withStore(t, hubDir, func(db *store.DB) {
+		n, err := appliance.Purge(ctx, db, now.Add(30*day))
+		if err != nil || n.SyncMarks < 1 || n.DistrictScans != 2 {
+			t.Fatalf("purge thirty days on: %+v, %v; want the 2 older scans and a mark", n, err)
+		}
+	})
+	if n := held(); n != 1 {
+		t.Fatalf("hub holds %d scans, want its newest", n)
+	}
+
+	// Restored from the backup: the appliance sends its first epoch's
+	// five scans again.
+	if err := os.Rename(appDir, appDir+".broken"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(backup, appDir); err != nil {
+		t.Fatal(err)
+	}
+	syncOnce()
+	if n := held(); n != 1 {
+		t.Fatalf("hub holds %d scans after the restored appliance sent its old epoch again, want 1", n)
+	}
+	if err := hub.stop(); err != nil {
+		t.Logf("hub stop: %v", err)
 	}
 }

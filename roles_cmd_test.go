@@ -43,11 +43,11 @@ func TestCLI_GateRefusesOfficeCommands(t *testing.T) {
 	if list := must(runCLI(t, env, "", "hub", "list", "--data", hubDir), "hub list"); !lineHas(list, "clinic", "gate") {
 		t.Fatalf("hub list after set-role:\n%s", list)
 	}
-	must(runCLI(t, env, "", "enroll", "--data", gateDir, "--code", code, "--request-out", reqFile), "enroll --request-out")
-	must(runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile), "hub enroll")
-	out := must(runCLI(t, env, "", "enroll", "--data", gateDir, "--response", respFile), "enroll --response")
+	must(runCLI(t, env, "", "enroll", "--data", gateDir, "--code", code, "--request-out", reqFile), "enrol --request-out")
+	must(runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile), "hub enrol")
+	out := must(runCLI(t, env, "", "enroll", "--data", gateDir, "--response", respFile), "enrol --response")
 	if !strings.Contains(out, "is a gate") {
-		t.Fatalf("enroll said %q", out)
+		t.Fatalf("enrol said %q", out)
 	}
 	tested := time.Now().Add(-time.Hour).Format(time.RFC3339)
 	for _, args := range [][]string{

@@ -92,7 +92,7 @@ func TestServe_AuditRestoreDetected(t *testing.T) {
 	}
 	// A backup copies every key: it is on record, by the OS user.
 	if r := runAudit(t, "list", "--data", dir, "-n", "1"); !strings.Contains(r.stdout, `"action":"backup"`) ||
-		!strings.Contains(r.stdout, `"actor":"`+cliActor()+`"`) || !strings.Contains(r.stdout, backup) {
+		!strings.Contains(r.stdout, `"actor":"`+string(cliActor())+`"`) || !strings.Contains(r.stdout, backup) {
 		t.Fatalf("backup record: %q", r.stdout)
 	}
 	if r := runCLI(t, nil, "", "policy", "--data", dir, "--min-doses", "1"); r.code != 0 {

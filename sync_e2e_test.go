@@ -95,10 +95,10 @@ func TestSync_District(t *testing.T) {
 	hub := startSyncNode(t, "hub", hubDir, true)
 
 	// B first, so that A's issuer key does not exist when B enrols.
-	must(runCLI(t, env, "", "enroll", "--data", bDir, "--hub", hub.https, "--code", codeB), "enroll b")
-	out := must(runCLI(t, env, "", "enroll", "--data", aDir, "--hub", hub.https, "--code", codeA), "enroll a")
+	must(runCLI(t, env, "", "enroll", "--data", bDir, "--hub", hub.https, "--code", codeB), "enrol b")
+	out := must(runCLI(t, env, "", "enroll", "--data", aDir, "--hub", hub.https, "--code", codeA), "enrol a")
 	if !strings.Contains(out, `enrolled as "gate-a"`) || !strings.Contains(out, "issues and checks") {
-		t.Fatalf("enroll a said %q", out)
+		t.Fatalf("enrol a said %q", out)
 	}
 	refuseBadEnrolments(t, must, env, root, hub.https, aDir, codeA, codeB)
 

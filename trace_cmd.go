@@ -11,6 +11,8 @@ import (
 
 	"passgate/district"
 	"passgate/export"
+	"passgate/store"
+	"passgate/web/i18n"
 )
 
 // cmdTrace writes the contact trace of one person: every check of theirs
@@ -99,9 +101,9 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 
 // trimField drops the "id_number: " prefix of a district field error.
 func trimField(err error) string {
-	var fe *district.FieldError
+	var fe *store.FieldError
 	if errors.As(err, &fe) {
-		return fe.Error()[len(fe.Field)+2:]
+		return i18n.Printer{Lang: i18n.EN}.T(fe.Code, fe.Args...)
 	}
 	return err.Error()
 }

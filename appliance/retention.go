@@ -42,11 +42,15 @@ func runRetention(ctx context.Context, db *store.DB, log *slog.Logger, m *metric
 		m.Purged("scans", n.Scans)
 		m.Purged("passes", n.Passes)
 		m.Purged("audit", n.Audit)
+		m.Purged("district_scans", n.DistrictScans)
+		m.Purged("district_events", n.DistrictEvents.Total())
+		m.Purged("sync_marks", n.SyncMarks)
 		if err != nil && ctx.Err() == nil {
 			log.Error("retention purge", "err", err)
 		}
-		if n.Scans+n.Passes+n.Audit > 0 {
-			log.Info("retention purge", "scans", n.Scans, "passes", n.Passes, "audit_records", n.Audit)
+		if n.Scans+n.Passes+n.Audit+n.DistrictScans+n.DistrictEvents.Total()+n.SyncMarks > 0 {
+			log.Info("retention purge", "scans", n.Scans, "passes", n.Passes, "audit_records", n.Audit,
+				"district_scans", n.DistrictScans, "district_records", n.DistrictEvents.Total(), "sync_marks", n.SyncMarks)
 		}
 		t.Reset(retentionEvery)
 	}
@@ -55,11 +59,19 @@ func runRetention(ctx context.Context, db *store.DB, log *slog.Logger, m *metric
 // Purged counts what one retention round deleted.
 type Purged struct {
 	Scans, Passes, Audit int64
+	// At a hub: its appliances' scans and records, and the exactly-once
+	// marks of their past epochs.
+	DistrictScans  int64
+	DistrictEvents store.PurgedEvents
+	SyncMarks      int64
 }
 
 // Purge runs one retention round: it deletes, as of now, the scans older than the scan retention,
 // the records of passes that expired longer ago than the pass retention,
-// and the audit records older than the audit retention. One failing
+// and the audit records older than the audit retention. At a hub it
+// deletes its appliances' records under the same periods and collects
+// the marks of their past epochs (store/hubretention.go); an appliance
+// has none of those. One failing
 // purge does not keep the others from running; their errors are joined.
 func Purge(ctx context.Context, db *store.DB, now time.Time) (Purged, error) {
 	var n Purged
@@ -71,6 +83,12 @@ func Purge(ctx context.Context, db *store.DB, now time.Time) (Purged, error) {
 	n.Scans, err = db.PurgeScans(ctx, now.Add(-p.ScanRetention), retentionBatch, retentionActor)
 	errs = append(errs, err)
 	n.Passes, err = db.PurgePasses(ctx, now.Add(-p.PassRetention), retentionBatch, retentionActor)
+	errs = append(errs, err)
+	n.DistrictScans, err = db.PurgeDistrictScans(ctx, now.Add(-p.ScanRetention), retentionBatch, retentionActor)
+	errs = append(errs, err)
+	n.DistrictEvents, err = db.PurgeDistrictEvents(ctx, store.RetentionOf(p, now), retentionBatch, retentionActor)
+	errs = append(errs, err)
+	n.SyncMarks, err = db.CollectSyncMarks(ctx, p, now, retentionBatch, retentionActor)
 	errs = append(errs, err)
 	// Last, so that it never removes the records of this round's purges
 	// (they are newer than any boundary anyway).

@@ -43,7 +43,7 @@ func setPolicy(f *checktest.District, mod func(*store.Policy)) {
 	if mod != nil {
 		mod(&p)
 	}
-	if err := f.DB.SetPolicy(f.Ctx, &p, "test"); err != nil {
+	if err := f.DB.ChangePolicy(f.Ctx, &p, "test"); err != nil {
 		f.T.Fatal(err)
 	}
 	if err := f.Checker.Refresh(f.Ctx); err != nil {

@@ -13,7 +13,7 @@ import (
 // transaction (a bulk print issues hundreds at once; a transaction per
 // pass would cost an fsync each). The result is in the order of subjects;
 // an unregistered subject fails the whole call with store.ErrNotFound.
-func IssueRegistered(ctx context.Context, db *store.DB, subjects []pass.Subject, kind pass.Kind, actor string) ([]*Issued, error) {
+func IssueRegistered(ctx context.Context, db *store.DB, subjects []pass.Subject, kind pass.Kind, actor store.Actor) ([]*Issued, error) {
 	if actor == "" {
 		return nil, fmt.Errorf("issue passes: no actor")
 	}

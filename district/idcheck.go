@@ -2,43 +2,23 @@ package district
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"passgate/pass"
 	"passgate/store"
 )
 
-// FieldError is a form field a person got wrong. Code is stable and names
-// the problem ("required", "check_digit", ...) so that pages can say it
-// in their own language; Error gives an English sentence for the CLI and
-// logs.
-type FieldError struct {
-	Field string // "name", "id_type", "id_number", "phone", "sample_time", ...
-	Code  string
+// fieldErr is a form field a person got wrong. Its code names the
+// problem ("required", "check_digit", ...) as a key of the message
+// catalogue (desk.err.*), so that pages say it in their language and the
+// CLI in English, with one wording for both.
+func fieldErr(field, code string) *store.FieldError {
+	return &store.FieldError{Field: field, Code: "desk.err." + code}
 }
 
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("%s: %s", e.Field, fieldMessages[e.Code])
-}
-
-var fieldMessages = map[string]string{
-	"required":      "is required",
-	"too_long":      "is too long",
-	"bad_chars":     "holds characters that are not allowed",
-	"id_length":     "a mainland ID number has 18 characters",
-	"id_format":     "a mainland ID number is 17 digits and a digit or X",
-	"id_birth":      "the date of birth in the ID number is not a valid date",
-	"check_digit":   "the check digit does not match (mistyped?)",
-	"doc_format":    "must have 4 to 32 letters or digits",
-	"unknown":       "is not one of the choices",
-	"phone_format":  "must be digits only, at most 20",
-	"future":        "is in the future",
-	"bad_time":      "is not a valid date and time",
-	"doses_range":   "must be a number from 0 to 20",
-	"not_found":     "no resident with this ID number is registered here",
-	"reason_length": "is too long (at most 500 bytes)",
-}
+// codeBadCheckDigit is the code of a mainland ID number whose only fault
+// is its check character.
+const codeBadCheckDigit = "desk.err.check_digit"
 
 // gbWeights are the GB 11643-1999 weights of the first 17 digits.
 var gbWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
@@ -52,25 +32,25 @@ const gbCheck = "10X98765432"
 // future, and the GB 11643 check character.
 func CheckMainlandID(id string, now time.Time) error {
 	if len(id) != 18 {
-		return &FieldError{"id_number", "id_length"}
+		return fieldErr("id_number", "id_length")
 	}
 	sum := 0
 	for i := 0; i < 17; i++ {
 		c := id[i]
 		if c < '0' || c > '9' {
-			return &FieldError{"id_number", "id_format"}
+			return fieldErr("id_number", "id_format")
 		}
 		sum += int(c-'0') * gbWeights[i]
 	}
 	if c := id[17]; !(c >= '0' && c <= '9' || c == 'X') {
-		return &FieldError{"id_number", "id_format"}
+		return fieldErr("id_number", "id_format")
 	}
 	birth, err := time.Parse("20060102", id[6:14])
 	if err != nil || birth.Year() < 1900 || birth.After(now) {
-		return &FieldError{"id_number", "id_birth"}
+		return fieldErr("id_number", "id_birth")
 	}
 	if id[17] != gbCheck[sum%11] {
-		return &FieldError{"id_number", "check_digit"}
+		return fieldErr("id_number", "check_digit")
 	}
 	return nil
 }
@@ -107,8 +87,8 @@ func allows(opts []IDOption, o IDOption) bool {
 // checkMainland is CheckMainlandID with the options applied.
 func checkMainland(id string, now time.Time, opts []IDOption) error {
 	err := CheckMainlandID(id, now)
-	var fe *FieldError
-	if errors.As(err, &fe) && fe.Code == "check_digit" && allows(opts, AllowBadCheckDigit) {
+	var fe *store.FieldError
+	if errors.As(err, &fe) && fe.Code == codeBadCheckDigit && allows(opts, AllowBadCheckDigit) {
 		return nil
 	}
 	return err
@@ -117,8 +97,8 @@ func checkMainland(id string, now time.Time, opts []IDOption) error {
 // IsBadCheckDigit reports whether err says a mainland ID number's check
 // character is wrong (and nothing else about it).
 func IsBadCheckDigit(err error) bool {
-	var fe *FieldError
-	return errors.As(err, &fe) && fe.Code == "check_digit"
+	var fe *store.FieldError
+	return errors.As(err, &fe) && fe.Code == codeBadCheckDigit
 }
 
 // maxIDInput bounds the raw ID number a form or command accepts before
@@ -132,15 +112,15 @@ const maxIDInput = 128
 // CheckMainlandID (date of birth, check digit), so a typo is caught
 // rather than taken for a different person; anything else must look like
 // a passport or other document number (4 to 32 ASCII letters or digits).
-// It returns the normalised number; errors are *FieldError on
+// It returns the normalised number; errors are *store.FieldError on
 // "id_number".
 func CheckIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) {
 	if len(raw) > maxIDInput {
-		return "", &FieldError{"id_number", "too_long"}
+		return "", fieldErr("id_number", "too_long")
 	}
 	id := pass.NormalizeID(raw)
 	if id == "" {
-		return "", &FieldError{"id_number", "required"}
+		return "", fieldErr("id_number", "required")
 	}
 	if looksMainland(id) {
 		if err := checkMainland(id, now, opts); err != nil {
@@ -149,11 +129,11 @@ func CheckIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) 
 		return id, nil
 	}
 	if len(id) < 4 || len(id) > 32 {
-		return "", &FieldError{"id_number", "doc_format"}
+		return "", fieldErr("id_number", "doc_format")
 	}
 	for _, r := range id {
 		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
-			return "", &FieldError{"id_number", "doc_format"}
+			return "", fieldErr("id_number", "doc_format")
 		}
 	}
 	return id, nil
@@ -165,7 +145,7 @@ func CheckIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) 
 func CheckID(idType, raw string, now time.Time, opts ...IDOption) (string, error) {
 	id := pass.NormalizeID(raw)
 	if id == "" {
-		return "", &FieldError{"id_number", "required"}
+		return "", fieldErr("id_number", "required")
 	}
 	switch idType {
 	case store.IDMainland:
@@ -174,17 +154,17 @@ func CheckID(idType, raw string, now time.Time, opts ...IDOption) (string, error
 		}
 	case store.IDPassport, store.IDOther:
 		if len(id) < 4 || len(id) > 32 {
-			return "", &FieldError{"id_number", "doc_format"}
+			return "", fieldErr("id_number", "doc_format")
 		}
 		for _, r := range id {
 			if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') {
-				return "", &FieldError{"id_number", "doc_format"}
+				return "", fieldErr("id_number", "doc_format")
 			}
 		}
 	case "":
-		return "", &FieldError{"id_type", "required"}
+		return "", fieldErr("id_type", "required")
 	default:
-		return "", &FieldError{"id_type", "unknown"}
+		return "", fieldErr("id_type", "unknown")
 	}
 	return id, nil
 }
@@ -202,11 +182,11 @@ func CheckPhone(raw string) (string, error) {
 		case r >= '０' && r <= '９':
 			b = append(b, byte(r-'０'+'0'))
 		default:
-			return "", &FieldError{"phone", "phone_format"}
+			return "", fieldErr("phone", "phone_format")
 		}
 	}
 	if len(b) > 20 {
-		return "", &FieldError{"phone", "phone_format"}
+		return "", fieldErr("phone", "phone_format")
 	}
 	return string(b), nil
 }

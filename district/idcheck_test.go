@@ -3,6 +3,7 @@ package district_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,11 +39,11 @@ func TestCheckMainlandID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
 			err := district.CheckMainlandID(tt.id, checkNow)
-			var fe *district.FieldError
+			var fe *store.FieldError
 			switch {
 			case tt.code == "" && err != nil:
 				t.Fatalf("valid ID rejected: %v", err)
-			case tt.code != "" && (!errors.As(err, &fe) || fe.Code != tt.code || fe.Field != "id_number"):
+			case tt.code != "" && (!errors.As(err, &fe) || fe.Code != "desk.err."+tt.code || fe.Field != "id_number"):
 				t.Fatalf("error %v, want code %s", err, tt.code)
 			}
 		})
@@ -67,14 +68,14 @@ func TestCheckID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := district.CheckID(tt.idType, tt.raw, checkNow)
-		var fe *district.FieldError
+		var fe *store.FieldError
 		if tt.code == "" {
 			if err != nil || got != tt.want {
 				t.Errorf("CheckID(%q, %q) = %q, %v; want %q", tt.idType, tt.raw, got, err, tt.want)
 			}
 			continue
 		}
-		if !errors.As(err, &fe) || fe.Field != tt.field || fe.Code != tt.code {
+		if !errors.As(err, &fe) || fe.Field != tt.field || fe.Code != "desk.err."+tt.code {
 			t.Errorf("CheckID(%q, %q) error %v; want %s/%s", tt.idType, tt.raw, err, tt.field, tt.code)
 		}
 	}
@@ -119,13 +120,13 @@ func TestRegister(t *testing.T) {
 
 	// Every wrong field is reported at once.
 	_, _, err = district.Register(ctx, db, district.RegisterRequest{IDType: store.IDMainland, IDNumber: "110105194912310021", Phone: "abc", Actor: "x"})
-	var fes district.FieldErrors
+	var fes store.FieldErrors
 	if !errors.As(err, &fes) || len(fes) != 3 {
 		t.Fatalf("err %v, want three field errors", err)
 	}
 	got := map[string]string{}
 	for _, fe := range fes {
-		got[fe.Field] = fe.Code
+		got[fe.Field] = strings.TrimPrefix(fe.Code, "desk.err.")
 	}
 	if got["name"] != "required" || got["id_number"] != "check_digit" || got["phone"] != "phone_format" {
 		t.Fatalf("field errors %v", got)
@@ -143,8 +144,8 @@ func TestRecordTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := db.Now()
-	var fe *district.FieldError
-	if _, err := district.RecordTest(ctx, db, p.Subject, now.Add(time.Hour), false, "i"); !errors.As(err, &fe) || fe.Code != "future" {
+	var fe *store.FieldError
+	if _, err := district.RecordTest(ctx, db, p.Subject, now.Add(time.Hour), false, "i"); !errors.As(err, &fe) || fe.Code != "desk.err.future" {
 		t.Fatalf("future sample: %v", err)
 	}
 	at := now.Add(-3 * time.Hour).Truncate(time.Millisecond)

@@ -35,7 +35,7 @@ type InputError struct {
 
 func (e *InputError) Error() string { return e.Msg }
 
-// Unwrap lets callers find the *FieldError behind the message (a wrong
+// Unwrap lets callers find the *store.FieldError behind the message (a wrong
 // check digit, say) and offer the right way out.
 func (e *InputError) Unwrap() error { return e.err }
 
@@ -53,7 +53,7 @@ type IssueRequest struct {
 	Doses    int        // negative: keep the registered doses
 	Kind     pass.Kind  // 0: phone
 	Validity time.Duration
-	Actor    string
+	Actor    store.Actor
 	// AllowBadCheckDigit accepts a legacy mainland ID number whose check
 	// character is wrong (see AllowBadCheckDigit); never set by default.
 	AllowBadCheckDigit bool
@@ -214,7 +214,7 @@ func LoadSigner(ctx context.Context, db *store.DB) (*pass.Signer, error) {
 
 // sign makes the pass of person p as registered, issued at iat, valid for
 // validity (0: the default of its kind), and the record of it.
-func (is *issuer) sign(p *store.Person, kind pass.Kind, validity time.Duration, iat time.Time, actor string) (*Issued, *store.IssuedPass, error) {
+func (is *issuer) sign(p *store.Person, kind pass.Kind, validity time.Duration, iat time.Time, actor store.Actor) (*Issued, *store.IssuedPass, error) {
 	c := is.claims(p, kind, validity, iat)
 	if _, err := rand.Read(c.ID[:]); err != nil {
 		return nil, nil, err
@@ -293,7 +293,7 @@ const ReasonSetAtIssue = "set when issuing a pass"
 
 // SetStatus changes the status of the resident with idNumber and voids
 // their earlier passes.
-func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color, reason, actor string, opts ...IDOption) (*store.StatusChange, error) {
+func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color, reason string, actor store.Actor, opts ...IDOption) (*store.StatusChange, error) {
 	if !to.Valid() {
 		return nil, inputErrorf("unknown colour")
 	}
@@ -341,9 +341,7 @@ func checkIDNumber(raw string, now time.Time, opts ...IDOption) (string, error) 
 	}
 	if looksMainland(id) {
 		if err := checkMainland(id, now, opts); err != nil {
-			var fe *FieldError
-			errors.As(err, &fe)
-			return "", &InputError{Msg: "mainland ID number: " + fieldMessages[fe.Code], err: err}
+			return "", &InputError{Msg: "mainland ID number", err: err}
 		}
 	}
 	return id, nil

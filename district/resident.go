@@ -18,7 +18,7 @@ type RegisterRequest struct {
 	IDType   string // store.IDMainland, store.IDPassport or store.IDOther
 	IDNumber string // only its pseudonym and tail are kept
 	Phone    string // optional
-	Actor    string
+	Actor    store.Actor
 	// AllowBadCheckDigit accepts a legacy mainland ID number whose check
 	// character is wrong (see AllowBadCheckDigit); never set by default.
 	AllowBadCheckDigit bool
@@ -33,10 +33,10 @@ type Resident struct {
 // CheckResident validates a registration and returns every field error
 // found (not only the first), so a form can mark them all at once. The
 // person is not stored.
-func CheckResident(key []byte, req RegisterRequest, now time.Time) (*Resident, []*FieldError) {
-	var errs []*FieldError
+func CheckResident(key []byte, req RegisterRequest, now time.Time) (*Resident, store.FieldErrors) {
+	var errs store.FieldErrors
 	add := func(err error) {
-		var fe *FieldError
+		var fe *store.FieldError
 		if errors.As(err, &fe) {
 			errs = append(errs, fe)
 		}
@@ -44,15 +44,15 @@ func CheckResident(key []byte, req RegisterRequest, now time.Time) (*Resident, [
 	name := strings.TrimSpace(req.Name)
 	switch {
 	case name == "":
-		add(&FieldError{"name", "required"})
+		add(fieldErr("name", "required"))
 	case !utf8.ValidString(name):
-		add(&FieldError{"name", "bad_chars"})
+		add(fieldErr("name", "bad_chars"))
 	case utf8.RuneCountInString(name) > 64:
-		add(&FieldError{"name", "too_long"})
+		add(fieldErr("name", "too_long"))
 	default:
 		for _, r := range name {
 			if r < 0x20 || r == 0x7f {
-				add(&FieldError{"name", "bad_chars"})
+				add(fieldErr("name", "bad_chars"))
 				break
 			}
 		}
@@ -77,7 +77,7 @@ func CheckResident(key []byte, req RegisterRequest, now time.Time) (*Resident, [
 // Register validates and stores a resident. A resident already
 // registered keeps their status; name, document type and phone are
 // updated. It returns the stored person and whether it was new; field
-// errors come back as []*FieldError wrapped in a *FieldErrors.
+// errors come back as store.FieldErrors.
 func Register(ctx context.Context, db *store.DB, req RegisterRequest) (*store.Person, bool, error) {
 	if req.Actor == "" {
 		return nil, false, errors.New("register resident: no actor")
@@ -92,7 +92,7 @@ func Register(ctx context.Context, db *store.DB, req RegisterRequest) (*store.Pe
 	}
 	res, errs := CheckResident(key, req, db.Now())
 	if errs != nil {
-		return nil, false, FieldErrors(errs)
+		return nil, false, errs
 	}
 	created, _, err := db.RegisterPeople(ctx, []*store.Person{res.Person}, req.Actor)
 	if err != nil {
@@ -105,22 +105,11 @@ func Register(ctx context.Context, db *store.DB, req RegisterRequest) (*store.Pe
 	return p, created == 1, nil
 }
 
-// FieldErrors is several field errors of one form.
-type FieldErrors []*FieldError
-
-func (fe FieldErrors) Error() string {
-	s := make([]string, len(fe))
-	for i, e := range fe {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "; ")
-}
-
 // SubjectOf returns the pseudonym of an ID number of any document type.
 func SubjectOf(ctx context.Context, db *store.DB, idNumber string) (pass.Subject, error) {
 	id := pass.NormalizeID(idNumber)
 	if id == "" {
-		return pass.Subject{}, &FieldError{"id_number", "required"}
+		return pass.Subject{}, fieldErr("id_number", "required")
 	}
 	d, err := db.District(ctx)
 	if err != nil {
@@ -137,12 +126,12 @@ func SubjectOf(ctx context.Context, db *store.DB, idNumber string) (pass.Subject
 // time in the future (beyond a minute of clock skew) is a field error.
 // A positive result turns the person red and voids their earlier passes;
 // a negative one becomes their latest test unless a newer one is known.
-func RecordTest(ctx context.Context, db *store.DB, s pass.Subject, sampledAt time.Time, positive bool, actor string) (changed bool, err error) {
+func RecordTest(ctx context.Context, db *store.DB, s pass.Subject, sampledAt time.Time, positive bool, actor store.Actor) (changed bool, err error) {
 	if sampledAt.IsZero() {
-		return false, &FieldError{"sample_time", "required"}
+		return false, fieldErr("sample_time", "required")
 	}
 	if sampledAt.After(db.Now().Add(time.Minute)) {
-		return false, &FieldError{"sample_time", "future"}
+		return false, fieldErr("sample_time", "future")
 	}
 	n, missing, err := db.RecordTests(ctx, []store.TestResult{{Subject: s, SampledAt: sampledAt, Positive: positive}}, actor)
 	if err != nil {
@@ -155,9 +144,9 @@ func RecordTest(ctx context.Context, db *store.DB, s pass.Subject, sampledAt tim
 }
 
 // SetDoses sets the number of vaccine doses of a registered person.
-func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, actor string) error {
+func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, actor store.Actor) error {
 	if doses < 0 || doses > 20 {
-		return &FieldError{"doses", "doses_range"}
+		return fieldErr("doses", "doses_range")
 	}
 	p, err := db.FindPerson(ctx, s)
 	if err != nil {
@@ -169,7 +158,7 @@ func SetDoses(ctx context.Context, db *store.DB, s pass.Subject, doses int, acto
 
 // SetSubjectStatus changes the colour of a registered person with a
 // mandatory reason, and voids their earlier passes.
-func SetSubjectStatus(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason, actor string) (*store.StatusChange, error) {
+func SetSubjectStatus(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason string, actor store.Actor) (*store.StatusChange, error) {
 	reason, err := CheckStatusChange(to, reason)
 	if err != nil {
 		return nil, err
@@ -178,18 +167,18 @@ func SetSubjectStatus(ctx context.Context, db *store.DB, s pass.Subject, to pass
 }
 
 // CheckStatusChange checks a status change's colour and reason as an
-// officer typed them, and returns the reason trimmed; a FieldError names
+// officer typed them, and returns the reason trimmed; a *store.FieldError names
 // what is wrong.
 func CheckStatusChange(to pass.Color, reason string) (string, error) {
 	if !to.Valid() {
-		return "", &FieldError{"color", "unknown"}
+		return "", fieldErr("color", "unknown")
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
-		return "", &FieldError{"reason", "required"}
+		return "", fieldErr("reason", "required")
 	}
 	if len(reason) > 500 {
-		return "", &FieldError{"reason", "reason_length"}
+		return "", fieldErr("reason", "reason_length")
 	}
 	return reason, nil
 }

@@ -24,7 +24,7 @@ type Rotated struct {
 // old root stays trusted for store.RootGrace, so passes it chains stay
 // valid for their whole life; appliances learn of the new root through
 // the rotation record in the trust list (network or bundle).
-func RotateRoot(ctx context.Context, db *store.DB, actor string) (*Rotated, error) {
+func RotateRoot(ctx context.Context, db *store.DB, actor store.Actor) (*Rotated, error) {
 	d, err := db.District(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rotate root: %w", err)

@@ -31,7 +31,7 @@ func looksMainland(id string) bool {
 // SetStatusAfterTrace changes the colour of a contact a trace found, like
 // SetSubjectStatus, with the trace's audit record (trace, its seq) named
 // in the change's own audit record.
-func SetStatusAfterTrace(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason, actor string, trace int64) (*store.StatusChange, error) {
+func SetStatusAfterTrace(ctx context.Context, db *store.DB, s pass.Subject, to pass.Color, reason string, actor store.Actor, trace int64) (*store.StatusChange, error) {
 	reason, err := CheckStatusChange(to, reason)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"passgate/district"
+	"passgate/store"
 )
 
 func TestCheckTraceID(t *testing.T) {
@@ -37,11 +38,11 @@ func TestCheckTraceID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := district.CheckTraceID(tt.raw, checkNow)
-		var fe *district.FieldError
+		var fe *store.FieldError
 		switch {
 		case tt.code == "" && (err != nil || got != tt.want):
 			t.Errorf("CheckTraceID(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
-		case tt.code != "" && (!errors.As(err, &fe) || fe.Code != tt.code || fe.Field != "id_number"):
+		case tt.code != "" && (!errors.As(err, &fe) || fe.Code != "desk.err."+tt.code || fe.Field != "id_number"):
 			t.Errorf("CheckTraceID(%q) error %v; want %s", tt.raw, err, tt.code)
 		}
 	}
@@ -57,7 +58,7 @@ func FuzzCheckTraceID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		id, err := district.CheckTraceID(raw, checkNow)
 		if err != nil {
-			var fe *district.FieldError
+			var fe *store.FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("error %v is not a field error", err)
 			}

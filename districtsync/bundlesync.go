@@ -323,6 +323,9 @@ func importDown(ctx context.Context, db *store.DB, b *Bundle, district string) (
 	if n := len(revs); n > 0 {
 		feed.RevocationsSeq = revs[n-1].Seq
 	}
+	if p.Now > 0 {
+		feed.At = time.UnixMilli(p.Now)
+	}
 	res, err := db.ImportDownBundle(ctx, in, feed)
 	if err != nil {
 		return nil, err

@@ -91,7 +91,7 @@ func enrolByFilesAs(tb testing.TB, hubDB *store.DB, name string, role store.Appl
 	if err != nil {
 		tb.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, hubDB, &p.Request, ca, "test", "file test")
+	resp, err := EnrolAppliance(ctx, hubDB, &p.Request, ca, "test", "file test")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -877,6 +877,48 @@ func TestBundle_TransitIsNotSkew(t *testing.T) {
 		if a.Name == w.appName && a.ClockSkew != 0 {
 			t.Fatalf("transit taken for clock skew: %v", a.ClockSkew)
 		}
+	}
+}
+
+// TestBundle_ListAgeFromWriting: lists that travelled as a file are as
+// old as the file, not as its import: a bundle carried for 20 minutes
+// leaves lists 20 minutes old, and an older bundle imported after a
+// newer one does not make them look fresher or older than they are.
+func TestBundle_ListAgeFromWriting(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newBundleWorld(t)
+	written := time.Now()
+	older := exportDownBytes(t, w.hub, w.appName)
+	newer := exportDownBytes(t, w.hub, w.appName)
+	carried := 20 * time.Minute
+	w.app.Now = func() time.Time { return time.Now().Add(carried) }
+	lastPull := func() time.Time {
+		t.Helper()
+		st, err := w.app.SyncStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LastPull
+	}
+	if _, err := importBytes(w.app, newer); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastPull(); got.Before(written.Add(-time.Second)) || got.After(written.Add(5*time.Second)) {
+		t.Fatalf("lists dated %v after importing a bundle written at %v and carried %v", got, written, carried)
+	}
+	if _, err := importBytes(w.app, older); err == nil {
+		t.Fatal("an older bundle imported after a newer one")
+	}
+	// A bundle written "later" by a hub whose clock runs ahead is
+	// dated now at the latest.
+	w.hub.Now = func() time.Time { return time.Now().Add(2 * carried) }
+	ahead := exportDownBytes(t, w.hub, w.appName)
+	if _, err := importBytes(w.app, ahead); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastPull(); got.After(time.Now().Add(carried + time.Second)) {
+		t.Fatalf("lists dated %v, in the future of the appliance's clock", got)
 	}
 }
 

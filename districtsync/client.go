@@ -81,7 +81,7 @@ func NewClient(baseURL string, pin []byte, token []byte) (*Client, error) {
 }
 
 // NewClientCA makes a client for an enrolled appliance, which holds the
-// DER certificate the hub's chain ends in (EnrollResponse.HubCA).
+// DER certificate the hub's chain ends in (EnrolResponse.HubCA).
 func NewClientCA(baseURL string, caDER []byte, token []byte) (*Client, error) {
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {

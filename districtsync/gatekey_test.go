@@ -295,7 +295,7 @@ func TestRoles_GateEnrolledBeforeRolesDropsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, h.db, &p.Request, h.ca, "test", "file test")
+	resp, err := EnrolAppliance(ctx, h.db, &p.Request, h.ca, "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}

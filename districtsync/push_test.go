@@ -151,7 +151,7 @@ func (h *pushHub) enrolIn(tb testing.TB, name string, mayIssue bool, dir string)
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	if _, err := EnrollOnline(ctx, db, h.url(), code, "appliance admin pw"); err != nil {
+	if _, err := EnrolOnline(ctx, db, h.url(), code, "appliance admin pw"); err != nil {
 		tb.Fatalf("enrol %s: %v", name, err)
 	}
 	return db, newPushClient(tb, db)

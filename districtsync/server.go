@@ -48,7 +48,7 @@ func NewServer(cfg ServerConfig) *Server {
 // Handler routes the sync paths. Every path takes POST only.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathEnroll, s.handleEnroll)
+	mux.HandleFunc("POST "+PathEnrol, s.handleEnrol)
 	mux.HandleFunc("POST "+PathPull, s.handlePull)
 	mux.HandleFunc("POST "+PathPush, s.handlePush)
 	return mux

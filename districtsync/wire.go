@@ -13,9 +13,9 @@ import "encoding/json"
 
 // API paths, on the hub.
 const (
-	PathEnroll = "/sync/v1/enroll"
-	PathPush   = "/sync/v1/push"
-	PathPull   = "/sync/v1/pull"
+	PathEnrol = "/sync/v1/enroll"
+	PathPush  = "/sync/v1/push"
+	PathPull  = "/sync/v1/pull"
 )
 
 // Limits on what either side accepts: a body larger than maxWire
@@ -30,24 +30,24 @@ const (
 	MaxRevocationPage = 5000
 )
 
-// EnrollRequest asks the hub to enrol this appliance. Secret is the
+// EnrolRequest asks the hub to enrol this appliance. Secret is the
 // secret half of the enrolment code; the rest are public keys made by
 // the appliance, whose private halves never leave it. Each key signs the
-// request (EnrollMessage), which proves the appliance holds its private
+// request (EnrolMessage), which proves the appliance holds its private
 // half: nobody can have someone else's key, or a key no one holds,
 // certified.
-type EnrollRequest struct {
+type EnrolRequest struct {
 	Secret    []byte `json:"secret"`
 	IssuerAlg int    `json:"issuer_alg,omitempty"`
 	IssuerKey []byte `json:"issuer_key,omitempty"` // raw public key; empty: the appliance only checks
 	BundleKey []byte `json:"bundle_key"`           // Ed25519 public key signing its bundles
 	Now       int64  `json:"now_ms"`               // the appliance's clock
-	IssuerSig []byte `json:"issuer_sig,omitempty"` // the issuer key's signature of EnrollMessage
-	BundleSig []byte `json:"bundle_sig"`           // the bundle key's signature of EnrollMessage
+	IssuerSig []byte `json:"issuer_sig,omitempty"` // the issuer key's signature of EnrolMessage
+	BundleSig []byte `json:"bundle_sig"`           // the bundle key's signature of EnrolMessage
 }
 
-// EnrollResponse is everything an enrolled appliance starts from.
-type EnrollResponse struct {
+// EnrolResponse is everything an enrolled appliance starts from.
+type EnrolResponse struct {
 	District   DistrictInfo `json:"district"`
 	Appliance  string       `json:"appliance"`             // its name at the hub
 	Role       string       `json:"role,omitempty"`        // "gate" or "office" (store.ApplianceRole); empty from an older hub

@@ -24,7 +24,7 @@ func appendAudit(t *testing.T, db *store.DB, n int) {
 	for i := range n {
 		rec := &store.AuditRecord{
 			At:      day0.Add(time.Duration(i) * time.Minute),
-			Actor:   []string{"管理员", "=admin", "@王五", "cli"}[i%4],
+			Actor:   []store.Actor{"管理员", "=admin", "@王五", "cli"}[i%4],
 			Action:  actions[i%len(actions)],
 			Subject: injected[i%len(injected)],
 			Detail:  store.AuditDetail(map[string]any{"reason": "密接者，居家隔离", "n": i}),
@@ -55,7 +55,7 @@ func auditRows(t *testing.T, db *store.DB, neutralise bool, keep func(*store.Aud
 	err := db.FindAudit(context.Background(), store.AuditFilter{}, func(a *store.AuditRecord) error {
 		if keep(a) {
 			out = append(out, []string{strconv.FormatInt(a.Seq, 10), a.At.In(shanghai).Format("2006-01-02T15:04:05.000Z07:00"),
-				n(a.Actor), n(a.Action), n(a.Subject), n(string(a.Detail)), hex.EncodeToString(a.Hash), a.Appliance})
+				n(string(a.Actor)), n(a.Action), n(a.Subject), n(string(a.Detail)), hex.EncodeToString(a.Hash), a.Appliance})
 		}
 		return nil
 	})

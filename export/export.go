@@ -365,7 +365,7 @@ var kinds = map[Kind]kindDef{
 			return s.EachPass(ctx, f, func(p *store.IssuedPass) error {
 				c := e.cells
 				c[0], c[1], c[2], c[3] = e.time(p.IssuedAt), hexOrEmpty(p.ID[:]), hexOrEmpty(p.Subject[:]), p.Kind.String()
-				c[4], c[5], c[6], c[7] = colorName(p.Color), e.time(p.ExpiresAt), hexOrEmpty(p.KID[:]), p.Actor
+				c[4], c[5], c[6], c[7] = colorName(p.Color), e.time(p.ExpiresAt), hexOrEmpty(p.KID[:]), string(p.Actor)
 				c[8] = p.Appliance
 				return emit(c)
 			})
@@ -379,7 +379,7 @@ var kinds = map[Kind]kindDef{
 			return s.EachStatusChange(ctx, f, func(sc *store.StatusChange) error {
 				c := e.cells
 				c[0], c[1], c[2], c[3] = e.time(sc.At), hexOrEmpty(sc.Subject[:]), colorName(sc.From), colorName(sc.To)
-				c[4], c[5], c[6] = sc.Reason, sc.Actor, sc.Appliance
+				c[4], c[5], c[6] = sc.Reason, string(sc.Actor), sc.Appliance
 				return emit(c)
 			})
 		},
@@ -401,7 +401,7 @@ var auditKind = kindDef{
 	each: func(ctx context.Context, s *store.Snapshot, f store.ExportFilter, e *encoder, emit func([]string) error) error {
 		return s.EachAudit(ctx, f, func(a *store.AuditRecord) error {
 			c := e.cells
-			c[0], c[1], c[2], c[3] = strconv.FormatInt(a.Seq, 10), e.time(a.At), a.Actor, a.Action
+			c[0], c[1], c[2], c[3] = strconv.FormatInt(a.Seq, 10), e.time(a.At), string(a.Actor), a.Action
 			c[4], c[5], c[6], c[7] = a.Subject, string(a.Detail), hex.EncodeToString(a.Hash), a.Appliance
 			return emit(c)
 		})
@@ -410,7 +410,7 @@ var auditKind = kindDef{
 
 // Audit records a finished export in the audit trail: who exported what,
 // with which filter, and how many rows left the appliance.
-func Audit(ctx context.Context, db *store.DB, actor string, r *Request, rows int64) error {
+func Audit(ctx context.Context, db *store.DB, actor store.Actor, r *Request, rows int64) error {
 	d := auditFilter(r)
 	d["rows"] = rows
 	return db.Audit(ctx, &store.AuditRecord{
@@ -422,7 +422,7 @@ func Audit(ctx context.Context, db *store.DB, actor string, r *Request, rows int
 // byte leaves: an export cut short (standard output closed, the process
 // killed) leaves no completion record, and must still be on record.
 // dest says where it goes ("-" for standard output, a file, "web").
-func AuditStart(ctx context.Context, db *store.DB, actor string, r *Request, dest string) error {
+func AuditStart(ctx context.Context, db *store.DB, actor store.Actor, r *Request, dest string) error {
 	d := auditFilter(r)
 	d["dest"] = dest
 	return db.Audit(ctx, &store.AuditRecord{

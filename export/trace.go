@@ -271,7 +271,7 @@ func traceResultRow(res *store.TraceResult) []string {
 // AuditTrace records a tracing query in the audit trail: who traced which
 // pseudonym (never the ID number) over which range and window, how much
 // came back, and the download format if any.
-func AuditTrace(ctx context.Context, db *store.DB, actor string, r *TraceRequest, res *store.TraceResult) error {
+func AuditTrace(ctx context.Context, db *store.DB, actor store.Actor, r *TraceRequest, res *store.TraceResult) error {
 	_, err := AuditTraceRecord(ctx, db, actor, r, res, nil)
 	return err
 }
@@ -279,7 +279,7 @@ func AuditTrace(ctx context.Context, db *store.DB, actor string, r *TraceRequest
 // AuditTraceRecord is AuditTrace with more detail (a second-degree
 // trace names the first), returning the record's seq so that what is
 // done with the result can name the trace that led to it.
-func AuditTraceRecord(ctx context.Context, db *store.DB, actor string, r *TraceRequest, res *store.TraceResult, extra map[string]any) (int64, error) {
+func AuditTraceRecord(ctx context.Context, db *store.DB, actor store.Actor, r *TraceRequest, res *store.TraceResult, extra map[string]any) (int64, error) {
 	d := map[string]any{
 		"from": r.From.UTC().Format(time.RFC3339), "to": r.To.UTC().Format(time.RFC3339),
 		"window_minutes": int(r.Window / time.Minute), "format": r.Format,

@@ -247,7 +247,8 @@ func (m *Metrics) ExportDone(kind, format string, rows int64, err error) {
 	}
 }
 
-// Purged counts rows of kind ("scans", "passes", "audit") deleted by a
+// Purged counts rows of kind ("scans", "passes", "audit"; at a hub also
+// "district_scans", "district_events", "sync_marks") deleted by a
 // retention purge.
 func (m *Metrics) Purged(kind string, rows int64) {
 	if m == nil || rows <= 0 {

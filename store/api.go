@@ -88,6 +88,9 @@ type User struct {
 	DisabledAt   time.Time
 }
 
+// Actor is the user as the audit trail names them.
+func (u *User) Actor() Actor { return Actor(u.Username) }
+
 // Person is a registered resident, known by pseudonym only.
 type Person struct {
 	Subject    pass.Subject
@@ -109,7 +112,7 @@ type StatusChange struct {
 	From    pass.Color // zero for the first status
 	To      pass.Color
 	Reason  string
-	Actor   string
+	Actor   Actor
 	At      time.Time
 	// Appliance is where it was made, in exports (see Scan.Appliance).
 	Appliance string
@@ -124,7 +127,7 @@ type IssuedPass struct {
 	Color     pass.Color
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	Actor     string
+	Actor     Actor
 	Appliance string // in exports: where it was issued (see Scan.Appliance)
 }
 
@@ -196,7 +199,7 @@ type Policy struct {
 	// zero when saving means DefaultStaleAfter.
 	StaleAfter time.Duration
 	UpdatedAt  time.Time
-	UpdatedBy  string // actor of the last SetPolicy; "setup" at first
+	UpdatedBy  Actor // actor of the last ChangePolicy; "setup" at first
 }
 
 // DefaultScanRetention is how long scans are kept unless an admin sets

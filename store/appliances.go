@@ -134,7 +134,7 @@ func CertApplianceID(id int64) string { return "a" + strconv.FormatInt(id, 10) }
 // code whose SHA-256 is codeHash, valid until expires. A hub must hold
 // its district root with the private half. ErrConflict if the name is
 // taken.
-func (db *DB) AddAppliance(ctx context.Context, name string, role ApplianceRole, codeHash []byte, expires time.Time, actor string) (*Appliance, error) {
+func (db *DB) AddAppliance(ctx context.Context, name string, role ApplianceRole, codeHash []byte, expires time.Time, actor Actor) (*Appliance, error) {
 	if err := CheckApplianceName(name); err != nil {
 		return nil, fmt.Errorf("add appliance: %w", err)
 	}
@@ -293,7 +293,7 @@ type Enrolment struct {
 	// certificate), nil for an appliance that only checks. It joins the
 	// hub's keys, so it is on the trust list every appliance pulls.
 	Issuer *Key
-	Actor  string
+	Actor  Actor
 	// From is where the request came from (the remote address, or the
 	// file); IssuerFingerprint the SHA-256 fingerprint of Issuer's key.
 	From              string
@@ -371,7 +371,7 @@ func truncateText(s string, n int) string {
 // code's SHA-256 is codeHash that the hub refused, with why and where it
 // came from. The code stays valid: whoever holds it may try again with a
 // request that proves possession of its keys.
-func (db *DB) RefuseEnrolment(ctx context.Context, codeHash []byte, from, why, actor string) error {
+func (db *DB) RefuseEnrolment(ctx context.Context, codeHash []byte, from, why string, actor Actor) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		subject := "unknown"
@@ -397,7 +397,7 @@ var ErrDraining = errors.New("this appliance is being retired by its district hu
 // so nothing it holds is lost when it is retired. Audited. ErrRetired
 // for a retired appliance, ErrConflict for one already draining or not
 // enrolled yet.
-func (db *DB) DrainAppliance(ctx context.Context, name, actor string) (*Appliance, error) {
+func (db *DB) DrainAppliance(ctx context.Context, name string, actor Actor) (*Appliance, error) {
 	now := db.now()
 	var a *Appliance
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -454,7 +454,7 @@ func (db *DB) Draining(ctx context.Context) (bool, error) {
 // become void, and its issuer key is revoked (keys.revoked_ms and a
 // revocation of the key, which every appliance pulls). Retiring twice is
 // ErrRetired.
-func (db *DB) RetireAppliance(ctx context.Context, name, reason, actor string) (*Appliance, error) {
+func (db *DB) RetireAppliance(ctx context.Context, name, reason string, actor Actor) (*Appliance, error) {
 	if len(reason) > maxReasonLen {
 		return nil, fmt.Errorf("retire appliance: %w: reason longer than %d bytes", ErrInvalid, maxReasonLen)
 	}

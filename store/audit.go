@@ -62,7 +62,7 @@ const auditHashSize = sha256.Size
 type AuditRecord struct {
 	Seq     int64     // set by the store: 1, 2, 3, … without gaps
 	At      time.Time // set by the store when zero
-	Actor   string    // who: a username, "cli", a device name
+	Actor   Actor     // who: a username, "cli", a device name
 	Action  string    // one of the Audit… codes
 	Subject string    // what it is about: a username, a subject pseudonym or pass ID in hex
 	// Detail is a JSON object (or empty); ErrInvalid if it is not valid
@@ -225,7 +225,7 @@ func (w *auditWriter) append(ctx context.Context, rec *AuditRecord, now time.Tim
 		return fmt.Errorf("%w: audit record without an action", ErrInvalid)
 	case len(rec.Actor) > maxAuditText || len(rec.Action) > maxAuditText || len(rec.Subject) > maxAuditText:
 		return fmt.Errorf("%w: audit actor, action or subject longer than %d bytes", ErrInvalid, maxAuditText)
-	case !utf8.ValidString(rec.Actor) || !utf8.ValidString(rec.Subject):
+	case !utf8.ValidString(string(rec.Actor)) || !utf8.ValidString(rec.Subject):
 		return fmt.Errorf("%w: audit actor or subject is not UTF-8", ErrInvalid)
 	case len(rec.Detail) > maxAuditDetail:
 		return fmt.Errorf("%w: audit detail longer than %d bytes", ErrInvalid, maxAuditDetail)
@@ -609,7 +609,7 @@ const auditPurgeBatch = 1000
 // that the newest such purge record names. It returns the number of
 // records deleted; a purge interrupted by an error or ctx is finished by
 // the next call.
-func (db *DB) PurgeAudit(ctx context.Context, before time.Time, actor string) (int64, error) {
+func (db *DB) PurgeAudit(ctx context.Context, before time.Time, actor Actor) (int64, error) {
 	now := db.now()
 	var through int64
 	err := db.update(ctx, func(tx *sql.Tx) error {

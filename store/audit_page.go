@@ -17,7 +17,7 @@ const MaxAuditPage = 200
 // neither shift a page nor repeat on the next one.
 type AuditPage struct {
 	From, To time.Time // from included, to excluded; zero: unbounded
-	Actor    string    // exact; "" for every actor
+	Actor    Actor     // exact; "" for every actor
 	Action   string    // exact code (AuditActions); "" for every action
 	// Before, if positive, keeps records with a seq below it: the Next of
 	// the page before.

@@ -16,7 +16,7 @@ func TestDB_FindAuditPage(t *testing.T) {
 	db := MustOpenDB(t)
 	MustSetup(t, db)
 	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	actors := []string{"admin", "li", "wang"}
+	actors := []store.Actor{"admin", "li", "wang"}
 	actions := []string{store.AuditExport, store.AuditTrace, store.AuditLogin}
 	for i := range 95 {
 		rec := &store.AuditRecord{At: base.Add(time.Duration(i) * 37 * time.Minute), Actor: actors[i%3], Action: actions[i%5%3],

@@ -73,11 +73,11 @@ func TestDB_Audit(t *testing.T) {
 			{Actor: "admin"},
 			{Actor: "admin", Action: store.AuditLogin, Detail: json.RawMessage(`{"a":`)},
 			{Actor: "admin", Action: store.AuditLogin, Detail: json.RawMessage(`"` + strings.Repeat("x", 5000) + `"`)},
-			{Actor: strings.Repeat("a", 300), Action: store.AuditLogin},
+			{Actor: store.Actor(strings.Repeat("a", 300)), Action: store.AuditLogin},
 			{Actor: "bad\xff", Action: store.AuditLogin},
 		} {
 			if err := db.Audit(t.Context(), rec); !errors.Is(err, store.ErrInvalid) {
-				t.Errorf("Audit(%.40q) = %v, want ErrInvalid", rec.Actor+"|"+rec.Action+"|"+string(rec.Detail), err)
+				t.Errorf("Audit(%.40q) = %v, want ErrInvalid", string(rec.Actor)+"|"+rec.Action+"|"+string(rec.Detail), err)
 			}
 		}
 		if n, err := db.VerifyAudit(t.Context()); n != 0 || err != nil {
@@ -121,7 +121,7 @@ func TestAudit_StoreActions(t *testing.T) {
 	var got []string
 	var policyDetail string
 	if err := db.FindAudit(t.Context(), store.AuditFilter{}, func(r *store.AuditRecord) error {
-		got = append(got, r.Actor+" "+r.Action+" "+r.Subject)
+		got = append(got, string(r.Actor)+" "+r.Action+" "+r.Subject)
 		if r.Action == store.AuditPolicyChanged {
 			policyDetail = string(r.Detail)
 		}
@@ -191,7 +191,7 @@ func newAuditFile(t *testing.T) string {
 	}
 	for i := range auditRecords {
 		if err := db.Audit(t.Context(), &store.AuditRecord{
-			Actor: fmt.Sprintf("user%d", i), Action: store.AuditLogin, Subject: fmt.Sprintf("user%d", i),
+			Actor: store.Actor(fmt.Sprintf("user%d", i)), Action: store.AuditLogin, Subject: fmt.Sprintf("user%d", i),
 			Detail: store.AuditDetail(map[string]int{"i": i}),
 		}); err != nil {
 			t.Fatal(err)

@@ -370,7 +370,8 @@ func ingestFinalScans(ctx context.Context, tx *sql.Tx, a *Appliance, r *ScanRun,
 			break
 		}
 	}
-	mark, err := readMark(ctx, tx, a.ID, StreamScans, r.Epoch, r.From)
+	mark, _, err := startMark(ctx, tx, a.ID, StreamScans, r.Epoch, r.From, len(r.Records),
+		func(i int) (int64, time.Time) { return r.Records[i].ID, r.Records[i].At })
 	if err != nil {
 		return err
 	}
@@ -428,12 +429,12 @@ func upBundleAppliance(ctx context.Context, tx *sql.Tx, in *UpImport, bundleKey 
 // the whole bundle before any of it is stored.
 func checkUpGaps(ctx context.Context, tx *sql.Tx, applianceID int64, in *UpImport) error {
 	marks := map[string]int64{}
-	follow := func(stream string, epoch []byte, from, first, last int64) error {
+	follow := func(stream string, epoch []byte, from, first, last int64, n int, rec func(int) (int64, time.Time)) error {
 		key := stream + string(epoch)
 		m, ok := marks[key]
 		if !ok {
 			var err error
-			if m, err = readMark(ctx, tx, applianceID, stream, epoch, from); err != nil {
+			if m, _, err = startMark(ctx, tx, applianceID, stream, epoch, from, n, rec); err != nil {
 				return err
 			}
 		}
@@ -444,12 +445,14 @@ func checkUpGaps(ctx context.Context, tx *sql.Tx, applianceID int64, in *UpImpor
 		return nil
 	}
 	for _, r := range in.Scans {
-		if err := follow(StreamScans, r.Epoch, r.From, r.Records[0].ID, r.Records[len(r.Records)-1].ID); err != nil {
+		if err := follow(StreamScans, r.Epoch, r.From, r.Records[0].ID, r.Records[len(r.Records)-1].ID, len(r.Records),
+			func(i int) (int64, time.Time) { return r.Records[i].ID, r.Records[i].At }); err != nil {
 			return err
 		}
 	}
 	for _, r := range in.Events {
-		if err := follow(StreamEvents, r.Epoch, r.From, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq); err != nil {
+		if err := follow(StreamEvents, r.Epoch, r.From, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq, len(r.Records),
+			func(i int) (int64, time.Time) { return r.Records[i].Seq, r.Records[i].At }); err != nil {
 			return err
 		}
 	}

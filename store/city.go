@@ -98,7 +98,7 @@ func isEnrolled(ctx context.Context, tx *sql.Tx) (bool, error) {
 // standalone district takes it so: an enrolled appliance takes its
 // hub's. A second, different city root is refused: a city root is
 // replaced by no file. Every outcome is audited.
-func (db *DB) TrustCityRoot(ctx context.Context, file []byte, fingerprint, actor string) (*CityRoot, bool, error) {
+func (db *DB) TrustCityRoot(ctx context.Context, file []byte, fingerprint string, actor Actor) (*CityRoot, bool, error) {
 	now := db.now()
 	refuse := func(subject string, why error) error {
 		if err := db.Audit(ctx, &AuditRecord{Actor: actor, Action: AuditCityRootRefused, Subject: subject,
@@ -139,7 +139,7 @@ func (db *DB) TrustCityRoot(ctx context.Context, file []byte, fingerprint, actor
 
 // storeCityRoot sets c as the city root, audited, unless the same one is
 // held already (false); another one held is ErrConflict.
-func storeCityRoot(ctx context.Context, tx *sql.Tx, c *CityRoot, actor string, now time.Time) (bool, error) {
+func storeCityRoot(ctx context.Context, tx *sql.Tx, c *CityRoot, actor Actor, now time.Time) (bool, error) {
 	held, err := findCityRoot(ctx, tx)
 	switch {
 	case err == nil && held.Key.KID == c.Key.KID && bytes.Equal(held.Key.Raw, c.Key.Raw):
@@ -167,7 +167,7 @@ func storeCityRoot(ctx context.Context, tx *sql.Tx, c *CityRoot, actor string, n
 // under it, a certification not valid now, a certification of a retired
 // root, a root of this district not held here, a run on an enrolled
 // appliance.
-func (db *DB) ImportCityRecord(ctx context.Context, b []byte, actor string) (*pass.CityRecord, error) {
+func (db *DB) ImportCityRecord(ctx context.Context, b []byte, actor Actor) (*pass.CityRecord, error) {
 	now := db.now()
 	var rec *pass.CityRecord
 	var refused error
@@ -230,7 +230,7 @@ func checkCityRecord(ctx context.Context, tx *sql.Tx, b []byte, now time.Time) (
 	return k, "", nil
 }
 
-func auditCityRefusal(ctx context.Context, tx *sql.Tx, actor, subject, district, why string, now time.Time) error {
+func auditCityRefusal(ctx context.Context, tx *sql.Tx, actor Actor, subject, district, why string, now time.Time) error {
 	return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditCityRecordRefused, Subject: subject,
 		Detail: AuditDetail(map[string]any{"district": district, "why": why})}, now)
 }
@@ -239,7 +239,7 @@ func auditCityRefusal(ctx context.Context, tx *sql.Tx, actor, subject, district,
 // (public half, district), held here or not: it returns the record, or
 // why it was refused (then nothing changed). A root of this district
 // (own) that is not held here is refused: it comes only by a rotation.
-func applyCityRecord(ctx context.Context, tx *sql.Tx, k *Key, own string, actor string, now time.Time) (*pass.CityRecord, string, error) {
+func applyCityRecord(ctx context.Context, tx *sql.Tx, k *Key, own string, actor Actor, now time.Time) (*pass.CityRecord, string, error) {
 	city, err := findCityRoot(ctx, tx)
 	if errors.Is(err, ErrNoCityRoot) {
 		return nil, "a city record, but no city root is trusted here", nil

@@ -25,7 +25,7 @@ const (
 // revoked devices stay taken, so scan logs stay unambiguous). A token
 // lets its holder log scans: the addition is audited as actor's, in the
 // same transaction.
-func (db *DB) CreateDevice(ctx context.Context, name, actor string) (*Device, string, error) {
+func (db *DB) CreateDevice(ctx context.Context, name string, actor Actor) (*Device, string, error) {
 	if err := checkName(name); err != nil {
 		return nil, "", fmt.Errorf("create device %q: %w", name, err)
 	}
@@ -110,7 +110,7 @@ const deviceByTokenSQL = `
 // RevokeDevice revokes the device called name so that its token stops
 // working, audited as actor's; ErrNotFound if there is no such unrevoked
 // device.
-func (db *DB) RevokeDevice(ctx context.Context, name, actor string) error {
+func (db *DB) RevokeDevice(ctx context.Context, name string, actor Actor) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `

@@ -201,7 +201,7 @@ func (db *DB) Initialised(ctx context.Context) (bool, error) {
 // with, for example an appliance enrolled offline that now has a network,
 // or a hub that moved. The hub's pinned certificate stays: only the same
 // hub is accepted at the new address. ErrNotEnrolled when not enrolled.
-func (db *DB) SetSyncHubURL(ctx context.Context, url, actor string) error {
+func (db *DB) SetSyncHubURL(ctx context.Context, url string, actor Actor) error {
 	if len(url) > 2048 {
 		return fmt.Errorf("set hub address: %w: too long", ErrInvalid)
 	}

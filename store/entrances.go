@@ -34,7 +34,7 @@ func CheckEntrance(name string) error {
 // SetEntrance says that the input or API device logging under source
 // stands at entrance; an empty entrance removes the assignment. The
 // change and its audit record commit together.
-func (db *DB) SetEntrance(ctx context.Context, source, entrance, actor string) error {
+func (db *DB) SetEntrance(ctx context.Context, source, entrance string, actor Actor) error {
 	if err := checkName(source); err != nil {
 		return fmt.Errorf("set entrance of %q: %w", source, err)
 	}
@@ -116,7 +116,7 @@ func (db *DB) GateHold(ctx context.Context) (time.Duration, error) {
 
 // SetGateHold sets the gate screens' hold time, MinGateHold to
 // MaxGateHold, kept to the second, with its audit record.
-func (db *DB) SetGateHold(ctx context.Context, d time.Duration, actor string) error {
+func (db *DB) SetGateHold(ctx context.Context, d time.Duration, actor Actor) error {
 	d = d.Truncate(time.Second)
 	if d < MinGateHold || d > MaxGateHold {
 		return fmt.Errorf("set gate hold: %w: %v (%v to %v)", ErrInvalid, d, MinGateHold, MaxGateHold)

@@ -55,7 +55,7 @@ func TestDB_SetEntrance(t *testing.T) {
 			{"x", "北门", ""},
 			{strings.Repeat("x", 65), "北门", "admin"},
 		} {
-			if err := db.SetEntrance(t.Context(), c.source, c.entrance, c.actor); !errors.Is(err, store.ErrInvalid) {
+			if err := db.SetEntrance(t.Context(), c.source, c.entrance, store.Actor(c.actor)); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v: err = %v", c, err)
 			}
 		}

@@ -366,7 +366,7 @@ type passEvent struct {
 	Color     int      `json:"color"`
 	IssuedMS  int64    `json:"issued_ms"`
 	ExpiresMS int64    `json:"expires_ms"`
-	Actor     string   `json:"actor"`
+	Actor     Actor    `json:"actor"`
 }
 
 // hexBytes is a byte string written as hex by SQLite's hex(). A value
@@ -470,7 +470,7 @@ type statusEvent struct {
 	FromColor *int     `json:"from_color"`
 	ToColor   int      `json:"to_color"`
 	Reason    string   `json:"reason"`
-	Actor     string   `json:"actor"`
+	Actor     Actor    `json:"actor"`
 	AtMS      int64    `json:"at_ms"`
 }
 
@@ -574,7 +574,7 @@ func (s *Snapshot) CountAudit(ctx context.Context, f ExportFilter) (int64, error
 // trigger).
 type auditEvent struct {
 	Seq     int64    `json:"seq"`
-	Actor   string   `json:"actor"`
+	Actor   Actor    `json:"actor"`
 	Action  string   `json:"action"`
 	Subject string   `json:"subject"`
 	Detail  string   `json:"detail"`

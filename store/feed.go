@@ -198,6 +198,10 @@ type Feed struct {
 	// City is the city root of the hub's trust list (with Keys); nil
 	// when the hub trusts none.
 	City *CityRoot
+	// At is when the hub wrote the increment, for one that travelled as
+	// a file: the lists are as old as the bundle, not as its import.
+	// Zero for a pull, which is answered now.
+	At time.Time
 }
 
 // FeedResult counts what ApplyFeed changed.
@@ -249,6 +253,12 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 		return nil, fmt.Errorf("apply feed: %w: nil feed", ErrInvalid)
 	}
 	now := db.now()
+	// The lists are as fresh as the increment: a bundle's are as old as
+	// its writing (never taken as newer than now: clocks differ).
+	pulled := now
+	if !f.At.IsZero() && f.At.Before(now) {
+		pulled = f.At
+	}
 	res := &FeedResult{}
 	// An empty increment changes nothing but the time of the pull. That
 	// is recorded at most every pullRecordEvery, so an idle appliance's
@@ -261,7 +271,7 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 		err := db.r.QueryRowContext(ctx, `SELECT last_pull_ms, last_error, generation FROM sync_state WHERE id = 1`).Scan(&last, &lastErr, &gen)
 		if err == nil && lastErr == "" && last.Valid && now.Sub(time.UnixMilli(last.Int64)) < pullRecordEvery &&
 			(f.Generation == nil || bytes.Equal(gen, f.Generation)) {
-			db.notePull(now)
+			db.notePull(pulled)
 			return res, nil
 		}
 	}
@@ -308,14 +318,14 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 			hash = f.TrustHash
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE sync_state SET revocations_seq = ?, trust_hash = coalesce(?, trust_hash),
-			policy_ms = ?, last_pull_ms = ?, last_error = '', last_error_ms = NULL WHERE id = 1`,
-			f.RevocationsSeq, hash, pver, now.UnixMilli())
+			policy_ms = ?, last_pull_ms = max(coalesce(last_pull_ms, 0), ?), last_error = '', last_error_ms = NULL WHERE id = 1`,
+			f.RevocationsSeq, hash, pver, pulled.UnixMilli())
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("apply hub feed: %w", err)
 	}
-	db.notePull(now)
+	db.notePull(pulled)
 	if res.KeyDropped {
 		if err := db.checkpointAfterDrop(ctx); err != nil {
 			return nil, fmt.Errorf("apply hub feed: checkpoint after dropping the pseudonym key: %w", err)

@@ -243,7 +243,7 @@ func TestApplyFeed_KeepsBacklogWarn(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.BacklogWarn = 42 * time.Minute
-	if err := db.SetPolicy(t.Context(), p, "admin"); err != nil {
+	if err := db.ChangePolicy(t.Context(), p, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	hub := store.DefaultPolicy()

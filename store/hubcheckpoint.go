@@ -251,7 +251,7 @@ func raiseCheckpointAlarm(ctx context.Context, tx *sql.Tx, a *Appliance, reason 
 type pushedAudit struct {
 	Seq     int64  `json:"seq"`
 	At      int64  `json:"at_ms"`
-	Actor   string `json:"actor"`
+	Actor   Actor  `json:"actor"`
 	Action  string `json:"action"`
 	Subject string `json:"subject"`
 	Detail  string `json:"detail"`
@@ -361,7 +361,7 @@ func checkStatusEvents(ctx context.Context, tx *sql.Tx, applianceID, signedSize,
 			From    *int   `json:"from_color"`
 			To      int    `json:"to_color"`
 			Reason  string `json:"reason"`
-			Actor   string `json:"actor"`
+			Actor   Actor  `json:"actor"`
 			At      int64  `json:"at_ms"`
 		}
 		if err := json.Unmarshal([]byte(st.body), &ev); err != nil {
@@ -394,7 +394,7 @@ func checkStatusEvents(ctx context.Context, tx *sql.Tx, applianceID, signedSize,
 
 // hasStatusRecord looks for the status_changed audit record of a pushed
 // status change among the audit records pushed after it.
-func hasStatusRecord(ctx context.Context, tx *sql.Tx, applianceID, after int64, subject string, from *int, to int, reason, actor string, at int64) (bool, error) {
+func hasStatusRecord(ctx context.Context, tx *sql.Tx, applianceID, after int64, subject string, from *int, to int, reason string, actor Actor, at int64) (bool, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT json_extract(body, '$.detail') FROM district_events
 		WHERE appliance_id = ? AND kind = 'audit' AND id > ?
 			AND json_extract(body, '$.action') = ? AND lower(json_extract(body, '$.subject')) = lower(?)

@@ -270,18 +270,6 @@ func (db *DB) IngestPush(ctx context.Context, applianceID int64, in *Ingest) (*I
 	return res, nil
 }
 
-// readMark returns the hub's mark for a stream's epoch: the last id held,
-// or from-1 when it holds nothing of the epoch yet.
-func readMark(ctx context.Context, tx *sql.Tx, applianceID int64, stream string, epoch []byte, from int64) (int64, error) {
-	var mark int64
-	err := tx.QueryRowContext(ctx, `SELECT mark FROM sync_marks WHERE appliance_id = ? AND stream = ? AND epoch = ?`,
-		applianceID, stream, epoch).Scan(&mark)
-	if errors.Is(err, sql.ErrNoRows) {
-		return from - 1, nil
-	}
-	return mark, err
-}
-
 func writeMark(ctx context.Context, tx *sql.Tx, applianceID int64, stream string, epoch []byte, mark int64, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sync_marks (appliance_id, stream, epoch, mark, updated_ms) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (appliance_id, stream, epoch) DO UPDATE SET mark = excluded.mark, updated_ms = excluded.updated_ms`,
@@ -290,7 +278,8 @@ func writeMark(ctx context.Context, tx *sql.Tx, applianceID int64, stream string
 }
 
 func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRun, now time.Time, res *IngestResult) (int64, error) {
-	mark, err := readMark(ctx, tx, applianceID, StreamScans, run.Epoch, run.From)
+	mark, held, err := startMark(ctx, tx, applianceID, StreamScans, run.Epoch, run.From, len(run.Records),
+		func(i int) (int64, time.Time) { return run.Records[i].ID, run.Records[i].At })
 	if err != nil {
 		return 0, err
 	}
@@ -301,7 +290,7 @@ func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRu
 	skip := int(min(mark-first+1, int64(len(run.Records))))
 	res.Skipped += skip
 	if skip == len(run.Records) {
-		return mark, nil
+		return mark, writeHeldMark(ctx, tx, applianceID, StreamScans, run.Epoch, mark, held, now)
 	}
 	if err := insertDistrictScans(ctx, tx, applianceID, run.Epoch, run.Records[skip:], now); err != nil {
 		return 0, err
@@ -318,7 +307,8 @@ func ingestScans(ctx context.Context, tx *sql.Tx, applianceID int64, run *ScanRu
 // travels for an unknown time).
 func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, now time.Time, skew int64, res *IngestResult) (int64, error) {
 	applianceID := a.ID
-	mark, err := readMark(ctx, tx, applianceID, StreamEvents, run.Epoch, run.From)
+	mark, held, err := startMark(ctx, tx, applianceID, StreamEvents, run.Epoch, run.From, len(run.Records),
+		func(i int) (int64, time.Time) { return run.Records[i].Seq, run.Records[i].At })
 	if err != nil {
 		return 0, err
 	}
@@ -329,7 +319,7 @@ func ingestEvents(ctx context.Context, tx *sql.Tx, a *Appliance, run *EventRun, 
 	skip := int(min(mark-first+1, int64(len(run.Records))))
 	res.Skipped += skip
 	if skip == len(run.Records) {
-		return mark, nil
+		return mark, writeHeldMark(ctx, tx, applianceID, StreamEvents, run.Epoch, mark, held, now)
 	}
 	stmt, err := tx.PrepareContext(ctx, insertDistrictEventSQL)
 	if err != nil {

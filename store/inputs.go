@@ -13,7 +13,7 @@ type Input struct {
 	Kind      string // "serial" or "evdev"
 	Spec      string // device path and options, as on the command line
 	CreatedAt time.Time
-	Actor     string
+	Actor     Actor
 }
 
 // CreateInput stores an input; ErrConflict for a taken name.

@@ -17,7 +17,7 @@ type PassIssue struct {
 	// StatusReason is the reason recorded when Person.Color differs from
 	// the registered colour: a status change, as by SetStatus.
 	StatusReason string
-	Actor        string
+	Actor        Actor
 	// Sign makes the pass once the person is saved. cutoff is the
 	// subject's revocation cutoff then (zero for none) and elsewhere the
 	// latest change of their status made elsewhere in the district since

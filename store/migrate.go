@@ -655,6 +655,18 @@ ALTER TABLE district_scans ADD COLUMN epoch BLOB CHECK (epoch IS NULL OR length(
 ALTER TABLE appliances ADD COLUMN draining_ms INTEGER;
 ALTER TABLE sync_hub ADD COLUMN draining INTEGER NOT NULL DEFAULT 0 CHECK (draining IN (0, 1));
 `,
+	`-- hubret: a hub collects the exactly-once marks of epochs no appliance can
+-- still send (CollectSyncMarks). Per appliance and stream it keeps the time
+-- before which every record of a collected epoch was logged, so that a
+-- late copy of such a record (an appliance restored from an old backup) is
+-- taken as held and never stored twice.
+CREATE TABLE sync_collected (
+	appliance_id INTEGER NOT NULL REFERENCES appliances (id),
+	stream       TEXT    NOT NULL CHECK (stream IN ('scans', 'events')),
+	before_ms    INTEGER NOT NULL,
+	PRIMARY KEY (appliance_id, stream)
+) STRICT, WITHOUT ROWID;
+`,
 	`-- city: the city root this passgate trusts. Set at a hub by its admin
 -- (after comparing the fingerprint), taken by an appliance from its hub's
 -- trust list. With it, another district's root is trusted only through a

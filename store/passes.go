@@ -123,7 +123,7 @@ func findPass(ctx context.Context, tx *sql.Tx, id pass.ID) (*IssuedPass, error) 
 // copy of the pass, so both stay as they are (each under its own
 // retention). An export snapshot taken before the purge still sees the
 // rows it counted.
-func (db *DB) PurgePasses(ctx context.Context, expiredBefore time.Time, batch int, actor string) (int64, error) {
+func (db *DB) PurgePasses(ctx context.Context, expiredBefore time.Time, batch int, actor Actor) (int64, error) {
 	if actor == "" {
 		return 0, fmt.Errorf("purge passes: %w: no actor", ErrInvalid)
 	}
@@ -217,7 +217,7 @@ func (db *DB) expiredPasses(ctx context.Context, after []byte, cutoffMS int64, l
 // if any were. Deleted rows are gone whatever happens next, so the record
 // is written even when ctx has just been cancelled (shutdown mid-purge):
 // only its deadline-free copy is used.
-func (db *DB) auditPurged(ctx context.Context, actor, subject string, detail map[string]any, rows int64) error {
+func (db *DB) auditPurged(ctx context.Context, actor Actor, subject string, detail map[string]any, rows int64) error {
 	if rows == 0 {
 		return nil
 	}

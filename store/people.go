@@ -24,7 +24,7 @@ const ReasonUpdated = "updated"
 // colour is a status change like SetStatus (history with reason "updated",
 // and the subject's earlier passes voided), so that no colour ever
 // changes without a trace.
-func (db *DB) SavePerson(ctx context.Context, p *Person, actor string) error {
+func (db *DB) SavePerson(ctx context.Context, p *Person, actor Actor) error {
 	if p == nil {
 		return fmt.Errorf("save person: %w: nil person", ErrInvalid)
 	}
@@ -55,13 +55,13 @@ func (db *DB) FindPerson(ctx context.Context, s pass.Subject) (*Person, error) {
 // and actor, and voids every pass of the subject issued up to now (a
 // subject revocation), all in one transaction. ErrNotFound if the person
 // is not registered; ErrInvalid without a reason or an actor.
-func (db *DB) SetStatus(ctx context.Context, s pass.Subject, to pass.Color, reason, actor string) (*StatusChange, error) {
+func (db *DB) SetStatus(ctx context.Context, s pass.Subject, to pass.Color, reason string, actor Actor) (*StatusChange, error) {
 	return db.setStatus(ctx, s, to, reason, actor, 0)
 }
 
 // setStatus is SetStatus naming, when trace is not 0, the audit record of
 // the trace that led to the change in the change's own record.
-func (db *DB) setStatus(ctx context.Context, s pass.Subject, to pass.Color, reason, actor string, trace int64) (*StatusChange, error) {
+func (db *DB) setStatus(ctx context.Context, s pass.Subject, to pass.Color, reason string, actor Actor, trace int64) (*StatusChange, error) {
 	now := db.now()
 	var c *StatusChange
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -116,7 +116,7 @@ func (db *DB) StatusHistory(ctx context.Context, s pass.Subject) ([]*StatusChang
 
 func validColor(c pass.Color) bool { return c >= pass.Green && c <= pass.Red }
 
-func savePerson(ctx context.Context, tx *sql.Tx, p *Person, actor string, now time.Time) error {
+func savePerson(ctx context.Context, tx *sql.Tx, p *Person, actor Actor, now time.Time) error {
 	switch {
 	case p.Subject.IsZero():
 		return fmt.Errorf("%w: zero subject", ErrInvalid)
@@ -173,13 +173,13 @@ func savePerson(ctx context.Context, tx *sql.Tx, p *Person, actor string, now ti
 
 // changeStatus sets p's colour to to, appends the history entry and the
 // subject revocation that voids the passes issued so far.
-func changeStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason, actor string, now time.Time) (*StatusChange, error) {
+func changeStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason string, actor Actor, now time.Time) (*StatusChange, error) {
 	return changeStatusAfter(ctx, tx, p, to, reason, actor, now, 0)
 }
 
 // changeStatusAfter is changeStatus whose audit record names the trace
 // (its audit seq) that led to the change; 0 for none.
-func changeStatusAfter(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason, actor string, now time.Time, trace int64) (*StatusChange, error) {
+func changeStatusAfter(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason string, actor Actor, now time.Time, trace int64) (*StatusChange, error) {
 	if !validColor(to) {
 		return nil, fmt.Errorf("%w: colour %d", ErrInvalid, uint8(to))
 	}
@@ -244,7 +244,7 @@ func insertStatusChangeAfter(ctx context.Context, tx *sql.Tx, c *StatusChange, t
 // status has from 0) in the same transaction as the change itself,
 // through aw when the caller appends many, else on its own. A change
 // made from a trace's result names that trace's record (trace, its seq).
-func auditStatusChange(ctx context.Context, tx *sql.Tx, aw *auditWriter, s pass.Subject, from, to pass.Color, reason, actor string, at time.Time, trace int64) error {
+func auditStatusChange(ctx context.Context, tx *sql.Tx, aw *auditWriter, s pass.Subject, from, to pass.Color, reason string, actor Actor, at time.Time, trace int64) error {
 	d := map[string]any{"to": to.String(), "reason": reason}
 	if from != 0 {
 		d["from"] = from.String()
@@ -298,7 +298,7 @@ func validIDType(t string) bool {
 // the same file twice changes nothing the second time. Any invalid
 // person fails the whole batch with ErrInvalid: callers validate rows
 // first and report bad ones.
-func (db *DB) RegisterPeople(ctx context.Context, people []*Person, actor string) (created, updated int, err error) {
+func (db *DB) RegisterPeople(ctx context.Context, people []*Person, actor Actor) (created, updated int, err error) {
 	if actor == "" {
 		return 0, 0, fmt.Errorf("register people: %w: no actor", ErrInvalid)
 	}
@@ -406,7 +406,7 @@ type TestResult struct {
 // already red it changes nothing, so re-importing a file is harmless.
 // Results of unregistered subjects are skipped and their indexes
 // returned in missing; changed counts the results that changed a person.
-func (db *DB) RecordTests(ctx context.Context, results []TestResult, actor string) (changed int, missing []int, err error) {
+func (db *DB) RecordTests(ctx context.Context, results []TestResult, actor Actor) (changed int, missing []int, err error) {
 	if actor == "" {
 		return 0, nil, fmt.Errorf("record tests: %w: no actor", ErrInvalid)
 	}

@@ -85,7 +85,7 @@ func TestDB_SavePerson(t *testing.T) {
 			{store.Person{Subject: subj(1), Color: pass.Red, Doses: 256}, "a"},
 			{store.Person{Subject: subj(1), Color: pass.Red}, ""}, // no actor
 		} {
-			if err := db.SavePerson(t.Context(), &tt.p, tt.actor); !errors.Is(err, store.ErrInvalid) {
+			if err := db.SavePerson(t.Context(), &tt.p, store.Actor(tt.actor)); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v by %q: err = %v, want ErrInvalid", tt.p, tt.actor, err)
 			}
 		}
@@ -174,7 +174,7 @@ func TestDB_SetStatus(t *testing.T) {
 			to            pass.Color
 			reason, actor string
 		}{{0, "r", "a"}, {pass.Red, "", "a"}, {pass.Red, "r", ""}} {
-			if _, err := db.SetStatus(t.Context(), p.Subject, tt.to, tt.reason, tt.actor); !errors.Is(err, store.ErrInvalid) {
+			if _, err := db.SetStatus(t.Context(), p.Subject, tt.to, tt.reason, store.Actor(tt.actor)); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v: err = %v, want ErrInvalid", tt, err)
 			}
 		}

@@ -64,7 +64,7 @@ const maxTimeZone = 64
 // bounds, nil for a policy the store accepts. Its codes are message keys
 // of the web catalogue with the bounds as arguments, so every interface
 // says the same thing in its own language. A zero retention is valid: it
-// means the default (SetPolicy) or, on the web form, the period in force.
+// means the default (ChangePolicy) or, on the web form, the period in force.
 func (p *Policy) Validate() FieldErrors {
 	var errs FieldErrors
 	add := func(field, code string, args ...any) {
@@ -187,29 +187,13 @@ func (db *DB) Policy(ctx context.Context) (*Policy, error) {
 	return p, nil
 }
 
-// SetPolicy replaces the check policy (refused with Validate's field
-// errors, which match ErrInvalid, when out of bounds) and sets
-// p.UpdatedAt and p.UpdatedBy. Durations are kept to the millisecond.
-func (db *DB) SetPolicy(ctx context.Context, p *Policy, actor string) error {
-	if p == nil {
-		return fmt.Errorf("set policy: %w: nil policy", ErrInvalid)
-	}
-	now := db.now()
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		return setPolicy(ctx, tx, p, actor, now)
-	})
-	if err != nil {
-		return fmt.Errorf("set policy: %w", err)
-	}
-	return nil
-}
-
-// ChangePolicy is SetPolicy for a person's change: it replaces the
-// policy and appends a policy_changed audit record with the old and new
-// values in the same transaction, so the change and its record commit
-// together. A change to identical values is saved (UpdatedAt moves) but
+// ChangePolicy replaces the check policy (refused with Validate's field
+// errors, which match ErrInvalid, when out of bounds), sets p.UpdatedAt
+// and p.UpdatedBy, and appends a policy_changed audit record with the
+// old and new values in the same transaction, so the change and its
+// record commit together. A change to identical values is saved (UpdatedAt moves) but
 // not audited: nothing changed.
-func (db *DB) ChangePolicy(ctx context.Context, p *Policy, actor string) error {
+func (db *DB) ChangePolicy(ctx context.Context, p *Policy, actor Actor) error {
 	if p == nil {
 		return fmt.Errorf("change policy: %w: nil policy", ErrInvalid)
 	}
@@ -272,7 +256,7 @@ func policyAudit(p *Policy) policyValues {
 	}
 }
 
-func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor string, now time.Time) error {
+func setPolicy(ctx context.Context, tx *sql.Tx, p *Policy, actor Actor, now time.Time) error {
 	if actor == "" {
 		return fmt.Errorf("%w: no actor", ErrInvalid)
 	}

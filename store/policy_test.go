@@ -16,7 +16,7 @@ func TestDB_SetPolicy(t *testing.T) {
 		MustSetup(t, db)
 		p := &store.Policy{Colors: []pass.Color{pass.Yellow, pass.Green, pass.Yellow}, MaxTestAge: 48 * time.Hour, MinDoses: 2,
 			AcceptPaper: false, RepeatWindow: time.Minute, ClockSkew: 90 * time.Second}
-		if err := db.SetPolicy(ctxb(), p, "admin"); err != nil {
+		if err := db.ChangePolicy(ctxb(), p, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.Policy(ctxb())
@@ -29,14 +29,15 @@ func TestDB_SetPolicy(t *testing.T) {
 			t.Fatalf("policy = %+v", got)
 		}
 		if !slices.Equal(p.Colors, got.Colors) || !p.UpdatedAt.Equal(t0) {
-			t.Fatalf("SetPolicy did not normalise its argument: %+v", p)
+			t.Fatalf("ChangePolicy did not normalise its argument: %+v", p)
 		}
 	})
 	t.Run("NoTestRequired", func(t *testing.T) {
 		db := MustOpenDB(t)
+		MustSetup(t, db)
 		p := store.DefaultPolicy()
 		p.MaxTestAge = 0
-		if err := db.SetPolicy(ctxb(), &p, "admin"); err != nil {
+		if err := db.ChangePolicy(ctxb(), &p, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := db.Policy(ctxb()); got.MaxTestAge != 0 || !got.AcceptPaper {
@@ -57,11 +58,11 @@ func TestDB_SetPolicy(t *testing.T) {
 		} {
 			p := store.DefaultPolicy()
 			mod(&p)
-			if err := db.SetPolicy(ctxb(), &p, "admin"); !errors.Is(err, store.ErrInvalid) {
+			if err := db.ChangePolicy(ctxb(), &p, "admin"); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%+v: err = %v, want ErrInvalid", p, err)
 			}
 		}
-		if err := db.SetPolicy(ctxb(), new(store.DefaultPolicy()), ""); !errors.Is(err, store.ErrInvalid) {
+		if err := db.ChangePolicy(ctxb(), new(store.DefaultPolicy()), ""); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("no actor: err = %v, want ErrInvalid", err)
 		}
 		if got, _ := db.Policy(ctxb()); got.UpdatedBy != "setup" {

@@ -93,7 +93,7 @@ func TestPolicy_Validate(t *testing.T) {
 			}
 			db := MustOpenDB(t)
 			MustSetup(t, db)
-			err := db.SetPolicy(ctxb(), &p, "admin")
+			err := db.ChangePolicy(ctxb(), &p, "admin")
 			var fes store.FieldErrors
 			switch {
 			case tc.field == "" && err != nil:

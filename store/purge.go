@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -53,4 +54,45 @@ func (p *purgePacer) next(ctx context.Context, took time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// purgeBatches runs del, which deletes at most size rows in the
+// transaction it is given and says how many it deleted, until a
+// transaction deletes fewer than size, sizing and spacing the
+// transactions by a purgePacer of at most batch rows (0: 1,000). It
+// returns the rows deleted, also when an error or ctx stops it part way.
+func (db *DB) purgeBatches(ctx context.Context, batch int, del func(tx *sql.Tx, size int) (int64, error)) (int64, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	var total int64
+	pace := newPurgePacer(batch)
+	for {
+		var n int64
+		size, start := pace.size, time.Now()
+		err := db.update(ctx, func(tx *sql.Tx) error {
+			var err error
+			n, err = del(tx, size)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < int64(size) {
+			return total, nil
+		}
+		if err := pace.next(ctx, time.Since(start)); err != nil {
+			return total, err
+		}
+	}
+}
+
+// execRows runs a DELETE in tx and returns how many rows it removed.
+func execRows(ctx context.Context, tx *sql.Tx, q string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

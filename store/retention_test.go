@@ -31,7 +31,7 @@ func TestDB_SetPolicyRetention(t *testing.T) {
 		} {
 			p := store.DefaultPolicy()
 			p.PassRetention, p.AuditRetention = c.pass, c.audit
-			if err := db.SetPolicy(t.Context(), &p, "admin"); err != nil {
+			if err := db.ChangePolicy(t.Context(), &p, "admin"); err != nil {
 				t.Fatalf("%v/%v: %v", c.pass, c.audit, err)
 			}
 			got, err := db.Policy(t.Context())
@@ -49,11 +49,11 @@ func TestDB_SetPolicyRetention(t *testing.T) {
 		MustSetup(t, db)
 		p := store.DefaultPolicy()
 		p.PassRetention, p.AuditRetention = 5*day, 50*day
-		if err := db.SetPolicy(t.Context(), &p, "admin"); err != nil {
+		if err := db.ChangePolicy(t.Context(), &p, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		p.PassRetention, p.AuditRetention = 0, 0
-		if err := db.SetPolicy(t.Context(), &p, "admin"); err != nil {
+		if err := db.ChangePolicy(t.Context(), &p, "admin"); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := db.Policy(t.Context())
@@ -78,7 +78,7 @@ func TestDB_SetPolicyRetention(t *testing.T) {
 		} {
 			p := store.DefaultPolicy()
 			p.PassRetention, p.AuditRetention = c.pass, c.audit
-			err := db.SetPolicy(t.Context(), &p, "admin")
+			err := db.ChangePolicy(t.Context(), &p, "admin")
 			if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%v/%v: err = %v, want ErrInvalid about %s", c.pass, c.audit, err, c.want)
 			}

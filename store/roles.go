@@ -365,7 +365,7 @@ const AuditApplianceRole = "appliance_role"
 // a gate is not made an office in place, since it holds neither an issuer
 // certificate nor the pseudonym key: it is enrolled again (ErrInvalid).
 // ErrNotFound for an unknown appliance, ErrRetired for a retired one.
-func (db *DB) SetApplianceRole(ctx context.Context, name string, role ApplianceRole, actor string) (*Appliance, error) {
+func (db *DB) SetApplianceRole(ctx context.Context, name string, role ApplianceRole, actor Actor) (*Appliance, error) {
 	if _, err := ParseApplianceRole(string(role)); err != nil {
 		return nil, fmt.Errorf("set role of appliance %q: %w", name, err)
 	}

@@ -28,10 +28,6 @@ const (
 	AuditRootRestored = "root_restored"
 )
 
-// ActorSystem is the actor of changes passgate makes by itself (repairs
-// at start), not on anyone's request.
-const ActorSystem = "system"
-
 // isRootKey reports whether kid names a root key held here.
 func isRootKey(ctx context.Context, tx *sql.Tx, kid []byte) (bool, error) {
 	var n int
@@ -179,7 +175,7 @@ func (db *DB) TrustedRoots(ctx context.Context) ([]TrustedRoot, error) {
 // hub, the roots then reach every appliance with the trust list. Every
 // outcome is audited: each root added, or the refusal. It returns the
 // parsed file and how many roots were new.
-func (db *DB) ImportTrustAnchor(ctx context.Context, file []byte, fingerprint, actor string) (*pass.Anchor, int, error) {
+func (db *DB) ImportTrustAnchor(ctx context.Context, file []byte, fingerprint string, actor Actor) (*pass.Anchor, int, error) {
 	now := db.now()
 	refuse := func(district string, why error) error {
 		detail := map[string]any{"why": why.Error(), "fingerprint_given": fingerprint}
@@ -319,7 +315,7 @@ type RootRotation struct {
 // root, the issuer keys' new certificates, and the end of the old root's
 // trust (RootGrace from now), audited. The record must be valid and its
 // old root a root of this district whose private half is held here.
-func (db *DB) RotateRoot(ctx context.Context, rot *RootRotation, actor string) error {
+func (db *DB) RotateRoot(ctx context.Context, rot *RootRotation, actor Actor) error {
 	if rot == nil || rot.New == nil {
 		return fmt.Errorf("rotate root: %w: nothing to store", ErrInvalid)
 	}
@@ -376,7 +372,7 @@ func endRootTrust(ctx context.Context, tx *sql.Tx, kid pass.KeyID, now time.Time
 	return time.UnixMilli(until), err
 }
 
-func auditRotation(ctx context.Context, tx *sql.Tx, actor string, r *pass.Rotation, until time.Time, certs int, now time.Time) error {
+func auditRotation(ctx context.Context, tx *sql.Tx, actor Actor, r *pass.Rotation, until time.Time, certs int, now time.Time) error {
 	fo, fn := r.Old.Fingerprint(), r.New.Fingerprint()
 	return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditRootRotated, Subject: r.New.KID.String(),
 		Detail: AuditDetail(map[string]any{"district": r.District, "old": r.Old.KID.String(), "old_trusted_until_ms": until.UnixMilli(),

@@ -418,38 +418,13 @@ const purgeScansSQL = `
 // returns how many scans were deleted. An enrolled appliance keeps the
 // scans its hub has not acknowledged and its newest scan (see
 // ScanPurgeGuard).
-func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor string) (int64, error) {
+func (db *DB) PurgeScans(ctx context.Context, before time.Time, batch int, actor Actor) (int64, error) {
 	if actor == "" {
 		return 0, fmt.Errorf("purge scans: %w: no actor", ErrInvalid)
 	}
-	if batch <= 0 {
-		batch = 1000
-	}
-	var total int64
-	var err error
-	pace := newPurgePacer(batch)
-	for {
-		var n int64
-		size, start := pace.size, time.Now()
-		err = db.update(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, purgeScansSQL, before.UnixMilli(), size)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		if err != nil {
-			break
-		}
-		total += n
-		if n < int64(size) {
-			break
-		}
-		if err = pace.next(ctx, time.Since(start)); err != nil {
-			break
-		}
-	}
+	total, err := db.purgeBatches(ctx, batch, func(tx *sql.Tx, size int) (int64, error) {
+		return execRows(ctx, tx, purgeScansSQL, before.UnixMilli(), size)
+	})
 	if err == nil {
 		err = db.purgeScanCounts(ctx, before)
 	}

@@ -68,7 +68,7 @@ func (db *DB) Login(ctx context.Context, l Login) (string, error) {
 			return err
 		}
 		return appendAudit(ctx, tx, &AuditRecord{
-			Actor: l.User.Username, Action: AuditLogin, Subject: l.User.Username,
+			Actor: l.User.Actor(), Action: AuditLogin, Subject: l.User.Username,
 			Detail: AuditDetail(map[string]string{"addr": l.Addr, "outcome": "ok", "role": string(l.User.Role)}),
 		}, now)
 	})
@@ -94,7 +94,7 @@ type LoginRefusal struct {
 func (db *DB) RefuseLogin(ctx context.Context, l LoginRefusal) error {
 	rec := &AuditRecord{Actor: "anonymous", Action: AuditLoginFailed}
 	if l.User != nil {
-		rec.Actor, rec.Subject = l.User.Username, l.User.Username
+		rec.Actor, rec.Subject = l.User.Actor(), l.User.Username
 	}
 	d := map[string]string{"addr": l.Addr, "outcome": l.Outcome}
 	if l.Limit != "" {

@@ -13,7 +13,7 @@ const AuditPhoneShown = "phone_shown"
 // SetStatusAfterTrace is SetStatus for a contact found by a trace: the
 // status change's audit record names the trace's own record (trace, its
 // audit seq), so the trail says why the officer acted.
-func (db *DB) SetStatusAfterTrace(ctx context.Context, s pass.Subject, to pass.Color, reason, actor string, trace int64) (*StatusChange, error) {
+func (db *DB) SetStatusAfterTrace(ctx context.Context, s pass.Subject, to pass.Color, reason string, actor Actor, trace int64) (*StatusChange, error) {
 	return db.setStatus(ctx, s, to, reason, actor, trace)
 }
 

@@ -17,7 +17,7 @@ const maxNameLen = 64
 // transaction, and sets u.ID and u.CreatedAt; ErrConflict for a taken
 // username (compared case-insensitively). PasswordHash must come from
 // HashPassword.
-func (db *DB) CreateUser(ctx context.Context, u *User, actor string) error {
+func (db *DB) CreateUser(ctx context.Context, u *User, actor Actor) error {
 	if u == nil {
 		return fmt.Errorf("create user: %w: nil user", ErrInvalid)
 	}
@@ -119,7 +119,7 @@ func (db *DB) FindUsers(ctx context.Context) ([]*User, error) {
 // role, ErrLastAdmin when it would demote the last enabled admin.
 // Sessions stay: they read the role afresh on every request, so the
 // change applies at once.
-func (db *DB) UpdateUserRole(ctx context.Context, id int64, role UserRole, actor string) error {
+func (db *DB) UpdateUserRole(ctx context.Context, id int64, role UserRole, actor Actor) error {
 	if !ValidRole(role) {
 		return fmt.Errorf("update role of user %d: %w: role %q", id, ErrInvalid, role)
 	}
@@ -150,7 +150,7 @@ func (db *DB) UpdateUserRole(ctx context.Context, id int64, role UserRole, actor
 // for them after it returns. Disabling a disabled user keeps the first
 // date. ErrNotFound for an unknown user, ErrLastAdmin for the last
 // enabled admin.
-func (db *DB) DisableUser(ctx context.Context, id int64, actor string) error {
+func (db *DB) DisableUser(ctx context.Context, id int64, actor Actor) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		u, err := findUser(ctx, tx, id)
@@ -177,7 +177,7 @@ func (db *DB) DisableUser(ctx context.Context, id int64, actor string) error {
 // EnableUser lets a disabled user log in again and records who did it;
 // ErrNotFound for an unknown user. Enabling an enabled user changes
 // nothing but is recorded all the same: someone asked for it.
-func (db *DB) EnableUser(ctx context.Context, id int64, actor string) error {
+func (db *DB) EnableUser(ctx context.Context, id int64, actor Actor) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		u, err := findUser(ctx, tx, id)
@@ -200,7 +200,7 @@ func (db *DB) EnableUser(ctx context.Context, id int64, actor string) error {
 // knew the old password is logged out too. generated says whether the
 // password was made up by the appliance; the record never holds the
 // password nor its hash. ErrNotFound for an unknown user.
-func (db *DB) SetPassword(ctx context.Context, id int64, hash, actor string, generated bool) error {
+func (db *DB) SetPassword(ctx context.Context, id int64, hash string, actor Actor, generated bool) error {
 	if !strings.HasPrefix(hash, "$argon2id$") {
 		return fmt.Errorf("set password of user %d: %w: password hash is not an argon2id PHC string", id, ErrInvalid)
 	}
@@ -226,7 +226,7 @@ func (db *DB) SetPassword(ctx context.Context, id int64, hash, actor string, gen
 
 // auditUser appends the record of a change actor made to the account
 // username, inside the change's transaction.
-func auditUser(ctx context.Context, tx *sql.Tx, actor, action, username string, detail any, now time.Time) error {
+func auditUser(ctx context.Context, tx *sql.Tx, actor Actor, action, username string, detail any, now time.Time) error {
 	rec := &AuditRecord{Actor: actor, Action: action, Subject: username}
 	if detail != nil {
 		rec.Detail = AuditDetail(detail)

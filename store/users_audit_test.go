@@ -53,7 +53,7 @@ func (f *accountFixture) lastRecord(t *testing.T) store.AuditRecord {
 func (f *accountFixture) wantRecord(t *testing.T, actor, action, subject, detail string) {
 	t.Helper()
 	r := f.lastRecord(t)
-	if r.Seq != f.recordsAfter+1 || r.Actor != actor || r.Action != action || r.Subject != subject || string(r.Detail) != detail {
+	if r.Seq != f.recordsAfter+1 || string(r.Actor) != actor || r.Action != action || r.Subject != subject || string(r.Detail) != detail {
 		t.Fatalf("record %d %q %q %q %s, want %d %q %q %q %s", r.Seq, r.Actor, r.Action, r.Subject, r.Detail,
 			f.recordsAfter+1, actor, action, subject, detail)
 	}

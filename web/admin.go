@@ -4,29 +4,9 @@ import (
 	"net/http"
 
 	"passgate/assets"
+	"passgate/store"
 	"passgate/web/view"
 )
-
-// adminRoutes are the admin pages: accounts, scanner devices, the check
-// policy and the status page. Every one is for admins only; row actions
-// are POSTs to their own paths so that each has one clear effect.
-func (s *Server) adminRoutes() []route {
-	return []route{
-		{"GET /admin", Admin, s.handleAdmin},
-		{"GET /admin/status", Admin, s.handleStatus},
-		{"GET /admin/users", Admin, s.handleUsers},
-		{"POST /admin/users", Admin, s.handleCreateUser},
-		{"POST /admin/users/{id}/disable", Admin, s.handleDisableUser},
-		{"POST /admin/users/{id}/enable", Admin, s.handleEnableUser},
-		{"POST /admin/users/{id}/role", Admin, s.handleUserRole},
-		{"POST /admin/users/{id}/password", Admin, s.handleResetPassword},
-		{"GET /admin/devices", Admin, s.handleDevices},
-		{"POST /admin/devices", Admin, s.handleCreateDevice},
-		{"POST /admin/devices/revoke", Admin, s.handleRevokeDevice},
-		{"GET /admin/policy", Admin, s.handlePolicy},
-		{"POST /admin/policy", Admin, s.handleSavePolicy},
-	}
-}
 
 // adminPage is the layout data of an admin page, with the admin styles.
 func (s *Server) adminPage(r *http.Request, titleKey string) view.Page {
@@ -59,9 +39,9 @@ const maxAccountName = 64
 // actorOf names the logged-in user of r in the audit log, status
 // histories and pass records. Every route that changes something needs a
 // session, so there always is one.
-func actorOf(r *http.Request) string {
+func actorOf(r *http.Request) store.Actor {
 	if u := userFrom(r.Context()); u != nil {
-		return u.Username
+		return u.Actor()
 	}
 	return ""
 }

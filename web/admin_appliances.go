@@ -20,15 +20,6 @@ const (
 	maxCodeHours     = 7 * 24
 )
 
-func (s *Server) applianceRoutes() []route {
-	return []route{
-		{"GET /admin/appliances", Admin, s.handleAppliances},
-		{"POST /admin/appliances", Admin, s.handleAddAppliance},
-		{"POST /admin/appliances/retire", Admin, s.handleRetireAppliance},
-		{"POST /admin/appliances/drain", Admin, s.handleDrainAppliance},
-	}
-}
-
 func (s *Server) handleAppliances(w http.ResponseWriter, r *http.Request) {
 	m := view.AdminAppliances{Hours: strconv.Itoa(defaultCodeHours)}
 	if name := r.URL.Query().Get("retired"); name != "" {

@@ -19,16 +19,6 @@ import (
 	"passgate/web/view"
 )
 
-// auditRoutes are the audit trail's page: reading it, and verifying it.
-// Verifying writes nothing, like `passgate audit verify`, and so is not
-// itself recorded.
-func (s *Server) auditRoutes() []route {
-	return []route{
-		{"GET /admin/audit", Admin, s.handleAudit},
-		{"POST /admin/audit/verify", Admin, s.handleAuditVerify},
-	}
-}
-
 // auditPageSize is how many records a page of the audit trail shows.
 const auditPageSize = 50
 
@@ -116,7 +106,7 @@ func parseAuditFilter(v url.Values, t i18n.Printer, loc *time.Location) (view.Au
 		Actor: strings.TrimSpace(v.Get("actor")), Action: strings.TrimSpace(v.Get("action")),
 		Actions: store.AuditActions, Zone: loc.String(), Errors: view.FieldErrors{},
 	}
-	q := store.AuditPage{Actor: m.Actor, Action: m.Action, Limit: auditPageSize}
+	q := store.AuditPage{Actor: store.Actor(m.Actor), Action: m.Action, Limit: auditPageSize}
 	var err error
 	if m.From != "" {
 		if q.From, err = export.ParseTime("from", m.From, loc); err != nil {
@@ -156,7 +146,7 @@ func (s *Server) fillAuditPage(r *http.Request, m *view.AuditView, q store.Audit
 	for _, rec := range recs {
 		m.Rows = append(m.Rows, view.AuditRow{
 			Seq: rec.Seq, At: rec.At.In(loc).Format("2006-01-02 15:04:05"),
-			Actor: rec.Actor, Action: rec.Action, Subject: rec.Subject, Detail: auditDetailPairs(rec.Detail),
+			Actor: string(rec.Actor), Action: rec.Action, Subject: rec.Subject, Detail: auditDetailPairs(rec.Detail),
 		})
 	}
 	if next > 0 {

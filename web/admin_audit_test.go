@@ -26,7 +26,7 @@ func auditFixture(t *testing.T, ts *testServer) []store.AuditRecord {
 	t.Helper()
 	ctx := context.Background()
 	base := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	actors := []string{"li", "wang", "zhao"}
+	actors := []store.Actor{"li", "wang", "zhao"}
 	actions := []string{store.AuditExport, store.AuditTrace, store.AuditBackup}
 	for i := range 120 {
 		rec := &store.AuditRecord{At: base.Add(time.Duration(i) * 20 * time.Minute), Actor: actors[i%3],
@@ -117,7 +117,7 @@ func TestAuditPage_Filters(t *testing.T) {
 	if i < 0 {
 		t.Fatal("no record at the district's midnight")
 	}
-	doc := getDoc(t, ts, cl, "/admin/audit?from=2026-12-04&to=2026-12-05&actor="+all[i].Actor)
+	doc := getDoc(t, ts, cl, "/admin/audit?from=2026-12-04&to=2026-12-05&actor="+string(all[i].Actor))
 	row := doc.Find(fmt.Sprintf(`[data-testid="audit-record"][data-seq="%d"]`, all[i].Seq))
 	if at := row.Find("td").Eq(1).Text(); at != "2026-12-04 00:00:00" {
 		t.Fatalf("the day's first record shown at %q, want 2026-12-04 00:00:00", at)

@@ -12,19 +12,6 @@ import (
 	"passgate/web/view"
 )
 
-// caRoutes serve the appliance's local CA certificate, which an admin
-// installs on the tablets so their browsers trust the appliance's HTTPS
-// and grant the camera. The certificate is not secret, but only admins
-// hand out trust anchors: a tablet should get it from the person who set
-// the gate up.
-func (s *Server) caRoutes() []route {
-	return []route{
-		{"GET /admin/ca", Admin, s.handleCAHelp},
-		{"GET /admin/ca.crt", Admin, s.handleCACert},
-		{"GET /admin/ca.pem", Admin, s.handleCAPEM},
-	}
-}
-
 // caCert is the CA certificate a Server offers, in both encodings.
 type caCert struct {
 	pem, der    []byte

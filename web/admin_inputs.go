@@ -26,16 +26,6 @@ type inputConfig struct {
 // inputName is what a scanner may be called: it becomes the scan source.
 var inputName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
-func (s *Server) inputRoutes() []route {
-	return []route{
-		{"GET /admin/inputs", Admin, s.handleInputs},
-		{"POST /admin/inputs", Admin, s.handleAddInput},
-		{"POST /admin/inputs/delete", Admin, s.handleRemoveInput},
-		{"POST /admin/inputs/entrance", Admin, s.handleSetEntrance},
-		{"POST /admin/inputs/hold", Admin, s.handleSetGateHold},
-	}
-}
-
 func (s *Server) handleInputs(w http.ResponseWriter, r *http.Request) {
 	m := view.AdminInputs{}
 	t := i18n.FromRequest(r)

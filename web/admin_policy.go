@@ -42,7 +42,7 @@ func policyForm(pol *store.Policy) view.PolicyForm {
 		TimeZone:           pol.TimeZone,
 		StaleSeconds:       strconv.Itoa(int(pol.StaleAfter / time.Second)),
 		UpdatedAt:          pol.UpdatedAt.In(pol.Location()),
-		UpdatedBy:          pol.UpdatedBy,
+		UpdatedBy:          string(pol.UpdatedBy),
 	}
 	for _, c := range pol.Colors {
 		f.Colors[c.String()] = true
@@ -79,7 +79,7 @@ func (s *Server) handleSavePolicy(w http.ResponseWriter, r *http.Request) {
 	pol, f := parsePolicy(r, t)
 	if len(f.Errors) > 0 {
 		if cur, err := s.db.Policy(r.Context()); err == nil {
-			f.UpdatedAt, f.UpdatedBy = cur.UpdatedAt.In(cur.Location()), cur.UpdatedBy
+			f.UpdatedAt, f.UpdatedBy = cur.UpdatedAt.In(cur.Location()), string(cur.UpdatedBy)
 		}
 		f.Error = t.T("error.form_invalid")
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminPolicyPage(s.adminPage(r, "admin.policy"), f))

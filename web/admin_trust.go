@@ -13,18 +13,6 @@ import (
 	"passgate/web/view"
 )
 
-// trustRoutes are the pages of trust between districts: the roots held
-// here, this district's trust anchor file, and the import of another
-// district's after its fingerprint was compared out of band.
-func (s *Server) trustRoutes() []route {
-	return []route{
-		{"GET /admin/trust", Admin, s.handleTrust},
-		{"GET /admin/trust/anchor", Admin, s.handleTrustAnchor},
-		{"POST /admin/trust/check", Admin, s.handleTrustCheck},
-		{"POST /admin/trust/import", Admin, s.handleTrustImport},
-	}
-}
-
 // maxTrustForm bounds the upload of a trust anchor file: the file twice
 // (chosen and pasted) and the multipart framing.
 const maxTrustForm = 2*pass.MaxAnchorLen + 4<<10

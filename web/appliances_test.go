@@ -102,7 +102,7 @@ func TestAppliancesPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := districtsync.EnrollAppliance(context.Background(), ts.DB, &pend.Request, ca, "cli", "file req.json"); err != nil {
+	if _, err := districtsync.EnrolAppliance(context.Background(), ts.DB, &pend.Request, ca, "cli", "file req.json"); err != nil {
 		t.Fatal(err)
 	}
 	fpr, _ := districtsync.RequestFingerprint(&pend.Request)

@@ -98,15 +98,6 @@ func (a *authState) purgeDue() bool {
 	return true
 }
 
-func (s *Server) authRoutes() []route {
-	return []route{
-		{"GET /login", Public, s.handleLoginForm},
-		{"POST /login", Public, s.handleLogin},
-		{"POST /logout", Staff, s.handleLogout},
-		{"POST /lang", Public, s.handleLang},
-	}
-}
-
 // sessionUser returns the user of the request's session cookie, or nil
 // for an anonymous request. An unknown, expired or revoked session, or one
 // of a disabled user, is anonymous; its cookie is cleared. A live session

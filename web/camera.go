@@ -31,13 +31,6 @@ import (
 // over and over.
 const cameraPauseMs = 2000
 
-func (s *Server) cameraRoutes() []route {
-	return []route{
-		{"GET /gate/camera", Staff, s.handleCamera},
-		{"POST /gate/camera/frame", Staff, s.handleCameraFrame},
-	}
-}
-
 // handleCamera is the camera scanning page: the live picture, the result
 // panel of the gate screen and a way back to it.
 func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {

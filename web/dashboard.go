@@ -22,13 +22,6 @@ const (
 	dashRefresh     = 30 * time.Second
 )
 
-func (s *Server) dashboardRoutes() []route {
-	return []route{
-		// The charts alone, for the page's periodic refresh.
-		{"GET /admin/dashboard", Admin, s.handleDashboardPanel},
-	}
-}
-
 // handleAdmin is the admin's landing page: today's dashboard, then one
 // link per admin page.
 func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {

@@ -19,26 +19,6 @@ import (
 	"passgate/web/view"
 )
 
-// deskRoutes are the issuing desk's: registering residents, recording
-// tests, doses and status, issuing phone and paper passes, bulk import
-// and bulk print. A resident's page is addressed by the hex pseudonym,
-// never by the ID number, which stays out of URLs, logs and history.
-func (s *Server) deskRoutes() []route {
-	return []route{
-		{"GET /desk", Issuer, s.handleDesk},
-		{"POST /desk/find", Issuer, s.handleDeskFind},
-		{"POST /desk/people", Issuer, s.handleDeskRegister},
-		{"GET /desk/people/{subject}", Issuer, s.handleDeskPerson},
-		{"POST /desk/people/{subject}/test", Issuer, s.handleDeskTest},
-		{"POST /desk/people/{subject}/doses", Issuer, s.handleDeskDoses},
-		{"POST /desk/people/{subject}/status", Issuer, s.handleDeskStatus},
-		{"POST /desk/people/{subject}/pass", Issuer, s.handleDeskPass},
-		{"GET /desk/import", Issuer, s.handleImportForm},
-		{"POST /desk/import", Issuer, s.handleImport},
-		{"POST /desk/print", Issuer, s.handleBulkPrint},
-	}
-}
-
 // maxFormBytes bounds the desk's plain forms.
 const maxFormBytes = 64 << 10
 
@@ -52,17 +32,17 @@ func (s *Server) deskPage(r *http.Request, titleKey string) view.Page {
 // fieldErrs translates district field errors into the page language.
 func fieldErrs(t i18n.Printer, err error) view.FieldErrors {
 	out := view.FieldErrors{}
-	var many district.FieldErrors
-	var one *district.FieldError
+	var many store.FieldErrors
+	var one *store.FieldError
 	switch {
 	case errors.As(err, &many):
 		for _, fe := range many {
 			if _, dup := out[fe.Field]; !dup {
-				out[fe.Field] = t.T("desk.err." + fe.Code)
+				out[fe.Field] = t.T(fe.Code, fe.Args...)
 			}
 		}
 	case errors.As(err, &one):
-		out[one.Field] = t.T("desk.err." + one.Code)
+		out[one.Field] = t.T(one.Code, one.Args...)
 	}
 	return out
 }
@@ -169,7 +149,7 @@ var deskNotices = map[string]string{
 // hasBadCheckDigit reports whether the field errors of a registration
 // include a wrong check digit of the ID number.
 func hasBadCheckDigit(err error) bool {
-	var many district.FieldErrors
+	var many store.FieldErrors
 	if errors.As(err, &many) {
 		for _, fe := range many {
 			if district.IsBadCheckDigit(fe) {
@@ -226,7 +206,7 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 	}
 	for i := len(hist) - 1; i >= 0; i-- { // newest first
 		h := hist[i]
-		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: h.Actor}
+		row := view.StatusRow{At: h.At, To: h.To.String(), Reason: h.Reason, Actor: string(h.Actor)}
 		if key, ok := systemReasons[h.Reason]; ok {
 			row.Reason = p.T.T(key)
 		}
@@ -277,14 +257,14 @@ func redirectPerson(w http.ResponseWriter, r *http.Request, subject pass.Subject
 func parseSampleTime(v string) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return time.Time{}, &district.FieldError{Field: "sample_time", Code: "required"}
+		return time.Time{}, &store.FieldError{Field: "sample_time", Code: "desk.err.required"}
 	}
 	for _, layout := range []string{datetimeLocal, "2006-01-02T15:04:05"} {
 		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
 			return t, nil
 		}
 	}
-	return time.Time{}, &district.FieldError{Field: "sample_time", Code: "bad_time"}
+	return time.Time{}, &store.FieldError{Field: "sample_time", Code: "desk.err.bad_time"}
 }
 
 func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
@@ -298,7 +278,7 @@ func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
 	m.SampleTime, m.Result = r.PostForm.Get("sample_time"), r.PostForm.Get("result")
 	at, err := parseSampleTime(m.SampleTime)
 	if err == nil && m.Result != "negative" && m.Result != "positive" {
-		err = &district.FieldError{Field: "result", Code: "unknown"}
+		err = &store.FieldError{Field: "result", Code: "desk.err.unknown"}
 	}
 	var changed bool
 	if err == nil {
@@ -333,7 +313,7 @@ func (s *Server) handleDeskDoses(w http.ResponseWriter, r *http.Request) {
 	m.DosesValue = r.PostForm.Get("doses")
 	n, err := strconv.Atoi(strings.TrimSpace(m.DosesValue))
 	if err != nil {
-		err = &district.FieldError{Field: "doses", Code: "doses_range"}
+		err = &store.FieldError{Field: "doses", Code: "desk.err.doses_range"}
 	} else {
 		err = district.SetDoses(r.Context(), s.db, subject, n, actorOf(r))
 	}

@@ -107,7 +107,7 @@ func TestDesk_VerdictBeforeIssue(t *testing.T) {
 	// Without a test requirement the card is valid as long as it is signed.
 	pol := store.DefaultPolicy()
 	pol.MaxTestAge = 0
-	if err := ts.DB.SetPolicy(ctx, &pol, "admin"); err != nil {
+	if err := ts.DB.ChangePolicy(ctx, &pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	_, body = ts.postForm(t, c, path+"/pass", url.Values{"kind": {"paper"}})
@@ -124,7 +124,7 @@ func TestDesk_PaperRefusedHere(t *testing.T) {
 	ts, c := deskIssuer(t)
 	pol := store.DefaultPolicy()
 	pol.MaxTestAge, pol.AcceptPaper = 0, false
-	if err := ts.DB.SetPolicy(t.Context(), &pol, "admin"); err != nil {
+	if err := ts.DB.ChangePolicy(t.Context(), &pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	path := deskRegister(t, ts, c, "李四", "passport", "E12345678", "")

@@ -130,7 +130,7 @@ func (s *Server) auditRefusal(r *http.Request, u *store.User, code ErrorCode) {
 	if o := r.Header.Get("Origin"); o != "" {
 		detail["origin"] = cutText(o, 256)
 	}
-	rec := &store.AuditRecord{Actor: u.Username, Action: store.AuditRequestRefused, Subject: u.Username, Detail: store.AuditDetail(detail)}
+	rec := &store.AuditRecord{Actor: u.Actor(), Action: store.AuditRequestRefused, Subject: u.Username, Detail: store.AuditDetail(detail)}
 	if err := s.db.Audit(r.Context(), rec); err != nil {
 		s.log.Error("audit refused request", "user", u.Username, "err", err)
 	}

@@ -255,7 +255,7 @@ func wantRefusal(t *testing.T, ts *testServer, user, path, why string) {
 	_ = ts.DB.FindAudit(t.Context(), store.AuditFilter{Last: 1}, func(a *store.AuditRecord) error { last = *a; return nil })
 	var d map[string]string
 	_ = json.Unmarshal(last.Detail, &d)
-	if last.Action != store.AuditRequestRefused || last.Actor != user || d["path"] != path || d["why"] != why {
+	if last.Action != store.AuditRequestRefused || string(last.Actor) != user || d["path"] != path || d["why"] != why {
 		t.Errorf("last audit record %s %s %s, want %s's refused %s (%s)", last.Actor, last.Action, last.Detail, user, path, why)
 	}
 }

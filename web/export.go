@@ -12,18 +12,6 @@ import (
 	"passgate/web/view"
 )
 
-// exportRoutes are the admin's data exports.
-func (s *Server) exportRoutes() []route {
-	return []route{
-		{"GET /admin/export", Admin, s.handleExportForm},
-		{"POST /admin/export", Admin, s.handleExport},
-		{"GET /admin/export/jobs/{id}", Admin, s.handleExportJob},
-		{"GET /admin/export/jobs/{id}/status", Admin, s.handleExportJobStatus},
-		{"POST /admin/export/jobs/{id}/cancel", Admin, s.handleExportJobCancel},
-		{"GET /admin/export/jobs/{id}/file", Admin, s.handleExportJobFile},
-	}
-}
-
 // exportForm is a form with the choices filled in.
 func exportForm(m view.ExportForm) view.ExportForm {
 	for _, k := range export.Kinds {

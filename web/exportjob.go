@@ -75,7 +75,7 @@ type exportJobs struct {
 type exportJob struct {
 	id      string
 	owner   int64 // the user who started it; nobody else sees it
-	actor   string
+	actor   store.Actor
 	req     *export.Request
 	name    string // the download's file name
 	path    string
@@ -165,7 +165,7 @@ func (js *exportJobs) start(u *store.User, r *export.Request, name string) (*exp
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	j := &exportJob{
-		id: id, owner: u.ID, actor: u.Username, req: r, name: name, path: f.Name(),
+		id: id, owner: u.ID, actor: u.Actor(), req: r, name: name, path: f.Name(),
 		started: time.Now(), cancel: cancel, state: jobRunning,
 	}
 	// On record before the first row is read: an export that never

@@ -22,14 +22,6 @@ import (
 // gateRecent is how many checks the gate screen lists.
 const gateRecent = 20
 
-func (s *Server) gateRoutes() []route {
-	return []route{
-		{"GET /gate", Staff, s.handleGate},
-		{"POST /gate/check", Staff, s.handleGateCheck},
-		{"GET /gate/events", Staff, s.handleGateEvents},
-	}
-}
-
 // CloseEvents ends the live feed: every open gate screen's stream returns
 // and new ones are refused. The http.Server that serves a stream calls it
 // on Shutdown by itself (see eventHub.closeOnShutdown); call it directly

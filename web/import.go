@@ -245,8 +245,8 @@ func isBlank(rec []string) bool {
 }
 
 // fieldMsg is a row error message: the column and what is wrong with it.
-func fieldMsg(t i18n.Printer, fe *district.FieldError) string {
-	return t.T("desk.field."+fe.Field) + ": " + t.T("desk.err."+fe.Code)
+func fieldMsg(t i18n.Printer, fe *store.FieldError) string {
+	return t.T("desk.field."+fe.Field) + ": " + t.T(fe.Code, fe.Args...)
 }
 
 // importResidents validates every row and registers the good ones in
@@ -256,7 +256,7 @@ func fieldMsg(t i18n.Printer, fe *district.FieldError) string {
 // allowBadDigit (the clerk confirmed the file's legacy numbers), as at
 // the desk; refused ones are counted in BadDigits so the page can say
 // how to take them.
-func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
+func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor store.Actor, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"name", "id_number"})
 	if err != nil {
 		return nil, err
@@ -290,7 +290,7 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 	for _, row := range rows {
 		idType, ok := idTypeAliases[strings.ToLower(row.Fields["id_type"])]
 		if !ok {
-			res.Bad = append(res.Bad, rowError{row.Line, fieldMsg(t, &district.FieldError{Field: "id_type", Code: "unknown"})})
+			res.Bad = append(res.Bad, rowError{row.Line, fieldMsg(t, &store.FieldError{Field: "id_type", Code: "desk.err.unknown"})})
 			continue
 		}
 		r, errs := district.CheckResident(key, district.RegisterRequest{
@@ -356,7 +356,7 @@ var testResultAliases = map[string]bool{
 // are checked as wherever they are typed: a mistyped mainland number is
 // named as such rather than "not found", and a legacy one with a wrong
 // check digit is looked up only when allowBadDigit, as it was registered.
-func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor string, allowBadDigit bool) (*importResult, error) {
+func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, actor store.Actor, allowBadDigit bool) (*importResult, error) {
 	rows, bad, err := readCSV(t, b, []string{"id_number", "sample_time", "result"})
 	if err != nil {
 		return nil, err
@@ -383,7 +383,7 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 			return err
 		}
 		for _, i := range missing {
-			res.Bad = append(res.Bad, rowError{lines[i], fieldMsg(t, &district.FieldError{Field: "id_number", Code: "not_found"})})
+			res.Bad = append(res.Bad, rowError{lines[i], fieldMsg(t, &store.FieldError{Field: "id_number", Code: "desk.err.not_found"})})
 		}
 		res.Updated += changed
 		res.Unchanged += len(batch) - changed - len(missing)
@@ -394,7 +394,7 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 		var msgs []string
 		id, err := district.CheckIDNumber(row.Fields["id_number"], now, district.IDOptions(allowBadDigit)...)
 		if err != nil {
-			fe := &district.FieldError{Field: "id_number", Code: "required"}
+			fe := &store.FieldError{Field: "id_number", Code: "desk.err.required"}
 			errors.As(err, &fe)
 			msgs = append(msgs, fieldMsg(t, fe))
 			if district.IsBadCheckDigit(fe) {
@@ -404,11 +404,11 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 		at, ok := parseImportTime(row.Fields["sample_time"])
 		switch {
 		case row.Fields["sample_time"] == "":
-			msgs = append(msgs, fieldMsg(t, &district.FieldError{Field: "sample_time", Code: "required"}))
+			msgs = append(msgs, fieldMsg(t, &store.FieldError{Field: "sample_time", Code: "desk.err.required"}))
 		case !ok:
-			msgs = append(msgs, fieldMsg(t, &district.FieldError{Field: "sample_time", Code: "bad_time"}))
+			msgs = append(msgs, fieldMsg(t, &store.FieldError{Field: "sample_time", Code: "desk.err.bad_time"}))
 		case at.After(limit):
-			msgs = append(msgs, fieldMsg(t, &district.FieldError{Field: "sample_time", Code: "future"}))
+			msgs = append(msgs, fieldMsg(t, &store.FieldError{Field: "sample_time", Code: "desk.err.future"}))
 		}
 		positive, ok := testResultAliases[strings.ToLower(row.Fields["result"])]
 		if !ok {

@@ -326,7 +326,7 @@ func TestImport_Measure(t *testing.T) {
 	// No test required, so that every card of the page prints.
 	pol := store.DefaultPolicy()
 	pol.MaxTestAge = 0
-	if err := ts.DB.SetPolicy(t.Context(), &pol, "admin"); err != nil {
+	if err := ts.DB.ChangePolicy(t.Context(), &pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder

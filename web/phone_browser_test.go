@@ -378,7 +378,7 @@ func phoneRegistryFixture(t *testing.T, ts *testServer, admin *http.Client, ca [
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := districtsync.EnrollAppliance(t.Context(), ts.DB, &pend.Request, ca, "cli", "file /var/lib/passgate/enrol-request-dongmen-2.json"); err != nil {
+	if _, err := districtsync.EnrolAppliance(t.Context(), ts.DB, &pend.Request, ca, "cli", "file /var/lib/passgate/enrol-request-dongmen-2.json"); err != nil {
 		t.Fatal(err)
 	}
 	ts.postForm(t, admin, "/admin/appliances", url.Values{"name": {"社区卫生服务中心发码台"}, "hours": {"168"}})

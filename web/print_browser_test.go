@@ -86,7 +86,7 @@ func TestPrintBrowser_PaperSizes(t *testing.T) {
 	// No test required, so that every card of the bulk print is printed.
 	pol := store.DefaultPolicy()
 	pol.MaxTestAge = 0
-	if err := ts.DB.SetPolicy(t.Context(), &pol, "admin"); err != nil {
+	if err := ts.DB.ChangePolicy(t.Context(), &pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	ctx := newBrowser(t)

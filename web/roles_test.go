@@ -48,7 +48,7 @@ func newGateServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := districtsync.EnrollAppliance(ctx, hubDB, &p.Request, auth.CACertDER(), "test", "file test")
+	resp, err := districtsync.EnrolAppliance(ctx, hubDB, &p.Request, auth.CACertDER(), "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}

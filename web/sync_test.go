@@ -183,7 +183,7 @@ func TestSyncVisibility_BacklogLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	pol.BacklogWarn = 30 * time.Minute
-	if err := ts.DB.SetPolicy(ctx, pol, "admin"); err != nil {
+	if err := ts.DB.ChangePolicy(ctx, pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if code, b = getReady(t, ts); code != 200 || b.Sync["backlog_late"] != false || len(b.Warnings) != 0 {
@@ -294,7 +294,7 @@ func TestGateStaleBanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	pol.StaleAfter = 30 * time.Second
-	if err := ts.DB.SetPolicy(t.Context(), pol, "test"); err != nil {
+	if err := ts.DB.ChangePolicy(t.Context(), pol, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := ts.Checker.Refresh(t.Context()); err != nil {

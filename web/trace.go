@@ -19,20 +19,6 @@ import (
 	"passgate/web/view"
 )
 
-// traceRoutes are the admin's contact tracing. Every route is a POST or
-// a bare form: the ID number travels only in a request body.
-func (s *Server) traceRoutes() []route {
-	return []route{
-		{"GET /admin/trace", Admin, s.handleTraceForm},
-		{"POST /admin/trace", Admin, s.handleTrace},
-		{"POST /admin/trace/download", Admin, s.handleTraceDownload},
-		{"GET /admin/trace/{token}", Admin, s.handleTraceShow},
-		{"POST /admin/trace/{token}/act", Admin, s.handleTraceAct},
-		{"GET /admin/trace/{token}/person/{subject}", Admin, s.handleTracePerson},
-		{"POST /admin/trace/{token}/person/{subject}/phone", Admin, s.handleTracePhone},
-	}
-}
-
 // traceDefaultWindow is the ±window the form offers, in minutes.
 const traceDefaultWindow = "15"
 

@@ -213,7 +213,7 @@ func traceDownloadAndAudit(t *testing.T, ts *testServer, c *http.Client, doc *go
 			rc := *r
 			audits = append(audits, &rc)
 		}
-		for _, f := range []string{r.Actor, r.Subject, string(r.Detail)} {
+		for _, f := range []string{string(r.Actor), r.Subject, string(r.Detail)} {
 			if strings.Contains(strings.ToUpper(strings.ReplaceAll(f, " ", "")), traceID) {
 				t.Errorf("audit record %d holds the ID number: %s", r.Seq, f)
 			}

@@ -28,10 +28,10 @@ import (
 // as long as a standalone district's own issuer key.
 const IssuerValidity = 2 * 365 * 24 * time.Hour
 
-// handleEnroll answers PathEnroll: the code's secret in the body is the
+// handleEnrol answers PathEnrol: the code's secret in the body is the
 // only credential.
-func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
-	var req EnrollRequest
+func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) {
+	var req EnrolRequest
 	if err := readRequest(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -41,7 +41,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 			Message: "this hub serves enrolment over HTTPS only (start it with --tls-addr)"}})
 		return
 	}
-	resp, err := EnrollAppliance(r.Context(), s.db, &req, s.hubCA, "enrolment", r.RemoteAddr)
+	resp, err := EnrolAppliance(r.Context(), s.db, &req, s.hubCA, "enrolment", r.RemoteAddr)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -62,7 +62,7 @@ var (
 		Message: "the enrolment code has expired (ask the hub admin for a new one)"}}
 )
 
-// EnrollAppliance enrols the appliance whose code's secret req carries:
+// EnrolAppliance enrols the appliance whose code's secret req carries:
 // checks the code, checks that the request proves possession of every key
 // it offers, certifies its issuer key with the district root when it may
 // issue, makes its sync token, and returns what the appliance starts
@@ -71,7 +71,7 @@ var (
 // for the admin. A request with a valid code that does not prove
 // possession is refused and audited. Errors the appliance caused are
 // *CallError.
-func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubCA []byte, actor, from string) (*EnrollResponse, error) {
+func EnrolAppliance(ctx context.Context, db *store.DB, req *EnrolRequest, hubCA []byte, actor store.Actor, from string) (*EnrolResponse, error) {
 	if len(req.Secret) != SecretSize {
 		return nil, errBadCode
 	}
@@ -150,7 +150,7 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 		// pseudonym and never needs to make one.
 		di.PseudonymKey = d.PseudonymKey
 	}
-	return &EnrollResponse{
+	return &EnrolResponse{
 		District:   di,
 		Appliance:  a.Name,
 		Role:       string(a.Role),
@@ -163,18 +163,18 @@ func EnrollAppliance(ctx context.Context, db *store.DB, req *EnrollRequest, hubC
 	}, nil
 }
 
-// enrollDomain starts every signed enrolment request, so the signature
+// enrolDomain starts every signed enrolment request, so the signature
 // can never be taken for one over anything else.
-const enrollDomain = "passgate enrolment request v1\x00"
+const enrolDomain = "passgate enrolment request v1\x00"
 
-// EnrollMessage is what the keys of an enrolment request sign: the
+// EnrolMessage is what the keys of an enrolment request sign: the
 // domain, SHA-256 of the code's secret (so the signatures answer this
 // code only), the issuer algorithm and key, the bundle key and the
 // appliance's clock, each key prefixed with its length.
-func EnrollMessage(req *EnrollRequest) []byte {
+func EnrolMessage(req *EnrolRequest) []byte {
 	secret := sha256.Sum256(req.Secret)
-	b := make([]byte, 0, len(enrollDomain)+sha256.Size+8+2+len(req.IssuerKey)+2+len(req.BundleKey)+8)
-	b = append(b, enrollDomain...)
+	b := make([]byte, 0, len(enrolDomain)+sha256.Size+8+2+len(req.IssuerKey)+2+len(req.BundleKey)+8)
+	b = append(b, enrolDomain...)
 	b = append(b, secret[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(int64(req.IssuerAlg)))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(req.IssuerKey)))
@@ -186,9 +186,9 @@ func EnrollMessage(req *EnrollRequest) []byte {
 
 // checkPossession parses every key of req (pass.ParsePublicKey refuses
 // small-order, non-canonical and off-curve keys) and checks each one's
-// signature of EnrollMessage. It returns the issuer key, nil when none
+// signature of EnrolMessage. It returns the issuer key, nil when none
 // is offered.
-func checkPossession(req *EnrollRequest) (*pass.PublicKey, error) {
+func checkPossession(req *EnrolRequest) (*pass.PublicKey, error) {
 	if len(req.BundleKey) > 64 || len(req.IssuerKey) > 64 {
 		return nil, errors.New("enrolment request: key too long")
 	}
@@ -196,7 +196,7 @@ func checkPossession(req *EnrollRequest) (*pass.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("enrolment request: bundle key: %w", err)
 	}
-	msg := EnrollMessage(req)
+	msg := EnrolMessage(req)
 	if !bundle.Verify(msg, req.BundleSig) {
 		return nil, errors.New("enrolment request: the bundle key's signature does not verify (no proof of possession)")
 	}
@@ -218,7 +218,7 @@ func checkPossession(req *EnrollRequest) (*pass.PublicKey, error) {
 
 // RequestFingerprint is the SHA-256 fingerprint of the issuer key a
 // request offers, the one the hub's admin sees.
-func RequestFingerprint(req *EnrollRequest) ([]byte, error) {
+func RequestFingerprint(req *EnrolRequest) ([]byte, error) {
 	k, err := pass.ParsePublicKey(pass.Alg(req.IssuerAlg), req.IssuerKey)
 	if err != nil {
 		return nil, err
@@ -227,10 +227,10 @@ func RequestFingerprint(req *EnrollRequest) ([]byte, error) {
 	return f[:], nil
 }
 
-// signEnrollRequest signs req with the appliance's issuer key (if it
+// signEnrolRequest signs req with the appliance's issuer key (if it
 // offers one) and its bundle key.
-func signEnrollRequest(req *EnrollRequest, issuer, bundle *pass.PrivateKey) error {
-	msg := EnrollMessage(req)
+func signEnrolRequest(req *EnrolRequest, issuer, bundle *pass.PrivateKey) error {
+	msg := EnrolMessage(req)
 	for _, k := range []struct {
 		key *pass.PrivateKey
 		sig *[]byte
@@ -272,10 +272,10 @@ func districtRoot(ctx context.Context, db *store.DB) (*pass.PrivateKey, error) {
 // private keys whose public halves went in the request. Offline, it waits
 // in the data directory between the request and the response.
 type Pending struct {
-	Code      string        `json:"code"`
-	IssuerKey []byte        `json:"issuer_key"` // pass private key encoding
-	BundleKey []byte        `json:"bundle_key"` // Ed25519 private key
-	Request   EnrollRequest `json:"request"`
+	Code      string       `json:"code"`
+	IssuerKey []byte       `json:"issuer_key"` // pass private key encoding
+	BundleKey []byte       `json:"bundle_key"` // Ed25519 private key
+	Request   EnrolRequest `json:"request"`
 }
 
 // PendingFile is the name of the pending enrolment in the data directory.
@@ -301,19 +301,19 @@ func NewPending(code Code, now time.Time) (*Pending, error) {
 	}
 	p := &Pending{
 		Code: code.String(), IssuerKey: ipriv, BundleKey: bpriv,
-		Request: EnrollRequest{
+		Request: EnrolRequest{
 			Secret: bytes.Clone(code.Secret[:]), IssuerAlg: int(issuer.Public().Alg), IssuerKey: issuer.Public().Raw,
 			BundleKey: bpub, Now: now.UnixMilli(),
 		},
 	}
-	if err := signEnrollRequest(&p.Request, issuer, bundle); err != nil {
+	if err := signEnrolRequest(&p.Request, issuer, bundle); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// EnrollResult tells what an enrolment made at the appliance.
-type EnrollResult struct {
+// EnrolResult tells what an enrolment made at the appliance.
+type EnrolResult struct {
 	District      string
 	DistrictName  string
 	Appliance     string
@@ -323,10 +323,10 @@ type EnrollResult struct {
 	AdminPassword string // set only when generated
 }
 
-// EnrollOnline enrols the appliance whose fresh data directory db is
+// EnrolOnline enrols the appliance whose fresh data directory db is
 // open, with the hub at hubURL, using code. adminPassword empty: one is
 // generated and returned.
-func EnrollOnline(ctx context.Context, db *store.DB, hubURL string, code Code, adminPassword string) (*EnrollResult, error) {
+func EnrolOnline(ctx context.Context, db *store.DB, hubURL string, code Code, adminPassword string) (*EnrolResult, error) {
 	if err := requireFresh(ctx, db); err != nil {
 		return nil, err
 	}
@@ -339,8 +339,8 @@ func EnrollOnline(ctx context.Context, db *store.DB, hubURL string, code Code, a
 		return nil, err
 	}
 	defer c.CloseIdle()
-	var resp EnrollResponse
-	if err := c.Call(ctx, PathEnroll, &p.Request, &resp); err != nil {
+	var resp EnrolResponse
+	if err := c.Call(ctx, PathEnrol, &p.Request, &resp); err != nil {
 		return nil, err
 	}
 	return Complete(ctx, db, hubURL, p, &resp, adminPassword)
@@ -366,7 +366,7 @@ var ErrNotFresh = errors.New("this data directory already holds a district; enro
 // code's pin, the issuer certificate (if any) certifies this appliance's
 // key under a root of the trust list, and every trust key is what its
 // ID says.
-func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp *EnrollResponse, adminPassword string) (*EnrollResult, error) {
+func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp *EnrolResponse, adminPassword string) (*EnrolResult, error) {
 	code, err := ParseCode(p.Code)
 	if err != nil {
 		return nil, err
@@ -415,7 +415,7 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	if err != nil {
 		return nil, fmt.Errorf("enrolment answer: %w", err)
 	}
-	res := &EnrollResult{District: resp.District.ID, DistrictName: resp.District.Name, Appliance: resp.Appliance, Role: role, AdminUser: "admin"}
+	res := &EnrolResult{District: resp.District.ID, DistrictName: resp.District.Name, Appliance: resp.Appliance, Role: role, AdminUser: "admin"}
 	setup := &store.EnrolledSetup{
 		District: &store.District{ID: resp.District.ID, Name: resp.District.Name, PseudonymKey: resp.District.PseudonymKey,
 			Appliance: resp.Appliance},
@@ -452,7 +452,7 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 
 // ownIssuer checks the hub's certificate of this appliance's issuer key
 // and makes the key record with the private half.
-func ownIssuer(p *Pending, resp *EnrollResponse, trust []*store.Key) (*store.Key, error) {
+func ownIssuer(p *Pending, resp *EnrolResponse, trust []*store.Key) (*store.Key, error) {
 	priv, err := pass.ParsePrivateKey(p.IssuerKey)
 	if err != nil {
 		return nil, err
@@ -500,8 +500,8 @@ const (
 
 // requestFile is the offline request as written to a file.
 type requestFile struct {
-	Format  string        `json:"format"`
-	Request EnrollRequest `json:"request"`
+	Format  string       `json:"format"`
+	Request EnrolRequest `json:"request"`
 }
 
 const requestFormat = "passgate-enrol-request/1"
@@ -531,7 +531,7 @@ func ReadPending(dir string) (*Pending, error) {
 	b, err := readBounded(filepath.Join(dir, PendingFile), maxRequestFile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no enrolment request was made in %s (run enroll with --request-out first)", dir)
+			return nil, fmt.Errorf("no enrolment request was made in %s (run enrol with --request-out first)", dir)
 		}
 		return nil, err
 	}
@@ -552,7 +552,7 @@ func RemovePending(dir string) error {
 }
 
 // ParseRequestFile reads an offline enrolment request.
-func ParseRequestFile(b []byte) (*EnrollRequest, error) {
+func ParseRequestFile(b []byte) (*EnrolRequest, error) {
 	if len(b) > maxRequestFile {
 		return nil, errors.New("not an enrolment request: file too large")
 	}
@@ -572,7 +572,7 @@ func responseKey(secret []byte) ([]byte, error) {
 
 // SealResponse encrypts resp for the holder of the code secret:
 // magic ‖ nonce ‖ AES-256-GCM(JSON), the magic as additional data.
-func SealResponse(secret []byte, resp *EnrollResponse) ([]byte, error) {
+func SealResponse(secret []byte, resp *EnrolResponse) ([]byte, error) {
 	key, err := responseKey(secret)
 	if err != nil {
 		return nil, err
@@ -599,7 +599,7 @@ var ErrResponseFile = errors.New("enrolment response refused")
 
 // OpenResponse decrypts a sealed response with the code secret. A file
 // that is altered, truncated, or sealed for another code is refused.
-func OpenResponse(secret, b []byte) (*EnrollResponse, error) {
+func OpenResponse(secret, b []byte) (*EnrolResponse, error) {
 	if len(b) > maxResponseFile {
 		return nil, fmt.Errorf("%w: file too large", ErrResponseFile)
 	}
@@ -622,7 +622,7 @@ func OpenResponse(secret, b []byte) (*EnrollResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: it was altered, or it answers another enrolment code", ErrResponseFile)
 	}
-	var resp EnrollResponse
+	var resp EnrolResponse
 	if err := json.Unmarshal(plain, &resp); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrResponseFile, err)
 	}
@@ -638,7 +638,7 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 }
 
 // ReadResponseFile reads and opens a response file.
-func ReadResponseFile(path string, secret []byte) (*EnrollResponse, error) {
+func ReadResponseFile(path string, secret []byte) (*EnrolResponse, error) {
 	b, err := readBounded(path, maxResponseFile)
 	if err != nil {
 		return nil, err
@@ -647,7 +647,7 @@ func ReadResponseFile(path string, secret []byte) (*EnrollResponse, error) {
 }
 
 // ReadRequestFile reads an offline request file.
-func ReadRequestFile(path string) (*EnrollRequest, error) {
+func ReadRequestFile(path string) (*EnrolRequest, error) {
 	b, err := readBounded(path, maxRequestFile)
 	if err != nil {
 		return nil, err

@@ -118,19 +118,19 @@ func freshDB(t *testing.T) (*store.DB, string) {
 func enrolled(t *testing.T, h *enrHub, name string, mayIssue bool) *store.DB {
 	t.Helper()
 	db, _ := freshDB(t)
-	if _, err := EnrollOnline(t.Context(), db, h.url, h.code(t, name, mayIssue, time.Hour), "appliance admin pw"); err != nil {
+	if _, err := EnrolOnline(t.Context(), db, h.url, h.code(t, name, mayIssue, time.Hour), "appliance admin pw"); err != nil {
 		t.Fatalf("enrol %s: %v", name, err)
 	}
 	return db
 }
 
-func TestEnroll_Online(t *testing.T) {
+func TestEnrol_Online(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	h := newEnrHub(t)
 	code := h.code(t, "gate-north", true, time.Hour)
 	db, _ := freshDB(t)
-	res, err := EnrollOnline(ctx, db, h.url, code, "")
+	res, err := EnrolOnline(ctx, db, h.url, code, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func TestEnroll_Refused(t *testing.T) {
+func TestEnrol_Refused(t *testing.T) {
 	ctx := t.Context()
 	h := newEnrHub(t)
 	callCode := func(err error) string {
@@ -228,11 +228,11 @@ func TestEnroll_Refused(t *testing.T) {
 	t.Run("reused code", func(t *testing.T) {
 		code := h.code(t, "once", false, time.Hour)
 		db1, _ := freshDB(t)
-		if _, err := EnrollOnline(ctx, db1, h.url, code, "pw pw pw pw"); err != nil {
+		if _, err := EnrolOnline(ctx, db1, h.url, code, "pw pw pw pw"); err != nil {
 			t.Fatal(err)
 		}
 		db2, _ := freshDB(t)
-		_, err := EnrollOnline(ctx, db2, h.url, code, "pw pw pw pw")
+		_, err := EnrolOnline(ctx, db2, h.url, code, "pw pw pw pw")
 		if callCode(err) != "bad_code" {
 			t.Fatalf("second use: %v", err)
 		}
@@ -244,14 +244,14 @@ func TestEnroll_Refused(t *testing.T) {
 		code := h.code(t, "late", false, time.Millisecond)
 		time.Sleep(5 * time.Millisecond)
 		db, _ := freshDB(t)
-		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "expired_code" {
+		if _, err := EnrolOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "expired_code" {
 			t.Fatalf("expired code: %v", err)
 		}
 	})
 	t.Run("unknown code", func(t *testing.T) {
 		code, _ := NewCode(h.pin) // right hub, never registered
 		db, _ := freshDB(t)
-		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "bad_code" {
+		if _, err := EnrolOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "bad_code" {
 			t.Fatalf("unknown code: %v", err)
 		}
 	})
@@ -261,7 +261,7 @@ func TestEnroll_Refused(t *testing.T) {
 			t.Fatal(err)
 		}
 		db, _ := freshDB(t)
-		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "bad_code" {
+		if _, err := EnrolOnline(ctx, db, h.url, code, "pw pw pw pw"); callCode(err) != "bad_code" {
 			t.Fatalf("code of a retired appliance: %v", err)
 		}
 	})
@@ -278,7 +278,7 @@ func TestEnroll_Refused(t *testing.T) {
 			t.Fatal(err)
 		}
 		db, _ := freshDB(t)
-		_, err = EnrollOnline(ctx, db, h.url, code, "pw pw pw pw")
+		_, err = EnrolOnline(ctx, db, h.url, code, "pw pw pw pw")
 		if !errors.Is(err, ErrPinMismatch) {
 			t.Fatalf("pin mismatch: %v", err)
 		}
@@ -292,7 +292,7 @@ func TestEnroll_Refused(t *testing.T) {
 		if _, err := district.Setup(ctx, db, district.SetupOptions{AdminPassword: "pw pw pw pw"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := EnrollOnline(ctx, db, h.url, code, "pw pw pw pw"); !errors.Is(err, ErrNotFresh) {
+		if _, err := EnrolOnline(ctx, db, h.url, code, "pw pw pw pw"); !errors.Is(err, ErrNotFresh) {
 			t.Fatalf("enrol into a used data directory: %v", err)
 		}
 		// The code was not spent on it.
@@ -304,15 +304,15 @@ func TestEnroll_Refused(t *testing.T) {
 		// Enrolment hands out the pseudonym key: never without TLS.
 		srv := NewServer(ServerConfig{DB: h.db, HubCA: h.ca})
 		code := h.code(t, "plain", false, time.Hour)
-		req := EnrollRequest{Secret: code.Secret[:], BundleKey: make([]byte, 32)}
-		rec := doPlain(t, srv.Handler(), PathEnroll, &req, "")
+		req := EnrolRequest{Secret: code.Secret[:], BundleKey: make([]byte, 32)}
+		rec := doPlain(t, srv.Handler(), PathEnrol, &req, "")
 		if rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("enrolment over plain HTTP answered %d", rec.Code)
 		}
 	})
 }
 
-func TestEnroll_Offline(t *testing.T) {
+func TestEnrol_Offline(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	h := newEnrHub(t)
@@ -334,7 +334,7 @@ func TestEnroll_Offline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, h.db, req, h.ca, "test", "file test")
+	resp, err := EnrolAppliance(ctx, h.db, req, h.ca, "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,14 +395,14 @@ func TestEnroll_Offline(t *testing.T) {
 		t.Fatalf("second completion: %v", err)
 	}
 	// The request cannot be answered twice.
-	if _, err := EnrollAppliance(ctx, h.db, req, h.ca, "test", "file test"); !errors.Is(err, errBadCode) {
+	if _, err := EnrolAppliance(ctx, h.db, req, h.ca, "test", "file test"); !errors.Is(err, errBadCode) {
 		t.Fatalf("second answer to one request: %v", err)
 	}
 }
 
 // refuseDamagedResponses opens damaged copies of a sealed response, and
 // one sealed with another code: each is refused with ErrResponseFile.
-func refuseDamagedResponses(t *testing.T, h *enrHub, code Code, resp *EnrollResponse, sealed []byte) {
+func refuseDamagedResponses(t *testing.T, h *enrHub, code Code, resp *EnrolResponse, sealed []byte) {
 	t.Helper()
 	otherCode, _ := NewCode(h.pin)
 	foreign, _ := SealResponse(otherCode.Secret[:], resp)
@@ -447,7 +447,7 @@ func TestParseRequestFile_Hostile(t *testing.T) {
 
 func FuzzOpenResponse(f *testing.F) {
 	secret := bytes.Repeat([]byte{3}, SecretSize)
-	sealed, _ := SealResponse(secret, &EnrollResponse{Appliance: "x", Token: make([]byte, 32)})
+	sealed, _ := SealResponse(secret, &EnrolResponse{Appliance: "x", Token: make([]byte, 32)})
 	f.Add(sealed)
 	f.Add([]byte("PGENRSP1"))
 	f.Add([]byte{})
@@ -487,20 +487,20 @@ func identitySig() []byte { return append(bytes.Clone(identityKey), make([]byte,
 
 // resign signs req again with the bundle key of p, after the test
 // changed req: only the issuer part is then wrong.
-func resign(t *testing.T, p *Pending, req *EnrollRequest) {
+func resign(t *testing.T, p *Pending, req *EnrolRequest) {
 	t.Helper()
 	bk, err := ParseBundleKey(p.BundleKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sig := req.IssuerSig
-	if err := signEnrollRequest(req, nil, bk); err != nil {
+	if err := signEnrolRequest(req, nil, bk); err != nil {
 		t.Fatal(err)
 	}
 	req.IssuerSig = sig
 }
 
-func TestEnroll_ProofOfPossession(t *testing.T) {
+func TestEnrol_ProofOfPossession(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	h := newEnrHub(t)
@@ -508,26 +508,26 @@ func TestEnroll_ProofOfPossession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := map[string]func(t *testing.T, p *Pending, req *EnrollRequest){
-		"small-order issuer key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+	cases := map[string]func(t *testing.T, p *Pending, req *EnrolRequest){
+		"small-order issuer key": func(t *testing.T, p *Pending, req *EnrolRequest) {
 			req.IssuerKey, req.IssuerSig = identityKey, identitySig()
 			resign(t, p, req)
 		},
-		"someone else's issuer key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+		"someone else's issuer key": func(t *testing.T, p *Pending, req *EnrolRequest) {
 			req.IssuerKey = other.Public().Raw // signature still by the appliance's own key
 			resign(t, p, req)
 		},
-		"issuer signature of another request": func(t *testing.T, p *Pending, req *EnrollRequest) {
+		"issuer signature of another request": func(t *testing.T, p *Pending, req *EnrolRequest) {
 			req.Now++
 			resign(t, p, req)
 		},
-		"no issuer signature": func(t *testing.T, p *Pending, req *EnrollRequest) {
+		"no issuer signature": func(t *testing.T, p *Pending, req *EnrolRequest) {
 			req.IssuerSig = nil
 		},
-		"bundle signature does not match": func(t *testing.T, p *Pending, req *EnrollRequest) {
+		"bundle signature does not match": func(t *testing.T, p *Pending, req *EnrolRequest) {
 			req.BundleSig = flip(req.BundleSig, 3)
 		},
-		"small-order bundle key": func(t *testing.T, p *Pending, req *EnrollRequest) {
+		"small-order bundle key": func(t *testing.T, p *Pending, req *EnrolRequest) {
 			req.BundleKey, req.BundleSig = identityKey, identitySig()
 		},
 	}
@@ -568,10 +568,10 @@ func TestEnroll_ProofOfPossession(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer c.CloseIdle()
-					var resp EnrollResponse
-					cerr = c.Call(ctx, PathEnroll, &req, &resp)
+					var resp EnrolResponse
+					cerr = c.Call(ctx, PathEnrol, &req, &resp)
 				} else {
-					_, cerr = EnrollAppliance(ctx, h.db, &req, h.ca, "test", "file test")
+					_, cerr = EnrolAppliance(ctx, h.db, &req, h.ca, "test", "file test")
 				}
 				var ce *CallError
 				if !errors.As(cerr, &ce) || ce.Err.Code != "bad_request" {
@@ -590,10 +590,10 @@ func TestEnroll_ProofOfPossession(t *testing.T) {
 				good := p.Request
 				if online {
 					db, _ := freshDB(t)
-					if _, err := Complete(ctx, db, h.url, p, mustEnroll(t, h, code, &good), "pw pw pw pw"); err != nil {
+					if _, err := Complete(ctx, db, h.url, p, mustEnrol(t, h, code, &good), "pw pw pw pw"); err != nil {
 						t.Fatal(err)
 					}
-				} else if _, err := EnrollAppliance(ctx, h.db, &good, h.ca, "test", "file test"); err != nil {
+				} else if _, err := EnrolAppliance(ctx, h.db, &good, h.ca, "test", "file test"); err != nil {
 					t.Fatalf("the valid request after a refused one: %v", err)
 				}
 			})
@@ -601,22 +601,22 @@ func TestEnroll_ProofOfPossession(t *testing.T) {
 	}
 }
 
-// mustEnroll sends req to the hub online.
-func mustEnroll(t *testing.T, h *enrHub, code Code, req *EnrollRequest) *EnrollResponse {
+// mustEnrol sends req to the hub online.
+func mustEnrol(t *testing.T, h *enrHub, code Code, req *EnrolRequest) *EnrolResponse {
 	t.Helper()
 	c, err := NewClient(h.url, code.Pin[:], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.CloseIdle()
-	var resp EnrollResponse
-	if err := c.Call(t.Context(), PathEnroll, req, &resp); err != nil {
+	var resp EnrolResponse
+	if err := c.Call(t.Context(), PathEnrol, req, &resp); err != nil {
 		t.Fatal(err)
 	}
 	return &resp
 }
 
-func TestEnroll_AddressAndFingerprint(t *testing.T) {
+func TestEnrol_AddressAndFingerprint(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	h := newEnrHub(t)
@@ -639,7 +639,7 @@ func TestEnroll_AddressAndFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := EnrollAppliance(ctx, h.db, &p.Request, h.ca, "test", "file req.json"); err != nil {
+	if _, err := EnrolAppliance(ctx, h.db, &p.Request, h.ca, "test", "file req.json"); err != nil {
 		t.Fatal(err)
 	}
 	fpr, _ := RequestFingerprint(&p.Request)
@@ -652,7 +652,7 @@ func TestEnroll_AddressAndFingerprint(t *testing.T) {
 // the longest name the hub accepts (64 bytes of Chinese) issues phone
 // passes that fit a version-15 QR code at level M, and names the hub
 // cannot carry are refused when registered.
-func TestEnroll_LongNameIssuesPhonePasses(t *testing.T) {
+func TestEnrol_LongNameIssuesPhonePasses(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	h := newEnrHub(t)
@@ -688,7 +688,7 @@ func TestEnroll_LongNameIssuesPhonePasses(t *testing.T) {
 // An appliance enrolled into a data directory opened with a seal key
 // keeps its issuer key, bundle key and pseudonym key sealed: the files
 // hold none of them, and they work once opened with the key.
-func TestEnroll_SealedAppliance(t *testing.T) {
+func TestEnrol_SealedAppliance(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	h := newEnrHub(t)
@@ -703,7 +703,7 @@ func TestEnroll_SealedAppliance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := EnrollAppliance(ctx, h.db, &p.Request, h.ca, "test", "file test")
+	resp, err := EnrolAppliance(ctx, h.db, &p.Request, h.ca, "test", "file test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -744,12 +744,12 @@ func FuzzCheckPossession(f *testing.F) {
 	f.Add(r.Secret, r.IssuerAlg, identityKey, identitySig(), r.BundleKey, r.BundleSig, r.Now)
 	f.Add(r.Secret, 0, []byte(nil), []byte(nil), identityKey, identitySig(), r.Now)
 	f.Fuzz(func(t *testing.T, secret []byte, alg int, ikey, isig, bkey, bsig []byte, now int64) {
-		req := &EnrollRequest{Secret: secret, IssuerAlg: alg, IssuerKey: ikey, IssuerSig: isig, BundleKey: bkey, BundleSig: bsig, Now: now}
+		req := &EnrolRequest{Secret: secret, IssuerAlg: alg, IssuerKey: ikey, IssuerSig: isig, BundleKey: bkey, BundleSig: bsig, Now: now}
 		pub, err := checkPossession(req)
 		if err != nil {
 			return
 		}
-		msg := EnrollMessage(req)
+		msg := EnrolMessage(req)
 		bk, berr := ParseBundlePublicKey(bkey)
 		if berr != nil || !bk.Verify(msg, bsig) {
 			t.Fatal("accepted without the bundle key's signature")

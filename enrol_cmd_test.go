@@ -13,7 +13,7 @@ import (
 )
 
 // Offline enrolment by files, as an admin does it with a USB stick.
-func TestCLI_EnrollOffline(t *testing.T) {
+func TestCLI_EnrolOffline(t *testing.T) {
 	root := t.TempDir()
 	hubDir, appDir := filepath.Join(root, "hub"), filepath.Join(root, "app")
 	reqFile, respFile := filepath.Join(root, "req.json"), filepath.Join(root, "resp.bin")
@@ -26,33 +26,33 @@ func TestCLI_EnrollOffline(t *testing.T) {
 	}
 	r = runCLI(t, env, "", "enroll", "--data", appDir, "--code", code, "--request-out", reqFile)
 	if r.code != 0 {
-		t.Fatalf("enroll --request-out: exit %d %s", r.code, r.stderr)
+		t.Fatalf("enrol --request-out: exit %d %s", r.code, r.stderr)
 	}
 	// The appliance shows its issuer key's fingerprint; the hub's admin
 	// sees the same one, and that the request came by file.
 	fpr := regexp.MustCompile(`issuer key SHA-256 ([0-9a-f]{64})`).FindStringSubmatch(r.stdout)
 	if fpr == nil {
-		t.Fatalf("enroll --request-out shows no fingerprint: %s", r.stdout)
+		t.Fatalf("enrol --request-out shows no fingerprint: %s", r.stdout)
 	}
 	// Until the response comes back the directory has no district.
 	r = runCLI(t, env, "", "enroll", "--data", appDir, "--response", respFile)
 	if r.code == 0 {
-		t.Fatal("enroll --response without a response file succeeded")
+		t.Fatal("enrol --response without a response file succeeded")
 	}
 	r = runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile)
 	if r.code != 0 || !strings.Contains(r.stdout, fpr[1]) || !strings.Contains(r.stdout, "file req.json") {
-		t.Fatalf("hub enroll: exit %d %s %s", r.code, r.stdout, r.stderr)
+		t.Fatalf("hub enrol: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	// The same request again: the code is spent.
 	r = runCLI(t, env, "", "hub", "enroll", "--data", hubDir, "--request", reqFile, "--response-out", respFile+".2")
 	if r.code == 0 || !strings.Contains(r.stderr, "already used") {
-		t.Fatalf("second hub enroll: exit %d %s", r.code, r.stderr)
+		t.Fatalf("second hub enrol: exit %d %s", r.code, r.stderr)
 	}
 
 	refuseDamagedResponses(t, env, root, appDir, respFile)
 	r = runCLI(t, env, "", "enroll", "--data", appDir, "--response", respFile)
 	if r.code != 0 || !strings.Contains(r.stdout, `enrolled as "island"`) || !strings.Contains(r.stdout, "bundles only") {
-		t.Fatalf("enroll --response: exit %d %s %s", r.code, r.stdout, r.stderr)
+		t.Fatalf("enrol --response: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(appDir, "enroll-pending.json")); !os.IsNotExist(err) {
 		t.Fatalf("the pending keys were left behind: %v", err)
@@ -80,7 +80,7 @@ func TestCLI_EnrollOffline(t *testing.T) {
 	// Given a network later, it is pointed at the hub.
 	r = runCLI(t, env, "", "enroll", "--data", appDir, "--set-hub", "https://10.1.2.3:8443")
 	if r.code != 0 {
-		t.Fatalf("enroll --set-hub: exit %d %s", r.code, r.stderr)
+		t.Fatalf("enrol --set-hub: exit %d %s", r.code, r.stderr)
 	}
 	withStore(t, appDir, func(db *store.DB) {
 		if h, err := db.SyncHubInfo(context.Background()); err != nil || h.URL != "https://10.1.2.3:8443" {
@@ -103,7 +103,7 @@ func TestCLI_EnrollOffline(t *testing.T) {
 	}
 }
 
-func TestCLI_EnrollUsage(t *testing.T) {
+func TestCLI_EnrolUsage(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "usage admin password"}
 	for _, c := range []struct {
@@ -111,6 +111,9 @@ func TestCLI_EnrollUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"enroll", "--data", dir}, "--code is required"},
+		{[]string{"enrol", "--data", dir}, "--code is required"},
+		{[]string{"enrol", "--data", dir, "--code", "PGE1-AAAA"}, "give --hub"},
+		{[]string{"hub", "enrol", "--data", dir}, "--request and --response-out"},
 		{[]string{"enroll", "--data", dir, "--code", "PGE1-AAAA"}, "give --hub"},
 		{[]string{"enroll", "--data", dir, "--hub", "http://x:1", "--code", "PGE1-AAAA"}, "want https://HOST:PORT"},
 		{[]string{"enroll", "--data", dir, "--hub", "https://127.0.0.1:1", "--code", "hello"}, "not a valid enrolment code"},

@@ -17,15 +17,15 @@ const (
 	pendingBundleLabel = "enroll-pending bundle key"
 )
 
-// enrollTimeout bounds an online enrolment: one request to the hub.
-const enrollTimeout = time.Minute
+// enrolTimeout bounds an online enrolment: one request to the hub.
+const enrolTimeout = time.Minute
 
-// cmdEnroll makes a fresh data directory an appliance of a hub's
+// cmdEnrol makes a fresh data directory an appliance of a hub's
 // district, online (--hub and --code) or offline in two steps
 // (--code with --request-out, then --response).
-func cmdEnroll(ctx context.Context, e *env, args []string) int {
+func cmdEnrol(ctx context.Context, e *env, args []string) int {
 	const usage = "--data DIR (--hub https://HOST:PORT --code CODE | --code CODE --request-out FILE | --response FILE [--hub URL] | --set-hub URL)"
-	fs, data := e.newFlags("enroll", usage)
+	fs, data := e.newFlags("enrol", usage)
 	hubURL := fs.String("hub", "", "address of the hub, https://HOST:PORT")
 	codeText := fs.String("code", "", "enrolment code from the hub admin (PGE1-…)")
 	requestOut := fs.String("request-out", "", "offline: write the enrolment request to this file, for the hub admin")
@@ -36,34 +36,34 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	}
 	if *setHub != "" {
 		if *hubURL != "" || *codeText != "" || *requestOut != "" || *responseIn != "" {
-			return e.usageError("enroll", "--set-hub goes alone")
+			return e.usageError("enrol", "--set-hub goes alone")
 		}
 		return setHubAddress(ctx, e, *data, *setHub)
 	}
 	switch {
 	case *responseIn != "":
 		if *codeText != "" || *requestOut != "" {
-			return e.usageError("enroll", "--response completes an offline enrolment: give it without --code or --request-out")
+			return e.usageError("enrol", "--response completes an offline enrolment: give it without --code or --request-out")
 		}
 	case *codeText == "":
-		return e.usageError("enroll", "--code is required (%s)", usage)
+		return e.usageError("enrol", "--code is required (%s)", usage)
 	case *requestOut != "":
 		if *hubURL != "" {
-			return e.usageError("enroll", "--request-out is the offline way: give --hub later with --response, or enrol online without --request-out")
+			return e.usageError("enrol", "--request-out is the offline way: give --hub later with --response, or enrol online without --request-out")
 		}
 	case *hubURL == "":
-		return e.usageError("enroll", "give --hub to enrol online, or --request-out FILE to enrol offline")
+		return e.usageError("enrol", "give --hub to enrol online, or --request-out FILE to enrol offline")
 	}
 	if *hubURL != "" {
 		if _, err := districtsync.ParseHubURL(*hubURL); err != nil {
-			return e.usageError("enroll", "%v", err)
+			return e.usageError("enrol", "%v", err)
 		}
 	}
 	var code districtsync.Code
 	if *codeText != "" {
 		var err error
 		if code, err = districtsync.ParseCode(*codeText); err != nil {
-			return e.usageError("enroll", "%v", err)
+			return e.usageError("enrol", "%v", err)
 		}
 	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
@@ -81,30 +81,30 @@ func cmdEnroll(ctx context.Context, e *env, args []string) int {
 	}
 	password := e.getenv("PASSGATE_ADMIN_PASSWORD")
 
-	var res *districtsync.EnrollResult
+	var res *districtsync.EnrolResult
 	switch {
 	case *requestOut != "":
-		return e.writeEnrollRequest(db, *data, code, *requestOut)
+		return e.writeEnrolRequest(db, *data, code, *requestOut)
 	case *responseIn != "":
-		if res, err = completeEnrollByFile(ctx, db, *data, *hubURL, *responseIn, password); err != nil {
+		if res, err = completeEnrolByFile(ctx, db, *data, *hubURL, *responseIn, password); err != nil {
 			return e.fail(err)
 		}
 	default:
-		cctx, cancel := context.WithTimeout(ctx, enrollTimeout)
+		cctx, cancel := context.WithTimeout(ctx, enrolTimeout)
 		defer cancel()
-		res, err = districtsync.EnrollOnline(cctx, db, *hubURL, code, password)
+		res, err = districtsync.EnrolOnline(cctx, db, *hubURL, code, password)
 		if err != nil {
-			return e.fail(enrollError(err))
+			return e.fail(enrolError(err))
 		}
 	}
 	e.printEnrolled(res, *hubURL)
 	return exitOK
 }
 
-// writeEnrollRequest is the first offline step: it writes the request
+// writeEnrolRequest is the first offline step: it writes the request
 // file for the hub admin and keeps the pending keys in the data
 // directory.
-func (e *env) writeEnrollRequest(db *store.DB, data string, code districtsync.Code, requestOut string) int {
+func (e *env) writeEnrolRequest(db *store.DB, data string, code districtsync.Code, requestOut string) int {
 	p, err := districtsync.NewPending(code, db.Now())
 	if err != nil {
 		return e.fail(err)
@@ -125,15 +125,15 @@ func (e *env) writeEnrollRequest(db *store.DB, data string, code districtsync.Co
 	if fpr, err := districtsync.RequestFingerprint(&p.Request); err == nil {
 		fmt.Fprintf(e.stdout, "passgate: issuer key SHA-256 %x (the hub admin sees it too: compare)\n", fpr)
 	}
-	fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enroll --request %s --response-out RESPONSE\n", requestOut)
-	fmt.Fprintf(e.stdout, "passgate: then here: passgate enroll --data %s --response RESPONSE [--hub https://HOST:PORT]\n", data)
+	fmt.Fprintf(e.stdout, "passgate: the hub admin runs: passgate hub enrol --request %s --response-out RESPONSE\n", requestOut)
+	fmt.Fprintf(e.stdout, "passgate: then here: passgate enrol --data %s --response RESPONSE [--hub https://HOST:PORT]\n", data)
 	fmt.Fprintln(e.stdout, "passgate: the request file holds the code's secret: carry it like the code and delete it afterwards")
 	return exitOK
 }
 
-// completeEnrollByFile is the second offline step: it opens the hub's
+// completeEnrolByFile is the second offline step: it opens the hub's
 // response with the pending keys and enrols.
-func completeEnrollByFile(ctx context.Context, db *store.DB, data, hubURL, responseIn, password string) (*districtsync.EnrollResult, error) {
+func completeEnrolByFile(ctx context.Context, db *store.DB, data, hubURL, responseIn, password string) (*districtsync.EnrolResult, error) {
 	p, err := districtsync.ReadPending(data)
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func completeEnrollByFile(ctx context.Context, db *store.DB, data, hubURL, respo
 }
 
 // printEnrolled tells what the appliance became and how to log in.
-func (e *env) printEnrolled(res *districtsync.EnrollResult, hubURL string) {
+func (e *env) printEnrolled(res *districtsync.EnrolResult, hubURL string) {
 	role := "checks passes only"
 	switch {
 	case res.Role == store.ApplianceGate:
@@ -182,9 +182,9 @@ func (e *env) printEnrolled(res *districtsync.EnrollResult, hubURL string) {
 	}
 }
 
-// enrollError explains the hub's refusals in the words of whoever types
+// enrolError explains the hub's refusals in the words of whoever types
 // the command.
-func enrollError(err error) error {
+func enrolError(err error) error {
 	var ce *districtsync.CallError
 	switch {
 	case errors.Is(err, districtsync.ErrPinMismatch):
@@ -198,7 +198,7 @@ func enrollError(err error) error {
 // setHubAddress points an enrolled appliance at its hub's new address.
 func setHubAddress(ctx context.Context, e *env, data, url string) int {
 	if _, err := districtsync.ParseHubURL(url); err != nil {
-		return e.usageError("enroll", "%v", err)
+		return e.usageError("enrol", "%v", err)
 	}
 	db, err := e.openStore(ctx, data)
 	if err != nil {
