@@ -46,8 +46,12 @@ func (e *env) dispatch(ctx context.Context, cmd string, args []string, subs []co
 	}
 	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(e.stdout, usage)
+		width := 8
 		for _, c := range subs {
-			fmt.Fprintf(e.stdout, "  %-8s %s\n", c.name, c.summary)
+			width = max(width, len(c.name))
+		}
+		for _, c := range subs {
+			fmt.Fprintf(e.stdout, "  %-*s %s\n", width, c.name, c.summary)
 		}
 		return exitOK
 	}
