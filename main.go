@@ -82,6 +82,7 @@ func commands() []command {
 		{"hub", "district hub: add, enrol, set-role, retire or list appliances", cmdHub},
 		{"trust", "hand out this district's root keys, trust another district's, list them", cmdTrust},
 		{"root", "replace the district root on purpose (hub only)", cmdRoot},
+		{"city", "city root, offline: create it, certify or retire district roots", cmdCity},
 		{"version", "print the version", cmdVersion},
 	}
 }

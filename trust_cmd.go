@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,8 @@ func cmdTrust(ctx context.Context, e *env, args []string) int {
 		{"export", "write this district's trust anchor file", cmdTrustExport},
 		{"import", "trust another district's roots", cmdTrustImport},
 		{"list", "list the trusted roots", cmdTrustList},
+		{"city", "trust the city root (hub only)", cmdTrustCity},
+		{"import-certified", "apply a city root's certificate or retirement of a district root (hub only)", cmdTrustImportCertified},
 	})
 }
 
@@ -43,8 +46,12 @@ func (e *env) dispatch(ctx context.Context, cmd string, args []string, subs []co
 	}
 	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(e.stdout, usage)
+		width := 8
 		for _, c := range subs {
-			fmt.Fprintf(e.stdout, "  %-8s %s\n", c.name, c.summary)
+			width = max(width, len(c.name))
+		}
+		for _, c := range subs {
+			fmt.Fprintf(e.stdout, "  %-*s %s\n", width, c.name, c.summary)
 		}
 		return exitOK
 	}
@@ -92,24 +99,46 @@ func cmdTrustExport(ctx context.Context, e *env, args []string) int {
 func cmdTrustImport(ctx context.Context, e *env, args []string) int {
 	fs, data := e.newFlags("trust import", "FILE --fingerprint HEX")
 	fp := fs.String("fingerprint", "", "the root's SHA-256 fingerprint as the other district read it to you (required)")
-	if ok, code := parse(fs, args); !ok {
+	return e.onFile(ctx, fs, data, args, pass.MaxAnchorLen, func() int {
+		return e.requireFingerprint(fs.Name(), *fp, "the other district")
+	}, func(db *store.DB, b []byte) int {
+		a, added, err := db.ImportTrustAnchor(ctx, b, *fp, cliActor())
+		if err != nil {
+			return e.fail(err)
+		}
+		if added == 0 {
+			fmt.Fprintf(e.stdout, "district %s (%s): its roots were trusted already\n", a.District, a.Name)
+			return exitOK
+		}
+		fmt.Fprintf(e.stdout, "district %s (%s): %d root(s) added to this district's trust\n", a.District, a.Name, added)
+		return exitOK
+	})
+}
+
+// requireFingerprint refuses a command run without the fingerprint
+// that whose reads out: a file alone proves nothing about its sender.
+func (e *env) requireFingerprint(cmd, fp, whose string) int {
+	if fp == "" {
+		return e.usageError(cmd, "--fingerprint is required: ask %s to read its root's fingerprint to you by phone or in person", whose)
+	}
+	return exitOK
+}
+
+// onFile parses the flags of a command that takes one file, runs
+// precheck (if any; anything but exitOK stops), reads the file (at most
+// limit bytes) and runs fn on it and the existing data directory.
+func (e *env) onFile(ctx context.Context, fs *flag.FlagSet, data *string, args []string, limit int, precheck func() int,
+	fn func(db *store.DB, b []byte) int) int {
+	path, ok, code := e.parseFileArg(fs, fs.Name(), args)
+	if !ok {
 		return code
 	}
-	// The file may come before the flags: `trust import FILE --fingerprint X`.
-	rest := fs.Args()
-	if len(rest) > 0 {
-		if ok, code := parse(fs, rest[1:]); !ok {
+	if precheck != nil {
+		if code := precheck(); code != exitOK {
 			return code
 		}
-		rest = append(rest[:1], fs.Args()...)
 	}
-	if len(rest) != 1 {
-		return e.usageError("trust import", "give exactly one trust anchor file")
-	}
-	if *fp == "" {
-		return e.usageError("trust import", "--fingerprint is required: ask the other district to read its root's fingerprint to you by phone or in person")
-	}
-	b, err := readBounded(rest[0], pass.MaxAnchorLen)
+	b, err := readBounded(path, limit)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -118,16 +147,26 @@ func cmdTrustImport(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	a, added, err := db.ImportTrustAnchor(ctx, b, *fp, cliActor())
-	if err != nil {
-		return e.fail(err)
+	return fn(db, b)
+}
+
+// parseFileArg parses the flags of a command that takes one file, which
+// may come before the flags (`trust import FILE --fingerprint X`).
+func (e *env) parseFileArg(fs *flag.FlagSet, name string, args []string) (string, bool, int) {
+	if ok, code := parse(fs, args); !ok {
+		return "", false, code
 	}
-	if added == 0 {
-		fmt.Fprintf(e.stdout, "district %s (%s): its roots were trusted already\n", a.District, a.Name)
-		return exitOK
+	rest := fs.Args()
+	if len(rest) > 0 {
+		if ok, code := parse(fs, rest[1:]); !ok {
+			return "", false, code
+		}
+		rest = append(rest[:1], fs.Args()...)
 	}
-	fmt.Fprintf(e.stdout, "district %s (%s): %d root(s) added to this district's trust\n", a.District, a.Name, added)
-	return exitOK
+	if len(rest) != 1 {
+		return "", false, e.usageError(name, "give exactly one file")
+	}
+	return rest[0], true, exitOK
 }
 
 // readBounded reads at most limit bytes of path; a longer file is
@@ -174,10 +213,19 @@ func trustList(ctx context.Context, e *env, db *store.DB) int {
 		return e.fail(err)
 	}
 	var buf bytes.Buffer
+	switch c, err := db.CityRoot(ctx); {
+	case err == nil:
+		fmt.Fprintf(&buf, "city %s root %s\n  fingerprint %s\n", c.City, c.Key.KID, pass.FormatFingerprint(c.Key.Fingerprint()))
+	case !errors.Is(err, store.ErrNoCityRoot):
+		return e.fail(err)
+	}
 	for _, r := range roots {
 		whose := "other"
 		if r.Own {
 			whose = "own"
+		}
+		if len(r.Cert) > 0 {
+			whose += "+city" // carries a city record (certified or retired)
 		}
 		fmt.Fprintf(&buf, "%-8s %-5s %-5s %s %s added %s\n  fingerprint %s\n", r.District, whose, r.Alg, r.KID,
 			keyState(r.Key), r.CreatedAt.UTC().Format(time.RFC3339), pass.FormatFingerprint(r.Fingerprint))

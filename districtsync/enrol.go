@@ -401,12 +401,15 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	if len(resp.Token) != tokenSize {
 		return nil, errors.New("enrolment answer: malformed sync token")
 	}
-	keys, err := TrustKeysFromWire(resp.Trust.Keys)
+	keys, city, err := trustFromWire(&resp.Trust)
 	if err != nil {
 		return nil, fmt.Errorf("enrolment answer: %w", err)
 	}
-	if !bytes.Equal(TrustHash(keys), resp.Trust.Hash) {
-		return nil, errors.New("enrolment answer: trust list does not match its hash")
+	trustHash := resp.Trust.Hash
+	if city != nil {
+		// The city root and the roots it certifies are judged by the
+		// first pull (store.ApplyFeed), which the empty hash asks for.
+		keys, trustHash = withoutCityRoots(keys, resp.District.ID), nil
 	}
 	pol, err := PolicyFromWire(&resp.Policy)
 	if err != nil {
@@ -416,7 +419,7 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	setup := &store.EnrolledSetup{
 		District: &store.District{ID: resp.District.ID, Name: resp.District.Name, PseudonymKey: resp.District.PseudonymKey,
 			Appliance: resp.Appliance},
-		Trust: keys, Policy: pol, PolicyVersion: resp.Policy.Version, TrustHash: resp.Trust.Hash,
+		Trust: keys, Policy: pol, PolicyVersion: resp.Policy.Version, TrustHash: trustHash,
 		Hub: &store.SyncHub{URL: hubURL, HubCA: resp.HubCA, Appliance: resp.Appliance, Token: resp.Token, BundleKey: p.BundleKey,
 			Role: store.ApplianceRole(resp.Role)},
 	}

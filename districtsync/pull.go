@@ -256,7 +256,7 @@ func addFeed(ctx context.Context, db *store.DB, req *PullRequest, resp *PullResp
 }
 
 // BuildTrustList is the hub's trust list: every root and issuer key,
-// public halves only, in key ID order, with its hash.
+// public halves only, in key ID order, and the city root, with its hash.
 func BuildTrustList(ctx context.Context, db *store.DB) (*TrustList, error) {
 	keys, err := db.TrustKeys(ctx)
 	if err != nil {
@@ -265,6 +265,9 @@ func BuildTrustList(ctx context.Context, db *store.DB) (*TrustList, error) {
 	t := &TrustList{Hash: TrustHash(keys), Keys: make([]TrustKey, 0, len(keys))}
 	for _, k := range keys {
 		t.Keys = append(t.Keys, TrustKeyToWire(k))
+	}
+	if err := withCity(ctx, db, t); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -437,14 +440,11 @@ func FeedFromWire(resp *PullResponse) (*store.Feed, error) {
 	}
 	f := &store.Feed{Generation: resp.Generation}
 	if resp.Trust != nil {
-		keys, err := TrustKeysFromWire(resp.Trust.Keys)
+		keys, city, err := trustFromWire(resp.Trust)
 		if err != nil {
 			return nil, err
 		}
-		if !bytes.Equal(TrustHash(keys), resp.Trust.Hash) {
-			return nil, errors.New("trust list does not match its hash")
-		}
-		f.Keys, f.TrustHash = keys, resp.Trust.Hash
+		f.Keys, f.TrustHash, f.City = keys, resp.Trust.Hash, city
 	}
 	if len(resp.Revocations) > MaxRevocationPage {
 		return nil, fmt.Errorf("%d revocations in one answer", len(resp.Revocations))

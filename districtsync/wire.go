@@ -75,6 +75,8 @@ type DistrictInfo struct {
 type TrustList struct {
 	Hash []byte     `json:"hash"`
 	Keys []TrustKey `json:"keys"`
+	// City is the city root the hub trusts; absent when it trusts none.
+	City *CityKey `json:"city,omitempty"`
 }
 
 // TrustKey is one key of a trust list: public half only.

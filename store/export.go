@@ -546,6 +546,7 @@ var AuditActions = []string{
 	AuditBackup, AuditRestoreDetected, AuditDeviceAdded, AuditDeviceRevoked, AuditFirstAdmin,
 	AuditPersonLookup, AuditPhoneShown, AuditExportStarted, AuditCheckpointAlarm,
 	AuditEntrance, AuditGateHold, AuditScreenRefused,
+	AuditCityRootTrusted, AuditCityRootRefused, AuditCityRecordApplied, AuditCityRecordRefused,
 }
 
 // The audit trail's filter: time range on at_ms, and Reason as the

@@ -228,6 +228,9 @@ type Feed struct {
 	// Draining: the hub is retiring this appliance; it issues no new
 	// passes (ErrDraining). Absent from a hub that predates it: false.
 	Draining bool
+	// City is the city root of the hub's trust list (with Keys); nil
+	// when the hub trusts none.
+	City *CityRoot
 	// At is when the hub wrote the increment, for one that travelled as
 	// a file: the lists are as old as the bundle, not as its import.
 	// Zero for a pull, which is answered now.
@@ -319,6 +322,9 @@ func (db *DB) ApplyFeed(ctx context.Context, f *Feed) (*FeedResult, error) {
 		}
 		f.skipApplied(seq)
 		if f.Keys != nil {
+			if err := applyFeedCity(ctx, tx, f.City, now); err != nil {
+				return err
+			}
 			if err := applyKeys(ctx, tx, f.Keys, now, res); err != nil {
 				return err
 			}
@@ -498,6 +504,12 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 				pending = append(pending, k)
 				continue
 			}
+			if k.Role == RoleRoot {
+				if err := acceptFeedRoot(ctx, tx, k, d.ID, now, res); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := addTrustKey(ctx, tx, k, now, res); err != nil {
 				return err
 			}
@@ -511,6 +523,11 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 			}
 			if role == RoleIssuer && len(k.Cert) > 0 && !bytes.Equal(cert, k.Cert) {
 				recert = append(recert, k)
+			}
+			if role == RoleRoot && len(k.Cert) > 0 && !bytes.Equal(cert, k.Cert) {
+				if err := applyFeedCityRecord(ctx, tx, k, d.ID, now, res, &res.CertsUpdated); err != nil {
+					return err
+				}
 			}
 			if !k.RevokedAt.IsZero() && !revoked.Valid {
 				marked, err := markTrustKeyRevoked(ctx, tx, k, role, "feed", now)
@@ -544,8 +561,17 @@ func applyKeys(ctx context.Context, tx *sql.Tx, keys []*Key, now time.Time, res 
 			continue
 		}
 		res.RootsRotated++
+		// A city record about the new root is judged after it is held.
+		cityRec := k.Cert
+		k.Cert = nil
 		if err := addTrustKey(ctx, tx, k, now, res); err != nil {
 			return err
+		}
+		if len(cityRec) > 0 {
+			k.Cert = cityRec
+			if err := applyFeedCityRecord(ctx, tx, k, d.ID, now, res, &res.CertsUpdated); err != nil {
+				return err
+			}
 		}
 	}
 	for _, k := range recert {

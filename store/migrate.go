@@ -689,6 +689,19 @@ BEGIN
 	UPDATE trust_version SET version = version + 1 WHERE id = 1;
 END;
 `,
+	`-- city: the city root this passgate trusts. Set at a hub by its admin
+-- (after comparing the fingerprint), taken by an appliance from its hub's
+-- trust list. With it, another district's root is trusted only through a
+-- city record (pass/SPEC.md section 17), kept in that root's keys.cert.
+CREATE TABLE city_root (
+	id         INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	city       TEXT    NOT NULL CHECK (city <> '' AND length(city) <= 64),
+	kid        BLOB    NOT NULL CHECK (length(kid) = 8),
+	alg        INTEGER NOT NULL,
+	public     BLOB    NOT NULL CHECK (length(public) > 0),
+	created_ms INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
