@@ -49,8 +49,15 @@ func (c *trustCache) current(ctx context.Context, db *store.DB, pos *store.FeedP
 	if err != nil {
 		return nil, err
 	}
+	snap := newTrustSnapshot(keys, version)
+	// The city root is part of the list (and of its hash): a change to it
+	// bumps the trust version too.
+	if err := withCity(ctx, db, snap.list); err != nil {
+		return nil, err
+	}
+	snap.hash = snap.list.Hash
 	c.rebuilt++
-	c.install(newTrustSnapshot(keys, version))
+	c.install(snap)
 	return c.cur, nil
 }
 
@@ -106,7 +113,7 @@ func (c *trustCache) delta(cur *trustSnapshot, base []byte) (*TrustDelta, bool) 
 	if from == nil {
 		return nil, false
 	}
-	d := &TrustDelta{Base: bytes.Clone(base), Hash: cur.hash, Version: cur.version}
+	d := &TrustDelta{Base: bytes.Clone(base), Hash: cur.hash, Version: cur.version, City: cur.list.City}
 	for i := range cur.list.Keys {
 		k := &cur.list.Keys[i]
 		if old, ok := from.digests[string(k.KID)]; !ok || old != cur.digests[string(k.KID)] {
@@ -172,7 +179,7 @@ func ApplyTrustDelta(held []*store.Key, applied []byte, d *TrustDelta) (*TrustLi
 	if len(byID) > maxTrustKeys {
 		return nil, fmt.Errorf("trust list of %d keys", len(byID))
 	}
-	list := &TrustList{Hash: d.Hash, Keys: make([]TrustKey, 0, len(byID))}
+	list := &TrustList{Hash: d.Hash, Keys: make([]TrustKey, 0, len(byID)), City: d.City}
 	for _, k := range byID {
 		list.Keys = append(list.Keys, k)
 	}
@@ -181,7 +188,11 @@ func ApplyTrustDelta(held []*store.Key, applied []byte, d *TrustDelta) (*TrustLi
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(TrustHash(keys), d.Hash) {
+	want := TrustHash(keys)
+	if d.City != nil {
+		want = trustHashCity(want, d.City)
+	}
+	if !bytes.Equal(want, d.Hash) {
 		return nil, fmt.Errorf("trust list rebuilt from a delta does not match its hash")
 	}
 	return list, nil

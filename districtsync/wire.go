@@ -210,6 +210,8 @@ type TrustDelta struct {
 	Version int64      `json:"version"`
 	Add     []TrustKey `json:"add,omitempty"`
 	Remove  [][]byte   `json:"remove,omitempty"`
+	// City is the city root of the list the delta makes, as in TrustList.
+	City *CityKey `json:"city,omitempty"`
 }
 
 // PullResponse is the increment: the trust list if its hash differs,

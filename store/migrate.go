@@ -702,6 +702,21 @@ CREATE TABLE city_root (
 	created_ms INTEGER NOT NULL
 ) STRICT;
 `,
+	`-- cityversion: the city root is part of the trust list a hub hands out,
+-- so a change to it moves the trust list's version as a key's does.
+CREATE TRIGGER city_root_trust_version_insert AFTER INSERT ON city_root
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER city_root_trust_version_update AFTER UPDATE ON city_root
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER city_root_trust_version_delete AFTER DELETE ON city_root
+BEGIN
+	UPDATE trust_version SET version = version + 1 WHERE id = 1;
+END;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate
