@@ -16,7 +16,10 @@ import (
 // and the contact rows. A query that would return more (a window of
 // years over a busy gate) is cut there and marked Truncated, so that no
 // request can make the appliance hold an unbounded result in memory.
-const MaxTraceRows = 10000
+// 50,000 holds two weeks at a gate with 1,000 scans an hour in full (a
+// few tens of MB at most while a file is written); the page shows it a
+// page at a time.
+const MaxTraceRows = 50000
 
 // TraceQuery asks for the checks of one person and everyone checked near
 // them.

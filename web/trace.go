@@ -139,11 +139,53 @@ func (s *Server) showTrace(w http.ResponseWriter, r *http.Request, req *export.T
 	s.renderTrace(w, r, http.StatusOK, g.view)
 }
 
-// renderTrace shows a trace's result page.
+// renderTrace shows a trace's result page: the page of it the request
+// asks for (?page=, from 1; the first otherwise).
 func (s *Server) renderTrace(w http.ResponseWriter, r *http.Request, status int, m view.TraceResults) {
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	tracePage(&m, page, tracePageRows)
 	// The page lists health data about people: no cache may keep it.
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, status, view.AdminTraceResults(s.adminPage(r, "admin.trace.results"), m))
+}
+
+// tracePageRows is how many checks, contact rows and contacts a page of a
+// trace lists at most. A busy gate gives tens of thousands of contact
+// rows; a page of all of them costs seconds to render and to scroll, and
+// the download holds them all.
+const tracePageRows = 500
+
+// tracePage fills in m's page n (from 1, clamped to the pages there are)
+// of size rows: the slices of the checks, of the contact rows (in check
+// order) and of the contacts that page shows.
+func tracePage(m *view.TraceResults, n, rows int) {
+	contacts := 0
+	for _, c := range m.Checks {
+		contacts += len(c.Contacts)
+	}
+	longest := max(len(m.Checks), contacts, len(m.Summary))
+	m.PageRows, m.Pages = rows, max(1, (longest+rows-1)/rows)
+	m.Page = min(max(n, 1), m.Pages)
+	lo := (m.Page - 1) * rows
+	window := func(total int) (int, int) { return min(lo, total), min(lo+rows, total) }
+	a, b := window(len(m.Checks))
+	m.PageChecks = m.Checks[a:b]
+	a, b = window(len(m.Summary))
+	m.PageSummary = m.Summary[a:b]
+	a, b = window(contacts)
+	m.PageContacts = make([]view.TraceContactLine, 0, b-a)
+	seen := 0
+	for _, c := range m.Checks {
+		if seen >= b {
+			break
+		}
+		if next := seen + len(c.Contacts); next > a {
+			for _, ct := range c.Contacts[max(a-seen, 0):min(b-seen, len(c.Contacts))] {
+				m.PageContacts = append(m.PageContacts, view.TraceContactLine{CheckAt: c.At, Source: c.Source, TraceContactRow: ct})
+			}
+		}
+		seen += len(c.Contacts)
+	}
 }
 
 // handleTraceDownload repeats a query shown on a results page (by
