@@ -29,7 +29,7 @@ type TraceForm struct {
 // TraceRow is one check of the person as shown.
 type TraceRow struct {
 	At, Source, Decision, Reason, PassID string
-	Contacts                             []TraceContactRow
+	Contacts                             int // contact rows listed
 	// ContactsOmitted counts the contacts cut off at the row limit: the
 	// check is marked, never shown as if nobody was near.
 	ContactsOmitted int
@@ -68,8 +68,8 @@ type TraceResults struct {
 	From, To      string // RFC 3339
 	Window        string // minutes
 	Span          string // the range and window for people
-	Checks        []TraceRow
-	Summary       []TraceSummaryRow
+	CheckCount    int    // the person's checks listed
+	ContactCount  int    // contacts (people) listed
 	ContactRows   int
 	Truncated     bool
 	TruncateLimit int
@@ -733,9 +733,9 @@ func AdminTraceResults(p Page, m TraceResults) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var30 string
-			templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(p.T.T("admin.trace.counts", len(m.Checks), len(m.Summary), m.ContactRows))
+			templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(p.T.T("admin.trace.counts", m.CheckCount, m.ContactCount, m.ContactRows))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/trace.templ`, Line: 166, Col: 107}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/trace.templ`, Line: 166, Col: 106}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var30))
 			if templ_7745c5c3_Err != nil {
@@ -766,7 +766,7 @@ func AdminTraceResults(p Page, m TraceResults) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if len(m.Checks) == 0 {
+			if m.CheckCount == 0 {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "<p class=\"muted\" data-testid=\"trace-no-checks\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -912,9 +912,9 @@ func AdminTraceResults(p Page, m TraceResults) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var42 string
-					templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(len(c.Contacts)))
+					templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(c.Contacts))
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/trace.templ`, Line: 191, Col: 40}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/trace.templ`, Line: 191, Col: 35}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var42))
 					if templ_7745c5c3_Err != nil {
