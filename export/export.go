@@ -83,7 +83,8 @@ type Request struct {
 	// free-text filter of each kind, so forms and the CLI need no field
 	// that only one kind uses.
 	Reason string
-	// Location is the zone times are written in; nil means time.Local.
+	// Location is the zone times are written in; nil means the district's
+	// default zone (store.DefaultTimeZone), never the server's.
 	Location *time.Location
 }
 
@@ -91,7 +92,7 @@ type Request struct {
 // loc). name is used in the error, which wraps ErrInvalid.
 func ParseTime(name, s string, loc *time.Location) (time.Time, error) {
 	if loc == nil {
-		loc = time.Local
+		loc = defaultZone()
 	}
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
@@ -147,11 +148,15 @@ func known[T comparable](list []T, v T) bool {
 	return false
 }
 
+// defaultZone is the zone of a request that names none: the district
+// default, so a file never depends on the zone its server runs in.
+func defaultZone() *time.Location { return (*store.Policy)(nil).Location() }
+
 func (r *Request) loc() *time.Location {
 	if r.Location != nil {
 		return r.Location
 	}
-	return time.Local
+	return defaultZone()
 }
 
 // FileName is the export's file name: district, kind and time range

@@ -99,7 +99,7 @@ func (r *TraceRequest) loc() *time.Location {
 	if r.Location != nil {
 		return r.Location
 	}
-	return time.Local
+	return defaultZone()
 }
 
 // TraceFileName is the download's name: district, "trace", the range and

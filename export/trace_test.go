@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -202,7 +203,7 @@ func TestWriteTrace(t *testing.T) {
 		{"cd000000000000000000000000000000", "", "", "1", "2026-11-03T10:01:00.500Z", "2026-11-03T10:01:00.500Z", "'=HYPERLINK(\"x\")"},
 	}, {
 		{"truncated", "row_limit", "checks", "checks_not_listed", "contact_rows", "contact_rows_not_listed", "contacts", "note"},
-		{"false", "10000", "2", "0", "2", "0", "2", traceResultRow(res)[7]},
+		{"false", strconv.Itoa(store.MaxTraceRows), "2", "0", "2", "0", "2", traceResultRow(res)[7]},
 	}}
 	csvTables, xlsxTables := traceTables(t, req, res)
 	for i := range want {

@@ -16,7 +16,10 @@ import (
 // and the contact rows. A query that would return more (a window of
 // years over a busy gate) is cut there and marked Truncated, so that no
 // request can make the appliance hold an unbounded result in memory.
-const MaxTraceRows = 10000
+// 50,000 holds two weeks at a gate with 1,000 scans an hour in full (a
+// few tens of MB at most while a file is written); the page shows it a
+// page at a time.
+const MaxTraceRows = 50000
 
 // TraceQuery asks for the checks of one person and everyone checked near
 // them.
@@ -465,8 +468,14 @@ func mergeTraces(a, b *TraceResult, limit int) *TraceResult {
 // overlaps first, then earliest first, then by subject, so the order is
 // stable.
 func summarise(checks []TraceCheck) []TraceSummary {
-	idx := make(map[pass.Subject]int)
-	var out []TraceSummary
+	// Sized for every row a new contact: growing a slice of summaries
+	// by copying cost as much as the query at 20,000 rows.
+	rows := 0
+	for _, ch := range checks {
+		rows += len(ch.Contacts)
+	}
+	idx := make(map[pass.Subject]int, rows)
+	out := make([]TraceSummary, 0, rows)
 	for _, ch := range checks {
 		var seen map[pass.Subject]bool
 		for _, c := range ch.Contacts {

@@ -28,7 +28,7 @@ func (s *Server) renderDevices(w http.ResponseWriter, r *http.Request, status in
 	// link cannot make the page claim what did not happen.
 	revoked := r.URL.Query().Get("revoked")
 	for _, d := range devs {
-		m.Devices = append(m.Devices, view.AdminDeviceRow{Name: d.Name, Created: d.CreatedAt.Local(), Revoked: d.RevokedAt.Local()})
+		m.Devices = append(m.Devices, view.AdminDeviceRow{Name: d.Name, Created: d.CreatedAt, Revoked: d.RevokedAt})
 		if r.Method == http.MethodGet && revoked != "" && d.Name == revoked && !d.RevokedAt.IsZero() {
 			m.Notice = i18n.FromRequest(r).T("admin.devices.revoked_ok", d.Name)
 		}

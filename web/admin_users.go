@@ -78,7 +78,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 	me := userFrom(r.Context())
 	for _, u := range users {
 		m.Users = append(m.Users, view.AdminUserRow{
-			ID: u.ID, Username: u.Username, Role: string(u.Role), Created: u.CreatedAt.Local(),
+			ID: u.ID, Username: u.Username, Role: string(u.Role), Created: u.CreatedAt,
 			Disabled: !u.DisabledAt.IsZero(), Self: me != nil && me.ID == u.ID,
 		})
 	}

@@ -172,7 +172,7 @@ func (s *Server) handleCameraFrame(w http.ResponseWriter, r *http.Request) {
 	h.Set("Server-Timing", timing+fmt.Sprintf(", check;dur=%.2f", frameMs(time.Since(decoded))))
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(gateEventJSON(d, g.entrance, false), '\n'))
+	_, _ = w.Write(append(gateEventJSON(d, g.entrance, false, s.clockZone()), '\n'))
 }
 
 // frameSizeError answers a frame whose size the decoder refused.

@@ -198,7 +198,7 @@ func (s *Server) personModel(w http.ResponseWriter, r *http.Request) (view.Page,
 		Subject: hex.EncodeToString(subject[:]), MaskedName: person.MaskedName, IDTail: person.IDTail,
 		IDType: person.IDType, Phone: person.Phone, Color: person.Color.String(), TestedAt: person.TestedAt,
 		Doses: person.Doses, DosesValue: strconv.Itoa(person.Doses), NewColor: person.Color.String(),
-		Now: now.Local().Add(time.Minute).Format(datetimeLocal),
+		Now: now.In(p.Zone).Add(time.Minute).Format(datetimeLocal),
 	}
 	if m.Verdict, err = s.personVerdict(r.Context(), p.T, subject); err != nil {
 		s.internalError(w, r, err)
@@ -253,14 +253,14 @@ func redirectPerson(w http.ResponseWriter, r *http.Request, subject pass.Subject
 }
 
 // parseSampleTime reads a datetime-local value (or one with seconds) in
-// the appliance's time zone.
-func parseSampleTime(v string) (time.Time, error) {
+// the district's time zone loc, whatever zone the server runs in.
+func parseSampleTime(v string, loc *time.Location) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return time.Time{}, &store.FieldError{Field: "sample_time", Code: "desk.err.required"}
 	}
 	for _, layout := range []string{datetimeLocal, "2006-01-02T15:04:05"} {
-		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t, nil
 		}
 	}
@@ -276,7 +276,7 @@ func (s *Server) handleDeskTest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.SampleTime, m.Result = r.PostForm.Get("sample_time"), r.PostForm.Get("result")
-	at, err := parseSampleTime(m.SampleTime)
+	at, err := parseSampleTime(m.SampleTime, p.Zone)
 	if err == nil && m.Result != "negative" && m.Result != "positive" {
 		err = &store.FieldError{Field: "result", Code: "desk.err.unknown"}
 	}
@@ -412,7 +412,7 @@ func (s *Server) statusElsewhere(w http.ResponseWriter, r *http.Request, p view.
 		return false
 	}
 	s.render(w, r, http.StatusUnprocessableEntity, view.Message(p,
-		p.T.T("desk.err.status_elsewhere", se.At.Local().Format("2006-01-02 15:04"), se.Reason)))
+		p.T.T("desk.err.status_elsewhere", p.Clock(se.At).Format("2006-01-02 15:04"), se.Reason)))
 	return true
 }
 

@@ -201,7 +201,9 @@ func TestDesk_TestResultsDosesStatus(t *testing.T) {
 	path := deskRegister(t, ts, c, "李四", "passport", "E12345678", "")
 
 	// Issue a phone pass; its QR is a real pass the gate allows once tested.
-	now := time.Now()
+	// Times are typed on the district's clock.
+	zone, _ := time.LoadLocation(store.DefaultTimeZone)
+	now := time.Now().In(zone)
 	resp, _ := ts.postForm(t, c, path+"/test", url.Values{"sample_time": {now.Add(-2 * time.Hour).Format("2006-01-02T15:04")}, "result": {"negative"}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "?done=test") {
 		t.Fatalf("negative test: %d %s", resp.StatusCode, resp.Header.Get("Location"))

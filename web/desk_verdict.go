@@ -34,7 +34,7 @@ func testLine(t i18n.Printer, pol *store.Policy, c *pass.Claims) string {
 	if c.TestedAt.IsZero() {
 		return ""
 	}
-	at := c.TestedAt.Local().Format("01-02 15:04")
+	at := c.TestedAt.In(pol.Location()).Format("01-02 15:04")
 	if pol.MaxTestAge <= 0 {
 		return t.T("verdict.test_sampled", at)
 	}
@@ -65,7 +65,7 @@ func (s *Server) personVerdict(ctx context.Context, t i18n.Printer, subject pass
 		cs, err := district.Preview(ctx, s.db, []pass.Subject{subject}, kind)
 		var se *district.StatusElsewhereError
 		if errors.As(err, &se) {
-			v.Unknown = t.T("verdict.elsewhere", t.T("desk.err.status_elsewhere", se.At.Local().Format("2006-01-02 15:04"), se.Reason))
+			v.Unknown = t.T("verdict.elsewhere", t.T("desk.err.status_elsewhere", se.At.In(pol.Location()).Format("2006-01-02 15:04"), se.Reason))
 			return v, nil
 		}
 		if err != nil {

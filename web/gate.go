@@ -51,7 +51,8 @@ func (s *Server) handleGate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, result *view.GateResult) {
 	s.startEvents()
 	ctx := r.Context()
-	now := time.Now()
+	// Today is the district's day, whatever zone the server runs in.
+	now := time.Now().In(s.clockZone())
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	allow, deny, err := s.db.ScanStats(ctx, midnight)
 	if err != nil {
@@ -89,7 +90,7 @@ func (s *Server) gatePage(w http.ResponseWriter, r *http.Request, status int, re
 	}
 	for _, sc := range scans {
 		m.Recent = append(m.Recent, view.GateScan{
-			ID: sc.ID, Time: sc.At.Local().Format("15:04:05"), Source: sc.Source,
+			ID: sc.ID, Time: sc.At.In(now.Location()).Format("15:04:05"), Source: sc.Source,
 			Allowed: check.Verdict(sc.Decision) == check.Allow, Reason: p.T.T("reason." + sc.Reason), Repeat: sc.Repeat,
 			Entrance: s.sourceEntrance(sc.Source),
 		})
@@ -174,18 +175,18 @@ func (s *Server) handleGateCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if page {
-		s.gatePage(w, r, http.StatusOK, gateResult(d, t, g.entrance))
+		s.gatePage(w, r, http.StatusOK, gateResult(d, t, g.entrance, s.clockZone()))
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(gateEventJSON(d, g.entrance, false), '\n'))
+	_, _ = w.Write(append(gateEventJSON(d, g.entrance, false, s.clockZone()), '\n'))
 }
 
 // gateResult is a decision as the page itself shows it in its panel.
-func gateResult(d *check.Decision, t i18n.Printer, entrance string) *view.GateResult {
-	g := displayOf(d, t)
+func gateResult(d *check.Decision, t i18n.Printer, entrance string, loc *time.Location) *view.GateResult {
+	g := displayOf(d, t, loc)
 	return &view.GateResult{
 		State: string(d.Decision), Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther,
 		Name: g.Name, IDTail: g.IDTail, Color: g.Color, Tested: g.Tested, Expires: g.Expires, Repeat: g.Repeat,
@@ -439,7 +440,7 @@ type gateDisplay struct {
 // panel's strings in every language, keyed by language tag. Both the
 // check answer and the live feed carry it, so a screen renders its own
 // checks and its inputs' the same way.
-func gateEventJSON(d *check.Decision, entrance string, panel bool) []byte {
+func gateEventJSON(d *check.Decision, entrance string, panel bool, loc *time.Location) []byte {
 	base, err := d.MarshalJSON()
 	if err != nil || len(base) < 2 || base[len(base)-1] != '}' {
 		// Cannot happen for a Decision; keep the feed alive regardless.
@@ -447,7 +448,7 @@ func gateEventJSON(d *check.Decision, entrance string, panel bool) []byte {
 	}
 	disp := make(map[i18n.Lang]gateDisplay, len(i18n.Langs))
 	for _, l := range i18n.Langs {
-		disp[l] = displayOf(d, i18n.Printer{Lang: l})
+		disp[l] = displayOf(d, i18n.Printer{Lang: l}, loc)
 	}
 	dj, _ := json.Marshal(disp)
 	ej, _ := json.Marshal(entrance)
@@ -479,15 +480,15 @@ type gateBrief struct {
 	Display  map[i18n.Lang]gateDisplay `json:"display"`
 }
 
-// gateBriefJSON renders d as a gateBrief.
-func gateBriefJSON(d *check.Decision, entrance string) []byte {
+// gateBriefJSON renders d as a gateBrief, its times in loc.
+func gateBriefJSON(d *check.Decision, entrance string, loc *time.Location) []byte {
 	b := gateBrief{
 		Decision: d.Decision, Reason: d.Reason, Repeat: d.Repeat, Source: d.Source,
 		Entrance: entrance, At: d.At.UTC(), ScanID: d.ScanID,
 		Display: make(map[i18n.Lang]gateDisplay, len(i18n.Langs)),
 	}
 	for _, l := range i18n.Langs {
-		g := displayOf(d, i18n.Printer{Lang: l})
+		g := displayOf(d, i18n.Printer{Lang: l}, loc)
 		b.Display[l] = gateDisplay{Headline: g.Headline, Reason: g.Reason, ReasonOther: g.ReasonOther, Repeat: g.Repeat, Time: g.Time}
 	}
 	out, err := json.Marshal(b)
@@ -500,12 +501,13 @@ func gateBriefJSON(d *check.Decision, entrance string) []byte {
 // displayOf renders a decision's panel strings in t's language. The
 // colour is shown when it is what decided: an allow, or a deny for the
 // colour itself. A revoked or expired green pass is not shown as green.
-func displayOf(d *check.Decision, t i18n.Printer) gateDisplay {
+// Times are shown in loc, the district's zone.
+func displayOf(d *check.Decision, t i18n.Printer, loc *time.Location) gateDisplay {
 	other := i18n.Printer{Lang: t.Other()}
 	g := gateDisplay{
 		Headline: t.T("decision.deny"),
 		Reason:   t.T("reason." + string(d.Reason)), ReasonOther: other.T("reason." + string(d.Reason)),
-		Time: d.At.Local().Format("15:04:05"),
+		Time: d.At.In(loc).Format("15:04:05"),
 	}
 	if d.Allowed() {
 		g.Headline = t.T("decision.allow")
@@ -528,7 +530,7 @@ func displayOf(d *check.Decision, t i18n.Printer) gateDisplay {
 		g.Tested = testAge(t, d.At.Sub(d.TestedAt))
 	}
 	if !d.ExpiresAt.IsZero() {
-		g.Expires = t.T("gate.expires", d.ExpiresAt.Local().Format("01-02 15:04"))
+		g.Expires = t.T("gate.expires", d.ExpiresAt.In(loc).Format("01-02 15:04"))
 	}
 	return g
 }

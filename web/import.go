@@ -327,18 +327,23 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 }
 
 // sampleLayouts are the accepted sample time formats: ISO forms and the
-// ones Chinese Excel writes. Times without a zone are the appliance's.
+// ones Chinese Excel writes, and a date alone (midnight). Times without a
+// zone are the district's (store.Policy.Location), whatever zone the
+// server runs in.
 var sampleLayouts = []string{
 	"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02T15:04:05",
 	"2006/1/2 15:04", "2006/1/2 15:04:05", "2006年1月2日 15:04", "2006年1月2日 15:04:05",
+	time.DateOnly, "2006/1/2", "2006年1月2日",
 }
 
-func parseImportTime(v string) (time.Time, bool) {
+// parseImportTime reads a sample time from a file, in loc unless it
+// carries its own offset.
+func parseImportTime(v string, loc *time.Location) (time.Time, bool) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, true
 	}
 	for _, l := range sampleLayouts {
-		if t, err := time.ParseInLocation(l, v, time.Local); err == nil {
+		if t, err := time.ParseInLocation(l, v, loc); err == nil {
 			return t, true
 		}
 	}
@@ -366,6 +371,10 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 		return nil, err
 	}
 	key, err := d.PseudonymKeyOrErr()
+	if err != nil {
+		return nil, err
+	}
+	loc, err := db.Location(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +410,7 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 				res.BadDigits++
 			}
 		}
-		at, ok := parseImportTime(row.Fields["sample_time"])
+		at, ok := parseImportTime(row.Fields["sample_time"], loc)
 		switch {
 		case row.Fields["sample_time"] == "":
 			msgs = append(msgs, fieldMsg(t, &store.FieldError{Field: "sample_time", Code: "desk.err.required"}))

@@ -21,6 +21,7 @@ func (s *Server) page(r *http.Request, titleKey string) view.Page {
 		// Links to pages a gate does not serve are left out.
 		p.Gate, _ = s.db.IsGate(r.Context())
 	}
+	p.Zone = s.zone(r.Context())
 	return p
 }
 
@@ -35,6 +36,17 @@ func pageFor(r *http.Request, titleKey string) view.Page {
 		p.User, p.Role = u.Username, string(u.Role)
 	}
 	return p
+}
+
+// clockZone is the district's time zone as the checker holds it in
+// memory with the policy: a gate shows every check's time in it without
+// reading the store once per check.
+func (s *Server) clockZone() *time.Location {
+	if s.checker == nil {
+		return (*store.Policy)(nil).Location()
+	}
+	pol := s.checker.Policy()
+	return pol.Location()
 }
 
 // render writes a component with status.

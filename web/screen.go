@@ -153,7 +153,8 @@ func (s *Server) renderEvent(d *check.Decision) event {
 	} else {
 		ev.entrance, ev.assigned = s.entranceOf(d.Source)
 	}
-	ev.full = gateEventJSON(d, ev.entrance, ev.assigned)
-	ev.brief = gateBriefJSON(d, ev.entrance)
+	loc := s.clockZone()
+	ev.full = gateEventJSON(d, ev.entrance, ev.assigned, loc)
+	ev.brief = gateBriefJSON(d, ev.entrance, loc)
 	return ev
 }

@@ -31,7 +31,7 @@ type testServer struct {
 // newTestServer starts a test appliance, closed when the test ends; a
 // config given (at most one) configures its web server around the
 // test's database and checker.
-func newTestServer(t *testing.T, configs ...web.Config) *testServer {
+func newTestServer(t testing.TB, configs ...web.Config) *testServer {
 	t.Helper()
 	ctx := t.Context()
 	db, err := store.Open(ctx, t.TempDir())
@@ -48,7 +48,7 @@ func newTestServer(t *testing.T, configs ...web.Config) *testServer {
 
 // newTestServerDB is newTestServer over a database already set up, whose
 // first admin has adminPassword; it closes db when the test ends.
-func newTestServerDB(t *testing.T, db *store.DB, adminPassword string, configs ...web.Config) *testServer {
+func newTestServerDB(t testing.TB, db *store.DB, adminPassword string, configs ...web.Config) *testServer {
 	t.Helper()
 	c, err := check.New(context.Background(), check.Config{DB: db})
 	if err != nil {

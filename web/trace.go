@@ -122,14 +122,71 @@ func (s *Server) showTrace(w http.ResponseWriter, r *http.Request, req *export.T
 	g := newTraceGrant(seq, req, res, traceView(i18n.FromRequest(r), req, res))
 	s.traces.put(r, g, s.db.Now())
 	g.view.Token = g.token
-	s.renderTrace(w, r, http.StatusOK, g.view)
+	s.renderTrace(w, r, http.StatusOK, g, g.view)
 }
 
-// renderTrace shows a trace's result page.
-func (s *Server) renderTrace(w http.ResponseWriter, r *http.Request, status int, m view.TraceResults) {
+// renderTrace shows m, the page of g's result, at the page the request
+// asks for (?page=, from 1; the first otherwise).
+func (s *Server) renderTrace(w http.ResponseWriter, r *http.Request, status int, g *traceGrant, m view.TraceResults) {
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	tracePage(&m, &g.req, g.res, page, tracePageRows)
 	// The page lists health data about people: no cache may keep it.
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, status, view.AdminTraceResults(s.adminPage(r, "admin.trace.results"), m))
+}
+
+// tracePageRows is how many checks, contact rows and contacts a page of a
+// trace lists at most. A busy gate gives tens of thousands of contact
+// rows; a page of all of them costs seconds to render and to scroll, and
+// the download holds them all.
+const tracePageRows = 500
+
+// tracePage fills in m's page n (from 1, clamped to the pages there are)
+// of res, size rows: the checks, the contact rows (in check order) and
+// the contacts that page shows, times in req's zone. Only the page's
+// rows are formatted, so a page costs the same however long the result.
+func tracePage(m *view.TraceResults, req *export.TraceRequest, res *store.TraceResult, n, rows int) {
+	const layout = "2006-01-02 15:04:05"
+	loc := req.Location
+	longest := max(len(res.Checks), res.ContactRows, len(res.Contacts))
+	m.PageRows, m.Pages = rows, max(1, (longest+rows-1)/rows)
+	m.Page = min(max(n, 1), m.Pages)
+	lo := (m.Page - 1) * rows
+	window := func(total int) (int, int) { return min(lo, total), min(lo+rows, total) }
+	a, b := window(len(res.Checks))
+	m.PageChecks = make([]view.TraceRow, 0, b-a)
+	for _, c := range res.Checks[a:b] {
+		m.PageChecks = append(m.PageChecks, view.TraceRow{At: c.At.In(loc).Format(layout), Source: c.Source, Decision: c.Decision,
+			Reason: c.Reason, Contacts: len(c.Contacts), ContactsOmitted: c.ContactsOmitted})
+	}
+	a, b = window(len(res.Contacts))
+	m.PageSummary = make([]view.TraceSummaryRow, 0, b-a)
+	for _, s := range res.Contacts[a:b] {
+		m.PageSummary = append(m.PageSummary, view.TraceSummaryRow{
+			Subject: hex.EncodeToString(s.Subject[:]), Name: s.MaskedName, IDTail: s.IDTail, Overlaps: s.Overlaps,
+			First: s.First.In(loc).Format(layout), Last: s.Last.In(loc).Format(layout),
+			Places: strings.Join(s.Places, ", "), Known: s.MaskedName != "",
+		})
+	}
+	a, b = window(res.ContactRows)
+	m.PageContacts = make([]view.TraceContactLine, 0, b-a)
+	seen := 0
+	for _, c := range res.Checks {
+		if seen >= b {
+			break
+		}
+		if seen+len(c.Contacts) > a {
+			at := c.At.In(loc).Format(layout)
+			for _, ct := range c.Contacts[max(a-seen, 0):min(b-seen, len(c.Contacts))] {
+				m.PageContacts = append(m.PageContacts, view.TraceContactLine{CheckAt: at, Source: c.Source, TraceContactRow: view.TraceContactRow{
+					Subject: hex.EncodeToString(ct.Subject[:]), At: ct.At.In(loc).Format(layout),
+					Offset: formatOffset(ct.Offset), Decision: ct.Decision, Name: ct.MaskedName, IDTail: ct.IDTail,
+					Known: ct.MaskedName != "",
+				}})
+			}
+		}
+		seen += len(c.Contacts)
+	}
 }
 
 // handleTraceDownload repeats a query shown on a results page (by
@@ -214,39 +271,22 @@ func (s *Server) runTrace(w http.ResponseWriter, r *http.Request, req *export.Tr
 	return res, seq, true
 }
 
-// traceView turns a result into the page's rows, times in the request's
-// zone (the district's).
+// traceView is a result's page apart from its rows (see tracePage): the
+// range in the request's zone (the district's), the counts of the whole
+// result and what was cut.
 func traceView(t i18n.Printer, req *export.TraceRequest, res *store.TraceResult) view.TraceResults {
 	const layout = "2006-01-02 15:04:05"
 	win := strconv.Itoa(int(req.Window / time.Minute))
 	m := view.TraceResults{
 		Subject: hex.EncodeToString(req.Subject[:]),
 		From:    req.From.Format(time.RFC3339), To: req.To.Format(time.RFC3339), Window: win,
-		Span:        t.T("admin.trace.span", req.From.In(req.Location).Format(layout), req.To.In(req.Location).Format(layout), win),
+		Span:       t.T("admin.trace.span", req.From.In(req.Location).Format(layout), req.To.In(req.Location).Format(layout), win),
+		CheckCount: len(res.Checks), ContactCount: len(res.Contacts),
 		ContactRows: res.ContactRows, Truncated: res.Truncated, TruncateLimit: res.Limit,
 		ChecksOmitted: res.ChecksOmitted, RowsOmitted: res.RowsOmitted,
 	}
 	for _, f := range export.Formats {
 		m.Formats = append(m.Formats, string(f))
-	}
-	for _, c := range res.Checks {
-		row := view.TraceRow{At: c.At.In(req.Location).Format(layout), Source: c.Source, Decision: c.Decision, Reason: c.Reason,
-			ContactsOmitted: c.ContactsOmitted}
-		for _, ct := range c.Contacts {
-			row.Contacts = append(row.Contacts, view.TraceContactRow{
-				Subject: hex.EncodeToString(ct.Subject[:]), At: ct.At.In(req.Location).Format(layout),
-				Offset: formatOffset(ct.Offset), Decision: ct.Decision, Name: ct.MaskedName, IDTail: ct.IDTail,
-				Known: ct.MaskedName != "",
-			})
-		}
-		m.Checks = append(m.Checks, row)
-	}
-	for _, s := range res.Contacts {
-		m.Summary = append(m.Summary, view.TraceSummaryRow{
-			Subject: hex.EncodeToString(s.Subject[:]), Name: s.MaskedName, IDTail: s.IDTail, Overlaps: s.Overlaps,
-			First: s.First.In(req.Location).Format(layout), Last: s.Last.In(req.Location).Format(layout),
-			Places: strings.Join(s.Places, ", "), Known: s.MaskedName != "",
-		})
 	}
 	return m
 }

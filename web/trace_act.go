@@ -50,7 +50,7 @@ func (s *Server) handleTraceShow(w http.ResponseWriter, r *http.Request) {
 	if g == nil {
 		return
 	}
-	s.renderTrace(w, r, http.StatusOK, g.actView(view.TraceResults{}))
+	s.renderTrace(w, r, http.StatusOK, g, g.actView(view.TraceResults{}))
 }
 
 // actView is the result page with the action form as posted in f.
@@ -133,7 +133,7 @@ func (s *Server) handleTraceAct(w http.ResponseWriter, r *http.Request) {
 		form.ActErrors["contact"] = t.T("admin.trace.act.err.action")
 	}
 	form.ActError = t.T("error.form_invalid")
-	s.renderTrace(w, r, http.StatusUnprocessableEntity, g.actView(form))
+	s.renderTrace(w, r, http.StatusUnprocessableEntity, g, g.actView(form))
 }
 
 // traceSetStatus sets the colour of every picked contact, each change on
@@ -145,7 +145,7 @@ func (s *Server) traceSetStatus(w http.ResponseWriter, r *http.Request, g *trace
 	if _, err := district.CheckStatusChange(color, form.Reason); err != nil {
 		form.ActErrors = fieldErrs(t, err)
 		form.ActError = t.T("error.form_invalid")
-		s.renderTrace(w, r, http.StatusUnprocessableEntity, g.actView(form))
+		s.renderTrace(w, r, http.StatusUnprocessableEntity, g, g.actView(form))
 		return
 	}
 	for _, c := range picked {
@@ -155,7 +155,7 @@ func (s *Server) traceSetStatus(w http.ResponseWriter, r *http.Request, g *trace
 			// before it are changed (and on record); say which is not.
 			form.ActErrors["contact"] = t.T("admin.trace.act.err.not_here")
 			form.ActError = t.T("error.form_invalid")
-			s.renderTrace(w, r, http.StatusUnprocessableEntity, g.actView(form))
+			s.renderTrace(w, r, http.StatusUnprocessableEntity, g, g.actView(form))
 			return
 		}
 		if err != nil {
@@ -165,13 +165,13 @@ func (s *Server) traceSetStatus(w http.ResponseWriter, r *http.Request, g *trace
 	}
 	m := g.actView(view.TraceResults{})
 	m.ActError = ""
-	s.renderTraceNotice(w, r, m, t.T("admin.trace.act.done", len(picked), t.T("color."+color.String())))
+	s.renderTraceNotice(w, r, g, m, t.T("admin.trace.act.done", len(picked), t.T("color."+color.String())))
 }
 
 // renderTraceNotice shows the result page with a notice above it.
-func (s *Server) renderTraceNotice(w http.ResponseWriter, r *http.Request, m view.TraceResults, notice string) {
+func (s *Server) renderTraceNotice(w http.ResponseWriter, r *http.Request, g *traceGrant, m view.TraceResults, notice string) {
 	m.Notice = notice
-	s.renderTrace(w, r, http.StatusOK, m)
+	s.renderTrace(w, r, http.StatusOK, g, m)
 }
 
 // traceExportSelection sends the picked contacts' part of the result as
@@ -183,7 +183,7 @@ func (s *Server) traceExportSelection(w http.ResponseWriter, r *http.Request, g 
 	if !validTraceFormat(req.Format) {
 		form.ActErrors["format"] = t.T("admin.export.err.format")
 		form.ActError = t.T("admin.export.err.format")
-		s.renderTrace(w, r, http.StatusUnprocessableEntity, g.actView(form))
+		s.renderTrace(w, r, http.StatusUnprocessableEntity, g, g.actView(form))
 		return
 	}
 	keep := make(map[pass.Subject]bool, len(picked))

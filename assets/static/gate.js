@@ -195,10 +195,20 @@
     feed.textContent = msg.msgLogin;
   }
 
-  // The counters are today's: at local midnight they start again.
-  var today = new Date().toDateString();
+  // The counters are today's: at midnight in the district's zone (the
+  // server's day, not the browser's) they start again.
+  function dayNow() {
+    try {
+      return new Intl.DateTimeFormat("en-CA", {
+        timeZone: msg.timeZone || undefined, year: "numeric", month: "2-digit", day: "2-digit"
+      }).format(new Date());
+    } catch (e) {
+      return new Date().toDateString(); // a zone this browser does not know
+    }
+  }
+  var today = dayNow();
   function count(allowed) {
-    var now = new Date().toDateString();
+    var now = dayNow();
     if (now !== today) {
       today = now;
       countAllow.textContent = "0";
