@@ -81,7 +81,7 @@ func setZone(t *testing.T, ts *testServer, name string) *time.Location {
 		t.Fatal(err)
 	}
 	pol.TimeZone = name
-	if err := ts.DB.SetPolicy(t.Context(), pol, "admin"); err != nil {
+	if err := ts.DB.ChangePolicy(t.Context(), pol, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if ts.Checker != nil {
