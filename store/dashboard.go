@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// The dashboard's queries. Each is one statement over the counts the
-// triggers of the dash migration keep as scans are logged (this
-// appliance's and, at a hub, those its appliances sent), reading only the
+// The dashboard's queries. Each is one statement over the counts kept as
+// scans are logged (this appliance's by the scan writer, once per group
+// commit; at a hub, those its appliances sent by a trigger), reading only the
 // window's range of the counts' primary key: the cost follows the number
 // of buckets and sources in the window, not the number of checks.
 // ?1 and ?2 bound the window in Unix milliseconds.

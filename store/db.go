@@ -75,9 +75,10 @@ type DB struct {
 	w    *sql.DB // the writer: one connection, immediate transactions
 	r    *sql.DB // the read pool: query_only connections
 
-	insertScan    *sql.Stmt // prepared on w, used by the scan writer
-	lastSeen      *sql.Stmt // prepared on r: a per-check lookup
-	deviceByToken *sql.Stmt // prepared on r: a per-request lookup
+	insertScan    *sql.Stmt   // prepared on w, used by the scan writer
+	counts        batchCounts // the scan writer's own
+	lastSeen      *sql.Stmt   // prepared on r: a per-check lookup
+	deviceByToken *sql.Stmt   // prepared on r: a per-request lookup
 	// applianceByToken is prepared on r at its first use (a hub's: every
 	// appliance's pull looks it up, 2,000 at once after a change), under
 	// stmtMu.
@@ -287,7 +288,7 @@ func (db *DB) Close() error {
 // DB.
 func (db *DB) closePools() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{db.insertScan, db.lastSeen, db.deviceByToken, db.preparedApplianceByToken()} {
+	for _, st := range []*sql.Stmt{db.insertScan, db.counts.timeStmt, db.counts.sourceStmt, db.lastSeen, db.deviceByToken, db.preparedApplianceByToken()} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

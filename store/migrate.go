@@ -717,6 +717,13 @@ BEGIN
 	UPDATE trust_version SET version = version + 1 WHERE id = 1;
 END;
 `,
+	`-- perf16: the scan writer counts this appliance's scans for the dashboard
+-- once per key per group commit (a batch of hundreds of scans holds a
+-- handful of keys) instead of by a trigger making two UPSERTs per scan,
+-- which cost the writer about 3.5 us of CPU per scan. Scans an
+-- appliance sends its hub are still counted by their trigger.
+DROP TRIGGER scans_count;
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

@@ -43,6 +43,17 @@ const insertScanSQL = `
 	INSERT INTO scans (at_ms, source, decision, reason, repeat, pass_id, subject, kid)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
+// The dashboard's counts of this appliance's scans, added once per key
+// per group commit (see countBatch).
+const (
+	countTimeSQL = `
+	INSERT INTO scan_counts_time VALUES (?, ?, ?, ?)
+	ON CONFLICT DO UPDATE SET n = n + excluded.n`
+	countSourceSQL = `
+	INSERT INTO scan_counts_source VALUES (?, 0, ?, ?, ?)
+	ON CONFLICT DO UPDATE SET allow = allow + excluded.allow, deny = deny + excluded.deny`
+)
+
 const lastSeenSQL = `SELECT max(at_ms) FROM scans WHERE subject = ? AND at_ms >= ? AND pass_id = ?`
 
 const scanColumns = `id, at_ms, source, decision, reason, repeat, pass_id, subject, kid`
@@ -219,6 +230,9 @@ func (db *DB) linger(batch []*scanReq) []*scanReq {
 // context: a queued scan is written even if its caller has gone.
 func (db *DB) commitScans(batch []*scanReq, ids []int64) error {
 	ctx := context.Background()
+	if err := db.counts.prepare(ctx, db); err != nil {
+		return fmt.Errorf("prepare counts: %w", err)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -236,7 +250,90 @@ func (db *DB) commitScans(batch []*scanReq, ids []int64) error {
 			return err
 		}
 	}
+	if err := db.counts.add(ctx, tx, db, batch); err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
 	return tx.Commit()
+}
+
+// Keys of the dashboard's counts (see the dash migration): a 5-minute
+// bucket per decision and reason, a 15-minute bucket per source.
+type (
+	timeCountKey struct {
+		bucketMS         int64
+		decision, reason string
+	}
+	sourceCountKey struct {
+		bucketMS int64
+		source   string
+	}
+)
+
+// batchCounts adds one group commit's scans to the dashboard's counts.
+// A batch of hundreds of scans holds a handful of keys (a few gates, a
+// few reasons, one or two buckets), so one UPSERT per key replaces the
+// two per scan that a trigger would make. Only the scan writer uses it;
+// its maps and statements are kept from batch to batch. The statements
+// are prepared at the first commit rather than at Open, which may open a
+// file whose migration is still under test.
+type batchCounts struct {
+	time                 map[timeCountKey]int64
+	source               map[sourceCountKey]DecisionCount
+	timeStmt, sourceStmt *sql.Stmt // prepared on the writer connection
+}
+
+// prepare prepares the UPSERTs once, on the writer connection; outside a
+// transaction, which holds that connection.
+func (c *batchCounts) prepare(ctx context.Context, db *DB) (err error) {
+	if c.timeStmt == nil {
+		if c.timeStmt, err = db.w.PrepareContext(ctx, countTimeSQL); err != nil {
+			return err
+		}
+	}
+	if c.sourceStmt == nil {
+		if c.sourceStmt, err = db.w.PrepareContext(ctx, countSourceSQL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add counts batch into the counts tables inside tx (after prepare). Buckets are aligned
+// to UTC as the dash migration's SQL aligns them (ms - ms % width: Go and
+// SQLite both truncate toward zero).
+func (c *batchCounts) add(ctx context.Context, tx *sql.Tx, db *DB, batch []*scanReq) error {
+	if c.time == nil {
+		c.time, c.source = make(map[timeCountKey]int64), make(map[sourceCountKey]DecisionCount)
+	}
+	clear(c.time)
+	clear(c.source)
+	const timeMS, sourceMS = int64(timeCountBucket / time.Millisecond), int64(sourceCountBucket / time.Millisecond)
+	for _, r := range batch {
+		s := r.s
+		ms := s.At.UnixMilli()
+		c.time[timeCountKey{ms - ms%timeMS, s.Decision, s.Reason}]++
+		k := sourceCountKey{ms - ms%sourceMS, s.Source}
+		d := c.source[k]
+		if s.Decision == decisionAllow {
+			d.Allow++
+		} else {
+			d.Deny++
+		}
+		c.source[k] = d
+	}
+	st := tx.StmtContext(ctx, c.timeStmt)
+	for k, n := range c.time {
+		if _, err := st.ExecContext(ctx, k.bucketMS, k.decision, k.reason, n); err != nil {
+			return err
+		}
+	}
+	st = tx.StmtContext(ctx, c.sourceStmt)
+	for k, d := range c.source {
+		if _, err := st.ExecContext(ctx, k.bucketMS, k.source, d.Allow, d.Deny); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FindScans lists scans matching f: newest first, or oldest first after

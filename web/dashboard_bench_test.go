@@ -116,6 +116,7 @@ func fillBenchScans(t *testing.T, db *store.DB, n int, from, to time.Time) {
 			t.Fatal(err)
 		}
 	}
+	countRawScans(t, raw)
 	if _, err := raw.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
