@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"passgate/pass"
@@ -360,6 +362,10 @@ func testGateScreensLogoutEndsEveryStreamOfTheSession(t *testing.T, w *gateScree
 func testGateScreensDisabledAccountStreamEnds(t *testing.T, w *gateScreensWorld) {
 	ctx, ts, base, bg := w.ctx, w.ts, w.base, w.bg
 	ts.Web.SetStreamRecheck(300 * time.Millisecond)
+	// A session of its own, whether or not the one before was logged out.
+	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
 	browserLogin(t, ctx, base, "wang", "staff-password-1", "/gate")
 	a := openGate(t, ctx, base, "north screen", "北门")
 	u, err := ts.DB.FindUserByName(bg, "wang")
