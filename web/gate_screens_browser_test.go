@@ -248,9 +248,14 @@ func testGateScreensNeutralAfterTheHoldTime(t *testing.T, w *gateScreensWorld) {
 
 func testGateScreensNeutralDuringASlowCheck(t *testing.T, w *gateScreensWorld) {
 	delay, green, red, a, own := w.delay, w.green, w.red, w.a, w.own
+	// The allow lasts only the hold time: record every state the panel
+	// takes, so that a slow poll on a loaded machine cannot miss it.
+	a.js(`(function () { var el = document.getElementById('gate-result'); window.__states = [];
+		new MutationObserver(function () { window.__states.push(el.dataset.state); }).observe(el, { attributes: true, attributeFilter: ["data-state"] });
+		return ""; })()`)
 	a.scan(green)
-	waitJS(t, a.ctx, "the answer", `document.getElementById('gate-result').dataset.state === 'allow'`, 5*time.Second)
-	id, _ := strconv.ParseInt(a.panelScan(), 10, 64)
+	waitJS(t, a.ctx, "the answer", `window.__states.includes('allow')`, 10*time.Second)
+	id, _ := strconv.ParseInt(a.js(`document.body.dataset.lastScanId`), 10, 64)
 	own["a"] = append(own["a"], id)
 	delay.Store(int64(1200 * time.Millisecond))
 	defer delay.Store(0)
