@@ -96,7 +96,7 @@ func serveEvents(s *Server, ctx context.Context, lastID string) (*syncRecorder, 
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second) // generous: a loaded machine is slow, a failure still ends
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

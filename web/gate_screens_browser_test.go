@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"passgate/pass"
@@ -246,9 +248,14 @@ func testGateScreensNeutralAfterTheHoldTime(t *testing.T, w *gateScreensWorld) {
 
 func testGateScreensNeutralDuringASlowCheck(t *testing.T, w *gateScreensWorld) {
 	delay, green, red, a, own := w.delay, w.green, w.red, w.a, w.own
+	// The allow lasts only the hold time: record every state the panel
+	// takes, so that a slow poll on a loaded machine cannot miss it.
+	a.js(`(function () { var el = document.getElementById('gate-result'); window.__states = [];
+		new MutationObserver(function () { window.__states.push(el.dataset.state); }).observe(el, { attributes: true, attributeFilter: ["data-state"] });
+		return ""; })()`)
 	a.scan(green)
-	waitJS(t, a.ctx, "the answer", `document.getElementById('gate-result').dataset.state === 'allow'`, 5*time.Second)
-	id, _ := strconv.ParseInt(a.panelScan(), 10, 64)
+	waitJS(t, a.ctx, "the answer", `window.__states.includes('allow')`, 10*time.Second)
+	id, _ := strconv.ParseInt(a.js(`document.body.dataset.lastScanId`), 10, 64)
 	own["a"] = append(own["a"], id)
 	delay.Store(int64(1200 * time.Millisecond))
 	defer delay.Store(0)
@@ -294,15 +301,33 @@ func testGateScreensNetworkErrorAfterThreeSeconds(t *testing.T, w *gateScreensWo
 }
 
 func testGateScreensReplayOnlyOwnResults(t *testing.T, w *gateScreensWorld) {
-	a, own := w.a, w.own
+	a, b, own := w.a, w.b, w.own
+	// Checks of its own, of the other screen's and of a gateway at no
+	// entrance of its, after event 1: the ones a reconnect may replay.
+	postScan(t, w.base, w.side, w.green)
+	for _, s := range []struct {
+		tab         *gateTab
+		key, pass   string
+		state, what string
+	}{{a, "a", w.green, "allow", "the north answer"}, {b, "b", w.red, "deny", "the south answer"}} {
+		before := s.tab.panelScan()
+		s.tab.scan(s.pass)
+		waitJS(t, s.tab.ctx, s.what, `document.getElementById('gate-result').dataset.scanId !== "`+before+`" && document.getElementById('gate-result').dataset.state === "`+s.state+`"`, 10*time.Second)
+		id, _ := strconv.ParseInt(s.tab.panelScan(), 10, 64)
+		own[s.key] = append(own[s.key], id)
+	}
 	// What a reconnecting north screen is sent when it says it last
 	// saw event 1: its own results and its gateway's, nobody else's.
+	// The replay comes in one write right after the status event, so the
+	// window opens when the status arrives, however slow the connect.
 	got := evalJS[string](t, a.ctx, `new Promise(function (done) {
-		var ids = [];
+		var ids = [], timer;
 		var es = new EventSource("/gate/events?screen=" + document.querySelector(".gate").dataset.screen + "&entrance=" + encodeURIComponent("北门") + "&last=1");
+		function finish() { es.close(); done(ids.join(",")); }
+		es.addEventListener("status", function () { if (!timer) timer = setTimeout(finish, 700); });
 		es.addEventListener("replay", function (e) { ids.push(JSON.parse(e.data).scan_id); });
 		es.onmessage = function (e) { ids.push("live:" + JSON.parse(e.data).scan_id); };
-		setTimeout(function () { es.close(); done(ids.join(",")); }, 700);
+		setTimeout(finish, 15000);
 	})`)
 	var want []string
 	for _, id := range own["a"] {
@@ -342,6 +367,10 @@ func testGateScreensLogoutEndsEveryStreamOfTheSession(t *testing.T, w *gateScree
 func testGateScreensDisabledAccountStreamEnds(t *testing.T, w *gateScreensWorld) {
 	ctx, ts, base, bg := w.ctx, w.ts, w.base, w.bg
 	ts.Web.SetStreamRecheck(300 * time.Millisecond)
+	// A session of its own, whether or not the one before was logged out.
+	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
 	browserLogin(t, ctx, base, "wang", "staff-password-1", "/gate")
 	a := openGate(t, ctx, base, "north screen", "北门")
 	u, err := ts.DB.FindUserByName(bg, "wang")

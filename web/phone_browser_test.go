@@ -126,34 +126,7 @@ func TestPagesFitAPhone(t *testing.T) {
 			if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: i18n.CookieName, Value: string(lang), URL: base}); err != nil {
 				t.Fatal(err)
 			}
-			visit := func(name string, nav func() error) {
-				t.Helper()
-				if err := nav(); err != nil {
-					t.Fatalf("%s %s %s: %v", role.name, lang, name, err)
-				}
-				waitJS(t, ctx, "page load", `document.readyState === "complete"`, 10*time.Second)
-				f := evalJS[fit](t, ctx, measureFit)
-				shot := fmt.Sprintf("phone-%s-%s-%s", role.name, lang, strings.NewReplacer("/", "_", "?", "_").Replace(strings.Trim(name, "/")))
-				screenshot(t, ctx, shot)
-				// A mobile browser widens its viewport to a page that does
-				// not fit, so a wider innerWidth is an overflow too.
-				if name == "/admin/users" {
-					// A role name is one term: it must not break over lines.
-					wrapped := evalJS[[]string](t, ctx, `[...document.querySelectorAll("[data-testid=role]")].filter(el => {
-						const r = document.createRange(); r.selectNodeContents(el);
-						return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
-					}).map(el => el.textContent.trim())`)
-					if len(wrapped) > 0 {
-						t.Errorf("%s %s: role names wrap: %q", role.name, lang, wrapped)
-					}
-				}
-				if f.InnerWidth != phoneWidth || f.ScrollWidth > f.InnerWidth || len(f.Wide) > 0 {
-					t.Errorf("%s %s %s: page %v wide at %v; past the edge: %v", role.name, lang, name, f.ScrollWidth, f.InnerWidth, f.Wide)
-				}
-				if broken := evalJS[[]string](t, ctx, brokenNames); len(broken) > 0 {
-					t.Errorf("%s %s %s: names broken over lines: %q", role.name, lang, name, broken)
-				}
-			}
+			visit := func(name string, nav func() error) { checkPhoneFit(t, ctx, string(role.name), string(lang), name, nav) }
 			if role.user == "" {
 				visit("/login", goTo(ctx, base+"/login"))
 				visit("/no/such/page", goTo(ctx, base+"/no/such/page"))
@@ -169,27 +142,64 @@ func TestPagesFitAPhone(t *testing.T) {
 			}
 			if role.name != store.UserStaff {
 				// The phone pass is the answer to a form, not a GET page.
-				visit("phone-pass", func() error {
-					if err := chromedp.Do(ctx, chromedp.Navigate(base+person)); err != nil {
-						return err
-					}
-					_, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.querySelector('input[name=kind][value=phone]').form.submit()`))
-					if err != nil {
-						return err
-					}
-					deadline := time.Now().Add(10 * time.Second)
-					for {
-						at, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
-						if err == nil && strings.HasSuffix(at, "/pass") {
-							return nil
-						}
-						if time.Now().After(deadline) {
-							return fmt.Errorf("no phone pass page")
-						}
-						time.Sleep(20 * time.Millisecond)
-					}
-				})
+				visit("phone-pass", submitPhonePass(ctx, base+person))
 			}
+		}
+	}
+}
+
+// checkPhoneFit opens one page with nav and fails the test when the page,
+// as role sees it in lang, does not fit a phone's width.
+func checkPhoneFit(t *testing.T, ctx context.Context, role, lang, name string, nav func() error) {
+	t.Helper()
+	if err := nav(); err != nil {
+		t.Fatalf("%s %s %s: %v", role, lang, name, err)
+	}
+	waitJS(t, ctx, "page load", `document.readyState === "complete"`, 10*time.Second)
+	f := evalJS[fit](t, ctx, measureFit)
+	shot := fmt.Sprintf("phone-%s-%s-%s", role, lang, strings.NewReplacer("/", "_", "?", "_").Replace(strings.Trim(name, "/")))
+	screenshot(t, ctx, shot)
+	if name == "/admin/users" {
+		// A role name is one term: it must not break over lines.
+		wrapped := evalJS[[]string](t, ctx, `[...document.querySelectorAll("[data-testid=role]")].filter(el => {
+			const r = document.createRange(); r.selectNodeContents(el);
+			return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1;
+		}).map(el => el.textContent.trim())`)
+		if len(wrapped) > 0 {
+			t.Errorf("%s %s: role names wrap: %q", role, lang, wrapped)
+		}
+	}
+	// A mobile browser widens its viewport to a page that does not fit,
+	// so a wider innerWidth is an overflow too.
+	if f.InnerWidth != phoneWidth || f.ScrollWidth > f.InnerWidth || len(f.Wide) > 0 {
+		t.Errorf("%s %s %s: page %v wide at %v; past the edge: %v", role, lang, name, f.ScrollWidth, f.InnerWidth, f.Wide)
+	}
+	if broken := evalJS[[]string](t, ctx, brokenNames); len(broken) > 0 {
+		t.Errorf("%s %s %s: names broken over lines: %q", role, lang, name, broken)
+	}
+}
+
+// submitPhonePass opens a person's page and asks for a phone pass: the
+// phone pass is the answer to a form, not a GET page.
+func submitPhonePass(ctx context.Context, personURL string) func() error {
+	return func() error {
+		if err := chromedp.Do(ctx, chromedp.Navigate(personURL)); err != nil {
+			return err
+		}
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.querySelector('input[name=kind][value=phone]').form.submit()`))
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			at, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+			if err == nil && strings.HasSuffix(at, "/pass") {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no phone pass page")
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
