@@ -122,8 +122,12 @@ func browserProcess() (context.Context, error) {
 	return sharedBrowser.ctx, sharedBrowser.err
 }
 
-// TestMain ends the shared browser after the tests.
+// TestMain runs the tests on a server whose own zone is UTC, whatever
+// the machine's (set once, before any goroutine reads it), so that a
+// date read or shown in the server's zone instead of the district's is
+// eight hours off; it ends the shared browser after the tests.
 func TestMain(m *testing.M) {
+	time.Local = time.UTC
 	code := m.Run()
 	if sharedBrowser.stop != nil {
 		sharedBrowser.stop()

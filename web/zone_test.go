@@ -63,14 +63,14 @@ func TestWeb_DatesInDistrictZone(t *testing.T) {
 	}
 }
 
-// serverInUTC runs the rest of a test on a server whose own zone is UTC,
-// so that any date read or shown in the server's zone instead of the
-// district's is eight hours off. Tests using it must not be parallel.
+// serverInUTC says the test relies on the server's own zone being UTC
+// (TestMain sets it for the package), so that any date read or shown in
+// the server's zone instead of the district's is eight hours off.
 func serverInUTC(t *testing.T) {
 	t.Helper()
-	old := time.Local
-	time.Local = time.UTC
-	t.Cleanup(func() { time.Local = old })
+	if time.Local != time.UTC {
+		t.Fatal("the server's zone is not UTC: TestMain sets it")
+	}
 }
 
 // setZone makes name the district's time zone.
