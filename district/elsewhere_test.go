@@ -10,6 +10,7 @@ import (
 
 	"passgate/district"
 	"passgate/pass"
+	"passgate/store"
 )
 
 // When the district changed a person's status elsewhere (a revocation of
@@ -61,6 +62,12 @@ func TestIssue_StatusChangedElsewhere(t *testing.T) {
 	if !errors.As(err, &se) || se.Subject != subject || se.Reason != "核酸阳性" || se.At.UnixMilli() != at ||
 		!strings.Contains(err.Error(), "changed elsewhere") {
 		t.Fatalf("issue after a change elsewhere: %v", err)
+	}
+	// The message dates the change on the district's clock, whatever the
+	// server's zone.
+	shanghai, _ := time.LoadLocation(store.DefaultTimeZone)
+	if want := time.UnixMilli(at).In(shanghai).Format("2006-01-02 15:04"); !strings.Contains(err.Error(), want) {
+		t.Fatalf("message %q does not date the change %s in the district's zone", err, want)
 	}
 	if _, err := district.IssueRegistered(ctx, db, []pass.Subject{subject}, pass.Paper, "desk"); !errors.As(err, &se) {
 		t.Fatalf("bulk issue after a change elsewhere: %v", err)

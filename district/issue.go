@@ -18,13 +18,13 @@ import (
 // last change recorded here: the status must be recorded here first.
 type StatusElsewhereError struct {
 	Subject pass.Subject
-	At      time.Time // when the district changed it
+	At      time.Time // when the district changed it, in the district's zone
 	Reason  string
 }
 
 func (e *StatusElsewhereError) Error() string {
 	return fmt.Sprintf("this person's status was changed elsewhere in the district on %s (%s): record their current status here before issuing",
-		e.At.Local().Format("2006-01-02 15:04"), e.Reason)
+		e.At.Format("2006-01-02 15:04"), e.Reason)
 }
 
 // InputError is a request a person got wrong: the message is safe to show.
@@ -147,7 +147,7 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	_, err = db.IssuePass(ctx, store.PassIssue{
 		Person: p, StatusReason: ReasonSetAtIssue, Actor: req.Actor,
 		Sign: func(cutoff time.Time, elsewhere *store.Revocation) (*store.IssuedPass, error) {
-			iat, err := issueTime(subject, now, cutoff, elsewhere, is.skew)
+			iat, err := issueTime(subject, now, cutoff, elsewhere, is.skew, is.loc)
 			if err != nil {
 				return nil, err
 			}
@@ -167,7 +167,8 @@ type issuer struct {
 	district string
 	key      *store.Key
 	signer   *pass.Signer
-	skew     time.Duration // the policy's clock tolerance (issueTime)
+	skew     time.Duration  // the policy's clock tolerance (issueTime)
+	loc      *time.Location // the district's time zone, for messages
 }
 
 // loadIssuer loads the district and the signing key. It refuses with
@@ -199,7 +200,7 @@ func loadIssuer(ctx context.Context, db *store.DB) (*issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &issuer{district: d.ID, key: key, signer: signer, skew: pol.ClockSkew}, nil
+	return &issuer{district: d.ID, key: key, signer: signer, skew: pol.ClockSkew, loc: pol.Location()}, nil
 }
 
 // LoadSigner returns a signer with this appliance's issuer key, for tools
@@ -262,9 +263,9 @@ func (is *issuer) claims(p *store.Person, kind pass.Kind, validity time.Duration
 // elsewhere (at the hub or another appliance) since the last change
 // recorded here: the register's colour is out of date, and the new pass
 // would outlive the revocation.
-func issueTime(subject pass.Subject, now, cutoff time.Time, elsewhere *store.Revocation, skew time.Duration) (time.Time, error) {
+func issueTime(subject pass.Subject, now, cutoff time.Time, elsewhere *store.Revocation, skew time.Duration, loc *time.Location) (time.Time, error) {
 	if elsewhere != nil {
-		return time.Time{}, &StatusElsewhereError{Subject: subject, At: elsewhere.At, Reason: elsewhere.Reason}
+		return time.Time{}, &StatusElsewhereError{Subject: subject, At: elsewhere.At.In(loc), Reason: elsewhere.Reason}
 	}
 	iat := now.Truncate(time.Second)
 	if !cutoff.IsZero() && iat.Before(cutoff.Add(skew)) {
@@ -275,7 +276,7 @@ func issueTime(subject pass.Subject, now, cutoff time.Time, elsewhere *store.Rev
 
 // currentIssueTime is issueTime from what the store holds now, for
 // passes of registered people issued without a change to the register.
-func currentIssueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time, skew time.Duration) (time.Time, error) {
+func currentIssueTime(ctx context.Context, db *store.DB, subject pass.Subject, now time.Time, skew time.Duration, loc *time.Location) (time.Time, error) {
 	elsewhere, err := db.StatusChangedElsewhere(ctx, subject)
 	if err != nil {
 		return time.Time{}, err
@@ -284,7 +285,7 @@ func currentIssueTime(ctx context.Context, db *store.DB, subject pass.Subject, n
 	if err != nil {
 		return time.Time{}, err
 	}
-	return issueTime(subject, now, cutoff, elsewhere, skew)
+	return issueTime(subject, now, cutoff, elsewhere, skew, loc)
 }
 
 // ReasonSetAtIssue is the history's reason for a status chosen while

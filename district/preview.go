@@ -34,7 +34,7 @@ func prospects(ctx context.Context, db *store.DB, subjects []pass.Subject, kind 
 		if err != nil {
 			return nil, nil, err
 		}
-		iat, err := currentIssueTime(ctx, db, s, now, is.skew)
+		iat, err := currentIssueTime(ctx, db, s, now, is.skew, is.loc)
 		if err != nil {
 			return nil, nil, err
 		}
