@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"passgate/web"
+
 	"github.com/chromedp/chromedp"
 )
 
@@ -19,9 +21,9 @@ const chromiumPath = "/usr/bin/chromium"
 // startBrowserServer starts a real appliance on 127.0.0.1 with a random
 // port (a real HTTP server with a real database, as a browser needs) and
 // returns its base URL.
-func startBrowserServer(t *testing.T) (string, *testServer) {
+func startBrowserServer(t *testing.T, configs ...web.Config) (string, *testServer) {
 	t.Helper()
-	ts := newTestServer(t)
+	ts := newTestServer(t, configs...)
 	// A browser still holds the gate screen's event stream when the test
 	// ends, and httptest's Close waits for every request: cut the
 	// connections first (cleanups run last-registered first).

@@ -121,8 +121,7 @@ func (s *Server) showTrace(w http.ResponseWriter, r *http.Request, req *export.T
 	}
 	g := newTraceGrant(seq, req, res, traceView(i18n.FromRequest(r), req, res))
 	s.traces.put(r, g, s.db.Now())
-	g.view.Token = g.token
-	s.renderTrace(w, r, http.StatusOK, g, g.view)
+	s.renderTrace(w, r, http.StatusOK, g, g.actView(view.TraceResults{}))
 }
 
 // renderTrace shows m, the page of g's result, at the page the request

@@ -13,6 +13,7 @@ import (
 
 	"passgate/pass"
 	"passgate/store"
+	"passgate/web"
 )
 
 // traceShot saves a full-page screenshot under $ARTIFACTS (else the
@@ -132,4 +133,36 @@ func TestTraceBrowser_PersonPhoneAndYellow(t *testing.T) {
 		t.Errorf("%d status records name the trace, want 2 (%v)", n, err)
 	}
 	console.check(t)
+}
+
+// TestTraceBrowser_Truncated: a trace cut at its row limit says so on the
+// page, above the result and at the check whose contacts were cut off,
+// never as if nobody was near (the download's marks are tested over
+// HTTP in TestTracePageTruncatedAndNamed).
+func TestTraceBrowser_Truncated(t *testing.T) {
+	ctx := newBrowser(t)
+	base, ts := startBrowserServer(t, web.Config{TraceLimit: 3})
+	seedTruncatedTrace(t, ts)
+	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "/admin/trace")
+	err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#id_number`), traceID),
+		chromedp.SetValue(chromedp.CSS(`#from`), "2026-11-01"),
+		chromedp.SetValue(chromedp.CSS(`#to`), "2026-11-15"),
+		chromedp.SetValue(chromedp.CSS(`#window`), "15"),
+		chromedp.Click(chromedp.CSS(`[data-testid="trace-submit"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the truncation banner", `document.querySelector('[data-testid="trace-truncated"]') !== null`, 10*time.Second)
+	traceShot(t, ctx, "trace-truncated")
+	banner := evalJS[string](t, ctx, `document.querySelector('[data-testid="trace-truncated"]').textContent`)
+	cut := evalJS[[]string](t, ctx, `[...document.querySelectorAll('[data-testid="trace-check-cut"]')].map(e => e.textContent.trim()).filter(s => s)`)
+	if !strings.Contains(banner, "3") || len(cut) != 1 || !strings.HasPrefix(cut[0], "⚠") || !strings.Contains(cut[0], "2") {
+		t.Fatalf("banner %q, marks at cut checks %q", banner, cut)
+	}
+	// The result can be acted on as it first shows: yellow offered first.
+	if got := evalJS[string](t, ctx, `document.querySelector('[data-testid="trace-act-color"]').value`); got != "yellow" {
+		t.Errorf("the first result page offers the colour %q, want yellow", got)
+	}
 }

@@ -307,37 +307,8 @@ func TestTraceBadInput(t *testing.T) {
 // never the full name or number.
 func TestTracePageTruncatedAndNamed(t *testing.T) {
 	ts := newTestServer(t, web.Config{TraceLimit: 3})
-	ctx := context.Background()
-	person, err := district.SubjectOf(ctx, ts.DB, traceID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const otherID, otherName = "E12345678", "王小明"
-	named, err := district.SubjectOf(ctx, ts.DB, otherID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ts.DB.SavePerson(ctx, &store.Person{Subject: named, MaskedName: pass.MaskName(otherName), IDTail: pass.IDTail(otherID),
-		IDType: store.IDPassport, Color: pass.Green}, "test"); err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2026, 11, 3, 9, 0, 0, 0, time.Local)
-	// Check 1: nobody near. Check 2: the registered contact and two
-	// others (the limit of three rows). Check 3: two more, cut off.
-	for _, s := range []*store.Scan{
-		{At: at, Source: "东门", Decision: "allow", Reason: "ok", Subject: person},
-		{At: at.Add(time.Hour), Source: "南门", Decision: "allow", Reason: "ok", Subject: person},
-		{At: at.Add(time.Hour + time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: named},
-		{At: at.Add(time.Hour + 2*time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 1}},
-		{At: at.Add(time.Hour + 3*time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 2}},
-		{At: at.Add(2 * time.Hour), Source: "西门", Decision: "allow", Reason: "ok", Subject: person},
-		{At: at.Add(2*time.Hour + time.Minute), Source: "西门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 3}},
-		{At: at.Add(2*time.Hour + 2*time.Minute), Source: "西门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 4}},
-	} {
-		if err := ts.DB.LogScan(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	person := seedTruncatedTrace(t, ts)
+	const otherID, otherName = truncOtherID, truncOtherName
 	c := ts.login(t, "admin", ts.AdminPassword)
 	resp, body := ts.postForm(t, c, "/admin/trace", traceForm(traceID, "2026-11-01", "2026-11-15", "15"))
 	if resp.StatusCode != http.StatusOK {
@@ -395,4 +366,47 @@ func TestTracePageTruncatedAndNamed(t *testing.T) {
 	if last[1] != "西门" || last[5] != "true" || last[6] != "2" || last[7] != "" {
 		t.Errorf("cut check row %q", last)
 	}
+}
+
+// The registered contact of seedTruncatedTrace.
+const truncOtherID, truncOtherName = "E12345678", "王小明"
+
+// seedTruncatedTrace logs, for the person traceID names, three checks
+// that a trace limited to three rows cuts: the first with nobody near,
+// the second with the registered contact and two others (the limit), the
+// third with two more, cut off. It returns the person's pseudonym.
+func seedTruncatedTrace(t *testing.T, ts *testServer) pass.Subject {
+	t.Helper()
+	ctx := context.Background()
+	person, err := district.SubjectOf(ctx, ts.DB, traceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const otherID, otherName = truncOtherID, truncOtherName
+	named, err := district.SubjectOf(ctx, ts.DB, otherID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.DB.SavePerson(ctx, &store.Person{Subject: named, MaskedName: pass.MaskName(otherName), IDTail: pass.IDTail(otherID),
+		IDType: store.IDPassport, Color: pass.Green}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 3, 9, 0, 0, 0, time.Local)
+	// Check 1: nobody near. Check 2: the registered contact and two
+	// others (the limit of three rows). Check 3: two more, cut off.
+	for _, s := range []*store.Scan{
+		{At: at, Source: "东门", Decision: "allow", Reason: "ok", Subject: person},
+		{At: at.Add(time.Hour), Source: "南门", Decision: "allow", Reason: "ok", Subject: person},
+		{At: at.Add(time.Hour + time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: named},
+		{At: at.Add(time.Hour + 2*time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 1}},
+		{At: at.Add(time.Hour + 3*time.Minute), Source: "南门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 2}},
+		{At: at.Add(2 * time.Hour), Source: "西门", Decision: "allow", Reason: "ok", Subject: person},
+		{At: at.Add(2*time.Hour + time.Minute), Source: "西门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 3}},
+		{At: at.Add(2*time.Hour + 2*time.Minute), Source: "西门", Decision: "allow", Reason: "ok", Subject: pass.Subject{0x0c, 4}},
+	} {
+		if err := ts.DB.LogScan(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return person
 }
