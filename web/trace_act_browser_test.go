@@ -37,6 +37,21 @@ func traceShot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot: %s", p)
 }
 
+// submitTraceForm traces traceID over the first half of November.
+func submitTraceForm(t *testing.T, ctx context.Context) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#id_number`), traceID),
+		chromedp.SetValue(chromedp.CSS(`#from`), "2026-11-01"),
+		chromedp.SetValue(chromedp.CSS(`#to`), "2026-11-15"),
+		chromedp.SetValue(chromedp.CSS(`#window`), "15"),
+		chromedp.Click(chromedp.CSS(`[data-testid="trace-submit"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestTraceBrowser_PersonPhoneAndYellow: an officer traces a person,
 // opens a contact's page from the result, shows the phone number giving
 // a reason, goes back and marks two contacts yellow; the trail holds
@@ -48,16 +63,7 @@ func TestTraceBrowser_PersonPhoneAndYellow(t *testing.T) {
 	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "/admin/trace")
 	console := watchConsole(ctx)
 
-	err := chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS(`#id_number`), traceID),
-		chromedp.SetValue(chromedp.CSS(`#from`), "2026-11-01"),
-		chromedp.SetValue(chromedp.CSS(`#to`), "2026-11-15"),
-		chromedp.SetValue(chromedp.CSS(`#window`), "15"),
-		chromedp.Click(chromedp.CSS(`[data-testid="trace-submit"]`)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	submitTraceForm(t, ctx)
 	waitJS(t, ctx, "the trace result", `document.querySelector('[data-testid="trace-act"]') !== null`, 10*time.Second)
 	traceShot(t, ctx, "trace-result")
 	trace := lastTraceAudit(t, ts, store.AuditTrace)
@@ -75,7 +81,7 @@ func TestTraceBrowser_PersonPhoneAndYellow(t *testing.T) {
 	}
 	traceShot(t, ctx, "trace-person")
 
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="trace-phone-reason"]`), "电话通知居家隔离"),
 		chromedp.Click(chromedp.CSS(`[data-testid="trace-phone-show"]`)),
 	)
@@ -144,16 +150,7 @@ func TestTraceBrowser_Truncated(t *testing.T) {
 	base, ts := startBrowserServer(t, web.Config{TraceLimit: 3})
 	seedTruncatedTrace(t, ts)
 	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "/admin/trace")
-	err := chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS(`#id_number`), traceID),
-		chromedp.SetValue(chromedp.CSS(`#from`), "2026-11-01"),
-		chromedp.SetValue(chromedp.CSS(`#to`), "2026-11-15"),
-		chromedp.SetValue(chromedp.CSS(`#window`), "15"),
-		chromedp.Click(chromedp.CSS(`[data-testid="trace-submit"]`)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	submitTraceForm(t, ctx)
 	waitJS(t, ctx, "the truncation banner", `document.querySelector('[data-testid="trace-truncated"]') !== null`, 10*time.Second)
 	traceShot(t, ctx, "trace-truncated")
 	banner := evalJS[string](t, ctx, `document.querySelector('[data-testid="trace-truncated"]').textContent`)
