@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -672,10 +671,7 @@ func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.Ti
 // RecordSyncError notes the last failure to talk to the hub, shown on
 // the status page; ApplyFeed clears it.
 func (db *DB) RecordSyncError(ctx context.Context, msg string) error {
-	if len(msg) > maxReasonLen {
-		// Cut on a character boundary: the status page shows it.
-		msg = strings.ToValidUTF8(msg[:maxReasonLen], "")
-	}
+	msg = cutReason(msg)
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (id, last_error, last_error_ms) VALUES (1, ?, ?)

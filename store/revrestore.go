@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -112,16 +113,17 @@ type RestoreResult struct {
 	Dropped []int64
 }
 
-// tagKeys are the keys a hub tags and checks revocations with: derived
-// from the private halves of its district's roots held here, the oldest
-// first (the one that tags). None on an enrolled appliance.
-// Each key's HMAC is made once and reset per record: a page of the feed
-// tags thousands.
+// tagKeys are the keys a hub tags and checks revocations with. Each key's
+// HMAC is made once and reset per record: a page of the feed tags
+// thousands.
 type tagKeys struct {
 	district string
 	macs     []hash.Hash
 }
 
+// revocationTagKeys derives the tag keys from the private halves of the
+// district's roots held here, the oldest first (the one that tags): none
+// on an enrolled appliance, which holds no root's private half.
 func (db *DB) revocationTagKeys(ctx context.Context, tx *sql.Tx) (*tagKeys, error) {
 	d, err := findDistrict(ctx, tx)
 	if errors.Is(err, ErrNotInitialized) {
@@ -234,15 +236,16 @@ func CheckRestoreRecord(r *Revocation) RestoreRefusal {
 }
 
 // RestoreRevocations takes back at a hub the revocations appliance handed
-// back (see the top of this file for what is taken), in one transaction
-// with one audit record of what was restored and one of what was refused.
+// back (see the top of this file for what is taken), with one audit record
+// of what was restored and one of what was refused. Shapes and tags are
+// judged before the writer is taken: records nobody tagged cost the hub's
+// own gates no more than the one audit record of their refusal.
 func (db *DB) RestoreRevocations(ctx context.Context, appliance string, recs []*Revocation) (*RestoreResult, error) {
 	if len(recs) > MaxRestoreBatch {
 		return nil, fmt.Errorf("restore revocations: %w: %d records, at most %d", ErrInvalid, len(recs), MaxRestoreBatch)
 	}
-	now := db.now()
-	var res *RestoreResult
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	var tk *tagKeys
+	err := db.view(ctx, func(tx *sql.Tx) error {
 		var enrolled bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sync_hub)`).Scan(&enrolled); err != nil {
 			return err
@@ -250,20 +253,37 @@ func (db *DB) RestoreRevocations(ctx context.Context, appliance string, recs []*
 		if enrolled {
 			return ErrNotHub
 		}
-		tk, err := db.revocationTagKeys(ctx, tx)
-		if err != nil {
-			return err
+		var err error
+		tk, err = db.revocationTagKeys(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore revocations from %s: %w", appliance, err)
+	}
+	judged := make([]RestoreRefusal, len(recs))
+	for i, r := range recs {
+		if judged[i] = CheckRestoreRecord(r); judged[i] == "" && !tk.verify(r) {
+			judged[i] = RefuseRestoreForged
 		}
-		res = &RestoreResult{Refused: map[RestoreRefusal]int{}}
+	}
+	now := db.now()
+	res := &RestoreResult{}
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		*res = RestoreResult{Refused: map[RestoreRefusal]int{}}
 		var restored, refused []int64
-		for _, r := range recs {
-			took, why, err := restoreOne(ctx, tx, tk, r, res)
-			switch {
-			case err != nil:
-				return fmt.Errorf("revocation %d: %w", r.ID, err)
-			case took:
-				restored = append(restored, r.ID)
-			case why != "":
+		for i, r := range recs {
+			why := judged[i]
+			if why == "" {
+				var took bool
+				var err error
+				if took, why, err = restoreOne(ctx, tx, r, res); err != nil {
+					return fmt.Errorf("revocation %d: %w", r.ID, err)
+				}
+				if took {
+					restored = append(restored, r.ID)
+				}
+			}
+			if why != "" {
 				res.Refused[why]++
 				refused = append(refused, r.ID)
 				if why != RefuseRestoreReplay {
@@ -318,24 +338,20 @@ func firstIDs(ids []int64) []int64 {
 	return ids[:min(len(ids), most)]
 }
 
-// cutReason cuts a free text to what a record keeps.
+// cutReason cuts a free text to what a record keeps, on a character
+// boundary: pages show it.
 func cutReason(s string) string {
 	if len(s) > maxReasonLen {
-		return string(bytes.ToValidUTF8([]byte(s[:maxReasonLen]), nil))
+		return strings.ToValidUTF8(s[:maxReasonLen], "")
 	}
 	return s
 }
 
-// restoreOne judges one record and takes it back if it may: took when
-// it was restored, else the refusal, or neither when it was held or
+// restoreOne judges one record of a good shape and a tag the hub made
+// against what the hub holds, and takes it back if it may: took when it
+// was restored, else the refusal, or neither when it was held or
 // superseded (counted in res).
-func restoreOne(ctx context.Context, tx *sql.Tx, tk *tagKeys, r *Revocation, res *RestoreResult) (took bool, why RestoreRefusal, err error) {
-	if why := CheckRestoreRecord(r); why != "" {
-		return false, why, nil
-	}
-	if !tk.verify(r) {
-		return false, RefuseRestoreForged, nil
-	}
+func restoreOne(ctx context.Context, tx *sql.Tx, r *Revocation, res *RestoreResult) (took bool, why RestoreRefusal, err error) {
 	if r.Kind == RevokeIssuer {
 		if root, err := isRootKey(ctx, tx, r.Target); err != nil || root {
 			return false, RefuseRestoreRoot, err
