@@ -377,9 +377,12 @@ func TrustKeysFromWire(list []TrustKey) ([]*store.Key, error) {
 
 // RevocationToWire is a revocation as the feed carries it.
 func RevocationToWire(r *store.Revocation) RevocationRecord {
-	w := RevocationRecord{Seq: r.Seq, Kind: int(r.Kind), Target: r.Target, Reason: r.Reason, At: r.At.UnixMilli()}
+	w := RevocationRecord{Seq: r.Seq, Kind: int(r.Kind), Target: r.Target, Reason: r.Reason, At: r.At.UnixMilli(), Tag: r.Tag}
 	if !r.Before.IsZero() {
 		w.Before = r.Before.UnixMilli()
+	}
+	if r.ID != r.Seq {
+		w.ID = r.ID
 	}
 	return w
 }
@@ -387,7 +390,11 @@ func RevocationToWire(r *store.Revocation) RevocationRecord {
 // RevocationFromWire converts a feed revocation; the store checks the
 // rest (kind, target length, cutoff) when it applies it.
 func RevocationFromWire(w *RevocationRecord) *store.Revocation {
-	r := &store.Revocation{Seq: w.Seq, Kind: store.RevocationKind(w.Kind), Target: w.Target, Reason: w.Reason, At: time.UnixMilli(w.At)}
+	r := &store.Revocation{Seq: w.Seq, Kind: store.RevocationKind(w.Kind), Target: w.Target, Reason: w.Reason, At: time.UnixMilli(w.At),
+		ID: w.ID, Tag: w.Tag}
+	if r.ID == 0 {
+		r.ID = w.Seq
+	}
 	if w.Before != 0 {
 		r.Before = time.UnixMilli(w.Before)
 	}
@@ -504,6 +511,8 @@ type PullResult struct {
 	// appliance's position, and the whole feed was read again from the
 	// start; HistoryChanged when that was not the first generation seen.
 	Reread, HistoryChanged bool
+	// AtEnd: the last page applied reached the end of the hub's feed.
+	AtEnd bool
 }
 
 // PullOnce fetches and applies the hub's increment, page after page
@@ -573,6 +582,7 @@ func pull(ctx context.Context, db *store.DB, c *Client, wait bool) (*PullResult,
 		res.FeedResult.Add(fr)
 		whole = false
 		if !resp.More {
+			res.AtEnd = true
 			break
 		}
 	}

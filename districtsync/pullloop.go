@@ -19,6 +19,7 @@ const waitMargin = 15 * time.Second
 // ends with ctx, and ends Run (stop) when the appliance is no longer
 // enrolled.
 func (l *syncLoop) pullLoop(ctx context.Context) {
+	l.returnDue = true
 	for ctx.Err() == nil {
 		wait, ok := l.pull(ctx)
 		if !ok {
@@ -63,6 +64,7 @@ func (l *syncLoop) pull(ctx context.Context) (time.Duration, bool) {
 	s.status.LastPull, s.status.Retired = time.Now(), false
 	s.mu.Unlock()
 	s.logFeed(res)
+	l.returnLost(ctx, res)
 	if res.KeysAdded+res.KeysRevoked+res.Revocations > 0 || res.PolicyChanged || res.Reread {
 		return 0, true
 	}

@@ -69,6 +69,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathEnrol, s.handleEnrol)
 	mux.HandleFunc("POST "+PathPull, s.handlePull)
 	mux.HandleFunc("POST "+PathPush, s.handlePush)
+	mux.HandleFunc("POST "+PathRestore, s.handleRestore)
 	return mux
 }
 

@@ -163,6 +163,9 @@ type syncLoop struct {
 	nextPush, nextStatus time.Time
 
 	pullB backoff
+	// returnDue: revocations the hub may have lost are to be handed
+	// back once the feed is read to its end (pull loop's goroutine).
+	returnDue bool
 
 	lastLogged   string // guarded by s.mu
 	lastLoggedAt time.Time

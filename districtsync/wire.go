@@ -251,6 +251,12 @@ type RevocationRecord struct {
 	Before int64  `json:"before_ms,omitempty"`
 	Reason string `json:"reason"`
 	At     int64  `json:"at_ms"`
+	// ID is the revocation's identity at the hub, when not Seq (one the
+	// hub took back after a restore keeps its first number); Tag is the
+	// hub's proof that it made it, which the appliance keeps to hand it
+	// back should the hub lose it (restore.go). Absent from older hubs.
+	ID  int64  `json:"id,omitempty"`
+	Tag []byte `json:"tag,omitempty"`
 }
 
 // Error is the body of every error answer.

@@ -166,6 +166,14 @@ type Revocation struct {
 	Before time.Time // RevokeSubject only
 	Reason string
 	At     time.Time
+	// ID is the revocation's identity in its hub's feed: the number it
+	// was first given there, which a revocation taken back after a
+	// restore keeps (its Seq is new). Tag is the hub's proof that it
+	// made the revocation (RevocationTagSize bytes; see revrestore.go).
+	// Both are set on the feed a hub serves and on what an appliance
+	// hands back; zero elsewhere.
+	ID  int64
+	Tag []byte
 }
 
 // Policy is the appliance's check policy.

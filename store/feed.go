@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -86,9 +85,10 @@ func (db *DB) FeedPositions(ctx context.Context) (FeedPositions, error) {
 }
 
 // RevocationsPage returns at most limit revocations with Seq > after, in
-// Seq order, and whether more follow. A key revocation naming a root key
-// held here is left out (such a row can only come from before roots were
-// guarded): the feed never carries one.
+// Seq order, and whether more follow, each with its identity and the
+// hub's tag (revrestore.go). A key revocation naming a root key held here
+// is left out (such a row can only come from before roots were guarded):
+// the feed never carries one.
 func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*Revocation, bool, error) {
 	if limit <= 0 {
 		return nil, false, fmt.Errorf("revocations page: %w: limit %d", ErrInvalid, limit)
@@ -97,7 +97,7 @@ func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*R
 	more := false
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `
-			SELECT seq, kind, target, before_ms, reason, at_ms
+			SELECT seq, kind, target, before_ms, reason, at_ms, coalesce(restored_id, seq)
 			FROM revocations WHERE seq > ?
 				AND NOT (kind = 3 AND target IN (SELECT kid FROM keys WHERE role = 'root'))
 			ORDER BY seq LIMIT ?`, after, limit+1)
@@ -111,15 +111,21 @@ func (db *DB) RevocationsPage(ctx context.Context, after int64, limit int) ([]*R
 				break
 			}
 			r := &Revocation{}
-			var before sql.NullInt64
-			var at int64
-			if err := rows.Scan(&r.Seq, &r.Kind, &r.Target, &before, &r.Reason, &at); err != nil {
+			if err := scanRevocation(rows, r, &r.ID); err != nil {
 				return err
 			}
-			r.Before, r.At = timeOrZero(before), time.UnixMilli(at)
 			list = append(list, r)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		tk, err := db.revocationTagKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		tk.sign(list)
+		return nil
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("revocations after %d: %w", after, err)
@@ -404,6 +410,9 @@ func applyFeedRevocations(ctx context.Context, tx *sql.Tx, f *Feed, seq int64, n
 		}
 		last = r.Seq
 		added, err := applyRevocation(ctx, tx, r, now, res)
+		if err == nil {
+			err = noteHubTag(ctx, tx, r, f.Generation)
+		}
 		if err != nil {
 			return fmt.Errorf("hub revocation %d: %w", r.Seq, err)
 		}
@@ -662,10 +671,7 @@ func applyRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.Ti
 // RecordSyncError notes the last failure to talk to the hub, shown on
 // the status page; ApplyFeed clears it.
 func (db *DB) RecordSyncError(ctx context.Context, msg string) error {
-	if len(msg) > maxReasonLen {
-		// Cut on a character boundary: the status page shows it.
-		msg = strings.ToValidUTF8(msg[:maxReasonLen], "")
-	}
+	msg = cutReason(msg)
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (id, last_error, last_error_ms) VALUES (1, ?, ?)

@@ -724,6 +724,23 @@ END;
 -- appliance sends its hub are still counted by their trigger.
 DROP TRIGGER scans_count;
 `,
+	`-- restorepush: a hub restored from a backup takes back from its appliances
+-- the revocations it made after the backup (store/revrestore.go). Hub side:
+-- a revocation handed back keeps the number it was first given, as its
+-- identity (restored_id), so it is taken back once. Appliance side: the
+-- hub's tag of each revocation stored from its feed, the hub's number for
+-- it, and the feed generation it was last seen in: one held but not seen
+-- in the hub's current generation is one the hub lost.
+ALTER TABLE revocations ADD COLUMN restored_id INTEGER;
+CREATE UNIQUE INDEX revocations_restored_id ON revocations (restored_id) WHERE restored_id IS NOT NULL;
+CREATE TABLE hub_revocation_tags (
+	seq        INTEGER PRIMARY KEY REFERENCES revocations (seq) ON DELETE CASCADE,
+	hub_id     INTEGER NOT NULL,
+	tag        BLOB    NOT NULL CHECK (length(tag) = 16),
+	generation BLOB    NOT NULL
+) STRICT;
+CREATE INDEX hub_revocation_tags_hub_id ON hub_revocation_tags (hub_id);
+`,
 }
 
 // migrate brings the schema up to date. Each step runs in an immediate

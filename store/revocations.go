@@ -44,12 +44,9 @@ func (db *DB) RevocationsSince(ctx context.Context, seq int64) ([]*Revocation, e
 		defer rows.Close()
 		for rows.Next() {
 			r := &Revocation{}
-			var before sql.NullInt64
-			var at int64
-			if err := rows.Scan(&r.Seq, &r.Kind, &r.Target, &before, &r.Reason, &at); err != nil {
+			if err := scanRevocation(rows, r); err != nil {
 				return err
 			}
-			r.Before, r.At = timeOrZero(before), time.UnixMilli(at)
 			list = append(list, r)
 		}
 		return rows.Err()
@@ -58,6 +55,18 @@ func (db *DB) RevocationsSince(ctx context.Context, seq int64) ([]*Revocation, e
 		return nil, fmt.Errorf("find revocations since %d: %w", seq, err)
 	}
 	return list, nil
+}
+
+// scanRevocation reads a row of seq, kind, target, before_ms, reason,
+// at_ms and then extra into r.
+func scanRevocation(rows rowScanner, r *Revocation, extra ...any) error {
+	var before sql.NullInt64
+	var at int64
+	if err := rows.Scan(append([]any{&r.Seq, &r.Kind, &r.Target, &before, &r.Reason, &at}, extra...)...); err != nil {
+		return err
+	}
+	r.Before, r.At = timeOrZero(before), time.UnixMilli(at)
+	return nil
 }
 
 func createRevocation(ctx context.Context, tx *sql.Tx, r *Revocation, now time.Time) error {
