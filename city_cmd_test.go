@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,27 +15,10 @@ import (
 // root.
 func TestCLI_CityCertifyAndRetire(t *testing.T) {
 	dirA, dirB, cityDir, files := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "city"), t.TempDir()
-	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
-	tested := time.Now().Add(-18 * time.Hour).Format(time.RFC3339)
-	r := runCLI(t, env, "", "issue", "--data", dirA, "--name", "张三明", "--id", "610113199001011230", "--tested-at", tested, "--doses", "2")
-	if r.code != 0 {
-		t.Fatalf("issue: %s", r.stderr)
-	}
-	text := strings.TrimSpace(r.stdout)
-	if r := runCLI(t, env, "", "issue", "--data", dirB, "--name", "李四", "--id", "P1234567", "--tested-at", tested, "--doses", "2"); r.code != 0 {
-		t.Fatalf("issue at B: %s", r.stderr)
-	}
-	checkAtB := func(want string) {
-		t.Helper()
-		r := runCLI(t, env, "", "check", "--data", dirB, text)
-		var d map[string]any
-		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || d["reason"] != want {
-			t.Fatalf("check at B = %v (%s), want %s", d["reason"], r.stderr, want)
-		}
-	}
+	env, checkAtB := twoDistricts(t, dirA, dirB)
 	checkAtB("unknown_issuer")
 
-	r = runCLI(t, nil, "", "city", "init", "--out", cityDir, "--city", "xian")
+	r := runCLI(t, nil, "", "city", "init", "--out", cityDir, "--city", "xian")
 	if r.code != 0 {
 		t.Fatalf("city init: %s", r.stderr)
 	}

@@ -24,28 +24,11 @@ func fingerprintIn(t *testing.T, stderr string) string {
 // fingerprint, read out of band, matches; then B's gate allows A's pass.
 func TestCLI_TrustExportImport(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
-	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
-	tested := time.Now().Add(-18 * time.Hour).Format(time.RFC3339)
-	r := runCLI(t, env, "", "issue", "--data", dirA, "--name", "张三明", "--id", "610113199001011230", "--tested-at", tested, "--doses", "2")
-	if r.code != 0 {
-		t.Fatalf("issue: %s", r.stderr)
-	}
-	text := strings.TrimSpace(r.stdout)
-	if r := runCLI(t, env, "", "issue", "--data", dirB, "--name", "李四", "--id", "P1234567", "--tested-at", tested, "--doses", "2"); r.code != 0 {
-		t.Fatalf("issue at B: %s", r.stderr)
-	}
-	check := func(want string) {
-		t.Helper()
-		r := runCLI(t, env, "", "check", "--data", dirB, text)
-		var d map[string]any
-		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || d["reason"] != want {
-			t.Fatalf("check at B = %v (%s), want %s", d["reason"], r.stderr, want)
-		}
-	}
+	env, check := twoDistricts(t, dirA, dirB)
 	check("unknown_issuer")
 
 	file := filepath.Join(t.TempDir(), "a.anchor")
-	r = runCLI(t, env, "", "trust", "export", "--data", dirA, "--out", file)
+	r := runCLI(t, env, "", "trust", "export", "--data", dirA, "--out", file)
 	if r.code != 0 {
 		t.Fatalf("export: %s", r.stderr)
 	}
@@ -131,4 +114,30 @@ func TestCLI_RootRotate(t *testing.T) {
 	if r := runCLI(t, env, "", "root", "nothing", "--data", dir); r.code == 0 {
 		t.Fatal("unknown subcommand accepted")
 	}
+}
+
+// twoDistricts sets up standalone districts in dirA and dirB, each with
+// a resident and a pass, and returns the CLI's environment and a check,
+// at B, of A's pass that fails the test unless its reason is want.
+func twoDistricts(t *testing.T, dirA, dirB string) (env map[string]string, checkAtB func(want string)) {
+	t.Helper()
+	env = map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
+	tested := time.Now().Add(-18 * time.Hour).Format(time.RFC3339)
+	r := runCLI(t, env, "", "issue", "--data", dirA, "--name", "张三明", "--id", "610113199001011230", "--tested-at", tested, "--doses", "2")
+	if r.code != 0 {
+		t.Fatalf("issue: %s", r.stderr)
+	}
+	text := strings.TrimSpace(r.stdout)
+	if r := runCLI(t, env, "", "issue", "--data", dirB, "--name", "李四", "--id", "P1234567", "--tested-at", tested, "--doses", "2"); r.code != 0 {
+		t.Fatalf("issue at B: %s", r.stderr)
+	}
+	checkAtB = func(want string) {
+		t.Helper()
+		r := runCLI(t, env, "", "check", "--data", dirB, text)
+		var d map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || d["reason"] != want {
+			t.Fatalf("check at B = %v (%s), want %s", d["reason"], r.stderr, want)
+		}
+	}
+	return env, checkAtB
 }
