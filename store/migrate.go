@@ -743,25 +743,13 @@ CREATE INDEX hub_revocation_tags_hub_id ON hub_revocation_tags (hub_id);
 `,
 }
 
-// migrate brings the schema up to date. Each step runs in an immediate
-// transaction that re-reads user_version, so two processes opening the
-// same new file at once apply each step once.
+// migrate brings the schema up to date. Every pending step runs in one
+// immediate transaction that first re-reads user_version, so two
+// processes opening the same new file at once apply each step once; a
+// step that fails leaves the file as it was, never part-way between two
+// versions; and a new file costs one commit instead of one per step.
 func (db *DB) migrate(ctx context.Context) error {
-	for {
-		done, err := db.migrateStep(ctx)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-	}
-}
-
-// migrateStep applies the next pending migration, if any, and reports
-// whether the schema is current.
-func (db *DB) migrateStep(ctx context.Context) (done bool, err error) {
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
 		var version, appID int
 		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 			return err
@@ -772,12 +760,6 @@ func (db *DB) migrateStep(ctx context.Context) (done bool, err error) {
 		switch {
 		case version > len(migrations):
 			return fmt.Errorf("%w: file is at version %d, this program knows up to %d", ErrSchemaTooNew, version, len(migrations))
-		case version == len(migrations):
-			if appID != applicationID {
-				return fmt.Errorf("not a passgate database (application_id %#x)", appID)
-			}
-			done = true
-			return nil
 		case version == 0:
 			if err := checkEmpty(ctx, tx); err != nil {
 				return err
@@ -787,20 +769,24 @@ func (db *DB) migrateStep(ctx context.Context) (done bool, err error) {
 			}
 		case appID != applicationID:
 			return fmt.Errorf("not a passgate database (application_id %#x)", appID)
+		case version == len(migrations):
+			return nil
 		}
-		if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
-			return fmt.Errorf("migration %d: %w", version+1, err)
+		for ; version < len(migrations); version++ {
+			if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+				return fmt.Errorf("migration %d: %w", version+1, err)
+			}
 		}
 		// PRAGMA takes no parameters; version is an int from this code.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version+1)); err != nil {
-			return fmt.Errorf("migration %d: %w", version+1, err)
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+			return fmt.Errorf("migration %d: %w", version, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate: %w", err)
 	}
-	return done, nil
+	return nil
 }
 
 // checkEmpty refuses to lay the schema over a file that already has
