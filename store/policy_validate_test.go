@@ -79,6 +79,10 @@ func TestPolicy_Validate(t *testing.T) {
 		{"time zone absolute path", func(p *store.Policy) { p.TimeZone = "/etc/localtime" }, store.PolicyTimeZone, "admin.policy.err.time_zone", nil},
 		{"time zone too long", func(p *store.Policy) { p.TimeZone = "Asia/" + strings.Repeat("x", 64) }, store.PolicyTimeZone, "admin.policy.err.time_zone", nil},
 	}
+	// One store for every case: each change is a whole policy, so no
+	// case's outcome depends on the one before.
+	db := MustOpenDB(t)
+	MustSetup(t, db)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := store.DefaultPolicy()
@@ -91,8 +95,6 @@ func TestPolicy_Validate(t *testing.T) {
 			} else if len(errs) != 1 || errs[0].Field != tc.field || errs[0].Code != tc.code || !slices.Equal(errs[0].Args, tc.args) {
 				t.Fatalf("errors %v, want %s %s %v", errs, tc.field, tc.code, tc.args)
 			}
-			db := MustOpenDB(t)
-			MustSetup(t, db)
 			err := db.ChangePolicy(ctxb(), &p, "admin")
 			var fes store.FieldErrors
 			switch {
