@@ -275,6 +275,9 @@ func TestPush_SlowLink(t *testing.T) {
 // request, and the appliance says so and halves its batches until they
 // fit; the backlog still drains exactly once.
 func TestPush_SlowLinkTimesOut(t *testing.T) {
+	// In parallel: it waits on the link, not the CPU, and asserts no
+	// latency of its own.
+	t.Parallel()
 	h := newPushHub(t)
 	var hubLog logBuffer
 	var statuses statusCounter
