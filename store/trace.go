@@ -123,8 +123,7 @@ type traceTable struct {
 // index, which would read the whole range). The two parts never overlap: index rows and mark
 // move in one transaction, and one statement reads one snapshot.
 var scansTrace = traceTable{name: "scans", place: []string{"source"}, seq: "id", person: `(
-		SELECT * FROM scans WHERE id IN (
-			SELECT scan_id FROM scan_subjects WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3)
+		SELECT * FROM scans WHERE id IN (` + indexedScanIDsSQL("?2", "?3") + `)
 		UNION ALL
 		SELECT * FROM scans
 		WHERE id > (SELECT mark FROM scan_index_mark WHERE id = 1) AND subject = ?1 AND +at_ms >= ?2 AND +at_ms < ?3)`}
