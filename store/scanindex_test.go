@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -54,15 +53,7 @@ func traceIDs(t *testing.T, db *DB, n int) (checks []int64, contacts [][]int64) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range res.Checks {
-		checks = append(checks, c.ScanID)
-		var ids []int64
-		for _, k := range c.Contacts {
-			ids = append(ids, k.ScanID)
-		}
-		contacts = append(contacts, ids)
-	}
-	return checks, contacts
+	return traceAnswer(res)
 }
 
 // indexAll runs the indexer until nothing is left above the mark.
@@ -317,31 +308,52 @@ func TestScanIndex_Purge(t *testing.T) {
 	checkIndexExact(t, db, true)
 }
 
+// openBeforeMigration opens dir at the schema before the migration
+// that marker begins (later steps come after it on an upgrade too): a
+// database as the build before that step made it.
+func openBeforeMigration(t *testing.T, dir, marker string) *DB {
+	t.Helper()
+	all := migrations
+	defer func() { migrations = all }()
+	for i, m := range all {
+		if strings.HasPrefix(m, marker) {
+			migrations = all[:i]
+			break
+		}
+	}
+	if len(migrations) == len(all) {
+		t.Fatalf("no migration begins with %q", marker)
+	}
+	db, err := Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.stopIndexer()
+	return db
+}
+
+// traceAnswer is the ids of a trace's checks, in its order, and the ids
+// of the contacts of each.
+func traceAnswer(res *TraceResult) (checks []int64, contacts [][]int64) {
+	for _, c := range res.Checks {
+		checks = append(checks, c.ScanID)
+		var ids []int64
+		for _, k := range c.Contacts {
+			ids = append(ids, k.ScanID)
+		}
+		contacts = append(contacts, ids)
+	}
+	return checks, contacts
+}
+
 // TestMigrate_ScanIndex: a database made by the schema before the index
 // moved behind the log (the index on scans) is migrated: the index is
 // built from its scans, the old one dropped, and traces and repeat
 // lookups answer exactly as before.
 func TestMigrate_ScanIndex(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := t.TempDir()
-	all := migrations
-	var before []string
-	for i, m := range all {
-		if strings.Contains(m, "-- perf16idx:") {
-			before = all[:i]
-			break
-		}
-	}
-	if before == nil {
-		t.Fatal("the perf16idx migration is not in the list")
-	}
-	migrations = before
-	db, err := Open(ctx, dir)
-	if err != nil {
-		migrations = all
-		t.Fatal(err)
-	}
-	db.stopIndexer()
+	db := openBeforeMigration(t, dir, "-- perf16idx:")
 	var scans []*Scan
 	for i := range 400 {
 		s := &Scan{At: ixT0.Add(time.Duration(i*97%600) * time.Minute), Source: fmt.Sprintf("gate-%d", i%5),
@@ -351,103 +363,34 @@ func TestMigrate_ScanIndex(t *testing.T) {
 		}
 		scans = append(scans, s)
 	}
-	// The old schema's trace and repeat lookup, with its index.
-	err = db.InsertScansBulk(ctx, scans)
-	type answer struct {
-		checks   [][]int64
-		contacts [][][]int64
-		seen     []time.Time
-	}
-	oldTrace := func(db *DB) (a answer) {
-		for n := range 40 {
-			res, err := db.Trace(ctx, TraceQuery{Subject: ixSubject(n), From: ixT0, To: ixT0.Add(11 * time.Hour), Window: 10 * time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ch []int64
-			var co [][]int64
-			for _, c := range res.Checks {
-				ch = append(ch, c.ScanID)
-				var ids []int64
-				for _, k := range c.Contacts {
-					ids = append(ids, k.ScanID)
-				}
-				co = append(co, ids)
-			}
-			a.checks, a.contacts = append(a.checks, ch), append(a.contacts, co)
-		}
-		return a
-	}
-	var want answer
-	if err == nil {
-		// The old schema has no scan_subjects: trace it with the old
-		// queries, over its own index.
-		want = oldSchemaAnswers(t, db, 40)
-	}
-	db.Close()
-	migrations = all
-	if err != nil {
+	if err := db.InsertScansBulk(ctx, scans); err != nil {
 		t.Fatal(err)
 	}
-
-	db, err = Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.stopIndexer()
-	var oldIndex int
-	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'scans_subject_at'`).Scan(&oldIndex); err != nil || oldIndex != 0 {
-		t.Fatalf("old index still there (%d, %v)", oldIndex, err)
-	}
-	checkIndexExact(t, db, true)
-	got := oldTrace(db)
-	for n := range 40 {
-		if !reflect.DeepEqual(got.checks[n], want.checks[n]) || !reflect.DeepEqual(got.contacts[n], want.contacts[n]) {
-			t.Fatalf("person %d after migration: checks %v contacts %v; before %v %v", n, got.checks[n], got.contacts[n], want.checks[n], want.contacts[n])
-		}
-		at, err := db.LastSeen(ctx, ixSubject(n), ixPass(n), ixT0)
-		if (err == nil) != !want.seen[n].IsZero() || (err == nil && !at.Equal(want.seen[n])) {
-			t.Fatalf("person %d repeat lookup after migration: %v %v, before %v", n, at, err, want.seen[n])
-		}
-	}
-}
-
-// oldSchemaAnswers runs, on a database at the schema before the index
-// moved, the trace and repeat queries of that schema (the same trace
-// code over the scans table alone) for persons 0..n-1.
-func oldSchemaAnswers(t *testing.T, db *DB, n int) (a struct {
-	checks   [][]int64
-	contacts [][][]int64
-	seen     []time.Time
-}) {
-	t.Helper()
-	ctx := t.Context()
+	const people = 40
+	// The old schema's answers: the same trace code over the scans table
+	// and its own index, and the old repeat lookup.
 	old := traceTable{name: "scans", place: []string{"source"}, seq: "id"}
-	for k := range n {
-		q := TraceQuery{Subject: ixSubject(k), From: ixT0, To: ixT0.Add(11 * time.Hour), Window: 10 * time.Minute}
+	trace := func(db *DB, table traceTable, n int) ([]int64, [][]int64) {
+		q := TraceQuery{Subject: ixSubject(n), From: ixT0, To: ixT0.Add(11 * time.Hour), Window: 10 * time.Minute}
 		var res *TraceResult
-		err := db.view(ctx, func(tx *sql.Tx) error {
+		if err := db.view(ctx, func(tx *sql.Tx) error {
 			var err error
-			res, err = traceIn(ctx, tx, old, q, MaxTraceRows)
+			res, err = traceIn(ctx, tx, table, q, MaxTraceRows)
 			return err
-		})
-		if err != nil {
+		}); err != nil {
 			t.Fatal(err)
 		}
-		var ch []int64
-		var co [][]int64
-		for _, c := range res.Checks {
-			ch = append(ch, c.ScanID)
-			var ids []int64
-			for _, x := range c.Contacts {
-				ids = append(ids, x.ScanID)
-			}
-			co = append(co, ids)
-		}
-		a.checks, a.contacts = append(a.checks, ch), append(a.contacts, co)
+		return traceAnswer(res)
+	}
+	var wantChecks [][]int64
+	var wantContacts [][][]int64
+	var wantSeen []time.Time
+	total := 0
+	for n := range people {
+		ch, co := trace(db, old, n)
+		wantChecks, wantContacts, total = append(wantChecks, ch), append(wantContacts, co), total+len(ch)
 		var ms sql.NullInt64
-		s, p := ixSubject(k), ixPass(k)
+		s, p := ixSubject(n), ixPass(n)
 		if err := db.r.QueryRowContext(ctx, `SELECT max(at_ms) FROM scans WHERE subject = ? AND at_ms >= ? AND pass_id = ?`,
 			s[:], ixT0.UnixMilli(), p[:]).Scan(&ms); err != nil {
 			t.Fatal(err)
@@ -456,14 +399,27 @@ func oldSchemaAnswers(t *testing.T, db *DB, n int) (a struct {
 		if ms.Valid {
 			seen = time.UnixMilli(ms.Int64)
 		}
-		a.seen = append(a.seen, seen)
-	}
-	total := 0
-	for _, c := range a.checks {
-		total += len(c)
+		wantSeen = append(wantSeen, seen)
 	}
 	if total < 300 {
 		t.Fatalf("the old schema traced %d checks: the test traced too little", total)
 	}
-	return a
+	db.Close()
+
+	db = openNoIndexer(t, dir)
+	var oldIndex int
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'scans_subject_at'`).Scan(&oldIndex); err != nil || oldIndex != 0 {
+		t.Fatalf("old index still there (%d, %v)", oldIndex, err)
+	}
+	checkIndexExact(t, db, true)
+	for n := range people {
+		ch, co := trace(db, scansTrace, n)
+		if !reflect.DeepEqual(ch, wantChecks[n]) || !reflect.DeepEqual(co, wantContacts[n]) {
+			t.Fatalf("person %d after migration: checks %v contacts %v; before %v %v", n, ch, co, wantChecks[n], wantContacts[n])
+		}
+		at, err := db.LastSeen(ctx, ixSubject(n), ixPass(n), ixT0)
+		if (err == nil) == wantSeen[n].IsZero() || (err == nil && !at.Equal(wantSeen[n])) {
+			t.Fatalf("person %d repeat lookup after migration: %v %v, before %v", n, at, err, wantSeen[n])
+		}
+	}
 }
