@@ -749,28 +749,28 @@ CREATE INDEX hub_revocation_tags_hub_id ON hub_revocation_tags (hub_id);
 -- an indexer adds the next range of scans, sorted, together with the new
 -- mark in one transaction, and every query by subject reads the index up
 -- to the mark plus the scans above it (seconds of scans at most). Keys
--- start with the hour, so a range lands in the current hour's few pages
--- however long the log; a query probes each hour it covers.
+-- start with the day, so a range lands in the current day's pages
+-- however long the log is kept; a query probes each day it covers.
 CREATE TABLE scan_subjects (
-	hour    INTEGER NOT NULL, -- at_ms / 3600000
+	day     INTEGER NOT NULL, -- at_ms / 86400000 (UTC days)
 	subject BLOB    NOT NULL CHECK (length(subject) = 16),
 	at_ms   INTEGER NOT NULL,
 	scan_id INTEGER NOT NULL,
-	PRIMARY KEY (hour, subject, at_ms, scan_id)
+	PRIMARY KEY (day, subject, at_ms, scan_id)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE scan_index_mark (
 	id   INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
 	mark INTEGER NOT NULL CHECK (mark >= 0)  -- scans.id up to which scan_subjects is complete
 ) STRICT;
-INSERT INTO scan_subjects (hour, subject, at_ms, scan_id)
-	SELECT at_ms / 3600000, subject, at_ms, id FROM scans WHERE subject IS NOT NULL ORDER BY 1, 2, 3, 4;
+INSERT INTO scan_subjects (day, subject, at_ms, scan_id)
+	SELECT at_ms / 86400000, subject, at_ms, id FROM scans WHERE subject IS NOT NULL ORDER BY 1, 2, 3, 4;
 INSERT INTO scan_index_mark (id, mark) VALUES (1, coalesce((SELECT max(id) FROM scans), 0));
 DROP INDEX scans_subject_at;
 -- A deleted scan (retention) leaves the index in the same statement.
 CREATE TRIGGER scans_unindex AFTER DELETE ON scans WHEN old.subject IS NOT NULL
 BEGIN
 	DELETE FROM scan_subjects
-	WHERE hour = old.at_ms / 3600000 AND subject = old.subject AND at_ms = old.at_ms AND scan_id = old.id;
+	WHERE day = old.at_ms / 86400000 AND subject = old.subject AND at_ms = old.at_ms AND scan_id = old.id;
 END;
 -- scans.id has no AUTOINCREMENT: once the newest scans are deleted the
 -- next ones reuse their ids, which must not fall at or below the mark

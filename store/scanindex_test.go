@@ -81,7 +81,7 @@ func checkIndexExact(t *testing.T, db *DB, indexed bool) {
 		coalesce((SELECT max(id) FROM scans), 0),
 		(SELECT count(*) FROM scans s WHERE s.subject IS NOT NULL AND s.id <= (SELECT mark FROM scan_index_mark)
 			AND (SELECT count(*) FROM scan_subjects x WHERE x.scan_id = s.id AND x.subject = s.subject
-				AND x.at_ms = s.at_ms AND x.hour = s.at_ms / 3600000) <> 1),
+				AND x.at_ms = s.at_ms AND x.day = s.at_ms / 86400000) <> 1),
 		(SELECT count(*) FROM scan_subjects x WHERE x.scan_id > (SELECT mark FROM scan_index_mark)
 			OR NOT EXISTS (SELECT 1 FROM scans s WHERE s.id = x.scan_id))`).Scan(&mark, &top, &missing, &extra)
 	if err != nil {
@@ -148,10 +148,10 @@ func TestScanIndex_TailAndIndexed(t *testing.T) {
 	checkIndexExact(t, db, false)
 }
 
-// TestScanIndex_ManyHours: a trace over several days and a repeat lookup
-// find every check in the hours they cover, indexed in large ranges
+// TestScanIndex_ManyDays: a trace over several days and a repeat lookup
+// find every check in the days they cover, indexed in large ranges
 // sorted by subject, with checks of many others between them.
-func TestScanIndex_ManyHours(t *testing.T) {
+func TestScanIndex_ManyDays(t *testing.T) {
 	db := openNoIndexer(t, t.TempDir())
 	var want []time.Time
 	for i := range 30 {
@@ -204,7 +204,7 @@ func TestScanIndex_CrashAndRestart(t *testing.T) {
 	}
 	poison = *p
 	if err := db.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO scan_subjects VALUES (?, ?, ?, ?)`, poison.At.UnixMilli()/3600000, poison.Subject[:], poison.At.UnixMilli(), poison.ID)
+		_, err := tx.ExecContext(ctx, `INSERT INTO scan_subjects VALUES (?, ?, ?, ?)`, poison.At.UnixMilli()/86400000, poison.Subject[:], poison.At.UnixMilli(), poison.ID)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,9 @@ package store_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,14 +68,18 @@ func fillScans(tb testing.TB, db *store.DB, n int, start time.Time, span time.Du
 // TestTraceSpeed measures a trace over 10,000,000 logged scans (28 days,
 // 200 sources) of a person with 50 checks, against the 200 ms target.
 // The fill takes minutes and about 1.5 GB of disk, so it runs only with
-// PASSGATE_TRACE_BENCH=1:
+// PASSGATE_TRACE_BENCH=1; PASSGATE_TRACE_SCANS sets another size (a
+// million on a loaded machine):
 //
 //	PASSGATE_TRACE_BENCH=1 go test ./store -run TestTraceSpeed -v -timeout 30m
 func TestTraceSpeed(t *testing.T) {
 	if !envSet("PASSGATE_TRACE_BENCH") {
 		t.Skip("set PASSGATE_TRACE_BENCH=1 to fill a store with 10,000,000 scans and time a trace")
 	}
-	const total = 10_000_000
+	total := 10_000_000
+	if n, err := strconv.Atoi(os.Getenv("PASSGATE_TRACE_SCANS")); err == nil && n >= 1000 {
+		total = n
+	}
 	db := MustOpenDB(t)
 	span := 28 * 24 * time.Hour
 	start := time.Now()

@@ -340,7 +340,7 @@ func TestDB_Trace_Plan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const indexed, tail = "SEARCH x USING PRIMARY KEY (hour=? AND subject=? AND at_ms>? AND at_ms<?)", "SEARCH scans USING INTEGER PRIMARY KEY (rowid>?)"
+	const indexed, tail = "SEARCH x USING PRIMARY KEY (day=? AND subject=? AND at_ms>? AND at_ms<?)", "SEARCH scans USING INTEGER PRIMARY KEY (rowid>?)"
 	if !strings.Contains(checks, indexed) || !strings.Contains(checks, tail) {
 		t.Errorf("checks query does not read scan_subjects and the tail by id:\n%s", checks)
 	}
