@@ -17,11 +17,12 @@ import (
 // index up to the mark plus the scans above it (the tail), in one
 // statement, so a scan is found from the moment it is logged.
 const (
-	// indexBatch is the tail at which the scan writer wakes the indexer:
-	// larger ranges share more index pages (the indexer's cost per scan
-	// on the writer's benchmark: 15-20 us at 2,048, 4-10 us at 16,384),
-	// but LastSeen reads the tail at about 100 ns a scan.
-	indexBatch = 4096
+	// indexBatch is the tail at which the scan writer wakes the indexer.
+	// Larger ranges share more index pages: on BenchmarkCommitScans the
+	// writer and indexer together cost 26-27 us a scan at 4,096, 17-20
+	// at 8,192 (the old index 41-45); but LastSeen reads the tail at about
+	// 100 ns a scan (BenchmarkLastSeenTail), so it must stay short.
+	indexBatch = 8192
 	// indexStep caps the scans one index transaction takes, which bounds
 	// how long it holds the writer connection.
 	indexStep = 16384
