@@ -77,8 +77,12 @@ type DB struct {
 
 	insertScan    *sql.Stmt   // prepared on w, used by the scan writer
 	counts        batchCounts // the scan writer's own
-	lastSeen      *sql.Stmt   // prepared on r: a per-check lookup
+	index         scanIndexer // builds scan_subjects behind the scan writer
 	deviceByToken *sql.Stmt   // prepared on r: a per-request lookup
+	// lastSeen is prepared on r at its first use (a per-check lookup
+	// while the repeat set loads): Open may open a file whose migration
+	// is still under test.
+	lastSeen atomic.Pointer[sql.Stmt]
 	// applianceByToken is prepared on r at its first use (a hub's: every
 	// appliance's pull looks it up, 2,000 at once after a change), under
 	// stmtMu.
@@ -223,14 +227,12 @@ func Open(ctx context.Context, dir string, opts ...Option) (_ *DB, err error) {
 	if db.insertScan, err = db.w.PrepareContext(ctx, insertScanSQL); err != nil {
 		return nil, fmt.Errorf("open store %s: prepare scan insert: %w", db.path, err)
 	}
-	if db.lastSeen, err = db.r.PrepareContext(ctx, lastSeenSQL); err != nil {
-		return nil, fmt.Errorf("open store %s: prepare last seen: %w", db.path, err)
-	}
 	if db.deviceByToken, err = db.r.PrepareContext(ctx, deviceByTokenSQL); err != nil {
 		return nil, fmt.Errorf("open store %s: prepare device lookup: %w", db.path, err)
 	}
 
 	go db.scanWriter()
+	db.startIndexer()
 	return db, nil
 }
 
@@ -279,6 +281,7 @@ func (db *DB) Close() error {
 		close(db.scans) // the writer drains what is queued, then exits
 		db.mu.Unlock()
 		<-db.writerDone
+		db.stopIndexer()
 		db.closeResult = db.closePools()
 	})
 	return db.closeResult
@@ -288,7 +291,7 @@ func (db *DB) Close() error {
 // DB.
 func (db *DB) closePools() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{db.insertScan, db.counts.timeStmt, db.counts.sourceStmt, db.lastSeen, db.deviceByToken, db.preparedApplianceByToken()} {
+	for _, st := range []*sql.Stmt{db.insertScan, db.counts.timeStmt, db.counts.sourceStmt, db.lastSeen.Load(), db.deviceByToken, db.preparedApplianceByToken()} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

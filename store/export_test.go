@@ -19,7 +19,7 @@ var SchemaSteps = len(migrations)
 func (db *DB) ScanCommits() int64 { return db.scanCommits.Load() }
 
 // LastSeenSQL is the repeat lookup, for plan tests.
-const LastSeenSQL = lastSeenSQL
+var LastSeenSQL = lastSeenSQL
 
 // SchemaVersion returns the schema version recorded in the database file.
 func (db *DB) SchemaVersion(ctx context.Context) (int, error) {

@@ -54,8 +54,6 @@ const (
 	ON CONFLICT DO UPDATE SET allow = allow + excluded.allow, deny = deny + excluded.deny`
 )
 
-const lastSeenSQL = `SELECT max(at_ms) FROM scans WHERE subject = ? AND at_ms >= ? AND pass_id = ?`
-
 const scanColumns = `id, at_ms, source, decision, reason, repeat, pass_id, subject, kid`
 
 // scanReq is one LogScan waiting for the writer. done is buffered so the
@@ -172,6 +170,7 @@ func (db *DB) scanWriter() {
 		}
 		if err == nil {
 			db.scanCommits.Add(1)
+			db.afterScanCommit(ids[len(batch)-1])
 		} else {
 			err = fmt.Errorf("commit %d scans: %w", len(batch), err)
 		}
@@ -435,18 +434,40 @@ func (db *DB) CountScansByID(ctx context.Context, ids []int64) (int, error) {
 // LastSeen returns the time of the latest logged scan of pass id, held by
 // subject, at or after since; ErrNotFound if none. The checker asks when
 // its in-memory repeat set may be incomplete, so it is one prepared
-// statement answered from the (subject, at_ms) index (a holder's checks
-// in the repeat window are few), without a surrounding transaction: a
-// single SELECT sees one snapshot anyway.
+// statement over the (subject, time) index and the few scans not yet in
+// it (a holder's checks in the repeat window are few), without a
+// surrounding transaction: a single SELECT sees one snapshot anyway.
 func (db *DB) LastSeen(ctx context.Context, subject pass.Subject, id pass.ID, since time.Time) (time.Time, error) {
+	stmt, err := db.lastSeenStmt(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last seen %x: %w", id[:], err)
+	}
 	var ms sql.NullInt64
-	if err := db.lastSeen.QueryRowContext(ctx, subject[:], since.UnixMilli(), id[:]).Scan(&ms); err != nil {
+	if err := stmt.QueryRowContext(ctx, subject[:], since.UnixMilli(), id[:]).Scan(&ms); err != nil {
 		return time.Time{}, fmt.Errorf("last seen %x: %w", id[:], err)
 	}
 	if !ms.Valid {
 		return time.Time{}, fmt.Errorf("last seen %x: %w", id[:], ErrNotFound)
 	}
 	return time.UnixMilli(ms.Int64), nil
+}
+
+// lastSeenStmt is LastSeen's statement, prepared at its first use.
+func (db *DB) lastSeenStmt(ctx context.Context) (*sql.Stmt, error) {
+	if st := db.lastSeen.Load(); st != nil {
+		return st, nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if st := db.lastSeen.Load(); st != nil {
+		return st, nil
+	}
+	st, err := db.r.PrepareContext(ctx, lastSeenSQL)
+	if err != nil {
+		return nil, err
+	}
+	db.lastSeen.Store(st)
+	return st, nil
 }
 
 // ScanStats counts the scans logged at or after since by decision, for

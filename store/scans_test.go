@@ -500,8 +500,9 @@ func TestDB_LastSeen(t *testing.T) {
 			}
 			plan.WriteString(detail + "; ")
 		}
-		if !strings.Contains(plan.String(), "scans_subject_at (subject=? AND at_ms>?)") {
-			t.Fatalf("plan does not use scans_subject_at: %s", plan.String())
+		if !strings.Contains(plan.String(), "USING PRIMARY KEY (day=? AND subject=? AND at_ms>? AND at_ms<?)") || !strings.Contains(plan.String(), "SEARCH scans USING INTEGER PRIMARY KEY (rowid>?)") ||
+			strings.Contains(plan.String(), "SCAN scans") {
+			t.Fatalf("plan does not read scan_subjects and the tail by id: %s", plan.String())
 		}
 	})
 }

@@ -111,10 +111,22 @@ type traceTable struct {
 	// display, when set, is the place as shown (an expression over the
 	// table's columns); otherwise the place columns joined with "/".
 	display string
+	// person, when set, is a subquery of the table's rows of subject ?1
+	// in [?2, ?3) for a table whose (subject, at_ms) index is not on the
+	// table itself.
+	person string
 }
 
-// scansTrace is the local scan log.
-var scansTrace = traceTable{name: "scans", place: []string{"source"}, seq: "id"}
+// scansTrace is the local scan log. Its (subject, time) index is
+// scan_subjects up to the mark (see scanindex.go); the scans above it
+// are read one by one (by id: "+at_ms" keeps the planner off the time
+// index, which would read the whole range). The two parts never overlap: index rows and mark
+// move in one transaction, and one statement reads one snapshot.
+var scansTrace = traceTable{name: "scans", place: []string{"source"}, seq: "id", person: `(
+		SELECT * FROM scans WHERE id IN (` + indexedScanIDsSQL("?2", "?3") + `)
+		UNION ALL
+		SELECT * FROM scans
+		WHERE id > (SELECT mark FROM scan_index_mark WHERE id = 1) AND subject = ?1 AND +at_ms >= ?2 AND +at_ms < ?3)`}
 
 // districtTrace is the scans a hub holds from its enrolled appliances: a
 // place is an appliance's source, shown as "appliance/source".
@@ -134,6 +146,14 @@ func (t traceTable) epochOf(prefix string) string {
 	return prefix + t.epoch
 }
 
+// personFrom is the FROM source of the rows of subject ?1 in [?2, ?3).
+func (t traceTable) personFrom() string {
+	if t.person != "" {
+		return t.person
+	}
+	return `(SELECT * FROM ` + t.name + ` WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3)`
+}
+
 // placeExpr is the place as one text for display: the columns joined
 // with "/".
 func (t traceTable) placeExpr() string {
@@ -144,11 +164,10 @@ func (t traceTable) placeExpr() string {
 }
 
 // traceChecksSQL lists one person's checks in a time range, from the
-// (subject, at_ms) index. Parameters: ?1 subject, ?2 from, ?3 to, ?4
+// (subject, at_ms) index (personFrom). Parameters: ?1 subject, ?2 from, ?3 to, ?4
 // limit.
 func traceChecksSQL(t traceTable) string {
-	return `SELECT id, ` + t.seq + `, ` + t.epochOf("") + `, at_ms, ` + t.placeExpr() + `, decision, reason, pass_id FROM ` + t.name + `
-		WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3
+	return `SELECT id, ` + t.seq + `, ` + t.epochOf("") + `, at_ms, ` + t.placeExpr() + `, decision, reason, pass_id FROM ` + t.personFrom() + `
 		ORDER BY at_ms, id LIMIT ?4`
 }
 
@@ -177,8 +196,7 @@ func traceNearSQL(t traceTable, sel string) string {
 		join[i] = "c." + c + " = p." + c
 	}
 	return `WITH p AS (
-			SELECT id, at_ms, ` + strings.Join(t.place, ", ") + ` FROM ` + t.name + `
-			WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3
+			SELECT id, at_ms, ` + strings.Join(t.place, ", ") + ` FROM ` + t.personFrom() + `
 			ORDER BY at_ms, id LIMIT ?4)
 		SELECT ` + sel + `
 		FROM p CROSS JOIN ` + t.name + ` AS c
@@ -189,7 +207,7 @@ func traceNearSQL(t traceTable, sel string) string {
 // traceCountChecksSQL counts one person's checks in a time range, for a
 // result cut at the limit. Parameters ?1 to ?3 as traceChecksSQL.
 func traceCountChecksSQL(t traceTable) string {
-	return `SELECT count(*) FROM ` + t.name + ` WHERE subject = ?1 AND at_ms >= ?2 AND at_ms < ?3`
+	return `SELECT count(*) FROM ` + t.personFrom()
 }
 
 // Trace finds every check of q.Subject in [q.From, q.To) and, for each,

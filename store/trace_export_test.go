@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"math"
 	"strings"
 )
 
@@ -28,6 +29,13 @@ func (db *DB) InsertScansBulk(ctx context.Context, scans []*Scan) error {
 		}
 		return nil
 	})
+}
+
+// IndexAllScans brings the (subject, time) index up to the newest scan
+// in one transaction, as the indexer would in steps.
+func (db *DB) IndexAllScans(ctx context.Context) error {
+	_, err := db.indexRange(ctx, math.MaxInt64)
+	return err
 }
 
 // ExecWrite runs one statement on the writer connection (bulk fills and

@@ -328,9 +328,10 @@ func TestDB_Trace_ErrInvalid(t *testing.T) {
 	}
 }
 
-// TestDB_Trace_Plan checks that the person's checks come from
-// scans_subject_at and the contacts from scans_source_at: without them a
-// trace scans the whole log.
+// TestDB_Trace_Plan checks that the person's checks come from the
+// (subject, time) index scan_subjects plus the scans above its mark, read
+// by id, and the contacts from scans_source_at: without them a trace
+// scans the whole log.
 func TestDB_Trace_Plan(t *testing.T) {
 	t.Parallel()
 	db := MustOpenDB(t)
@@ -339,10 +340,11 @@ func TestDB_Trace_Plan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(checks, "USING INDEX scans_subject_at") {
-		t.Errorf("checks query does not use scans_subject_at:\n%s", checks)
+	const indexed, tail = "SEARCH x USING PRIMARY KEY (day=? AND subject=? AND at_ms>? AND at_ms<?)", "SEARCH scans USING INTEGER PRIMARY KEY (rowid>?)"
+	if !strings.Contains(checks, indexed) || !strings.Contains(checks, tail) {
+		t.Errorf("checks query does not read scan_subjects and the tail by id:\n%s", checks)
 	}
-	if !strings.Contains(contacts, "USING INDEX scans_subject_at") || !strings.Contains(contacts, "USING INDEX scans_source_at") {
+	if !strings.Contains(contacts, indexed) || !strings.Contains(contacts, tail) || !strings.Contains(contacts, "USING INDEX scans_source_at") {
 		t.Errorf("contacts query does not use both indexes:\n%s", contacts)
 	}
 	if strings.Contains(checks+contacts, "SCAN scans") || strings.Contains(checks+contacts, "SCAN c") {

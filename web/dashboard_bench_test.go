@@ -89,7 +89,7 @@ func fillBenchScans(t *testing.T, db *store.DB, n int, from, to time.Time) {
 		indexes = append(indexes, q)
 	}
 	rows.Close()
-	for _, q := range []string{"DROP INDEX scans_at", "DROP INDEX scans_subject_at", "DROP INDEX scans_source_at"} {
+	for _, q := range []string{"DROP INDEX scans_at", "DROP INDEX scans_source_at"} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatal(err)
 		}
