@@ -418,4 +418,3 @@ func (l *Link) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descLastPub, prometheus.GaugeValue, last)
 }
-
