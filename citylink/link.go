@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -38,14 +39,13 @@ type Config struct {
 	// CAFile, if set, is the PEM CA the cluster's TLS certificates are
 	// checked against.
 	CAFile string
-	DB     *store.DB
-	Log    *slog.Logger
 }
 
 // Link is a hub's link to the city stream: it publishes the district's
 // revocations and stores every district's in the hub's store.
 type Link struct {
 	cfg      Config
+	db       *store.DB
 	log      *slog.Logger
 	district string
 
@@ -58,23 +58,35 @@ type Link struct {
 	lastErr   atomic.Value // string
 }
 
-// New checks cfg; the link connects when it runs.
+// New checks cfg (the credentials file is read); the link connects
+// when it runs.
 func New(cfg Config) (*Link, error) {
-	if cfg.URLs == "" || cfg.SeedFile == "" || cfg.DB == nil {
-		return nil, errors.New("city link: the cluster's URLs, a credentials file and the store are required")
+	if cfg.URLs == "" || cfg.SeedFile == "" {
+		return nil, errors.New("city link: the cluster's URLs and a credentials file are required")
 	}
 	if _, err := nats.NkeyOptionFromSeed(cfg.SeedFile); err != nil {
 		return nil, fmt.Errorf("city link: credentials: %w", err)
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
+	if cfg.CAFile != "" {
+		if _, err := os.Stat(cfg.CAFile); err != nil {
+			return nil, fmt.Errorf("city link: CA: %w", err)
+		}
 	}
-	return &Link{cfg: cfg, log: cfg.Log.With("part", "city")}, nil
+	return &Link{cfg: cfg, log: slog.New(slog.DiscardHandler)}, nil
 }
 
-// Run links the hub to the city until ctx ends. Failures are logged and
-// retried, never returned: the district works without the city.
-func (l *Link) Run(ctx context.Context) {
+// Run links the hub whose store is db to the city until ctx ends.
+// Failures are logged and retried, never returned: the district works
+// without the city. It runs once per Link.
+func (l *Link) Run(ctx context.Context, db *store.DB, log *slog.Logger) {
+	l.db = db
+	if log != nil {
+		l.log = log.With("part", "city")
+	}
+	if _, err := l.db.SyncHubInfo(ctx); err == nil {
+		l.fail("city link not started", store.ErrNotHub)
+		return
+	}
 	for ctx.Err() == nil {
 		err := l.run(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -85,7 +97,7 @@ func (l *Link) Run(ctx context.Context) {
 }
 
 func (l *Link) run(ctx context.Context) error {
-	d, err := l.cfg.DB.District(ctx)
+	d, err := l.db.District(ctx)
 	if err != nil {
 		return err
 	}
@@ -180,7 +192,7 @@ func (l *Link) publishLoop(ctx context.Context, js jetstream.JetStream) {
 
 // publishOnce publishes one batch and returns how many it published.
 func (l *Link) publishOnce(ctx context.Context, js jetstream.JetStream) (int, error) {
-	district, list, err := l.cfg.DB.CityPending(ctx, publishBatch)
+	district, list, err := l.db.CityPending(ctx, publishBatch)
 	if err != nil || len(list) == 0 {
 		return 0, err
 	}
@@ -222,7 +234,7 @@ wait:
 		}
 	}
 	if mark > 0 {
-		if err := l.cfg.DB.MarkCityPublished(context.WithoutCancel(ctx), mark); err != nil {
+		if err := l.db.MarkCityPublished(context.WithoutCancel(ctx), mark); err != nil {
 			return 0, err
 		}
 		n := 0
@@ -287,7 +299,7 @@ func (l *Link) consumeLoop(ctx context.Context, js jetstream.JetStream) {
 // from a backup) is made again from there, so the hub reads what it
 // lost.
 func (l *Link) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	pos, err := l.cfg.DB.CityPosition(ctx)
+	pos, err := l.db.CityPosition(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +350,7 @@ func (l *Link) apply(ctx context.Context, m jetstream.Msg) error {
 	} else if rec, err = Parse(m.Data()); err != nil {
 		why = err.Error()
 	}
-	out, err := l.cfg.DB.ApplyCityMessage(context.WithoutCancel(ctx), md.Sequence.Stream, subjectDistrict, rec, why)
+	out, err := l.db.ApplyCityMessage(context.WithoutCancel(ctx), md.Sequence.Stream, subjectDistrict, rec, why)
 	if err != nil {
 		return err
 	}

@@ -49,14 +49,14 @@ func newStore(t *testing.T) (*store.DB, string, string) {
 
 func (h *hub) start(t *testing.T, c *natstest.Cluster) {
 	t.Helper()
-	l, err := citylink.New(citylink.Config{URLs: c.URLs(), SeedFile: c.SeedFile(h.id), DB: h.db,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	l, err := citylink.New(citylink.Config{URLs: c.URLs(), SeedFile: c.SeedFile(h.id)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.link, h.stop, h.done = l, cancel, make(chan struct{})
-	go func() { defer close(h.done); l.Run(ctx) }()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	go func() { defer close(h.done); l.Run(ctx, h.db, log) }()
 }
 
 func (h *hub) halt() {

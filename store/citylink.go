@@ -133,6 +133,9 @@ func (db *DB) ApplyCityMessage(ctx context.Context, streamSeq uint64, subjectDis
 			out = CityHeld
 			return nil
 		}
+		if enrolled, err := isEnrolled(ctx, tx); err != nil || enrolled {
+			return errors.Join(err, ErrNotHub)
+		}
 		d, err := findDistrict(ctx, tx)
 		if err != nil {
 			return err
