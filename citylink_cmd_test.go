@@ -313,3 +313,28 @@ func TestCity_NodesLostHubCutOffAndRebuilt(t *testing.T) {
 	pA.stopClean()
 	pB.stopClean()
 }
+
+// city nats-user writes a hub's seed file (0600, never over another)
+// and prints the configuration entry holding it to its district.
+func TestCity_NatsUser(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "d1.nk")
+	r := runCLI(t, nil, "", "city", "nats-user", "--district", "Dab-1", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("nats-user: %s", r.stderr)
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("seed file: %v", err)
+	}
+	if _, err := nats.NkeyOptionFromSeed(out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.stdout, `"city.Dab-1.>"`) || !strings.Contains(r.stdout, `"_INBOX_Dab-1.>"`) || strings.Contains(r.stdout, "SUA") {
+		t.Fatalf("entry:\n%s", r.stdout)
+	}
+	if r := runCLI(t, nil, "", "city", "nats-user", "--district", "Dab-1", "--out", out); r.code == 0 {
+		t.Fatal("seed file replaced")
+	}
+	if r := runCLI(t, nil, "", "city", "nats-user", "--district", "a.>", "--out", out+"2"); r.code == 0 {
+		t.Fatal("a district with wildcards accepted")
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -109,4 +111,21 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 		return nil, fmt.Errorf("create city stream: %w", err)
 	}
 	return s, nil
+}
+
+// DistrictUser is the nats-server configuration entry of district's hub
+// user, known by its public nkey pub, with DistrictPermissions.
+func DistrictUser(district, pub string) string {
+	p, s := DistrictPermissions(district)
+	return fmt.Sprintf("{nkey: %s, permissions: {publish: {allow: [%s]}, subscribe: {allow: [%s]}}}", pub, quoteList(p), quoteList(s))
+}
+
+// quoteList quotes each subject: unquoted, nats-server would read
+// "$JS..." as a variable.
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }

@@ -59,7 +59,7 @@ func Start(t testing.TB, districts ...string) *Cluster {
 	for _, d := range districts {
 		var pub string
 		c.seeds[d], pub = c.newUser("hub-" + d)
-		users = append(users, DistrictUser(d, pub))
+		users = append(users, citylink.DistrictUser(d, pub))
 	}
 	ports := freePorts(t, 2*Size)
 	var routes []string
@@ -81,21 +81,6 @@ func Start(t testing.TB, districts ...string) *Cluster {
 	t.Cleanup(c.Shutdown)
 	c.ensureStream()
 	return c
-}
-
-// DistrictUser is the config entry of district's hub user (public nkey
-// pub) with its permissions.
-func DistrictUser(district, pub string) string {
-	p, s := citylink.DistrictPermissions(district)
-	return fmt.Sprintf("{nkey: %s, permissions: {publish: {allow: [%s]}, subscribe: {allow: [%s]}}}", pub, quoteList(p), quoteList(s))
-}
-
-func quoteList(l []string) string {
-	q := make([]string, len(l))
-	for i, s := range l {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
 }
 
 // NodeConfig is one node's nats-server configuration: client and route
