@@ -275,14 +275,31 @@ func (l *Link) consumeLoop(ctx context.Context, js jetstream.JetStream) {
 			sleep(ctx, retryWait)
 			continue
 		}
-		for m := range batch.Messages() {
-			if err := l.apply(ctx, m); err != nil {
-				l.fail("store a city revocation", err)
-				_ = m.Nak()
+		var msgs []jetstream.Msg
+		flush := func() bool {
+			if len(msgs) == 0 {
+				return true
+			}
+			err := l.apply(ctx, msgs)
+			if err != nil {
+				l.fail("store city revocations", err)
+				for _, m := range msgs {
+					_ = m.Nak()
+				}
 				sleep(ctx, retryWait)
+			}
+			msgs = msgs[:0]
+			return err == nil
+		}
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+			// Store what has arrived once the fetch pauses: a burst goes
+			// in few transactions, a lone revocation at once.
+			if len(batch.Messages()) == 0 && !flush() {
 				break
 			}
 		}
+		flush()
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			l.fail("fetch from the city", err)
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -332,36 +349,45 @@ func (l *Link) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 	return js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
 }
 
-// apply stores one message in the hub's store and acknowledges it after
-// the commit. A hostile message is refused (audited in the store) and
-// acknowledged too: it is never delivered again.
-func (l *Link) apply(ctx context.Context, m jetstream.Msg) error {
-	md, err := m.Metadata()
+// apply stores messages in the hub's store in one transaction and
+// acknowledges them after the commit. A hostile message is refused
+// (audited in the store) and acknowledged too: it is never delivered
+// again.
+func (l *Link) apply(ctx context.Context, msgs []jetstream.Msg) error {
+	batch := make([]store.CityMessage, 0, len(msgs))
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		l.lag.Store(int64(md.NumPending))
+		cm := store.CityMessage{StreamSeq: md.Sequence.Stream}
+		if cm.SubjectDistrict, err = SubjectDistrict(m.Subject()); err != nil {
+			cm.SubjectDistrict, cm.Refused = "?", err.Error()
+		} else if cm.Revocation, err = Parse(m.Data()); err != nil {
+			cm.Refused = err.Error()
+		}
+		batch = append(batch, cm)
+	}
+	outs, err := l.db.ApplyCityMessages(context.WithoutCancel(ctx), batch)
 	if err != nil {
 		return err
 	}
-	l.lag.Store(int64(md.NumPending))
-	subjectDistrict, err := SubjectDistrict(m.Subject())
-	var rec *store.CityRevocation
-	why := ""
-	if err != nil {
-		why = err.Error()
-		subjectDistrict = "?"
-	} else if rec, err = Parse(m.Data()); err != nil {
-		why = err.Error()
+	for i, out := range outs {
+		switch out {
+		case store.CityStored:
+			l.stored.Add(1)
+		case store.CityRefused:
+			l.refused.Add(1)
+			l.log.Warn("refused a city message", "stream_seq", batch[i].StreamSeq, "subject", msgs[i].Subject())
+		}
 	}
-	out, err := l.db.ApplyCityMessage(context.WithoutCancel(ctx), md.Sequence.Stream, subjectDistrict, rec, why)
-	if err != nil {
-		return err
+	for _, m := range msgs {
+		if err := m.Ack(); err != nil {
+			return err
+		}
 	}
-	switch out {
-	case store.CityStored:
-		l.stored.Add(1)
-	case store.CityRefused:
-		l.refused.Add(1)
-		l.log.Warn("refused a city message", "stream_seq", md.Sequence.Stream, "subject", m.Subject())
-	}
-	return m.Ack()
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -14,8 +14,8 @@ import (
 // the city stream has acknowledged, and what the hub took from the
 // stream. The link (package citylink) publishes CityPending and moves
 // the mark with MarkCityPublished once the stream acknowledged; it
-// stores each message it consumes with ApplyCityMessage, in one
-// transaction with the consumer's position, before acknowledging it.
+// stores the messages it consumes with ApplyCityMessages, in one
+// transaction with the consumer's position, before acknowledging them.
 
 // OriginCity marks at a hub a revocation taken from the city stream. It
 // is never published again: only revocations made in this district are.
@@ -103,35 +103,41 @@ func (db *DB) CityPosition(ctx context.Context) (uint64, error) {
 // CityOutcome is what a hub made of a message on the city stream.
 type CityOutcome int
 
-// Outcomes of ApplyCityMessage.
+// Outcomes of ApplyCityMessages.
 const (
 	CityStored  CityOutcome = iota // a new revocation, stored
 	CityHeld                       // held already: this district's own, a copy, or a redelivery
 	CityRefused                    // refused and audited
 )
 
-// ApplyCityMessage applies the message at streamSeq of the city stream,
-// which came on subjectDistrict's subject, in one transaction with the
-// hub's position on the stream. A message the caller could not parse
-// comes with r nil and why it was refused. Refused, audited: an
-// unparsed message, a record claiming a district other than its
-// subject's, a target of the wrong size, a reason that is not clean
-// text, a key revocation of a district root or of a key held here as
-// another district's. A message at or before the position, this
-// district's own revocation still held here, or one whose (district,
-// sequence) is held already is held: nothing is stored twice. A
-// destroyed hub rebuilt without its revocations takes its own back too.
-func (db *DB) ApplyCityMessage(ctx context.Context, streamSeq uint64, subjectDistrict string, r *CityRevocation, refused string) (CityOutcome, error) {
+// CityMessage is a message of the city stream as the link read it: its
+// stream sequence, the district whose subject it came on, and the record
+// (nil when it did not parse, with Refused saying why).
+type CityMessage struct {
+	StreamSeq       uint64
+	SubjectDistrict string
+	Revocation      *CityRevocation
+	Refused         string
+}
+
+// ApplyCityMessages applies messages of the city stream, in stream
+// order, in one transaction with the hub's position on the stream, and
+// returns what it made of each. Refused, audited: an unparsed message, a
+// record claiming a district other than its subject's, a target of the
+// wrong size, a reason that is not clean text, a key revocation of a
+// district root or of a key held here as another district's. A message
+// at or before the position, this district's own revocation still held
+// here, or one whose (district, sequence) is held already is held:
+// nothing is stored twice. A destroyed hub rebuilt without its
+// revocations takes its own back too. Only a hub (or a standalone
+// district) takes them.
+func (db *DB) ApplyCityMessages(ctx context.Context, msgs []CityMessage) ([]CityOutcome, error) {
 	now := db.now()
-	out := CityHeld
+	outs := make([]CityOutcome, len(msgs))
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var pos int64
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT consumed_seq FROM city_link WHERE id = 1), 0)`).Scan(&pos); err != nil {
 			return err
-		}
-		if streamSeq <= uint64(pos) {
-			out = CityHeld
-			return nil
 		}
 		if enrolled, err := isEnrolled(ctx, tx); err != nil || enrolled {
 			return errors.Join(err, ErrNotHub)
@@ -140,30 +146,43 @@ func (db *DB) ApplyCityMessage(ctx context.Context, streamSeq uint64, subjectDis
 		if err != nil {
 			return err
 		}
-		if refused == "" {
-			if refused, err = judgeCityRevocation(ctx, tx, subjectDistrict, r); err != nil {
+		last := uint64(pos)
+		for i, m := range msgs {
+			if outs[i], err = applyCityMessage(ctx, tx, d.ID, last, &m, now); err != nil {
 				return err
 			}
+			last = max(last, m.StreamSeq)
 		}
-		switch {
-		case refused != "":
-			out = CityRefused
-			err = appendAudit(ctx, tx, &AuditRecord{Actor: ActorCity, Action: AuditCityMessageRefused, Subject: subjectDistrict,
-				Detail: AuditDetail(map[string]any{"stream_seq": streamSeq, "why": refused})}, now)
-		default:
-			out, err = storeCityRevocation(ctx, tx, d.ID, streamSeq, r, now)
-		}
-		if err != nil {
-			return err
+		if last == uint64(pos) {
+			return nil
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO city_link (id, consumed_seq, consumed_ms) VALUES (1, ?1, ?2)
-			ON CONFLICT (id) DO UPDATE SET consumed_seq = ?1, consumed_ms = ?2`, int64(streamSeq), now.UnixMilli())
+			ON CONFLICT (id) DO UPDATE SET consumed_seq = ?1, consumed_ms = ?2`, int64(last), now.UnixMilli())
 		return err
 	})
 	if err != nil {
-		return CityHeld, fmt.Errorf("apply city message %d: %w", streamSeq, err)
+		return nil, fmt.Errorf("apply city messages: %w", err)
 	}
-	return out, nil
+	return outs, nil
+}
+
+// applyCityMessage applies one message past the position pos.
+func applyCityMessage(ctx context.Context, tx *sql.Tx, own string, pos uint64, m *CityMessage, now time.Time) (CityOutcome, error) {
+	if m.StreamSeq <= pos {
+		return CityHeld, nil
+	}
+	refused := m.Refused
+	if refused == "" {
+		var err error
+		if refused, err = judgeCityRevocation(ctx, tx, m.SubjectDistrict, m.Revocation); err != nil {
+			return CityHeld, err
+		}
+	}
+	if refused != "" {
+		return CityRefused, appendAudit(ctx, tx, &AuditRecord{Actor: ActorCity, Action: AuditCityMessageRefused, Subject: m.SubjectDistrict,
+			Detail: AuditDetail(map[string]any{"stream_seq": m.StreamSeq, "why": refused})}, now)
+	}
+	return storeCityRevocation(ctx, tx, own, m.StreamSeq, m.Revocation, now)
 }
 
 // judgeCityRevocation says why r, which came on subjectDistrict's
