@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -337,4 +338,48 @@ func TestCity_NatsUser(t *testing.T) {
 	if r := runCLI(t, nil, "", "city", "nats-user", "--district", "a.>", "--out", out+"2"); r.code == 0 {
 		t.Fatal("a district with wildcards accepted")
 	}
+}
+
+// A hub whose city cluster is unreachable serves and checks as before:
+// its own red code is enforced at once, the link's state says it is not
+// connected, and the revocation waits behind the mark.
+func TestCity_HubServesWithoutCluster(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "district test password"}
+	must := mustSucceed(t)
+	tested := time.Now().Add(-time.Hour).Format(time.RFC3339)
+	const person = "110101199003071233"
+	passA := must(runCLI(t, env, "", "issue", "--data", dir, "--name", "李四", "--id", person, "--tested-at", tested), "issue")
+	tok := must(runCLI(t, env, "", "device", "add", "--data", dir, "desk"), "device add")
+	seed := filepath.Join(t.TempDir(), "hub.nk")
+	must(runCLI(t, nil, "", "city", "nats-user", "--district", districtIDOf(t, dir), "--out", seed), "nats-user")
+	// A port nothing listens on: the cluster is down.
+	dead := "nats://127.0.0.1:" + fmt.Sprint(freePort(t))
+	p := start(t, procOpts{name: "hub", inProcess: true, env: env,
+		args: []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--city", dead, "--city-creds", seed}})
+	if dec, reason, _ := scanAt(t, p, tok, passA); dec != "allow" {
+		t.Fatalf("before: %s %s", dec, reason)
+	}
+	must(runCLI(t, env, "", "status", "--data", dir, "--id", person, "--color", "red", "--reason", "contact"), "red code")
+	untilReason(t, p, tok, passA, "revoked", 5*time.Second)
+	if m := scrape(t, p); !strings.Contains(m, "passgate_city_connected 0") || !strings.Contains(m, "passgate_city_published_total 0") {
+		t.Fatalf("metrics:\n%s", m)
+	}
+	if n := count(t, rawDB(t, dir), `SELECT count(*) FROM revocations WHERE seq > coalesce((SELECT published_seq FROM city_link), 0)`); n != 1 {
+		t.Fatalf("%d revocations waiting for the city, want 1", n)
+	}
+	if r := runCLI(t, env, "", "serve", "--data", dir, "--addr", "127.0.0.1:0", "--city", dead); r.code == 0 || !strings.Contains(r.stderr, "--city-creds") {
+		t.Fatalf("--city without credentials: %d %s", r.code, r.stderr)
+	}
+}
+
+// freePort is a loopback port nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
