@@ -30,8 +30,8 @@ func TestApplyCityMessages(t *testing.T) {
 		want store.CityOutcome
 	}{
 		{store.CityMessage{StreamSeq: 1, SubjectDistrict: "Dother1", Revocation: rec("Dother1", 5)}, store.CityStored},
-		{store.CityMessage{StreamSeq: 1, SubjectDistrict: "Dother1", Revocation: rec("Dother1", 5)}, store.CityHeld},  // redelivered
-		{store.CityMessage{StreamSeq: 2, SubjectDistrict: "Dother1", Revocation: rec("Dother1", 5)}, store.CityHeld},  // published twice
+		{store.CityMessage{StreamSeq: 1, SubjectDistrict: "Dother1", Revocation: rec("Dother1", 5)}, store.CityHeld},    // redelivered
+		{store.CityMessage{StreamSeq: 2, SubjectDistrict: "Dother1", Revocation: rec("Dother1", 5)}, store.CityHeld},    // published twice
 		{store.CityMessage{StreamSeq: 3, SubjectDistrict: "Dother2", Revocation: rec("Dother1", 6)}, store.CityRefused}, // another's record
 		{store.CityMessage{StreamSeq: 4, SubjectDistrict: "Dother2", Refused: "parse: bad"}, store.CityRefused},
 		{store.CityMessage{StreamSeq: 5, SubjectDistrict: own, Revocation: &store.CityRevocation{District: own, Seq: mineSeq, Kind: store.RevokePass, Target: mine, At: time.Now()}}, store.CityHeld},
