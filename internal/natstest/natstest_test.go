@@ -80,6 +80,19 @@ func TestCluster_DistrictPermissions(t *testing.T) {
 		}
 		wantViolation(t, errs, subj)
 	}
+	// Its own consumer may not deliver into another district's subject
+	// (the server would publish there on its behalf): refused as a cycle.
+	_, err = js.CreateOrUpdatePushConsumer(ctx, citylink.StreamName, jetstream.ConsumerConfig{
+		Durable: citylink.ConsumerName("d2"), DeliverSubject: citylink.Subject("d1"), FilterSubject: citylink.AllRevocations,
+	})
+	if err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("a consumer delivering into d1's subject: %v, want refused as a cycle", err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, citylink.StreamName, jetstream.ConsumerConfig{
+		Durable: citylink.ConsumerName("d2"), FilterSubject: citylink.AllRevocations,
+	}); err != nil {
+		t.Fatalf("its own pull consumer: %v", err)
+	}
 	// Nor may it read another hub's replies.
 	if _, err := nc.SubscribeSync(citylink.InboxPrefix("d1") + ".x"); err != nil {
 		t.Fatal(err)
