@@ -231,8 +231,9 @@ func storeCityRevocation(ctx context.Context, tx *sql.Tx, own string, streamSeq 
 	}
 	if r.District == own {
 		// This district's own record comes back from the stream: held
-		// unless this hub lost it (rebuilt after its database was lost).
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM revocations WHERE seq = ? AND origin <> ?`, r.Seq, OriginCity).Scan(&n); err != nil || n > 0 {
+		// unless this hub lost it (rebuilt after its database was lost)
+		// and no appliance handed it back already (restored_id).
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM revocations WHERE (seq = ?1 OR restored_id = ?1) AND origin <> ?2`, r.Seq, OriginCity).Scan(&n); err != nil || n > 0 {
 			return CityHeld, err
 		}
 	}
