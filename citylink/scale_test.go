@@ -122,6 +122,24 @@ func TestCityScale_ThirteenDistricts(t *testing.T) {
 	t.Logf("FIGURE burst of %d revocations (made in %v, link stopped) then link started: published (acknowledged, R3) after %v = %.0f/s; stored at another hub after %v = %.0f/s; at the 13th after %v",
 		burst, made.Round(time.Millisecond), published.Round(time.Millisecond), burst/published.Seconds(),
 		stored.Round(time.Millisecond), burst/stored.Seconds(), all.Round(time.Millisecond))
-	t.Logf("FIGURE stream: %d messages, %d bytes, %.0f bytes per revocation (per replica; x3 on the cluster)",
+	t.Logf("FIGURE stream: %d messages, %d bytes, %.0f bytes per pass revocation (per replica; x3 on the cluster)",
 		info.State.Msgs, info.State.Bytes, float64(info.State.Bytes)/float64(info.State.Msgs))
+
+	// Status changes: each voids a person's earlier passes by a subject
+	// revocation with its cut-off.
+	const changes = 200
+	for range changes {
+		subject := make([]byte, 16)
+		rand.Read(subject)
+		if err := from.db.CreateRevocation(ctx, &store.Revocation{Kind: store.RevokeSubject, Target: subject, Reason: "status red"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitState(from, func(s *store.CityLinkState) bool { return s.Pending == 0 })
+	after, err := c.Stream().Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE stream: %.0f bytes per status change (subject revocation with cut-off, per replica)",
+		float64(after.State.Bytes-info.State.Bytes)/float64(after.State.Msgs-info.State.Msgs))
 }
