@@ -199,7 +199,8 @@ func httpGet(url string) (string, error) {
 // back, loses another; district B's hub is then stopped while A
 // revokes, and comes back; last B's hub is rebuilt from a backup older
 // than all of it. Each time B ends with every one of A's revocations
-// exactly once, and its own lost ones back from the stream.
+// exactly once, and its own lost ones back from the stream: its own
+// person's pass, allowed by the backup, is revoked again.
 func TestCity_NodesLostHubCutOffAndRebuilt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs real processes")
@@ -211,7 +212,14 @@ func TestCity_NodesLostHubCutOffAndRebuilt(t *testing.T) {
 	tested := time.Now().Add(-time.Hour).Format(time.RFC3339)
 	const personA, personB = "110101199003071233", "610113199001011230"
 	must(runCLI(t, env, "", "issue", "--data", hubA, "--name", "李四", "--id", personA, "--tested-at", tested), "issue at A")
-	must(runCLI(t, env, "", "issue", "--data", hubB, "--name", "张三明", "--id", personB, "--tested-at", tested), "issue at B")
+	passB := must(runCLI(t, env, "", "issue", "--data", hubB, "--name", "张三明", "--id", personB, "--tested-at", tested), "issue at B")
+	checkAtB := func(want string) {
+		t.Helper()
+		r := runCLI(t, env, "", "check", "--data", hubB, passB)
+		if !strings.Contains(r.stdout, `"reason":"`+want+`"`) && !strings.Contains(r.stdout, `"reason": "`+want+`"`) {
+			t.Fatalf("B's pass at B: %s %s, want %s", r.stdout, r.stderr, want)
+		}
+	}
 	backup := filepath.Join(root, "hub-b.backup")
 	must(runCLI(t, env, "", "backup", "--data", hubB, "--out", backup), "backup B")
 	idA, idB := districtIDOf(t, hubA), districtIDOf(t, hubB)
@@ -306,8 +314,10 @@ func TestCity_NodesLostHubCutOffAndRebuilt(t *testing.T) {
 	if n := count(t, dbB, takenFrom, idA); n != 0 {
 		t.Fatalf("the backup holds %d of A's revocations", n)
 	}
+	checkAtB("ok") // the backup predates B's red code
 	pB.restart()
 	caughtUp("rebuilt")
+	checkAtB("revoked")
 	if got := count(t, dbB, takenFrom, idB); got != ownB {
 		t.Fatalf("rebuilt B took back %d of its own %d revocations from the stream", got, ownB)
 	}
