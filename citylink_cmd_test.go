@@ -292,6 +292,9 @@ func TestCity_NodesLostHubCutOffAndRebuilt(t *testing.T) {
 	if !strings.Contains(scrape(t, pA), "passgate_city_connected 1") || !strings.Contains(scrape(t, pB), "passgate_city_lag_messages 0") {
 		t.Fatal("metrics do not show the links connected and caught up")
 	}
+	if ready, err := httpGet(pB.http + "/readyz"); err != nil || !strings.Contains(ready, `"city":{`) || !strings.Contains(ready, `"waiting":0`) {
+		t.Fatalf("readyz: %v\n%s", err, ready)
+	}
 
 	// B's database is lost; it is rebuilt from its backup (its keys,
 	// appliances and users) and takes the rest from the stream.

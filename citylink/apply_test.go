@@ -45,7 +45,7 @@ func TestApplyCityMessages(t *testing.T) {
 		}
 	}
 	st, err := db.CityLinkState(ctx)
-	if err != nil || st.ConsumedSeq != 8 || st.Taken != 2 {
+	if err != nil || !st.Linked || st.ConsumedSeq != 8 || st.Taken != 2 || st.Pending != 1 || st.OldestPending.IsZero() {
 		t.Fatalf("%+v %v", st, err)
 	}
 	if n := len(refusals(t, db)); n != 4 {

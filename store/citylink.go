@@ -261,31 +261,34 @@ func storeCityRevocation(ctx context.Context, tx *sql.Tx, own string, streamSeq 
 
 // CityLinkState is what the hub's store says of its city link.
 type CityLinkState struct {
-	PublishedSeq int64     // last of this district's revocations the stream acknowledged
-	Published    time.Time // when the mark last moved; zero: never
-	Pending      int64     // this district's revocations not yet acknowledged
-	ConsumedSeq  uint64    // last stream sequence applied here
-	Consumed     time.Time
-	Taken        int64 // revocations taken from the city
+	Linked        bool      // the link has published or consumed here; false: the rest is zero
+	PublishedSeq  int64     // last of this district's revocations the stream acknowledged
+	Published     time.Time // when the mark last moved; zero: never
+	Pending       int64     // this district's revocations not yet acknowledged
+	OldestPending time.Time // when the oldest of them was made; zero: none
+	ConsumedSeq   uint64    // last stream sequence applied here
+	Consumed      time.Time
+	Taken         int64 // revocations taken from the city
 }
 
 // CityLinkState reads the link's marks and counts.
 func (db *DB) CityLinkState(ctx context.Context) (*CityLinkState, error) {
 	s := &CityLinkState{}
-	var pub, cons sql.NullInt64
+	var pub, cons, oldest sql.NullInt64
 	var consumed int64
-	err := db.r.QueryRowContext(ctx, `SELECT
-		coalesce((SELECT published_seq FROM city_link WHERE id = 1), 0),
-		(SELECT published_ms FROM city_link WHERE id = 1),
-		coalesce((SELECT consumed_seq FROM city_link WHERE id = 1), 0),
-		(SELECT consumed_ms FROM city_link WHERE id = 1),
-		(SELECT count(*) FROM city_revocations)`).Scan(&s.PublishedSeq, &pub, &consumed, &cons, &s.Taken)
+	err := db.r.QueryRowContext(ctx, `SELECT published_seq, published_ms, consumed_seq, consumed_ms, (SELECT count(*) FROM city_revocations)
+		FROM city_link WHERE id = 1`).Scan(&s.PublishedSeq, &pub, &consumed, &cons, &s.Taken)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, nil
+	}
 	if err == nil {
-		err = db.r.QueryRowContext(ctx, `SELECT count(*) FROM revocations WHERE seq > ? AND origin <> ?`, s.PublishedSeq, OriginCity).Scan(&s.Pending)
+		s.Linked = true
+		err = db.r.QueryRowContext(ctx, `SELECT count(*), min(at_ms) FROM revocations WHERE seq > ? AND origin <> ?`,
+			s.PublishedSeq, OriginCity).Scan(&s.Pending, &oldest)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read city link state: %w", err)
 	}
-	s.ConsumedSeq, s.Published, s.Consumed = uint64(consumed), timeOrZero(pub), timeOrZero(cons)
+	s.ConsumedSeq, s.Published, s.Consumed, s.OldestPending = uint64(consumed), timeOrZero(pub), timeOrZero(cons), timeOrZero(oldest)
 	return s, nil
 }
