@@ -34,6 +34,8 @@ func cmdCity(ctx context.Context, e *env, args []string) int {
 		{"init", "create the city root key (offline) and its public anchor file", cmdCityInit},
 		{"certify", "certify a district's root from its trust anchor file", cmdCityCertify},
 		{"retire", "retire a certified district root everywhere", cmdCityRetire},
+		{"nats-user", "make a district hub's credentials for the city cluster and its configuration entry", cmdCityNatsUser},
+		{"streams", "create the city stream on the city cluster (administrator)", cmdCityStreams},
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"passgate/appliance"
+	"passgate/citylink"
 	"passgate/scanner"
 	"passgate/store"
 	"passgate/web"
@@ -51,6 +52,9 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	loopbackDefault, loopbackErr := strconv.ParseBool(e.envOr("PASSGATE_METRICS_LOOPBACK", "true"))
 	metricsLoopback := fs.Bool("metrics-loopback", loopbackDefault || loopbackErr != nil, "let clients on this machine read /metrics without a token; turn off behind a local reverse proxy (env PASSGATE_METRICS_LOOPBACK)")
 	cpFile := fs.String("audit-checkpoints", e.envOr("PASSGATE_AUDIT_CHECKPOINTS", ""), "file the signed checkpoints of the audit trail are appended to, for an operator to copy (default DATA/audit-checkpoints; env PASSGATE_AUDIT_CHECKPOINTS)")
+	city := fs.String("city", e.envOr("PASSGATE_CITY", ""), "a district hub joins the city: the city cluster's NATS URLs, comma-separated, e.g. tls://city1:4222,tls://city2:4222 (env PASSGATE_CITY)")
+	cityCreds := fs.String("city-creds", e.envOr("PASSGATE_CITY_CREDS", ""), "the file (mode 0600) holding this hub's NATS nkey seed; the cluster lets it publish only this district's subjects (env PASSGATE_CITY_CREDS)")
+	cityCA := fs.String("city-ca", e.envOr("PASSGATE_CITY_CA", ""), "PEM CA the city cluster's TLS certificates are checked against; empty: the system's (env PASSGATE_CITY_CA)")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
@@ -80,6 +84,19 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	if err != nil {
 		return cfg, e.usageError("serve", "--metrics-token-file: %v", err), false
 	}
+	var links []appliance.Link
+	switch {
+	case *city == "" && (*cityCreds != "" || *cityCA != ""):
+		return cfg, e.usageError("serve", "--city-creds and --city-ca go with --city"), false
+	case *city != "" && *cityCreds == "":
+		return cfg, e.usageError("serve", "--city needs --city-creds"), false
+	case *city != "":
+		l, err := citylink.New(citylink.Config{URLs: *city, SeedFile: *cityCreds, CAFile: *cityCA})
+		if err != nil {
+			return cfg, e.usageError("serve", "%v", err), false
+		}
+		links = append(links, l)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, e.usageError("serve", "--log-level %q is not debug, info, warn or error", *logLevel), false
@@ -95,6 +112,7 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 		MetricsAccess:  web.MetricsAccess{Token: metricsToken, Loopback: *metricsLoopback},
 		CheckpointFile: *cpFile,
 		Inputs:         inputs,
+		Links:          links,
 	}, exitOK, true
 }
 

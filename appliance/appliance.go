@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"passgate/check"
@@ -72,6 +73,16 @@ type Config struct {
 	// Inputs are the scanner inputs given on the command line (see
 	// ParseInput); admins add more on the inputs page.
 	Inputs []scanner.InputSpec
+	// Links are loops run beside the appliance's own until it closes,
+	// never on the check path (a hub's link to the city). One that is a
+	// prometheus.Collector is shown in /metrics.
+	Links []Link
+}
+
+// Link is a background loop given the appliance's store: it runs until
+// ctx ends and handles its own failures.
+type Link interface {
+	Run(ctx context.Context, db *store.DB, log *slog.Logger)
 }
 
 // Appliance is a built appliance: New makes it, Run runs it, Close stops
@@ -150,6 +161,13 @@ func (a *Appliance) build(ctx context.Context) error {
 			return err
 		}
 		a.db.ObserveScanCommits(a.metrics.ScanCommitted)
+		for _, l := range a.cfg.Links {
+			if c, ok := l.(prometheus.Collector); ok {
+				if err := a.metrics.Register(c); err != nil {
+					return err
+				}
+			}
+		}
 		checkerCfg.Observer = a.metrics
 	}
 	checker, err := check.New(ctx, checkerCfg)
@@ -245,6 +263,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	g.Go(func() error { runInputs(gctx, a.db, a.manager, a.cfg.Inputs, a.inputsChanged, a.log); return nil })
 	if a.syncer != nil {
 		g.Go(func() error { a.syncer.Run(gctx); return nil })
+	}
+	for _, l := range a.cfg.Links {
+		g.Go(func() error { l.Run(gctx, a.db, a.log); return nil })
 	}
 	// The hub's long polls and batched appliance contacts; Close waits
 	// for the last batch before the store closes.

@@ -547,6 +547,7 @@ var AuditActions = []string{
 	AuditPersonLookup, AuditPhoneShown, AuditExportStarted, AuditCheckpointAlarm,
 	AuditEntrance, AuditGateHold, AuditScreenRefused,
 	AuditCityRootTrusted, AuditCityRootRefused, AuditCityRecordApplied, AuditCityRecordRefused,
+	AuditCityMessageRefused,
 }
 
 // The audit trail's filter: time range on at_ms, and Reason as the

@@ -782,6 +782,28 @@ BEGIN
 	WHERE mark > coalesce((SELECT max(id) FROM scans), 0);
 END;
 `,
+	`-- citynats: a hub's link to the city stream (store/citylink.go). city_link
+-- holds the last of this district's revocations the stream acknowledged
+-- (a crash republishes after it) and the last stream sequence applied
+-- here, moved in the transaction that stores what it brought.
+-- city_revocations names the district and district sequence of each
+-- revocation taken from the city: unique, so a message delivered twice,
+-- or published twice, is stored once.
+CREATE TABLE city_link (
+	id            INTEGER PRIMARY KEY CHECK (id = 1),
+	published_seq INTEGER NOT NULL DEFAULT 0,
+	published_ms  INTEGER,
+	consumed_seq  INTEGER NOT NULL DEFAULT 0,
+	consumed_ms   INTEGER
+) STRICT;
+CREATE TABLE city_revocations (
+	seq        INTEGER PRIMARY KEY REFERENCES revocations (seq) ON DELETE CASCADE,
+	district   TEXT    NOT NULL CHECK (district <> ''),
+	origin_seq INTEGER NOT NULL,
+	stream_seq INTEGER NOT NULL,
+	UNIQUE (district, origin_seq)
+) STRICT;
+`,
 }
 
 // migrate brings the schema up to date. Every pending step runs in one

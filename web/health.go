@@ -15,13 +15,17 @@ func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// handleReadyz answers 200 when the appliance can check and log: the
-// scan log takes a real write (store.ProbeWrite, at most one every two
-// seconds however often this is polled) and trust anchors are loaded.
 // historyWarnFor is how long /readyz warns that the hub's history
 // changed (a hub restored from a backup) and the feed was read again.
 const historyWarnFor = time.Hour
 
+// cityWarnAfter is how long a revocation may wait for the city stream
+// before /readyz warns: a working link publishes within a second.
+const cityWarnAfter = time.Minute
+
+// handleReadyz answers 200 when the appliance can check and log: the
+// scan log takes a real write (store.ProbeWrite, at most one every two
+// seconds however often this is polled) and trust anchors are loaded.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -105,6 +109,25 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			warnings = append(warnings, "lists from the district hub are "+ls.Age.Round(time.Second).String()+" old")
 		}
 	}
+	// A hub linked to the city: revocations of this district waiting for
+	// the city stream are a warning, never unreadiness (gates check on).
+	var city map[string]any
+	if cs, err := s.db.CityLinkState(ctx); err != nil {
+		s.log.Warn("readiness: city link", "err", err)
+	} else if cs.Linked {
+		city = map[string]any{"published_seq": cs.PublishedSeq, "waiting": cs.Pending,
+			"stream_position": cs.ConsumedSeq, "taken": cs.Taken}
+		if !cs.Published.IsZero() {
+			city["last_publish"] = cs.Published.UTC()
+		}
+		if !cs.Consumed.IsZero() {
+			city["last_consume"] = cs.Consumed.UTC()
+		}
+		if !cs.OldestPending.IsZero() && time.Since(cs.OldestPending) > cityWarnAfter {
+			warnings = append(warnings, fmt.Sprintf("%d revocations of this district not yet in the city stream, the oldest %s old: check the city link",
+				cs.Pending, time.Since(cs.OldestPending).Round(time.Second)))
+		}
+	}
 	// A broken or rolled-back audit trail does not stop checking: it is
 	// a warning a monitor must raise, loudly, not unreadiness.
 	checks["audit"] = "ok"
@@ -114,6 +137,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	body := map[string]any{
 		"sync":            sync,
+		"city":            city,
 		"status":          map[bool]string{true: "ok", false: "unavailable"}[status == http.StatusOK],
 		"checks":          checks,
 		"lists_loaded_at": s.checker.ListsLoadedAt().UTC(),
