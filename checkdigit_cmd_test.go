@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"passgate/store"
 )
 
 // TestCLI_CheckDigit: a mainland ID number with a wrong GB 11643 check
@@ -15,8 +17,14 @@ func TestCLI_CheckDigit(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}
 	const bad = "610113199001011234" // the right check digit is 0
-	day := time.Now().Format("2006-01-02")
-	tomorrow := time.Now().Add(24 * time.Hour).Format("2006-01-02")
+	// Dates are read in the district's zone, not this machine's: from the
+	// day before to the day after there, whatever the hour here.
+	zone, err := time.LoadLocation(store.DefaultTimeZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().In(zone).AddDate(0, 0, -1).Format("2006-01-02")
+	tomorrow := time.Now().In(zone).AddDate(0, 0, 1).Format("2006-01-02")
 	tested := time.Now().Add(-2 * time.Hour).Format(time.RFC3339)
 
 	refused := func(what string, r result) {
