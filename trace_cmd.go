@@ -75,9 +75,11 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	if r.Subject, err = district.SubjectOf(ctx, db, idNumber); err != nil {
+	subjects, err := district.SubjectsOf(ctx, db, idNumber)
+	if err != nil {
 		return e.fail(fmt.Errorf("trace: %w", err))
 	}
+	r.Subject, r.Also = subjects[0], subjects[1:]
 	res, err := db.Trace(ctx, r.Query())
 	if err != nil {
 		return e.fail(err)

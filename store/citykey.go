@@ -1,0 +1,250 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"passgate/pass"
+)
+
+// The city pseudonym key. A district that joins the city imports the
+// city's pseudonym key at its hub; from then on its offices register and
+// issue under the city subject (pass.Pseudonym with the city key), so a
+// person has one subject in every district. Passes already out keep the
+// district subject until they expire: a status change reaches both
+// subjects, and a trace looks under both. The key is held by the hub and
+// its offices, never by a gate (dropPseudonymKey drops it with the
+// district's), and it is sealed like the other secrets.
+
+// Audit actions of the city pseudonym key.
+const (
+	// AuditCityKeyImported: the hub's admin imported the city pseudonym
+	// key (subject: its check value), or an office received it from its
+	// hub.
+	AuditCityKeyImported = "city_key_imported"
+	// AuditCityKeyRefused: an import was refused (wrong check value,
+	// another key held, not at a hub, on a gate, a malformed file).
+	AuditCityKeyRefused = "city_key_refused"
+)
+
+// ErrCityKeyCheck: the check value given does not match the key file.
+var ErrCityKeyCheck = errors.New("the check value does not match the city pseudonym key file")
+
+// cityKeyLabel binds the sealed city key to its place.
+const cityKeyLabel = "city_pseudonym.key"
+
+// cityPseudonymKey returns the city key held here, unsealed, or nil.
+func (db *DB) cityPseudonymKey(ctx context.Context, tx *sql.Tx) ([]byte, error) {
+	var b []byte
+	err := tx.QueryRowContext(ctx, `SELECT key FROM city_pseudonym WHERE id = 1`).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b, err = db.unseal(cityKeyLabel, b); err != nil {
+		return nil, fmt.Errorf("city pseudonym key: %w", err)
+	}
+	if len(b) != pass.CityKeyLen {
+		return nil, fmt.Errorf("city pseudonym key: %w: %d bytes", ErrCorrupt, len(b))
+	}
+	return b, nil
+}
+
+// putCityPseudonymKey stores key, sealed when the directory is, unless
+// the same key is held already (false); another key is ErrConflict: a
+// second city key would split every person's subject again.
+func (db *DB) putCityPseudonymKey(ctx context.Context, tx *sql.Tx, key []byte, actor Actor, now time.Time) (bool, error) {
+	held, err := db.cityPseudonymKey(ctx, tx)
+	switch {
+	case err != nil:
+		return false, err
+	case held != nil && subtle.ConstantTimeCompare(held, key) == 1:
+		return false, nil
+	case held != nil:
+		return false, fmt.Errorf("%w: another city pseudonym key (check %s) is held here; it is not replaced",
+			ErrConflict, pass.FormatCityKeyCheck(pass.CityKeyCheck(held)))
+	}
+	blob, err := db.seal(cityKeyLabel, key)
+	if err != nil {
+		return false, err
+	}
+	check := pass.CityKeyCheck(key)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO city_pseudonym (id, key, check_value, since_ms) VALUES (1, ?, ?, ?)`,
+		blob, check, now.UnixMilli()); err != nil {
+		return false, err
+	}
+	return true, appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditCityKeyImported,
+		Subject: pass.FormatCityKeyCheck(check)}, now)
+}
+
+// ImportCityPseudonymKey makes the key of a city pseudonym key file
+// (pass.ParseCityKey) the one this district pseudonymises people with
+// from now on, once check, read out by the city by another channel,
+// matches it. Only a hub or a standalone district imports it: an office
+// receives it from its hub, a gate never holds it. The same key again is
+// no change (false); another one is refused. Every outcome is audited.
+func (db *DB) ImportCityPseudonymKey(ctx context.Context, file []byte, check string, actor Actor) (bool, error) {
+	now := db.now()
+	var added bool
+	var refused error
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		refuse := func(why error) error {
+			refused = why
+			return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditCityKeyRefused,
+				Detail: AuditDetail(map[string]any{"why": why.Error()})}, now)
+		}
+		var role sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT role FROM sync_hub WHERE id = 1`).Scan(&role)
+		switch {
+		case err == nil && role.String == string(ApplianceGate):
+			return refuse(ErrGate)
+		case err == nil:
+			return refuse(ErrNotHub)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := findDistrict(ctx, tx); err != nil {
+			return err
+		}
+		key, err := pass.ParseCityKey(file)
+		if err != nil {
+			return refuse(fmt.Errorf("%w: %v", ErrInvalid, err))
+		}
+		want, err := pass.ParseCityKeyCheck(check)
+		if err != nil {
+			return refuse(fmt.Errorf("%w: %v", ErrInvalid, err))
+		}
+		if !bytes.Equal(want, pass.CityKeyCheck(key)) {
+			return refuse(ErrCityKeyCheck)
+		}
+		added, err = db.putCityPseudonymKey(ctx, tx, key, actor, now)
+		if errors.Is(err, ErrConflict) {
+			return refuse(err)
+		}
+		return err
+	})
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return false, fmt.Errorf("import city pseudonym key: %w", err)
+	}
+	return added, nil
+}
+
+// ReceiveCityPseudonymKey stores the city key an office's hub sent it
+// (at enrolment or in a pull answer), audited; a gate drops it unseen,
+// and a key other than the one held is refused and audited.
+func (db *DB) ReceiveCityPseudonymKey(ctx context.Context, key []byte) error {
+	if len(key) != pass.CityKeyLen {
+		return fmt.Errorf("receive city pseudonym key: %w: %d bytes", ErrInvalid, len(key))
+	}
+	now := db.now()
+	var refused error
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var role sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT role FROM sync_hub WHERE id = 1`).Scan(&role); err != nil {
+			return err
+		}
+		if role.String == string(ApplianceGate) {
+			return nil
+		}
+		_, err := db.putCityPseudonymKey(ctx, tx, key, ActorHub, now)
+		if errors.Is(err, ErrConflict) {
+			refused = err
+			return appendAudit(ctx, tx, &AuditRecord{Actor: ActorHub, Action: AuditCityKeyRefused,
+				Detail: AuditDetail(map[string]any{"why": err.Error()})}, now)
+		}
+		return err
+	})
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return fmt.Errorf("receive city pseudonym key: %w", err)
+	}
+	return nil
+}
+
+// CityKeyCheckHeld returns the check value of the city key held here,
+// or nil: what an admin compares without the key being shown.
+func (db *DB) CityKeyCheckHeld(ctx context.Context) ([]byte, error) {
+	var c []byte
+	err := db.r.QueryRowContext(ctx, `SELECT check_value FROM city_pseudonym WHERE id = 1`).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("city key check: %w", err)
+	}
+	return c, nil
+}
+
+// LinkSubjects records that city and district are one person's subjects
+// (its city subject and the district subject it had before the district
+// joined the city), so that a status change of either, however it is
+// made, reaches the other. Recording a link held already is no change.
+func (db *DB) LinkSubjects(ctx context.Context, city, district pass.Subject) error {
+	if city.IsZero() || district.IsZero() || city == district {
+		return fmt.Errorf("link subjects: %w", ErrInvalid)
+	}
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO subject_links (city_subject, district_subject) VALUES (?, ?)
+			ON CONFLICT DO NOTHING`, city[:], district[:])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("link subjects: %w", err)
+	}
+	return nil
+}
+
+// followSubjectLinks gives the colour to of a status change of s to the
+// subjects linked to it that are registered here with another colour:
+// each change has its own history entry, audit record and, for a change
+// for the worse, the revocation that voids that subject's passes.
+func followSubjectLinks(ctx context.Context, tx *sql.Tx, s pass.Subject, to pass.Color, reason string, actor Actor, now time.Time, trace int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT district_subject FROM subject_links WHERE city_subject = ?1
+		UNION SELECT city_subject FROM subject_links WHERE district_subject = ?1`, s[:])
+	if err != nil {
+		return err
+	}
+	var linked []pass.Subject
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return err
+		}
+		var o pass.Subject
+		copy(o[:], b)
+		linked = append(linked, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, o := range linked {
+		p, err := findPerson(ctx, tx, o)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if p.Color == to {
+			continue
+		}
+		if _, err := changeOneStatus(ctx, tx, p, to, reason, actor, now, trace); err != nil {
+			return err
+		}
+	}
+	return nil
+}
