@@ -30,6 +30,12 @@ const (
 	// AuditCityKeyRefused: an import was refused (wrong check value,
 	// another key held, not at a hub, on a gate, a malformed file).
 	AuditCityKeyRefused = "city_key_refused"
+	// AuditCityTraceRefused: a hub refused a city trace request (not
+	// one passgate makes); answered ones are recorded as AuditTrace.
+	AuditCityTraceRefused = "city_trace_refused"
+	// AuditCityTraceAsked: the city asked the district hubs for a trace
+	// (the requester's record: subject, districts, who did not answer).
+	AuditCityTraceAsked = "city_trace_asked"
 )
 
 // ErrCityKeyCheck: the check value given does not match the key file.
@@ -211,24 +217,8 @@ func (db *DB) LinkSubjects(ctx context.Context, city, district pass.Subject) err
 // each change has its own history entry, audit record and, for a change
 // for the worse, the revocation that voids that subject's passes.
 func followSubjectLinks(ctx context.Context, tx *sql.Tx, s pass.Subject, to pass.Color, reason string, actor Actor, now time.Time, trace int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT district_subject FROM subject_links WHERE city_subject = ?1
-		UNION SELECT city_subject FROM subject_links WHERE district_subject = ?1`, s[:])
+	linked, err := linkedSubjects(ctx, tx, s)
 	if err != nil {
-		return err
-	}
-	var linked []pass.Subject
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			rows.Close()
-			return err
-		}
-		var o pass.Subject
-		copy(o[:], b)
-		linked = append(linked, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, o := range linked {
@@ -247,4 +237,39 @@ func followSubjectLinks(ctx context.Context, tx *sql.Tx, s pass.Subject, to pass
 		}
 	}
 	return nil
+}
+
+// LinkedSubjects returns the subjects linked here to s (LinkSubjects),
+// in either direction: a city trace for s follows them too.
+func (db *DB) LinkedSubjects(ctx context.Context, s pass.Subject) ([]pass.Subject, error) {
+	var out []pass.Subject
+	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+		out, err = linkedSubjects(ctx, tx, s)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("linked subjects: %w", err)
+	}
+	return out, nil
+}
+
+// linkedSubjects is LinkedSubjects in tx, at most MaxTraceSubjects.
+func linkedSubjects(ctx context.Context, tx *sql.Tx, s pass.Subject) ([]pass.Subject, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT district_subject FROM subject_links WHERE city_subject = ?1
+		UNION SELECT city_subject FROM subject_links WHERE district_subject = ?1 LIMIT ?2`, s[:], MaxTraceSubjects)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pass.Subject
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		var o pass.Subject
+		copy(o[:], b)
+		out = append(out, o)
+	}
+	return out, rows.Err()
 }
