@@ -34,6 +34,7 @@ func cmdCity(ctx context.Context, e *env, args []string) int {
 		{"init", "create the city root key (offline) and its public anchor file", cmdCityInit},
 		{"certify", "certify a district's root from its trust anchor file", cmdCityCertify},
 		{"retire", "retire a certified district root everywhere", cmdCityRetire},
+		{"trace", "trace a person across every district hub over the city tier", cmdCityTrace},
 		{"pseudonym-key", "create the city pseudonym key file (offline), one subject per person city-wide", cmdCityPseudonymKey},
 	})
 }
