@@ -76,7 +76,7 @@ func adoptDistrictRecord(ctx context.Context, db *store.DB, subjects []pass.Subj
 	} else if err != nil {
 		return err
 	}
-	return db.LinkSubjects(ctx, subjects[0], subjects[1])
+	return db.LinkSubjects(ctx, subjects[0], subjects[1], actor)
 }
 
 // JoinCitySubject carries a person known here under the district subject

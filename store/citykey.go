@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -30,6 +32,11 @@ const (
 	// AuditCityKeyRefused: an import was refused (wrong check value,
 	// another key held, not at a hub, on a gate, a malformed file).
 	AuditCityKeyRefused = "city_key_refused"
+	// AuditSubjectLinked: a person's city and district subjects were
+	// linked (LinkSubjects): subject the city subject, detail the
+	// district subject. At the hub, an office's record of it links them
+	// there too.
+	AuditSubjectLinked = "subject_linked"
 	// AuditCityTraceRefused: a hub refused a city trace request (not
 	// one passgate makes); answered ones are recorded as AuditTrace.
 	AuditCityTraceRefused = "city_trace_refused"
@@ -197,19 +204,74 @@ func (db *DB) CityKeyCheckHeld(ctx context.Context) ([]byte, error) {
 // (its city subject and the district subject it had before the district
 // joined the city), so that a status change of either, however it is
 // made, reaches the other. Recording a link held already is no change.
-func (db *DB) LinkSubjects(ctx context.Context, city, district pass.Subject) error {
+func (db *DB) LinkSubjects(ctx context.Context, city, district pass.Subject, actor Actor) error {
 	if city.IsZero() || district.IsZero() || city == district {
 		return fmt.Errorf("link subjects: %w", ErrInvalid)
 	}
+	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO subject_links (city_subject, district_subject) VALUES (?, ?)
-			ON CONFLICT DO NOTHING`, city[:], district[:])
-		return err
+		return linkSubjects(ctx, tx, city[:], district[:], actor, now)
 	})
 	if err != nil {
 		return fmt.Errorf("link subjects: %w", err)
 	}
 	return nil
+}
+
+// linkSubjects stores a link, audited when it is new.
+func linkSubjects(ctx context.Context, tx *sql.Tx, city, district []byte, actor Actor, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO subject_links (city_subject, district_subject) VALUES (?, ?)
+		ON CONFLICT DO NOTHING`, city, district)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	return appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditSubjectLinked, Subject: hex.EncodeToString(city),
+		Detail: AuditDetail(map[string]any{"district_subject": hex.EncodeToString(district)})}, now)
+}
+
+// applyApplianceLink links at the hub the subjects an office's
+// AuditSubjectLinked record names, so that the hub's status changes and
+// city traces follow them too. Only an office links, and only two
+// subjects it registered itself (the hub's registrar): a link is a way
+// to reach a person's passes, which an office may do for its own people
+// only. A link refused is audited; the record itself is kept.
+func applyApplianceLink(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord, now time.Time) error {
+	var rec struct {
+		Action  string `json:"action"`
+		Subject string `json:"subject"`
+		Detail  string `json:"detail"`
+	}
+	if json.Unmarshal([]byte(e.Body), &rec) != nil || rec.Action != AuditSubjectLinked {
+		return nil
+	}
+	refuse := func(why refusal) error {
+		return auditRefusal(ctx, tx, a, e, "subject link: "+why, now)
+	}
+	var d struct {
+		District string `json:"district_subject"`
+	}
+	city, err1 := hex.DecodeString(rec.Subject)
+	err2 := json.Unmarshal([]byte(rec.Detail), &d)
+	district, err3 := hex.DecodeString(d.District)
+	if err1 != nil || err2 != nil || err3 != nil || len(city) != 16 || len(district) != 16 || bytes.Equal(city, district) {
+		return refuse(refuseMalformed)
+	}
+	if a.Role != ApplianceOffice {
+		return refuse(refuseGate)
+	}
+	for _, s := range [][]byte{city, district} {
+		why, err := checkRegistrar(ctx, tx, a, s, refuseUnknownWho)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			return refuse(why)
+		}
+	}
+	return linkSubjects(ctx, tx, city, district, ActorSync, now)
 }
 
 // followSubjectLinks gives the colour to of a status change of s to the
