@@ -242,3 +242,27 @@ func TestCityKey_ImportRefusalsAudited(t *testing.T) {
 		t.Fatalf("%d refusals audited, want %d", refused, len(cases)+1)
 	}
 }
+
+// A subject revocation of the city subject from elsewhere in the city
+// voids the district subject's passes here too, and no one else's.
+func TestCityKey_CityRevocationReachesLinkedSubject(t *testing.T) {
+	ctx := context.Background()
+	file, check := newCityKey(t)
+	db := setupDistrict(t, "雁塔区")
+	old := issueFor(t, db, cityPerson)
+	other := issueFor(t, db, "E12345678")
+	if _, err := db.ImportCityPseudonymKey(ctx, file, check, "cli:admin"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := issueFor(t, db, cityPerson)
+	n, err := db.RevokeLinkedSubjects(ctx, fresh.Claims.Subject, time.Now(), "red code in another district")
+	if err != nil || n != 1 {
+		t.Fatalf("%d revocations (%v), want 1", n, err)
+	}
+	if !subjectRevoked(t, db, old.Claims.Subject) || subjectRevoked(t, db, other.Claims.Subject) {
+		t.Fatal("the linked subject was not revoked, or another was")
+	}
+	if _, err := db.RevokeLinkedSubjects(ctx, fresh.Claims.Subject, time.Time{}, "x"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("no cut-off: %v", err)
+	}
+}

@@ -335,3 +335,36 @@ func linkedSubjects(ctx context.Context, tx *sql.Tx, s pass.Subject) ([]pass.Sub
 	}
 	return out, rows.Err()
 }
+
+// RevokeLinkedSubjects voids the passes issued before before under
+// every subject linked here to s, for a subject revocation of s that
+// came from elsewhere in the city (another district's red code of the
+// person's city subject): it reaches the passes this district issued
+// under the person's district subject before it joined the city. It
+// returns how many revocations it made, one per linked subject.
+func (db *DB) RevokeLinkedSubjects(ctx context.Context, s pass.Subject, before time.Time, reason string) (int, error) {
+	if before.IsZero() || reason == "" {
+		return 0, fmt.Errorf("revoke linked subjects: %w: no cut-off or reason", ErrInvalid)
+	}
+	now := db.now()
+	n := 0
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		n = 0
+		linked, err := linkedSubjects(ctx, tx, s)
+		if err != nil {
+			return err
+		}
+		for _, o := range linked {
+			r := &Revocation{Kind: RevokeSubject, Target: bytes.Clone(o[:]), Before: before, Reason: reason}
+			if err := createRevocation(ctx, tx, r, now); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke linked subjects: %w", err)
+	}
+	return n, nil
+}
