@@ -327,3 +327,12 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// A hub wired with another district's name answers nothing.
+func TestCityTrace_ServeOwnDistrictOnly(t *testing.T) {
+	h := hub(t, "雁塔区")
+	srv := startEngine(t, "other")
+	if err := Serve(context.Background(), connect(t, srv, "other", nil), h, "other"); err == nil || !strings.Contains(err.Error(), "not other") {
+		t.Fatalf("served another district: %v", err)
+	}
+}

@@ -20,6 +20,15 @@ import (
 // audited at the hub as a trace by "city:<asker>"; every refused request
 // is audited with why. It returns at once when it cannot subscribe.
 func Serve(ctx context.Context, nc *nats.Conn, db *store.DB, district string) error {
+	// A hub answers for its own district only: a wiring mistake must not
+	// put one district's scans under another's name.
+	d, err := db.District(ctx)
+	if err != nil {
+		return fmt.Errorf("city trace: %w", err)
+	}
+	if d.ID != district {
+		return fmt.Errorf("city trace: this hub is district %s, not %s", d.ID, district)
+	}
 	sub, err := nc.Subscribe(Subject(district), func(m *nats.Msg) {
 		a := answer(ctx, db, district, m.Data)
 		b, err := json.Marshal(a)

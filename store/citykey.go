@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"passgate/pass"
@@ -239,6 +240,9 @@ func linkSubjects(ctx context.Context, tx *sql.Tx, city, district []byte, actor 
 // to reach a person's passes, which an office may do for its own people
 // only. A link refused is audited; the record itself is kept.
 func applyApplianceLink(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord, now time.Time) error {
+	if !strings.Contains(e.Body, `"`+AuditSubjectLinked+`"`) {
+		return nil // not a link: spares decoding every audit record pushed
+	}
 	var rec struct {
 		Action  string `json:"action"`
 		Subject string `json:"subject"`
