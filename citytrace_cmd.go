@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"passgate/export"
 	"passgate/pass"
 	"passgate/store"
+	"passgate/web"
 )
 
 // exitIncomplete: a city trace that some district did not answer; its
@@ -31,11 +33,7 @@ func cmdCityTrace(ctx context.Context, e *env, args []string) int {
 	tr := addRangeFlags(fs, "", "")
 	window := fs.String("window", "15m", "contacts within ± this of each check: a duration (15m) or minutes (15), 1m to 24h")
 	districts := fs.String("districts", "", "every district to ask, comma-separated (required)")
-	natsURL := fs.String("nats", "", "the city tier's NATS URL(s), comma-separated (required)")
-	creds := fs.String("nats-creds", "", "NATS credentials file of the city user")
-	user := fs.String("nats-user", "", "NATS user (with --nats-password-file)")
-	pwFile := fs.String("nats-password-file", "", "file holding the NATS user's password")
-	caFile := fs.String("nats-ca", "", "CA certificate of the NATS servers' TLS (PEM)")
+	nf := addNatsFlags(fs, "")
 	keyPath := fs.String("city-key", "", "the city pseudonym key file (required)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the districts, 1s to 2m")
 	asker := fs.String("as", "", "the officer asking, as the districts' audit trails name them (default: this OS user)")
@@ -44,7 +42,7 @@ func cmdCityTrace(ctx context.Context, e *env, args []string) int {
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	if *districts == "" || *natsURL == "" || *keyPath == "" || *tr.from == "" || *tr.to == "" {
+	if *districts == "" || *nf.url == "" || *keyPath == "" || *tr.from == "" || *tr.to == "" {
 		return e.usageError("city trace", "--id, --from, --to, --districts, --nats and --city-key are required")
 	}
 	if *timeout < time.Second || *timeout > 2*time.Minute {
@@ -58,36 +56,22 @@ func cmdCityTrace(ctx context.Context, e *env, args []string) int {
 	if code != exitOK {
 		return code
 	}
-	kb, err := readBounded(*keyPath, pass.CityKeyFileLen)
+	key, err := readCityKey(*keyPath)
 	if err != nil {
 		return e.fail(fmt.Errorf("city trace: %w", err))
 	}
-	key, err := pass.ParseCityKey(kb)
-	if err != nil {
-		return e.fail(fmt.Errorf("city trace: %s: %w", *keyPath, err))
-	}
 	r.Subject = pass.Pseudonym(key, idNumber)
 
-	opts := []nats.Option{nats.Name("passgate city trace")}
-	switch {
-	case *creds != "":
-		opts = append(opts, nats.UserCredentials(*creds))
-	case *user != "":
-		pw, err := readBounded(*pwFile, 1024)
-		if err != nil {
-			return e.fail(fmt.Errorf("city trace: password: %w", err))
-		}
-		opts = append(opts, nats.UserInfo(*user, strings.TrimSpace(string(pw))))
-	}
-	if *caFile != "" {
-		opts = append(opts, nats.RootCAs(*caFile))
+	opts, err := nf.options("passgate city trace")
+	if err != nil {
+		return e.fail(fmt.Errorf("city trace: %w", err))
 	}
 	db, err := e.openDB(ctx, *data, e.stderr)
 	if err != nil {
 		return e.fail(err)
 	}
 	defer db.Close()
-	nc, err := nats.Connect(*natsURL, opts...)
+	nc, err := nats.Connect(*nf.url, opts...)
 	if err != nil {
 		return e.fail(fmt.Errorf("city trace: connect to the city tier: %w", err))
 	}
@@ -142,4 +126,76 @@ func writeCityTrace(w io.Writer, res *citytrace.Result) error {
 	}
 	return enc.Encode(map[string]any{"type": "result", "request": res.ID, "answered": res.Answered, "complete": res.Complete(),
 		"truncated": res.Truncated})
+}
+
+// natsFlags are the flags of a connection to the city tier.
+type natsFlags struct {
+	url, creds, user, pwFile, ca *string
+}
+
+// addNatsFlags adds the city tier's connection flags, their names
+// starting with prefix ("city-" for serve).
+func addNatsFlags(fs *flag.FlagSet, prefix string) natsFlags {
+	return natsFlags{
+		url:    fs.String(prefix+"nats", "", "the city tier's NATS URL(s), comma-separated"),
+		creds:  fs.String(prefix+"nats-creds", "", "NATS credentials file of the city user"),
+		user:   fs.String(prefix+"nats-user", "", "NATS user (with --"+prefix+"nats-password-file)"),
+		pwFile: fs.String(prefix+"nats-password-file", "", "file holding the NATS user's password"),
+		ca:     fs.String(prefix+"nats-ca", "", "CA certificate of the NATS servers' TLS (PEM)"),
+	}
+}
+
+// options are the connection's options: its name, credentials and TLS.
+func (f natsFlags) options(name string) ([]nats.Option, error) {
+	opts := []nats.Option{nats.Name(name)}
+	switch {
+	case *f.creds != "":
+		opts = append(opts, nats.UserCredentials(*f.creds))
+	case *f.user != "":
+		pw, err := readBounded(*f.pwFile, 1024)
+		if err != nil {
+			return nil, fmt.Errorf("NATS password: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(*f.user, strings.TrimSpace(string(pw))))
+	}
+	if *f.ca != "" {
+		opts = append(opts, nats.RootCAs(*f.ca))
+	}
+	return opts, nil
+}
+
+// readCityKey reads the city pseudonym key file.
+func readCityKey(path string) ([]byte, error) {
+	kb, err := readBounded(path, pass.CityKeyFileLen)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pass.ParseCityKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
+}
+
+// cityConsole connects serve's city console, when --city-nats is given:
+// with reconnects for ever, so that the appliance starts and keeps
+// serving while the city tier is down. nil without the flag.
+func (f natsFlags) cityConsole(keyPath, districts string, timeout time.Duration) (*web.CityConsole, error) {
+	if *f.url == "" {
+		return nil, nil
+	}
+	key, err := readCityKey(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("city console: %w", err)
+	}
+	opts, err := f.options("passgate city console")
+	if err != nil {
+		return nil, fmt.Errorf("city console: %w", err)
+	}
+	opts = append(opts, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(*f.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("city console: connect to the city tier: %w", err)
+	}
+	return &web.CityConsole{Conn: nc, Districts: splitList(districts), Key: key, Timeout: timeout}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"passgate/appliance"
 	"passgate/scanner"
@@ -21,6 +22,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	cfg, code, ok := e.serveConfig(args)
 	if !ok {
 		return code
+	}
+	if cfg.City != nil {
+		defer cfg.City.Conn.Close()
 	}
 	app, err := appliance.New(ctx, cfg)
 	if err != nil {
@@ -51,6 +55,11 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	loopbackDefault, loopbackErr := strconv.ParseBool(e.envOr("PASSGATE_METRICS_LOOPBACK", "true"))
 	metricsLoopback := fs.Bool("metrics-loopback", loopbackDefault || loopbackErr != nil, "let clients on this machine read /metrics without a token; turn off behind a local reverse proxy (env PASSGATE_METRICS_LOOPBACK)")
 	cpFile := fs.String("audit-checkpoints", e.envOr("PASSGATE_AUDIT_CHECKPOINTS", ""), "file the signed checkpoints of the audit trail are appended to, for an operator to copy (default DATA/audit-checkpoints; env PASSGATE_AUDIT_CHECKPOINTS)")
+	// The city role: the city health commission's console.
+	cityNats := addNatsFlags(fs, "city-")
+	cityKey := fs.String("city-key", "", "the city pseudonym key file (with --city-nats: the city console)")
+	cityDistricts := fs.String("city-districts", "", "every district the city console asks, comma-separated (with --city-nats)")
+	cityTimeout := fs.Duration("city-timeout", 10*time.Second, "how long the city console waits for the districts")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
@@ -84,8 +93,19 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, e.usageError("serve", "--log-level %q is not debug, info, warn or error", *logLevel), false
 	}
+	if *cityNats.url != "" && (*cityKey == "" || *cityDistricts == "") {
+		return cfg, e.usageError("serve", "--city-nats needs --city-key and --city-districts"), false
+	}
+	if *cityTimeout < time.Second || *cityTimeout > 2*time.Minute {
+		return cfg, e.usageError("serve", "--city-timeout must be 1s to 2m"), false
+	}
+	city, err := cityNats.cityConsole(*cityKey, *cityDistricts, *cityTimeout)
+	if err != nil {
+		return cfg, e.fail(err), false
+	}
 	dir := *data
 	return appliance.Config{
+		City:    city,
 		DataDir: dir,
 		Open:    func(ctx context.Context) (*store.DB, error) { return e.openDB(ctx, dir, e.stdout) },
 		KeyFile: e.sealKeyFile(),
