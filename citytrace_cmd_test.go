@@ -89,6 +89,7 @@ func newCityFixture(t *testing.T) *cityFixture {
 	f.natsURL = srv.ClientURL()
 	sctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
+	subs := srv.NumSubscriptions()
 	for i, d := range f.ids {
 		nc, err := nats.Connect(f.natsURL, nats.UserInfo(d, "pw"))
 		if err != nil {
@@ -97,7 +98,11 @@ func newCityFixture(t *testing.T) *cityFixture {
 		t.Cleanup(nc.Close)
 		go citytrace.Serve(sctx, nc, f.dbs[i], d) //nolint:errcheck // a failed subscription shows as a missing district
 	}
-	time.Sleep(300 * time.Millisecond) // the hubs subscribe
+	for deadline := time.Now().Add(5 * time.Second); srv.NumSubscriptions() < subs+uint32(len(f.ids)); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hubs did not subscribe")
+		}
+	}
 	f.pwFile = filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(f.pwFile, []byte("city-pw\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -119,11 +119,20 @@ func auditCount(t *testing.T, db *store.DB, action string, actor store.Actor) in
 	return n
 }
 
-func serve(t *testing.T, nc *nats.Conn, db *store.DB, d string) {
+// serve runs Serve for district d until the test ends, and returns once
+// the engine holds its subscription.
+func serve(t *testing.T, srv *server.Server, nc *nats.Conn, db *store.DB, d string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	before := srv.NumSubscriptions()
 	go func() { done <- Serve(ctx, nc, db, d) }()
+	for deadline := time.Now().Add(5 * time.Second); srv.NumSubscriptions() == before; {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub did not subscribe")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -166,8 +175,8 @@ func TestCityTrace_AcrossDistricts(t *testing.T) {
 	scan(t, h2, t0.Add(time.Hour+3*time.Minute), "gate-north", b)
 
 	srv := startEngine(t, d1, d2, "slow", "gone")
-	serve(t, connect(t, srv, d1, nil), h1, d1)
-	serve(t, connect(t, srv, d2, nil), h2, d2)
+	serve(t, srv, connect(t, srv, d1, nil), h1, d1)
+	serve(t, srv, connect(t, srv, d2, nil), h2, d2)
 	// A hub that takes requests but never answers.
 	slow := connect(t, srv, "slow", nil)
 	if _, err := slow.Subscribe(Subject("slow"), func(*nats.Msg) {}); err != nil {
@@ -217,7 +226,7 @@ func TestCityTrace_HubCannotAskAnotherHub(t *testing.T) {
 	h2 := hub(t, "碑林区")
 	d2 := districtID(t, h2)
 	srv := startEngine(t, "d1", d2)
-	serve(t, connect(t, srv, d2, nil), h2, d2)
+	serve(t, srv, connect(t, srv, d2, nil), h2, d2)
 	var violations atomic.Int32
 	rogue := connect(t, srv, "d1", &violations)
 	res, err := AskDistricts(context.Background(), rogue, []string{d2}, Ask{Asker: "d1", Subjects: []pass.Subject{pass.Pseudonym(key, person)},
@@ -334,5 +343,26 @@ func TestCityTrace_ServeOwnDistrictOnly(t *testing.T) {
 	srv := startEngine(t, "other")
 	if err := Serve(context.Background(), connect(t, srv, "other", nil), h, "other"); err == nil || !strings.Contains(err.Error(), "not other") {
 		t.Fatalf("served another district: %v", err)
+	}
+}
+
+// A request with no reply subject is not traced, and is audited.
+func TestCityTrace_NoReplySubject(t *testing.T) {
+	h := hub(t, "雁塔区")
+	d := districtID(t, h)
+	srv := startEngine(t, d)
+	serve(t, srv, connect(t, srv, d, nil), h, d)
+	nc := connect(t, srv, "city", nil)
+	b, _ := json.Marshal(validRequest())
+	if err := nc.Publish(Subject(d), b); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	deadline := time.Now().Add(3 * time.Second)
+	for auditCount(t, h, store.AuditCityTraceRefused, "") == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if auditCount(t, h, store.AuditCityTraceRefused, "") != 1 || auditCount(t, h, store.AuditTrace, "") != 0 {
+		t.Fatal("a request without a reply subject was traced, or not audited")
 	}
 }

@@ -30,9 +30,16 @@ func Serve(ctx context.Context, nc *nats.Conn, db *store.DB, district string) er
 		return fmt.Errorf("city trace: this hub is district %s, not %s", d.ID, district)
 	}
 	sub, err := nc.Subscribe(Subject(district), func(m *nats.Msg) {
+		if m.Reply == "" {
+			// Nobody to answer: tracing would be work (and an audit
+			// record of a trace) for no one.
+			_ = db.Audit(ctx, &store.AuditRecord{Actor: "city", Action: store.AuditCityTraceRefused,
+				Detail: store.AuditDetail(map[string]any{"why": "request without a reply subject", "bytes": len(m.Data)})})
+			return
+		}
 		a := answer(ctx, db, district, m.Data)
 		b, err := json.Marshal(a)
-		if err != nil || m.Reply == "" {
+		if err != nil {
 			return
 		}
 		_ = m.Respond(b) // a requester gone away names this district as missing

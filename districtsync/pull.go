@@ -588,7 +588,9 @@ func pull(ctx context.Context, db *store.DB, c *Client, wait bool) (*PullResult,
 		}
 		if resp.CityPseudonymKey != nil {
 			// After the feed: a role it changed to gate drops the key.
-			if err := db.ReceiveCityPseudonymKey(ctx, resp.CityPseudonymKey); err != nil {
+			// Another key held here is refused and audited; the feed goes
+			// on, as the gates' revocations must.
+			if err := db.ReceiveCityPseudonymKey(ctx, resp.CityPseudonymKey); err != nil && !errors.Is(err, store.ErrConflict) {
 				return res, fmt.Errorf("hub feed: %w", err)
 			}
 		}

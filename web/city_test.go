@@ -63,13 +63,18 @@ func TestCityConsole_TraceAcrossDistricts(t *testing.T) {
 	defer hc.Close()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	subs := srv.NumSubscriptions()
 	go citytrace.Serve(sctx, hc, hub, d.ID) //nolint:errcheck // a failure shows as the district missing
 	cc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("city", "c"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	time.Sleep(200 * time.Millisecond) // the hub subscribes
+	for deadline := time.Now().Add(5 * time.Second); srv.NumSubscriptions() == subs; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub did not subscribe")
+		}
+	}
 
 	ts := newTestServer(t, web.Config{City: &web.CityConsole{Conn: cc, Districts: []string{d.ID, "lintong"}, Key: key, Timeout: time.Second}})
 	c := ts.login(t, "admin", ts.AdminPassword)
