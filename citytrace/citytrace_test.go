@@ -25,7 +25,7 @@ const person = "11010519491231002X"
 // permissions: the city user alone publishes trace requests; each
 // district hub user subscribes to its own trace subject and may answer
 // only the requests it received.
-func startEngine(t *testing.T, districts ...string) *server.Server {
+func startEngine(t testing.TB, districts ...string) *server.Server {
 	t.Helper()
 	users := []*server.User{{Username: "city", Password: "city-pw", Permissions: &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: []string{SubjectPrefix + ">"}},
@@ -51,7 +51,7 @@ func startEngine(t *testing.T, districts ...string) *server.Server {
 }
 
 // connect connects as user; violations collects the engine's refusals.
-func connect(t *testing.T, s *server.Server, user string, violations *atomic.Int32) *nats.Conn {
+func connect(t testing.TB, s *server.Server, user string, violations *atomic.Int32) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo(user, user+"-pw"),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -67,7 +67,7 @@ func connect(t *testing.T, s *server.Server, user string, violations *atomic.Int
 }
 
 // hub is a district hub's data directory with the city key.
-func hub(t *testing.T, name string) *store.DB {
+func hub(t testing.TB, name string) *store.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, t.TempDir())
@@ -81,7 +81,7 @@ func hub(t *testing.T, name string) *store.DB {
 	return db
 }
 
-func importKey(t *testing.T, db *store.DB, key []byte) {
+func importKey(t testing.TB, db *store.DB, key []byte) {
 	t.Helper()
 	file, _ := pass.MarshalCityKey(key)
 	if _, err := db.ImportCityPseudonymKey(context.Background(), file, pass.FormatCityKeyCheck(pass.CityKeyCheck(key)), "cli:admin"); err != nil {
@@ -89,7 +89,7 @@ func importKey(t *testing.T, db *store.DB, key []byte) {
 	}
 }
 
-func districtID(t *testing.T, db *store.DB) string {
+func districtID(t testing.TB, db *store.DB) string {
 	t.Helper()
 	d, err := db.District(context.Background())
 	if err != nil {
@@ -98,14 +98,14 @@ func districtID(t *testing.T, db *store.DB) string {
 	return d.ID
 }
 
-func scan(t *testing.T, db *store.DB, at time.Time, source string, s pass.Subject) {
+func scan(t testing.TB, db *store.DB, at time.Time, source string, s pass.Subject) {
 	t.Helper()
 	if err := db.LogScan(context.Background(), &store.Scan{At: at, Source: source, Decision: "allow", Reason: "ok", Subject: s}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func auditCount(t *testing.T, db *store.DB, action string, actor store.Actor) int {
+func auditCount(t testing.TB, db *store.DB, action string, actor store.Actor) int {
 	t.Helper()
 	n := 0
 	if err := db.FindAudit(context.Background(), store.AuditFilter{}, func(r *store.AuditRecord) error {
@@ -121,7 +121,7 @@ func auditCount(t *testing.T, db *store.DB, action string, actor store.Actor) in
 
 // serve runs Serve for district d until the test ends, and returns once
 // the engine holds its subscription.
-func serve(t *testing.T, srv *server.Server, nc *nats.Conn, db *store.DB, d string) {
+func serve(t testing.TB, srv *server.Server, nc *nats.Conn, db *store.DB, d string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
