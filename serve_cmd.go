@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"passgate/appliance"
 	"passgate/citylink"
@@ -22,6 +23,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	cfg, code, ok := e.serveConfig(args)
 	if !ok {
 		return code
+	}
+	if cfg.City != nil {
+		defer cfg.City.Conn.Close()
 	}
 	app, err := appliance.New(ctx, cfg)
 	if err != nil {
@@ -55,6 +59,11 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	city := fs.String("city", e.envOr("PASSGATE_CITY", ""), "a district hub joins the city: the city cluster's NATS URLs, comma-separated, e.g. tls://city1:4222,tls://city2:4222 (env PASSGATE_CITY)")
 	cityCreds := fs.String("city-creds", e.envOr("PASSGATE_CITY_CREDS", ""), "the file (mode 0600) holding this hub's NATS nkey seed; the cluster lets it publish only this district's subjects (env PASSGATE_CITY_CREDS)")
 	cityCA := fs.String("city-ca", e.envOr("PASSGATE_CITY_CA", ""), "PEM CA the city cluster's TLS certificates are checked against; empty: the system's (env PASSGATE_CITY_CA)")
+	// The city role: the city health commission's console.
+	cityNats := addNatsFlags(fs, "city-")
+	cityKey := fs.String("city-key", "", "the city pseudonym key file (with --city-nats: the city console)")
+	cityDistricts := fs.String("city-districts", "", "every district the city console asks, comma-separated (with --city-nats)")
+	cityTimeout := fs.Duration("city-timeout", 10*time.Second, "how long the city console waits for the districts")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
 	fs.Var(&evdevs, "evdev", "a USB keyboard-wedge scanner read through evdev with an exclusive grab: [NAME=]/dev/input/...; repeat for more (env PASSGATE_EVDEV, separated by ;)")
@@ -101,8 +110,19 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, e.usageError("serve", "--log-level %q is not debug, info, warn or error", *logLevel), false
 	}
+	if *cityNats.url != "" && (*cityKey == "" || *cityDistricts == "") {
+		return cfg, e.usageError("serve", "--city-nats needs --city-key and --city-districts"), false
+	}
+	if *cityTimeout < time.Second || *cityTimeout > 2*time.Minute {
+		return cfg, e.usageError("serve", "--city-timeout must be 1s to 2m"), false
+	}
+	console, err := cityNats.cityConsole(*cityKey, *cityDistricts, *cityTimeout)
+	if err != nil {
+		return cfg, e.fail(err), false
+	}
 	dir := *data
 	return appliance.Config{
+		City:    console,
 		DataDir: dir,
 		Open:    func(ctx context.Context) (*store.DB, error) { return e.openDB(ctx, dir, e.stdout) },
 		KeyFile: e.sealKeyFile(),

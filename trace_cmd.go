@@ -43,31 +43,9 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	r := &export.TraceRequest{Format: export.Format(*format), Location: loc}
-	if r.From, r.To, err = tr.parse(loc, nil, nil); err != nil {
-		return e.usageError("trace", "%v", trimInvalid(err))
-	}
-	if r.Window, err = export.ParseWindow(*window); err != nil {
-		return e.usageError("trace", "--%v", trimInvalid(err))
-	}
-	if err := r.Validate(); err != nil {
-		return e.usageError("trace", "--%v", trimInvalid(err))
-	}
-	if *id == "-" {
-		line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return e.fail(fmt.Errorf("trace: read ID number: %w", err))
-		}
-		*id = strings.TrimRight(line, "\r\n")
-	}
-	// The number is checked before the database is opened, and an error
-	// names the problem, never the number.
-	opts := district.IDOptions(*allowBad)
-	idNumber, err := district.CheckIDNumber(*id, time.Now(), opts...)
-	if err != nil {
-		if district.IsBadCheckDigit(err) {
-			return e.usageError("trace", "--id: %v; %s", trimField(err), badCheckDigitHint)
-		}
-		return e.usageError("trace", "--id: %v", trimField(err))
+	idNumber, code := e.traceArgs("trace", r, tr, *window, id, *allowBad)
+	if code != exitOK {
+		return code
 	}
 
 	db, err := e.openDB(ctx, *data, e.stderr)
@@ -75,9 +53,11 @@ func cmdTrace(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	defer db.Close()
-	if r.Subject, err = district.SubjectOf(ctx, db, idNumber); err != nil {
+	subjects, err := district.SubjectsOf(ctx, db, idNumber)
+	if err != nil {
 		return e.fail(fmt.Errorf("trace: %w", err))
 	}
+	r.Subject, r.Also = subjects[0], subjects[1:]
 	res, err := db.Trace(ctx, r.Query())
 	if err != nil {
 		return e.fail(err)
@@ -106,4 +86,47 @@ func trimField(err error) string {
 		return i18n.Printer{Lang: i18n.EN}.T(fe.Code, fe.Args...)
 	}
 	return err.Error()
+}
+
+// readIDArg replaces an --id of "-" with the first line of standard
+// input, which keeps the number out of shell history and the process
+// list.
+func (e *env) readIDArg(id *string) error {
+	if *id != "-" {
+		return nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read ID number: %w", err)
+	}
+	*id = strings.TrimRight(line, "\r\n")
+	return nil
+}
+
+// traceArgs reads the range (in r.Location), window and ID number of a
+// trace command into r, validated; it returns the normalised ID number,
+// or the exit code of a usage error. The number is checked before any
+// database is opened, and an error names the problem, never the number.
+func (e *env) traceArgs(name string, r *export.TraceRequest, tr rangeFlags, window string, id *string, allowBad bool) (string, int) {
+	var err error
+	if r.From, r.To, err = tr.parse(r.Location, nil, nil); err != nil {
+		return "", e.usageError(name, "%v", trimInvalid(err))
+	}
+	if r.Window, err = export.ParseWindow(window); err != nil {
+		return "", e.usageError(name, "--%v", trimInvalid(err))
+	}
+	if err := r.Validate(); err != nil {
+		return "", e.usageError(name, "--%v", trimInvalid(err))
+	}
+	if err := e.readIDArg(id); err != nil {
+		return "", e.fail(fmt.Errorf("%s: %w", name, err))
+	}
+	idNumber, err := district.CheckIDNumber(*id, time.Now(), district.IDOptions(allowBad)...)
+	if err != nil {
+		if district.IsBadCheckDigit(err) {
+			return "", e.usageError(name, "--id: %v; %s", trimField(err), badCheckDigitHint)
+		}
+		return "", e.usageError(name, "--id: %v", trimField(err))
+	}
+	return idNumber, exitOK
 }

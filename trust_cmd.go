@@ -24,6 +24,7 @@ func cmdTrust(ctx context.Context, e *env, args []string) int {
 		{"import", "trust another district's roots", cmdTrustImport},
 		{"list", "list the trusted roots", cmdTrustList},
 		{"city", "trust the city root (hub only)", cmdTrustCity},
+		{"city-key", "import the city pseudonym key: one subject per person city-wide (hub only)", cmdTrustCityKey},
 		{"import-certified", "apply a city root's certificate or retirement of a district root (hub only)", cmdTrustImportCertified},
 	})
 }

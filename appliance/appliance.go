@@ -36,6 +36,9 @@ const ShutdownGrace = 10 * time.Second
 // Config is everything an appliance is built from. Only DataDir and Open
 // are required.
 type Config struct {
+	// City is the city health commission's console (serve --city-nats);
+	// nil: none.
+	City *web.CityConsole
 	// DataDir is the data directory: the database, the local CA, the
 	// default checkpoint file and background export files.
 	DataDir string

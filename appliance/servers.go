@@ -25,6 +25,7 @@ func (a *Appliance) buildServers() {
 		Inputs: a.inputs, InputsFromFlags: a.cfg.Inputs, ValidateInput: a.manager.Validate, InputsChanged: a.notifyInputs,
 		Metrics: a.metrics, MetricsAccess: a.cfg.MetricsAccess,
 		ExportDir: a.cfg.DataDir, HubIdentity: a.hubCA, CAPEM: caPEM, AuditCheckpoints: a.cpPath,
+		City: a.cfg.City,
 	})
 	// The district sync API sits beside the web routes on both listeners;
 	// enrolment answers only over HTTPS (the appliance pins hubCA).

@@ -98,11 +98,14 @@ func Issue(ctx context.Context, db *store.DB, req IssueRequest) (*Issued, error)
 	if !req.TestedAt.IsZero() && req.TestedAt.After(now.Add(time.Minute)) {
 		return nil, inputErrorf("test time %s is in the future", req.TestedAt.Format(time.RFC3339))
 	}
-	key, err := d.PseudonymKeyOrErr()
+	subjects, err := Subjects(d, id)
 	if err != nil {
 		return nil, err
 	}
-	subject := pass.Pseudonym(key, id)
+	if err := adoptDistrictRecord(ctx, db, subjects, req.Actor); err != nil {
+		return nil, err
+	}
+	subject := subjects[0]
 
 	p, err := db.FindPerson(ctx, subject)
 	switch {
@@ -313,11 +316,16 @@ func SetStatus(ctx context.Context, db *store.DB, idNumber string, to pass.Color
 	if err != nil {
 		return nil, err
 	}
-	key, err := d.PseudonymKeyOrErr()
+	subjects, err := Subjects(d, id)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := db.SetStatus(ctx, pass.Pseudonym(key, id), to, reason, actor)
+	// Linked first, so that the change of either subject reaches the
+	// other's passes (issued before the district joined the city).
+	if err := adoptDistrictRecord(ctx, db, subjects, actor); err != nil {
+		return nil, err
+	}
+	ch, err := db.SetStatus(ctx, subjects[0], to, reason, actor)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, inputErrorf("no resident with this ID number is registered here")
 	}

@@ -86,13 +86,20 @@ func Register(ctx context.Context, db *store.DB, req RegisterRequest) (*store.Pe
 	if err != nil {
 		return nil, false, err
 	}
-	key, err := d.PseudonymKeyOrErr()
-	if err != nil {
+	if _, err := d.PseudonymKeyOrErr(); err != nil {
 		return nil, false, err
 	}
+	key := SubjectKey(d)
 	res, errs := CheckResident(key, req, db.Now())
 	if errs != nil {
 		return nil, false, errs
+	}
+	subjects, err := Subjects(d, res.IDNumber)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := adoptDistrictRecord(ctx, db, subjects, req.Actor); err != nil {
+		return nil, false, err
 	}
 	created, _, err := db.RegisterPeople(ctx, []*store.Person{res.Person}, req.Actor)
 	if err != nil {
@@ -105,21 +112,14 @@ func Register(ctx context.Context, db *store.DB, req RegisterRequest) (*store.Pe
 	return p, created == 1, nil
 }
 
-// SubjectOf returns the pseudonym of an ID number of any document type.
+// SubjectOf returns the pseudonym of an ID number of any document type
+// that a person is registered and issued under now (Subjects).
 func SubjectOf(ctx context.Context, db *store.DB, idNumber string) (pass.Subject, error) {
-	id := pass.NormalizeID(idNumber)
-	if id == "" {
-		return pass.Subject{}, fieldErr("id_number", "required")
-	}
-	d, err := db.District(ctx)
+	s, err := SubjectsOf(ctx, db, idNumber)
 	if err != nil {
 		return pass.Subject{}, err
 	}
-	key, err := d.PseudonymKeyOrErr()
-	if err != nil {
-		return pass.Subject{}, err
-	}
-	return pass.Pseudonym(key, id), nil
+	return s[0], nil
 }
 
 // RecordTest records one test result of a registered person. A sample

@@ -148,7 +148,7 @@ func EnrolAppliance(ctx context.Context, db *store.DB, req *EnrolRequest, hubCA 
 	if a.Role == store.ApplianceOffice {
 		// Where ID numbers are typed only: a gate checks revocations by
 		// pseudonym and never needs to make one.
-		di.PseudonymKey = d.PseudonymKey
+		di.PseudonymKey, di.CityPseudonymKey = d.PseudonymKey, d.CityPseudonymKey
 	}
 	return &EnrolResponse{
 		District:   di,
@@ -388,11 +388,12 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 		}
 	}
 	if role == store.ApplianceGate {
-		resp.District.PseudonymKey = nil // never kept on a gate, even if sent
+		resp.District.PseudonymKey, resp.District.CityPseudonymKey = nil, nil // never kept on a gate, even if sent
 		resp.IssuerCert = nil
 	}
 	if resp.District.ID == "" || len(resp.District.ID) > 64 || len(resp.District.Name) > 200 ||
-		(role == store.ApplianceOffice && len(resp.District.PseudonymKey) != 32) {
+		(role == store.ApplianceOffice && len(resp.District.PseudonymKey) != 32) ||
+		(resp.District.CityPseudonymKey != nil && len(resp.District.CityPseudonymKey) != 32) {
 		return nil, errors.New("enrolment answer: malformed district")
 	}
 	if err := pass.CheckIdent("district", resp.District.ID); err != nil {
@@ -418,7 +419,7 @@ func Complete(ctx context.Context, db *store.DB, hubURL string, p *Pending, resp
 	res := &EnrolResult{District: resp.District.ID, DistrictName: resp.District.Name, Appliance: resp.Appliance, Role: role, AdminUser: "admin"}
 	setup := &store.EnrolledSetup{
 		District: &store.District{ID: resp.District.ID, Name: resp.District.Name, PseudonymKey: resp.District.PseudonymKey,
-			Appliance: resp.Appliance},
+			CityPseudonymKey: resp.District.CityPseudonymKey, Appliance: resp.Appliance},
 		Trust: keys, Policy: pol, PolicyVersion: resp.Policy.Version, TrustHash: trustHash,
 		Hub: &store.SyncHub{URL: hubURL, HubCA: resp.HubCA, Appliance: resp.Appliance, Token: resp.Token, BundleKey: p.BundleKey,
 			Role: store.ApplianceRole(resp.Role)},

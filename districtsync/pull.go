@@ -29,7 +29,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.RevocationsAfter < 0 || req.Backlog < 0 || req.PolicyVersion < 0 || req.TrustVersion < 0 || len(req.TrustHash) > sha256.Size ||
-		len(req.Generation) > store.GenerationSize {
+		len(req.Generation) > store.GenerationSize || len(req.CityKeyCheck) > 8 {
 		s.writeError(w, r, badRequest("negative counter or malformed trust hash"))
 		return
 	}
@@ -60,6 +60,10 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.Role, resp.Draining = string(a.Role), !a.DrainingAt.IsZero()
+	if resp.CityPseudonymKey, err = cityKeyFor(r.Context(), s.db, a.Role, req.CityKeyCheck); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
@@ -541,9 +545,13 @@ func pull(ctx context.Context, db *store.DB, c *Client, wait bool) (*PullResult,
 		if err != nil {
 			return res, err
 		}
+		check, err := db.CityKeyCheckHeld(ctx)
+		if err != nil {
+			return res, err
+		}
 		req := PullRequest{Now: db.Now().UnixMilli(), Backlog: backlog, RevocationsAfter: st.RevocationsSeq,
 			TrustHash: st.TrustHash, PolicyVersion: st.PolicyVersion, Generation: st.Generation,
-			Deltas: !whole, Wait: wait && res.Pages == 0 && !whole && !res.Reread}
+			Deltas: !whole, Wait: wait && res.Pages == 0 && !whole && !res.Reread, CityKeyCheck: check}
 		var resp PullResponse
 		if err := c.Call(ctx, PathPull, &req, &resp); err != nil {
 			return res, err
@@ -577,6 +585,14 @@ func pull(ctx context.Context, db *store.DB, c *Client, wait bool) (*PullResult,
 		fr, err := db.ApplyFeed(ctx, f)
 		if err != nil {
 			return res, err
+		}
+		if resp.CityPseudonymKey != nil {
+			// After the feed: a role it changed to gate drops the key.
+			// Another key held here is refused and audited; the feed goes
+			// on, as the gates' revocations must.
+			if err := db.ReceiveCityPseudonymKey(ctx, resp.CityPseudonymKey); err != nil && !errors.Is(err, store.ErrConflict) {
+				return res, fmt.Errorf("hub feed: %w", err)
+			}
 		}
 		res.Pages++
 		res.FeedResult.Add(fr)

@@ -67,6 +67,9 @@ type DistrictInfo struct {
 	// Sent to offices only: with it, enumerating the ID space turns a
 	// pseudonym back into an ID number.
 	PseudonymKey []byte `json:"pseudonym_key,omitempty"`
+	// CityPseudonymKey is the city's pseudonym key when the district has
+	// joined the city: secret, to offices only, as PseudonymKey.
+	CityPseudonymKey []byte `json:"city_pseudonym_key,omitempty"`
 }
 
 // TrustList is every root and issuer key the hub knows, revoked ones
@@ -197,7 +200,11 @@ type PullRequest struct {
 	// Older appliances send none of them and get whole lists at once.
 	TrustVersion int64 `json:"trust_version,omitempty"`
 	Deltas       bool  `json:"deltas,omitempty"`
-	Wait         bool  `json:"wait,omitempty"`
+	// CityKeyCheck is the check value of the city pseudonym key the
+	// appliance holds (pass.CityKeyCheck), absent when it holds none: an
+	// office without it is sent it.
+	CityKeyCheck []byte `json:"city_key_check,omitempty"`
+	Wait         bool   `json:"wait,omitempty"`
 }
 
 // TrustDelta is a trust list told as its change from the list whose hash
@@ -241,6 +248,9 @@ type PullResponse struct {
 	// Draining: the hub's admins are retiring the appliance; it issues
 	// no new passes and keeps sending what it holds.
 	Draining bool `json:"draining,omitempty"`
+	// CityPseudonymKey is sent to an office whose CityKeyCheck is not
+	// the hub's city key's: secret, never to a gate.
+	CityPseudonymKey []byte `json:"city_pseudonym_key,omitempty"`
 }
 
 // RevocationRecord is one revocation of the hub's list.

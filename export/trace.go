@@ -28,7 +28,9 @@ const (
 // TraceRequest is one contact-tracing query and the format of its
 // download. It holds the subject pseudonym, never the ID number.
 type TraceRequest struct {
-	Subject  pass.Subject
+	Subject pass.Subject
+	// Also are the person's other subjects (store.TraceQuery.Also).
+	Also     []pass.Subject
 	From, To time.Time     // the person's checks in [From, To)
 	Window   time.Duration // ±window around each check
 	Format   Format        // "" when only the page is wanted
@@ -92,7 +94,7 @@ func (r *TraceRequest) Validate() error {
 
 // Query is the store query of r.
 func (r *TraceRequest) Query() store.TraceQuery {
-	return store.TraceQuery{Subject: r.Subject, From: r.From, To: r.To, Window: r.Window, Limit: r.Limit}
+	return store.TraceQuery{Subject: r.Subject, Also: r.Also, From: r.From, To: r.To, Window: r.Window, Limit: r.Limit}
 }
 
 func (r *TraceRequest) loc() *time.Location {
@@ -285,6 +287,13 @@ func AuditTraceRecord(ctx context.Context, db *store.DB, actor store.Actor, r *T
 		"window_minutes": int(r.Window / time.Minute), "format": r.Format,
 		"checks": len(res.Checks), "contacts": len(res.Contacts), "contact_rows": res.ContactRows,
 		"truncated": res.Truncated, "checks_not_listed": res.ChecksOmitted, "contact_rows_not_listed": res.RowsOmitted,
+	}
+	if len(r.Also) > 0 {
+		also := make([]string, len(r.Also))
+		for i, s := range r.Also {
+			also[i] = hex.EncodeToString(s[:])
+		}
+		d["also_subjects"] = also
 	}
 	for k, v := range extra {
 		d[k] = v

@@ -32,8 +32,12 @@ type District struct {
 	ID           string // short identifier, carried in passes as iss
 	Name         string // display name
 	PseudonymKey []byte // 32 bytes; secret; nil on a gate (store.ErrGate)
-	Appliance    string // this appliance's name
-	CreatedAt    time.Time
+	// CityPseudonymKey is the city's pseudonym key once the district
+	// joined the city (ImportCityPseudonymKey): 32 bytes, secret, nil on
+	// a gate and before.
+	CityPseudonymKey []byte
+	Appliance        string // this appliance's name
+	CreatedAt        time.Time
 }
 
 // Key roles.

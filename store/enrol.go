@@ -58,12 +58,20 @@ func (db *DB) SetupEnrolled(ctx context.Context, e *EnrolledSetup) error {
 		}
 		d := *e.District
 		if e.Hub.Role == ApplianceGate {
-			d.PseudonymKey = nil // a gate never stores one, whatever it was sent
+			d.PseudonymKey, d.CityPseudonymKey = nil, nil // a gate never stores one, whatever it was sent
 		} else if len(d.PseudonymKey) != 32 {
 			return fmt.Errorf("district: %w: an office needs the 32-byte pseudonym key", ErrInvalid)
 		}
 		if err := db.createDistrictSealed(ctx, tx, &d, now); err != nil {
 			return err
+		}
+		if d.CityPseudonymKey != nil {
+			if len(d.CityPseudonymKey) != 32 {
+				return fmt.Errorf("district: %w: the city pseudonym key is %d bytes, want 32", ErrInvalid, len(d.CityPseudonymKey))
+			}
+			if _, err := db.putCityPseudonymKey(ctx, tx, d.CityPseudonymKey, ActorHub, now); err != nil {
+				return err
+			}
 		}
 		if err := db.enrolKeys(ctx, tx, e, now); err != nil {
 			return err

@@ -370,6 +370,8 @@ func applyEvent(ctx context.Context, tx *sql.Tx, a *Appliance, e *OutboxRecord, 
 		err = applyApplianceRevocation(ctx, tx, a.Name, e, now.UnixMilli(), skew)
 	case "status":
 		err = applyApplianceStatus(ctx, tx, a.ID, e, now.UnixMilli())
+	case "audit":
+		err = applyApplianceLink(ctx, tx, a, e, now) // the record is kept whatever becomes of a link in it
 	}
 	if errors.Is(err, ErrInvalid) {
 		return refuseMalformed + refusal(": "+err.Error()), nil

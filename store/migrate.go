@@ -804,6 +804,25 @@ CREATE TABLE city_revocations (
 	UNIQUE (district, origin_seq)
 ) STRICT;
 `,
+	`-- citytrace: the city pseudonym key (store/citykey.go): one person has one
+-- subject city-wide. Held by the hub and its offices, never by a gate;
+-- sealed like the other secrets when the data directory is.
+CREATE TABLE city_pseudonym (
+	id          INTEGER PRIMARY KEY CHECK (id = 1), -- a single row
+	key         BLOB    NOT NULL,
+	check_value BLOB    NOT NULL CHECK (length(check_value) = 8),
+	since_ms    INTEGER NOT NULL
+) STRICT;
+-- A person registered under the city subject who was known here under the
+-- district subject: a status change of either reaches the other, so a
+-- pass issued before the district joined the city is voided with the new.
+CREATE TABLE subject_links (
+	city_subject     BLOB NOT NULL CHECK (length(city_subject) = 16),
+	district_subject BLOB NOT NULL CHECK (length(district_subject) = 16),
+	PRIMARY KEY (city_subject, district_subject)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX subject_links_district ON subject_links (district_subject);
+`,
 }
 
 // migrate brings the schema up to date. Every pending step runs in one

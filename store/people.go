@@ -180,6 +180,15 @@ func changeStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, rea
 // changeStatusAfter is changeStatus whose audit record names the trace
 // (its audit seq) that led to the change; 0 for none.
 func changeStatusAfter(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason string, actor Actor, now time.Time, trace int64) (*StatusChange, error) {
+	c, err := changeOneStatus(ctx, tx, p, to, reason, actor, now, trace)
+	if err != nil {
+		return nil, err
+	}
+	return c, followSubjectLinks(ctx, tx, p.Subject, to, reason, actor, now, trace)
+}
+
+// changeOneStatus is changeStatusAfter for p's subject alone.
+func changeOneStatus(ctx context.Context, tx *sql.Tx, p *Person, to pass.Color, reason string, actor Actor, now time.Time, trace int64) (*StatusChange, error) {
 	if !validColor(to) {
 		return nil, fmt.Errorf("%w: colour %d", ErrInvalid, uint8(to))
 	}

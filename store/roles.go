@@ -289,11 +289,12 @@ func applyRole(ctx context.Context, tx *sql.Tx, role ApplianceRole, now time.Tim
 	return dropPseudonymKey(ctx, tx)
 }
 
-// dropPseudonymKey removes the district's pseudonym key, overwriting its
-// bytes in the database file.
+// dropPseudonymKey removes the district's pseudonym key and the city's,
+// overwriting their bytes in the database file.
 func dropPseudonymKey(ctx context.Context, tx *sql.Tx) (bool, error) {
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM district WHERE pseudonym_key IS NOT NULL`).Scan(&n); err != nil || n == 0 {
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM district WHERE pseudonym_key IS NOT NULL) +
+		(SELECT count(*) FROM city_pseudonym)`).Scan(&n); err != nil || n == 0 {
 		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
@@ -304,6 +305,9 @@ func dropPseudonymKey(ctx context.Context, tx *sql.Tx) (bool, error) {
 	_, err := tx.ExecContext(ctx, `UPDATE district SET pseudonym_key = NULL`)
 	if err == nil {
 		_, err = tx.ExecContext(ctx, `DELETE FROM sealed WHERE name = ?`, sealedPseudonym)
+	}
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `DELETE FROM city_pseudonym`) // the city's key too
 	}
 	if _, perr := tx.ExecContext(ctx, `PRAGMA secure_delete = OFF`); err == nil {
 		err = perr

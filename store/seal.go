@@ -337,6 +337,7 @@ func (db *DB) sealClearTx(ctx context.Context, tx *sql.Tx) (int, error) {
 	for _, c := range []struct{ table, column, label string }{
 		{"audit_key", "private", auditKeyLabel},
 		{"sync_hub", "bundle_key", bundleKeyLabel},
+		{"city_pseudonym", "key", cityKeyLabel},
 	} {
 		sealed, err := db.sealSingleRow(ctx, tx, c.table, c.column, c.label)
 		if err != nil {

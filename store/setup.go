@@ -69,7 +69,11 @@ func (db *DB) District(ctx context.Context) (*District, error) {
 		if d, err = findDistrict(ctx, tx); err != nil {
 			return err
 		}
-		return db.unsealDistrict(ctx, tx, d)
+		if err := db.unsealDistrict(ctx, tx, d); err != nil {
+			return err
+		}
+		d.CityPseudonymKey, err = db.cityPseudonymKey(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find district: %w", err)

@@ -24,7 +24,11 @@ const MaxTraceRows = 50000
 // TraceQuery asks for the checks of one person and everyone checked near
 // them.
 type TraceQuery struct {
-	Subject  pass.Subject
+	Subject pass.Subject
+	// Also are the person's other subjects, traced with Subject as one
+	// person: the district subject of passes issued before the district
+	// took the city pseudonym key. At most MaxTraceSubjects-1.
+	Also     []pass.Subject
 	From, To time.Time     // the person's checks in [From, To)
 	Window   time.Duration // contacts within ±Window of a check, edges included
 	Limit    int           // 0 or more than MaxTraceRows: MaxTraceRows
@@ -227,11 +231,26 @@ func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 	if limit <= 0 || limit > MaxTraceRows {
 		limit = MaxTraceRows
 	}
+	if len(q.Also) >= MaxTraceSubjects {
+		return nil, fmt.Errorf("trace: %w: %d subjects, at most %d", ErrInvalid, len(q.Also)+1, MaxTraceSubjects)
+	}
 	var res *TraceResult
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		var err error
 		if res, err = traceAll(ctx, tx, q, limit); err != nil {
 			return err
+		}
+		for _, s := range q.Also {
+			other := q
+			other.Subject = s
+			more, err := traceAll(ctx, tx, other, limit)
+			if err != nil {
+				return err
+			}
+			res = mergeTraces(res, more, limit)
+		}
+		if len(q.Also) > 0 {
+			res = res.without(append([]pass.Subject{q.Subject}, q.Also...))
 		}
 		res.Limit = limit
 		res.Contacts = summarise(res.Checks)
@@ -241,6 +260,22 @@ func (db *DB) Trace(ctx context.Context, q TraceQuery) (*TraceResult, error) {
 		return nil, fmt.Errorf("trace: %w", err)
 	}
 	return res, nil
+}
+
+// MaxTraceSubjects bounds the subjects one trace follows as one person:
+// the city subject and the district's own, with room to spare.
+const MaxTraceSubjects = 4
+
+// without drops the contact rows that are the person's own checks under
+// another of their subjects (an old pass and a new one shown together).
+func (res *TraceResult) without(own []pass.Subject) *TraceResult {
+	res.ContactRows = 0
+	for i := range res.Checks {
+		c := &res.Checks[i]
+		c.Contacts = slices.DeleteFunc(c.Contacts, func(ct TraceContact) bool { return slices.Contains(own, ct.Subject) })
+		res.ContactRows += len(c.Contacts)
+	}
+	return res
 }
 
 // traceAll traces through the local log and, on a hub, through its

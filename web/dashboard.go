@@ -30,6 +30,7 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	m.City = s.city != nil
 	p := s.adminPage(r, "admin.title")
 	p.CSS = append(p.CSS, assets.Path("/assets/", "dashboard.css"))
 	p.JS = append(p.JS, assets.Path("/assets/", "dashboard.js"))

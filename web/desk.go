@@ -76,12 +76,21 @@ func (s *Server) handleDeskFind(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	subject, err := district.SubjectOf(r.Context(), s.db, id)
+	subjects, err := district.SubjectsOf(r.Context(), s.db, id)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	if _, err := s.db.FindPerson(r.Context(), subject); errors.Is(err, store.ErrNotFound) {
+	// The city subject first; a person not seen since the district
+	// joined the city is still under the district's.
+	subject := subjects[0]
+	for _, sub := range subjects {
+		if _, err = s.db.FindPerson(r.Context(), sub); !errors.Is(err, store.ErrNotFound) {
+			subject = sub
+			break
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		status := http.StatusNotFound
 		m.FindErr = p.T.T("desk.not_found")
 		if badDigit {

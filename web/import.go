@@ -265,10 +265,10 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 	if err != nil {
 		return nil, err
 	}
-	key, err := d.PseudonymKeyOrErr()
-	if err != nil {
+	if _, err := d.PseudonymKeyOrErr(); err != nil {
 		return nil, err
 	}
+	key := district.SubjectKey(d)
 	res := &importResult{Rows: len(rows) + len(bad), Bad: bad}
 	now := db.Now()
 	batch := make([]*store.Person, 0, importChunk)
@@ -307,6 +307,9 @@ func importResidents(ctx context.Context, db *store.DB, t i18n.Printer, b []byte
 			}
 			res.Bad = append(res.Bad, rowError{row.Line, strings.Join(msgs, "; ")})
 			continue
+		}
+		if err := district.JoinCitySubject(ctx, db, d, r.IDNumber, actor); err != nil {
+			return nil, err
 		}
 		if !seen[r.Person.Subject] {
 			seen[r.Person.Subject] = true
@@ -370,10 +373,10 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 	if err != nil {
 		return nil, err
 	}
-	key, err := d.PseudonymKeyOrErr()
-	if err != nil {
+	if _, err := d.PseudonymKeyOrErr(); err != nil {
 		return nil, err
 	}
+	key := district.SubjectKey(d)
 	loc, err := db.Location(ctx)
 	if err != nil {
 		return nil, err
@@ -426,6 +429,9 @@ func importTests(ctx context.Context, db *store.DB, t i18n.Printer, b []byte, ac
 		if len(msgs) > 0 {
 			res.Bad = append(res.Bad, rowError{row.Line, strings.Join(msgs, "; ")})
 			continue
+		}
+		if err := district.JoinCitySubject(ctx, db, d, id, actor); err != nil {
+			return nil, err
 		}
 		batch = append(batch, store.TestResult{Subject: pass.Pseudonym(key, id), SampledAt: at, Positive: positive})
 		lines = append(lines, row.Line)

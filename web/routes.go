@@ -145,6 +145,8 @@ func (s *Server) routeTable() []route {
 		{"POST /desk/import", Issuer, officeOnly, s.handleImport},
 		{"POST /desk/print", Issuer, officeOnly, s.handleBulkPrint},
 		// Contact tracing: the ID number travels only in a request body.
+		{"GET /admin/city", Admin, officeOnly, s.handleCityForm},
+		{"POST /admin/city/trace", Admin, officeOnly, s.handleCityTrace},
 		{"GET /admin/trace", Admin, officeOnly, s.handleTraceForm},
 		{"POST /admin/trace", Admin, officeOnly, s.handleTrace},
 		{"POST /admin/trace/download", Admin, officeOnly, s.handleTraceDownload},

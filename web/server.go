@@ -43,6 +43,8 @@ type Server struct {
 	// traceLimit caps trace results below store.MaxTraceRows (tests).
 	traceLimit int
 	traces     traceGrants
+	// city is the link to the city tier (Config.City); nil: none.
+	city *CityConsole
 
 	// entrances maps a scan source to the entrance an admin assigned it
 	// to; loaded on first use and after every change.
@@ -95,6 +97,9 @@ type Config struct {
 	// CAPEM is the local CA certificate admins download for the tablets
 	// (see SetCA); nil: none.
 	CAPEM []byte
+	// City links the city health commission's console to the district
+	// hubs (GET /admin/city); nil: the page says it is not joined.
+	City *CityConsole
 	// TraceLimit caps each part of a trace at this many rows instead of
 	// store.MaxTraceRows, so that tests can cut a trace without writing
 	// ten thousand scans; 0: store.MaxTraceRows.
@@ -118,6 +123,7 @@ func New(cfg Config) *Server {
 		inputCfg:         inputConfig{cfg.InputsFromFlags, cfg.ValidateInput, cfg.InputsChanged},
 		version:          cfg.Version,
 		traceLimit:       cfg.TraceLimit,
+		city:             cfg.City,
 		auditCheckpoints: cfg.AuditCheckpoints,
 	}
 	if s.inputs == nil {

@@ -103,12 +103,12 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, view.AdminTracePage(s.adminPage(r, "admin.trace"), m))
 		return
 	}
-	subject, err := district.SubjectOf(r.Context(), s.db, id)
+	subjects, err := district.SubjectsOf(r.Context(), s.db, id)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	req.Subject = subject
+	req.Subject, req.Also = subjects[0], subjects[1:]
 	s.showTrace(w, r, req, nil)
 }
 
