@@ -146,6 +146,41 @@ func TestScanAPI(t *testing.T) {
 			t.Fatalf("revoked device: %d", resp.StatusCode)
 		}
 	})
+	t.Run("Headers", func(t *testing.T) {
+		// A device API's answers, allowed or refused, are JSON that no
+		// browser sniffs, frames or caches.
+		for _, tc := range []struct{ auth, body string }{
+			{bearer, `{"payload":"` + text + `"}`}, {bearer, `{"payload":42}`}, {"", `{"payload":"x"}`},
+		} {
+			resp, _ := f.post(tc.auth, tc.body)
+			for k, want := range map[string]string{
+				"Content-Type": "application/json; charset=utf-8", "X-Content-Type-Options": "nosniff",
+				"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+			} {
+				if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
+					t.Errorf("%d answer: %s %q, want %q", resp.StatusCode, k, got, want)
+				}
+			}
+			if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+				t.Errorf("%d answer: no content policy", resp.StatusCode)
+			}
+		}
+	})
+	t.Run("OversizedUnannounced", func(t *testing.T) {
+		// A body sent in chunks announces no length: the bound holds
+		// while it is read.
+		body := io.MultiReader(strings.NewReader(`{"payload":"`), strings.NewReader(strings.Repeat("A", 1<<20)), strings.NewReader(`"}`))
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/scans", body)
+		req.Header.Set("Authorization", bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || req.ContentLength != 0 {
+			t.Fatalf("status %d (length %d), want 413", resp.StatusCode, req.ContentLength)
+		}
+	})
 	t.Run("WrongMethod", func(t *testing.T) {
 		resp, err := http.Get(f.srv.URL + "/api/v1/scans")
 		if err != nil {
