@@ -208,14 +208,24 @@ func (s *Server) authDevice(w http.ResponseWriter, r *http.Request) (*store.Devi
 	return dev, true
 }
 
-// deviceCache keeps token lookups off the database on the hot path. Entries
-// live for ttl, so a device revoked by another process is refused within
-// ttl; unknown tokens are not cached, so a new device works at once.
+// deviceCacheTTL is how long a token lookup is kept. A device revoked on
+// this appliance's admin page is forgotten at once; one revoked by another
+// process (the CLI) is refused within this time, as the checker's lists
+// reach the gate within its refresh interval. One lookup per device and
+// second costs nothing at scan rates.
+const deviceCacheTTL = time.Second
+
+// deviceCache keeps token lookups off the database on the hot path.
+// Unknown tokens are not cached, so a new device works at once. Its keys
+// are the tokens' hashes: the cache holds no token.
 type deviceCache struct {
-	db  *store.DB
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[[32]byte]cachedDevice
+	lookup func(ctx context.Context, token string) (*store.Device, error)
+	ttl    time.Duration
+	mu     sync.Mutex
+	m      map[[32]byte]cachedDevice
+	// forgets counts forget calls: a lookup that began before one may
+	// have read the device before its revocation, and is not kept.
+	forgets uint64
 }
 
 type cachedDevice struct {
@@ -224,30 +234,39 @@ type cachedDevice struct {
 }
 
 func newDeviceCache(db *store.DB, ttl time.Duration) *deviceCache {
-	return &deviceCache{db: db, ttl: ttl, m: make(map[[32]byte]cachedDevice)}
+	return &deviceCache{lookup: db.FindDeviceByToken, ttl: ttl, m: make(map[[32]byte]cachedDevice)}
 }
 
+// maxDeviceToken bounds the Authorization header's token before it is
+// hashed or looked up.
+const maxDeviceToken = 256
+
 func (c *deviceCache) find(ctx context.Context, token string) (*store.Device, error) {
-	if token == "" || len(token) > 256 {
+	if token == "" || len(token) > maxDeviceToken {
 		return nil, store.ErrNotFound
 	}
-	key := sha256.Sum256([]byte(token))
+	// Hashed from a copy on the stack: []byte(token) would allocate.
+	var buf [maxDeviceToken]byte
+	key := sha256.Sum256(buf[:copy(buf[:], token)])
 	now := time.Now()
 	c.mu.Lock()
 	e, ok := c.m[key]
+	forgets := c.forgets
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.dev, nil
 	}
-	dev, err := c.db.FindDeviceByToken(ctx, token)
+	dev, err := c.lookup(ctx, token)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	if len(c.m) > 10000 {
-		clear(c.m)
+	if c.forgets == forgets {
+		if len(c.m) > 10000 {
+			clear(c.m)
+		}
+		c.m[key] = cachedDevice{dev: dev, expires: now.Add(c.ttl)}
 	}
-	c.m[key] = cachedDevice{dev: dev, expires: now.Add(c.ttl)}
 	c.mu.Unlock()
 	return dev, nil
 }

@@ -1,9 +1,15 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"passgate/store"
 )
 
 // scanBodies are request bodies of the scan API, well formed and hostile:
@@ -85,4 +91,68 @@ func BenchmarkScanPayload(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDeviceCacheForgetRacesLookup revokes a device while a lookup of its
+// token, begun before the revocation, is still reading the database: the
+// device it read must not be kept, or the revoked token would be let in
+// for the cache's lifetime.
+func TestDeviceCacheForgetRacesLookup(t *testing.T) {
+	dev := &store.Device{Name: "gate-1"}
+	var lookups atomic.Int32
+	reading, revoked := make(chan struct{}), make(chan struct{})
+	c := &deviceCache{ttl: time.Hour, m: make(map[[32]byte]cachedDevice)}
+	c.lookup = func(ctx context.Context, token string) (*store.Device, error) {
+		if lookups.Add(1) == 1 {
+			close(reading)
+			<-revoked // the row read was the one before the revocation
+			return dev, nil
+		}
+		return nil, store.ErrNotFound
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.find(t.Context(), "pgd_token")
+		done <- err
+	}()
+	<-reading
+	c.forget("gate-1")
+	close(revoked)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.find(t.Context(), "pgd_token"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the revocation: %v, %v; want it looked up again and refused", d, err)
+	}
+	if n := lookups.Load(); n != 2 {
+		t.Fatalf("%d lookups, want 2", n)
+	}
+}
+
+// TestDeviceCacheKeepsLookups holds the cache to its purpose: a known
+// token is looked up once per lifetime, an unknown one every time.
+func TestDeviceCacheKeepsLookups(t *testing.T) {
+	var lookups atomic.Int32
+	c := &deviceCache{ttl: time.Hour, m: make(map[[32]byte]cachedDevice)}
+	c.lookup = func(ctx context.Context, token string) (*store.Device, error) {
+		lookups.Add(1)
+		if token == "pgd_known" {
+			return &store.Device{Name: "gate-1"}, nil
+		}
+		return nil, store.ErrNotFound
+	}
+	for range 3 {
+		if d, err := c.find(t.Context(), "pgd_known"); err != nil || d.Name != "gate-1" {
+			t.Fatalf("known token: %v %v", d, err)
+		}
+		if _, err := c.find(t.Context(), "pgd_unknown"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	}
+	if _, err := c.find(t.Context(), strings.Repeat("x", maxDeviceToken+1)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("oversized token: %v", err)
+	}
+	if n := lookups.Load(); n != 4 {
+		t.Fatalf("%d lookups, want 4 (one of the known token, three of the unknown)", n)
+	}
 }

@@ -109,7 +109,7 @@ type Config struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		db: cfg.DB, checker: cfg.Checker, log: cfg.Log, started: time.Now(),
-		devices:          newDeviceCache(cfg.DB, 30*time.Second),
+		devices:          newDeviceCache(cfg.DB, deviceCacheTTL),
 		auth:             newAuthState(),
 		events:           newEventHub(),
 		inputs:           cfg.Inputs,
