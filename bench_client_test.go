@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,4 +82,69 @@ func TestBenchPoster(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkBenchPoster is bench's client against a server that answers
+// at once, beside the client it replaced (the standard response parser
+// and a JSON decoder on the body): the difference is the client's cost
+// per scan, which shares the cores with the server bench measures.
+func BenchmarkBenchPoster(b *testing.B) {
+	const answerBody = `{"decision":"allow","reason":"ok","repeat":false,"holder":{"name":"张*明","id_tail":"1230"},"color":"green","kind":"phone","doses":2,"tested_at":"2026-12-04T15:05:00Z","issued_at":"2026-12-04T16:04:00Z","expires_at":"2026-12-07T16:05:00Z","source":"bench","checked_at":"2026-12-04T16:05:00.123456789Z","scan_id":42}` + "\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		for k, v := range map[string]string{
+			"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+			"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Content-Security-Policy": "default-src 'self'",
+		} {
+			h.Set(k, v)
+		}
+		_, _ = io.WriteString(w, answerBody)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	text := "PG1:" + strings.Repeat("ABCDEFGHIJ", 30)
+	b.Run("benchConn", func(b *testing.B) {
+		post, closeAll := benchPoster(addr, "pgd_tok", 1)
+		defer closeAll()
+		b.ReportAllocs()
+		for b.Loop() {
+			if a, err := post(context.Background(), 0, text); err != nil || a.ScanID != 42 {
+				b.Fatal(a, err)
+			}
+		}
+	})
+	b.Run("http.ReadResponse", func(b *testing.B) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		head := "POST /api/v1/scans HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer pgd_tok\r\nContent-Type: application/json\r\nContent-Length: "
+		var buf []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			body, _ := json.Marshal(struct {
+				Payload string `json:"payload"`
+			}{text})
+			buf = append(buf[:0], head...)
+			buf = strconv.AppendInt(buf, int64(len(body)), 10)
+			buf = append(buf, "\r\n\r\n"...)
+			buf = append(buf, body...)
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out answer
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.ScanID != 42 {
+				b.Fatal(out, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 }
