@@ -148,3 +148,36 @@ func BenchmarkBenchPoster(b *testing.B) {
 		}
 	})
 }
+
+// TestBenchPosterRawAnswers feeds bench's client answers no net/http
+// server writes: each is an error, never a panic or a counted scan.
+func TestBenchPosterRawAnswers(t *testing.T) {
+	for _, raw := range []string{
+		"", "HTTP/1.1 20\n", "HTTP/1.1 200\n", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+		"HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\n{}", "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{\"scan_id\":1}",
+		"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"scan_id\":0}",
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf)
+			_, _ = io.WriteString(c, raw)
+		}()
+		post, closeAll := benchPoster(ln.Addr().String(), "pgd_tok", 1)
+		if a, err := post(context.Background(), 0, "PG1:x"); err == nil {
+			t.Errorf("answer %q read as %+v", raw, a)
+		}
+		closeAll()
+		ln.Close()
+	}
+}

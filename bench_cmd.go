@@ -442,7 +442,7 @@ func (cn *benchConn) readHead() (status, length int, err error) {
 		return 0, 0, fmt.Errorf("read answer: %w", err)
 	}
 	// "HTTP/1.1 200 OK\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || line[12] != ' ' && line[12] != '\r' {
+	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || line[12] != ' ' && line[12] != '\r' {
 		return 0, 0, fmt.Errorf("read answer: status line %q", line)
 	}
 	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
