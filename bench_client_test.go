@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -180,4 +181,21 @@ func TestBenchPosterRawAnswers(t *testing.T) {
 		closeAll()
 		ln.Close()
 	}
+}
+
+// FuzzBenchAnswer reads arbitrary bytes as an answer of the scan API:
+// bench's client must refuse what it cannot read, never panic, and count
+// no answer without a scan id.
+func FuzzBenchAnswer(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 46\r\n\r\n{\"decision\":\"allow\",\"reason\":\"ok\",\"scan_id\":7}"))
+	f.Add([]byte("HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 20\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cn := &benchConn{r: bufio.NewReaderSize(bytes.NewReader(raw), 4096)}
+		a, err := cn.readAnswer()
+		if err == nil && a.ScanID <= 0 {
+			t.Fatalf("answer without a scan id read as %+v", a)
+		}
+	})
 }

@@ -410,6 +410,11 @@ func (cn *benchConn) post(head, text string) (answer, error) {
 	if _, err := cn.c.Write(cn.req); err != nil {
 		return answer{}, err
 	}
+	return cn.readAnswer()
+}
+
+// readAnswer reads one answer of the scan API from the connection.
+func (cn *benchConn) readAnswer() (answer, error) {
 	status, length, err := cn.readHead()
 	if err != nil {
 		return answer{}, err
