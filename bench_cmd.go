@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 	"passgate/appliance"
 	"passgate/check"
 	"passgate/district"
+	"passgate/internal/jsonappend"
 	"passgate/pass"
 	"passgate/store"
 )
@@ -173,7 +175,7 @@ func (e *env) bench(ctx context.Context, o benchOptions, db *store.DB, checkOne 
 	}
 	runtime.GC()
 	if o.addr != "" {
-		post, closeAll, err := benchClient(ctx, db, o.addr)
+		post, closeAll, err := benchClient(ctx, db, o.addr, o.conc)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -344,76 +346,150 @@ func benchPasses(ctx context.Context, db *store.DB, n int) ([]string, error) {
 }
 
 // benchClient registers a bench device and returns a function posting one
-// scan to the scan API at addr. It is a lean HTTP/1.1 client (one
-// keep-alive connection per worker, the standard response parser) so that
-// the two cores measure the server more than the load generator.
-func benchClient(ctx context.Context, db *store.DB, addr string) (checkFunc, func(), error) {
+// scan to the scan API at addr on behalf of one of conc workers. It is a
+// lean HTTP/1.1 client, so that the two cores measure the server more than
+// the load generator: one keep-alive connection per worker, the request
+// head built once, the body and the answer in buffers the worker reuses,
+// and a response reader that takes only what the scan API sends (a status
+// line, headers, a body of announced length) and fails on anything else.
+func benchClient(ctx context.Context, db *store.DB, addr string, conc int) (checkFunc, func(), error) {
 	_, token, err := db.CreateDevice(ctx, "bench-"+strconv.FormatInt(time.Now().UnixNano(), 36), "bench")
 	if err != nil {
 		return nil, nil, err
 	}
+	post, closeAll := benchPoster(addr, token, conc)
+	return post, closeAll, nil
+}
+
+// benchPoster posts scans to the scan API at addr with the device token,
+// for conc workers.
+func benchPoster(addr, token string, conc int) (checkFunc, func()) {
 	head := "POST /api/v1/scans HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + token +
 		"\r\nContent-Type: application/json\r\nContent-Length: "
-
-	type conn struct {
-		c   net.Conn
-		r   *bufio.Reader
-		buf []byte
-	}
-	var mu sync.Mutex
-	conns := map[int]*conn{}
+	conns := make([]*benchConn, conc)
 	post := func(ctx context.Context, worker int, text string) (answer, error) {
-		mu.Lock()
 		cn := conns[worker]
-		mu.Unlock()
 		if cn == nil {
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				return answer{}, err
 			}
-			cn = &conn{c: c, r: bufio.NewReader(c)}
-			mu.Lock()
+			cn = &benchConn{c: c, r: bufio.NewReaderSize(c, 4096)}
 			conns[worker] = cn
-			mu.Unlock()
 		}
-		body, _ := json.Marshal(struct {
-			Payload string `json:"payload"`
-		}{text})
-		cn.buf = append(cn.buf[:0], head...)
-		cn.buf = strconv.AppendInt(cn.buf, int64(len(body)), 10)
-		cn.buf = append(cn.buf, "\r\n\r\n"...)
-		cn.buf = append(cn.buf, body...)
-		if _, err := cn.c.Write(cn.buf); err != nil {
-			return answer{}, err
+		a, err := cn.post(head, text)
+		if err != nil || cn.closing {
+			// The server ends the connection, or it is in an unknown
+			// state: the worker's next scan dials a new one.
+			cn.c.Close()
+			conns[worker] = nil
 		}
-		resp, err := http.ReadResponse(cn.r, nil)
-		if err != nil {
-			return answer{}, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return answer{}, fmt.Errorf("scan API answered %s", resp.Status)
-		}
-		var out answer
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			return answer{}, err
-		}
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return answer{}, err
-		}
-		if out.ScanID <= 0 {
-			return answer{}, errors.New("scan API answered without a scan id")
-		}
-		return out, nil
+		return a, err
 	}
 	closeAll := func() {
-		mu.Lock()
-		defer mu.Unlock()
 		for _, cn := range conns {
-			cn.c.Close()
+			if cn != nil {
+				cn.c.Close()
+			}
 		}
 	}
-	return post, closeAll, nil
+	return post, closeAll
+}
+
+// benchConn is one worker's connection to the scan API.
+type benchConn struct {
+	c       net.Conn
+	r       *bufio.Reader
+	req     []byte // the request being sent
+	body    []byte // the request's body, then the answer's
+	closing bool   // the server said it closes the connection
+}
+
+// maxBenchAnswer bounds an answer's body and each header line.
+const maxBenchAnswer = 64 << 10
+
+// post sends one scan of text and reads its answer.
+func (cn *benchConn) post(head, text string) (answer, error) {
+	cn.body = append(cn.body[:0], `{"payload":`...)
+	cn.body = jsonappend.String(cn.body, text)
+	cn.body = append(cn.body, '}')
+	cn.req = append(cn.req[:0], head...)
+	cn.req = strconv.AppendInt(cn.req, int64(len(cn.body)), 10)
+	cn.req = append(cn.req, "\r\n\r\n"...)
+	cn.req = append(cn.req, cn.body...)
+	if _, err := cn.c.Write(cn.req); err != nil {
+		return answer{}, err
+	}
+	return cn.readAnswer()
+}
+
+// readAnswer reads one answer of the scan API from the connection.
+func (cn *benchConn) readAnswer() (answer, error) {
+	status, length, err := cn.readHead()
+	if err != nil {
+		return answer{}, err
+	}
+	if length < 0 || length > maxBenchAnswer {
+		return answer{}, fmt.Errorf("scan API answered %d with a body of length %d", status, length)
+	}
+	cn.body = slices.Grow(cn.body[:0], length)[:length]
+	if _, err := io.ReadFull(cn.r, cn.body); err != nil {
+		return answer{}, fmt.Errorf("read answer: %w", err)
+	}
+	if status != http.StatusOK {
+		return answer{}, fmt.Errorf("scan API answered %d: %s", status, bytes.TrimSpace(cn.body))
+	}
+	var out answer
+	if err := json.Unmarshal(cn.body, &out); err != nil {
+		return answer{}, fmt.Errorf("read answer: %w", err)
+	}
+	if out.ScanID <= 0 {
+		return answer{}, errors.New("scan API answered without a scan id")
+	}
+	return out, nil
+}
+
+// readHead reads an answer's status line and headers: its status and
+// body length (-1 when it is not announced).
+func (cn *benchConn) readHead() (status, length int, err error) {
+	line, err := cn.r.ReadSlice('\n')
+	if err != nil {
+		return 0, 0, fmt.Errorf("read answer: %w", err)
+	}
+	// "HTTP/1.1 200 OK\r\n"
+	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || line[12] != ' ' && line[12] != '\r' {
+		return 0, 0, fmt.Errorf("read answer: status line %q", line)
+	}
+	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
+		return 0, 0, fmt.Errorf("read answer: status line %q", line)
+	}
+	length = -1
+	cn.closing = false
+	for {
+		line, err := cn.r.ReadSlice('\n')
+		if err != nil {
+			return 0, 0, fmt.Errorf("read answer: %w", err)
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			return status, length, nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return 0, 0, fmt.Errorf("read answer: header line %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
+				return 0, 0, fmt.Errorf("read answer: Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return 0, 0, fmt.Errorf("read answer: Transfer-Encoding %q is not read by bench", value)
+		case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("close")):
+			cn.closing = true
+		}
+	}
 }
 
 func describePolicy(p *store.Policy) string {

@@ -110,6 +110,7 @@ func (s *Server) handleRevokeDevice(w http.ResponseWriter, r *http.Request) {
 func (c *deviceCache) forget(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.forgets++
 	for k, e := range c.m {
 		if e.dev != nil && e.dev.Name == name {
 			delete(c.m, k)

@@ -19,6 +19,7 @@ import (
 
 type fixture struct {
 	t     *testing.T
+	dir   string // the data directory
 	db    *store.DB
 	srv   *httptest.Server
 	token string
@@ -27,7 +28,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	db, err := store.Open(ctx, t.TempDir())
+	dir := t.TempDir()
+	db, err := store.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 		srv.Close()
 		db.Close()
 	})
-	return &fixture{t: t, db: db, srv: srv, token: token}
+	return &fixture{t: t, dir: dir, db: db, srv: srv, token: token}
 }
 
 func (f *fixture) issue(name, id string) string {
@@ -144,6 +146,73 @@ func TestScanAPI(t *testing.T) {
 		}
 		if resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 401 {
 			t.Fatalf("revoked device: %d", resp.StatusCode)
+		}
+	})
+	t.Run("RevokedByAnotherProcess", func(t *testing.T) {
+		// The device is known to the server (its token lookup is cached)
+		// when the CLI, with its own connections to the same database,
+		// revokes it: within a second, as the checker's lists, it is
+		// refused.
+		_, tok, err := f.db.CreateDevice(t.Context(), "gate-3", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, m := f.post("Bearer "+tok, `{"payload":"x"}`); resp.StatusCode != 200 {
+			t.Fatalf("before the revocation: %d %v", resp.StatusCode, m)
+		}
+		cli, err := store.Open(t.Context(), f.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		if err := cli.RevokeDevice(t.Context(), "gate-3", "test"); err != nil {
+			t.Fatal(err)
+		}
+		revoked := time.Now()
+		for {
+			resp, _ := f.post("Bearer "+tok, `{"payload":"x"}`)
+			if resp.StatusCode == http.StatusUnauthorized {
+				break
+			}
+			if time.Since(revoked) > 2*time.Second {
+				t.Fatalf("a device revoked %s ago is still let in: %d", time.Since(revoked).Round(time.Millisecond), resp.StatusCode)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	t.Run("Headers", func(t *testing.T) {
+		// A device API's answers, allowed or refused, are JSON that no
+		// browser sniffs, frames or caches.
+		for _, tc := range []struct{ auth, body string }{
+			{bearer, `{"payload":"` + text + `"}`}, {bearer, `{"payload":42}`}, {"", `{"payload":"x"}`},
+		} {
+			resp, _ := f.post(tc.auth, tc.body)
+			for k, want := range map[string]string{
+				"Content-Type": "application/json; charset=utf-8", "X-Content-Type-Options": "nosniff",
+				"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+			} {
+				if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
+					t.Errorf("%d answer: %s %q, want %q", resp.StatusCode, k, got, want)
+				}
+			}
+			if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+				t.Errorf("%d answer: no content policy", resp.StatusCode)
+			}
+		}
+	})
+	t.Run("OversizedUnannounced", func(t *testing.T) {
+		// A body sent in chunks announces no length: the bound holds
+		// while it is read.
+		body := io.MultiReader(strings.NewReader(`{"payload":"`), strings.NewReader(strings.Repeat("A", 1<<20)), strings.NewReader(`"}`))
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/scans", body)
+		req.Header.Set("Authorization", bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || req.ContentLength != 0 {
+			t.Fatalf("status %d (length %d), want 413", resp.StatusCode, req.ContentLength)
 		}
 	})
 	t.Run("WrongMethod", func(t *testing.T) {

@@ -114,7 +114,7 @@ type Config struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		db: cfg.DB, checker: cfg.Checker, log: cfg.Log, started: time.Now(),
-		devices:          newDeviceCache(cfg.DB, 30*time.Second),
+		devices:          newDeviceCache(cfg.DB, deviceCacheTTL),
 		auth:             newAuthState(),
 		events:           newEventHub(),
 		inputs:           cfg.Inputs,
@@ -167,16 +167,32 @@ var assetsHandler = assets.Handler("/assets/").ServeHTTP
 // securityHeaders sets the headers every response carries: no framing, no
 // MIME sniffing, no referrer leaking paths, and a content policy that
 // allows only the appliance's own scripts and styles (no inline script).
+// The values are shared by every response rather than built per request:
+// Header.Set and Add replace or copy a slice, never write into it, and
+// each has its capacity cut to its length so that an append copies.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h["X-Content-Type-Options"] = noSniff
+		h["X-Frame-Options"] = frameDeny
+		h["Referrer-Policy"] = noReferrer
+		h["Content-Security-Policy"] = contentPolicy
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Header values set on every response, or on every JSON answer.
+var (
+	noSniff         = headerValue("nosniff")
+	frameDeny       = headerValue("DENY")
+	noReferrer      = headerValue("no-referrer")
+	contentPolicy   = headerValue("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	jsonContentType = headerValue("application/json; charset=utf-8")
+	noStore         = headerValue("no-store")
+)
+
+// headerValue is a header's one value, its capacity cut to its length.
+func headerValue(v string) []string { return []string{v}[:1:1] }
 
 // recoverer turns a handler panic into a logged 500 instead of a dropped
 // connection.
@@ -196,8 +212,9 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 
 // writeJSON writes v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
