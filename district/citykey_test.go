@@ -243,18 +243,26 @@ func TestCityKey_ImportRefusalsAudited(t *testing.T) {
 	}
 }
 
+// linkedPerson is a district that issued cityPerson a pass (old), and
+// another person one (other), before it imported the city key, and
+// cityPerson a pass under the city subject (fresh) after.
+func linkedPerson(t *testing.T) (db *store.DB, old, other, fresh *district.Issued) {
+	t.Helper()
+	file, check := newCityKey(t)
+	db = setupDistrict(t, "雁塔区")
+	old = issueFor(t, db, cityPerson)
+	other = issueFor(t, db, "E12345678")
+	if _, err := db.ImportCityPseudonymKey(context.Background(), file, check, "cli:admin"); err != nil {
+		t.Fatal(err)
+	}
+	return db, old, other, issueFor(t, db, cityPerson)
+}
+
 // A subject revocation of the city subject from elsewhere in the city
 // voids the district subject's passes here too, and no one else's.
 func TestCityKey_CityRevocationReachesLinkedSubject(t *testing.T) {
 	ctx := context.Background()
-	file, check := newCityKey(t)
-	db := setupDistrict(t, "雁塔区")
-	old := issueFor(t, db, cityPerson)
-	other := issueFor(t, db, "E12345678")
-	if _, err := db.ImportCityPseudonymKey(ctx, file, check, "cli:admin"); err != nil {
-		t.Fatal(err)
-	}
-	fresh := issueFor(t, db, cityPerson)
+	db, old, other, fresh := linkedPerson(t)
 	n, err := db.RevokeLinkedSubjects(ctx, fresh.Claims.Subject, time.Now(), "red code in another district")
 	if err != nil || n != 1 {
 		t.Fatalf("%d revocations (%v), want 1", n, err)
@@ -273,14 +281,7 @@ func TestCityKey_CityRevocationReachesLinkedSubject(t *testing.T) {
 // one else's; the same message again makes nothing more.
 func TestCityKey_CityStreamRevocationReachesLinkedSubject(t *testing.T) {
 	ctx := context.Background()
-	file, check := newCityKey(t)
-	db := setupDistrict(t, "雁塔区")
-	old := issueFor(t, db, cityPerson)
-	other := issueFor(t, db, "E12345678")
-	if _, err := db.ImportCityPseudonymKey(ctx, file, check, "cli:admin"); err != nil {
-		t.Fatal(err)
-	}
-	fresh := issueFor(t, db, cityPerson)
+	db, old, other, fresh := linkedPerson(t)
 	before, err := db.RevocationsSince(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
