@@ -32,6 +32,7 @@ type cityFixture struct {
 	cluster *natstest.Cluster
 	ids     []string
 	dbs     []*store.DB
+	dirs    []string
 	hubs    []*proc
 	t0      time.Time
 }
@@ -57,8 +58,8 @@ func newCityFixture(t *testing.T) *cityFixture {
 	}
 	subject := pass.Pseudonym(key, cityPersonID)
 	f.t0 = time.Now().Add(-2 * time.Hour).Truncate(time.Second)
-	dirs := []string{dirA, dirB}
-	for i, dir := range dirs {
+	f.dirs = []string{dirA, dirB}
+	for i, dir := range f.dirs {
 		if r := runCLI(t, f.env, "", "trust", "city-key", f.keyFile, "--data", dir, "--check", check[1]); r.code != 0 {
 			t.Fatalf("import: %s", r.stderr)
 		}
@@ -77,7 +78,7 @@ func newCityFixture(t *testing.T) *cityFixture {
 		f.ids, f.dbs = append(f.ids, d.ID), append(f.dbs, db)
 	}
 	f.cluster = natstest.Start(t, f.ids...)
-	for i, dir := range dirs {
+	for i, dir := range f.dirs {
 		f.hubs = append(f.hubs, startCityHub(t, "hub-"+f.ids[i], dir, f.cluster, f.ids[i], false))
 	}
 	// A hub answers once its link has subscribed: wait for both.
@@ -200,13 +201,25 @@ func TestCity_ServeConsole(t *testing.T) {
 }
 
 // Two district hubs joined with --city answer the city's traces on their
-// links: `city trace` as the console's user finds the person's checks in
-// both districts; with one hub stopped, that district is named missing
-// and the command exits 3.
+// links: the same person, issued a pass in each district under the one
+// city pseudonym key both imported, is checked at each hub's gate; `city
+// trace` as the console's user finds both checks; with one hub stopped,
+// that district is named missing and the command exits 3.
 func TestCity_TraceAcrossDistricts(t *testing.T) {
 	f := newCityFixture(t)
-	args := append([]string{"city", "trace", "--data", t.TempDir(), "--id", "-", "--from", f.t0.Add(-time.Hour).Format(time.RFC3339),
-		"--to", f.t0.Add(time.Hour).Format(time.RFC3339), "--timeout", "3s", "--as", "officer-2",
+	must := mustSucceed(t)
+	start := time.Now().Add(-time.Minute)
+	tested := time.Now().Add(-time.Hour).Format(time.RFC3339)
+	for i, d := range f.ids {
+		dir := f.dirs[i]
+		text := must(runCLI(t, f.env, "", "issue", "--data", dir, "--name", "王五", "--id", cityPersonID, "--tested-at", tested), "issue")
+		tok := must(runCLI(t, f.env, "", "device", "add", "--data", dir, "gate-"+d), "device add")
+		if dec, reason, _ := scanAt(t, f.hubs[i], tok, text); dec != "allow" {
+			t.Fatalf("check at %s: %s %s", d, dec, reason)
+		}
+	}
+	args := append([]string{"city", "trace", "--data", t.TempDir(), "--id", "-", "--from", start.Format(time.RFC3339),
+		"--to", time.Now().Add(time.Minute).Format(time.RFC3339), "--timeout", "3s", "--as", "officer-2",
 		"--districts", strings.Join(f.ids, ",")}, f.cityArgs()...)
 	r := runCLI(t, f.env, cityPersonID+"\n", args...)
 	if r.code != 0 || strings.Count(r.stdout, `"type":"check"`) != 2 || !strings.Contains(r.stdout, `"complete":true`) {
