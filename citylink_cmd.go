@@ -18,22 +18,25 @@ import (
 // The city cluster's setup commands: a district hub's NATS user, and the
 // city stream. Both run on the city's administration machine.
 
-// cmdCityNatsUser makes a district hub's NATS credentials: an nkey seed
-// file (mode 0600) for the hub's --city-creds, and the cluster's
-// configuration entry that lets that key publish only the district's
-// subjects.
+// cmdCityNatsUser makes a district hub's, or the city console's, NATS
+// credentials: an nkey seed file (mode 0600) for --city-creds, and the
+// cluster's configuration entry that holds that key to the district's
+// subjects, or to asking the districts' traces.
 func cmdCityNatsUser(ctx context.Context, e *env, args []string) int {
-	fs := e.flagSet("city nats-user", "--district ID --out FILE")
-	district := fs.String("district", "", "the district's identifier, as its trust anchor file names it (required)")
-	out := fs.String("out", "", "the seed file to write, for the hub's --city-creds (required; must not exist)")
+	fs := e.flagSet("city nats-user", "--district ID --out FILE | --console --out FILE")
+	district := fs.String("district", "", "the district's identifier, as its trust anchor file names it")
+	console := fs.Bool("console", false, "the city console's user (serve --city-key, city trace): it may ask every district's trace and nothing else")
+	out := fs.String("out", "", "the seed file to write, for --city-creds (required; must not exist)")
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	if *district == "" || *out == "" {
-		return e.usageError("city nats-user", "--district and --out are required")
+	if (*district == "") == !*console || *out == "" {
+		return e.usageError("city nats-user", "--out and one of --district or --console are required")
 	}
-	if err := pass.CheckIdent("district", *district); err != nil {
-		return e.usageError("city nats-user", "%v", err)
+	if !*console {
+		if err := pass.CheckIdent("district", *district); err != nil {
+			return e.usageError("city nats-user", "%v", err)
+		}
 	}
 	if _, err := os.Stat(*out); err == nil {
 		return e.fail(fmt.Errorf("make city user: %s exists already", *out))
@@ -55,6 +58,11 @@ func cmdCityNatsUser(ctx context.Context, e *env, args []string) int {
 	}
 	if err := writeBytes(*out, append(seed, '\n')); err != nil {
 		return e.fail(fmt.Errorf("make city user: write seed: %w", err))
+	}
+	if *console {
+		fmt.Fprintf(e.stdout, "# the city console: add to the CITY account's users in every node's accounts.conf\n%s\n", citylink.ConsoleUser(pub))
+		fmt.Fprintf(e.stderr, "give %s to the city console's admin only (--city-creds); it asks every district's traces\n", *out)
+		return exitOK
 	}
 	fmt.Fprintf(e.stdout, "# district %s hub: add to the CITY account's users in every node's accounts.conf\n%s\n", *district, citylink.DistrictUser(*district, pub))
 	fmt.Fprintf(e.stderr, "give %s to district %s's hub admin only (--city-creds); it is the district's voice in the city\n", *out, *district)

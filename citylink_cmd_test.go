@@ -351,6 +351,14 @@ func TestCity_NatsUser(t *testing.T) {
 	if r := runCLI(t, nil, "", "city", "nats-user", "--district", "a.>", "--out", out+"2"); r.code == 0 {
 		t.Fatal("a district with wildcards accepted")
 	}
+	// The console's user asks traces and publishes nothing else.
+	r = runCLI(t, nil, "", "city", "nats-user", "--console", "--out", out+"c")
+	if r.code != 0 || !strings.Contains(r.stdout, `allow: ["citytrace.*"]`) || !strings.Contains(r.stdout, `"_CONSOLE_INBOX.>"`) || strings.Contains(r.stdout, `"city.`) {
+		t.Fatalf("console entry: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, nil, "", "city", "nats-user", "--console", "--district", "Dab-1", "--out", out+"3"); r.code == 0 {
+		t.Fatal("a user both a district and the console")
+	}
 }
 
 // A hub whose city cluster is unreachable serves and checks as before:
@@ -395,4 +403,39 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serve joins the city one way: --city with --city-creds; the city key
+// and the districts together make it the console; anything else is a
+// usage error before anything starts.
+func TestCLI_CityServeFlags(t *testing.T) {
+	seed := filepath.Join(t.TempDir(), "c.nk")
+	if r := runCLI(t, nil, "", "city", "nats-user", "--console", "--out", seed); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	key := filepath.Join(t.TempDir(), "city.key")
+	if r := runCLI(t, nil, "", "city", "pseudonym-key", "--out", key); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	url := "nats://127.0.0.1:" + fmt.Sprint(freePort(t))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--city-creds", seed}, "go with --city"},
+		{[]string{"--city-key", key, "--city-districts", "Da"}, "go with --city"},
+		{[]string{"--city", url, "--city-creds", seed, "--city-key", key}, "both --city-key and --city-districts"},
+		{[]string{"--city", url, "--city-creds", seed, "--city-districts", "Da"}, "both --city-key and --city-districts"},
+		{[]string{"--city", url, "--city-creds", key, "--city-key", key, "--city-districts", "Da"}, "credentials"},
+		{[]string{"--city", url, "--city-key", key, "--city-districts", "Da"}, "--city-creds"},
+	} {
+		r := runCLI(t, nil, "", append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, c.args...)...)
+		if r.code != exitError || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d %s, want a usage error naming %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	if r := runCLI(t, nil, "", "city", "trace", "--id", "-", "--from", "2026-11-01", "--to", "2026-11-02", "--districts", "Da",
+		"--city", url, "--city-creds", key, "--city-key", key); r.code != exitError || !strings.Contains(r.stderr, "credentials") {
+		t.Errorf("city trace with a key for a seed: exit %d %s", r.code, r.stderr)
+	}
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
+	"passgate/citylink"
 	"passgate/citytrace"
 	"passgate/export"
 	"passgate/pass"
@@ -28,12 +26,14 @@ const exitIncomplete = 3
 // once, only the subject is sent, and the query is recorded in the
 // audit trail of --data with the districts that did not answer.
 func cmdCityTrace(ctx context.Context, e *env, args []string) int {
-	fs, data := e.newFlags("city trace", "--id ID --from T --to T --districts D1,D2,... --nats URL --city-key FILE [--window 15m] [--timeout 10s] [--out FILE]")
+	fs, data := e.newFlags("city trace", "--id ID --from T --to T --districts D1,D2,... --city URLS --city-creds FILE [--city-ca FILE] --city-key FILE [--window 15m] [--timeout 10s] [--out FILE]")
 	id := fs.String("id", "", "ID number of the person; - reads it from standard input")
 	tr := addRangeFlags(fs, "", "")
 	window := fs.String("window", "15m", "contacts within ± this of each check: a duration (15m) or minutes (15), 1m to 24h")
 	districts := fs.String("districts", "", "every district to ask, comma-separated (required)")
-	nf := addNatsFlags(fs, "")
+	urls := fs.String("city", "", "the city cluster's NATS URLs, comma-separated (required)")
+	creds := fs.String("city-creds", "", "the city console user's nkey seed file, made by passgate city nats-user --console (required)")
+	ca := fs.String("city-ca", "", "PEM CA the city cluster's TLS certificates are checked against; empty: the system's")
 	keyPath := fs.String("city-key", "", "the city pseudonym key file (required)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the districts, 1s to 2m")
 	asker := fs.String("as", "", "the officer asking, as the districts' audit trails name them (default: this OS user)")
@@ -42,8 +42,12 @@ func cmdCityTrace(ctx context.Context, e *env, args []string) int {
 	if ok, code := e.parseNoArgs(fs, args); !ok {
 		return code
 	}
-	if *districts == "" || *nf.url == "" || *keyPath == "" || *tr.from == "" || *tr.to == "" {
-		return e.usageError("city trace", "--id, --from, --to, --districts, --nats and --city-key are required")
+	if *districts == "" || *urls == "" || *creds == "" || *keyPath == "" || *tr.from == "" || *tr.to == "" {
+		return e.usageError("city trace", "--id, --from, --to, --districts, --city, --city-creds and --city-key are required")
+	}
+	cfg := citylink.Config{URLs: *urls, SeedFile: *creds, CAFile: *ca}
+	if err := cfg.Check(); err != nil {
+		return e.usageError("city trace", "%v", err)
 	}
 	if *timeout < time.Second || *timeout > 2*time.Minute {
 		return e.usageError("city trace", "--timeout must be 1s to 2m")
@@ -62,18 +66,14 @@ func cmdCityTrace(ctx context.Context, e *env, args []string) int {
 	}
 	r.Subject = pass.Pseudonym(key, idNumber)
 
-	opts, err := nf.options("passgate city trace")
-	if err != nil {
-		return e.fail(fmt.Errorf("city trace: %w", err))
-	}
 	db, err := e.openDB(ctx, *data, e.stderr)
 	if err != nil {
 		return e.fail(err)
 	}
 	defer db.Close()
-	nc, err := nats.Connect(*nf.url, opts...)
+	nc, err := citylink.Dial(cfg, "passgate city trace", citylink.ConsoleInboxPrefix)
 	if err != nil {
-		return e.fail(fmt.Errorf("city trace: connect to the city tier: %w", err))
+		return e.fail(fmt.Errorf("city trace: %w", err))
 	}
 	defer nc.Close()
 	res, err := citytrace.AskDistricts(ctx, nc, strings.Split(*districts, ","), citytrace.Ask{Asker: *asker,
@@ -128,42 +128,6 @@ func writeCityTrace(w io.Writer, res *citytrace.Result) error {
 		"truncated": res.Truncated})
 }
 
-// natsFlags are the flags of a connection to the city tier.
-type natsFlags struct {
-	url, creds, user, pwFile, ca *string
-}
-
-// addNatsFlags adds the city tier's connection flags, their names
-// starting with prefix ("city-" for serve).
-func addNatsFlags(fs *flag.FlagSet, prefix string) natsFlags {
-	return natsFlags{
-		url:    fs.String(prefix+"nats", "", "the city tier's NATS URL(s), comma-separated"),
-		creds:  fs.String(prefix+"nats-creds", "", "NATS credentials file of the city user"),
-		user:   fs.String(prefix+"nats-user", "", "NATS user (with --"+prefix+"nats-password-file)"),
-		pwFile: fs.String(prefix+"nats-password-file", "", "file holding the NATS user's password"),
-		ca:     fs.String(prefix+"nats-ca", "", "CA certificate of the NATS servers' TLS (PEM)"),
-	}
-}
-
-// options are the connection's options: its name, credentials and TLS.
-func (f natsFlags) options(name string) ([]nats.Option, error) {
-	opts := []nats.Option{nats.Name(name)}
-	switch {
-	case *f.creds != "":
-		opts = append(opts, nats.UserCredentials(*f.creds))
-	case *f.user != "":
-		pw, err := readBounded(*f.pwFile, 1024)
-		if err != nil {
-			return nil, fmt.Errorf("NATS password: %w", err)
-		}
-		opts = append(opts, nats.UserInfo(*f.user, strings.TrimSpace(string(pw))))
-	}
-	if *f.ca != "" {
-		opts = append(opts, nats.RootCAs(*f.ca))
-	}
-	return opts, nil
-}
-
 // readCityKey reads the city pseudonym key file.
 func readCityKey(path string) ([]byte, error) {
 	kb, err := readBounded(path, pass.CityKeyFileLen)
@@ -177,25 +141,17 @@ func readCityKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// cityConsole connects serve's city console, when --city-nats is given:
-// with reconnects for ever, so that the appliance starts and keeps
-// serving while the city tier is down. nil without the flag.
-func (f natsFlags) cityConsole(keyPath, districts string, timeout time.Duration) (*web.CityConsole, error) {
-	if *f.url == "" {
-		return nil, nil
-	}
+// cityConsole connects serve's city console as the console's nkey user
+// (cfg), the way a hub's link connects: reconnecting for ever, so that
+// the appliance starts and keeps serving while the city is down.
+func cityConsole(cfg citylink.Config, keyPath, districts string, timeout time.Duration) (*web.CityConsole, error) {
 	key, err := readCityKey(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("city console: %w", err)
 	}
-	opts, err := f.options("passgate city console")
+	nc, err := citylink.Dial(cfg, "passgate city console", citylink.ConsoleInboxPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("city console: %w", err)
-	}
-	opts = append(opts, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
-	nc, err := nats.Connect(*f.url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("city console: connect to the city tier: %w", err)
 	}
 	return &web.CityConsole{Conn: nc, Districts: splitList(districts), Key: key, Timeout: timeout}, nil
 }

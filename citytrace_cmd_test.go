@@ -13,24 +13,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"passgate/citylink"
 	"passgate/citytrace"
+	"passgate/internal/natstest"
 	"passgate/pass"
 	"passgate/store"
 )
 
-// cityFixture is two districts joined to the city, their hubs answering
-// city traces on an in-process NATS server, and the person id checked
-// once in each at t0.
+// cityFixture is two districts joined to the city: their hubs, real
+// passgate processes serving with --city on the in-process cluster,
+// answer city traces on their links; the person, under the city
+// pseudonym key both hubs imported, was checked once in each at t0.
 type cityFixture struct {
-	env             map[string]string
-	keyFile, pwFile string
-	natsURL         string
-	ids             []string
-	dbs             []*store.DB
-	t0              time.Time
+	env     map[string]string
+	keyFile string
+	cluster *natstest.Cluster
+	ids     []string
+	dbs     []*store.DB
+	dirs    []string
+	hubs    []*proc
+	t0      time.Time
 }
 
 const cityPersonID = "11010519491231002X"
@@ -54,9 +58,8 @@ func newCityFixture(t *testing.T) *cityFixture {
 	}
 	subject := pass.Pseudonym(key, cityPersonID)
 	f.t0 = time.Now().Add(-2 * time.Hour).Truncate(time.Second)
-	users := []*server.User{{Username: "city", Password: "city-pw", Permissions: &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{citytrace.SubjectPrefix + ">"}}, Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}}}}}
-	for i, dir := range []string{dirA, dirB} {
+	f.dirs = []string{dirA, dirB}
+	for i, dir := range f.dirs {
 		if r := runCLI(t, f.env, "", "trust", "city-key", f.keyFile, "--data", dir, "--check", check[1]); r.code != 0 {
 			t.Fatalf("import: %s", r.stderr)
 		}
@@ -73,41 +76,25 @@ func newCityFixture(t *testing.T) *cityFixture {
 			t.Fatal(err)
 		}
 		f.ids, f.dbs = append(f.ids, d.ID), append(f.dbs, db)
-		users = append(users, &server.User{Username: d.ID, Password: "pw", Permissions: &server.Permissions{
-			Subscribe: &server.SubjectPermission{Allow: []string{citytrace.Subject(d.ID)}},
-			Response:  &server.ResponsePermission{MaxMsgs: 1}}})
 	}
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, Users: users})
-	if err != nil {
-		t.Fatal(err)
+	f.cluster = natstest.Start(t, f.ids...)
+	for i, dir := range f.dirs {
+		f.hubs = append(f.hubs, startCityHub(t, "hub-"+f.ids[i], dir, f.cluster, f.ids[i], false))
 	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(srv.Shutdown)
-	f.natsURL = srv.ClientURL()
-	sctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	subs := srv.NumSubscriptions()
-	for i, d := range f.ids {
-		nc, err := nats.Connect(f.natsURL, nats.UserInfo(d, "pw"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		go citytrace.Serve(sctx, nc, f.dbs[i], d) //nolint:errcheck // a failed subscription shows as a missing district
-	}
-	for deadline := time.Now().Add(5 * time.Second); srv.NumSubscriptions() < subs+uint32(len(f.ids)); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the hubs did not subscribe")
-		}
-	}
-	f.pwFile = filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(f.pwFile, []byte("city-pw\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// A hub answers once its link has subscribed: wait for both.
+	console := f.cluster.Connect(f.cluster.ConsoleSeedFile(), nats.CustomInboxPrefix(citylink.ConsoleInboxPrefix))
+	for _, d := range f.ids {
+		waitFor(t, 30*time.Second, "hub "+d+" answering traces", func() bool {
+			_, err := console.Request(citytrace.Subject(d), []byte("{}"), time.Second)
+			return err == nil
+		})
 	}
 	return f
+}
+
+// cityArgs are the flags connecting to the city as its console.
+func (f *cityFixture) cityArgs() []string {
+	return []string{"--city", f.cluster.URLs(), "--city-creds", f.cluster.ConsoleSeedFile(), "--city-key", f.keyFile}
 }
 
 // cityTraces counts the traces a hub answered for officer.
@@ -132,11 +119,10 @@ func cityTraces(t *testing.T, db *store.DB, officer string) int {
 func TestCLI_CityTrace(t *testing.T) {
 	ctx := context.Background()
 	f := newCityFixture(t)
-	env, keyFile, pw, t0, ids, dbs, id := f.env, f.keyFile, f.pwFile, f.t0, f.ids, f.dbs, cityPersonID
+	env, t0, ids, dbs, id := f.env, f.t0, f.ids, f.dbs, cityPersonID
 	cityDir := t.TempDir()
-	args := []string{"city", "trace", "--data", cityDir, "--id", "-", "--from", t0.Add(-time.Hour).Format(time.RFC3339),
-		"--to", t0.Add(time.Hour).Format(time.RFC3339), "--nats", f.natsURL, "--nats-user", "city", "--nats-password-file", pw,
-		"--city-key", keyFile, "--timeout", "2s", "--as", "officer-1"}
+	args := append([]string{"city", "trace", "--data", cityDir, "--id", "-", "--from", t0.Add(-time.Hour).Format(time.RFC3339),
+		"--to", t0.Add(time.Hour).Format(time.RFC3339), "--timeout", "2s", "--as", "officer-1"}, f.cityArgs()...)
 	r := runCLI(t, env, id+"\n", append(args, "--districts", strings.Join(append(ids, "lintong"), ","))...)
 	if r.code != exitIncomplete || !strings.Contains(r.stderr, "lintong") {
 		t.Fatalf("with a district missing: exit %d, %s", r.code, r.stderr)
@@ -178,9 +164,8 @@ func TestCLI_CityTrace(t *testing.T) {
 // district with no hub is named as missing.
 func TestCity_ServeConsole(t *testing.T) {
 	f := newCityFixture(t)
-	p := start(t, procOpts{args: []string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0",
-		"--city-nats", f.natsURL, "--city-nats-user", "city", "--city-nats-password-file", f.pwFile,
-		"--city-key", f.keyFile, "--city-districts", strings.Join(append(f.ids, "lintong"), ","), "--city-timeout", "2s"},
+	p := start(t, procOpts{args: append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0",
+		"--city-districts", strings.Join(append(f.ids, "lintong"), ","), "--city-timeout", "2s"}, f.cityArgs()...),
 		env: map[string]string{"PASSGATE_ADMIN_PASSWORD": "a long admin password"}})
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 20 * time.Second}
@@ -212,5 +197,53 @@ func TestCity_ServeConsole(t *testing.T) {
 		if n := cityTraces(t, db, "admin"); n != 1 {
 			t.Errorf("a hub recorded %d city traces by the console's admin, want 1", n)
 		}
+	}
+}
+
+// Two district hubs joined with --city answer the city's traces on their
+// links: the same person, issued a pass in each district under the one
+// city pseudonym key both imported, is checked at each hub's gate; `city
+// trace` as the console's user finds both checks; with one hub stopped,
+// that district is named missing and the command exits 3.
+func TestCity_TraceAcrossDistricts(t *testing.T) {
+	f := newCityFixture(t)
+	must := mustSucceed(t)
+	start := time.Now().Add(-time.Minute)
+	tested := time.Now().Add(-time.Hour).Format(time.RFC3339)
+	for i, d := range f.ids {
+		dir := f.dirs[i]
+		text := must(runCLI(t, f.env, "", "issue", "--data", dir, "--name", "王五", "--id", cityPersonID, "--tested-at", tested), "issue")
+		tok := must(runCLI(t, f.env, "", "device", "add", "--data", dir, "gate-"+d), "device add")
+		if dec, reason, _ := scanAt(t, f.hubs[i], tok, text); dec != "allow" {
+			t.Fatalf("check at %s: %s %s", d, dec, reason)
+		}
+	}
+	args := append([]string{"city", "trace", "--data", t.TempDir(), "--id", "-", "--from", start.Format(time.RFC3339),
+		"--to", time.Now().Add(time.Minute).Format(time.RFC3339), "--timeout", "3s", "--as", "officer-2",
+		"--districts", strings.Join(f.ids, ",")}, f.cityArgs()...)
+	r := runCLI(t, f.env, cityPersonID+"\n", args...)
+	if r.code != 0 || strings.Count(r.stdout, `"type":"check"`) != 2 || !strings.Contains(r.stdout, `"complete":true`) {
+		t.Fatalf("both hubs up: exit %d %s %s", r.code, r.stderr, r.stdout)
+	}
+	for i, d := range f.ids {
+		if !strings.Contains(r.stdout, `"district":"`+d+`"`) {
+			t.Errorf("no check in district %s", d)
+		}
+		if n := cityTraces(t, f.dbs[i], "officer-2"); n != 1 {
+			t.Errorf("hub %s recorded %d city traces, want 1", d, n)
+		}
+	}
+	if err := f.hubs[1].stop(); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, f.env, cityPersonID+"\n", args...)
+	if r.code != exitIncomplete || strings.Count(r.stdout, `"type":"check"`) != 1 ||
+		!strings.Contains(r.stdout, `"district":"`+f.ids[1]+`","type":"missing"`) || !strings.Contains(r.stderr, f.ids[1]) {
+		t.Fatalf("hub %s stopped: exit %d %s %s", f.ids[1], r.code, r.stderr, r.stdout)
+	}
+	// A hub's user may not ask: the engine refuses d1's hub a trace of d2.
+	nc := f.cluster.Connect(f.cluster.SeedFile(f.ids[0]), nats.CustomInboxPrefix(citylink.InboxPrefix(f.ids[0])))
+	if _, err := nc.Request(citytrace.Subject(f.ids[0]), []byte("{}"), time.Second); err == nil {
+		t.Fatal("a hub asked its own district's trace")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"passgate/appliance"
 	"passgate/citylink"
+	"passgate/citytrace"
 	"passgate/scanner"
 	"passgate/store"
 	"passgate/web"
@@ -56,13 +57,12 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	loopbackDefault, loopbackErr := strconv.ParseBool(e.envOr("PASSGATE_METRICS_LOOPBACK", "true"))
 	metricsLoopback := fs.Bool("metrics-loopback", loopbackDefault || loopbackErr != nil, "let clients on this machine read /metrics without a token; turn off behind a local reverse proxy (env PASSGATE_METRICS_LOOPBACK)")
 	cpFile := fs.String("audit-checkpoints", e.envOr("PASSGATE_AUDIT_CHECKPOINTS", ""), "file the signed checkpoints of the audit trail are appended to, for an operator to copy (default DATA/audit-checkpoints; env PASSGATE_AUDIT_CHECKPOINTS)")
-	city := fs.String("city", e.envOr("PASSGATE_CITY", ""), "a district hub joins the city: the city cluster's NATS URLs, comma-separated, e.g. tls://city1:4222,tls://city2:4222 (env PASSGATE_CITY)")
-	cityCreds := fs.String("city-creds", e.envOr("PASSGATE_CITY_CREDS", ""), "the file (mode 0600) holding this hub's NATS nkey seed; the cluster lets it publish only this district's subjects (env PASSGATE_CITY_CREDS)")
+	city := fs.String("city", e.envOr("PASSGATE_CITY", ""), "join the city (a district hub, or with --city-key the city console): the city cluster's NATS URLs, comma-separated, e.g. tls://city1:4222,tls://city2:4222 (env PASSGATE_CITY)")
+	cityCreds := fs.String("city-creds", e.envOr("PASSGATE_CITY_CREDS", ""), "the file (mode 0600) holding this hub's, or the console's, NATS nkey seed (passgate city nats-user); the cluster holds it to its own subjects (env PASSGATE_CITY_CREDS)")
 	cityCA := fs.String("city-ca", e.envOr("PASSGATE_CITY_CA", ""), "PEM CA the city cluster's TLS certificates are checked against; empty: the system's (env PASSGATE_CITY_CA)")
 	// The city role: the city health commission's console.
-	cityNats := addNatsFlags(fs, "city-")
-	cityKey := fs.String("city-key", "", "the city pseudonym key file (with --city-nats: the city console)")
-	cityDistricts := fs.String("city-districts", "", "every district the city console asks, comma-separated (with --city-nats)")
+	cityKey := fs.String("city-key", "", "the city pseudonym key file: with --city and --city-districts, this is the city console")
+	cityDistricts := fs.String("city-districts", "", "every district the city console asks, comma-separated (with --city-key)")
 	cityTimeout := fs.Duration("city-timeout", 10*time.Second, "how long the city console waits for the districts")
 	var serials, evdevs multiFlag
 	fs.Var(&serials, "serial", "a USB serial scanner: [NAME=]PATH[,baud=9600][,suffix=cr|lf|crlf]; repeat for more (env PASSGATE_SERIAL, separated by ;)")
@@ -93,32 +93,43 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 	if err != nil {
 		return cfg, e.usageError("serve", "--metrics-token-file: %v", err), false
 	}
-	var links []appliance.Link
-	switch {
-	case *city == "" && (*cityCreds != "" || *cityCA != ""):
-		return cfg, e.usageError("serve", "--city-creds and --city-ca go with --city"), false
-	case *city != "" && *cityCreds == "":
-		return cfg, e.usageError("serve", "--city needs --city-creds"), false
-	case *city != "":
-		l, err := citylink.New(citylink.Config{URLs: *city, SeedFile: *cityCreds, CAFile: *cityCA})
-		if err != nil {
-			return cfg, e.usageError("serve", "%v", err), false
-		}
-		links = append(links, l)
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, e.usageError("serve", "--log-level %q is not debug, info, warn or error", *logLevel), false
 	}
-	if *cityNats.url != "" && (*cityKey == "" || *cityDistricts == "") {
-		return cfg, e.usageError("serve", "--city-nats needs --city-key and --city-districts"), false
-	}
 	if *cityTimeout < time.Second || *cityTimeout > 2*time.Minute {
 		return cfg, e.usageError("serve", "--city-timeout must be 1s to 2m"), false
 	}
-	console, err := cityNats.cityConsole(*cityKey, *cityDistricts, *cityTimeout)
-	if err != nil {
-		return cfg, e.fail(err), false
+	// One way into the city: a hub's link, or (chosen by the city key
+	// and the districts it asks) the console; the same flags, each with
+	// its own nkey user.
+	var links []appliance.Link
+	var console *web.CityConsole
+	cityCfg := citylink.Config{URLs: *city, SeedFile: *cityCreds, CAFile: *cityCA}
+	switch {
+	case *city == "" && (*cityCreds != "" || *cityCA != "" || *cityKey != "" || *cityDistricts != ""):
+		return cfg, e.usageError("serve", "--city-creds, --city-ca, --city-key and --city-districts go with --city"), false
+	case *city != "" && *cityCreds == "":
+		return cfg, e.usageError("serve", "--city needs --city-creds"), false
+	case (*cityKey == "") != (*cityDistricts == ""):
+		return cfg, e.usageError("serve", "the city console needs both --city-key and --city-districts"), false
+	case *cityKey != "":
+		if err := cityCfg.Check(); err != nil {
+			return cfg, e.usageError("serve", "%v", err), false
+		}
+		c, err := cityConsole(cityCfg, *cityKey, *cityDistricts, *cityTimeout)
+		if err != nil {
+			return cfg, e.fail(err), false
+		}
+		console = c
+	case *city != "":
+		// The hub answers the city's traces on its link's connection.
+		cityCfg.Answer = citytrace.Serve
+		l, err := citylink.New(cityCfg)
+		if err != nil {
+			return cfg, e.usageError("serve", "%v", err), false
+		}
+		links = append(links, l)
 	}
 	dir := *data
 	return appliance.Config{

@@ -39,6 +39,49 @@ type Config struct {
 	// CAFile, if set, is the PEM CA the cluster's TLS certificates are
 	// checked against.
 	CAFile string
+	// Answer, if set, runs on the link's connection for as long as the
+	// link runs, and again after it fails: the hub answering the city's
+	// trace requests (citytrace.Serve). It returns when ctx ends.
+	Answer func(ctx context.Context, nc *nats.Conn, db *store.DB, district string) error
+}
+
+// Check reads cfg's credentials file and looks for its CA file, so that
+// a mistake stops the command at once rather than in every reconnect.
+func (cfg Config) Check() error {
+	if cfg.URLs == "" || cfg.SeedFile == "" {
+		return errors.New("city link: the cluster's URLs and a credentials file are required")
+	}
+	if _, err := nats.NkeyOptionFromSeed(cfg.SeedFile); err != nil {
+		return fmt.Errorf("city link: credentials: %w", err)
+	}
+	if cfg.CAFile != "" {
+		if _, err := os.Stat(cfg.CAFile); err != nil {
+			return fmt.Errorf("city link: CA: %w", err)
+		}
+	}
+	return nil
+}
+
+// Dial connects to the cluster as cfg's nkey user, named name, with its
+// replies under inboxPrefix (the only inbox the user may read), over TLS
+// checked against cfg's CA when given. The connection retries a failed
+// first connect and reconnects for ever: the district, or the console,
+// keeps working while the city is down. opts come last.
+func Dial(cfg Config, name, inboxPrefix string, opts ...nats.Option) (*nats.Conn, error) {
+	nkey, err := nats.NkeyOptionFromSeed(cfg.SeedFile)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the city: credentials: %w", err)
+	}
+	o := []nats.Option{nkey, nats.Name(name), nats.CustomInboxPrefix(inboxPrefix),
+		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond)}
+	if cfg.CAFile != "" {
+		o = append(o, nats.RootCAs(cfg.CAFile))
+	}
+	nc, err := nats.Connect(cfg.URLs, append(o, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the city: %w", err)
+	}
+	return nc, nil
 }
 
 // Link is a hub's link to the city stream: it publishes the district's
@@ -61,16 +104,8 @@ type Link struct {
 // New checks cfg (the credentials file is read); the link connects
 // when it runs.
 func New(cfg Config) (*Link, error) {
-	if cfg.URLs == "" || cfg.SeedFile == "" {
-		return nil, errors.New("city link: the cluster's URLs and a credentials file are required")
-	}
-	if _, err := nats.NkeyOptionFromSeed(cfg.SeedFile); err != nil {
-		return nil, fmt.Errorf("city link: credentials: %w", err)
-	}
-	if cfg.CAFile != "" {
-		if _, err := os.Stat(cfg.CAFile); err != nil {
-			return nil, fmt.Errorf("city link: CA: %w", err)
-		}
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	return &Link{cfg: cfg, log: slog.New(slog.DiscardHandler)}, nil
 }
@@ -116,21 +151,35 @@ func (l *Link) run(ctx context.Context) error {
 		defer close(done)
 		l.publishLoop(ctx, js)
 	}()
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		l.answerLoop(ctx, nc)
+	}()
 	l.consumeLoop(ctx, js)
 	<-done
+	<-answered
 	return nil
 }
 
-// connect dials the cluster; the connection reconnects by itself for as
-// long as the link runs.
-func (l *Link) connect() (*nats.Conn, error) {
-	nkey, err := nats.NkeyOptionFromSeed(l.cfg.SeedFile)
-	if err != nil {
-		return nil, err
+// answerLoop runs cfg.Answer on nc until ctx ends; a failure (the
+// cluster unreachable when it subscribes) is logged and tried again.
+func (l *Link) answerLoop(ctx context.Context, nc *nats.Conn) {
+	if l.cfg.Answer == nil {
+		return
 	}
-	opts := []nats.Option{nkey, nats.Name("passgate hub " + l.district),
-		nats.CustomInboxPrefix(InboxPrefix(l.district)),
-		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond),
+	for ctx.Err() == nil {
+		if err := l.cfg.Answer(ctx, nc, l.db, l.district); err != nil && ctx.Err() == nil {
+			l.fail("answer the city's traces", err)
+			sleep(ctx, retryWait)
+		}
+	}
+}
+
+// connect dials the cluster as the district's hub; the connection
+// reconnects by itself for as long as the link runs.
+func (l *Link) connect() (*nats.Conn, error) {
+	nc, err := Dial(l.cfg, "passgate hub "+l.district, InboxPrefix(l.district),
 		nats.ConnectHandler(func(c *nats.Conn) { l.up(c) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { l.up(c) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -140,13 +189,9 @@ func (l *Link) connect() (*nats.Conn, error) {
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { l.fail("city cluster", err) }),
-	}
-	if l.cfg.CAFile != "" {
-		opts = append(opts, nats.RootCAs(l.cfg.CAFile))
-	}
-	nc, err := nats.Connect(l.cfg.URLs, opts...)
+	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the city: %w", err)
+		return nil, err
 	}
 	if nc.IsConnected() {
 		l.up(nc)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +32,8 @@ type hub struct {
 	stop context.CancelFunc
 	done chan struct{}
 	link *citylink.Link
+	// answer, if set, runs on the link's connection (Config.Answer).
+	answer func(ctx context.Context, nc *nats.Conn, db *store.DB, district string) error
 }
 
 func newStore(t *testing.T) (*store.DB, string, string) {
@@ -49,7 +52,7 @@ func newStore(t *testing.T) (*store.DB, string, string) {
 
 func (h *hub) start(t *testing.T, c *natstest.Cluster) {
 	t.Helper()
-	l, err := citylink.New(citylink.Config{URLs: c.URLs(), SeedFile: c.SeedFile(h.id)})
+	l, err := citylink.New(citylink.Config{URLs: c.URLs(), SeedFile: c.SeedFile(h.id), Answer: h.answer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,5 +261,50 @@ func TestLink_HostileMessagesRefused(t *testing.T) {
 	}
 	if st := h1.link.Status(); st.Refused != 5 {
 		t.Fatalf("status: %+v", st)
+	}
+}
+
+// What answers the city's traces runs on the link's connection, as the
+// district's hub user, while the link runs: started again after it
+// failed, and gone when the link stops.
+func TestLink_AnswersOnItsConnection(t *testing.T) {
+	db, dir, id := newStore(t)
+	t.Cleanup(func() { db.Close() })
+	c := natstest.Start(t, id)
+	calls := 0
+	h := &hub{id: id, dir: dir, db: db, answer: func(ctx context.Context, nc *nats.Conn, _ *store.DB, district string) error {
+		if calls++; calls == 1 {
+			return errors.New("first try fails")
+		}
+		sub, err := nc.Subscribe(citylink.TraceSubject(district), func(m *nats.Msg) { _ = m.Respond([]byte(district)) })
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe() //nolint:errcheck // closed with the connection
+		<-ctx.Done()
+		return nil
+	}}
+	h.start(t, c)
+	console := c.Connect(c.ConsoleSeedFile(), nats.CustomInboxPrefix(citylink.ConsoleInboxPrefix))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m, err := console.Request(citylink.TraceSubject(id), nil, time.Second)
+		if err == nil {
+			if string(m.Data) != id {
+				t.Fatalf("answered %q, want %q", m.Data, id)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub did not answer: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.halt()
+	if calls != 2 {
+		t.Fatalf("answer ran %d times, want 2", calls)
+	}
+	if _, err := console.Request(citylink.TraceSubject(id), nil, time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("after the link stopped: %v, want no responders", err)
 	}
 }

@@ -54,13 +54,35 @@ func ConsumerName(district string) string { return "hub-" + district }
 // hub subscribes only under its own, so no hub reads another's replies.
 func InboxPrefix(district string) string { return "_INBOX_" + district }
 
+// TracePrefix starts the subject each hub answers the city's trace
+// requests on, TracePrefix+district. It is a first token of its own, not
+// under "city.": a hub may publish city.<its district>.>, and a district
+// named "trace" would otherwise be allowed to send trace requests.
+const TracePrefix = "citytrace."
+
+// TraceSubject is the subject district's hub answers trace requests on.
+func TraceSubject(district string) string { return TracePrefix + district }
+
+// ConsoleInboxPrefix is the prefix of the city console's reply subjects.
+// No district's InboxPrefix can equal it or lie under it ("_INBOX_" plus
+// letters, digits and '-'), so no hub reads the answers meant for the
+// console.
+const ConsoleInboxPrefix = "_CONSOLE_INBOX"
+
+// MaxResponses is how many replies a hub may send to one request it
+// received (nats-server's allow_responses): one answer per trace
+// request, and no publishing to a reply subject it was never sent.
+const MaxResponses = 1
+
 // DistrictPermissions are the subjects district's hub user may publish
 // and subscribe to, and nothing else: its own revocations subject, the
 // JetStream API calls that read the stream and drive its own consumer,
-// and acknowledgements of its own consumer's messages. It cannot create,
-// change, purge or delete a stream, touch another hub's consumer, or
-// publish another district's subjects. The cluster's configuration
-// (deploy/nats) lists exactly these.
+// and acknowledgements of its own consumer's messages; it receives its
+// own district's trace requests and answers each once (MaxResponses),
+// but cannot ask another district's. It cannot create, change, purge or
+// delete a stream, touch another hub's consumer, or publish another
+// district's subjects. The cluster's configuration (deploy/nats) lists
+// exactly these.
 func DistrictPermissions(district string) (publish, subscribe []string) {
 	c := StreamName + "." + ConsumerName(district)
 	publish = []string{
@@ -75,8 +97,15 @@ func DistrictPermissions(district string) (publish, subscribe []string) {
 		"$JS.API.CONSUMER.MSG.NEXT." + c,
 		"$JS.ACK." + c + ".>",
 	}
-	subscribe = []string{InboxPrefix(district) + ".>"}
+	subscribe = []string{InboxPrefix(district) + ".>", TraceSubject(district)}
 	return publish, subscribe
+}
+
+// ConsolePermissions are the city console's: it sends trace requests to
+// every district's hub and reads their answers, and nothing else; it
+// cannot publish revocations, nor touch the stream.
+func ConsolePermissions() (publish, subscribe []string) {
+	return []string{TracePrefix + "*"}, []string{ConsoleInboxPrefix + ".>"}
 }
 
 // StreamConfig is the city stream: every district's revocations, on
@@ -117,6 +146,13 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 // user, known by its public nkey pub, with DistrictPermissions.
 func DistrictUser(district, pub string) string {
 	p, s := DistrictPermissions(district)
+	return fmt.Sprintf("{nkey: %s, permissions: {publish: {allow: [%s]}, subscribe: {allow: [%s]}, allow_responses: {max: %d}}}", pub, quoteList(p), quoteList(s), MaxResponses)
+}
+
+// ConsoleUser is the nats-server configuration entry of the city
+// console's user, known by its public nkey pub, with ConsolePermissions.
+func ConsoleUser(pub string) string {
+	p, s := ConsolePermissions()
 	return fmt.Sprintf("{nkey: %s, permissions: {publish: {allow: [%s]}, subscribe: {allow: [%s]}}}", pub, quoteList(p), quoteList(s))
 }
 

@@ -16,7 +16,7 @@ import (
 // Serve answers the city's trace requests for district on
 // Subject(district) from db, the hub's data (its own scans and its
 // appliances'), until ctx ends. Who may ask is the engine's to enforce:
-// only the city's user may publish on city.trace.*. Every answer is
+// only the city console's user may publish on citytrace.*. Every answer is
 // audited at the hub as a trace by "city:<asker>"; every refused request
 // is audited with why. It returns at once when it cannot subscribe.
 func Serve(ctx context.Context, nc *nats.Conn, db *store.DB, district string) error {

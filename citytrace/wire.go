@@ -18,18 +18,20 @@ import (
 	"regexp"
 	"time"
 
+	"passgate/citylink"
 	"passgate/export"
 	"passgate/pass"
 	"passgate/store"
 )
 
 // SubjectPrefix starts the subject a district hub answers traces on:
-// city.trace.<district>. Only the city's user may publish there (the
-// engine's permissions); each hub subscribes to its own.
-const SubjectPrefix = "city.trace."
+// citytrace.<district>. Only the city console's user may publish there
+// (the engine's permissions, citylink.ConsolePermissions); each hub
+// subscribes to its own.
+const SubjectPrefix = citylink.TracePrefix
 
 // Subject is the NATS subject district answers traces on.
-func Subject(district string) string { return SubjectPrefix + district }
+func Subject(district string) string { return citylink.TraceSubject(district) }
 
 // Limits of the messages.
 const (

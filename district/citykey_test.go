@@ -243,18 +243,26 @@ func TestCityKey_ImportRefusalsAudited(t *testing.T) {
 	}
 }
 
+// linkedPerson is a district that issued cityPerson a pass (old), and
+// another person one (other), before it imported the city key, and
+// cityPerson a pass under the city subject (fresh) after.
+func linkedPerson(t *testing.T) (db *store.DB, old, other, fresh *district.Issued) {
+	t.Helper()
+	file, check := newCityKey(t)
+	db = setupDistrict(t, "雁塔区")
+	old = issueFor(t, db, cityPerson)
+	other = issueFor(t, db, "E12345678")
+	if _, err := db.ImportCityPseudonymKey(context.Background(), file, check, "cli:admin"); err != nil {
+		t.Fatal(err)
+	}
+	return db, old, other, issueFor(t, db, cityPerson)
+}
+
 // A subject revocation of the city subject from elsewhere in the city
 // voids the district subject's passes here too, and no one else's.
 func TestCityKey_CityRevocationReachesLinkedSubject(t *testing.T) {
 	ctx := context.Background()
-	file, check := newCityKey(t)
-	db := setupDistrict(t, "雁塔区")
-	old := issueFor(t, db, cityPerson)
-	other := issueFor(t, db, "E12345678")
-	if _, err := db.ImportCityPseudonymKey(ctx, file, check, "cli:admin"); err != nil {
-		t.Fatal(err)
-	}
-	fresh := issueFor(t, db, cityPerson)
+	db, old, other, fresh := linkedPerson(t)
 	n, err := db.RevokeLinkedSubjects(ctx, fresh.Claims.Subject, time.Now(), "red code in another district")
 	if err != nil || n != 1 {
 		t.Fatalf("%d revocations (%v), want 1", n, err)
@@ -264,5 +272,31 @@ func TestCityKey_CityRevocationReachesLinkedSubject(t *testing.T) {
 	}
 	if _, err := db.RevokeLinkedSubjects(ctx, fresh.Claims.Subject, time.Time{}, "x"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("no cut-off: %v", err)
+	}
+}
+
+// A subject revocation of the city subject that another district
+// published on the city stream voids, as the hub stores it, the passes
+// this district issued under the person's district subject, and no
+// one else's; the same message again makes nothing more.
+func TestCityKey_CityStreamRevocationReachesLinkedSubject(t *testing.T) {
+	ctx := context.Background()
+	db, old, other, fresh := linkedPerson(t)
+	before, err := db.RevocationsSince(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := store.CityMessage{StreamSeq: 1, SubjectDistrict: "Dother1", Revocation: &store.CityRevocation{District: "Dother1", Seq: 1,
+		Kind: store.RevokeSubject, Target: fresh.Claims.Subject[:], Before: time.Now(), At: time.Now()}}
+	outs, err := db.ApplyCityMessages(ctx, []store.CityMessage{msg, msg})
+	if err != nil || outs[0] != store.CityStored || outs[1] != store.CityHeld {
+		t.Fatalf("%v %v", outs, err)
+	}
+	if !subjectRevoked(t, db, old.Claims.Subject) || subjectRevoked(t, db, other.Claims.Subject) {
+		t.Fatal("the linked subject was not revoked, or another was")
+	}
+	after, err := db.RevocationsSince(ctx, 0)
+	if err != nil || len(after) != len(before)+2 {
+		t.Fatalf("%d revocations after %d (%v), want the city's and the linked one", len(after), len(before), err)
 	}
 }

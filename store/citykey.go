@@ -352,23 +352,27 @@ func (db *DB) RevokeLinkedSubjects(ctx context.Context, s pass.Subject, before t
 	}
 	now := db.now()
 	n := 0
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		n = 0
-		linked, err := linkedSubjects(ctx, tx, s)
-		if err != nil {
-			return err
-		}
-		for _, o := range linked {
-			r := &Revocation{Kind: RevokeSubject, Target: bytes.Clone(o[:]), Before: before, Reason: reason}
-			if err := createRevocation(ctx, tx, r, now); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+	err := db.update(ctx, func(tx *sql.Tx) (err error) {
+		n, err = revokeLinkedSubjects(ctx, tx, s, before, reason, now)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("revoke linked subjects: %w", err)
 	}
 	return n, nil
+}
+
+// revokeLinkedSubjects is RevokeLinkedSubjects in tx.
+func revokeLinkedSubjects(ctx context.Context, tx *sql.Tx, s pass.Subject, before time.Time, reason string, now time.Time) (int, error) {
+	linked, err := linkedSubjects(ctx, tx, s)
+	if err != nil {
+		return 0, err
+	}
+	for _, o := range linked {
+		r := &Revocation{Kind: RevokeSubject, Target: bytes.Clone(o[:]), Before: before, Reason: reason}
+		if err := createRevocation(ctx, tx, r, now); err != nil {
+			return 0, err
+		}
+	}
+	return len(linked), nil
 }

@@ -256,6 +256,21 @@ func storeCityRevocation(ctx context.Context, tx *sql.Tx, own string, streamSeq 
 			return CityHeld, err
 		}
 	}
+	if r.Kind == RevokeSubject && r.District != own {
+		// Another district's red code of the person's city subject
+		// reaches the passes this district issued under the person's
+		// district subject before it joined the city, in the same
+		// transaction: the hub never holds one without the other.
+		var s pass.Subject
+		copy(s[:], r.Target)
+		reason := r.Reason
+		if reason == "" {
+			reason = "revoked in district " + r.District
+		}
+		if _, err := revokeLinkedSubjects(ctx, tx, s, r.Before, reason, now); err != nil {
+			return CityHeld, err
+		}
+	}
 	return CityStored, nil
 }
 

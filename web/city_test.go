@@ -44,7 +44,7 @@ func TestCityConsole_TraceAcrossDistricts(t *testing.T) {
 	}
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, Users: []*server.User{
 		{Username: "city", Password: "c", Permissions: &server.Permissions{
-			Publish: &server.SubjectPermission{Allow: []string{"city.trace.>"}}, Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}}}},
+			Publish: &server.SubjectPermission{Allow: []string{citytrace.SubjectPrefix + ">"}}, Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}}}},
 		{Username: d.ID, Password: "h", Permissions: &server.Permissions{
 			Subscribe: &server.SubjectPermission{Allow: []string{citytrace.Subject(d.ID)}}, Response: &server.ResponsePermission{MaxMsgs: 1}}},
 	}})

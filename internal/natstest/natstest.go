@@ -1,8 +1,9 @@
 // Package natstest runs a real NATS JetStream cluster in the test
 // process: three nats-server nodes routed on loopback, file storage in
-// the test's temporary directory, the city account with an administrator
-// and one user per district holding exactly the permissions of
-// citylink.DistrictPermissions (the same as deploy/nats, without TLS).
+// the test's temporary directory, the city account with an administrator,
+// the city console's user (citylink.ConsolePermissions) and one user per
+// district holding exactly the permissions of citylink.DistrictPermissions
+// (the same as deploy/nats, without TLS).
 // Nodes can be stopped and started again on the same ports and storage.
 package natstest
 
@@ -32,8 +33,9 @@ type Cluster struct {
 	nodes []*node
 	mu    sync.Mutex
 
-	adminSeed string
-	seeds     map[string]string // district -> seed file
+	adminSeed   string
+	consoleSeed string
+	seeds       map[string]string // district -> seed file
 }
 
 type node struct {
@@ -56,6 +58,9 @@ func Start(t testing.TB, districts ...string) *Cluster {
 	adminPub := ""
 	c.adminSeed, adminPub = c.newUser("admin")
 	users := []string{fmt.Sprintf("{nkey: %s}", adminPub)}
+	var consolePub string
+	c.consoleSeed, consolePub = c.newUser("console")
+	users = append(users, citylink.ConsoleUser(consolePub))
 	for _, d := range districts {
 		var pub string
 		c.seeds[d], pub = c.newUser("hub-" + d)
@@ -193,6 +198,10 @@ func (c *Cluster) SeedFile(district string) string {
 	}
 	return f
 }
+
+// ConsoleSeedFile is the city console user's nkey seed file: it may
+// send trace requests to every district and read their answers only.
+func (c *Cluster) ConsoleSeedFile() string { return c.consoleSeed }
 
 // AdminSeedFile is the administrator's nkey seed file.
 func (c *Cluster) AdminSeedFile() string { return c.adminSeed }

@@ -130,3 +130,66 @@ func TestCluster_NodeDownAndBack(t *testing.T) {
 		t.Fatalf("after the node came back: %v %+v", err, info)
 	}
 }
+
+// A trace is asked by the city console only and answered once by the
+// district asked: a hub answers the console on its own trace subject,
+// but may not ask another district (not even a district named "trace",
+// whose revocation subjects city.trace.> once held the trace requests),
+// listen on another's trace subject, or publish to a reply subject it
+// was not sent; the console may not publish revocations nor read a
+// hub's replies.
+func TestCluster_TracePermissions(t *testing.T) {
+	c := Start(t, "d1", "trace")
+	console := c.Connect(c.ConsoleSeedFile(), nats.CustomInboxPrefix(citylink.ConsoleInboxPrefix))
+	hub, hubErrs := permErrors(t, c, c.SeedFile("d1"), "d1")
+	if _, err := hub.Subscribe(citylink.TraceSubject("d1"), func(m *nats.Msg) { _ = m.Respond([]byte("d1:" + string(m.Data))) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := console.Request(citylink.TraceSubject("d1"), []byte("q"), 5*time.Second)
+	if err != nil || string(m.Data) != "d1:q" {
+		t.Fatalf("the console's request to d1: %v %v", err, m)
+	}
+
+	trace, traceErrs := permErrors(t, c, c.SeedFile("trace"), "trace")
+	for _, subj := range []string{citylink.TraceSubject("d1"), citylink.TracePrefix + "x", citylink.ConsoleInboxPrefix + ".x"} {
+		if err := trace.Publish(subj, []byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		wantViolation(t, traceErrs, subj)
+	}
+	if _, err := trace.SubscribeSync(citylink.TraceSubject("d1")); err != nil {
+		t.Fatal(err)
+	}
+	wantViolation(t, traceErrs, citylink.TraceSubject("d1"))
+	// d1 never saw a request from the hub named "trace".
+	if err := hub.Publish(citylink.TraceSubject("trace"), []byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	wantViolation(t, hubErrs, citylink.TraceSubject("trace"))
+
+	consoleErrs := make(chan error, 16)
+	console2 := c.Connect(c.ConsoleSeedFile(), nats.CustomInboxPrefix(citylink.ConsoleInboxPrefix),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case consoleErrs <- err:
+			default:
+			}
+		}))
+	for _, subj := range []string{citylink.Subject("d1"), "$JS.API.STREAM.PURGE." + citylink.StreamName} {
+		if err := console2.Publish(subj, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		wantViolation(t, consoleErrs, subj)
+	}
+	if _, err := console2.SubscribeSync(citylink.InboxPrefix("d1") + ".>"); err != nil {
+		t.Fatal(err)
+	}
+	wantViolation(t, consoleErrs, citylink.InboxPrefix("d1"))
+	info, err := c.Stream().Info(context.Background())
+	if err != nil || info.State.Msgs != 0 {
+		t.Fatalf("stream: %v, %+v; want no message", err, info)
+	}
+}
