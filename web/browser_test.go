@@ -210,7 +210,7 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.D
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+expr+`)`))
-		if err != nil {
+		if err != nil && !navigating(err) {
 			t.Fatalf("wait for %s: %v", what, err)
 		}
 		if ok {
@@ -221,6 +221,16 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.D
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// navigating tells whether err is an evaluation that met a page being
+// replaced (a form posted, a redirect followed): the new page is not yet
+// there to ask, which for a wait means "not yet", not a failure.
+func navigating(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Inspected target navigated or closed") ||
+		strings.Contains(msg, "Execution context was destroyed") ||
+		strings.Contains(msg, "Cannot find context with specified id")
 }
 
 // evalJS runs expr, awaiting it if it is a promise, and returns its value.
