@@ -9,7 +9,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"passgate/internal/jsonappend"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -200,8 +201,6 @@ func (j *jsonlWriter) row(cells []string) error {
 
 func (j *jsonlWriter) finish() error { return j.w.Flush() }
 
-const hexDigits = "0123456789abcdef"
-
 // appendJSONNumber appends s as a JSON number: null when empty, a string
 // when it is not a number (which no export column holds).
 func appendJSONNumber(b []byte, s string) []byte {
@@ -238,56 +237,10 @@ func appendJSONValue(b []byte, s string) []byte {
 	return append(b, bytes.TrimSuffix(out.Bytes(), []byte("\n"))...)
 }
 
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD; U+2028 and U+2029 are escaped so a line is also valid
-// JavaScript.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendJSONString appends s as a JSON string, HTML characters as they
+// are: a line of an export file is read by programs, not embedded in a
+// page.
+func appendJSONString(b []byte, s string) []byte { return jsonappend.TextString(b, s) }
 
 // xlsxRowLimit is Excel's row limit per sheet, header included. A
 // variable so tests can split sheets without writing a million rows.

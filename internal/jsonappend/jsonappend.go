@@ -10,24 +10,38 @@ import (
 
 const hex = "0123456789abcdef"
 
-// safe marks the ASCII bytes encoding/json writes as they are: printable
-// characters other than the quote, the backslash and the three it escapes
-// so that JSON stays safe inside HTML (<, > and &).
-var safe = func() (t [utf8.RuneSelf]bool) {
+// safeText marks the ASCII bytes a JSON string holds as they are:
+// printable characters other than the quote and the backslash.
+var safeText = func() (t [utf8.RuneSelf]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
 		t[b] = true
 	}
-	for _, b := range `"\<>&` {
-		t[b] = false
-	}
-	t[0x7f] = true
+	t['"'], t['\\'] = false, false
+	return t
+}()
+
+// safe is safeText less the three bytes encoding/json escapes so that
+// JSON stays safe inside HTML (<, > and &).
+var safe = func() (t [utf8.RuneSelf]bool) {
+	t = safeText
+	t['<'], t['>'], t['&'] = false, false, false
 	return t
 }()
 
 // String appends s as a JSON string, as json.Marshal writes it: invalid
 // UTF-8 becomes U+FFFD, control characters and <, >, & are \u escapes,
 // and so are U+2028 and U+2029, which JavaScript reads as line ends.
-func String(dst []byte, s string) []byte {
+func String(dst []byte, s string) []byte { return appendString(dst, s, &safe) }
+
+// TextString appends s as a JSON string as an encoder with HTML escaping
+// off writes it (json.Encoder.SetEscapeHTML(false)): as String, but <, >
+// and & as they are. For files (exports), not for answers a page may
+// embed.
+func TextString(dst []byte, s string) []byte { return appendString(dst, s, &safeText) }
+
+// appendString appends s quoted, writing the ASCII bytes safe marks as
+// they are and escaping the rest.
+func appendString(dst []byte, s string, safe *[utf8.RuneSelf]bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -37,6 +37,20 @@ func TestStringIsEncodingJSON(t *testing.T) {
 	}
 }
 
+func TestTextStringIsEncoderWithoutHTMLEscaping(t *testing.T) {
+	for _, s := range hostile {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if got := TextString(nil, s); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+			t.Errorf("TextString(%q) = %s, encoding/json writes %s", s, got, want.Bytes())
+		}
+	}
+}
+
 func TestTimeIsEncodingJSON(t *testing.T) {
 	shanghai := time.FixedZone("CST", 8*3600)
 	for _, tm := range []time.Time{
