@@ -53,21 +53,10 @@ func (db *DB) CityPending(ctx context.Context, limit int) (string, []*Revocation
 			return err
 		}
 		district = d.ID
-		rows, err := tx.QueryContext(ctx, `SELECT seq, kind, target, before_ms, reason, at_ms FROM revocations
+		list, err = queryRevocations(ctx, tx, `SELECT seq, kind, target, before_ms, reason, at_ms FROM revocations
 			WHERE seq > coalesce((SELECT published_seq FROM city_link WHERE id = 1), 0) AND origin <> ?
 			ORDER BY seq LIMIT ?`, OriginCity, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r := &Revocation{}
-			if err := scanRevocation(rows, r); err != nil {
-				return err
-			}
-			list = append(list, r)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("find revocations for the city: %w", err)

@@ -35,26 +35,35 @@ func (db *DB) CreateRevocation(ctx context.Context, r *Revocation) error {
 func (db *DB) RevocationsSince(ctx context.Context, seq int64) ([]*Revocation, error) {
 	var list []*Revocation
 	err := db.view(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `
+		var err error
+		list, err = queryRevocations(ctx, tx, `
 			SELECT seq, kind, target, before_ms, reason, at_ms
 			FROM revocations WHERE seq > ? ORDER BY seq`, seq)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r := &Revocation{}
-			if err := scanRevocation(rows, r); err != nil {
-				return err
-			}
-			list = append(list, r)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find revocations since %d: %w", seq, err)
 	}
 	return list, nil
+}
+
+// queryRevocations runs query, which selects seq, kind, target,
+// before_ms, reason and at_ms, and reads its rows.
+func queryRevocations(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*Revocation, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var list []*Revocation
+	for rows.Next() {
+		r := &Revocation{}
+		if err := scanRevocation(rows, r); err != nil {
+			return nil, err
+		}
+		list = append(list, r)
+	}
+	return list, rows.Err()
 }
 
 // scanRevocation reads a row of seq, kind, target, before_ms, reason,
