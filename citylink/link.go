@@ -19,13 +19,18 @@ import (
 // Timings of the link. None of them is on a gate's path: a dead cluster
 // only delays what the hub shares with the city and takes from it.
 const (
-	publishEvery  = 250 * time.Millisecond // how often the outbox is looked at
-	publishBatch  = 256                    // revocations published before their acknowledgements are awaited
-	ackWait       = 10 * time.Second       // how long a batch's acknowledgements are awaited
-	fetchBatch    = 256
-	fetchWait     = 2 * time.Second
-	retryWait     = time.Second // after a failure, before trying again
-	consumerAck   = 30 * time.Second
+	publishEvery = 250 * time.Millisecond // how often the outbox is looked at
+	publishBatch = 256                    // revocations published before their acknowledgements are awaited
+	ackWait      = 10 * time.Second       // how long a batch's acknowledgements are awaited
+	fetchBatch   = 256
+	fetchWait    = 2 * time.Second
+	retryWait    = time.Second // after a failure, before trying again
+	// consumerAck is how long the cluster waits for a delivered message's
+	// acknowledgement before delivering it again. A batch handed to a
+	// fetch that a lost node or connection never completed waits this
+	// long, so it bounds how late a revocation arrives after a failure;
+	// storing a batch takes milliseconds, and a copy is stored once.
+	consumerAck   = 5 * time.Second
 	maxAckPending = 1024
 )
 
@@ -369,6 +374,10 @@ func (l *Link) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 	c, err := js.Consumer(ctx, StreamName, name)
 	switch {
 	case err == nil && c.CachedInfo().AckFloor.Stream <= pos:
+		if cfg := c.CachedInfo().Config; cfg.AckWait != consumerAck {
+			cfg.AckWait = consumerAck // made by an older passgate
+			return js.UpdateConsumer(ctx, StreamName, cfg)
+		}
 		return c, nil
 	case err == nil:
 		l.log.Warn("the city consumer is past this hub's store: reading the stream again from the store's position",

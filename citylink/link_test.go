@@ -308,3 +308,58 @@ func TestLink_AnswersOnItsConnection(t *testing.T) {
 		t.Fatalf("after the link stopped: %v, want no responders", err)
 	}
 }
+
+// A batch the cluster delivered to a fetch that never completed (the
+// node or connection that carried it was lost) is delivered again within
+// seconds, not after the half-minute an older passgate's consumer waited:
+// a red code still reaches the district well inside the city's 10 s.
+func TestLink_LostDeliveryComesAgainSoon(t *testing.T) {
+	db1, dir1, id1 := newStore(t)
+	db2, dir2, id2 := newStore(t)
+	t.Cleanup(func() { db1.Close(); db2.Close() })
+	c := natstest.Start(t, id1, id2)
+	h1, h2 := &hub{id: id1, dir: dir1, db: db1}, &hub{id: id2, dir: dir2, db: db2}
+	h1.start(t, c)
+	t.Cleanup(h1.halt)
+
+	// Hub 2's consumer as an older passgate made it.
+	js, err := jetstream.New(c.Connect(c.AdminSeedFile()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cons, err := js.CreateOrUpdateConsumer(ctx, citylink.StreamName, jetstream.ConsumerConfig{
+		Durable: citylink.ConsumerName(id2), FilterSubject: citylink.AllRevocations,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 1024,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := revokePass(t, db1)
+	// Delivered, never acknowledged: the answer to this fetch is lost.
+	var got int
+	deadline := time.Now().Add(20 * time.Second)
+	for got == 0 && time.Now().Before(deadline) {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range batch.Messages() {
+			got++
+		}
+	}
+	if got != 1 {
+		t.Fatal("hub 1's revocation never reached the stream")
+	}
+
+	h2.start(t, c)
+	t.Cleanup(h2.halt)
+	took := waitCount(t, db2, target, 1, 30*time.Second)
+	if took > 10*time.Second {
+		t.Fatalf("the lost delivery came again after %v", took)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil || info.Config.AckWait >= 10*time.Second {
+		t.Fatalf("consumer after the link took it over: %v %+v", err, info.Config)
+	}
+}
