@@ -63,6 +63,22 @@ const TracePrefix = "citytrace."
 // TraceSubject is the subject district's hub answers trace requests on.
 func TraceSubject(district string) string { return TracePrefix + district }
 
+// StatsPrefix starts the subject each hub answers the city console's
+// dashboard requests on, StatsPrefix+district: a first token of its own
+// for the same reason as TracePrefix.
+const StatsPrefix = "citystats."
+
+// StatsSubject is the subject district's hub answers dashboard requests
+// on.
+func StatsSubject(district string) string { return StatsPrefix + district }
+
+// StatusSubject is where the city console publishes city-wide status
+// changes, on the city stream beside the districts' revocations: only
+// the console's user may publish it, and every hub consumes it. It is
+// not under "city.", which each hub may publish its own district's
+// subjects of.
+const StatusSubject = "citystatus.changes"
+
 // ConsoleInboxPrefix is the prefix of the city console's reply subjects.
 // No district's InboxPrefix can equal it or lie under it ("_INBOX_" plus
 // letters, digits and '-'), so no hub reads the answers meant for the
@@ -97,26 +113,29 @@ func DistrictPermissions(district string) (publish, subscribe []string) {
 		"$JS.API.CONSUMER.MSG.NEXT." + c,
 		"$JS.ACK." + c + ".>",
 	}
-	subscribe = []string{InboxPrefix(district) + ".>", TraceSubject(district)}
+	subscribe = []string{InboxPrefix(district) + ".>", TraceSubject(district), StatsSubject(district)}
 	return publish, subscribe
 }
 
-// ConsolePermissions are the city console's: it sends trace requests to
-// every district's hub and reads their answers, and nothing else; it
-// cannot publish revocations, nor touch the stream.
+// ConsolePermissions are the city console's: it sends trace and
+// dashboard requests to every district's hub, publishes city-wide status
+// changes to the stream, and reads the answers and the stream's
+// acknowledgements, and nothing else; it cannot publish a district's
+// revocations, nor read, change or delete the stream or a consumer.
 func ConsolePermissions() (publish, subscribe []string) {
-	return []string{TracePrefix + "*"}, []string{ConsoleInboxPrefix + ".>"}
+	return []string{TracePrefix + "*", StatsPrefix + "*", StatusSubject}, []string{ConsoleInboxPrefix + ".>"}
 }
 
-// StreamConfig is the city stream: every district's revocations, on
+// StreamConfig is the city stream: every district's revocations and the
+// console's status changes, on
 // file, replicated to replicas nodes, kept without age limit (a rebuilt
 // hub reads the whole history), never deleted or purged through the API,
 // messages bounded, duplicates dropped by message id.
 func StreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        StreamName,
-		Description: "passgate: every district's revocations",
-		Subjects:    []string{AllRevocations},
+		Description: "passgate: every district's revocations and the city's status changes",
+		Subjects:    []string{AllRevocations, StatusSubject},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
