@@ -50,6 +50,24 @@ func Subject(district string) string { return subjectPrefix + district + revocat
 // ConsumerName is district's hub's durable consumer.
 func ConsumerName(district string) string { return "hub-" + district }
 
+// trustToken ends a district's trust subject.
+const trustToken = ".trust"
+
+// TrustSubject is where district's hub publishes its district root's
+// city certificate: every hub verifies it against the city root.
+func TrustSubject(district string) string { return subjectPrefix + district + trustToken }
+
+// AllTrust is the filter over every district's trust subject.
+const AllTrust = subjectPrefix + "*" + trustToken
+
+// RetireSubject is where the city console publishes the city root's
+// retirements of district roots; only the console's user may publish it.
+const RetireSubject = "citytrust.retirements"
+
+// TrustConsumerName is district's hub's durable consumer of the city's
+// trust records (AllTrust and RetireSubject).
+func TrustConsumerName(district string) string { return "trust-" + district }
+
 // InboxPrefix is the prefix of district's hub's reply subjects: each
 // hub subscribes only under its own, so no hub reads another's replies.
 func InboxPrefix(district string) string { return "_INBOX_" + district }
@@ -91,27 +109,31 @@ const ConsoleInboxPrefix = "_CONSOLE_INBOX"
 const MaxResponses = 1
 
 // DistrictPermissions are the subjects district's hub user may publish
-// and subscribe to, and nothing else: its own revocations subject, the
-// JetStream API calls that read the stream and drive its own consumer,
-// and acknowledgements of its own consumer's messages; it receives its
-// own district's trace requests and answers each once (MaxResponses),
-// but cannot ask another district's. It cannot create, change, purge or
+// and subscribe to, and nothing else: its own district's subjects, the
+// JetStream API calls that read the stream and drive its own two
+// consumers (revocations, trust), and acknowledgements of their
+// messages; it receives its own district's trace and dashboard requests
+// and answers each once (MaxResponses), but cannot ask another
+// district's. It cannot create, change, purge or
 // delete a stream, touch another hub's consumer, or publish another
 // district's subjects. The cluster's configuration (deploy/nats) lists
 // exactly these.
 func DistrictPermissions(district string) (publish, subscribe []string) {
-	c := StreamName + "." + ConsumerName(district)
 	publish = []string{
 		subjectPrefix + district + ".>",
 		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO." + StreamName,
-		"$JS.API.CONSUMER.CREATE." + c,
-		"$JS.API.CONSUMER.CREATE." + c + ".>",
-		"$JS.API.CONSUMER.DURABLE.CREATE." + c,
-		"$JS.API.CONSUMER.INFO." + c,
-		"$JS.API.CONSUMER.DELETE." + c,
-		"$JS.API.CONSUMER.MSG.NEXT." + c,
-		"$JS.ACK." + c + ".>",
+	}
+	for _, name := range []string{ConsumerName(district), TrustConsumerName(district)} {
+		c := StreamName + "." + name
+		publish = append(publish,
+			"$JS.API.CONSUMER.CREATE."+c,
+			"$JS.API.CONSUMER.CREATE."+c+".>",
+			"$JS.API.CONSUMER.DURABLE.CREATE."+c,
+			"$JS.API.CONSUMER.INFO."+c,
+			"$JS.API.CONSUMER.DELETE."+c,
+			"$JS.API.CONSUMER.MSG.NEXT."+c,
+			"$JS.ACK."+c+".>")
 	}
 	subscribe = []string{InboxPrefix(district) + ".>", TraceSubject(district), StatsSubject(district)}
 	return publish, subscribe
@@ -119,11 +141,12 @@ func DistrictPermissions(district string) (publish, subscribe []string) {
 
 // ConsolePermissions are the city console's: it sends trace and
 // dashboard requests to every district's hub, publishes city-wide status
-// changes to the stream, and reads the answers and the stream's
+// changes and the city root's retirements of district roots to the
+// stream, and reads the answers and the stream's
 // acknowledgements, and nothing else; it cannot publish a district's
 // revocations, nor read, change or delete the stream or a consumer.
 func ConsolePermissions() (publish, subscribe []string) {
-	return []string{TracePrefix + "*", StatsPrefix + "*", StatusSubject}, []string{ConsoleInboxPrefix + ".>"}
+	return []string{TracePrefix + "*", StatsPrefix + "*", StatusSubject, RetireSubject}, []string{ConsoleInboxPrefix + ".>"}
 }
 
 // StreamConfig is the city stream: every district's revocations and the
@@ -134,8 +157,8 @@ func ConsolePermissions() (publish, subscribe []string) {
 func StreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        StreamName,
-		Description: "passgate: every district's revocations and the city's status changes",
-		Subjects:    []string{AllRevocations, StatusSubject},
+		Description: "passgate: every district's revocations and trust, the city's status changes and retirements",
+		Subjects:    []string{AllRevocations, StatusSubject, AllTrust, RetireSubject},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
