@@ -61,7 +61,7 @@ func cmdCityNatsUser(ctx context.Context, e *env, args []string) int {
 	}
 	if *console {
 		fmt.Fprintf(e.stdout, "# the city console: add to the CITY account's users in every node's accounts.conf\n%s\n", citylink.ConsoleUser(pub))
-		fmt.Fprintf(e.stderr, "give %s to the city console's admin only (--city-creds); it asks every district's traces\n", *out)
+		fmt.Fprintf(e.stderr, "give %s to the city console's admin only (--city-creds); it asks the districts' traces and figures and publishes city-wide status changes and retirements\n", *out)
 		return exitOK
 	}
 	fmt.Fprintf(e.stdout, "# district %s hub: add to the CITY account's users in every node's accounts.conf\n%s\n", *district, citylink.DistrictUser(*district, pub))
