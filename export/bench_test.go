@@ -207,4 +207,15 @@ func fillScans(t *testing.T, dir string, n int) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	// Logged through the writer these scans would be indexed behind it
+	// as they came; left to the exports' processes, the indexer would be
+	// catching up on all of them while the export is measured.
+	db, err = store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CatchUpScanIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
