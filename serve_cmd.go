@@ -11,8 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"passgate/appliance"
 	"passgate/citylink"
+	"passgate/citystats"
 	"passgate/citytrace"
 	"passgate/scanner"
 	"passgate/store"
@@ -123,8 +126,13 @@ func (e *env) serveConfig(args []string) (cfg appliance.Config, code int, ok boo
 		}
 		console = c
 	case *city != "":
-		// The hub answers the city's traces on its link's connection.
-		cityCfg.Answer = citytrace.Serve
+		// The hub answers the city's traces and dashboard requests on its
+		// link's connection; the dashboard's figures include the link's lag.
+		var l *citylink.Link
+		cityCfg.Answer = citylink.Answerers(citytrace.Serve,
+			func(ctx context.Context, nc *nats.Conn, db *store.DB, district string) error {
+				return citystats.Serve(ctx, nc, db, district, l.Lag)
+			})
 		l, err := citylink.New(cityCfg)
 		if err != nil {
 			return cfg, e.usageError("serve", "%v", err), false

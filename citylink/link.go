@@ -46,7 +46,8 @@ type Config struct {
 	CAFile string
 	// Answer, if set, runs on the link's connection for as long as the
 	// link runs, and again after it fails: the hub answering the city's
-	// trace requests (citytrace.Serve). It returns when ctx ends.
+	// trace and dashboard requests (citytrace.Serve and citystats.Serve,
+	// joined by Answerers). It returns when ctx ends.
 	Answer func(ctx context.Context, nc *nats.Conn, db *store.DB, district string) error
 }
 

@@ -2,23 +2,21 @@ package citytrace
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"passgate/cityask"
 	"passgate/pass"
 )
 
 // MaxDistricts bounds the districts one trace asks.
-const MaxDistricts = 64
+const MaxDistricts = cityask.MaxDistricts
 
 // Ask is what the city asks: one person's city subject(s), a range and a
 // window, on behalf of Asker.
@@ -55,10 +53,8 @@ type CityPerson struct {
 	First, Last time.Time
 }
 
-// Missing is a district that did not answer.
-type Missing struct {
-	District, Why string
-}
+// Missing is a district that did not answer, and why.
+type Missing = cityask.Missing
 
 // Complete tells whether every district asked answered.
 func (r *Result) Complete() bool { return len(r.Missing) == 0 }
@@ -68,24 +64,14 @@ func (r *Result) Complete() bool { return len(r.Missing) == 0 }
 // in time, has no responder on the link, refuses, or answers something
 // malformed is in Missing with why; the others' checks are merged.
 func AskDistricts(ctx context.Context, nc *nats.Conn, districts []string, a Ask, timeout time.Duration) (*Result, error) {
-	if len(districts) == 0 || len(districts) > MaxDistricts {
-		return nil, fmt.Errorf("city trace: %d districts, want 1 to %d", len(districts), MaxDistricts)
+	if err := cityask.CheckDistricts(districts); err != nil {
+		return nil, fmt.Errorf("city trace: %w", err)
 	}
-	seen := make(map[string]bool, len(districts))
-	for _, d := range districts {
-		if err := pass.CheckIdent("district", d); err != nil {
-			return nil, fmt.Errorf("city trace: %w", err)
-		}
-		if seen[d] {
-			return nil, fmt.Errorf("city trace: district %s named twice", d)
-		}
-		seen[d] = true
+	id, err := cityask.NewID()
+	if err != nil {
+		return nil, fmt.Errorf("city trace: %w", err)
 	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return nil, err
-	}
-	req := Request{V: Version, ID: hex.EncodeToString(id), Asker: a.Asker, FromMS: a.From.UnixMilli(), ToMS: a.To.UnixMilli(),
+	req := Request{V: Version, ID: id, Asker: a.Asker, FromMS: a.From.UnixMilli(), ToMS: a.To.UnixMilli(),
 		WindowMS: a.Window.Milliseconds()}
 	for _, s := range a.Subjects {
 		req.Subjects = append(req.Subjects, hex.EncodeToString(s[:]))
@@ -98,52 +84,19 @@ func AskDistricts(ctx context.Context, nc *nats.Conn, districts []string, a Ask,
 	if _, err := ParseRequest(body); err != nil {
 		return nil, fmt.Errorf("city trace: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	answers := make([]*Answer, len(districts))
-	whys := make([]string, len(districts))
-	var wg sync.WaitGroup
-	for i, d := range districts {
-		wg.Go(func() {
-			answers[i], whys[i] = askOne(ctx, nc, d, req.ID, body)
-		})
-	}
-	wg.Wait()
-	return merge(req.ID, districts, answers, whys), nil
-}
-
-// askOne asks one district; an answer, or why there is none.
-func askOne(ctx context.Context, nc *nats.Conn, district, id string, body []byte) (*Answer, string) {
-	m, err := nc.RequestWithContext(ctx, Subject(district), body)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, "no hub of this district is connected"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return nil, "no answer in time"
-	case err != nil:
-		return nil, "not asked: " + err.Error()
-	}
-	a, err := ParseAnswer(m.Data, district, id)
-	if err != nil {
-		if a2 := (&Answer{}); json.Unmarshal(m.Data, a2) == nil && a2.Error != "" && len(a2.Error) < 200 {
-			return nil, "refused: " + a2.Error
-		}
-		return nil, "malformed answer"
-	}
-	if a.Error != "" {
-		return nil, "refused: " + a.Error
-	}
-	return a, ""
+	answers, missing := cityask.Every(ctx, nc, districts, Subject, body, timeout, func(d string, b []byte) (*Answer, error) {
+		return ParseAnswer(b, d, req.ID)
+	})
+	return merge(req.ID, districts, answers, missing), nil
 }
 
 // merge joins the districts' answers.
-func merge(id string, districts []string, answers []*Answer, whys []string) *Result {
-	r := &Result{ID: id}
+func merge(id string, districts []string, answers []*Answer, missing []Missing) *Result {
+	r := &Result{ID: id, Missing: missing}
 	idx := map[string]int{}
 	for i, a := range answers {
 		d := districts[i]
 		if a == nil {
-			r.Missing = append(r.Missing, Missing{District: d, Why: whys[i]})
 			continue
 		}
 		r.Answered = append(r.Answered, d)
@@ -177,7 +130,6 @@ func merge(id string, districts []string, answers []*Answer, whys []string) *Res
 		}
 	}
 	sort.Strings(r.Answered)
-	sort.Slice(r.Missing, func(i, j int) bool { return r.Missing[i].District < r.Missing[j].District })
 	sort.SliceStable(r.Checks, func(i, j int) bool {
 		if r.Checks[i].AtMS != r.Checks[j].AtMS {
 			return r.Checks[i].AtMS < r.Checks[j].AtMS

@@ -9,15 +9,12 @@
 package citytrace
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"regexp"
 	"time"
 
+	"passgate/cityask"
 	"passgate/citylink"
 	"passgate/export"
 	"passgate/pass"
@@ -76,6 +73,9 @@ type Answer struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Refusal is the district's refusal, empty when it answered.
+func (a *Answer) Refusal() string { return a.Error }
+
 // Check is one check of the traced person.
 type Check struct {
 	AtMS     int64     `json:"at_ms"`
@@ -97,28 +97,6 @@ type Contact struct {
 // ErrBadRequest: a request that is not one this package makes.
 var ErrBadRequest = errors.New("malformed city trace request")
 
-var (
-	idPattern    = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	askerPattern = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,64}$`)
-)
-
-// decodeStrict decodes exactly one JSON value of at most limit bytes
-// into v, refusing unknown fields and trailing data.
-func decodeStrict(b []byte, limit int, v any) error {
-	if len(b) > limit {
-		return fmt.Errorf("%d bytes, at most %d", len(b), limit)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the message")
-	}
-	return nil
-}
-
 // Query is a checked request: what a district traces.
 type Query struct {
 	ID, Asker string
@@ -132,7 +110,7 @@ type Query struct {
 // (export.TraceRequest.Validate). Anything else is ErrBadRequest.
 func ParseRequest(b []byte) (*Query, error) {
 	var r Request
-	if err := decodeStrict(b, MaxRequest, &r); err != nil {
+	if err := cityask.DecodeStrict(b, MaxRequest, &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	bad := func(format string, a ...any) (*Query, error) {
@@ -141,9 +119,9 @@ func ParseRequest(b []byte) (*Query, error) {
 	switch {
 	case r.V != Version:
 		return bad("version %d", r.V)
-	case !idPattern.MatchString(r.ID):
+	case !cityask.ValidID(r.ID):
 		return bad("request id")
-	case !askerPattern.MatchString(r.Asker):
+	case !cityask.ValidAsker(r.Asker):
 		return bad("asker")
 	case len(r.Subjects) == 0 || len(r.Subjects) > store.MaxTraceSubjects:
 		return bad("%d subjects", len(r.Subjects))
@@ -180,7 +158,7 @@ func ParseRequest(b []byte) (*Query, error) {
 // from the district asked and about this request.
 func ParseAnswer(b []byte, district, id string) (*Answer, error) {
 	var a Answer
-	if err := decodeStrict(b, MaxAnswer, &a); err != nil {
+	if err := cityask.DecodeStrict(b, MaxAnswer, &a); err != nil {
 		return nil, fmt.Errorf("answer of %s: %w", district, err)
 	}
 	switch {

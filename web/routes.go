@@ -147,6 +147,7 @@ func (s *Server) routeTable() []route {
 		// Contact tracing: the ID number travels only in a request body.
 		{"GET /admin/city", Admin, officeOnly, s.handleCityForm},
 		{"POST /admin/city/trace", Admin, officeOnly, s.handleCityTrace},
+		{"GET /admin/city/dashboard", Admin, officeOnly, s.handleCityDashboard},
 		{"GET /admin/trace", Admin, officeOnly, s.handleTraceForm},
 		{"POST /admin/trace", Admin, officeOnly, s.handleTrace},
 		{"POST /admin/trace/download", Admin, officeOnly, s.handleTraceDownload},

@@ -193,3 +193,49 @@ func TestCluster_TracePermissions(t *testing.T) {
 		t.Fatalf("stream: %v, %+v; want no message", err, info)
 	}
 }
+
+// A dashboard request is asked by the city console only and answered by
+// the district asked: a hub answers the console on its own dashboard
+// subject, but may not ask another district's hub (not even one named
+// "stats"), nor listen on another's dashboard subject.
+func TestCluster_StatsPermissions(t *testing.T) {
+	c := Start(t, "d1", "stats")
+	console := c.Connect(c.ConsoleSeedFile(), nats.CustomInboxPrefix(citylink.ConsoleInboxPrefix))
+	hub, hubErrs := permErrors(t, c, c.SeedFile("d1"), "d1")
+	got := make(chan string, 4)
+	if _, err := hub.Subscribe(citylink.StatsSubject("d1"), func(m *nats.Msg) {
+		got <- string(m.Data)
+		_ = m.Respond([]byte("d1:" + string(m.Data)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := console.Request(citylink.StatsSubject("d1"), []byte("q"), 5*time.Second)
+	if err != nil || string(m.Data) != "d1:q" {
+		t.Fatalf("the console's request to d1: %v %v", err, m)
+	}
+	<-got
+
+	other, otherErrs := permErrors(t, c, c.SeedFile("stats"), "stats")
+	for _, subj := range []string{citylink.StatsSubject("d1"), citylink.StatsPrefix + "x", citylink.StatsPrefix + "stats"} {
+		if err := other.Publish(subj, []byte("forged")); err != nil {
+			t.Fatal(err)
+		}
+		wantViolation(t, otherErrs, subj)
+	}
+	if _, err := other.SubscribeSync(citylink.StatsSubject("d1")); err != nil {
+		t.Fatal(err)
+	}
+	wantViolation(t, otherErrs, citylink.StatsSubject("d1"))
+	if err := hub.Publish(citylink.StatsSubject("stats"), []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	wantViolation(t, hubErrs, citylink.StatsSubject("stats"))
+	select {
+	case m := <-got:
+		t.Fatalf("d1's hub received %q from a hub", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
