@@ -217,12 +217,9 @@ func (l *Link) applyTrust(ctx context.Context, msgs []jetstream.Msg) error {
 // half: what is not a retirement signed by it is never sent. It returns
 // the stream sequence; a record published already is not stored twice.
 func PublishRetirement(ctx context.Context, nc *nats.Conn, city *pass.PublicKey, record []byte) (*pass.CityRecord, uint64, error) {
-	r, err := pass.ParseCityRecord(record, city)
+	r, err := CheckRetirement(city, record)
 	if err != nil {
 		return nil, 0, fmt.Errorf("publish retirement: %w", err)
-	}
-	if r.Kind != pass.CityRetire {
-		return nil, 0, fmt.Errorf("publish retirement: a %s record, not a retirement", r.Kind)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -236,4 +233,17 @@ func PublishRetirement(ctx context.Context, nc *nats.Conn, city *pass.PublicKey,
 		return nil, 0, fmt.Errorf("publish retirement: %w", err)
 	}
 	return r, ack.Sequence, nil
+}
+
+// CheckRetirement parses record, outside bytes, as a retirement the city
+// root city signed.
+func CheckRetirement(city *pass.PublicKey, record []byte) (*pass.CityRecord, error) {
+	r, err := pass.ParseCityRecord(record, city)
+	if err != nil {
+		return nil, err
+	}
+	if r.Kind != pass.CityRetire {
+		return nil, fmt.Errorf("a %s record, not a retirement", r.Kind)
+	}
+	return r, nil
 }
