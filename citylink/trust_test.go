@@ -355,3 +355,27 @@ func TestCityTrust_RestoredHubReadsAgain(t *testing.T) {
 	hB.start(t, c)
 	waitReason(t, hB.db, textA, check.ReasonOK, 15*time.Second)
 }
+
+// Only "city.<district>.trust" names a district's trust subject.
+func TestTrustSubjectDistrict(t *testing.T) {
+	if d, err := citylink.TrustSubjectDistrict(citylink.TrustSubject("Dab-1")); err != nil || d != "Dab-1" {
+		t.Fatalf("own subject: %q %v", d, err)
+	}
+	for _, subj := range []string{"", "city.trust", "city..trust", "city.a.b.trust", "city.Dab-1.revocations", citylink.RetireSubject,
+		"city.*.trust", "city.>.trust", "citytrust.Dab-1", "city.Dab-1.trust.x", "city.\xff.trust"} {
+		if d, err := citylink.TrustSubjectDistrict(subj); err == nil {
+			t.Errorf("%q gave district %q", subj, d)
+		}
+	}
+}
+
+func FuzzTrustSubjectDistrict(f *testing.F) {
+	f.Add("city.Dab-1.trust")
+	f.Add("city.a.b.trust")
+	f.Fuzz(func(t *testing.T, subj string) {
+		d, err := citylink.TrustSubjectDistrict(subj)
+		if err == nil && (citylink.TrustSubject(d) != subj || pass.CheckIdent("district", d) != nil) {
+			t.Fatalf("%q gave %q", subj, d)
+		}
+	})
+}

@@ -180,17 +180,23 @@ func (db *DB) ApplyCityTrustMessages(ctx context.Context, msgs []CityTrustMessag
 
 // applyCityTrustMessage applies one message past the position.
 func applyCityTrustMessage(ctx context.Context, tx *sql.Tx, city *CityRoot, m *CityTrustMessage, now time.Time) (CityOutcome, error) {
-	actor := ActorCity
-	if !m.Retirement {
-		actor = Actor(string(ActorCity) + ":" + m.SubjectDistrict)
+	actor, from := ActorCity, m.SubjectDistrict
+	placed := m.Retirement || pass.CheckIdent("district", from) == nil
+	if !placed {
+		from = fmt.Sprintf("%.80q", from) // outside bytes, not an identifier: quoted in the audit trail
+	} else if !m.Retirement {
+		actor = Actor(string(ActorCity) + ":" + from)
 	}
 	refuse := func(subject, district, why string) (CityOutcome, error) {
 		return CityRefused, appendAudit(ctx, tx, &AuditRecord{Actor: actor, Action: AuditCityRecordRefused, Subject: subject,
 			Detail: AuditDetail(map[string]any{"district": district, "why": why, "stream_seq": m.StreamSeq,
-				"subject_district": m.SubjectDistrict, "retirement_subject": m.Retirement})}, now)
+				"subject_district": from, "retirement_subject": m.Retirement})}, now)
 	}
-	if m.Refused != "" {
+	switch {
+	case m.Refused != "":
 		return refuse("", "", m.Refused)
+	case !placed:
+		return refuse("", "", "not on a district's trust subject")
 	}
 	r, err := pass.ParseCityRecord(m.Record, city.Key)
 	if err != nil {
