@@ -34,6 +34,7 @@ func cmdCity(ctx context.Context, e *env, args []string) int {
 		{"init", "create the city root key (offline) and its public anchor file", cmdCityInit},
 		{"certify", "certify a district's root from its trust anchor file", cmdCityCertify},
 		{"retire", "retire a certified district root everywhere", cmdCityRetire},
+		{"publish-retire", "publish a retirement to the city stream: every district hub applies it", cmdCityPublishRetire},
 		{"nats-user", "make a district hub's credentials for the city cluster and its configuration entry", cmdCityNatsUser},
 		{"streams", "create the city stream on the city cluster (administrator)", cmdCityStreams},
 		{"trace", "trace a person across every district hub over the city tier", cmdCityTrace},
@@ -159,7 +160,7 @@ func cmdCityCertify(ctx context.Context, e *env, args []string) int {
 		return e.fail(fmt.Errorf("certify district root: write: %w", err))
 	}
 	fmt.Fprintf(e.stdout, "district %s root %s certified until %s\n", a.District, root.KID, now.Add(*valid).UTC().Format(time.RFC3339))
-	fmt.Fprintln(e.stdout, "give the certificate to every district hub: `passgate trust import-certified FILE`")
+	fmt.Fprintln(e.stdout, "give the certificate to the district's hub: `passgate trust import-certified FILE`; its city link carries it to every other hub")
 	return exitOK
 }
 
@@ -201,7 +202,7 @@ func cmdCityRetire(ctx context.Context, e *env, args []string) int {
 		return e.fail(fmt.Errorf("retire district root: write: %w", err))
 	}
 	fmt.Fprintf(e.stdout, "district %s root %s retired from %s\n", c.District, c.Root.KID, when.UTC().Format(time.RFC3339))
-	fmt.Fprintln(e.stdout, "give the record to every district hub: `passgate trust import-certified FILE`")
+	fmt.Fprintln(e.stdout, "publish it to every district hub: `passgate city publish-retire FILE` (or `passgate trust import-certified FILE` at each hub)")
 	return exitOK
 }
 

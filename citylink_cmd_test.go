@@ -351,7 +351,8 @@ func TestCity_NatsUser(t *testing.T) {
 	if r := runCLI(t, nil, "", "city", "nats-user", "--district", "a.>", "--out", out+"2"); r.code == 0 {
 		t.Fatal("a district with wildcards accepted")
 	}
-	// The console's user asks traces and publishes nothing else.
+	// The console's user asks traces and dashboards, publishes status
+	// changes and retirements, and nothing else.
 	r = runCLI(t, nil, "", "city", "nats-user", "--console", "--out", out+"c")
 	if r.code != 0 || !strings.Contains(r.stdout, `allow: ["citytrace.*", "citystats.*", "citystatus.changes", "citytrust.retirements"]`) || !strings.Contains(r.stdout, `"_CONSOLE_INBOX.>"`) || strings.Contains(r.stdout, `"city.`) {
 		t.Fatalf("console entry: %d %s %s", r.code, r.stdout, r.stderr)

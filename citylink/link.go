@@ -162,9 +162,15 @@ func (l *Link) run(ctx context.Context) error {
 		defer close(answered)
 		l.answerLoop(ctx, nc)
 	}()
+	trusted := make(chan struct{})
+	go func() {
+		defer close(trusted)
+		l.trustLoop(ctx, js)
+	}()
 	l.consumeLoop(ctx, js)
 	<-done
 	<-answered
+	<-trusted
 	return nil
 }
 

@@ -57,12 +57,18 @@ func MsgID(district string, seq int64) string { return district + "-" + strconv.
 // SubjectDistrict is the district whose revocations subject subj is, or
 // an error.
 func SubjectDistrict(subj string) (string, error) {
+	return subjectDistrict(subj, revocationsToken, "revocations")
+}
+
+// subjectDistrict is the district of subj, "city.<district><token>",
+// named what in the error when subj is none.
+func subjectDistrict(subj, token, what string) (string, error) {
 	d, ok := strings.CutPrefix(subj, subjectPrefix)
 	if ok {
-		d, ok = strings.CutSuffix(d, revocationsToken)
+		d, ok = strings.CutSuffix(d, token)
 	}
 	if !ok || pass.CheckIdent("district", d) != nil {
-		return "", fmt.Errorf("subject %.80q is no district's revocations subject", subj)
+		return "", fmt.Errorf("subject %.80q is no district's %s subject", subj, what)
 	}
 	return d, nil
 }

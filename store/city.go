@@ -179,29 +179,19 @@ func (db *DB) ImportCityRecord(ctx context.Context, b []byte, actor Actor) (*pas
 			refused = ErrNotHub
 			return auditCityRefusal(ctx, tx, actor, "", "", ErrNotHub.Error(), now)
 		}
-		d, err := findDistrict(ctx, tx)
-		if err != nil {
+		var k *Key
+		var why string
+		var err error
+		rec, k, why, err = importCityRecord(ctx, tx, b, actor, now)
+		if err != nil || why == "" {
 			return err
 		}
-		k, why, err := checkCityRecord(ctx, tx, b, now)
-		if err != nil {
-			return err
+		refused = fmt.Errorf("%w: %s", ErrInvalid, why)
+		subject, district := "", ""
+		if k != nil {
+			subject, district = k.KID.String(), k.District
 		}
-		if why == "" {
-			rec, why, err = applyCityRecord(ctx, tx, k, d.ID, actor, now)
-			if err != nil {
-				return err
-			}
-		}
-		if why != "" {
-			refused = fmt.Errorf("%w: %s", ErrInvalid, why)
-			subject, district := "", ""
-			if k != nil {
-				subject, district = k.KID.String(), k.District
-			}
-			return auditCityRefusal(ctx, tx, actor, subject, district, why, now)
-		}
-		return nil
+		return auditCityRefusal(ctx, tx, actor, subject, district, why, now)
 	})
 	if err == nil {
 		err = refused
@@ -210,6 +200,22 @@ func (db *DB) ImportCityRecord(ctx context.Context, b []byte, actor Actor) (*pas
 		return nil, fmt.Errorf("import city record: %w", err)
 	}
 	return rec, nil
+}
+
+// importCityRecord is ImportCityRecord's work in tx at a hub: the record
+// applied, or why it was refused (nothing changed, not audited yet), and
+// the root it is about when it parsed.
+func importCityRecord(ctx context.Context, tx *sql.Tx, b []byte, actor Actor, now time.Time) (*pass.CityRecord, *Key, string, error) {
+	d, err := findDistrict(ctx, tx)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	k, why, err := checkCityRecord(ctx, tx, b, now)
+	if err != nil || why != "" {
+		return nil, k, why, err
+	}
+	rec, why, err := applyCityRecord(ctx, tx, k, d.ID, actor, now)
+	return rec, k, why, err
 }
 
 // checkCityRecord parses b under the city root held here and returns

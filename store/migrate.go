@@ -823,6 +823,22 @@ CREATE TABLE subject_links (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX subject_links_district ON subject_links (district_subject);
 `,
+	`-- citytrust: the city link's trust records at a hub. city_trust_link
+-- holds the last stream sequence of the trust consumer applied here,
+-- moved in the transaction that applies what it brought, so a store
+-- restored from an older backup reads the stream again from there.
+-- city_trust_published holds the SHA-256 of each of this district's
+-- certify records the stream acknowledged, so none is sent every tick.
+CREATE TABLE city_trust_link (
+	id           INTEGER PRIMARY KEY CHECK (id = 1),
+	consumed_seq INTEGER NOT NULL DEFAULT 0,
+	consumed_ms  INTEGER
+) STRICT;
+CREATE TABLE city_trust_published (
+	digest       BLOB    PRIMARY KEY CHECK (length(digest) = 32),
+	published_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // migrate brings the schema up to date. Every pending step runs in one
