@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -367,6 +368,10 @@ func (l *Link) consumeLoop(ctx context.Context, js jetstream.JetStream) {
 	}
 }
 
+// consumedSubjects are what a hub's revocations consumer reads: every
+// district's revocations and the city console's status changes.
+var consumedSubjects = []string{AllRevocations, StatusSubject}
+
 // consumer finds or makes the hub's durable consumer. It starts after
 // the last stream sequence the hub's store holds; a consumer the cluster
 // holds past that (the hub's store was lost and rebuilt, or restored
@@ -381,8 +386,10 @@ func (l *Link) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 	c, err := js.Consumer(ctx, StreamName, name)
 	switch {
 	case err == nil && c.CachedInfo().AckFloor.Stream <= pos:
-		if cfg := c.CachedInfo().Config; cfg.AckWait != consumerAck {
-			cfg.AckWait = consumerAck // made by an older passgate
+		if cfg := c.CachedInfo().Config; cfg.AckWait != consumerAck || !slices.Equal(cfg.FilterSubjects, consumedSubjects) {
+			// Made by an older passgate: the ack wait, and the city's
+			// status changes besides the districts' revocations.
+			cfg.AckWait, cfg.FilterSubject, cfg.FilterSubjects = consumerAck, "", consumedSubjects
 			return js.UpdateConsumer(ctx, StreamName, cfg)
 		}
 		return c, nil
@@ -396,13 +403,13 @@ func (l *Link) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 		return nil, err
 	}
 	cfg := jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   "passgate hub of district " + l.district,
-		FilterSubject: AllRevocations,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       consumerAck,
-		MaxAckPending: maxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Durable:        name,
+		Description:    "passgate hub of district " + l.district,
+		FilterSubjects: consumedSubjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        consumerAck,
+		MaxAckPending:  maxAckPending,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
 	if pos > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
@@ -423,7 +430,11 @@ func (l *Link) apply(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		l.lag.Store(int64(md.NumPending))
 		cm := store.CityMessage{StreamSeq: md.Sequence.Stream}
-		if cm.SubjectDistrict, err = SubjectDistrict(m.Subject()); err != nil {
+		if m.Subject() == StatusSubject {
+			if cm.Status, err = ParseStatus(m.Data()); err != nil {
+				cm.Refused = err.Error()
+			}
+		} else if cm.SubjectDistrict, err = SubjectDistrict(m.Subject()); err != nil {
 			cm.SubjectDistrict, cm.Refused = "?", err.Error()
 		} else if cm.Revocation, err = Parse(m.Data()); err != nil {
 			cm.Refused = err.Error()

@@ -106,7 +106,10 @@ type CityMessage struct {
 	StreamSeq       uint64
 	SubjectDistrict string
 	Revocation      *CityRevocation
-	Refused         string
+	// Status is set instead of Revocation for a city-wide status change
+	// from the console's subject (SubjectDistrict empty).
+	Status  *CityStatus
+	Refused string
 }
 
 // ApplyCityMessages applies messages of the city stream, in stream
@@ -118,8 +121,10 @@ type CityMessage struct {
 // at or before the position, this district's own revocation still held
 // here, or one whose (district, sequence) is held already is held:
 // nothing is stored twice. A destroyed hub rebuilt without its
-// revocations takes its own back too. Only a hub (or a standalone
-// district) takes them.
+// revocations takes its own back too. A city-wide status change is
+// applied to the people held here (applyCityStatus), once: the position
+// moves in the same transaction. Only a hub (or a standalone district)
+// takes them.
 func (db *DB) ApplyCityMessages(ctx context.Context, msgs []CityMessage) ([]CityOutcome, error) {
 	now := db.now()
 	outs := make([]CityOutcome, len(msgs))
@@ -161,6 +166,9 @@ func applyCityMessage(ctx context.Context, tx *sql.Tx, own string, pos uint64, m
 		return CityHeld, nil
 	}
 	refused := m.Refused
+	if refused == "" && m.Status != nil {
+		return applyCityStatus(ctx, tx, m.StreamSeq, m.Status, now)
+	}
 	if refused == "" {
 		var err error
 		if refused, err = judgeCityRevocation(ctx, tx, m.SubjectDistrict, m.Revocation); err != nil {
