@@ -80,7 +80,7 @@ func TestRouteMatrix(t *testing.T) {
 	// The table must hold at least the routes of every area that exists
 	// today: an empty or truncated table would pass every cell vacuously.
 	for _, p := range []string{"GET /login", "POST /login", "POST /logout", "POST /lang", "POST /api/v1/scans", "GET /metrics",
-		"GET /admin", "GET /admin/dashboard", "GET /admin/city", "POST /admin/city/trace", "GET /admin/city/dashboard",
+		"GET /admin", "GET /admin/dashboard", "GET /admin/city", "POST /admin/city/trace", "GET /admin/city/dashboard", "GET /admin/city/status", "POST /admin/city/status",
 		"GET /admin/audit", "POST /admin/audit/verify"} {
 		if !seen[p] {
 			t.Errorf("route %q missing from the route table", p)

@@ -148,6 +148,8 @@ func (s *Server) routeTable() []route {
 		{"GET /admin/city", Admin, officeOnly, s.handleCityForm},
 		{"POST /admin/city/trace", Admin, officeOnly, s.handleCityTrace},
 		{"GET /admin/city/dashboard", Admin, officeOnly, s.handleCityDashboard},
+		{"GET /admin/city/status", Admin, officeOnly, s.handleCityStatusForm},
+		{"POST /admin/city/status", Admin, officeOnly, s.handleCityStatus},
 		{"GET /admin/trace", Admin, officeOnly, s.handleTraceForm},
 		{"POST /admin/trace", Admin, officeOnly, s.handleTrace},
 		{"POST /admin/trace/download", Admin, officeOnly, s.handleTraceDownload},
