@@ -38,6 +38,7 @@ func cmdCity(ctx context.Context, e *env, args []string) int {
 		{"nats-user", "make a district hub's credentials for the city cluster and its configuration entry", cmdCityNatsUser},
 		{"streams", "create the city stream on the city cluster (administrator)", cmdCityStreams},
 		{"trace", "trace a person across every district hub over the city tier", cmdCityTrace},
+		{"status", "change a person's status city-wide over the city tier (console)", cmdCityStatus},
 		{"dashboard", "every district hub's throughput, appliances and list ages over the city tier", cmdCityDashboard},
 		{"pseudonym-key", "create the city pseudonym key file (offline), one subject per person city-wide", cmdCityPseudonymKey},
 	})
