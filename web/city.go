@@ -44,7 +44,7 @@ func (s *Server) handleCityForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cityModel(f view.TraceForm) view.CityTrace {
-	m := view.CityTrace{Form: f, Joined: s.city != nil && s.city.Conn != nil && len(s.city.Key) == pass.CityKeyLen}
+	m := view.CityTrace{Form: f, Joined: s.cityJoined()}
 	if m.Joined {
 		m.Districts = s.city.Districts
 	}

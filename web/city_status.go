@@ -20,6 +20,8 @@ import (
 // acknowledgement of a status change.
 const cityPublishTimeout = 10 * time.Second
 
+// cityJoined reports whether this passgate is the city's console: a
+// connection to the city tier and the city pseudonym key.
 func (s *Server) cityJoined() bool {
 	return s.city != nil && s.city.Conn != nil && len(s.city.Key) == pass.CityKeyLen
 }
