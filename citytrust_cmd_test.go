@@ -12,7 +12,7 @@ import (
 
 // The city's records with real processes: A's certificate, imported at
 // A's hub only, reaches B's hub over the city stream and B's running
-// gate through B's trust feed; a retirement published with one command
+// gate through B's trust feed, and B's reaches A's hub the same way; a retirement published with one command
 // by the console makes A's pass unknown_issuer there again. A hub's
 // credentials cannot publish a retirement, and a file that is not one
 // is never sent.
@@ -29,7 +29,7 @@ func TestCity_TrustRecordsCarriedByTheCity(t *testing.T) {
 	code := must(runCLI(t, env, "", "hub", "add", "--data", hubB, "--name", "gate-b"), "hub add gate-b")
 	idA, idB := districtIDOf(t, hubA), districtIDOf(t, hubB)
 	c := natstest.Start(t, idA, idB)
-	startCityHub(t, "hub A", hubA, c, idA, false)
+	pA := startCityHub(t, "hub A", hubA, c, idA, false)
 	pB := startCityHub(t, "hub B", hubB, c, idB, true)
 	must(runCLI(t, env, "", "enrol", "--data", gateB, "--hub", pB.https, "--code", code), "enrol gate-b")
 	tok := must(runCLI(t, env, "", "device", "add", "--data", gateB, "gate-b-scanner"), "device add")
@@ -49,6 +49,23 @@ func TestCity_TrustRecordsCarriedByTheCity(t *testing.T) {
 		"--fingerprint", fingerprintIn(t, exported.stderr), "--out", certA), "certify A")
 	must(runCLI(t, env, "", "trust", "import-certified", "--data", hubA, certA), "import A's certificate at A")
 	untilReason(t, gate, tok, passA, "ok", 20*time.Second)
+
+	// The other way: B's certificate, imported at B only, lets A's hub
+	// take B's passes.
+	passB := must(runCLI(t, env, "", "issue", "--data", hubB, "--name", "张三明", "--id", "610113199001011230", "--tested-at", tested), "issue at B")
+	tokA := must(runCLI(t, env, "", "device", "add", "--data", hubA, "hub-a-scanner"), "device add at A")
+	if _, reason, _ := scanAt(t, pA, tokA, passB); reason != "unknown_issuer" {
+		t.Fatalf("B's pass at A before B's certificate: %s", reason)
+	}
+	exportedB := runCLI(t, env, "", "trust", "export", "--data", hubB, "--out", filepath.Join(root, "b.anchor"))
+	if exportedB.code != 0 {
+		t.Fatalf("trust export: %s", exportedB.stderr)
+	}
+	certB := filepath.Join(root, "b.cert")
+	must(runCLI(t, nil, "", "city", "certify", "--city-key", key, "--district", filepath.Join(root, "b.anchor"),
+		"--fingerprint", fingerprintIn(t, exportedB.stderr), "--out", certB), "certify B")
+	must(runCLI(t, env, "", "trust", "import-certified", "--data", hubB, certB), "import B's certificate at B")
+	untilReason(t, pA, tokA, passB, "ok", 20*time.Second)
 
 	must(runCLI(t, nil, "", "city", "retire", "--city-key", key, "--cert", certA, "--out", retireA), "retire A")
 	console := []string{"city", "publish-retire", "--city", c.URLs(), "--city-anchor", anchor}
