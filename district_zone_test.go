@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,12 +11,22 @@ import (
 	"passgate/store"
 )
 
-// onUTCMachine runs the rest of the test as on a machine set to UTC,
-// where "local midnight" is 08:00 in the district.
-func onUTCMachine(t *testing.T) {
-	old := time.Local
+// TestMain runs the package's tests as on a machine set to UTC,
+// whatever this machine's zone, where "local midnight" is 08:00 in the
+// district. It is set once, before any goroutine reads it: the in-process
+// city cluster's servers read the zone in the background for as long as
+// the test binary runs.
+func TestMain(m *testing.M) {
 	time.Local = time.UTC
-	t.Cleanup(func() { time.Local = old })
+	os.Exit(m.Run())
+}
+
+// onUTCMachine checks that the test runs as on a machine set to UTC.
+func onUTCMachine(t *testing.T) {
+	t.Helper()
+	if time.Local != time.UTC {
+		t.Fatal("the tests must run with the local zone UTC (TestMain)")
+	}
 }
 
 // On a machine set to UTC, --from 2026-12-04 still means midnight in

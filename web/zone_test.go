@@ -19,9 +19,9 @@ import (
 // check at 2026-12-03T16:30Z (00:30 there) is in, one at 15:30Z is out,
 // and the page shows the district's clock.
 func TestWeb_DatesInDistrictZone(t *testing.T) {
-	old := time.Local
-	time.Local = time.UTC
-	t.Cleanup(func() { time.Local = old })
+	if time.Local != time.UTC {
+		t.Fatal("the tests must run with the local zone UTC (TestMain)")
+	}
 	ts := newTestServer(t)
 	ctx := context.Background()
 	const id = "11010519491231002X"
