@@ -8,23 +8,25 @@ import (
 	"time"
 
 	"passgate/district"
+	"passgate/internal/utctest"
 	"passgate/store"
 )
 
 // TestMain runs the package's tests as on a machine set to UTC,
 // whatever this machine's zone, where "local midnight" is 08:00 in the
-// district. It is set once, before any goroutine reads it: the in-process
-// city cluster's servers read the zone in the background for as long as
-// the test binary runs.
+// district (utctest: a child of the test binary with TZ=UTC, as the zone
+// must not be written while the city cluster's servers run).
 func TestMain(m *testing.M) {
-	time.Local = time.UTC
+	if code, ran := utctest.Run(); ran {
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }
 
 // onUTCMachine checks that the test runs as on a machine set to UTC.
 func onUTCMachine(t *testing.T) {
 	t.Helper()
-	if time.Local != time.UTC {
+	if !utctest.IsUTC() {
 		t.Fatal("the tests must run with the local zone UTC (TestMain)")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"passgate/internal/utctest"
 	"passgate/web"
 
 	"github.com/chromedp/chromedp"
@@ -125,11 +126,15 @@ func browserProcess() (context.Context, error) {
 }
 
 // TestMain runs the tests on a server whose own zone is UTC, whatever
-// the machine's (set once, before any goroutine reads it), so that a
-// date read or shown in the server's zone instead of the district's is
-// eight hours off; it ends the shared browser after the tests.
+// the machine's (utctest: a child of the test binary with TZ=UTC, as the
+// zone must not be written while the city cluster's servers run), so
+// that a date read or shown in the server's zone instead of the
+// district's is eight hours off; it ends the shared browser after the
+// tests.
 func TestMain(m *testing.M) {
-	time.Local = time.UTC
+	if code, ran := utctest.Run(); ran {
+		os.Exit(code)
+	}
 	code := m.Run()
 	if sharedBrowser.stop != nil {
 		sharedBrowser.stop()

@@ -11,6 +11,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"passgate/district"
+	"passgate/internal/utctest"
 	"passgate/store"
 )
 
@@ -19,7 +20,7 @@ import (
 // check at 2026-12-03T16:30Z (00:30 there) is in, one at 15:30Z is out,
 // and the page shows the district's clock.
 func TestWeb_DatesInDistrictZone(t *testing.T) {
-	if time.Local != time.UTC {
+	if !utctest.IsUTC() {
 		t.Fatal("the tests must run with the local zone UTC (TestMain)")
 	}
 	ts := newTestServer(t)
