@@ -69,7 +69,7 @@ func TestWeb_DatesInDistrictZone(t *testing.T) {
 // the server's zone instead of the district's is eight hours off.
 func serverInUTC(t *testing.T) {
 	t.Helper()
-	if time.Local != time.UTC {
+	if !utctest.IsUTC() {
 		t.Fatal("the server's zone is not UTC: TestMain sets it")
 	}
 }
