@@ -228,7 +228,10 @@ func (c *Cluster) Stream() jetstream.Stream {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// A minute: after nodes were stopped and started, the stream's new
+	// leader takes long to answer under the race detector on a busy
+	// machine.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
 		s, err := js.Stream(ctx, citylink.StreamName)
