@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net/http"
 	"time"
 
@@ -62,12 +63,11 @@ func (s *Server) handleCityStatus(w http.ResponseWriter, r *http.Request) {
 		rerr = pass.CheckText("reason", reason, 500)
 	}
 	if rerr != nil && cerr == nil {
-		for k, v := range fieldErrs(t, rerr) {
-			m.Errors[k] = v
+		errs := fieldErrs(t, rerr)
+		if len(errs) == 0 { // pass.CheckText names no field
+			errs = view.FieldErrors{"reason": t.T("error.form_invalid")}
 		}
-		if len(m.Errors) == 0 {
-			m.Errors["reason"] = t.T("error.form_invalid")
-		}
+		maps.Copy(m.Errors, errs)
 	}
 	if len(m.Errors) > 0 {
 		m.Error = t.T("error.form_invalid")
