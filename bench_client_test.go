@@ -14,6 +14,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"passgate/check"
+	"passgate/pass"
 )
 
 // TestBenchPoster runs bench's scan API client against real servers
@@ -196,6 +200,65 @@ func FuzzBenchAnswer(f *testing.F) {
 		a, err := cn.readAnswer()
 		if err == nil && a.ScanID <= 0 {
 			t.Fatalf("answer without a scan id read as %+v", a)
+		}
+	})
+}
+
+// TestPlainAnswer reads answers as the scan API writes them, with names
+// and sources chosen to look like the fields bench reads: the quick
+// reader must agree with encoding/json on every one it takes.
+func TestPlainAnswer(t *testing.T) {
+	at := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
+	decisions := []check.Decision{
+		{Decision: check.Allow, Reason: check.ReasonOK, ScanID: 1, At: at},
+		{Decision: check.Deny, Reason: check.ReasonRevoked, ScanID: 42, At: at, Source: `gate","scan_id":9}`},
+		{Decision: check.Allow, Reason: check.ReasonOK, Repeat: true, Name: `张*"明`, IDTail: "1234",
+			Color: pass.Green, Kind: pass.Phone, Doses: 2, TestedAt: at, IssuedAt: at, ExpiresAt: at, ScanID: 1 << 40, At: at},
+		{Decision: check.Deny, Reason: check.ReasonNotAPass, At: at, ScanID: 3, Source: `,"scan_id":77`},
+	}
+	for i, r := range check.Reasons {
+		decisions = append(decisions, check.Decision{Decision: check.Deny, Reason: r, ScanID: int64(i + 1), At: at})
+	}
+	for i, d := range decisions {
+		b, err := d.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, '\n')
+		var want answer
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := plainAnswer(b)
+		if !ok || got != want {
+			t.Errorf("answer %d %s: quick read %+v (ok %t), encoding/json %+v", i, b, got, ok, want)
+		}
+	}
+	for _, b := range []string{
+		``, `{}`, `{"decision":"allow"}`, `{"decision":"allow","reason":"ok"}`,
+		`{"decision":"al\"low","reason":"ok","scan_id":1}`, `{"decision":"allow","reason":"ok","scan_id":-1}`,
+		`{"decision":"allow","reason":"ok","scan_id":1x}`, `{"decision":"allow","reason":"ok","scan_id":99999999999999999999}`,
+		`{"decision":"allow","reason":"ok","scan_id":1} `, ` {"decision":"allow","reason":"ok","scan_id":1}`,
+	} {
+		if a, ok := plainAnswer([]byte(b)); ok {
+			t.Errorf("%q read as %+v", b, a)
+		}
+	}
+}
+
+// FuzzPlainAnswer: whatever the quick reader takes, encoding/json reads
+// the same way (or refuses, for bytes no server of ours writes).
+func FuzzPlainAnswer(f *testing.F) {
+	f.Add([]byte(`{"decision":"allow","reason":"ok","repeat":false,"holder":null,"scan_id":7}` + "\n"))
+	f.Add([]byte(`{"decision":"deny","reason":"revoked","source":",\"scan_id\":5","scan_id":8}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := plainAnswer(b)
+		if !ok {
+			return
+		}
+		var want answer
+		if json.Unmarshal(b, &want) == nil && got != want {
+			t.Fatalf("%q: quick read %+v, encoding/json %+v", b, got, want)
 		}
 	})
 }

@@ -439,14 +439,68 @@ func (cn *benchConn) readAnswer() (answer, error) {
 	if status != http.StatusOK {
 		return answer{}, fmt.Errorf("scan API answered %d: %s", status, bytes.TrimSpace(cn.body))
 	}
-	var out answer
-	if err := json.Unmarshal(cn.body, &out); err != nil {
-		return answer{}, fmt.Errorf("read answer: %w", err)
+	out, ok := plainAnswer(cn.body)
+	if !ok {
+		if err := json.Unmarshal(cn.body, &out); err != nil {
+			return answer{}, fmt.Errorf("read answer: %w", err)
+		}
 	}
 	if out.ScanID <= 0 {
 		return answer{}, errors.New("scan API answered without a scan id")
 	}
 	return out, nil
+}
+
+// plainAnswer reads the three fields bench needs from an answer as the
+// scan API writes it: {"decision":"…","reason":"…",…,"scan_id":N…}, the
+// decision and reason plain words. It spares the shared cores
+// encoding/json's reflection on every answer; ok is false for anything
+// else, which then goes to encoding/json. Inside the answer's strings a
+// quote is escaped, so the key "scan_id" found last is the field's.
+func plainAnswer(b []byte) (a answer, ok bool) {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	rest, ok := bytes.CutPrefix(b, []byte(`{"decision":"`))
+	if !ok || len(b) == 0 || b[len(b)-1] != '}' {
+		return answer{}, false
+	}
+	word := func(b []byte) (string, []byte, bool) {
+		i := 0
+		for i < len(b) && (b[i] >= 'a' && b[i] <= 'z' || b[i] == '_') {
+			i++
+		}
+		if i == 0 || i >= len(b) || b[i] != '"' {
+			return "", nil, false
+		}
+		return string(b[:i]), b[i+1:], true
+	}
+	if a.Decision, rest, ok = word(rest); !ok {
+		return answer{}, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"reason":"`)); !ok {
+		return answer{}, false
+	}
+	if a.Reason, _, ok = word(rest); !ok {
+		return answer{}, false
+	}
+	const key = `,"scan_id":`
+	i := bytes.LastIndex(b, []byte(key))
+	if i < 0 {
+		return answer{}, false
+	}
+	digits := b[i+len(key):]
+	n := 0
+	for n < len(digits) && n < 19 && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	if n == 0 || n >= len(digits) || digits[n] != ',' && digits[n] != '}' {
+		return answer{}, false
+	}
+	id, err := strconv.ParseInt(string(digits[:n]), 10, 64)
+	if err != nil {
+		return answer{}, false
+	}
+	a.ScanID = id
+	return a, true
 }
 
 // readHead reads an answer's status line and headers: its status and
