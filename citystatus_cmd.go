@@ -48,10 +48,7 @@ func cmdCityStatus(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.usageError("city status", "%v", err)
 	}
-	why, err := district.CheckStatusChange(color, *reason)
-	if err == nil {
-		err = pass.CheckText("reason", why, 500)
-	}
+	why, err := district.CheckCityStatusChange(color, *reason)
 	if err != nil {
 		return e.usageError("city status", "--reason: %v", err)
 	}

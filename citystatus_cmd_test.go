@@ -30,6 +30,18 @@ func TestCity_StatusChangedCityWide(t *testing.T) {
 	cityDir := t.TempDir()
 	args := append([]string{"city", "status", "--data", cityDir, "--id", "-", "--color", "red", "--reason", "密接 close contact", "--as", "officer-3"}, f.cityArgs()...)
 
+	// A reason no hub would take (a terminal escape) is refused before
+	// anything is sent.
+	bad := append([]string{}, args...)
+	for i, a := range bad {
+		if a == "密接 close contact" {
+			bad[i] = "a\x1b[2Jb"
+		}
+	}
+	if r := runCLI(t, f.env, cityPersonID+"\n", bad...); r.code != exitError || !strings.Contains(r.stderr, "--reason") {
+		t.Fatalf("control characters in the reason: exit %d %s", r.code, r.stderr)
+	}
+
 	// A hub's own credentials: the engine refuses, nothing is published.
 	hubArgs := append([]string{}, args...)
 	for i, a := range hubArgs {

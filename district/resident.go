@@ -182,3 +182,18 @@ func CheckStatusChange(to pass.Color, reason string) (string, error) {
 	}
 	return reason, nil
 }
+
+// CheckCityStatusChange checks a city-wide status change as an officer
+// typed it: as CheckStatusChange, and the reason is text every hub takes
+// (pass.CheckText: no control or format characters), since it travels to
+// all of them.
+func CheckCityStatusChange(to pass.Color, reason string) (string, error) {
+	reason, err := CheckStatusChange(to, reason)
+	if err != nil {
+		return "", err
+	}
+	if pass.CheckText("reason", reason, 500) != nil {
+		return "", fieldErr("reason", "bad_chars")
+	}
+	return reason, nil
+}

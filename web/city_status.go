@@ -58,16 +58,9 @@ func (s *Server) handleCityStatus(w http.ResponseWriter, r *http.Request) {
 	if cerr != nil || color.String() != m.Color {
 		m.Errors["color"] = t.T("error.form_invalid")
 	}
-	reason, rerr := district.CheckStatusChange(color, m.Reason)
-	if rerr == nil {
-		rerr = pass.CheckText("reason", reason, 500)
-	}
+	reason, rerr := district.CheckCityStatusChange(color, m.Reason)
 	if rerr != nil && cerr == nil {
-		errs := fieldErrs(t, rerr)
-		if len(errs) == 0 { // pass.CheckText names no field
-			errs = view.FieldErrors{"reason": t.T("error.form_invalid")}
-		}
-		maps.Copy(m.Errors, errs)
+		maps.Copy(m.Errors, fieldErrs(t, rerr))
 	}
 	if len(m.Errors) > 0 {
 		m.Error = t.T("error.form_invalid")
