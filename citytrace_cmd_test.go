@@ -41,6 +41,7 @@ const cityPersonID = "11010519491231002X"
 
 func newCityFixture(t *testing.T) *cityFixture {
 	t.Helper()
+	skipUnderRace(t) // before the cluster starts: the hubs are processes
 	ctx := context.Background()
 	dirA, dirB := t.TempDir(), t.TempDir()
 	f := &cityFixture{}

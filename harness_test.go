@@ -30,6 +30,18 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// skipUnderRace skips a test that drives separate passgate processes
+// when this test binary has the race detector. The detector sees only
+// this process; the passgate under test runs in another, built without
+// it, so a run with -race finds nothing there that the plain run does
+// not, and only costs time. The in-process tests are where it looks.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("drives separate passgate processes, which -race does not instrument: the plain test run covers it")
+	}
+}
+
 // procOpts says how to start a passgate under test.
 type procOpts struct {
 	name  string            // shown in failures; "serve" when empty
@@ -121,6 +133,7 @@ func (p *proc) launch() {
 // plus opts.env.
 func (p *proc) launchBinary() {
 	p.t.Helper()
+	skipUnderRace(p.t)
 	bin, err := buildBinary()
 	if err != nil {
 		p.t.Fatal(err)
