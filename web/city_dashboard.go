@@ -12,11 +12,6 @@ import (
 	"passgate/web/view"
 )
 
-// cityDashRefresh is how often an open city dashboard asks the districts
-// again: the hubs' counts move in 5-minute buckets, and each refresh is a
-// request to every hub.
-const cityDashRefresh = 30 * time.Second
-
 // handleCityDashboard asks every district hub for its figures and shows
 // them in one table, the districts that did not answer named with why.
 // The page refreshes itself (dashboard.js fetches it again).
@@ -24,7 +19,7 @@ func (s *Server) handleCityDashboard(w http.ResponseWriter, r *http.Request) {
 	t := i18n.FromRequest(r)
 	p := s.adminPage(r, "city.dash")
 	p.JS = append(p.JS, assets.Path("/assets/", "dashboard.js"))
-	m := view.CityDashboard{Joined: s.city != nil && s.city.Conn != nil, RefreshMS: cityDashRefresh.Milliseconds()}
+	m := view.CityDashboard{Joined: s.city != nil && s.city.Conn != nil, RefreshMS: s.dashRefresh.Milliseconds()}
 	if !m.Joined {
 		s.render(w, r, http.StatusOK, view.CityDashboardPage(p, m))
 		return

@@ -23,7 +23,7 @@ func TestCityDashboardBrowser_Refresh(t *testing.T) {
 	c := natstest.Start(t, w1.District)
 	serveFigures(t, c, h1, w1.District)
 	console := c.Connect(c.ConsoleSeedFile(), nats.CustomInboxPrefix(citylink.ConsoleInboxPrefix))
-	base, ts := startBrowserServer(t, web.Config{City: &web.CityConsole{Conn: console, Districts: []string{w1.District, "lintong"}, Timeout: 3 * time.Second}})
+	base, ts := startBrowserServer(t, web.Config{City: &web.CityConsole{Conn: console, Districts: []string{w1.District, "lintong"}, Timeout: 3 * time.Second}, DashboardRefresh: 2 * time.Second})
 	browserLogin(t, ctx, base, "admin", ts.AdminPassword, "/admin/city/dashboard")
 	cell := `document.querySelector('[data-testid="city-dash-row"] [data-testid="revocations"]')?.textContent`
 	waitJS(t, ctx, "the dashboard", cell+` === "1"`, 10*time.Second)
@@ -33,7 +33,7 @@ func TestCityDashboardBrowser_Refresh(t *testing.T) {
 	if err := h1.CreateRevocation(context.Background(), &store.Revocation{Kind: store.RevokePass, Target: []byte("pass-9999999"), Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the refreshed count", cell+` === "2"`, 45*time.Second)
+	waitJS(t, ctx, "the refreshed count", cell+` === "2"`, 20*time.Second)
 	if !evalJS[bool](t, ctx, `window.loadedOnce === true`) {
 		t.Error("the page was reloaded instead of its table")
 	}

@@ -13,13 +13,15 @@ import (
 )
 
 // Dashboard shape: ten-minute columns over the local day, the busiest
-// places of the last hour, and how often an open page refreshes itself.
+// places of the last hour, and how often an open page (this one, and the
+// city console's) refreshes itself: the counts move in 5-minute buckets,
+// and each refresh of the city's is a request to every hub.
 const (
 	dashBucket      = 10 * time.Minute
 	dashPlacesSpan  = time.Hour
 	dashPlacesLimit = 8
 	dashSourceLimit = 12
-	dashRefresh     = 30 * time.Second
+	dashRefresh     = 30 * time.Second // unless Config.DashboardRefresh
 )
 
 // handleAdmin is the admin's landing page: today's dashboard, then one
@@ -57,7 +59,7 @@ func (s *Server) dashboard(ctx context.Context, t i18n.Printer, now time.Time) (
 	end := day.AddDate(0, 0, 1) // 23 or 25 hours on a DST change
 	m := view.Dashboard{
 		Day: day.Format("2006-01-02"), Updated: now.Format("15:04:05"), Zone: now.Format("MST -07:00"),
-		RefreshMS: dashRefresh.Milliseconds(), RefreshText: t.T("dash.refresh", int(dashRefresh/time.Second)),
+		RefreshMS: s.dashRefresh.Milliseconds(), RefreshText: t.T("dash.refresh", max(1, int(s.dashRefresh/time.Second))),
 	}
 	buckets, err := s.db.ChecksPerBucket(ctx, day, end, dashBucket)
 	if err != nil {

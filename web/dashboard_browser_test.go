@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"passgate/store"
+	"passgate/web"
 )
 
 // TestDashboardBrowser opens the admin's landing page in Chromium on a
@@ -75,10 +76,10 @@ func TestDashboardBrowser(t *testing.T) {
 
 // TestDashboardBrowser_Refresh: an open dashboard shows a check logged
 // after it loaded without a reload of the page (its script fetches the
-// panel every 30 s).
+// panel every 30 s; here every 2 s).
 func TestDashboardBrowser_Refresh(t *testing.T) {
 	ctx := newBrowser(t)
-	base, ts := startBrowserServer(t)
+	base, ts := startBrowserServer(t, web.Config{DashboardRefresh: 2 * time.Second})
 	day, now := synthNow()
 	ts.DB.Now = func() time.Time { return now }
 	loadSynthHub(t, ts.DB, now, synthDay(day, now, 100, 3))
@@ -90,7 +91,7 @@ func TestDashboardBrowser_Refresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the refreshed total", `document.querySelector('[data-testid="dash-total"]').textContent === "101"`, 45*time.Second)
+	waitJS(t, ctx, "the refreshed total", `document.querySelector('[data-testid="dash-total"]').textContent === "101"`, 20*time.Second)
 	if !evalJS[bool](t, ctx, `window.loadedOnce === true`) {
 		t.Error("the page was reloaded instead of its panel")
 	}
