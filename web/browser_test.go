@@ -32,6 +32,17 @@ func startBrowserServer(t *testing.T, configs ...web.Config) (string, *testServe
 	return ts.Srv.URL, ts
 }
 
+// skipLayoutUnderRace skips a test of the pages' layout (sizes, widths,
+// paper) when the test binary has the race detector: such a test
+// measures what Chromium drew and serves nothing the other browser tests
+// do not, so under -race it only costs time; the plain run covers it.
+func skipLayoutUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("a layout test: the race detector has nothing more to find here than in the other browser tests; the plain run covers it")
+	}
+}
+
 // requireChromium skips the test without Chromium, except under CI=true,
 // where that is a failure.
 func requireChromium(t *testing.T) {

@@ -92,6 +92,7 @@ func newPhoneBrowser(t *testing.T) context.Context {
 // page may scroll sideways and nothing may reach past the screen's edge.
 // Screenshots go to $ARTIFACTS.
 func TestPagesFitAPhone(t *testing.T) {
+	skipLayoutUnderRace(t)
 	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "gate1", store.UserStaff, "gate-password-1")
@@ -274,6 +275,7 @@ func goTo(ctx context.Context, url string) func() error {
 // screen whose live list is full of checks from a gateway with a long
 // name at a long-named entrance, some arriving while it is open.
 func TestDataPagesFitAPhone(t *testing.T) {
+	skipLayoutUnderRace(t)
 	t.Parallel()
 	ca := hubCA(t)
 	ts := newTestServer(t, web.Config{HubIdentity: ca})

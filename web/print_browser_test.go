@@ -80,6 +80,7 @@ func assertPaper(t *testing.T, pdf []byte, what string, w, h float64, pages int)
 // paper size, the paper card is one A6 page (105 × 148 mm) and a bulk
 // print of ten is two A4 sheets (210 × 297 mm), not Letter.
 func TestPrintBrowser_PaperSizes(t *testing.T) {
+	skipLayoutUnderRace(t)
 	t.Parallel()
 	base, ts := startBrowserServer(t)
 	ts.createUser(t, "issuer1", store.UserIssuer, "issuer-password-1")
