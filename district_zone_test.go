@@ -26,9 +26,7 @@ func TestMain(m *testing.M) {
 // onUTCMachine checks that the test runs as on a machine set to UTC.
 func onUTCMachine(t *testing.T) {
 	t.Helper()
-	if !utctest.IsUTC() {
-		t.Fatal("the tests must run with the local zone UTC (TestMain)")
-	}
+	utctest.Require(t)
 }
 
 // On a machine set to UTC, --from 2026-12-04 still means midnight in

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"passgate/internal/raceflag"
 )
 
 // buildBinary builds passgate once per test binary: every test that
@@ -37,7 +39,7 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 // not, and only costs time. The in-process tests are where it looks.
 func skipUnderRace(t *testing.T) {
 	t.Helper()
-	if raceEnabled {
+	if raceflag.Enabled {
 		t.Skip("drives separate passgate processes, which -race does not instrument: the plain test run covers it")
 	}
 }

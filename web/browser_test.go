@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"passgate/internal/raceflag"
 	"passgate/internal/utctest"
 	"passgate/web"
 
@@ -38,7 +39,7 @@ func startBrowserServer(t *testing.T, configs ...web.Config) (string, *testServe
 // do not, so under -race it only costs time; the plain run covers it.
 func skipLayoutUnderRace(t *testing.T) {
 	t.Helper()
-	if raceEnabled {
+	if raceflag.Enabled {
 		t.Skip("a layout test: the race detector has nothing more to find here than in the other browser tests; the plain run covers it")
 	}
 }

@@ -4,7 +4,6 @@
 package web
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -109,7 +108,7 @@ type Config struct {
 	TraceLimit int
 	// DashboardRefresh is how often an open dashboard (the admin's and
 	// the city console's) fetches itself again, so that tests need not
-	// wait the half minute; 0: 30 s.
+	// wait the half minute; 0 or less: 30 s.
 	DashboardRefresh time.Duration
 	// AuditCheckpoints names the file of the appliance's signed audit
 	// checkpoints, against whose newest the audit page verifies the trail;
@@ -130,7 +129,7 @@ func New(cfg Config) *Server {
 		inputCfg:         inputConfig{cfg.InputsFromFlags, cfg.ValidateInput, cfg.InputsChanged},
 		version:          cfg.Version,
 		traceLimit:       cfg.TraceLimit,
-		dashRefresh:      cmp.Or(cfg.DashboardRefresh, dashRefresh),
+		dashRefresh:      dashRefresh,
 		city:             cfg.City,
 		auditCheckpoints: cfg.AuditCheckpoints,
 	}
@@ -139,6 +138,9 @@ func New(cfg Config) *Server {
 	}
 	if s.version == "" {
 		s.version = "dev"
+	}
+	if cfg.DashboardRefresh > 0 {
+		s.dashRefresh = cfg.DashboardRefresh
 	}
 	if cfg.ExportDir != "" {
 		s.exports.base, s.exports.owned = filepath.Join(cfg.ExportDir, "exports"), true

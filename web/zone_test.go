@@ -20,9 +20,7 @@ import (
 // check at 2026-12-03T16:30Z (00:30 there) is in, one at 15:30Z is out,
 // and the page shows the district's clock.
 func TestWeb_DatesInDistrictZone(t *testing.T) {
-	if !utctest.IsUTC() {
-		t.Fatal("the tests must run with the local zone UTC (TestMain)")
-	}
+	utctest.Require(t)
 	ts := newTestServer(t)
 	ctx := context.Background()
 	const id = "11010519491231002X"
@@ -69,9 +67,7 @@ func TestWeb_DatesInDistrictZone(t *testing.T) {
 // the server's zone instead of the district's is eight hours off.
 func serverInUTC(t *testing.T) {
 	t.Helper()
-	if !utctest.IsUTC() {
-		t.Fatal("the server's zone is not UTC: TestMain sets it")
-	}
+	utctest.Require(t)
 }
 
 // setZone makes name the district's time zone.

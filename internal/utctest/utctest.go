@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"testing"
 	"time"
 )
 
@@ -43,4 +44,13 @@ func Run() (code int, ran bool) {
 func IsUTC() bool {
 	_, off := time.Now().Zone()
 	return off == 0 && time.Local.String() == "UTC"
+}
+
+// Require fails t unless the local zone is UTC: a test that relies on
+// it, in a package whose TestMain did not call Run.
+func Require(t testing.TB) {
+	t.Helper()
+	if !IsUTC() {
+		t.Fatal("the local zone is not UTC: the package's TestMain must run its tests through utctest.Run")
+	}
 }
