@@ -304,18 +304,7 @@ func TestLink_AnswersOnItsConnection(t *testing.T) {
 	if calls != 2 {
 		t.Fatalf("answer ran %d times, want 2", calls)
 	}
-	// The cluster forgets the link's subscription node by node: until the
-	// node the console is on hears of it, a request is routed to where
-	// it was and times out. It must end with no responders.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		_, err := console.Request(citylink.TraceSubject(id), nil, time.Second)
-		if errors.Is(err, nats.ErrNoResponders) {
-			break
-		}
-		if err == nil || !errors.Is(err, nats.ErrTimeout) || time.Now().After(deadline) {
-			t.Fatalf("after the link stopped: %v, want no responders", err)
-		}
-	}
+	c.WaitNoResponders(console, citylink.TraceSubject(id))
 }
 
 // A batch the cluster delivered to a fetch that never completed (the

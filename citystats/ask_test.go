@@ -64,6 +64,7 @@ func TestCityStats_AskDistricts(t *testing.T) {
 	}
 	g.Flush()
 	console := c.Connect(c.ConsoleSeedFile(), nats.CustomInboxPrefix(citylink.ConsoleInboxPrefix))
+	c.WaitNoResponders(console, Subject(w3.District)) // the stopped hub, everywhere
 	res, err := AskDistricts(context.Background(), console, []string{w1.District, w2.District, w3.District, "garbage", "absent"}, "officer-1", 3*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -309,6 +310,24 @@ func (c *Cluster) WaitCurrent(timeout time.Duration) {
 			c.t.Fatalf("natstest: the stream's replicas are not current after %v: %v", timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// WaitNoResponders waits until a request on subject from nc finds no
+// responder. The cluster forgets a closed connection's subscriptions
+// node by node: until nc's node hears of it, a request is routed to
+// where the subscription was and times out. It fails the test on an
+// answer, or if a responder still seems to be there after 20 s.
+func (c *Cluster) WaitNoResponders(nc *nats.Conn, subject string) {
+	c.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := nc.Request(subject, nil, time.Second)
+		if errors.Is(err, nats.ErrNoResponders) {
+			return
+		}
+		if err == nil || !errors.Is(err, nats.ErrTimeout) || time.Now().After(deadline) {
+			c.t.Fatalf("%s after its responder left: %v, want no responders", subject, err)
+		}
 	}
 }
 
