@@ -43,7 +43,9 @@ func TestAuditPageBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the filtered records", `location.search.includes("actor=wang")`, 10*time.Second)
+	// The address changes when the filtered page starts to load; its
+	// records are there once it has loaded.
+	waitJS(t, ctx, "the filtered records", `location.search.includes("actor=wang") && document.readyState === "complete"`, 10*time.Second)
 	// Every record shown is wang's trace, and the hostile detail is text.
 	if bad := evalJS[int](t, ctx, `[...document.querySelectorAll('[data-testid="audit-record"]')].filter(r => r.cells[2].textContent !== "wang" || r.cells[3].textContent !== "trace").length`); bad != 0 {
 		t.Fatalf("%d records of another actor or action", bad)
